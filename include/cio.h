@@ -1,0 +1,9 @@
+/* cio: Python asyncio's programming model for C. One header for all of it. */
+#ifndef CIO_H
+#define CIO_H
+
+#include "cio/common.h"
+#include "cio/loop.h"
+#include "cio/future.h"
+
+#endif

@@ -1,0 +1,64 @@
+/* cio: shared definitions (export macro, error codes).
+ *
+ * Every cio function that can fail returns 0 (or a non-negative count) on
+ * success and a negative errno value on failure. There is no global error
+ * state. cio_strerror() and cio_err_name() describe any such value. */
+#ifndef CIO_COMMON_H
+#define CIO_COMMON_H
+
+#include <errno.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#if defined(CIO_STATIC_DEFINE)
+#define CIO_API
+#elif defined(CIO_BUILDING)
+#define CIO_API __attribute__((visibility("default")))
+#else
+#define CIO_API
+#endif
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* The errors cio itself produces, beside any errno a system call returns.
+ * One table (CIO_ERRNO_MAP) names them all; cio_strerror() and
+ * cio_err_name() are generated from it. */
+#define CIO_ERRNO_MAP(X)                                                       \
+    X(EPERM, "operation not permitted here (suspending call outside a task, " \
+             "or wrong thread)")                                               \
+    X(ENOENT, "no such handle (already fired, cancelled or removed)")          \
+    X(EINTR, "interrupted (loop stopped before the future completed)")        \
+    X(EBADF, "bad file descriptor")                                            \
+    X(EAGAIN, "resource temporarily unavailable (not done yet)")               \
+    X(ENOMEM, "out of memory")                                                 \
+    X(EBUSY, "busy: something is still live")                                  \
+    X(EEXIST, "already exists")                                                \
+    X(EINVAL, "invalid argument or state")                                     \
+    X(ENOSPC, "no space left")                                                 \
+    X(ENOSYS, "not supported by this backend or platform")                     \
+    X(EALREADY, "operation already in progress")                               \
+    X(ECANCELED, "operation cancelled")                                        \
+    X(ETIMEDOUT, "timed out")                                                  \
+    X(ECONNRESET, "connection reset by peer")                                  \
+    X(EPIPE, "broken pipe")                                                    \
+    X(EIO, "input/output error")
+
+/* A human-readable message for a cio error (negative errno). Accepts a
+ * positive errno too. Never returns NULL; the string is static. */
+CIO_API const char *cio_strerror(int err);
+
+/* The symbolic name of an error ("ECANCELED"), or "UNKNOWN". Static. */
+CIO_API const char *cio_err_name(int err);
+
+/* Deallocator for values handed to cio (future results, ...). */
+typedef void (*cio_free_fn)(void *value);
+
+/* A plain callback taking the user's argument. */
+typedef void (*cio_cb)(void *arg);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

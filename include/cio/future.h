@@ -1,0 +1,161 @@
+/* cio: futures and their combinators.
+ *
+ * A future belongs to one loop. It starts pending and ends exactly once:
+ * with a result (a void * and an optional destructor), an error (a negative
+ * errno) or cancelled. Done-callbacks never run inside set_result /
+ * set_error / cancel: they are scheduled through the loop's callback queue,
+ * in the order they were added (asyncio's semantics).
+ *
+ * Ownership: futures are reference counted (not atomically: loop thread
+ * only). A constructor hands the caller one reference; release it with
+ * cio_future_unref. A pending done-callback holds its own reference, so the
+ * future outlives it. All futures must be freed before the loop closes.
+ *
+ * An error that nobody retrieved (with cio_future_error or cio_future_get)
+ * is reported through the loop's report function when the future is freed,
+ * in every build: errors are never lost silently. Cancellation is not
+ * reported. */
+#ifndef CIO_FUTURE_H
+#define CIO_FUTURE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "common.h"
+#include "loop.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct cio_future cio_future;
+
+typedef enum cio_future_state {
+    CIO_FUTURE_PENDING = 0,
+    CIO_FUTURE_DONE = 1,      /* finished with a result or an error */
+    CIO_FUTURE_CANCELLED = 2, /* cancelled (error -ECANCELED) */
+} cio_future_state;
+
+typedef void (*cio_future_cb)(cio_future *fut, void *arg);
+
+/* A new pending future of loop, with one reference for the caller.
+ * Returns 0, -EINVAL (NULL or closed loop), -ENOMEM. */
+CIO_API int cio_future_new(cio_loop *loop, cio_future **out);
+
+CIO_API cio_future *cio_future_ref(cio_future *fut);
+/* Drops a reference; the last one frees the future (running the result's
+ * destructor, reporting an unretrieved error). NULL is accepted. */
+CIO_API void cio_future_unref(cio_future *fut);
+
+CIO_API cio_loop *cio_future_loop(const cio_future *fut);
+
+/* Completes the future with value; dtor (may be NULL) frees value when the
+ * future is freed. Returns 0, or -EINVAL if the future is already done
+ * (the first outcome stays, and dtor is not called: the value stays yours).*/
+CIO_API int cio_future_set_result(cio_future *fut, void *value, cio_free_fn dtor);
+
+/* Fails the future with err (< 0). -ECANCELED is the same as cancelling.
+ * Returns 0, or -EINVAL (err >= 0, or already done). */
+CIO_API int cio_future_set_error(cio_future *fut, int err);
+
+/* Cancels a pending future. Returns 0, or -EINVAL if it is already done
+ * or cancelled (asyncio's cancel() returning False). */
+CIO_API int cio_future_cancel(cio_future *fut);
+
+CIO_API cio_future_state cio_future_get_state(const cio_future *fut);
+CIO_API bool cio_future_done(const cio_future *fut); /* done or cancelled */
+CIO_API bool cio_future_cancelled(const cio_future *fut);
+
+/* The outcome: 0 for a result, the error, -ECANCELED, or -EAGAIN while
+ * pending. Marks the error retrieved. */
+CIO_API int cio_future_error(cio_future *fut);
+
+/* The outcome and the result: on 0, *value (may be NULL) receives the
+ * result, still owned by the future. Marks the error retrieved. */
+CIO_API int cio_future_get(cio_future *fut, void **value);
+
+/* The result, or NULL if there is none (pending, failed, cancelled). Does
+ * not mark an error retrieved. */
+CIO_API void *cio_future_result(const cio_future *fut);
+
+/* Takes the result out of the future: the caller now owns it and the
+ * destructor will not run. Returns 0 or the outcome error. */
+CIO_API int cio_future_steal_result(cio_future *fut, void **value);
+
+/* Adds a done-callback. If the future is already done, the callback is
+ * scheduled at once (through the queue, never run synchronously). Returns
+ * 0, -EINVAL (NULL cb), -ENOMEM. */
+CIO_API int cio_future_add_done_callback(cio_future *fut, cio_future_cb cb, void *arg);
+
+/* Removes every registration of (cb, arg) not yet scheduled; returns how
+ * many were removed. */
+CIO_API int cio_future_remove_done_callback(cio_future *fut, cio_future_cb cb, void *arg);
+
+/* Names the future in reports (the string is copied; NULL clears). */
+CIO_API int cio_future_set_name(cio_future *fut, const char *name);
+CIO_API const char *cio_future_name(const cio_future *fut);
+
+/* ---- Combinators --------------------------------------------------------
+ * Each returns a new future (one reference for the caller) and holds its own
+ * references to the inputs until it is freed. The inputs must belong to the
+ * same loop. Timeouts are in seconds; a negative timeout means none. */
+
+enum {
+    /* gather: never fail early; wait for every child and succeed; inspect
+     * each child for its outcome (asyncio's return_exceptions=True). */
+    CIO_GATHER_COLLECT = 1,
+};
+
+/* Completes when every child is done. Its result is an array of n void *
+ * (valid while the gather future lives) holding the children's results in
+ * input order. Without CIO_GATHER_COLLECT, the first child to fail (or be
+ * cancelled) fails the gather with that error at once; the other children
+ * keep running. Cancelling the gather cancels every child. With n == 0 it
+ * completes at once with an empty (NULL) result. */
+CIO_API int cio_gather(cio_loop *loop, cio_future *const *futs, size_t n, int flags,
+                       cio_future **out);
+
+typedef enum cio_wait_mode {
+    CIO_WAIT_ALL_COMPLETED = 0,
+    CIO_WAIT_FIRST_COMPLETED = 1,
+    CIO_WAIT_FIRST_EXCEPTION = 2,
+} cio_wait_mode;
+
+/* Completes when the mode's condition holds or timeout expires. It never
+ * fails and never cancels the children (asyncio.wait). Its result is the
+ * number of children done, as (void *)(uintptr_t). n == 0 is -EINVAL, as
+ * in asyncio. Cancelling it leaves the children alone. */
+CIO_API int cio_wait(cio_loop *loop, cio_future *const *futs, size_t n, cio_wait_mode mode,
+                     double timeout, cio_future **out);
+
+/* Completes with fut's outcome, or, when timeout expires first, cancels fut
+ * and fails with -ETIMEDOUT once fut is done. If fut completed in the same
+ * iteration the timeout expired, its outcome wins. Cancelling the wrapper
+ * cancels fut. The result value stays owned by fut (no destructor here). */
+CIO_API int cio_wait_for(cio_loop *loop, cio_future *fut, double timeout, cio_future **out);
+
+/* A future that mirrors fut, whose cancellation does not cancel fut. */
+CIO_API int cio_shield(cio_loop *loop, cio_future *fut, cio_future **out);
+
+/* as_completed: an iterator over futures in completion order. */
+typedef struct cio_as_completed cio_as_completed;
+
+/* Creates the iterator; timeout (seconds, negative for none) bounds the
+ * whole iteration. */
+CIO_API int cio_as_completed_new(cio_loop *loop, cio_future *const *futs, size_t n,
+                                 double timeout, cio_as_completed **out);
+
+/* A future (caller's reference) that completes with the next child to
+ * complete, as its result (a cio_future *, owned by the iterator); or
+ * fails with -ETIMEDOUT when the timeout expired first. Returns -ENOENT
+ * once n futures have been handed out. */
+CIO_API int cio_as_completed_next(cio_as_completed *it, cio_future **out);
+
+/* Frees the iterator (and its references). Pending next() futures are
+ * cancelled. */
+CIO_API void cio_as_completed_free(cio_as_completed *it);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

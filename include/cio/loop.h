@@ -1,0 +1,222 @@
+/* cio: the event loop.
+ *
+ * A loop belongs to the thread that runs it. Only functions whose name ends
+ * in _threadsafe may be called from another thread (debug mode catches and
+ * reports the others). Nothing here blocks except the run functions, which
+ * block in the I/O backend while there is nothing to do.
+ *
+ * Times are in seconds as double (like asyncio), measured on the loop's
+ * monotonic clock (cio_loop_time). Timers fire no earlier than their
+ * deadline, with a resolution of one millisecond. */
+#ifndef CIO_LOOP_H
+#define CIO_LOOP_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "common.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct cio_loop cio_loop;
+
+/* A timer handle: a 64-bit value naming one scheduled timer. It stays safe
+ * to use forever: cancelling a handle whose timer already fired or was
+ * cancelled returns -ENOENT and does nothing. 0 is never a valid handle. */
+typedef uint64_t cio_handle;
+
+/* Loop options. Zero-initialise, then set what you need; every zero field
+ * means "the default" (which an environment variable may choose). */
+typedef struct cio_loop_options {
+    /* "epoll" (default on Linux) or "poll"; NULL: $CIO_BACKEND, else epoll. */
+    const char *backend;
+    /* 1: debug mode on; -1: off; 0: $CIO_DEBUG decides (set and not "0"). */
+    int debug;
+    /* Debug mode reports a callback that runs longer than this many seconds.
+     * 0: 0.1 s. */
+    double slow_callback_duration;
+} cio_loop_options;
+
+/* How a loop reports problems nobody asked about: an error a future held
+ * that was never retrieved, a slow callback, a call from the wrong thread,
+ * live handles at close. The default handler prints the message to stderr
+ * as one line starting with "cio: ". */
+typedef void (*cio_report_fn)(cio_loop *loop, const char *message, void *arg);
+
+/* Creates a loop. opts may be NULL. Returns 0 and sets *out, or -EINVAL
+ * (unknown backend name), -ENOMEM, or the errno of a failing system call. */
+CIO_API int cio_loop_new(cio_loop **out, const cio_loop_options *opts);
+
+/* Closes a loop: after a successful close no function but cio_loop_free
+ * may be called on it. Returns -EBUSY, and changes nothing, while anything
+ * is still live: a pending timer, an I/O watcher, a signal handler, a
+ * callback in the queue, a future not yet freed, thread-pool work not yet
+ * completed. In debug mode, -EBUSY also reports the list of what is live.
+ * Returns -EBUSY if called while the loop runs, 0 if already closed. */
+CIO_API int cio_loop_close(cio_loop *loop);
+
+/* Closes (if needed) and frees a loop. Returns -EBUSY without freeing
+ * anything if the close fails; 0 otherwise. NULL is accepted. */
+CIO_API int cio_loop_free(cio_loop *loop);
+
+/* Runs until cio_loop_stop. The current iteration completes first: every
+ * callback that was ready when it began runs. Returns 0, -EBUSY if the loop
+ * is already running, -EINVAL if it is closed. */
+CIO_API int cio_loop_run_forever(cio_loop *loop);
+
+/* Flags for cio_loop_run_once. */
+enum { CIO_RUN_NOWAIT = 1 };
+
+/* Runs one iteration: polls I/O (blocking until something is due unless
+ * CIO_RUN_NOWAIT or something is ready), fires due timers, runs the
+ * callbacks that were ready. Returns 1 if work remains (a callback ready,
+ * a timer, a watcher, ...), 0 if the loop has nothing left, or a negative
+ * error (-EBUSY while running, -EINVAL if closed). */
+CIO_API int cio_loop_run_once(cio_loop *loop, int flags);
+
+struct cio_future;
+/* Runs until fut is done, then returns its outcome as an error code: 0 for
+ * a result, the negative errno it failed with, -ECANCELED if cancelled.
+ * Does not consume a reference. Returns -EINTR if cio_loop_stop ended the
+ * run first, -EBUSY if running, -EINVAL for a closed loop or a future of
+ * another loop. Retrieves the future's error (it is not reported later). */
+CIO_API int cio_loop_run_until_complete(cio_loop *loop, struct cio_future *fut);
+
+/* Asks a running loop to stop after the current iteration. Safe to call
+ * from a callback. Calling it before run_forever makes that run do one
+ * iteration (asyncio's behaviour). */
+CIO_API void cio_loop_stop(cio_loop *loop);
+
+/* True while run_forever / run_once / run_until_complete executes. */
+CIO_API bool cio_loop_is_running(const cio_loop *loop);
+CIO_API bool cio_loop_is_closed(const cio_loop *loop);
+CIO_API bool cio_loop_get_debug(const cio_loop *loop);
+CIO_API void cio_loop_set_debug(cio_loop *loop, bool on);
+/* The backend in use: "epoll" or "poll". */
+CIO_API const char *cio_loop_backend(const cio_loop *loop);
+
+/* The loop's monotonic clock, in seconds. It is updated once per iteration
+ * (like libuv's loop time), so every timer scheduled by one callback shares
+ * the same base; cio_loop_update_time refreshes it. */
+CIO_API double cio_loop_time(const cio_loop *loop);
+/* The same clock in nanoseconds. */
+CIO_API int64_t cio_loop_time_ns(const cio_loop *loop);
+CIO_API void cio_loop_update_time(cio_loop *loop);
+
+/* Replaces the report function (NULL restores the default). */
+CIO_API void cio_loop_set_report_handler(cio_loop *loop, cio_report_fn fn, void *arg);
+/* Reports a message through the loop's report function (printf format). */
+CIO_API void cio_loop_report(cio_loop *loop, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+/* ---- The callback queue ------------------------------------------------ */
+
+/* Schedules cb(arg) to run on the next iteration. Callbacks run in the
+ * order they were scheduled (FIFO); one scheduled while the queue runs
+ * waits for the next iteration. Never allocates once the queue has grown to
+ * its working size. Returns 0, -EINVAL (NULL cb, closed loop), -ENOMEM.
+ * Not cancellable: use cio_call_later(loop, 0, ...) for a cancellable one.
+ *
+ * So that a busy queue never starves I/O, the loop polls (without blocking)
+ * at least once every CIO_POLL_INTERVAL callbacks. */
+CIO_API int cio_call_soon(cio_loop *loop, cio_cb cb, void *arg);
+#define CIO_POLL_INTERVAL 64
+
+/* Like cio_call_soon, from any thread. Wakes the loop if it is blocked in
+ * the backend; a burst of calls costs one wakeup, not one per call. The
+ * callback runs on the loop's thread. Returns -EINVAL for a closed loop or
+ * NULL cb, -ENOMEM. */
+CIO_API int cio_call_soon_threadsafe(cio_loop *loop, cio_cb cb, void *arg);
+
+/* Schedules cb(arg) after delay seconds (>= 0). *handle (may be NULL)
+ * receives a handle for cio_timer_cancel. Timers with equal deadlines fire
+ * in the order they were started. Returns 0, -EINVAL (NULL cb, negative or
+ * NaN delay, closed loop), -ENOMEM. */
+CIO_API int cio_call_later(cio_loop *loop, double delay, cio_cb cb, void *arg, cio_handle *handle);
+
+/* Schedules cb(arg) at absolute loop time `when` (cio_loop_time scale). A
+ * time in the past fires on the next iteration. */
+CIO_API int cio_call_at(cio_loop *loop, double when, cio_cb cb, void *arg, cio_handle *handle);
+
+/* A repeating timer: first fires after delay seconds, then every interval
+ * seconds (> 0) until cancelled. A late loop skips missed periods instead
+ * of firing a burst. */
+CIO_API int cio_call_every(cio_loop *loop, double delay, double interval, cio_cb cb, void *arg,
+                           cio_handle *handle);
+
+/* Cancels a timer. Safe at any time, including from the timer's own
+ * callback (a repeating timer then stops). Returns 0, or -ENOENT if the
+ * handle's timer already fired (one-shot) or was cancelled. */
+CIO_API int cio_timer_cancel(cio_loop *loop, cio_handle handle);
+
+/* True if the handle names a timer that is still scheduled. */
+CIO_API bool cio_timer_active(const cio_loop *loop, cio_handle handle);
+
+/* Seconds until the timer's next deadline (may be negative if overdue),
+ * or NaN for an inactive handle. */
+CIO_API double cio_timer_remaining(const cio_loop *loop, cio_handle handle);
+
+/* ---- I/O readiness ----------------------------------------------------- */
+
+enum { CIO_READABLE = 1, CIO_WRITABLE = 2, CIO_IOERR = 4 };
+
+/* Called with the events seen: CIO_READABLE / CIO_WRITABLE, plus CIO_IOERR
+ * when the descriptor reported an error or hang-up (then both the reader and
+ * the writer are called, so neither side waits forever). */
+typedef void (*cio_io_cb)(cio_loop *loop, int fd, int events, void *arg);
+
+/* Watches fd for readability (asyncio add_reader). Replaces an existing
+ * reader of fd. The callback runs on every iteration the descriptor is
+ * readable (level-triggered) until removed. fd must be non-blocking for
+ * the usual patterns; cio does not change it. Returns 0, -EINVAL (bad fd,
+ * NULL cb), -EBADF, -EPERM (a regular file under epoll), -ENOMEM.
+ *
+ * Remove the watcher before closing the descriptor. If a callback removes
+ * and closes a descriptor and a new one reuses its number, events pending
+ * for the old one in the same iteration are dropped, never delivered to the
+ * new watcher. */
+CIO_API int cio_add_reader(cio_loop *loop, int fd, cio_io_cb cb, void *arg);
+CIO_API int cio_add_writer(cio_loop *loop, int fd, cio_io_cb cb, void *arg);
+/* Stops watching. Returns 0, or -ENOENT if fd had no such watcher. */
+CIO_API int cio_remove_reader(cio_loop *loop, int fd);
+CIO_API int cio_remove_writer(cio_loop *loop, int fd);
+
+/* ---- Signals ----------------------------------------------------------- */
+
+/* Calls cb(arg) on the loop's thread after signo is delivered to the
+ * process. Several loops may watch the same signal: each one's handler
+ * runs. Deliveries that arrive before the loop runs coalesce into one call.
+ * Replaces a previous handler of signo on this loop. Returns 0, -EINVAL
+ * (SIGKILL, SIGSTOP, out of range, NULL cb), -ENOMEM. */
+CIO_API int cio_loop_add_signal_handler(cio_loop *loop, int signo, cio_cb cb, void *arg);
+/* Returns 0, or -ENOENT if no handler was set. When the last loop removes
+ * its handler the signal's previous disposition is restored. */
+CIO_API int cio_loop_remove_signal_handler(cio_loop *loop, int signo);
+
+/* ---- Thread pool ------------------------------------------------------- */
+
+/* Work for the pool: runs on a pool thread. Store a result in *result and
+ * return 0, or return a negative errno, which fails the future. */
+typedef int (*cio_work_fn)(void *arg, void **result);
+
+/* Runs fn(arg) on the shared thread pool and returns, in *out, a future of
+ * this loop that completes (on the loop's thread) with fn's result or
+ * error. The caller owns one reference to *out. Cancelling the future
+ * before a thread picks the work up means fn never runs; cancelling it
+ * later discards the result (free it yourself in fn's caller if owned).
+ * Returns 0, -EINVAL, -ENOMEM, or the error of starting a thread. */
+CIO_API int cio_loop_run_in_executor(cio_loop *loop, cio_work_fn fn, void *arg,
+                                     struct cio_future **out);
+
+/* Sets the number of pool threads (1..1024). The default is $CIO_THREADS,
+ * else the number of online CPUs. May be called at any time: the pool grows
+ * at once and shrinks as threads finish their current work. */
+CIO_API int cio_threadpool_set_size(unsigned threads);
+CIO_API unsigned cio_threadpool_size(void);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,218 @@
+/* Internal declarations of the loop layer. Never installed. */
+#ifndef CIO_LOOP_INTERNAL_H
+#define CIO_LOOP_INTERNAL_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <cio/future.h>
+#include <cio/loop.h>
+
+#define CIO_LIKELY(x) __builtin_expect(!!(x), 1)
+#define CIO_UNLIKELY(x) __builtin_expect(!!(x), 0)
+
+/* ---- The ready queue ------------------------------------------------------
+ * A ring of entries, grown by doubling and never shrunk, so call_soon does
+ * not allocate in steady state. A future's done-callback takes the same
+ * path: fut is non-NULL and the entry holds one reference to it. */
+struct cio__ready {
+    union {
+        cio_cb cb;
+        cio_future_cb fcb;
+    } fn;
+    void *arg;
+    cio_future *fut;
+};
+
+/* ---- Timers ----------------------------------------------------------------
+ * A hierarchical timing wheel with 1 ms ticks (see timer.c for why). Timer
+ * nodes live in one array and link by index, so a handle is (generation,
+ * index) and stays safe after the node is reused. */
+#define CIO__TW_L0_BITS 8
+#define CIO__TW_LN_BITS 6
+#define CIO__TW_LEVELS 5 /* level 0: 256 slots, levels 1-4: 64 each */
+#define CIO__TW_NSLOTS ((1 << CIO__TW_L0_BITS) + (CIO__TW_LEVELS - 1) * (1 << CIO__TW_LN_BITS))
+#define CIO__NIL UINT32_MAX
+
+struct cio__tnode {
+    int64_t deadline; /* ns, loop clock */
+    uint64_t seq;     /* start order, breaks deadline ties */
+    cio_cb cb;
+    void *arg;
+    int64_t interval; /* ns; 0 for one-shot */
+    uint32_t next, prev;
+    uint32_t gen;  /* bumped when the node is freed: stale handles miss */
+    uint32_t where; /* slot number, or one of the CIO__TW_* states below */
+};
+enum {
+    CIO__TW_FREE = 0xffffff00u,
+    CIO__TW_DUE,     /* detached into the due list this iteration */
+    CIO__TW_RUNNING, /* its callback is running now */
+    CIO__TW_DEAD,    /* cancelled while running: freed after the callback */
+};
+
+struct cio__tlist {
+    uint32_t head, tail;
+};
+
+struct cio__wheel {
+    struct cio__tnode *nodes;
+    uint32_t cap, used; /* nodes[0..used) have been handed out at least once */
+    uint32_t free_head;
+    uint32_t active; /* scheduled timers, including the due list */
+    uint64_t seq;
+    uint64_t cur; /* the next tick to process: every tick before it is done */
+    struct cio__tlist slots[CIO__TW_NSLOTS];
+    uint64_t bits[CIO__TW_NSLOTS / 64]; /* non-empty slots */
+    uint32_t nonempty_hi;              /* timers on levels 1-4 */
+    struct cio__tlist due;
+};
+
+void cio__wheel_init(struct cio__wheel *w, int64_t now_ns);
+void cio__wheel_free(struct cio__wheel *w);
+/* ns until the next tick that has work, -1 if none. */
+int64_t cio__wheel_timeout(cio_loop *loop);
+void cio__wheel_run(cio_loop *loop);
+
+/* ---- I/O ---------------------------------------------------------------- */
+
+/* Per descriptor: the reader and the writer, and a generation that changes
+ * every time the descriptor is (re)registered with the backend, so events
+ * read for an old registration are recognised and dropped. */
+struct cio__fdw {
+    cio_io_cb rcb, wcb;
+    void *rarg, *warg;
+    uint32_t gen;
+    uint8_t mask; /* CIO_READABLE | CIO_WRITABLE registered */
+};
+
+/* The backend interface (the redis ae shape): a handful of functions.
+ * Readiness backends (epoll, poll) implement init/free/update/poll.
+ * A completion backend (io_uring, a later issue) implements the same
+ * readiness calls with poll requests, and also `submit` for operations that
+ * complete with a result (read, write, accept, ...); where submit is NULL
+ * the layers above emulate those operations with readiness and
+ * non-blocking system calls, so they are written once against both. */
+struct cio__op; /* a completion operation; defined by the layer that needs it */
+struct cio__backend {
+    const char *name;
+    int (*init)(cio_loop *loop);
+    void (*free)(cio_loop *loop);
+    /* Changes fd's registration from old_mask to new_mask (either may be 0). */
+    int (*update)(cio_loop *loop, int fd, uint32_t gen, int old_mask, int new_mask);
+    /* Waits up to timeout_ms (-1: forever, 0: not at all), then reports each
+     * event with cio__io_event. Returns the number of events or -errno. */
+    int (*poll)(cio_loop *loop, int timeout_ms);
+    int (*submit)(cio_loop *loop, struct cio__op *op);
+};
+extern const struct cio__backend cio__backend_epoll;
+extern const struct cio__backend cio__backend_poll;
+
+void cio__io_event(cio_loop *loop, int fd, uint32_t gen, int events);
+/* The wakeup descriptor became readable. */
+void cio__wakeup_drain(cio_loop *loop);
+
+/* ---- Remote work: call_soon_threadsafe, pool completions, signals ------- */
+
+struct cio__job; /* thread-pool work, threadpool.c */
+
+struct cio__tsq {
+    struct {
+        cio_cb cb;
+        void *arg;
+    } * items;
+    size_t len, cap;
+};
+
+struct cio_loop {
+    /* hot: the ready queue */
+    struct cio__ready *ring;
+    uint64_t head, tail;
+    uint64_t mask;
+    uint32_t since_poll; /* callbacks run since the last poll */
+    bool stopping;
+    bool running;
+    bool closed;
+    bool debug;
+    int64_t now; /* ns, cached once per iteration */
+
+    struct cio__wheel wheel;
+
+    /* I/O */
+    const struct cio__backend *backend;
+    void *bdata;
+    struct cio__fdw *fds;
+    int nfds;        /* size of fds[] */
+    int nwatched;    /* descriptors registered by users */
+    uint32_t io_gen; /* generation counter for registrations */
+    int wakefd;      /* eventfd */
+
+    /* remote work (other threads and signal handlers write these) */
+    _Atomic int remote_pending;
+    _Atomic int sleeping;  /* blocked, or about to block, in the backend */
+    _Atomic int wake_sent; /* an eventfd write not yet consumed */
+    pthread_mutex_t tsq_lock;
+    struct cio__tsq tsq, tsq_spare;
+    struct cio__job *_Atomic done_jobs; /* pool completions (a stack) */
+    _Atomic uint64_t sig_pending;       /* bit (signo - 1) */
+    _Atomic uint64_t sig_watch;
+    cio_cb sig_cb[65];
+    void *sig_arg[65];
+    int nsignals;
+
+    /* the thread pool's work in flight for this loop */
+    uint32_t jobs_inflight;
+    struct cio__job *job_free;
+
+    /* futures */
+    uint32_t futures_live;
+    cio_future *future_free;
+    uint32_t future_free_count;
+
+    /* debug and reporting */
+    pthread_t owner;
+    int64_t slow_ns;
+    cio_report_fn report;
+    void *report_arg;
+    uint32_t stop_gen;
+};
+
+/* Pushes an entry on the ready queue (loop thread). */
+int cio__ready_grow(cio_loop *loop);
+static inline int cio__ready_push(cio_loop *loop, struct cio__ready e)
+{
+    if (CIO_UNLIKELY(loop->tail - loop->head > loop->mask)) {
+        int rc = cio__ready_grow(loop);
+        if (rc)
+            return rc;
+    }
+    loop->ring[loop->tail & loop->mask] = e;
+    loop->tail++;
+    return 0;
+}
+
+int64_t cio__now_ns(void);
+void cio__loop_wake(cio_loop *loop); /* any thread, async-signal-safe */
+void cio__remote_signal(cio_loop *loop);
+/* Debug mode: reports (and returns -EPERM for) a call from a wrong thread. */
+int cio__check_thread_slow(cio_loop *loop, const char *fn);
+static inline int cio__check_thread(cio_loop *loop, const char *fn)
+{
+    if (CIO_LIKELY(!loop->debug))
+        return 0;
+    return cio__check_thread_slow(loop, fn);
+}
+/* Describes a function pointer ("name" or "file+0xoff") into buf. */
+const char *cio__describe_fn(const void *fn, char *buf, size_t len);
+
+void cio__signals_drain(cio_loop *loop);
+void cio__signals_close(cio_loop *loop);
+void cio__jobs_drain(cio_loop *loop);
+void cio__jobs_free_cache(cio_loop *loop);
+void cio__futures_free_cache(cio_loop *loop);
+int cio__io_init(cio_loop *loop);
+void cio__io_free(cio_loop *loop);
+
+#endif
