@@ -1,0 +1,585 @@
+/* Callback-style combinators: gather, wait, wait_for, shield, as_completed.
+ *
+ * They share one shape. A state object holds references to the inputs and
+ * is itself reference counted: one reference for the output future (dropped
+ * by the output's free hook), one per input whose done-callback has not run
+ * yet, one for a pending timeout timer. The output is referenced weakly
+ * (st->out, cleared when it is freed), so dropping the output early is
+ * fine: callbacks that still arrive find no output and only drop their
+ * reference. The inputs therefore live exactly as long as the output needs
+ * their results, and no callback ever touches freed memory.
+ *
+ * Errors: an input's error that the combinator passes on (gather's first
+ * failure, wait_for's outcome) is marked retrieved on the input, since the
+ * output now carries it. Errors it does not pass on (later failures in a
+ * gather, outcomes inside cio_wait) stay unretrieved, so they are reported
+ * when the input is freed unless the caller looks: none is lost. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../loop/internal.h"
+#include "internal.h"
+
+struct comb;
+typedef void (*comb_child_fn)(struct comb *st, size_t i, cio_future *child);
+
+struct comb {
+    uint32_t refs;
+    cio_loop *loop;
+    cio_future *out; /* weak */
+    cio_future **kids;
+    size_t n;
+    bool *pending_cb; /* per input: our done-callback not yet run */
+    size_t nfinished;
+    cio_handle timer;
+    bool timer_pending;
+    comb_child_fn on_child;
+    /* per-kind */
+    int flags;
+    int mode;
+    bool timed_out;
+    void **results;
+};
+
+static void comb_unref(struct comb *st)
+{
+    if (--st->refs)
+        return;
+    for (size_t i = 0; i < st->n; i++)
+        cio_future_unref(st->kids[i]);
+    free(st->kids);
+    free(st->pending_cb);
+    free(st->results);
+    free(st);
+}
+
+static void comb_child_done(cio_future *child, void *arg)
+{
+    struct comb *st = arg;
+    size_t i = 0;
+    while (i < st->n && !(st->kids[i] == child && st->pending_cb[i]))
+        i++;
+    if (i < st->n) {
+        st->pending_cb[i] = false;
+        st->nfinished++;
+        if (st->out)
+            st->on_child(st, i, child);
+    }
+    comb_unref(st);
+}
+
+/* Stops listening: removes callbacks not yet scheduled, cancels the timer. */
+static void comb_detach(struct comb *st)
+{
+    for (size_t i = 0; i < st->n; i++) {
+        if (st->pending_cb[i] && cio_future_remove_done_callback(st->kids[i], comb_child_done, st)) {
+            st->pending_cb[i] = false;
+            st->refs--; /* never the last: the caller holds one */
+        }
+    }
+    if (st->timer_pending && cio_timer_cancel(st->loop, st->timer) == 0) {
+        st->timer_pending = false;
+        st->refs--;
+    }
+}
+
+static void comb_out_freed(cio_future *out, void *arg)
+{
+    (void)out;
+    struct comb *st = arg;
+    st->out = NULL;
+    st->refs++;
+    comb_detach(st);
+    st->refs--;
+    comb_unref(st);
+}
+
+static void comb_timer_fired(void *arg);
+
+static int comb_new(cio_loop *loop, cio_future *const *futs, size_t n, comb_child_fn fn,
+                    struct comb **stp, cio_future **out)
+{
+    if (!out)
+        return -EINVAL;
+    *out = NULL;
+    if (!loop || loop->closed || (n && !futs))
+        return -EINVAL;
+    for (size_t i = 0; i < n; i++) {
+        if (!futs[i] || cio_future_loop(futs[i]) != loop)
+            return -EINVAL;
+    }
+    struct comb *st = calloc(1, sizeof *st);
+    if (!st)
+        return -ENOMEM;
+    st->loop = loop;
+    st->n = n;
+    st->on_child = fn;
+    if (n) {
+        st->kids = malloc(n * sizeof *st->kids);
+        st->pending_cb = calloc(n, sizeof *st->pending_cb);
+        if (!st->kids || !st->pending_cb) {
+            free(st->kids);
+            free(st->pending_cb);
+            free(st);
+            return -ENOMEM;
+        }
+    }
+    int rc = cio_future_new(loop, &st->out);
+    if (rc) {
+        free(st->kids);
+        free(st->pending_cb);
+        free(st);
+        return rc;
+    }
+    for (size_t i = 0; i < n; i++)
+        st->kids[i] = cio_future_ref(futs[i]);
+    st->refs = 1; /* the output's */
+    cio__future_set_free_hook(st->out, comb_out_freed, st);
+    *stp = st;
+    *out = st->out;
+    return 0;
+}
+
+/* Registers the done-callbacks; on failure the output is released. */
+static int comb_listen(struct comb *st, double timeout)
+{
+    for (size_t i = 0; i < st->n; i++) {
+        int rc = cio_future_add_done_callback(st->kids[i], comb_child_done, st);
+        if (rc)
+            return rc;
+        st->pending_cb[i] = true;
+        st->refs++;
+    }
+    if (timeout >= 0) {
+        int rc = cio_call_later(st->loop, timeout, comb_timer_fired, st, &st->timer);
+        if (rc)
+            return rc;
+        st->timer_pending = true;
+        st->refs++;
+    }
+    return 0;
+}
+
+static int comb_fail(struct comb *st, int rc, cio_future **out)
+{
+    cio_future_unref(st->out); /* the free hook detaches and frees */
+    *out = NULL;
+    return rc;
+}
+
+/* ---- gather ---------------------------------------------------------------- */
+
+static void gather_complete(struct comb *st)
+{
+    cio_future *out = st->out;
+    if (cio__future_cancel_requested(out)) {
+        cio_future_set_error(out, -ECANCELED);
+        return;
+    }
+    void **res = st->results;
+    st->results = NULL;
+    for (size_t i = 0; i < st->n; i++)
+        res[i] = cio_future_result(st->kids[i]);
+    cio_future_set_result(out, res, free);
+}
+
+static void gather_child(struct comb *st, size_t i, cio_future *child)
+{
+    (void)i;
+    if (cio_future_done(st->out))
+        return;
+    if (!(st->flags & CIO_GATHER_COLLECT)) {
+        int state = cio_future_get_state(child);
+        if (state == CIO_FUTURE_CANCELLED || (state == CIO_FUTURE_DONE && cio_future_error(child))) {
+            int err = state == CIO_FUTURE_CANCELLED ? -ECANCELED : cio_future_error(child);
+            cio_future_set_error(st->out, err);
+            return;
+        }
+    }
+    if (st->nfinished == st->n)
+        gather_complete(st);
+}
+
+static int gather_cancel(cio_future *out, void *arg)
+{
+    (void)out;
+    struct comb *st = arg;
+    bool any = false;
+    for (size_t i = 0; i < st->n; i++) {
+        if (cio_future_cancel(st->kids[i]) == 0)
+            any = true;
+    }
+    /* Stay pending until the children's outcomes arrive (asyncio), unless
+     * every child had already finished and reported. */
+    return any || st->nfinished < st->n;
+}
+
+int cio_gather(cio_loop *loop, cio_future *const *futs, size_t n, int flags, cio_future **out)
+{
+    if (flags & ~CIO_GATHER_COLLECT)
+        return -EINVAL;
+    struct comb *st;
+    int rc = comb_new(loop, futs, n, gather_child, &st, out);
+    if (rc)
+        return rc;
+    st->flags = flags;
+    if (n == 0) {
+        cio_future_set_result(st->out, NULL, NULL);
+        return 0;
+    }
+    st->results = malloc(n * sizeof *st->results);
+    if (!st->results)
+        return comb_fail(st, -ENOMEM, out);
+    if ((rc = comb_listen(st, -1)))
+        return comb_fail(st, rc, out);
+    cio__future_set_cancel_hook(st->out, gather_cancel, st);
+    return 0;
+}
+
+/* ---- wait ------------------------------------------------------------------ */
+
+static void wait_complete(struct comb *st)
+{
+    size_t done = 0;
+    for (size_t i = 0; i < st->n; i++)
+        done += cio_future_done(st->kids[i]);
+    cio_future_set_result(st->out, (void *)(uintptr_t)done, NULL);
+    st->refs++;
+    comb_detach(st);
+    comb_unref(st);
+}
+
+static void wait_child(struct comb *st, size_t i, cio_future *child)
+{
+    (void)i;
+    if (cio_future_done(st->out))
+        return;
+    bool fire = st->nfinished == st->n;
+    if (st->mode == CIO_WAIT_FIRST_COMPLETED)
+        fire = true;
+    else if (st->mode == CIO_WAIT_FIRST_EXCEPTION && !cio_future_cancelled(child) &&
+             cio__future_peek_error(child) != 0)
+        fire = true; /* peeked: the caller still has to look at it */
+    if (fire)
+        wait_complete(st);
+}
+
+static void comb_timer_fired(void *arg)
+{
+    struct comb *st = arg;
+    st->timer_pending = false;
+    if (st->out && !cio_future_done(st->out)) {
+        st->timed_out = true;
+        if (st->mode >= 0) {
+            wait_complete(st);
+        } else if (st->mode == -1) { /* wait_for */
+            cio_future *inner = st->kids[0];
+            /* If the inner future finished in this same iteration, its
+             * outcome wins: its callback, already scheduled, delivers it. */
+            if (!cio_future_done(inner))
+                cio_future_cancel(inner);
+            else
+                st->timed_out = false;
+        }
+    }
+    comb_unref(st);
+}
+
+static int wait_cancel(cio_future *out, void *arg)
+{
+    (void)out;
+    struct comb *st = arg;
+    st->refs++;
+    comb_detach(st); /* leave the children alone */
+    comb_unref(st);
+    return 0;
+}
+
+int cio_wait(cio_loop *loop, cio_future *const *futs, size_t n, cio_wait_mode mode, double timeout,
+             cio_future **out)
+{
+    if (n == 0 || (int)mode < 0 || mode > CIO_WAIT_FIRST_EXCEPTION || isnan(timeout)) {
+        if (out)
+            *out = NULL;
+        return -EINVAL;
+    }
+    struct comb *st;
+    int rc = comb_new(loop, futs, n, wait_child, &st, out);
+    if (rc)
+        return rc;
+    st->mode = (int)mode;
+    if ((rc = comb_listen(st, timeout)))
+        return comb_fail(st, rc, out);
+    cio__future_set_cancel_hook(st->out, wait_cancel, st);
+    return 0;
+}
+
+/* ---- wait_for ------------------------------------------------------------- */
+
+static void wait_for_child(struct comb *st, size_t i, cio_future *inner)
+{
+    (void)i;
+    cio_future *out = st->out;
+    if (cio_future_done(out))
+        return;
+    st->refs++;
+    comb_detach(st); /* the timer */
+    comb_unref(st);
+    void *value;
+    int err = cio_future_get(inner, &value);
+    if (cio__future_cancel_requested(out)) {
+        cio_future_set_error(out, -ECANCELED);
+    } else if (st->timed_out && err != 0) {
+        cio_future_set_error(out, -ETIMEDOUT);
+    } else if (err) {
+        cio_future_set_error(out, err);
+    } else {
+        cio_future_set_result(out, value, NULL);
+    }
+}
+
+static int wait_for_cancel(cio_future *out, void *arg)
+{
+    (void)out;
+    struct comb *st = arg;
+    if (cio_future_cancel(st->kids[0]) == 0 || st->pending_cb[0])
+        return 1; /* finished by wait_for_child */
+    return 0;
+}
+
+int cio_wait_for(cio_loop *loop, cio_future *fut, double timeout, cio_future **out)
+{
+    if (isnan(timeout)) {
+        if (out)
+            *out = NULL;
+        return -EINVAL;
+    }
+    struct comb *st;
+    int rc = comb_new(loop, &fut, fut ? 1 : 0, wait_for_child, &st, out);
+    if (rc)
+        return rc;
+    if (!fut)
+        return comb_fail(st, -EINVAL, out);
+    st->mode = -1;
+    if ((rc = comb_listen(st, timeout)))
+        return comb_fail(st, rc, out);
+    cio__future_set_cancel_hook(st->out, wait_for_cancel, st);
+    return 0;
+}
+
+/* ---- shield ------------------------------------------------------------------ */
+
+static void shield_child(struct comb *st, size_t i, cio_future *inner)
+{
+    (void)i;
+    cio_future *out = st->out;
+    if (cio_future_done(out))
+        return; /* the outer was cancelled; the inner's error stays with it */
+    void *value;
+    int err = cio_future_get(inner, &value);
+    if (err)
+        cio_future_set_error(out, err);
+    else
+        cio_future_set_result(out, value, NULL);
+}
+
+static int shield_cancel(cio_future *out, void *arg)
+{
+    (void)out;
+    (void)arg;
+    return 0; /* the outer is cancelled; the inner is left alone */
+}
+
+int cio_shield(cio_loop *loop, cio_future *fut, cio_future **out)
+{
+    struct comb *st;
+    int rc = comb_new(loop, &fut, fut ? 1 : 0, shield_child, &st, out);
+    if (rc)
+        return rc;
+    if (!fut)
+        return comb_fail(st, -EINVAL, out);
+    if ((rc = comb_listen(st, -1)))
+        return comb_fail(st, rc, out);
+    cio__future_set_cancel_hook(st->out, shield_cancel, st);
+    return 0;
+}
+
+/* ---- as_completed -------------------------------------------------------- */
+
+struct cio_as_completed {
+    uint32_t refs; /* the user's, one per pending child callback, the timer */
+    bool freed;
+    cio_loop *loop;
+    cio_future **kids;
+    bool *pending_cb;
+    size_t n, handed;
+    cio_future **done_q; /* completed, not yet handed out */
+    size_t dq_head, dq_tail;
+    cio_future **waiters; /* next() futures waiting */
+    size_t w_head, w_tail;
+    bool timed_out;
+    cio_handle timer;
+    bool timer_pending;
+};
+
+static void ac_unref(cio_as_completed *it)
+{
+    if (--it->refs)
+        return;
+    for (size_t i = it->w_head; i < it->w_tail; i++)
+        cio_future_unref(it->waiters[i]);
+    for (size_t i = 0; i < it->n; i++)
+        cio_future_unref(it->kids[i]);
+    free(it->kids);
+    free(it->pending_cb);
+    free(it->done_q);
+    free(it->waiters);
+    free(it);
+}
+
+/* The oldest waiter still pending (the caller may have cancelled some). */
+static cio_future *ac_pop_waiter(cio_as_completed *it)
+{
+    while (it->w_head < it->w_tail) {
+        cio_future *w = it->waiters[it->w_head++];
+        if (!cio_future_done(w))
+            return w;
+        cio_future_unref(w);
+    }
+    return NULL;
+}
+
+static void ac_child_done(cio_future *child, void *arg)
+{
+    cio_as_completed *it = arg;
+    for (size_t i = 0; i < it->n; i++) {
+        if (it->kids[i] == child && it->pending_cb[i]) {
+            it->pending_cb[i] = false;
+            break;
+        }
+    }
+    if (!it->freed) {
+        cio_future *w = ac_pop_waiter(it);
+        if (w) {
+            cio_future_set_result(w, child, NULL);
+            cio_future_unref(w);
+        } else {
+            it->done_q[it->dq_tail++] = child;
+        }
+    }
+    ac_unref(it);
+}
+
+static void ac_timer(void *arg)
+{
+    cio_as_completed *it = arg;
+    it->timer_pending = false;
+    it->timed_out = true;
+    cio_future *w;
+    while ((w = ac_pop_waiter(it))) {
+        cio_future_set_error(w, -ETIMEDOUT);
+        cio_future_unref(w);
+    }
+    ac_unref(it);
+}
+
+int cio_as_completed_new(cio_loop *loop, cio_future *const *futs, size_t n, double timeout,
+                         cio_as_completed **out)
+{
+    if (!out)
+        return -EINVAL;
+    *out = NULL;
+    if (!loop || loop->closed || (n && !futs) || isnan(timeout))
+        return -EINVAL;
+    for (size_t i = 0; i < n; i++) {
+        if (!futs[i] || cio_future_loop(futs[i]) != loop)
+            return -EINVAL;
+    }
+    cio_as_completed *it = calloc(1, sizeof *it);
+    if (!it)
+        return -ENOMEM;
+    it->loop = loop;
+    it->n = n;
+    it->refs = 1;
+    size_t cap = n ? n : 1;
+    it->kids = malloc(cap * sizeof *it->kids);
+    it->pending_cb = calloc(cap, sizeof *it->pending_cb);
+    it->done_q = malloc(cap * sizeof *it->done_q);
+    it->waiters = malloc(cap * sizeof *it->waiters);
+    if (!it->kids || !it->pending_cb || !it->done_q || !it->waiters) {
+        it->n = 0;
+        ac_unref(it);
+        return -ENOMEM;
+    }
+    for (size_t i = 0; i < n; i++)
+        it->kids[i] = cio_future_ref(futs[i]);
+    for (size_t i = 0; i < n; i++) {
+        int rc = cio_future_add_done_callback(it->kids[i], ac_child_done, it);
+        if (rc) {
+            cio_as_completed_free(it);
+            return rc;
+        }
+        it->pending_cb[i] = true;
+        it->refs++;
+    }
+    if (timeout >= 0 && n) {
+        int rc = cio_call_later(loop, timeout, ac_timer, it, &it->timer);
+        if (rc) {
+            cio_as_completed_free(it);
+            return rc;
+        }
+        it->timer_pending = true;
+        it->refs++;
+    }
+    *out = it;
+    return 0;
+}
+
+int cio_as_completed_next(cio_as_completed *it, cio_future **out)
+{
+    if (!out)
+        return -EINVAL;
+    *out = NULL;
+    if (!it || it->freed)
+        return -EINVAL;
+    if (it->handed == it->n)
+        return -ENOENT;
+    cio_future *f;
+    int rc = cio_future_new(it->loop, &f);
+    if (rc)
+        return rc;
+    it->handed++;
+    if (it->dq_head < it->dq_tail) {
+        cio_future_set_result(f, it->done_q[it->dq_head++], NULL);
+    } else if (it->timed_out) {
+        cio_future_set_error(f, -ETIMEDOUT);
+    } else {
+        it->waiters[it->w_tail++] = cio_future_ref(f);
+    }
+    *out = f;
+    return 0;
+}
+
+void cio_as_completed_free(cio_as_completed *it)
+{
+    if (!it || it->freed)
+        return;
+    it->freed = true;
+    cio_future *w;
+    while ((w = ac_pop_waiter(it))) {
+        cio_future_cancel(w);
+        cio_future_unref(w);
+    }
+    for (size_t i = 0; i < it->n; i++) {
+        if (it->pending_cb[i] && cio_future_remove_done_callback(it->kids[i], ac_child_done, it)) {
+            it->pending_cb[i] = false;
+            it->refs--;
+        }
+    }
+    if (it->timer_pending && cio_timer_cancel(it->loop, it->timer) == 0) {
+        it->timer_pending = false;
+        it->refs--;
+    }
+    ac_unref(it);
+}

@@ -1,0 +1,310 @@
+/* Futures. A future is small (one cache line and a bit), recycled through a
+ * per-loop free list so that hot paths (the thread pool, combinators) do not
+ * call malloc, and keeps its first two done-callbacks inline. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../loop/internal.h"
+#include "internal.h"
+
+struct fcb {
+    cio_future_cb cb;
+    void *arg;
+};
+
+struct cio_future {
+    cio_loop *loop;
+    uint32_t refs;
+    uint8_t state;
+    bool retrieved;
+    bool cancel_requested;
+    int err;
+    void *result;
+    cio_free_fn dtor;
+    uint32_t ncb, capcb;
+    struct fcb *cbs; /* inl, or heap when more than 2 */
+    struct fcb inl[2];
+    cio__cancel_hook hook;
+    void *hook_arg;
+    cio__free_hook free_hook;
+    void *free_arg;
+    char *name;
+    cio_future *next_free;
+};
+
+#define FREE_CACHE_MAX 4096
+
+int cio_future_new(cio_loop *loop, cio_future **out)
+{
+    if (!out)
+        return -EINVAL;
+    *out = NULL;
+    if (!loop || loop->closed)
+        return -EINVAL;
+    int rc = cio__check_thread(loop, __func__);
+    if (rc)
+        return rc;
+    cio_future *f = loop->future_free;
+    if (f) {
+        loop->future_free = f->next_free;
+        loop->future_free_count--;
+    } else if (!(f = malloc(sizeof *f))) {
+        return -ENOMEM;
+    }
+    f->loop = loop;
+    f->refs = 1;
+    f->state = CIO_FUTURE_PENDING;
+    f->retrieved = false;
+    f->cancel_requested = false;
+    f->err = 0;
+    f->result = NULL;
+    f->dtor = NULL;
+    f->ncb = 0;
+    f->capcb = 2;
+    f->cbs = f->inl;
+    f->hook = NULL;
+    f->hook_arg = NULL;
+    f->free_hook = NULL;
+    f->free_arg = NULL;
+    f->name = NULL;
+    loop->futures_live++;
+    *out = f;
+    return 0;
+}
+
+cio_future *cio_future_ref(cio_future *fut)
+{
+    if (fut)
+        fut->refs++;
+    return fut;
+}
+
+static void report_unretrieved(cio_future *f)
+{
+    char buf[32];
+    const char *name = f->name;
+    if (!name) {
+        snprintf(buf, sizeof buf, "%p", (void *)f);
+        name = buf;
+    }
+    cio_loop_report(f->loop, "future %s: error was never retrieved: %s (%s)", name,
+                    cio_err_name(f->err), cio_strerror(f->err));
+}
+
+void cio_future_unref(cio_future *fut)
+{
+    if (!fut || --fut->refs)
+        return;
+    cio_loop *loop = fut->loop;
+    if (fut->state == CIO_FUTURE_DONE && fut->err < 0 && !fut->retrieved)
+        report_unretrieved(fut);
+    if (fut->free_hook)
+        fut->free_hook(fut, fut->free_arg);
+    if (fut->dtor)
+        fut->dtor(fut->result);
+    if (fut->cbs != fut->inl)
+        free(fut->cbs);
+    free(fut->name);
+    loop->futures_live--;
+    if (loop->future_free_count < FREE_CACHE_MAX && !loop->closed) {
+        fut->next_free = loop->future_free;
+        loop->future_free = fut;
+        loop->future_free_count++;
+    } else {
+        free(fut);
+    }
+}
+
+void cio__futures_free_cache(cio_loop *loop)
+{
+    while (loop->future_free) {
+        cio_future *f = loop->future_free;
+        loop->future_free = f->next_free;
+        free(f);
+    }
+    loop->future_free_count = 0;
+}
+
+cio_loop *cio_future_loop(const cio_future *fut) { return fut ? fut->loop : NULL; }
+
+/* Schedules every done-callback, in the order added, each holding a ref. */
+static void finish(cio_future *f)
+{
+    f->hook = NULL;
+    for (uint32_t i = 0; i < f->ncb; i++) {
+        f->refs++;
+        if (cio__ready_push(f->loop, (struct cio__ready){.fn.fcb = f->cbs[i].cb,
+                                                         .arg = f->cbs[i].arg,
+                                                         .fut = f}) != 0) {
+            /* Out of memory for the queue: run it now rather than lose it. */
+            f->cbs[i].cb(f, f->cbs[i].arg);
+            f->refs--;
+        }
+    }
+    f->ncb = 0;
+}
+
+int cio_future_set_result(cio_future *fut, void *value, cio_free_fn dtor)
+{
+    if (!fut || fut->state != CIO_FUTURE_PENDING)
+        return -EINVAL;
+    fut->state = CIO_FUTURE_DONE;
+    fut->result = value;
+    fut->dtor = dtor;
+    finish(fut);
+    return 0;
+}
+
+int cio_future_set_error(cio_future *fut, int err)
+{
+    if (!fut || fut->state != CIO_FUTURE_PENDING || err >= 0)
+        return -EINVAL;
+    fut->state = err == -ECANCELED ? CIO_FUTURE_CANCELLED : CIO_FUTURE_DONE;
+    fut->err = err;
+    finish(fut);
+    return 0;
+}
+
+int cio_future_cancel(cio_future *fut)
+{
+    if (!fut || fut->state != CIO_FUTURE_PENDING)
+        return -EINVAL;
+    if (fut->cancel_requested)
+        return 0;
+    fut->cancel_requested = true;
+    if (fut->hook) {
+        cio__cancel_hook hook = fut->hook;
+        if (hook(fut, fut->hook_arg) != 0)
+            return 0; /* the hook's owner finishes it */
+        if (fut->state != CIO_FUTURE_PENDING)
+            return 0; /* the hook finished it */
+    }
+    fut->state = CIO_FUTURE_CANCELLED;
+    fut->err = -ECANCELED;
+    finish(fut);
+    return 0;
+}
+
+void cio__future_set_cancel_hook(cio_future *fut, cio__cancel_hook hook, void *arg)
+{
+    fut->hook = hook;
+    fut->hook_arg = arg;
+}
+
+void cio__future_set_free_hook(cio_future *fut, cio__free_hook hook, void *arg)
+{
+    fut->free_hook = hook;
+    fut->free_arg = arg;
+}
+
+bool cio__future_cancel_requested(const cio_future *fut) { return fut->cancel_requested; }
+void cio__future_mark_retrieved(cio_future *fut) { fut->retrieved = true; }
+int cio__future_peek_error(const cio_future *fut)
+{
+    return fut->state == CIO_FUTURE_PENDING ? -EAGAIN : fut->err;
+}
+
+cio_future_state cio_future_get_state(const cio_future *fut)
+{
+    return fut ? (cio_future_state)fut->state : CIO_FUTURE_PENDING;
+}
+bool cio_future_done(const cio_future *fut) { return fut && fut->state != CIO_FUTURE_PENDING; }
+bool cio_future_cancelled(const cio_future *fut)
+{
+    return fut && fut->state == CIO_FUTURE_CANCELLED;
+}
+
+int cio_future_error(cio_future *fut)
+{
+    if (!fut)
+        return -EINVAL;
+    if (fut->state == CIO_FUTURE_PENDING)
+        return -EAGAIN;
+    fut->retrieved = true;
+    return fut->err;
+}
+
+int cio_future_get(cio_future *fut, void **value)
+{
+    int rc = cio_future_error(fut);
+    if (value)
+        *value = rc == 0 ? fut->result : NULL;
+    return rc;
+}
+
+void *cio_future_result(const cio_future *fut)
+{
+    return fut && fut->state == CIO_FUTURE_DONE && fut->err == 0 ? fut->result : NULL;
+}
+
+int cio_future_steal_result(cio_future *fut, void **value)
+{
+    int rc = cio_future_get(fut, value);
+    if (rc == 0)
+        fut->dtor = NULL;
+    return rc;
+}
+
+int cio_future_add_done_callback(cio_future *fut, cio_future_cb cb, void *arg)
+{
+    if (!fut || !cb)
+        return -EINVAL;
+    if (fut->state != CIO_FUTURE_PENDING) {
+        fut->refs++;
+        int rc = cio__ready_push(fut->loop,
+                                 (struct cio__ready){.fn.fcb = cb, .arg = arg, .fut = fut});
+        if (rc)
+            fut->refs--;
+        return rc;
+    }
+    if (fut->ncb == fut->capcb) {
+        uint32_t ncap = fut->capcb * 2;
+        struct fcb *p;
+        if (fut->cbs == fut->inl) {
+            p = malloc(ncap * sizeof *p);
+            if (p)
+                memcpy(p, fut->inl, sizeof fut->inl);
+        } else {
+            p = realloc(fut->cbs, ncap * sizeof *p);
+        }
+        if (!p)
+            return -ENOMEM;
+        fut->cbs = p;
+        fut->capcb = ncap;
+    }
+    fut->cbs[fut->ncb].cb = cb;
+    fut->cbs[fut->ncb].arg = arg;
+    fut->ncb++;
+    return 0;
+}
+
+int cio_future_remove_done_callback(cio_future *fut, cio_future_cb cb, void *arg)
+{
+    if (!fut)
+        return 0;
+    uint32_t j = 0;
+    int removed = 0;
+    for (uint32_t i = 0; i < fut->ncb; i++) {
+        if (fut->cbs[i].cb == cb && fut->cbs[i].arg == arg)
+            removed++;
+        else
+            fut->cbs[j++] = fut->cbs[i];
+    }
+    fut->ncb = j;
+    return removed;
+}
+
+int cio_future_set_name(cio_future *fut, const char *name)
+{
+    if (!fut)
+        return -EINVAL;
+    char *copy = NULL;
+    if (name && !(copy = strdup(name)))
+        return -ENOMEM;
+    free(fut->name);
+    fut->name = copy;
+    return 0;
+}
+
+const char *cio_future_name(const cio_future *fut) { return fut ? fut->name : NULL; }

@@ -1,0 +1,137 @@
+/* I/O watchers: asyncio's add_reader / add_writer over the backend.
+ *
+ * A table indexed by descriptor holds each one's reader and writer, so a
+ * watcher costs no allocation and an event finds its watcher in O(1) (the
+ * redis ae layout). Each (re)registration takes a new generation, which the
+ * backend hands back with every event: an event read for a registration
+ * that has since been removed, perhaps for a descriptor closed and reused
+ * by a callback earlier in the same batch, is dropped. */
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "internal.h"
+
+int cio__io_init(cio_loop *loop)
+{
+    loop->nfds = 64;
+    loop->fds = calloc((size_t)loop->nfds, sizeof *loop->fds);
+    return loop->fds ? 0 : -ENOMEM;
+}
+
+void cio__io_free(cio_loop *loop)
+{
+    free(loop->fds);
+    loop->fds = NULL;
+    loop->nfds = 0;
+}
+
+static int grow(cio_loop *loop, int fd)
+{
+    int n = loop->nfds;
+    while (n <= fd)
+        n *= 2;
+    struct cio__fdw *p = realloc(loop->fds, (size_t)n * sizeof *p);
+    if (!p)
+        return -ENOMEM;
+    memset(p + loop->nfds, 0, (size_t)(n - loop->nfds) * sizeof *p);
+    loop->fds = p;
+    loop->nfds = n;
+    return 0;
+}
+
+static int set_watch(cio_loop *loop, int fd, int which, cio_io_cb cb, void *arg)
+{
+    if (!loop || loop->closed || fd < 0 || !cb)
+        return -EINVAL;
+    int rc = cio__check_thread(loop, which == CIO_READABLE ? "cio_add_reader" : "cio_add_writer");
+    if (rc)
+        return rc;
+    if (fd == loop->wakefd)
+        return -EINVAL;
+    if (fd >= loop->nfds && (rc = grow(loop, fd)))
+        return rc;
+    struct cio__fdw *w = &loop->fds[fd];
+    int old = w->mask, nmask = old | which;
+    uint32_t gen = w->gen;
+    if (old == 0)
+        gen = ++loop->io_gen ? loop->io_gen : ++loop->io_gen;
+    if (old != nmask) {
+        rc = loop->backend->update(loop, fd, gen, old, nmask);
+        if (rc)
+            return rc;
+    }
+    if (old == 0) {
+        w->gen = gen;
+        loop->nwatched++;
+    }
+    w->mask = (uint8_t)nmask;
+    if (which == CIO_READABLE) {
+        w->rcb = cb;
+        w->rarg = arg;
+    } else {
+        w->wcb = cb;
+        w->warg = arg;
+    }
+    return 0;
+}
+
+static int clear_watch(cio_loop *loop, int fd, int which)
+{
+    if (!loop || loop->closed || fd < 0)
+        return -EINVAL;
+    int rc = cio__check_thread(loop, which == CIO_READABLE ? "cio_remove_reader"
+                                                             : "cio_remove_writer");
+    if (rc)
+        return rc;
+    if (fd >= loop->nfds || !(loop->fds[fd].mask & which))
+        return -ENOENT;
+    struct cio__fdw *w = &loop->fds[fd];
+    int old = w->mask, nmask = old & ~which;
+    /* The descriptor may already be closed: the backend then has nothing to
+     * remove, which is fine; the watcher is gone either way. */
+    loop->backend->update(loop, fd, w->gen, old, nmask);
+    w->mask = (uint8_t)nmask;
+    if (which == CIO_READABLE) {
+        w->rcb = NULL;
+        w->rarg = NULL;
+    } else {
+        w->wcb = NULL;
+        w->warg = NULL;
+    }
+    if (nmask == 0) {
+        w->gen = 0;
+        loop->nwatched--;
+    }
+    return 0;
+}
+
+int cio_add_reader(cio_loop *loop, int fd, cio_io_cb cb, void *arg)
+{
+    return set_watch(loop, fd, CIO_READABLE, cb, arg);
+}
+int cio_add_writer(cio_loop *loop, int fd, cio_io_cb cb, void *arg)
+{
+    return set_watch(loop, fd, CIO_WRITABLE, cb, arg);
+}
+int cio_remove_reader(cio_loop *loop, int fd) { return clear_watch(loop, fd, CIO_READABLE); }
+int cio_remove_writer(cio_loop *loop, int fd) { return clear_watch(loop, fd, CIO_WRITABLE); }
+
+void cio__io_event(cio_loop *loop, int fd, uint32_t gen, int events)
+{
+    if (fd < 0 || fd >= loop->nfds)
+        return;
+    struct cio__fdw *w = &loop->fds[fd];
+    if (w->gen != gen || gen == 0)
+        return; /* stale: removed (and maybe reused) since the poll */
+    if ((events & (CIO_READABLE | CIO_IOERR)) && (w->mask & CIO_READABLE)) {
+        w->rcb(loop, fd, events & (CIO_READABLE | CIO_IOERR), w->rarg);
+        if (fd >= loop->nfds)
+            return;
+        w = &loop->fds[fd]; /* the callback may have grown the table */
+        if (w->gen != gen)
+            return;
+    }
+    if ((events & (CIO_WRITABLE | CIO_IOERR)) && (w->mask & CIO_WRITABLE))
+        w->wcb(loop, fd, events & (CIO_WRITABLE | CIO_IOERR), w->warg);
+}

@@ -1,0 +1,539 @@
+/* The event loop: lifecycle, the iteration, the callback queue, remote work.
+ *
+ * One iteration, in order:
+ *   1. poll the backend (blocking only if nothing is ready), refresh the
+ *      cached clock, take in remote work (threadsafe calls, pool
+ *      completions, signals), fire due timers;
+ *   2. run the callbacks that were ready when this step began; any they
+ *      schedule wait for the next iteration (asyncio's rule).
+ * Step 1 is skipped while callbacks are ready and fewer than
+ * CIO_POLL_INTERVAL have run since the last poll: a chain of call_soon
+ * callbacks then costs no system call or clock read per callback, and I/O
+ * still gets a look at least every CIO_POLL_INTERVAL callbacks. When no
+ * descriptor is watched, a non-blocking poll needs no system call either:
+ * remote work announces itself through memory (remote_pending), and the
+ * eventfd is only written when the loop is, or is about to be, asleep. */
+#include <dlfcn.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "internal.h"
+
+int64_t cio__now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+static void default_report(cio_loop *loop, const char *message, void *arg)
+{
+    (void)loop;
+    (void)arg;
+    fprintf(stderr, "cio: %s\n", message);
+}
+
+void cio_loop_report(cio_loop *loop, const char *fmt, ...)
+{
+    char buf[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(buf, sizeof buf, fmt, ap);
+    va_end(ap);
+    if (loop && loop->report)
+        loop->report(loop, buf, loop->report_arg);
+    else
+        default_report(loop, buf, NULL);
+}
+
+void cio_loop_set_report_handler(cio_loop *loop, cio_report_fn fn, void *arg)
+{
+    if (!loop)
+        return;
+    loop->report = fn ? fn : default_report;
+    loop->report_arg = fn ? arg : NULL;
+}
+
+const char *cio__describe_fn(const void *fn, char *buf, size_t len)
+{
+    Dl_info info;
+    if (dladdr(fn, &info) && info.dli_sname) {
+        snprintf(buf, len, "%s()", info.dli_sname);
+    } else if (dladdr(fn, &info) && info.dli_fname) {
+        const char *base = strrchr(info.dli_fname, '/');
+        snprintf(buf, len, "%p (%s+0x%lx)", fn, base ? base + 1 : info.dli_fname,
+                 (unsigned long)((const char *)fn - (const char *)info.dli_fbase));
+    } else {
+        snprintf(buf, len, "%p", fn);
+    }
+    return buf;
+}
+
+int cio__check_thread_slow(cio_loop *loop, const char *fn)
+{
+    if (pthread_equal(loop->owner, pthread_self()))
+        return 0;
+    cio_loop_report(loop,
+                    "%s() called from a thread that does not own the loop; only *_threadsafe "
+                    "functions may be called from other threads",
+                    fn);
+    return -EPERM;
+}
+
+static bool env_flag(const char *name)
+{
+    const char *v = getenv(name);
+    return v && *v && strcmp(v, "0") != 0;
+}
+
+int cio_loop_new(cio_loop **out, const cio_loop_options *opts)
+{
+    if (!out)
+        return -EINVAL;
+    *out = NULL;
+    cio_loop_options o = {0};
+    if (opts)
+        o = *opts;
+    const char *bname = o.backend;
+    if (!bname || !*bname)
+        bname = getenv("CIO_BACKEND");
+    const struct cio__backend *be = &cio__backend_epoll;
+    if (bname && *bname) {
+        if (strcmp(bname, "epoll") == 0)
+            be = &cio__backend_epoll;
+        else if (strcmp(bname, "poll") == 0)
+            be = &cio__backend_poll;
+        else
+            return -EINVAL;
+    }
+    if (o.slow_callback_duration < 0 || isnan(o.slow_callback_duration))
+        return -EINVAL;
+
+    cio_loop *loop = calloc(1, sizeof *loop);
+    if (!loop)
+        return -ENOMEM;
+    loop->mask = 255;
+    loop->ring = malloc((loop->mask + 1) * sizeof *loop->ring);
+    if (!loop->ring) {
+        free(loop);
+        return -ENOMEM;
+    }
+    loop->debug = o.debug > 0 || (o.debug == 0 && env_flag("CIO_DEBUG"));
+    loop->slow_ns = o.slow_callback_duration > 0 ? (int64_t)(o.slow_callback_duration * 1e9)
+                                                 : 100000000;
+    loop->report = default_report;
+    loop->owner = pthread_self();
+    loop->now = cio__now_ns();
+    loop->backend = be;
+    loop->wakefd = -1;
+    pthread_mutex_init(&loop->tsq_lock, NULL);
+    cio__wheel_init(&loop->wheel, loop->now);
+
+    int rc;
+    loop->wakefd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    if (loop->wakefd < 0) {
+        rc = -errno;
+        goto fail;
+    }
+    if ((rc = cio__io_init(loop)) != 0)
+        goto fail;
+    if ((rc = be->init(loop)) != 0)
+        goto fail;
+    *out = loop;
+    return 0;
+fail:
+    cio__io_free(loop);
+    if (loop->wakefd >= 0)
+        close(loop->wakefd);
+    cio__wheel_free(&loop->wheel);
+    pthread_mutex_destroy(&loop->tsq_lock);
+    free(loop->ring);
+    free(loop);
+    return rc;
+}
+
+/* Lists what keeps the loop from closing; returns how many kinds. */
+static int live_report(cio_loop *loop, bool report)
+{
+    int kinds = 0;
+    size_t ready = loop->tail - loop->head;
+    pthread_mutex_lock(&loop->tsq_lock);
+    size_t remote = loop->tsq.len;
+    pthread_mutex_unlock(&loop->tsq_lock);
+    struct {
+        size_t n;
+        const char *what;
+    } items[] = {
+        {ready, "callback(s) in the ready queue"},
+        {remote, "threadsafe callback(s) not yet taken in"},
+        {loop->wheel.active, "pending timer(s)"},
+        {(size_t)loop->nwatched, "watched file descriptor(s)"},
+        {(size_t)loop->nsignals, "signal handler(s)"},
+        {loop->jobs_inflight, "thread-pool job(s) in flight"},
+        {loop->futures_live, "future(s) not freed"},
+    };
+    for (size_t i = 0; i < sizeof items / sizeof items[0]; i++) {
+        if (!items[i].n)
+            continue;
+        kinds++;
+        if (report)
+            cio_loop_report(loop, "loop close: %zu %s", items[i].n, items[i].what);
+    }
+    if (report && loop->nwatched) {
+        char buf[128];
+        for (int fd = 0; fd < loop->nfds; fd++) {
+            struct cio__fdw *w = &loop->fds[fd];
+            if (w->mask & CIO_READABLE)
+                cio_loop_report(loop, "loop close: fd %d has reader %s", fd,
+                                cio__describe_fn((const void *)w->rcb, buf, sizeof buf));
+            if (w->mask & CIO_WRITABLE)
+                cio_loop_report(loop, "loop close: fd %d has writer %s", fd,
+                                cio__describe_fn((const void *)w->wcb, buf, sizeof buf));
+        }
+    }
+    if (report && ready) {
+        char buf[128];
+        for (uint64_t i = loop->head; i != loop->tail; i++) {
+            struct cio__ready *e = &loop->ring[i & loop->mask];
+            const void *fn = e->fut ? (const void *)e->fn.fcb : (const void *)e->fn.cb;
+            cio_loop_report(loop, "loop close: ready callback %s",
+                            cio__describe_fn(fn, buf, sizeof buf));
+        }
+    }
+    return kinds;
+}
+
+int cio_loop_close(cio_loop *loop)
+{
+    if (!loop)
+        return -EINVAL;
+    if (loop->closed)
+        return 0;
+    if (loop->running)
+        return -EBUSY;
+    if (cio__check_thread(loop, __func__))
+        return -EPERM;
+    /* Completed pool work and threadsafe calls count as live until taken in:
+     * take them in now so a loop whose work finished can close. */
+    if (atomic_load(&loop->remote_pending)) {
+        atomic_store(&loop->remote_pending, 0);
+        cio__jobs_drain(loop);
+    }
+    if (live_report(loop, false)) {
+        if (loop->debug)
+            live_report(loop, true);
+        return -EBUSY;
+    }
+    cio__signals_close(loop);
+    loop->backend->free(loop);
+    cio__io_free(loop);
+    close(loop->wakefd);
+    loop->wakefd = -1;
+    cio__wheel_free(&loop->wheel);
+    cio__futures_free_cache(loop);
+    cio__jobs_free_cache(loop);
+    loop->closed = true;
+    return 0;
+}
+
+int cio_loop_free(cio_loop *loop)
+{
+    if (!loop)
+        return 0;
+    int rc = cio_loop_close(loop);
+    if (rc)
+        return rc;
+    free(loop->ring);
+    free(loop->tsq.items);
+    free(loop->tsq_spare.items);
+    pthread_mutex_destroy(&loop->tsq_lock);
+    free(loop);
+    return 0;
+}
+
+bool cio_loop_is_running(const cio_loop *loop) { return loop && loop->running; }
+bool cio_loop_is_closed(const cio_loop *loop) { return !loop || loop->closed; }
+bool cio_loop_get_debug(const cio_loop *loop) { return loop && loop->debug; }
+void cio_loop_set_debug(cio_loop *loop, bool on)
+{
+    if (loop)
+        loop->debug = on;
+}
+const char *cio_loop_backend(const cio_loop *loop) { return loop ? loop->backend->name : NULL; }
+
+double cio_loop_time(const cio_loop *loop) { return loop ? (double)loop->now / 1e9 : 0; }
+int64_t cio_loop_time_ns(const cio_loop *loop) { return loop ? loop->now : 0; }
+void cio_loop_update_time(cio_loop *loop)
+{
+    if (loop)
+        loop->now = cio__now_ns();
+}
+
+/* ---- the ready queue ---------------------------------------------------- */
+
+int cio__ready_grow(cio_loop *loop)
+{
+    uint64_t cap = loop->mask + 1, n = loop->tail - loop->head;
+    struct cio__ready *ring = malloc(2 * cap * sizeof *ring);
+    if (!ring)
+        return -ENOMEM;
+    /* Unwrap into the new ring, keeping order. */
+    for (uint64_t i = 0; i < n; i++)
+        ring[i] = loop->ring[(loop->head + i) & loop->mask];
+    free(loop->ring);
+    loop->ring = ring;
+    loop->mask = 2 * cap - 1;
+    loop->head = 0;
+    loop->tail = n;
+    return 0;
+}
+
+int cio_call_soon(cio_loop *loop, cio_cb cb, void *arg)
+{
+    if (CIO_UNLIKELY(!loop || !cb || loop->closed))
+        return -EINVAL;
+    if (CIO_UNLIKELY(loop->debug) && cio__check_thread_slow(loop, __func__))
+        return -EPERM;
+    return cio__ready_push(loop, (struct cio__ready){.fn.cb = cb, .arg = arg});
+}
+
+/* ---- remote work ---------------------------------------------------------- */
+
+void cio__loop_wake(cio_loop *loop)
+{
+    if (!atomic_exchange(&loop->wake_sent, 1)) {
+        uint64_t one = 1;
+        ssize_t r = write(loop->wakefd, &one, sizeof one);
+        (void)r; /* EAGAIN means the counter is already non-zero: awake */
+    }
+}
+
+/* Announces remote work; wakes the loop only if it sleeps (or is about to).
+ * The seq_cst pair (remote_pending here, sleeping in the loop) is a Dekker
+ * handshake: either the loop sees the work before it blocks, or we see it
+ * asleep and write the eventfd. */
+void cio__remote_signal(cio_loop *loop)
+{
+    if (!atomic_load_explicit(&loop->remote_pending, memory_order_relaxed))
+        atomic_store(&loop->remote_pending, 1);
+    else
+        atomic_thread_fence(memory_order_seq_cst);
+    if (atomic_load(&loop->sleeping))
+        cio__loop_wake(loop);
+}
+
+void cio__wakeup_drain(cio_loop *loop)
+{
+    uint64_t v;
+    ssize_t r = read(loop->wakefd, &v, sizeof v);
+    (void)r;
+    atomic_store(&loop->wake_sent, 0);
+}
+
+int cio_call_soon_threadsafe(cio_loop *loop, cio_cb cb, void *arg)
+{
+    if (!loop || !cb || loop->closed)
+        return -EINVAL;
+    pthread_mutex_lock(&loop->tsq_lock);
+    struct cio__tsq *q = &loop->tsq;
+    if (q->len == q->cap) {
+        size_t ncap = q->cap ? q->cap * 2 : 64;
+        void *p = realloc(q->items, ncap * sizeof *q->items);
+        if (!p) {
+            pthread_mutex_unlock(&loop->tsq_lock);
+            return -ENOMEM;
+        }
+        q->items = p;
+        q->cap = ncap;
+    }
+    q->items[q->len].cb = cb;
+    q->items[q->len].arg = arg;
+    q->len++;
+    pthread_mutex_unlock(&loop->tsq_lock);
+    cio__remote_signal(loop);
+    return 0;
+}
+
+static void remote_drain(cio_loop *loop)
+{
+    atomic_store(&loop->remote_pending, 0);
+    /* Swap the producers' buffer with our spare, so producers are held up
+     * only for the swap, not for the copy into the ready queue. */
+    pthread_mutex_lock(&loop->tsq_lock);
+    struct cio__tsq q = loop->tsq;
+    loop->tsq = loop->tsq_spare;
+    pthread_mutex_unlock(&loop->tsq_lock);
+    for (size_t i = 0; i < q.len; i++) {
+        if (cio__ready_push(loop, (struct cio__ready){.fn.cb = q.items[i].cb,
+                                                      .arg = q.items[i].arg}) != 0) {
+            /* Out of memory: run it now rather than lose it. */
+            q.items[i].cb(q.items[i].arg);
+        }
+    }
+    q.len = 0;
+    loop->tsq_spare = q;
+    cio__jobs_drain(loop);
+    if (atomic_load_explicit(&loop->sig_pending, memory_order_relaxed))
+        cio__signals_drain(loop);
+}
+
+/* ---- the iteration ------------------------------------------------------- */
+
+static void run_ready_debug(cio_loop *loop, uint64_t n)
+{
+    while (n--) {
+        struct cio__ready e = loop->ring[loop->head & loop->mask];
+        loop->head++;
+        int64_t t0 = cio__now_ns();
+        if (e.fut) {
+            e.fn.fcb(e.fut, e.arg);
+            cio_future_unref(e.fut);
+        } else {
+            e.fn.cb(e.arg);
+        }
+        int64_t dt = cio__now_ns() - t0;
+        if (dt > loop->slow_ns) {
+            char buf[160];
+            const void *fn = e.fut ? (const void *)e.fn.fcb : (const void *)e.fn.cb;
+            cio_loop_report(loop, "slow callback: %s took %.3f s",
+                            cio__describe_fn(fn, buf, sizeof buf), (double)dt / 1e9);
+        }
+    }
+}
+
+static inline void run_ready(cio_loop *loop)
+{
+    uint64_t n = loop->tail - loop->head;
+    loop->since_poll += (uint32_t)n;
+    if (CIO_UNLIKELY(loop->debug)) {
+        run_ready_debug(loop, n);
+        return;
+    }
+    while (n--) {
+        struct cio__ready e = loop->ring[loop->head & loop->mask];
+        loop->head++;
+        if (e.fut) {
+            e.fn.fcb(e.fut, e.arg);
+            cio_future_unref(e.fut);
+        } else {
+            e.fn.cb(e.arg);
+        }
+    }
+}
+
+static int poll_timeout_ms(cio_loop *loop)
+{
+    int64_t ns = cio__wheel_timeout(loop);
+    if (ns < 0)
+        return -1;
+    int64_t ms = (ns + 999999) / 1000000;
+    return ms > INT32_MAX ? INT32_MAX : (int)ms;
+}
+
+static void iteration(cio_loop *loop, bool may_block)
+{
+    bool ready = loop->tail != loop->head;
+    if (!ready || loop->since_poll >= CIO_POLL_INTERVAL) {
+        int timeout = 0;
+        if (may_block && !ready && !loop->stopping)
+            timeout = poll_timeout_ms(loop);
+        if (timeout != 0) {
+            atomic_store(&loop->sleeping, 1);
+            if (atomic_load(&loop->remote_pending))
+                timeout = 0;
+        }
+        if (timeout != 0 || loop->nwatched > 0)
+            loop->backend->poll(loop, timeout);
+        if (timeout != 0)
+            atomic_store_explicit(&loop->sleeping, 0, memory_order_relaxed);
+        loop->now = cio__now_ns();
+        if (atomic_load_explicit(&loop->remote_pending, memory_order_acquire))
+            remote_drain(loop);
+        if (loop->wheel.active)
+            cio__wheel_run(loop);
+        loop->since_poll = 0;
+    }
+    run_ready(loop);
+}
+
+static bool loop_alive(cio_loop *loop)
+{
+    return loop->tail != loop->head || loop->wheel.active || loop->nwatched || loop->nsignals ||
+           loop->jobs_inflight || atomic_load_explicit(&loop->remote_pending, memory_order_relaxed);
+}
+
+static int run_begin(cio_loop *loop)
+{
+    if (!loop || loop->closed)
+        return -EINVAL;
+    if (loop->running)
+        return -EBUSY;
+    loop->running = true;
+    loop->owner = pthread_self();
+    loop->now = cio__now_ns();
+    return 0;
+}
+
+int cio_loop_run_forever(cio_loop *loop)
+{
+    int rc = run_begin(loop);
+    if (rc)
+        return rc;
+    for (;;) {
+        iteration(loop, true);
+        if (loop->stopping)
+            break;
+    }
+    loop->stopping = false;
+    loop->running = false;
+    return 0;
+}
+
+int cio_loop_run_once(cio_loop *loop, int flags)
+{
+    int rc = run_begin(loop);
+    if (rc)
+        return rc;
+    iteration(loop, !(flags & CIO_RUN_NOWAIT));
+    loop->stopping = false;
+    loop->running = false;
+    return loop_alive(loop) ? 1 : 0;
+}
+
+static void stop_on_done(cio_future *fut, void *arg)
+{
+    (void)fut;
+    cio_loop *loop = arg;
+    loop->stopping = true;
+}
+
+int cio_loop_run_until_complete(cio_loop *loop, cio_future *fut)
+{
+    if (!fut || (loop && cio_future_loop(fut) != loop))
+        return -EINVAL;
+    int rc = run_begin(loop);
+    if (rc)
+        return rc;
+    loop->running = false;
+    rc = cio_future_add_done_callback(fut, stop_on_done, loop);
+    if (rc)
+        return rc;
+    cio_loop_run_forever(loop);
+    if (!cio_future_done(fut)) {
+        cio_future_remove_done_callback(fut, stop_on_done, loop);
+        return -EINTR;
+    }
+    return cio_future_error(fut);
+}
+
+void cio_loop_stop(cio_loop *loop)
+{
+    if (loop)
+        loop->stopping = true;
+}

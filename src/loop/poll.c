@@ -1,0 +1,167 @@
+/* The portable poll(2) backend. It keeps a dense pollfd array (the wakeup
+ * descriptor first) and a map from descriptor to array position, so a change
+ * is O(1); removal swaps the last entry into the hole. Results are copied out
+ * before any callback runs, because callbacks change the array. */
+#include <poll.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+
+struct poll_event {
+    int fd;
+    uint32_t gen;
+    int events;
+};
+
+struct poll_state {
+    struct pollfd *pfds;
+    uint32_t *gens;
+    int n, cap;
+    int *pos; /* fd -> index in pfds, -1 if absent */
+    int npos;
+    struct poll_event *out;
+    int outcap;
+};
+
+static int ps_reserve(struct poll_state *st, int need)
+{
+    if (need <= st->cap)
+        return 0;
+    int ncap = st->cap ? st->cap : 16;
+    while (ncap < need)
+        ncap *= 2;
+    struct pollfd *p = realloc(st->pfds, (size_t)ncap * sizeof *p);
+    if (!p)
+        return -ENOMEM;
+    st->pfds = p;
+    uint32_t *g = realloc(st->gens, (size_t)ncap * sizeof *g);
+    if (!g)
+        return -ENOMEM;
+    st->gens = g;
+    struct poll_event *o = realloc(st->out, (size_t)ncap * sizeof *o);
+    if (!o)
+        return -ENOMEM;
+    st->out = o;
+    st->cap = st->outcap = ncap;
+    return 0;
+}
+
+static int pl_init(cio_loop *loop)
+{
+    struct poll_state *st = calloc(1, sizeof *st);
+    if (!st || ps_reserve(st, 16)) {
+        free(st);
+        return -ENOMEM;
+    }
+    st->pfds[0] = (struct pollfd){.fd = loop->wakefd, .events = POLLIN};
+    st->gens[0] = 0;
+    st->n = 1;
+    loop->bdata = st;
+    return 0;
+}
+
+static void pl_free(cio_loop *loop)
+{
+    struct poll_state *st = loop->bdata;
+    if (!st)
+        return;
+    free(st->pfds);
+    free(st->gens);
+    free(st->pos);
+    free(st->out);
+    free(st);
+    loop->bdata = NULL;
+}
+
+static int pl_update(cio_loop *loop, int fd, uint32_t gen, int old_mask, int new_mask)
+{
+    struct poll_state *st = loop->bdata;
+    (void)old_mask;
+    if (fd >= st->npos) {
+        int n = st->npos ? st->npos : 64;
+        while (n <= fd)
+            n *= 2;
+        int *p = realloc(st->pos, (size_t)n * sizeof *p);
+        if (!p)
+            return -ENOMEM;
+        for (int i = st->npos; i < n; i++)
+            p[i] = -1;
+        st->pos = p;
+        st->npos = n;
+    }
+    int i = st->pos[fd];
+    short ev = (short)(((new_mask & CIO_READABLE) ? POLLIN : 0) |
+                       ((new_mask & CIO_WRITABLE) ? POLLOUT : 0));
+    if (new_mask == 0) {
+        if (i < 0)
+            return 0;
+        int last = st->n - 1;
+        if (i != last) {
+            st->pfds[i] = st->pfds[last];
+            st->gens[i] = st->gens[last];
+            st->pos[st->pfds[i].fd] = i;
+        }
+        st->n--;
+        st->pos[fd] = -1;
+        return 0;
+    }
+    if (i < 0) {
+        if (ps_reserve(st, st->n + 1))
+            return -ENOMEM;
+        i = st->n++;
+        st->pos[fd] = i;
+        st->pfds[i].fd = fd;
+    }
+    st->pfds[i].events = ev;
+    st->pfds[i].revents = 0;
+    st->gens[i] = gen;
+    return 0;
+}
+
+static int pl_poll(cio_loop *loop, int timeout_ms)
+{
+    struct poll_state *st = loop->bdata;
+    int r = poll(st->pfds, (nfds_t)st->n, timeout_ms);
+    if (r < 0)
+        return errno == EINTR ? 0 : -errno;
+    if (r == 0)
+        return 0;
+    int nout = 0;
+    bool wake = false;
+    for (int i = 0, seen = 0; i < st->n && seen < r; i++) {
+        short re = st->pfds[i].revents;
+        if (!re)
+            continue;
+        seen++;
+        if (i == 0) {
+            wake = true;
+            continue;
+        }
+        if (re & POLLNVAL)
+            continue; /* closed while watched: nothing to deliver */
+        int events = ((re & POLLIN) ? CIO_READABLE : 0) | ((re & POLLOUT) ? CIO_WRITABLE : 0) |
+                     ((re & (POLLERR | POLLHUP)) ? CIO_IOERR : 0);
+        if (re & POLLHUP)
+            events |= CIO_READABLE;
+        st->out[nout++] = (struct poll_event){st->pfds[i].fd, st->gens[i], events};
+    }
+    if (wake)
+        cio__wakeup_drain(loop);
+    /* Copy out, because callbacks may grow (reallocate) st->out. */
+    for (int k = 0; k < nout; k++) {
+        struct poll_event e = st->out[k];
+        cio__io_event(loop, e.fd, e.gen, e.events);
+        st = loop->bdata;
+    }
+    return r;
+}
+
+const struct cio__backend cio__backend_poll = {
+    .name = "poll",
+    .init = pl_init,
+    .free = pl_free,
+    .update = pl_update,
+    .poll = pl_poll,
+    .submit = NULL,
+};

@@ -1,0 +1,260 @@
+/* The thread pool: one per process, shared by every loop (as in libuv), so
+ * one loop per core does not mean cores x cores threads.
+ *
+ * Submission: the loop appends a job to a mutex-guarded FIFO and signals
+ * the condition variable only when a worker is idle and not already being
+ * woken, so a burst of submissions costs one futex wake, not one per job.
+ * Completion: the worker pushes the job on its loop's lock-free completion
+ * stack and announces remote work (cio__remote_signal), which writes the
+ * loop's eventfd only if the loop sleeps. The loop takes the whole stack in
+ * one exchange, restores submission order and completes the futures.
+ *
+ * Cancellation: a job is QUEUED, RUNNING or CANCELLED. Cancelling the
+ * future moves QUEUED to CANCELLED with one compare-and-swap; a worker that
+ * then dequeues it skips the function and hands the job straight back. */
+#include <stdlib.h>
+#include <unistd.h>
+
+#include "../future/internal.h"
+#include "internal.h"
+
+enum { JOB_QUEUED, JOB_RUNNING, JOB_CANCELLED };
+
+struct cio__job {
+    struct cio__job *next;
+    cio_work_fn fn;
+    void *arg;
+    void *result;
+    int rc;
+    _Atomic int state;
+    cio_future *fut;
+    cio_loop *loop;
+};
+
+static struct {
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    struct cio__job *head, *tail;
+    unsigned threads;  /* running workers */
+    unsigned target;   /* wanted workers */
+    unsigned idle;     /* waiting on cond */
+    unsigned waking;   /* signalled, not yet awake */
+    bool configured;
+} pool = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, NULL, NULL, 0, 0, 0, 0, false};
+
+static unsigned default_size(void)
+{
+    const char *env = getenv("CIO_THREADS");
+    if (env && *env) {
+        long n = strtol(env, NULL, 10);
+        if (n >= 1 && n <= 1024)
+            return (unsigned)n;
+    }
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    return n >= 1 ? (unsigned)(n > 1024 ? 1024 : n) : 1;
+}
+
+static void complete(struct cio__job *job)
+{
+    cio_loop *loop = job->loop;
+    struct cio__job *head = atomic_load_explicit(&loop->done_jobs, memory_order_relaxed);
+    do {
+        job->next = head;
+    } while (!atomic_compare_exchange_weak_explicit(&loop->done_jobs, &head, job,
+                                                    memory_order_release, memory_order_relaxed));
+    cio__remote_signal(loop);
+}
+
+static void *worker(void *unused)
+{
+    (void)unused;
+    pthread_mutex_lock(&pool.lock);
+    for (;;) {
+        while (!pool.head && pool.threads <= pool.target) {
+            pool.idle++;
+            pthread_cond_wait(&pool.cond, &pool.lock);
+            pool.idle--;
+            if (pool.waking)
+                pool.waking--;
+        }
+        if (pool.threads > pool.target) {
+            pool.threads--;
+            pthread_mutex_unlock(&pool.lock);
+            return NULL;
+        }
+        struct cio__job *job = pool.head;
+        pool.head = job->next;
+        if (!pool.head)
+            pool.tail = NULL;
+        pthread_mutex_unlock(&pool.lock);
+
+        int expected = JOB_QUEUED;
+        if (atomic_compare_exchange_strong(&job->state, &expected, JOB_RUNNING)) {
+            job->result = NULL;
+            job->rc = job->fn(job->arg, &job->result);
+        }
+        complete(job);
+        pthread_mutex_lock(&pool.lock);
+    }
+}
+
+/* Starts workers up to the target; call with the lock held. */
+static int spawn_workers(void)
+{
+    if (!pool.configured) {
+        pool.target = default_size();
+        pool.configured = true;
+    }
+    while (pool.threads < pool.target) {
+        pthread_t t;
+        pthread_attr_t attr;
+        pthread_attr_init(&attr);
+        pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+        /* Work functions may block in system calls with deep stacks (DNS,
+         * file I/O); 1 MiB keeps room without 8 MiB per thread. */
+        pthread_attr_setstacksize(&attr, 1 << 20);
+        int rc = pthread_create(&t, &attr, worker, NULL);
+        pthread_attr_destroy(&attr);
+        if (rc)
+            return pool.threads ? 0 : -rc;
+        pool.threads++;
+    }
+    return 0;
+}
+
+int cio_threadpool_set_size(unsigned threads)
+{
+    if (threads < 1 || threads > 1024)
+        return -EINVAL;
+    pthread_mutex_lock(&pool.lock);
+    pool.target = threads;
+    pool.configured = true;
+    int rc = 0;
+    if (pool.threads && pool.threads < threads)
+        rc = spawn_workers();
+    else if (pool.threads > threads)
+        pthread_cond_broadcast(&pool.cond); /* surplus workers exit */
+    pthread_mutex_unlock(&pool.lock);
+    return rc;
+}
+
+unsigned cio_threadpool_size(void)
+{
+    pthread_mutex_lock(&pool.lock);
+    if (!pool.configured) {
+        pool.target = default_size();
+        pool.configured = true;
+    }
+    unsigned n = pool.target;
+    pthread_mutex_unlock(&pool.lock);
+    return n;
+}
+
+static int on_cancel(cio_future *fut, void *arg)
+{
+    (void)fut;
+    struct cio__job *job = arg;
+    int expected = JOB_QUEUED;
+    atomic_compare_exchange_strong(&job->state, &expected, JOB_CANCELLED);
+    return 0; /* cancelled now; a running job's result will be discarded */
+}
+
+int cio_loop_run_in_executor(cio_loop *loop, cio_work_fn fn, void *arg, cio_future **out)
+{
+    if (!out)
+        return -EINVAL;
+    *out = NULL;
+    if (!loop || loop->closed || !fn)
+        return -EINVAL;
+    int rc = cio__check_thread(loop, __func__);
+    if (rc)
+        return rc;
+    struct cio__job *job = loop->job_free;
+    if (job) {
+        loop->job_free = job->next;
+    } else if (!(job = malloc(sizeof *job))) {
+        return -ENOMEM;
+    }
+    cio_future *fut;
+    if ((rc = cio_future_new(loop, &fut)) != 0) {
+        job->next = loop->job_free;
+        loop->job_free = job;
+        return rc;
+    }
+    job->fn = fn;
+    job->arg = arg;
+    job->rc = 0;
+    job->result = NULL;
+    atomic_init(&job->state, JOB_QUEUED);
+    job->fut = cio_future_ref(fut);
+    job->loop = loop;
+    job->next = NULL;
+    cio__future_set_cancel_hook(fut, on_cancel, job);
+
+    pthread_mutex_lock(&pool.lock);
+    if (pool.threads < pool.target || !pool.configured) {
+        rc = spawn_workers();
+        if (rc) {
+            pthread_mutex_unlock(&pool.lock);
+            cio__future_set_cancel_hook(fut, NULL, NULL);
+            cio_future_unref(fut);
+            cio_future_unref(fut);
+            job->next = loop->job_free;
+            loop->job_free = job;
+            return rc;
+        }
+    }
+    if (pool.tail)
+        pool.tail->next = job;
+    else
+        pool.head = job;
+    pool.tail = job;
+    if (pool.idle > pool.waking) {
+        pool.waking++;
+        pthread_cond_signal(&pool.cond);
+    }
+    pthread_mutex_unlock(&pool.lock);
+    loop->jobs_inflight++;
+    *out = fut;
+    return 0;
+}
+
+void cio__jobs_drain(cio_loop *loop)
+{
+    struct cio__job *list = atomic_exchange_explicit(&loop->done_jobs, NULL, memory_order_acquire);
+    /* The stack is newest first: reverse it to complete in finish order. */
+    struct cio__job *fifo = NULL;
+    while (list) {
+        struct cio__job *next = list->next;
+        list->next = fifo;
+        fifo = list;
+        list = next;
+    }
+    while (fifo) {
+        struct cio__job *job = fifo;
+        fifo = job->next;
+        cio_future *fut = job->fut;
+        cio__future_set_cancel_hook(fut, NULL, NULL);
+        if (!cio_future_done(fut)) {
+            if (atomic_load_explicit(&job->state, memory_order_relaxed) == JOB_CANCELLED)
+                cio_future_cancel(fut);
+            else if (job->rc < 0)
+                cio_future_set_error(fut, job->rc);
+            else
+                cio_future_set_result(fut, job->result, NULL);
+        }
+        cio_future_unref(fut);
+        loop->jobs_inflight--;
+        job->next = loop->job_free;
+        loop->job_free = job;
+    }
+}
+
+void cio__jobs_free_cache(cio_loop *loop)
+{
+    while (loop->job_free) {
+        struct cio__job *j = loop->job_free;
+        loop->job_free = j->next;
+        free(j);
+    }
+}
