@@ -158,6 +158,8 @@ fail:
     return rc;
 }
 
+static void remote_drain(cio_loop *loop);
+
 /* Lists what keeps the loop from closing; returns how many kinds. */
 static int live_report(cio_loop *loop, bool report)
 {
@@ -221,10 +223,8 @@ int cio_loop_close(cio_loop *loop)
         return -EPERM;
     /* Completed pool work and threadsafe calls count as live until taken in:
      * take them in now so a loop whose work finished can close. */
-    if (atomic_load(&loop->remote_pending)) {
-        atomic_store(&loop->remote_pending, 0);
-        cio__jobs_drain(loop);
-    }
+    if (atomic_load(&loop->remote_pending))
+        remote_drain(loop);
     if (live_report(loop, false)) {
         if (loop->debug)
             live_report(loop, true);
