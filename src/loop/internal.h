@@ -28,8 +28,10 @@ struct cio__ready {
 
 /* ---- Timers ----------------------------------------------------------------
  * A hierarchical timing wheel with 1 ms ticks (see timer.c for why). Timer
- * nodes live in one array and link by index, so a handle is (generation,
- * index) and stays safe after the node is reused. */
+ * nodes live in one array and are named by index; each slot is an array of
+ * node indexes, so firing and cascading walk memory in order and can
+ * prefetch. A handle is (generation, index) and stays safe after the node
+ * is reused. */
 #define CIO__TW_L0_BITS 8
 #define CIO__TW_LN_BITS 6
 #define CIO__TW_LEVELS 5 /* level 0: 256 slots, levels 1-4: 64 each */
@@ -41,33 +43,43 @@ struct cio__tnode {
     uint64_t seq;     /* start order, breaks deadline ties */
     cio_cb cb;
     void *arg;
-    int64_t interval; /* ns; 0 for one-shot */
-    uint32_t next, prev;
-    uint32_t gen;  /* bumped when the node is freed: stale handles miss */
+    uint32_t gen;   /* bumped when the node is freed: stale handles miss */
     uint32_t where; /* slot number, or one of the CIO__TW_* states below */
+    uint32_t pos;   /* index in its slot's (or the due) array */
+    uint32_t next_free;
 };
 enum {
     CIO__TW_FREE = 0xffffff00u,
-    CIO__TW_DUE,     /* detached into the due list this iteration */
+    CIO__TW_DUE,     /* in the due array this iteration */
     CIO__TW_RUNNING, /* its callback is running now */
     CIO__TW_DEAD,    /* cancelled while running: freed after the callback */
 };
 
-struct cio__tlist {
-    uint32_t head, tail;
+/* A slot: node indexes in append order; CIO__NIL marks a cancelled entry.
+ * `sorted` says whether appends kept (deadline, seq) order, judged against
+ * the last appended key kept here, so checking costs no memory access. */
+struct cio__tslot {
+    uint32_t *v;
+    uint32_t len, cap;
+    uint32_t live;
+    bool sorted;
+    int64_t last_deadline;
+    uint64_t last_seq;
 };
 
 struct cio__wheel {
     struct cio__tnode *nodes;
+    int64_t *intervals; /* per node, allocated once a repeating timer exists */
     uint32_t cap, used; /* nodes[0..used) have been handed out at least once */
     uint32_t free_head;
-    uint32_t active; /* scheduled timers, including the due list */
+    uint32_t active; /* scheduled timers, including the due array */
     uint64_t seq;
     uint64_t cur; /* the next tick to process: every tick before it is done */
-    struct cio__tlist slots[CIO__TW_NSLOTS];
+    struct cio__tslot slots[CIO__TW_NSLOTS];
     uint64_t bits[CIO__TW_NSLOTS / 64]; /* non-empty slots */
     uint32_t nonempty_hi;              /* timers on levels 1-4 */
-    struct cio__tlist due;
+    struct cio__tslot due;
+    uint32_t due_next; /* next due entry to run */
 };
 
 void cio__wheel_init(struct cio__wheel *w, int64_t now_ns);

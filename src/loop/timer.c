@@ -1,25 +1,30 @@
 /* Timers: a hierarchical timing wheel with 1 ms ticks.
  *
  * Why a wheel and not a heap: starting, cancelling and firing a timer are
- * O(1) here (a slot index computed from the deadline and a doubly linked
- * list append), against O(log n) with scattered memory accesses for a heap.
- * With a million timers the heap's log n is 20 cache misses per operation;
- * measured on this workload (bench/ timers_1m, timers_10m) the wheel does
- * the whole run in a fraction of libuv's heap time. A timer is touched at
- * most once per level it cascades through (level 0 covers 256 ms, level 1
- * 16 s, level 2 17 min, level 3 18 h, level 4 50 days; later deadlines are
- * parked at the far end of level 4 and re-placed when they cascade).
+ * O(1) here (a slot computed from the deadline, an append, a tombstone),
+ * against O(log n) scattered memory accesses for a heap: with a million
+ * timers a heap pays about 20 cache misses per operation. A timer is touched
+ * once per level it cascades through (level 0 covers 256 ms, level 1 16 s,
+ * level 2 17 min, level 3 18 h, level 4 50 days; later deadlines are parked
+ * at the far end of level 4 and re-placed when they cascade). bench/run
+ * timers_1m and timers_10m measure it against libuv's and libevent's heaps.
+ *
+ * Why slots are arrays of node indexes rather than linked lists: firing and
+ * cascading then read the slot in order and prefetch the nodes several
+ * entries ahead, so the cache misses of timers started in random order
+ * overlap instead of forming one dependent chain. Cancelling writes a
+ * tombstone (CIO__NIL) at the node's recorded position: O(1).
  *
  * Order: ticks fire in increasing order; within one tick, timers fire by
- * (deadline, start order). A slot's list is in start order except when a
- * cascade appended older timers behind newer ones, or deadlines within one
- * millisecond were started out of order; the firing pass checks the order
- * and sorts only then.
+ * (deadline, start order). Each slot remembers whether its appends arrived
+ * in that order (compared with the last key appended, kept in the slot), and
+ * is sorted before firing only when they did not.
  *
- * Nodes live in one array and link by 32-bit index, so the array can grow
- * with realloc and a handle is (generation << 32 | index + 1): a stale
- * handle finds a different generation and is refused, never a reused node. */
+ * Nodes live in one array, so a handle is (generation << 32 | index + 1): a
+ * stale handle finds another generation and is refused, never a reused node.
+ * The array is mapped directly, grows with mremap and asks for huge pages. */
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -29,6 +34,8 @@
 #define NS_PER_TICK 1000000
 #define L0_SIZE (1u << CIO__TW_L0_BITS)
 #define LN_SIZE (1u << CIO__TW_LN_BITS)
+#define PREFETCH_AHEAD 8
+#define SLOT_KEEP_CAP 4096 /* an emptied slot keeps at most this capacity */
 
 static inline uint64_t tick_ceil(int64_t ns)
 {
@@ -45,94 +52,28 @@ static inline uint32_t level_base(int level)
     return level == 0 ? 0 : L0_SIZE + (uint32_t)(level - 1) * LN_SIZE;
 }
 
+static void slot_reset(struct cio__tslot *s)
+{
+    s->len = s->live = 0;
+    s->sorted = true;
+    if (s->cap > SLOT_KEEP_CAP) {
+        free(s->v);
+        s->v = NULL;
+        s->cap = 0;
+    }
+}
+
 void cio__wheel_init(struct cio__wheel *w, int64_t now_ns)
 {
     memset(w, 0, sizeof *w);
     w->free_head = CIO__NIL;
     for (int i = 0; i < CIO__TW_NSLOTS; i++)
-        w->slots[i].head = w->slots[i].tail = CIO__NIL;
-    w->due.head = w->due.tail = CIO__NIL;
+        w->slots[i].sorted = true;
+    w->due.sorted = true;
     w->cur = (uint64_t)now_ns / NS_PER_TICK;
 }
 
-void cio__wheel_free(struct cio__wheel *w)
-{
-    if (w->nodes)
-        munmap(w->nodes, (size_t)w->cap * sizeof *w->nodes);
-    w->nodes = NULL;
-    w->cap = w->used = 0;
-}
-
-static inline void list_append(struct cio__wheel *w, struct cio__tlist *l, uint32_t idx)
-{
-    struct cio__tnode *n = &w->nodes[idx];
-    n->next = CIO__NIL;
-    n->prev = l->tail;
-    if (l->tail == CIO__NIL)
-        l->head = idx;
-    else
-        w->nodes[l->tail].next = idx;
-    l->tail = idx;
-}
-
-static inline void list_unlink(struct cio__wheel *w, struct cio__tlist *l, uint32_t idx)
-{
-    struct cio__tnode *n = &w->nodes[idx];
-    if (n->prev == CIO__NIL)
-        l->head = n->next;
-    else
-        w->nodes[n->prev].next = n->next;
-    if (n->next == CIO__NIL)
-        l->tail = n->prev;
-    else
-        w->nodes[n->next].prev = n->prev;
-}
-
-static inline void bit_set(struct cio__wheel *w, uint32_t s) { w->bits[s >> 6] |= 1ull << (s & 63); }
-static inline void bit_clear(struct cio__wheel *w, uint32_t s)
-{
-    w->bits[s >> 6] &= ~(1ull << (s & 63));
-}
-
-/* Puts node idx in the slot its deadline calls for, relative to w->cur. */
-static void place(struct cio__wheel *w, uint32_t idx)
-{
-    struct cio__tnode *n = &w->nodes[idx];
-    uint64_t t = tick_ceil(n->deadline);
-    if (t < w->cur)
-        t = w->cur;
-    uint64_t d = t - w->cur;
-    uint32_t s;
-    if (d < L0_SIZE) {
-        s = (uint32_t)(t & (L0_SIZE - 1));
-    } else {
-        int level = 1;
-        while (level < CIO__TW_LEVELS - 1 && d >= (1ull << level_shift(level + 1)))
-            level++;
-        if (level == CIO__TW_LEVELS - 1 && d >= (1ull << (level_shift(level) + CIO__TW_LN_BITS)))
-            t = w->cur + (1ull << (level_shift(level) + CIO__TW_LN_BITS)) - 1;
-        s = level_base(level) + (uint32_t)((t >> level_shift(level)) & (LN_SIZE - 1));
-        w->nonempty_hi++;
-    }
-    n->where = s;
-    list_append(w, &w->slots[s], idx);
-    bit_set(w, s);
-}
-
-static void unplace(struct cio__wheel *w, uint32_t idx)
-{
-    uint32_t s = w->nodes[idx].where;
-    list_unlink(w, &w->slots[s], idx);
-    if (w->slots[s].head == CIO__NIL)
-        bit_clear(w, s);
-    if (s >= L0_SIZE)
-        w->nonempty_hi--;
-}
-
-/* The node array is mapped directly: it grows with mremap (no copy) and,
- * once large, asks for transparent huge pages, which cuts the page faults
- * of ten million timers by a factor of 512. */
-static void *nodes_resize(void *old, size_t old_size, size_t new_size)
+static void *map_resize(void *old, size_t old_size, size_t new_size)
 {
     void *p;
     if (!old)
@@ -146,11 +87,108 @@ static void *nodes_resize(void *old, size_t old_size, size_t new_size)
     return p;
 }
 
+void cio__wheel_free(struct cio__wheel *w)
+{
+    if (w->nodes)
+        munmap(w->nodes, (size_t)w->cap * sizeof *w->nodes);
+    if (w->intervals)
+        munmap(w->intervals, (size_t)w->cap * sizeof *w->intervals);
+    for (int i = 0; i < CIO__TW_NSLOTS; i++)
+        free(w->slots[i].v);
+    free(w->due.v);
+    memset(w, 0, sizeof *w);
+}
+
+static inline void bit_set(struct cio__wheel *w, uint32_t s) { w->bits[s >> 6] |= 1ull << (s & 63); }
+static inline void bit_clear(struct cio__wheel *w, uint32_t s)
+{
+    w->bits[s >> 6] &= ~(1ull << (s & 63));
+}
+
+static int slot_reserve(struct cio__tslot *s, uint32_t extra)
+{
+    if (s->len + extra <= s->cap)
+        return 0;
+    uint32_t ncap = s->cap ? s->cap : 16;
+    while (ncap < s->len + extra)
+        ncap *= 2;
+    uint32_t *p = realloc(s->v, (size_t)ncap * sizeof *p);
+    if (!p)
+        return -ENOMEM;
+    s->v = p;
+    s->cap = ncap;
+    return 0;
+}
+
+/* Appends node idx to slot number sn. */
+static inline int slot_push(struct cio__wheel *w, uint32_t sn, uint32_t idx)
+{
+    struct cio__tslot *s = &w->slots[sn];
+    if (CIO_UNLIKELY(s->len == s->cap) && slot_reserve(s, 1))
+        return -ENOMEM;
+    struct cio__tnode *n = &w->nodes[idx];
+    if (s->live == 0) {
+        s->len = 0;
+        s->sorted = true;
+    } else if (n->deadline < s->last_deadline ||
+               (n->deadline == s->last_deadline && n->seq < s->last_seq)) {
+        s->sorted = false;
+    }
+    s->last_deadline = n->deadline;
+    s->last_seq = n->seq;
+    n->where = sn;
+    n->pos = s->len;
+    s->v[s->len++] = idx;
+    s->live++;
+    bit_set(w, sn);
+    return 0;
+}
+
+/* The slot node idx belongs in, relative to w->cur. */
+static inline uint32_t slot_for(const struct cio__wheel *w, int64_t deadline)
+{
+    uint64_t t = tick_ceil(deadline);
+    if (t < w->cur)
+        t = w->cur;
+    uint64_t d = t - w->cur;
+    if (d < L0_SIZE)
+        return (uint32_t)(t & (L0_SIZE - 1));
+    int level = 1;
+    while (level < CIO__TW_LEVELS - 1 && d >= (1ull << level_shift(level + 1)))
+        level++;
+    if (level == CIO__TW_LEVELS - 1 && d >= (1ull << (level_shift(level) + CIO__TW_LN_BITS)))
+        t = w->cur + (1ull << (level_shift(level) + CIO__TW_LN_BITS)) - 1;
+    return level_base(level) + (uint32_t)((t >> level_shift(level)) & (LN_SIZE - 1));
+}
+
+static inline int place(struct cio__wheel *w, uint32_t idx)
+{
+    uint32_t sn = slot_for(w, w->nodes[idx].deadline);
+    int rc = slot_push(w, sn, idx);
+    if (rc == 0 && sn >= L0_SIZE)
+        w->nonempty_hi++;
+    return rc;
+}
+
+static void unplace(struct cio__wheel *w, uint32_t idx)
+{
+    struct cio__tnode *n = &w->nodes[idx];
+    uint32_t sn = n->where;
+    struct cio__tslot *s = &w->slots[sn];
+    s->v[n->pos] = CIO__NIL;
+    if (--s->live == 0) {
+        slot_reset(s);
+        bit_clear(w, sn);
+    }
+    if (sn >= L0_SIZE)
+        w->nonempty_hi--;
+}
+
 static int node_alloc(struct cio__wheel *w, uint32_t *out)
 {
     uint32_t idx = w->free_head;
     if (idx != CIO__NIL) {
-        w->free_head = w->nodes[idx].next;
+        w->free_head = w->nodes[idx].next_free;
         *out = idx;
         return 0;
     }
@@ -158,11 +196,18 @@ static int node_alloc(struct cio__wheel *w, uint32_t *out)
         if (w->cap >= UINT32_MAX / 2)
             return -ENOMEM;
         uint32_t ncap = w->cap ? w->cap * 2 : 256;
-        void *p = nodes_resize(w->nodes, (size_t)w->cap * sizeof *w->nodes,
-                               (size_t)ncap * sizeof *w->nodes);
+        void *p = map_resize(w->nodes, (size_t)w->cap * sizeof *w->nodes,
+                             (size_t)ncap * sizeof *w->nodes);
         if (!p)
             return -ENOMEM;
         w->nodes = p;
+        if (w->intervals) {
+            p = map_resize(w->intervals, (size_t)w->cap * sizeof *w->intervals,
+                           (size_t)ncap * sizeof *w->intervals);
+            if (!p)
+                return -ENOMEM; /* the larger node array is simply kept */
+            w->intervals = p;
+        }
         w->cap = ncap;
     }
     idx = w->used++;
@@ -176,14 +221,36 @@ static inline void node_free(struct cio__wheel *w, uint32_t idx)
     struct cio__tnode *n = &w->nodes[idx];
     n->gen++;
     n->where = CIO__TW_FREE;
-    n->next = w->free_head;
+    n->next_free = w->free_head;
     w->free_head = idx;
+    if (w->intervals)
+        w->intervals[idx] = 0;
+}
+
+static inline int64_t interval_of(const struct cio__wheel *w, uint32_t idx)
+{
+    return w->intervals ? w->intervals[idx] : 0;
 }
 
 static int timer_start(cio_loop *loop, int64_t deadline, int64_t interval, cio_cb cb, void *arg,
                        cio_handle *handle)
 {
     struct cio__wheel *w = &loop->wheel;
+    if (interval && !w->intervals) {
+        size_t cap = w->cap ? w->cap : 256;
+        if (!w->cap) {
+            uint32_t tmp;
+            int rc = node_alloc(w, &tmp); /* make the node array exist */
+            if (rc)
+                return rc;
+            node_free(w, tmp);
+            cap = w->cap;
+        }
+        void *p = map_resize(NULL, 0, cap * sizeof *w->intervals);
+        if (!p)
+            return -ENOMEM;
+        w->intervals = p;
+    }
     uint32_t idx;
     int rc = node_alloc(w, &idx);
     if (rc)
@@ -193,8 +260,12 @@ static int timer_start(cio_loop *loop, int64_t deadline, int64_t interval, cio_c
     n->seq = w->seq++;
     n->cb = cb;
     n->arg = arg;
-    n->interval = interval;
-    place(w, idx);
+    if (w->intervals)
+        w->intervals[idx] = interval;
+    if ((rc = place(w, idx)) != 0) {
+        node_free(w, idx);
+        return rc;
+    }
     w->active++;
     if (handle)
         *handle = ((uint64_t)n->gen << 32) | (idx + 1);
@@ -202,12 +273,12 @@ static int timer_start(cio_loop *loop, int64_t deadline, int64_t interval, cio_c
 }
 
 /* Seconds to a relative ns offset; -EINVAL for negative or NaN, saturating
- * far-away deadlines at about 292 years. */
+ * far-away deadlines at about 146 years. */
 static int delay_ns(double s, int64_t *out)
 {
     if (!(s >= 0)) /* also catches NaN */
         return -EINVAL;
-    *out = s >= 9.2e9 ? INT64_MAX / 2 : (int64_t)(s * 1e9);
+    *out = s >= 4.6e9 ? INT64_MAX / 2 : (int64_t)(s * 1e9);
     return 0;
 }
 
@@ -234,7 +305,7 @@ int cio_call_at(cio_loop *loop, double when, cio_cb cb, void *arg, cio_handle *h
         return rc;
     if (isnan(when))
         return -EINVAL;
-    int64_t at = when <= 0 ? 0 : when >= 9.2e9 ? INT64_MAX / 2 : (int64_t)(when * 1e9);
+    int64_t at = when <= 0 ? 0 : when >= 4.6e9 ? INT64_MAX / 2 : (int64_t)(when * 1e9);
     return timer_start(loop, at, 0, cb, arg, handle);
 }
 
@@ -260,7 +331,7 @@ static struct cio__tnode *lookup(const struct cio__wheel *w, cio_handle h, uint3
     if (n->gen != (uint32_t)(h >> 32) || n->where == CIO__TW_FREE || n->where == CIO__TW_DEAD)
         return NULL;
     /* A one-shot timer whose callback is running has fired. */
-    if (n->where == CIO__TW_RUNNING && n->interval == 0)
+    if (n->where == CIO__TW_RUNNING && interval_of(w, i - 1) == 0)
         return NULL;
     *idx = i - 1;
     return n;
@@ -285,10 +356,12 @@ int cio_timer_cancel(cio_loop *loop, cio_handle handle)
         n->gen++;
         return 0;
     }
-    if (n->where == CIO__TW_DUE)
-        list_unlink(w, &w->due, idx);
-    else
+    if (n->where == CIO__TW_DUE) {
+        w->due.v[n->pos] = CIO__NIL;
+        w->due.live--;
+    } else {
         unplace(w, idx);
+    }
     node_free(w, idx);
     return 0;
 }
@@ -310,19 +383,34 @@ double cio_timer_remaining(const cio_loop *loop, cio_handle handle)
 
 /* ---- firing ---------------------------------------------------------------- */
 
-/* Re-places every timer of slot s (a level >= 1 slot whose turn came). */
-static void cascade_slot(struct cio__wheel *w, uint32_t s)
+static void oom_abort(void)
 {
-    uint32_t idx = w->slots[s].head;
-    if (idx == CIO__NIL)
+    fputs("cio: out of memory while re-placing timers; cannot keep their order\n", stderr);
+    abort();
+}
+
+/* Re-places every timer of slot sn (a level >= 1 slot whose turn came). */
+static void cascade_slot(struct cio__wheel *w, uint32_t sn)
+{
+    struct cio__tslot old = w->slots[sn];
+    if (!old.live)
         return;
-    w->slots[s].head = w->slots[s].tail = CIO__NIL;
-    bit_clear(w, s);
-    while (idx != CIO__NIL) {
-        uint32_t next = w->nodes[idx].next;
-        w->nonempty_hi--;
-        place(w, idx);
-        idx = next;
+    memset(&w->slots[sn], 0, sizeof w->slots[sn]);
+    w->slots[sn].sorted = true;
+    bit_clear(w, sn);
+    w->nonempty_hi -= old.live;
+    for (uint32_t i = 0; i < old.len; i++) {
+        if (i + PREFETCH_AHEAD < old.len && old.v[i + PREFETCH_AHEAD] != CIO__NIL)
+            __builtin_prefetch(&w->nodes[old.v[i + PREFETCH_AHEAD]], 1);
+        uint32_t idx = old.v[i];
+        if (idx != CIO__NIL && place(w, idx) != 0)
+            oom_abort();
+    }
+    if (!w->slots[sn].v && old.cap <= SLOT_KEEP_CAP) {
+        w->slots[sn].v = old.v; /* keep the buffer for the next round */
+        w->slots[sn].cap = old.cap;
+    } else {
+        free(old.v);
     }
 }
 
@@ -345,47 +433,47 @@ static int cmp_nodes(const void *a, const void *b, void *ctx)
     return x->seq < y->seq ? -1 : x->seq > y->seq;
 }
 
-/* Moves slot s to the end of the due list, in (deadline, seq) order. */
-static void detach_slot(struct cio__wheel *w, uint32_t s)
+/* Moves slot sn's timers to the end of the due array, in (deadline, seq)
+ * order, marking each one due. */
+static void detach_slot(struct cio__wheel *w, uint32_t sn)
 {
-    struct cio__tlist l = w->slots[s];
-    w->slots[s].head = w->slots[s].tail = CIO__NIL;
-    bit_clear(w, s);
-    size_t count = 0;
-    bool sorted = true;
-    for (uint32_t i = l.head, prev = CIO__NIL; i != CIO__NIL; prev = i, i = w->nodes[i].next) {
-        w->nodes[i].where = CIO__TW_DUE;
-        count++;
-        if (prev != CIO__NIL) {
-            const struct cio__tnode *p = &w->nodes[prev], *c = &w->nodes[i];
-            if (p->deadline > c->deadline || (p->deadline == c->deadline && p->seq > c->seq))
-                sorted = false;
+    struct cio__tslot *s = &w->slots[sn];
+    if (s->live != s->len) { /* drop tombstones */
+        uint32_t k = 0;
+        for (uint32_t i = 0; i < s->len; i++) {
+            if (s->v[i] != CIO__NIL)
+                s->v[k++] = s->v[i];
         }
+        s->len = k;
     }
-    if (!sorted) {
-        uint32_t *v = malloc(count * sizeof *v);
-        if (v) {
-            size_t k = 0;
-            for (uint32_t i = l.head; i != CIO__NIL; i = w->nodes[i].next)
-                v[k++] = i;
-            qsort_r(v, count, sizeof *v, cmp_nodes, w->nodes);
-            l.head = l.tail = CIO__NIL;
-            for (size_t j = 0; j < count; j++)
-                list_append(w, &l, v[j]);
-            free(v);
-        } /* else: out of memory, fire in list order rather than not at all */
-    }
-    if (w->due.tail == CIO__NIL) {
-        w->due = l;
+    if (!s->sorted)
+        qsort_r(s->v, s->len, sizeof *s->v, cmp_nodes, w->nodes);
+    uint32_t start = w->due.len;
+    if (start == 0) {
+        struct cio__tslot tmp = w->due;
+        w->due = *s;
+        *s = tmp;
+        s->len = 0;
     } else {
-        w->nodes[w->due.tail].next = l.head;
-        w->nodes[l.head].prev = w->due.tail;
-        w->due.tail = l.tail;
+        if (slot_reserve(&w->due, s->len))
+            oom_abort();
+        memcpy(w->due.v + start, s->v, s->len * sizeof *s->v);
+        w->due.len += s->len;
+        w->due.live += s->live;
+    }
+    slot_reset(s);
+    bit_clear(w, sn);
+    for (uint32_t i = start; i < w->due.len; i++) {
+        if (i + PREFETCH_AHEAD < w->due.len)
+            __builtin_prefetch(&w->nodes[w->due.v[i + PREFETCH_AHEAD]], 1);
+        struct cio__tnode *n = &w->nodes[w->due.v[i]];
+        n->where = CIO__TW_DUE;
+        n->pos = i;
     }
 }
 
-/* The next tick after w->cur whose L0 slot is non-empty, within the current
- * 256-tick window; or the window's end. */
+/* The first tick at or after `from`, within from's 256-tick window, whose
+ * level-0 slot is non-empty; or the window's end. */
 static uint64_t next_l0_tick(const struct cio__wheel *w, uint64_t from)
 {
     uint32_t pos = (uint32_t)(from & (L0_SIZE - 1));
@@ -400,6 +488,42 @@ static uint64_t next_l0_tick(const struct cio__wheel *w, uint64_t from)
     return window_end;
 }
 
+static void fire(cio_loop *loop, uint32_t idx)
+{
+    struct cio__wheel *w = &loop->wheel;
+    struct cio__tnode *n = &w->nodes[idx];
+    n->where = CIO__TW_RUNNING;
+    cio_cb cb = n->cb;
+    void *arg = n->arg;
+    if (CIO_UNLIKELY(loop->debug)) {
+        int64_t t0 = cio__now_ns();
+        cb(arg);
+        int64_t dt = cio__now_ns() - t0;
+        if (dt > loop->slow_ns) {
+            char buf[160];
+            cio_loop_report(loop, "slow timer callback: %s took %.3f s",
+                            cio__describe_fn((const void *)cb, buf, sizeof buf), (double)dt / 1e9);
+        }
+    } else {
+        cb(arg);
+    }
+    n = &w->nodes[idx]; /* the callback may have grown the array */
+    int64_t iv;
+    if (n->where == CIO__TW_DEAD) {
+        node_free(w, idx);
+    } else if ((iv = interval_of(w, idx)) != 0) {
+        n->deadline += iv;
+        if (n->deadline <= loop->now)
+            n->deadline = loop->now + iv;
+        n->seq = w->seq++;
+        if (place(w, idx) != 0)
+            oom_abort();
+    } else {
+        w->active--;
+        node_free(w, idx);
+    }
+}
+
 void cio__wheel_run(cio_loop *loop)
 {
     struct cio__wheel *w = &loop->wheel;
@@ -408,14 +532,14 @@ void cio__wheel_run(cio_loop *loop)
         if ((w->cur & (L0_SIZE - 1)) == 0 && w->nonempty_hi)
             cascade(w);
         uint64_t t = next_l0_tick(w, w->cur);
+        uint64_t end = (w->cur | (L0_SIZE - 1)) + 1;
         if (t > now_tick) {
-            /* Nothing due in this window before now: jump ahead, stopping at
+            /* Nothing due before now in this window: jump ahead, stopping at
              * the window's end so its cascade runs. */
-            uint64_t end = (w->cur | (L0_SIZE - 1)) + 1;
             w->cur = end <= now_tick ? end : now_tick + 1;
             continue;
         }
-        if (t == (w->cur | (L0_SIZE - 1)) + 1) { /* window end, no slot */
+        if (t == end) {
             w->cur = t;
             continue;
         }
@@ -423,39 +547,21 @@ void cio__wheel_run(cio_loop *loop)
         w->cur = t + 1;
     }
 
-    uint32_t idx;
-    while ((idx = w->due.head) != CIO__NIL) {
-        list_unlink(w, &w->due, idx);
-        struct cio__tnode *n = &w->nodes[idx];
-        n->where = CIO__TW_RUNNING;
-        cio_cb cb = n->cb;
-        void *arg = n->arg;
-        if (CIO_UNLIKELY(loop->debug)) {
-            int64_t t0 = cio__now_ns();
-            cb(arg);
-            int64_t dt = cio__now_ns() - t0;
-            if (dt > loop->slow_ns) {
-                char buf[160];
-                cio_loop_report(loop, "slow timer callback: %s took %.3f s",
-                                cio__describe_fn((const void *)cb, buf, sizeof buf),
-                                (double)dt / 1e9);
-            }
-        } else {
-            cb(arg);
-        }
-        n = &w->nodes[idx]; /* the callback may have grown the array */
-        if (n->where == CIO__TW_DEAD) {
-            node_free(w, idx);
-        } else if (n->interval) {
-            n->deadline += n->interval;
-            if (n->deadline <= loop->now)
-                n->deadline = loop->now + n->interval;
-            n->seq = w->seq++;
-            place(w, idx);
-        } else {
-            w->active--;
-            node_free(w, idx);
-        }
+    struct cio__tslot *due = &w->due;
+    for (w->due_next = 0; w->due_next < due->len; w->due_next++) {
+        uint32_t i = w->due_next;
+        if (i + PREFETCH_AHEAD < due->len && due->v[i + PREFETCH_AHEAD] != CIO__NIL)
+            __builtin_prefetch(&w->nodes[due->v[i + PREFETCH_AHEAD]], 1);
+        uint32_t idx = due->v[i];
+        if (idx != CIO__NIL)
+            fire(loop, idx);
+    }
+    due->len = due->live = 0;
+    w->due_next = 0;
+    if (due->cap > (1u << 20)) {
+        free(due->v);
+        due->v = NULL;
+        due->cap = 0;
     }
 }
 
@@ -464,16 +570,16 @@ int64_t cio__wheel_timeout(cio_loop *loop)
     struct cio__wheel *w = &loop->wheel;
     if (!w->active)
         return -1;
-    if (w->due.head != CIO__NIL)
-        return 0;
     uint64_t best = UINT64_MAX;
-    /* Level 0 holds ticks [cur, cur + 256): scan circularly from cur. */
+    /* Level 0 holds ticks [cur, cur + 256): scan from cur to the window's
+     * end, then the wrapped part of the next window. */
+    uint64_t end = (w->cur | (L0_SIZE - 1)) + 1;
     uint64_t t = next_l0_tick(w, w->cur);
-    if (t != (w->cur | (L0_SIZE - 1)) + 1) {
+    if (t != end) {
         best = t;
     } else {
-        uint64_t wrap = next_l0_tick(w, t);
-        if (wrap < t + L0_SIZE && wrap != t + L0_SIZE)
+        uint64_t wrap = next_l0_tick(w, end);
+        if (wrap < end + L0_SIZE)
             best = wrap;
     }
     /* Higher levels: the next cascade of a non-empty slot. */
