@@ -97,9 +97,13 @@ CIO_API void cio_loop_set_debug(cio_loop *loop, bool on);
 /* The backend in use: "epoll" or "poll". */
 CIO_API const char *cio_loop_backend(const cio_loop *loop);
 
-/* The loop's monotonic clock, in seconds. It is updated once per iteration
- * (like libuv's loop time), so every timer scheduled by one callback shares
- * the same base; cio_loop_update_time refreshes it. */
+/* The loop's monotonic clock, in seconds: a cached reading (like libuv's
+ * loop time), so timers scheduled together share one base and starting one
+ * costs no clock read. The loop refreshes it every time it polls: on every
+ * iteration that waits for I/O or timers, and at least every
+ * CIO_POLL_INTERVAL callbacks while ready callbacks keep it busy (iterations
+ * in between do not poll, see cio_call_soon). cio_loop_update_time
+ * refreshes it on demand. */
 CIO_API double cio_loop_time(const cio_loop *loop);
 /* The same clock in nanoseconds. */
 CIO_API int64_t cio_loop_time_ns(const cio_loop *loop);

@@ -2,6 +2,7 @@
  * descriptor first) and a map from descriptor to array position, so a change
  * is O(1); removal swaps the last entry into the hole. Results are copied out
  * before any callback runs, because callbacks change the array. */
+#include <fcntl.h>
 #include <poll.h>
 #include <stdlib.h>
 #include <string.h>
@@ -107,6 +108,10 @@ static int pl_update(cio_loop *loop, int fd, uint32_t gen, int old_mask, int new
         return 0;
     }
     if (i < 0) {
+        /* poll(2) reports a bad descriptor only as POLLNVAL later; refuse
+         * it now, as epoll_ctl does. */
+        if (fcntl(fd, F_GETFD) < 0)
+            return -errno;
         if (ps_reserve(st, st->n + 1))
             return -ENOMEM;
         i = st->n++;
