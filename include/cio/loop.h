@@ -70,7 +70,8 @@ CIO_API int cio_loop_run_forever(cio_loop *loop);
 enum { CIO_RUN_NOWAIT = 1 };
 
 /* Runs one iteration: polls I/O (blocking until something is due unless
- * CIO_RUN_NOWAIT or something is ready), fires due timers, runs the
+ * CIO_RUN_NOWAIT, something is ready, or nothing is live that could become
+ * due: no timer, watcher, signal handler or pool job), fires due timers, runs the
  * callbacks that were ready. Returns 1 if work remains (a callback ready,
  * a timer, a watcher, ...), 0 if the loop has nothing left, or a negative
  * error (-EBUSY while running, -EINVAL if closed). */

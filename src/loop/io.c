@@ -117,6 +117,22 @@ int cio_add_writer(cio_loop *loop, int fd, cio_io_cb cb, void *arg)
 int cio_remove_reader(cio_loop *loop, int fd) { return clear_watch(loop, fd, CIO_READABLE); }
 int cio_remove_writer(cio_loop *loop, int fd) { return clear_watch(loop, fd, CIO_WRITABLE); }
 
+static void call_io(cio_loop *loop, cio_io_cb cb, int fd, int events, void *arg)
+{
+    if (CIO_LIKELY(!loop->debug)) {
+        cb(loop, fd, events, arg);
+        return;
+    }
+    int64_t t0 = cio__now_ns();
+    cb(loop, fd, events, arg);
+    int64_t dt = cio__now_ns() - t0;
+    if (dt > loop->slow_ns) {
+        char buf[160];
+        cio_loop_report(loop, "slow I/O callback (fd %d): %s took %.3f s", fd,
+                        cio__describe_fn((const void *)cb, buf, sizeof buf), (double)dt / 1e9);
+    }
+}
+
 void cio__io_event(cio_loop *loop, int fd, uint32_t gen, int events)
 {
     if (fd < 0 || fd >= loop->nfds)
@@ -125,7 +141,7 @@ void cio__io_event(cio_loop *loop, int fd, uint32_t gen, int events)
     if (w->gen != gen || gen == 0)
         return; /* stale: removed (and maybe reused) since the poll */
     if ((events & (CIO_READABLE | CIO_IOERR)) && (w->mask & CIO_READABLE)) {
-        w->rcb(loop, fd, events & (CIO_READABLE | CIO_IOERR), w->rarg);
+        call_io(loop, w->rcb, fd, events & (CIO_READABLE | CIO_IOERR), w->rarg);
         if (fd >= loop->nfds)
             return;
         w = &loop->fds[fd]; /* the callback may have grown the table */
@@ -133,5 +149,5 @@ void cio__io_event(cio_loop *loop, int fd, uint32_t gen, int events)
             return;
     }
     if ((events & (CIO_WRITABLE | CIO_IOERR)) && (w->mask & CIO_WRITABLE))
-        w->wcb(loop, fd, events & (CIO_WRITABLE | CIO_IOERR), w->warg);
+        call_io(loop, w->wcb, fd, events & (CIO_WRITABLE | CIO_IOERR), w->warg);
 }

@@ -500,7 +500,9 @@ int cio_loop_run_once(cio_loop *loop, int flags)
     int rc = run_begin(loop);
     if (rc)
         return rc;
-    iteration(loop, !(flags & CIO_RUN_NOWAIT));
+    /* Unlike run_forever, a single iteration never blocks on a loop with
+     * nothing that could wake it except another thread. */
+    iteration(loop, !(flags & CIO_RUN_NOWAIT) && loop_alive(loop));
     loop->stopping = false;
     loop->running = false;
     return loop_alive(loop) ? 1 : 0;
