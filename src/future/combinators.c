@@ -69,7 +69,9 @@ static void comb_child_done(cio_future *child, void *arg)
     comb_unref(st);
 }
 
-/* Stops listening: removes callbacks not yet scheduled, cancels the timer. */
+/* Stops listening: removes callbacks not yet scheduled, cancels the timer.
+ * The caller holds a reference (a callback's, the timer's or the output's),
+ * so the count never reaches zero here. */
 static void comb_detach(struct comb *st)
 {
     for (size_t i = 0; i < st->n; i++) {
@@ -89,10 +91,8 @@ static void comb_out_freed(cio_future *out, void *arg)
     (void)out;
     struct comb *st = arg;
     st->out = NULL;
-    st->refs++;
     comb_detach(st);
-    st->refs--;
-    comb_unref(st);
+    comb_unref(st); /* the output's reference */
 }
 
 static void comb_timer_fired(void *arg);
@@ -245,9 +245,7 @@ static void wait_complete(struct comb *st)
     for (size_t i = 0; i < st->n; i++)
         done += cio_future_done(st->kids[i]);
     cio_future_set_result(st->out, (void *)(uintptr_t)done, NULL);
-    st->refs++;
     comb_detach(st);
-    comb_unref(st);
 }
 
 static void wait_child(struct comb *st, size_t i, cio_future *child)
@@ -290,9 +288,7 @@ static int wait_cancel(cio_future *out, void *arg)
 {
     (void)out;
     struct comb *st = arg;
-    st->refs++;
     comb_detach(st); /* leave the children alone */
-    comb_unref(st);
     return 0;
 }
 
@@ -323,9 +319,7 @@ static void wait_for_child(struct comb *st, size_t i, cio_future *inner)
     cio_future *out = st->out;
     if (cio_future_done(out))
         return;
-    st->refs++;
     comb_detach(st); /* the timer */
-    comb_unref(st);
     void *value;
     int err = cio_future_get(inner, &value);
     if (cio__future_cancel_requested(out)) {

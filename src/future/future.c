@@ -134,9 +134,7 @@ static void finish(cio_future *f)
     f->hook = NULL;
     for (uint32_t i = 0; i < f->ncb; i++) {
         f->refs++;
-        if (cio__ready_push(f->loop, (struct cio__ready){.fn.fcb = f->cbs[i].cb,
-                                                         .arg = f->cbs[i].arg,
-                                                         .fut = f}) != 0) {
+        if (cio__ready_push_future(f->loop, f->cbs[i].cb, f->cbs[i].arg, f) != 0) {
             /* Out of memory for the queue: run it now rather than lose it. */
             f->cbs[i].cb(f, f->cbs[i].arg);
             f->refs--;
@@ -252,8 +250,7 @@ int cio_future_add_done_callback(cio_future *fut, cio_future_cb cb, void *arg)
         return -EINVAL;
     if (fut->state != CIO_FUTURE_PENDING) {
         fut->refs++;
-        int rc = cio__ready_push(fut->loop,
-                                 (struct cio__ready){.fn.fcb = cb, .arg = arg, .fut = fut});
+        int rc = cio__ready_push_future(fut->loop, cb, arg, fut);
         if (rc)
             fut->refs--;
         return rc;

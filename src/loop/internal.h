@@ -14,16 +14,17 @@
 #define CIO_UNLIKELY(x) __builtin_expect(!!(x), 0)
 
 /* ---- The ready queue ------------------------------------------------------
- * A ring of entries, grown by doubling and never shrunk, so call_soon does
- * not allocate in steady state. A future's done-callback takes the same
- * path: fut is non-NULL and the entry holds one reference to it. */
+ * A ring of 16-byte entries, grown by doubling and never shrunk, so
+ * call_soon does not allocate in steady state. A plain callback is one entry
+ * {cb, arg}. A future's done-callback is two: {NULL, fut} then {fcb, arg};
+ * the pair holds one reference to the future. Keeping the common entry at
+ * two words keeps a million queued callbacks at 16 MB, not 24. */
 struct cio__ready {
     union {
         cio_cb cb;
         cio_future_cb fcb;
     } fn;
     void *arg;
-    cio_future *fut;
 };
 
 /* ---- Timers ----------------------------------------------------------------
@@ -191,17 +192,37 @@ struct cio_loop {
     uint32_t stop_gen;
 };
 
-/* Pushes an entry on the ready queue (loop thread). */
+/* Pushes callbacks on the ready queue (loop thread). */
 int cio__ready_grow(cio_loop *loop);
-static inline int cio__ready_push(cio_loop *loop, struct cio__ready e)
+static inline int cio__ready_push(cio_loop *loop, cio_cb cb, void *arg)
 {
     if (CIO_UNLIKELY(loop->tail - loop->head > loop->mask)) {
         int rc = cio__ready_grow(loop);
         if (rc)
             return rc;
     }
-    loop->ring[loop->tail & loop->mask] = e;
+    struct cio__ready *e = &loop->ring[loop->tail & loop->mask];
+    e->fn.cb = cb;
+    e->arg = arg;
     loop->tail++;
+    return 0;
+}
+/* The caller has taken the reference the entry holds. */
+static inline int cio__ready_push_future(cio_loop *loop, cio_future_cb fcb, void *arg,
+                                         cio_future *fut)
+{
+    if (CIO_UNLIKELY(loop->tail - loop->head + 1 > loop->mask)) {
+        int rc = cio__ready_grow(loop);
+        if (rc)
+            return rc;
+    }
+    struct cio__ready *e = &loop->ring[loop->tail & loop->mask];
+    e->fn.cb = NULL;
+    e->arg = fut;
+    e = &loop->ring[(loop->tail + 1) & loop->mask];
+    e->fn.fcb = fcb;
+    e->arg = arg;
+    loop->tail += 2;
     return 0;
 }
 

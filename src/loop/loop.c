@@ -203,7 +203,9 @@ static int live_report(cio_loop *loop, bool report)
         char buf[128];
         for (uint64_t i = loop->head; i != loop->tail; i++) {
             struct cio__ready *e = &loop->ring[i & loop->mask];
-            const void *fn = e->fut ? (const void *)e->fn.fcb : (const void *)e->fn.cb;
+            const void *fn = (const void *)e->fn.cb;
+            if (!e->fn.cb) /* a future's pair */
+                fn = (const void *)loop->ring[++i & loop->mask].fn.fcb;
             cio_loop_report(loop, "loop close: ready callback %s",
                             cio__describe_fn(fn, buf, sizeof buf));
         }
@@ -300,7 +302,7 @@ int cio_call_soon(cio_loop *loop, cio_cb cb, void *arg)
         return -EINVAL;
     if (CIO_UNLIKELY(loop->debug) && cio__check_thread_slow(loop, __func__))
         return -EPERM;
-    return cio__ready_push(loop, (struct cio__ready){.fn.cb = cb, .arg = arg});
+    return cio__ready_push(loop, cb, arg);
 }
 
 /* ---- remote work ---------------------------------------------------------- */
@@ -370,8 +372,7 @@ static void remote_drain(cio_loop *loop)
     loop->tsq = loop->tsq_spare;
     pthread_mutex_unlock(&loop->tsq_lock);
     for (size_t i = 0; i < q.len; i++) {
-        if (cio__ready_push(loop, (struct cio__ready){.fn.cb = q.items[i].cb,
-                                                      .arg = q.items[i].arg}) != 0) {
+        if (cio__ready_push(loop, q.items[i].cb, q.items[i].arg) != 0) {
             /* Out of memory: run it now rather than lose it. */
             q.items[i].cb(q.items[i].arg);
         }
@@ -385,22 +386,36 @@ static void remote_drain(cio_loop *loop)
 
 /* ---- the iteration ------------------------------------------------------- */
 
+/* Runs the entry at head; returns how many entries it used (1 or 2). */
+static inline uint64_t run_entry(cio_loop *loop, const void **fn)
+{
+    struct cio__ready e = loop->ring[loop->head & loop->mask];
+    if (CIO_LIKELY(e.fn.cb != NULL)) {
+        loop->head++;
+        if (fn)
+            *fn = (const void *)e.fn.cb;
+        e.fn.cb(e.arg);
+        return 1;
+    }
+    cio_future *fut = e.arg;
+    e = loop->ring[(loop->head + 1) & loop->mask];
+    loop->head += 2;
+    if (fn)
+        *fn = (const void *)e.fn.fcb;
+    e.fn.fcb(fut, e.arg);
+    cio_future_unref(fut);
+    return 2;
+}
+
 static void run_ready_debug(cio_loop *loop, uint64_t n)
 {
-    while (n--) {
-        struct cio__ready e = loop->ring[loop->head & loop->mask];
-        loop->head++;
+    while (n) {
         int64_t t0 = cio__now_ns();
-        if (e.fut) {
-            e.fn.fcb(e.fut, e.arg);
-            cio_future_unref(e.fut);
-        } else {
-            e.fn.cb(e.arg);
-        }
+        const void *fn = NULL;
+        n -= run_entry(loop, &fn);
         int64_t dt = cio__now_ns() - t0;
         if (dt > loop->slow_ns) {
             char buf[160];
-            const void *fn = e.fut ? (const void *)e.fn.fcb : (const void *)e.fn.cb;
             cio_loop_report(loop, "slow callback: %s took %.3f s",
                             cio__describe_fn(fn, buf, sizeof buf), (double)dt / 1e9);
         }
@@ -415,16 +430,8 @@ static inline void run_ready(cio_loop *loop)
         run_ready_debug(loop, n);
         return;
     }
-    while (n--) {
-        struct cio__ready e = loop->ring[loop->head & loop->mask];
-        loop->head++;
-        if (e.fut) {
-            e.fn.fcb(e.fut, e.arg);
-            cio_future_unref(e.fut);
-        } else {
-            e.fn.cb(e.arg);
-        }
-    }
+    while (n)
+        n -= run_entry(loop, NULL);
 }
 
 static int poll_timeout_ms(cio_loop *loop)

@@ -144,8 +144,7 @@ void cio__signals_drain(cio_loop *loop)
         int signo = __builtin_ctzll(bits) + 1;
         bits &= bits - 1;
         if (loop->sig_cb[signo])
-            cio__ready_push(loop, (struct cio__ready){.fn.cb = loop->sig_cb[signo],
-                                                      .arg = loop->sig_arg[signo]});
+            cio__ready_push(loop, loop->sig_cb[signo], loop->sig_arg[signo]);
     }
 }
 
