@@ -1,0 +1,532 @@
+/* Futures: states, the first outcome wins, done-callbacks (never run
+ * synchronously, run in add order, removal), references and the result's
+ * destructor, steal_result, names, and errors nobody retrieved. */
+#include <stdint.h>
+
+#include "test.h"
+
+static cio_loop *g_loop;
+
+/* ---- helpers ---------------------------------------------------------------- */
+
+static char reports[16][1024];
+static int nreports;
+static void capture(cio_loop *loop, const char *msg, void *arg)
+{
+    (void)loop;
+    (void)arg;
+    if (nreports < 16)
+        snprintf(reports[nreports], sizeof reports[0], "%s", msg);
+    nreports++;
+}
+
+static cio_loop *loop_capturing(void)
+{
+    cio_loop *loop = g_loop = test_loop_new();
+    cio_loop_set_report_handler(loop, capture, NULL);
+    return loop;
+}
+
+static void drain(cio_loop *loop)
+{
+    for (int i = 0; i < 100; i++) {
+        int rc = cio_loop_run_once(loop, CIO_RUN_NOWAIT);
+        EXPECT_TRUE(rc >= 0);
+        if (rc == 0)
+            return;
+    }
+    FAIL("loop did not drain");
+}
+
+static cio_future *fnew(cio_loop *loop)
+{
+    cio_future *f = NULL;
+    EXPECT_OK(cio_future_new(loop, &f));
+    EXPECT_TRUE(f != NULL);
+    return f;
+}
+
+static int dtor_calls;
+static void *dtor_last;
+static void dtor(void *v)
+{
+    dtor_calls++;
+    dtor_last = v;
+}
+
+#define LOG_MAX 64
+static int log_v[LOG_MAX];
+static int nlog;
+static void rec_cb(cio_future *f, void *arg)
+{
+    EXPECT_TRUE(cio_future_done(f));
+    if (nlog < LOG_MAX)
+        log_v[nlog] = (int)(intptr_t)arg;
+    nlog++;
+}
+
+/* ---- states ------------------------------------------------------------------ */
+
+TEST(pending_state)
+{
+    cio_loop *loop = loop_capturing();
+    cio_future *f = fnew(loop);
+    EXPECT_PTR_EQ(loop, cio_future_loop(f));
+    EXPECT_EQ(CIO_FUTURE_PENDING, cio_future_get_state(f));
+    EXPECT_FALSE(cio_future_done(f));
+    EXPECT_FALSE(cio_future_cancelled(f));
+    EXPECT_ERR(-EAGAIN, cio_future_error(f));
+    void *v = (void *)0x1;
+    EXPECT_ERR(-EAGAIN, cio_future_get(f, &v));
+    EXPECT_PTR_EQ(NULL, cio_future_result(f));
+    EXPECT_ERR(-EAGAIN, cio_future_steal_result(f, &v));
+    EXPECT_OK(cio_future_set_result(f, NULL, NULL));
+    cio_future_unref(f);
+    EXPECT_EQ(0, nreports);
+    CLOSE_LOOP(loop);
+}
+
+TEST(result_state)
+{
+    cio_loop *loop = loop_capturing();
+    cio_future *f = fnew(loop);
+    EXPECT_OK(cio_future_set_result(f, (void *)0xabc, NULL));
+    EXPECT_EQ(CIO_FUTURE_DONE, cio_future_get_state(f));
+    EXPECT_TRUE(cio_future_done(f));
+    EXPECT_FALSE(cio_future_cancelled(f));
+    EXPECT_OK(cio_future_error(f));
+    void *v = NULL;
+    EXPECT_OK(cio_future_get(f, &v));
+    EXPECT_PTR_EQ((void *)0xabc, v);
+    EXPECT_OK(cio_future_get(f, NULL)); /* value may be NULL */
+    EXPECT_PTR_EQ((void *)0xabc, cio_future_result(f));
+    cio_future_unref(f);
+    CLOSE_LOOP(loop);
+}
+
+TEST(error_state)
+{
+    cio_loop *loop = loop_capturing();
+    cio_future *f = fnew(loop);
+    EXPECT_OK(cio_future_set_error(f, -ECONNRESET));
+    EXPECT_EQ(CIO_FUTURE_DONE, cio_future_get_state(f));
+    EXPECT_TRUE(cio_future_done(f));
+    EXPECT_FALSE(cio_future_cancelled(f));
+    EXPECT_PTR_EQ(NULL, cio_future_result(f));
+    void *v = (void *)0x1;
+    EXPECT_ERR(-ECONNRESET, cio_future_get(f, &v));
+    EXPECT_ERR(-ECONNRESET, cio_future_error(f));
+    cio_future_unref(f);
+    EXPECT_EQ(0, nreports); /* retrieved */
+    CLOSE_LOOP(loop);
+}
+
+TEST(cancelled_state)
+{
+    cio_loop *loop = loop_capturing();
+    cio_future *f = fnew(loop);
+    EXPECT_OK(cio_future_cancel(f));
+    EXPECT_EQ(CIO_FUTURE_CANCELLED, cio_future_get_state(f));
+    EXPECT_TRUE(cio_future_done(f));
+    EXPECT_TRUE(cio_future_cancelled(f));
+    EXPECT_ERR(-ECANCELED, cio_future_error(f));
+    EXPECT_ERR(-EINVAL, cio_future_cancel(f)); /* second cancel */
+    EXPECT_ERR(-EINVAL, cio_future_set_result(f, NULL, NULL));
+    EXPECT_ERR(-EINVAL, cio_future_set_error(f, -EIO));
+    EXPECT_EQ(CIO_FUTURE_CANCELLED, cio_future_get_state(f));
+    cio_future_unref(f);
+    CLOSE_LOOP(loop);
+}
+
+TEST(set_error_ecanceled_is_cancel)
+{
+    cio_loop *loop = loop_capturing();
+    cio_future *f = fnew(loop);
+    EXPECT_OK(cio_future_set_error(f, -ECANCELED));
+    EXPECT_EQ(CIO_FUTURE_CANCELLED, cio_future_get_state(f));
+    EXPECT_TRUE(cio_future_cancelled(f));
+    EXPECT_ERR(-EINVAL, cio_future_cancel(f));
+    cio_future_unref(f);
+    EXPECT_EQ(0, nreports); /* cancellation is never reported */
+    CLOSE_LOOP(loop);
+}
+
+TEST(first_outcome_stays)
+{
+    cio_loop *loop = loop_capturing();
+    cio_future *f = fnew(loop);
+    EXPECT_OK(cio_future_set_result(f, (void *)1, dtor));
+    EXPECT_ERR(-EINVAL, cio_future_set_result(f, (void *)2, dtor));
+    EXPECT_ERR(-EINVAL, cio_future_set_error(f, -EIO));
+    EXPECT_ERR(-EINVAL, cio_future_cancel(f));
+    EXPECT_EQ(0, dtor_calls); /* the refused value stays the caller's */
+    EXPECT_EQ(CIO_FUTURE_DONE, cio_future_get_state(f));
+    EXPECT_PTR_EQ((void *)1, cio_future_result(f));
+    EXPECT_OK(cio_future_error(f));
+    cio_future_unref(f);
+    EXPECT_EQ(1, dtor_calls);
+    EXPECT_PTR_EQ((void *)1, dtor_last);
+
+    f = fnew(loop);
+    EXPECT_OK(cio_future_set_error(f, -EPIPE));
+    EXPECT_ERR(-EINVAL, cio_future_set_error(f, -EIO));
+    EXPECT_ERR(-EINVAL, cio_future_set_result(f, (void *)3, dtor));
+    EXPECT_EQ(1, dtor_calls);
+    EXPECT_ERR(-EPIPE, cio_future_error(f));
+    cio_future_unref(f);
+    EXPECT_EQ(0, nreports);
+    CLOSE_LOOP(loop);
+}
+
+TEST(set_error_rejects_non_negative)
+{
+    cio_loop *loop = loop_capturing();
+    cio_future *f = fnew(loop);
+    EXPECT_ERR(-EINVAL, cio_future_set_error(f, 0));
+    EXPECT_ERR(-EINVAL, cio_future_set_error(f, EIO));
+    EXPECT_ERR(-EINVAL, cio_future_set_error(f, 1));
+    EXPECT_EQ(CIO_FUTURE_PENDING, cio_future_get_state(f)); /* still pending */
+    EXPECT_OK(cio_future_set_error(f, -EIO));
+    EXPECT_ERR(-EIO, cio_future_error(f));
+    cio_future_unref(f);
+    CLOSE_LOOP(loop);
+}
+
+TEST(future_bad_input)
+{
+    cio_loop *loop = loop_capturing();
+    cio_future *f = NULL;
+    EXPECT_ERR(-EINVAL, cio_future_new(NULL, &f));
+    EXPECT_ERR(-EINVAL, cio_future_new(loop, NULL));
+    f = fnew(loop);
+    EXPECT_ERR(-EINVAL, cio_future_add_done_callback(f, NULL, NULL));
+    EXPECT_EQ(0, cio_future_remove_done_callback(f, rec_cb, NULL));
+    cio_future_unref(NULL);
+    EXPECT_OK(cio_future_cancel(f));
+    cio_future_unref(f);
+    drain(loop);
+    CLOSE_LOOP(loop);
+}
+
+/* ---- done-callbacks ------------------------------------------------------------ */
+
+TEST(done_callbacks_never_synchronous_and_in_add_order)
+{
+    cio_loop *loop = loop_capturing();
+    cio_future *f = fnew(loop);
+    for (int i = 0; i < 10; i++)
+        EXPECT_OK(cio_future_add_done_callback(f, rec_cb, (void *)(intptr_t)i));
+    EXPECT_OK(cio_future_set_result(f, NULL, NULL));
+    EXPECT_EQ(0, nlog); /* not inside set_result */
+    EXPECT_EQ(0, cio_loop_run_once(loop, 0));
+    EXPECT_EQ(10, nlog);
+    for (int i = 0; i < 10; i++)
+        EXPECT_EQ(i, log_v[i]);
+    cio_future_unref(f);
+    CLOSE_LOOP(loop);
+}
+
+TEST(done_callbacks_not_synchronous_on_error_or_cancel)
+{
+    cio_loop *loop = loop_capturing();
+    cio_future *a = fnew(loop), *b = fnew(loop);
+    EXPECT_OK(cio_future_add_done_callback(a, rec_cb, (void *)1));
+    EXPECT_OK(cio_future_add_done_callback(b, rec_cb, (void *)2));
+    EXPECT_OK(cio_future_set_error(a, -EIO));
+    EXPECT_OK(cio_future_cancel(b));
+    EXPECT_EQ(0, nlog);
+    drain(loop);
+    EXPECT_EQ(2, nlog);
+    EXPECT_EQ(1, log_v[0]);
+    EXPECT_EQ(2, log_v[1]);
+    EXPECT_ERR(-EIO, cio_future_error(a));
+    cio_future_unref(a);
+    cio_future_unref(b);
+    CLOSE_LOOP(loop);
+}
+
+TEST(add_done_callback_on_done_future_is_scheduled)
+{
+    cio_loop *loop = loop_capturing();
+    cio_future *f = fnew(loop);
+    EXPECT_OK(cio_future_set_result(f, NULL, NULL));
+    EXPECT_OK(cio_future_add_done_callback(f, rec_cb, (void *)1));
+    EXPECT_EQ(0, nlog);
+    EXPECT_OK(cio_future_add_done_callback(f, rec_cb, (void *)2));
+    EXPECT_EQ(0, cio_loop_run_once(loop, 0));
+    EXPECT_EQ(2, nlog);
+    EXPECT_EQ(1, log_v[0]);
+    EXPECT_EQ(2, log_v[1]);
+    cio_future_unref(f);
+    CLOSE_LOOP(loop);
+}
+
+TEST(remove_done_callback_counts)
+{
+    cio_loop *loop = loop_capturing();
+    cio_future *f = fnew(loop);
+    EXPECT_OK(cio_future_add_done_callback(f, rec_cb, (void *)1));
+    EXPECT_OK(cio_future_add_done_callback(f, rec_cb, (void *)2));
+    EXPECT_OK(cio_future_add_done_callback(f, rec_cb, (void *)1));
+    EXPECT_OK(cio_future_add_done_callback(f, rec_cb, (void *)3));
+    EXPECT_EQ(2, cio_future_remove_done_callback(f, rec_cb, (void *)1));
+    EXPECT_EQ(0, cio_future_remove_done_callback(f, rec_cb, (void *)1));
+    EXPECT_EQ(0, cio_future_remove_done_callback(f, rec_cb, (void *)99));
+    EXPECT_OK(cio_future_set_result(f, NULL, NULL));
+    /* already scheduled: no longer removable, and they still run */
+    EXPECT_EQ(0, cio_future_remove_done_callback(f, rec_cb, (void *)3));
+    EXPECT_EQ(0, cio_loop_run_once(loop, 0));
+    EXPECT_EQ(2, nlog);
+    EXPECT_EQ(2, log_v[0]);
+    EXPECT_EQ(3, log_v[1]);
+    cio_future_unref(f);
+    CLOSE_LOOP(loop);
+}
+
+static void add_more(cio_future *f, void *arg)
+{
+    (void)arg;
+    rec_cb(f, (void *)1);
+    /* the future is done: this one is scheduled for the next iteration */
+    EXPECT_OK(cio_future_add_done_callback(f, rec_cb, (void *)2));
+    EXPECT_EQ(1, nlog);
+}
+
+TEST(done_callback_adds_another)
+{
+    cio_loop *loop = loop_capturing();
+    cio_future *f = fnew(loop);
+    EXPECT_OK(cio_future_add_done_callback(f, add_more, NULL));
+    EXPECT_OK(cio_future_set_result(f, NULL, NULL));
+    EXPECT_EQ(1, cio_loop_run_once(loop, 0));
+    EXPECT_EQ(1, nlog);
+    EXPECT_EQ(0, cio_loop_run_once(loop, 0));
+    EXPECT_EQ(2, nlog);
+    cio_future_unref(f);
+    CLOSE_LOOP(loop);
+}
+
+static void read_result(cio_future *f, void *arg)
+{
+    (void)arg;
+    EXPECT_PTR_EQ((void *)0x55, cio_future_result(f));
+    EXPECT_EQ(0, dtor_calls);
+    nlog++;
+}
+
+TEST(pending_callback_keeps_future_alive)
+{
+    cio_loop *loop = loop_capturing();
+    cio_future *f = fnew(loop);
+    EXPECT_OK(cio_future_add_done_callback(f, read_result, NULL));
+    EXPECT_OK(cio_future_set_result(f, (void *)0x55, dtor));
+    cio_future_unref(f); /* the caller's reference is gone */
+    EXPECT_EQ(0, dtor_calls);
+    EXPECT_EQ(0, cio_loop_run_once(loop, 0));
+    EXPECT_EQ(1, nlog);
+    EXPECT_EQ(1, dtor_calls); /* freed after its last callback */
+    CLOSE_LOOP(loop);
+}
+
+static void unref_in_callback(cio_future *f, void *arg)
+{
+    (void)arg;
+    nlog++;
+    cio_future_unref(f); /* drops the owner's reference from inside */
+}
+
+TEST(done_callback_drops_last_owner_reference)
+{
+    cio_loop *loop = loop_capturing();
+    cio_future *f = fnew(loop);
+    EXPECT_OK(cio_future_add_done_callback(f, unref_in_callback, NULL));
+    EXPECT_OK(cio_future_set_result(f, (void *)7, dtor));
+    EXPECT_EQ(0, cio_loop_run_once(loop, 0));
+    EXPECT_EQ(1, nlog);
+    EXPECT_EQ(1, dtor_calls);
+    CLOSE_LOOP(loop);
+}
+
+/* ---- references, destructor, steal -------------------------------------------------- */
+
+TEST(destructor_runs_on_last_unref)
+{
+    cio_loop *loop = loop_capturing();
+    cio_future *f = fnew(loop);
+    EXPECT_PTR_EQ(f, cio_future_ref(f));
+    cio_future_ref(f);
+    EXPECT_OK(cio_future_set_result(f, (void *)0x99, dtor));
+    cio_future_unref(f);
+    cio_future_unref(f);
+    EXPECT_EQ(0, dtor_calls);
+    EXPECT_ERR(-EBUSY, cio_loop_close(loop));
+    cio_future_unref(f);
+    EXPECT_EQ(1, dtor_calls);
+    EXPECT_PTR_EQ((void *)0x99, dtor_last);
+    CLOSE_LOOP(loop);
+}
+
+TEST(destructor_not_run_for_pending_or_failed)
+{
+    cio_loop *loop = loop_capturing();
+    cio_future *f = fnew(loop);
+    cio_future_unref(f); /* freed pending: nothing to report or destroy */
+    EXPECT_EQ(0, dtor_calls);
+    EXPECT_EQ(0, nreports);
+    CLOSE_LOOP(loop);
+}
+
+TEST(steal_result)
+{
+    cio_loop *loop = loop_capturing();
+    cio_future *f = fnew(loop);
+    EXPECT_OK(cio_future_set_result(f, (void *)0x42, dtor));
+    void *v = NULL;
+    EXPECT_OK(cio_future_steal_result(f, &v));
+    EXPECT_PTR_EQ((void *)0x42, v);
+    cio_future_unref(f);
+    EXPECT_EQ(0, dtor_calls); /* the caller owns it now */
+
+    f = fnew(loop);
+    EXPECT_OK(cio_future_set_error(f, -EPIPE));
+    v = (void *)0x1;
+    EXPECT_ERR(-EPIPE, cio_future_steal_result(f, &v));
+    cio_future_unref(f);
+    EXPECT_EQ(0, nreports); /* steal_result returned the error */
+
+    f = fnew(loop);
+    EXPECT_OK(cio_future_cancel(f));
+    EXPECT_ERR(-ECANCELED, cio_future_steal_result(f, &v));
+    cio_future_unref(f);
+    CLOSE_LOOP(loop);
+}
+
+/* ---- names and unretrieved errors --------------------------------------------------- */
+
+TEST(names)
+{
+    cio_loop *loop = loop_capturing();
+    cio_future *f = fnew(loop);
+    char name[32] = "fetch-user";
+    EXPECT_OK(cio_future_set_name(f, name));
+    strcpy(name, "overwritten");
+    EXPECT_STR_EQ("fetch-user", cio_future_name(f)); /* copied */
+    EXPECT_OK(cio_future_set_name(f, "second"));
+    EXPECT_STR_EQ("second", cio_future_name(f));
+    EXPECT_OK(cio_future_set_name(f, NULL));
+    EXPECT_TRUE(cio_future_name(f) == NULL || cio_future_name(f)[0] == 0 ||
+                strcmp(cio_future_name(f), "second") != 0);
+    EXPECT_OK(cio_future_cancel(f));
+    cio_future_unref(f);
+    CLOSE_LOOP(loop);
+}
+
+TEST(unretrieved_error_reported_at_free)
+{
+    cio_loop *loop = loop_capturing();
+    cio_future *f = fnew(loop);
+    EXPECT_OK(cio_future_set_name(f, "lost-request"));
+    EXPECT_OK(cio_future_set_error(f, -ECONNRESET));
+    EXPECT_EQ(0, nreports);
+    cio_future_unref(f);
+    EXPECT_EQ(1, nreports);
+    if (!strstr(reports[0], "ECONNRESET"))
+        FAIL("report does not name the error: \"%s\"", reports[0]);
+    if (!strstr(reports[0], "lost-request"))
+        FAIL("report does not name the future: \"%s\"", reports[0]);
+    CLOSE_LOOP(loop);
+}
+
+TEST(unretrieved_error_reported_after_callbacks_ran)
+{
+    /* a done-callback that ignores the outcome does not retrieve it */
+    cio_loop *loop = loop_capturing();
+    cio_future *f = fnew(loop);
+    EXPECT_OK(cio_future_add_done_callback(f, rec_cb, NULL));
+    EXPECT_OK(cio_future_set_error(f, -ETIMEDOUT));
+    cio_future_unref(f);
+    EXPECT_EQ(0, nreports); /* the pending callback still holds it */
+    drain(loop);
+    EXPECT_EQ(1, nreports);
+    EXPECT_TRUE(strstr(reports[0], "ETIMEDOUT") != NULL);
+    CLOSE_LOOP(loop);
+}
+
+TEST(retrieved_error_not_reported)
+{
+    cio_loop *loop = loop_capturing();
+    cio_future *a = fnew(loop), *b = fnew(loop), *c = fnew(loop);
+    EXPECT_OK(cio_future_set_error(a, -EIO));
+    EXPECT_OK(cio_future_set_error(b, -EIO));
+    EXPECT_OK(cio_future_set_error(c, -EIO));
+    EXPECT_ERR(-EIO, cio_future_error(a));
+    void *v;
+    EXPECT_ERR(-EIO, cio_future_get(b, &v));
+    EXPECT_ERR(-EIO, cio_loop_run_until_complete(loop, c));
+    cio_future_unref(a);
+    cio_future_unref(b);
+    cio_future_unref(c);
+    drain(loop);
+    EXPECT_EQ(0, nreports);
+    CLOSE_LOOP(loop);
+}
+
+TEST(result_accessor_does_not_retrieve)
+{
+    cio_loop *loop = loop_capturing();
+    cio_future *f = fnew(loop);
+    EXPECT_OK(cio_future_set_error(f, -EPIPE));
+    EXPECT_PTR_EQ(NULL, cio_future_result(f));
+    EXPECT_TRUE(cio_future_done(f));
+    EXPECT_EQ(CIO_FUTURE_DONE, cio_future_get_state(f));
+    cio_future_unref(f);
+    EXPECT_EQ(1, nreports);
+    EXPECT_TRUE(strstr(reports[0], "EPIPE") != NULL);
+    CLOSE_LOOP(loop);
+}
+
+TEST(cancellation_not_reported)
+{
+    cio_loop *loop = loop_capturing();
+    cio_future *f = fnew(loop);
+    EXPECT_OK(cio_future_cancel(f));
+    cio_future_unref(f);
+    f = fnew(loop);
+    EXPECT_OK(cio_future_add_done_callback(f, rec_cb, NULL));
+    EXPECT_OK(cio_future_set_error(f, -ECANCELED));
+    cio_future_unref(f);
+    drain(loop);
+    EXPECT_EQ(0, nreports);
+    CLOSE_LOOP(loop);
+}
+
+/* ---- lots of futures --------------------------------------------------------------- */
+
+TEST(many_futures_and_callbacks)
+{
+    cio_loop *loop = loop_capturing();
+    enum { N = 20000 };
+    static cio_future *fs[N];
+    for (int i = 0; i < N; i++) {
+        fs[i] = fnew(loop);
+        EXPECT_OK(cio_future_add_done_callback(fs[i], unref_in_callback, NULL));
+    }
+    for (int i = N - 1; i >= 0; i--)
+        EXPECT_OK(cio_future_set_result(fs[i], (void *)(intptr_t)i, dtor));
+    EXPECT_EQ(0, nlog);
+    drain(loop);
+    EXPECT_EQ(N, nlog);
+    EXPECT_EQ(N, dtor_calls);
+    CLOSE_LOOP(loop);
+}
+
+TEST(future_of_closed_loop)
+{
+    cio_loop *loop = test_loop_new();
+    EXPECT_OK(cio_loop_close(loop));
+    cio_future *f = (cio_future *)0x1;
+    EXPECT_ERR(-EINVAL, cio_future_new(loop, &f));
+    EXPECT_OK(cio_loop_free(loop));
+}
+
+int main(int argc, char **argv) { return test_main(argc, argv); }

@@ -1,0 +1,649 @@
+/* I/O readiness: readers and writers on pipes and socketpairs, level
+ * triggering, hang-ups, watchers removed (and descriptors closed and
+ * reused) from inside callbacks, and close while watched. */
+#include <fcntl.h>
+#include <stdint.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+
+#include "test.h"
+
+static cio_loop *g_loop;
+
+static void nonblock(int fd)
+{
+    int fl = fcntl(fd, F_GETFL);
+    EXPECT_TRUE(fl >= 0);
+    EXPECT_OK(fcntl(fd, F_SETFL, fl | O_NONBLOCK));
+}
+
+static void make_pipe(int p[2])
+{
+    EXPECT_OK(pipe(p));
+    nonblock(p[0]);
+    nonblock(p[1]);
+}
+
+static void make_socketpair(int s[2])
+{
+    EXPECT_OK(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, s));
+}
+
+struct seen {
+    int calls;
+    int fd;
+    int events;
+    void *arg;
+};
+
+static struct seen rd, wr, rd2;
+
+static void on_read(cio_loop *loop, int fd, int events, void *arg)
+{
+    EXPECT_PTR_EQ(g_loop, loop);
+    rd.calls++;
+    rd.fd = fd;
+    rd.events = events;
+    rd.arg = arg;
+}
+static void on_read2(cio_loop *loop, int fd, int events, void *arg)
+{
+    (void)loop;
+    rd2.calls++;
+    rd2.fd = fd;
+    rd2.events = events;
+    rd2.arg = arg;
+}
+static void on_write(cio_loop *loop, int fd, int events, void *arg)
+{
+    EXPECT_PTR_EQ(g_loop, loop);
+    wr.calls++;
+    wr.fd = fd;
+    wr.events = events;
+    wr.arg = arg;
+}
+
+/* ---- basics ------------------------------------------------------------- */
+
+TEST(reader_called_when_readable)
+{
+    cio_loop *loop = g_loop = test_loop_new();
+    int p[2];
+    make_pipe(p);
+    EXPECT_OK(cio_add_reader(loop, p[0], on_read, (void *)0x77));
+    EXPECT_EQ(1, cio_loop_run_once(loop, CIO_RUN_NOWAIT));
+    EXPECT_EQ(0, rd.calls); /* nothing to read yet */
+    EXPECT_EQ(3, write(p[1], "abc", 3));
+    EXPECT_EQ(1, cio_loop_run_once(loop, 0));
+    EXPECT_EQ(1, rd.calls);
+    EXPECT_EQ(p[0], rd.fd);
+    EXPECT_EQ(CIO_READABLE, rd.events);
+    EXPECT_PTR_EQ((void *)0x77, rd.arg);
+    /* level-triggered: called again while data remains */
+    EXPECT_EQ(1, cio_loop_run_once(loop, 0));
+    EXPECT_EQ(2, rd.calls);
+    char buf[8];
+    EXPECT_EQ(3, read(p[0], buf, sizeof buf));
+    EXPECT_EQ(1, cio_loop_run_once(loop, CIO_RUN_NOWAIT));
+    EXPECT_EQ(2, rd.calls);
+    EXPECT_OK(cio_remove_reader(loop, p[0]));
+    EXPECT_ERR(-ENOENT, cio_remove_reader(loop, p[0]));
+    EXPECT_ERR(-ENOENT, cio_remove_writer(loop, p[0]));
+    close(p[0]);
+    close(p[1]);
+    EXPECT_EQ(0, cio_loop_run_once(loop, CIO_RUN_NOWAIT));
+    CLOSE_LOOP(loop);
+}
+
+TEST(writer_called_when_writable)
+{
+    cio_loop *loop = g_loop = test_loop_new();
+    int s[2];
+    make_socketpair(s);
+    EXPECT_OK(cio_add_writer(loop, s[0], on_write, (void *)5));
+    EXPECT_EQ(1, cio_loop_run_once(loop, 0));
+    EXPECT_EQ(1, wr.calls);
+    EXPECT_EQ(s[0], wr.fd);
+    EXPECT_EQ(CIO_WRITABLE, wr.events);
+    EXPECT_PTR_EQ((void *)5, wr.arg);
+    EXPECT_OK(cio_remove_writer(loop, s[0]));
+    EXPECT_ERR(-ENOENT, cio_remove_writer(loop, s[0]));
+    close(s[0]);
+    close(s[1]);
+    CLOSE_LOOP(loop);
+}
+
+TEST(reader_and_writer_on_one_descriptor)
+{
+    cio_loop *loop = g_loop = test_loop_new();
+    int s[2];
+    make_socketpair(s);
+    EXPECT_EQ(1, write(s[1], "x", 1));
+    EXPECT_OK(cio_add_reader(loop, s[0], on_read, NULL));
+    EXPECT_OK(cio_add_writer(loop, s[0], on_write, NULL));
+    EXPECT_EQ(1, cio_loop_run_once(loop, 0));
+    EXPECT_EQ(1, rd.calls);
+    EXPECT_EQ(1, wr.calls);
+    EXPECT_EQ(CIO_READABLE, rd.events);
+    EXPECT_EQ(CIO_WRITABLE, wr.events);
+    /* removing one side keeps the other */
+    EXPECT_OK(cio_remove_writer(loop, s[0]));
+    EXPECT_EQ(1, cio_loop_run_once(loop, 0));
+    EXPECT_EQ(2, rd.calls);
+    EXPECT_EQ(1, wr.calls);
+    EXPECT_OK(cio_remove_reader(loop, s[0]));
+    EXPECT_OK(cio_add_writer(loop, s[0], on_write, NULL));
+    EXPECT_EQ(1, cio_loop_run_once(loop, 0));
+    EXPECT_EQ(2, rd.calls);
+    EXPECT_EQ(2, wr.calls);
+    EXPECT_OK(cio_remove_writer(loop, s[0]));
+    close(s[0]);
+    close(s[1]);
+    CLOSE_LOOP(loop);
+}
+
+TEST(add_reader_replaces_previous)
+{
+    cio_loop *loop = g_loop = test_loop_new();
+    int p[2];
+    make_pipe(p);
+    EXPECT_EQ(1, write(p[1], "x", 1));
+    EXPECT_OK(cio_add_reader(loop, p[0], on_read, (void *)1));
+    EXPECT_OK(cio_add_reader(loop, p[0], on_read2, (void *)2));
+    EXPECT_EQ(1, cio_loop_run_once(loop, 0));
+    EXPECT_EQ(0, rd.calls);
+    EXPECT_EQ(1, rd2.calls);
+    EXPECT_PTR_EQ((void *)2, rd2.arg);
+    EXPECT_OK(cio_remove_reader(loop, p[0])); /* one watcher, removed once */
+    EXPECT_ERR(-ENOENT, cio_remove_reader(loop, p[0]));
+    close(p[0]);
+    close(p[1]);
+    CLOSE_LOOP(loop);
+}
+
+TEST(many_descriptors_in_one_iteration)
+{
+    cio_loop *loop = g_loop = test_loop_new();
+    enum { N = 200 };
+    int p[N][2];
+    for (int i = 0; i < N; i++) {
+        make_pipe(p[i]);
+        EXPECT_EQ(1, write(p[i][1], "x", 1));
+        EXPECT_OK(cio_add_reader(loop, p[i][0], on_read, NULL));
+    }
+    EXPECT_EQ(1, cio_loop_run_once(loop, 0));
+    EXPECT_EQ(N, rd.calls);
+    for (int i = 0; i < N; i++) {
+        EXPECT_OK(cio_remove_reader(loop, p[i][0]));
+        close(p[i][0]);
+        close(p[i][1]);
+    }
+    CLOSE_LOOP(loop);
+}
+
+TEST(high_descriptor_number)
+{
+    cio_loop *loop = g_loop = test_loop_new();
+    struct rlimit rl;
+    EXPECT_OK(getrlimit(RLIMIT_NOFILE, &rl));
+    int target = rl.rlim_cur > 5000 ? 4000 : (int)rl.rlim_cur - 10;
+    int p[2];
+    make_pipe(p);
+    EXPECT_EQ(target, dup2(p[0], target));
+    EXPECT_EQ(1, write(p[1], "x", 1));
+    EXPECT_OK(cio_add_reader(loop, target, on_read, NULL));
+    EXPECT_EQ(1, cio_loop_run_once(loop, 0));
+    EXPECT_EQ(1, rd.calls);
+    EXPECT_EQ(target, rd.fd);
+    EXPECT_OK(cio_remove_reader(loop, target));
+    close(target);
+    close(p[0]);
+    close(p[1]);
+    CLOSE_LOOP(loop);
+}
+
+/* ---- hang-ups and errors ------------------------------------------------- */
+
+TEST(pipe_hangup_wakes_reader)
+{
+    cio_loop *loop = g_loop = test_loop_new();
+    int p[2];
+    make_pipe(p);
+    EXPECT_OK(cio_add_reader(loop, p[0], on_read, NULL));
+    close(p[1]);
+    EXPECT_EQ(1, cio_loop_run_once(loop, 0));
+    EXPECT_EQ(1, rd.calls);
+    EXPECT_TRUE(rd.events & CIO_IOERR);
+    EXPECT_TRUE(rd.events & CIO_READABLE);
+    char c;
+    EXPECT_EQ(0, read(p[0], &c, 1)); /* EOF */
+    EXPECT_OK(cio_remove_reader(loop, p[0]));
+    close(p[0]);
+    CLOSE_LOOP(loop);
+}
+
+TEST(pipe_reader_gone_wakes_writer)
+{
+    cio_loop *loop = g_loop = test_loop_new();
+    int p[2];
+    make_pipe(p);
+    /* fill the pipe so the writer is not simply writable */
+    char buf[4096];
+    memset(buf, 'x', sizeof buf);
+    while (write(p[1], buf, sizeof buf) > 0) {
+    }
+    EXPECT_OK(cio_add_writer(loop, p[1], on_write, NULL));
+    EXPECT_EQ(1, cio_loop_run_once(loop, CIO_RUN_NOWAIT));
+    EXPECT_EQ(0, wr.calls);
+    close(p[0]);
+    EXPECT_EQ(1, cio_loop_run_once(loop, 0));
+    EXPECT_EQ(1, wr.calls);
+    EXPECT_TRUE(wr.events & CIO_IOERR);
+    EXPECT_OK(cio_remove_writer(loop, p[1]));
+    close(p[1]);
+    CLOSE_LOOP(loop);
+}
+
+TEST(socket_hangup_calls_both_sides)
+{
+    cio_loop *loop = g_loop = test_loop_new();
+    int s[2];
+    make_socketpair(s);
+    /* fill s[0]'s send buffer so it is not writable before the hang-up */
+    char buf[4096];
+    memset(buf, 'x', sizeof buf);
+    while (write(s[0], buf, sizeof buf) > 0) {
+    }
+    EXPECT_OK(cio_add_reader(loop, s[0], on_read, NULL));
+    EXPECT_OK(cio_add_writer(loop, s[0], on_write, NULL));
+    EXPECT_EQ(1, cio_loop_run_once(loop, CIO_RUN_NOWAIT));
+    EXPECT_EQ(0, rd.calls);
+    EXPECT_EQ(0, wr.calls);
+    close(s[1]);
+    EXPECT_EQ(1, cio_loop_run_once(loop, 0));
+    /* "then both the reader and the writer are called" */
+    EXPECT_EQ(1, rd.calls);
+    EXPECT_EQ(1, wr.calls);
+    EXPECT_TRUE((rd.events | wr.events) & CIO_IOERR);
+    EXPECT_OK(cio_remove_reader(loop, s[0]));
+    EXPECT_OK(cio_remove_writer(loop, s[0]));
+    close(s[0]);
+    CLOSE_LOOP(loop);
+}
+
+/* ---- bad input ------------------------------------------------------------ */
+
+static void io_nop(cio_loop *loop, int fd, int events, void *arg)
+{
+    (void)loop;
+    (void)fd;
+    (void)events;
+    (void)arg;
+}
+
+TEST(watcher_bad_input)
+{
+    cio_loop *loop = g_loop = test_loop_new();
+    int p[2];
+    make_pipe(p);
+    EXPECT_ERR(-EINVAL, cio_add_reader(loop, -1, io_nop, NULL));
+    EXPECT_ERR(-EINVAL, cio_add_writer(loop, -5, io_nop, NULL));
+    EXPECT_ERR(-EINVAL, cio_add_reader(loop, p[0], NULL, NULL));
+    EXPECT_ERR(-EINVAL, cio_add_writer(loop, p[1], NULL, NULL));
+    EXPECT_ERR(-EINVAL, cio_add_reader(NULL, p[0], io_nop, NULL));
+    EXPECT_TRUE(cio_remove_reader(NULL, p[0]) < 0);
+    EXPECT_TRUE(cio_remove_reader(loop, -1) < 0);
+    EXPECT_ERR(-ENOENT, cio_remove_reader(loop, p[0]));
+    EXPECT_ERR(-ENOENT, cio_remove_writer(loop, 100000));
+    /* a descriptor that is not open */
+    int closed_fd = dup(p[0]);
+    close(closed_fd);
+    EXPECT_ERR(-EBADF, cio_add_reader(loop, closed_fd, io_nop, NULL));
+    EXPECT_ERR(-EBADF, cio_add_writer(loop, closed_fd, io_nop, NULL));
+    EXPECT_ERR(-ENOENT, cio_remove_reader(loop, closed_fd));
+    close(p[0]);
+    close(p[1]);
+    CLOSE_LOOP(loop); /* the failed adds left nothing behind */
+}
+
+TEST(regular_file)
+{
+    cio_loop *loop = g_loop = test_loop_new();
+    char path[] = "/tmp/cio_test_io_XXXXXX";
+    int fd = mkstemp(path);
+    EXPECT_TRUE(fd >= 0);
+    unlink(path);
+    int rc = cio_add_reader(loop, fd, on_read, NULL);
+    if (strcmp(cio_loop_backend(loop), "epoll") == 0) {
+        EXPECT_ERR(-EPERM, rc);
+        EXPECT_ERR(-ENOENT, cio_remove_reader(loop, fd));
+    } else {
+        /* poll: a regular file is always readable */
+        EXPECT_OK(rc);
+        EXPECT_EQ(1, cio_loop_run_once(loop, 0));
+        EXPECT_EQ(1, rd.calls);
+        EXPECT_OK(cio_remove_reader(loop, fd));
+    }
+    close(fd);
+    CLOSE_LOOP(loop);
+}
+
+TEST(close_busy_with_watchers)
+{
+    cio_loop *loop = g_loop = test_loop_new();
+    int s[2];
+    make_socketpair(s);
+    EXPECT_OK(cio_add_reader(loop, s[0], io_nop, NULL));
+    EXPECT_ERR(-EBUSY, cio_loop_close(loop));
+    EXPECT_OK(cio_remove_reader(loop, s[0]));
+    EXPECT_OK(cio_add_writer(loop, s[1], io_nop, NULL));
+    EXPECT_ERR(-EBUSY, cio_loop_close(loop));
+    EXPECT_OK(cio_remove_writer(loop, s[1]));
+    close(s[0]);
+    close(s[1]);
+    CLOSE_LOOP(loop);
+}
+
+/* ---- removal and close from inside callbacks -------------------------------- */
+
+static int self_close_calls;
+static void reader_closes_itself(cio_loop *loop, int fd, int events, void *arg)
+{
+    int *other = arg;
+    (void)events;
+    self_close_calls++;
+    EXPECT_OK(cio_remove_reader(loop, fd));
+    EXPECT_ERR(-ENOENT, cio_remove_reader(loop, fd));
+    close(fd);
+    close(*other);
+}
+
+TEST(reader_removes_itself_and_closes_fd)
+{
+    cio_loop *loop = g_loop = test_loop_new();
+    static int p[2];
+    make_pipe(p);
+    EXPECT_EQ(1, write(p[1], "x", 1));
+    EXPECT_OK(cio_add_reader(loop, p[0], reader_closes_itself, &p[1]));
+    EXPECT_EQ(0, cio_loop_run_once(loop, 0));
+    EXPECT_EQ(1, self_close_calls);
+    CLOSE_LOOP(loop);
+}
+
+static int wself_calls;
+static void writer_removes_itself(cio_loop *loop, int fd, int events, void *arg)
+{
+    (void)arg;
+    EXPECT_TRUE(events & CIO_WRITABLE);
+    wself_calls++;
+    EXPECT_OK(cio_remove_writer(loop, fd));
+}
+
+TEST(writer_removes_itself)
+{
+    cio_loop *loop = g_loop = test_loop_new();
+    int s[2];
+    make_socketpair(s);
+    EXPECT_OK(cio_add_writer(loop, s[0], writer_removes_itself, NULL));
+    EXPECT_EQ(0, cio_loop_run_once(loop, 0));
+    EXPECT_EQ(0, cio_loop_run_once(loop, CIO_RUN_NOWAIT));
+    EXPECT_EQ(1, wself_calls);
+    close(s[0]);
+    close(s[1]);
+    CLOSE_LOOP(loop);
+}
+
+/* A reader that removes the writer of its own descriptor (both ready in the
+ * same iteration): the writer must not be called. */
+static int rw_reader_calls, rw_writer_calls;
+static void rw_reader(cio_loop *loop, int fd, int events, void *arg)
+{
+    (void)events;
+    (void)arg;
+    rw_reader_calls++;
+    if (rw_writer_calls == 0)
+        EXPECT_OK(cio_remove_writer(loop, fd));
+    EXPECT_OK(cio_remove_reader(loop, fd));
+}
+static void rw_writer(cio_loop *loop, int fd, int events, void *arg)
+{
+    (void)events;
+    (void)arg;
+    rw_writer_calls++;
+    if (rw_reader_calls == 0)
+        EXPECT_OK(cio_remove_reader(loop, fd));
+    EXPECT_OK(cio_remove_writer(loop, fd));
+}
+
+TEST(removing_other_side_in_same_iteration)
+{
+    cio_loop *loop = g_loop = test_loop_new();
+    int s[2];
+    make_socketpair(s);
+    EXPECT_EQ(1, write(s[1], "x", 1));
+    EXPECT_OK(cio_add_reader(loop, s[0], rw_reader, NULL));
+    EXPECT_OK(cio_add_writer(loop, s[0], rw_writer, NULL));
+    EXPECT_EQ(0, cio_loop_run_once(loop, 0));
+    EXPECT_EQ(1, rw_reader_calls + rw_writer_calls);
+    close(s[0]);
+    close(s[1]);
+    CLOSE_LOOP(loop);
+}
+
+/* Two readable pipes; whichever callback runs first removes the other's
+ * reader. The other must not be called in that iteration. */
+static int pa[2], pb[2];
+static int first_calls, second_calls;
+static void remove_other(cio_loop *loop, int fd, int events, void *arg)
+{
+    (void)events;
+    (void)arg;
+    if (first_calls == 0) {
+        first_calls++;
+        int other = fd == pa[0] ? pb[0] : pa[0];
+        EXPECT_OK(cio_remove_reader(loop, other));
+    } else {
+        second_calls++;
+    }
+}
+
+TEST(removed_reader_not_called_in_same_iteration)
+{
+    cio_loop *loop = g_loop = test_loop_new();
+    make_pipe(pa);
+    make_pipe(pb);
+    EXPECT_EQ(1, write(pa[1], "a", 1));
+    EXPECT_EQ(1, write(pb[1], "b", 1));
+    EXPECT_OK(cio_add_reader(loop, pa[0], remove_other, NULL));
+    EXPECT_OK(cio_add_reader(loop, pb[0], remove_other, NULL));
+    EXPECT_EQ(1, cio_loop_run_once(loop, 0));
+    EXPECT_EQ(1, first_calls);
+    EXPECT_EQ(0, second_calls);
+    /* exactly one reader is left */
+    int left = cio_remove_reader(loop, pa[0]) == 0;
+    left += cio_remove_reader(loop, pb[0]) == 0;
+    EXPECT_EQ(1, left);
+    close(pa[0]);
+    close(pa[1]);
+    close(pb[0]);
+    close(pb[1]);
+    CLOSE_LOOP(loop);
+}
+
+/* ---- descriptor reuse ---------------------------------------------------------
+ * The reader of pipe A (or B: whichever the backend reports first) removes
+ * the reader of the other pipe, closes it, opens a new pipe whose read end
+ * gets the closed descriptor's number, and watches it. The old pipe's event,
+ * already read from the backend in this iteration, must not reach the new
+ * watcher: the new pipe has no data. */
+static int reuse_fd = -1, newp[2] = {-1, -1};
+static int stale_calls, new_calls, swapper_calls;
+static void new_reader(cio_loop *loop, int fd, int events, void *arg)
+{
+    (void)loop;
+    (void)arg;
+    EXPECT_EQ(reuse_fd, fd);
+    char c;
+    ssize_t r = read(fd, &c, 1);
+    if (r != 1)
+        FAIL("new reader called for a stale event (events %d, read %zd)", events, r);
+    new_calls++;
+}
+static void swapper(cio_loop *loop, int fd, int events, void *arg)
+{
+    (void)events;
+    (void)arg;
+    if (swapper_calls++ > 0) {
+        /* the surviving pipe stays readable (level-triggered): ignore */
+        return;
+    }
+    int *victim = fd == pa[0] ? pb : pa;
+    reuse_fd = victim[0];
+    EXPECT_OK(cio_remove_reader(loop, victim[0]));
+    close(victim[0]);
+    close(victim[1]);
+    int q[2];
+    make_pipe(q);
+    if (q[0] != reuse_fd) {
+        EXPECT_EQ(reuse_fd, dup2(q[0], reuse_fd));
+        close(q[0]);
+    }
+    newp[0] = reuse_fd;
+    newp[1] = q[1];
+    victim[0] = victim[1] = -1;
+    EXPECT_OK(cio_add_reader(loop, reuse_fd, new_reader, NULL));
+    (void)stale_calls;
+}
+
+TEST(reused_descriptor_gets_no_stale_event)
+{
+    cio_loop *loop = g_loop = test_loop_new();
+    make_pipe(pa);
+    make_pipe(pb);
+    EXPECT_EQ(1, write(pa[1], "a", 1));
+    EXPECT_EQ(1, write(pb[1], "b", 1));
+    EXPECT_OK(cio_add_reader(loop, pa[0], swapper, NULL));
+    EXPECT_OK(cio_add_reader(loop, pb[0], swapper, NULL));
+    EXPECT_EQ(1, cio_loop_run_once(loop, 0));
+    EXPECT_EQ(1, swapper_calls);
+    EXPECT_EQ(0, new_calls);
+    /* more iterations: still nothing for the new pipe */
+    EXPECT_EQ(1, cio_loop_run_once(loop, CIO_RUN_NOWAIT));
+    EXPECT_EQ(0, new_calls);
+    /* data for the new pipe reaches the new reader */
+    EXPECT_EQ(1, write(newp[1], "n", 1));
+    for (int i = 0; i < 10 && new_calls == 0; i++)
+        EXPECT_EQ(1, cio_loop_run_once(loop, 0));
+    EXPECT_EQ(1, new_calls);
+    int *survivor = pa[0] >= 0 ? pa : pb;
+    EXPECT_OK(cio_remove_reader(loop, survivor[0]));
+    EXPECT_OK(cio_remove_reader(loop, newp[0]));
+    close(survivor[0]);
+    close(survivor[1]);
+    close(newp[0]);
+    close(newp[1]);
+    CLOSE_LOOP(loop);
+}
+
+/* The same with a writer on the reused number: a socketpair replaces the
+ * pipe, and the new watcher is a writer (really writable) plus a reader
+ * (not readable). The reader must not see the old pipe's readability. */
+static int sp[2] = {-1, -1};
+static int new_w_calls;
+static void new_sock_reader(cio_loop *loop, int fd, int events, void *arg)
+{
+    (void)loop;
+    (void)arg;
+    char c;
+    ssize_t r = read(fd, &c, 1);
+    if (r != 1)
+        FAIL("new socket reader called for a stale event (events %d, read %zd)", events, r);
+}
+static void new_sock_writer(cio_loop *loop, int fd, int events, void *arg)
+{
+    (void)arg;
+    EXPECT_TRUE(events & CIO_WRITABLE);
+    new_w_calls++;
+    EXPECT_OK(cio_remove_writer(loop, fd));
+}
+static int swapper2_calls;
+static void swapper2(cio_loop *loop, int fd, int events, void *arg)
+{
+    (void)events;
+    (void)arg;
+    if (swapper2_calls++ > 0)
+        return;
+    int *victim = fd == pa[0] ? pb : pa;
+    reuse_fd = victim[0];
+    EXPECT_OK(cio_remove_reader(loop, victim[0]));
+    close(victim[0]);
+    close(victim[1]);
+    victim[0] = victim[1] = -1;
+    make_socketpair(sp);
+    if (sp[0] != reuse_fd) {
+        EXPECT_EQ(reuse_fd, dup2(sp[0], reuse_fd));
+        close(sp[0]);
+        sp[0] = reuse_fd;
+    }
+    EXPECT_OK(cio_add_reader(loop, reuse_fd, new_sock_reader, NULL));
+    EXPECT_OK(cio_add_writer(loop, reuse_fd, new_sock_writer, NULL));
+}
+
+TEST(reused_descriptor_with_reader_and_writer)
+{
+    cio_loop *loop = g_loop = test_loop_new();
+    make_pipe(pa);
+    make_pipe(pb);
+    EXPECT_EQ(1, write(pa[1], "a", 1));
+    EXPECT_EQ(1, write(pb[1], "b", 1));
+    EXPECT_OK(cio_add_reader(loop, pa[0], swapper2, NULL));
+    EXPECT_OK(cio_add_reader(loop, pb[0], swapper2, NULL));
+    for (int i = 0; i < 10 && new_w_calls == 0; i++)
+        EXPECT_EQ(1, cio_loop_run_once(loop, 0));
+    EXPECT_EQ(1, new_w_calls);
+    int *survivor = pa[0] >= 0 ? pa : pb;
+    EXPECT_OK(cio_remove_reader(loop, survivor[0]));
+    EXPECT_OK(cio_remove_reader(loop, sp[0]));
+    close(survivor[0]);
+    close(survivor[1]);
+    close(sp[0]);
+    close(sp[1]);
+    CLOSE_LOOP(loop);
+}
+
+/* ---- watchers driving a small protocol --------------------------------------- */
+
+static int ping_left = 1000, pongs;
+static void ping_reader(cio_loop *loop, int fd, int events, void *arg)
+{
+    int out = (int)(intptr_t)arg;
+    (void)events;
+    char c;
+    ssize_t r;
+    while ((r = read(fd, &c, 1)) == 1) {
+        pongs++;
+        if (--ping_left > 0)
+            EXPECT_EQ(1, write(out, &c, 1));
+        else
+            cio_loop_stop(loop);
+    }
+}
+
+TEST(ping_pong_through_socketpair)
+{
+    cio_loop *loop = g_loop = test_loop_new();
+    int s[2];
+    make_socketpair(s);
+    EXPECT_OK(cio_add_reader(loop, s[0], ping_reader, (void *)(intptr_t)s[0]));
+    EXPECT_OK(cio_add_reader(loop, s[1], ping_reader, (void *)(intptr_t)s[1]));
+    EXPECT_EQ(1, write(s[1], "p", 1));
+    EXPECT_OK(cio_loop_run_forever(loop));
+    EXPECT_EQ(1000, pongs);
+    EXPECT_OK(cio_remove_reader(loop, s[0]));
+    EXPECT_OK(cio_remove_reader(loop, s[1]));
+    close(s[0]);
+    close(s[1]);
+    CLOSE_LOOP(loop);
+}
+
+int main(int argc, char **argv) { return test_main(argc, argv); }

@@ -1,0 +1,320 @@
+/* cio-test: threaded
+ *
+ * The thread pool: many jobs with results, errors, cancellation before and
+ * after a job starts, pool size from CIO_THREADS and cio_threadpool_set_size
+ * (growing at once, shrinking later), and loops in two threads sharing it. */
+#include <dirent.h>
+#include <pthread.h>
+#include <semaphore.h>
+#include <stdatomic.h>
+#include <stdint.h>
+
+#include "test.h"
+
+static cio_loop *g_loop;
+static pthread_t loop_thread;
+
+static int double_it(void *arg, void **result)
+{
+    *result = (void *)((uintptr_t)arg * 2);
+    return 0;
+}
+
+static int fail_eio(void *arg, void **result)
+{
+    (void)arg;
+    (void)result;
+    return -EIO;
+}
+
+/* ---- many jobs -------------------------------------------------------------- */
+
+#define NJOBS 10000
+static long done_count;
+static void count_done(cio_future *f, void *arg)
+{
+    (void)arg;
+    if (!pthread_equal(pthread_self(), loop_thread))
+        FAIL("done-callback of a pool future ran off the loop thread");
+    EXPECT_TRUE(cio_future_done(f));
+    if (++done_count == NJOBS)
+        cio_loop_stop(g_loop);
+}
+
+TEST_T(ten_thousand_jobs, 120)
+{
+    cio_loop *loop = g_loop = test_loop_new();
+    loop_thread = pthread_self();
+    static cio_future *futs[NJOBS];
+    for (uintptr_t i = 0; i < NJOBS; i++) {
+        EXPECT_OK(cio_loop_run_in_executor(loop, double_it, (void *)i, &futs[i]));
+        EXPECT_PTR_EQ(loop, cio_future_loop(futs[i]));
+        EXPECT_OK(cio_future_add_done_callback(futs[i], count_done, NULL));
+    }
+    EXPECT_ERR(-EBUSY, cio_loop_close(loop)); /* work in flight */
+    EXPECT_OK(cio_loop_run_forever(loop));
+    EXPECT_EQ(NJOBS, done_count);
+    for (uintptr_t i = 0; i < NJOBS; i++) {
+        void *v = NULL;
+        EXPECT_OK(cio_future_get(futs[i], &v));
+        if ((uintptr_t)v != i * 2)
+            FAIL("job %zu: result %zu", (size_t)i, (size_t)(uintptr_t)v);
+        cio_future_unref(futs[i]);
+    }
+    CLOSE_LOOP(loop);
+}
+
+TEST(job_error_fails_future)
+{
+    cio_loop *loop = g_loop = test_loop_new();
+    cio_future *f;
+    EXPECT_OK(cio_loop_run_in_executor(loop, fail_eio, NULL, &f));
+    EXPECT_ERR(-EIO, cio_loop_run_until_complete(loop, f));
+    EXPECT_EQ(CIO_FUTURE_DONE, cio_future_get_state(f));
+    EXPECT_ERR(-EIO, cio_future_error(f));
+    EXPECT_PTR_EQ(NULL, cio_future_result(f));
+    cio_future_unref(f);
+    CLOSE_LOOP(loop);
+}
+
+TEST(job_result_via_run_until_complete)
+{
+    cio_loop *loop = g_loop = test_loop_new();
+    cio_future *f;
+    EXPECT_OK(cio_loop_run_in_executor(loop, double_it, (void *)21, &f));
+    EXPECT_FALSE(cio_future_done(f));
+    EXPECT_OK(cio_loop_run_until_complete(loop, f));
+    EXPECT_PTR_EQ((void *)42, cio_future_result(f));
+    cio_future_unref(f);
+    CLOSE_LOOP(loop);
+}
+
+TEST(executor_bad_input)
+{
+    cio_loop *loop = test_loop_new();
+    cio_future *f = (cio_future *)0x1;
+    EXPECT_ERR(-EINVAL, cio_loop_run_in_executor(NULL, double_it, NULL, &f));
+    EXPECT_ERR(-EINVAL, cio_loop_run_in_executor(loop, NULL, NULL, &f));
+    EXPECT_ERR(-EINVAL, cio_loop_run_in_executor(loop, double_it, NULL, NULL));
+    CLOSE_LOOP(loop);
+    cio_loop *closed = test_loop_new();
+    EXPECT_OK(cio_loop_close(closed));
+    EXPECT_ERR(-EINVAL, cio_loop_run_in_executor(closed, double_it, NULL, &f));
+    EXPECT_OK(cio_loop_free(closed));
+}
+
+/* ---- cancellation --------------------------------------------------------------- */
+
+static sem_t started, release;
+static _Atomic int blocker_finished;
+static int blocker(void *arg, void **result)
+{
+    sem_post(&started);
+    sem_wait(&release);
+    *result = arg;
+    atomic_store(&blocker_finished, 1);
+    return 0;
+}
+
+static _Atomic int never_runs_calls;
+static int never_runs(void *arg, void **result)
+{
+    (void)arg;
+    (void)result;
+    atomic_fetch_add(&never_runs_calls, 1);
+    return 0;
+}
+
+TEST(cancel_before_start_means_fn_never_runs)
+{
+    cio_loop *loop = g_loop = test_loop_new();
+    EXPECT_OK(sem_init(&started, 0, 0));
+    EXPECT_OK(sem_init(&release, 0, 0));
+    EXPECT_OK(cio_threadpool_set_size(1));
+    EXPECT_EQ(1, cio_threadpool_size());
+    cio_future *busy, *victim, *after;
+    EXPECT_OK(cio_loop_run_in_executor(loop, blocker, (void *)7, &busy));
+    sem_wait(&started); /* the only thread is now busy */
+    EXPECT_OK(cio_loop_run_in_executor(loop, never_runs, NULL, &victim));
+    EXPECT_OK(cio_future_cancel(victim));
+    EXPECT_TRUE(cio_future_cancelled(victim));
+    EXPECT_ERR(-EINVAL, cio_future_cancel(victim));
+    /* a job queued behind the cancelled one proves the worker passed it */
+    EXPECT_OK(cio_loop_run_in_executor(loop, double_it, (void *)5, &after));
+    sem_post(&release);
+    EXPECT_OK(cio_loop_run_until_complete(loop, busy));
+    EXPECT_PTR_EQ((void *)7, cio_future_result(busy));
+    EXPECT_OK(cio_loop_run_until_complete(loop, after));
+    EXPECT_PTR_EQ((void *)10, cio_future_result(after));
+    EXPECT_EQ(0, atomic_load(&never_runs_calls));
+    EXPECT_ERR(-ECANCELED, cio_future_error(victim));
+    cio_future_unref(busy);
+    cio_future_unref(victim);
+    cio_future_unref(after);
+    /* the cancelled job's slot is handed back: the loop can close */
+    for (int i = 0; i < 1000 && cio_loop_close(loop) == -EBUSY; i++)
+        EXPECT_TRUE(cio_loop_run_once(loop, 0) >= 0);
+    CLOSE_LOOP(loop);
+}
+
+TEST(cancel_after_start_discards_result)
+{
+    cio_loop *loop = g_loop = test_loop_new();
+    EXPECT_OK(sem_init(&started, 0, 0));
+    EXPECT_OK(sem_init(&release, 0, 0));
+    cio_future *f;
+    EXPECT_OK(cio_loop_run_in_executor(loop, blocker, (void *)9, &f));
+    sem_wait(&started);
+    EXPECT_OK(cio_future_cancel(f));
+    EXPECT_TRUE(cio_future_cancelled(f));
+    cio_future_unref(f);
+    /* the job still runs: the loop cannot close until it has finished */
+    EXPECT_ERR(-EBUSY, cio_loop_close(loop));
+    sem_post(&release);
+    int i;
+    for (i = 0; i < 1000 && cio_loop_close(loop) == -EBUSY; i++)
+        EXPECT_TRUE(cio_loop_run_once(loop, 0) >= 0);
+    EXPECT_TRUE(atomic_load(&blocker_finished));
+    CLOSE_LOOP(loop);
+}
+
+/* ---- pool size ------------------------------------------------------------------ */
+
+static pthread_barrier_t rendezvous;
+static int meet(void *arg, void **result)
+{
+    (void)arg;
+    /* completes only if every participant runs at the same time */
+    pthread_barrier_wait(&rendezvous);
+    *result = NULL;
+    return 0;
+}
+
+static void run_concurrent(cio_loop *loop, int n)
+{
+    pthread_barrier_init(&rendezvous, NULL, (unsigned)n);
+    cio_future *f[64];
+    for (int i = 0; i < n; i++)
+        EXPECT_OK(cio_loop_run_in_executor(loop, meet, NULL, &f[i]));
+    for (int i = 0; i < n; i++) {
+        EXPECT_OK(cio_loop_run_until_complete(loop, f[i]));
+        cio_future_unref(f[i]);
+    }
+    pthread_barrier_destroy(&rendezvous);
+}
+
+static int count_threads(void)
+{
+    DIR *d = opendir("/proc/self/task");
+    EXPECT_TRUE(d != NULL);
+    int n = 0;
+    struct dirent *e;
+    while ((e = readdir(d)))
+        if (e->d_name[0] != '.')
+            n++;
+    closedir(d);
+    return n;
+}
+
+TEST(cio_threads_env_sets_default_size)
+{
+    EXPECT_OK(setenv("CIO_THREADS", "3", 1));
+    EXPECT_EQ(3, cio_threadpool_size());
+    cio_loop *loop = test_loop_new();
+    run_concurrent(loop, 3); /* three threads really run at once */
+    CLOSE_LOOP(loop);
+}
+
+TEST(cio_threads_env_invalid_falls_back)
+{
+    EXPECT_OK(setenv("CIO_THREADS", "zero", 1));
+    unsigned n = cio_threadpool_size();
+    EXPECT_TRUE(n >= 1 && n <= 1024);
+}
+
+TEST(set_size_grows_at_once_and_shrinks_later)
+{
+    cio_loop *loop = test_loop_new();
+    EXPECT_OK(cio_threadpool_set_size(2));
+    EXPECT_EQ(2, cio_threadpool_size());
+    run_concurrent(loop, 2);
+    /* counted only now: a sanitizer may start a helper thread with the first
+     * pthread_create */
+    int with2 = count_threads();
+    EXPECT_OK(cio_threadpool_set_size(5));
+    EXPECT_EQ(5, cio_threadpool_size());
+    run_concurrent(loop, 5);
+    EXPECT_EQ(with2 + 3, count_threads());
+    EXPECT_OK(cio_threadpool_set_size(1));
+    EXPECT_EQ(1, cio_threadpool_size());
+    /* surplus workers exit once idle */
+    for (int i = 0; i < 5000 && count_threads() > with2 - 1; i++)
+        usleep(1000);
+    EXPECT_EQ(with2 - 1, count_threads());
+    /* and the remaining one still works */
+    cio_future *f;
+    EXPECT_OK(cio_loop_run_in_executor(loop, double_it, (void *)4, &f));
+    EXPECT_OK(cio_loop_run_until_complete(loop, f));
+    EXPECT_PTR_EQ((void *)8, cio_future_result(f));
+    cio_future_unref(f);
+    EXPECT_ERR(-EINVAL, cio_threadpool_set_size(0));
+    EXPECT_ERR(-EINVAL, cio_threadpool_set_size(1025));
+    EXPECT_EQ(1, cio_threadpool_size());
+    CLOSE_LOOP(loop);
+}
+
+/* ---- two loops share the pool ----------------------------------------------------- */
+
+#define PER_LOOP 2000
+struct owner {
+    cio_loop *loop;
+    pthread_t self;
+    long done;
+    int ok;
+};
+
+static void owner_done(cio_future *f, void *arg)
+{
+    struct owner *o = arg;
+    if (!pthread_equal(pthread_self(), o->self))
+        FAIL("completion delivered to the wrong thread");
+    EXPECT_PTR_EQ(o->loop, cio_future_loop(f));
+    if (++o->done == PER_LOOP)
+        cio_loop_stop(o->loop);
+}
+
+static void *owner_thread(void *arg)
+{
+    struct owner *o = arg;
+    o->self = pthread_self();
+    o->loop = test_loop_new();
+    static __thread cio_future *futs[PER_LOOP];
+    for (uintptr_t i = 0; i < PER_LOOP; i++) {
+        EXPECT_OK(cio_loop_run_in_executor(o->loop, double_it, (void *)i, &futs[i]));
+        EXPECT_OK(cio_future_add_done_callback(futs[i], owner_done, o));
+    }
+    EXPECT_OK(cio_loop_run_forever(o->loop));
+    for (uintptr_t i = 0; i < PER_LOOP; i++) {
+        EXPECT_PTR_EQ((void *)(i * 2), cio_future_result(futs[i]));
+        cio_future_unref(futs[i]);
+    }
+    CLOSE_LOOP(o->loop);
+    o->ok = 1;
+    return NULL;
+}
+
+TEST_T(two_loops_share_the_pool, 120)
+{
+    EXPECT_OK(cio_threadpool_set_size(3));
+    struct owner a = {0}, b = {0};
+    pthread_t ta, tb;
+    EXPECT_OK(pthread_create(&ta, NULL, owner_thread, &a));
+    EXPECT_OK(pthread_create(&tb, NULL, owner_thread, &b));
+    EXPECT_OK(pthread_join(ta, NULL));
+    EXPECT_OK(pthread_join(tb, NULL));
+    EXPECT_TRUE(a.ok && b.ok);
+    EXPECT_EQ(PER_LOOP, a.done);
+    EXPECT_EQ(PER_LOOP, b.done);
+}
+
+int main(int argc, char **argv) { return test_main(argc, argv); }
