@@ -120,6 +120,56 @@ TEST(timer_started_from_timer_waits_an_iteration)
     CLOSE_LOOP(loop);
 }
 
+/* The same with non-blocking iterations: an overdue timer started by a
+ * callback (after this iteration fired its timers) is due at once, so the
+ * very next iteration runs it, without waiting for the clock to reach the
+ * next millisecond tick. */
+static void start_overdue(void *arg)
+{
+    rec(arg);
+    EXPECT_OK(cio_call_at(g_loop, cio_loop_time(g_loop) - 1.0, rec, (void *)2, NULL));
+    EXPECT_OK(cio_call_later(g_loop, 0, rec, (void *)3, NULL));
+}
+
+TEST(overdue_timer_started_by_callback_fires_next_nowait_iteration)
+{
+    cio_loop *loop = g_loop = test_loop_new();
+    EXPECT_OK(cio_call_later(loop, 0, start_overdue, (void *)1, NULL));
+    EXPECT_EQ(1, cio_loop_run_once(loop, CIO_RUN_NOWAIT));
+    int want1[] = {1};
+    expect_log(want1, 1);
+    int rc = cio_loop_run_once(loop, CIO_RUN_NOWAIT);
+    if (nlog != 3)
+        FAIL("overdue timers did not fire in the next iteration (%d of 2 ran, run_once %d)",
+             nlog - 1, rc);
+    EXPECT_EQ(0, rc);
+    CLOSE_LOOP(loop);
+}
+
+static long hops;
+static void hop(void *arg)
+{
+    (void)arg;
+    if (++hops < 1000)
+        EXPECT_OK(cio_call_later(g_loop, 0, hop, NULL, NULL));
+}
+
+TEST(call_later_zero_chain_is_not_throttled_to_the_tick)
+{
+    /* 1000 hops of call_later(0) take 1000 iterations (asyncio), not 1000
+     * milliseconds: with non-blocking iterations the count decides */
+    cio_loop *loop = g_loop = test_loop_new();
+    EXPECT_OK(cio_call_soon(loop, hop, NULL));
+    long iters = 0;
+    while (hops < 1000 && iters < 5000) {
+        EXPECT_TRUE(cio_loop_run_once(loop, CIO_RUN_NOWAIT) >= 0);
+        iters++;
+    }
+    if (hops < 1000)
+        FAIL("only %ld call_later(0) hops in %ld iterations", hops, iters);
+    CLOSE_LOOP(loop);
+}
+
 static void soon_then_timer(void *arg)
 {
     (void)arg;
@@ -455,6 +505,200 @@ TEST(repeating_timer_keeps_firing)
     EXPECT_TRUE(cio_timer_active(loop, h));
     EXPECT_ERR(-EBUSY, cio_loop_close(loop));
     EXPECT_OK(cio_timer_cancel(loop, h));
+    CLOSE_LOOP(loop);
+}
+
+/* ---- storage reuse within one firing pass ---------------------------------- */
+
+static cio_handle reuse_victims[100];
+static void cancel_and_restart(void *arg)
+{
+    rec(arg);
+    /* the victims are due in this same pass: cancelling them frees their
+     * storage, which the timers started next may reuse at once */
+    for (int i = 0; i < 100; i++)
+        EXPECT_OK(cio_timer_cancel(g_loop, reuse_victims[i]));
+    for (int i = 0; i < 100; i++)
+        EXPECT_OK(cio_call_at(g_loop, cio_loop_time(g_loop) - 1.0, rec,
+                              (void *)(intptr_t)(1000 + i), NULL));
+}
+
+TEST(cancelled_due_timers_storage_reused_in_same_pass)
+{
+    cio_loop *loop = g_loop = test_loop_new();
+    double t = cio_loop_time(loop);
+    EXPECT_OK(cio_call_at(loop, t - 0.5, cancel_and_restart, (void *)1, NULL));
+    for (int i = 0; i < 100; i++)
+        EXPECT_OK(cio_call_at(loop, t - 0.4, rec, (void *)(intptr_t)(2000 + i), &reuse_victims[i]));
+    EXPECT_OK(cio_call_at(loop, t - 0.3, rec, (void *)2, NULL));
+    EXPECT_EQ(1, cio_loop_run_once(loop, CIO_RUN_NOWAIT));
+    /* the canceller and the survivor; none of the victims or new timers */
+    int want1[] = {1, 2};
+    expect_log(want1, 2);
+    for (int i = 0; i < 100 && nlog < 102; i++)
+        EXPECT_TRUE(cio_loop_run_once(loop, 0) >= 0);
+    EXPECT_EQ(102, nlog);
+    EXPECT_EQ(0, cio_loop_run_once(loop, CIO_RUN_NOWAIT));
+    for (int i = 0; i < 100; i++)
+        EXPECT_EQ(1000 + i, log_v[2 + i]);
+    for (int i = 0; i < 100; i++)
+        EXPECT_ERR(-ENOENT, cio_timer_cancel(loop, reuse_victims[i]));
+    CLOSE_LOOP(loop);
+}
+
+TEST(extreme_deadlines)
+{
+    cio_loop *loop = test_loop_new();
+    cio_handle h;
+    /* far past: due now */
+    EXPECT_OK(cio_call_at(loop, -1e300, rec, (void *)1, NULL));
+    EXPECT_OK(cio_call_at(loop, -INFINITY, rec, (void *)2, NULL));
+    EXPECT_OK(cio_loop_run_once(loop, CIO_RUN_NOWAIT));
+    int want[] = {1, 2};
+    expect_log(want, 2);
+    /* far future: rejected, or scheduled and cancellable */
+    double far[] = {1e300, INFINITY, 9.3e9};
+    for (int i = 0; i < 3; i++) {
+        int rc = cio_call_at(loop, far[i], rec, (void *)3, &h);
+        if (rc == 0) {
+            EXPECT_TRUE(cio_timer_active(loop, h));
+            EXPECT_TRUE(cio_timer_remaining(loop, h) > 1e8);
+            EXPECT_EQ(1, cio_loop_run_once(loop, CIO_RUN_NOWAIT));
+            EXPECT_OK(cio_timer_cancel(loop, h));
+        } else {
+            EXPECT_ERR(-EINVAL, rc);
+        }
+        rc = cio_call_later(loop, far[i], rec, (void *)3, &h);
+        if (rc == 0)
+            EXPECT_OK(cio_timer_cancel(loop, h));
+        else
+            EXPECT_ERR(-EINVAL, rc);
+    }
+    EXPECT_EQ(2, nlog);
+    CLOSE_LOOP(loop);
+}
+
+/* ---- a model-checked random run ----------------------------------------------
+ * Timers are started and cancelled at random, from the test and from timer
+ * callbacks, against a model. Checked: a timer fires once, never before its
+ * deadline, never in the iteration that started it; timers firing in one
+ * iteration come in (deadline, start order); after an iteration, no timer
+ * started earlier is more than 2 ms overdue; cancel returns 0 exactly for
+ * scheduled timers. Only timers run here (no call_soon), so every
+ * iteration polls and fires what is due. */
+#define RT_MAX 60000
+struct rt {
+    double when;
+    uint64_t seq;
+    int state; /* 1 scheduled, 2 fired, 3 cancelled */
+    long started_iter;
+    cio_handle h;
+};
+static struct rt *rts;
+static int rt_n;
+static uint64_t rt_seq;
+static long rt_iter;
+static int rt_last = -1; /* last fired in this iteration */
+static long rt_fired, rt_cancelled;
+
+static void rt_cb(void *arg);
+
+static void rt_start(double now)
+{
+    if (rt_n >= RT_MAX)
+        return;
+    int i = rt_n++;
+    double off = (rnd() % 10 == 0) ? 0.25 + (double)(rnd() % 1500) / 1e4 /* next wheel level */
+                                   : -0.005 + (double)(rnd() % 600) / 1e4;
+    /* 0.1 ms steps of absolute time, so equal deadlines happen */
+    rts[i].when = floor((now + off) * 1e4) / 1e4;
+    rts[i].seq = rt_seq++;
+    rts[i].state = 1;
+    rts[i].started_iter = rt_iter;
+    EXPECT_OK(cio_call_at(g_loop, rts[i].when, rt_cb, (void *)(intptr_t)i, &rts[i].h));
+}
+
+static void rt_cancel_random(void)
+{
+    if (!rt_n)
+        return;
+    int i = (int)(rnd() % (uint64_t)rt_n);
+    int rc = cio_timer_cancel(g_loop, rts[i].h);
+    if (rts[i].state == 1) {
+        if (rc != 0)
+            FAIL("cancel of scheduled timer %d: %s", i, cio_err_name(rc));
+        rts[i].state = 3;
+        rt_cancelled++;
+    } else if (rc != -ENOENT) {
+        FAIL("cancel of timer %d in state %d: %s", i, rts[i].state, cio_err_name(rc));
+    }
+}
+
+static void rt_cb(void *arg)
+{
+    int i = (int)(intptr_t)arg;
+    double now = cio_loop_time(g_loop);
+    if (rts[i].state != 1)
+        FAIL("timer %d fired in state %d", i, rts[i].state);
+    if (rts[i].started_iter >= rt_iter)
+        FAIL("timer %d fired in the iteration that started it", i);
+    if (now < rts[i].when - 1e-6)
+        FAIL("timer %d fired %.6f s early", i, rts[i].when - now);
+    if (rt_last >= 0) {
+        struct rt *a = &rts[rt_last], *b = &rts[i];
+        if (!(a->when < b->when || (a->when == b->when && a->seq < b->seq)))
+            FAIL("timer %d (%.4f, #%llu) fired after %d (%.4f, #%llu) in one iteration", i,
+                 b->when, (unsigned long long)b->seq, rt_last, a->when,
+                 (unsigned long long)a->seq);
+    }
+    rt_last = i;
+    rts[i].state = 2;
+    rt_fired++;
+    if (rnd() % 3 == 0)
+        rt_cancel_random();
+    if (rnd() % 2 == 0)
+        rt_start(now);
+}
+
+TEST_T(random_timers_against_model, 120)
+{
+    cio_loop *loop = g_loop = test_loop_new();
+    rts = calloc(RT_MAX, sizeof *rts);
+    rng_state = 0xdeadbeef12345ULL;
+    for (int i = 0; i < 3000; i++)
+        rt_start(cio_loop_time(loop));
+    for (rt_iter = 1; rt_iter <= 400; rt_iter++) {
+        rt_last = -1;
+        int rc = cio_loop_run_once(loop, 0);
+        EXPECT_TRUE(rc >= 0);
+        double now = cio_loop_time(loop);
+        for (int i = 0; i < rt_n; i++) {
+            if (rts[i].state == 1 && rts[i].started_iter < rt_iter &&
+                rts[i].when <= now - 0.002)
+                FAIL("timer %d is %.4f s overdue after iteration %ld", i, now - rts[i].when,
+                     rt_iter);
+        }
+        /* between iterations: more churn */
+        for (int k = 0; k < 20; k++) {
+            if (rnd() % 2)
+                rt_cancel_random();
+            else
+                rt_start(now);
+        }
+    }
+    /* cancel what is left; then nothing is live */
+    long left = 0;
+    for (int i = 0; i < rt_n; i++) {
+        if (rts[i].state == 1) {
+            EXPECT_OK(cio_timer_cancel(loop, rts[i].h));
+            rts[i].state = 3;
+            left++;
+        }
+    }
+    EXPECT_EQ(0, cio_loop_run_once(loop, CIO_RUN_NOWAIT));
+    EXPECT_TRUE(rt_fired > 1000);
+    EXPECT_EQ(rt_n, rt_fired + rt_cancelled + left);
+    free(rts);
     CLOSE_LOOP(loop);
 }
 
