@@ -611,6 +611,132 @@ TEST(reused_descriptor_with_reader_and_writer)
     CLOSE_LOOP(loop);
 }
 
+/* ---- a model-checked random run -----------------------------------------------
+ * 64 pipes with readers; reader callbacks read a byte, write to random
+ * pipes, and remove, close and recreate random pipes (so descriptor numbers
+ * are reused within an iteration, often with data already in the new pipe).
+ * Checked: a callback always belongs to the current watcher of its
+ * descriptor, never to a pipe created in the current iteration, and always
+ * finds a byte to read; in the end every byte is read. */
+#define IO_SLOTS 64
+struct ioslot {
+    int r, w;
+    uintptr_t id;
+    long created_iter;
+    long pending;
+};
+static struct ioslot slots[IO_SLOTS];
+static int slot_of_fd[65536];
+static uintptr_t io_next_id = 1;
+static long io_iter, io_calls, io_recreated;
+static int io_churn = 1;
+static uint64_t io_rng = 0x1234567887654321ULL;
+static uint64_t io_rnd(void)
+{
+    io_rng ^= io_rng << 13;
+    io_rng ^= io_rng >> 7;
+    io_rng ^= io_rng << 17;
+    return io_rng;
+}
+
+static void model_reader(cio_loop *loop, int fd, int events, void *arg);
+
+static void slot_open(int s)
+{
+    int p[2];
+    make_pipe(p);
+    EXPECT_TRUE(p[0] < 65536);
+    slots[s].r = p[0];
+    slots[s].w = p[1];
+    slots[s].id = io_next_id++;
+    slots[s].created_iter = io_iter;
+    slots[s].pending = 0;
+    slot_of_fd[p[0]] = s;
+    EXPECT_OK(cio_add_reader(g_loop, p[0], model_reader, (void *)slots[s].id));
+}
+
+static void slot_close(int s)
+{
+    EXPECT_OK(cio_remove_reader(g_loop, slots[s].r));
+    slot_of_fd[slots[s].r] = -1;
+    close(slots[s].r);
+    close(slots[s].w);
+}
+
+static void slot_feed(int s)
+{
+    EXPECT_EQ(1, write(slots[s].w, "d", 1));
+    slots[s].pending++;
+}
+
+static void model_reader(cio_loop *loop, int fd, int events, void *arg)
+{
+    (void)loop;
+    io_calls++;
+    int s = fd < 65536 ? slot_of_fd[fd] : -1;
+    if (s < 0)
+        FAIL("callback for fd %d, which has no watcher in the model", fd);
+    if (slots[s].id != (uintptr_t)arg)
+        FAIL("callback of watcher %zu delivered for fd %d, now watched by %zu",
+             (size_t)(uintptr_t)arg, fd, (size_t)slots[s].id);
+    if (slots[s].created_iter == io_iter)
+        FAIL("event for fd %d, recreated in this iteration (stale event)", fd);
+    char c;
+    ssize_t n = read(fd, &c, 1);
+    if (n != 1)
+        FAIL("fd %d reported readable (events %d) with nothing to read", fd, events);
+    slots[s].pending--;
+    if (!io_churn)
+        return;
+    if (io_rnd() % 4 == 0) {
+        /* recreate a random pipe (perhaps this one): its number is reused */
+        int v = (int)(io_rnd() % IO_SLOTS);
+        long lost = slots[v].pending;
+        slot_close(v);
+        (void)lost;
+        slot_open(v);
+        io_recreated++;
+        if (io_rnd() % 2)
+            slot_feed(v); /* data already waiting in the new pipe */
+    }
+    if (io_rnd() % 2)
+        slot_feed((int)(io_rnd() % IO_SLOTS));
+}
+
+TEST(random_pipes_against_model)
+{
+    cio_loop *loop = g_loop = test_loop_new();
+    memset(slot_of_fd, -1, sizeof slot_of_fd);
+    for (int s = 0; s < IO_SLOTS; s++) {
+        slot_open(s);
+        if (s % 2)
+            slot_feed(s);
+    }
+    for (io_iter = 1; io_iter <= 400; io_iter++) {
+        EXPECT_EQ(1, cio_loop_run_once(loop, CIO_RUN_NOWAIT));
+        for (int k = 0; k < 3; k++)
+            slot_feed((int)(io_rnd() % IO_SLOTS));
+    }
+    /* no more churn: everything written is read */
+    io_churn = 0;
+    for (long i = 0; i < 10000; i++, io_iter++) {
+        long left = 0;
+        for (int s = 0; s < IO_SLOTS; s++)
+            left += slots[s].pending;
+        if (!left)
+            break;
+        EXPECT_EQ(1, cio_loop_run_once(loop, CIO_RUN_NOWAIT));
+    }
+    for (int s = 0; s < IO_SLOTS; s++) {
+        if (slots[s].pending)
+            FAIL("fd %d still holds %ld unread bytes", slots[s].r, slots[s].pending);
+        slot_close(s);
+    }
+    EXPECT_TRUE(io_calls > 1000);
+    EXPECT_TRUE(io_recreated > 100);
+    CLOSE_LOOP(loop);
+}
+
 /* ---- watchers driving a small protocol --------------------------------------- */
 
 static int ping_left = 1000, pongs;
