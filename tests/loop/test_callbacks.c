@@ -240,6 +240,26 @@ TEST(stop_inside_callback)
     CLOSE_LOOP(loop);
 }
 
+static void timer_stopper(void *arg)
+{
+    rec(arg);
+    cio_loop_stop(g_loop);
+}
+
+TEST(stop_from_timer_finishes_the_iteration)
+{
+    cio_loop *loop = g_loop = test_loop_new();
+    double t = cio_loop_time(loop) - 1.0; /* due on the first iteration */
+    EXPECT_OK(cio_call_at(loop, t, timer_stopper, (void *)1, NULL));
+    EXPECT_OK(cio_call_at(loop, t, rec, (void *)2, NULL));
+    EXPECT_OK(cio_call_at(loop, t + 0.5, rec, (void *)3, NULL));
+    EXPECT_OK(cio_loop_run_forever(loop));
+    /* every timer due in the stopping iteration ran */
+    int want[] = {1, 2, 3};
+    expect_log(want, 3);
+    CLOSE_LOOP(loop);
+}
+
 static void resched(void *arg)
 {
     rec(arg);
@@ -300,6 +320,7 @@ static void reenter(void *arg)
     EXPECT_OK(cio_future_cancel(f));
     cio_future_unref(f);
     EXPECT_ERR(-EBUSY, cio_loop_close(g_loop));
+    EXPECT_ERR(-EBUSY, cio_loop_free(g_loop));
     EXPECT_FALSE(cio_loop_is_closed(g_loop));
     nlog++;
 }
