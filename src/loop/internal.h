@@ -79,6 +79,7 @@ struct cio__wheel {
     struct cio__tslot slots[CIO__TW_NSLOTS];
     uint64_t bits[CIO__TW_NSLOTS / 64]; /* non-empty slots */
     uint32_t nonempty_hi;              /* timers on levels 1-4 */
+    struct cio__tslot overdue; /* started with a deadline already passed */
     struct cio__tslot due;
     uint32_t due_next; /* next due entry to run */
 };
@@ -178,6 +179,8 @@ struct cio_loop {
     /* the thread pool's work in flight for this loop */
     uint32_t jobs_inflight;
     struct cio__job *job_free;
+    struct cio__job *submit_head, *submit_tail; /* not yet handed to the pool */
+    uint32_t submit_count;
 
     /* futures */
     uint32_t futures_live;
@@ -243,6 +246,7 @@ const char *cio__describe_fn(const void *fn, char *buf, size_t len);
 void cio__signals_drain(cio_loop *loop);
 void cio__signals_close(cio_loop *loop);
 void cio__jobs_drain(cio_loop *loop);
+void cio__jobs_flush(cio_loop *loop);
 void cio__jobs_free_cache(cio_loop *loop);
 void cio__futures_free_cache(cio_loop *loop);
 int cio__io_init(cio_loop *loop);

@@ -322,10 +322,11 @@ void cio__loop_wake(cio_loop *loop)
  * asleep and write the eventfd. */
 void cio__remote_signal(cio_loop *loop)
 {
+    /* The fence orders the caller's publication (a queue push) before both
+     * loads below, so whichever way the race goes one side sees the other. */
+    atomic_thread_fence(memory_order_seq_cst);
     if (!atomic_load_explicit(&loop->remote_pending, memory_order_relaxed))
         atomic_store(&loop->remote_pending, 1);
-    else
-        atomic_thread_fence(memory_order_seq_cst);
     if (atomic_load(&loop->sleeping))
         cio__loop_wake(loop);
 }
@@ -428,10 +429,14 @@ static inline void run_ready(cio_loop *loop)
     loop->since_poll += (uint32_t)n;
     if (CIO_UNLIKELY(loop->debug)) {
         run_ready_debug(loop, n);
+        if (loop->submit_head)
+            cio__jobs_flush(loop);
         return;
     }
     while (n)
         n -= run_entry(loop, NULL);
+    if (loop->submit_head)
+        cio__jobs_flush(loop); /* pool work the callbacks submitted */
 }
 
 static int poll_timeout_ms(cio_loop *loop)
@@ -445,6 +450,8 @@ static int poll_timeout_ms(cio_loop *loop)
 
 static void iteration(cio_loop *loop, bool may_block)
 {
+    if (loop->submit_head)
+        cio__jobs_flush(loop);
     bool ready = loop->tail != loop->head;
     if (!ready || loop->since_poll >= CIO_POLL_INTERVAL) {
         int timeout = 0;

@@ -19,6 +19,7 @@
 #include "internal.h"
 
 enum { JOB_QUEUED, JOB_RUNNING, JOB_CANCELLED };
+#define BATCH_MAX 8
 
 struct cio__job {
     struct cio__job *next;
@@ -35,12 +36,15 @@ static struct {
     pthread_mutex_t lock;
     pthread_cond_t cond;
     struct cio__job *head, *tail;
+    size_t queued;
     unsigned threads;  /* running workers */
     unsigned target;   /* wanted workers */
     unsigned idle;     /* waiting on cond */
     unsigned waking;   /* signalled, not yet awake */
     bool configured;
-} pool = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, NULL, NULL, 0, 0, 0, 0, false};
+} pool = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, NULL, NULL, 0, 0, 0, 0, 0, false};
+
+static _Atomic bool pool_started;
 
 static unsigned default_size(void)
 {
@@ -82,18 +86,30 @@ static void *worker(void *unused)
             pthread_mutex_unlock(&pool.lock);
             return NULL;
         }
-        struct cio__job *job = pool.head;
-        pool.head = job->next;
+        /* Take a few jobs per lock when the queue is deep (every worker is
+         * busy then anyway), one when it is shallow, so a job that blocks
+         * holds back at most BATCH_MAX - 1 others while a thread is idle. */
+        size_t k = pool.queued / (2 * (size_t)pool.threads);
+        k = k < 1 ? 1 : k > BATCH_MAX ? BATCH_MAX : k;
+        struct cio__job *batch[BATCH_MAX];
+        for (size_t i = 0; i < k; i++) {
+            batch[i] = pool.head;
+            pool.head = pool.head->next;
+        }
         if (!pool.head)
             pool.tail = NULL;
+        pool.queued -= k;
         pthread_mutex_unlock(&pool.lock);
 
-        int expected = JOB_QUEUED;
-        if (atomic_compare_exchange_strong(&job->state, &expected, JOB_RUNNING)) {
-            job->result = NULL;
-            job->rc = job->fn(job->arg, &job->result);
+        for (size_t i = 0; i < k; i++) {
+            struct cio__job *job = batch[i];
+            int expected = JOB_QUEUED;
+            if (atomic_compare_exchange_strong(&job->state, &expected, JOB_RUNNING)) {
+                job->result = NULL;
+                job->rc = job->fn(job->arg, &job->result);
+            }
+            complete(job);
         }
-        complete(job);
         pthread_mutex_lock(&pool.lock);
     }
 }
@@ -118,6 +134,7 @@ static int spawn_workers(void)
         if (rc)
             return pool.threads ? 0 : -rc;
         pool.threads++;
+        atomic_store_explicit(&pool_started, true, memory_order_release);
     }
     return 0;
 }
@@ -169,6 +186,14 @@ int cio_loop_run_in_executor(cio_loop *loop, cio_work_fn fn, void *arg, cio_futu
     int rc = cio__check_thread(loop, __func__);
     if (rc)
         return rc;
+    if (CIO_UNLIKELY(!atomic_load_explicit(&pool_started, memory_order_acquire))) {
+        /* Start the threads now, so a failure is this call's error. */
+        pthread_mutex_lock(&pool.lock);
+        rc = spawn_workers();
+        pthread_mutex_unlock(&pool.lock);
+        if (rc)
+            return rc;
+    }
     struct cio__job *job = loop->job_free;
     if (job) {
         loop->job_free = job->next;
@@ -191,32 +216,51 @@ int cio_loop_run_in_executor(cio_loop *loop, cio_work_fn fn, void *arg, cio_futu
     job->next = NULL;
     cio__future_set_cancel_hook(fut, on_cancel, job);
 
+    /* Inside a running loop, queue it on the loop: the loop hands the batch
+     * its callbacks submitted to the pool when they return (cio__jobs_flush),
+     * taking the pool's lock once per batch instead of once per job. */
+    if (loop->submit_tail)
+        loop->submit_tail->next = job;
+    else
+        loop->submit_head = job;
+    loop->submit_tail = job;
+    loop->submit_count++;
+    loop->jobs_inflight++;
+    if (!loop->running)
+        cio__jobs_flush(loop); /* no iteration is coming to do it */
+    *out = fut;
+    return 0;
+}
+
+void cio__jobs_flush(cio_loop *loop)
+{
+    struct cio__job *head = loop->submit_head, *tail = loop->submit_tail;
+    size_t n = loop->submit_count;
     pthread_mutex_lock(&pool.lock);
     if (pool.threads < pool.target || !pool.configured) {
-        rc = spawn_workers();
+        int rc = spawn_workers();
         if (rc) {
+            /* No thread at all: keep the jobs and try again next iteration. */
             pthread_mutex_unlock(&pool.lock);
-            cio__future_set_cancel_hook(fut, NULL, NULL);
-            cio_future_unref(fut);
-            cio_future_unref(fut);
-            job->next = loop->job_free;
-            loop->job_free = job;
-            return rc;
+            cio_loop_report(loop, "thread pool: cannot start a thread: %s", cio_strerror(rc));
+            return;
         }
     }
+    loop->submit_head = loop->submit_tail = NULL;
+    loop->submit_count = 0;
     if (pool.tail)
-        pool.tail->next = job;
+        pool.tail->next = head;
     else
-        pool.head = job;
-    pool.tail = job;
-    if (pool.idle > pool.waking) {
+        pool.head = head;
+    pool.tail = tail;
+    pool.queued += n;
+    /* Wake as many idle workers as there are jobs, counting those already
+     * being woken, so a burst costs a few futex wakes, not one per job. */
+    while (n-- && pool.idle > pool.waking) {
         pool.waking++;
         pthread_cond_signal(&pool.cond);
     }
     pthread_mutex_unlock(&pool.lock);
-    loop->jobs_inflight++;
-    *out = fut;
-    return 0;
 }
 
 void cio__jobs_drain(cio_loop *loop)

@@ -36,6 +36,12 @@
 #define LN_SIZE (1u << CIO__TW_LN_BITS)
 #define PREFETCH_AHEAD 8
 #define SLOT_KEEP_CAP 4096 /* an emptied slot keeps at most this capacity */
+#define OVERDUE CIO__TW_NSLOTS /* the slot number of the overdue list */
+
+static inline struct cio__tslot *slot_at(struct cio__wheel *w, uint32_t sn)
+{
+    return sn == OVERDUE ? &w->overdue : &w->slots[sn];
+}
 
 static inline uint64_t tick_ceil(int64_t ns)
 {
@@ -70,6 +76,7 @@ void cio__wheel_init(struct cio__wheel *w, int64_t now_ns)
     for (int i = 0; i < CIO__TW_NSLOTS; i++)
         w->slots[i].sorted = true;
     w->due.sorted = true;
+    w->overdue.sorted = true;
     w->cur = (uint64_t)now_ns / NS_PER_TICK;
 }
 
@@ -96,6 +103,7 @@ void cio__wheel_free(struct cio__wheel *w)
     for (int i = 0; i < CIO__TW_NSLOTS; i++)
         free(w->slots[i].v);
     free(w->due.v);
+    free(w->overdue.v);
     memset(w, 0, sizeof *w);
 }
 
@@ -123,7 +131,7 @@ static int slot_reserve(struct cio__tslot *s, uint32_t extra)
 /* Appends node idx to slot number sn. */
 static inline int slot_push(struct cio__wheel *w, uint32_t sn, uint32_t idx)
 {
-    struct cio__tslot *s = &w->slots[sn];
+    struct cio__tslot *s = slot_at(w, sn);
     if (CIO_UNLIKELY(s->len == s->cap) && slot_reserve(s, 1))
         return -ENOMEM;
     struct cio__tnode *n = &w->nodes[idx];
@@ -140,7 +148,8 @@ static inline int slot_push(struct cio__wheel *w, uint32_t sn, uint32_t idx)
     n->pos = s->len;
     s->v[s->len++] = idx;
     s->live++;
-    bit_set(w, sn);
+    if (sn != OVERDUE)
+        bit_set(w, sn);
     return 0;
 }
 
@@ -174,13 +183,14 @@ static void unplace(struct cio__wheel *w, uint32_t idx)
 {
     struct cio__tnode *n = &w->nodes[idx];
     uint32_t sn = n->where;
-    struct cio__tslot *s = &w->slots[sn];
+    struct cio__tslot *s = slot_at(w, sn);
     s->v[n->pos] = CIO__NIL;
     if (--s->live == 0) {
         slot_reset(s);
-        bit_clear(w, sn);
+        if (sn != OVERDUE)
+            bit_clear(w, sn);
     }
-    if (sn >= L0_SIZE)
+    if (sn >= L0_SIZE && sn != OVERDUE)
         w->nonempty_hi--;
 }
 
@@ -262,7 +272,9 @@ static int timer_start(cio_loop *loop, int64_t deadline, int64_t interval, cio_c
     n->arg = arg;
     if (w->intervals)
         w->intervals[idx] = interval;
-    if ((rc = place(w, idx)) != 0) {
+    /* A deadline already passed fires on the next iteration, not at the
+     * next tick of the wheel: it waits on the overdue list. */
+    if ((rc = deadline <= loop->now ? slot_push(w, OVERDUE, idx) : place(w, idx)) != 0) {
         node_free(w, idx);
         return rc;
     }
@@ -433,12 +445,10 @@ static int cmp_nodes(const void *a, const void *b, void *ctx)
     return x->seq < y->seq ? -1 : x->seq > y->seq;
 }
 
-/* Moves slot sn's timers to the end of the due array, in (deadline, seq)
- * order, marking each one due. */
-static void detach_slot(struct cio__wheel *w, uint32_t sn)
+/* Drops tombstones and sorts a slot's entries by (deadline, seq). */
+static void slot_settle(struct cio__wheel *w, struct cio__tslot *s)
 {
-    struct cio__tslot *s = &w->slots[sn];
-    if (s->live != s->len) { /* drop tombstones */
+    if (s->live != s->len) {
         uint32_t k = 0;
         for (uint32_t i = 0; i < s->len; i++) {
             if (s->v[i] != CIO__NIL)
@@ -448,8 +458,15 @@ static void detach_slot(struct cio__wheel *w, uint32_t sn)
     }
     if (!s->sorted)
         qsort_r(s->v, s->len, sizeof *s->v, cmp_nodes, w->nodes);
-    uint32_t start = w->due.len;
-    if (start == 0) {
+}
+
+/* Moves slot sn's timers to the end of the due array, in (deadline, seq)
+ * order. */
+static void detach_slot(struct cio__wheel *w, uint32_t sn)
+{
+    struct cio__tslot *s = &w->slots[sn];
+    slot_settle(w, s);
+    if (w->due.len == 0) {
         struct cio__tslot tmp = w->due;
         w->due = *s;
         *s = tmp;
@@ -457,19 +474,43 @@ static void detach_slot(struct cio__wheel *w, uint32_t sn)
     } else {
         if (slot_reserve(&w->due, s->len))
             oom_abort();
-        memcpy(w->due.v + start, s->v, s->len * sizeof *s->v);
+        memcpy(w->due.v + w->due.len, s->v, s->len * sizeof *s->v);
         w->due.len += s->len;
         w->due.live += s->live;
     }
     slot_reset(s);
     bit_clear(w, sn);
-    for (uint32_t i = start; i < w->due.len; i++) {
-        if (i + PREFETCH_AHEAD < w->due.len)
-            __builtin_prefetch(&w->nodes[w->due.v[i + PREFETCH_AHEAD]], 1);
-        struct cio__tnode *n = &w->nodes[w->due.v[i]];
-        n->where = CIO__TW_DUE;
-        n->pos = i;
+}
+
+/* Merges the overdue list into the due array (both sorted). */
+static void merge_overdue(struct cio__wheel *w)
+{
+    struct cio__tslot *o = &w->overdue;
+    slot_settle(w, o);
+    if (w->due.len == 0) {
+        struct cio__tslot tmp = w->due;
+        w->due = *o;
+        *o = tmp;
+        o->len = 0;
+    } else if (o->len) {
+        uint32_t n = w->due.len + o->len;
+        uint32_t *v = malloc((size_t)n * sizeof *v);
+        if (!v)
+            oom_abort();
+        uint32_t i = 0, j = 0, k = 0;
+        while (i < w->due.len && j < o->len) {
+            uint32_t a = w->due.v[i], b = o->v[j];
+            v[k++] = cmp_nodes(&b, &a, w->nodes) < 0 ? (j++, b) : (i++, a);
+        }
+        while (i < w->due.len)
+            v[k++] = w->due.v[i++];
+        while (j < o->len)
+            v[k++] = o->v[j++];
+        free(w->due.v);
+        w->due.v = v;
+        w->due.cap = w->due.len = w->due.live = n;
     }
+    slot_reset(o);
 }
 
 /* The first tick at or after `from`, within from's 256-tick window, whose
@@ -546,8 +587,17 @@ void cio__wheel_run(cio_loop *loop)
         detach_slot(w, (uint32_t)(t & (L0_SIZE - 1)));
         w->cur = t + 1;
     }
-
+    if (w->overdue.live)
+        merge_overdue(w);
     struct cio__tslot *due = &w->due;
+    for (uint32_t i = 0; i < due->len; i++) {
+        if (i + PREFETCH_AHEAD < due->len)
+            __builtin_prefetch(&w->nodes[due->v[i + PREFETCH_AHEAD]], 1);
+        struct cio__tnode *n = &w->nodes[due->v[i]];
+        n->where = CIO__TW_DUE;
+        n->pos = i;
+    }
+
     for (w->due_next = 0; w->due_next < due->len; w->due_next++) {
         uint32_t i = w->due_next;
         if (i + PREFETCH_AHEAD < due->len && due->v[i + PREFETCH_AHEAD] != CIO__NIL)
@@ -570,6 +620,8 @@ int64_t cio__wheel_timeout(cio_loop *loop)
     struct cio__wheel *w = &loop->wheel;
     if (!w->active)
         return -1;
+    if (w->overdue.live)
+        return 0;
     uint64_t best = UINT64_MAX;
     /* Level 0 holds ticks [cur, cur + 256): scan from cur to the window's
      * end, then the wrapped part of the next window. */
