@@ -13,6 +13,16 @@
 #define CIO_LIKELY(x) __builtin_expect(!!(x), 1)
 #define CIO_UNLIKELY(x) __builtin_expect(!!(x), 0)
 
+/* A spin-wait hint to the CPU. */
+static inline void cio__cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#elif defined(__aarch64__)
+    __asm__ __volatile__("yield");
+#endif
+}
+
 /* ---- The ready queue ------------------------------------------------------
  * A ring of 16-byte entries, grown by doubling and never shrunk, so
  * call_soon does not allocate in steady state. A plain callback is one entry
@@ -132,12 +142,32 @@ void cio__wakeup_drain(cio_loop *loop);
 
 struct cio__job; /* thread-pool work, threadpool.c */
 
-struct cio__tsq {
-    struct {
-        cio_cb cb;
-        void *arg;
-    } * items;
-    size_t len, cap;
+/* call_soon_threadsafe: each producer thread gets its own single-producer
+ * ring to each loop it calls (threadsafe.c). */
+struct cio__tscell {
+    cio_cb cb; /* NULL: a stamp cell, arg carries the sequence number */
+    void *arg;
+};
+struct cio__tsitem {
+    cio_cb cb;
+    void *arg;
+    uint64_t seq;
+};
+struct cio__tsring {
+    /* producer's line */
+    _Alignas(64) _Atomic uint64_t tail;
+    uint64_t head_cache;
+    _Atomic int overflowing; /* set by the producer, cleared by the loop */
+    /* consumer's line */
+    _Alignas(64) _Atomic uint64_t head;
+    /* fixed */
+    _Alignas(64) struct cio__tscell *cells;
+    uint64_t mask;
+    int owner; /* producer's thread id */
+    struct cio__tsring *next;
+    /* overflow, under the loop's ts_lock */
+    struct cio__tsitem *ovf;
+    size_t ovf_len, ovf_cap;
 };
 
 struct cio_loop {
@@ -163,13 +193,21 @@ struct cio_loop {
     uint32_t io_gen; /* generation counter for registrations */
     int wakefd;      /* eventfd */
 
-    /* remote work (other threads and signal handlers write these) */
-    _Atomic int remote_pending;
-    _Atomic int sleeping;  /* blocked, or about to block, in the backend */
-    _Atomic int wake_sent; /* an eventfd write not yet consumed */
-    pthread_mutex_t tsq_lock;
-    struct cio__tsq tsq, tsq_spare;
-    struct cio__job *_Atomic done_jobs; /* pool completions (a stack) */
+    /* remote work (other threads and signal handlers write these), on lines
+     * of their own so producers do not bounce the loop's hot fields */
+    _Alignas(64) _Atomic int remote_pending;
+    _Alignas(64) _Atomic int sleeping; /* blocked, or about to block, in the backend */
+    _Atomic int wake_sent;             /* an eventfd write not yet consumed */
+    _Alignas(64) struct cio__job *_Atomic done_jobs; /* pool completions (a stack) */
+    _Alignas(64) struct cio__tsring *_Atomic ts_rings;
+    _Atomic int ts_multi;      /* more than one producer ever: stamp calls */
+    _Atomic uint64_t ts_seq;   /* the stamps */
+    uint64_t id;               /* unique per loop, for producers' caches */
+    int ts_nrings;
+    uint32_t last_remote_batch; /* calls taken in by the last drain */
+    pthread_mutex_t ts_lock;   /* ring registration and overflow */
+    struct cio__tsitem *ts_scratch; /* the merge buffer of a multi drain */
+    size_t ts_scratch_cap;
     _Atomic uint64_t sig_pending;       /* bit (signo - 1) */
     _Atomic uint64_t sig_watch;
     cio_cb sig_cb[65];
@@ -230,6 +268,9 @@ static inline int cio__ready_push_future(cio_loop *loop, cio_future_cb fcb, void
 }
 
 int64_t cio__now_ns(void);
+void cio__spin_ns(int64_t ns);
+#define CIO__SPIN_BEFORE_SLEEP_NS 2000
+uint64_t cio__loop_new_id(void);
 void cio__loop_wake(cio_loop *loop); /* any thread, async-signal-safe */
 void cio__remote_signal(cio_loop *loop);
 /* Debug mode: reports (and returns -EPERM for) a call from a wrong thread. */
@@ -244,6 +285,12 @@ static inline int cio__check_thread(cio_loop *loop, const char *fn)
 const char *cio__describe_fn(const void *fn, char *buf, size_t len);
 
 void cio__signals_drain(cio_loop *loop);
+void cio__ts_drain(cio_loop *loop);
+bool cio__ts_ready(cio_loop *loop);
+void cio__ts_init(void);
+void cio__ts_before_sleep(cio_loop *loop);
+bool cio__ts_pending(cio_loop *loop);
+void cio__ts_free(cio_loop *loop);
 void cio__signals_close(cio_loop *loop);
 void cio__jobs_drain(cio_loop *loop);
 void cio__jobs_flush(cio_loop *loop);

@@ -25,6 +25,15 @@
 
 #include "internal.h"
 
+void cio__spin_ns(int64_t ns)
+{
+    int64_t end = cio__now_ns() + ns;
+    do {
+        for (int i = 0; i < 8; i++)
+            cio__cpu_relax();
+    } while (cio__now_ns() < end);
+}
+
 int64_t cio__now_ns(void)
 {
     struct timespec ts;
@@ -132,7 +141,9 @@ int cio_loop_new(cio_loop **out, const cio_loop_options *opts)
     loop->now = cio__now_ns();
     loop->backend = be;
     loop->wakefd = -1;
-    pthread_mutex_init(&loop->tsq_lock, NULL);
+    pthread_mutex_init(&loop->ts_lock, NULL);
+    cio__ts_init();
+    loop->id = cio__loop_new_id();
     cio__wheel_init(&loop->wheel, loop->now);
 
     int rc;
@@ -152,7 +163,7 @@ fail:
     if (loop->wakefd >= 0)
         close(loop->wakefd);
     cio__wheel_free(&loop->wheel);
-    pthread_mutex_destroy(&loop->tsq_lock);
+    pthread_mutex_destroy(&loop->ts_lock);
     free(loop->ring);
     free(loop);
     return rc;
@@ -165,9 +176,7 @@ static int live_report(cio_loop *loop, bool report)
 {
     int kinds = 0;
     size_t ready = loop->tail - loop->head;
-    pthread_mutex_lock(&loop->tsq_lock);
-    size_t remote = loop->tsq.len;
-    pthread_mutex_unlock(&loop->tsq_lock);
+    size_t remote = cio__ts_pending(loop);
     struct {
         size_t n;
         const char *what;
@@ -225,8 +234,7 @@ int cio_loop_close(cio_loop *loop)
         return -EPERM;
     /* Completed pool work and threadsafe calls count as live until taken in:
      * take them in now so a loop whose work finished can close. */
-    if (atomic_load(&loop->remote_pending))
-        remote_drain(loop);
+    remote_drain(loop);
     if (live_report(loop, false)) {
         if (loop->debug)
             live_report(loop, true);
@@ -252,9 +260,8 @@ int cio_loop_free(cio_loop *loop)
     if (rc)
         return rc;
     free(loop->ring);
-    free(loop->tsq.items);
-    free(loop->tsq_spare.items);
-    pthread_mutex_destroy(&loop->tsq_lock);
+    cio__ts_free(loop);
+    pthread_mutex_destroy(&loop->ts_lock);
     free(loop);
     return 0;
 }
@@ -339,47 +346,10 @@ void cio__wakeup_drain(cio_loop *loop)
     atomic_store(&loop->wake_sent, 0);
 }
 
-int cio_call_soon_threadsafe(cio_loop *loop, cio_cb cb, void *arg)
-{
-    if (!loop || !cb || loop->closed)
-        return -EINVAL;
-    pthread_mutex_lock(&loop->tsq_lock);
-    struct cio__tsq *q = &loop->tsq;
-    if (q->len == q->cap) {
-        size_t ncap = q->cap ? q->cap * 2 : 64;
-        void *p = realloc(q->items, ncap * sizeof *q->items);
-        if (!p) {
-            pthread_mutex_unlock(&loop->tsq_lock);
-            return -ENOMEM;
-        }
-        q->items = p;
-        q->cap = ncap;
-    }
-    q->items[q->len].cb = cb;
-    q->items[q->len].arg = arg;
-    q->len++;
-    pthread_mutex_unlock(&loop->tsq_lock);
-    cio__remote_signal(loop);
-    return 0;
-}
-
 static void remote_drain(cio_loop *loop)
 {
     atomic_store(&loop->remote_pending, 0);
-    /* Swap the producers' buffer with our spare, so producers are held up
-     * only for the swap, not for the copy into the ready queue. */
-    pthread_mutex_lock(&loop->tsq_lock);
-    struct cio__tsq q = loop->tsq;
-    loop->tsq = loop->tsq_spare;
-    pthread_mutex_unlock(&loop->tsq_lock);
-    for (size_t i = 0; i < q.len; i++) {
-        if (cio__ready_push(loop, q.items[i].cb, q.items[i].arg) != 0) {
-            /* Out of memory: run it now rather than lose it. */
-            q.items[i].cb(q.items[i].arg);
-        }
-    }
-    q.len = 0;
-    loop->tsq_spare = q;
+    cio__ts_drain(loop);
     cio__jobs_drain(loop);
     if (atomic_load_explicit(&loop->sig_pending, memory_order_relaxed))
         cio__signals_drain(loop);
@@ -457,18 +427,42 @@ static void iteration(cio_loop *loop, bool may_block)
         int timeout = 0;
         if (may_block && !ready && !loop->stopping)
             timeout = poll_timeout_ms(loop);
+        /* Announce sleep only when about to block: producers read
+         * `sleeping` on every call, so writing it needlessly would take the
+         * line away from them. */
+        if (timeout != 0 && (atomic_load_explicit(&loop->remote_pending, memory_order_relaxed) ||
+                             cio__ts_ready(loop)))
+            timeout = 0;
+        if (timeout != 0 && loop->last_remote_batch) {
+            /* Remote calls came in on the last iteration: more are likely
+             * on their way. Waiting two microseconds for them is cheaper than
+             * sleeping, which costs this thread a wakeup (about 30 us between
+             * cores on a VM) and the producer a write(2); measured on
+             * bench/ wakeup: +15%. Loops that get no remote calls never
+             * spin, and a loop spins at most that long per remote batch. */
+            int64_t end = cio__now_ns() + CIO__SPIN_BEFORE_SLEEP_NS;
+            /* Look only every microsecond: each look pulls the producers'
+             * lines over here, and a producer works fastest undisturbed. */
+            while (!atomic_load_explicit(&loop->remote_pending, memory_order_relaxed) &&
+                   !cio__ts_ready(loop) && cio__now_ns() < end)
+                cio__spin_ns(1000);
+            loop->last_remote_batch = 0;
+        }
         if (timeout != 0) {
             atomic_store(&loop->sleeping, 1);
-            if (atomic_load(&loop->remote_pending))
+            cio__ts_before_sleep(loop);
+            if (atomic_load(&loop->remote_pending) || cio__ts_ready(loop))
                 timeout = 0;
         }
         if (timeout != 0 || loop->nwatched > 0)
             loop->backend->poll(loop, timeout);
-        if (timeout != 0)
+        if (atomic_load_explicit(&loop->sleeping, memory_order_relaxed))
             atomic_store_explicit(&loop->sleeping, 0, memory_order_relaxed);
         loop->now = cio__now_ns();
         if (atomic_load_explicit(&loop->remote_pending, memory_order_acquire))
             remote_drain(loop);
+        else if (atomic_load_explicit(&loop->ts_rings, memory_order_relaxed))
+            cio__ts_drain(loop);
         if (loop->wheel.active)
             cio__wheel_run(loop);
         loop->since_poll = 0;
@@ -479,7 +473,8 @@ static void iteration(cio_loop *loop, bool may_block)
 static bool loop_alive(cio_loop *loop)
 {
     return loop->tail != loop->head || loop->wheel.active || loop->nwatched || loop->nsignals ||
-           loop->jobs_inflight || atomic_load_explicit(&loop->remote_pending, memory_order_relaxed);
+           loop->jobs_inflight || atomic_load_explicit(&loop->remote_pending, memory_order_relaxed) ||
+           cio__ts_ready(loop);
 }
 
 static int run_begin(cio_loop *loop)
