@@ -157,6 +157,7 @@ struct cio__tsring {
     /* producer's line */
     _Alignas(64) _Atomic uint64_t tail;
     uint64_t head_cache;
+    _Atomic int busy; /* the producer is inside a call (see cio__ts_quiesce) */
     _Atomic int overflowing; /* set by the producer, cleared by the loop */
     /* consumer's line */
     _Alignas(64) _Atomic uint64_t head;
@@ -164,6 +165,7 @@ struct cio__tsring {
     _Alignas(64) struct cio__tscell *cells;
     uint64_t mask;
     int owner; /* producer's thread id */
+    bool ordered; /* user calls (stamped when several producers) */
     struct cio__tsring *next;
     /* overflow, under the loop's ts_lock */
     struct cio__tsitem *ovf;
@@ -203,7 +205,7 @@ struct cio_loop {
     _Atomic int ts_multi;      /* more than one producer ever: stamp calls */
     _Atomic uint64_t ts_seq;   /* the stamps */
     uint64_t id;               /* unique per loop, for producers' caches */
-    int ts_nrings;
+    int ts_nrings, ts_nordered;
     uint32_t last_remote_batch; /* calls taken in by the last drain */
     pthread_mutex_t ts_lock;   /* ring registration and overflow */
     struct cio__tsitem *ts_scratch; /* the merge buffer of a multi drain */
@@ -217,8 +219,8 @@ struct cio_loop {
     /* the thread pool's work in flight for this loop */
     uint32_t jobs_inflight;
     struct cio__job *job_free;
-    struct cio__job *submit_head, *submit_tail; /* not yet handed to the pool */
-    uint32_t submit_count;
+    struct cio__job **submit; /* not yet handed to the pool */
+    uint32_t submit_len, submit_cap;
 
     /* futures */
     uint32_t futures_live;
@@ -288,12 +290,18 @@ void cio__signals_drain(cio_loop *loop);
 void cio__ts_drain(cio_loop *loop);
 bool cio__ts_ready(cio_loop *loop);
 void cio__ts_init(void);
+/* call_soon_threadsafe for calls whose order relative to other threads'
+ * calls does not matter (the pool's completions): never stamped. */
+int cio__call_soon_unordered(cio_loop *loop, cio_cb cb, void *arg);
 void cio__ts_before_sleep(cio_loop *loop);
 bool cio__ts_pending(cio_loop *loop);
 void cio__ts_free(cio_loop *loop);
+/* Waits until no producer is still inside a call on this loop. */
+void cio__ts_quiesce(cio_loop *loop);
 void cio__signals_close(cio_loop *loop);
 void cio__jobs_drain(cio_loop *loop);
 void cio__jobs_flush(cio_loop *loop);
+void cio__jobs_quiesce(void);
 void cio__jobs_free_cache(cio_loop *loop);
 void cio__futures_free_cache(cio_loop *loop);
 int cio__io_init(cio_loop *loop);

@@ -241,6 +241,8 @@ int cio_loop_close(cio_loop *loop)
         return -EBUSY;
     }
     cio__signals_close(loop);
+    cio__ts_quiesce(loop);
+    cio__jobs_quiesce();
     loop->backend->free(loop);
     cio__io_free(loop);
     close(loop->wakefd);
@@ -399,13 +401,13 @@ static inline void run_ready(cio_loop *loop)
     loop->since_poll += (uint32_t)n;
     if (CIO_UNLIKELY(loop->debug)) {
         run_ready_debug(loop, n);
-        if (loop->submit_head)
+        if (loop->submit_len)
             cio__jobs_flush(loop);
         return;
     }
     while (n)
         n -= run_entry(loop, NULL);
-    if (loop->submit_head)
+    if (loop->submit_len)
         cio__jobs_flush(loop); /* pool work the callbacks submitted */
 }
 
@@ -420,7 +422,7 @@ static int poll_timeout_ms(cio_loop *loop)
 
 static void iteration(cio_loop *loop, bool may_block)
 {
-    if (loop->submit_head)
+    if (loop->submit_len)
         cio__jobs_flush(loop);
     bool ready = loop->tail != loop->head;
     if (!ready || loop->since_poll >= CIO_POLL_INTERVAL) {

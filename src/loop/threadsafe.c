@@ -62,11 +62,13 @@ void cio__ts_before_sleep(cio_loop *loop)
         syscall(__NR_membarrier, MEMBARRIER_CMD_PRIVATE_EXPEDITED, 0, 0);
 }
 
-static __thread struct {
+struct ts_cache {
     cio_loop *loop;
     uint64_t id;
     struct cio__tsring *ring;
-} cache;
+};
+/* [0]: the thread's ordered ring, [1]: its unordered one (pool workers). */
+static __thread struct ts_cache cache[2];
 
 static __thread int my_tid;
 
@@ -79,21 +81,25 @@ static int tid(void)
 
 uint64_t cio__loop_new_id(void) { return atomic_fetch_add(&next_loop_id, 1); }
 
-/* The calling thread's ring to loop, registering one on first use. */
-static struct cio__tsring *ring_for(cio_loop *loop)
+/* The calling thread's ring to loop, registering one on first use.
+ * Unordered rings (the pool's completions, whose relative order no program
+ * can observe) never make the loop stamp and merge. */
+static struct cio__tsring *ring_for(cio_loop *loop, bool ordered)
 {
-    if (CIO_LIKELY(cache.loop == loop && cache.id == loop->id))
-        return cache.ring;
+    struct ts_cache *c = &cache[!ordered];
+    if (CIO_LIKELY(c->loop == loop && c->id == loop->id))
+        return c->ring;
     int me = tid();
     pthread_mutex_lock(&loop->ts_lock);
     struct cio__tsring *r = atomic_load_explicit(&loop->ts_rings, memory_order_relaxed);
     struct cio__tsring *last = NULL;
     for (; r; r = r->next) {
-        if (r->owner == me)
+        if (r->owner == me && r->ordered == ordered)
             break;
-        last = r;
+        if (r->ordered == ordered)
+            last = r;
     }
-    if (!r && loop->ts_nrings >= MAX_RINGS) {
+    if (!r && last && loop->ts_nrings >= MAX_RINGS) {
         r = last; /* shared: only through the locked overflow path */
     } else if (!r) {
         r = aligned_alloc(64, sizeof *r);
@@ -108,16 +114,19 @@ static struct cio__tsring *ring_for(cio_loop *loop)
         r->cells = cells;
         r->mask = RING_CELLS - 1;
         r->owner = me;
+        r->ordered = ordered;
         r->next = atomic_load_explicit(&loop->ts_rings, memory_order_relaxed);
-        if (loop->ts_nrings++ > 0)
+        if (ordered && loop->ts_nordered++ > 0)
             atomic_store(&loop->ts_multi, 1); /* before the ring is visible */
+        loop->ts_nrings++;
         atomic_store_explicit(&loop->ts_rings, r, memory_order_release);
     }
+    bool own = r->owner == me;
     pthread_mutex_unlock(&loop->ts_lock);
-    if (loop->ts_nrings <= MAX_RINGS || r->owner == me) {
-        cache.loop = loop;
-        cache.id = loop->id;
-        cache.ring = r;
+    if (own) {
+        c->loop = loop;
+        c->id = loop->id;
+        c->ring = r;
     }
     return r;
 }
@@ -148,27 +157,32 @@ static int overflow_push(cio_loop *loop, struct cio__tsring *r, cio_cb cb, void 
     }
     r->ovf[r->ovf_len++] = (struct cio__tsitem){cb, arg, seq};
     atomic_store_explicit(&r->overflowing, 1, memory_order_release);
+    cio__remote_signal(loop); /* under the lock: see cio__ts_quiesce */
     pthread_mutex_unlock(&loop->ts_lock);
-    cio__remote_signal(loop);
     return 0;
 }
 
-int cio_call_soon_threadsafe(cio_loop *loop, cio_cb cb, void *arg)
+static int ts_call(cio_loop *loop, cio_cb cb, void *arg, bool ordered)
 {
     if (!loop || !cb || loop->closed)
         return -EINVAL;
-    struct cio__tsring *r = ring_for(loop);
+    struct cio__tsring *r = ring_for(loop, ordered);
     if (!r)
         return -ENOMEM;
     bool shared = r->owner != tid();
+    int rc = 0;
+    /* The loop may take this call in, run it, and be closed before this
+     * function returns: until `busy` is cleared, close waits. */
+    if (!shared)
+        atomic_store_explicit(&r->busy, 1, memory_order_relaxed);
     uint64_t seq = 0;
-    if (atomic_load_explicit(&loop->ts_multi, memory_order_relaxed))
+    if (ordered && atomic_load_explicit(&loop->ts_multi, memory_order_relaxed))
         seq = atomic_fetch_add(&loop->ts_seq, 1) + 1;
     for (;;) {
         if (CIO_UNLIKELY(shared || atomic_load_explicit(&r->overflowing, memory_order_relaxed))) {
-            int rc = overflow_push(loop, r, cb, arg, seq, shared);
+            rc = overflow_push(loop, r, cb, arg, seq, shared);
             if (rc <= 0)
-                return rc;
+                break;
             continue;
         }
         uint64_t t = atomic_load_explicit(&r->tail, memory_order_relaxed);
@@ -176,9 +190,9 @@ int cio_call_soon_threadsafe(cio_loop *loop, cio_cb cb, void *arg)
         if (CIO_UNLIKELY(t - r->head_cache + need > RING_CELLS)) {
             r->head_cache = atomic_load_explicit(&r->head, memory_order_acquire);
             if (t - r->head_cache + need > RING_CELLS) {
-                int rc = overflow_push(loop, r, cb, arg, seq, false);
+                rc = overflow_push(loop, r, cb, arg, seq, false);
                 if (rc <= 0)
-                    return rc;
+                    break;
                 continue;
             }
         }
@@ -204,8 +218,22 @@ int cio_call_soon_threadsafe(cio_loop *loop, cio_cb cb, void *arg)
             atomic_thread_fence(memory_order_seq_cst);
         if (atomic_load_explicit(&loop->sleeping, memory_order_relaxed))
             cio__loop_wake(loop);
-        return 0;
+        rc = 0;
+        break;
     }
+    if (!shared)
+        atomic_store_explicit(&r->busy, 0, memory_order_release);
+    return rc;
+}
+
+int cio_call_soon_threadsafe(cio_loop *loop, cio_cb cb, void *arg)
+{
+    return ts_call(loop, cb, arg, true);
+}
+
+int cio__call_soon_unordered(cio_loop *loop, cio_cb cb, void *arg)
+{
+    return ts_call(loop, cb, arg, false);
 }
 
 /* ---- the loop's side ---------------------------------------------------- */
@@ -227,6 +255,9 @@ static void drain_single(cio_loop *loop, struct cio__tsring *r)
     uint64_t t = atomic_load(&r->tail); /* seq_cst: pairs with remote_pending */
     for (; h != t; h++) {
         struct cio__tscell *c = &r->cells[h & r->mask];
+        /* The callback will almost surely read what arg points to, which
+         * another thread just wrote: start fetching it now. */
+        __builtin_prefetch(c->arg);
         if (c->cb)
             push_ready(loop, c->cb, c->arg);
     }
@@ -272,6 +303,8 @@ static void drain_multi(cio_loop *loop)
     size_t n = 0, unstamped = 0;
     struct cio__tsring *rings = atomic_load_explicit(&loop->ts_rings, memory_order_acquire);
     for (struct cio__tsring *r = rings; r; r = r->next) {
+        if (!r->ordered)
+            continue;
         bool ovf = atomic_load_explicit(&r->overflowing, memory_order_acquire);
         uint64_t h = atomic_load_explicit(&r->head, memory_order_relaxed);
         uint64_t t = atomic_load(&r->tail);
@@ -317,7 +350,10 @@ static void drain_multi(cio_loop *loop)
             }
         }
     }
-    if (n - unstamped > 1)
+    bool sorted = true;
+    for (size_t i = unstamped + 1; i < n && sorted; i++)
+        sorted = v[i - 1].seq < v[i].seq;
+    if (!sorted)
         qsort(v + unstamped, n - unstamped, sizeof *v, cmp_items);
     for (size_t i = 0; i < n; i++)
         push_ready(loop, v[i].cb, v[i].arg);
@@ -341,10 +377,17 @@ void cio__ts_drain(cio_loop *loop)
     if (!rings)
         return;
     uint64_t before = loop->tail;
-    if (!atomic_load(&loop->ts_multi) && !rings->next)
-        drain_single(loop, rings);
-    else
+    struct cio__tsring *only = NULL;
+    for (struct cio__tsring *r = rings; r; r = r->next) {
+        if (!r->ordered)
+            drain_single(loop, r);
+        else
+            only = r;
+    }
+    if (atomic_load(&loop->ts_multi))
         drain_multi(loop);
+    else if (only)
+        drain_single(loop, only);
     loop->last_remote_batch = (uint32_t)(loop->tail - before);
 }
 
@@ -360,6 +403,17 @@ bool cio__ts_pending(cio_loop *loop)
     return any;
 }
 
+void cio__ts_quiesce(cio_loop *loop)
+{
+    /* Overflow pushers signal under the lock: taking it waits them out. */
+    pthread_mutex_lock(&loop->ts_lock);
+    pthread_mutex_unlock(&loop->ts_lock);
+    for (struct cio__tsring *r = atomic_load(&loop->ts_rings); r; r = r->next) {
+        while (atomic_load_explicit(&r->busy, memory_order_acquire))
+            cio__cpu_relax();
+    }
+}
+
 void cio__ts_free(cio_loop *loop)
 {
     struct cio__tsring *r = atomic_load(&loop->ts_rings);
@@ -373,6 +427,8 @@ void cio__ts_free(cio_loop *loop)
     atomic_store(&loop->ts_rings, NULL);
     free(loop->ts_scratch);
     loop->ts_scratch = NULL;
-    if (cache.loop == loop)
-        cache.loop = NULL;
+    for (int i = 0; i < 2; i++) {
+        if (cache[i].loop == loop)
+            cache[i].loop = NULL;
+    }
 }
