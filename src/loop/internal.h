@@ -210,6 +210,9 @@ struct cio_loop {
     pthread_mutex_t ts_lock;   /* ring registration and overflow */
     struct cio__tsitem *ts_scratch; /* the merge buffer of a multi drain */
     size_t ts_scratch_cap;
+    struct cio__tsitem *ts_held; /* stamped calls waiting for an earlier stamp */
+    size_t ts_held_len, ts_held_cap;
+    uint64_t ts_next_seq; /* the next stamp to release */
     _Atomic uint64_t sig_pending;       /* bit (signo - 1) */
     _Atomic uint64_t sig_watch;
     cio_cb sig_cb[65];

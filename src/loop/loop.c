@@ -144,6 +144,7 @@ int cio_loop_new(cio_loop **out, const cio_loop_options *opts)
     pthread_mutex_init(&loop->ts_lock, NULL);
     cio__ts_init();
     loop->id = cio__loop_new_id();
+    loop->ts_next_seq = 1;
     cio__wheel_init(&loop->wheel, loop->now);
 
     int rc;

@@ -131,8 +131,15 @@ static struct cio__tsring *ring_for(cio_loop *loop, bool ordered)
     return r;
 }
 
+/* Takes a stamp only once the call cannot fail any more: a stamp taken and
+ * never published would leave a gap the loop waits on forever. */
+static inline uint64_t take_stamp(cio_loop *loop, bool stamp)
+{
+    return stamp ? atomic_fetch_add(&loop->ts_seq, 1) + 1 : 0;
+}
+
 static int overflow_push(cio_loop *loop, struct cio__tsring *r, cio_cb cb, void *arg,
-                         uint64_t seq, bool shared)
+                         bool stamp, bool shared)
 {
     pthread_mutex_lock(&loop->ts_lock);
     if (!shared && !atomic_load_explicit(&r->overflowing, memory_order_relaxed)) {
@@ -155,7 +162,7 @@ static int overflow_push(cio_loop *loop, struct cio__tsring *r, cio_cb cb, void 
         r->ovf = p;
         r->ovf_cap = ncap;
     }
-    r->ovf[r->ovf_len++] = (struct cio__tsitem){cb, arg, seq};
+    r->ovf[r->ovf_len++] = (struct cio__tsitem){cb, arg, take_stamp(loop, stamp)};
     atomic_store_explicit(&r->overflowing, 1, memory_order_release);
     cio__remote_signal(loop); /* under the lock: see cio__ts_quiesce */
     pthread_mutex_unlock(&loop->ts_lock);
@@ -175,31 +182,29 @@ static int ts_call(cio_loop *loop, cio_cb cb, void *arg, bool ordered)
      * function returns: until `busy` is cleared, close waits. */
     if (!shared)
         atomic_store_explicit(&r->busy, 1, memory_order_relaxed);
-    uint64_t seq = 0;
-    if (ordered && atomic_load_explicit(&loop->ts_multi, memory_order_relaxed))
-        seq = atomic_fetch_add(&loop->ts_seq, 1) + 1;
+    bool stamp = ordered && atomic_load_explicit(&loop->ts_multi, memory_order_relaxed);
     for (;;) {
         if (CIO_UNLIKELY(shared || atomic_load_explicit(&r->overflowing, memory_order_relaxed))) {
-            rc = overflow_push(loop, r, cb, arg, seq, shared);
+            rc = overflow_push(loop, r, cb, arg, stamp, shared);
             if (rc <= 0)
                 break;
             continue;
         }
         uint64_t t = atomic_load_explicit(&r->tail, memory_order_relaxed);
-        unsigned need = seq ? 2 : 1;
+        unsigned need = stamp ? 2 : 1;
         if (CIO_UNLIKELY(t - r->head_cache + need > RING_CELLS)) {
             r->head_cache = atomic_load_explicit(&r->head, memory_order_acquire);
             if (t - r->head_cache + need > RING_CELLS) {
-                rc = overflow_push(loop, r, cb, arg, seq, false);
+                rc = overflow_push(loop, r, cb, arg, stamp, false);
                 if (rc <= 0)
                     break;
                 continue;
             }
         }
-        if (seq) {
-            struct cio__tscell *stamp = &r->cells[t & r->mask];
-            stamp->cb = NULL;
-            stamp->arg = (void *)(uintptr_t)seq;
+        if (stamp) {
+            struct cio__tscell *sc = &r->cells[t & r->mask];
+            sc->cb = NULL;
+            sc->arg = (void *)(uintptr_t)take_stamp(loop, true);
             t++;
         }
         struct cio__tscell *c = &r->cells[t & r->mask];
@@ -275,11 +280,7 @@ static void drain_single(cio_loop *loop, struct cio__tsring *r)
 static int cmp_items(const void *a, const void *b)
 {
     const struct cio__tsitem *x = a, *y = b;
-    if (x->seq != y->seq)
-        return x->seq < y->seq ? -1 : 1;
-    /* Unstamped calls (seq 0) keep their gathering order, kept in cb's
-     * neighbour field by the caller: see drain_multi. */
-    return 0;
+    return x->seq < y->seq ? -1 : x->seq > y->seq;
 }
 
 static bool scratch_reserve(cio_loop *loop, size_t n)
@@ -337,9 +338,18 @@ static void drain_multi(cio_loop *loop)
             pthread_mutex_unlock(&loop->ts_lock);
         }
     }
+    /* Calls held back by an earlier drain join this one. */
+    if (loop->ts_held_len) {
+        if (scratch_reserve(loop, n + loop->ts_held_len)) {
+            memcpy(loop->ts_scratch + n, loop->ts_held, loop->ts_held_len * sizeof *loop->ts_held);
+            n += loop->ts_held_len;
+            loop->ts_held_len = 0;
+        }
+    }
     struct cio__tsitem *v = loop->ts_scratch;
-    /* Unstamped calls all come from the first producer, in its order: move
-     * them to the front stably, then sort the stamped ones (unique keys). */
+    /* Unstamped calls all come from the first producer, in its order, and
+     * none can follow a stamped call: move them to the front, keeping their
+     * order, then sort the stamped ones (stamps are unique). */
     if (unstamped && unstamped < n) {
         size_t k = 0;
         for (size_t i = 0; i < n; i++) {
@@ -355,8 +365,34 @@ static void drain_multi(cio_loop *loop)
         sorted = v[i - 1].seq < v[i].seq;
     if (!sorted)
         qsort(v + unstamped, n - unstamped, sizeof *v, cmp_items);
-    for (size_t i = 0; i < n; i++)
+    /* A stamp missing from the sequence belongs to a call still being
+     * published (it took its stamp, its ring's tail was read before it
+     * landed): everything after the gap waits for the next drain, which the
+     * late call's own wakeup guarantees. */
+    size_t release = unstamped;
+    while (release < n && v[release].seq == loop->ts_next_seq) {
+        release++;
+        loop->ts_next_seq++;
+    }
+    for (size_t i = 0; i < release; i++)
         push_ready(loop, v[i].cb, v[i].arg);
+    size_t keep = n - release;
+    if (keep) {
+        if (keep > loop->ts_held_cap) {
+            void *p = realloc(loop->ts_held, keep * sizeof *loop->ts_held);
+            if (!p) {
+                /* Out of memory: run them now rather than lose them. */
+                for (size_t i = release; i < n; i++)
+                    push_ready(loop, v[i].cb, v[i].arg);
+                loop->ts_next_seq = v[n - 1].seq + 1;
+                return;
+            }
+            loop->ts_held = p;
+            loop->ts_held_cap = keep;
+        }
+        memcpy(loop->ts_held, v + release, keep * sizeof *v);
+        loop->ts_held_len = keep;
+    }
 }
 
 bool cio__ts_ready(cio_loop *loop)
@@ -400,7 +436,7 @@ bool cio__ts_pending(cio_loop *loop)
             any = true;
     }
     pthread_mutex_unlock(&loop->ts_lock);
-    return any;
+    return any || loop->ts_held_len;
 }
 
 void cio__ts_quiesce(cio_loop *loop)
@@ -427,6 +463,8 @@ void cio__ts_free(cio_loop *loop)
     atomic_store(&loop->ts_rings, NULL);
     free(loop->ts_scratch);
     loop->ts_scratch = NULL;
+    free(loop->ts_held);
+    loop->ts_held = NULL;
     for (int i = 0; i < 2; i++) {
         if (cache[i].loop == loop)
             cache[i].loop = NULL;
