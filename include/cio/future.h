@@ -110,8 +110,15 @@ enum {
  * (valid while the gather future lives) holding the children's results in
  * input order. Without CIO_GATHER_COLLECT, the first child to fail (or be
  * cancelled) fails the gather with that error at once; the other children
- * keep running. Cancelling the gather cancels every child. With n == 0 it
- * completes at once with an empty (NULL) result. */
+ * keep running. Cancelling the gather cancels every child, and the gather
+ * ends cancelled once they are done. With n == 0 it completes at once with
+ * an empty (NULL) result.
+ *
+ * Errors are never dropped (unlike asyncio, which marks every child's
+ * exception retrieved): the error the gather passes on is retrieved from
+ * its child, but a second failure, and every failure in COLLECT mode, stays
+ * with its child and is reported when the child is freed unless you look
+ * at it (cio_future_error). */
 CIO_API int cio_gather(cio_loop *loop, cio_future *const *futs, size_t n, int flags,
                        cio_future **out);
 
@@ -134,7 +141,9 @@ CIO_API int cio_wait(cio_loop *loop, cio_future *const *futs, size_t n, cio_wait
  * cancels fut. The result value stays owned by fut (no destructor here). */
 CIO_API int cio_wait_for(cio_loop *loop, cio_future *fut, double timeout, cio_future **out);
 
-/* A future that mirrors fut, whose cancellation does not cancel fut. */
+/* A future that mirrors fut, whose cancellation does not cancel fut. If the
+ * shield is cancelled and fut fails later, fut keeps its error: it is
+ * reported when fut is freed unless retrieved (asyncio drops it). */
 CIO_API int cio_shield(cio_loop *loop, cio_future *fut, cio_future **out);
 
 /* as_completed: an iterator over futures in completion order. */

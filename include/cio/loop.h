@@ -131,8 +131,14 @@ CIO_API int cio_call_soon(cio_loop *loop, cio_cb cb, void *arg);
 
 /* Like cio_call_soon, from any thread. Wakes the loop if it is blocked in
  * the backend; a burst of calls costs one wakeup, not one per call. The
- * callback runs on the loop's thread. Returns -EINVAL for a closed loop or
- * NULL cb, -ENOMEM. */
+ * callback runs on the loop's thread. Calls run in the order they were made
+ * whenever the program orders them: calls from one thread in program order,
+ * and a call that happens before another thread's call runs first.
+ * Never blocks (a backlog spills into an overflow list). Not
+ * async-signal-safe: from a signal handler use cio_loop_add_signal_handler.
+ * The loop may be closed as soon as the call has run, even while this
+ * function is still returning: close waits for it. Returns -EINVAL for a
+ * closed loop or NULL cb, -ENOMEM. */
 CIO_API int cio_call_soon_threadsafe(cio_loop *loop, cio_cb cb, void *arg);
 
 /* Schedules cb(arg) after delay seconds (>= 0). *handle (may be NULL)
