@@ -421,55 +421,68 @@ static int poll_timeout_ms(cio_loop *loop)
     return ms > INT32_MAX ? INT32_MAX : (int)ms;
 }
 
+/* Remote calls came in on the last iteration: more are likely on their way.
+ * Waiting two microseconds for them is cheaper than sleeping, which costs
+ * this thread a wakeup (about 30 us between cores on a VM) and the producer
+ * a write(2); measured on bench/ wakeup: +15%. Loops that get no remote
+ * calls never spin, and a loop spins at most that long per remote batch.
+ * It looks only every microsecond: each look pulls the producers' lines
+ * over here, and a producer works fastest undisturbed. */
+static void spin_for_remote_work(cio_loop *loop)
+{
+    int64_t end = cio__now_ns() + CIO__SPIN_BEFORE_SLEEP_NS;
+    while (!atomic_load_explicit(&loop->remote_pending, memory_order_relaxed) &&
+           !cio__ts_ready(loop) && cio__now_ns() < end)
+        cio__spin_ns(1000);
+    loop->last_remote_batch = 0;
+}
+
+static inline bool remote_work(cio_loop *loop, memory_order mo)
+{
+    return atomic_load_explicit(&loop->remote_pending, mo) || cio__ts_ready(loop);
+}
+
+/* Step 1 of an iteration: poll, refresh the clock, take in remote work,
+ * fire due timers. */
+static void poll_phase(cio_loop *loop, bool may_block, bool ready)
+{
+    int timeout = 0;
+    if (may_block && !ready && !loop->stopping)
+        timeout = poll_timeout_ms(loop);
+    if (timeout != 0 && remote_work(loop, memory_order_relaxed))
+        timeout = 0;
+    if (timeout != 0 && loop->last_remote_batch)
+        spin_for_remote_work(loop);
+    /* Announce sleep only when about to block: producers read `sleeping`
+     * on every call, so writing it needlessly would take the line away
+     * from them. After announcing, look once more (the handshake). */
+    if (timeout != 0) {
+        atomic_store(&loop->sleeping, 1);
+        cio__ts_before_sleep(loop);
+        if (remote_work(loop, memory_order_seq_cst))
+            timeout = 0;
+    }
+    if (timeout != 0 || loop->nwatched > 0)
+        loop->backend->poll(loop, timeout);
+    if (atomic_load_explicit(&loop->sleeping, memory_order_relaxed))
+        atomic_store_explicit(&loop->sleeping, 0, memory_order_relaxed);
+    loop->now = cio__now_ns();
+    if (atomic_load_explicit(&loop->remote_pending, memory_order_acquire))
+        remote_drain(loop);
+    else if (atomic_load_explicit(&loop->ts_rings, memory_order_relaxed))
+        cio__ts_drain(loop);
+    if (loop->wheel.active)
+        cio__wheel_run(loop);
+    loop->since_poll = 0;
+}
+
 static void iteration(cio_loop *loop, bool may_block)
 {
     if (loop->submit_len)
         cio__jobs_flush(loop);
     bool ready = loop->tail != loop->head;
-    if (!ready || loop->since_poll >= CIO_POLL_INTERVAL) {
-        int timeout = 0;
-        if (may_block && !ready && !loop->stopping)
-            timeout = poll_timeout_ms(loop);
-        /* Announce sleep only when about to block: producers read
-         * `sleeping` on every call, so writing it needlessly would take the
-         * line away from them. */
-        if (timeout != 0 && (atomic_load_explicit(&loop->remote_pending, memory_order_relaxed) ||
-                             cio__ts_ready(loop)))
-            timeout = 0;
-        if (timeout != 0 && loop->last_remote_batch) {
-            /* Remote calls came in on the last iteration: more are likely
-             * on their way. Waiting two microseconds for them is cheaper than
-             * sleeping, which costs this thread a wakeup (about 30 us between
-             * cores on a VM) and the producer a write(2); measured on
-             * bench/ wakeup: +15%. Loops that get no remote calls never
-             * spin, and a loop spins at most that long per remote batch. */
-            int64_t end = cio__now_ns() + CIO__SPIN_BEFORE_SLEEP_NS;
-            /* Look only every microsecond: each look pulls the producers'
-             * lines over here, and a producer works fastest undisturbed. */
-            while (!atomic_load_explicit(&loop->remote_pending, memory_order_relaxed) &&
-                   !cio__ts_ready(loop) && cio__now_ns() < end)
-                cio__spin_ns(1000);
-            loop->last_remote_batch = 0;
-        }
-        if (timeout != 0) {
-            atomic_store(&loop->sleeping, 1);
-            cio__ts_before_sleep(loop);
-            if (atomic_load(&loop->remote_pending) || cio__ts_ready(loop))
-                timeout = 0;
-        }
-        if (timeout != 0 || loop->nwatched > 0)
-            loop->backend->poll(loop, timeout);
-        if (atomic_load_explicit(&loop->sleeping, memory_order_relaxed))
-            atomic_store_explicit(&loop->sleeping, 0, memory_order_relaxed);
-        loop->now = cio__now_ns();
-        if (atomic_load_explicit(&loop->remote_pending, memory_order_acquire))
-            remote_drain(loop);
-        else if (atomic_load_explicit(&loop->ts_rings, memory_order_relaxed))
-            cio__ts_drain(loop);
-        if (loop->wheel.active)
-            cio__wheel_run(loop);
-        loop->since_poll = 0;
-    }
+    if (!ready || loop->since_poll >= CIO_POLL_INTERVAL)
+        poll_phase(loop, may_block, ready);
     run_ready(loop);
 }
 
