@@ -129,6 +129,7 @@ int cio_loop_new(cio_loop **out, const cio_loop_options *opts)
         return -ENOMEM;
     loop->mask = 255;
     loop->ring = malloc((loop->mask + 1) * sizeof *loop->ring);
+    memset(loop->cbtab, 0, sizeof loop->cbtab);
     if (!loop->ring) {
         free(loop);
         return -ENOMEM;
@@ -211,11 +212,19 @@ static int live_report(cio_loop *loop, bool report)
     }
     if (report && ready) {
         char buf[128];
-        for (uint64_t i = loop->head; i != loop->tail; i++) {
-            struct cio__ready *e = &loop->ring[i & loop->mask];
-            const void *fn = (const void *)e->fn.cb;
-            if (!e->fn.cb) /* a future's pair */
-                fn = (const void *)loop->ring[++i & loop->mask].fn.fcb;
+        for (uint64_t i = loop->head; i != loop->tail;) {
+            uint64_t w = loop->ring[i & loop->mask];
+            const void *fn;
+            if (w >> 56) {
+                fn = (const void *)loop->cbtab[(w >> 56) - 1];
+                i += 1;
+            } else if (w == CIO__RQ_PLAIN) {
+                fn = (const void *)(uintptr_t)loop->ring[(i + 1) & loop->mask];
+                i += 3;
+            } else {
+                fn = (const void *)(uintptr_t)loop->ring[(i + 2) & loop->mask];
+                i += 4;
+            }
             cio_loop_report(loop, "loop close: ready callback %s",
                             cio__describe_fn(fn, buf, sizeof buf));
         }
@@ -292,7 +301,7 @@ void cio_loop_update_time(cio_loop *loop)
 int cio__ready_grow(cio_loop *loop)
 {
     uint64_t cap = loop->mask + 1, n = loop->tail - loop->head;
-    struct cio__ready *ring = malloc(2 * cap * sizeof *ring);
+    uint64_t *ring = malloc(2 * cap * sizeof *ring);
     if (!ring)
         return -ENOMEM;
     /* Unwrap into the new ring, keeping order. */
@@ -303,6 +312,57 @@ int cio__ready_grow(cio_loop *loop)
     loop->mask = 2 * cap - 1;
     loop->head = 0;
     loop->tail = n;
+    return 0;
+}
+
+/* Room for `words` more words. */
+static inline int ready_reserve(cio_loop *loop, uint64_t words)
+{
+    while (loop->tail - loop->head + words > loop->mask + 1) {
+        int rc = cio__ready_grow(loop);
+        if (rc)
+            return rc;
+    }
+    return 0;
+}
+
+static inline void ready_put(cio_loop *loop, uint64_t w)
+{
+    loop->ring[loop->tail & loop->mask] = w;
+    loop->tail++;
+}
+
+int cio__ready_push_slow(cio_loop *loop, cio_cb cb, void *arg)
+{
+    uint64_t a = (uint64_t)(uintptr_t)arg;
+    unsigned h = cio__rq_hash(cb);
+    if (!loop->cbtab[h])
+        loop->cbtab[h] = cb; /* claim the table slot for this callback */
+    if (loop->cbtab[h] == cb && !(a >> 56)) {
+        int rc = ready_reserve(loop, 1);
+        if (rc)
+            return rc;
+        ready_put(loop, ((uint64_t)(h + 1) << 56) | a);
+        return 0;
+    }
+    int rc = ready_reserve(loop, 3);
+    if (rc)
+        return rc;
+    ready_put(loop, CIO__RQ_PLAIN);
+    ready_put(loop, (uint64_t)(uintptr_t)cb);
+    ready_put(loop, a);
+    return 0;
+}
+
+int cio__ready_push_future(cio_loop *loop, cio_future_cb fcb, void *arg, cio_future *fut)
+{
+    int rc = ready_reserve(loop, 4);
+    if (rc)
+        return rc;
+    ready_put(loop, CIO__RQ_FUTURE);
+    ready_put(loop, (uint64_t)(uintptr_t)fut);
+    ready_put(loop, (uint64_t)(uintptr_t)fcb);
+    ready_put(loop, (uint64_t)(uintptr_t)arg);
     return 0;
 }
 
@@ -360,25 +420,37 @@ static void remote_drain(cio_loop *loop)
 
 /* ---- the iteration ------------------------------------------------------- */
 
-/* Runs the entry at head; returns how many entries it used (1 or 2). */
+/* Runs the entry at head; returns how many words it used. */
 static inline uint64_t run_entry(cio_loop *loop, const void **fn)
 {
-    struct cio__ready e = loop->ring[loop->head & loop->mask];
-    if (CIO_LIKELY(e.fn.cb != NULL)) {
-        loop->head++;
+    uint64_t h = loop->head, m = loop->mask;
+    uint64_t w = loop->ring[h & m];
+    if (CIO_LIKELY(w >> 56)) {
+        cio_cb cb = loop->cbtab[(w >> 56) - 1];
+        loop->head = h + 1;
         if (fn)
-            *fn = (const void *)e.fn.cb;
-        e.fn.cb(e.arg);
+            *fn = (const void *)cb;
+        cb((void *)(uintptr_t)(w & CIO__RQ_ARG_MASK));
         return 1;
     }
-    cio_future *fut = e.arg;
-    e = loop->ring[(loop->head + 1) & loop->mask];
-    loop->head += 2;
+    if (w == CIO__RQ_PLAIN) {
+        cio_cb cb = (cio_cb)(uintptr_t)loop->ring[(h + 1) & m];
+        void *arg = (void *)(uintptr_t)loop->ring[(h + 2) & m];
+        loop->head = h + 3;
+        if (fn)
+            *fn = (const void *)cb;
+        cb(arg);
+        return 3;
+    }
+    cio_future *fut = (cio_future *)(uintptr_t)loop->ring[(h + 1) & m];
+    cio_future_cb fcb = (cio_future_cb)(uintptr_t)loop->ring[(h + 2) & m];
+    void *arg = (void *)(uintptr_t)loop->ring[(h + 3) & m];
+    loop->head = h + 4;
     if (fn)
-        *fn = (const void *)e.fn.fcb;
-    e.fn.fcb(fut, e.arg);
+        *fn = (const void *)fcb;
+    fcb(fut, arg);
     cio_future_unref(fut);
-    return 2;
+    return 4;
 }
 
 static void run_ready_debug(cio_loop *loop, uint64_t n)
