@@ -210,13 +210,16 @@ struct cio_loop {
     _Alignas(64) _Atomic int sleeping; /* blocked, or about to block, in the backend */
     _Atomic int wake_sent;             /* an eventfd write not yet consumed */
     _Alignas(64) struct cio__job *_Atomic done_jobs; /* pool completions (a stack) */
+    /* read by producers on every call, written almost never */
     _Alignas(64) struct cio__tsring *_Atomic ts_rings;
-    _Atomic int ts_multi;      /* more than one producer ever: stamp calls */
-    _Atomic uint64_t ts_seq;   /* the stamps */
-    uint64_t id;               /* unique per loop, for producers' caches */
-    int ts_nrings, ts_nordered;
+    _Atomic int ts_multi;    /* more than one producer ever: stamp calls */
+    uint64_t id;             /* unique per loop, for producers' caches */
+    _Atomic bool ts_closed;  /* `closed`, kept off the loop's hot line */
+    _Alignas(64) _Atomic uint64_t ts_seq; /* the stamps */
+    /* the loop's own */
+    _Alignas(64) int ts_nrings, ts_nordered;
     uint32_t last_remote_batch; /* calls taken in by the last drain */
-    pthread_mutex_t ts_lock;   /* ring registration and overflow */
+    pthread_mutex_t ts_lock;    /* ring registration and overflow */
     struct cio__tsitem *ts_scratch; /* the merge buffer of a multi drain */
     size_t ts_scratch_cap;
     struct cio__tsitem *ts_held; /* stamped calls waiting for an earlier stamp */

@@ -261,6 +261,7 @@ int cio_loop_close(cio_loop *loop)
     cio__futures_free_cache(loop);
     cio__jobs_free_cache(loop);
     loop->closed = true;
+    atomic_store_explicit(&loop->ts_closed, true, memory_order_relaxed);
     return 0;
 }
 

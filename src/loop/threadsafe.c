@@ -171,7 +171,7 @@ static int overflow_push(cio_loop *loop, struct cio__tsring *r, cio_cb cb, void 
 
 static int ts_call(cio_loop *loop, cio_cb cb, void *arg, bool ordered)
 {
-    if (!loop || !cb || loop->closed)
+    if (!loop || !cb || atomic_load_explicit(&loop->ts_closed, memory_order_relaxed))
         return -EINVAL;
     struct cio__tsring *r = ring_for(loop, ordered);
     if (!r)
