@@ -168,6 +168,27 @@ static int comb_fail(struct comb *st, int rc, cio_future **out)
     return rc;
 }
 
+/* Listens to the inputs (and the timeout), installs the cancel hook. */
+static int comb_start(struct comb *st, double timeout, cio__cancel_hook hook, cio_future **out)
+{
+    int rc = comb_listen(st, timeout);
+    if (rc)
+        return comb_fail(st, rc, out);
+    cio__future_set_cancel_hook(st->out, hook, st);
+    return 0;
+}
+
+/* Completes out with inner's outcome (the value stays owned by inner). */
+static void propagate(cio_future *out, cio_future *inner)
+{
+    void *value;
+    int err = cio_future_get(inner, &value);
+    if (err)
+        cio_future_set_error(out, err);
+    else
+        cio_future_set_result(out, value, NULL);
+}
+
 /* ---- gather ---------------------------------------------------------------- */
 
 static void gather_complete(struct comb *st)
@@ -231,10 +252,7 @@ int cio_gather(cio_loop *loop, cio_future *const *futs, size_t n, int flags, cio
     st->results = malloc(n * sizeof *st->results);
     if (!st->results)
         return comb_fail(st, -ENOMEM, out);
-    if ((rc = comb_listen(st, -1)))
-        return comb_fail(st, rc, out);
-    cio__future_set_cancel_hook(st->out, gather_cancel, st);
-    return 0;
+    return comb_start(st, -1, gather_cancel, out);
 }
 
 /* ---- wait ------------------------------------------------------------------ */
@@ -305,10 +323,7 @@ int cio_wait(cio_loop *loop, cio_future *const *futs, size_t n, cio_wait_mode mo
     if (rc)
         return rc;
     st->mode = (int)mode;
-    if ((rc = comb_listen(st, timeout)))
-        return comb_fail(st, rc, out);
-    cio__future_set_cancel_hook(st->out, wait_cancel, st);
-    return 0;
+    return comb_start(st, timeout, wait_cancel, out);
 }
 
 /* ---- wait_for ------------------------------------------------------------- */
@@ -320,16 +335,14 @@ static void wait_for_child(struct comb *st, size_t i, cio_future *inner)
     if (cio_future_done(out))
         return;
     comb_detach(st); /* the timer */
-    void *value;
-    int err = cio_future_get(inner, &value);
     if (cio__future_cancel_requested(out)) {
+        cio__future_mark_retrieved(inner);
         cio_future_set_error(out, -ECANCELED);
-    } else if (st->timed_out && err != 0) {
+    } else if (st->timed_out && cio__future_peek_error(inner) != 0) {
+        cio__future_mark_retrieved(inner);
         cio_future_set_error(out, -ETIMEDOUT);
-    } else if (err) {
-        cio_future_set_error(out, err);
     } else {
-        cio_future_set_result(out, value, NULL);
+        propagate(out, inner);
     }
 }
 
@@ -356,10 +369,7 @@ int cio_wait_for(cio_loop *loop, cio_future *fut, double timeout, cio_future **o
     if (!fut)
         return comb_fail(st, -EINVAL, out);
     st->mode = -1;
-    if ((rc = comb_listen(st, timeout)))
-        return comb_fail(st, rc, out);
-    cio__future_set_cancel_hook(st->out, wait_for_cancel, st);
-    return 0;
+    return comb_start(st, timeout, wait_for_cancel, out);
 }
 
 /* ---- shield ------------------------------------------------------------------ */
@@ -370,12 +380,7 @@ static void shield_child(struct comb *st, size_t i, cio_future *inner)
     cio_future *out = st->out;
     if (cio_future_done(out))
         return; /* the outer was cancelled; the inner's error stays with it */
-    void *value;
-    int err = cio_future_get(inner, &value);
-    if (err)
-        cio_future_set_error(out, err);
-    else
-        cio_future_set_result(out, value, NULL);
+    propagate(out, inner);
 }
 
 static int shield_cancel(cio_future *out, void *arg)
@@ -393,10 +398,7 @@ int cio_shield(cio_loop *loop, cio_future *fut, cio_future **out)
         return rc;
     if (!fut)
         return comb_fail(st, -EINVAL, out);
-    if ((rc = comb_listen(st, -1)))
-        return comb_fail(st, rc, out);
-    cio__future_set_cancel_hook(st->out, shield_cancel, st);
-    return 0;
+    return comb_start(st, -1, shield_cancel, out);
 }
 
 /* ---- as_completed -------------------------------------------------------- */
