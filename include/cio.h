@@ -5,5 +5,7 @@
 #include "cio/common.h"
 #include "cio/loop.h"
 #include "cio/future.h"
+#include "cio/task.h"
+#include "cio/sync.h"
 
 #endif

@@ -42,7 +42,8 @@ extern "C" {
     X(ECANCELED, "operation cancelled")                                        \
     X(ETIMEDOUT, "timed out")                                                  \
     X(ECONNRESET, "connection reset by peer")                                  \
-    X(EPIPE, "broken pipe")                                                    \
+    X(EPIPE, "broken pipe (or a broken barrier)")                              \
+    X(ESHUTDOWN, "shut down (a queue after cio_queue_shutdown)")               \
     X(EIO, "input/output error")
 
 /* A human-readable message for a cio error (negative errno). Accepts a

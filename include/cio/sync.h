@@ -1,0 +1,152 @@
+/* cio: synchronisation between tasks, and queues (asyncio.Lock, Event,
+ * Semaphore, BoundedSemaphore, Condition, Barrier, Queue, LifoQueue,
+ * PriorityQueue).
+ *
+ * These are for tasks of one loop (not threads): none is thread-safe. An
+ * object binds to the loop of the first task that waits on it. Waiters are
+ * served first come, first served. Every wait may suspend, is cancellable
+ * (returns -ECANCELED) and honours the task's deadlines (returns
+ * -ETIMEDOUT); a waiter that gives up never loses a wakeup meant for it: it
+ * passes it on to the next waiter. Called outside a task, waits return
+ * -EPERM; the non-waiting calls work anywhere on the loop's thread.
+ *
+ * Freeing an object that tasks still wait on returns -EBUSY and frees
+ * nothing. */
+#ifndef CIO_SYNC_H
+#define CIO_SYNC_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "common.h"
+#include "task.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---- Lock ----------------------------------------------------------------- */
+
+typedef struct cio_lock cio_lock;
+CIO_API int cio_lock_new(cio_lock **out);
+CIO_API int cio_lock_free(cio_lock *lock);
+/* Acquires the lock, waiting if it is held. May suspend. */
+CIO_API int cio_lock_acquire(cio_lock *lock);
+/* Acquires without waiting: 0, or -EAGAIN if held (or others wait first). */
+CIO_API int cio_lock_try_acquire(cio_lock *lock);
+/* Releases; the first waiter gets the lock. -EPERM if it is not held. */
+CIO_API int cio_lock_release(cio_lock *lock);
+CIO_API bool cio_lock_locked(const cio_lock *lock);
+
+/* ---- Event ------------------------------------------------------------------ */
+
+typedef struct cio_event cio_event;
+CIO_API int cio_event_new(cio_event **out);
+CIO_API int cio_event_free(cio_event *ev);
+/* Sets the flag and wakes every waiter. */
+CIO_API void cio_event_set(cio_event *ev);
+CIO_API void cio_event_clear(cio_event *ev);
+CIO_API bool cio_event_is_set(const cio_event *ev);
+/* Waits until the flag is set (returns at once if it is). May suspend. */
+CIO_API int cio_event_wait(cio_event *ev);
+
+/* ---- Semaphore -------------------------------------------------------------- */
+
+typedef struct cio_semaphore cio_semaphore;
+/* value >= 0. A bounded semaphore refuses a release above its initial
+ * value (-EINVAL, asyncio's ValueError). */
+CIO_API int cio_semaphore_new(unsigned value, bool bounded, cio_semaphore **out);
+CIO_API int cio_semaphore_free(cio_semaphore *sem);
+/* May suspend. */
+CIO_API int cio_semaphore_acquire(cio_semaphore *sem);
+/* 0, or -EAGAIN if it would wait. */
+CIO_API int cio_semaphore_try_acquire(cio_semaphore *sem);
+CIO_API int cio_semaphore_release(cio_semaphore *sem);
+CIO_API unsigned cio_semaphore_value(const cio_semaphore *sem);
+
+/* ---- Condition ------------------------------------------------------------------ */
+
+typedef struct cio_condition cio_condition;
+/* lock may be NULL (the condition then makes its own). The condition does
+ * not own a lock passed in. */
+CIO_API int cio_condition_new(cio_lock *lock, cio_condition **out);
+CIO_API int cio_condition_free(cio_condition *cond);
+CIO_API int cio_condition_acquire(cio_condition *cond);
+CIO_API int cio_condition_release(cio_condition *cond);
+/* Releases the lock, waits for a notify, re-acquires the lock (even when
+ * cancelled or timed out: on return the lock is always held again, as in
+ * asyncio). -EPERM if the lock is not held. May suspend. */
+CIO_API int cio_condition_wait(cio_condition *cond);
+/* Waits until pred(arg) is true (checked with the lock held). May suspend. */
+CIO_API int cio_condition_wait_for(cio_condition *cond, bool (*pred)(void *arg), void *arg);
+/* Wakes up to n waiters (the lock must be held: -EPERM otherwise). */
+CIO_API int cio_condition_notify(cio_condition *cond, size_t n);
+CIO_API int cio_condition_notify_all(cio_condition *cond);
+
+/* ---- Barrier ------------------------------------------------------------------------ */
+
+typedef struct cio_barrier cio_barrier;
+/* parties >= 1. */
+CIO_API int cio_barrier_new(unsigned parties, cio_barrier **out);
+CIO_API int cio_barrier_free(cio_barrier *b);
+/* Waits until `parties` tasks wait; returns this task's index
+ * (0..parties-1, the last to arrive gets 0) or -EPIPE if the barrier is
+ * broken (aborted, or a waiter was cancelled). May suspend. */
+CIO_API int cio_barrier_wait(cio_barrier *b);
+/* Breaks the barrier: current and future waits return -EPIPE until reset. */
+CIO_API void cio_barrier_abort(cio_barrier *b);
+/* Returns the barrier to its empty state; current waiters get -EPIPE. */
+CIO_API void cio_barrier_reset(cio_barrier *b);
+CIO_API unsigned cio_barrier_n_waiting(const cio_barrier *b);
+CIO_API bool cio_barrier_broken(const cio_barrier *b);
+
+/* ---- Queues ------------------------------------------------------------------------- */
+
+typedef struct cio_queue cio_queue;
+
+typedef enum cio_queue_kind {
+    CIO_QUEUE_FIFO = 0,
+    CIO_QUEUE_LIFO = 1,
+    CIO_QUEUE_PRIORITY = 2, /* smallest first by cmp; equal items in put order */
+} cio_queue_kind;
+
+/* maxsize 0 means unbounded. cmp is required for CIO_QUEUE_PRIORITY and
+ * ignored otherwise. Items are void *, owned by whoever holds them. */
+CIO_API int cio_queue_new(cio_queue_kind kind, size_t maxsize,
+                          int (*cmp)(const void *a, const void *b), cio_queue **out);
+/* -EBUSY while tasks wait on it; items still queued are not freed. */
+CIO_API int cio_queue_free(cio_queue *q);
+
+/* Puts an item, waiting while the queue is full. -ESHUTDOWN after
+ * cio_queue_shutdown. May suspend. */
+CIO_API int cio_queue_put(cio_queue *q, void *item);
+/* 0, -EAGAIN if full, -ESHUTDOWN. */
+CIO_API int cio_queue_put_nowait(cio_queue *q, void *item);
+/* Takes an item, waiting while the queue is empty. -ESHUTDOWN once the
+ * queue is shut down and empty (or at once after an immediate shutdown).
+ * May suspend. */
+CIO_API int cio_queue_get(cio_queue *q, void **item);
+/* 0, -EAGAIN if empty, -ESHUTDOWN. */
+CIO_API int cio_queue_get_nowait(cio_queue *q, void **item);
+
+/* Marks one item taken earlier as processed. -EINVAL if called more times
+ * than items were put. */
+CIO_API int cio_queue_task_done(cio_queue *q);
+/* Waits until every item put has been marked done. May suspend. */
+CIO_API int cio_queue_join(cio_queue *q);
+
+/* asyncio 3.13 Queue.shutdown: puts fail with -ESHUTDOWN from now on, and
+ * waiting putters are woken with it; gets drain what is left, then fail.
+ * With immediate, the queue is emptied at once (each removed item counts as
+ * done for join), and waiting getters fail at once. */
+CIO_API void cio_queue_shutdown(cio_queue *q, bool immediate);
+
+CIO_API size_t cio_queue_size(const cio_queue *q);
+CIO_API size_t cio_queue_maxsize(const cio_queue *q);
+CIO_API bool cio_queue_empty(const cio_queue *q);
+CIO_API bool cio_queue_full(const cio_queue *q);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

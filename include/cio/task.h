@@ -1,0 +1,235 @@
+/* cio: tasks, stackful coroutines with asyncio's semantics.
+ *
+ * A task runs a function on its own stack, on a loop's thread, and can
+ * suspend (await a future, sleep, wait on a lock or queue) without blocking
+ * the loop: code reads like blocking code. A task IS a future
+ * (cio_task is cio_future): await it, cancel it, add done-callbacks to it.
+ * Its result is the task function's result, its error the function's
+ * negative return value.
+ *
+ * Suspending calls (everything documented "may suspend") are valid only
+ * inside a task; elsewhere they return -EPERM and do nothing.
+ *
+ * Cancellation (cio_future_cancel on a task) is sticky, as in trio: the
+ * task's current suspension and every later one return -ECANCELED until the
+ * task ends, so a cancelled task cannot wander on by accident. Work that must
+ * suspend while cancelled (closing a connection politely) runs inside a
+ * shield scope. A task that was cancelled yet returns 0 swallowed the
+ * cancellation: that is reported (asyncio's silent-swallow trap).
+ *
+ * Ownership: every task has an owner scope, its task group, or for a task
+ * started with cio_spawn the loop's root scope, which holds a reference
+ * until the task ends. So no task is ever lost while pending, and an error
+ * nobody awaited is reported when the task's last reference goes. */
+#ifndef CIO_TASK_H
+#define CIO_TASK_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common.h"
+#include "future.h"
+#include "loop.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* A task is a future. */
+typedef cio_future cio_task;
+
+/* A task's body. Return 0 and set *result (initially NULL), or return a
+ * negative errno, which fails the task. */
+typedef int (*cio_task_fn)(void *arg, void **result);
+
+/* Options for a new task. Zero-initialise; zero fields mean the default. */
+typedef struct cio_task_options {
+    const char *name;  /* copied; default "task-N" */
+    size_t stack_size; /* bytes; default 256 KiB (rounded up to a power of two, min 16 KiB) */
+} cio_task_options;
+
+/* asyncio.run: creates a loop (opts may be NULL), runs main(arg) as a task
+ * until it ends, cancels the tasks it left behind and waits for them, closes
+ * the loop. Returns main's outcome (0, its error, or -ECANCELED); *result
+ * (may be NULL) receives main's result. Must not be called from a task. */
+CIO_API int cio_run(cio_task_fn main, void *arg, void **result);
+CIO_API int cio_run_with(const cio_loop_options *opts, cio_task_fn main, void *arg,
+                         void **result);
+
+/* Starts fn(arg) as a task on the current task's loop (asyncio.create_task).
+ * It first runs on a later iteration, never inside this call. The loop's
+ * root scope owns it; *out (may be NULL) receives a reference for the
+ * caller. Returns -EPERM outside a task (use cio_task_new there). */
+CIO_API int cio_spawn(cio_task_fn fn, void *arg, cio_task **out);
+
+/* Starts a task on any loop, from anywhere on the loop's thread (a
+ * callback, or before the loop runs). opts may be NULL. *out (may be NULL)
+ * receives a reference. Returns 0, -EINVAL, -ENOMEM. */
+CIO_API int cio_task_new(cio_loop *loop, const cio_task_options *opts, cio_task_fn fn, void *arg,
+                         cio_task **out);
+
+/* Waits for fut to finish and returns its outcome; on 0, *result (may be
+ * NULL) receives its value (still owned by fut). Retrieves fut's error.
+ * Cancelling the waiting task does not cancel fut (use cio_future_cancel on
+ * it, or cio_wait_for). Returns -ECANCELED / -ETIMEDOUT if the waiting task
+ * is cancelled or its deadline passes first. May suspend. */
+CIO_API int cio_await(cio_future *fut, void **result);
+
+/* Suspends the current task for `seconds` (>= 0). Returns 0, -ECANCELED,
+ * -ETIMEDOUT (an enclosing deadline came first), -EINVAL, -EPERM. */
+CIO_API int cio_sleep(double seconds);
+
+/* Lets every other ready callback and task run, then resumes (sleep(0)).
+ * Returns 0, -ECANCELED, -ETIMEDOUT, -EPERM. */
+CIO_API int cio_yield(void);
+
+/* The running task, or NULL outside a task. */
+CIO_API cio_task *cio_current_task(void);
+/* The loop running on this thread (inside a task or a callback), or NULL. */
+CIO_API cio_loop *cio_current_loop(void);
+
+CIO_API const char *cio_task_name(const cio_task *task);
+CIO_API int cio_task_set_name(cio_task *task, const char *name);
+/* True if fut is a task. */
+CIO_API bool cio_is_task(const cio_future *fut);
+
+/* Fills out with up to max tasks of loop that have not ended (each with a
+ * new reference the caller drops); returns how many exist in all. */
+CIO_API size_t cio_all_tasks(cio_loop *loop, cio_task **out, size_t max);
+
+/* Runs fn(arg) on the thread pool and waits for it (asyncio.to_thread).
+ * If the task is cancelled meanwhile, returns -ECANCELED at once; fn still
+ * runs to completion on its thread (a thread cannot be interrupted) and its
+ * result is dropped. May suspend. */
+CIO_API int cio_to_thread(cio_work_fn fn, void *arg, void **result);
+
+/* ---- Deadlines and shields -------------------------------------------------
+ * A scope is a struct the caller keeps on its stack for the scope's lifetime;
+ * scopes nest and must end in reverse order of beginning, on the same task. */
+
+typedef struct cio_scope {
+    /* private */
+    struct cio_scope *parent;
+    int64_t deadline; /* ns, loop clock; INT64_MAX: none */
+    int kind;
+    bool expired;
+    void *task;
+} cio_scope;
+
+/* Begins a deadline scope of `seconds` from now (asyncio.timeout, trio's
+ * move_on_after). When the deadline passes, the suspension in progress and
+ * every later one inside the scope return -ETIMEDOUT. Returns -EPERM outside
+ * a task, -EINVAL for a negative or NaN delay. */
+CIO_API int cio_timeout_begin(cio_scope *scope, double seconds);
+/* The same with an absolute deadline on the loop clock (cio_loop_time). */
+CIO_API int cio_deadline_begin(cio_scope *scope, double when);
+
+/* Begins a shield scope: inside, the task's cancellation and enclosing
+ * deadlines are held back (suspensions return normally), so cleanup can
+ * suspend. A deadline scope begun inside a shield still applies. */
+CIO_API int cio_shield_begin(cio_scope *scope);
+
+/* Ends the innermost scope, which must be `scope`. Returns -ETIMEDOUT if
+ * this deadline scope expired (the scope's owner learns of it), else 0; a
+ * cancellation or outer expiry held back by a shield resumes now. */
+CIO_API int cio_scope_end(cio_scope *scope);
+
+/* True if this deadline scope's deadline has passed. */
+CIO_API bool cio_scope_expired(const cio_scope *scope);
+
+/* Waits for fut with a timeout, from a task (asyncio.wait_for): on timeout
+ * fut is cancelled and -ETIMEDOUT returned. If fut completed in the same
+ * iteration the timeout expired, its outcome wins. May suspend. */
+CIO_API int cio_await_for(cio_future *fut, double timeout, void **result);
+
+/* ---- Task groups (asyncio.TaskGroup, structured concurrency) ----------- */
+
+typedef struct cio_task_group cio_task_group;
+
+/* Creates a group owned by the current task. Returns -EPERM outside a task. */
+CIO_API int cio_task_group_new(cio_task_group **out);
+
+/* Starts fn(arg) as a child of the group. *out (may be NULL) receives a
+ * reference. Returns -EBUSY once the group is closing after a failure,
+ * -EINVAL after cio_task_group_wait returned. */
+CIO_API int cio_task_group_spawn(cio_task_group *g, const cio_task_options *opts, cio_task_fn fn,
+                                 void *arg, cio_task **out);
+
+/* Waits until every child has ended, then frees the group. When a child
+ * fails, the group cancels the other children (and, if the owner is still
+ * in the group's body suspended elsewhere, the owner too, as asyncio does);
+ * wait then returns the first failure. Every other failure is reported
+ * through the loop's report function, so none is lost. If the owner is
+ * cancelled while waiting, the children are cancelled, waited for, and
+ * -ECANCELED returned. Must be called by the owner. May suspend. */
+CIO_API int cio_task_group_wait(cio_task_group *g);
+
+/* Cancels every child of the group (the group itself stays usable). */
+CIO_API void cio_task_group_cancel(cio_task_group *g);
+
+/* ---- Awaitable combinators ----------------------------------------------- */
+
+/* Awaits every future; results[i] (may be NULL) receives each value. Without
+ * CIO_GATHER_COLLECT the first failure is returned at once (the others keep
+ * running); with it, waits for all and returns 0 (look at each future). If
+ * the waiting task is cancelled, the futures are cancelled too. May suspend. */
+CIO_API int cio_gather_await(cio_future *const *futs, size_t n, int flags, void **results);
+
+/* asyncio.wait: waits until the mode's condition holds or timeout (seconds,
+ * negative for none) passes; returns how many futures are done. Cancels
+ * nothing. May suspend. */
+CIO_API int cio_wait_await(cio_future *const *futs, size_t n, cio_wait_mode mode, double timeout);
+
+/* Awaits a shielded future: cancelling the waiting task leaves fut running. */
+CIO_API int cio_shield_await(cio_future *fut, void **result);
+
+/* Awaits the next future of an as_completed iterator to complete; *done
+ * receives it (owned by the iterator). Returns -ENOENT when all were
+ * handed out, -ETIMEDOUT when the iterator's timeout passed. May suspend. */
+CIO_API int cio_as_completed_await(cio_as_completed *it, cio_future **done);
+
+/* ---- Generators -------------------------------------------------------------
+ * A generator is a coroutine that yields values to its consumer, one per
+ * cio_gen_next. It runs on its own stack on the consumer's loop and may
+ * await between yields (an async generator). Both sides must be tasks. */
+
+typedef struct cio_gen cio_gen;
+typedef int (*cio_gen_fn)(cio_gen *gen, void *arg);
+
+/* Creates a generator; its body starts on the first cio_gen_next. */
+CIO_API int cio_gen_new(const cio_task_options *opts, cio_gen_fn fn, void *arg, cio_gen **out);
+
+/* Inside the generator: hands value to the consumer and suspends until the
+ * next cio_gen_next. Returns 0, or -ECANCELED when the consumer closed the
+ * generator early (run cleanup and return). May suspend. */
+CIO_API int cio_gen_yield(cio_gen *gen, void *value);
+
+/* The consumer: resumes the generator until it yields (returns 0 with
+ * *value), ends (returns CIO_GEN_END), or fails (returns its error). May
+ * suspend. */
+#define CIO_GEN_END 1
+CIO_API int cio_gen_next(cio_gen *gen, void **value);
+
+/* Closes the generator: if it is suspended in a yield, that yield returns
+ * -ECANCELED and the body runs to its end (its cleanup); then frees it.
+ * Returns the body's outcome if it failed, else 0. May suspend. */
+CIO_API int cio_gen_close(cio_gen *gen);
+
+/* ---- Introspection ------------------------------------------------------------ */
+
+/* Writes a dump of every task of loop to fd (name, state, what it awaits,
+ * owner, age, backtrace of its stack). In debug mode, SIGUSR1 prints it to
+ * stderr for every loop. */
+CIO_API int cio_task_dump(cio_loop *loop, int fd);
+
+/* Starts a monitor thread that reports (through the loop's report function,
+ * from the monitor thread) when loop has not come back to its poll for more
+ * than `seconds`, naming the task or callback running. One per loop;
+ * seconds <= 0 stops it. Cheap: the loop only bumps a counter. */
+CIO_API int cio_loop_set_stall_watchdog(cio_loop *loop, double seconds);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
