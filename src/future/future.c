@@ -19,6 +19,8 @@ struct cio_future {
     uint8_t state;
     bool retrieved;
     bool cancel_requested;
+    bool is_task;
+    void *task;
     int err;
     void *result;
     cio_free_fn dtor;
@@ -57,6 +59,8 @@ int cio_future_new(cio_loop *loop, cio_future **out)
     f->state = CIO_FUTURE_PENDING;
     f->retrieved = false;
     f->cancel_requested = false;
+    f->is_task = false;
+    f->task = NULL;
     f->err = 0;
     f->result = NULL;
     f->dtor = NULL;
@@ -88,8 +92,9 @@ static void report_unretrieved(cio_future *f)
         snprintf(buf, sizeof buf, "%p", (void *)f);
         name = buf;
     }
-    cio_loop_report(f->loop, "future %s: error was never retrieved: %s (%s)", name,
-                    cio_err_name(f->err), cio_strerror(f->err));
+    cio_loop_report(f->loop, "%s %s: error was never retrieved: %s (%s)",
+                    f->is_task ? "task" : "future", name, cio_err_name(f->err),
+                    cio_strerror(f->err));
 }
 
 void cio_future_unref(cio_future *fut)
@@ -198,6 +203,15 @@ void cio__future_set_free_hook(cio_future *fut, cio__free_hook hook, void *arg)
 
 bool cio__future_cancel_requested(const cio_future *fut) { return fut->cancel_requested; }
 void cio__future_mark_retrieved(cio_future *fut) { fut->retrieved = true; }
+bool cio__future_retrieved(const cio_future *fut) { return fut->retrieved; }
+void cio__future_set_task(cio_future *fut, void *task)
+{
+    fut->task = task;
+    if (task)
+        fut->is_task = true;
+}
+void *cio__future_task(const cio_future *fut) { return fut->task; }
+bool cio__future_is_task(const cio_future *fut) { return fut && fut->is_task; }
 int cio__future_peek_error(const cio_future *fut)
 {
     return fut->state == CIO_FUTURE_PENDING ? -EAGAIN : fut->err;

@@ -17,6 +17,13 @@ bool cio__future_cancel_requested(const cio_future *fut);
  * lets a combinator keep its inputs alive exactly as long as its output. */
 typedef void (*cio__free_hook)(cio_future *fut, void *arg);
 void cio__future_set_free_hook(cio_future *fut, cio__free_hook hook, void *arg);
+/* Tasks: a task is a future whose `task` points to its running state while
+ * it runs (NULL once it ended); is_task stays true. */
+void cio__future_set_task(cio_future *fut, void *task);
+void *cio__future_task(const cio_future *fut);
+bool cio__future_is_task(const cio_future *fut);
+bool cio__future_retrieved(const cio_future *fut);
+
 /* The outcome without marking the error retrieved. */
 int cio__future_peek_error(const cio_future *fut);
 /* Marks the error retrieved without reading it. */

@@ -242,6 +242,17 @@ struct cio_loop {
     cio_future *future_free;
     uint32_t future_free_count;
 
+    /* tasks (src/task) */
+    void *tasks;          /* every task not yet ended, a list */
+    size_t ntasks;
+    uint64_t task_seq;    /* task ids */
+    void *current_task;   /* the task running now, for the stall watchdog */
+    const void *current_cb; /* the callback running now, when watched */
+    _Atomic uint64_t progress; /* bumped per poll when watched */
+    bool watched;
+    void *watchdog;
+    int internal_signals; /* signal handlers cio installed itself (SIGUSR1 dump) */
+
     /* debug and reporting */
     pthread_t owner;
     int64_t slow_ns;
@@ -268,6 +279,14 @@ static inline int cio__ready_push(cio_loop *loop, cio_cb cb, void *arg)
 }
 
 int64_t cio__now_ns(void);
+/* The loop running on this thread (innermost run call), or NULL. */
+extern __thread cio_loop *cio__tls_loop;
+/* Drops what keeps a loop from closing that its owner cannot reach any more
+ * (pending timers, ready callbacks, watchers, signal handlers), for cio_run's
+ * shutdown. Returns how many were dropped. */
+size_t cio__loop_discard(cio_loop *loop);
+/* Task layer hooks (src/task). */
+void cio__dump_on_signal(void *loop);
 void cio__spin_ns(int64_t ns);
 #define CIO__SPIN_BEFORE_SLEEP_NS 2000
 uint64_t cio__loop_new_id(void);

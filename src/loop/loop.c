@@ -14,6 +14,7 @@
  * remote work announces itself through memory (remote_pending), and the
  * eventfd is only written when the loop is, or is about to be, asleep. */
 #include <dlfcn.h>
+#include <signal.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -22,6 +23,8 @@
 #include <sys/eventfd.h>
 #include <time.h>
 #include <unistd.h>
+
+#include <cio/task.h>
 
 #include "internal.h"
 
@@ -158,6 +161,8 @@ int cio_loop_new(cio_loop **out, const cio_loop_options *opts)
         goto fail;
     if ((rc = be->init(loop)) != 0)
         goto fail;
+    if (loop->debug && cio_loop_add_signal_handler(loop, SIGUSR1, cio__dump_on_signal, loop) == 0)
+        loop->internal_signals = 1; /* debug mode: SIGUSR1 prints the task dump */
     *out = loop;
     return 0;
 fail:
@@ -187,7 +192,7 @@ static int live_report(cio_loop *loop, bool report)
         {remote, "threadsafe callback(s) not yet taken in"},
         {loop->wheel.active, "pending timer(s)"},
         {(size_t)loop->nwatched, "watched file descriptor(s)"},
-        {(size_t)loop->nsignals, "signal handler(s)"},
+        {(size_t)(loop->nsignals - loop->internal_signals), "signal handler(s)"},
         {loop->jobs_inflight, "thread-pool job(s) in flight"},
         {loop->futures_live, "future(s) not freed"},
     };
@@ -242,6 +247,8 @@ int cio_loop_close(cio_loop *loop)
         return -EBUSY;
     if (cio__check_thread(loop, __func__))
         return -EPERM;
+    if (loop->watchdog)
+        cio_loop_set_stall_watchdog(loop, 0);
     /* Completed pool work and threadsafe calls count as live until taken in:
      * take them in now so a loop whose work finished can close. */
     remote_drain(loop);
@@ -249,6 +256,10 @@ int cio_loop_close(cio_loop *loop)
         if (loop->debug)
             live_report(loop, true);
         return -EBUSY;
+    }
+    if (loop->internal_signals) {
+        cio_loop_remove_signal_handler(loop, SIGUSR1);
+        loop->internal_signals = 0;
     }
     cio__signals_close(loop);
     cio__ts_quiesce(loop);
@@ -469,10 +480,29 @@ static void run_ready_debug(cio_loop *loop, uint64_t n)
     }
 }
 
+static void run_ready_watched(cio_loop *loop, uint64_t n)
+{
+    while (n) {
+        const void *fn = NULL;
+        uint64_t w = loop->ring[loop->head & loop->mask];
+        fn = (w >> 56) ? (const void *)loop->cbtab[(w >> 56) - 1]
+             : (const void *)(uintptr_t)loop->ring[(loop->head + (w ? 2 : 1)) & loop->mask];
+        __atomic_store_n(&loop->current_cb, fn, __ATOMIC_RELAXED);
+        n -= run_entry(loop, NULL);
+    }
+    __atomic_store_n(&loop->current_cb, NULL, __ATOMIC_RELAXED);
+}
+
 static inline void run_ready(cio_loop *loop)
 {
     uint64_t n = loop->tail - loop->head;
     loop->since_poll += (uint32_t)n;
+    if (CIO_UNLIKELY(loop->watched && !loop->debug)) {
+        run_ready_watched(loop, n);
+        if (loop->submit_len)
+            cio__jobs_flush(loop);
+        return;
+    }
     if (CIO_UNLIKELY(loop->debug)) {
         run_ready_debug(loop, n);
         if (loop->submit_len)
@@ -519,6 +549,8 @@ static inline bool remote_work(cio_loop *loop, memory_order mo)
  * fire due timers. */
 static void poll_phase(cio_loop *loop, bool may_block, bool ready)
 {
+    if (CIO_UNLIKELY(loop->watched))
+        atomic_fetch_add_explicit(&loop->progress, 1, memory_order_relaxed);
     int timeout = 0;
     if (may_block && !ready && !loop->stopping)
         timeout = poll_timeout_ms(loop);
@@ -537,6 +569,8 @@ static void poll_phase(cio_loop *loop, bool may_block, bool ready)
     }
     if (timeout != 0 || loop->nwatched > 0)
         loop->backend->poll(loop, timeout);
+    if (CIO_UNLIKELY(loop->watched))
+        atomic_fetch_add_explicit(&loop->progress, 1, memory_order_relaxed);
     if (atomic_load_explicit(&loop->sleeping, memory_order_relaxed))
         atomic_store_explicit(&loop->sleeping, 0, memory_order_relaxed);
     loop->now = cio__now_ns();
@@ -561,12 +595,15 @@ static void iteration(cio_loop *loop, bool may_block)
 
 static bool loop_alive(cio_loop *loop)
 {
-    return loop->tail != loop->head || loop->wheel.active || loop->nwatched || loop->nsignals ||
+    return loop->tail != loop->head || loop->wheel.active || loop->nwatched ||
+           loop->nsignals > loop->internal_signals ||
            loop->jobs_inflight || atomic_load_explicit(&loop->remote_pending, memory_order_relaxed) ||
            cio__ts_ready(loop);
 }
 
-static int run_begin(cio_loop *loop)
+__thread cio_loop *cio__tls_loop;
+
+static int run_begin(cio_loop *loop, cio_loop **prev)
 {
     if (!loop || loop->closed)
         return -EINVAL;
@@ -575,12 +612,22 @@ static int run_begin(cio_loop *loop)
     loop->running = true;
     loop->owner = pthread_self();
     loop->now = cio__now_ns();
+    *prev = cio__tls_loop;
+    cio__tls_loop = loop;
     return 0;
+}
+
+static void run_end(cio_loop *loop, cio_loop *prev)
+{
+    loop->stopping = false;
+    loop->running = false;
+    cio__tls_loop = prev;
 }
 
 int cio_loop_run_forever(cio_loop *loop)
 {
-    int rc = run_begin(loop);
+    cio_loop *prev;
+    int rc = run_begin(loop, &prev);
     if (rc)
         return rc;
     for (;;) {
@@ -588,21 +635,20 @@ int cio_loop_run_forever(cio_loop *loop)
         if (loop->stopping)
             break;
     }
-    loop->stopping = false;
-    loop->running = false;
+    run_end(loop, prev);
     return 0;
 }
 
 int cio_loop_run_once(cio_loop *loop, int flags)
 {
-    int rc = run_begin(loop);
+    cio_loop *prev;
+    int rc = run_begin(loop, &prev);
     if (rc)
         return rc;
     /* Unlike run_forever, a single iteration never blocks on a loop with
      * nothing that could wake it except another thread. */
     iteration(loop, !(flags & CIO_RUN_NOWAIT) && loop_alive(loop));
-    loop->stopping = false;
-    loop->running = false;
+    run_end(loop, prev);
     return loop_alive(loop) ? 1 : 0;
 }
 
@@ -617,11 +663,11 @@ int cio_loop_run_until_complete(cio_loop *loop, cio_future *fut)
 {
     if (!fut || (loop && cio_future_loop(fut) != loop))
         return -EINVAL;
-    int rc = run_begin(loop);
-    if (rc)
-        return rc;
-    loop->running = false;
-    rc = cio_future_add_done_callback(fut, stop_on_done, loop);
+    if (!loop || loop->closed)
+        return -EINVAL;
+    if (loop->running)
+        return -EBUSY;
+    int rc = cio_future_add_done_callback(fut, stop_on_done, loop);
     if (rc)
         return rc;
     cio_loop_run_forever(loop);
@@ -630,6 +676,39 @@ int cio_loop_run_until_complete(cio_loop *loop, cio_future *fut)
         return -EINTR;
     }
     return cio_future_error(fut);
+}
+
+size_t cio__loop_discard(cio_loop *loop)
+{
+    size_t n = 0;
+    /* Ready callbacks: future pairs hold references to drop. */
+    while (loop->head != loop->tail) {
+        uint64_t w = loop->ring[loop->head & loop->mask];
+        if (w >> 56) {
+            loop->head += 1;
+        } else if (w == CIO__RQ_PLAIN) {
+            loop->head += 3;
+        } else {
+            cio_future *fut = (cio_future *)(uintptr_t)loop->ring[(loop->head + 1) & loop->mask];
+            loop->head += 4;
+            cio_future_unref(fut);
+        }
+        n++;
+    }
+    n += loop->wheel.active;
+    cio__wheel_free(&loop->wheel);
+    cio__wheel_init(&loop->wheel, loop->now);
+    for (int fd = 0; fd < loop->nfds; fd++) {
+        if (loop->fds[fd].mask & CIO_READABLE)
+            cio_remove_reader(loop, fd), n++;
+        if (loop->fds[fd].mask & CIO_WRITABLE)
+            cio_remove_writer(loop, fd), n++;
+    }
+    for (int signo = 1; signo <= 64; signo++) {
+        if (loop->sig_cb[signo] && cio_loop_remove_signal_handler(loop, signo) == 0)
+            n++;
+    }
+    return n;
 }
 
 void cio_loop_stop(cio_loop *loop)

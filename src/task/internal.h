@@ -1,0 +1,75 @@
+/* Internal declarations of the task layer. */
+#ifndef CIO_TASK_INTERNAL_H
+#define CIO_TASK_INTERNAL_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <cio/task.h>
+
+#include "../future/internal.h"
+#include "../loop/internal.h"
+#include "ctx.h"
+#include "stack.h"
+
+enum cio__task_state {
+    CIO__T_NEW,       /* created, first step scheduled */
+    CIO__T_READY,     /* woken, resume scheduled */
+    CIO__T_RUNNING,
+    CIO__T_SUSPENDED,
+    CIO__T_DONE,      /* body returned (or cancelled before it started) */
+};
+
+enum { CIO__SCOPE_DEADLINE = 1, CIO__SCOPE_SHIELD = 2 };
+
+/* A task's running state. It lives at the top of its own stack slot (see
+ * stack.c), so an idle task costs the one page its stack first touches. */
+struct cio__task {
+    cio__ctx ctx;
+    cio_future *fut; /* the task as a future */
+    cio_loop *loop;
+    cio_task_fn fn;
+    void *arg;
+    void *result;
+    int rc;
+    int wake_rc;
+    enum cio__task_state state;
+    bool cancelled; /* sticky */
+    bool root_owned;
+    bool timer_armed;
+    cio_handle timer;
+    cio_scope *scopes; /* innermost first */
+    cio_future *awaiting;
+    struct cio__stack *stack;
+    struct cio__task *next, *prev; /* the loop's list of tasks */
+    struct cio_task_group *group;
+    uint64_t id;
+    int64_t created;
+    /* sanitizers */
+    void *asan_fake;
+    void *tsan_fiber;
+};
+
+/* The running task on this thread, or NULL. */
+struct cio__task *cio__task_current(void);
+/* Suspends t until woken; also wakes at wake_at (ns, INT64_MAX: never) with
+ * 0, or at the effective deadline with -ETIMEDOUT; returns -ECANCELED at
+ * once if cancelled (and not shielded), -ETIMEDOUT at once if a deadline
+ * passed. */
+int cio__task_suspend(struct cio__task *t, int64_t wake_at);
+/* Wakes a suspended task with rc (ignored if it is not suspended). direct:
+ * resume it right here when called on the loop's own stack. */
+void cio__task_wake(struct cio__task *t, int rc, bool direct);
+/* -ECANCELED / -ETIMEDOUT if the task may not suspend now, else 0. */
+int cio__task_check(struct cio__task *t);
+
+/* Creates a task; owner: NULL for the loop's root scope (which then holds
+ * the creation reference), or a group/generator which takes *out as its
+ * own reference. */
+int cio__task_create(cio_loop *loop, const cio_task_options *opts, cio_task_fn fn, void *arg,
+                     struct cio_task_group *group, bool root_owned, cio_future **out);
+
+/* Called by the group code when a child ends (group.c). */
+void cio__group_child_done(struct cio_task_group *g, cio_future *child);
+
+#endif

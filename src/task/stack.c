@@ -1,0 +1,269 @@
+/* Task stacks, designed for a million tasks.
+ *
+ * vm.max_map_count is 65530 here, and a guard page made with mprotect splits
+ * its mapping in two: one mapping or one mprotect guard per stack cannot
+ * reach a million tasks. So stacks are carved from large regions (one
+ * mmap each, MAP_NORESERVE, memory committed only when touched), and each
+ * slot's guard page is installed with madvise(MADV_GUARD_INSTALL) (Linux
+ * 6.13+), which marks page-table entries without splitting the mapping: a
+ * million guarded stacks cost a few hundred mappings. On older kernels the
+ * guards fall back to mprotect, within a budget of mappings; past it stacks
+ * go unguarded and debug mode says so once.
+ *
+ * A slot is a power of two (16 KiB to 1 GiB) holding, from the bottom: the
+ * guard page, the stack, and at the very top the stack header and the
+ * owner's data (the task). The task therefore lives in the page its stack
+ * touches first: an idle task costs one page of RSS, not a page plus a heap
+ * block. Freed stacks are kept per size class and reused hot; past a
+ * handful per class their memory is returned to the kernel (the guard
+ * survives MADV_DONTNEED).
+ *
+ * Overflow: a SIGSEGV handler on an alternate signal stack looks the fault
+ * address up in the regions; a hit in a guard page is a stack overflow and
+ * the process dies with "cio: stack overflow in task '<name>'". Any other
+ * fault goes to the previous handler (or the default action). */
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "stack.h"
+
+#ifndef MADV_GUARD_INSTALL
+#define MADV_GUARD_INSTALL 102
+#endif
+
+#if defined(__has_include)
+#if __has_include(<valgrind/valgrind.h>)
+#include <valgrind/valgrind.h>
+#define CIO_HAVE_VALGRIND 1
+#endif
+#endif
+
+#define NCLASSES 17          /* 16 KiB << 0..16 */
+#define REGION_BYTES (1ull << 30)
+#define MAX_REGIONS 65536
+#define HOT_PER_CLASS 64     /* freed stacks kept with their memory */
+#define MPROTECT_BUDGET 30000 /* guards made with mprotect, if madvise cannot */
+
+struct region {
+    uintptr_t base;
+    size_t size;
+    size_t slot_size;
+};
+
+static struct region regions[MAX_REGIONS];
+static _Atomic size_t nregions;
+
+static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+static struct {
+    struct region *cur; /* carving from here */
+    size_t next_slot;
+    struct cio__stack *hot, *cold; /* free stacks: with memory, without */
+    size_t nhot;
+} classes[NCLASSES];
+
+static size_t page_size;
+static int guard_mode = -1; /* -1 unknown, 0 madvise, 1 mprotect */
+static size_t mprotect_guards;
+static pthread_once_t once = PTHREAD_ONCE_INIT;
+static struct sigaction prev_segv, prev_bus;
+
+static size_t align_up(size_t v, size_t a) { return (v + a - 1) & ~(a - 1); }
+
+static void write_str(const char *s) { (void)!write(2, s, strlen(s)); }
+
+static void on_fault(int sig, siginfo_t *si, void *uc)
+{
+    uintptr_t a = (uintptr_t)si->si_addr;
+    size_t n = atomic_load_explicit(&nregions, memory_order_acquire);
+    for (size_t i = 0; i < n; i++) {
+        struct region *r = &regions[i];
+        if (a < r->base || a >= r->base + r->size)
+            continue;
+        uintptr_t slot = r->base + (a - r->base) / r->slot_size * r->slot_size;
+        if (a >= slot + page_size)
+            break; /* inside a stack: not an overflow */
+        struct cio__stack *s =
+            (struct cio__stack *)(slot + r->slot_size - align_up(sizeof *s, 64));
+        const char *name = s->describe ? s->describe(s->owner) : NULL;
+        char size_buf[32];
+        snprintf(size_buf, sizeof size_buf, "%zu", s->usable / 1024);
+        write_str("cio: stack overflow in task '");
+        write_str(name ? name : "?");
+        write_str("' (stack of ");
+        write_str(size_buf);
+        write_str(" KiB; give it a larger cio_task_options.stack_size)\n");
+        signal(SIGABRT, SIG_DFL);
+        abort();
+    }
+    /* Not ours: hand it on. */
+    struct sigaction *prev = sig == SIGBUS ? &prev_bus : &prev_segv;
+    if (prev->sa_flags & SA_SIGINFO) {
+        prev->sa_sigaction(sig, si, uc);
+    } else if (prev->sa_handler == SIG_IGN) {
+        return;
+    } else if (prev->sa_handler != SIG_DFL) {
+        prev->sa_handler(sig);
+    } else {
+        signal(sig, SIG_DFL); /* the fault repeats on return and kills */
+    }
+}
+
+static void init_once(void)
+{
+    page_size = (size_t)sysconf(_SC_PAGESIZE);
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_sigaction = on_fault;
+    sa.sa_flags = SA_SIGINFO | SA_ONSTACK | SA_NODEFER;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGSEGV, &sa, &prev_segv);
+    sigaction(SIGBUS, &sa, &prev_bus);
+}
+
+static __thread bool altstack_done;
+
+void cio__stack_thread_init(void)
+{
+    if (altstack_done)
+        return;
+    altstack_done = true;
+    stack_t cur;
+    if (sigaltstack(NULL, &cur) == 0 && !(cur.ss_flags & SS_DISABLE))
+        return; /* the program has its own */
+    size_t sz = 64 * 1024;
+    void *p = mmap(NULL, sz, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED)
+        return;
+    stack_t ss = {.ss_sp = p, .ss_size = sz, .ss_flags = 0};
+    sigaltstack(&ss, NULL);
+}
+
+static unsigned class_of(size_t size, size_t *slot_size)
+{
+    size_t s = CIO__STACK_MIN;
+    unsigned c = 0;
+    while (s < size && c < NCLASSES - 1) {
+        s <<= 1;
+        c++;
+    }
+    *slot_size = s;
+    return c;
+}
+
+static bool guard(char *slot)
+{
+    if (guard_mode <= 0 && madvise(slot, page_size, MADV_GUARD_INSTALL) == 0) {
+        guard_mode = 0;
+        return true;
+    }
+    if (guard_mode == -1)
+        guard_mode = 1;
+    if (guard_mode == 1 && mprotect_guards < MPROTECT_BUDGET &&
+        mprotect(slot, page_size, PROT_NONE) == 0) {
+        mprotect_guards++;
+        return true;
+    }
+    return false;
+}
+
+/* A fresh slot of class c; call with the lock held. */
+static char *carve(unsigned c, size_t slot_size)
+{
+    struct region *r = classes[c].cur;
+    if (!r || classes[c].next_slot == r->size / slot_size) {
+        size_t n = atomic_load(&nregions);
+        if (n == MAX_REGIONS)
+            return NULL;
+        size_t bytes = slot_size > REGION_BYTES / 4 ? slot_size * 4 : REGION_BYTES;
+        void *p = mmap(NULL, bytes, PROT_READ | PROT_WRITE,
+                       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+        if (p == MAP_FAILED)
+            return NULL;
+        regions[n] = (struct region){(uintptr_t)p, bytes, slot_size};
+        atomic_store_explicit(&nregions, n + 1, memory_order_release);
+        classes[c].cur = r = &regions[n];
+        classes[c].next_slot = 0;
+    }
+    return (char *)r->base + classes[c].next_slot++ * slot_size;
+}
+
+struct cio__stack *cio__stack_get(size_t size, size_t extra, void **extra_out)
+{
+    pthread_once(&once, init_once);
+    size_t hdr = align_up(sizeof(struct cio__stack), 64);
+    extra = align_up(extra, 64);
+    size_t slot_size;
+    if (size > CIO__STACK_MAX || size < hdr + extra + 2 * page_size)
+        size = size > CIO__STACK_MAX ? size : hdr + extra + 2 * page_size;
+    if (size > CIO__STACK_MAX)
+        return NULL;
+    unsigned c = class_of(size, &slot_size);
+
+    pthread_mutex_lock(&lock);
+    struct cio__stack *s = classes[c].hot;
+    char *slot;
+    bool guarded;
+    if (s) {
+        classes[c].hot = s->next_free;
+        classes[c].nhot--;
+        pthread_mutex_unlock(&lock);
+        goto ready;
+    }
+    if ((s = classes[c].cold)) {
+        classes[c].cold = s->next_free;
+        pthread_mutex_unlock(&lock);
+        goto ready; /* the header page comes back zeroed but for what we wrote */
+    }
+    slot = carve(c, slot_size);
+    if (!slot) {
+        pthread_mutex_unlock(&lock);
+        return NULL;
+    }
+    guarded = guard(slot);
+    pthread_mutex_unlock(&lock);
+    s = (struct cio__stack *)(slot + slot_size - hdr);
+    s->lo = slot + page_size;
+    s->slot_size = slot_size;
+    s->usable = (size_t)((char *)s - extra - s->lo);
+    s->guarded = guarded;
+#ifdef CIO_HAVE_VALGRIND
+    s->valgrind_id = VALGRIND_STACK_REGISTER(s->lo, s->lo + s->usable);
+#endif
+ready:
+    s->next_free = NULL;
+    s->describe = NULL;
+    s->owner = NULL;
+    *extra_out = (char *)s - extra;
+    return s;
+}
+
+void cio__stack_put(struct cio__stack *s)
+{
+    size_t slot_size = s->slot_size;
+    unsigned c = class_of(slot_size, &slot_size);
+    pthread_mutex_lock(&lock);
+    if (classes[c].nhot < HOT_PER_CLASS) {
+        s->next_free = classes[c].hot;
+        classes[c].hot = s;
+        classes[c].nhot++;
+        pthread_mutex_unlock(&lock);
+        return;
+    }
+    pthread_mutex_unlock(&lock);
+    /* Give the memory back, header page included: copy what the header
+     * must keep, drop the pages, write it again. */
+    struct cio__stack keep = *s;
+    madvise(keep.lo, (size_t)((char *)s - keep.lo) + align_up(sizeof *s, 64), MADV_DONTNEED);
+    *s = keep;
+    pthread_mutex_lock(&lock);
+    s->next_free = classes[c].cold;
+    classes[c].cold = s;
+    pthread_mutex_unlock(&lock);
+}

@@ -1,0 +1,38 @@
+/* Task stacks (stack.c). */
+#ifndef CIO_TASK_STACK_H
+#define CIO_TASK_STACK_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define CIO__STACK_DEFAULT (256u * 1024)
+#define CIO__STACK_MIN (16u * 1024)
+#define CIO__STACK_MAX (1u << 30)
+
+/* A stack slot: [guard][usable stack ... | header]. The header sits at the
+ * very top of the slot, in the page the task touches first, together with
+ * whatever the owner keeps there (the task itself: cio__stack_extra). */
+struct cio__stack {
+    char *lo;          /* lowest usable address, just above the guard */
+    size_t usable;     /* bytes from lo up to this header */
+    size_t slot_size;  /* the whole slot, guard included */
+    struct cio__stack *next_free;
+    const char *(*describe)(void *owner); /* names the owner for the overflow report */
+    void *owner;
+    unsigned valgrind_id;
+    bool guarded;
+};
+
+/* A stack in a slot of `size` bytes rounded up to a power of two (guard
+ * page, header and `extra` included), with `extra` bytes reserved next to
+ * the header for the caller (returned in *extra_out, 64-byte aligned).
+ * NULL on ENOMEM or a size over CIO__STACK_MAX. */
+struct cio__stack *cio__stack_get(size_t size, size_t extra, void **extra_out);
+void cio__stack_put(struct cio__stack *s);
+
+/* Installs this thread's alternate signal stack (once per thread), so a
+ * stack overflow can be reported. */
+void cio__stack_thread_init(void);
+
+#endif

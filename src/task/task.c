@@ -1,0 +1,578 @@
+/* Tasks: creation, the switch in and out, suspension, wakeups, cancellation
+ * and deadline scopes.
+ *
+ * The loop's own stack is the scheduler: a task runs when the loop switches
+ * to it (from a ready callback, a timer or a done-callback) and comes back
+ * when it suspends or ends. A wakeup that happens on the loop's stack (a
+ * future the task awaits completing, its sleep timer firing) resumes the
+ * task right there: no extra trip through the ready queue, so a task
+ * waiting for a future resumes within the same iteration the future's
+ * callbacks run. A wakeup from elsewhere (a cancel called by another task)
+ * is scheduled through the ready queue.
+ *
+ * Every suspension checks, in order: cancellation (unless a shield scope
+ * is active), then the deadline scopes from the innermost out to the first
+ * shield. A task woken for any reason cancels its wakeup timer, and a
+ * done-callback that arrives late finds the task no longer awaiting that
+ * future and does nothing: no stale wakeup can reach a later suspension. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+
+#if defined(__SANITIZE_ADDRESS__)
+#define CIO_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define CIO_ASAN 1
+#endif
+#endif
+#if defined(__SANITIZE_THREAD__)
+#define CIO_TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define CIO_TSAN 1
+#endif
+#endif
+
+#ifdef CIO_ASAN
+void __sanitizer_start_switch_fiber(void **fake_stack_save, const void *bottom, size_t size);
+void __sanitizer_finish_switch_fiber(void *fake_stack_save, const void **bottom_old,
+                                     size_t *size_old);
+#endif
+#ifdef CIO_TSAN
+void *__tsan_get_current_fiber(void);
+void *__tsan_create_fiber(unsigned flags);
+void __tsan_destroy_fiber(void *fiber);
+void __tsan_switch_to_fiber(void *fiber, unsigned flags);
+#endif
+
+/* Per thread: the scheduler's context and the running task. */
+static __thread struct {
+    cio__ctx sched;
+    struct cio__task *current;
+    const void *sched_bottom; /* ASan: the loop stack's extent */
+    size_t sched_size;
+    void *sched_fake;
+    void *sched_fiber; /* TSan */
+} tls;
+
+struct cio__task *cio__task_current(void) { return tls.current; }
+
+cio_task *cio_current_task(void) { return tls.current ? tls.current->fut : NULL; }
+cio_loop *cio_current_loop(void)
+{
+    return tls.current ? tls.current->loop : cio__tls_loop;
+}
+
+/* ---- switching ----------------------------------------------------------- */
+
+static void switch_to_task(struct cio__task *t)
+{
+#ifdef CIO_ASAN
+    __sanitizer_start_switch_fiber(&tls.sched_fake, t->stack->lo, t->stack->usable);
+#endif
+#ifdef CIO_TSAN
+    if (!tls.sched_fiber)
+        tls.sched_fiber = __tsan_get_current_fiber();
+    __tsan_switch_to_fiber(t->tsan_fiber, 0);
+#endif
+    cio__ctx_switch(&tls.sched, &t->ctx);
+#ifdef CIO_ASAN
+    __sanitizer_finish_switch_fiber(tls.sched_fake, NULL, NULL);
+#endif
+}
+
+/* In the task: back to the scheduler. final: the task will never resume. */
+static void switch_to_sched(struct cio__task *t, bool final)
+{
+#ifdef CIO_ASAN
+    __sanitizer_start_switch_fiber(final ? NULL : &t->asan_fake, tls.sched_bottom,
+                                   tls.sched_size);
+#endif
+#ifdef CIO_TSAN
+    __tsan_switch_to_fiber(tls.sched_fiber, 0);
+#endif
+    cio__ctx_switch(&t->ctx, &tls.sched);
+#ifdef CIO_ASAN
+    __sanitizer_finish_switch_fiber(t->asan_fake, &tls.sched_bottom, &tls.sched_size);
+#endif
+    (void)final;
+}
+
+static void task_finish(struct cio__task *t);
+
+static void task_entry(void *p)
+{
+    struct cio__task *t = p;
+#ifdef CIO_ASAN
+    __sanitizer_finish_switch_fiber(NULL, &tls.sched_bottom, &tls.sched_size);
+#endif
+    void *result = NULL;
+    int rc = t->fn(t->arg, &result);
+    t->rc = rc;
+    t->result = result;
+    t->state = CIO__T_DONE;
+    switch_to_sched(t, true);
+    abort(); /* never resumed */
+}
+
+/* On the loop's stack: runs t until it suspends or ends. */
+static void task_resume(struct cio__task *t)
+{
+    /* A loop may run another loop's iteration from inside a task; keep the
+     * outer scheduler state. */
+    struct cio__task *prev_current = tls.current;
+    cio__ctx prev_sched = tls.sched;
+    cio_loop *loop = t->loop;
+    void *prev_loop_task = loop->current_task;
+    cio__stack_thread_init();
+    t->state = CIO__T_RUNNING;
+    tls.current = t;
+    loop->current_task = t;
+    switch_to_task(t);
+    tls.current = prev_current;
+    tls.sched = prev_sched;
+    loop->current_task = prev_loop_task;
+    if (t->state == CIO__T_DONE)
+        task_finish(t);
+}
+
+static void resume_cb(void *arg) { task_resume(arg); }
+
+static void start_cb(void *arg)
+{
+    struct cio__task *t = arg;
+    if (t->state == CIO__T_DONE) /* cancelled before it started */
+        task_finish(t);
+    else
+        task_resume(t);
+}
+
+/* ---- scopes and checks ---------------------------------------------------- */
+
+static int64_t effective_deadline(const struct cio__task *t, bool *shielded)
+{
+    int64_t dl = INT64_MAX;
+    *shielded = false;
+    for (const cio_scope *s = t->scopes; s; s = s->parent) {
+        if (s->kind == CIO__SCOPE_SHIELD) {
+            *shielded = true;
+            break;
+        }
+        if (s->deadline < dl)
+            dl = s->deadline;
+    }
+    return dl;
+}
+
+/* Marks expired every deadline scope (up to the first shield) whose time
+ * has come; returns whether any scope in that range is expired. */
+static bool mark_expired(struct cio__task *t)
+{
+    bool any = false;
+    for (cio_scope *s = t->scopes; s && s->kind != CIO__SCOPE_SHIELD; s = s->parent) {
+        if (!s->expired && s->deadline <= t->loop->now)
+            s->expired = true;
+        any |= s->expired;
+    }
+    return any;
+}
+
+int cio__task_check(struct cio__task *t)
+{
+    bool shielded;
+    effective_deadline(t, &shielded);
+    if (t->cancelled && !shielded)
+        return -ECANCELED;
+    if (mark_expired(t))
+        return -ETIMEDOUT;
+    return 0;
+}
+
+static void timer_cb(void *arg)
+{
+    struct cio__task *t = arg;
+    t->timer_armed = false;
+    if (t->state != CIO__T_SUSPENDED)
+        return;
+    bool shielded;
+    int64_t dl = effective_deadline(t, &shielded);
+    if (dl <= t->loop->now) {
+        mark_expired(t);
+        cio__task_wake(t, -ETIMEDOUT, true);
+    } else {
+        cio__task_wake(t, 0, true);
+    }
+}
+
+int cio__task_suspend(struct cio__task *t, int64_t wake_at)
+{
+    int rc = cio__task_check(t);
+    if (rc)
+        return rc;
+    bool shielded;
+    int64_t at = effective_deadline(t, &shielded);
+    if (wake_at < at)
+        at = wake_at;
+    if (at != INT64_MAX) {
+        rc = cio_call_at(t->loop, (double)at / 1e9, timer_cb, t, &t->timer);
+        if (rc)
+            return rc;
+        t->timer_armed = true;
+    }
+    t->state = CIO__T_SUSPENDED;
+    switch_to_sched(t, false);
+    if (t->timer_armed) {
+        cio_timer_cancel(t->loop, t->timer);
+        t->timer_armed = false;
+    }
+    return t->wake_rc;
+}
+
+void cio__task_wake(struct cio__task *t, int rc, bool direct)
+{
+    if (t->state != CIO__T_SUSPENDED)
+        return;
+    t->wake_rc = rc;
+    t->state = CIO__T_READY;
+    if (direct && !tls.current && cio__tls_loop == t->loop) {
+        task_resume(t);
+    } else if (cio__ready_push(t->loop, resume_cb, t) != 0) {
+        task_resume(t); /* out of memory for the queue: resume now */
+    }
+}
+
+/* ---- cancellation ------------------------------------------------------------ */
+
+static int cancel_hook(cio_future *fut, void *arg)
+{
+    (void)fut;
+    struct cio__task *t = arg;
+    if (t->state == CIO__T_DONE)
+        return 1;
+    t->cancelled = true;
+    if (t->state == CIO__T_NEW) {
+        /* Never started: the body does not run (its first step would fail
+         * anyway); start_cb finishes it as cancelled. */
+        t->state = CIO__T_DONE;
+        t->rc = -ECANCELED;
+        return 1;
+    }
+    if (t->state == CIO__T_SUSPENDED) {
+        bool shielded;
+        effective_deadline(t, &shielded);
+        if (!shielded)
+            cio__task_wake(t, -ECANCELED, false);
+    }
+    return 1; /* the task ends the future when it returns */
+}
+
+/* ---- life cycle ------------------------------------------------------------------ */
+
+static const char *describe(void *owner)
+{
+    struct cio__task *t = owner;
+    return cio_future_name(t->fut);
+}
+
+int cio__task_create(cio_loop *loop, const cio_task_options *opts, cio_task_fn fn, void *arg,
+                     struct cio_task_group *group, bool root_owned, cio_future **out)
+{
+    if (out)
+        *out = NULL;
+    if (!loop || loop->closed || !fn)
+        return -EINVAL;
+    int rc = cio__check_thread(loop, "cio_task_new");
+    if (rc)
+        return rc;
+    size_t size = opts && opts->stack_size ? opts->stack_size : CIO__STACK_DEFAULT;
+    if (size > CIO__STACK_MAX)
+        return -EINVAL;
+    void *mem;
+    struct cio__stack *stack = cio__stack_get(size, sizeof(struct cio__task), &mem);
+    if (!stack)
+        return -ENOMEM;
+    struct cio__task *t = mem;
+    memset(t, 0, sizeof *t);
+    cio_future *fut;
+    if ((rc = cio_future_new(loop, &fut)) != 0) {
+        cio__stack_put(stack);
+        return rc;
+    }
+    if (opts && opts->name && (rc = cio_future_set_name(fut, opts->name)) != 0) {
+        cio_future_unref(fut);
+        cio__stack_put(stack);
+        return rc;
+    }
+    t->fut = fut;
+    t->loop = loop;
+    t->fn = fn;
+    t->arg = arg;
+    t->stack = stack;
+    t->group = group;
+    t->root_owned = root_owned;
+    t->id = ++loop->task_seq;
+    t->created = loop->now;
+    t->state = CIO__T_NEW;
+    stack->describe = describe;
+    stack->owner = t;
+    cio__future_set_task(fut, t);
+    cio__future_set_cancel_hook(fut, cancel_hook, t);
+    cio__ctx_init(&t->ctx, stack->lo, stack->usable, task_entry, t);
+#ifdef CIO_TSAN
+    t->tsan_fiber = __tsan_create_fiber(0);
+#endif
+    if ((rc = cio__ready_push(loop, start_cb, t)) != 0) {
+#ifdef CIO_TSAN
+        __tsan_destroy_fiber(t->tsan_fiber);
+#endif
+        cio__future_set_task(fut, NULL);
+        cio__future_set_cancel_hook(fut, NULL, NULL);
+        cio_future_unref(fut);
+        cio__stack_put(stack);
+        return rc;
+    }
+    struct cio__task *head = loop->tasks;
+    t->next = head;
+    if (head)
+        head->prev = t;
+    loop->tasks = t;
+    loop->ntasks++;
+    /* The creation reference belongs to the owner: the root scope keeps it
+     * until the task ends; a group or generator receives it in *out. */
+    if (out)
+        *out = root_owned ? cio_future_ref(fut) : fut;
+    return 0;
+}
+
+int cio_task_new(cio_loop *loop, const cio_task_options *opts, cio_task_fn fn, void *arg,
+                 cio_task **out)
+{
+    return cio__task_create(loop, opts, fn, arg, NULL, true, out);
+}
+
+int cio_spawn(cio_task_fn fn, void *arg, cio_task **out)
+{
+    if (out)
+        *out = NULL;
+    struct cio__task *t = tls.current;
+    if (!t)
+        return -EPERM;
+    return cio__task_create(t->loop, NULL, fn, arg, NULL, true, out);
+}
+
+static void task_finish(struct cio__task *t)
+{
+    cio_loop *loop = t->loop;
+    cio_future *fut = t->fut;
+    if (t->prev)
+        t->prev->next = t->next;
+    else
+        loop->tasks = t->next;
+    if (t->next)
+        t->next->prev = t->prev;
+    loop->ntasks--;
+    if (t->timer_armed)
+        cio_timer_cancel(loop, t->timer);
+#ifdef CIO_TSAN
+    __tsan_destroy_fiber(t->tsan_fiber);
+#endif
+    int rc = t->rc;
+    void *result = t->result;
+    bool swallowed = t->cancelled && rc == 0;
+    if (swallowed)
+        cio_task_name(fut); /* name it while its id is at hand */
+    bool root_owned = t->root_owned;
+    struct cio_task_group *group = t->group;
+    cio__future_set_task(fut, NULL);
+    cio__future_set_cancel_hook(fut, NULL, NULL);
+    cio__stack_put(t->stack); /* t lives there: not touched from here on */
+    if (swallowed)
+        cio_loop_report(loop,
+                        "task %s was cancelled but returned success: a cancellation was "
+                        "swallowed (return -ECANCELED, or finish cleanup in a shield scope)",
+                        cio_task_name(fut));
+    if (rc < 0)
+        cio_future_set_error(fut, rc);
+    else
+        cio_future_set_result(fut, result, NULL);
+    if (group)
+        cio__group_child_done(group, fut);
+    if (root_owned)
+        cio_future_unref(fut);
+}
+
+/* ---- names and lists ----------------------------------------------------------- */
+
+const char *cio_task_name(const cio_task *task)
+{
+    if (!task)
+        return NULL;
+    const char *name = cio_future_name(task);
+    if (name)
+        return name;
+    struct cio__task *t = cio__future_task(task);
+    char buf[32];
+    snprintf(buf, sizeof buf, "task-%llu", t ? (unsigned long long)t->id : 0ull);
+    cio_future_set_name((cio_future *)task, buf); /* materialised on first use */
+    return cio_future_name(task);
+}
+
+int cio_task_set_name(cio_task *task, const char *name)
+{
+    if (!task || !cio__future_is_task(task))
+        return -EINVAL;
+    return cio_future_set_name(task, name);
+}
+
+bool cio_is_task(const cio_future *fut) { return cio__future_is_task(fut); }
+
+size_t cio_all_tasks(cio_loop *loop, cio_task **out, size_t max)
+{
+    if (!loop)
+        return 0;
+    size_t i = 0;
+    for (struct cio__task *t = loop->tasks; t; t = t->next, i++) {
+        if (out && i < max)
+            out[i] = cio_future_ref(t->fut);
+    }
+    return i;
+}
+
+/* ---- suspending calls ------------------------------------------------------------- */
+
+static void await_done(cio_future *fut, void *arg)
+{
+    cio_future *taskfut = arg;
+    struct cio__task *t = cio__future_task(taskfut);
+    if (t && t->state == CIO__T_SUSPENDED && t->awaiting == fut)
+        cio__task_wake(t, 0, true);
+    cio_future_unref(taskfut);
+}
+
+int cio_await(cio_future *fut, void **result)
+{
+    if (result)
+        *result = NULL;
+    struct cio__task *t = tls.current;
+    if (!t)
+        return -EPERM;
+    if (!fut || fut == t->fut || cio_future_loop(fut) != t->loop)
+        return -EINVAL;
+    if (!cio_future_done(fut)) {
+        int rc = cio__task_check(t);
+        if (rc)
+            return rc;
+        if ((rc = cio_future_add_done_callback(fut, await_done, cio_future_ref(t->fut))) != 0) {
+            cio_future_unref(t->fut);
+            return rc;
+        }
+        t->awaiting = fut;
+        rc = cio__task_suspend(t, INT64_MAX);
+        t->awaiting = NULL;
+        if (rc) {
+            if (cio_future_remove_done_callback(fut, await_done, t->fut))
+                cio_future_unref(t->fut);
+            return rc;
+        }
+    }
+    return cio_future_get(fut, result);
+}
+
+int cio_sleep(double seconds)
+{
+    struct cio__task *t = tls.current;
+    if (!t)
+        return -EPERM;
+    if (!(seconds >= 0))
+        return -EINVAL;
+    if (seconds == 0)
+        return cio_yield();
+    int64_t ns = seconds >= 4.6e9 ? INT64_MAX / 2 : (int64_t)(seconds * 1e9);
+    return cio__task_suspend(t, t->loop->now + ns);
+}
+
+int cio_yield(void)
+{
+    struct cio__task *t = tls.current;
+    if (!t)
+        return -EPERM;
+    int rc = cio__task_check(t);
+    if (rc)
+        return rc;
+    /* Ready at once: the resume waits behind everything already queued. */
+    t->wake_rc = 0;
+    t->state = CIO__T_READY;
+    if ((rc = cio__ready_push(t->loop, resume_cb, t)) != 0) {
+        t->state = CIO__T_RUNNING;
+        return rc;
+    }
+    switch_to_sched(t, false);
+    /* A cancel that arrived meanwhile takes effect here, as in asyncio. */
+    return cio__task_check(t);
+}
+
+/* ---- scopes ------------------------------------------------------------------------- */
+
+static int scope_push(cio_scope *scope, int kind, int64_t deadline)
+{
+    struct cio__task *t = tls.current;
+    if (!t)
+        return -EPERM;
+    if (!scope)
+        return -EINVAL;
+    scope->parent = t->scopes;
+    scope->deadline = deadline;
+    scope->kind = kind;
+    scope->expired = false;
+    scope->task = t;
+    t->scopes = scope;
+    return 0;
+}
+
+int cio_timeout_begin(cio_scope *scope, double seconds)
+{
+    if (!tls.current)
+        return -EPERM;
+    if (!(seconds >= 0))
+        return -EINVAL;
+    int64_t ns = seconds >= 4.6e9 ? INT64_MAX / 2 : (int64_t)(seconds * 1e9);
+    return scope_push(scope, CIO__SCOPE_DEADLINE, tls.current->loop->now + ns);
+}
+
+int cio_deadline_begin(cio_scope *scope, double when)
+{
+    if (!tls.current)
+        return -EPERM;
+    if (isnan(when))
+        return -EINVAL;
+    int64_t at = when <= 0 ? 0 : when >= 4.6e9 ? INT64_MAX / 2 : (int64_t)(when * 1e9);
+    return scope_push(scope, CIO__SCOPE_DEADLINE, at);
+}
+
+int cio_shield_begin(cio_scope *scope) { return scope_push(scope, CIO__SCOPE_SHIELD, INT64_MAX); }
+
+int cio_scope_end(cio_scope *scope)
+{
+    struct cio__task *t = tls.current;
+    if (!t)
+        return -EPERM;
+    if (!scope || t->scopes != scope)
+        return -EINVAL;
+    t->scopes = scope->parent;
+    scope->task = NULL;
+    return scope->kind == CIO__SCOPE_DEADLINE && scope->expired ? -ETIMEDOUT : 0;
+}
+
+bool cio_scope_expired(const cio_scope *scope)
+{
+    if (!scope || scope->kind != CIO__SCOPE_DEADLINE)
+        return false;
+    if (scope->expired)
+        return true;
+    const struct cio__task *t = scope->task;
+    return t && scope->deadline <= t->loop->now;
+}
