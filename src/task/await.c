@@ -67,10 +67,10 @@ int cio_shield_await(cio_future *fut, void **result)
 
 int cio_as_completed_await(cio_as_completed *it, cio_future **done)
 {
-    if (done)
-        *done = NULL;
     if (!task_loop())
         return -EPERM;
+    if (done)
+        *done = NULL;
     cio_future *next;
     int rc = cio_as_completed_next(it, &next);
     if (rc)
@@ -87,11 +87,11 @@ int cio_as_completed_await(cio_as_completed *it, cio_future **done)
 
 int cio_await_for(cio_future *fut, double timeout, void **result)
 {
-    if (result)
-        *result = NULL;
     cio_loop *loop = task_loop();
     if (!loop)
         return -EPERM;
+    if (result)
+        *result = NULL;
     cio_future *w;
     int rc = cio_wait_for(loop, fut, timeout, &w);
     if (rc)
@@ -105,11 +105,11 @@ int cio_await_for(cio_future *fut, double timeout, void **result)
 
 int cio_to_thread(cio_work_fn fn, void *arg, void **result)
 {
-    if (result)
-        *result = NULL;
     cio_loop *loop = task_loop();
     if (!loop)
         return -EPERM;
+    if (result)
+        *result = NULL;
     cio_future *job;
     int rc = cio_loop_run_in_executor(loop, fn, arg, &job);
     if (rc)

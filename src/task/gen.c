@@ -87,13 +87,13 @@ int cio_gen_yield(cio_gen *g, void *value)
 
 int cio_gen_next(cio_gen *g, void **value)
 {
+    struct cio__task *t = cio__task_current();
+    if (!t)
+        return -EPERM;
     if (value)
         *value = NULL;
     if (!g)
         return -EINVAL;
-    struct cio__task *t = cio__task_current();
-    if (!t)
-        return -EPERM;
     if (g->finished)
         return g->body_rc < 0 && g->body_rc != -ECANCELED ? g->body_rc : CIO_GEN_END;
     if (g->closing)

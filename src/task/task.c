@@ -455,11 +455,11 @@ static void await_done(cio_future *fut, void *arg)
 
 int cio_await(cio_future *fut, void **result)
 {
-    if (result)
-        *result = NULL;
     struct cio__task *t = tls.current;
     if (!t)
-        return -EPERM;
+        return -EPERM; /* *result untouched: nothing happened */
+    if (result)
+        *result = NULL;
     if (!fut || fut == t->fut || cio_future_loop(fut) != t->loop)
         return -EINVAL;
     if (!cio_future_done(fut)) {
