@@ -3,7 +3,7 @@
 JOBS ?= $(shell nproc)
 CMAKE_FLAGS ?=
 
-.PHONY: all deps build run test bench asan tsan clean format
+.PHONY: all deps build run test bench asan tsan ucontext clean format
 
 all: build
 
@@ -32,11 +32,17 @@ tsan: deps
 	cd build-tsan && TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 \
 		ctest --output-on-failure -j $(JOBS) -L threaded
 
+# The suite with the portable ucontext context switch instead of assembly.
+ucontext: deps
+	cmake -S . -B build-ucontext -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCIO_CONTEXT=ucontext $(CMAKE_FLAGS) >/dev/null
+	cmake --build build-ucontext -j $(JOBS)
+	cd build-ucontext && ctest --output-on-failure -j $(JOBS) -E install
+
 bench: deps
 	./bench/run
 
 clean:
-	rm -rf build build-asan build-tsan build-bench
+	rm -rf build build-asan build-tsan build-ucontext build-bench
 
 format:
 	clang-format -i $$(git ls-files '*.c' '*.h')

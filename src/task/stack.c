@@ -45,6 +45,17 @@
 #endif
 #endif
 
+#if defined(__SANITIZE_ADDRESS__)
+#define CIO_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define CIO_ASAN 1
+#endif
+#endif
+#ifdef CIO_ASAN
+void __asan_unpoison_memory_region(void const volatile *addr, size_t size);
+#endif
+
 #define NCLASSES 17          /* 16 KiB << 0..16 */
 #define REGION_BYTES (1ull << 30)
 #define MAX_REGIONS 65536
@@ -246,6 +257,11 @@ ready:
 
 void cio__stack_put(struct cio__stack *s)
 {
+#ifdef CIO_ASAN
+    /* Frames of the ended task never returned: clear their poison before
+     * the stack serves another task. */
+    __asan_unpoison_memory_region(s->lo, s->usable);
+#endif
     size_t slot_size = s->slot_size;
     unsigned c = class_of(slot_size, &slot_size);
     pthread_mutex_lock(&lock);
