@@ -77,6 +77,28 @@ static inline long bench_arg(int argc, char **argv, int i, long def)
     return (long)v;
 }
 
+/* A size field of /proc/self/status ("VmRSS", "VmPTE", ...) in KiB, or -1
+ * if it cannot be read. */
+static inline long bench_status_kib(const char *field)
+{
+    FILE *f = fopen("/proc/self/status", "r");
+    if (!f)
+        return -1;
+    char line[256];
+    size_t len = strlen(field);
+    long kib = -1;
+    while (fgets(line, sizeof line, f))
+        if (strncmp(line, field, len) == 0 && line[len] == ':') {
+            kib = strtol(line + len + 1, NULL, 10);
+            break;
+        }
+    fclose(f);
+    return kib;
+}
+
+/* The process's resident set size (VmRSS), in KiB, or -1. */
+static inline long bench_rss_kib(void) { return bench_status_kib("VmRSS"); }
+
 /* The CPUs the harness hands out: the loop (program under test) runs on
  * BENCH_CPU_LOOP, any second thread of the program on BENCH_CPU_PEER. */
 static inline int bench_cpu(const char *var, int def)

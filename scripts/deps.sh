@@ -3,7 +3,7 @@
 # apt-get, only when one is missing. Safe to run repeatedly.
 set -e
 PKGS="build-essential cmake pkg-config clang libclang-rt-14-dev valgrind
-      libuv1-dev libevent-dev python3 python3-uvloop"
+      libuv1-dev libevent-dev libboost-context-dev python3 python3-uvloop"
 missing=""
 for p in $PKGS; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
