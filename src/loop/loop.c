@@ -368,13 +368,18 @@ int cio__ready_push_slow(cio_loop *loop, cio_cb cb, void *arg)
 
 int cio__ready_push_future(cio_loop *loop, cio_future_cb fcb, void *arg, cio_future *fut)
 {
-    int rc = ready_reserve(loop, 4);
-    if (rc)
-        return rc;
-    ready_put(loop, CIO__RQ_FUTURE);
-    ready_put(loop, (uint64_t)(uintptr_t)fut);
-    ready_put(loop, (uint64_t)(uintptr_t)fcb);
-    ready_put(loop, (uint64_t)(uintptr_t)arg);
+    if (CIO_UNLIKELY(loop->tail - loop->head + 4 > loop->mask + 1)) {
+        int rc = ready_reserve(loop, 4);
+        if (rc)
+            return rc;
+    }
+    uint64_t t = loop->tail, m = loop->mask;
+    uint64_t *r = loop->ring;
+    r[t & m] = CIO__RQ_FUTURE;
+    r[(t + 1) & m] = (uint64_t)(uintptr_t)fut;
+    r[(t + 2) & m] = (uint64_t)(uintptr_t)fcb;
+    r[(t + 3) & m] = (uint64_t)(uintptr_t)arg;
+    loop->tail = t + 4;
     return 0;
 }
 

@@ -34,6 +34,8 @@
 
 #include "stack.h"
 
+#define CIO_LIKELY(x) __builtin_expect(!!(x), 1)
+
 #ifndef MADV_GUARD_INSTALL
 #define MADV_GUARD_INSTALL 102
 #endif
@@ -138,13 +140,11 @@ static void init_once(void)
     sigaction(SIGBUS, &sa, &prev_bus);
 }
 
-static __thread bool altstack_done;
+__thread bool cio__altstack_done;
 
-void cio__stack_thread_init(void)
+void cio__stack_thread_init_slow(void)
 {
-    if (altstack_done)
-        return;
-    altstack_done = true;
+    cio__altstack_done = true;
     stack_t cur;
     if (sigaltstack(NULL, &cur) == 0 && !(cur.ss_flags & SS_DISABLE))
         return; /* the program has its own */
@@ -156,15 +156,16 @@ void cio__stack_thread_init(void)
     sigaltstack(&ss, NULL);
 }
 
-static unsigned class_of(size_t size, size_t *slot_size)
+static inline unsigned class_of(size_t size, size_t *slot_size)
 {
-    size_t s = CIO__STACK_MIN;
     unsigned c = 0;
-    while (s < size && c < NCLASSES - 1) {
-        s <<= 1;
-        c++;
+    if (size > CIO__STACK_MIN) {
+        /* ceil(log2(size)) - log2(16 KiB) */
+        c = (unsigned)(64 - __builtin_clzll((unsigned long long)size - 1)) - 14;
+        if (c > NCLASSES - 1)
+            c = NCLASSES - 1;
     }
-    *slot_size = s;
+    *slot_size = (size_t)CIO__STACK_MIN << c;
     return c;
 }
 
@@ -205,20 +206,37 @@ static char *carve(unsigned c, size_t slot_size)
     return (char *)r->base + classes[c].next_slot++ * slot_size;
 }
 
+/* Per thread, a few freed stacks of each class are kept without locking:
+ * spawning a task and reaping it then touch no shared state. */
+#define THREAD_CACHE 16
+static __thread struct {
+    struct cio__stack *list;
+    unsigned n;
+} tcache[NCLASSES];
+
 struct cio__stack *cio__stack_get(size_t size, size_t extra, void **extra_out)
 {
-    pthread_once(&once, init_once);
-    size_t hdr = align_up(sizeof(struct cio__stack), 64);
-    extra = align_up(extra, 64);
     size_t slot_size;
-    if (size > CIO__STACK_MAX || size < hdr + extra + 2 * page_size)
-        size = size > CIO__STACK_MAX ? size : hdr + extra + 2 * page_size;
+    extra = align_up(extra, 64);
     if (size > CIO__STACK_MAX)
         return NULL;
     unsigned c = class_of(size, &slot_size);
+    struct cio__stack *s = tcache[c].list;
+    if (CIO_LIKELY(s && slot_size >= 4 * extra)) {
+        /* Every slot of a class has the same layout for the same extra:
+         * the only caller (task creation) always asks the same. */
+        tcache[c].list = s->next_free;
+        tcache[c].n--;
+        *extra_out = (char *)s - extra;
+        return s;
+    }
+    pthread_once(&once, init_once);
+    size_t hdr = align_up(sizeof(struct cio__stack), 64);
+    if (size < hdr + extra + 2 * page_size)
+        c = class_of(hdr + extra + 2 * page_size, &slot_size);
 
     pthread_mutex_lock(&lock);
-    struct cio__stack *s = classes[c].hot;
+    s = classes[c].hot;
     char *slot;
     bool guarded;
     if (s) {
@@ -264,6 +282,12 @@ void cio__stack_put(struct cio__stack *s)
 #endif
     size_t slot_size = s->slot_size;
     unsigned c = class_of(slot_size, &slot_size);
+    if (tcache[c].n < THREAD_CACHE) {
+        s->next_free = tcache[c].list;
+        tcache[c].list = s;
+        tcache[c].n++;
+        return;
+    }
     pthread_mutex_lock(&lock);
     if (classes[c].nhot < HOT_PER_CLASS) {
         s->next_free = classes[c].hot;

@@ -33,6 +33,12 @@ void cio__stack_put(struct cio__stack *s);
 
 /* Installs this thread's alternate signal stack (once per thread), so a
  * stack overflow can be reported. */
-void cio__stack_thread_init(void);
+extern __thread bool cio__altstack_done;
+void cio__stack_thread_init_slow(void);
+static inline void cio__stack_thread_init(void)
+{
+    if (__builtin_expect(!cio__altstack_done, 0))
+        cio__stack_thread_init_slow();
+}
 
 #endif

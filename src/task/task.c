@@ -296,7 +296,6 @@ int cio__task_create(cio_loop *loop, const cio_task_options *opts, cio_task_fn f
     if (!stack)
         return -ENOMEM;
     struct cio__task *t = mem;
-    memset(t, 0, sizeof *t);
     cio_future *fut;
     if ((rc = cio_future_new(loop, &fut)) != 0) {
         cio__stack_put(stack);
@@ -307,16 +306,29 @@ int cio__task_create(cio_loop *loop, const cio_task_options *opts, cio_task_fn f
         cio__stack_put(stack);
         return rc;
     }
+    /* Field by field: a memset of the struct costs more than the rest of
+     * this function (measured on bench/ spawn). */
     t->fut = fut;
     t->loop = loop;
     t->fn = fn;
     t->arg = arg;
-    t->stack = stack;
-    t->group = group;
+    t->result = NULL;
+    t->rc = 0;
+    t->wake_rc = 0;
+    t->state = CIO__T_NEW;
+    t->cancelled = false;
     t->root_owned = root_owned;
+    t->timer_armed = false;
+    t->timer = 0;
+    t->scopes = NULL;
+    t->awaiting = NULL;
+    t->stack = stack;
+    t->next = t->prev = NULL;
+    t->group = group;
     t->id = ++loop->task_seq;
     t->created = loop->now;
-    t->state = CIO__T_NEW;
+    t->asan_fake = NULL;
+    t->tsan_fiber = NULL;
     stack->describe = describe;
     stack->owner = t;
     cio__future_set_task(fut, t);
