@@ -8,33 +8,6 @@
 #include "../loop/internal.h"
 #include "internal.h"
 
-struct fcb {
-    cio_future_cb cb;
-    void *arg;
-};
-
-struct cio_future {
-    cio_loop *loop;
-    uint32_t refs;
-    uint8_t state;
-    bool retrieved;
-    bool cancel_requested;
-    bool is_task;
-    void *task;
-    int err;
-    void *result;
-    cio_free_fn dtor;
-    uint32_t ncb, capcb;
-    struct fcb *cbs; /* inl, or heap when more than 2 */
-    struct fcb inl[2];
-    cio__cancel_hook hook;
-    void *hook_arg;
-    cio__free_hook free_hook;
-    void *free_arg;
-    char *name;
-    cio_future *next_free;
-};
-
 #define FREE_CACHE_MAX 4096
 
 int cio_future_new(cio_loop *loop, cio_future **out)
@@ -101,6 +74,11 @@ void cio_future_unref(cio_future *fut)
 {
     if (!fut || --fut->refs)
         return;
+    cio__future_free(fut);
+}
+
+void cio__future_free(cio_future *fut)
+{
     cio_loop *loop = fut->loop;
     if (fut->state == CIO_FUTURE_DONE && fut->err < 0 && !fut->retrieved)
         report_unretrieved(fut);
@@ -189,11 +167,6 @@ int cio_future_cancel(cio_future *fut)
     return 0;
 }
 
-void cio__future_set_cancel_hook(cio_future *fut, cio__cancel_hook hook, void *arg)
-{
-    fut->hook = hook;
-    fut->hook_arg = arg;
-}
 
 void cio__future_set_free_hook(cio_future *fut, cio__free_hook hook, void *arg)
 {
@@ -204,14 +177,6 @@ void cio__future_set_free_hook(cio_future *fut, cio__free_hook hook, void *arg)
 bool cio__future_cancel_requested(const cio_future *fut) { return fut->cancel_requested; }
 void cio__future_mark_retrieved(cio_future *fut) { fut->retrieved = true; }
 bool cio__future_retrieved(const cio_future *fut) { return fut->retrieved; }
-void cio__future_set_task(cio_future *fut, void *task)
-{
-    fut->task = task;
-    if (task)
-        fut->is_task = true;
-}
-void *cio__future_task(const cio_future *fut) { return fut->task; }
-bool cio__future_is_task(const cio_future *fut) { return fut && fut->is_task; }
 int cio__future_peek_error(const cio_future *fut)
 {
     return fut->state == CIO_FUTURE_PENDING ? -EAGAIN : fut->err;
@@ -271,7 +236,7 @@ int cio_future_add_done_callback(cio_future *fut, cio_future_cb cb, void *arg)
     }
     if (fut->ncb == fut->capcb) {
         uint32_t ncap = fut->capcb * 2;
-        struct fcb *p;
+        struct cio__fcb *p;
         if (fut->cbs == fut->inl) {
             p = malloc(ncap * sizeof *p);
             if (p)

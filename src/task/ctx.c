@@ -36,9 +36,10 @@ void cio__ctx_init(cio__ctx *ctx, void *lo, size_t size, void (*fn)(void *), voi
      * the return address is the trampoline, entered with rsp 16-aligned. */
     uintptr_t top = ((uintptr_t)lo + size) & ~(uintptr_t)15;
     uint64_t *sp = (uint64_t *)top - 8; /* 8 slots, keeps the alignment */
-    uint32_t csr[2];
-    __asm__ volatile("stmxcsr %0" : "=m"(csr[0]));
-    __asm__ volatile("fnstcw %0" : "=m"(csr[1]));
+    /* A new context starts with the ABI's default control state (SSE: all
+     * exceptions masked, round to nearest; x87: extended precision), as a
+     * new thread does. Reading the current one costs more than the rest. */
+    uint32_t csr[2] = {0x1F80, 0x037F};
     memcpy(&sp[0], csr, 8);
     sp[1] = 0;              /* r15 */
     sp[2] = 0;              /* r14 */

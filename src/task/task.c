@@ -355,8 +355,11 @@ int cio__task_create(cio_loop *loop, const cio_task_options *opts, cio_task_fn f
     loop->ntasks++;
     /* The creation reference belongs to the owner: the root scope keeps it
      * until the task ends; a group or generator receives it in *out. */
-    if (out)
-        *out = root_owned ? cio_future_ref(fut) : fut;
+    if (out) {
+        if (root_owned)
+            fut->refs++;
+        *out = fut;
+    }
     return 0;
 }
 
@@ -414,7 +417,7 @@ static void task_finish(struct cio__task *t)
     if (group)
         cio__group_child_done(group, fut);
     if (root_owned)
-        cio_future_unref(fut);
+        cio__future_unref(fut);
 }
 
 /* ---- names and lists ----------------------------------------------------------- */
@@ -462,7 +465,7 @@ static void await_done(cio_future *fut, void *arg)
     struct cio__task *t = cio__future_task(taskfut);
     if (t && t->state == CIO__T_SUSPENDED && t->awaiting == fut)
         cio__task_wake(t, 0, true);
-    cio_future_unref(taskfut);
+    cio__future_unref(taskfut);
 }
 
 int cio_await(cio_future *fut, void **result)
@@ -472,14 +475,13 @@ int cio_await(cio_future *fut, void **result)
         return -EPERM; /* *result untouched: nothing happened */
     if (result)
         *result = NULL;
-    if (!fut || fut == t->fut || cio_future_loop(fut) != t->loop)
+    if (!fut || fut == t->fut || fut->loop != t->loop)
         return -EINVAL;
-    if (!cio_future_done(fut)) {
-        int rc = cio__task_check(t);
-        if (rc)
-            return rc;
-        if ((rc = cio_future_add_done_callback(fut, await_done, cio_future_ref(t->fut))) != 0) {
-            cio_future_unref(t->fut);
+    if (fut->state == CIO_FUTURE_PENDING) {
+        t->fut->refs++; /* for the done-callback */
+        int rc = cio_future_add_done_callback(fut, await_done, t->fut);
+        if (rc) {
+            cio__future_unref(t->fut);
             return rc;
         }
         t->awaiting = fut;
@@ -487,11 +489,14 @@ int cio_await(cio_future *fut, void **result)
         t->awaiting = NULL;
         if (rc) {
             if (cio_future_remove_done_callback(fut, await_done, t->fut))
-                cio_future_unref(t->fut);
+                cio__future_unref(t->fut);
             return rc;
         }
     }
-    return cio_future_get(fut, result);
+    fut->retrieved = true;
+    if (result && fut->err == 0)
+        *result = fut->result;
+    return fut->err;
 }
 
 int cio_sleep(double seconds)
