@@ -46,7 +46,11 @@ typedef int (*cio_task_fn)(void *arg, void **result);
 /* Options for a new task. Zero-initialise; zero fields mean the default. */
 typedef struct cio_task_options {
     const char *name;  /* copied; default "task-N" */
-    size_t stack_size; /* bytes; default 256 KiB (rounded up to a power of two, min 16 KiB) */
+    /* bytes; default 256 KiB. The stack's slot, rounded up to a power of two
+     * (16 KiB to 1 GiB), holds a guard page and the task's own state (a few
+     * hundred bytes) besides the stack. Overflowing it kills the process
+     * with a message naming the task, never corrupts memory. */
+    size_t stack_size;
 } cio_task_options;
 
 /* asyncio.run: creates a loop (opts may be NULL), runs main(arg) as a task
@@ -58,9 +62,10 @@ CIO_API int cio_run_with(const cio_loop_options *opts, cio_task_fn main, void *a
                          void **result);
 
 /* Starts fn(arg) as a task on the current task's loop (asyncio.create_task).
- * It first runs on a later iteration, never inside this call. The loop's
- * root scope owns it; *out (may be NULL) receives a reference for the
- * caller. Returns -EPERM outside a task (use cio_task_new there). */
+ * It first runs on a later iteration, never inside this call; cancelled
+ * before that, its body never runs and it ends cancelled. The loop's root
+ * scope owns it; *out (may be NULL) receives a reference for the caller.
+ * Returns -EPERM outside a task (use cio_task_new there). */
 CIO_API int cio_spawn(cio_task_fn fn, void *arg, cio_task **out);
 
 /* Starts a task on any loop, from anywhere on the loop's thread (a
@@ -157,12 +162,14 @@ CIO_API int cio_task_group_spawn(cio_task_group *g, const cio_task_options *opts
                                  void *arg, cio_task **out);
 
 /* Waits until every child has ended, then frees the group. When a child
- * fails, the group cancels the other children (and, if the owner is still
- * in the group's body suspended elsewhere, the owner too, as asyncio does);
- * wait then returns the first failure. Every other failure is reported
- * through the loop's report function, so none is lost. If the owner is
- * cancelled while waiting, the children are cancelled, waited for, and
- * -ECANCELED returned. Must be called by the owner. May suspend. */
+ * fails, the group cancels the other children and refuses new ones; wait
+ * then returns the first failure. Every other failure is reported through
+ * the loop's report function, so none is lost. (Unlike asyncio, the owner
+ * is not cancelled when a child fails: it learns at wait.) A child that
+ * ends cancelled is not a failure. If the owner is cancelled or its
+ * deadline passes while waiting, the children are cancelled and waited for,
+ * and -ECANCELED / -ETIMEDOUT returned. Must be called by the owner.
+ * May suspend. */
 CIO_API int cio_task_group_wait(cio_task_group *g);
 
 /* Cancels every child of the group (the group itself stays usable). */
