@@ -2,8 +2,10 @@
  * Semaphore, BoundedSemaphore, Condition, Barrier, Queue, LifoQueue,
  * PriorityQueue).
  *
- * These are for tasks of one loop (not threads): none is thread-safe. An
- * object binds to the loop of the first task that waits on it. Waiters are
+ * These are for tasks of one loop (not threads): none is thread-safe. While
+ * tasks wait on an object, a wait from a task of another loop returns
+ * -EINVAL (asyncio's "bound to a different event loop"); once none waits,
+ * any loop may use it (one cio_run after another). Waiters are
  * served first come, first served. Every wait may suspend, is cancellable
  * (returns -ECANCELED) and honours the task's deadlines (returns
  * -ETIMEDOUT); a waiter that gives up never loses a wakeup meant for it: it
