@@ -70,6 +70,14 @@ static inline int find_report(const char *a, const char *b)
         }                                                                                         \
     } while (0)
 
+#define EXPECT_REPORTS(n)                                                                         \
+    do {                                                                                          \
+        if (report_count() != (n)) {                                                              \
+            dump_reports();                                                                       \
+            FAIL("expected %d report(s), got %d", (n), report_count());                         \
+        }                                                                                         \
+    } while (0)
+
 #define EXPECT_REPORT(a, b)                                                                       \
     do {                                                                                          \
         if (find_report((a), (b)) < 0) {                                                          \

@@ -260,7 +260,7 @@ TEST(swallowed_cancellation_is_reported)
 {
     EXPECT_OK(cio_run(main_swallow, NULL, NULL));
     EXPECT_LOG("ECANCELED;");
-    EXPECT_EQ(1, report_count());
+    EXPECT_REPORTS(1);
     EXPECT_REPORT("swallower", NULL);
 }
 

@@ -583,7 +583,7 @@ static int main_unretrieved_error(void *arg, void **result)
 TEST(unretrieved_task_error_reported_when_last_reference_dropped)
 {
     EXPECT_OK(cio_run(main_unretrieved_error, NULL, NULL));
-    EXPECT_EQ(1, report_count());
+    EXPECT_REPORTS(1);
 }
 
 static int main_unretrieved_no_ref(void *arg, void **result)
@@ -601,7 +601,7 @@ static int main_unretrieved_no_ref(void *arg, void **result)
 TEST(unretrieved_error_of_unreferenced_task_reported)
 {
     EXPECT_OK(cio_run(main_unretrieved_no_ref, NULL, NULL));
-    EXPECT_EQ(1, report_count());
+    EXPECT_REPORTS(1);
 }
 
 static int main_retrieved_no_report(void *arg, void **result)
