@@ -155,9 +155,10 @@ typedef struct cio_task_group cio_task_group;
 /* Creates a group owned by the current task. Returns -EPERM outside a task. */
 CIO_API int cio_task_group_new(cio_task_group **out);
 
-/* Starts fn(arg) as a child of the group. *out (may be NULL) receives a
- * reference. Returns -EBUSY once the group is closing after a failure,
- * -EINVAL after cio_task_group_wait returned. */
+/* Starts fn(arg) as a child of the group; children may spawn siblings, also
+ * while the owner waits. *out (may be NULL) receives a reference. Returns
+ * -EBUSY once the group is closing after a failure or an interrupted wait.
+ * The group is freed when cio_task_group_wait returns: no call after that. */
 CIO_API int cio_task_group_spawn(cio_task_group *g, const cio_task_options *opts, cio_task_fn fn,
                                  void *arg, cio_task **out);
 

@@ -46,10 +46,10 @@ int cio_task_group_spawn(cio_task_group *g, const cio_task_options *opts, cio_ta
 {
     if (out)
         *out = NULL;
-    if (!g || g->waited)
+    if (!g)
         return -EINVAL;
     if (g->closing)
-        return -EBUSY;
+        return -EBUSY; /* a child failed, or the owner was interrupted */
     if (g->n == g->cap) {
         size_t ncap = g->cap ? g->cap * 2 : 8;
         void *p = realloc(g->kids, ncap * sizeof *g->kids);

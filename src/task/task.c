@@ -579,9 +579,11 @@ int cio_scope_end(cio_scope *scope)
         return -EPERM;
     if (!scope || t->scopes != scope)
         return -EINVAL;
+    bool expired = cio_scope_expired(scope);
     t->scopes = scope->parent;
     scope->task = NULL;
-    return scope->kind == CIO__SCOPE_DEADLINE && scope->expired ? -ETIMEDOUT : 0;
+    scope->expired = expired;
+    return expired ? -ETIMEDOUT : 0;
 }
 
 bool cio_scope_expired(const cio_scope *scope)
