@@ -3,6 +3,10 @@
 
 int cio__waiter_enqueue(cio__waitq *q, cio__sync_home *home, cio__waiter *w)
 {
+    /* Callers look at w->woken whatever this returns. */
+    w->woken = false;
+    w->rc = 0;
+    w->fut = NULL;
     if (!cio_current_task())
         return -EPERM;
     cio_loop *loop = cio_current_loop();
@@ -14,8 +18,6 @@ int cio__waiter_enqueue(cio__waitq *q, cio__sync_home *home, cio__waiter *w)
     home->loop = loop;
     home->waiting++;
     w->home = home;
-    w->rc = 0;
-    w->woken = false;
     w->item = NULL;
     w->seq = 0;
     w->next = NULL;

@@ -48,7 +48,8 @@ typedef struct cio__waitq {
     cio__waiter *head, *tail;
 } cio__waitq;
 
-/* Queues w at the tail with a fresh future. Returns 0, -EPERM outside a
+/* Queues w at the tail with a fresh future. On failure w is left not
+ * woken. Returns 0, -EPERM outside a
  * task, -EINVAL if tasks of another loop wait on the object, -ENOMEM. Does
  * not suspend: the caller may still change state (a condition releases its
  * lock) before cio__waiter_wait. */

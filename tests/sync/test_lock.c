@@ -488,9 +488,12 @@ TEST(every_wait_is_eperm_outside_a_task)
 static int other_loop_waiter(void *arg, void **result)
 {
     void *item;
+    /* refused waits change nothing (nor pass on a grant they never had) */
     EXPECT_ERR(-EINVAL, cio_lock_acquire(L));
+    EXPECT_TRUE(cio_lock_locked(L));
     EXPECT_ERR(-EINVAL, cio_event_wait(E));
     EXPECT_ERR(-EINVAL, cio_semaphore_acquire(S));
+    EXPECT_EQ(0, cio_semaphore_value(S));
     EXPECT_ERR(-EINVAL, cio_barrier_wait(B));
     EXPECT_EQ(1, cio_barrier_n_waiting(B)); /* refused, not counted */
     EXPECT_ERR(-EINVAL, cio_queue_get(Q, &item));
