@@ -1,0 +1,385 @@
+/* The awaitable combinators from a task: gather_await (asyncio.gather, with
+ * and without return_exceptions), wait_await (asyncio.wait), as_completed
+ * and shield. Children complete by timers with distinct deadlines or by
+ * order of spawning, never by measured time. */
+#include "task/task_util.h"
+
+#define HOUR 3600.0
+
+static int returns_after(void *arg, void **result)
+{
+    /* arg: milliseconds to sleep, also the result */
+    EXPECT_OK(cio_sleep(0.001 * (double)U(arg)));
+    LOG("r%u;", (unsigned)U(arg));
+    *result = arg;
+    return 0;
+}
+
+static int fails_after_yield(void *arg, void **result)
+{
+    EXPECT_OK(cio_yield());
+    LOG("fail;");
+    return (int)(intptr_t)arg;
+}
+
+static int sleeps_forever(void *arg, void **result)
+{
+    int rc = cio_sleep(HOUR);
+    LOG("%s-%s;", arg ? (const char *)arg : "s", cio_err_name(rc));
+    return rc;
+}
+
+static void unref_all(cio_future **f, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        cio_future_unref(f[i]);
+}
+
+/* ---- gather ------------------------------------------------------------------------- */
+
+static int main_gather_ok(void *arg, void **result)
+{
+    capture_reports_here();
+    cio_future *f[3] = {spawn(returns_after, V(3)), spawn(returns_after, V(1)),
+                        spawn(returns_after, V(2))};
+    void *res[3] = {0};
+    EXPECT_OK(cio_gather_await(f, 3, 0, res));
+    /* results in input order, not completion order */
+    EXPECT_PTR_EQ(V(3), res[0]);
+    EXPECT_PTR_EQ(V(1), res[1]);
+    EXPECT_PTR_EQ(V(2), res[2]);
+    unref_all(f, 3);
+    /* n == 0 completes at once */
+    EXPECT_OK(cio_gather_await(NULL, 0, 0, NULL));
+    return 0;
+}
+
+TEST(gather_await_results_in_input_order)
+{
+    EXPECT_OK(cio_run(main_gather_ok, NULL, NULL));
+    EXPECT_LOG("r1;r2;r3;");
+    EXPECT_NO_REPORTS();
+}
+
+static int main_gather_fail(void *arg, void **result)
+{
+    capture_reports_here();
+    cio_future *plain = new_future();
+    cio_future *f[3] = {spawn(sleeps_forever, "slow"), spawn(fails_after_yield, V(-EIO)), plain};
+    void *res[3] = {V(1), V(1), V(1)};
+    /* the first failure is returned at once */
+    EXPECT_ERR(-EIO, cio_gather_await(f, 3, 0, res));
+    LOG("gather-returned;");
+    /* the others keep running (asyncio.gather without return_exceptions) */
+    EXPECT_FALSE(cio_future_done(f[0]));
+    EXPECT_FALSE(cio_future_done(plain));
+    EXPECT_OK(cio_future_cancel(f[0]));
+    EXPECT_ERR(-ECANCELED, cio_await(f[0], NULL));
+    EXPECT_OK(cio_future_set_result(plain, V(4), NULL));
+    unref_all(f, 3);
+    return 0;
+}
+
+TEST(gather_await_failing_child_returns_first_error_others_keep_running)
+{
+    EXPECT_OK(cio_run(main_gather_fail, NULL, NULL));
+    EXPECT_LOG("fail;gather-returned;slow-ECANCELED;");
+    EXPECT_NO_REPORTS(); /* the error gather returned was retrieved */
+}
+
+static int main_gather_collect(void *arg, void **result)
+{
+    capture_reports_here();
+    cio_future *f[3] = {spawn(returns_after, V(2)), spawn(fails_after_yield, V(-EPIPE)),
+                        spawn(returns_after, V(1))};
+    void *res[3] = {0};
+    EXPECT_OK(cio_gather_await(f, 3, CIO_GATHER_COLLECT, res));
+    LOG("gather-returned;");
+    for (int i = 0; i < 3; i++)
+        EXPECT_TRUE(cio_future_done(f[i])); /* waited for all */
+    EXPECT_PTR_EQ(V(2), res[0]);
+    EXPECT_PTR_EQ(NULL, res[1]);
+    EXPECT_PTR_EQ(V(1), res[2]);
+    /* each child's outcome is the caller's to look at */
+    EXPECT_ERR(-EPIPE, cio_future_error(f[1]));
+    unref_all(f, 3);
+    return 0;
+}
+
+TEST(gather_await_collect_waits_for_all_and_succeeds)
+{
+    EXPECT_OK(cio_run(main_gather_collect, NULL, NULL));
+    EXPECT_LOG("fail;r1;r2;gather-returned;");
+    EXPECT_NO_REPORTS();
+}
+
+static int main_gather_collect_unlooked(void *arg, void **result)
+{
+    capture_reports_here();
+    cio_task_options o = {0};
+    o.name = "ignored-failure";
+    cio_task *t = NULL;
+    EXPECT_OK(cio_task_new(cio_current_loop(), &o, fails_after_yield, V(-EPIPE), &t));
+    EXPECT_OK(cio_gather_await(&t, 1, CIO_GATHER_COLLECT, NULL));
+    cio_future_unref(t); /* never looked at: cio reports it (future.h) */
+    return 0;
+}
+
+TEST(gather_await_collect_error_nobody_looked_at_is_reported)
+{
+    EXPECT_OK(cio_run(main_gather_collect_unlooked, NULL, NULL));
+    EXPECT_REPORTS(1);
+    EXPECT_REPORT("ignored-failure", NULL);
+}
+
+/* ---- wait ------------------------------------------------------------------------------- */
+
+static int main_wait_first(void *arg, void **result)
+{
+    cio_future *f[3] = {new_future(), new_future(), new_future()};
+    complete_later(f[1], 0.002);
+    EXPECT_EQ(1, cio_wait_await(f, 3, CIO_WAIT_FIRST_COMPLETED, -1));
+    EXPECT_TRUE(cio_future_done(f[1]));
+    EXPECT_FALSE(cio_future_done(f[0]));
+    EXPECT_FALSE(cio_future_done(f[2])); /* wait cancels nothing */
+    EXPECT_OK(cio_future_set_result(f[0], NULL, NULL));
+    EXPECT_OK(cio_future_set_result(f[2], NULL, NULL));
+    unref_all(f, 3);
+
+    /* one already done: at once */
+    cio_future *g[2] = {new_future(), new_future()};
+    EXPECT_OK(cio_future_set_result(g[0], NULL, NULL));
+    EXPECT_EQ(1, cio_wait_await(g, 2, CIO_WAIT_FIRST_COMPLETED, -1));
+    EXPECT_OK(cio_future_cancel(g[1]));
+    unref_all(g, 2);
+    return 0;
+}
+
+TEST(wait_await_first_completed)
+{
+    EXPECT_OK(cio_run(main_wait_first, NULL, NULL));
+}
+
+static int main_wait_all(void *arg, void **result)
+{
+    cio_future *f[3] = {spawn(returns_after, V(2)), spawn(fails_after_yield, V(-EIO)),
+                        spawn(returns_after, V(1))};
+    EXPECT_EQ(3, cio_wait_await(f, 3, CIO_WAIT_ALL_COMPLETED, -1));
+    EXPECT_LOG("fail;r1;r2;");
+    EXPECT_ERR(-EIO, cio_future_error(f[1])); /* wait never fails: look at it */
+    unref_all(f, 3);
+    return 0;
+}
+
+TEST(wait_await_all_completed)
+{
+    EXPECT_OK(cio_run(main_wait_all, NULL, NULL));
+}
+
+static int main_wait_first_exception(void *arg, void **result)
+{
+    cio_future *f[3] = {spawn(sleeps_forever, "x"), spawn(fails_after_yield, V(-EIO)),
+                        spawn(returns_after, V(1))};
+    EXPECT_EQ(1, cio_wait_await(f, 3, CIO_WAIT_FIRST_EXCEPTION, -1));
+    EXPECT_ERR(-EIO, cio_future_error(f[1]));
+    EXPECT_FALSE(cio_future_done(f[0]));
+    EXPECT_OK(cio_future_cancel(f[0]));
+    EXPECT_ERR(-ECANCELED, cio_await(f[0], NULL));
+    EXPECT_OK(cio_await(f[2], NULL));
+    unref_all(f, 3);
+    return 0;
+}
+
+TEST(wait_await_first_exception)
+{
+    EXPECT_OK(cio_run(main_wait_first_exception, NULL, NULL));
+}
+
+static int main_wait_timeout(void *arg, void **result)
+{
+    cio_future *f[2] = {new_future(), new_future()};
+    complete_later(f[0], 0.001);
+    /* the timeout is not an error: wait returns how many are done */
+    EXPECT_EQ(1, cio_wait_await(f, 2, CIO_WAIT_ALL_COMPLETED, 0.02));
+    EXPECT_FALSE(cio_future_done(f[1])); /* not cancelled */
+    EXPECT_EQ(0, cio_wait_await(&f[1], 1, CIO_WAIT_FIRST_COMPLETED, 0.001));
+    EXPECT_OK(cio_future_set_result(f[1], NULL, NULL));
+    unref_all(f, 2);
+    /* n == 0 is invalid (asyncio raises ValueError) */
+    EXPECT_ERR(-EINVAL, cio_wait_await(NULL, 0, CIO_WAIT_ALL_COMPLETED, -1));
+    return 0;
+}
+
+TEST(wait_await_timeout_returns_count_cancels_nothing)
+{
+    EXPECT_OK(cio_run(main_wait_timeout, NULL, NULL));
+}
+
+static int waits_all(void *arg, void **result)
+{
+    int rc = cio_wait_await(arg, 1, CIO_WAIT_ALL_COMPLETED, -1);
+    LOG("wait-%s;", cio_err_name(rc));
+    return rc;
+}
+
+static int main_wait_cancelled(void *arg, void **result)
+{
+    cio_future *f = new_future();
+    cio_task *t = spawn(waits_all, &f);
+    EXPECT_OK(cio_yield());
+    EXPECT_OK(cio_future_cancel(t));
+    EXPECT_ERR(-ECANCELED, cio_await(t, NULL));
+    /* asyncio.wait leaves the futures alone when cancelled */
+    EXPECT_FALSE(cio_future_done(f));
+    EXPECT_OK(cio_future_set_result(f, NULL, NULL));
+    cio_future_unref(f);
+    cio_future_unref(t);
+    return 0;
+}
+
+TEST(wait_await_cancelled_leaves_futures_alone)
+{
+    EXPECT_OK(cio_run(main_wait_cancelled, NULL, NULL));
+    EXPECT_LOG("wait-ECANCELED;");
+}
+
+/* ---- as_completed ---------------------------------------------------------------------- */
+
+static int main_as_completed(void *arg, void **result)
+{
+    cio_loop *loop = cio_current_loop();
+    cio_future *f[3] = {spawn(returns_after, V(30)), spawn(returns_after, V(10)),
+                        spawn(returns_after, V(20))};
+    cio_as_completed *it = NULL;
+    EXPECT_OK(cio_as_completed_new(loop, f, 3, -1, &it));
+    const int expect[3] = {1, 2, 0};
+    for (int i = 0; i < 3; i++) {
+        cio_future *done = NULL;
+        EXPECT_OK(cio_as_completed_await(it, &done));
+        EXPECT_PTR_EQ(f[expect[i]], done);
+        EXPECT_TRUE(cio_future_done(done));
+        LOG("got%u;", (unsigned)U(cio_future_result(done)));
+    }
+    cio_future *done = V(1);
+    EXPECT_ERR(-ENOENT, cio_as_completed_await(it, &done));
+    cio_as_completed_free(it);
+    unref_all(f, 3);
+    return 0;
+}
+
+TEST(as_completed_await_yields_in_completion_order)
+{
+    EXPECT_OK(cio_run(main_as_completed, NULL, NULL));
+    EXPECT_LOG("r10;got10;r20;got20;r30;got30;");
+}
+
+static int main_as_completed_timeout(void *arg, void **result)
+{
+    cio_loop *loop = cio_current_loop();
+    cio_future *f[2] = {new_future(), new_future()};
+    complete_later(f[1], 0.001);
+    cio_as_completed *it = NULL;
+    EXPECT_OK(cio_as_completed_new(loop, f, 2, 0.02, &it));
+    cio_future *done = NULL;
+    EXPECT_OK(cio_as_completed_await(it, &done));
+    EXPECT_PTR_EQ(f[1], done);
+    EXPECT_ERR(-ETIMEDOUT, cio_as_completed_await(it, &done));
+    cio_as_completed_free(it);
+    EXPECT_FALSE(cio_future_done(f[0])); /* not cancelled */
+    EXPECT_OK(cio_future_cancel(f[0]));
+    unref_all(f, 2);
+    return 0;
+}
+
+TEST(as_completed_await_timeout)
+{
+    EXPECT_OK(cio_run(main_as_completed_timeout, NULL, NULL));
+}
+
+/* ---- shield ------------------------------------------------------------------------------ */
+
+static int main_shield_plain(void *arg, void **result)
+{
+    capture_reports_here();
+    cio_task *t = spawn(returns_after, V(2));
+    void *v = NULL;
+    EXPECT_OK(cio_shield_await(t, &v));
+    EXPECT_PTR_EQ(V(2), v);
+    cio_future_unref(t);
+
+    cio_future *f = new_future();
+    EXPECT_OK(cio_future_set_error(f, -ENOSPC));
+    EXPECT_ERR(-ENOSPC, cio_shield_await(f, NULL));
+    cio_future_unref(f); /* the error was retrieved by the await */
+    return 0;
+}
+
+TEST(shield_await_passes_the_outcome_through)
+{
+    EXPECT_OK(cio_run(main_shield_plain, NULL, NULL));
+    EXPECT_NO_REPORTS();
+}
+
+static int shield_waiter(void *arg, void **result)
+{
+    int rc = cio_shield_await(arg, NULL);
+    LOG("waiter-%s;", cio_err_name(rc));
+    return rc;
+}
+
+static int main_shield_inner_fails_later(void *arg, void **result)
+{
+    capture_reports_here();
+    cio_task_options o = {0};
+    o.name = "shielded-inner";
+    cio_task *inner = NULL;
+    EXPECT_OK(cio_task_new(cio_current_loop(), &o, fails_after_yield, V(-EIO), &inner));
+    cio_task *w = spawn(shield_waiter, inner);
+    EXPECT_OK(cio_future_cancel(w));
+    EXPECT_ERR(-ECANCELED, cio_await(w, NULL));
+    cio_future_unref(w);
+    /* inner fails later; its error stays with it (future.h: cio reports it
+     * unless retrieved, where asyncio drops it) */
+    while (!cio_future_done(inner))
+        EXPECT_OK(cio_yield());
+    cio_future_unref(inner);
+    return 0;
+}
+
+TEST(shield_await_cancelled_inner_error_later_is_reported)
+{
+    EXPECT_OK(cio_run(main_shield_inner_fails_later, NULL, NULL));
+    EXPECT_REPORTS(1);
+    EXPECT_REPORT("shielded-inner", NULL);
+}
+
+/* ---- combinators of combinators ------------------------------------------------------------- */
+
+/* arg 0: await_for a child sleeping forever, with a short timeout; else
+ * a child returning arg after arg ms, with no real timeout */
+static int await_for_task(void *arg, void **result)
+{
+    cio_task *inner = arg ? spawn(returns_after, arg) : spawn(sleeps_forever, "inner");
+    int rc = cio_await_for(inner, arg ? HOUR : 0.002, result);
+    cio_future_unref(inner);
+    return rc;
+}
+
+static int main_nested_comb(void *arg, void **result)
+{
+    cio_future *f[2] = {spawn(await_for_task, V(1)), spawn(await_for_task, NULL)};
+    void *res[2] = {0};
+    EXPECT_OK(cio_gather_await(f, 2, CIO_GATHER_COLLECT, res));
+    EXPECT_PTR_EQ(V(1), res[0]);
+    EXPECT_ERR(-ETIMEDOUT, cio_future_error(f[1]));
+    unref_all(f, 2);
+    return 0;
+}
+
+TEST(gather_of_tasks_using_await_for)
+{
+    EXPECT_OK(cio_run(main_nested_comb, NULL, NULL));
+    EXPECT_LOG("r1;inner-ECANCELED;");
+}
+
+int main(int argc, char **argv) { return test_main(argc, argv); }
