@@ -126,6 +126,11 @@ static void task_resume(struct cio__task *t)
      * outer scheduler state. */
     struct cio__task *prev_current = tls.current;
     cio__ctx prev_sched = tls.sched;
+#ifdef CIO_ASAN
+    const void *prev_bottom = tls.sched_bottom;
+    size_t prev_size = tls.sched_size;
+    void *prev_fake = tls.sched_fake;
+#endif
     cio_loop *loop = t->loop;
     void *prev_loop_task = loop->current_task;
     cio__stack_thread_init();
@@ -135,6 +140,11 @@ static void task_resume(struct cio__task *t)
     switch_to_task(t);
     tls.current = prev_current;
     tls.sched = prev_sched;
+#ifdef CIO_ASAN
+    tls.sched_bottom = prev_bottom;
+    tls.sched_size = prev_size;
+    tls.sched_fake = prev_fake;
+#endif
     loop->current_task = prev_loop_task;
     if (t->state == CIO__T_DONE)
         task_finish(t);
