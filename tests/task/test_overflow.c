@@ -1,0 +1,222 @@
+/* Task stacks: deep recursion that fits works, a custom stack_size gives
+ * more room, and an overflow is never silent: the process dies with a
+ * message naming the task ("cio: stack overflow in task '<name>'"). The
+ * overflowing cases run in a forked child whose stderr the test reads. */
+#include <sys/mman.h>
+
+#include "task/task_util.h"
+
+/* ~600 bytes per frame; not a tail call, not foldable into a loop. */
+static __attribute__((noinline)) int recurse(volatile char *prev, long depth)
+{
+    volatile char buf[512];
+    buf[0] = (char)depth;
+    buf[511] = prev ? prev[0] : 1;
+    if (depth <= 0)
+        return buf[0];
+    return recurse(buf, depth - 1) + buf[511];
+}
+
+static int recurse_task(void *arg, void **result)
+{
+    *result = V(recurse(NULL, (long)U(arg)) != 12345);
+    return 0;
+}
+
+/* ---- room enough ------------------------------------------------------------------- */
+
+static int main_deep_default(void *arg, void **result)
+{
+    /* 200 frames of ~600 bytes: ~120 KiB of the default 256 KiB */
+    cio_task *t = spawn(recurse_task, V(200));
+    EXPECT_OK(cio_await(t, NULL));
+    cio_future_unref(t);
+    return 0;
+}
+
+TEST(deep_recursion_within_the_default_stack)
+{
+    EXPECT_OK(cio_run(main_deep_default, NULL, NULL));
+}
+
+static int main_custom_stack(void *arg, void **result)
+{
+    /* ~2.4 MiB of frames: far past the default, inside 4 MiB */
+    cio_task_options o = {0};
+    o.name = "big-stack";
+    o.stack_size = 4u << 20;
+    cio_task *t = NULL;
+    EXPECT_OK(cio_task_new(cio_current_loop(), &o, recurse_task, V(4000), &t));
+    EXPECT_OK(cio_await(t, NULL));
+    cio_future_unref(t);
+
+    /* a tiny request is rounded up to the minimum (16 KiB) and works */
+    o.name = "tiny-stack";
+    o.stack_size = 1;
+    EXPECT_OK(cio_task_new(cio_current_loop(), &o, recurse_task, V(4), &t));
+    EXPECT_OK(cio_await(t, NULL));
+    cio_future_unref(t);
+    return 0;
+}
+
+TEST(custom_stack_size_option)
+{
+    EXPECT_OK(cio_run(main_custom_stack, NULL, NULL));
+}
+
+static int main_many_big(void *arg, void **result)
+{
+    /* stacks are reused: many tasks with big stacks, one after another,
+     * each using a fresh part of its stack */
+    cio_task_options o = {0};
+    o.stack_size = 1u << 20;
+    for (int i = 0; i < 200; i++) {
+        cio_task *t = NULL;
+        EXPECT_OK(cio_task_new(cio_current_loop(), &o, recurse_task, V(1000), &t));
+        EXPECT_OK(cio_await(t, NULL));
+        cio_future_unref(t);
+    }
+    return 0;
+}
+
+TEST(big_stacks_reused_one_after_another)
+{
+    EXPECT_OK(cio_run(main_many_big, NULL, NULL));
+}
+
+/* ---- overflow ------------------------------------------------------------------------ */
+
+static int unbounded(void *arg, void **result)
+{
+    *result = V(recurse(NULL, 1L << 40));
+    return 0;
+}
+
+/* A frame much larger than a guard page, touched from its low end first
+ * (as memset does): the first write lands below the guard. */
+static __attribute__((noinline)) int big_frame(void)
+{
+    volatile char buf[256 * 1024];
+    for (size_t i = 0; i < sizeof buf; i += 512)
+        buf[i] = (char)i;
+    return buf[1024];
+}
+
+static int big_frame_task(void *arg, void **result)
+{
+    *result = V(big_frame());
+    return 0;
+}
+
+struct overflow_case {
+    cio_task_fn fn;
+    const char *name; /* NULL: default name */
+    size_t stack_size;
+    int in_gen;
+};
+
+static int gen_unbounded(cio_gen *g, void *arg)
+{
+    return cio_gen_yield(g, V(recurse(NULL, 1L << 40)));
+}
+
+static int gen_consumer(void *arg, void **result)
+{
+    const struct overflow_case *c = arg;
+    cio_task_options o = {0};
+    o.name = c->name;
+    o.stack_size = c->stack_size;
+    cio_gen *g = NULL;
+    EXPECT_OK(cio_gen_new(&o, gen_unbounded, NULL, &g));
+    void *v = NULL;
+    (void)cio_gen_next(g, &v);
+    (void)cio_gen_close(g);
+    return 0;
+}
+
+/* Runs the case in a child process; returns its stderr (static buffer) and
+ * the wait status. */
+static char child_err[8192];
+static int run_overflow_child(const struct overflow_case *c)
+{
+    int p[2];
+    EXPECT_OK(pipe(p));
+    fflush(stderr);
+    pid_t pid = fork();
+    EXPECT_TRUE(pid >= 0);
+    if (pid == 0) {
+        close(p[0]);
+        dup2(p[1], 2);
+        close(p[1]);
+        cio_loop *loop = NULL;
+        if (cio_loop_new(&loop, NULL) != 0)
+            _exit(90);
+        cio_task_options o = {0};
+        o.name = c->name;
+        o.stack_size = c->stack_size;
+        cio_task *t = NULL;
+        int rc = c->in_gen ? cio_task_new(loop, NULL, gen_consumer, (void *)c, &t)
+                           : cio_task_new(loop, &o, c->fn, NULL, &t);
+        if (rc != 0)
+            _exit(91);
+        cio_loop_run_until_complete(loop, t);
+        fprintf(stderr, "survived\n");
+        _exit(0); /* reaching here is a failure */
+    }
+    close(p[1]);
+    size_t len = 0;
+    ssize_t n;
+    while ((n = read(p[0], child_err + len, sizeof child_err - 1 - len)) > 0)
+        len += (size_t)n;
+    child_err[len] = 0;
+    close(p[0]);
+    int st = 0;
+    EXPECT_EQ(pid, waitpid(pid, &st, 0));
+    return st;
+}
+
+static void expect_overflow_reported(const struct overflow_case *c, const char *name)
+{
+    int st = run_overflow_child(c);
+    if (WIFEXITED(st) && WEXITSTATUS(st) == 0)
+        FAIL("the overflowing task's process survived; stderr: %s", child_err);
+    if (!strstr(child_err, "stack overflow"))
+        FAIL("no \"stack overflow\" message; status %#x, stderr: \"%s\"", st, child_err);
+    if (!strstr(child_err, name))
+        FAIL("the message does not name the task \"%s\": \"%s\"", name, child_err);
+}
+
+TEST(stack_overflow_dies_naming_the_task)
+{
+    struct overflow_case c = {unbounded, "deep-diver", 0, 0};
+    expect_overflow_reported(&c, "deep-diver");
+}
+
+TEST(stack_overflow_of_a_small_custom_stack)
+{
+    struct overflow_case c = {unbounded, "small-diver", 16 * 1024, 0};
+    expect_overflow_reported(&c, "small-diver");
+}
+
+TEST(stack_overflow_of_an_unnamed_task_uses_its_default_name)
+{
+    struct overflow_case c = {unbounded, NULL, 0, 0};
+    expect_overflow_reported(&c, "task-");
+}
+
+TEST(stack_overflow_inside_a_generator_names_it)
+{
+    struct overflow_case c = {NULL, "gen-diver", 32 * 1024, 1};
+    expect_overflow_reported(&c, "gen-diver");
+}
+
+TEST(stack_overflow_by_one_frame_larger_than_the_guard)
+{
+    /* A 256 KiB frame in a 64 KiB stack, written from its low end: the
+     * first write is far below the guard page. It must still be caught
+     * (or at least never silently write into a neighbouring stack). */
+    struct overflow_case c = {big_frame_task, "big-frame", 64 * 1024, 0};
+    expect_overflow_reported(&c, "big-frame");
+}
+
+int main(int argc, char **argv) { return test_main(argc, argv); }
