@@ -249,6 +249,88 @@ TEST(cancel_inside_timeout_scope_is_a_cancel_not_a_timeout)
 
 /* ---- a timeout while holding a lock ------------------------------------------------- */
 
+/* The lock: a cio_lock from sync.h. The holder times out inside the lock,
+ * releases it in its cleanup, and the waiter gets it. */
+static cio_lock *lock;
+
+static int lock_holder(void *arg, void **result)
+{
+    EXPECT_OK(cio_lock_acquire(lock));
+    LOG("A-holds;");
+    cio_scope s;
+    EXPECT_OK(cio_timeout_begin(&s, 0.005));
+    int rc = cio_sleep(HOUR); /* the critical section */
+    int end = cio_scope_end(&s);
+    LOG("A-%s-%s;", cio_err_name(rc), cio_err_name(end));
+    EXPECT_TRUE(cio_lock_locked(lock)); /* still ours after the timeout */
+    EXPECT_OK(cio_lock_release(lock));
+    LOG("A-released;");
+    return end;
+}
+
+static int lock_waiter(void *arg, void **result)
+{
+    LOG("B-waits;");
+    EXPECT_OK(cio_lock_acquire(lock));
+    LOG("B-holds;");
+    EXPECT_OK(cio_lock_release(lock));
+    return 0;
+}
+
+static int main_lock_timeout(void *arg, void **result)
+{
+    EXPECT_OK(cio_lock_new(&lock));
+    cio_task *a = spawn(lock_holder, NULL);
+    cio_task *b = spawn(lock_waiter, NULL);
+    EXPECT_ERR(-ETIMEDOUT, cio_await(a, NULL));
+    EXPECT_OK(cio_await(b, NULL));
+    EXPECT_FALSE(cio_lock_locked(lock));
+    EXPECT_OK(cio_lock_free(lock));
+    cio_future_unref(a);
+    cio_future_unref(b);
+    return 0;
+}
+
+TEST(timeout_expires_while_a_lock_is_held)
+{
+    EXPECT_OK(run_body(main_lock_timeout));
+    EXPECT_LOG("A-holds;B-waits;A-ETIMEDOUT-ETIMEDOUT;A-released;B-holds;");
+}
+
+static int lock_waiter_times_out(void *arg, void **result)
+{
+    cio_scope s;
+    EXPECT_OK(cio_timeout_begin(&s, 0.005));
+    int rc = cio_lock_acquire(lock);
+    LOG("C-%s;", cio_err_name(rc));
+    EXPECT_ERR(-ETIMEDOUT, cio_scope_end(&s));
+    EXPECT_FALSE(rc == 0); /* never got it */
+    return 0;
+}
+
+static int main_waiter_timeout(void *arg, void **result)
+{
+    EXPECT_OK(cio_lock_new(&lock));
+    EXPECT_OK(cio_lock_acquire(lock));
+    cio_task *c = spawn(lock_waiter_times_out, NULL);
+    cio_task *b = spawn(lock_waiter, NULL);
+    EXPECT_OK(cio_await(c, NULL));
+    /* the timed-out waiter passes nothing on wrongly: b gets the lock once
+     * we release it */
+    EXPECT_OK(cio_lock_release(lock));
+    EXPECT_OK(cio_await(b, NULL));
+    EXPECT_OK(cio_lock_free(lock));
+    cio_future_unref(b);
+    cio_future_unref(c);
+    return 0;
+}
+
+TEST(timeout_while_waiting_for_a_lock)
+{
+    EXPECT_OK(run_body(main_waiter_timeout));
+    EXPECT_LOG("B-waits;C-ETIMEDOUT;B-holds;");
+}
+
 /* A plain future as the "lock" (released = completed): the holder times out
  * inside its critical section and releases in its cleanup. */
 static int future_lock_holder(void *arg, void **result)
