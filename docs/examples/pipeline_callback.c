@@ -13,6 +13,8 @@
 
 struct job {
     const char *text;
+    int err;
+    long value;
     cio_future *work;  /* the step running now (our reference) */
     cio_handle timer;  /* the deadline */
     bool timed_out;
@@ -40,10 +42,8 @@ static int twice(void *arg, void **result) /* a pool thread */
 static void finish(struct job *j, int err, long value)
 {
     cio_timer_cancel(loop, j->timer); /* -ENOENT if it fired: harmless */
-    if (err)
-        printf("%s: %s\n", j->text, cio_err_name(err));
-    else
-        printf("%s -> %ld\n", j->text, value);
+    j->err = err;
+    j->value = value;
     if (--running == 0)
         cio_loop_stop(loop);
 }
@@ -103,15 +103,19 @@ int main(void)
         return 1;
     for (int i = 0; i < 2; i++) {
         struct job *j = &jobs[i];
-        int err = cio_call_later(loop, 1.0, on_deadline, j, &j->timer);
-        if (err == 0 && (err = submit(j, parse, (void *)j->text, on_parsed)) != 0)
+        j->err = cio_call_later(loop, 1.0, on_deadline, j, &j->timer);
+        if (j->err == 0 && (j->err = submit(j, parse, (void *)j->text, on_parsed)) != 0)
             cio_timer_cancel(loop, j->timer);
-        if (err)
-            printf("%s: %s\n", j->text, cio_err_name(err));
-        else
+        if (j->err == 0)
             running++;
     }
     if (running)
         cio_loop_run_forever(loop);
+    for (int i = 0; i < 2; i++) {
+        if (jobs[i].err)
+            printf("%s: %s\n", jobs[i].text, cio_err_name(jobs[i].err));
+        else
+            printf("%s -> %ld\n", jobs[i].text, jobs[i].value);
+    }
     return cio_loop_free(loop) == 0 ? 0 : 1;
 }

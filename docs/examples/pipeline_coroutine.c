@@ -37,10 +37,6 @@ static int pipeline(void *arg, void **result)
     int expired = cio_scope_end(&deadline); /* -ETIMEDOUT if the deadline passed */
     if (err == 0)
         err = expired;
-    if (err)
-        printf("%s: %s\n", text, cio_err_name(err));
-    else
-        printf("%s -> %ld\n", text, (long)(intptr_t)value);
     *result = value;
     return err;
 }
@@ -57,7 +53,12 @@ static int main_task(void *arg, void **result)
     for (int i = 0; i < 2; i++) {
         if (!tasks[i])
             continue;
-        cio_await(tasks[i], NULL); /* its outcome was printed; awaiting retrieves it */
+        void *value;
+        int err = cio_await(tasks[i], &value);
+        if (err)
+            printf("%s: %s\n", inputs[i], cio_err_name(err));
+        else
+            printf("%s -> %ld\n", inputs[i], (long)(intptr_t)value);
         cio_future_unref(tasks[i]);
     }
     return 0;
