@@ -8,8 +8,10 @@
  *
  * Ownership: futures are reference counted (not atomically: loop thread
  * only). A constructor hands the caller one reference; release it with
- * cio_future_unref. A pending done-callback holds its own reference, so the
- * future outlives it. All futures must be freed before the loop closes.
+ * cio_future_unref. Each done-callback holds its own reference from the
+ * moment it is added until it has run (or is removed), so a future you
+ * dropped still completes and calls back. All futures must be freed before
+ * the loop closes.
  *
  * An error that nobody retrieved (with cio_future_error or cio_future_get)
  * is reported through the loop's report function when the future is freed,

@@ -12,7 +12,11 @@
  *
  * Cancellation (cio_future_cancel on a task) is sticky, as in trio: the
  * task's current suspension and every later one return -ECANCELED until the
- * task ends, so a cancelled task cannot wander on by accident. Work that must
+ * task ends, so a cancelled task cannot wander on by accident. A call that
+ * does not need to suspend (awaiting a future already done, taking a free
+ * lock) succeeds as in asyncio. Code running in tasks should be compiled
+ * with -fstack-clash-protection, so a frame larger than the guard page
+ * below a stack still hits the guard. Work that must
  * suspend while cancelled (closing a connection politely) runs inside a
  * shield scope. A task that was cancelled yet returns 0 swallowed the
  * cancellation: that is reported (asyncio's silent-swallow trap).
@@ -62,8 +66,9 @@ CIO_API int cio_run_with(const cio_loop_options *opts, cio_task_fn main, void *a
                          void **result);
 
 /* Starts fn(arg) as a task on the current task's loop (asyncio.create_task).
- * It first runs on a later iteration, never inside this call; cancelled
- * before that, its body never runs and it ends cancelled. The loop's root
+ * It first runs on a later iteration, never inside this call. Cancelled
+ * before that, its body still runs (so it can free what arg hands over) and
+ * its first suspension fails with -ECANCELED. The loop's root
  * scope owns it; *out (may be NULL) receives a reference for the caller.
  * Returns -EPERM outside a task (use cio_task_new there). */
 CIO_API int cio_spawn(cio_task_fn fn, void *arg, cio_task **out);
@@ -163,11 +168,13 @@ CIO_API int cio_task_group_spawn(cio_task_group *g, const cio_task_options *opts
                                  void *arg, cio_task **out);
 
 /* Waits until every child has ended, then frees the group. When a child
- * fails, the group cancels the other children and refuses new ones; wait
- * then returns the first failure. Every other failure is reported through
- * the loop's report function, so none is lost. (Unlike asyncio, the owner
- * is not cancelled when a child fails: it learns at wait.) A child that
- * ends cancelled is not a failure. If the owner is cancelled or its
+ * fails, the group cancels the other children and refuses new ones, and if
+ * the owner is still in the group's body, its current (or next) suspension
+ * fails once with -ECANCELED so it reaches wait (asyncio cancels the owner;
+ * here the interruption is not sticky and wait clears it). Wait then
+ * returns the first failure. Every other failure is reported through the
+ * loop's report function, so none is lost. A child that ends cancelled is
+ * not a failure. If the owner is cancelled or its
  * deadline passes while waiting, the children are cancelled and waited for,
  * and -ECANCELED / -ETIMEDOUT returned. Must be called by the owner.
  * May suspend. */

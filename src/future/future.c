@@ -111,19 +111,21 @@ void cio__futures_free_cache(cio_loop *loop)
 
 cio_loop *cio_future_loop(const cio_future *fut) { return fut ? fut->loop : NULL; }
 
-/* Schedules every done-callback, in the order added, each holding a ref. */
+/* Schedules every done-callback, in the order added. Each registration
+ * holds a reference (taken in add_done_callback), which passes to the
+ * scheduled entry. */
 static void finish(cio_future *f)
 {
     f->hook = NULL;
-    for (uint32_t i = 0; i < f->ncb; i++) {
-        f->refs++;
+    uint32_t n = f->ncb;
+    f->ncb = 0;
+    for (uint32_t i = 0; i < n; i++) {
         if (cio__ready_push_future(f->loop, f->cbs[i].cb, f->cbs[i].arg, f) != 0) {
             /* Out of memory for the queue: run it now rather than lose it. */
             f->cbs[i].cb(f, f->cbs[i].arg);
-            f->refs--;
+            cio__future_unref(f);
         }
     }
-    f->ncb = 0;
 }
 
 int cio_future_set_result(cio_future *fut, void *value, cio_free_fn dtor)
@@ -252,6 +254,7 @@ int cio_future_add_done_callback(cio_future *fut, cio_future_cb cb, void *arg)
     fut->cbs[fut->ncb].cb = cb;
     fut->cbs[fut->ncb].arg = arg;
     fut->ncb++;
+    fut->refs++; /* a pending callback keeps the future alive */
     return 0;
 }
 
@@ -268,6 +271,7 @@ int cio_future_remove_done_callback(cio_future *fut, cio_future_cb cb, void *arg
             fut->cbs[j++] = fut->cbs[i];
     }
     fut->ncb = j;
+    fut->refs -= (uint32_t)removed; /* never the last: the caller holds one */
     return removed;
 }
 

@@ -246,7 +246,8 @@ struct cio_loop {
     void *tasks;          /* every task not yet ended, a list */
     size_t ntasks;
     uint64_t task_seq;    /* task ids */
-    void *current_task;   /* the task running now, for the stall watchdog */
+    void *current_task;   /* the task running now */
+    bool task_running;    /* the same, for the stall watchdog's thread */
     const void *current_cb; /* the callback running now, when watched */
     _Atomic uint64_t progress; /* bumped per poll when watched */
     bool watched;

@@ -710,6 +710,8 @@ size_t cio__loop_discard(cio_loop *loop)
             cio_remove_writer(loop, fd), n++;
     }
     for (int signo = 1; signo <= 64; signo++) {
+        if (signo == SIGUSR1 && loop->internal_signals)
+            continue; /* cio's own (the debug-mode task dump) */
         if (loop->sig_cb[signo] && cio_loop_remove_signal_handler(loop, signo) == 0)
             n++;
     }

@@ -110,7 +110,22 @@ struct watchdog {
     pthread_t thread;
     int64_t limit_ns;
     _Atomic bool stop;
+    /* The running task's name, copied by the loop thread on every resume:
+     * the monitor never touches a task, which may end at any moment. */
+    pthread_mutex_t lock;
+    char task[64];
 };
+
+void cio__watchdog_publish(cio_loop *loop, struct cio__task *t)
+{
+    struct watchdog *w = loop->watchdog;
+    if (!w)
+        return;
+    const char *name = cio_task_name(t->fut);
+    pthread_mutex_lock(&w->lock);
+    snprintf(w->task, sizeof w->task, "%s", name ? name : "?");
+    pthread_mutex_unlock(&w->lock);
+}
 
 static void *watch(void *arg)
 {
@@ -134,13 +149,12 @@ static void *watch(void *arg)
         if (!reported && now - since > w->limit_ns) {
             reported = true;
             char what[200];
-            /* Racy reads by design: a snapshot for a report. */
-            struct cio__task *t = __atomic_load_n((struct cio__task **)&loop->current_task,
-                                                  __ATOMIC_RELAXED);
+            bool in_task = __atomic_load_n(&loop->task_running, __ATOMIC_ACQUIRE);
             const void *cb = __atomic_load_n(&loop->current_cb, __ATOMIC_RELAXED);
-            if (t) {
-                const char *name = cio_future_name(t->fut);
-                snprintf(what, sizeof what, "task %s", name ? name : "(unnamed)");
+            if (in_task) {
+                pthread_mutex_lock(&w->lock);
+                snprintf(what, sizeof what, "task %s", w->task);
+                pthread_mutex_unlock(&w->lock);
             } else if (cb) {
                 cio__describe_fn(cb, what, sizeof what);
             } else {
@@ -161,6 +175,7 @@ int cio_loop_set_stall_watchdog(cio_loop *loop, double seconds)
     if (w) {
         atomic_store(&w->stop, true);
         pthread_join(w->thread, NULL);
+        pthread_mutex_destroy(&w->lock);
         free(w);
         loop->watchdog = NULL;
         loop->watched = false;
@@ -172,14 +187,17 @@ int cio_loop_set_stall_watchdog(cio_loop *loop, double seconds)
         return -ENOMEM;
     w->loop = loop;
     w->limit_ns = (int64_t)(seconds * 1e9);
+    pthread_mutex_init(&w->lock, NULL);
+    loop->watchdog = w;
     loop->watched = true;
     int rc = pthread_create(&w->thread, NULL, watch, w);
     if (rc) {
+        pthread_mutex_destroy(&w->lock);
         free(w);
+        loop->watchdog = NULL;
         loop->watched = false;
         return -rc;
     }
-    loop->watchdog = w;
     return 0;
 }
 

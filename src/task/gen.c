@@ -139,6 +139,8 @@ int cio_gen_close(cio_gen *g)
         g->closing = true;
         if (g->in)
             cio_future_set_result(g->in, NULL, NULL); /* its yield returns -ECANCELED */
+        else
+            cio_future_cancel(g->task); /* busy between yields: interrupt it */
         cio_scope shield;
         cio_shield_begin(&shield);
         rc = cio_await(g->task, NULL);

@@ -6,8 +6,10 @@
  * ended. Later failures are reported through the loop's report function
  * (asyncio collects them in an ExceptionGroup; C has no such value, and a
  * lost error is the one thing cio does not allow). A child that ends
- * cancelled is not a failure. Unlike asyncio, the owner task is not
- * cancelled when a child fails: it learns of the failure from wait. */
+ * cancelled is not a failure. The owner task is
+ * not cancelled for good when a child fails: its current (or next)
+ * suspension in the group's body fails once with -ECANCELED, so it reaches
+ * wait, which returns the failure (asyncio cancels and later uncancels). */
 #include <stdlib.h>
 
 #include "internal.h"
@@ -21,6 +23,7 @@ struct cio_task_group {
     int first_err;
     bool closing;
     bool waited;
+    bool interrupted_owner;
     cio_future *all_done; /* completed when alive drops to zero */
 };
 
@@ -89,6 +92,12 @@ void cio__group_child_done(struct cio_task_group *g, cio_future *child)
             g->first_err = err;
             g->closing = true;
             cio_task_group_cancel(g);
+            if (!g->waited) {
+                /* The owner is still in the group's body: interrupt it once
+                 * (asyncio cancels it), so it reaches wait. */
+                g->interrupted_owner = true;
+                cio__task_interrupt(g->owner, -ECANCELED);
+            }
         } else {
             cio_loop_report(g->loop, "task group: task %s also failed: %s (%s)",
                             cio_task_name(child), cio_err_name(err), cio_strerror(err));
@@ -119,6 +128,8 @@ int cio_task_group_wait(cio_task_group *g)
     if (cio__task_current() != g->owner)
         return -EPERM;
     g->waited = true;
+    if (g->interrupted_owner)
+        g->owner->interrupt = 0; /* undo what the group did (asyncio's uncancel) */
     int rc = wait_children(g);
     if (rc) {
         /* The owner was cancelled or its deadline passed: cancel the

@@ -35,6 +35,7 @@ struct cio__task {
     int wake_rc;
     enum cio__task_state state;
     bool cancelled; /* sticky */
+    int interrupt;  /* one-shot error for the next suspension (a group's failure) */
     bool root_owned;
     bool timer_armed;
     cio_handle timer;
@@ -62,12 +63,18 @@ int cio__task_suspend(struct cio__task *t, int64_t wake_at);
 void cio__task_wake(struct cio__task *t, int rc, bool direct);
 /* -ECANCELED / -ETIMEDOUT if the task may not suspend now, else 0. */
 int cio__task_check(struct cio__task *t);
+/* Interrupts t's current suspension, or its next one, once with err (not
+ * sticky); shield scopes hold it back. */
+void cio__task_interrupt(struct cio__task *t, int err);
 
 /* Creates a task; owner: NULL for the loop's root scope (which then holds
  * the creation reference), or a group/generator which takes *out as its
  * own reference. */
 int cio__task_create(cio_loop *loop, const cio_task_options *opts, cio_task_fn fn, void *arg,
                      struct cio_task_group *group, bool root_owned, cio_future **out);
+
+/* The stall watchdog learns which task runs (dump.c). */
+void cio__watchdog_publish(cio_loop *loop, struct cio__task *t);
 
 /* Called by the group code when a child ends (group.c). */
 void cio__group_child_done(struct cio_task_group *g, cio_future *child);

@@ -84,6 +84,15 @@ static struct {
 } classes[NCLASSES];
 
 static size_t page_size;
+
+/* The guard below each stack: 64 KiB (an eighth of smaller slots), so a
+ * function with a large frame cannot step over it into the slot below
+ * ("stack clash"). Guards cost address space only. */
+static inline size_t guard_size(size_t slot_size)
+{
+    size_t g = slot_size / 8 < 65536 ? slot_size / 8 : 65536;
+    return g < page_size ? page_size : g;
+}
 static int guard_mode = -1; /* -1 unknown, 0 madvise, 1 mprotect */
 static size_t mprotect_guards;
 static pthread_once_t once = PTHREAD_ONCE_INIT;
@@ -92,6 +101,8 @@ static struct sigaction prev_segv, prev_bus;
 static size_t align_up(size_t v, size_t a) { return (v + a - 1) & ~(a - 1); }
 
 static void write_str(const char *s) { (void)!write(2, s, strlen(s)); }
+
+__thread struct cio__stack *cio__stack_running;
 
 static void on_fault(int sig, siginfo_t *si, void *uc)
 {
@@ -102,10 +113,14 @@ static void on_fault(int sig, siginfo_t *si, void *uc)
         if (a < r->base || a >= r->base + r->size)
             continue;
         uintptr_t slot = r->base + (a - r->base) / r->slot_size * r->slot_size;
-        if (a >= slot + page_size)
+        if (a >= slot + guard_size(r->slot_size))
             break; /* inside a stack: not an overflow */
-        struct cio__stack *s =
-            (struct cio__stack *)(slot + r->slot_size - align_up(sizeof *s, 64));
+        /* A guard was hit. The culprit is the stack running on this thread
+         * (a large frame may have stepped past its own guard into another
+         * slot's), else the guard's owner. */
+        struct cio__stack *s = cio__stack_running;
+        if (!s)
+            s = (struct cio__stack *)(slot + r->slot_size - align_up(sizeof *s, 64));
         const char *name = s->describe ? s->describe(s->owner) : NULL;
         char size_buf[32];
         snprintf(size_buf, sizeof size_buf, "%zu", s->usable / 1024);
@@ -171,16 +186,16 @@ static inline unsigned class_of(size_t size, size_t *slot_size)
     return c;
 }
 
-static bool guard(char *slot)
+static bool guard(char *slot, size_t len)
 {
-    if (guard_mode <= 0 && madvise(slot, page_size, MADV_GUARD_INSTALL) == 0) {
+    if (guard_mode <= 0 && madvise(slot, len, MADV_GUARD_INSTALL) == 0) {
         guard_mode = 0;
         return true;
     }
     if (guard_mode == -1)
         guard_mode = 1;
     if (guard_mode == 1 && mprotect_guards < MPROTECT_BUDGET &&
-        mprotect(slot, page_size, PROT_NONE) == 0) {
+        mprotect(slot, len, PROT_NONE) == 0) {
         mprotect_guards++;
         return true;
     }
@@ -234,8 +249,8 @@ struct cio__stack *cio__stack_get(size_t size, size_t extra, void **extra_out)
     }
     pthread_once(&once, init_once);
     size_t hdr = align_up(sizeof(struct cio__stack), 64);
-    if (size < hdr + extra + 2 * page_size)
-        c = class_of(hdr + extra + 2 * page_size, &slot_size);
+    if (size < hdr + extra + 3 * page_size)
+        c = class_of(hdr + extra + 3 * page_size, &slot_size);
 
     pthread_mutex_lock(&lock);
     s = classes[c].hot;
@@ -257,10 +272,10 @@ struct cio__stack *cio__stack_get(size_t size, size_t extra, void **extra_out)
         pthread_mutex_unlock(&lock);
         return NULL;
     }
-    guarded = guard(slot);
+    guarded = guard(slot, guard_size(slot_size));
     pthread_mutex_unlock(&lock);
     s = (struct cio__stack *)(slot + slot_size - hdr);
-    s->lo = slot + page_size;
+    s->lo = slot + guard_size(slot_size);
     s->slot_size = slot_size;
     s->usable = (size_t)((char *)s - extra - s->lo);
     s->guarded = guarded;

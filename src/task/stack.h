@@ -31,6 +31,9 @@ struct cio__stack {
 struct cio__stack *cio__stack_get(size_t size, size_t extra, void **extra_out);
 void cio__stack_put(struct cio__stack *s);
 
+/* The stack running on this thread (set by the task layer), for reports. */
+extern __thread struct cio__stack *cio__stack_running;
+
 /* Installs this thread's alternate signal stack (once per thread), so a
  * stack overflow can be reported. */
 extern __thread bool cio__altstack_done;

@@ -137,7 +137,16 @@ static void task_resume(struct cio__task *t)
     t->state = CIO__T_RUNNING;
     tls.current = t;
     loop->current_task = t;
+    if (CIO_UNLIKELY(loop->watched)) {
+        cio__watchdog_publish(loop, t);
+        __atomic_store_n(&loop->task_running, true, __ATOMIC_RELEASE);
+    }
+    struct cio__stack *prev_stack = cio__stack_running;
+    cio__stack_running = t->stack;
     switch_to_task(t);
+    cio__stack_running = prev_stack;
+    if (CIO_UNLIKELY(loop->watched))
+        __atomic_store_n(&loop->task_running, prev_current != NULL, __ATOMIC_RELEASE);
     tls.current = prev_current;
     tls.sched = prev_sched;
 #ifdef CIO_ASAN
@@ -197,9 +206,24 @@ int cio__task_check(struct cio__task *t)
     effective_deadline(t, &shielded);
     if (t->cancelled && !shielded)
         return -ECANCELED;
+    if (t->interrupt && !shielded) {
+        int rc = t->interrupt;
+        t->interrupt = 0;
+        return rc;
+    }
     if (mark_expired(t))
         return -ETIMEDOUT;
     return 0;
+}
+
+void cio__task_interrupt(struct cio__task *t, int err)
+{
+    bool shielded;
+    effective_deadline(t, &shielded);
+    if (t->state == CIO__T_SUSPENDED && !shielded)
+        cio__task_wake(t, err, false);
+    else if (t->state != CIO__T_DONE)
+        t->interrupt = err;
 }
 
 static void timer_cb(void *arg)
@@ -264,13 +288,9 @@ static int cancel_hook(cio_future *fut, void *arg)
     if (t->state == CIO__T_DONE)
         return 1;
     t->cancelled = true;
-    if (t->state == CIO__T_NEW) {
-        /* Never started: the body does not run (its first step would fail
-         * anyway); start_cb finishes it as cancelled. */
-        t->state = CIO__T_DONE;
-        t->rc = -ECANCELED;
-        return 1;
-    }
+    /* A task not started yet still runs its body, whose first suspension
+     * fails: asyncio would skip the body, but in C the body is what frees
+     * what its argument hands over. */
     if (t->state == CIO__T_SUSPENDED) {
         bool shielded;
         effective_deadline(t, &shielded);
@@ -282,10 +302,25 @@ static int cancel_hook(cio_future *fut, void *arg)
 
 /* ---- life cycle ------------------------------------------------------------------ */
 
+/* For the overflow report, from a signal handler: no allocation. */
 static const char *describe(void *owner)
 {
     struct cio__task *t = owner;
-    return cio_future_name(t->fut);
+    const char *name = cio_future_name(t->fut);
+    if (name)
+        return name;
+    static char buf[32] = "task-";
+    char digits[24];
+    int n = 0;
+    uint64_t id = t->id;
+    do {
+        digits[n++] = (char)('0' + id % 10);
+        id /= 10;
+    } while (id && n < 20);
+    for (int i = 0; i < n; i++)
+        buf[5 + i] = digits[n - 1 - i];
+    buf[5 + n] = 0;
+    return buf;
 }
 
 int cio__task_create(cio_loop *loop, const cio_task_options *opts, cio_task_fn fn, void *arg,
@@ -327,6 +362,7 @@ int cio__task_create(cio_loop *loop, const cio_task_options *opts, cio_task_fn f
     t->wake_rc = 0;
     t->state = CIO__T_NEW;
     t->cancelled = false;
+    t->interrupt = 0;
     t->root_owned = root_owned;
     t->timer_armed = false;
     t->timer = 0;
