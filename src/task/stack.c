@@ -49,16 +49,7 @@
 #endif
 #endif
 
-#if defined(__SANITIZE_ADDRESS__)
-#define CIO_ASAN 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define CIO_ASAN 1
-#endif
-#endif
-#ifdef CIO_ASAN
-void __asan_unpoison_memory_region(void const volatile *addr, size_t size);
-#endif
+#include "sanitizers.h"
 
 #define NCLASSES 17          /* 16 KiB << 0..16 */
 #define REGION_BYTES (1ull << 30)
