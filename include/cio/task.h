@@ -72,6 +72,9 @@ CIO_API int cio_run_with(const cio_loop_options *opts, cio_task_fn main, void *a
  * scope owns it; *out (may be NULL) receives a reference for the caller.
  * Returns -EPERM outside a task (use cio_task_new there). */
 CIO_API int cio_spawn(cio_task_fn fn, void *arg, cio_task **out);
+/* The same with options (name, stack size); opts may be NULL. */
+CIO_API int cio_spawn_with(const cio_task_options *opts, cio_task_fn fn, void *arg,
+                           cio_task **out);
 
 /* Starts a task on any loop, from anywhere on the loop's thread (a
  * callback, or before the loop runs). opts may be NULL. *out (may be NULL)
@@ -140,7 +143,8 @@ CIO_API int cio_deadline_begin(cio_scope *scope, double when);
  * suspend. A deadline scope begun inside a shield still applies. */
 CIO_API int cio_shield_begin(cio_scope *scope);
 
-/* Ends the innermost scope, which must be `scope`. Returns -ETIMEDOUT if
+/* Ends the innermost scope, which must be `scope` (a task that returns with
+ * a scope still open is reported). Returns -ETIMEDOUT if
  * this deadline scope expired (the scope's owner learns of it), else 0; a
  * cancellation or outer expiry held back by a shield resumes now. */
 CIO_API int cio_scope_end(cio_scope *scope);

@@ -87,6 +87,13 @@ static void task_entry(void *p)
 #endif
     void *result = NULL;
     int rc = t->fn(t->arg, &result);
+    if (CIO_UNLIKELY(t->scopes != NULL)) {
+        /* C has no `with`: a scope left open would otherwise vanish. */
+        cio_loop_report(t->loop, "task %s returned with a deadline or shield scope still open "
+                                 "(every cio_*_begin needs its cio_scope_end)",
+                        cio_task_name(t->fut));
+        t->scopes = NULL;
+    }
     t->rc = rc;
     t->result = result;
     t->state = CIO__T_DONE;
@@ -219,6 +226,12 @@ static void timer_cb(void *arg)
 
 int cio__task_suspend(struct cio__task *t, int64_t wake_at)
 {
+    if (CIO_LIKELY(!t->scopes && !t->cancelled && !t->interrupt && wake_at == INT64_MAX)) {
+        /* Nothing to check and no timer to arm: the common await. */
+        t->state = CIO__T_SUSPENDED;
+        switch_to_sched(t, false);
+        return t->wake_rc;
+    }
     int rc = cio__task_check(t);
     if (rc)
         return rc;
@@ -390,14 +403,19 @@ int cio_task_new(cio_loop *loop, const cio_task_options *opts, cio_task_fn fn, v
     return cio__task_create(loop, opts, fn, arg, NULL, true, out);
 }
 
-int cio_spawn(cio_task_fn fn, void *arg, cio_task **out)
+int cio_spawn_with(const cio_task_options *opts, cio_task_fn fn, void *arg, cio_task **out)
 {
     if (out)
         *out = NULL;
     struct cio__task *t = tls.current;
     if (!t)
         return -EPERM;
-    return cio__task_create(t->loop, NULL, fn, arg, NULL, true, out);
+    return cio__task_create(t->loop, opts, fn, arg, NULL, true, out);
+}
+
+int cio_spawn(cio_task_fn fn, void *arg, cio_task **out)
+{
+    return cio_spawn_with(NULL, fn, arg, out);
 }
 
 static void task_finish(struct cio__task *t)
