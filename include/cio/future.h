@@ -20,6 +20,7 @@
 #ifndef CIO_FUTURE_H
 #define CIO_FUTURE_H
 
+#include <math.h>
 #include <stdbool.h>
 #include <stddef.h>
 
@@ -100,7 +101,10 @@ CIO_API const char *cio_future_name(const cio_future *fut);
 /* ---- Combinators --------------------------------------------------------
  * Each returns a new future (one reference for the caller) and holds its own
  * references to the inputs until it is freed. The inputs must belong to the
- * same loop. Timeouts are in seconds; a negative timeout means none. */
+ * same loop. Timeouts are in seconds: CIO_NO_TIMEOUT means none, a negative
+ * one has already expired (as in asyncio, so a deadline computed as
+ * `deadline - now` that went negative never waits forever), NaN is -EINVAL. */
+#define CIO_NO_TIMEOUT INFINITY
 
 enum {
     /* gather: never fail early; wait for every child and succeed; inspect
@@ -151,8 +155,8 @@ CIO_API int cio_shield(cio_loop *loop, cio_future *fut, cio_future **out);
 /* as_completed: an iterator over futures in completion order. */
 typedef struct cio_as_completed cio_as_completed;
 
-/* Creates the iterator; timeout (seconds, negative for none) bounds the
- * whole iteration. */
+/* Creates the iterator; timeout (seconds, CIO_NO_TIMEOUT for none) bounds
+ * the whole iteration. */
 CIO_API int cio_as_completed_new(cio_loop *loop, cio_future *const *futs, size_t n,
                                  double timeout, cio_as_completed **out);
 

@@ -152,8 +152,9 @@ CIO_API int cio_scope_end(cio_scope *scope);
 /* True if this deadline scope's deadline has passed. */
 CIO_API bool cio_scope_expired(const cio_scope *scope);
 
-/* Waits for fut with a timeout, from a task (asyncio.wait_for): on timeout
- * fut is cancelled and -ETIMEDOUT returned. If fut completed in the same
+/* Waits for fut with a timeout (seconds, CIO_NO_TIMEOUT for none), from a
+ * task (asyncio.wait_for): on timeout fut is cancelled and -ETIMEDOUT
+ * returned. If fut completed in the same
  * iteration the timeout expired, its outcome wins. May suspend. */
 CIO_API int cio_await_for(cio_future *fut, double timeout, void **result);
 
@@ -196,8 +197,8 @@ CIO_API void cio_task_group_cancel(cio_task_group *g);
 CIO_API int cio_gather_await(cio_future *const *futs, size_t n, int flags, void **results);
 
 /* asyncio.wait: waits until the mode's condition holds or timeout (seconds,
- * negative for none) passes; returns how many futures are done. Cancels
- * nothing. May suspend. */
+ * CIO_NO_TIMEOUT for none) passes; returns how many futures are done.
+ * Cancels nothing. May suspend. */
 CIO_API int cio_wait_await(cio_future *const *futs, size_t n, cio_wait_mode mode, double timeout);
 
 /* Awaits a shielded future: cancelling the waiting task leaves fut running. */

@@ -161,6 +161,14 @@ static int comb_listen(struct comb *st, double timeout)
     return 0;
 }
 
+/* The public timeout to the internal one: negative for none, else >= 0. */
+static double norm_timeout(double timeout)
+{
+    if (isinf(timeout) && timeout > 0)
+        return -1;
+    return timeout < 0 ? 0 : timeout;
+}
+
 static int comb_fail(struct comb *st, int rc, cio_future **out)
 {
     cio_future_unref(st->out); /* the free hook detaches and frees */
@@ -323,7 +331,7 @@ int cio_wait(cio_loop *loop, cio_future *const *futs, size_t n, cio_wait_mode mo
     if (rc)
         return rc;
     st->mode = (int)mode;
-    return comb_start(st, timeout, wait_cancel, out);
+    return comb_start(st, norm_timeout(timeout), wait_cancel, out);
 }
 
 /* ---- wait_for ------------------------------------------------------------- */
@@ -369,7 +377,7 @@ int cio_wait_for(cio_loop *loop, cio_future *fut, double timeout, cio_future **o
     if (!fut)
         return comb_fail(st, -EINVAL, out);
     st->mode = -1;
-    return comb_start(st, timeout, wait_for_cancel, out);
+    return comb_start(st, norm_timeout(timeout), wait_for_cancel, out);
 }
 
 /* ---- shield ------------------------------------------------------------------ */
@@ -519,6 +527,7 @@ int cio_as_completed_new(cio_loop *loop, cio_future *const *futs, size_t n, doub
         it->pending_cb[i] = true;
         it->refs++;
     }
+    timeout = norm_timeout(timeout);
     if (timeout >= 0 && n) {
         int rc = cio_call_later(loop, timeout, ac_timer, it, &it->timer);
         if (rc) {

@@ -328,7 +328,7 @@ TEST(wait_all_completed)
     cio_loop *loop = loop_new();
     cio_future *f[3], *w;
     mk(loop, f, 3);
-    EXPECT_OK(cio_wait(loop, f, 3, CIO_WAIT_ALL_COMPLETED, -1, &w));
+    EXPECT_OK(cio_wait(loop, f, 3, CIO_WAIT_ALL_COMPLETED, CIO_NO_TIMEOUT, &w));
     EXPECT_OK(cio_future_set_result(f[0], NULL, NULL));
     EXPECT_OK(cio_future_set_error(f[1], -EIO));
     spin(loop);
@@ -348,7 +348,7 @@ TEST(wait_first_completed)
     cio_loop *loop = loop_new();
     cio_future *f[3], *w;
     mk(loop, f, 3);
-    EXPECT_OK(cio_wait(loop, f, 3, CIO_WAIT_FIRST_COMPLETED, -1, &w));
+    EXPECT_OK(cio_wait(loop, f, 3, CIO_WAIT_FIRST_COMPLETED, CIO_NO_TIMEOUT, &w));
     spin(loop);
     EXPECT_FALSE(cio_future_done(w));
     EXPECT_OK(cio_future_set_result(f[1], NULL, NULL));
@@ -370,7 +370,7 @@ TEST(wait_first_completed_with_one_already_done)
     cio_future *f[2], *w;
     mk(loop, f, 2);
     EXPECT_OK(cio_future_set_result(f[1], NULL, NULL));
-    EXPECT_OK(cio_wait(loop, f, 2, CIO_WAIT_FIRST_COMPLETED, -1, &w));
+    EXPECT_OK(cio_wait(loop, f, 2, CIO_WAIT_FIRST_COMPLETED, CIO_NO_TIMEOUT, &w));
     spin(loop);
     EXPECT_TRUE(cio_future_done(w));
     EXPECT_EQ(1, wait_count(w));
@@ -385,7 +385,7 @@ TEST(wait_first_exception)
     cio_loop *loop = loop_new();
     cio_future *f[3], *w;
     mk(loop, f, 3);
-    EXPECT_OK(cio_wait(loop, f, 3, CIO_WAIT_FIRST_EXCEPTION, -1, &w));
+    EXPECT_OK(cio_wait(loop, f, 3, CIO_WAIT_FIRST_EXCEPTION, CIO_NO_TIMEOUT, &w));
     EXPECT_OK(cio_future_set_result(f[0], NULL, NULL));
     spin(loop);
     EXPECT_FALSE(cio_future_done(w)); /* a result is not an exception */
@@ -406,7 +406,7 @@ TEST(wait_first_exception_without_failures_waits_for_all)
     cio_loop *loop = loop_new();
     cio_future *f[2], *w;
     mk(loop, f, 2);
-    EXPECT_OK(cio_wait(loop, f, 2, CIO_WAIT_FIRST_EXCEPTION, -1, &w));
+    EXPECT_OK(cio_wait(loop, f, 2, CIO_WAIT_FIRST_EXCEPTION, CIO_NO_TIMEOUT, &w));
     EXPECT_OK(cio_future_set_result(f[0], NULL, NULL));
     spin(loop);
     EXPECT_FALSE(cio_future_done(w));
@@ -425,7 +425,7 @@ TEST(wait_first_exception_ignores_cancellation)
     cio_loop *loop = loop_new();
     cio_future *f[2], *w;
     mk(loop, f, 2);
-    EXPECT_OK(cio_wait(loop, f, 2, CIO_WAIT_FIRST_EXCEPTION, -1, &w));
+    EXPECT_OK(cio_wait(loop, f, 2, CIO_WAIT_FIRST_EXCEPTION, CIO_NO_TIMEOUT, &w));
     EXPECT_OK(cio_future_cancel(f[0]));
     spin(loop);
     EXPECT_FALSE(cio_future_done(w));
@@ -493,10 +493,10 @@ TEST(wait_bad_input)
     cio_loop *loop = loop_new();
     cio_future *f[1], *w = (cio_future *)0x1;
     mk(loop, f, 1);
-    EXPECT_ERR(-EINVAL, cio_wait(loop, f, 0, CIO_WAIT_ALL_COMPLETED, -1, &w));
-    EXPECT_ERR(-EINVAL, cio_wait(loop, NULL, 0, CIO_WAIT_FIRST_COMPLETED, -1, &w));
-    EXPECT_ERR(-EINVAL, cio_wait(NULL, f, 1, CIO_WAIT_ALL_COMPLETED, -1, &w));
-    EXPECT_ERR(-EINVAL, cio_wait(loop, f, 1, (cio_wait_mode)7, -1, &w));
+    EXPECT_ERR(-EINVAL, cio_wait(loop, f, 0, CIO_WAIT_ALL_COMPLETED, CIO_NO_TIMEOUT, &w));
+    EXPECT_ERR(-EINVAL, cio_wait(loop, NULL, 0, CIO_WAIT_FIRST_COMPLETED, CIO_NO_TIMEOUT, &w));
+    EXPECT_ERR(-EINVAL, cio_wait(NULL, f, 1, CIO_WAIT_ALL_COMPLETED, CIO_NO_TIMEOUT, &w));
+    EXPECT_ERR(-EINVAL, cio_wait(loop, f, 1, (cio_wait_mode)7, CIO_NO_TIMEOUT, &w));
     EXPECT_ERR(-EINVAL, cio_wait(loop, f, 1, CIO_WAIT_ALL_COMPLETED, NAN, &w));
     EXPECT_OK(cio_future_cancel(f[0]));
     unref_all(f, 1);
@@ -578,7 +578,7 @@ TEST(wait_for_no_timeout)
     cio_loop *loop = loop_new();
     cio_future *f, *w;
     EXPECT_OK(cio_future_new(loop, &f));
-    EXPECT_OK(cio_wait_for(loop, f, -1, &w));
+    EXPECT_OK(cio_wait_for(loop, f, CIO_NO_TIMEOUT, &w));
     EXPECT_EQ(0, cio_loop_run_once(loop, CIO_RUN_NOWAIT)); /* no timer started */
     EXPECT_OK(cio_future_set_result(f, V(2), NULL));
     spin(loop);
@@ -798,7 +798,7 @@ TEST(as_completed_in_completion_order)
     cio_future *f[3], *n[3];
     mk(loop, f, 3);
     cio_as_completed *it;
-    EXPECT_OK(cio_as_completed_new(loop, f, 3, -1, &it));
+    EXPECT_OK(cio_as_completed_new(loop, f, 3, CIO_NO_TIMEOUT, &it));
     for (int i = 0; i < 3; i++)
         EXPECT_OK(cio_as_completed_next(it, &n[i]));
     cio_future *extra = (cio_future *)0x1;
@@ -828,7 +828,7 @@ TEST(as_completed_next_after_completion)
     cio_future *f[2], *n;
     mk(loop, f, 2);
     cio_as_completed *it;
-    EXPECT_OK(cio_as_completed_new(loop, f, 2, -1, &it));
+    EXPECT_OK(cio_as_completed_new(loop, f, 2, CIO_NO_TIMEOUT, &it));
     EXPECT_OK(cio_future_set_error(f[1], -EIO));
     spin(loop);
     EXPECT_OK(cio_as_completed_next(it, &n));
@@ -917,8 +917,8 @@ TEST(as_completed_bad_input)
     cio_future *f[1];
     mk(loop, f, 1);
     cio_as_completed *it = (cio_as_completed *)0x1;
-    EXPECT_ERR(-EINVAL, cio_as_completed_new(NULL, f, 1, -1, &it));
-    EXPECT_ERR(-EINVAL, cio_as_completed_new(loop, NULL, 1, -1, &it));
+    EXPECT_ERR(-EINVAL, cio_as_completed_new(NULL, f, 1, CIO_NO_TIMEOUT, &it));
+    EXPECT_ERR(-EINVAL, cio_as_completed_new(loop, NULL, 1, CIO_NO_TIMEOUT, &it));
     EXPECT_ERR(-EINVAL, cio_as_completed_new(loop, f, 1, NAN, &it));
     cio_as_completed_free(NULL);
     EXPECT_OK(cio_future_cancel(f[0]));
@@ -952,6 +952,55 @@ TEST(gather_of_wait_for_and_shield)
     cio_future_unref(sb);
     cio_future_unref(a);
     cio_future_unref(b);
+    finish(loop);
+}
+
+/* ---- negative timeouts have already expired (asyncio), never mean "none" ---- */
+
+TEST(negative_timeout_has_already_expired)
+{
+    cio_loop *loop = loop_new();
+    cio_future *f[2];
+    mk(loop, f, 2);
+
+    /* wait_for: a deadline that went negative times out, it does not wait forever */
+    cio_future *w;
+    EXPECT_OK(cio_wait_for(loop, f[0], -0.5, &w));
+    run_until_done(loop, w);
+    EXPECT_ERR(-ETIMEDOUT, cio_future_error(w));
+    EXPECT_TRUE(cio_future_cancelled(f[0]));
+    cio_future_unref(w);
+
+    /* wait: completes with nothing done, the child left alone */
+    cio_future *v;
+    EXPECT_OK(cio_wait(loop, &f[1], 1, CIO_WAIT_ALL_COMPLETED, -1.0, &v));
+    run_until_done(loop, v);
+    EXPECT_PTR_EQ((void *)(uintptr_t)0, cio_future_result(v));
+    EXPECT_FALSE(cio_future_done(f[1]));
+    cio_future_unref(v);
+
+    /* as_completed: next fails with ETIMEDOUT */
+    cio_as_completed *it;
+    EXPECT_OK(cio_as_completed_new(loop, &f[1], 1, -3.0, &it));
+    spin(loop);
+    cio_future *n;
+    EXPECT_OK(cio_as_completed_next(it, &n));
+    run_until_done(loop, n);
+    EXPECT_ERR(-ETIMEDOUT, cio_future_error(n));
+    cio_future_unref(n);
+    cio_as_completed_free(it);
+
+    /* NaN is refused; CIO_NO_TIMEOUT waits */
+    EXPECT_ERR(-EINVAL, cio_wait_for(loop, f[1], NAN, &w));
+    EXPECT_OK(cio_wait_for(loop, f[1], CIO_NO_TIMEOUT, &w));
+    spin(loop);
+    EXPECT_FALSE(cio_future_done(w));
+    EXPECT_OK(cio_future_set_result(f[1], V(1), NULL));
+    run_until_done(loop, w);
+    EXPECT_PTR_EQ(V(1), cio_future_result(w));
+    cio_future_unref(w);
+
+    unref_all(f, 2);
     finish(loop);
 }
 

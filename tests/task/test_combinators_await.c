@@ -138,7 +138,7 @@ static int main_wait_first(void *arg, void **result)
 {
     cio_future *f[3] = {new_future(), new_future(), new_future()};
     complete_later(f[1], 0.002);
-    EXPECT_EQ(1, cio_wait_await(f, 3, CIO_WAIT_FIRST_COMPLETED, -1));
+    EXPECT_EQ(1, cio_wait_await(f, 3, CIO_WAIT_FIRST_COMPLETED, CIO_NO_TIMEOUT));
     EXPECT_TRUE(cio_future_done(f[1]));
     EXPECT_FALSE(cio_future_done(f[0]));
     EXPECT_FALSE(cio_future_done(f[2])); /* wait cancels nothing */
@@ -149,7 +149,7 @@ static int main_wait_first(void *arg, void **result)
     /* one already done: at once */
     cio_future *g[2] = {new_future(), new_future()};
     EXPECT_OK(cio_future_set_result(g[0], NULL, NULL));
-    EXPECT_EQ(1, cio_wait_await(g, 2, CIO_WAIT_FIRST_COMPLETED, -1));
+    EXPECT_EQ(1, cio_wait_await(g, 2, CIO_WAIT_FIRST_COMPLETED, CIO_NO_TIMEOUT));
     EXPECT_OK(cio_future_cancel(g[1]));
     unref_all(g, 2);
     return 0;
@@ -164,7 +164,7 @@ static int main_wait_all(void *arg, void **result)
 {
     cio_future *f[3] = {spawn(returns_after, V(2)), spawn(fails_after_yield, V(-EIO)),
                         spawn(returns_after, V(1))};
-    EXPECT_EQ(3, cio_wait_await(f, 3, CIO_WAIT_ALL_COMPLETED, -1));
+    EXPECT_EQ(3, cio_wait_await(f, 3, CIO_WAIT_ALL_COMPLETED, CIO_NO_TIMEOUT));
     EXPECT_LOG("fail;r1;r2;");
     EXPECT_ERR(-EIO, cio_future_error(f[1])); /* wait never fails: look at it */
     unref_all(f, 3);
@@ -180,7 +180,7 @@ static int main_wait_first_exception(void *arg, void **result)
 {
     cio_future *f[3] = {spawn(sleeps_forever, "x"), spawn(fails_after_yield, V(-EIO)),
                         spawn(returns_after, V(1))};
-    EXPECT_EQ(1, cio_wait_await(f, 3, CIO_WAIT_FIRST_EXCEPTION, -1));
+    EXPECT_EQ(1, cio_wait_await(f, 3, CIO_WAIT_FIRST_EXCEPTION, CIO_NO_TIMEOUT));
     EXPECT_ERR(-EIO, cio_future_error(f[1]));
     EXPECT_FALSE(cio_future_done(f[0]));
     EXPECT_OK(cio_future_cancel(f[0]));
@@ -206,7 +206,7 @@ static int main_wait_timeout(void *arg, void **result)
     EXPECT_OK(cio_future_set_result(f[1], NULL, NULL));
     unref_all(f, 2);
     /* n == 0 is invalid (asyncio raises ValueError) */
-    EXPECT_ERR(-EINVAL, cio_wait_await(NULL, 0, CIO_WAIT_ALL_COMPLETED, -1));
+    EXPECT_ERR(-EINVAL, cio_wait_await(NULL, 0, CIO_WAIT_ALL_COMPLETED, CIO_NO_TIMEOUT));
     return 0;
 }
 
@@ -217,7 +217,7 @@ TEST(wait_await_timeout_returns_count_cancels_nothing)
 
 static int waits_all(void *arg, void **result)
 {
-    int rc = cio_wait_await(arg, 1, CIO_WAIT_ALL_COMPLETED, -1);
+    int rc = cio_wait_await(arg, 1, CIO_WAIT_ALL_COMPLETED, CIO_NO_TIMEOUT);
     LOG("wait-%s;", cio_err_name(rc));
     return rc;
 }
@@ -251,7 +251,7 @@ static int main_as_completed(void *arg, void **result)
     cio_future *f[3] = {spawn(returns_after, V(30)), spawn(returns_after, V(10)),
                         spawn(returns_after, V(20))};
     cio_as_completed *it = NULL;
-    EXPECT_OK(cio_as_completed_new(loop, f, 3, -1, &it));
+    EXPECT_OK(cio_as_completed_new(loop, f, 3, CIO_NO_TIMEOUT, &it));
     const int expect[3] = {1, 2, 0};
     for (int i = 0; i < 3; i++) {
         cio_future *done = NULL;

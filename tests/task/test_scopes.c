@@ -429,7 +429,7 @@ static int main_await_for_ok(void *arg, void **result)
     /* a negative timeout means none */
     f = new_future();
     complete_later(f, 0.002);
-    EXPECT_OK(cio_await_for(f, -1, NULL));
+    EXPECT_OK(cio_await_for(f, CIO_NO_TIMEOUT, NULL));
     cio_future_unref(f);
     return 0;
 }

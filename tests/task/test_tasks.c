@@ -451,7 +451,7 @@ TEST(suspending_calls_outside_a_task_return_eperm)
     EXPECT_ERR(-EPERM, cio_await_for(f, 1.0, NULL));
     EXPECT_ERR(-EPERM, cio_shield_await(f, NULL));
     EXPECT_ERR(-EPERM, cio_gather_await(&f, 1, 0, NULL));
-    EXPECT_ERR(-EPERM, cio_wait_await(&f, 1, CIO_WAIT_ALL_COMPLETED, -1));
+    EXPECT_ERR(-EPERM, cio_wait_await(&f, 1, CIO_WAIT_ALL_COMPLETED, CIO_NO_TIMEOUT));
     EXPECT_ERR(-EPERM, cio_sleep(0));
     EXPECT_ERR(-EPERM, cio_sleep(1));
     EXPECT_ERR(-EPERM, cio_yield());
@@ -464,7 +464,7 @@ TEST(suspending_calls_outside_a_task_return_eperm)
     EXPECT_ERR(-EPERM, cio_task_group_new(&g));
     EXPECT_ERR(-EPERM, cio_spawn(noop, NULL, NULL));
     cio_as_completed *it = NULL;
-    EXPECT_OK(cio_as_completed_new(loop, &f, 1, -1, &it));
+    EXPECT_OK(cio_as_completed_new(loop, &f, 1, CIO_NO_TIMEOUT, &it));
     cio_future *d = NULL;
     EXPECT_ERR(-EPERM, cio_as_completed_await(it, &d));
     cio_as_completed_free(it);
