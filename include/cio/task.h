@@ -97,6 +97,13 @@ CIO_API int cio_sleep(double seconds);
  * Returns 0, -ECANCELED, -ETIMEDOUT, -EPERM. */
 CIO_API int cio_yield(void);
 
+/* Inside a task: the result its function returns will be freed with fn
+ * when the task's future is freed (unless someone takes it out with
+ * cio_future_steal_result), and at once if the function fails instead.
+ * So an owned result nobody awaits does not leak. Returns -EPERM outside
+ * a task. */
+CIO_API int cio_task_set_result_free(cio_free_fn fn);
+
 /* The running task, or NULL outside a task. */
 CIO_API cio_task *cio_current_task(void);
 /* The loop running on this thread (inside a task or a callback), or NULL. */

@@ -31,6 +31,7 @@ struct cio__task {
     cio_task_fn fn;
     void *arg;
     void *result;
+    cio_free_fn result_free;
     int rc;
     int wake_rc;
     enum cio__task_state state;

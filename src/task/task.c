@@ -346,6 +346,7 @@ int cio__task_create(cio_loop *loop, const cio_task_options *opts, cio_task_fn f
     t->fn = fn;
     t->arg = arg;
     t->result = NULL;
+    t->result_free = NULL;
     t->rc = 0;
     t->wake_rc = 0;
     t->state = CIO__T_NEW;
@@ -436,6 +437,7 @@ static void task_finish(struct cio__task *t)
 #endif
     int rc = t->rc;
     void *result = t->result;
+    cio_free_fn result_free = t->result_free;
     bool swallowed = t->cancelled && rc == 0;
     if (swallowed)
         cio_task_name(fut); /* name it while its id is at hand */
@@ -449,10 +451,13 @@ static void task_finish(struct cio__task *t)
                         "task %s was cancelled but returned success: a cancellation was "
                         "swallowed (return -ECANCELED, or finish cleanup in a shield scope)",
                         cio_task_name(fut));
-    if (rc < 0)
+    if (rc < 0) {
         cio_future_set_error(fut, rc);
-    else
-        cio_future_set_result(fut, result, NULL);
+        if (result && result_free)
+            result_free(result); /* set before failing: nobody can take it now */
+    } else {
+        cio_future_set_result(fut, result, result_free);
+    }
     if (group)
         cio__group_child_done(group, fut);
     if (root_owned)
@@ -483,6 +488,15 @@ int cio_task_set_name(cio_task *task, const char *name)
 }
 
 bool cio_is_task(const cio_future *fut) { return cio__future_is_task(fut); }
+
+int cio_task_set_result_free(cio_free_fn fn)
+{
+    struct cio__task *t = tls.current;
+    if (!t)
+        return -EPERM;
+    t->result_free = fn;
+    return 0;
+}
 
 size_t cio_all_tasks(cio_loop *loop, cio_task **out, size_t max)
 {

@@ -650,4 +650,57 @@ TEST(ten_thousand_concurrent_sleeping_tasks)
     EXPECT_EQ(MANY, many_done);
 }
 
+/* ---- an owned result with a destructor ------------------------------------------ */
+
+static int freed_results;
+static void free_result(void *p)
+{
+    freed_results++;
+    free(p);
+}
+
+static int owned_result(void *arg, void **result)
+{
+    EXPECT_OK(cio_task_set_result_free(free_result));
+    int *v = malloc(sizeof *v);
+    *v = 42;
+    *result = v;
+    return arg ? -EIO : 0;
+}
+
+static int main_owned(void *arg, void **result)
+{
+    cio_task *kept, *dropped, *failed, *stolen;
+    EXPECT_OK(cio_spawn(owned_result, NULL, &kept));
+    EXPECT_OK(cio_spawn(owned_result, NULL, &dropped));
+    EXPECT_OK(cio_spawn(owned_result, V(1), &failed));
+    EXPECT_OK(cio_spawn(owned_result, NULL, &stolen));
+    void *v;
+    EXPECT_OK(cio_await(kept, &v));
+    EXPECT_EQ(42, *(int *)v);
+    EXPECT_OK(cio_await(stolen, NULL));
+    void *mine;
+    EXPECT_OK(cio_future_steal_result(stolen, &mine));
+    EXPECT_ERR(-EIO, cio_await(failed, NULL));
+    EXPECT_EQ(1, freed_results); /* the failed task's, at once */
+    cio_future_unref(dropped);   /* never awaited: freed when it ends */
+    cio_future_unref(failed);
+    cio_future_unref(stolen);
+    EXPECT_OK(cio_yield());
+    EXPECT_OK(cio_yield());
+    EXPECT_EQ(2, freed_results);
+    cio_future_unref(kept);
+    EXPECT_EQ(3, freed_results);
+    free(mine); /* the stolen one is ours */
+    return 0;
+}
+
+TEST(task_result_destructor_frees_owned_results)
+{
+    freed_results = 0;
+    EXPECT_OK(cio_run(main_owned, NULL, NULL));
+    EXPECT_EQ(3, freed_results);
+    EXPECT_ERR(-EPERM, cio_task_set_result_free(free_result)); /* outside a task */
+}
+
 int main(int argc, char **argv) { return test_main(argc, argv); }
