@@ -383,12 +383,20 @@ int cio__ready_push_future(cio_loop *loop, cio_future_cb fcb, void *arg, cio_fut
     return 0;
 }
 
+static __attribute__((noinline)) int call_soon_slow(cio_loop *loop, cio_cb cb, void *arg)
+{
+    if (!loop || !cb || loop->closed)
+        return -EINVAL;
+    if (cio__check_thread_slow(loop, "cio_call_soon"))
+        return -EPERM;
+    return cio__ready_push(loop, cb, arg);
+}
+
 int cio_call_soon(cio_loop *loop, cio_cb cb, void *arg)
 {
-    if (CIO_UNLIKELY(!loop || !cb || loop->closed))
-        return -EINVAL;
-    if (CIO_UNLIKELY(loop->debug) && cio__check_thread_slow(loop, __func__))
-        return -EPERM;
+    /* The common case is a leaf: no frame, no saved register. */
+    if (CIO_UNLIKELY(!loop || !cb || loop->closed || loop->debug))
+        return call_soon_slow(loop, cb, arg);
     return cio__ready_push(loop, cb, arg);
 }
 
