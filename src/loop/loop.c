@@ -178,6 +178,26 @@ fail:
 
 static void remote_drain(cio_loop *loop);
 
+/* Decodes the ready entry at word i without running it: returns its
+ * length in words and sets *fn (the callback) and *fut (the future of a
+ * done-callback entry, else NULL). The run path (run_entry) decodes inline. */
+static uint64_t entry_at(const cio_loop *loop, uint64_t i, const void **fn, cio_future **fut)
+{
+    uint64_t w = loop->ring[i & loop->mask];
+    *fut = NULL;
+    if (w >> 56) {
+        *fn = (const void *)loop->cbtab[(w >> 56) - 1];
+        return 1;
+    }
+    if (w == CIO__RQ_PLAIN) {
+        *fn = (const void *)(uintptr_t)loop->ring[(i + 1) & loop->mask];
+        return 3;
+    }
+    *fut = (cio_future *)(uintptr_t)loop->ring[(i + 1) & loop->mask];
+    *fn = (const void *)(uintptr_t)loop->ring[(i + 2) & loop->mask];
+    return 4;
+}
+
 /* Lists what keeps the loop from closing; returns how many kinds. */
 static int live_report(cio_loop *loop, bool report)
 {
@@ -218,18 +238,9 @@ static int live_report(cio_loop *loop, bool report)
     if (report && ready) {
         char buf[128];
         for (uint64_t i = loop->head; i != loop->tail;) {
-            uint64_t w = loop->ring[i & loop->mask];
             const void *fn;
-            if (w >> 56) {
-                fn = (const void *)loop->cbtab[(w >> 56) - 1];
-                i += 1;
-            } else if (w == CIO__RQ_PLAIN) {
-                fn = (const void *)(uintptr_t)loop->ring[(i + 1) & loop->mask];
-                i += 3;
-            } else {
-                fn = (const void *)(uintptr_t)loop->ring[(i + 2) & loop->mask];
-                i += 4;
-            }
+            cio_future *fut;
+            i += entry_at(loop, i, &fn, &fut);
             cio_loop_report(loop, "loop close: ready callback %s",
                             cio__describe_fn(fn, buf, sizeof buf));
         }
@@ -496,10 +507,9 @@ static void run_ready_debug(cio_loop *loop, uint64_t n)
 static void run_ready_watched(cio_loop *loop, uint64_t n)
 {
     while (n) {
-        const void *fn = NULL;
-        uint64_t w = loop->ring[loop->head & loop->mask];
-        fn = (w >> 56) ? (const void *)loop->cbtab[(w >> 56) - 1]
-             : (const void *)(uintptr_t)loop->ring[(loop->head + (w ? 2 : 1)) & loop->mask];
+        const void *fn;
+        cio_future *fut;
+        entry_at(loop, loop->head, &fn, &fut);
         __atomic_store_n(&loop->current_cb, fn, __ATOMIC_RELAXED);
         n -= run_entry(loop, NULL);
     }
@@ -696,16 +706,10 @@ size_t cio__loop_discard(cio_loop *loop)
     size_t n = 0;
     /* Ready callbacks: future pairs hold references to drop. */
     while (loop->head != loop->tail) {
-        uint64_t w = loop->ring[loop->head & loop->mask];
-        if (w >> 56) {
-            loop->head += 1;
-        } else if (w == CIO__RQ_PLAIN) {
-            loop->head += 3;
-        } else {
-            cio_future *fut = (cio_future *)(uintptr_t)loop->ring[(loop->head + 1) & loop->mask];
-            loop->head += 4;
-            cio_future_unref(fut);
-        }
+        const void *fn;
+        cio_future *fut;
+        loop->head += entry_at(loop, loop->head, &fn, &fut);
+        cio_future_unref(fut); /* NULL for plain callbacks */
         n++;
     }
     n += loop->wheel.active;

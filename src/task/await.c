@@ -9,6 +9,20 @@ static cio_loop *task_loop(void)
     return t ? t->loop : NULL;
 }
 
+/* Awaits f, a future the caller made for this one wait and owns: if the
+ * waiting task is interrupted first, f is cancelled (for a gather that
+ * cancels the children, for a shield or wait nothing else, for a job it
+ * never starts); f is released either way. *value as for cio_await, so
+ * it must not point into f's own memory. */
+static int await_own(cio_future *f, void **value)
+{
+    int rc = cio_await(f, value);
+    if (rc && !cio_future_done(f))
+        cio_future_cancel(f);
+    cio_future_unref(f);
+    return rc;
+}
+
 int cio_gather_await(cio_future *const *futs, size_t n, int flags, void **results)
 {
     cio_loop *loop = task_loop();
@@ -18,13 +32,10 @@ int cio_gather_await(cio_future *const *futs, size_t n, int flags, void **result
     int rc = cio_gather(loop, futs, n, flags, &g);
     if (rc)
         return rc;
-    void *value;
-    rc = cio_await(g, &value);
-    if (rc && !cio_future_done(g)) {
-        /* The waiting task was interrupted: asyncio cancels the children. */
-        cio_future_cancel(g);
-    } else if (rc == 0 && results) {
-        void **r = value;
+    void **r;
+    cio_future_ref(g); /* its result array is read after the wait */
+    rc = await_own(g, (void **)&r);
+    if (rc == 0 && results) {
         for (size_t i = 0; i < n; i++)
             results[i] = r ? r[i] : NULL;
     }
@@ -41,12 +52,9 @@ int cio_wait_await(cio_future *const *futs, size_t n, cio_wait_mode mode, double
     int rc = cio_wait(loop, futs, n, mode, timeout, &w);
     if (rc)
         return rc;
-    void *value;
-    rc = cio_await(w, &value);
-    if (rc && !cio_future_done(w))
-        cio_future_cancel(w); /* leaves the children alone */
-    cio_future_unref(w);
-    return rc ? rc : (int)(uintptr_t)value;
+    void *ndone;
+    rc = await_own(w, &ndone);
+    return rc ? rc : (int)(uintptr_t)ndone;
 }
 
 int cio_shield_await(cio_future *fut, void **result)
@@ -56,13 +64,7 @@ int cio_shield_await(cio_future *fut, void **result)
         return -EPERM;
     cio_future *s;
     int rc = cio_shield(loop, fut, &s);
-    if (rc)
-        return rc;
-    rc = cio_await(s, result);
-    if (rc && !cio_future_done(s))
-        cio_future_cancel(s); /* the inner future keeps running */
-    cio_future_unref(s);
-    return rc;
+    return rc ? rc : await_own(s, result); /* the value is fut's */
 }
 
 int cio_as_completed_await(cio_as_completed *it, cio_future **done)
@@ -75,13 +77,10 @@ int cio_as_completed_await(cio_as_completed *it, cio_future **done)
     int rc = cio_as_completed_next(it, &next);
     if (rc)
         return rc;
-    void *value;
-    rc = cio_await(next, &value);
-    if (rc && !cio_future_done(next))
-        cio_future_cancel(next);
-    else if (rc == 0 && done)
-        *done = value;
-    cio_future_unref(next);
+    void *child; /* owned by the iterator */
+    rc = await_own(next, &child);
+    if (rc == 0 && done)
+        *done = child;
     return rc;
 }
 
@@ -94,13 +93,7 @@ int cio_await_for(cio_future *fut, double timeout, void **result)
         *result = NULL;
     cio_future *w;
     int rc = cio_wait_for(loop, fut, timeout, &w);
-    if (rc)
-        return rc;
-    rc = cio_await(w, result);
-    if (rc && !cio_future_done(w))
-        cio_future_cancel(w); /* the task was interrupted: cancel fut too */
-    cio_future_unref(w);
-    return rc;
+    return rc ? rc : await_own(w, result); /* the value is fut's */
 }
 
 int cio_to_thread(cio_work_fn fn, void *arg, void **result)
@@ -112,11 +105,5 @@ int cio_to_thread(cio_work_fn fn, void *arg, void **result)
         *result = NULL;
     cio_future *job;
     int rc = cio_loop_run_in_executor(loop, fn, arg, &job);
-    if (rc)
-        return rc;
-    rc = cio_await(job, result);
-    if (rc && !cio_future_done(job))
-        cio_future_cancel(job); /* never runs if not started yet */
-    cio_future_unref(job);
-    return rc;
+    return rc ? rc : await_own(job, result); /* the value has no destructor */
 }
