@@ -251,30 +251,46 @@ static int push_ready(cio_loop *loop, cio_cb cb, void *arg)
 }
 
 /* Takes in one ring (single-producer mode): the ring, then its overflow. */
-static void drain_single(cio_loop *loop, struct cio__tsring *r)
+/* Takes in one ring (single-producer mode): the ring, then its overflow.
+ * Returns true, leaving the rest in place, at the first stamped call: a
+ * second producer registered after the caller decided on this mode, and
+ * stamped calls must go through drain_multi, or a stamp would be consumed
+ * out of sequence and every later one held back forever. */
+static bool drain_single(cio_loop *loop, struct cio__tsring *r)
 {
     /* Look at the overflow flag first: every ring entry written before the
      * producer switched to the overflow is then visible below. */
     bool ovf = atomic_load_explicit(&r->overflowing, memory_order_acquire);
     uint64_t h = atomic_load_explicit(&r->head, memory_order_relaxed);
-    uint64_t t = atomic_load(&r->tail); /* seq_cst: pairs with remote_pending */
+    uint64_t t = atomic_load(&r->tail); /* seq_cst: the wakeup handshake */
+    bool stamped = false;
     for (; h != t; h++) {
         struct cio__tscell *c = &r->cells[h & r->mask];
+        if (!c->cb) {
+            stamped = true;
+            break;
+        }
         /* The callback will almost surely read what arg points to, which
          * another thread just wrote: start fetching it now. */
         __builtin_prefetch(c->arg);
-        if (c->cb)
-            push_ready(loop, c->cb, c->arg);
+        push_ready(loop, c->cb, c->arg);
     }
     atomic_store_explicit(&r->head, h, memory_order_release);
-    if (ovf) {
-        pthread_mutex_lock(&loop->ts_lock);
-        for (size_t i = 0; i < r->ovf_len; i++)
-            push_ready(loop, r->ovf[i].cb, r->ovf[i].arg);
-        r->ovf_len = 0;
-        atomic_store_explicit(&r->overflowing, 0, memory_order_release);
-        pthread_mutex_unlock(&loop->ts_lock);
+    if (stamped || !ovf)
+        return stamped;
+    pthread_mutex_lock(&loop->ts_lock);
+    for (size_t i = 0; i < r->ovf_len; i++) {
+        if (r->ovf[i].seq) { /* the same, in the overflow */
+            pthread_mutex_unlock(&loop->ts_lock);
+            return true;
+        }
     }
+    for (size_t i = 0; i < r->ovf_len; i++)
+        push_ready(loop, r->ovf[i].cb, r->ovf[i].arg);
+    r->ovf_len = 0;
+    atomic_store_explicit(&r->overflowing, 0, memory_order_release);
+    pthread_mutex_unlock(&loop->ts_lock);
+    return false;
 }
 
 static int cmp_items(const void *a, const void *b)
@@ -420,10 +436,8 @@ void cio__ts_drain(cio_loop *loop)
         else
             only = r;
     }
-    if (atomic_load(&loop->ts_multi))
+    if (atomic_load(&loop->ts_multi) || (only && drain_single(loop, only)))
         drain_multi(loop);
-    else if (only)
-        drain_single(loop, only);
     loop->last_remote_batch = (uint32_t)(loop->tail - before);
 }
 
