@@ -3,14 +3,15 @@
 JOBS ?= $(shell nproc)
 CMAKE_FLAGS ?=
 
-.PHONY: all deps build run test bench asan tsan ucontext clean format
+.PHONY: all deps build run test bench asan tsan ucontext stress clean format
 
 all: build
 
 deps:
-	@sh scripts/deps.sh
+	@sh scripts/deps.sh test
 
-build: deps
+build:
+	@sh scripts/deps.sh build
 	cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo $(CMAKE_FLAGS) >/dev/null
 	cmake --build build -j $(JOBS)
 
@@ -18,28 +19,45 @@ run: build
 	./build/examples/tour
 
 test: build
+	@sh scripts/deps.sh test
 	cd build && ctest --output-on-failure -j $(JOBS)
 
-asan: deps
+asan:
+	@sh scripts/deps.sh test
 	cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DCIO_SANITIZE=address $(CMAKE_FLAGS) >/dev/null
 	cmake --build build-asan -j $(JOBS)
 	cd build-asan && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 		ctest --output-on-failure -j $(JOBS)
 
-tsan: deps
+tsan:
+	@sh scripts/deps.sh test
 	cmake -S . -B build-tsan -DCMAKE_BUILD_TYPE=Debug -DCIO_SANITIZE=thread $(CMAKE_FLAGS) >/dev/null
 	cmake --build build-tsan -j $(JOBS)
 	cd build-tsan && TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 \
 		ctest --output-on-failure -j $(JOBS) -L threaded
 
 # The suite with the portable ucontext context switch instead of assembly.
-ucontext: deps
+ucontext:
+	@sh scripts/deps.sh test
 	cmake -S . -B build-ucontext -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCIO_CONTEXT=ucontext $(CMAKE_FLAGS) >/dev/null
 	cmake --build build-ucontext -j $(JOBS)
 	cd build-ucontext && ctest --output-on-failure -j $(JOBS) -E install
 
-bench: deps
+bench:
+	@sh scripts/deps.sh bench
 	./bench/run
+
+# The suite STRESS_RUNS times (default 20) while stress-ng loads every core:
+# tests must pass on a loaded machine (none may depend on timing).
+STRESS_RUNS ?= 20
+stress: build
+	@sh scripts/deps.sh test stress
+	stress-ng --cpu $(JOBS) --timeout 3600s --quiet & pid=$$!; \
+	trap 'kill $$pid 2>/dev/null' EXIT INT TERM; \
+	for i in $$(seq $(STRESS_RUNS)); do \
+		echo "stress: run $$i of $(STRESS_RUNS)"; \
+		(cd build && ctest --output-on-failure -j $(JOBS)) || exit 1; \
+	done
 
 clean:
 	rm -rf build build-asan build-tsan build-ucontext build-bench
