@@ -23,7 +23,9 @@
  *     just below the bottom, which only an overflow writes (they are read
  *     as zero), and aborts naming the task before any other task runs;
  *   - a fault while such a stack is running, with the stack pointer below
- *     its bottom or those 512 bytes written, is reported the same way.
+ *     its bottom or those 512 bytes written, is reported the same way; and
+ *     each region in gap mode has a guard at its base (one mapping), so an
+ *     overflow running through the gaps faults at the latest there.
  * What it cannot see: an overflow that writes only zeros, or jumps over
  * those 512 bytes with one large frame, and returns before the task
  * switches out; within the gap that corrupts nothing. Page-guarded tasks
@@ -249,9 +251,14 @@ static void on_fault(int sig, siginfo_t *si, void *uc)
     }
     if (run && !run->guarded) {
         /* A gap-protected stack overflowed into unmapped memory, or its
-         * overflow wrote into memory the task then tripped over. */
+         * overflow wrote into memory the task then tripped over. A stack
+         * pointer on the alternate signal stack is a fault in a signal
+         * handler, not an overflow. */
         uintptr_t sp = fault_sp(uc), lo = (uintptr_t)run->lo;
-        if ((sp && sp < lo && lo - sp <= (1u << 30)) || !canary_intact(run))
+        stack_t alt;
+        bool on_alt = sigaltstack(NULL, &alt) == 0 && !(alt.ss_flags & SS_DISABLE) &&
+                      sp >= (uintptr_t)alt.ss_sp && sp < (uintptr_t)alt.ss_sp + alt.ss_size;
+        if ((sp && sp < lo && !on_alt) || !canary_intact(run))
             overflow_abort(run, ", no guard page");
     }
     chain(sig, si, uc);
@@ -543,6 +550,11 @@ static char *carve(unsigned c, size_t slot_size, bool *guarded)
         classes[c].cur = r;
         classes[c].next_slot = 0;
         classes[c].prepared = 0;
+        /* In gap mode one guard per region (one more mapping) stops an
+         * overflow that runs through the gaps at the region's bottom,
+         * rather than in whatever memory lies below it. */
+        if (gap_mode && mprotect((void *)r->base, guard_size(slot_size), PROT_NONE) == 0)
+            mprotect_guards++;
     }
     if (gap_mode) {
         size_t k = classes[c].next_slot + 1; /* slot next_slot is the gap */
