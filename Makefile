@@ -3,7 +3,7 @@
 JOBS ?= $(shell nproc)
 CMAKE_FLAGS ?=
 
-.PHONY: all deps build run test bench asan tsan ucontext stress clean format
+.PHONY: all deps build run test bench asan tsan ucontext compat stress clean format
 
 all: build
 
@@ -42,6 +42,20 @@ ucontext:
 	cmake -S . -B build-ucontext -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCIO_CONTEXT=ucontext $(CMAKE_FLAGS) >/dev/null
 	cmake --build build-ucontext -j $(JOBS)
 	cd build-ucontext && ctest --output-on-failure -j $(JOBS) -E install
+
+# The suite as on the kernels most users run (Linux 5.15, 6.1) with
+# vm.overcommit_memory=2: tests/compat/cio-compat.c installs a seccomp filter
+# refusing membarrier, process_madvise, MADV_GUARD_INSTALL, MADV_POPULATE_WRITE
+# and MAP_NORESERVE mappings of 256 MiB or more, checks that each refusal is in
+# force, and runs the command; so every fallback path runs. Then a million idle
+# tasks there, within this machine's vm.max_map_count.
+compat: build
+	@sh scripts/deps.sh test
+	$(CC) -O2 -Wall -Wextra -Werror -o build/cio-compat tests/compat/cio-compat.c
+	./build/cio-compat --check
+	cd build && ./cio-compat ctest --output-on-failure -j $(JOBS)
+	CIO_TEST_IDLE_TASKS=1000000 ./build/cio-compat ./build/tests/task_test_stack_budget \
+		many_idle_tasks_leave_room_for_threads_and_malloc
 
 bench:
 	@sh scripts/deps.sh bench

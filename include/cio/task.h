@@ -15,8 +15,8 @@
  * task ends, so a cancelled task cannot wander on by accident. A call that
  * does not need to suspend (awaiting a future already done, taking a free
  * lock) succeeds as in asyncio. Code running in tasks should be compiled
- * with -fstack-clash-protection, so a frame larger than the guard page
- * below a stack still hits the guard. Work that must
+ * with -fstack-clash-protection, so a frame larger than the guard area
+ * below a stack still hits it (see cio_task_options). Work that must
  * suspend while cancelled (closing a connection politely) runs inside a
  * shield scope. A task that was cancelled yet returns 0 swallowed the
  * cancellation: that is reported (asyncio's silent-swallow trap).
@@ -51,9 +51,26 @@ typedef int (*cio_task_fn)(void *arg, void **result);
 typedef struct cio_task_options {
     const char *name;  /* copied; default "task-N" */
     /* bytes; default 256 KiB. The stack's slot, rounded up to a power of two
-     * (16 KiB to 1 GiB), holds a guard page and the task's own state (a few
-     * hundred bytes) besides the stack. Overflowing it kills the process
-     * with a message naming the task, never corrupts memory. */
+     * (16 KiB to 1 GiB), holds a guard area (64 KiB, or an eighth of smaller
+     * slots) and the task's own state (a few hundred bytes) besides the
+     * stack. Overflowing it stops the process with "cio: stack overflow in
+     * task '<name>'" on stderr (SIGABRT) before any other task runs.
+     *
+     * How: normally the guard area is a guard page, and the overflowing
+     * access itself faults. On kernels without MADV_GUARD_INSTALL (before
+     * Linux 6.13: Debian 12, Ubuntu 22.04) a guard page costs mappings, so
+     * only a budget of stacks gets one: vm.max_map_count, less the mappings
+     * in use when the first stack is made, less a quarter of the limit (at
+     * least 4096) left to the rest of the program. Past it, stderr says so
+     * once, and each new stack is gap-protected instead: the slot below it
+     * is left unused, and when the task suspends or ends its stack pointer
+     * and the last 512 bytes of its guard area are checked. An overflow
+     * there is caught at that switch (or at a fault on the way), not at the
+     * access; an overflow that only writes zeros or jumps over those 512
+     * bytes, and returns before the task switches, is not seen, and within
+     * the guard area and the unused slot it corrupts nothing. Frames
+     * larger than the guard area can step over a guard page: compile task
+     * code with -fstack-clash-protection. */
     size_t stack_size;
 } cio_task_options;
 

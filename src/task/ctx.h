@@ -38,4 +38,22 @@ void cio__ctx_jump(void **from_sp, void *to_sp);
 static inline void cio__ctx_switch(cio__ctx *from, cio__ctx *to) { cio__ctx_jump(&from->sp, to->sp); }
 #endif
 
+/* The stack pointer a switched-out context saved, or NULL where unknown;
+ * for the overflow check of stacks without a guard page. */
+#ifdef CIO_CTX_UCONTEXT
+static inline const void *cio__ctx_saved_sp(const cio__ctx *ctx)
+{
+#if defined(__x86_64__) && defined(REG_RSP)
+    return (const void *)ctx->uc.uc_mcontext.gregs[REG_RSP];
+#elif defined(__aarch64__)
+    return (const void *)ctx->uc.uc_mcontext.sp;
+#else
+    (void)ctx;
+    return NULL;
+#endif
+}
+#else
+static inline const void *cio__ctx_saved_sp(const cio__ctx *ctx) { return ctx->sp; }
+#endif
+
 #endif

@@ -39,6 +39,7 @@ struct cio__task {
     int interrupt;  /* one-shot error for the next suspension (a group's failure) */
     bool root_owned;
     bool timer_armed;
+    bool unguarded; /* its stack has no guard page: checked at every switch-out */
     cio_handle timer;
     cio_scope *scopes; /* innermost first */
     cio_future *awaiting;

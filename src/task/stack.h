@@ -12,7 +12,11 @@
 
 /* A stack slot: [guard][usable stack ... | header]. The header sits at the
  * very top of the slot, in the page the task touches first, together with
- * whatever the owner keeps there (the task itself: cio__stack_extra). */
+ * whatever the owner keeps there (the task itself: cio__stack_extra).
+ * guarded: the guard is a real guard page. Otherwise (past the mapping
+ * budget of old kernels, see stack.c) the slot below is an unused gap and
+ * the last CIO__STACK_CANARY bytes of the guard area, just below lo, must
+ * read as zero: the owner calls cio__stack_check at every switch-out. */
 struct cio__stack {
     char *lo;          /* lowest usable address, just above the guard */
     size_t usable;     /* bytes from lo up to this header */
@@ -30,6 +34,18 @@ struct cio__stack {
  * NULL on ENOMEM or a size over CIO__STACK_MAX. */
 struct cio__stack *cio__stack_get(size_t size, size_t extra, void **extra_out);
 void cio__stack_put(struct cio__stack *s);
+
+#define CIO__STACK_CANARY 512
+
+/* For a stack without a guard page, after its owner switched out with its
+ * stack pointer saved at saved_sp (NULL: unknown): dies with "cio: stack
+ * overflow in task '<name>'" if the stack pointer is below the stack or the
+ * bytes below it were written. */
+void cio__stack_check_slow(struct cio__stack *s, const void *saved_sp);
+
+/* Tests only: behave as on a kernel without MADV_GUARD_INSTALL, with room
+ * for `mappings` more mappings of guard pages (each guard takes two). */
+void cio__stack_test_guard_budget(long mappings);
 
 /* The stack running on this thread (set by the task layer), for reports. */
 extern __thread struct cio__stack *cio__stack_running;

@@ -126,6 +126,8 @@ static void task_resume(struct cio__task *t)
     struct cio__stack *prev_stack = cio__stack_running;
     cio__stack_running = t->stack;
     switch_to_task(t);
+    if (CIO_UNLIKELY(t->unguarded)) /* before any other task runs */
+        cio__stack_check_slow(t->stack, cio__ctx_saved_sp(&t->ctx));
     cio__stack_running = prev_stack;
     if (CIO_UNLIKELY(loop->watched))
         __atomic_store_n(&loop->task_running, prev_current != NULL, __ATOMIC_RELEASE);
@@ -354,6 +356,7 @@ int cio__task_create(cio_loop *loop, const cio_task_options *opts, cio_task_fn f
     t->interrupt = 0;
     t->root_owned = root_owned;
     t->timer_armed = false;
+    t->unguarded = !stack->guarded;
     t->timer = 0;
     t->scopes = NULL;
     t->awaiting = NULL;
