@@ -214,8 +214,11 @@ typedef void (*cio_io_cb)(cio_loop *loop, int fd, int events, void *arg);
 /* Watches fd for readability (asyncio add_reader). Replaces an existing
  * reader of fd. The callback runs on every iteration the descriptor is
  * readable (level-triggered) until removed. fd must be non-blocking for
- * the usual patterns; cio does not change it. Returns 0, -EINVAL (bad fd,
- * NULL cb), -EBADF, -EPERM (a regular file under epoll), -ENOMEM.
+ * the usual patterns; cio does not change it. Returns 0, -EINVAL (negative
+ * fd, NULL cb), -EBADF (fd is not open: checked before anything is
+ * allocated, so a wild descriptor number costs nothing), -EPERM (a regular
+ * file under epoll), -ENOMEM. The loop's table of watchers grows with the
+ * highest descriptor watched (40 bytes per number).
  *
  * Remove the watcher before closing the descriptor. If a callback removes
  * and closes a descriptor and a new one reuses its number, events pending
@@ -233,7 +236,11 @@ CIO_API int cio_remove_writer(cio_loop *loop, int fd);
  * process. Several loops may watch the same signal: each one's handler
  * runs. Deliveries that arrive before the loop runs coalesce into one call.
  * Replaces a previous handler of signo on this loop. Returns 0, -EINVAL
- * (SIGKILL, SIGSTOP, out of range, NULL cb), -ENOMEM. */
+ * (SIGKILL, SIGSTOP, out of range, NULL cb, or a synchronous fault signal:
+ * SIGSEGV, SIGBUS, SIGILL, SIGFPE, which the kernel raises on the faulting
+ * instruction and raises again as soon as a handler returns, so they
+ * cannot wait for the loop), -ENOSPC (too many loops watch signals),
+ * -ENOMEM. */
 CIO_API int cio_loop_add_signal_handler(cio_loop *loop, int signo, cio_cb cb, void *arg);
 /* Returns 0, or -ENOENT if no handler was set. When the last loop removes
  * its handler the signal's previous disposition is restored. */

@@ -599,7 +599,8 @@ static __attribute__((noinline, cold)) void poll_failed(cio_loop *loop, int err,
 
 /* Step 1 of an iteration: poll I/O (running its callbacks), refresh the
  * clock, take in remote work. */
-static void poll_phase(cio_loop *loop, bool may_block, bool ready)
+static inline __attribute__((always_inline)) void poll_phase(cio_loop *loop, bool may_block,
+                                                             bool ready)
 {
     if (CIO_UNLIKELY(loop->watched))
         atomic_fetch_add_explicit(&loop->progress, 1, memory_order_relaxed);
@@ -639,6 +640,14 @@ static void poll_phase(cio_loop *loop, bool may_block, bool ready)
     loop->last_poll = loop->now;
 }
 
+/* The poll that the time bound forces while callbacks are ready, out of
+ * line so that the iteration's own copy stays inlined and its fast path
+ * (a chain of callbacks) does not pay for a second one. */
+static __attribute__((noinline)) void poll_phase_nowait(cio_loop *loop)
+{
+    poll_phase(loop, false, true);
+}
+
 /* Whether an iteration that skips the poll must read the clock: a timer
  * may become due, or something the poll looks at may be waiting (a watched
  * descriptor, a producer thread, pool work, a signal), whose wait is
@@ -651,25 +660,40 @@ static inline bool needs_clock(cio_loop *loop)
            atomic_load_explicit(&loop->ts_rings, memory_order_relaxed);
 }
 
-static void iteration(cio_loop *loop, bool may_block)
+/* An iteration that polls, or reads the clock for timers and the time
+ * bound (see iteration). */
+static __attribute__((noinline)) void iteration_full(cio_loop *loop, bool may_block, bool ready)
 {
-    if (loop->submit_len)
-        cio__jobs_flush(loop);
-    bool ready = loop->tail != loop->head;
     if (!ready || loop->since_poll >= CIO_POLL_INTERVAL) {
         poll_phase(loop, may_block, ready);
-    } else if (needs_clock(loop)) {
+    } else {
         loop->now = cio__now_ns();
         if (loop->now - loop->last_poll >= (int64_t)CIO_POLL_INTERVAL_MS * 1000000)
-            poll_phase(loop, false, true);
+            poll_phase_nowait(loop);
     }
     /* asyncio's order: the timers due now run after the callbacks that are
      * ready now, in this iteration; what either schedules waits for the
      * next one. */
-    bool timers = cio__wheel_may_fire(&loop->wheel, loop->now) && cio__wheel_collect(loop);
-    run_ready(loop);
-    if (timers)
+    if (cio__wheel_may_fire(&loop->wheel, loop->now) && cio__wheel_collect(loop)) {
+        run_ready(loop);
         cio__wheel_fire(loop);
+    } else {
+        run_ready(loop);
+    }
+}
+
+static inline void iteration(cio_loop *loop, bool may_block)
+{
+    if (loop->submit_len)
+        cio__jobs_flush(loop);
+    bool ready = loop->tail != loop->head;
+    /* The fast path, a chain of callbacks with nothing else in the loop:
+     * no poll due, no timer pending, nothing the poll watches. */
+    if (CIO_LIKELY(ready && loop->since_poll < CIO_POLL_INTERVAL && !needs_clock(loop))) {
+        run_ready(loop);
+        return;
+    }
+    iteration_full(loop, may_block, ready);
 }
 
 static bool loop_alive(cio_loop *loop)
