@@ -63,26 +63,47 @@ CIO_API int cio_loop_free(cio_loop *loop);
 
 /* Runs until cio_loop_stop. The current iteration completes first: every
  * callback that was ready when it began runs. Returns 0, -EBUSY if the loop
- * is already running, -EINVAL if it is closed. */
+ * is already running, -EINVAL if it is closed.
+ *
+ * If the backend's poll fails (epoll_wait or poll(2) returns an error other
+ * than EINTR: the epoll descriptor closed under the loop, a kernel out of
+ * memory), the failure is reported once, the current iteration completes,
+ * and the run returns that negative errno instead of retrying in a busy
+ * loop. A blocking poll that fails waits up to 10 ms first, so even a
+ * caller that retries at once does not spin. */
 CIO_API int cio_loop_run_forever(cio_loop *loop);
 
 /* Flags for cio_loop_run_once. */
 enum { CIO_RUN_NOWAIT = 1 };
 
-/* Runs one iteration: polls I/O (blocking until something is due unless
- * CIO_RUN_NOWAIT, something is ready, or nothing is live that could become
- * due: no timer, watcher, signal handler or pool job), fires due timers, runs the
- * callbacks that were ready. Returns 1 if work remains (a callback ready,
- * a timer, a watcher, ...), 0 if the loop has nothing left, or a negative
- * error (-EBUSY while running, -EINVAL if closed). */
+/* Runs one iteration, asyncio's:
+ *   1. poll I/O, running the callbacks of ready descriptors, and take in
+ *      work from other threads (blocking until something is due unless
+ *      CIO_RUN_NOWAIT, a callback is ready, or nothing is live that could
+ *      become due: no timer, watcher, signal handler or pool job). While
+ *      callbacks are ready the poll may be skipped, within the bounds given
+ *      at cio_call_soon;
+ *   2. run the callbacks that were ready when the iteration began;
+ *   3. run the timers that were due when it began (read on a fresh clock
+ *      whenever a timer is pending, poll or no poll).
+ * Whatever steps 2 and 3 schedule, and timers started in them, wait for
+ * the next iteration. So a due timer runs in the next iteration however
+ * busy the ready queue is.
+ *
+ * Returns 1 if work remains (a callback ready, a timer, a watcher, ...), 0
+ * if the loop has nothing left, or a negative error: -EBUSY while running,
+ * -EINVAL if closed, or the error of a failed poll of the backend (reported
+ * through the report handler; see cio_loop_run_forever). */
 CIO_API int cio_loop_run_once(cio_loop *loop, int flags);
 
 struct cio_future;
 /* Runs until fut is done, then returns its outcome as an error code: 0 for
  * a result, the negative errno it failed with, -ECANCELED if cancelled.
  * Does not consume a reference. Returns -EINTR if cio_loop_stop ended the
- * run first, -EBUSY if running, -EINVAL for a closed loop or a future of
- * another loop. Retrieves the future's error (it is not reported later). */
+ * run first, the poll's error if a failed poll ended it first (see
+ * cio_loop_run_forever), -EBUSY if running, -EINVAL for a closed loop or a
+ * future of another loop. Retrieves the future's error (it is not reported
+ * later). */
 CIO_API int cio_loop_run_until_complete(cio_loop *loop, struct cio_future *fut);
 
 /* Asks a running loop to stop after the current iteration. Safe to call
@@ -100,11 +121,13 @@ CIO_API const char *cio_loop_backend(const cio_loop *loop);
 
 /* The loop's monotonic clock, in seconds: a cached reading (like libuv's
  * loop time), so timers scheduled together share one base and starting one
- * costs no clock read. The loop refreshes it every time it polls: on every
- * iteration that waits for I/O or timers, and at least every
- * CIO_POLL_INTERVAL callbacks while ready callbacks keep it busy (iterations
- * in between do not poll, see cio_call_soon). cio_loop_update_time
- * refreshes it on demand. */
+ * costs no clock read. The loop refreshes it at the start of every
+ * iteration that polls (every iteration that waits for I/O or timers, and
+ * the polls cio_call_soon describes) and of every iteration while a timer is
+ * pending or anything the poll watches exists (a descriptor, a signal
+ * handler, pool work, a thread that made a threadsafe call). Only a loop
+ * with nothing but ready callbacks skips the read between polls.
+ * cio_loop_update_time refreshes it on demand. */
 CIO_API double cio_loop_time(const cio_loop *loop);
 /* The same clock in nanoseconds. */
 CIO_API int64_t cio_loop_time_ns(const cio_loop *loop);
@@ -124,10 +147,20 @@ CIO_API void cio_loop_report(cio_loop *loop, const char *fmt, ...)
  * its working size. Returns 0, -EINVAL (NULL cb, closed loop), -ENOMEM.
  * Not cancellable: use cio_call_later(loop, 0, ...) for a cancellable one.
  *
- * So that a busy queue never starves I/O, the loop polls (without blocking)
- * at least once every CIO_POLL_INTERVAL callbacks. */
+ * Timers are never delayed by a busy queue: a due timer runs in the next
+ * iteration (see cio_loop_run_once). I/O and work from other threads
+ * (threadsafe calls, pool completions, signals) are polled, without
+ * blocking, at the start of an iteration only once CIO_POLL_INTERVAL
+ * callbacks have run or CIO_POLL_INTERVAL_MS milliseconds have passed since
+ * the last poll, whichever comes first; so a chain of callbacks costs no
+ * system call per callback. A descriptor that becomes readable therefore
+ * waits at most until the first iteration that starts after 64 callbacks
+ * or 1 ms, whichever comes first. (Callbacks within one iteration are never
+ * interrupted: an iteration that starts with a million ready callbacks
+ * runs them all before the next poll.) */
 CIO_API int cio_call_soon(cio_loop *loop, cio_cb cb, void *arg);
 #define CIO_POLL_INTERVAL 64
+#define CIO_POLL_INTERVAL_MS 1
 
 /* Like cio_call_soon, from any thread. Wakes the loop if it is blocked in
  * the backend; a burst of calls costs one wakeup, not one per call. The
@@ -181,8 +214,11 @@ typedef void (*cio_io_cb)(cio_loop *loop, int fd, int events, void *arg);
 /* Watches fd for readability (asyncio add_reader). Replaces an existing
  * reader of fd. The callback runs on every iteration the descriptor is
  * readable (level-triggered) until removed. fd must be non-blocking for
- * the usual patterns; cio does not change it. Returns 0, -EINVAL (bad fd,
- * NULL cb), -EBADF, -EPERM (a regular file under epoll), -ENOMEM.
+ * the usual patterns; cio does not change it. Returns 0, -EINVAL (negative
+ * fd, NULL cb), -EBADF (fd is not open: checked before anything is
+ * allocated, so a wild descriptor number costs nothing), -EPERM (a regular
+ * file under epoll), -ENOMEM. The loop's table of watchers grows with the
+ * highest descriptor watched (40 bytes per number).
  *
  * Remove the watcher before closing the descriptor. If a callback removes
  * and closes a descriptor and a new one reuses its number, events pending
@@ -200,7 +236,11 @@ CIO_API int cio_remove_writer(cio_loop *loop, int fd);
  * process. Several loops may watch the same signal: each one's handler
  * runs. Deliveries that arrive before the loop runs coalesce into one call.
  * Replaces a previous handler of signo on this loop. Returns 0, -EINVAL
- * (SIGKILL, SIGSTOP, out of range, NULL cb), -ENOMEM. */
+ * (SIGKILL, SIGSTOP, out of range, NULL cb, or a synchronous fault signal:
+ * SIGSEGV, SIGBUS, SIGILL, SIGFPE, which the kernel raises on the faulting
+ * instruction and raises again as soon as a handler returns, so they
+ * cannot wait for the loop), -ENOSPC (too many loops watch signals),
+ * -ENOMEM. */
 CIO_API int cio_loop_add_signal_handler(cio_loop *loop, int signo, cio_cb cb, void *arg);
 /* Returns 0, or -ENOENT if no handler was set. When the last loop removes
  * its handler the signal's previous disposition is restored. */

@@ -62,7 +62,8 @@ struct cio__tnode {
     uint64_t seq;     /* start order, breaks deadline ties */
     cio_cb cb;
     void *arg;
-    uint32_t gen;   /* bumped when the node is freed: stale handles miss */
+    uint32_t gen;   /* bumped when the node is freed: stale handles miss;
+                       CIO__TW_GEN_RETIRED: never handed out again */
     uint32_t where; /* slot number, or one of the CIO__TW_* states below */
     uint32_t pos;   /* index in its slot's (or the due) array */
     uint32_t next_free;
@@ -73,6 +74,7 @@ enum {
     CIO__TW_RUNNING, /* its callback is running now */
     CIO__TW_DEAD,    /* cancelled while running: freed after the callback */
 };
+#define CIO__TW_GEN_RETIRED UINT32_MAX
 
 /* A slot: node indexes in append order; CIO__NIL marks a cancelled entry.
  * `sorted` says whether appends kept (deadline, seq) order, judged against
@@ -91,6 +93,8 @@ struct cio__wheel {
     int64_t *intervals; /* per node, allocated once a repeating timer exists */
     uint32_t cap, used; /* nodes[0..used) have been handed out at least once */
     uint32_t free_head;
+    uint32_t gen_floor; /* above every generation handed out so far */
+    uint32_t gen_start; /* the first generation of a node new in this storage */
     uint32_t active; /* scheduled timers, including the due array */
     uint64_t seq;
     uint64_t cur; /* the next tick to process: every tick before it is done */
@@ -98,15 +102,26 @@ struct cio__wheel {
     uint64_t bits[CIO__TW_NSLOTS / 64]; /* non-empty slots */
     uint32_t nonempty_hi;              /* timers on levels 1-4 */
     struct cio__tslot overdue; /* started with a deadline already passed */
-    struct cio__tslot due;
-    uint32_t due_next; /* next due entry to run */
+    struct cio__tslot due; /* collected at an iteration's start, fired at its end */
+    uint32_t due_next;     /* next due entry to run */
+    bool firing;           /* the due array is in use (collected, not yet all fired) */
 };
 
 void cio__wheel_init(struct cio__wheel *w, int64_t now_ns);
 void cio__wheel_free(struct cio__wheel *w);
 /* ns until the next tick that has work, -1 if none. */
 int64_t cio__wheel_timeout(cio_loop *loop);
-void cio__wheel_run(cio_loop *loop);
+/* Whether a timer may be due at now_ns: cheap enough for every iteration
+ * (the wheel's current tick is in the past, or a timer was started with a
+ * deadline already passed). */
+static inline bool cio__wheel_may_fire(const struct cio__wheel *w, int64_t now_ns)
+{
+    return w->active && (w->overdue.live || (uint64_t)now_ns / 1000000 >= w->cur);
+}
+/* Moves the timers due at the loop's time to the due array, in firing
+ * order; returns whether there are any. cio__wheel_fire then runs them. */
+bool cio__wheel_collect(cio_loop *loop);
+void cio__wheel_fire(cio_loop *loop);
 
 /* ---- I/O ---------------------------------------------------------------- */
 
@@ -187,6 +202,7 @@ struct cio_loop {
     uint64_t head, tail;
     uint64_t mask;
     uint32_t since_poll; /* callbacks run since the last poll */
+    int64_t last_poll;   /* ns, loop clock: when the last poll returned */
     bool stopping;
     bool running;
     bool closed;
@@ -203,6 +219,8 @@ struct cio_loop {
     int nwatched;    /* descriptors registered by users */
     uint32_t io_gen; /* generation counter for registrations */
     int wakefd;      /* eventfd */
+    int poll_error;  /* the backend's last poll failed with this; 0 once one succeeds */
+    int run_error;   /* what the current run returns: a failed poll ended it */
 
     /* remote work (other threads and signal handlers write these), on lines
      * of their own so producers do not bounce the loop's hot fields */

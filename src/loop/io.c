@@ -6,6 +6,8 @@
  * backend hands back with every event: an event read for a registration
  * that has since been removed, perhaps for a descriptor closed and reused
  * by a callback earlier in the same batch, is dropped. */
+#include <fcntl.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -26,17 +28,22 @@ void cio__io_free(cio_loop *loop)
     loop->nfds = 0;
 }
 
+/* Grows the table to hold fd, which is open (checked by the caller), so
+ * the size is bounded by the descriptors the process really has. Doubling
+ * in size_t and capping at INT_MAX cannot overflow, whatever fd is. */
 static int grow(cio_loop *loop, int fd)
 {
-    int n = loop->nfds;
-    while (n <= fd)
+    size_t n = (size_t)loop->nfds;
+    while (n <= (size_t)fd)
         n *= 2;
-    struct cio__fdw *p = realloc(loop->fds, (size_t)n * sizeof *p);
+    if (n > INT_MAX)
+        n = INT_MAX;
+    struct cio__fdw *p = realloc(loop->fds, n * sizeof *p);
     if (!p)
         return -ENOMEM;
-    memset(p + loop->nfds, 0, (size_t)(n - loop->nfds) * sizeof *p);
+    memset(p + loop->nfds, 0, (n - (size_t)loop->nfds) * sizeof *p);
     loop->fds = p;
-    loop->nfds = n;
+    loop->nfds = (int)n;
     return 0;
 }
 
@@ -49,8 +56,14 @@ static int set_watch(cio_loop *loop, int fd, int which, cio_io_cb cb, void *arg)
         return rc;
     if (fd == loop->wakefd)
         return -EINVAL;
-    if (fd >= loop->nfds && (rc = grow(loop, fd)))
-        return rc;
+    if (fd >= loop->nfds) {
+        /* A descriptor beyond the table is checked before the table grows
+         * for it: fd 20,000,000, never opened, must not cost 800 MB. */
+        if (fcntl(fd, F_GETFD) < 0)
+            return -errno;
+        if ((rc = grow(loop, fd)) != 0)
+            return rc;
+    }
     struct cio__fdw *w = &loop->fds[fd];
     int old = w->mask, nmask = old | which;
     uint32_t gen = w->gen;

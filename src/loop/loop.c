@@ -1,18 +1,25 @@
 /* The event loop: lifecycle, the iteration, the callback queue, remote work.
  *
- * One iteration, in order:
- *   1. poll the backend (blocking only if nothing is ready), refresh the
- *      cached clock, take in remote work (threadsafe calls, pool
- *      completions, signals), fire due timers;
- *   2. run the callbacks that were ready when this step began; any they
- *      schedule wait for the next iteration (asyncio's rule).
- * Step 1 is skipped while callbacks are ready and fewer than
- * CIO_POLL_INTERVAL have run since the last poll: a chain of call_soon
- * callbacks then costs no system call or clock read per callback, and I/O
- * still gets a look at least every CIO_POLL_INTERVAL callbacks. When no
- * descriptor is watched, a non-blocking poll needs no system call either:
- * remote work announces itself through memory (remote_pending), and the
- * eventfd is only written when the loop is, or is about to be, asleep. */
+ * One iteration, in order (asyncio's):
+ *   1. poll the backend (blocking only if nothing is ready), running the
+ *      callbacks of ready descriptors; refresh the cached clock; take in
+ *      remote work (threadsafe calls, pool completions, signals); then
+ *      collect the timers due now;
+ *   2. run the callbacks that were ready when this step began;
+ *   3. fire the timers collected in step 1.
+ * Whatever steps 2 and 3 schedule waits for the next iteration.
+ *
+ * While callbacks are ready, the poll of step 1 is skipped until
+ * CIO_POLL_INTERVAL callbacks have run or CIO_POLL_INTERVAL_MS have passed
+ * since the last poll: a chain of call_soon callbacks then costs no system
+ * call per callback. The clock is still read on every iteration whenever a
+ * timer is pending, so a due timer waits for no poll: it fires at the end of
+ * the next iteration (a vDSO clock read costs about 20 ns); and whenever
+ * the poll has anything to find, so its wait is bounded in time too. A loop
+ * with nothing but ready callbacks reads no clock at all between polls.
+ * When no descriptor is watched, a non-blocking poll needs no system call
+ * either: remote work announces itself through memory (remote_pending), and
+ * the eventfd is only written when the loop is, or is about to be, asleep. */
 #include <dlfcn.h>
 #include <signal.h>
 #include <math.h>
@@ -568,9 +575,32 @@ static inline bool remote_work(cio_loop *loop, memory_order mo)
     return atomic_load_explicit(&loop->remote_pending, mo) || cio__ts_ready(loop);
 }
 
-/* Step 1 of an iteration: poll, refresh the clock, take in remote work,
- * fire due timers. */
-static void poll_phase(cio_loop *loop, bool may_block, bool ready)
+/* A poll failed (epoll_wait or poll returned an error other than EINTR).
+ * Retrying at once would spin a core at 100% without a word, so the run
+ * ends with the error instead, reported once per failure (not once per
+ * run: a caller that retries regardless gets one report). A poll that was
+ * meant to wait waits here instead, at most 10 ms, so even such a caller
+ * does not spin. The next successful poll clears the failure. */
+static __attribute__((noinline, cold)) void poll_failed(cio_loop *loop, int err, int timeout)
+{
+    if (loop->poll_error != err)
+        cio_loop_report(loop, "the %s backend failed to poll (%s); the loop stops, and its run "
+                              "returns the error",
+                        loop->backend->name, cio_strerror(err));
+    loop->poll_error = err;
+    loop->run_error = err;
+    loop->stopping = true;
+    if (timeout != 0) {
+        int ms = timeout < 0 || timeout > 10 ? 10 : timeout;
+        struct timespec ts = {0, (long)ms * 1000000};
+        nanosleep(&ts, NULL);
+    }
+}
+
+/* Step 1 of an iteration: poll I/O (running its callbacks), refresh the
+ * clock, take in remote work. */
+static inline __attribute__((always_inline)) void poll_phase(cio_loop *loop, bool may_block,
+                                                             bool ready)
 {
     if (CIO_UNLIKELY(loop->watched))
         atomic_fetch_add_explicit(&loop->progress, 1, memory_order_relaxed);
@@ -590,8 +620,13 @@ static void poll_phase(cio_loop *loop, bool may_block, bool ready)
         if (remote_work(loop, memory_order_seq_cst))
             timeout = 0;
     }
-    if (timeout != 0 || loop->nwatched > 0)
-        loop->backend->poll(loop, timeout);
+    if (timeout != 0 || loop->nwatched > 0) {
+        int rc = loop->backend->poll(loop, timeout);
+        if (CIO_UNLIKELY(rc < 0))
+            poll_failed(loop, rc, timeout);
+        else if (CIO_UNLIKELY(loop->poll_error))
+            loop->poll_error = 0;
+    }
     if (CIO_UNLIKELY(loop->watched))
         atomic_fetch_add_explicit(&loop->progress, 1, memory_order_relaxed);
     if (atomic_load_explicit(&loop->sleeping, memory_order_relaxed))
@@ -601,19 +636,64 @@ static void poll_phase(cio_loop *loop, bool may_block, bool ready)
         remote_drain(loop);
     else if (atomic_load_explicit(&loop->ts_rings, memory_order_relaxed))
         cio__ts_drain(loop);
-    if (loop->wheel.active)
-        cio__wheel_run(loop);
     loop->since_poll = 0;
+    loop->last_poll = loop->now;
 }
 
-static void iteration(cio_loop *loop, bool may_block)
+/* The poll that the time bound forces while callbacks are ready, out of
+ * line so that the iteration's own copy stays inlined and its fast path
+ * (a chain of callbacks) does not pay for a second one. */
+static __attribute__((noinline)) void poll_phase_nowait(cio_loop *loop)
+{
+    poll_phase(loop, false, true);
+}
+
+/* Whether an iteration that skips the poll must read the clock: a timer
+ * may become due, or something the poll looks at may be waiting (a watched
+ * descriptor, a producer thread, pool work, a signal), whose wait is
+ * bounded in time. A loop with nothing but ready callbacks reads no clock:
+ * a chain of call_soon then costs no clock read per callback. */
+static inline bool needs_clock(cio_loop *loop)
+{
+    return (loop->wheel.active | (uint32_t)loop->nwatched | loop->jobs_inflight |
+            (uint32_t)loop->nsignals) ||
+           atomic_load_explicit(&loop->ts_rings, memory_order_relaxed);
+}
+
+/* An iteration that polls, or reads the clock for timers and the time
+ * bound (see iteration). */
+static __attribute__((noinline)) void iteration_full(cio_loop *loop, bool may_block, bool ready)
+{
+    if (!ready || loop->since_poll >= CIO_POLL_INTERVAL) {
+        poll_phase(loop, may_block, ready);
+    } else {
+        loop->now = cio__now_ns();
+        if (loop->now - loop->last_poll >= (int64_t)CIO_POLL_INTERVAL_MS * 1000000)
+            poll_phase_nowait(loop);
+    }
+    /* asyncio's order: the timers due now run after the callbacks that are
+     * ready now, in this iteration; what either schedules waits for the
+     * next one. */
+    if (cio__wheel_may_fire(&loop->wheel, loop->now) && cio__wheel_collect(loop)) {
+        run_ready(loop);
+        cio__wheel_fire(loop);
+    } else {
+        run_ready(loop);
+    }
+}
+
+static inline void iteration(cio_loop *loop, bool may_block)
 {
     if (loop->submit_len)
         cio__jobs_flush(loop);
     bool ready = loop->tail != loop->head;
-    if (!ready || loop->since_poll >= CIO_POLL_INTERVAL)
-        poll_phase(loop, may_block, ready);
-    run_ready(loop);
+    /* The fast path, a chain of callbacks with nothing else in the loop:
+     * no poll due, no timer pending, nothing the poll watches. */
+    if (CIO_LIKELY(ready && loop->since_poll < CIO_POLL_INTERVAL && !needs_clock(loop))) {
+        run_ready(loop);
+        return;
+    }
+    iteration_full(loop, may_block, ready);
 }
 
 static bool loop_alive(cio_loop *loop)
@@ -633,6 +713,7 @@ static int run_begin(cio_loop *loop, cio_loop **prev)
     if (loop->running)
         return -EBUSY;
     loop->running = true;
+    loop->run_error = 0;
     loop->owner = pthread_self();
     loop->now = cio__now_ns();
     *prev = cio__tls_loop;
@@ -659,7 +740,7 @@ int cio_loop_run_forever(cio_loop *loop)
             break;
     }
     run_end(loop, prev);
-    return 0;
+    return loop->run_error;
 }
 
 int cio_loop_run_once(cio_loop *loop, int flags)
@@ -672,6 +753,8 @@ int cio_loop_run_once(cio_loop *loop, int flags)
      * nothing that could wake it except another thread. */
     iteration(loop, !(flags & CIO_RUN_NOWAIT) && loop_alive(loop));
     run_end(loop, prev);
+    if (loop->run_error)
+        return loop->run_error;
     return loop_alive(loop) ? 1 : 0;
 }
 
@@ -693,10 +776,10 @@ int cio_loop_run_until_complete(cio_loop *loop, cio_future *fut)
     int rc = cio_future_add_done_callback(fut, stop_on_done, loop);
     if (rc)
         return rc;
-    cio_loop_run_forever(loop);
+    int err = cio_loop_run_forever(loop);
     if (!cio_future_done(fut)) {
         cio_future_remove_done_callback(fut, stop_on_done, loop);
-        return -EINTR;
+        return err ? err : -EINTR;
     }
     return cio_future_error(fut);
 }

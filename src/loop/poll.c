@@ -3,6 +3,7 @@
  * is O(1); removal swaps the last entry into the hole. Results are copied out
  * before any callback runs, because callbacks change the array. */
 #include <fcntl.h>
+#include <limits.h>
 #include <poll.h>
 #include <stdlib.h>
 #include <string.h>
@@ -80,16 +81,25 @@ static int pl_update(cio_loop *loop, int fd, uint32_t gen, int old_mask, int new
     struct poll_state *st = loop->bdata;
     (void)old_mask;
     if (fd >= st->npos) {
-        int n = st->npos ? st->npos : 64;
-        while (n <= fd)
+        if (new_mask == 0)
+            return 0; /* never registered */
+        /* poll(2) reports a bad descriptor only as POLLNVAL later; refuse
+         * it now, as epoll_ctl does, and before the map grows for it. */
+        if (fcntl(fd, F_GETFD) < 0)
+            return -errno;
+        /* Doubling in size_t, capped at INT_MAX: no overflow for any fd. */
+        size_t n = st->npos ? (size_t)st->npos : 64;
+        while (n <= (size_t)fd)
             n *= 2;
-        int *p = realloc(st->pos, (size_t)n * sizeof *p);
+        if (n > INT_MAX)
+            n = INT_MAX;
+        int *p = realloc(st->pos, n * sizeof *p);
         if (!p)
             return -ENOMEM;
-        for (int i = st->npos; i < n; i++)
+        for (size_t i = (size_t)st->npos; i < n; i++)
             p[i] = -1;
         st->pos = p;
-        st->npos = n;
+        st->npos = (int)n;
     }
     int i = st->pos[fd];
     short ev = (short)(((new_mask & CIO_READABLE) ? POLLIN : 0) |

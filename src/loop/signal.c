@@ -72,10 +72,20 @@ static bool registry_full(void)
     return true;
 }
 
+/* The synchronous fault signals: the kernel raises them on the faulting
+ * instruction itself, and restarts that instruction when a handler returns.
+ * Our handler only marks the signal pending and returns, so a real fault
+ * would fault again forever, and cio's own stack-overflow handler (task
+ * stacks) would lose its message. They cannot be handled on a loop. */
+static bool fault_signal(int signo)
+{
+    return signo == SIGSEGV || signo == SIGBUS || signo == SIGILL || signo == SIGFPE;
+}
+
 int cio_loop_add_signal_handler(cio_loop *loop, int signo, cio_cb cb, void *arg)
 {
     if (!loop || loop->closed || !cb || signo < 1 || signo > MAX_SIGNO || signo == SIGKILL ||
-        signo == SIGSTOP)
+        signo == SIGSTOP || fault_signal(signo))
         return -EINVAL;
     int rc = cio__check_thread(loop, __func__);
     if (rc)

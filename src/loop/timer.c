@@ -22,6 +22,16 @@
  *
  * Nodes live in one array, so a handle is (generation << 32 | index + 1): a
  * stale handle finds another generation and is refused, never a reused node.
+ * A node's generation only grows, and a node whose generation reaches
+ * CIO__TW_GEN_RETIRED is retired instead of reused: so no (index,
+ * generation) pair is ever handed out twice, and a stale handle can never
+ * name a later timer, however many times its node was reused (wrapping the
+ * 32-bit generation instead would take 2^32 reuses, 72 minutes at a million
+ * operations per second). A retired node costs 48 bytes once per 2^32
+ * reuses. When the wheel empties, the node storage is given back (see
+ * release_if_empty); new nodes then start above every generation handed out
+ * so far (gen_floor), which keeps the pairs unique across storages too.
+ *
  * The array is mapped directly, grows with mremap and is populated ahead. */
 #include <math.h>
 #include <stdio.h>
@@ -73,6 +83,7 @@ void cio__wheel_init(struct cio__wheel *w, int64_t now_ns)
 {
     memset(w, 0, sizeof *w);
     w->free_head = CIO__NIL;
+    w->gen_start = w->gen_floor = 1;
     for (int i = 0; i < CIO__TW_NSLOTS; i++)
         w->slots[i].sorted = true;
     w->due.sorted = true;
@@ -96,7 +107,10 @@ static void *map_resize(void *old, size_t old_size, size_t new_size)
  * one madvise(MADV_POPULATE_WRITE) instead of one page fault per 4 KiB.
  * (Transparent huge pages were tried first: fast on a fresh machine, but
  * once memory is fragmented every huge-page fault stalls in compaction,
- * and ten million timers took six times longer to start.) */
+ * and ten million timers took six times longer to start.) It is only an
+ * optimisation: the mapping is anonymous, so a page the advice did not
+ * populate (a kernel before 5.14, or one that refuses it) is faulted in,
+ * zeroed, on first touch; its result is deliberately ignored. */
 #define POPULATE_CHUNK (2u << 20)
 static void populate_ahead(struct cio__wheel *w, uint32_t idx)
 {
@@ -115,7 +129,7 @@ static void populate_ahead(struct cio__wheel *w, uint32_t idx)
 #endif
 }
 
-void cio__wheel_free(struct cio__wheel *w)
+static void free_storage(struct cio__wheel *w)
 {
     if (w->nodes)
         munmap(w->nodes, (size_t)w->cap * sizeof *w->nodes);
@@ -125,7 +139,47 @@ void cio__wheel_free(struct cio__wheel *w)
         free(w->slots[i].v);
     free(w->due.v);
     free(w->overdue.v);
+}
+
+void cio__wheel_free(struct cio__wheel *w)
+{
+    free_storage(w);
     memset(w, 0, sizeof *w);
+}
+
+/* Node storage above this size is given back when the wheel empties; below
+ * it the storage is kept, so a loop that keeps going from no timers to a
+ * few does not map and fault pages in every time. */
+#define RELEASE_MIN_BYTES (1u << 20)
+
+/* Gives the node storage (and every slot array) back once no timer is
+ * scheduled: ten million timers cancelled would otherwise keep their 460 MiB
+ * until the loop is freed. Nothing is running or collected (the caller
+ * checks `firing`), so no index is held anywhere. The generations go with the
+ * storage: new nodes start at gen_floor, above every generation handed out,
+ * so a handle from before still names no timer. Once the floor has used half
+ * the generation space, the storage is kept instead (its nodes then retire
+ * one by one, see node_free): a floor near the top would leave new nodes
+ * few generations. The floor rises only by the reuses of the most reused
+ * node between two releases, so this takes 2^31 reuses of the hottest
+ * nodes, and then costs memory, never correctness. */
+static void release_if_empty(struct cio__wheel *w)
+{
+    if (w->active || w->firing || (size_t)w->cap * sizeof *w->nodes <= RELEASE_MIN_BYTES ||
+        w->gen_floor >= (1u << 31))
+        return;
+    uint64_t cur = w->cur, seq = w->seq;
+    uint32_t floor = w->gen_floor;
+    free_storage(w);
+    memset(w, 0, sizeof *w);
+    w->free_head = CIO__NIL;
+    for (int i = 0; i < CIO__TW_NSLOTS; i++)
+        w->slots[i].sorted = true;
+    w->due.sorted = true;
+    w->overdue.sorted = true;
+    w->cur = cur;
+    w->seq = seq;
+    w->gen_start = w->gen_floor = floor;
 }
 
 static inline void bit_set(struct cio__wheel *w, uint32_t s) { w->bits[s >> 6] |= 1ull << (s & 63); }
@@ -244,20 +298,33 @@ static int node_alloc(struct cio__wheel *w, uint32_t *out)
     idx = w->used++;
     if (idx >= 16384) /* small wheels: page faults are cheaper than the call */
         populate_ahead(w, idx);
-    w->nodes[idx].gen = 1;
+    w->nodes[idx].gen = w->gen_start;
     *out = idx;
     return 0;
+}
+
+/* A generation one step on; it stays at CIO__TW_GEN_RETIRED once there. */
+static inline uint32_t gen_next(uint32_t gen)
+{
+    return gen == CIO__TW_GEN_RETIRED ? gen : gen + 1;
 }
 
 static inline void node_free(struct cio__wheel *w, uint32_t idx)
 {
     struct cio__tnode *n = &w->nodes[idx];
-    n->gen++;
+    n->gen = gen_next(n->gen);
     n->where = CIO__TW_FREE;
-    n->next_free = w->free_head;
-    w->free_head = idx;
     if (w->intervals)
         w->intervals[idx] = 0;
+    /* The floor is the highest generation any node would hand out next, so
+     * it is above every generation handed out (only the most reused node
+     * moves it). */
+    if (CIO_UNLIKELY(n->gen > w->gen_floor))
+        w->gen_floor = n->gen;
+    if (CIO_UNLIKELY(n->gen == CIO__TW_GEN_RETIRED))
+        return; /* retired: every generation of this node was handed out */
+    n->next_free = w->free_head;
+    w->free_head = idx;
 }
 
 static inline int64_t interval_of(const struct cio__wheel *w, uint32_t idx)
@@ -388,7 +455,7 @@ int cio_timer_cancel(cio_loop *loop, cio_handle handle)
     if (n->where == CIO__TW_RUNNING) {
         /* Its callback is on the stack: free the node when it returns. */
         n->where = CIO__TW_DEAD;
-        n->gen++;
+        n->gen = gen_next(n->gen);
         return 0;
     }
     if (n->where == CIO__TW_DUE) {
@@ -398,6 +465,8 @@ int cio_timer_cancel(cio_loop *loop, cio_handle handle)
         unplace(w, idx);
     }
     node_free(w, idx);
+    if (!w->active)
+        release_if_empty(w);
     return 0;
 }
 
@@ -588,7 +657,7 @@ static void fire(cio_loop *loop, uint32_t idx)
     }
 }
 
-void cio__wheel_run(cio_loop *loop)
+bool cio__wheel_collect(cio_loop *loop)
 {
     struct cio__wheel *w = &loop->wheel;
     uint64_t now_tick = (uint64_t)loop->now / NS_PER_TICK;
@@ -620,7 +689,19 @@ void cio__wheel_run(cio_loop *loop)
         n->where = CIO__TW_DUE;
         n->pos = i;
     }
+    /* Until fired, the due array holds node indexes: the storage must stay. */
+    w->firing = due->len != 0;
+    return w->firing;
+}
 
+/* Fires the timers collected at the start of this iteration, after the
+ * callbacks that were ready then (asyncio's order). A callback cancels one
+ * still waiting here by writing a tombstone; a timer started meanwhile went
+ * to the wheel and waits for the next iteration. */
+void cio__wheel_fire(cio_loop *loop)
+{
+    struct cio__wheel *w = &loop->wheel;
+    struct cio__tslot *due = &w->due;
     for (w->due_next = 0; w->due_next < due->len; w->due_next++) {
         uint32_t i = w->due_next;
         if (i + PREFETCH_AHEAD < due->len && due->v[i + PREFETCH_AHEAD] != CIO__NIL)
@@ -631,11 +712,14 @@ void cio__wheel_run(cio_loop *loop)
     }
     due->len = due->live = 0;
     w->due_next = 0;
+    w->firing = false;
     if (due->cap > (1u << 20)) {
         free(due->v);
         due->v = NULL;
         due->cap = 0;
     }
+    if (!w->active)
+        release_if_empty(w);
 }
 
 int64_t cio__wheel_timeout(cio_loop *loop)

@@ -1,8 +1,11 @@
 /* The callback queue and the loop's lifecycle: call_soon ordering, the
  * next-iteration rule, stop, run_until_complete, close while something is
- * live, bad input, and I/O and timers not starved by a callback chain. */
+ * live, bad input, and asyncio's iteration rule under a busy queue: a due
+ * timer runs in the next iteration, I/O waits at most CIO_POLL_INTERVAL
+ * callbacks or CIO_POLL_INTERVAL_MS. */
 #include <math.h>
 #include <stdint.h>
+#include <time.h>
 
 #include "test.h"
 
@@ -666,7 +669,8 @@ TEST(callback_chain_does_not_starve_io_timers_or_remote_work)
     EXPECT_TRUE(reader_fired && timer_fired && remote_fired);
     if (chain_at_reader > 2 * CIO_POLL_INTERVAL)
         FAIL("reader waited for %ld chain callbacks", chain_at_reader);
-    if (chain_at_timer > 2 * CIO_POLL_INTERVAL)
+    /* due before the first iteration: fired in it, after its one callback */
+    if (chain_at_timer != 1)
         FAIL("due timer waited for %ld chain callbacks", chain_at_timer);
     if (chain_at_remote > 2 * CIO_POLL_INTERVAL)
         FAIL("threadsafe callback waited for %ld chain callbacks", chain_at_remote);
@@ -714,6 +718,166 @@ TEST(reader_added_during_chain_runs_soon)
     EXPECT_TRUE(reader2_fired);
     close(p2[0]);
     close(p2[1]);
+    CLOSE_LOOP(loop);
+}
+
+/* ---- asyncio's iteration rule ------------------------------------------------ */
+
+/* Fails the case on any report: none is expected below. */
+static void report_fails(cio_loop *loop, const char *msg, void *arg)
+{
+    (void)loop;
+    (void)arg;
+    FAIL("unexpected report: %s", msg);
+}
+
+static int64_t mono_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* A slow callback's work: at least 1 ms on the loop's clock (longer on a
+ * loaded machine, which only makes the time bounds come sooner in callbacks). */
+static void busy_1ms(void)
+{
+    int64_t end = mono_ns() + 1000000;
+    while (mono_ns() < end) {
+    }
+}
+
+TEST(due_timer_runs_after_the_ready_callbacks_of_its_iteration)
+{
+    /* asyncio: an iteration queues the due timers behind the callbacks
+     * already ready, and runs both */
+    cio_loop *loop = g_loop = test_loop_new();
+    cio_loop_set_report_handler(loop, report_fails, NULL);
+    EXPECT_OK(cio_call_at(loop, cio_loop_time(loop) - 1.0, rec, (void *)(intptr_t)2, NULL));
+    EXPECT_OK(cio_call_soon(loop, rec, (void *)(intptr_t)1));
+    EXPECT_EQ(0, cio_loop_run_once(loop, CIO_RUN_NOWAIT));
+    int want[] = {1, 2};
+    expect_log(want, 2);
+    CLOSE_LOOP(loop);
+}
+
+/* A chain of 1 ms callbacks, one per iteration, with a timer 2.5 ms away:
+ * the timer must run in the iteration after the one during which it became
+ * due, not CIO_POLL_INTERVAL callbacks later. Counted in callbacks (each is
+ * one iteration), never in wall-clock time. */
+static long slow_count, slow_due_at, slow_fired_at;
+static int64_t slow_due_ns;
+static void slow_chain(void *arg)
+{
+    (void)arg;
+    slow_count++;
+    busy_1ms();
+    if (!slow_due_at && mono_ns() >= slow_due_ns)
+        slow_due_at = slow_count; /* due before the next iteration starts */
+    if (!slow_fired_at && slow_count < 1000)
+        EXPECT_OK(cio_call_soon(g_loop, slow_chain, NULL));
+}
+static void slow_timer(void *arg)
+{
+    (void)arg;
+    slow_fired_at = slow_count;
+    EXPECT_TRUE(cio_loop_time_ns(g_loop) >= slow_due_ns);
+}
+
+TEST(due_timer_runs_in_next_iteration_under_slow_chain)
+{
+    cio_loop *loop = g_loop = test_loop_new();
+    cio_loop_set_report_handler(loop, report_fails, NULL);
+    int64_t deadline = cio_loop_time_ns(loop) + 2500000;
+    /* the wheel's resolution is 1 ms: the timer is due from the next tick */
+    slow_due_ns = (deadline + 999999) / 1000000 * 1000000;
+    EXPECT_OK(cio_call_at(loop, (double)deadline / 1e9, slow_timer, NULL, NULL));
+    EXPECT_OK(cio_call_soon(loop, slow_chain, NULL));
+    drain(loop);
+    if (!slow_fired_at)
+        FAIL("the timer never fired in %ld callbacks", slow_count);
+    EXPECT_TRUE(slow_due_at > 0);
+    /* Due at the end of callback k: collected when iteration k+1 starts and
+     * run after its callback (or, if it became due between callback k's
+     * check and that iteration's clock read, already in iteration k). */
+    if (slow_fired_at < slow_due_at || slow_fired_at > slow_due_at + 1)
+        FAIL("timer due after callback %ld fired after callback %ld", slow_due_at, slow_fired_at);
+    CLOSE_LOOP(loop);
+}
+
+/* The same through run_forever, the way programs run. */
+static void stop_when_fired(void *arg)
+{
+    (void)arg;
+    if (slow_fired_at)
+        cio_loop_stop(g_loop);
+    else
+        EXPECT_OK(cio_call_soon(g_loop, stop_when_fired, NULL));
+}
+
+TEST(due_timer_runs_in_next_iteration_under_run_forever)
+{
+    cio_loop *loop = g_loop = test_loop_new();
+    cio_loop_set_report_handler(loop, report_fails, NULL);
+    int64_t deadline = cio_loop_time_ns(loop) + 2500000;
+    slow_due_ns = (deadline + 999999) / 1000000 * 1000000;
+    EXPECT_OK(cio_call_at(loop, (double)deadline / 1e9, slow_timer, NULL, NULL));
+    EXPECT_OK(cio_call_soon(loop, slow_chain, NULL));
+    EXPECT_OK(cio_call_soon(loop, stop_when_fired, NULL));
+    EXPECT_OK(cio_loop_run_forever(loop));
+    drain(loop);
+    EXPECT_TRUE(slow_fired_at > 0 && slow_due_at > 0);
+    if (slow_fired_at < slow_due_at || slow_fired_at > slow_due_at + 1)
+        FAIL("timer due after callback %ld fired after callback %ld", slow_due_at, slow_fired_at);
+    CLOSE_LOOP(loop);
+}
+
+/* I/O under a chain of 1 ms callbacks: a descriptor made readable during
+ * callback k is polled when iteration k+1 starts, since at least
+ * CIO_POLL_INTERVAL_MS (1 ms) has passed since the last poll: the reader
+ * runs before callback k+1. Under fast callbacks the count bound applies
+ * (callback_chain_does_not_starve_io_timers_or_remote_work). */
+static int io_pipe[2];
+static long io_count, io_written_at, io_read_at;
+static void io_chain(void *arg)
+{
+    (void)arg;
+    io_count++;
+    busy_1ms();
+    if (io_count == 5) {
+        EXPECT_EQ(1, write(io_pipe[1], "x", 1));
+        io_written_at = io_count;
+    }
+    if (!io_read_at && io_count < 1000)
+        EXPECT_OK(cio_call_soon(g_loop, io_chain, NULL));
+}
+static void io_reader(cio_loop *loop, int fd, int events, void *arg)
+{
+    (void)arg;
+    EXPECT_TRUE(events & CIO_READABLE);
+    char c;
+    EXPECT_EQ(1, read(fd, &c, 1));
+    EXPECT_OK(cio_remove_reader(loop, fd));
+    io_read_at = io_count;
+}
+
+TEST(readable_fd_polled_within_the_time_bound_under_slow_chain)
+{
+    EXPECT_EQ(1, CIO_POLL_INTERVAL_MS); /* the bound this case checks */
+    cio_loop *loop = g_loop = test_loop_new();
+    cio_loop_set_report_handler(loop, report_fails, NULL);
+    EXPECT_OK(pipe(io_pipe));
+    EXPECT_OK(cio_add_reader(loop, io_pipe[0], io_reader, NULL));
+    EXPECT_OK(cio_call_soon(loop, io_chain, NULL));
+    drain(loop);
+    if (!io_read_at)
+        FAIL("the reader never ran in %ld callbacks", io_count);
+    if (io_read_at != io_written_at)
+        FAIL("readable after callback %ld, read after callback %ld (bound: the next "
+             "iteration, %d ms having passed)",
+             io_written_at, io_read_at, CIO_POLL_INTERVAL_MS);
+    close(io_pipe[0]);
+    close(io_pipe[1]);
     CLOSE_LOOP(loop);
 }
 

@@ -1,12 +1,17 @@
 /* I/O readiness: readers and writers on pipes and socketpairs, level
  * triggering, hang-ups, watchers removed (and descriptors closed and
- * reused) from inside callbacks, and close while watched. */
+ * reused) from inside callbacks, close while watched, wild descriptor
+ * numbers, and a backend whose poll fails. White-box where it must look at
+ * the descriptor table (loop/internal.h). */
+#include <dirent.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdint.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 
 #include "test.h"
+#include "loop/internal.h"
 
 static cio_loop *g_loop;
 
@@ -304,6 +309,163 @@ TEST(watcher_bad_input)
     close(p[0]);
     close(p[1]);
     CLOSE_LOOP(loop); /* the failed adds left nothing behind */
+}
+
+/* Descriptor numbers nobody opened are refused before the watcher table
+ * grows for them: 2^30 used to loop forever (int overflow while doubling),
+ * 20,000,000 used to allocate 800 MB that stayed. */
+TEST_T(unopened_huge_descriptors_refused_without_growing, 20)
+{
+    cio_loop *loop = g_loop = test_loop_new();
+    int nfds = loop->nfds;
+    const int wild[] = {1 << 30, 20000000, INT_MAX, INT_MAX - 1, (1 << 30) + 12345};
+    for (size_t i = 0; i < sizeof wild / sizeof wild[0]; i++) {
+        EXPECT_ERR(-EBADF, cio_add_reader(loop, wild[i], io_nop, NULL));
+        EXPECT_ERR(-EBADF, cio_add_writer(loop, wild[i], io_nop, NULL));
+        EXPECT_ERR(-ENOENT, cio_remove_reader(loop, wild[i]));
+        EXPECT_EQ(nfds, loop->nfds); /* nothing allocated for them */
+    }
+    CLOSE_LOOP(loop);
+}
+
+/* A valid descriptor far above the table grows it (by doubling, without
+ * overflow) to hold exactly what is needed. */
+TEST(high_descriptor_grows_the_table)
+{
+    cio_loop *loop = g_loop = test_loop_new();
+    struct rlimit rl;
+    EXPECT_OK(getrlimit(RLIMIT_NOFILE, &rl));
+    if (rl.rlim_cur < 70000 && rl.rlim_max >= 70000) {
+        rl.rlim_cur = 70000;
+        EXPECT_OK(setrlimit(RLIMIT_NOFILE, &rl));
+    }
+    int target = rl.rlim_cur >= 70000 ? 65600 : (int)rl.rlim_cur - 10;
+    int p[2];
+    make_pipe(p);
+    EXPECT_EQ(target, dup2(p[1], target));
+    EXPECT_OK(cio_add_writer(loop, target, on_write, NULL));
+    EXPECT_TRUE(loop->nfds > target && loop->nfds <= 2 * (target + 1));
+    EXPECT_EQ(1, cio_loop_run_once(loop, 0));
+    EXPECT_EQ(1, wr.calls);
+    EXPECT_EQ(target, wr.fd);
+    EXPECT_OK(cio_remove_writer(loop, target));
+    close(target);
+    close(p[0]);
+    close(p[1]);
+    CLOSE_LOOP(loop);
+}
+
+/* ---- a backend whose poll fails ------------------------------------------ */
+
+static void io_nop_timer(void *arg) { (void)arg; }
+
+static void drain_nowait(cio_loop *loop)
+{
+    for (int i = 0; i < 1000; i++) {
+        int rc = cio_loop_run_once(loop, CIO_RUN_NOWAIT);
+        if (rc < 0)
+            FAIL("run_once: %s", cio_err_name(rc));
+        if (rc == 0)
+            return;
+    }
+    FAIL("loop did not drain");
+}
+
+static int nreports;
+static char last_report[1024];
+static void capture_report(cio_loop *loop, const char *msg, void *arg)
+{
+    (void)loop;
+    (void)arg;
+    nreports++;
+    snprintf(last_report, sizeof last_report, "%s", msg);
+}
+
+/* The epoll descriptor, found the way a user would see it. */
+static int find_epoll_fd(void)
+{
+    DIR *d = opendir("/proc/self/fd");
+    EXPECT_TRUE(d != NULL);
+    int found = -1;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        char path[300], link[256];
+        snprintf(path, sizeof path, "/proc/self/fd/%s", e->d_name);
+        ssize_t n = readlink(path, link, sizeof link - 1);
+        if (n <= 0)
+            continue;
+        link[n] = 0;
+        if (strstr(link, "eventpoll"))
+            found = atoi(e->d_name);
+    }
+    closedir(d);
+    return found;
+}
+
+/* Breaks the backend behind the loop's back: epoll_wait on a descriptor
+ * that is no longer an epoll instance fails with EINVAL; poll(2) with more
+ * descriptors than RLIMIT_NOFILE allows fails with EINVAL. */
+static struct rlimit saved_nofile;
+static void break_backend(cio_loop *loop, int spare)
+{
+    if (strcmp(cio_loop_backend(loop), "epoll") == 0) {
+        int epfd = find_epoll_fd();
+        EXPECT_TRUE(epfd >= 0);
+        EXPECT_EQ(epfd, dup2(spare, epfd));
+    } else {
+        EXPECT_OK(getrlimit(RLIMIT_NOFILE, &saved_nofile));
+        struct rlimit zero = {0, saved_nofile.rlim_max};
+        EXPECT_OK(setrlimit(RLIMIT_NOFILE, &zero));
+    }
+}
+static void repair_backend(cio_loop *loop)
+{
+    if (strcmp(cio_loop_backend(loop), "poll") == 0)
+        EXPECT_OK(setrlimit(RLIMIT_NOFILE, &saved_nofile));
+}
+
+static void spun(void *arg)
+{
+    (void)arg;
+    FAIL("the loop kept iterating over a failing poll");
+}
+
+TEST(failing_backend_poll_reports_and_ends_the_run)
+{
+    cio_loop *loop = g_loop = test_loop_new();
+    cio_loop_set_report_handler(loop, capture_report, NULL);
+    int p[2];
+    make_pipe(p);
+    /* a far timer keeps the run waiting in the backend; a spin would reach
+     * the guard (2 s) long before the case's timeout */
+    cio_handle far, guard;
+    EXPECT_OK(cio_call_later(loop, 100.0, io_nop_timer, NULL, &far));
+    EXPECT_OK(cio_call_later(loop, 2.0, spun, NULL, &guard));
+    break_backend(loop, p[0]);
+    EXPECT_ERR(-EINVAL, cio_loop_run_forever(loop));
+    EXPECT_EQ(1, nreports);
+    EXPECT_TRUE(strstr(last_report, "poll") && strstr(last_report, cio_loop_backend(loop)));
+    /* every run ends the same way; the failure is reported once */
+    EXPECT_ERR(-EINVAL, cio_loop_run_once(loop, 0));
+    cio_future *f;
+    EXPECT_OK(cio_future_new(loop, &f));
+    EXPECT_ERR(-EINVAL, cio_loop_run_until_complete(loop, f));
+    EXPECT_EQ(1, nreports);
+    EXPECT_OK(cio_future_cancel(f));
+    cio_future_unref(f);
+    repair_backend(loop);
+    EXPECT_OK(cio_timer_cancel(loop, far));
+    EXPECT_OK(cio_timer_cancel(loop, guard));
+    if (strcmp(cio_loop_backend(loop), "poll") == 0) {
+        /* repaired: runs work again */
+        EXPECT_OK(cio_call_later(loop, 0, io_nop_timer, NULL, NULL));
+        EXPECT_TRUE(cio_loop_run_once(loop, 0) >= 0);
+        EXPECT_EQ(1, nreports);
+    }
+    drain_nowait(loop);
+    close(p[0]);
+    close(p[1]);
+    CLOSE_LOOP(loop);
 }
 
 TEST(regular_file)

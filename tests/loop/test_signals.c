@@ -81,6 +81,25 @@ TEST(invalid_signal_numbers)
     CLOSE_LOOP(loop); /* nothing was registered */
 }
 
+/* The synchronous fault signals are refused, and their disposition (cio's
+ * stack-overflow handler, the default core dump) is left alone: a handler
+ * that only queues a callback would return to the faulting instruction and
+ * fault again forever. */
+TEST(fault_signals_refused)
+{
+    cio_loop *loop = test_loop_new();
+    int faults[] = {SIGSEGV, SIGBUS, SIGILL, SIGFPE};
+    for (size_t i = 0; i < sizeof faults / sizeof faults[0]; i++) {
+        struct sigaction before, after;
+        EXPECT_OK(sigaction(faults[i], NULL, &before));
+        EXPECT_ERR(-EINVAL, cio_loop_add_signal_handler(loop, faults[i], nop, NULL));
+        EXPECT_OK(sigaction(faults[i], NULL, &after));
+        EXPECT_TRUE(before.sa_handler == after.sa_handler);
+        EXPECT_ERR(-ENOENT, cio_loop_remove_signal_handler(loop, faults[i]));
+    }
+    CLOSE_LOOP(loop); /* nothing was registered */
+}
+
 static volatile sig_atomic_t prev_hits;
 static void prev_handler(int signo)
 {

@@ -1,9 +1,19 @@
 /* Timers: ordering, cancellation (also from inside callbacks), repeating
- * timers, handles that stay safe forever, and a million-timer run. */
+ * timers, handles that stay safe forever (also past 2^32 reuses of a node),
+ * node storage given back when the wheel empties, the wheel working with
+ * MADV_POPULATE_WRITE refused, and a million-timer run. White-box where it
+ * must look inside the wheel (loop/internal.h). */
+#include <linux/filter.h>
+#include <linux/seccomp.h>
 #include <math.h>
+#include <stddef.h>
 #include <stdint.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
 
 #include "test.h"
+#include "loop/internal.h"
 
 #define LOG_MAX 4096
 static int log_v[LOG_MAX];
@@ -302,6 +312,192 @@ TEST(stale_handle_does_not_touch_reused_timer)
         EXPECT_ERR(-ENOENT, cio_timer_cancel(loop, fresh[i]));
     EXPECT_TRUE(cio_timer_active(loop, again));
     EXPECT_OK(cio_timer_cancel(loop, again));
+    CLOSE_LOOP(loop);
+}
+
+/* The node behind a handle (white-box). */
+static struct cio__tnode *node_of(cio_loop *loop, cio_handle h)
+{
+    uint32_t idx = (uint32_t)(h & 0xffffffffu) - 1;
+    EXPECT_TRUE(idx < loop->wheel.used);
+    return &loop->wheel.nodes[idx];
+}
+
+/* A node reused 2^32 times must not hand out a generation it handed out
+ * before: the 32-bit generation used to wrap, and then a handle from 2^32
+ * reuses earlier cancelled whatever timer held the node. The node's
+ * generation is moved near the top (as after ~2^32 reuses) instead of
+ * looping 2^32 times. */
+TEST(stale_handle_after_generation_wrap_cannot_cancel)
+{
+    cio_loop *loop = test_loop_new();
+    cio_handle first;
+    EXPECT_OK(cio_call_later(loop, 100, nop, NULL, &first));
+    uint32_t idx = (uint32_t)(first & 0xffffffffu);
+    EXPECT_OK(cio_timer_cancel(loop, first));
+    /* the node is free: pretend it was reused 2^32 - 3 times since */
+    node_of(loop, first)->gen = UINT32_MAX - 2;
+    cio_handle seen[8];
+    int nseen = 0;
+    for (int i = 0; i < 8; i++) {
+        cio_handle h;
+        EXPECT_OK(cio_call_later(loop, 100, nop, NULL, &h));
+        EXPECT_NE(0, h);
+        /* a pair handed out once is never handed out again */
+        EXPECT_NE(first, h);
+        for (int k = 0; k < nseen; k++)
+            EXPECT_NE(seen[k], h);
+        seen[nseen++] = h;
+        /* every earlier handle is stale and leaves the new timer alone */
+        EXPECT_ERR(-ENOENT, cio_timer_cancel(loop, first));
+        for (int k = 0; k < nseen - 1; k++)
+            EXPECT_ERR(-ENOENT, cio_timer_cancel(loop, seen[k]));
+        EXPECT_TRUE(cio_timer_active(loop, h));
+        EXPECT_OK(cio_timer_cancel(loop, h));
+    }
+    /* the node was reused up to its last generation, then retired */
+    EXPECT_EQ(idx, (uint32_t)(seen[0] & 0xffffffffu));
+    EXPECT_EQ(CIO__TW_GEN_RETIRED, loop->wheel.nodes[idx - 1].gen);
+    for (int i = 0; i < nseen; i++)
+        if ((uint32_t)(seen[i] & 0xffffffffu) == idx)
+            EXPECT_TRUE((uint32_t)(seen[i] >> 32) != CIO__TW_GEN_RETIRED);
+    CLOSE_LOOP(loop);
+}
+
+/* The same for a timer cancelled while its callback runs (the node's
+ * generation moves twice: at the cancel and when the callback returns). */
+static cio_handle self_h;
+static void cancel_self_once(void *arg)
+{
+    (void)arg;
+    EXPECT_OK(cio_timer_cancel(g_loop, self_h));
+}
+
+TEST(retired_node_cancelled_while_running_stays_retired)
+{
+    cio_loop *loop = g_loop = test_loop_new();
+    EXPECT_OK(cio_call_every(loop, 0, 1.0, cancel_self_once, NULL, &self_h));
+    node_of(loop, self_h)->gen = UINT32_MAX - 1;
+    self_h = (self_h & 0xffffffffu) | ((uint64_t)(UINT32_MAX - 1) << 32);
+    EXPECT_TRUE(cio_timer_active(loop, self_h));
+    EXPECT_EQ(0, cio_loop_run_once(loop, 0));
+    EXPECT_EQ(CIO__TW_GEN_RETIRED, node_of(loop, self_h)->gen);
+    cio_handle h;
+    EXPECT_OK(cio_call_later(loop, 100, nop, NULL, &h));
+    EXPECT_NE(self_h & 0xffffffffu, h & 0xffffffffu); /* not the retired node */
+    EXPECT_ERR(-ENOENT, cio_timer_cancel(loop, self_h));
+    EXPECT_OK(cio_timer_cancel(loop, h));
+    CLOSE_LOOP(loop);
+}
+
+/* Starting and cancelling many timers used to keep the node storage at its
+ * peak until the loop was freed; an empty wheel gives it back. A handle
+ * from before still names no timer afterwards. */
+#define MANY 300000
+TEST(empty_wheel_gives_node_storage_back)
+{
+    cio_loop *loop = test_loop_new();
+    cio_handle *h = malloc(MANY * sizeof *h);
+    EXPECT_TRUE(h != NULL);
+    for (int round = 0; round < 2; round++) {
+        for (int i = 0; i < MANY; i++)
+            EXPECT_OK(cio_call_later(loop, 1.0 + i * 1e-5, nop, NULL, &h[i]));
+        EXPECT_TRUE((size_t)loop->wheel.cap * sizeof *loop->wheel.nodes >= MANY * 40);
+        for (int i = 0; i < MANY; i++)
+            EXPECT_OK(cio_timer_cancel(loop, h[i]));
+        EXPECT_EQ(0, loop->wheel.cap);
+        EXPECT_TRUE(loop->wheel.nodes == NULL);
+        for (int i = 0; i < CIO__TW_NSLOTS; i++)
+            EXPECT_TRUE(loop->wheel.slots[i].v == NULL);
+    }
+    /* new timers land on the same indexes as old handles: those stay stale */
+    cio_handle fresh[16];
+    for (int i = 0; i < 16; i++)
+        EXPECT_OK(cio_call_later(loop, 100, nop, NULL, &fresh[i]));
+    for (int i = 0; i < MANY; i++)
+        EXPECT_ERR(-ENOENT, cio_timer_cancel(loop, h[i]));
+    for (int i = 0; i < 16; i++)
+        EXPECT_OK(cio_timer_cancel(loop, fresh[i]));
+    free(h);
+    CLOSE_LOOP(loop);
+}
+
+/* The same when the timers fire instead: the storage goes once the last
+ * one has run. */
+static long many_fired;
+static void count_fire(void *arg)
+{
+    (void)arg;
+    many_fired++;
+}
+
+TEST(empty_wheel_after_firing_gives_node_storage_back)
+{
+    cio_loop *loop = test_loop_new();
+    double t = cio_loop_time(loop) - 1.0;
+    for (int i = 0; i < MANY; i++)
+        EXPECT_OK(cio_call_at(loop, t, count_fire, NULL, NULL));
+    EXPECT_TRUE(loop->wheel.cap >= MANY);
+    EXPECT_EQ(0, cio_loop_run_once(loop, 0));
+    EXPECT_EQ(MANY, many_fired);
+    EXPECT_EQ(0, loop->wheel.cap);
+    CLOSE_LOOP(loop);
+}
+
+/* MADV_POPULATE_WRITE is only an optimisation: with the kernel refusing it
+ * (a seccomp filter here, as on kernels before 5.14), many timers still
+ * start, fire in order and are freed. */
+static int refuse_populate_write(void)
+{
+#ifndef MADV_POPULATE_WRITE
+    return 0; /* the libc does not know it: the wheel never asks */
+#else
+    struct sock_filter f[] = {
+        BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_madvise, 0, 3),
+        BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, args[2])),
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, MADV_POPULATE_WRITE, 0, 1),
+        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | EINVAL),
+        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+    };
+    struct sock_fprog prog = {sizeof f / sizeof f[0], f};
+    if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0)
+        return -1;
+    return prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog) == 0 ? 1 : -1;
+#endif
+}
+
+static long pop_fired;
+static int64_t pop_last;
+static void pop_cb(void *arg)
+{
+    int64_t when = (int64_t)(intptr_t)arg;
+    EXPECT_TRUE(when >= pop_last);
+    pop_last = when;
+    pop_fired++;
+}
+
+TEST(timers_work_with_populate_write_refused)
+{
+    int rc = refuse_populate_write();
+    EXPECT_TRUE(rc >= 0);
+#ifdef MADV_POPULATE_WRITE
+    if (rc == 1) {
+        char *p = mmap(NULL, 1 << 16, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        EXPECT_TRUE(p != MAP_FAILED);
+        EXPECT_EQ(-1, madvise(p, 1 << 16, MADV_POPULATE_WRITE));
+        EXPECT_EQ(EINVAL, errno); /* refused, as an old kernel does */
+        munmap(p, 1 << 16);
+    }
+#endif
+    cio_loop *loop = test_loop_new();
+    double t = cio_loop_time(loop) - 1.0;
+    /* past 16384 nodes, where the wheel starts populating ahead */
+    for (int i = 0; i < MANY; i++)
+        EXPECT_OK(cio_call_at(loop, t + (double)(i / 1000) * 1e-3, pop_cb,
+                              (void *)(intptr_t)(i / 1000), NULL));
+    EXPECT_EQ(0, cio_loop_run_once(loop, 0));
+    EXPECT_EQ(MANY, pop_fired);
     CLOSE_LOOP(loop);
 }
 
