@@ -268,12 +268,23 @@ int cio_loop_close(cio_loop *loop)
             live_report(loop, true);
         return -EBUSY;
     }
+    /* From here on threadsafe calls are refused. A call that was accepted
+     * (returned 0, or is about to) must run, so wait for the producers
+     * still inside a call and look again: if one slipped in, the close
+     * fails and the loop stays usable, accepting calls again. */
+    cio__ts_close_begin(loop);
+    remote_drain(loop);
+    if (live_report(loop, false)) {
+        cio__ts_close_abort(loop);
+        if (loop->debug)
+            live_report(loop, true);
+        return -EBUSY;
+    }
     if (loop->internal_signals) {
         cio_loop_remove_signal_handler(loop, SIGUSR1);
         loop->internal_signals = 0;
     }
     cio__signals_close(loop);
-    cio__ts_quiesce(loop);
     cio__jobs_quiesce();
     loop->backend->free(loop);
     cio__io_free(loop);
@@ -283,7 +294,6 @@ int cio_loop_close(cio_loop *loop)
     cio__futures_free_cache(loop);
     cio__jobs_free_cache(loop);
     loop->closed = true;
-    atomic_store_explicit(&loop->ts_closed, true, memory_order_relaxed);
     return 0;
 }
 
