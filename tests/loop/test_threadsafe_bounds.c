@@ -402,4 +402,63 @@ TEST(membarrier_stops_when_producers_go_quiet)
     CLOSE_LOOP(loop);
 }
 
+static int answer(void *arg, void **result)
+{
+    (void)arg;
+    *result = (void *)42;
+    return 0;
+}
+
+/* The pool's completions come in through rings of their own: one job must
+ * not leave the loop issuing membarrier on every sleep either. */
+TEST(membarrier_stops_after_a_pool_job)
+{
+    cio_loop *loop = g_loop = new_loop();
+    cio_future *f;
+    EXPECT_OK(cio_loop_run_in_executor(loop, answer, NULL, &f));
+    EXPECT_OK(cio_loop_run_until_complete(loop, f));
+    cio_future_unref(f);
+    uint64_t before = atomic_load(&cio__ts_membarriers);
+    sleep_n(1000);
+    uint64_t issued = atomic_load(&cio__ts_membarriers) - before;
+    printf("     %llu membarrier(s) in 1000 sleeps after one pool job\n",
+           (unsigned long long)issued);
+    if (issued > 4)
+        FAIL("%llu membarriers in 1000 sleeps after a pool job", (unsigned long long)issued);
+    CLOSE_LOOP(loop);
+}
+
+/* The same cases on the path of a kernel that refuses membarrier. */
+TEST_T(no_membarrier_backlog_in_batches, 120)
+{
+    cio__ts_no_membarrier = true;
+    backlog_in_batches(4, 50000, true, false);
+    EXPECT_FALSE(cio__ts_asym_barrier());
+}
+
+TEST_T(no_membarrier_try_producers_keep_order, 120)
+{
+    cio__ts_no_membarrier = true;
+    backlog_in_batches(4, 50000, true, true);
+}
+
+TEST(no_membarrier_quiet_producers_still_wake_the_loop)
+{
+    cio__ts_no_membarrier = true;
+    cio_loop *loop = g_loop = new_loop();
+    sem_init(&post_go, 0, 0);
+    pthread_t t;
+    const long rounds = 20;
+    EXPECT_OK(pthread_create(&t, NULL, poster, (void *)(intptr_t)rounds));
+    for (long r = 0; r < rounds; r++) {
+        sleep_n(2);
+        sem_post(&post_go);
+        EXPECT_OK(cio_loop_run_forever(loop));
+        EXPECT_EQ(r + 1, posts_ran);
+    }
+    EXPECT_OK(pthread_join(t, NULL));
+    EXPECT_EQ(0, atomic_load(&cio__ts_membarriers));
+    CLOSE_LOOP(loop);
+}
+
 int main(int argc, char **argv) { return test_main(argc, argv); }
