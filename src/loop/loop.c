@@ -248,6 +248,14 @@ static int live_report(cio_loop *loop, bool report)
     return kinds;
 }
 
+static void close_drain(cio_loop *loop)
+{
+    int batches = 0;
+    do
+        remote_drain(loop);
+    while (loop->ts_more && ++batches < 1024);
+}
+
 int cio_loop_close(cio_loop *loop)
 {
     if (!loop)
@@ -261,8 +269,10 @@ int cio_loop_close(cio_loop *loop)
     if (loop->watchdog)
         cio_loop_set_stall_watchdog(loop, 0);
     /* Completed pool work and threadsafe calls count as live until taken in:
-     * take them in now so a loop whose work finished can close. */
-    remote_drain(loop);
+     * take them in now so a loop whose work finished can close (and so that
+     * cio_run's discard at exit sees them), batch after batch, but not
+     * forever while producers keep calling. */
+    close_drain(loop);
     if (live_report(loop, false)) {
         if (loop->debug)
             live_report(loop, true);
@@ -273,7 +283,7 @@ int cio_loop_close(cio_loop *loop)
      * still inside a call and look again: if one slipped in, the close
      * fails and the loop stays usable, accepting calls again. */
     cio__ts_close_begin(loop);
-    remote_drain(loop);
+    close_drain(loop);
     if (live_report(loop, false)) {
         cio__ts_close_abort(loop);
         if (loop->debug)

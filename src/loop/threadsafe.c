@@ -663,6 +663,8 @@ void cio__ts_close_begin(cio_loop *loop)
     pthread_mutex_lock(&loop->ts_lock);
     atomic_store(&loop->ts_closed, true);
     pthread_mutex_unlock(&loop->ts_lock);
+    if (!atomic_load(&loop->ts_rings))
+        return; /* no producer ever: nobody can be inside a call */
     heavy_barrier();
     for (struct cio__tsring *r = atomic_load(&loop->ts_rings); r; r = r->next) {
         for (unsigned spins = 0; atomic_load_explicit(&r->busy, memory_order_acquire); spins++) {
