@@ -53,12 +53,17 @@ CIO_API int cio_loop_new(cio_loop **out, const cio_loop_options *opts);
  * may be called on it. Returns -EBUSY, and changes nothing, while anything
  * is still live: a pending timer, an I/O watcher, a signal handler, a
  * callback in the queue, a future not yet freed, thread-pool work not yet
- * completed. In debug mode, -EBUSY also reports the list of what is live.
+ * completed, a threadsafe call accepted and not yet run (also one accepted
+ * while close ran: threadsafe calls are refused from the moment close
+ * begins, and accepted again if it fails). In debug mode, -EBUSY also
+ * reports the list of what is live.
  * Returns -EBUSY if called while the loop runs, 0 if already closed. */
 CIO_API int cio_loop_close(cio_loop *loop);
 
 /* Closes (if needed) and frees a loop. Returns -EBUSY without freeing
- * anything if the close fails; 0 otherwise. NULL is accepted. */
+ * anything if the close fails; 0 otherwise. NULL is accepted. No other
+ * thread may be inside, or enter, cio_call_soon_threadsafe on this loop
+ * once cio_loop_free begins (see cio_call_soon_threadsafe). */
 CIO_API int cio_loop_free(cio_loop *loop);
 
 /* Runs until cio_loop_stop. The current iteration completes first: every
@@ -167,12 +172,51 @@ CIO_API int cio_call_soon(cio_loop *loop, cio_cb cb, void *arg);
  * callback runs on the loop's thread. Calls run in the order they were made
  * whenever the program orders them: calls from one thread in program order,
  * and a call that happens before another thread's call runs first.
- * Never blocks (a backlog spills into an overflow list). Not
- * async-signal-safe: from a signal handler use cio_loop_add_signal_handler.
- * The loop may be closed as soon as the call has run, even while this
- * function is still returning: close waits for it. Returns -EINVAL for a
- * closed loop or NULL cb, -ENOMEM. */
+ * Not async-signal-safe: from a signal handler use
+ * cio_loop_add_signal_handler.
+ *
+ * Never blocks: calls a thread makes faster than the loop takes them in
+ * spill from its ring (CIO_THREADSAFE_RING slots) into an overflow list
+ * that grows without bound. Producers that may outrun the loop should use
+ * cio_call_soon_threadsafe_try instead, which bounds the backlog.
+ *
+ * Every iteration takes in at most CIO_THREADSAFE_BATCH threadsafe calls
+ * (and as many thread-pool completions), oldest first, so timers, I/O and
+ * other callbacks get their turn in every iteration however fast the calls
+ * come; the rest wait for the next iterations, which do not block while
+ * any are left.
+ *
+ * Close. A call that returns 0 runs: cio_loop_close fails with -EBUSY (and
+ * the loop stays usable) rather than drop it. Once cio_loop_close has begun,
+ * calls are refused with -EINVAL; if that close then fails with -EBUSY, the
+ * loop accepts calls again. The loop may be closed as soon as the call has
+ * run, even while this function is still returning: close waits for it.
+ * The caller must guarantee that no call on a loop can start, or still be
+ * running, once cio_loop_free begins (as in asyncio, a loop must not be
+ * used after it is freed): have the producers stop and join them, or make
+ * them stop after they see -EINVAL, before freeing.
+ *
+ * Returns 0, -EINVAL (NULL loop or cb, a closed loop or one being closed),
+ * -ENOMEM (this call was not accepted; the thread's earlier and later calls
+ * keep their order). */
 CIO_API int cio_call_soon_threadsafe(cio_loop *loop, cio_cb cb, void *arg);
+
+/* Like cio_call_soon_threadsafe, but never lets this thread's backlog to
+ * the loop grow past its ring: returns -EAGAIN, and does nothing, when the
+ * ring is full, that is when CIO_THREADSAFE_RING calls from this thread (half
+ * as many once more than one thread has called this loop: each call then
+ * carries an ordering stamp) are not yet taken in by the loop, or older
+ * calls of this thread still wait in the overflow list. Calls are accepted
+ * again as soon as the loop has taken some in (it takes up to
+ * CIO_THREADSAFE_BATCH per iteration). Accepted calls keep the order
+ * guarantees above; a refused call has no effect on them. The backlog is
+ * bounded per producer thread: at most CIO_THREADSAFE_RING slots each (a
+ * program with more than 64 producer threads shares one further bounded
+ * list among the extra ones). Never blocks. Returns 0, -EAGAIN, or the
+ * errors of cio_call_soon_threadsafe. */
+CIO_API int cio_call_soon_threadsafe_try(cio_loop *loop, cio_cb cb, void *arg);
+#define CIO_THREADSAFE_RING 4096
+#define CIO_THREADSAFE_BATCH 1024
 
 /* Schedules cb(arg) after delay seconds (>= 0). *handle (may be NULL)
  * receives a handle for cio_timer_cancel. Timers with equal deadlines fire

@@ -180,19 +180,29 @@ struct cio__tsring {
     /* producer's line */
     _Alignas(64) _Atomic uint64_t tail;
     uint64_t head_cache;
-    _Atomic int busy; /* the producer is inside a call (see cio__ts_quiesce) */
+    _Atomic int busy; /* the producer is inside a call (see cio__ts_close_begin) */
     _Atomic int overflowing; /* set by the producer, cleared by the loop */
+    /* The producer relies on the loop's membarrier and skips its fence:
+     * set by the producer (its call then fences once), cleared by the loop
+     * once the ring has been idle for a few sleeps (cio__ts_before_sleep). */
+    _Atomic int hot;
     /* consumer's line */
     _Alignas(64) _Atomic uint64_t head;
+    uint64_t dh;         /* head while a drain runs */
+    uint64_t seen_tail;  /* the tail the last drain read */
+    uint64_t sleep_tail; /* the tail at the loop's last sleep */
+    unsigned idle_sleeps; /* sleeps in a row without a call on this ring */
+    bool snap_ovf;       /* the drain looks at the overflow list */
+    bool cooling;        /* hot cleared at this sleep, pending the busy check */
     /* fixed */
     _Alignas(64) struct cio__tscell *cells;
     uint64_t mask;
     int owner; /* producer's thread id */
     bool ordered; /* user calls (stamped when several producers) */
     struct cio__tsring *next;
-    /* overflow, under the loop's ts_lock */
+    /* overflow, under the loop's ts_lock: items [ovf_head, ovf_len) */
     struct cio__tsitem *ovf;
-    size_t ovf_len, ovf_cap;
+    size_t ovf_head, ovf_len, ovf_cap;
 };
 
 struct cio_loop {
@@ -237,11 +247,9 @@ struct cio_loop {
     /* the loop's own */
     _Alignas(64) int ts_nrings, ts_nordered;
     uint32_t last_remote_batch; /* calls taken in by the last drain */
-    pthread_mutex_t ts_lock;    /* ring registration and overflow */
-    struct cio__tsitem *ts_scratch; /* the merge buffer of a multi drain */
-    size_t ts_scratch_cap;
-    struct cio__tsitem *ts_held; /* stamped calls waiting for an earlier stamp */
-    size_t ts_held_len, ts_held_cap;
+    bool ts_more;               /* the last drain left calls behind (batch bound) */
+    pthread_mutex_t ts_lock;    /* ring registration, overflow, ts_closed */
+    struct cio__tsring *ts_rr;  /* the unordered ring the next drain starts at */
     uint64_t ts_next_seq; /* the next stamp to release */
     _Atomic uint64_t sig_pending;       /* bit (signo - 1) */
     _Atomic uint64_t sig_watch;
@@ -329,11 +337,27 @@ void cio__ts_init(void);
 /* call_soon_threadsafe for calls whose order relative to other threads'
  * calls does not matter (the pool's completions): never stamped. */
 int cio__call_soon_unordered(cio_loop *loop, cio_cb cb, void *arg);
+/* The loop is about to block (`sleeping` is stored): issues the
+ * asymmetric barrier if some producer may be relying on it. */
 void cio__ts_before_sleep(cio_loop *loop);
+/* Calls accepted and not yet run by the loop: in rings, overflow lists. */
 bool cio__ts_pending(cio_loop *loop);
 void cio__ts_free(cio_loop *loop);
-/* Waits until no producer is still inside a call on this loop. */
-void cio__ts_quiesce(cio_loop *loop);
+/* Close has begun: refuses every later call (-EINVAL) and waits until no
+ * producer is still inside a call, so every call that was accepted is in a
+ * ring or an overflow list when it returns. */
+void cio__ts_close_begin(cio_loop *loop);
+/* The close failed: accept calls again. */
+void cio__ts_close_abort(cio_loop *loop);
+/* Test hooks (threadsafe.c): set before the first loop is created,
+ * cio__ts_no_membarrier takes the path of a kernel without membarrier(2);
+ * cio__ts_membarriers counts the membarrier calls made; each unit of
+ * cio__ts_fail_allocs makes the next allocation of the threadsafe path
+ * (an overflow list, the ready queue's growth for a drain) fail. */
+extern bool cio__ts_no_membarrier;
+extern _Atomic uint64_t cio__ts_membarriers;
+extern _Atomic int cio__ts_fail_allocs;
+bool cio__ts_asym_barrier(void);
 void cio__signals_close(cio_loop *loop);
 void cio__jobs_drain(cio_loop *loop);
 void cio__jobs_flush(cio_loop *loop);

@@ -255,6 +255,14 @@ static int live_report(cio_loop *loop, bool report)
     return kinds;
 }
 
+static void close_drain(cio_loop *loop)
+{
+    int batches = 0;
+    do
+        remote_drain(loop);
+    while (loop->ts_more && ++batches < 1024);
+}
+
 int cio_loop_close(cio_loop *loop)
 {
     if (!loop)
@@ -268,9 +276,23 @@ int cio_loop_close(cio_loop *loop)
     if (loop->watchdog)
         cio_loop_set_stall_watchdog(loop, 0);
     /* Completed pool work and threadsafe calls count as live until taken in:
-     * take them in now so a loop whose work finished can close. */
-    remote_drain(loop);
+     * take them in now so a loop whose work finished can close (and so that
+     * cio_run's discard at exit sees them), batch after batch, but not
+     * forever while producers keep calling. */
+    close_drain(loop);
     if (live_report(loop, false)) {
+        if (loop->debug)
+            live_report(loop, true);
+        return -EBUSY;
+    }
+    /* From here on threadsafe calls are refused. A call that was accepted
+     * (returned 0, or is about to) must run, so wait for the producers
+     * still inside a call and look again: if one slipped in, the close
+     * fails and the loop stays usable, accepting calls again. */
+    cio__ts_close_begin(loop);
+    close_drain(loop);
+    if (live_report(loop, false)) {
+        cio__ts_close_abort(loop);
         if (loop->debug)
             live_report(loop, true);
         return -EBUSY;
@@ -280,7 +302,6 @@ int cio_loop_close(cio_loop *loop)
         loop->internal_signals = 0;
     }
     cio__signals_close(loop);
-    cio__ts_quiesce(loop);
     cio__jobs_quiesce();
     loop->backend->free(loop);
     cio__io_free(loop);
@@ -290,7 +311,6 @@ int cio_loop_close(cio_loop *loop)
     cio__futures_free_cache(loop);
     cio__jobs_free_cache(loop);
     loop->closed = true;
-    atomic_store_explicit(&loop->ts_closed, true, memory_order_relaxed);
     return 0;
 }
 

@@ -2,27 +2,47 @@
  *
  * Each producer thread gets its own single-producer ring to each loop it
  * calls, found through a one-entry thread-local cache. A call is then a
- * 16-byte write and one atomic exchange of the ring's tail, with no lock and
- * no read-modify-write on a line another producer touches; the loop reads
- * four calls per cache line. The exchange doubles as the store-load barrier
- * of the wakeup handshake (cio__remote_signal_after_barrier): the loop
- * publishes `sleeping` before its last look, the producer publishes its call
- * before looking at `sleeping`, so one of them always sees the other, and
- * the eventfd is written only when the loop sleeps and no write is pending.
+ * 16-byte write and one store of the ring's tail, with no lock and no
+ * read-modify-write on a line another producer touches; the loop reads
+ * four calls per cache line.
+ *
+ * Wakeups. The loop publishes `sleeping` before its last look at the rings,
+ * the producer publishes its call before looking at `sleeping`, so one of
+ * them always sees the other, and the eventfd is written only when the loop
+ * sleeps. Each side needs a store-load barrier for that. When the kernel
+ * offers membarrier(2), a producer whose ring is "hot" skips its fence and
+ * the loop pays one membarrier before it sleeps instead: a fence per call
+ * measured as three quarters of the cost of a call. membarrier interrupts
+ * every CPU running the process, so the loop issues it only while some ring
+ * is hot, and cools a ring that stayed idle for COOL_AFTER sleeps; the
+ * producer's next call then fences once and makes the ring hot again. A
+ * new ring starts cold, so a new producer's first call is always fenced.
+ * Without membarrier (old kernels, seccomp), every call fences.
+ *
+ * Close. A producer marks itself busy, then looks at ts_closed; close sets
+ * ts_closed, then waits for busy producers (the same barrier pairing as
+ * above). So a call either sees the close and is refused, or close waits
+ * for it and then finds it in a ring: a call that returned 0 runs, or close
+ * fails with -EBUSY (cio_loop_close).
  *
  * Order. Calls from one thread run in the order made. Calls from different
  * threads run in an order consistent with how the calls were ordered by the
  * program (if thread A's call happens before thread B's, A's runs first):
  * while only one producer thread has ever called a loop there is nothing to
  * order; once a second one registers, every call takes a stamp from a shared
- * counter and the loop merges its rings by stamp. A call made before the
- * second producer registered carries no stamp and cannot follow a stamped
- * one, so unstamped calls go first.
+ * counter and the loop merges its rings by stamp, releasing stamp n only
+ * after n - 1 (a stamp taken and not yet published holds the later ones
+ * back). A call made before the second producer registered carries no
+ * stamp and cannot follow a stamped one, so unstamped calls go first.
  *
- * A full ring (4096 calls not yet taken in) never blocks and never fails:
- * the producer switches to a locked overflow list until the loop has taken
- * the ring and the list in, keeping the order. A program with more than
- * MAX_RINGS producer threads shares the last ring's overflow path. */
+ * Bounds. The loop takes in at most CIO_THREADSAFE_BATCH calls per
+ * iteration (and as many pool completions), so a flood of calls never
+ * starves timers and I/O. A full ring (CIO_THREADSAFE_RING cells) makes
+ * cio_call_soon_threadsafe spill into a locked overflow list, keeping the
+ * order, and cio_call_soon_threadsafe_try fail with -EAGAIN. A program with
+ * more than MAX_RINGS producer threads shares the last ring's overflow
+ * path. */
+#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
 #include <linux/membarrier.h>
@@ -31,20 +51,31 @@
 
 #include "internal.h"
 
-#define RING_CELLS 4096
+#define RING_CELLS CIO_THREADSAFE_RING
 #define MAX_RINGS 64
+/* Sleeps in a row without a call before the loop stops issuing membarrier
+ * for a ring. Two, not one: a producer answering each wakeup keeps its ring
+ * hot instead of paying a fence every other call. */
+#define COOL_AFTER 2
 
 static _Atomic uint64_t next_loop_id = 1;
 
-/* Whether membarrier(2) gives the loop an asymmetric barrier: the loop then
- * pays a system call when it goes to sleep with producers registered, and
- * producers pay no fence per call. */
+bool cio__ts_no_membarrier;
+_Atomic uint64_t cio__ts_membarriers;
+_Atomic int cio__ts_fail_allocs;
+
+/* Whether membarrier(2) gives the loop an asymmetric barrier. */
 static bool asym_barrier;
 static pthread_once_t asym_once = PTHREAD_ONCE_INIT;
 
 static void asym_init(void)
 {
 #ifdef __NR_membarrier
+    if (cio__ts_no_membarrier)
+        return;
+    /* A kernel without it says ENOSYS, a seccomp filter usually ENOSYS or
+     * EPERM, one without the private expedited command EINVAL: each leaves
+     * asym_barrier false and producers fence every call. */
     long cmds = syscall(__NR_membarrier, MEMBARRIER_CMD_QUERY, 0, 0);
     if (cmds > 0 && (cmds & MEMBARRIER_CMD_PRIVATE_EXPEDITED) &&
         syscall(__NR_membarrier, MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED, 0, 0) == 0)
@@ -53,13 +84,34 @@ static void asym_init(void)
 }
 
 void cio__ts_init(void) { pthread_once(&asym_once, asym_init); }
+bool cio__ts_asym_barrier(void) { return asym_barrier; }
 
-void cio__ts_before_sleep(cio_loop *loop)
+/* The loop's side of the barrier pairing: after it, every producer's stores
+ * made before its own (compiler-only) barrier are visible here, and every
+ * load a producer makes after it sees the stores made here before. */
+static void heavy_barrier(void)
 {
-    /* `sleeping` is stored; make every producer's earlier stores visible
-     * before the loop's last look at the rings, as if each had fenced. */
-    if (asym_barrier && atomic_load_explicit(&loop->ts_rings, memory_order_relaxed))
-        syscall(__NR_membarrier, MEMBARRIER_CMD_PRIVATE_EXPEDITED, 0, 0);
+#ifdef __NR_membarrier
+    if (asym_barrier) {
+        atomic_fetch_add_explicit(&cio__ts_membarriers, 1, memory_order_relaxed);
+        if (syscall(__NR_membarrier, MEMBARRIER_CMD_PRIVATE_EXPEDITED, 0, 0) == 0)
+            return;
+        /* Registration succeeded, so only a seccomp filter installed later
+         * gets here: producers fence every call from now on. A call in
+         * flight at this moment may have skipped its fence (a window of a
+         * few instructions); nothing better is possible without the
+         * kernel's help. */
+        asym_barrier = false;
+    }
+#endif
+    atomic_thread_fence(memory_order_seq_cst);
+}
+
+static bool fail_alloc(void)
+{
+    if (CIO_LIKELY(!atomic_load_explicit(&cio__ts_fail_allocs, memory_order_relaxed)))
+        return false;
+    return atomic_fetch_sub(&cio__ts_fail_allocs, 1) > 0;
 }
 
 struct ts_cache {
@@ -83,14 +135,22 @@ uint64_t cio__loop_new_id(void) { return atomic_fetch_add(&next_loop_id, 1); }
 
 /* The calling thread's ring to loop, registering one on first use.
  * Unordered rings (the pool's completions, whose relative order no program
- * can observe) never make the loop stamp and merge. */
-static struct cio__tsring *ring_for(cio_loop *loop, bool ordered)
+ * can observe) never make the loop stamp and merge. Registration is refused
+ * once close has begun (ts_closed is written under the same lock), so close
+ * sees every ring a call can use. */
+static int ring_for(cio_loop *loop, bool ordered, struct cio__tsring **out)
 {
     struct ts_cache *c = &cache[!ordered];
-    if (CIO_LIKELY(c->loop == loop && c->id == loop->id))
-        return c->ring;
+    if (CIO_LIKELY(c->loop == loop && c->id == loop->id)) {
+        *out = c->ring;
+        return 0;
+    }
     int me = tid();
     pthread_mutex_lock(&loop->ts_lock);
+    if (atomic_load_explicit(&loop->ts_closed, memory_order_relaxed)) {
+        pthread_mutex_unlock(&loop->ts_lock);
+        return -EINVAL;
+    }
     struct cio__tsring *r = atomic_load_explicit(&loop->ts_rings, memory_order_relaxed);
     struct cio__tsring *last = NULL;
     for (; r; r = r->next) {
@@ -108,7 +168,7 @@ static struct cio__tsring *ring_for(cio_loop *loop, bool ordered)
             free(r);
             free(cells);
             pthread_mutex_unlock(&loop->ts_lock);
-            return NULL;
+            return -ENOMEM;
         }
         memset(r, 0, sizeof *r);
         r->cells = cells;
@@ -128,7 +188,8 @@ static struct cio__tsring *ring_for(cio_loop *loop, bool ordered)
         c->id = loop->id;
         c->ring = r;
     }
-    return r;
+    *out = r;
+    return 0;
 }
 
 /* Takes a stamp only once the call cannot fail any more: a stamp taken and
@@ -138,54 +199,109 @@ static inline uint64_t take_stamp(cio_loop *loop, bool stamp)
     return stamp ? atomic_fetch_add(&loop->ts_seq, 1) + 1 : 0;
 }
 
+/* Returns 0 (appended), 1 (the ring has room again: retry it), -EAGAIN
+ * (bounded call and the backlog is full), -EINVAL (a shared producer found
+ * the loop closing), -ENOMEM. A failure appends nothing and takes no stamp,
+ * so the producer's later calls keep their order. */
 static int overflow_push(cio_loop *loop, struct cio__tsring *r, cio_cb cb, void *arg,
-                         bool stamp, bool shared)
+                         bool stamp, bool shared, bool bounded)
 {
     pthread_mutex_lock(&loop->ts_lock);
-    if (!shared && !atomic_load_explicit(&r->overflowing, memory_order_relaxed)) {
+    int rc = 0;
+    if (shared) {
+        /* No busy flag to pair with close: ts_closed is read under the lock
+         * close writes it under. */
+        if (atomic_load_explicit(&loop->ts_closed, memory_order_relaxed)) {
+            rc = -EINVAL;
+            goto out;
+        }
+        stamp = r->ordered && atomic_load_explicit(&loop->ts_multi, memory_order_relaxed);
+        if (bounded && r->ovf_len - r->ovf_head >= RING_CELLS) {
+            rc = -EAGAIN;
+            goto out;
+        }
+    } else if (!atomic_load_explicit(&r->overflowing, memory_order_relaxed)) {
         /* The loop took the overflow in meanwhile: the ring is usable again
          * if it has room. */
         uint64_t t = atomic_load_explicit(&r->tail, memory_order_relaxed);
         r->head_cache = atomic_load_explicit(&r->head, memory_order_acquire);
         if (t - r->head_cache + 2 <= RING_CELLS) {
-            pthread_mutex_unlock(&loop->ts_lock);
-            return 1; /* retry the ring */
+            rc = 1; /* retry the ring */
+            goto out;
         }
+        if (bounded) {
+            rc = -EAGAIN;
+            goto out;
+        }
+    } else if (bounded) {
+        rc = -EAGAIN; /* a bounded call may not pass the overflow */
+        goto out;
+    }
+    if (r->ovf_len == r->ovf_cap && r->ovf_head) {
+        /* The loop took a prefix in: reuse its room before growing. */
+        memmove(r->ovf, r->ovf + r->ovf_head, (r->ovf_len - r->ovf_head) * sizeof *r->ovf);
+        r->ovf_len -= r->ovf_head;
+        r->ovf_head = 0;
     }
     if (r->ovf_len == r->ovf_cap) {
         size_t ncap = r->ovf_cap ? r->ovf_cap * 2 : 256;
-        void *p = realloc(r->ovf, ncap * sizeof *r->ovf);
+        void *p = fail_alloc() ? NULL : realloc(r->ovf, ncap * sizeof *r->ovf);
         if (!p) {
-            pthread_mutex_unlock(&loop->ts_lock);
-            return -ENOMEM;
+            rc = -ENOMEM;
+            goto out;
         }
         r->ovf = p;
         r->ovf_cap = ncap;
     }
     r->ovf[r->ovf_len++] = (struct cio__tsitem){cb, arg, take_stamp(loop, stamp)};
     atomic_store_explicit(&r->overflowing, 1, memory_order_release);
-    cio__remote_signal(loop); /* under the lock: see cio__ts_quiesce */
+    cio__remote_signal(loop); /* under the lock: see cio__ts_close_begin */
+out:
     pthread_mutex_unlock(&loop->ts_lock);
-    return 0;
+    return rc;
 }
 
-static int ts_call(cio_loop *loop, cio_cb cb, void *arg, bool ordered)
+static int ts_call(cio_loop *loop, cio_cb cb, void *arg, bool ordered, bool bounded)
 {
-    if (!loop || !cb || atomic_load_explicit(&loop->ts_closed, memory_order_relaxed))
+    if (!loop || !cb)
         return -EINVAL;
-    struct cio__tsring *r = ring_for(loop, ordered);
-    if (!r)
-        return -ENOMEM;
-    bool shared = r->owner != tid();
-    int rc = 0;
-    /* The loop may take this call in, run it, and be closed before this
-     * function returns: until `busy` is cleared, close waits. */
-    if (!shared)
+    struct cio__tsring *r;
+    int rc = ring_for(loop, ordered, &r);
+    if (CIO_UNLIKELY(rc))
+        return rc;
+    if (CIO_UNLIKELY(r->owner != tid())) {
+        for (;;) {
+            rc = overflow_push(loop, r, cb, arg, false, true, bounded);
+            if (rc <= 0)
+                return rc;
+        }
+    }
+    /* Announce the call, then look at ts_closed: close stores ts_closed,
+     * then looks at busy, so one of the two sees the other (close's half
+     * of the barrier is membarrier when producers skip theirs). Until busy
+     * is cleared, close waits: the loop may take this call in, run it and
+     * be closed before this function returns. */
+    bool asym = asym_barrier;
+    if (CIO_LIKELY(asym)) {
         atomic_store_explicit(&r->busy, 1, memory_order_relaxed);
+        atomic_signal_fence(memory_order_seq_cst);
+    } else {
+        atomic_exchange(&r->busy, 1);
+    }
+    if (CIO_UNLIKELY(atomic_load(&loop->ts_closed))) {
+        atomic_store_explicit(&r->busy, 0, memory_order_release);
+        return -EINVAL;
+    }
+    /* A cold ring is made hot, and this call fences (see the file comment):
+     * the loop looks at hot after storing `sleeping`, so either it sees the
+     * ring hot and issues membarrier, or this call sees it sleeping. */
+    bool fast = asym && atomic_load_explicit(&r->hot, memory_order_relaxed);
+    if (asym && !fast)
+        atomic_store_explicit(&r->hot, 1, memory_order_relaxed);
     bool stamp = ordered && atomic_load_explicit(&loop->ts_multi, memory_order_relaxed);
     for (;;) {
-        if (CIO_UNLIKELY(shared || atomic_load_explicit(&r->overflowing, memory_order_relaxed))) {
-            rc = overflow_push(loop, r, cb, arg, stamp, shared);
+        if (CIO_UNLIKELY(atomic_load_explicit(&r->overflowing, memory_order_relaxed))) {
+            rc = overflow_push(loop, r, cb, arg, stamp, false, bounded);
             if (rc <= 0)
                 break;
             continue;
@@ -195,7 +311,7 @@ static int ts_call(cio_loop *loop, cio_cb cb, void *arg, bool ordered)
         if (CIO_UNLIKELY(t - r->head_cache + need > RING_CELLS)) {
             r->head_cache = atomic_load_explicit(&r->head, memory_order_acquire);
             if (t - r->head_cache + need > RING_CELLS) {
-                rc = overflow_push(loop, r, cb, arg, stamp, false);
+                rc = overflow_push(loop, r, cb, arg, stamp, false, bounded);
                 if (rc <= 0)
                     break;
                 continue;
@@ -211,13 +327,9 @@ static int ts_call(cio_loop *loop, cio_cb cb, void *arg, bool ordered)
         c->cb = cb;
         c->arg = arg;
         /* Publish, then wake the loop if it sleeps. The loop looks at ring
-         * tails itself on every poll, so no shared flag is written per call.
-         * The store-load barrier between the two is the loop's job when the
-         * kernel offers membarrier(2) (see cio__ts_before_sleep): a fence
-         * here would wait for this call's stores to reach the loop's cache,
-         * which measured as three quarters of the cost of a call. */
+         * tails itself on every poll, so no shared flag is written per call. */
         atomic_store_explicit(&r->tail, t + 1, memory_order_release);
-        if (CIO_LIKELY(asym_barrier))
+        if (CIO_LIKELY(fast))
             atomic_signal_fence(memory_order_seq_cst);
         else
             atomic_thread_fence(memory_order_seq_cst);
@@ -226,198 +338,220 @@ static int ts_call(cio_loop *loop, cio_cb cb, void *arg, bool ordered)
         rc = 0;
         break;
     }
-    if (!shared)
-        atomic_store_explicit(&r->busy, 0, memory_order_release);
+    atomic_store_explicit(&r->busy, 0, memory_order_release);
     return rc;
 }
 
 int cio_call_soon_threadsafe(cio_loop *loop, cio_cb cb, void *arg)
 {
-    return ts_call(loop, cb, arg, true);
+    return ts_call(loop, cb, arg, true, false);
+}
+
+int cio_call_soon_threadsafe_try(cio_loop *loop, cio_cb cb, void *arg)
+{
+    return ts_call(loop, cb, arg, true, true);
 }
 
 int cio__call_soon_unordered(cio_loop *loop, cio_cb cb, void *arg)
 {
-    return ts_call(loop, cb, arg, false);
+    return ts_call(loop, cb, arg, false, false);
 }
 
 /* ---- the loop's side ---------------------------------------------------- */
 
-static int push_ready(cio_loop *loop, cio_cb cb, void *arg)
+/* Makes room in the ready queue for n calls (three words each at most)
+ * before any is taken in, so taking a call in never fails: a call taken out
+ * of a ring and then dropped, or run at once ahead of older callbacks,
+ * would break the contract. Returns how many fit (fewer when memory is
+ * short: the rest stay where they are, in order). */
+static size_t ready_room(cio_loop *loop, size_t n)
 {
-    if (cio__ready_push(loop, cb, arg) != 0)
-        cb(arg); /* out of memory: run it now rather than lose it */
-    return 0;
+    for (;;) {
+        uint64_t free_words = loop->mask + 1 - (loop->tail - loop->head);
+        if (free_words >= 3 * n)
+            return n;
+        if (fail_alloc() || cio__ready_grow(loop) != 0)
+            return (size_t)(free_words / 3);
+    }
 }
 
-/* Takes in one ring (single-producer mode): the ring, then its overflow. */
-/* Takes in one ring (single-producer mode): the ring, then its overflow.
- * Returns true, leaving the rest in place, at the first stamped call: a
- * second producer registered after the caller decided on this mode, and
- * stamped calls must go through drain_multi, or a stamp would be consumed
- * out of sequence and every later one held back forever. */
-static bool drain_single(cio_loop *loop, struct cio__tsring *r)
+/* Takes in up to budget calls of one ring (single-producer mode): the ring,
+ * then its overflow. Stops, leaving the rest in place, at the first stamped
+ * call (*stamped): a second producer registered after the caller decided on
+ * this mode, and stamped calls must go through drain_multi. */
+static size_t drain_single(cio_loop *loop, struct cio__tsring *r, size_t budget, bool *stamped)
 {
     /* Look at the overflow flag first: every ring entry written before the
      * producer switched to the overflow is then visible below. */
-    bool ovf = atomic_load_explicit(&r->overflowing, memory_order_acquire);
+    bool ovf = atomic_load(&r->overflowing);
     uint64_t h = atomic_load_explicit(&r->head, memory_order_relaxed);
     uint64_t t = atomic_load(&r->tail); /* seq_cst: the wakeup handshake */
-    bool stamped = false;
-    for (; h != t; h++) {
+    r->seen_tail = t;
+    size_t n = 0;
+    for (; h != t && n < budget; h++, n++) {
         struct cio__tscell *c = &r->cells[h & r->mask];
         if (!c->cb) {
-            stamped = true;
+            *stamped = true;
             break;
         }
         /* The callback will almost surely read what arg points to, which
          * another thread just wrote: start fetching it now. */
         __builtin_prefetch(c->arg);
-        push_ready(loop, c->cb, c->arg);
+        cio__ready_push(loop, c->cb, c->arg);
     }
     atomic_store_explicit(&r->head, h, memory_order_release);
-    if (stamped || !ovf)
-        return stamped;
-    pthread_mutex_lock(&loop->ts_lock);
-    for (size_t i = 0; i < r->ovf_len; i++) {
-        if (r->ovf[i].seq) { /* the same, in the overflow */
-            pthread_mutex_unlock(&loop->ts_lock);
-            return true;
-        }
+    if (*stamped)
+        return n;
+    if (h != t) {
+        loop->ts_more = true;
+        return n;
     }
-    for (size_t i = 0; i < r->ovf_len; i++)
-        push_ready(loop, r->ovf[i].cb, r->ovf[i].arg);
-    r->ovf_len = 0;
-    atomic_store_explicit(&r->overflowing, 0, memory_order_release);
+    if (!ovf)
+        return n;
+    pthread_mutex_lock(&loop->ts_lock);
+    for (; r->ovf_head < r->ovf_len && n < budget; r->ovf_head++, n++) {
+        struct cio__tsitem *it = &r->ovf[r->ovf_head];
+        if (it->seq) {
+            *stamped = true;
+            break;
+        }
+        cio__ready_push(loop, it->cb, it->arg);
+    }
+    if (r->ovf_head == r->ovf_len) {
+        r->ovf_head = r->ovf_len = 0;
+        atomic_store_explicit(&r->overflowing, 0, memory_order_release);
+    } else if (!*stamped) {
+        loop->ts_more = true;
+    }
     pthread_mutex_unlock(&loop->ts_lock);
-    return false;
+    return n;
 }
 
-static int cmp_items(const void *a, const void *b)
+/* The stamp at the front of ring r (ovf: of its overflow list), or 0 if it
+ * has nothing seen by this drain. */
+static inline uint64_t front_stamp(struct cio__tsring *r, bool ovf)
 {
-    const struct cio__tsitem *x = a, *y = b;
-    return x->seq < y->seq ? -1 : x->seq > y->seq;
+    if (ovf)
+        return r->ovf_head < r->ovf_len ? r->ovf[r->ovf_head].seq : 0;
+    if (r->dh == r->seen_tail)
+        return 0;
+    struct cio__tscell *c = &r->cells[r->dh & r->mask];
+    return c->cb ? 0 : (uint64_t)(uintptr_t)c->arg;
 }
 
-static bool scratch_reserve(cio_loop *loop, size_t n)
+static inline void take_stamped(cio_loop *loop, struct cio__tsring *r, bool ovf)
 {
-    if (n <= loop->ts_scratch_cap)
-        return true;
-    size_t cap = loop->ts_scratch_cap ? loop->ts_scratch_cap : 1024;
-    while (cap < n)
-        cap *= 2;
-    void *p = realloc(loop->ts_scratch, cap * sizeof *loop->ts_scratch);
-    if (!p)
-        return false;
-    loop->ts_scratch = p;
-    loop->ts_scratch_cap = cap;
-    return true;
+    if (ovf) {
+        struct cio__tsitem *it = &r->ovf[r->ovf_head++];
+        cio__ready_push(loop, it->cb, it->arg);
+        return;
+    }
+    /* The stamp and its call were published by one store of the tail. */
+    struct cio__tscell *c = &r->cells[(r->dh + 1) & r->mask];
+    cio__ready_push(loop, c->cb, c->arg);
+    r->dh += 2;
 }
 
-/* Several producers: gather every ring and overflow, order by stamp. */
-static void drain_multi(cio_loop *loop)
+/* Several producers: a merge of the ordered rings (and their overflow
+ * lists, which shared producers also write) by stamp. Each ring and each
+ * overflow list is in stamp order by itself, so the merge needs no buffer:
+ * it repeatedly takes the front carrying the next stamp, and stops at a gap
+ * (a stamp taken and not yet published: its publication wakes the loop
+ * again) or at the budget. */
+static size_t drain_multi(cio_loop *loop, size_t budget)
 {
-    size_t n = 0, unstamped = 0;
     struct cio__tsring *rings = atomic_load_explicit(&loop->ts_rings, memory_order_acquire);
+    bool locked = false;
+    /* The first producer's ring, the only one that can hold unstamped
+     * calls, is the last in the list and so read last: every unstamped call
+     * that happened before a stamped call read here is read too. */
     for (struct cio__tsring *r = rings; r; r = r->next) {
         if (!r->ordered)
             continue;
-        bool ovf = atomic_load_explicit(&r->overflowing, memory_order_acquire);
-        uint64_t h = atomic_load_explicit(&r->head, memory_order_relaxed);
-        uint64_t t = atomic_load(&r->tail);
-        if (!scratch_reserve(loop, n + (size_t)(t - h))) {
-            t = h; /* out of memory: leave this ring for the next drain */
-            ovf = false;
-        }
-        uint64_t seq = 0;
-        for (; h != t; h++) {
-            struct cio__tscell *c = &r->cells[h & r->mask];
-            if (!c->cb) {
-                seq = (uint64_t)(uintptr_t)c->arg;
-                continue;
-            }
-            loop->ts_scratch[n++] = (struct cio__tsitem){c->cb, c->arg, seq};
-            unstamped += seq == 0;
-            seq = 0;
-        }
-        atomic_store_explicit(&r->head, h, memory_order_release);
-        if (ovf) {
+        r->snap_ovf = atomic_load(&r->overflowing);
+        r->dh = atomic_load_explicit(&r->head, memory_order_relaxed);
+        r->seen_tail = atomic_load(&r->tail);
+        if (r->snap_ovf && !locked) {
             pthread_mutex_lock(&loop->ts_lock);
-            if (scratch_reserve(loop, n + r->ovf_len)) {
-                for (size_t i = 0; i < r->ovf_len; i++) {
-                    loop->ts_scratch[n++] = r->ovf[i];
-                    unstamped += r->ovf[i].seq == 0;
+            locked = true;
+        }
+    }
+    size_t n = 0;
+    /* Unstamped calls first: they come from the first producer, before any
+     * stamped call in its ring, and nothing stamped happened before them. */
+    for (struct cio__tsring *r = rings; r && n < budget; r = r->next) {
+        if (!r->ordered)
+            continue;
+        for (; r->dh != r->seen_tail && n < budget; r->dh++, n++) {
+            struct cio__tscell *c = &r->cells[r->dh & r->mask];
+            if (!c->cb)
+                break;
+            cio__ready_push(loop, c->cb, c->arg);
+        }
+        if (r->dh != r->seen_tail || !r->snap_ovf)
+            continue;
+        for (; r->ovf_head < r->ovf_len && !r->ovf[r->ovf_head].seq && n < budget;
+             r->ovf_head++, n++)
+            cio__ready_push(loop, r->ovf[r->ovf_head].cb, r->ovf[r->ovf_head].arg);
+    }
+    /* Then by stamp, staying on one front while it carries the next stamp
+     * (a producer's calls often come in runs). */
+    struct cio__tsring *cur = NULL;
+    bool cur_ovf = false;
+    while (n < budget) {
+        uint64_t want = loop->ts_next_seq;
+        if (!cur || front_stamp(cur, cur_ovf) != want) {
+            cur = NULL;
+            for (struct cio__tsring *r = rings; r; r = r->next) {
+                if (!r->ordered)
+                    continue;
+                if (front_stamp(r, false) == want) {
+                    cur = r;
+                    cur_ovf = false;
+                    break;
                 }
-                r->ovf_len = 0;
-                atomic_store_explicit(&r->overflowing, 0, memory_order_release);
+                if (r->snap_ovf && front_stamp(r, true) == want) {
+                    cur = r;
+                    cur_ovf = true;
+                    break;
+                }
             }
-            pthread_mutex_unlock(&loop->ts_lock);
+            if (!cur)
+                break; /* nothing seen, or a gap */
         }
-    }
-    /* Calls held back by an earlier drain join this one. */
-    if (loop->ts_held_len) {
-        if (scratch_reserve(loop, n + loop->ts_held_len)) {
-            memcpy(loop->ts_scratch + n, loop->ts_held, loop->ts_held_len * sizeof *loop->ts_held);
-            n += loop->ts_held_len;
-            loop->ts_held_len = 0;
-        }
-    }
-    struct cio__tsitem *v = loop->ts_scratch;
-    /* Unstamped calls all come from the first producer, in its order, and
-     * none can follow a stamped call: move them to the front, keeping their
-     * order, then sort the stamped ones (stamps are unique). */
-    if (unstamped && unstamped < n) {
-        size_t k = 0;
-        for (size_t i = 0; i < n; i++) {
-            if (v[i].seq == 0) {
-                struct cio__tsitem x = v[i];
-                memmove(&v[k + 1], &v[k], (i - k) * sizeof *v);
-                v[k++] = x;
-            }
-        }
-    }
-    bool sorted = true;
-    for (size_t i = unstamped + 1; i < n && sorted; i++)
-        sorted = v[i - 1].seq < v[i].seq;
-    if (!sorted)
-        qsort(v + unstamped, n - unstamped, sizeof *v, cmp_items);
-    /* A stamp missing from the sequence belongs to a call still being
-     * published (it took its stamp, its ring's tail was read before it
-     * landed): everything after the gap waits for the next drain, which the
-     * late call's own wakeup guarantees. */
-    size_t release = unstamped;
-    while (release < n && v[release].seq == loop->ts_next_seq) {
-        release++;
+        take_stamped(loop, cur, cur_ovf);
         loop->ts_next_seq++;
+        n++;
     }
-    for (size_t i = 0; i < release; i++)
-        push_ready(loop, v[i].cb, v[i].arg);
-    size_t keep = n - release;
-    if (keep) {
-        if (keep > loop->ts_held_cap) {
-            void *p = realloc(loop->ts_held, keep * sizeof *loop->ts_held);
-            if (!p) {
-                /* Out of memory: run them now rather than lose them. */
-                for (size_t i = release; i < n; i++)
-                    push_ready(loop, v[i].cb, v[i].arg);
-                loop->ts_next_seq = v[n - 1].seq + 1;
-                return;
-            }
-            loop->ts_held = p;
-            loop->ts_held_cap = keep;
+    if (n == budget)
+        loop->ts_more = true; /* perhaps nothing is left: one more look */
+    for (struct cio__tsring *r = rings; r; r = r->next) {
+        if (!r->ordered)
+            continue;
+        atomic_store_explicit(&r->head, r->dh, memory_order_release);
+        if (r->snap_ovf && r->ovf_head == r->ovf_len) {
+            /* The producer returns to its ring only now: its ring calls
+             * left behind (if any) are older than its next ones. */
+            r->ovf_head = r->ovf_len = 0;
+            atomic_store_explicit(&r->overflowing, 0, memory_order_release);
         }
-        memcpy(loop->ts_held, v + release, keep * sizeof *v);
-        loop->ts_held_len = keep;
     }
+    if (locked)
+        pthread_mutex_unlock(&loop->ts_lock);
+    return n;
 }
 
 bool cio__ts_ready(cio_loop *loop)
 {
+    if (loop->ts_more)
+        return true;
+    /* Calls published since the last drain. Calls the last drain saw and
+     * left (held back by a gap) do not count: the call that fills the gap
+     * does. Overflow pushes announce themselves through remote_pending. */
     for (struct cio__tsring *r = atomic_load_explicit(&loop->ts_rings, memory_order_acquire); r;
          r = r->next) {
         /* seq_cst: the loop's half of the wakeup handshake */
-        if (atomic_load(&r->tail) != atomic_load_explicit(&r->head, memory_order_relaxed) ||
-            atomic_load_explicit(&r->overflowing, memory_order_relaxed))
+        if (atomic_load(&r->tail) != r->seen_tail)
             return true;
     }
     return false;
@@ -428,16 +562,39 @@ void cio__ts_drain(cio_loop *loop)
     struct cio__tsring *rings = atomic_load_explicit(&loop->ts_rings, memory_order_acquire);
     if (!rings)
         return;
-    uint64_t before = loop->tail;
-    struct cio__tsring *only = NULL;
-    for (struct cio__tsring *r = rings; r; r = r->next) {
-        if (!r->ordered)
-            drain_single(loop, r);
-        else
-            only = r;
+    loop->ts_more = false;
+    size_t room = ready_room(loop, 2 * (size_t)CIO_THREADSAFE_BATCH);
+    if (!room) {
+        loop->ts_more = true; /* out of memory: everything stays, in order */
+        return;
     }
-    if (atomic_load(&loop->ts_multi) || (only && drain_single(loop, only)))
-        drain_multi(loop);
+    size_t ubudget = room / 2, obudget = room - ubudget;
+    uint64_t before = loop->tail;
+    /* Unordered rings (pool completions): round robin from where the last
+     * drain ran out of budget. A ring not visited keeps its calls, and its
+     * tail, unseen, keeps cio__ts_ready true. */
+    struct cio__tsring *start = loop->ts_rr ? loop->ts_rr : rings, *r = start;
+    struct cio__tsring *only = NULL;
+    loop->ts_rr = NULL;
+    do {
+        if (r->ordered) {
+            only = r;
+        } else if (ubudget) {
+            bool stamped = false;
+            ubudget -= drain_single(loop, r, ubudget, &stamped);
+            if (!ubudget)
+                loop->ts_rr = r->next;
+        }
+        r = r->next ? r->next : rings;
+    } while (r != start);
+    bool multi = atomic_load(&loop->ts_multi);
+    if (!multi && only) {
+        bool stamped = false;
+        obudget -= drain_single(loop, only, obudget, &stamped);
+        multi = stamped;
+    }
+    if (multi)
+        drain_multi(loop, obudget);
     loop->last_remote_batch = (uint32_t)(loop->tail - before);
 }
 
@@ -446,23 +603,80 @@ bool cio__ts_pending(cio_loop *loop)
     bool any = false;
     pthread_mutex_lock(&loop->ts_lock);
     for (struct cio__tsring *r = atomic_load(&loop->ts_rings); r; r = r->next) {
-        if (atomic_load(&r->tail) != atomic_load(&r->head) || r->ovf_len)
+        if (atomic_load(&r->tail) != atomic_load(&r->head) || r->ovf_len != r->ovf_head)
             any = true;
     }
     pthread_mutex_unlock(&loop->ts_lock);
-    return any || loop->ts_held_len;
+    return any;
 }
 
-void cio__ts_quiesce(cio_loop *loop)
+void cio__ts_before_sleep(cio_loop *loop)
 {
-    /* Overflow pushers signal under the lock: taking it waits them out. */
-    pthread_mutex_lock(&loop->ts_lock);
-    pthread_mutex_unlock(&loop->ts_lock);
-    for (struct cio__tsring *r = atomic_load(&loop->ts_rings); r; r = r->next) {
-        while (atomic_load_explicit(&r->busy, memory_order_acquire))
-            cio__cpu_relax();
+    if (!asym_barrier)
+        return;
+    /* `sleeping` is stored (seq_cst). A ring read cold here belongs to a
+     * producer that will fence before it looks at `sleeping`; a hot one may
+     * skip its fence, so the loop issues membarrier: every producer's
+     * earlier stores are visible to the last look that follows, and every
+     * later look of a producer at `sleeping` sees it set. */
+    bool hot = false, cooling = false;
+    for (struct cio__tsring *r = atomic_load_explicit(&loop->ts_rings, memory_order_acquire); r;
+         r = r->next) {
+        if (!atomic_load(&r->hot))
+            continue;
+        hot = true;
+        uint64_t t = atomic_load_explicit(&r->tail, memory_order_relaxed);
+        if (t != r->sleep_tail) {
+            r->sleep_tail = t;
+            r->idle_sleeps = 0;
+        } else if (++r->idle_sleeps >= COOL_AFTER) {
+            /* Idle: cool it. Its producer's next call sees hot clear and
+             * fences, unless it is inside a call now (checked below). */
+            atomic_store_explicit(&r->hot, 0, memory_order_relaxed);
+            r->cooling = cooling = true;
+        }
+    }
+    if (!hot)
+        return;
+    heavy_barrier();
+    if (!cooling)
+        return;
+    /* A producer that read hot before it was cleared is still inside its
+     * call (busy is set before hot is read; the barrier pairs the two):
+     * keep its ring hot. */
+    for (struct cio__tsring *r = atomic_load_explicit(&loop->ts_rings, memory_order_acquire); r;
+         r = r->next) {
+        if (!r->cooling)
+            continue;
+        r->cooling = false;
+        r->idle_sleeps = 0;
+        if (atomic_load_explicit(&r->busy, memory_order_acquire))
+            atomic_store_explicit(&r->hot, 1, memory_order_relaxed);
     }
 }
+
+void cio__ts_close_begin(cio_loop *loop)
+{
+    /* Under the lock: a ring registration or a shared producer's push (both
+     * under it, with the wakeup they make) either finished before, and its
+     * call is in place, or sees ts_closed and is refused. */
+    pthread_mutex_lock(&loop->ts_lock);
+    atomic_store(&loop->ts_closed, true);
+    pthread_mutex_unlock(&loop->ts_lock);
+    if (!atomic_load(&loop->ts_rings))
+        return; /* no producer ever: nobody can be inside a call */
+    heavy_barrier();
+    for (struct cio__tsring *r = atomic_load(&loop->ts_rings); r; r = r->next) {
+        for (unsigned spins = 0; atomic_load_explicit(&r->busy, memory_order_acquire); spins++) {
+            if (spins < 1000)
+                cio__cpu_relax();
+            else
+                sched_yield(); /* the producer was preempted inside its call */
+        }
+    }
+}
+
+void cio__ts_close_abort(cio_loop *loop) { atomic_store(&loop->ts_closed, false); }
 
 void cio__ts_free(cio_loop *loop)
 {
@@ -475,10 +689,6 @@ void cio__ts_free(cio_loop *loop)
         r = next;
     }
     atomic_store(&loop->ts_rings, NULL);
-    free(loop->ts_scratch);
-    loop->ts_scratch = NULL;
-    free(loop->ts_held);
-    loop->ts_held = NULL;
     for (int i = 0; i < 2; i++) {
         if (cache[i].loop == loop)
             cache[i].loop = NULL;

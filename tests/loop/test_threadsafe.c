@@ -10,8 +10,24 @@
 #include <stdint.h>
 
 #include "test.h"
+#include "loop/internal.h"
 
 static cio_loop *g_loop;
+
+static void fail_report(cio_loop *loop, const char *msg, void *arg)
+{
+    (void)loop;
+    (void)arg;
+    FAIL("unexpected report: %s", msg);
+}
+
+/* Every loop here fails the test on an unexpected report. */
+static cio_loop *new_loop(void)
+{
+    cio_loop *loop = test_loop_new();
+    cio_loop_set_report_handler(loop, fail_report, NULL);
+    return loop;
+}
 
 /* ---- burst ------------------------------------------------------------------ */
 
@@ -50,9 +66,9 @@ static void *sender(void *arg)
     return NULL;
 }
 
-TEST_T(threadsafe_burst_exact_count, 120)
+static void burst_exact_count(void)
 {
-    cio_loop *loop = g_loop = test_loop_new();
+    cio_loop *loop = g_loop = new_loop();
     loop_thread = pthread_self();
     pthread_t th[NTHREADS];
     for (uintptr_t t = 0; t < NTHREADS; t++)
@@ -69,6 +85,16 @@ TEST_T(threadsafe_burst_exact_count, 120)
     EXPECT_EQ(0, cio_loop_run_once(loop, CIO_RUN_NOWAIT));
     EXPECT_EQ((long)NTHREADS * PER_THREAD, run_count);
     CLOSE_LOOP(loop);
+}
+
+TEST_T(threadsafe_burst_exact_count, 120) { burst_exact_count(); }
+
+/* The same where membarrier(2) is refused (old kernels, seccomp). */
+TEST_T(threadsafe_burst_exact_count_no_membarrier, 120)
+{
+    cio__ts_no_membarrier = true;
+    burst_exact_count();
+    EXPECT_FALSE(cio__ts_asym_barrier());
 }
 
 /* ---- wakeups ------------------------------------------------------------------- */
@@ -91,7 +117,7 @@ static void *post_after(void *arg)
 
 TEST(threadsafe_wakes_loop_blocked_without_timers)
 {
-    cio_loop *loop = g_loop = test_loop_new();
+    cio_loop *loop = g_loop = new_loop();
     for (int round = 1; round <= 10; round++) {
         pthread_t t;
         /* long enough that the loop is asleep in the backend when it posts */
@@ -105,7 +131,7 @@ TEST(threadsafe_wakes_loop_blocked_without_timers)
 
 TEST(threadsafe_wakes_loop_blocked_on_far_timer)
 {
-    cio_loop *loop = g_loop = test_loop_new();
+    cio_loop *loop = g_loop = new_loop();
     cio_handle h;
     EXPECT_OK(cio_call_later(loop, 3600.0, stop_and_count, NULL, &h));
     pthread_t t;
@@ -128,7 +154,7 @@ static void idle_reader(cio_loop *loop, int fd, int events, void *arg)
 
 TEST(threadsafe_wakes_loop_blocked_on_idle_reader)
 {
-    cio_loop *loop = g_loop = test_loop_new();
+    cio_loop *loop = g_loop = new_loop();
     int p[2];
     EXPECT_OK(pipe(p));
     EXPECT_OK(cio_add_reader(loop, p[0], idle_reader, NULL));
@@ -145,7 +171,7 @@ TEST(threadsafe_wakes_loop_blocked_on_idle_reader)
 
 TEST(threadsafe_from_loop_thread)
 {
-    cio_loop *loop = g_loop = test_loop_new();
+    cio_loop *loop = g_loop = new_loop();
     EXPECT_OK(cio_call_soon_threadsafe(loop, stop_and_count, NULL));
     EXPECT_OK(cio_loop_run_forever(loop));
     EXPECT_EQ(1, wake_runs);
@@ -170,9 +196,9 @@ static void *race_sender(void *arg)
     return NULL;
 }
 
-TEST_T(threadsafe_post_races_with_sleep, 120)
+static void post_races_with_sleep(void)
 {
-    cio_loop *loop = g_loop = test_loop_new();
+    cio_loop *loop = g_loop = new_loop();
     const long rounds = 3000;
     EXPECT_OK(sem_init(&go, 0, 0));
     pthread_t t;
@@ -187,6 +213,14 @@ TEST_T(threadsafe_post_races_with_sleep, 120)
     EXPECT_TRUE(atomic_load(&race_done));
     sem_destroy(&go);
     CLOSE_LOOP(loop);
+}
+
+TEST_T(threadsafe_post_races_with_sleep, 120) { post_races_with_sleep(); }
+
+TEST_T(threadsafe_post_races_with_sleep_no_membarrier, 120)
+{
+    cio__ts_no_membarrier = true;
+    post_races_with_sleep();
 }
 
 /* ---- two loops volleying through threadsafe calls ------------------------ */
@@ -218,7 +252,7 @@ static void volley(void *arg)
 static void *side_thread(void *arg)
 {
     struct side *s = arg;
-    s->loop = test_loop_new();
+    s->loop = new_loop();
     pthread_barrier_wait(s->ready); /* loop created */
     pthread_barrier_wait(s->ready); /* both loops known */
     EXPECT_OK(cio_loop_run_forever(s->loop));
