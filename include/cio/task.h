@@ -128,8 +128,23 @@ CIO_API size_t cio_all_tasks(cio_loop *loop, cio_task **out, size_t max);
 /* Runs fn(arg) on the thread pool and waits for it (asyncio.to_thread).
  * If the task is cancelled meanwhile, returns -ECANCELED at once; fn still
  * runs to completion on its thread (a thread cannot be interrupted) and its
- * result is dropped. May suspend. */
+ * result is dropped; if fn had not started, it never runs. Owned arguments
+ * and results want cio_to_thread_with. May suspend. */
 CIO_API int cio_to_thread(cio_work_fn fn, void *arg, void **result);
+
+/* cio_to_thread with ownership (opts may be NULL; see
+ * cio_loop_run_in_executor_with). On 0, *result (may be NULL) receives fn's
+ * result and it is the caller's; with result NULL it is freed with
+ * opts->result_free before this returns. On an error of fn, a result it
+ * stored is freed with result_free. Cancelled before fn started: fn never
+ * runs, and arg goes to opts->arg_free (on the loop, once the pool hands
+ * the job back, after this call returned -ECANCELED). Cancelled while fn
+ * runs: returns -ECANCELED at once, and the result is freed with
+ * result_free when fn returns. If the job could not be started (-EPERM
+ * outside a task, -EINVAL, -ENOMEM), nothing is freed and arg is still
+ * the caller's. May suspend. */
+CIO_API int cio_to_thread_with(const cio_work_options *opts, cio_work_fn fn, void *arg,
+                               void **result);
 
 /* ---- Deadlines and shields -------------------------------------------------
  * A scope is a struct the caller keeps on its stack for the scope's lifetime;

@@ -19,7 +19,14 @@
  *
  * Cancellation: a job is QUEUED, RUNNING or CANCELLED. Cancelling the
  * future moves QUEUED to CANCELLED with one compare-and-swap; a worker that
- * then takes it skips the function and hands the job straight back. */
+ * then takes it skips the function and hands the job straight back.
+ *
+ * Ownership: everything a job owns is settled in finish_job, on the loop,
+ * once the job is back: the state says for certain whether fn ran. If it
+ * never ran, arg goes to the arg_free the submitter gave; if it ran and
+ * nobody can receive its result any more (the future was cancelled while
+ * fn ran, or fn failed after storing one), the result goes to result_free.
+ * A loop does not close with jobs in flight, so every job gets there. */
 #include <stdlib.h>
 #include <unistd.h>
 
@@ -33,6 +40,8 @@ struct cio__job {
     struct cio__job *next; /* the loop's free list, or the fallback stack */
     cio_work_fn fn;
     void *arg;
+    cio_free_fn arg_free;    /* arg, when fn never runs */
+    cio_free_fn result_free; /* the result: the future's destructor */
     void *result;
     int rc;
     _Atomic int state;
@@ -206,7 +215,8 @@ static void job_release(cio_loop *loop, struct cio__job *job)
     loop->job_free = job;
 }
 
-int cio_loop_run_in_executor(cio_loop *loop, cio_work_fn fn, void *arg, cio_future **out)
+int cio_loop_run_in_executor_with(cio_loop *loop, const cio_work_options *opts, cio_work_fn fn,
+                                  void *arg, cio_future **out)
 {
     if (!out)
         return -EINVAL;
@@ -245,6 +255,8 @@ int cio_loop_run_in_executor(cio_loop *loop, cio_work_fn fn, void *arg, cio_futu
     }
     job->fn = fn;
     job->arg = arg;
+    job->arg_free = opts ? opts->arg_free : NULL;
+    job->result_free = opts ? opts->result_free : NULL;
     job->rc = 0;
     job->result = NULL;
     atomic_init(&job->state, JOB_QUEUED);
@@ -257,6 +269,11 @@ int cio_loop_run_in_executor(cio_loop *loop, cio_work_fn fn, void *arg, cio_futu
         cio__jobs_flush(loop); /* no iteration is coming to do it */
     *out = fut;
     return 0;
+}
+
+int cio_loop_run_in_executor(cio_loop *loop, cio_work_fn fn, void *arg, cio_future **out)
+{
+    return cio_loop_run_in_executor_with(loop, NULL, fn, arg, out);
 }
 
 static bool queue_reserve(size_t extra)
@@ -311,14 +328,25 @@ static void finish_job(cio_loop *loop, struct cio__job *job)
 {
     cio_future *fut = job->fut;
     cio__future_set_cancel_hook(fut, NULL, NULL);
-    if (!cio_future_done(fut)) {
-        if (atomic_load_explicit(&job->state, memory_order_relaxed) == JOB_CANCELLED)
+    bool ran = atomic_load_explicit(&job->state, memory_order_relaxed) != JOB_CANCELLED;
+    /* A result only the future could hand on: it takes it (with its
+     * destructor) if it still can, else the destructor has it now. */
+    void *orphan = NULL;
+    if (!ran) {
+        if (!cio_future_done(fut))
             cio_future_cancel(fut);
-        else if (job->rc < 0)
+        if (job->arg_free)
+            job->arg_free(job->arg);
+    } else if (job->rc < 0) {
+        orphan = job->result;
+        if (!cio_future_done(fut))
             cio_future_set_error(fut, job->rc);
-        else
-            cio_future_set_result(fut, job->result, NULL);
+    } else if (cio_future_done(fut) ||
+               cio_future_set_result(fut, job->result, job->result_free) != 0) {
+        orphan = job->result;
     }
+    if (orphan && job->result_free)
+        job->result_free(orphan);
     cio_future_unref(fut);
     loop->jobs_inflight--;
     job_release(loop, job);
