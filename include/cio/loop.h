@@ -256,7 +256,11 @@ CIO_API int cio_loop_run_in_executor_with(cio_loop *loop, const cio_work_options
 
 /* Sets the number of pool threads (1..1024). The default is $CIO_THREADS,
  * else the number of online CPUs. May be called at any time: the pool grows
- * at once and shrinks as threads finish their current work. */
+ * at once and shrinks as threads finish their current work.
+ *
+ * fork: the pool survives it. A child's first use of the pool starts fresh
+ * threads (as many as the parent's setting); the jobs the parent had queued
+ * or running at the fork are the parent's and are not run in the child. */
 CIO_API int cio_threadpool_set_size(unsigned threads);
 CIO_API unsigned cio_threadpool_size(void);
 

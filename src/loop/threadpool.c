@@ -26,7 +26,15 @@
  * never ran, arg goes to the arg_free the submitter gave; if it ran and
  * nobody can receive its result any more (the future was cancelled while
  * fn ran, or fn failed after storing one), the result goes to result_free.
- * A loop does not close with jobs in flight, so every job gets there. */
+ * A loop does not close with jobs in flight, so every job gets there.
+ *
+ * fork: only the forking thread lives on in a child, so the pool's
+ * threads, queue and lock state describe the parent. pthread_atfork
+ * handlers (installed with the first thread) hold the lock across fork, so
+ * the child never inherits it taken mid-update, and give the child an
+ * empty pool: its first use starts fresh threads. The parent's queued jobs
+ * are dropped there, not run: their loops, copied into the child, are the
+ * parent's, and running the work twice would repeat its effects. */
 #include <stdlib.h>
 #include <unistd.h>
 
@@ -62,6 +70,29 @@ static struct {
 } pool = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, NULL, 0, 0, 0, 0, 0, 0, 0, false};
 
 static _Atomic bool pool_started;
+static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
+
+static void before_fork(void) { pthread_mutex_lock(&pool.lock); }
+static void after_fork_parent(void) { pthread_mutex_unlock(&pool.lock); }
+
+static void after_fork_child(void)
+{
+    /* Re-initialised rather than unlocked: the condition variable may count
+     * waiters that no longer exist here. The queue's array is kept (it is
+     * this process's copy) and only emptied. */
+    pthread_mutex_init(&pool.lock, NULL);
+    pthread_cond_init(&pool.cond, NULL);
+    pool.qhead = pool.qlen = 0;
+    pool.threads = pool.idle = pool.waking = 0;
+    atomic_store_explicit(&pool_started, false, memory_order_relaxed);
+}
+
+static void install_atfork(void)
+{
+    /* Without it a child's jobs would wait for threads that do not exist;
+     * if it fails, that is what a child gets, and nothing else breaks. */
+    (void)pthread_atfork(before_fork, after_fork_parent, after_fork_child);
+}
 
 static unsigned default_size(void)
 {
@@ -154,6 +185,8 @@ static int spawn_workers(void)
         pool.target = default_size();
         pool.configured = true;
     }
+    if (pool.threads < pool.target)
+        pthread_once(&atfork_once, install_atfork);
     while (pool.threads < pool.target) {
         pthread_t t;
         pthread_attr_t attr;

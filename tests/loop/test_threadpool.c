@@ -488,4 +488,100 @@ TEST(executor_with_null_options_is_the_plain_call)
     CLOSE_LOOP(loop);
 }
 
+/* ---- fork ------------------------------------------------------------------------- */
+
+static _Atomic int parent_job_runs;
+static int parent_job(void *arg, void **result)
+{
+    atomic_fetch_add(&parent_job_runs, 1);
+    *result = arg;
+    return 0;
+}
+
+/* In the child: a loop of its own runs pool work to completion. Returns
+ * the exit status (FAIL aborts, which the parent sees as a signal). */
+static int child_uses_the_pool(void)
+{
+    alarm(30); /* alarms are not inherited: a hang must still end */
+    cio_loop *loop = quiet_loop_new();
+    cio_future *f[16];
+    for (uintptr_t i = 0; i < 16; i++)
+        EXPECT_OK(cio_loop_run_in_executor(loop, double_it, (void *)i, &f[i]));
+    for (uintptr_t i = 0; i < 16; i++) {
+        EXPECT_OK(cio_loop_run_until_complete(loop, f[i]));
+        EXPECT_PTR_EQ((void *)(i * 2), cio_future_result(f[i]));
+        cio_future_unref(f[i]);
+    }
+    /* With one thread, a job inherited in the queue would have run before
+     * the child's own: it was dropped, not run. */
+    EXPECT_EQ(0, atomic_load(&parent_job_runs));
+    CLOSE_LOOP(loop);
+    return 0;
+}
+
+TEST_T(pool_survives_fork_with_jobs_in_flight, 120)
+{
+    cio_loop *loop = quiet_loop_new();
+    EXPECT_OK(sem_init(&started, 0, 0));
+    EXPECT_OK(sem_init(&release, 0, 0));
+    EXPECT_OK(cio_threadpool_set_size(1));
+    run_concurrent(loop, 1); /* the pool has run jobs */
+    /* in flight at the fork: one running (blocked), one queued behind it */
+    cio_future *busy, *queued;
+    EXPECT_OK(cio_loop_run_in_executor(loop, blocker, (void *)3, &busy));
+    sem_wait(&started);
+    EXPECT_OK(cio_loop_run_in_executor(loop, parent_job, (void *)4, &queued));
+    for (int round = 0; round < 2; round++) { /* a second child: handlers stay */
+        fflush(NULL);
+        pid_t pid = fork();
+        EXPECT_TRUE(pid >= 0);
+        if (pid == 0)
+            _exit(child_uses_the_pool());
+        int st = 0;
+        EXPECT_EQ(pid, waitpid(pid, &st, 0));
+        if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
+            FAIL("child failed: %s %d", WIFSIGNALED(st) ? "signal" : "exit",
+                 WIFSIGNALED(st) ? WTERMSIG(st) : WEXITSTATUS(st));
+    }
+    /* the parent's pool kept working through it */
+    sem_post(&release);
+    EXPECT_OK(cio_loop_run_until_complete(loop, busy));
+    EXPECT_PTR_EQ((void *)3, cio_future_result(busy));
+    EXPECT_OK(cio_loop_run_until_complete(loop, queued));
+    EXPECT_PTR_EQ((void *)4, cio_future_result(queued));
+    EXPECT_EQ(1, atomic_load(&parent_job_runs));
+    cio_future_unref(busy);
+    cio_future_unref(queued);
+    run_concurrent(loop, 1);
+    CLOSE_LOOP(loop);
+}
+
+TEST_T(pool_survives_fork_while_workers_take_jobs, 120)
+{
+    /* Forks while the workers are busy taking jobs (and the pool's lock):
+     * a child must not inherit the lock taken. */
+    cio_loop *loop = quiet_loop_new();
+    EXPECT_OK(cio_threadpool_set_size(2));
+    cio_future *f[64];
+    for (int round = 0; round < 4; round++) {
+        for (uintptr_t i = 0; i < 64; i++)
+            EXPECT_OK(cio_loop_run_in_executor(loop, double_it, (void *)i, &f[i]));
+        fflush(NULL);
+        pid_t pid = fork(); /* while the workers take jobs and the lock */
+        EXPECT_TRUE(pid >= 0);
+        if (pid == 0)
+            _exit(child_uses_the_pool());
+        for (uintptr_t i = 0; i < 64; i++) {
+            EXPECT_OK(cio_loop_run_until_complete(loop, f[i]));
+            cio_future_unref(f[i]);
+        }
+        int st = 0;
+        EXPECT_EQ(pid, waitpid(pid, &st, 0));
+        if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
+            FAIL("child failed: %s %d", WIFSIGNALED(st) ? "signal" : "exit",
+                 WIFSIGNALED(st) ? WTERMSIG(st) : WEXITSTATUS(st));
+    }
+    CLOSE_LOOP(loop);
+}
+
 int main(int argc, char **argv) { return test_main(argc, argv); }
