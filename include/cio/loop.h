@@ -300,14 +300,51 @@ typedef int (*cio_work_fn)(void *arg, void **result);
  * this loop that completes (on the loop's thread) with fn's result or
  * error. The caller owns one reference to *out. Cancelling the future
  * before a thread picks the work up means fn never runs; cancelling it
- * later discards the result (free it yourself in fn's caller if owned).
- * Returns 0, -EINVAL, -ENOMEM, or the error of starting a thread. */
+ * later cannot stop fn, and its result is dropped. Owned arguments and
+ * results want cio_loop_run_in_executor_with. Returns 0, -EINVAL, -ENOMEM,
+ * or the error of starting a thread. */
 CIO_API int cio_loop_run_in_executor(cio_loop *loop, cio_work_fn fn, void *arg,
                                      struct cio_future **out);
 
+/* What a job owns. Zero-initialise; a NULL field means nothing to free. */
+typedef struct cio_work_options {
+    /* Takes arg when fn never runs (the job was cancelled before a thread
+     * took it). Once fn runs, arg is fn's. */
+    cio_free_fn arg_free;
+    /* Frees fn's result: the future's destructor while the future holds
+     * it, and the taker of a result nobody can receive. */
+    cio_free_fn result_free;
+} cio_work_options;
+
+/* cio_loop_run_in_executor with ownership (opts may be NULL). Who frees
+ * what, in every case; the two free functions are called on the loop's
+ * thread, never inside this call or inside cio_future_cancel:
+ * - fn ran and returned 0 while the future was pending: the future holds
+ *   the result with result_free as its destructor (freed with the future,
+ *   unless taken out with cio_future_steal_result, which makes it yours).
+ * - fn ran but the future was cancelled (or completed) meanwhile: nobody
+ *   receives the result; result_free frees it when fn returns.
+ * - fn ran and failed: the future fails with its error; a result fn stored
+ *   before failing is freed with result_free.
+ * - fn never ran (cancelled before a thread took it): arg_free(arg), when
+ *   the pool hands the job back.
+ * - the loop closing: it cannot while jobs are in flight (cio_loop_close
+ *   returns -EBUSY; cio_run waits for them), so every job ends in one of
+ *   the cases above. The one exception is a loop copied into a child by
+ *   fork: the parent's jobs are not run in the child, and their copies
+ *   there are never finished (use loops of the child's own making).
+ * If this call fails, fn never runs, nothing is freed, arg is still the
+ * caller's. Returns as cio_loop_run_in_executor. */
+CIO_API int cio_loop_run_in_executor_with(cio_loop *loop, const cio_work_options *opts,
+                                          cio_work_fn fn, void *arg, struct cio_future **out);
+
 /* Sets the number of pool threads (1..1024). The default is $CIO_THREADS,
  * else the number of online CPUs. May be called at any time: the pool grows
- * at once and shrinks as threads finish their current work. */
+ * at once and shrinks as threads finish their current work.
+ *
+ * fork: the pool survives it. A child's first use of the pool starts fresh
+ * threads (as many as the parent's setting); the jobs the parent had queued
+ * or running at the fork are the parent's and are not run in the child. */
 CIO_API int cio_threadpool_set_size(unsigned threads);
 CIO_API unsigned cio_threadpool_size(void);
 

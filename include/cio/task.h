@@ -75,9 +75,16 @@ typedef struct cio_task_options {
 } cio_task_options;
 
 /* asyncio.run: creates a loop (opts may be NULL), runs main(arg) as a task
- * until it ends, cancels the tasks it left behind and waits for them, closes
- * the loop. Returns main's outcome (0, its error, or -ECANCELED); *result
- * (may be NULL) receives main's result. Must not be called from a task. */
+ * until it ends, cancels the tasks it left behind and waits for them, frees
+ * the generators left open (see cio_gen_new), waits for the loop's thread
+ * pool jobs, frees the loop. Must not be called from a task.
+ * Returns main's outcome (0, its error, or -ECANCELED); or, when main
+ * succeeded but the loop could not be freed (a future of it still
+ * referenced: reported, and the loop is leaked), -EBUSY.
+ * *result (may be NULL) receives main's result whenever main succeeded,
+ * even on -EBUSY, and with it the ownership: a result main gave a
+ * destructor (cio_task_set_result_free) is the caller's to free; with
+ * result NULL it is freed here. */
 CIO_API int cio_run(cio_task_fn main, void *arg, void **result);
 CIO_API int cio_run_with(const cio_loop_options *opts, cio_task_fn main, void *arg,
                          void **result);
@@ -138,8 +145,23 @@ CIO_API size_t cio_all_tasks(cio_loop *loop, cio_task **out, size_t max);
 /* Runs fn(arg) on the thread pool and waits for it (asyncio.to_thread).
  * If the task is cancelled meanwhile, returns -ECANCELED at once; fn still
  * runs to completion on its thread (a thread cannot be interrupted) and its
- * result is dropped. May suspend. */
+ * result is dropped; if fn had not started, it never runs. Owned arguments
+ * and results want cio_to_thread_with. May suspend. */
 CIO_API int cio_to_thread(cio_work_fn fn, void *arg, void **result);
+
+/* cio_to_thread with ownership (opts may be NULL; see
+ * cio_loop_run_in_executor_with). On 0, *result (may be NULL) receives fn's
+ * result and it is the caller's; with result NULL it is freed with
+ * opts->result_free before this returns. On an error of fn, a result it
+ * stored is freed with result_free. Cancelled before fn started: fn never
+ * runs, and arg goes to opts->arg_free (on the loop, once the pool hands
+ * the job back, after this call returned -ECANCELED). Cancelled while fn
+ * runs: returns -ECANCELED at once, and the result is freed with
+ * result_free when fn returns. If the job could not be started (-EPERM
+ * outside a task, -EINVAL, -ENOMEM), nothing is freed and arg is still
+ * the caller's. May suspend. */
+CIO_API int cio_to_thread_with(const cio_work_options *opts, cio_work_fn fn, void *arg,
+                               void **result);
 
 /* ---- Deadlines and shields -------------------------------------------------
  * A scope is a struct the caller keeps on its stack for the scope's lifetime;
@@ -241,7 +263,13 @@ CIO_API int cio_as_completed_await(cio_as_completed *it, cio_future **done);
 typedef struct cio_gen cio_gen;
 typedef int (*cio_gen_fn)(cio_gen *gen, void *arg);
 
-/* Creates a generator; its body starts on the first cio_gen_next. */
+/* Creates a generator; its body starts on the first cio_gen_next.
+ * Close every generator with cio_gen_close. One of cio_run's loop (made by
+ * a task of it, or first advanced by one) that is still open when cio_run's
+ * main returns is closed by cio_run: its body is cancelled with the other
+ * tasks left behind (a pending cio_gen_yield returns -ECANCELED, so its
+ * cleanup runs) and the generator is freed; the pointer is then invalid.
+ * Returns 0, -EINVAL, -ENOMEM. */
 CIO_API int cio_gen_new(const cio_task_options *opts, cio_gen_fn fn, void *arg, cio_gen **out);
 
 /* Inside the generator: hands value to the consumer and suspends until the

@@ -19,7 +19,22 @@
  *
  * Cancellation: a job is QUEUED, RUNNING or CANCELLED. Cancelling the
  * future moves QUEUED to CANCELLED with one compare-and-swap; a worker that
- * then takes it skips the function and hands the job straight back. */
+ * then takes it skips the function and hands the job straight back.
+ *
+ * Ownership: everything a job owns is settled in finish_job, on the loop,
+ * once the job is back: the state says for certain whether fn ran. If it
+ * never ran, arg goes to the arg_free the submitter gave; if it ran and
+ * nobody can receive its result any more (the future was cancelled while
+ * fn ran, or fn failed after storing one), the result goes to result_free.
+ * A loop does not close with jobs in flight, so every job gets there.
+ *
+ * fork: only the forking thread lives on in a child, so the pool's
+ * threads, queue and lock state describe the parent. pthread_atfork
+ * handlers (installed with the first thread) hold the lock across fork, so
+ * the child never inherits it taken mid-update, and give the child an
+ * empty pool: its first use starts fresh threads. The parent's queued jobs
+ * are dropped there, not run: their loops, copied into the child, are the
+ * parent's, and running the work twice would repeat its effects. */
 #include <stdlib.h>
 #include <unistd.h>
 
@@ -33,6 +48,8 @@ struct cio__job {
     struct cio__job *next; /* the loop's free list, or the fallback stack */
     cio_work_fn fn;
     void *arg;
+    cio_free_fn arg_free;    /* arg, when fn never runs */
+    cio_free_fn result_free; /* the result: the future's destructor */
     void *result;
     int rc;
     _Atomic int state;
@@ -53,6 +70,29 @@ static struct {
 } pool = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, NULL, 0, 0, 0, 0, 0, 0, 0, false};
 
 static _Atomic bool pool_started;
+static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
+
+static void before_fork(void) { pthread_mutex_lock(&pool.lock); }
+static void after_fork_parent(void) { pthread_mutex_unlock(&pool.lock); }
+
+static void after_fork_child(void)
+{
+    /* Re-initialised rather than unlocked: the condition variable may count
+     * waiters that no longer exist here. The queue's array is kept (it is
+     * this process's copy) and only emptied. */
+    pthread_mutex_init(&pool.lock, NULL);
+    pthread_cond_init(&pool.cond, NULL);
+    pool.qhead = pool.qlen = 0;
+    pool.threads = pool.idle = pool.waking = 0;
+    atomic_store_explicit(&pool_started, false, memory_order_relaxed);
+}
+
+static void install_atfork(void)
+{
+    /* Without it a child's jobs would wait for threads that do not exist;
+     * if it fails, that is what a child gets, and nothing else breaks. */
+    (void)pthread_atfork(before_fork, after_fork_parent, after_fork_child);
+}
 
 static unsigned default_size(void)
 {
@@ -145,6 +185,8 @@ static int spawn_workers(void)
         pool.target = default_size();
         pool.configured = true;
     }
+    if (pool.threads < pool.target)
+        pthread_once(&atfork_once, install_atfork);
     while (pool.threads < pool.target) {
         pthread_t t;
         pthread_attr_t attr;
@@ -206,7 +248,8 @@ static void job_release(cio_loop *loop, struct cio__job *job)
     loop->job_free = job;
 }
 
-int cio_loop_run_in_executor(cio_loop *loop, cio_work_fn fn, void *arg, cio_future **out)
+int cio_loop_run_in_executor_with(cio_loop *loop, const cio_work_options *opts, cio_work_fn fn,
+                                  void *arg, cio_future **out)
 {
     if (!out)
         return -EINVAL;
@@ -245,6 +288,8 @@ int cio_loop_run_in_executor(cio_loop *loop, cio_work_fn fn, void *arg, cio_futu
     }
     job->fn = fn;
     job->arg = arg;
+    job->arg_free = opts ? opts->arg_free : NULL;
+    job->result_free = opts ? opts->result_free : NULL;
     job->rc = 0;
     job->result = NULL;
     atomic_init(&job->state, JOB_QUEUED);
@@ -257,6 +302,11 @@ int cio_loop_run_in_executor(cio_loop *loop, cio_work_fn fn, void *arg, cio_futu
         cio__jobs_flush(loop); /* no iteration is coming to do it */
     *out = fut;
     return 0;
+}
+
+int cio_loop_run_in_executor(cio_loop *loop, cio_work_fn fn, void *arg, cio_future **out)
+{
+    return cio_loop_run_in_executor_with(loop, NULL, fn, arg, out);
 }
 
 static bool queue_reserve(size_t extra)
@@ -311,14 +361,25 @@ static void finish_job(cio_loop *loop, struct cio__job *job)
 {
     cio_future *fut = job->fut;
     cio__future_set_cancel_hook(fut, NULL, NULL);
-    if (!cio_future_done(fut)) {
-        if (atomic_load_explicit(&job->state, memory_order_relaxed) == JOB_CANCELLED)
+    bool ran = atomic_load_explicit(&job->state, memory_order_relaxed) != JOB_CANCELLED;
+    /* A result only the future could hand on: it takes it (with its
+     * destructor) if it still can, else the destructor has it now. */
+    void *orphan = NULL;
+    if (!ran) {
+        if (!cio_future_done(fut))
             cio_future_cancel(fut);
-        else if (job->rc < 0)
+        if (job->arg_free)
+            job->arg_free(job->arg);
+    } else if (job->rc < 0) {
+        orphan = job->result;
+        if (!cio_future_done(fut))
             cio_future_set_error(fut, job->rc);
-        else
-            cio_future_set_result(fut, job->result, NULL);
+    } else if (cio_future_done(fut) ||
+               cio_future_set_result(fut, job->result, job->result_free) != 0) {
+        orphan = job->result;
     }
+    if (orphan && job->result_free)
+        job->result_free(orphan);
     cio_future_unref(fut);
     loop->jobs_inflight--;
     job_release(loop, job);

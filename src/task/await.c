@@ -96,7 +96,7 @@ int cio_await_for(cio_future *fut, double timeout, void **result)
     return rc ? rc : await_own(w, result); /* the value is fut's */
 }
 
-int cio_to_thread(cio_work_fn fn, void *arg, void **result)
+int cio_to_thread_with(const cio_work_options *opts, cio_work_fn fn, void *arg, void **result)
 {
     cio_loop *loop = task_loop();
     if (!loop)
@@ -104,6 +104,28 @@ int cio_to_thread(cio_work_fn fn, void *arg, void **result)
     if (result)
         *result = NULL;
     cio_future *job;
-    int rc = cio_loop_run_in_executor(loop, fn, arg, &job);
-    return rc ? rc : await_own(job, result); /* the value has no destructor */
+    int rc = cio_loop_run_in_executor_with(loop, opts, fn, arg, &job);
+    if (rc)
+        return rc;
+    /* The result is taken out of the job after the wait, so that dropping
+     * the job does not free it under the caller. One the caller does not
+     * want is freed here, not whenever the job's last reference goes (a
+     * wakeup in the ready queue may still hold one). On an error the job
+     * freed any result itself. */
+    cio_future_ref(job);
+    rc = await_own(job, NULL);
+    void *value = NULL;
+    if (rc == 0)
+        cio_future_steal_result(job, &value);
+    cio_future_unref(job);
+    if (result)
+        *result = value;
+    else if (value && opts && opts->result_free)
+        opts->result_free(value);
+    return rc;
+}
+
+int cio_to_thread(cio_work_fn fn, void *arg, void **result)
+{
+    return cio_to_thread_with(NULL, fn, arg, result);
 }

@@ -3,7 +3,13 @@
  * Two one-shot futures carry each hand-off: `out` (generator to consumer:
  * a value, or the end) and `in` (consumer to generator: go on, or close).
  * The body is an ordinary task on the consumer's loop, so it may await
- * anything between yields. */
+ * anything between yields.
+ *
+ * Generators of cio_run's loop are listed (per thread: cio_run does not
+ * nest, and such a generator is only made or advanced by the loop's own
+ * tasks) so that cio_run can free those the program left open. Generators
+ * of loops the program runs itself are not listed: nothing would free them
+ * for it, and an unstarted one may outlive its loop. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -20,7 +26,70 @@ struct cio_gen {
     void *value;
     bool started, yielded, finished, closing;
     int body_rc;
+    bool listed;
+    cio_gen *lnext, *lprev; /* cio_run's list */
 };
+
+static __thread struct {
+    cio_loop *loop; /* cio_run's loop on this thread, or NULL */
+    cio_gen *head;
+} run_gens;
+
+static void gen_list(cio_gen *g, cio_loop *loop)
+{
+    if (g->listed || !loop || loop != run_gens.loop)
+        return;
+    g->lprev = NULL;
+    g->lnext = run_gens.head;
+    if (run_gens.head)
+        run_gens.head->lprev = g;
+    run_gens.head = g;
+    g->listed = true;
+}
+
+static void gen_unlist(cio_gen *g)
+{
+    if (!g->listed)
+        return;
+    if (g->lprev)
+        g->lprev->lnext = g->lnext;
+    else
+        run_gens.head = g->lnext;
+    if (g->lnext)
+        g->lnext->lprev = g->lprev;
+    g->listed = false;
+}
+
+static void gen_free(cio_gen *g)
+{
+    gen_unlist(g);
+    cio_future_unref(g->task);
+    free(g->name);
+    free(g);
+}
+
+void cio__gens_begin(cio_loop *loop)
+{
+    run_gens.loop = loop;
+    run_gens.head = NULL;
+}
+
+void cio__gens_end(cio_loop *loop)
+{
+    if (run_gens.loop != loop)
+        return;
+    cio_gen *g = run_gens.head;
+    while (g) {
+        cio_gen *next = g->lnext;
+        /* A body that did not end still uses g: it is left to the loop's
+         * own leak report rather than freed under it. */
+        if (!g->started || cio_future_done(g->task))
+            gen_free(g);
+        g = next;
+    }
+    run_gens.loop = NULL;
+    run_gens.head = NULL;
+}
 
 int cio_gen_new(const cio_task_options *opts, cio_gen_fn fn, void *arg, cio_gen **out)
 {
@@ -42,6 +111,9 @@ int cio_gen_new(const cio_task_options *opts, cio_gen_fn fn, void *arg, cio_gen 
         }
         g->opts.name = g->name;
     }
+    struct cio__task *t = cio__task_current();
+    if (t)
+        gen_list(g, t->loop);
     *out = g;
     return 0;
 }
@@ -109,6 +181,7 @@ int cio_gen_next(cio_gen *g, void **value)
             return rc;
         }
         g->started = true;
+        gen_list(g, t->loop);
     } else if (g->in) {
         cio_future_set_result(g->in, NULL, NULL); /* go on */
     }
@@ -150,8 +223,6 @@ int cio_gen_close(cio_gen *g)
     }
     if (rc == -ECANCELED)
         rc = 0;
-    cio_future_unref(g->task);
-    free(g->name);
-    free(g);
+    gen_free(g);
     return rc;
 }

@@ -78,6 +78,11 @@ int cio__task_create(cio_loop *loop, const cio_task_options *opts, cio_task_fn f
 /* The stall watchdog learns which task runs (dump.c). */
 void cio__watchdog_publish(cio_loop *loop, struct cio__task *t);
 
+/* cio_run's generators (gen.c): begin lists those of loop made or started
+ * from now on; end frees those still open once every task has ended. */
+void cio__gens_begin(cio_loop *loop);
+void cio__gens_end(cio_loop *loop);
+
 /* Called by the group code when a child ends (group.c). */
 void cio__group_child_done(struct cio_task_group *g, cio_future *child);
 

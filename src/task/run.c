@@ -37,13 +37,21 @@ int cio_run_with(const cio_loop_options *opts, cio_task_fn main, void *arg, void
         cio_loop_free(loop);
         return rc;
     }
+    cio__gens_begin(loop);
     rc = cio_loop_run_until_complete(loop, task);
     while (rc == -EINTR) /* someone called cio_loop_stop: main is not done */
         rc = cio_loop_run_until_complete(loop, task);
+    /* Taken out, not read: dropping the task below would otherwise free a
+     * result main gave a destructor (cio_task_set_result_free), and hand
+     * the caller a dangling pointer. With no one to take it, it is freed. */
     if (rc == 0 && result)
-        *result = cio_future_result(task);
+        cio_future_steal_result(task, result);
     cio_future_unref(task);
     finish_tasks(loop);
+    /* Generators the program left open: their bodies were cancelled with
+     * the other tasks above (a yield then returns -ECANCELED, as for
+     * cio_gen_close), so only their memory is left to free. */
+    cio__gens_end(loop);
     /* What the program left behind (timers, callbacks) dies with the loop,
      * as in asyncio; debug mode says what. */
     for (int i = 0; i < 1000 && loop->tail != loop->head; i++)
@@ -59,10 +67,14 @@ int cio_run_with(const cio_loop_options *opts, cio_task_fn main, void *arg, void
     }
     if (cio_loop_free(loop) != 0) {
         /* Futures still referenced by the program: freeing the loop would
-         * leave them dangling, so it is kept (and said). */
+         * leave them dangling, so it is kept (and said). A success here
+         * would hide the leak from a caller that checks only the return
+         * value; main's own error, if any, stays the more useful answer. */
         cio_loop_set_debug(loop, true);
         cio_loop_close(loop);
         cio_loop_report(loop, "cio_run: the loop could not be freed (see above); leaked");
+        if (rc == 0)
+            rc = -EBUSY;
     }
     return rc;
 }

@@ -11,6 +11,38 @@
 
 #include "test.h"
 
+/* An explicit leak check: test cases end with _exit, which skips LSan's
+ * own check at exit. */
+#if defined(__SANITIZE_ADDRESS__)
+#include <sanitizer/lsan_interface.h>
+#define CHECK_NO_LEAKS() EXPECT_EQ(0, __lsan_do_recoverable_leak_check())
+#else
+#define CHECK_NO_LEAKS() ((void)0)
+#endif
+
+#if defined(__SANITIZE_THREAD__)
+/* The fork cases start threads in a child of a threaded process, which
+ * TSan refuses by default ("not supported"): it may miss races there, but
+ * the parent stays fully checked. */
+const char *__tsan_default_options(void);
+const char *__tsan_default_options(void) { return "die_after_fork=0"; }
+#endif
+
+static void fail_on_report(cio_loop *loop, const char *msg, void *arg)
+{
+    (void)loop;
+    (void)arg;
+    FAIL("unexpected report: %s", msg);
+}
+
+/* A loop whose reports fail the test. */
+static cio_loop *quiet_loop_new(void)
+{
+    cio_loop *loop = test_loop_new();
+    cio_loop_set_report_handler(loop, fail_on_report, NULL);
+    return loop;
+}
+
 static cio_loop *g_loop;
 static pthread_t loop_thread;
 
@@ -315,6 +347,249 @@ TEST_T(two_loops_share_the_pool, 120)
     EXPECT_TRUE(a.ok && b.ok);
     EXPECT_EQ(PER_LOOP, a.done);
     EXPECT_EQ(PER_LOOP, b.done);
+}
+
+/* ---- who frees what (cio_loop_run_in_executor_with) ------------------------------ */
+
+static _Atomic int args_freed, results_freed, owned_fn_runs;
+static void count_arg_free(void *p)
+{
+    atomic_fetch_add(&args_freed, 1);
+    free(p);
+}
+static void count_result_free(void *p)
+{
+    atomic_fetch_add(&results_freed, 1);
+    free(p);
+}
+
+/* Consumes its (malloced) arg once it runs, and returns a malloced copy of
+ * it as the result; fails with -EIO (after storing the result) for 0. */
+static int owned_work(void *arg, void **result)
+{
+    atomic_fetch_add(&owned_fn_runs, 1);
+    int *in = arg;
+    int *out = malloc(sizeof *out);
+    *out = *in;
+    free(in);
+    *result = out;
+    return *out ? 0 : -EIO;
+}
+
+/* The same, but first waits for the test to release it. */
+static int owned_work_blocks(void *arg, void **result)
+{
+    sem_post(&started);
+    sem_wait(&release);
+    return owned_work(arg, result);
+}
+
+static int *boxed(int v)
+{
+    int *p = malloc(sizeof *p);
+    *p = v;
+    return p;
+}
+
+static const cio_work_options owned_opts = {.arg_free = count_arg_free,
+                                            .result_free = count_result_free};
+
+/* Runs the loop until it closes (pool work handed back), boundedly. */
+static void close_when_drained(cio_loop *loop)
+{
+    for (int i = 0; i < 10000 && cio_loop_close(loop) == -EBUSY; i++)
+        EXPECT_TRUE(cio_loop_run_once(loop, 0) >= 0);
+    CLOSE_LOOP(loop);
+}
+
+TEST(executor_with_delivered_result_belongs_to_the_future)
+{
+    cio_loop *loop = quiet_loop_new();
+    cio_future *kept, *stolen;
+    EXPECT_OK(cio_loop_run_in_executor_with(loop, &owned_opts, owned_work, boxed(3), &kept));
+    EXPECT_OK(cio_loop_run_in_executor_with(loop, &owned_opts, owned_work, boxed(4), &stolen));
+    EXPECT_OK(cio_loop_run_until_complete(loop, kept));
+    EXPECT_OK(cio_loop_run_until_complete(loop, stolen));
+    EXPECT_EQ(3, *(int *)cio_future_result(kept));
+    void *mine = NULL;
+    EXPECT_OK(cio_future_steal_result(stolen, &mine));
+    EXPECT_EQ(4, *(int *)mine);
+    cio_future_unref(stolen);
+    EXPECT_EQ(0, atomic_load(&results_freed)); /* taken out: ours */
+    cio_future_unref(kept);
+    EXPECT_EQ(1, atomic_load(&results_freed)); /* freed with its future */
+    free(mine);
+    EXPECT_EQ(0, atomic_load(&args_freed)); /* fn ran: the args were its */
+    EXPECT_EQ(2, atomic_load(&owned_fn_runs));
+    CLOSE_LOOP(loop);
+    CHECK_NO_LEAKS();
+}
+
+TEST(executor_with_failure_frees_a_stored_result)
+{
+    cio_loop *loop = quiet_loop_new();
+    cio_future *f;
+    EXPECT_OK(cio_loop_run_in_executor_with(loop, &owned_opts, owned_work, boxed(0), &f));
+    EXPECT_ERR(-EIO, cio_loop_run_until_complete(loop, f));
+    EXPECT_EQ(1, atomic_load(&results_freed));
+    EXPECT_EQ(0, atomic_load(&args_freed));
+    cio_future_unref(f);
+    CLOSE_LOOP(loop);
+    CHECK_NO_LEAKS();
+}
+
+TEST(executor_with_cancel_before_start_frees_the_arg)
+{
+    cio_loop *loop = quiet_loop_new();
+    EXPECT_OK(sem_init(&started, 0, 0));
+    EXPECT_OK(sem_init(&release, 0, 0));
+    EXPECT_OK(cio_threadpool_set_size(1));
+    cio_future *busy, *victim;
+    EXPECT_OK(cio_loop_run_in_executor(loop, blocker, (void *)7, &busy));
+    sem_wait(&started); /* the only thread is busy: the victim stays queued */
+    EXPECT_OK(cio_loop_run_in_executor_with(loop, &owned_opts, owned_work, boxed(5), &victim));
+    EXPECT_OK(cio_future_cancel(victim));
+    /* not inside the cancel: the job is still in the pool's queue */
+    EXPECT_EQ(0, atomic_load(&args_freed));
+    cio_future_unref(victim);
+    /* the loop does not close while the job is not back */
+    EXPECT_ERR(-EBUSY, cio_loop_close(loop));
+    sem_post(&release);
+    EXPECT_OK(cio_loop_run_until_complete(loop, busy));
+    cio_future_unref(busy);
+    close_when_drained(loop);
+    EXPECT_EQ(0, atomic_load(&owned_fn_runs));
+    EXPECT_EQ(1, atomic_load(&args_freed));
+    EXPECT_EQ(0, atomic_load(&results_freed));
+    CHECK_NO_LEAKS();
+}
+
+TEST(executor_with_cancel_while_running_frees_the_result)
+{
+    cio_loop *loop = quiet_loop_new();
+    EXPECT_OK(sem_init(&started, 0, 0));
+    EXPECT_OK(sem_init(&release, 0, 0));
+    cio_future *f;
+    EXPECT_OK(cio_loop_run_in_executor_with(loop, &owned_opts, owned_work_blocks, boxed(6), &f));
+    sem_wait(&started); /* fn runs: cancelling cannot stop it */
+    EXPECT_OK(cio_future_cancel(f));
+    cio_future_unref(f);
+    EXPECT_ERR(-EBUSY, cio_loop_close(loop));
+    sem_post(&release);
+    close_when_drained(loop);
+    EXPECT_EQ(1, atomic_load(&owned_fn_runs));
+    EXPECT_EQ(1, atomic_load(&results_freed)); /* nobody could receive it */
+    EXPECT_EQ(0, atomic_load(&args_freed));    /* fn had it */
+    CHECK_NO_LEAKS();
+}
+
+TEST(executor_with_null_options_is_the_plain_call)
+{
+    cio_loop *loop = quiet_loop_new();
+    cio_future *f;
+    EXPECT_OK(cio_loop_run_in_executor_with(loop, NULL, double_it, (void *)8, &f));
+    EXPECT_OK(cio_loop_run_until_complete(loop, f));
+    EXPECT_PTR_EQ((void *)16, cio_future_result(f));
+    cio_future_unref(f);
+    EXPECT_ERR(-EINVAL, cio_loop_run_in_executor_with(loop, &owned_opts, NULL, NULL, &f));
+    EXPECT_PTR_EQ(NULL, f);
+    CLOSE_LOOP(loop);
+}
+
+/* ---- fork ------------------------------------------------------------------------- */
+
+static _Atomic int parent_job_runs;
+static int parent_job(void *arg, void **result)
+{
+    atomic_fetch_add(&parent_job_runs, 1);
+    *result = arg;
+    return 0;
+}
+
+/* In the child: a loop of its own runs pool work to completion. Returns
+ * the exit status (FAIL aborts, which the parent sees as a signal). */
+static int child_uses_the_pool(void)
+{
+    alarm(30); /* alarms are not inherited: a hang must still end */
+    cio_loop *loop = quiet_loop_new();
+    cio_future *f[16];
+    for (uintptr_t i = 0; i < 16; i++)
+        EXPECT_OK(cio_loop_run_in_executor(loop, double_it, (void *)i, &f[i]));
+    for (uintptr_t i = 0; i < 16; i++) {
+        EXPECT_OK(cio_loop_run_until_complete(loop, f[i]));
+        EXPECT_PTR_EQ((void *)(i * 2), cio_future_result(f[i]));
+        cio_future_unref(f[i]);
+    }
+    /* With one thread, a job inherited in the queue would have run before
+     * the child's own: it was dropped, not run. */
+    EXPECT_EQ(0, atomic_load(&parent_job_runs));
+    CLOSE_LOOP(loop);
+    return 0;
+}
+
+TEST_T(pool_survives_fork_with_jobs_in_flight, 120)
+{
+    cio_loop *loop = quiet_loop_new();
+    EXPECT_OK(sem_init(&started, 0, 0));
+    EXPECT_OK(sem_init(&release, 0, 0));
+    EXPECT_OK(cio_threadpool_set_size(1));
+    run_concurrent(loop, 1); /* the pool has run jobs */
+    /* in flight at the fork: one running (blocked), one queued behind it */
+    cio_future *busy, *queued;
+    EXPECT_OK(cio_loop_run_in_executor(loop, blocker, (void *)3, &busy));
+    sem_wait(&started);
+    EXPECT_OK(cio_loop_run_in_executor(loop, parent_job, (void *)4, &queued));
+    for (int round = 0; round < 2; round++) { /* a second child: handlers stay */
+        fflush(NULL);
+        pid_t pid = fork();
+        EXPECT_TRUE(pid >= 0);
+        if (pid == 0)
+            _exit(child_uses_the_pool());
+        int st = 0;
+        EXPECT_EQ(pid, waitpid(pid, &st, 0));
+        if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
+            FAIL("child failed: %s %d", WIFSIGNALED(st) ? "signal" : "exit",
+                 WIFSIGNALED(st) ? WTERMSIG(st) : WEXITSTATUS(st));
+    }
+    /* the parent's pool kept working through it */
+    sem_post(&release);
+    EXPECT_OK(cio_loop_run_until_complete(loop, busy));
+    EXPECT_PTR_EQ((void *)3, cio_future_result(busy));
+    EXPECT_OK(cio_loop_run_until_complete(loop, queued));
+    EXPECT_PTR_EQ((void *)4, cio_future_result(queued));
+    EXPECT_EQ(1, atomic_load(&parent_job_runs));
+    cio_future_unref(busy);
+    cio_future_unref(queued);
+    run_concurrent(loop, 1);
+    CLOSE_LOOP(loop);
+}
+
+TEST_T(pool_survives_fork_while_workers_take_jobs, 120)
+{
+    /* Forks while the workers are busy taking jobs (and the pool's lock):
+     * a child must not inherit the lock taken. */
+    cio_loop *loop = quiet_loop_new();
+    EXPECT_OK(cio_threadpool_set_size(2));
+    cio_future *f[64];
+    for (int round = 0; round < 4; round++) {
+        for (uintptr_t i = 0; i < 64; i++)
+            EXPECT_OK(cio_loop_run_in_executor(loop, double_it, (void *)i, &f[i]));
+        fflush(NULL);
+        pid_t pid = fork(); /* while the workers take jobs and the lock */
+        EXPECT_TRUE(pid >= 0);
+        if (pid == 0)
+            _exit(child_uses_the_pool());
+        for (uintptr_t i = 0; i < 64; i++) {
+            EXPECT_OK(cio_loop_run_until_complete(loop, f[i]));
+            cio_future_unref(f[i]);
+        }
+        int st = 0;
+        EXPECT_EQ(pid, waitpid(pid, &st, 0));
+        if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
+            FAIL("child failed: %s %d", WIFSIGNALED(st) ? "signal" : "exit",
+                 WIFSIGNALED(st) ? WTERMSIG(st) : WEXITSTATUS(st));
+    }
+    CLOSE_LOOP(loop);
 }
 
 int main(int argc, char **argv) { return test_main(argc, argv); }

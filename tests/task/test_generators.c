@@ -3,6 +3,15 @@
  * pending yield), awaiting between yields, errors propagating through next. */
 #include "task/task_util.h"
 
+/* An explicit leak check: test cases end with _exit, which skips LSan's
+ * own check at exit. */
+#if defined(__SANITIZE_ADDRESS__)
+#include <sanitizer/lsan_interface.h>
+#define CHECK_NO_LEAKS() EXPECT_EQ(0, __lsan_do_recoverable_leak_check())
+#else
+#define CHECK_NO_LEAKS() ((void)0)
+#endif
+
 #define HOUR 3600.0
 
 static int counts(cio_gen *g, void *arg)
@@ -326,6 +335,92 @@ static int main_many(void *arg, void **result)
 TEST(generator_ten_thousand_values)
 {
     EXPECT_OK(cio_run(main_many, NULL, NULL));
+}
+
+/* ---- generators left open when cio_run's main returns --------------------------- */
+
+static int holds_memory(cio_gen *g, void *arg)
+{
+    char *mem = malloc(100); /* freed by the cleanup, only */
+    int rc;
+    for (uintptr_t i = 1; (rc = cio_gen_yield(g, V(i))) == 0; i++)
+        ;
+    LOG("%s-yield-%s;", (const char *)arg, cio_err_name(rc));
+    free(mem);
+    return rc;
+}
+
+static int open_gen_consumer(void *arg, void **result)
+{
+    cio_gen *g = NULL;
+    EXPECT_OK(cio_gen_new(NULL, holds_memory, "straggler", &g));
+    void *v = NULL;
+    EXPECT_OK(cio_gen_next(g, &v));
+    int rc = cio_sleep(HOUR); /* cancelled when main returns */
+    /* closing while cio_run tears down takes it off cio_run's list */
+    EXPECT_OK(cio_gen_close(g));
+    LOG("straggler-closed;");
+    return rc;
+}
+
+static int main_leaves_generators_open(void *arg, void **result)
+{
+    capture_reports_here();
+    cio_task_options o = {0};
+    o.name = "named-gen"; /* its copied name must be freed too */
+    cio_gen *suspended = NULL, *unstarted = NULL, *finished = NULL;
+    EXPECT_OK(cio_gen_new(&o, holds_memory, "suspended", &suspended));
+    EXPECT_OK(cio_gen_new(&o, holds_memory, "unstarted", &unstarted));
+    EXPECT_OK(cio_gen_new(NULL, counts, V(1), &finished));
+    void *v = NULL;
+    EXPECT_OK(cio_gen_next(suspended, &v));
+    EXPECT_OK(cio_gen_next(suspended, &v));
+    EXPECT_PTR_EQ(V(2), v);
+    EXPECT_OK(cio_gen_next(finished, &v));
+    EXPECT_EQ(CIO_GEN_END, cio_gen_next(finished, &v));
+    cio_task *t = spawn(open_gen_consumer, NULL);
+    cio_future_unref(t);
+    yield_n(3); /* the straggler's generator yields its first value */
+    LOG("main-returns;");
+    return 0; /* none of them closed */
+}
+
+TEST(run_closes_and_frees_generators_left_open)
+{
+    EXPECT_OK(cio_run(main_leaves_generators_open, NULL, NULL));
+    /* the suspended bodies ran their cleanup (a yield that fails), the
+     * unstarted one never ran; then every generator's memory was freed */
+    EXPECT_TRUE(strstr(order_log, "main-returns;") != NULL);
+    EXPECT_TRUE(strstr(order_log, "suspended-yield-ECANCELED;") != NULL);
+    EXPECT_TRUE(strstr(order_log, "straggler-yield-ECANCELED;") != NULL);
+    EXPECT_TRUE(strstr(order_log, "straggler-closed;") != NULL);
+    EXPECT_TRUE(strstr(order_log, "unstarted") == NULL);
+    EXPECT_NO_REPORTS();
+    CHECK_NO_LEAKS();
+}
+
+static int main_gen_of_own_loop(void *arg, void **result)
+{
+    /* A generator used inside cio_run on a loop the program runs itself
+     * is the program's to close: cio_run's list must not take it. */
+    cio_gen **out = arg;
+    EXPECT_OK(cio_gen_new(NULL, counts, V(1), out));
+    return 0;
+}
+
+TEST(generator_of_a_loop_run_by_hand_is_not_freed_by_cio_run)
+{
+    /* made in a task of a hand-run loop, outlives it, closed afterwards */
+    cio_loop *loop = task_loop_new();
+    cio_gen *g = NULL;
+    cio_task *t = NULL;
+    EXPECT_OK(cio_task_new(loop, NULL, main_gen_of_own_loop, &g, &t));
+    EXPECT_OK(cio_loop_run_until_complete(loop, t));
+    cio_future_unref(t);
+    finish_loop(loop);
+    EXPECT_OK(cio_gen_close(g)); /* unstarted: needs no loop */
+    EXPECT_NO_REPORTS();
+    CHECK_NO_LEAKS();
 }
 
 int main(int argc, char **argv) { return test_main(argc, argv); }

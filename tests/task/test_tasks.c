@@ -8,6 +8,15 @@
 
 #include "task/task_util.h"
 
+/* An explicit leak check: test cases end with _exit, which skips LSan's
+ * own check at exit. */
+#if defined(__SANITIZE_ADDRESS__)
+#include <sanitizer/lsan_interface.h>
+#define CHECK_NO_LEAKS() EXPECT_EQ(0, __lsan_do_recoverable_leak_check())
+#else
+#define CHECK_NO_LEAKS() ((void)0)
+#endif
+
 /* ---- cio_run ---------------------------------------------------------------- */
 
 static int main_result(void *arg, void **result)
@@ -89,6 +98,77 @@ static int nested_run(void *arg, void **result)
 TEST(run_from_a_task_fails)
 {
     EXPECT_OK(cio_run(nested_run, NULL, NULL));
+}
+
+/* An owned result of main is handed over, not freed under the caller. */
+static int run_result_frees;
+static void run_result_free(void *p)
+{
+    run_result_frees++;
+    free(p);
+}
+
+static int main_owned_result(void *arg, void **result)
+{
+    EXPECT_OK(cio_task_set_result_free(run_result_free));
+    char *s = malloc(16);
+    strcpy(s, "main's");
+    *result = s;
+    return 0;
+}
+
+TEST(run_hands_over_a_result_main_gave_a_destructor)
+{
+    void *res = NULL;
+    EXPECT_OK(cio_run(main_owned_result, NULL, &res));
+    /* Read after cio_run returned: ASan reports a use after free, and any
+     * build the destructor's early call, if cio_run freed it. */
+    EXPECT_EQ(0, run_result_frees);
+    EXPECT_STR_EQ("main's", res);
+    run_result_free(res); /* ours now */
+    /* with nobody to take it, cio_run frees it */
+    EXPECT_OK(cio_run(main_owned_result, NULL, NULL));
+    EXPECT_EQ(2, run_result_frees);
+    CHECK_NO_LEAKS();
+}
+
+/* A loop cio_run cannot free is an error, not a silent success. */
+static cio_future *kept_future;
+
+static int main_keeps_a_future(void *arg, void **result)
+{
+    capture_reports_here();
+    EXPECT_OK(cio_future_new(cio_current_loop(), &kept_future)); /* never dropped */
+    *result = V(9);
+    return 0;
+}
+
+static int main_keeps_a_future_and_fails(void *arg, void **result)
+{
+    main_keeps_a_future(arg, result);
+    return -EIO;
+}
+
+TEST(run_fails_when_it_cannot_free_its_loop)
+{
+    void *res = NULL;
+    EXPECT_ERR(-EBUSY, cio_run(main_keeps_a_future, NULL, &res));
+    EXPECT_PTR_EQ(V(9), res); /* main did succeed */
+    EXPECT_REPORT("could not be freed", NULL);
+    EXPECT_REPORT("future(s) not freed", NULL);
+    /* The loop was kept for the future's sake: dropping it lets the loop
+     * be freed after all. */
+    cio_loop *loop = cio_future_loop(kept_future);
+    cio_future_unref(kept_future);
+    EXPECT_OK(cio_loop_free(loop));
+    /* main's own error is the more useful answer */
+    nreports = 0;
+    EXPECT_ERR(-EIO, cio_run(main_keeps_a_future_and_fails, NULL, NULL));
+    EXPECT_REPORT("could not be freed", NULL);
+    loop = cio_future_loop(kept_future);
+    cio_future_unref(kept_future);
+    EXPECT_OK(cio_loop_free(loop));
+    CHECK_NO_LEAKS();
 }
 
 /* ---- spawn and await ----------------------------------------------------------- */

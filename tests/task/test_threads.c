@@ -312,4 +312,129 @@ TEST(loop_closes_with_the_watchdog_still_running)
     EXPECT_OK(cio_run(main_watchdog_left_running, NULL, NULL));
 }
 
+/* ---- to_thread with owned arguments and results ------------------------------------ */
+
+#include <semaphore.h>
+
+#if defined(__SANITIZE_ADDRESS__)
+#include <sanitizer/lsan_interface.h>
+#define CHECK_NO_LEAKS() EXPECT_EQ(0, __lsan_do_recoverable_leak_check())
+#else
+#define CHECK_NO_LEAKS() ((void)0) /* test cases end with _exit: no LSan at exit */
+#endif
+
+static atomic_int own_args_freed, own_results_freed, own_fn_runs;
+static sem_t own_started, own_release;
+
+static void own_arg_free(void *p)
+{
+    atomic_fetch_add(&own_args_freed, 1);
+    free(p);
+}
+static void own_result_free(void *p)
+{
+    atomic_fetch_add(&own_results_freed, 1);
+    free(p);
+}
+static const cio_work_options own_opts = {.arg_free = own_arg_free,
+                                          .result_free = own_result_free};
+
+static int *own_box(int v)
+{
+    int *p = malloc(sizeof *p);
+    *p = v;
+    return p;
+}
+
+/* Consumes its arg, returns a malloced copy; fails (after storing it) for
+ * 0; waits for the test's release for a negative value. */
+static int own_work(void *arg, void **result)
+{
+    atomic_fetch_add(&own_fn_runs, 1);
+    int v = *(int *)arg;
+    free(arg);
+    if (v < 0) {
+        sem_post(&own_started);
+        sem_wait(&own_release);
+    }
+    *result = own_box(v);
+    return v ? 0 : -EIO;
+}
+
+static int main_to_thread_with_results(void *arg, void **result)
+{
+    capture_reports_here();
+    void *v = NULL;
+    EXPECT_OK(cio_to_thread_with(&own_opts, own_work, own_box(7), &v));
+    EXPECT_EQ(7, *(int *)v);
+    EXPECT_EQ(0, atomic_load(&own_results_freed)); /* delivered: ours */
+    free(v);
+    /* no one to take it: freed with the job */
+    EXPECT_OK(cio_to_thread_with(&own_opts, own_work, own_box(8), NULL));
+    EXPECT_EQ(1, atomic_load(&own_results_freed));
+    /* a failure frees what fn stored */
+    EXPECT_ERR(-EIO, cio_to_thread_with(&own_opts, own_work, own_box(0), &v));
+    EXPECT_PTR_EQ(NULL, v);
+    EXPECT_EQ(2, atomic_load(&own_results_freed));
+    EXPECT_EQ(0, atomic_load(&own_args_freed)); /* fn ran every time */
+    return 0;
+}
+
+TEST(to_thread_with_result_is_the_callers_and_failures_free_it)
+{
+    EXPECT_OK(cio_run(main_to_thread_with_results, NULL, NULL));
+    EXPECT_EQ(3, atomic_load(&own_fn_runs));
+    EXPECT_NO_REPORTS();
+    CHECK_NO_LEAKS();
+    /* outside a task: not started, nothing freed, the arg is still ours */
+    int *mine = own_box(1);
+    EXPECT_ERR(-EPERM, cio_to_thread_with(&own_opts, own_work, mine, NULL));
+    EXPECT_EQ(0, atomic_load(&own_args_freed));
+    free(mine);
+}
+
+static int own_waiter(void *arg, void **result)
+{
+    void *v = NULL;
+    int rc = cio_to_thread_with(&own_opts, own_work, arg, &v);
+    LOG("%d:%s;", U(arg) ? 1 : 0, cio_err_name(rc));
+    EXPECT_PTR_EQ(NULL, v);
+    return rc;
+}
+
+static int main_to_thread_with_cancelled(void *arg, void **result)
+{
+    capture_reports_here();
+    EXPECT_OK(sem_init(&own_started, 0, 0));
+    EXPECT_OK(sem_init(&own_release, 0, 0));
+    EXPECT_OK(cio_threadpool_set_size(1));
+    /* the pool's one thread runs fn of the first task and blocks in it */
+    cio_task *running = spawn(own_waiter, own_box(-1));
+    while (sem_trywait(&own_started) != 0)
+        EXPECT_OK(cio_sleep(0.001));
+    /* the second task's job stays queued behind it */
+    cio_task *queued = spawn(own_waiter, own_box(5));
+    EXPECT_OK(cio_yield()); /* it submits its job and waits */
+    EXPECT_OK(cio_future_cancel(queued));
+    EXPECT_ERR(-ECANCELED, cio_await(queued, NULL));
+    EXPECT_OK(cio_future_cancel(running));
+    EXPECT_ERR(-ECANCELED, cio_await(running, NULL)); /* at once: fn still blocked */
+    EXPECT_EQ(0, atomic_load(&own_args_freed)); /* the queued job is not back yet */
+    EXPECT_EQ(0, atomic_load(&own_results_freed));
+    cio_future_unref(queued);
+    cio_future_unref(running);
+    sem_post(&own_release); /* cio_run waits for both jobs before it returns */
+    return 0;
+}
+
+TEST(to_thread_with_cancelled_frees_the_arg_or_the_result)
+{
+    EXPECT_OK(cio_run(main_to_thread_with_cancelled, NULL, NULL));
+    EXPECT_EQ(1, atomic_load(&own_fn_runs));       /* only the running one */
+    EXPECT_EQ(1, atomic_load(&own_args_freed));    /* the queued job's arg */
+    EXPECT_EQ(1, atomic_load(&own_results_freed)); /* the running job's result */
+    EXPECT_NO_REPORTS();
+    CHECK_NO_LEAKS();
+}
+
 int main(int argc, char **argv) { return test_main(argc, argv); }
