@@ -169,7 +169,15 @@ CIO_API int cio_await_for(cio_future *fut, double timeout, void **result);
 
 typedef struct cio_task_group cio_task_group;
 
-/* Creates a group owned by the current task. Returns -EPERM outside a task. */
+/* Creates a group owned by the current task. Returns -EPERM outside a task.
+ * The owner must call cio_task_group_wait before it returns. If it does
+ * not, that is reported, and the group is closed as leaving asyncio's
+ * `async with TaskGroup()` would close it, before the owner's task ends:
+ * if the owner's function failed, the children are cancelled; then they
+ * are waited for (so the report comes first, in case that wait is long);
+ * the group's failure, if any, becomes the task's outcome when the
+ * function returned 0, and is reported otherwise; the group is freed.
+ * So no group ever outlives its owner. */
 CIO_API int cio_task_group_new(cio_task_group **out);
 
 /* Starts fn(arg) as a child of the group; children may spawn siblings, also

@@ -41,6 +41,7 @@ struct cio__task {
     bool timer_armed;
     cio_handle timer;
     cio_scope *scopes; /* innermost first */
+    struct cio_task_group *groups; /* open groups it owns, newest first */
     cio_future *awaiting;
     struct cio__stack *stack;
     struct cio__task *next, *prev; /* the loop's list of tasks */
@@ -79,5 +80,10 @@ void cio__watchdog_publish(cio_loop *loop, struct cio__task *t);
 
 /* Called by the group code when a child ends (group.c). */
 void cio__group_child_done(struct cio_task_group *g, cio_future *child);
+/* At the end of t's body, on its stack: reports and closes the groups it
+ * left open, as leaving asyncio's `async with TaskGroup()` would (children
+ * cancelled if the body failed, then waited for). Returns the task's
+ * outcome: rc, or the groups' failure if rc is 0. May suspend. */
+int cio__groups_close_left_open(struct cio__task *t, int rc);
 
 #endif

@@ -94,6 +94,8 @@ static void task_entry(void *p)
                         cio_task_name(t->fut));
         t->scopes = NULL;
     }
+    if (CIO_UNLIKELY(t->groups != NULL))
+        rc = cio__groups_close_left_open(t, rc);
     t->rc = rc;
     t->result = result;
     t->state = CIO__T_DONE;
@@ -356,6 +358,7 @@ int cio__task_create(cio_loop *loop, const cio_task_options *opts, cio_task_fn f
     t->timer_armed = false;
     t->timer = 0;
     t->scopes = NULL;
+    t->groups = NULL;
     t->awaiting = NULL;
     t->stack = stack;
     t->next = t->prev = NULL;
