@@ -2,6 +2,7 @@
 #ifndef CIO_TASK_INTERNAL_H
 #define CIO_TASK_INTERNAL_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -75,8 +76,25 @@ void cio__task_interrupt(struct cio__task *t, int err);
 int cio__task_create(cio_loop *loop, const cio_task_options *opts, cio_task_fn fn, void *arg,
                      struct cio_task_group *group, bool root_owned, cio_future **out);
 
-/* The stall watchdog learns which task runs (dump.c). */
-void cio__watchdog_publish(cio_loop *loop, struct cio__task *t);
+/* What the loop thread tells the stall watchdog's thread (dump.c): the
+ * task running now, and the task whose name the watchdog is copying. It
+ * heads the watchdog, which loop->watchdog points to. */
+struct cio__watch_pub {
+    struct cio__task *_Atomic running;
+    struct cio__task *_Atomic reading;
+};
+
+/* Publishes the running task (NULL: none) for the watchdog: one release
+ * store, so the watchdog can stay on in production. Loop thread. */
+static inline void cio__watch_publish(cio_loop *loop, struct cio__task *t)
+{
+    struct cio__watch_pub *pub = loop->watchdog;
+    if (pub)
+        atomic_store_explicit(&pub->running, t, memory_order_release);
+}
+/* Before t's state or name is freed or changed: unpublishes t and waits
+ * while the watchdog reads it (dump.c). Loop thread, only when watched. */
+void cio__watch_forget(cio_loop *loop, struct cio__task *t);
 
 /* Called by the group code when a child ends (group.c). */
 void cio__group_child_done(struct cio_task_group *g, cio_future *child);
