@@ -103,6 +103,23 @@ static void task_entry(void *p)
     abort(); /* never resumed */
 }
 
+__thread uint64_t cio__slow_task_steps;
+
+/* Debug mode: a task step is asyncio's unit of "slow callback" (asyncio
+ * reports "Executing <Task ...> took 0.2 seconds"). The step is reported
+ * here, by the task's name, while the task still exists; the loop's report
+ * of the callback that ran it would only name a trampoline inside libcio,
+ * so the counter tells the loop to leave that one out. */
+static void check_slow_step(struct cio__task *t, int64_t t0)
+{
+    int64_t dt = cio__now_ns() - t0;
+    if (dt <= t->loop->slow_ns)
+        return;
+    cio__slow_task_steps++;
+    cio_loop_report(t->loop, "slow task step: task %s ran %.3f s without suspending",
+                    cio_task_name(t->fut), (double)dt / 1e9);
+}
+
 /* On the loop's stack: runs t until it suspends or ends. */
 static void task_resume(struct cio__task *t)
 {
@@ -125,7 +142,10 @@ static void task_resume(struct cio__task *t)
         cio__watch_publish(loop, t);
     struct cio__stack *prev_stack = cio__stack_running;
     cio__stack_running = t->stack;
+    int64_t t0 = CIO_UNLIKELY(loop->debug) ? cio__now_ns() : 0;
     switch_to_task(t);
+    if (CIO_UNLIKELY(loop->debug))
+        check_slow_step(t, t0);
     cio__stack_running = prev_stack;
     if (CIO_UNLIKELY(loop->watched))
         cio__watch_publish(loop, prev_current && prev_current->loop == loop ? prev_current : NULL);
