@@ -91,9 +91,10 @@ typedef struct cio_barrier cio_barrier;
 /* parties >= 1. */
 CIO_API int cio_barrier_new(unsigned parties, cio_barrier **out);
 CIO_API int cio_barrier_free(cio_barrier *b);
-/* Waits until `parties` tasks wait; returns this task's index
- * (0..parties-1, the last to arrive gets 0) or -EPIPE if the barrier is
- * broken (aborted, or a waiter was cancelled). May suspend. */
+/* Waits until `parties` tasks wait; returns this task's index in order of
+ * arrival (asyncio.Barrier, threading.Barrier): the first to arrive gets 0,
+ * the last parties-1 (and does not suspend). Returns -EPIPE if the barrier
+ * is broken (aborted, or a waiter was cancelled). May suspend. */
 CIO_API int cio_barrier_wait(cio_barrier *b);
 /* Breaks the barrier: current and future waits return -EPIPE until reset. */
 CIO_API void cio_barrier_abort(cio_barrier *b);

@@ -133,7 +133,11 @@ CIO_API cio_task *cio_current_task(void);
 /* The loop running on this thread (inside a task or a callback), or NULL. */
 CIO_API cio_loop *cio_current_loop(void);
 
+/* The task's name; an unnamed task is "task-N", N its id (unique per loop),
+ * also after it ended. Owned by the task; valid until it is renamed or its
+ * last reference goes. NULL for NULL or a future that is not a task. */
 CIO_API const char *cio_task_name(const cio_task *task);
+/* Renames a task (the name is copied). Returns 0, -EINVAL, -ENOMEM. */
 CIO_API int cio_task_set_name(cio_task *task, const char *name);
 /* True if fut is a task. */
 CIO_API bool cio_is_task(const cio_future *fut);
@@ -208,7 +212,15 @@ CIO_API int cio_await_for(cio_future *fut, double timeout, void **result);
 
 typedef struct cio_task_group cio_task_group;
 
-/* Creates a group owned by the current task. Returns -EPERM outside a task. */
+/* Creates a group owned by the current task. Returns -EPERM outside a task.
+ * The owner must call cio_task_group_wait before it returns. If it does
+ * not, that is reported, and the group is closed as leaving asyncio's
+ * `async with TaskGroup()` would close it, before the owner's task ends:
+ * if the owner's function failed, the children are cancelled; then they
+ * are waited for (so the report comes first, in case that wait is long);
+ * the group's failure, if any, becomes the task's outcome when the
+ * function returned 0, and is reported otherwise; the group is freed.
+ * So no group ever outlives its owner. */
 CIO_API int cio_task_group_new(cio_task_group **out);
 
 /* Starts fn(arg) as a child of the group; children may spawn siblings, also
@@ -295,10 +307,21 @@ CIO_API int cio_gen_close(cio_gen *gen);
  * stderr for every loop. */
 CIO_API int cio_task_dump(cio_loop *loop, int fd);
 
-/* Starts a monitor thread that reports (through the loop's report function,
- * from the monitor thread) when loop has not come back to its poll for more
- * than `seconds`, naming the task or callback running. One per loop;
- * seconds <= 0 stops it. Cheap: the loop only bumps a counter. */
+/* Starts a monitor thread (named "cio-watchdog") that reports, through the
+ * loop's report function and from the monitor thread, when loop has not
+ * come back to its poll for more than `seconds` (a sleeping loop is idle,
+ * not stalled), naming the task running (its name, or task-N) or the
+ * callback (its symbol, or file+offset). Reported once per stall, between
+ * `seconds` and 1.25 x `seconds` after it began. One per loop: a new call
+ * replaces the monitor; seconds <= 0 stops it (at once: the monitor is
+ * woken, not waited for). Call on the loop's thread. Returns 0, -EINVAL,
+ * -ENOMEM, or pthread_create's error.
+ *
+ * Meant to be left on in production. The loop pays per iteration a counter
+ * update, per callback one store, per task switch one release store: no
+ * lock, no formatting, no system call; the monitor copies a task's name
+ * only when it reports. Rename tasks with cio_task_set_name while it runs
+ * (cio_future_set_name on a running task races with a report). */
 CIO_API int cio_loop_set_stall_watchdog(cio_loop *loop, double seconds);
 
 #ifdef __cplusplus

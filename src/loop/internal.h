@@ -314,6 +314,9 @@ extern __thread cio_loop *cio__tls_loop;
 size_t cio__loop_discard(cio_loop *loop);
 /* Task layer hooks (src/task). */
 void cio__dump_on_signal(void *loop);
+/* Debug mode: slow task steps the task layer reported itself, naming the
+ * task (this thread); a callback that ran one is not reported again. */
+extern __thread uint64_t cio__slow_task_steps;
 void cio__spin_ns(int64_t ns);
 #define CIO__SPIN_BEFORE_SLEEP_NS 2000
 uint64_t cio__loop_new_id(void);

@@ -520,10 +520,11 @@ static void run_ready_debug(cio_loop *loop, uint64_t n)
 {
     while (n) {
         int64_t t0 = cio__now_ns();
+        uint64_t steps = cio__slow_task_steps;
         const void *fn = NULL;
         n -= run_entry(loop, &fn);
         int64_t dt = cio__now_ns() - t0;
-        if (dt > loop->slow_ns) {
+        if (dt > loop->slow_ns && steps == cio__slow_task_steps) {
             char buf[160];
             cio_loop_report(loop, "slow callback: %s took %.3f s",
                             cio__describe_fn(fn, buf, sizeof buf), (double)dt / 1e9);

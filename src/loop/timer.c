@@ -630,9 +630,10 @@ static void fire(cio_loop *loop, uint32_t idx)
     void *arg = n->arg;
     if (CIO_UNLIKELY(loop->debug)) {
         int64_t t0 = cio__now_ns();
+        uint64_t steps = cio__slow_task_steps;
         cb(arg);
         int64_t dt = cio__now_ns() - t0;
-        if (dt > loop->slow_ns) {
+        if (dt > loop->slow_ns && steps == cio__slow_task_steps) {
             char buf[160];
             cio_loop_report(loop, "slow timer callback: %s took %.3f s",
                             cio__describe_fn((const void *)cb, buf, sizeof buf), (double)dt / 1e9);

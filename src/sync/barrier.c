@@ -57,13 +57,14 @@ int cio_barrier_wait(cio_barrier *b)
     if (b->broken)
         return -EPIPE;
     if (b->count + 1 == b->parties) {
-        /* Arrivals are queued in order: the first gets parties - 1 and the
-         * last (this task) 0, as sync.h documents. */
-        int index = (int)b->parties - 1;
+        /* Arrivals are queued in order, so indices follow arrival as in
+         * asyncio and threading.Barrier: the first gets 0 and the last
+         * (this task, which does not wait) parties - 1. */
+        int index = 0;
         while (!cio__waitq_empty(&b->waiters))
-            cio__waitq_wake_one(&b->waiters, index--);
+            cio__waitq_wake_one(&b->waiters, index++);
         b->count = 0;
-        return 0;
+        return index;
     }
     cio__waiter w;
     int rc = cio__waiter_enqueue(&b->waiters, &b->home, &w);

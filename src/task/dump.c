@@ -1,6 +1,7 @@
 /* Introspection: the task dump and the stall watchdog. */
 #include <dlfcn.h>
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -103,40 +104,105 @@ int cio_task_dump(cio_loop *loop, int fd)
     return 0;
 }
 
-/* ---- the stall watchdog ---------------------------------------------------------- */
+/* ---- the stall watchdog ----------------------------------------------------------
+ *
+ * The loop thread pays for the watchdog with one release store per task
+ * switch (the running task, see cio__watch_publish) and one relaxed store
+ * per callback (loop.c): no lock, no formatting, no system call. Names are
+ * copied by the monitor, and only when it reports a stall.
+ *
+ * Reading a task's name from another thread is safe by a hazard handshake.
+ * The monitor announces the task it is about to read (`reading`) and then
+ * checks that the task is still the published one; the loop thread, before
+ * it frees or renames a task's state, unpublishes it and then waits while
+ * the monitor announces that task (cio__watch_forget). Both sides store,
+ * then load the other's variable, all seq_cst: one of them must see the
+ * other's store, so either the monitor backs off or the loop waits for it
+ * to finish. The loop waits for at most one name copy, and only when a
+ * stall is being reported at the very moment its task ends. */
 
 struct watchdog {
+    struct cio__watch_pub pub; /* first: the task layer reaches it through loop->watchdog */
     cio_loop *loop;
     pthread_t thread;
     int64_t limit_ns;
-    _Atomic bool stop;
-    /* The running task's name, copied by the loop thread on every resume:
-     * the monitor never touches a task, which may end at any moment. */
+    /* stop, and the monitor's sleep between looks (a cond wait, so that
+     * stopping does not wait for a look) */
     pthread_mutex_t lock;
-    char task[64];
+    pthread_cond_t cond;
+    bool stop;
 };
 
-void cio__watchdog_publish(cio_loop *loop, struct cio__task *t)
+void cio__watch_forget(cio_loop *loop, struct cio__task *t)
 {
-    struct watchdog *w = loop->watchdog;
-    if (!w)
+    struct cio__watch_pub *pub = loop->watchdog;
+    if (!pub)
         return;
-    const char *name = cio_task_name(t->fut);
-    pthread_mutex_lock(&w->lock);
-    snprintf(w->task, sizeof w->task, "%s", name ? name : "?");
-    pthread_mutex_unlock(&w->lock);
+    struct cio__task *cur = atomic_load_explicit(&pub->running, memory_order_relaxed);
+    atomic_store_explicit(&pub->running, cur == t ? NULL : cur, memory_order_seq_cst);
+    while (atomic_load_explicit(&pub->reading, memory_order_seq_cst) == t)
+        sched_yield(); /* the monitor is copying t's name: a few hundred ns */
+}
+
+/* Names the running task into buf ("task NAME"); false if the loop has
+ * moved on meanwhile (no task is published any more, or another one). */
+static bool name_running_task(struct watchdog *w, char *buf, size_t len)
+{
+    struct cio__watch_pub *pub = &w->pub;
+    struct cio__task *t = atomic_load_explicit(&pub->running, memory_order_acquire);
+    if (!t)
+        return false;
+    atomic_store_explicit(&pub->reading, t, memory_order_seq_cst);
+    bool ok = atomic_load_explicit(&pub->running, memory_order_seq_cst) == t;
+    if (ok) {
+        /* The task's own state and its future stay put until we clear
+         * `reading`. An unnamed task is named by its id, as cio_task_name
+         * would, without writing the name into the future from here. */
+        const char *name = cio_future_name(t->fut);
+        if (name)
+            snprintf(buf, len, "task %s", name);
+        else
+            snprintf(buf, len, "task task-%llu", (unsigned long long)t->id);
+    }
+    atomic_store_explicit(&pub->reading, NULL, memory_order_release);
+    return ok;
+}
+
+/* What the loop is running now, for the report. */
+static bool describe_running(struct watchdog *w, char *buf, size_t len)
+{
+    cio_loop *loop = w->loop;
+    if (atomic_load_explicit(&w->pub.running, memory_order_acquire))
+        return name_running_task(w, buf, len);
+    const void *cb = __atomic_load_n(&loop->current_cb, __ATOMIC_RELAXED);
+    if (cb)
+        cio__describe_fn(cb, buf, len);
+    else
+        snprintf(buf, len, "the loop itself");
+    return true;
 }
 
 static void *watch(void *arg)
 {
     struct watchdog *w = arg;
     cio_loop *loop = w->loop;
+    /* Look four times per limit (a stall is seen between limit and 1.25 x
+     * limit after it began), but at most every millisecond. */
+    int64_t period = w->limit_ns / 4 > 1000000 ? w->limit_ns / 4 : 1000000;
     uint64_t last = atomic_load(&loop->progress);
     int64_t since = cio__now_ns();
     bool reported = false;
-    while (!atomic_load(&w->stop)) {
-        struct timespec ts = {0, (long)(w->limit_ns / 4 > 1000000 ? w->limit_ns / 4 : 1000000)};
-        nanosleep(&ts, NULL);
+    pthread_mutex_lock(&w->lock);
+    while (!w->stop) {
+        struct timespec until;
+        clock_gettime(CLOCK_MONOTONIC, &until);
+        int64_t ns = (int64_t)until.tv_nsec + period % 1000000000;
+        until.tv_sec += (time_t)(period / 1000000000 + ns / 1000000000);
+        until.tv_nsec = (long)(ns % 1000000000);
+        pthread_cond_timedwait(&w->cond, &w->lock, &until);
+        if (w->stop)
+            break;
+        pthread_mutex_unlock(&w->lock);
         uint64_t p = atomic_load(&loop->progress);
         int64_t now = cio__now_ns();
         /* A sleeping loop is idle, not stalled. */
@@ -144,60 +210,81 @@ static void *watch(void *arg)
             last = p;
             since = now;
             reported = false;
-            continue;
-        }
-        if (!reported && now - since > w->limit_ns) {
-            reported = true;
+        } else if (!reported && now - since > w->limit_ns) {
             char what[200];
-            bool in_task = __atomic_load_n(&loop->task_running, __ATOMIC_ACQUIRE);
-            const void *cb = __atomic_load_n(&loop->current_cb, __ATOMIC_RELAXED);
-            if (in_task) {
-                pthread_mutex_lock(&w->lock);
-                snprintf(what, sizeof what, "task %s", w->task);
-                pthread_mutex_unlock(&w->lock);
-            } else if (cb) {
-                cio__describe_fn(cb, what, sizeof what);
-            } else {
-                snprintf(what, sizeof what, "the loop itself");
+            if (describe_running(w, what, sizeof what)) {
+                reported = true;
+                cio_loop_report(loop, "stall: the loop has not polled for %.3f s; running: %s",
+                                (double)(now - since) / 1e9, what);
             }
-            cio_loop_report(loop, "stall: the loop has not polled for %.3f s; running: %s",
-                            (double)(now - since) / 1e9, what);
         }
+        pthread_mutex_lock(&w->lock);
     }
+    pthread_mutex_unlock(&w->lock);
     return NULL;
+}
+
+static void watchdog_stop(cio_loop *loop)
+{
+    struct watchdog *w = loop->watchdog;
+    pthread_mutex_lock(&w->lock);
+    w->stop = true;
+    pthread_cond_signal(&w->cond);
+    pthread_mutex_unlock(&w->lock);
+    pthread_join(w->thread, NULL);
+    loop->watched = false;
+    loop->watchdog = NULL;
+    pthread_cond_destroy(&w->cond);
+    pthread_mutex_destroy(&w->lock);
+    free(w);
 }
 
 int cio_loop_set_stall_watchdog(cio_loop *loop, double seconds)
 {
     if (!loop || loop->closed || seconds != seconds)
         return -EINVAL;
-    struct watchdog *w = loop->watchdog;
-    if (w) {
-        atomic_store(&w->stop, true);
-        pthread_join(w->thread, NULL);
-        pthread_mutex_destroy(&w->lock);
-        free(w);
-        loop->watchdog = NULL;
-        loop->watched = false;
-    }
+    if (loop->watchdog)
+        watchdog_stop(loop);
     if (seconds <= 0)
         return 0;
-    w = calloc(1, sizeof *w);
+    struct watchdog *w = calloc(1, sizeof *w);
     if (!w)
         return -ENOMEM;
     w->loop = loop;
-    w->limit_ns = (int64_t)(seconds * 1e9);
-    pthread_mutex_init(&w->lock, NULL);
-    loop->watchdog = w;
-    loop->watched = true;
-    int rc = pthread_create(&w->thread, NULL, watch, w);
+    w->limit_ns = seconds >= 9.2e9 ? INT64_MAX : (int64_t)(seconds * 1e9);
+    /* Called from a task, that task runs now. */
+    atomic_init(&w->pub.running, (struct cio__task *)loop->current_task);
+    atomic_init(&w->pub.reading, NULL);
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    int rc = pthread_cond_init(&w->cond, &ca);
+    pthread_condattr_destroy(&ca);
     if (rc) {
-        pthread_mutex_destroy(&w->lock);
         free(w);
-        loop->watchdog = NULL;
-        loop->watched = false;
         return -rc;
     }
+    pthread_mutex_init(&w->lock, NULL);
+    /* The monitor takes no signal meant for the process: those belong to
+     * the threads that run loops. */
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    rc = pthread_create(&w->thread, NULL, watch, w);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    if (rc) {
+        pthread_cond_destroy(&w->cond);
+        pthread_mutex_destroy(&w->lock);
+        free(w);
+        return -rc;
+    }
+#ifdef __linux__
+    /* Named here, not by the thread, so it has its name on return (top -H
+     * shows it; a test finds it by it). */
+    pthread_setname_np(w->thread, "cio-watchdog");
+#endif
+    loop->watchdog = w;
+    loop->watched = true;
     return 0;
 }
 

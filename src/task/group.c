@@ -9,13 +9,20 @@
  * cancelled is not a failure. The owner task is
  * not cancelled for good when a child fails: its current (or next)
  * suspension in the group's body fails once with -ECANCELED, so it reaches
- * wait, which returns the failure (asyncio cancels and later uncancels). */
+ * wait, which returns the failure (asyncio cancels and later uncancels).
+ *
+ * C has no `async with`, so an owner can return without waiting. Its task
+ * state lives in its stack slot, which the next task reuses: a group left
+ * behind would interrupt that stranger on a child's failure. So an owner
+ * tracks its open groups as it tracks its open scopes, and its end closes
+ * them the way leaving the `async with` block would. */
 #include <stdlib.h>
 
 #include "internal.h"
 
 struct cio_task_group {
     struct cio__task *owner;
+    struct cio_task_group *next_open; /* the owner's list of open groups */
     cio_loop *loop;
     cio_future **kids;
     size_t n, cap;
@@ -40,6 +47,8 @@ int cio_task_group_new(cio_task_group **out)
         return -ENOMEM;
     g->owner = t;
     g->loop = t->loop;
+    g->next_open = t->groups;
+    t->groups = g;
     *out = g;
     return 0;
 }
@@ -127,6 +136,11 @@ int cio_task_group_wait(cio_task_group *g)
         return -EINVAL;
     if (cio__task_current() != g->owner)
         return -EPERM;
+    /* Groups are usually waited for newest first: the walk is short. */
+    cio_task_group **pp = &g->owner->groups;
+    while (*pp != g)
+        pp = &(*pp)->next_open;
+    *pp = g->next_open;
     g->waited = true;
     if (g->interrupted_owner)
         g->owner->interrupt = 0; /* undo what the group did (asyncio's uncancel) */
@@ -148,4 +162,32 @@ int cio_task_group_wait(cio_task_group *g)
     free(g->kids);
     free(g);
     return result;
+}
+
+int cio__groups_close_left_open(struct cio__task *t, int rc)
+{
+    while (t->groups) {
+        cio_task_group *g = t->groups;
+        /* Said before waiting, so a wait that never ends is explained. */
+        cio_loop_report(g->loop,
+                        "task %s returned with a task group still open (every cio_task_group_new "
+                        "needs its cio_task_group_wait): %s its %zu running child task(s)",
+                        cio_task_name(t->fut), rc < 0 ? "cancelling and waiting for" : "waiting for",
+                        g->alive);
+        if (rc < 0) {
+            /* The body failed: asyncio's `async with` cancels on the way out. */
+            g->closing = true;
+            cio_task_group_cancel(g);
+        }
+        int err = cio_task_group_wait(g); /* unlinks and frees g */
+        if (err && rc == 0) {
+            /* The group's failure (or the task's cancellation while it
+             * waited) is the task's outcome, as it would be in asyncio. */
+            rc = err;
+        } else if (err && err != rc && err != -ECANCELED) {
+            cio_loop_report(t->loop, "task %s: its task group also failed: %s (%s)",
+                            cio_task_name(t->fut), cio_err_name(err), cio_strerror(err));
+        }
+    }
+    return rc;
 }

@@ -2,6 +2,7 @@
 #ifndef CIO_TASK_INTERNAL_H
 #define CIO_TASK_INTERNAL_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -42,6 +43,7 @@ struct cio__task {
     bool unguarded; /* its stack has no guard page: checked at every switch-out */
     cio_handle timer;
     cio_scope *scopes; /* innermost first */
+    struct cio_task_group *groups; /* open groups it owns, newest first */
     cio_future *awaiting;
     struct cio__stack *stack;
     struct cio__task *next, *prev; /* the loop's list of tasks */
@@ -75,8 +77,25 @@ void cio__task_interrupt(struct cio__task *t, int err);
 int cio__task_create(cio_loop *loop, const cio_task_options *opts, cio_task_fn fn, void *arg,
                      struct cio_task_group *group, bool root_owned, cio_future **out);
 
-/* The stall watchdog learns which task runs (dump.c). */
-void cio__watchdog_publish(cio_loop *loop, struct cio__task *t);
+/* What the loop thread tells the stall watchdog's thread (dump.c): the
+ * task running now, and the task whose name the watchdog is copying. It
+ * heads the watchdog, which loop->watchdog points to. */
+struct cio__watch_pub {
+    struct cio__task *_Atomic running;
+    struct cio__task *_Atomic reading;
+};
+
+/* Publishes the running task (NULL: none) for the watchdog: one release
+ * store, so the watchdog can stay on in production. Loop thread. */
+static inline void cio__watch_publish(cio_loop *loop, struct cio__task *t)
+{
+    struct cio__watch_pub *pub = loop->watchdog;
+    if (pub)
+        atomic_store_explicit(&pub->running, t, memory_order_release);
+}
+/* Before t's state or name is freed or changed: unpublishes t and waits
+ * while the watchdog reads it (dump.c). Loop thread, only when watched. */
+void cio__watch_forget(cio_loop *loop, struct cio__task *t);
 
 /* cio_run's generators (gen.c): begin lists those of loop made or started
  * from now on; end frees those still open once every task has ended. */
@@ -85,5 +104,10 @@ void cio__gens_end(cio_loop *loop);
 
 /* Called by the group code when a child ends (group.c). */
 void cio__group_child_done(struct cio_task_group *g, cio_future *child);
+/* At the end of t's body, on its stack: reports and closes the groups it
+ * left open, as leaving asyncio's `async with TaskGroup()` would (children
+ * cancelled if the body failed, then waited for). Returns the task's
+ * outcome: rc, or the groups' failure if rc is 0. May suspend. */
+int cio__groups_close_left_open(struct cio__task *t, int rc);
 
 #endif

@@ -94,11 +94,30 @@ static void task_entry(void *p)
                         cio_task_name(t->fut));
         t->scopes = NULL;
     }
+    if (CIO_UNLIKELY(t->groups != NULL))
+        rc = cio__groups_close_left_open(t, rc);
     t->rc = rc;
     t->result = result;
     t->state = CIO__T_DONE;
     switch_to_sched(t, true);
     abort(); /* never resumed */
+}
+
+__thread uint64_t cio__slow_task_steps;
+
+/* Debug mode: a task step is asyncio's unit of "slow callback" (asyncio
+ * reports "Executing <Task ...> took 0.2 seconds"). The step is reported
+ * here, by the task's name, while the task still exists; the loop's report
+ * of the callback that ran it would only name a trampoline inside libcio,
+ * so the counter tells the loop to leave that one out. */
+static void check_slow_step(struct cio__task *t, int64_t t0)
+{
+    int64_t dt = cio__now_ns() - t0;
+    if (dt <= t->loop->slow_ns)
+        return;
+    cio__slow_task_steps++;
+    cio_loop_report(t->loop, "slow task step: task %s ran %.3f s without suspending",
+                    cio_task_name(t->fut), (double)dt / 1e9);
 }
 
 /* On the loop's stack: runs t until it suspends or ends. */
@@ -119,18 +138,19 @@ static void task_resume(struct cio__task *t)
     t->state = CIO__T_RUNNING;
     tls.current = t;
     loop->current_task = t;
-    if (CIO_UNLIKELY(loop->watched)) {
-        cio__watchdog_publish(loop, t);
-        __atomic_store_n(&loop->task_running, true, __ATOMIC_RELEASE);
-    }
+    if (CIO_UNLIKELY(loop->watched))
+        cio__watch_publish(loop, t);
     struct cio__stack *prev_stack = cio__stack_running;
     cio__stack_running = t->stack;
+    int64_t t0 = CIO_UNLIKELY(loop->debug) ? cio__now_ns() : 0;
     switch_to_task(t);
     if (CIO_UNLIKELY(t->unguarded)) /* before any other task runs */
         cio__stack_check_slow(t->stack, cio__ctx_saved_sp(&t->ctx));
+    if (CIO_UNLIKELY(loop->debug))
+        check_slow_step(t, t0);
     cio__stack_running = prev_stack;
     if (CIO_UNLIKELY(loop->watched))
-        __atomic_store_n(&loop->task_running, prev_current != NULL, __ATOMIC_RELEASE);
+        cio__watch_publish(loop, prev_current && prev_current->loop == loop ? prev_current : NULL);
     tls.current = prev_current;
     tls.sched = prev_sched;
 #ifdef CIO_ASAN
@@ -359,6 +379,7 @@ int cio__task_create(cio_loop *loop, const cio_task_options *opts, cio_task_fn f
     t->unguarded = !stack->guarded;
     t->timer = 0;
     t->scopes = NULL;
+    t->groups = NULL;
     t->awaiting = NULL;
     t->stack = stack;
     t->next = t->prev = NULL;
@@ -445,13 +466,18 @@ static void task_finish(struct cio__task *t)
     void *result = t->result;
     cio_free_fn result_free = t->result_free;
     bool swallowed = t->cancelled && rc == 0;
-    if (swallowed)
-        cio_task_name(fut); /* name it while its id is at hand */
     bool root_owned = t->root_owned;
     struct cio_task_group *group = t->group;
+    if (CIO_UNLIKELY(loop->watched))
+        cio__watch_forget(loop, t); /* the watchdog may be reading t's name */
     cio__future_set_task(fut, NULL);
-    cio__future_set_cancel_hook(fut, NULL, NULL);
+    /* The hook's argument is free from now on: it keeps the id (task_id). */
+    cio__future_set_cancel_hook(fut, NULL, (void *)(uintptr_t)t->id);
     cio__stack_put(t->stack); /* t lives there: not touched from here on */
+    /* A failure may be reported when the future is freed, by the future
+     * layer, which knows no id: name the task now (only failures pay). */
+    if (CIO_UNLIKELY(rc < 0 && rc != -ECANCELED))
+        cio_task_name(fut);
     if (swallowed)
         cio_loop_report(loop,
                         "task %s was cancelled but returned success: a cancellation was "
@@ -490,7 +516,32 @@ static void task_finish(struct cio__task *t)
         cio__future_unref(fut);
 }
 
+/* A task's id: in its state while it runs, then in its future's cancel
+ * hook argument, which is unused once the task ended (task_finish). So an
+ * unnamed task is task-N, with its own N, for as long as its future lives. */
+static uint64_t task_id(const cio_future *fut)
+{
+    const struct cio__task *t = cio__future_task(fut);
+    return t ? t->id : (uint64_t)(uintptr_t)fut->hook_arg;
+}
+
 /* ---- names and lists ----------------------------------------------------------- */
+
+/* Renames a task's future; the stall watchdog may be copying the old name
+ * from its thread, so a watched loop waits for it first. */
+static int rename_task(cio_future *fut, const char *name)
+{
+    struct cio__task *t = cio__future_task(fut);
+    cio_loop *loop = fut->loop;
+    if (CIO_LIKELY(!t || !loop->watched))
+        return cio_future_set_name(fut, name);
+    bool published = loop->current_task == t;
+    cio__watch_forget(loop, t);
+    int rc = cio_future_set_name(fut, name);
+    if (published)
+        cio__watch_publish(loop, t);
+    return rc;
+}
 
 const char *cio_task_name(const cio_task *task)
 {
@@ -499,10 +550,11 @@ const char *cio_task_name(const cio_task *task)
     const char *name = cio_future_name(task);
     if (name)
         return name;
-    struct cio__task *t = cio__future_task(task);
+    if (!cio__future_is_task(task))
+        return NULL;
     char buf[32];
-    snprintf(buf, sizeof buf, "task-%llu", t ? (unsigned long long)t->id : 0ull);
-    cio_future_set_name((cio_future *)task, buf); /* materialised on first use */
+    snprintf(buf, sizeof buf, "task-%llu", (unsigned long long)task_id(task));
+    rename_task((cio_future *)task, buf); /* materialised on first use */
     return cio_future_name(task);
 }
 
@@ -510,7 +562,7 @@ int cio_task_set_name(cio_task *task, const char *name)
 {
     if (!task || !cio__future_is_task(task))
         return -EINVAL;
-    return cio_future_set_name(task, name);
+    return rename_task(task, name);
 }
 
 bool cio_is_task(const cio_future *fut) { return cio__future_is_task(fut); }

@@ -186,6 +186,47 @@ TEST(slow_done_callback_reported_by_name)
     CLOSE_LOOP(loop);
 }
 
+/* A task step is the slow "callback" (asyncio: "Executing <Task ...> took
+ * 0.3 seconds"): reported by the task's name, never as the address of the
+ * trampoline inside libcio that ran it, whether the step was run from the
+ * ready queue or from the timer that ended a sleep. */
+static int slow_step_task(void *arg, void **result)
+{
+    (void)result;
+    if (arg)
+        EXPECT_OK(cio_sleep(0.001));
+    usleep(300000); /* blocks the loop within one step */
+    return 0;
+}
+
+TEST(slow_task_step_reported_by_the_task_name)
+{
+    cio_loop *loop = debug_loop(0);
+    cio_task_options o = {0};
+    o.name = "slow-stepper";
+    cio_task *named, *unnamed;
+    EXPECT_OK(cio_task_new(loop, &o, slow_step_task, NULL, &named));
+    EXPECT_OK(cio_task_new(loop, NULL, slow_step_task, (void *)1, &unnamed));
+    EXPECT_OK(cio_loop_run_until_complete(loop, named));
+    EXPECT_OK(cio_loop_run_until_complete(loop, unnamed));
+    EXPECT_REPORT("slow task step: task slow-stepper ");
+    /* task-N, N its id: the name cio_task_name still gives after it ended */
+    const char *name = cio_task_name(unnamed);
+    EXPECT_TRUE(strncmp(name, "task-", 5) == 0 && strcmp(name, "task-0") != 0);
+    char want[64];
+    snprintf(want, sizeof want, "slow task step: task %s ", name);
+    EXPECT_REPORT(want);
+    if (nreports != 2) {
+        dump_reports();
+        FAIL("expected the 2 task steps only, got %d reports", nreports);
+    }
+    cio_future_unref(named);
+    cio_future_unref(unnamed);
+    for (int i = 0; i < 100 && cio_loop_run_once(loop, CIO_RUN_NOWAIT) > 0; i++)
+        ;
+    CLOSE_LOOP(loop);
+}
+
 /* ---- wrong thread ------------------------------------------------------------------- */
 
 static void nop(void *arg) { (void)arg; }

@@ -250,8 +250,8 @@ TEST(barrier_indices_and_reuse)
 {
     EXPECT_OK(cio_barrier_new(3, &B));
     RUN(barrier_main, NULL);
-    /* the last to arrive gets 0 and does not wait */
-    EXPECT_LOG("3:0;1:2;2:1;|3:0;1:2;2:1;|");
+    /* indices follow arrival order; the last to arrive does not wait */
+    EXPECT_LOG("3:2;1:0;2:1;|3:2;1:0;2:1;|");
     EXPECT_ERR(-EPERM, cio_barrier_wait(B));
     EXPECT_OK(cio_barrier_free(B));
     EXPECT_ERR(-EINVAL, cio_barrier_new(0, &B));
@@ -302,7 +302,7 @@ static int barrier_abort_main(void *arg, void **result)
     for (int i = 0; i < 2; i++)
         t[i] = spawn(barrier_waiter, V(i + 5));
     yield_n(2);
-    EXPECT_EQ(0, cio_barrier_wait(B)); /* main arrives last */
+    EXPECT_EQ(2, cio_barrier_wait(B)); /* main arrives last */
     for (int i = 0; i < 2; i++)
         EXPECT_OK(join_task(t[i]));
     return 0;
@@ -312,7 +312,7 @@ TEST(barrier_abort_and_reset)
 {
     EXPECT_OK(cio_barrier_new(3, &B));
     RUN(barrier_abort_main, NULL);
-    EXPECT_LOG("abort;1:EPIPE0;2:EPIPE0;reset;reset;3:EPIPE0;4:EPIPE0;5:2;6:1;");
+    EXPECT_LOG("abort;1:EPIPE0;2:EPIPE0;reset;reset;3:EPIPE0;4:EPIPE0;5:0;6:1;");
     EXPECT_OK(cio_barrier_free(B));
 }
 

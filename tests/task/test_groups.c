@@ -403,4 +403,103 @@ TEST(group_owner_awaits_a_child_in_the_body)
     EXPECT_LOG("ok1;never-ECANCELED;");
 }
 
+/* ---- an owner that returns without waiting ------------------------------------------ */
+
+static cio_task *late_child;
+static int owner_returned;
+
+static int child_fails_when_told(void *arg, void **result)
+{
+    int rc = cio_await(arg, NULL);
+    LOG("child-woke-%s;", cio_err_name(rc));
+    return -EIO;
+}
+
+static int forgetful_owner(void *arg, void **result)
+{
+    cio_task_group *g = NULL;
+    EXPECT_OK(cio_task_group_new(&g));
+    late_child = group_spawn_ref(g, "late-failer", child_fails_when_told, arg);
+    EXPECT_OK(cio_yield()); /* the child starts and awaits the future */
+    LOG("owner-returns;");
+    owner_returned = 1;
+    return 0; /* no cio_task_group_wait: the bug this case is about */
+}
+
+static int stranger(void *arg, void **result)
+{
+    int rc = cio_await(arg, NULL);
+    LOG("stranger-%s;", cio_err_name(rc));
+    return rc;
+}
+
+static int main_owner_returns_open(void *arg, void **result)
+{
+    capture_reports_here();
+    cio_future *tell_child = new_future(), *tell_stranger = new_future();
+    cio_task *owner = spawn_named("forgetful-owner", forgetful_owner, tell_child);
+    for (int i = 0; i < 1000 && !owner_returned; i++)
+        EXPECT_OK(cio_yield());
+    EXPECT_TRUE(owner_returned);
+    /* A task started now may take the owner's stack slot, where the
+     * owner's task state lived; the group must not point there. */
+    cio_task *other = spawn_named("stranger", stranger, tell_stranger);
+    yield_n(2); /* it awaits its future */
+    EXPECT_FALSE(cio_future_done(other));
+    /* The child fails now, after its owner's body returned. */
+    EXPECT_OK(cio_future_set_result(tell_child, NULL, NULL));
+    EXPECT_ERR(-EIO, cio_await(late_child, NULL));
+    yield_n(2);
+    EXPECT_FALSE(cio_future_done(other)); /* not interrupted by someone else's group */
+    EXPECT_OK(cio_future_set_result(tell_stranger, NULL, NULL));
+    EXPECT_OK(cio_await(other, NULL));
+    /* The group's failure is the owner's outcome, as in asyncio. */
+    EXPECT_ERR(-EIO, cio_await(owner, NULL));
+    cio_future_unref(late_child);
+    cio_future_unref(other);
+    cio_future_unref(owner);
+    cio_future_unref(tell_child);
+    cio_future_unref(tell_stranger);
+    return 0;
+}
+
+TEST(group_left_open_is_waited_for_not_a_strangers_problem)
+{
+    EXPECT_OK(cio_run(main_owner_returns_open, NULL, NULL));
+    EXPECT_LOG("owner-returns;child-woke-OK;stranger-OK;");
+    EXPECT_REPORTS(1);
+    EXPECT_REPORT("forgetful-owner", "task group still open");
+}
+
+static int failing_forgetful_owner(void *arg, void **result)
+{
+    cio_task_group *g = NULL;
+    EXPECT_OK(cio_task_group_new(&g));
+    group_spawn_named(g, "sleeper", child_sleeps, "sleeper");
+    cio_task_group *g2 = NULL; /* a second one, waited for: not reported */
+    EXPECT_OK(cio_task_group_new(&g2));
+    group_spawn_named(g2, "quick", child_ok, V(3));
+    EXPECT_OK(cio_task_group_wait(g2));
+    EXPECT_OK(cio_yield());
+    LOG("owner-fails;");
+    return -EPIPE; /* fails with its group open */
+}
+
+static int main_failing_owner_open(void *arg, void **result)
+{
+    capture_reports_here();
+    cio_task *owner = spawn_named("failing-owner", failing_forgetful_owner, NULL);
+    EXPECT_ERR(-EPIPE, cio_await(owner, NULL));
+    cio_future_unref(owner);
+    return 0;
+}
+
+TEST(group_left_open_by_a_failing_owner_cancels_its_children)
+{
+    EXPECT_OK(cio_run(main_failing_owner_open, NULL, NULL));
+    EXPECT_LOG("ok3;owner-fails;sleeper-ECANCELED;");
+    EXPECT_REPORTS(1);
+    EXPECT_REPORT("failing-owner", "cancelling");
+}
+
 int main(int argc, char **argv) { return test_main(argc, argv); }

@@ -3,6 +3,7 @@
  * and cancellation; the task dump; the stall watchdog, which reports from
  * its own thread. No case asserts an upper bound on time: a blocked thread
  * is released by the test itself, never by a timer racing it. */
+#include <dirent.h>
 #include <stdatomic.h>
 #include <sys/mman.h>
 #include <time.h>
@@ -229,20 +230,30 @@ TEST(task_dump_bad_fd)
     finish_loop(loop);
 }
 
-/* ---- the stall watchdog ------------------------------------------------------------- */
+/* ---- the stall watchdog -------------------------------------------------------------
+ * A stalling callback or task blocks until the watchdog has reported it
+ * (ordered by causality, so a slow machine or valgrind only makes it
+ * longer); the bound is there only so that a broken watchdog fails the
+ * case instead of hanging it. */
 
-static void busy_wait(double seconds)
+static double mono_now(void)
 {
-    struct timespec a, b;
-    clock_gettime(CLOCK_MONOTONIC, &a);
-    do
-        clock_gettime(CLOCK_MONOTONIC, &b);
-    while ((double)(b.tv_sec - a.tv_sec) + (double)(b.tv_nsec - a.tv_nsec) / 1e9 < seconds);
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void block_until_reported(void)
+{
+    double end = mono_now() + 60.0;
+    while (report_count() == 0) /* blocks the loop: never do this */
+        if (mono_now() > end)
+            FAIL("the watchdog reported nothing in 60 s of stall");
 }
 
 static int stalling_task(void *arg, void **result)
 {
-    busy_wait(0.3); /* blocks the loop: never do this */
+    block_until_reported();
     return 0;
 }
 
@@ -251,24 +262,42 @@ static int main_watchdog_task(void *arg, void **result)
     capture_reports_here();
     cio_loop *loop = cio_current_loop();
     EXPECT_OK(cio_loop_set_stall_watchdog(loop, 0.05));
-    cio_task *t = spawn_named("the-staller", stalling_task, NULL);
+    cio_task *t = arg ? spawn_named(arg, stalling_task, NULL) : spawn(stalling_task, NULL);
     EXPECT_OK(cio_await(t, NULL));
-    cio_future_unref(t);
     EXPECT_OK(cio_loop_set_stall_watchdog(loop, 0)); /* stops it */
+    *result = (void *)strdup(cio_task_name(t)); /* task-N for an unnamed task */
+    cio_future_unref(t);
     return 0;
 }
 
 TEST(stall_watchdog_names_the_blocking_task)
 {
-    EXPECT_OK(cio_run(main_watchdog_task, NULL, NULL));
-    EXPECT_REPORT("the-staller", NULL);
+    void *name = NULL;
+    EXPECT_OK(cio_run(main_watchdog_task, "the-staller", &name));
+    EXPECT_STR_EQ("the-staller", name);
+    EXPECT_REPORT("stall", "task the-staller");
+    free(name);
+}
+
+TEST(stall_watchdog_names_an_unnamed_task_by_its_id)
+{
+    void *name = NULL;
+    EXPECT_OK(cio_run(main_watchdog_task, NULL, &name));
+    /* the name cio_task_name gives once the task ended: task-N, N its id */
+    EXPECT_TRUE(strncmp(name, "task-", 5) == 0 && strcmp(name, "task-0") != 0);
+    static char want[64];
+    snprintf(want, sizeof want, "task %s", (char *)name);
+    const char *w = want;
+    EXPECT_REPORT("stall", w);
+    EXPECT_TRUE(find_report("0x", NULL) < 0); /* no address */
+    free(name);
 }
 
 /* exported (ENABLE_EXPORTS) so that dladdr can name it */
 void watchdog_test_stalling_callback(void *arg);
 void watchdog_test_stalling_callback(void *arg)
 {
-    busy_wait(0.3);
+    block_until_reported();
     *(int *)arg = 1;
 }
 
@@ -280,7 +309,7 @@ TEST(stall_watchdog_names_the_blocking_callback)
     EXPECT_OK(cio_call_soon(loop, watchdog_test_stalling_callback, &done));
     test_run_until(loop, &done, 10);
     EXPECT_OK(cio_loop_set_stall_watchdog(loop, 0));
-    EXPECT_REPORT("watchdog_test_stalling_callback", NULL);
+    EXPECT_REPORT("stall", "watchdog_test_stalling_callback");
     finish_loop(loop);
 }
 
@@ -288,9 +317,10 @@ static int main_watchdog_quiet(void *arg, void **result)
 {
     capture_reports_here();
     cio_loop *loop = cio_current_loop();
-    EXPECT_OK(cio_loop_set_stall_watchdog(loop, 0.5));
+    /* generous: the loop only has to get from waking to polling in time */
+    EXPECT_OK(cio_loop_set_stall_watchdog(loop, 2.0));
     /* a loop that sleeps is idle, not stalled */
-    EXPECT_OK(cio_sleep(1.0));
+    EXPECT_OK(cio_sleep(3.0));
     EXPECT_OK(cio_loop_set_stall_watchdog(loop, 0));
     return 0;
 }
@@ -298,6 +328,69 @@ static int main_watchdog_quiet(void *arg, void **result)
 TEST(stall_watchdog_is_quiet_while_the_loop_sleeps)
 {
     EXPECT_OK(cio_run(main_watchdog_quiet, NULL, NULL));
+    EXPECT_NO_REPORTS();
+}
+
+/* CPU time (s) the watchdog's thread has used, found by its name. */
+static double watchdog_cpu_seconds(void)
+{
+    DIR *d = opendir("/proc/self/task");
+    EXPECT_TRUE(d != NULL);
+    double cpu = -1;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        if (e->d_name[0] == '.')
+            continue;
+        char path[300], comm[32] = "";
+        snprintf(path, sizeof path, "/proc/self/task/%s/comm", e->d_name);
+        FILE *f = fopen(path, "r");
+        if (!f)
+            continue;
+        if (!fgets(comm, sizeof comm, f))
+            comm[0] = 0;
+        fclose(f);
+        if (strncmp(comm, "cio-watchdog", 12) != 0)
+            continue;
+        snprintf(path, sizeof path, "/proc/self/task/%s/stat", e->d_name);
+        f = fopen(path, "r");
+        EXPECT_TRUE(f != NULL);
+        char line[1024];
+        EXPECT_TRUE(fgets(line, sizeof line, f) != NULL);
+        fclose(f);
+        /* fields 14 and 15 (utime, stime), counted after the ")" of comm */
+        const char *p = strrchr(line, ')');
+        unsigned long long ut = 0, st = 0;
+        EXPECT_EQ(2, sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu",
+                            &ut, &st));
+        cpu = (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
+    }
+    closedir(d);
+    if (cpu < 0)
+        FAIL("no thread named cio-watchdog");
+    return cpu;
+}
+
+static int main_watchdog_long_limit(void *arg, void **result)
+{
+    capture_reports_here();
+    cio_loop *loop = cio_current_loop();
+    /* 5 s: the monitor looks every 1.25 s (once, it slept with a tv_nsec
+     * over a second, which fails, and spun) */
+    EXPECT_OK(cio_loop_set_stall_watchdog(loop, 5.0));
+    double before = watchdog_cpu_seconds();
+    EXPECT_OK(cio_sleep(2.0)); /* the interval measured, not a bound */
+    double used = watchdog_cpu_seconds() - before;
+    /* A few looks cost microseconds; a spinning monitor burns most of the
+     * 2 s even on a loaded machine. */
+    if (used > 0.3)
+        FAIL("the watchdog thread used %.2f s of CPU in 2 s", used);
+    EXPECT_OK(cio_loop_set_stall_watchdog(loop, 0));
+    return 0;
+}
+
+TEST(stall_watchdog_with_a_long_limit_does_not_spin)
+{
+    EXPECT_OK(cio_run(main_watchdog_long_limit, NULL, NULL));
     EXPECT_NO_REPORTS();
 }
 
