@@ -2,6 +2,13 @@
  * process with a timeout (so a crash or hang fails that case alone), and
  * assertion macros that print both values.
  *
+ * Unexpected reports fail the case, in every test program, whether or not
+ * it installed a handler of its own: a loop's default report handler
+ * writes "cio: <message>" to stderr, and the harness reads each case's
+ * stderr and fails the case if a line starts with "cio: ". A case that
+ * expects a report captures it with its own handler (cio_loop_set_report_
+ * handler) and checks it; whatever reaches the default one is a failure.
+ *
  *   TEST(name) { ... }                  define a case
  *   int main(int c, char **v) { return test_main(c, v); }
  *
@@ -9,7 +16,11 @@
 #ifndef CIO_TEST_H
 #define CIO_TEST_H
 
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -122,6 +133,102 @@ static inline void test_run_until(cio_loop *loop, volatile int *flag, long max_i
         FAIL("condition not reached in %ld iterations", max_iter);
 }
 
+/* Runs fn(arg) with stderr going into buf (NUL-terminated, truncated to
+ * len): for a case that checks what the default report handler prints,
+ * which would otherwise fail the case (see the top of this file). */
+static inline void test_capture_stderr(void (*fn)(void *), void *arg, char *buf, size_t len)
+{
+    fflush(stderr);
+    FILE *tmp = tmpfile();
+    int saved = dup(2);
+    if (!tmp || saved < 0 || dup2(fileno(tmp), 2) < 0)
+        FAIL("test_capture_stderr: cannot redirect stderr");
+    fn(arg);
+    fflush(stderr);
+    dup2(saved, 2);
+    close(saved);
+    rewind(tmp);
+    size_t n = len ? fread(buf, 1, len - 1, tmp) : 0;
+    if (len)
+        buf[n] = 0;
+    fclose(tmp);
+}
+
+/* Copies the case's stderr through to ours and remembers whether a line
+ * started with "cio: " (a report that reached the default handler). Keeps
+ * reading until the case has exited and the pipe is empty, without
+ * waiting for descendants that may still hold the pipe open. */
+struct test_stderr {
+    bool at_line_start;
+    size_t matched; /* of the prefix, at the current line's start */
+    bool report_seen;
+    char first_report[512];
+    size_t first_len;
+    bool copying; /* the first report's line, into first_report */
+};
+
+static inline void test_scan_stderr(struct test_stderr *e, const char *buf, size_t n)
+{
+    static const char prefix[] = "cio: ";
+    for (size_t i = 0; i < n; i++) {
+        char c = buf[i];
+        if (e->copying) {
+            if (c == '\n' || e->first_len + 1 >= sizeof e->first_report)
+                e->copying = false;
+            else
+                e->first_report[e->first_len++] = c;
+        }
+        if (e->at_line_start && e->matched < sizeof prefix - 1) {
+            if (c == prefix[e->matched]) {
+                if (++e->matched == sizeof prefix - 1 && !e->report_seen) {
+                    e->report_seen = true;
+                    e->copying = true;
+                }
+            } else {
+                e->at_line_start = false;
+            }
+        }
+        if (c == '\n') {
+            e->at_line_start = true;
+            e->matched = 0;
+        }
+    }
+}
+
+static inline int test_wait_case(pid_t pid, int fd, struct test_stderr *e)
+{
+    int st = 0;
+    bool exited = false;
+    char buf[4096];
+    fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+    for (;;) {
+        ssize_t n = read(fd, buf, sizeof buf);
+        if (n > 0) {
+            test_scan_stderr(e, buf, (size_t)n);
+            for (ssize_t off = 0; off < n;) {
+                ssize_t w = write(2, buf + off, (size_t)(n - off));
+                if (w <= 0)
+                    break;
+                off += w;
+            }
+            continue;
+        }
+        if (n == 0 || (errno != EAGAIN && errno != EINTR))
+            break; /* every writer is gone */
+        if (exited)
+            break; /* the case is gone and the pipe is empty */
+        if (waitpid(pid, &st, WNOHANG) == pid) {
+            exited = true;
+            continue; /* one more pass for what it wrote last */
+        }
+        struct pollfd p = {fd, POLLIN, 0};
+        poll(&p, 1, 100);
+    }
+    if (!exited)
+        waitpid(pid, &st, 0);
+    return st;
+}
+
 static inline int test_main(int argc, char **argv)
 {
     int failed = 0, ran = 0;
@@ -133,20 +240,35 @@ static inline int test_main(int argc, char **argv)
         ran++;
         fflush(stdout);
         fflush(stderr);
+        int errp[2];
+        if (pipe(errp) != 0) {
+            perror("pipe");
+            return 2;
+        }
         pid_t pid = fork();
         if (pid < 0) {
             perror("fork");
             return 2;
         }
         if (pid == 0) {
+            close(errp[0]);
+            dup2(errp[1], 2);
+            close(errp[1]);
             alarm(t->timeout);
             t->fn();
             fflush(stdout);
+            fflush(stderr);
             _exit(0);
         }
-        int st = 0;
-        waitpid(pid, &st, 0);
-        if (WIFEXITED(st) && WEXITSTATUS(st) == 0) {
+        close(errp[1]);
+        struct test_stderr e = {.at_line_start = true};
+        int st = test_wait_case(pid, errp[0], &e);
+        close(errp[0]);
+        if (WIFEXITED(st) && WEXITSTATUS(st) == 0 && e.report_seen) {
+            failed++;
+            e.first_report[e.first_len] = 0;
+            printf("FAIL %s (unexpected report: \"cio: %s\")\n", t->name, e.first_report);
+        } else if (WIFEXITED(st) && WEXITSTATUS(st) == 0) {
             printf("ok   %s\n", t->name);
         } else {
             failed++;

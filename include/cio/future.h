@@ -47,18 +47,29 @@ CIO_API int cio_future_new(cio_loop *loop, cio_future **out);
 
 CIO_API cio_future *cio_future_ref(cio_future *fut);
 /* Drops a reference; the last one frees the future (running the result's
- * destructor, reporting an unretrieved error). NULL is accepted. */
+ * destructor, reporting an unretrieved error). NULL is accepted.
+ *
+ * Dropping (or taking) a reference you no longer hold is a bug. It is
+ * caught while the loop still caches the freed future's memory: the call
+ * is reported through the loop's report function and changes nothing. In
+ * debug mode a freed future is reused only after 256 others were freed
+ * after it, so a double unref is caught at least that long; outside debug
+ * mode the memory may already belong to a new future, whose reference
+ * would then be dropped. */
 CIO_API void cio_future_unref(cio_future *fut);
 
 CIO_API cio_loop *cio_future_loop(const cio_future *fut);
 
 /* Completes the future with value; dtor (may be NULL) frees value when the
  * future is freed. Returns 0, or -EINVAL if the future is already done
- * (the first outcome stays, and dtor is not called: the value stays yours).*/
+ * (the first outcome stays, and dtor is not called: the value stays yours)
+ * or is a task (a task's outcome is what its function returns; stop one
+ * with cio_future_cancel). */
 CIO_API int cio_future_set_result(cio_future *fut, void *value, cio_free_fn dtor);
 
 /* Fails the future with err (< 0). -ECANCELED is the same as cancelling.
- * Returns 0, or -EINVAL (err >= 0, or already done). */
+ * Returns 0, or -EINVAL (err >= 0, already done, or a task, as for
+ * cio_future_set_result). */
 CIO_API int cio_future_set_error(cio_future *fut, int err);
 
 /* Cancels a pending future. Returns 0, or -EINVAL if it is already done

@@ -13,7 +13,13 @@
  * failure, wait_for's outcome) is marked retrieved on the input, since the
  * output now carries it. Errors it does not pass on (later failures in a
  * gather, outcomes inside cio_wait) stay unretrieved, so they are reported
- * when the input is freed unless the caller looks: none is lost. */
+ * when the input is freed unless the caller looks: none is lost.
+ *
+ * Cost: O(n) in all for n inputs. Each input's done-callback gets the
+ * address of that input's slot as its argument, so a completion finds its
+ * input at once instead of scanning the list (which made a gather of n
+ * children cost n^2/2 steps). Only a few whole walks remain, each done once
+ * per combinator: completing the output, detaching, cancelling, freeing. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,8 +27,20 @@
 #include "../loop/internal.h"
 #include "internal.h"
 
+/* White-box tests (tests/future/test_combinators_many.c) count the steps of
+ * every walk over the inputs, to show that the total stays O(n). */
+#ifndef CIO__SCAN_STEP
+#define CIO__SCAN_STEP() ((void)0)
+#endif
+
 struct comb;
 typedef void (*comb_child_fn)(struct comb *st, size_t i, cio_future *child);
+
+/* One per input: the argument of that input's done-callback. */
+struct comb_slot {
+    struct comb *st;
+    bool pending; /* our done-callback not yet run (or removed) */
+};
 
 struct comb {
     uint32_t refs;
@@ -30,7 +48,7 @@ struct comb {
     cio_future *out; /* weak */
     cio_future **kids;
     size_t n;
-    bool *pending_cb; /* per input: our done-callback not yet run */
+    struct comb_slot *slots;
     size_t nfinished;
     cio_handle timer;
     bool timer_pending;
@@ -46,25 +64,25 @@ static void comb_unref(struct comb *st)
 {
     if (--st->refs)
         return;
-    for (size_t i = 0; i < st->n; i++)
+    for (size_t i = 0; i < st->n; i++) {
+        CIO__SCAN_STEP();
         cio_future_unref(st->kids[i]);
+    }
     free(st->kids);
-    free(st->pending_cb);
+    free(st->slots);
     free(st->results);
     free(st);
 }
 
 static void comb_child_done(cio_future *child, void *arg)
 {
-    struct comb *st = arg;
-    size_t i = 0;
-    while (i < st->n && !(st->kids[i] == child && st->pending_cb[i]))
-        i++;
-    if (i < st->n) {
-        st->pending_cb[i] = false;
+    struct comb_slot *slot = arg;
+    struct comb *st = slot->st;
+    if (slot->pending) {
+        slot->pending = false;
         st->nfinished++;
         if (st->out)
-            st->on_child(st, i, child);
+            st->on_child(st, (size_t)(slot - st->slots), child);
     }
     comb_unref(st);
 }
@@ -75,8 +93,10 @@ static void comb_child_done(cio_future *child, void *arg)
 static void comb_detach(struct comb *st)
 {
     for (size_t i = 0; i < st->n; i++) {
-        if (st->pending_cb[i] && cio_future_remove_done_callback(st->kids[i], comb_child_done, st)) {
-            st->pending_cb[i] = false;
+        CIO__SCAN_STEP();
+        struct comb_slot *slot = &st->slots[i];
+        if (slot->pending && cio_future_remove_done_callback(st->kids[i], comb_child_done, slot)) {
+            slot->pending = false;
             st->refs--; /* never the last: the caller holds one */
         }
     }
@@ -106,6 +126,7 @@ static int comb_new(cio_loop *loop, cio_future *const *futs, size_t n, comb_chil
     if (!loop || loop->closed || (n && !futs))
         return -EINVAL;
     for (size_t i = 0; i < n; i++) {
+        CIO__SCAN_STEP();
         if (!futs[i] || cio_future_loop(futs[i]) != loop)
             return -EINVAL;
     }
@@ -117,10 +138,10 @@ static int comb_new(cio_loop *loop, cio_future *const *futs, size_t n, comb_chil
     st->on_child = fn;
     if (n) {
         st->kids = malloc(n * sizeof *st->kids);
-        st->pending_cb = calloc(n, sizeof *st->pending_cb);
-        if (!st->kids || !st->pending_cb) {
+        st->slots = malloc(n * sizeof *st->slots);
+        if (!st->kids || !st->slots) {
             free(st->kids);
-            free(st->pending_cb);
+            free(st->slots);
             free(st);
             return -ENOMEM;
         }
@@ -128,12 +149,15 @@ static int comb_new(cio_loop *loop, cio_future *const *futs, size_t n, comb_chil
     int rc = cio_future_new(loop, &st->out);
     if (rc) {
         free(st->kids);
-        free(st->pending_cb);
+        free(st->slots);
         free(st);
         return rc;
     }
-    for (size_t i = 0; i < n; i++)
+    for (size_t i = 0; i < n; i++) {
+        CIO__SCAN_STEP();
         st->kids[i] = cio_future_ref(futs[i]);
+        st->slots[i] = (struct comb_slot){st, false};
+    }
     st->refs = 1; /* the output's */
     cio__future_set_free_hook(st->out, comb_out_freed, st);
     *stp = st;
@@ -145,10 +169,11 @@ static int comb_new(cio_loop *loop, cio_future *const *futs, size_t n, comb_chil
 static int comb_listen(struct comb *st, double timeout)
 {
     for (size_t i = 0; i < st->n; i++) {
-        int rc = cio_future_add_done_callback(st->kids[i], comb_child_done, st);
+        CIO__SCAN_STEP();
+        int rc = cio_future_add_done_callback(st->kids[i], comb_child_done, &st->slots[i]);
         if (rc)
             return rc;
-        st->pending_cb[i] = true;
+        st->slots[i].pending = true;
         st->refs++;
     }
     if (timeout >= 0) {
@@ -208,8 +233,10 @@ static void gather_complete(struct comb *st)
     }
     void **res = st->results;
     st->results = NULL;
-    for (size_t i = 0; i < st->n; i++)
+    for (size_t i = 0; i < st->n; i++) {
+        CIO__SCAN_STEP();
         res[i] = cio_future_result(st->kids[i]);
+    }
     cio_future_set_result(out, res, free);
 }
 
@@ -236,6 +263,7 @@ static int gather_cancel(cio_future *out, void *arg)
     struct comb *st = arg;
     bool any = false;
     for (size_t i = 0; i < st->n; i++) {
+        CIO__SCAN_STEP();
         if (cio_future_cancel(st->kids[i]) == 0)
             any = true;
     }
@@ -268,8 +296,10 @@ int cio_gather(cio_loop *loop, cio_future *const *futs, size_t n, int flags, cio
 static void wait_complete(struct comb *st)
 {
     size_t done = 0;
-    for (size_t i = 0; i < st->n; i++)
+    for (size_t i = 0; i < st->n; i++) {
+        CIO__SCAN_STEP();
         done += cio_future_done(st->kids[i]);
+    }
     cio_future_set_result(st->out, (void *)(uintptr_t)done, NULL);
     comb_detach(st);
 }
@@ -358,7 +388,7 @@ static int wait_for_cancel(cio_future *out, void *arg)
 {
     (void)out;
     struct comb *st = arg;
-    if (cio_future_cancel(st->kids[0]) == 0 || st->pending_cb[0])
+    if (cio_future_cancel(st->kids[0]) == 0 || st->slots[0].pending)
         return 1; /* finished by wait_for_child */
     return 0;
 }
@@ -411,12 +441,18 @@ int cio_shield(cio_loop *loop, cio_future *fut, cio_future **out)
 
 /* ---- as_completed -------------------------------------------------------- */
 
+/* One per input, as for the other combinators: the done-callback's argument. */
+struct ac_slot {
+    cio_as_completed *it;
+    bool pending;
+};
+
 struct cio_as_completed {
     uint32_t refs; /* the user's, one per pending child callback, the timer */
     bool freed;
     cio_loop *loop;
     cio_future **kids;
-    bool *pending_cb;
+    struct ac_slot *slots;
     size_t n, handed;
     cio_future **done_q; /* completed, not yet handed out */
     size_t dq_head, dq_tail;
@@ -431,12 +467,16 @@ static void ac_unref(cio_as_completed *it)
 {
     if (--it->refs)
         return;
-    for (size_t i = it->w_head; i < it->w_tail; i++)
+    for (size_t i = it->w_head; i < it->w_tail; i++) {
+        CIO__SCAN_STEP();
         cio_future_unref(it->waiters[i]);
-    for (size_t i = 0; i < it->n; i++)
+    }
+    for (size_t i = 0; i < it->n; i++) {
+        CIO__SCAN_STEP();
         cio_future_unref(it->kids[i]);
+    }
     free(it->kids);
-    free(it->pending_cb);
+    free(it->slots);
     free(it->done_q);
     free(it->waiters);
     free(it);
@@ -446,6 +486,7 @@ static void ac_unref(cio_as_completed *it)
 static cio_future *ac_pop_waiter(cio_as_completed *it)
 {
     while (it->w_head < it->w_tail) {
+        CIO__SCAN_STEP();
         cio_future *w = it->waiters[it->w_head++];
         if (!cio_future_done(w))
             return w;
@@ -456,13 +497,9 @@ static cio_future *ac_pop_waiter(cio_as_completed *it)
 
 static void ac_child_done(cio_future *child, void *arg)
 {
-    cio_as_completed *it = arg;
-    for (size_t i = 0; i < it->n; i++) {
-        if (it->kids[i] == child && it->pending_cb[i]) {
-            it->pending_cb[i] = false;
-            break;
-        }
-    }
+    struct ac_slot *slot = arg;
+    cio_as_completed *it = slot->it;
+    slot->pending = false;
     if (!it->freed) {
         cio_future *w = ac_pop_waiter(it);
         if (w) {
@@ -497,6 +534,7 @@ int cio_as_completed_new(cio_loop *loop, cio_future *const *futs, size_t n, doub
     if (!loop || loop->closed || (n && !futs) || isnan(timeout))
         return -EINVAL;
     for (size_t i = 0; i < n; i++) {
+        CIO__SCAN_STEP();
         if (!futs[i] || cio_future_loop(futs[i]) != loop)
             return -EINVAL;
     }
@@ -508,23 +546,27 @@ int cio_as_completed_new(cio_loop *loop, cio_future *const *futs, size_t n, doub
     it->refs = 1;
     size_t cap = n ? n : 1;
     it->kids = malloc(cap * sizeof *it->kids);
-    it->pending_cb = calloc(cap, sizeof *it->pending_cb);
+    it->slots = malloc(cap * sizeof *it->slots);
     it->done_q = malloc(cap * sizeof *it->done_q);
     it->waiters = malloc(cap * sizeof *it->waiters);
-    if (!it->kids || !it->pending_cb || !it->done_q || !it->waiters) {
+    if (!it->kids || !it->slots || !it->done_q || !it->waiters) {
         it->n = 0;
         ac_unref(it);
         return -ENOMEM;
     }
-    for (size_t i = 0; i < n; i++)
-        it->kids[i] = cio_future_ref(futs[i]);
     for (size_t i = 0; i < n; i++) {
-        int rc = cio_future_add_done_callback(it->kids[i], ac_child_done, it);
+        CIO__SCAN_STEP();
+        it->kids[i] = cio_future_ref(futs[i]);
+        it->slots[i] = (struct ac_slot){it, false};
+    }
+    for (size_t i = 0; i < n; i++) {
+        CIO__SCAN_STEP();
+        int rc = cio_future_add_done_callback(it->kids[i], ac_child_done, &it->slots[i]);
         if (rc) {
             cio_as_completed_free(it);
             return rc;
         }
-        it->pending_cb[i] = true;
+        it->slots[i].pending = true;
         it->refs++;
     }
     timeout = norm_timeout(timeout);
@@ -577,8 +619,10 @@ void cio_as_completed_free(cio_as_completed *it)
         cio_future_unref(w);
     }
     for (size_t i = 0; i < it->n; i++) {
-        if (it->pending_cb[i] && cio_future_remove_done_callback(it->kids[i], ac_child_done, it)) {
-            it->pending_cb[i] = false;
+        CIO__SCAN_STEP();
+        struct ac_slot *slot = &it->slots[i];
+        if (slot->pending && cio_future_remove_done_callback(it->kids[i], ac_child_done, slot)) {
+            slot->pending = false;
             it->refs--;
         }
     }

@@ -9,6 +9,44 @@
 #include "internal.h"
 
 #define FREE_CACHE_MAX 4096
+/* Debug mode reuses a freed future only once this many others wait behind
+ * it, so that a reference dropped twice finds it still poisoned. */
+#define FREE_QUARANTINE 256
+
+/* The free cache is a circular singly linked list and loop->future_free
+ * points at its tail (NULL when empty), so both ends are at hand. Futures
+ * are taken from the head. A freed one goes back at the head (still warm)
+ * or, in debug mode, at the tail: it then waits behind every other cached
+ * future before it is reused. While cached it is poisoned (state FREED, no
+ * reference), which is how a double unref is told from a real one. */
+static cio_future *cache_pop(cio_loop *loop)
+{
+    cio_future *tail = loop->future_free;
+    if (!tail)
+        return NULL;
+    cio_future *head = tail->next_free;
+    if (head == tail)
+        loop->future_free = NULL;
+    else
+        tail->next_free = head->next_free;
+    loop->future_free_count--;
+    return head;
+}
+
+static void cache_push(cio_loop *loop, cio_future *f, bool at_tail)
+{
+    cio_future *tail = loop->future_free;
+    if (!tail) {
+        f->next_free = f;
+        loop->future_free = f;
+    } else {
+        f->next_free = tail->next_free;
+        tail->next_free = f;
+        if (at_tail)
+            loop->future_free = f;
+    }
+    loop->future_free_count++;
+}
 
 int cio_future_new(cio_loop *loop, cio_future **out)
 {
@@ -20,13 +58,11 @@ int cio_future_new(cio_loop *loop, cio_future **out)
     int rc = cio__check_thread(loop, __func__);
     if (rc)
         return rc;
-    cio_future *f = loop->future_free;
-    if (f) {
-        loop->future_free = f->next_free;
-        loop->future_free_count--;
-    } else if (!(f = malloc(sizeof *f))) {
+    cio_future *f = NULL;
+    if (!loop->debug || loop->future_free_count > FREE_QUARANTINE)
+        f = cache_pop(loop);
+    if (!f && !(f = malloc(sizeof *f)))
         return -ENOMEM;
-    }
     f->loop = loop;
     f->refs = 1;
     f->state = CIO_FUTURE_PENDING;
@@ -50,10 +86,25 @@ int cio_future_new(cio_loop *loop, cio_future **out)
     return 0;
 }
 
+/* A future with no reference left is a freed one, still in the cache:
+ * the caller dropped or used a reference it no longer held. Reported, and
+ * nothing changes (the cache stays intact). */
+static void report_freed(cio_future *fut, const char *func)
+{
+    cio_loop_report(fut->loop,
+                    "%s: future %p was already freed (a reference was dropped twice, or "
+                    "used after its last unref)",
+                    func, (void *)fut);
+}
+
 cio_future *cio_future_ref(cio_future *fut)
 {
-    if (fut)
-        fut->refs++;
+    if (fut) {
+        if (CIO_UNLIKELY(fut->refs == 0))
+            report_freed(fut, __func__);
+        else
+            fut->refs++;
+    }
     return fut;
 }
 
@@ -72,9 +123,14 @@ static void report_unretrieved(cio_future *f)
 
 void cio_future_unref(cio_future *fut)
 {
-    if (!fut || --fut->refs)
+    if (!fut)
         return;
-    cio__future_free(fut);
+    if (CIO_UNLIKELY(fut->refs == 0)) {
+        report_freed(fut, __func__);
+        return;
+    }
+    if (--fut->refs == 0)
+        cio__future_free(fut);
 }
 
 void cio__future_free(cio_future *fut)
@@ -89,11 +145,20 @@ void cio__future_free(cio_future *fut)
     if (fut->cbs != fut->inl)
         free(fut->cbs);
     free(fut->name);
+    fut->name = NULL;
+    fut->state = CIO__FUTURE_FREED;
+    fut->cbs = fut->inl;
+    fut->ncb = 0;
     loop->futures_live--;
-    if (loop->future_free_count < FREE_CACHE_MAX && !loop->closed) {
-        fut->next_free = loop->future_free;
-        loop->future_free = fut;
-        loop->future_free_count++;
+    if (loop->closed) {
+        free(fut);
+    } else if (loop->debug) {
+        /* The quarantine: the oldest cached future makes room. */
+        if (loop->future_free_count >= FREE_CACHE_MAX)
+            free(cache_pop(loop));
+        cache_push(loop, fut, true);
+    } else if (loop->future_free_count < FREE_CACHE_MAX) {
+        cache_push(loop, fut, false);
     } else {
         free(fut);
     }
@@ -101,11 +166,9 @@ void cio__future_free(cio_future *fut)
 
 void cio__futures_free_cache(cio_loop *loop)
 {
-    while (loop->future_free) {
-        cio_future *f = loop->future_free;
-        loop->future_free = f->next_free;
+    cio_future *f;
+    while ((f = cache_pop(loop)))
         free(f);
-    }
     loop->future_free_count = 0;
 }
 
@@ -128,9 +191,16 @@ static void finish(cio_future *f)
     }
 }
 
+/* A task's future is finished by the task alone, with the outcome of its
+ * function: task_finish (src/task/task.c) detaches the running state
+ * (cio__future_set_task(fut, NULL)) before it completes the future, so
+ * while `task` is set nobody else may. Cancelling stays allowed: it goes
+ * through the task's cancel hook, which interrupts the task. */
+static inline bool finished_by_task(const cio_future *fut) { return fut->task != NULL; }
+
 int cio_future_set_result(cio_future *fut, void *value, cio_free_fn dtor)
 {
-    if (!fut || fut->state != CIO_FUTURE_PENDING)
+    if (!fut || fut->state != CIO_FUTURE_PENDING || finished_by_task(fut))
         return -EINVAL;
     fut->state = CIO_FUTURE_DONE;
     fut->result = value;
@@ -141,7 +211,7 @@ int cio_future_set_result(cio_future *fut, void *value, cio_free_fn dtor)
 
 int cio_future_set_error(cio_future *fut, int err)
 {
-    if (!fut || fut->state != CIO_FUTURE_PENDING || err >= 0)
+    if (!fut || fut->state != CIO_FUTURE_PENDING || err >= 0 || finished_by_task(fut))
         return -EINVAL;
     fut->state = err == -ECANCELED ? CIO_FUTURE_CANCELLED : CIO_FUTURE_DONE;
     fut->err = err;

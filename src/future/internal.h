@@ -26,6 +26,10 @@ struct cio__fcb {
     void *arg;
 };
 
+/* The state of a freed future while its loop caches it (never seen by a
+ * correct program): see the free cache in future.c. */
+#define CIO__FUTURE_FREED 3
+
 struct cio_future {
     cio_loop *loop;
     uint32_t refs;
@@ -45,7 +49,7 @@ struct cio_future {
     cio__free_hook free_hook;
     void *free_arg;
     char *name;
-    cio_future *next_free;
+    cio_future *next_free; /* in the loop's free cache (a ring) */
 };
 
 void cio__future_free(cio_future *fut); /* the last reference went */

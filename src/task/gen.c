@@ -133,7 +133,11 @@ static int body(void *arg, void **result)
     g->yielded = false;
     g->body_rc = rc;
     hand_out(g);
-    return rc == -ECANCELED && g->closing ? 0 : rc;
+    /* Closing ends the body with -ECANCELED, which cio_gen_close takes as
+     * success. Passed on as is: turned into 0 here, a body that close had
+     * to cancel (busy between yields) was reported as having swallowed
+     * its cancellation. */
+    return rc;
 }
 
 int cio_gen_yield(cio_gen *g, void *value)

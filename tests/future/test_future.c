@@ -529,4 +529,119 @@ TEST(future_of_closed_loop)
     EXPECT_OK(cio_loop_free(loop));
 }
 
+/* ---- a task is finished by its function alone ------------------------------------ */
+
+static int task_returns_7(void *arg, void **result)
+{
+    (void)arg;
+    *result = (void *)(uintptr_t)7;
+    return 0;
+}
+
+/* set_result / set_error on a task used to finish its future early, so the
+ * task's own outcome was lost (and its result went nowhere). */
+TEST(set_result_and_set_error_refuse_a_task)
+{
+    cio_loop *loop = loop_capturing();
+    cio_task *t = NULL;
+    EXPECT_OK(cio_task_new(loop, NULL, task_returns_7, NULL, &t));
+    EXPECT_ERR(-EINVAL, cio_future_set_result(t, (void *)(uintptr_t)1, NULL));
+    EXPECT_ERR(-EINVAL, cio_future_set_error(t, -EIO));
+    EXPECT_ERR(-EINVAL, cio_future_set_error(t, -ECANCELED));
+    EXPECT_FALSE(cio_future_done(t));
+    EXPECT_OK(cio_loop_run_until_complete(loop, t));
+    void *v = NULL;
+    EXPECT_OK(cio_future_get(t, &v));
+    EXPECT_PTR_EQ((void *)(uintptr_t)7, v); /* the task's own outcome */
+    cio_future_unref(t);
+    drain(loop);
+    EXPECT_EQ(0, nreports);
+    CLOSE_LOOP(loop);
+}
+
+static int task_awaits(void *arg, void **result)
+{
+    return cio_await(arg, result);
+}
+
+TEST(cancel_is_still_allowed_on_a_task)
+{
+    cio_loop *loop = loop_capturing();
+    cio_future *never = fnew(loop);
+    cio_task *t = NULL;
+    EXPECT_OK(cio_task_new(loop, NULL, task_awaits, never, &t));
+    EXPECT_TRUE(cio_loop_run_once(loop, CIO_RUN_NOWAIT) >= 0); /* it awaits */
+    EXPECT_FALSE(cio_future_done(t));
+    EXPECT_OK(cio_future_cancel(t));
+    EXPECT_ERR(-ECANCELED, cio_loop_run_until_complete(loop, t));
+    EXPECT_TRUE(cio_future_cancelled(t));
+    cio_future_unref(t);
+    cio_future_unref(never);
+    drain(loop);
+    EXPECT_EQ(0, nreports);
+    CLOSE_LOOP(loop);
+}
+
+/* ---- a reference dropped twice --------------------------------------------------- */
+
+static cio_loop *debug_loop_capturing(void)
+{
+    cio_loop_options o = {0};
+    o.debug = 1;
+    cio_loop *loop = NULL;
+    EXPECT_OK(cio_loop_new(&loop, &o));
+    cio_loop_set_report_handler(loop, capture, NULL);
+    return g_loop = loop;
+}
+
+/* A double unref used to be silent: it wrapped the count of a cached
+ * future, or, once the memory was reused, dropped a reference of an
+ * unrelated new future (freeing it under its owner). */
+TEST(double_unref_is_reported_in_debug_mode)
+{
+    cio_loop *loop = debug_loop_capturing();
+    cio_future *f = fnew(loop);
+    cio_future_unref(f);
+    EXPECT_EQ(0, nreports);
+    cio_future_unref(f); /* the bug */
+    EXPECT_EQ(1, nreports);
+    EXPECT_TRUE(strstr(reports[0], "cio_future_unref") != NULL);
+    EXPECT_TRUE(strstr(reports[0], "already freed") != NULL);
+    cio_future_ref(f); /* as bad, also reported, changes nothing */
+    EXPECT_EQ(2, nreports);
+    /* The quarantine: the futures made next are new memory, not f, and the
+     * free cache is intact (each comes and goes once). */
+    cio_future *g[300];
+    for (int i = 0; i < 300; i++) {
+        g[i] = fnew(loop);
+        EXPECT_TRUE(g[i] != f);
+    }
+    cio_future_unref(f); /* still caught */
+    EXPECT_EQ(3, nreports);
+    for (int i = 0; i < 300; i++)
+        cio_future_unref(g[i]);
+    for (int i = 0; i < 3000; i++) /* cycle the cache through f */
+        cio_future_unref(fnew(loop));
+    EXPECT_EQ(3, nreports);
+    drain(loop);
+    CLOSE_LOOP(loop);
+}
+
+/* Outside debug mode the freed future is reused at once, but a double
+ * unref that comes before that is still caught. */
+TEST(double_unref_of_a_cached_future_is_reported)
+{
+    cio_loop *loop = loop_capturing();
+    cio_future *f = fnew(loop);
+    cio_future_unref(f);
+    cio_future_unref(f);
+    EXPECT_EQ(1, nreports);
+    cio_future *h = fnew(loop);
+    EXPECT_OK(cio_future_set_result(h, NULL, NULL));
+    cio_future_unref(h);
+    drain(loop);
+    EXPECT_EQ(1, nreports);
+    CLOSE_LOOP(loop);
+}
+
 int main(int argc, char **argv) { return test_main(argc, argv); }

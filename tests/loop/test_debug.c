@@ -347,6 +347,8 @@ TEST(debug_from_environment)
     CLOSE_LOOP(loop);
 }
 
+static void report_to_default(void *loop) { cio_loop_report(loop, "to stderr"); }
+
 TEST(report_goes_through_handler)
 {
     cio_loop *loop = test_loop_new();
@@ -355,7 +357,9 @@ TEST(report_goes_through_handler)
     EXPECT_EQ(1, nreports);
     EXPECT_STR_EQ("hello 42 world", reports[0]);
     cio_loop_set_report_handler(loop, NULL, NULL); /* default: stderr */
-    cio_loop_report(loop, "to stderr (expected in the test output)");
+    char out[64];
+    test_capture_stderr(report_to_default, loop, out, sizeof out);
+    EXPECT_STR_EQ("cio: to stderr\n", out);
     EXPECT_EQ(1, nreports);
     CLOSE_LOOP(loop);
 }

@@ -38,7 +38,6 @@ static int cond_waiter(void *arg, void **result)
 
 static int cond_notify_main(void *arg, void **result)
 {
-    watch_reports();
     EXPECT_ERR(-EPERM, cio_condition_notify(C, 1));
     EXPECT_ERR(-EPERM, cio_condition_notify_all(C));
     EXPECT_ERR(-EPERM, cio_condition_wait(C));
@@ -92,7 +91,6 @@ static int cond_wait_for_waiter(void *arg, void **result)
 
 static int cond_wait_for_main(void *arg, void **result)
 {
-    watch_reports();
     EXPECT_ERR(-EPERM, cio_condition_wait_for(C, counter_at_least_3, NULL));
     cio_task *t = spawn(cond_wait_for_waiter, NULL);
     yield_n(2);
@@ -132,7 +130,6 @@ static int cond_locked_check(void *arg, void **result)
 
 static int cond_cancel_main(void *arg, void **result)
 {
-    watch_reports();
     counter = 0;
     cio_task *t = spawn(cond_locked_check, V(1));
     yield_n(2);
@@ -171,7 +168,6 @@ static int cond_timeout_waiter(void *arg, void **result)
 
 static int cond_timeout_main(void *arg, void **result)
 {
-    watch_reports();
     cio_task *t = spawn(cond_timeout_waiter, NULL);
     EXPECT_OK(join_task(t));
     return 0;
@@ -187,7 +183,6 @@ TEST(condition_wait_timeout_reacquires_lock)
 
 static int cond_pass_on_main(void *arg, void **result)
 {
-    watch_reports();
     cio_task *t[3];
     for (int i = 0; i < 3; i++)
         t[i] = spawn(cond_waiter, V(i + 1));
@@ -228,7 +223,6 @@ static int barrier_waiter(void *arg, void **result)
 
 static int barrier_main(void *arg, void **result)
 {
-    watch_reports();
     for (int cycle = 0; cycle < 2; cycle++) {
         cio_task *t[3];
         for (int i = 0; i < 2; i++)
@@ -273,7 +267,6 @@ TEST(barrier_of_one_party)
 
 static int barrier_abort_main(void *arg, void **result)
 {
-    watch_reports();
     cio_task *t[2];
     for (int i = 0; i < 2; i++)
         t[i] = spawn(barrier_waiter, V(i + 1));
@@ -318,7 +311,6 @@ TEST(barrier_abort_and_reset)
 
 static int barrier_cancel_main(void *arg, void **result)
 {
-    watch_reports();
     cio_task *t[2];
     for (int i = 0; i < 2; i++)
         t[i] = spawn(barrier_waiter, V(i + 1));

@@ -51,7 +51,6 @@ static int lock_worker(void *arg, void **result)
 
 static int lock_fifo_main(void *arg, void **result)
 {
-    watch_reports();
     EXPECT_OK(cio_lock_acquire(L));
     cio_task *t[4];
     for (int i = 0; i < 4; i++)
@@ -82,7 +81,6 @@ TEST(lock_fifo_fairness)
 
 static int lock_cancel_queued_main(void *arg, void **result)
 {
-    watch_reports();
     EXPECT_OK(cio_lock_acquire(L));
     cio_task *t[3];
     for (int i = 0; i < 3; i++)
@@ -109,7 +107,6 @@ TEST(lock_cancel_queued_waiter)
 
 static int lock_cancel_granted_main(void *arg, void **result)
 {
-    watch_reports();
     EXPECT_OK(cio_lock_acquire(L));
     cio_task *t[3];
     for (int i = 0; i < 3; i++)
@@ -145,7 +142,6 @@ static int lock_timeout_worker(void *arg, void **result)
 
 static int lock_timeout_main(void *arg, void **result)
 {
-    watch_reports();
     EXPECT_OK(cio_lock_acquire(L));
     cio_task *t1 = spawn(lock_timeout_worker, NULL);
     cio_task *t2 = spawn(lock_worker, V(2));
@@ -201,7 +197,7 @@ static int lock_cancelled_task_main(void *arg, void **result)
 TEST(lock_in_cancelled_task)
 {
     EXPECT_OK(cio_lock_new(&L));
-    EXPECT_ERR(-ECANCELED, cio_run(lock_cancelled_task_main, NULL, NULL));
+    RUN_EXPECT(-ECANCELED, lock_cancelled_task_main, NULL);
     EXPECT_OK(cio_lock_free(L));
 }
 
@@ -218,7 +214,6 @@ static int event_waiter(void *arg, void **result)
 
 static int event_main(void *arg, void **result)
 {
-    watch_reports();
     EXPECT_FALSE(cio_event_is_set(E));
     cio_task *t[5];
     for (int i = 0; i < 5; i++)
@@ -255,7 +250,6 @@ TEST(event_set_clear_wait_many)
 
 static int event_cancel_main(void *arg, void **result)
 {
-    watch_reports();
     cio_task *t[3];
     for (int i = 0; i < 3; i++)
         t[i] = spawn(event_waiter, V(i + 1));
@@ -339,7 +333,6 @@ static int sem_worker(void *arg, void **result)
  * wakeup (asyncio then deadlocked). */
 static int sem_fair_main(void *arg, void **result)
 {
-    watch_reports();
     EXPECT_OK(cio_semaphore_acquire(S));
     cio_task *t[4];
     for (int i = 0; i < 4; i++)
@@ -372,7 +365,6 @@ TEST(semaphore_fairness_gh90155)
 static int sem_many_main(void *arg, void **result)
 {
     /* value 2, six workers: at most two inside, FIFO */
-    watch_reports();
     cio_task *t[6];
     for (int i = 0; i < 6; i++)
         t[i] = spawn(sem_worker, V(i + 1));
@@ -392,7 +384,6 @@ TEST(semaphore_fifo_with_value_2)
 
 static int sem_timeout_main(void *arg, void **result)
 {
-    watch_reports();
     cio_scope s;
     EXPECT_OK(cio_timeout_begin(&s, 0.001));
     EXPECT_ERR(-ETIMEDOUT, cio_semaphore_acquire(S));
@@ -529,7 +520,6 @@ static int waits_on_all(void *arg, void **result)
 
 static int bind_main(void *arg, void **result)
 {
-    watch_reports();
     EXPECT_OK(cio_lock_acquire(L));
     cio_task *t[6];
     for (int i = 0; i < 6; i++)
@@ -537,6 +527,7 @@ static int bind_main(void *arg, void **result)
     yield_n(2);
     /* A task of another loop, run from here, may not join those waiters. */
     cio_loop *other = test_loop_new();
+    watch_reports_of(other);
     cio_task *ot;
     EXPECT_OK(cio_task_new(other, NULL, other_loop_waiter, NULL, &ot));
     EXPECT_OK(cio_loop_run_until_complete(other, ot));

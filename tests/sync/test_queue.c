@@ -140,7 +140,6 @@ static int producer(void *arg, void **result)
 
 static int bounded_main(void *arg, void **result)
 {
-    watch_reports();
     cio_task *p = spawn(producer, NULL);
     yield_n(2); /* 2 fit, the third put waits */
     LOG("|");
@@ -171,7 +170,6 @@ TEST(queue_bounded_put_blocks_then_resumes)
 
 static int putters_fifo_main(void *arg, void **result)
 {
-    watch_reports();
     EXPECT_OK(cio_queue_put(Q, V(0)));
     cio_task *t[4];
     for (int i = 0; i < 4; i++)
@@ -206,7 +204,6 @@ TEST(queue_putters_fifo_and_cancelled_putter_passes_slot_on)
 
 static int getters_fifo_main(void *arg, void **result)
 {
-    watch_reports();
     cio_task *t[4];
     for (int i = 0; i < 4; i++)
         t[i] = spawn(getter, V(i + 1));
@@ -240,7 +237,6 @@ static int give_back_main(void *arg, void **result)
 {
     /* The only getter is handed an item and gives up: the item goes back
      * where the oldest item goes. */
-    watch_reports();
     cio_task *t = spawn(getter, V(1));
     yield_n(2);
     EXPECT_OK(cio_queue_put(Q, V(1))); /* handed to the getter */
@@ -274,7 +270,6 @@ static struct prio_item pitems[3] = {{1, 0}, {1, 1}, {0, 2}};
 
 static int prio_give_back_main(void *arg, void **result)
 {
-    watch_reports();
     cio_task *t = spawn(getter, V(1));
     yield_n(2);
     EXPECT_OK(cio_queue_put(Q, &pitems[0])); /* handed over, then given back */
@@ -300,7 +295,6 @@ TEST(queue_priority_item_given_back_keeps_put_order)
 
 static int timeout_main(void *arg, void **result)
 {
-    watch_reports();
     void *item = V(7);
     cio_scope s;
     EXPECT_OK(cio_timeout_begin(&s, 0.001));
@@ -340,7 +334,6 @@ static int joiner(void *arg, void **result)
 
 static int join_main(void *arg, void **result)
 {
-    watch_reports();
     EXPECT_ERR(-EINVAL, cio_queue_task_done(Q));
     EXPECT_OK(cio_queue_join(Q)); /* nothing put: at once */
     EXPECT_OK(cio_queue_put(Q, V(1)));
@@ -384,7 +377,6 @@ TEST(queue_task_done_and_join)
 
 static int shutdown_main(void *arg, void **result)
 {
-    watch_reports();
     /* waiting getters fail at shutdown (the queue is empty) */
     cio_task *g = spawn(getter, V(1));
     yield_n(2);
@@ -433,7 +425,6 @@ static int shutdown_reserved_main(void *arg, void **result)
 {
     /* A putter woken with a reserved slot that runs after the shutdown
      * fails too; the getter that was handed an item before it keeps it. */
-    watch_reports();
     EXPECT_OK(cio_queue_put(Q, V(1)));
     cio_task *p = spawn(putter, V(2));
     yield_n(2);
@@ -457,7 +448,6 @@ TEST(queue_shutdown_with_reserved_slot)
 
 static int immediate_main(void *arg, void **result)
 {
-    watch_reports();
     for (int i = 1; i <= 3; i++)
         EXPECT_OK(cio_queue_put(Q, V(i)));
     cio_task *p = spawn(putter, V(4));
@@ -487,7 +477,6 @@ TEST(queue_shutdown_immediate)
 
 static int immediate_getters_main(void *arg, void **result)
 {
-    watch_reports();
     cio_task *g[2] = {spawn(getter, V(1)), spawn(getter, V(2))};
     yield_n(2);
     /* one got an item taken but not done: join waits for it */
@@ -558,7 +547,6 @@ static int mp_consumer(void *arg, void **result)
 
 static int mp_main(void *arg, void **result)
 {
-    watch_reports();
     cio_task *c[NCONS], *p[NPROD];
     consumed_n = consumed_sum = 0;
     for (int i = 0; i < NCONS; i++)

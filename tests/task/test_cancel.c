@@ -51,9 +51,11 @@ TEST(cancel_sleeping_task_is_sticky)
 
 /* ---- shielded await ------------------------------------------------------------- */
 
+/* Finishes when main opens its gate (arg): "still running" must not depend
+ * on how fast the loop gets there, as a 20 ms sleep here did. */
 static int inner_work(void *arg, void **result)
 {
-    int rc = cio_sleep(0.02);
+    int rc = cio_await(arg, NULL);
     LOG("inner-%s;", cio_err_name(rc));
     *result = V(42);
     return rc;
@@ -69,16 +71,19 @@ static int awaits_shielded(void *arg, void **result)
 static int main_shield_await(void *arg, void **result)
 {
     capture_reports_here();
-    cio_task *inner = spawn(inner_work, NULL);
+    cio_future *gate = new_future();
+    cio_task *inner = spawn(inner_work, gate);
     cio_task *outer = spawn(awaits_shielded, inner);
     EXPECT_OK(cio_yield()); /* both started */
     EXPECT_OK(cio_future_cancel(outer));
     EXPECT_ERR(-ECANCELED, cio_await(outer, NULL));
     EXPECT_TRUE(cio_future_cancelled(outer));
     EXPECT_FALSE(cio_future_done(inner)); /* still running */
+    EXPECT_OK(cio_future_set_result(gate, NULL, NULL));
     void *v = NULL;
     EXPECT_OK(cio_await(inner, &v));
     EXPECT_PTR_EQ(V(42), v);
+    cio_future_unref(gate);
     cio_future_unref(outer);
     cio_future_unref(inner);
     return 0;
@@ -129,12 +134,16 @@ static int awaits_task(void *arg, void **result)
 
 static int main_cancel_chain(void *arg, void **result)
 {
-    cio_task *b = spawn(inner_work, NULL);
+    cio_future *gate = new_future();
+    cio_task *b = spawn(inner_work, gate);
     cio_task *a = spawn(awaits_task, b);
     EXPECT_OK(cio_yield());
     EXPECT_OK(cio_future_cancel(a));
     EXPECT_ERR(-ECANCELED, cio_await(a, NULL));
-    EXPECT_OK(cio_await(b, NULL)); /* b was not cancelled with a */
+    EXPECT_FALSE(cio_future_done(b)); /* b was not cancelled with a */
+    EXPECT_OK(cio_future_set_result(gate, NULL, NULL));
+    EXPECT_OK(cio_await(b, NULL));
+    cio_future_unref(gate);
     cio_future_unref(a);
     cio_future_unref(b);
     return 0;
