@@ -53,6 +53,15 @@ static inline double bench_cpu_s(void)
            (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
 }
 
+/* CPU time of the calling thread alone, user + system, in nanoseconds: what
+ * the loop's own thread spent, without a producer thread's share. */
+static inline uint64_t bench_thread_cpu_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
 static inline void bench_emit(const char *bench, const char *impl, const char *metric,
                               const char *unit, double value, const char *better)
 {
