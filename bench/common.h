@@ -53,6 +53,29 @@ static inline double bench_cpu_s(void)
            (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
 }
 
+/* CPU time of the calling thread alone, user + system, in nanoseconds: what
+ * the loop's own thread spent, without a producer thread's share. */
+static inline uint64_t bench_thread_cpu_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* CPU time spent over an interval, for the "CPU time per operation"
+ * figures: a mark holds the calling thread's CPU time and the whole
+ * process's (every thread). */
+typedef struct {
+    uint64_t thread_ns;
+    double process_s;
+} bench_cpu_mark;
+
+static inline bench_cpu_mark bench_cpu_now(void)
+{
+    bench_cpu_mark m = {bench_thread_cpu_ns(), bench_cpu_s()};
+    return m;
+}
+
 static inline void bench_emit(const char *bench, const char *impl, const char *metric,
                               const char *unit, double value, const char *better)
 {
@@ -60,6 +83,17 @@ static inline void bench_emit(const char *bench, const char *impl, const char *m
            "\"value\": %.6g, \"better\": \"%s\"}\n",
            bench, impl, metric, unit, value, better);
     fflush(stdout);
+}
+
+/* Emits the CPU time per operation between two marks taken on the loop's
+ * thread: `loop_cpu_per_op` (that thread alone) and `cpu_per_op` (the whole
+ * process: the loop, the other thread, any helper thread), in ns. */
+static inline void bench_emit_cpu(const char *bench, const char *impl, bench_cpu_mark a,
+                                  bench_cpu_mark b, double ops)
+{
+    bench_emit(bench, impl, "loop_cpu_per_op", "ns", (double)(b.thread_ns - a.thread_ns) / ops,
+               "lower");
+    bench_emit(bench, impl, "cpu_per_op", "ns", (b.process_s - a.process_s) * 1e9 / ops, "lower");
 }
 
 /* Positional argument i (1-based) as a count, or def when absent. Accepts

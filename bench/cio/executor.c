@@ -1,6 +1,7 @@
 /* executor: N (default 1M) no-op jobs through the thread pool and back to
  * the loop, at most 1,024 in flight: each completion's done-callback drops
- * the future and submits the next job. Reports jobs per second. The pool
+ * the future and submits the next job. Reports jobs per second, and CPU time
+ * per job (loop thread, whole process with the pool). The pool
  * size is cio's default ($CIO_THREADS, else the online CPUs); bench/run
  * sets CIO_THREADS=2. */
 #include <cio/future.h>
@@ -47,14 +48,17 @@ int main(int argc, char **argv)
     BENCH_CHECK(cio_loop_new(&loop, NULL));
     fprintf(stderr, "executor: cio pool of %u threads\n", cio_threadpool_size());
 
+    bench_cpu_mark cpu0 = bench_cpu_now();
     uint64_t t0 = bench_now_ns();
     for (long i = 0; i < IN_FLIGHT && submitted < total; i++)
         submit();
     BENCH_CHECK(cio_loop_run_forever(loop));
     uint64_t t1 = bench_now_ns();
+    bench_cpu_mark cpu1 = bench_cpu_now();
     BENCH_CHECK(done != total);
     BENCH_CHECK(cio_loop_free(loop));
 
     bench_emit("executor", "cio", "jobs_per_s", "1/s", total / ((t1 - t0) / 1e9), "higher");
+    bench_emit_cpu("executor", "cio", cpu0, cpu1, total);
     return 0;
 }

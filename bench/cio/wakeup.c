@@ -1,7 +1,9 @@
 /* wakeup: a producer thread (on BENCH_CPU_PEER) sends N messages to the
  * loop (on BENCH_CPU_LOOP) as fast as it can, each a callback that must run
  * on the loop's thread (cio_call_soon_threadsafe). Reports messages per
- * second, from the first send to the last callback. */
+ * second, from the first send to the last callback, and the CPU time per
+ * message over the same run: the loop thread's (loop_cpu_per_op) and the
+ * whole process's (cpu_per_op, the producer included). */
 #include <semaphore.h>
 
 #include <cio/loop.h>
@@ -12,6 +14,7 @@ static long count, total;
 static cio_loop *loop;
 static sem_t start;
 static uint64_t t0, t1;
+static bench_cpu_mark cpu0, cpu1;
 
 static void on_message(void *arg)
 {
@@ -22,6 +25,7 @@ static void on_message(void *arg)
     }
     if (count == total) {
         t1 = bench_now_ns();
+        cpu1 = bench_cpu_now();
         cio_loop_stop(loop);
     }
 }
@@ -47,6 +51,7 @@ int main(int argc, char **argv)
     pthread_t th;
     BENCH_CHECK(pthread_create(&th, NULL, producer, NULL));
 
+    cpu0 = bench_cpu_now();
     sem_post(&start);
     BENCH_CHECK(cio_loop_run_forever(loop));
     BENCH_CHECK(pthread_join(th, NULL));
@@ -54,5 +59,6 @@ int main(int argc, char **argv)
     BENCH_CHECK(cio_loop_free(loop));
 
     bench_emit("wakeup", "cio", "messages_per_s", "1/s", total / ((t1 - t0) / 1e9), "higher");
+    bench_emit_cpu("wakeup", "cio", cpu0, cpu1, total);
     return 0;
 }

@@ -12,13 +12,16 @@ static long count, total;
 static cio_loop *loop;
 static sem_t start, pong;
 static uint64_t t0, t1;
+static bench_cpu_mark cpu0, cpu1;
 
 static void on_ping(void *arg)
 {
     (void)arg;
     sem_post(&pong);
-    if (++count == total)
+    if (++count == total) {
+        cpu1 = bench_cpu_now();
         cio_loop_stop(loop);
+    }
 }
 
 static void *pinger(void *arg)
@@ -47,6 +50,7 @@ int main(int argc, char **argv)
     pthread_t th;
     BENCH_CHECK(pthread_create(&th, NULL, pinger, NULL));
 
+    cpu0 = bench_cpu_now();
     sem_post(&start);
     BENCH_CHECK(cio_loop_run_forever(loop));
     BENCH_CHECK(pthread_join(th, NULL));
@@ -55,5 +59,6 @@ int main(int argc, char **argv)
 
     bench_emit("wakeup_pingpong", "cio", "round_trips_per_s", "1/s", total / ((t1 - t0) / 1e9),
                "higher");
+    bench_emit_cpu("wakeup_pingpong", "cio", cpu0, cpu1, total);
     return 0;
 }

@@ -2,23 +2,27 @@
  * one thread (BENCH_CPU_PEER) posts a semaphore and waits on another, which
  * a thread on BENCH_CPU_LOOP, blocked on the first, posts back. This is what
  * waking a sleeping thread costs on this machine: a loop can only come close
- * to it. Round trips per second. */
+ * to it. Round trips per second, and CPU time per round trip: the answering
+ * thread's (loop_cpu_per_op) and the process's (cpu_per_op). */
 #include <semaphore.h>
 
 #include "../../common.h"
 
 static long total;
 static sem_t ping, pong;
+static bench_cpu_mark cpu0, cpu1;
 
 static void *ponger(void *arg)
 {
     (void)arg;
     bench_pin_self(BENCH_CPU_LOOP());
+    cpu0 = bench_cpu_now();
     for (long i = 0; i < total; i++) {
         while (sem_wait(&ping) != 0)
             ;
         sem_post(&pong);
     }
+    cpu1 = bench_cpu_now();
     return NULL;
 }
 
@@ -42,5 +46,6 @@ int main(int argc, char **argv)
 
     bench_emit("wakeup_pingpong", "floor", "round_trips_per_s", "1/s", total / ((t1 - t0) / 1e9),
                "higher");
+    bench_emit_cpu("wakeup_pingpong", "floor", cpu0, cpu1, total);
     return 0;
 }

@@ -1,7 +1,8 @@
 /* executor, libuv: N no-op jobs through uv_queue_work, at most 1,024 in
  * flight: each after-work callback resubmits its request until N were
  * submitted. libuv's pool has 4 threads unless $UV_THREADPOOL_SIZE says
- * otherwise; bench/run sets it to 2, the size of cio's default pool here. */
+ * otherwise; bench/run sets it to 2, the size of cio's default pool here.
+ * Jobs per second, and CPU time per job (loop thread, whole process). */
 #include <uv.h>
 
 #include "../../common.h"
@@ -31,6 +32,7 @@ int main(int argc, char **argv)
     const char *size = getenv("UV_THREADPOOL_SIZE");
     fprintf(stderr, "executor: libuv pool of %s threads\n", size ? size : "4 (default)");
 
+    bench_cpu_mark cpu0 = bench_cpu_now();
     uint64_t t0 = bench_now_ns();
     for (long i = 0; i < IN_FLIGHT && submitted < total; i++) {
         submitted++;
@@ -38,9 +40,11 @@ int main(int argc, char **argv)
     }
     BENCH_CHECK(uv_run(&loop, UV_RUN_DEFAULT));
     uint64_t t1 = bench_now_ns();
+    bench_cpu_mark cpu1 = bench_cpu_now();
     BENCH_CHECK(done != total);
     BENCH_CHECK(uv_loop_close(&loop));
 
     bench_emit("executor", "libuv", "jobs_per_s", "1/s", total / ((t1 - t0) / 1e9), "higher");
+    bench_emit_cpu("executor", "libuv", cpu0, cpu1, total);
     return 0;
 }

@@ -90,7 +90,8 @@ def main():
     loop = new_loop(impl)
     try:
         if mode == "chain":
-            emit("call_soon_chain", impl, "callbacks_per_s", "1/s", chain(loop, count), "higher")
+            emit("call_soon_chain", impl, "callbacks_per_s_polled", "1/s", chain(loop, count),
+                 "higher")
         else:
             emit("call_soon_batch", impl, "callbacks_per_s", "1/s", batch(loop, count, rounds),
                  "higher")
