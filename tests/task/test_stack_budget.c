@@ -116,11 +116,21 @@ TEST_T(many_idle_tasks_leave_room_for_threads_and_malloc, 900)
 }
 
 /* The same with a forced small budget: the fallback path on any kernel. */
+static void many_idle_20000(void *arg)
+{
+    (void)arg;
+    long n = 20000;
+    EXPECT_OK(cio_run(main_many_idle, &n, NULL));
+}
+
 TEST_T(many_idle_tasks_past_a_small_guard_budget, 300)
 {
     cio__stack_test_guard_budget(200);
-    long n = 20000;
-    EXPECT_OK(cio_run(main_many_idle, &n, NULL));
+    /* Past the budget the process says once that stacks are gap-protected. */
+    char err[4096];
+    test_capture_stderr(many_idle_20000, NULL, err, sizeof err);
+    if (!strstr(err, "no stack guard pages left"))
+        FAIL("expected the gap-protection line on stderr, got: %s", err);
 }
 
 /* ---- children ------------------------------------------------------------------------ */
