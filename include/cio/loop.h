@@ -316,9 +316,12 @@ typedef struct cio_work_options {
     cio_free_fn result_free;
 } cio_work_options;
 
-/* cio_loop_run_in_executor with ownership (opts may be NULL). Who frees
- * what, in every case; the two free functions are called on the loop's
- * thread, never inside this call or inside cio_future_cancel:
+/* cio_loop_run_in_executor with ownership (opts may be NULL). arg_free,
+ * and result_free for a result nobody receives, run on the loop's thread
+ * as the job comes back (in an iteration, or in cio_loop_close), never
+ * inside this call or inside cio_future_cancel; as the future's
+ * destructor, result_free runs where the future is freed. Who frees what,
+ * in every case:
  * - fn ran and returned 0 while the future was pending: the future holds
  *   the result with result_free as its destructor (freed with the future,
  *   unless taken out with cio_future_steal_result, which makes it yours).

@@ -2,7 +2,9 @@
  *
  * The thread pool: many jobs with results, errors, cancellation before and
  * after a job starts, pool size from CIO_THREADS and cio_threadpool_set_size
- * (growing at once, shrinking later), and loops in two threads sharing it. */
+ * (growing at once, shrinking later), loops in two threads sharing it, who
+ * frees a job's argument and result in every case, and fork. Every loop
+ * fails the test on a report. */
 #include <dirent.h>
 #include <pthread.h>
 #include <semaphore.h>
@@ -75,7 +77,7 @@ static void count_done(cio_future *f, void *arg)
 
 TEST_T(ten_thousand_jobs, 120)
 {
-    cio_loop *loop = g_loop = test_loop_new();
+    cio_loop *loop = g_loop = quiet_loop_new();
     loop_thread = pthread_self();
     static cio_future *futs[NJOBS];
     for (uintptr_t i = 0; i < NJOBS; i++) {
@@ -98,7 +100,7 @@ TEST_T(ten_thousand_jobs, 120)
 
 TEST(job_error_fails_future)
 {
-    cio_loop *loop = g_loop = test_loop_new();
+    cio_loop *loop = g_loop = quiet_loop_new();
     cio_future *f;
     EXPECT_OK(cio_loop_run_in_executor(loop, fail_eio, NULL, &f));
     EXPECT_ERR(-EIO, cio_loop_run_until_complete(loop, f));
@@ -111,7 +113,7 @@ TEST(job_error_fails_future)
 
 TEST(job_result_via_run_until_complete)
 {
-    cio_loop *loop = g_loop = test_loop_new();
+    cio_loop *loop = g_loop = quiet_loop_new();
     cio_future *f;
     EXPECT_OK(cio_loop_run_in_executor(loop, double_it, (void *)21, &f));
     EXPECT_FALSE(cio_future_done(f));
@@ -123,13 +125,13 @@ TEST(job_result_via_run_until_complete)
 
 TEST(executor_bad_input)
 {
-    cio_loop *loop = test_loop_new();
+    cio_loop *loop = quiet_loop_new();
     cio_future *f = (cio_future *)0x1;
     EXPECT_ERR(-EINVAL, cio_loop_run_in_executor(NULL, double_it, NULL, &f));
     EXPECT_ERR(-EINVAL, cio_loop_run_in_executor(loop, NULL, NULL, &f));
     EXPECT_ERR(-EINVAL, cio_loop_run_in_executor(loop, double_it, NULL, NULL));
     CLOSE_LOOP(loop);
-    cio_loop *closed = test_loop_new();
+    cio_loop *closed = quiet_loop_new();
     EXPECT_OK(cio_loop_close(closed));
     EXPECT_ERR(-EINVAL, cio_loop_run_in_executor(closed, double_it, NULL, &f));
     EXPECT_OK(cio_loop_free(closed));
@@ -159,7 +161,7 @@ static int never_runs(void *arg, void **result)
 
 TEST(cancel_before_start_means_fn_never_runs)
 {
-    cio_loop *loop = g_loop = test_loop_new();
+    cio_loop *loop = g_loop = quiet_loop_new();
     EXPECT_OK(sem_init(&started, 0, 0));
     EXPECT_OK(sem_init(&release, 0, 0));
     EXPECT_OK(cio_threadpool_set_size(1));
@@ -191,7 +193,7 @@ TEST(cancel_before_start_means_fn_never_runs)
 
 TEST(cancel_after_start_discards_result)
 {
-    cio_loop *loop = g_loop = test_loop_new();
+    cio_loop *loop = g_loop = quiet_loop_new();
     EXPECT_OK(sem_init(&started, 0, 0));
     EXPECT_OK(sem_init(&release, 0, 0));
     cio_future *f;
@@ -252,7 +254,7 @@ TEST(cio_threads_env_sets_default_size)
 {
     EXPECT_OK(setenv("CIO_THREADS", "3", 1));
     EXPECT_EQ(3, cio_threadpool_size());
-    cio_loop *loop = test_loop_new();
+    cio_loop *loop = quiet_loop_new();
     run_concurrent(loop, 3); /* three threads really run at once */
     CLOSE_LOOP(loop);
 }
@@ -266,7 +268,7 @@ TEST(cio_threads_env_invalid_falls_back)
 
 TEST(set_size_grows_at_once_and_shrinks_later)
 {
-    cio_loop *loop = test_loop_new();
+    cio_loop *loop = quiet_loop_new();
     EXPECT_OK(cio_threadpool_set_size(2));
     EXPECT_EQ(2, cio_threadpool_size());
     run_concurrent(loop, 2);
@@ -319,7 +321,7 @@ static void *owner_thread(void *arg)
 {
     struct owner *o = arg;
     o->self = pthread_self();
-    o->loop = test_loop_new();
+    o->loop = quiet_loop_new();
     static __thread cio_future *futs[PER_LOOP];
     for (uintptr_t i = 0; i < PER_LOOP; i++) {
         EXPECT_OK(cio_loop_run_in_executor(o->loop, double_it, (void *)i, &futs[i]));
