@@ -402,6 +402,44 @@ TEST(membarrier_stops_when_producers_go_quiet)
     CLOSE_LOOP(loop);
 }
 
+/* Several producers posting now and then to a loop with nothing else to
+ * wake it: rings go hot and cold all the time (each sleep of the loop ends
+ * with another producer's call, so the quiet ones cool) and no wakeup may
+ * be lost on the way (a lost one hangs the loop until the case times out). */
+#define SPORADIC_P 4
+#define SPORADIC_N 300
+static long sporadic_ran;
+static void sporadic(void *arg)
+{
+    (void)arg;
+    if (++sporadic_ran == SPORADIC_P * SPORADIC_N)
+        cio_loop_stop(g_loop);
+}
+
+static void *sporadic_producer(void *arg)
+{
+    unsigned seed = (unsigned)(uintptr_t)arg;
+    for (int i = 0; i < SPORADIC_N; i++) {
+        seed = seed * 1103515245u + 12345u;
+        usleep((seed >> 16) % 400); /* varies the interleaving only */
+        EXPECT_OK(cio_call_soon_threadsafe(g_loop, sporadic, NULL));
+    }
+    return NULL;
+}
+
+TEST_T(rings_going_hot_and_cold_never_lose_a_wakeup, 120)
+{
+    cio_loop *loop = g_loop = new_loop();
+    pthread_t th[SPORADIC_P];
+    for (uintptr_t i = 0; i < SPORADIC_P; i++)
+        EXPECT_OK(pthread_create(&th[i], NULL, sporadic_producer, (void *)(i + 1)));
+    EXPECT_OK(cio_loop_run_forever(loop));
+    for (int i = 0; i < SPORADIC_P; i++)
+        EXPECT_OK(pthread_join(th[i], NULL));
+    EXPECT_EQ(SPORADIC_P * SPORADIC_N, sporadic_ran);
+    CLOSE_LOOP(loop);
+}
+
 static int answer(void *arg, void **result)
 {
     (void)arg;
