@@ -186,6 +186,21 @@ CIO_API int cio_call_soon_threadsafe_try(cio_loop *loop, cio_cb cb, void *arg);
 #define CIO_THREADSAFE_RING 4096
 #define CIO_THREADSAFE_BATCH 1024
 
+/* Like cio_call_soon_threadsafe_try, but when this thread's ring is full,
+ * blocks the calling thread (not a task: the whole thread) until the loop
+ * has taken calls in and there is room, for at most timeout seconds
+ * (negative: no limit; 0: do not wait). The backlog stays bounded as with
+ * cio_call_soon_threadsafe_try. Only the thread that runs the loop can make
+ * room, so a call from that thread while it runs the loop (from a callback
+ * or a task) returns -EDEADLK; a call from the thread that will run the
+ * loop later, before it does, would wait forever (or until the timeout).
+ * A waiting producer is woken by every batch the loop takes in from its
+ * ring, including the ones cio_loop_close takes in; it must not be waiting
+ * when cio_loop_free begins. Returns 0, -ETIMEDOUT (nothing was done),
+ * -EDEADLK, -EINVAL (NULL loop or cb, NaN timeout, a closed loop or one
+ * being closed), -ENOMEM. */
+CIO_API int cio_call_soon_threadsafe_wait(cio_loop *loop, cio_cb cb, void *arg, double timeout);
+
 /* Schedules cb(arg) after delay seconds (>= 0). *handle (may be NULL)
  * receives a handle for cio_timer_cancel. Timers with equal deadlines fire
  * in the order they were started. Returns 0, -EINVAL (NULL cb, negative or
