@@ -39,9 +39,10 @@
  * iteration (and as many pool completions), so a flood of calls never
  * starves timers and I/O. A full ring (CIO_THREADSAFE_RING cells) makes
  * cio_call_soon_threadsafe spill into a locked overflow list, keeping the
- * order, and cio_call_soon_threadsafe_try fail with -EAGAIN. A program with
- * more than MAX_RINGS producer threads shares the last ring's overflow
- * path. */
+ * order, cio_call_soon_threadsafe_try fail with -EAGAIN, and
+ * cio_call_soon_threadsafe_wait sleep on a futex that the loop bumps when it
+ * takes calls out of a ring someone waits on. A program with more than
+ * MAX_RINGS producer threads shares the last ring's overflow path. */
 #include <limits.h>
 #include <linux/futex.h>
 #include <sched.h>

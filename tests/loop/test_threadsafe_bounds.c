@@ -4,9 +4,9 @@
  * CIO_THREADSAFE_BATCH calls per iteration, so a due timer fires between
  * every two batches however large the backlog; cio_call_soon_threadsafe_try
  * refuses (-EAGAIN) once a producer's ring is full and accepts again after
- * the loop took calls in, and cio_call_soon_threadsafe_wait blocks instead; allocation failures (injected) refuse the call
- * they hit and never reorder the others; membarrier is issued only while
- * producers are active. */
+ * the loop took calls in, and cio_call_soon_threadsafe_wait blocks instead;
+ * allocation failures (injected) refuse the call they hit and never reorder
+ * the others; membarrier is issued only while producers are active. */
 #include <pthread.h>
 #include <semaphore.h>
 #include <stdatomic.h>
