@@ -41,6 +41,7 @@ extern "C" {
     X(EALREADY, "operation already in progress")                               \
     X(ECANCELED, "operation cancelled")                                        \
     X(ETIMEDOUT, "timed out")                                                  \
+    X(EDEADLK, "would deadlock (a wait on the loop's own thread)")             \
     X(ECONNRESET, "connection reset by peer")                                  \
     X(EPIPE, "broken pipe (or a broken barrier)")                              \
     X(ESHUTDOWN, "shut down (a queue after cio_queue_shutdown)")               \

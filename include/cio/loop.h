@@ -54,8 +54,7 @@ CIO_API int cio_loop_new(cio_loop **out, const cio_loop_options *opts);
  * is still live: a pending timer, an I/O watcher, a signal handler, a
  * callback in the queue, a future not yet freed, thread-pool work not yet
  * completed, a threadsafe call accepted and not yet run (also one accepted
- * while close ran: threadsafe calls are refused from the moment close
- * begins, and accepted again if it fails). In debug mode, -EBUSY also
+ * while close ran, see cio_call_soon_threadsafe). In debug mode, -EBUSY also
  * reports the list of what is live.
  * Returns -EBUSY if called while the loop runs, 0 if already closed. */
 CIO_API int cio_loop_close(cio_loop *loop);
@@ -187,10 +186,12 @@ CIO_API int cio_call_soon(cio_loop *loop, cio_cb cb, void *arg);
  * any are left.
  *
  * Close. A call that returns 0 runs: cio_loop_close fails with -EBUSY (and
- * the loop stays usable) rather than drop it. Once cio_loop_close has begun,
- * calls are refused with -EINVAL; if that close then fails with -EBUSY, the
- * loop accepts calls again. The loop may be closed as soon as the call has
- * run, even while this function is still returning: close waits for it.
+ * the loop stays usable) rather than drop it. A call that overlaps a
+ * cio_loop_close may be refused with -EINVAL even if that close then fails
+ * (the loop then accepts calls again); every call made after a close
+ * returned 0 is refused with -EINVAL. The loop may be closed as soon as the
+ * call has run, even while this function is still returning: close waits
+ * for it.
  * The caller must guarantee that no call on a loop can start, or still be
  * running, once cio_loop_free begins (as in asyncio, a loop must not be
  * used after it is freed): have the producers stop and join them, or make
@@ -217,6 +218,21 @@ CIO_API int cio_call_soon_threadsafe(cio_loop *loop, cio_cb cb, void *arg);
 CIO_API int cio_call_soon_threadsafe_try(cio_loop *loop, cio_cb cb, void *arg);
 #define CIO_THREADSAFE_RING 4096
 #define CIO_THREADSAFE_BATCH 1024
+
+/* Like cio_call_soon_threadsafe_try, but when this thread's ring is full,
+ * blocks the calling thread (not a task: the whole thread) until the loop
+ * has taken calls in and there is room, for at most timeout seconds
+ * (negative: no limit; 0: do not wait). The backlog stays bounded as with
+ * cio_call_soon_threadsafe_try. Only the thread that runs the loop can make
+ * room, so a call from that thread while it runs the loop (from a callback
+ * or a task) returns -EDEADLK; a call from the thread that will run the
+ * loop later, before it does, would wait forever (or until the timeout).
+ * A waiting producer is woken by every batch the loop takes in from its
+ * ring, including the ones cio_loop_close takes in; it must not be waiting
+ * when cio_loop_free begins. Returns 0, -ETIMEDOUT (nothing was done),
+ * -EDEADLK, -EINVAL (NULL loop or cb, NaN timeout, a closed loop or one
+ * being closed), -ENOMEM. */
+CIO_API int cio_call_soon_threadsafe_wait(cio_loop *loop, cio_cb cb, void *arg, double timeout);
 
 /* Schedules cb(arg) after delay seconds (>= 0). *handle (may be NULL)
  * receives a handle for cio_timer_cancel. Timers with equal deadlines fire

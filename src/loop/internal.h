@@ -186,6 +186,7 @@ struct cio__tsring {
      * set by the producer (its call then fences once), cleared by the loop
      * once the ring has been idle for a few sleeps (cio__ts_before_sleep). */
     _Atomic int hot;
+    _Atomic int waiting; /* a producer waits for room (cio_call_soon_threadsafe_wait) */
     /* consumer's line */
     _Alignas(64) _Atomic uint64_t head;
     uint64_t dh;         /* head while a drain runs */
@@ -193,7 +194,9 @@ struct cio__tsring {
     uint64_t sleep_tail; /* the tail at the loop's last sleep */
     unsigned idle_sleeps; /* sleeps in a row without a call on this ring */
     bool snap_ovf;       /* the drain looks at the overflow list */
+    bool took;           /* the drain took calls out of this ring */
     bool cooling;        /* hot cleared at this sleep, pending the busy check */
+    _Atomic uint32_t room_seq; /* bumped (a futex) when the loop makes room for a waiter */
     /* fixed */
     _Alignas(64) struct cio__tscell *cells;
     uint64_t mask;

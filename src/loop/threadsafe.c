@@ -39,14 +39,18 @@
  * iteration (and as many pool completions), so a flood of calls never
  * starves timers and I/O. A full ring (CIO_THREADSAFE_RING cells) makes
  * cio_call_soon_threadsafe spill into a locked overflow list, keeping the
- * order, and cio_call_soon_threadsafe_try fail with -EAGAIN. A program with
- * more than MAX_RINGS producer threads shares the last ring's overflow
- * path. */
+ * order, cio_call_soon_threadsafe_try fail with -EAGAIN, and
+ * cio_call_soon_threadsafe_wait sleep on a futex that the loop bumps when it
+ * takes calls out of a ring someone waits on. A program with more than
+ * MAX_RINGS producer threads shares the last ring's overflow path. */
+#include <limits.h>
+#include <linux/futex.h>
 #include <sched.h>
 #include <stdlib.h>
 #include <string.h>
 #include <linux/membarrier.h>
 #include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "internal.h"
@@ -261,7 +265,8 @@ out:
     return rc;
 }
 
-static int ts_call(cio_loop *loop, cio_cb cb, void *arg, bool ordered, bool bounded)
+static int ts_call(cio_loop *loop, cio_cb cb, void *arg, bool ordered, bool bounded,
+                   struct cio__tsring **used)
 {
     if (!loop || !cb)
         return -EINVAL;
@@ -269,6 +274,8 @@ static int ts_call(cio_loop *loop, cio_cb cb, void *arg, bool ordered, bool boun
     int rc = ring_for(loop, ordered, &r);
     if (CIO_UNLIKELY(rc))
         return rc;
+    if (used)
+        *used = r;
     if (CIO_UNLIKELY(r->owner != tid())) {
         for (;;) {
             rc = overflow_push(loop, r, cb, arg, false, true, bounded);
@@ -344,17 +351,64 @@ static int ts_call(cio_loop *loop, cio_cb cb, void *arg, bool ordered, bool boun
 
 int cio_call_soon_threadsafe(cio_loop *loop, cio_cb cb, void *arg)
 {
-    return ts_call(loop, cb, arg, true, false);
+    return ts_call(loop, cb, arg, true, false, NULL);
 }
 
 int cio_call_soon_threadsafe_try(cio_loop *loop, cio_cb cb, void *arg)
 {
-    return ts_call(loop, cb, arg, true, true);
+    return ts_call(loop, cb, arg, true, true, NULL);
+}
+
+int cio_call_soon_threadsafe_wait(cio_loop *loop, cio_cb cb, void *arg, double timeout)
+{
+    if (!loop || !cb || timeout != timeout)
+        return -EINVAL;
+    if (cio__tls_loop == loop)
+        return -EDEADLK; /* only this thread could make room */
+    int64_t deadline = 0;
+    if (timeout >= 0)
+        deadline = cio__now_ns() + (timeout > 1e9 ? (int64_t)1e18 : (int64_t)(timeout * 1e9));
+    for (;;) {
+        struct cio__tsring *r = NULL;
+        int rc = ts_call(loop, cb, arg, true, true, &r);
+        if (rc != -EAGAIN)
+            return rc;
+        /* Announce the wait, then try again: the loop stores the new head,
+         * then looks at `waiting` (cio__ts_room_made), so either the retry
+         * sees the room or the loop bumps room_seq past `seq` and wakes. */
+        uint32_t seq = atomic_load(&r->room_seq);
+        atomic_store(&r->waiting, 1);
+        atomic_thread_fence(memory_order_seq_cst);
+        rc = ts_call(loop, cb, arg, true, true, NULL);
+        if (rc != -EAGAIN)
+            return rc;
+        struct timespec ts, *tsp = NULL;
+        if (timeout >= 0) {
+            int64_t left = deadline - cio__now_ns();
+            if (left <= 0)
+                return -ETIMEDOUT;
+            ts.tv_sec = left / 1000000000;
+            ts.tv_nsec = left % 1000000000;
+            tsp = &ts;
+        }
+        syscall(SYS_futex, &r->room_seq, FUTEX_WAIT_PRIVATE, seq, tsp, NULL, 0);
+    }
 }
 
 int cio__call_soon_unordered(cio_loop *loop, cio_cb cb, void *arg)
 {
-    return ts_call(loop, cb, arg, false, false);
+    return ts_call(loop, cb, arg, false, false, NULL);
+}
+
+/* The loop took calls out of r: wake a producer waiting for room. */
+static void room_made(struct cio__tsring *r)
+{
+    atomic_thread_fence(memory_order_seq_cst); /* the new head before `waiting` */
+    if (CIO_LIKELY(!atomic_load_explicit(&r->waiting, memory_order_relaxed)))
+        return;
+    atomic_store_explicit(&r->waiting, 0, memory_order_relaxed);
+    atomic_fetch_add(&r->room_seq, 1);
+    syscall(SYS_futex, &r->room_seq, FUTEX_WAKE_PRIVATE, INT_MAX, NULL, NULL, 0);
 }
 
 /* ---- the loop's side ---------------------------------------------------- */
@@ -400,14 +454,13 @@ static size_t drain_single(cio_loop *loop, struct cio__tsring *r, size_t budget,
         cio__ready_push(loop, c->cb, c->arg);
     }
     atomic_store_explicit(&r->head, h, memory_order_release);
-    if (*stamped)
-        return n;
-    if (h != t) {
-        loop->ts_more = true;
+    if (*stamped || h != t || !ovf) {
+        if (h != t && !*stamped)
+            loop->ts_more = true;
+        if (n)
+            room_made(r);
         return n;
     }
-    if (!ovf)
-        return n;
     pthread_mutex_lock(&loop->ts_lock);
     for (; r->ovf_head < r->ovf_len && n < budget; r->ovf_head++, n++) {
         struct cio__tsitem *it = &r->ovf[r->ovf_head];
@@ -424,6 +477,8 @@ static size_t drain_single(cio_loop *loop, struct cio__tsring *r, size_t budget,
         loop->ts_more = true;
     }
     pthread_mutex_unlock(&loop->ts_lock);
+    if (n)
+        room_made(r);
     return n;
 }
 
@@ -528,6 +583,7 @@ static size_t drain_multi(cio_loop *loop, size_t budget)
     for (struct cio__tsring *r = rings; r; r = r->next) {
         if (!r->ordered)
             continue;
+        r->took = r->dh != atomic_load_explicit(&r->head, memory_order_relaxed) || r->snap_ovf;
         atomic_store_explicit(&r->head, r->dh, memory_order_release);
         if (r->snap_ovf && r->ovf_head == r->ovf_len) {
             /* The producer returns to its ring only now: its ring calls
@@ -538,6 +594,12 @@ static size_t drain_multi(cio_loop *loop, size_t budget)
     }
     if (locked)
         pthread_mutex_unlock(&loop->ts_lock);
+    for (struct cio__tsring *r = rings; r; r = r->next) {
+        if (r->ordered && r->took) {
+            r->took = false;
+            room_made(r);
+        }
+    }
     return n;
 }
 

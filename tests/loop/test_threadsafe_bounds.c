@@ -4,9 +4,9 @@
  * CIO_THREADSAFE_BATCH calls per iteration, so a due timer fires between
  * every two batches however large the backlog; cio_call_soon_threadsafe_try
  * refuses (-EAGAIN) once a producer's ring is full and accepts again after
- * the loop took calls in; allocation failures (injected) refuse the call
- * they hit and never reorder the others; membarrier is issued only while
- * producers are active. */
+ * the loop took calls in, and cio_call_soon_threadsafe_wait blocks instead;
+ * allocation failures (injected) refuse the call they hit and never reorder
+ * the others; membarrier is issued only while producers are active. */
 #include <pthread.h>
 #include <semaphore.h>
 #include <stdatomic.h>
@@ -262,6 +262,108 @@ TEST(try_capacity_with_several_producers)
     CLOSE_LOOP(loop);
 }
 
+/* ---- cio_call_soon_threadsafe_wait ----------------------------------------- */
+
+static _Atomic long waited_accepted;
+static long max_backlog;
+
+static void waited(void *arg)
+{
+    call(arg);
+    long backlog = atomic_load(&waited_accepted) - ran_total;
+    if (backlog > max_backlog)
+        max_backlog = backlog;
+}
+
+static void *wait_producer(void *arg)
+{
+    long n = (long)(intptr_t)arg;
+    for (long i = 1; i <= n; i++) {
+        EXPECT_OK(cio_call_soon_threadsafe_wait(g_loop, waited, arg_of(1, i), -1));
+        atomic_fetch_add(&waited_accepted, 1);
+    }
+    return NULL;
+}
+
+/* A producer far faster than the loop blocks instead of growing the
+ * backlog: what it has accepted and the loop has not run never exceeds its
+ * ring plus the batch the loop is running. */
+TEST_T(wait_blocks_the_producer_and_bounds_the_backlog, 120)
+{
+    cio_loop *loop = g_loop = new_loop();
+    const long n = 10 * CIO_THREADSAFE_RING;
+    reset(n);
+    pthread_t t;
+    EXPECT_OK(pthread_create(&t, NULL, wait_producer, (void *)(intptr_t)n));
+    start_ticking();
+    EXPECT_OK(cio_loop_run_forever(loop));
+    EXPECT_OK(pthread_join(t, NULL));
+    EXPECT_EQ(n, ran_total);
+    EXPECT_EQ(n, last_seq[1]);
+    if (max_backlog > CIO_THREADSAFE_RING + CIO_THREADSAFE_BATCH)
+        FAIL("backlog reached %ld calls", max_backlog);
+    CLOSE_LOOP(loop);
+}
+
+TEST_T(wait_bounds_the_backlog_no_membarrier, 120)
+{
+    cio__ts_no_membarrier = true;
+    cio_loop *loop = g_loop = new_loop();
+    const long n = 10 * CIO_THREADSAFE_RING;
+    reset(n);
+    pthread_t t;
+    EXPECT_OK(pthread_create(&t, NULL, wait_producer, (void *)(intptr_t)n));
+    EXPECT_OK(cio_loop_run_forever(loop));
+    EXPECT_OK(pthread_join(t, NULL));
+    EXPECT_EQ(n, ran_total);
+    EXPECT_TRUE(max_backlog <= CIO_THREADSAFE_RING + CIO_THREADSAFE_BATCH);
+    CLOSE_LOOP(loop);
+}
+
+static int deadlk_rc;
+static void wait_on_own_loop(void *arg)
+{
+    (void)arg;
+    deadlk_rc = cio_call_soon_threadsafe_wait(g_loop, wait_on_own_loop, NULL, -1);
+    cio_loop_stop(g_loop);
+}
+
+TEST(wait_on_the_loops_own_thread_is_refused)
+{
+    cio_loop *loop = g_loop = new_loop();
+    EXPECT_OK(cio_call_soon(loop, wait_on_own_loop, NULL));
+    EXPECT_OK(cio_loop_run_forever(loop));
+    EXPECT_ERR(-EDEADLK, deadlk_rc);
+    EXPECT_ERR(-EINVAL, cio_call_soon_threadsafe_wait(loop, NULL, NULL, 0));
+    CLOSE_LOOP(loop);
+}
+
+static void *fill_then_wait(void *arg)
+{
+    (void)arg;
+    EXPECT_EQ(CIO_THREADSAFE_RING, fill_with_try(2, 1));
+    EXPECT_ERR(-ETIMEDOUT, cio_call_soon_threadsafe_wait(g_loop, call, arg_of(2, 100000), 0));
+    EXPECT_ERR(-ETIMEDOUT, cio_call_soon_threadsafe_wait(g_loop, call, arg_of(2, 100001), 0.01));
+    return NULL;
+}
+
+/* The loop does not run: a full ring stays full, and the wait ends with
+ * its timeout, having done nothing. */
+TEST(wait_times_out_on_a_full_ring)
+{
+    cio_loop *loop = g_loop = new_loop();
+    reset(0);
+    stop_when_all_ran = false;
+    pthread_t t;
+    EXPECT_OK(pthread_create(&t, NULL, fill_then_wait, NULL));
+    EXPECT_OK(pthread_join(t, NULL));
+    while (cio_loop_run_once(loop, CIO_RUN_NOWAIT) > 0) {
+    }
+    EXPECT_EQ(CIO_THREADSAFE_RING, ran_total);
+    EXPECT_EQ(CIO_THREADSAFE_RING, last_seq[2]);
+    CLOSE_LOOP(loop);
+}
+
 /* ---- allocation failures never reorder --------------------------------------- */
 
 struct failing {
@@ -399,6 +501,44 @@ TEST(membarrier_stops_when_producers_go_quiet)
     }
     EXPECT_OK(pthread_join(t, NULL));
     EXPECT_TRUE(atomic_load(&posts_done));
+    CLOSE_LOOP(loop);
+}
+
+/* Several producers posting now and then to a loop with nothing else to
+ * wake it: rings go hot and cold all the time (each sleep of the loop ends
+ * with another producer's call, so the quiet ones cool) and no wakeup may
+ * be lost on the way (a lost one hangs the loop until the case times out). */
+#define SPORADIC_P 4
+#define SPORADIC_N 300
+static long sporadic_ran;
+static void sporadic(void *arg)
+{
+    (void)arg;
+    if (++sporadic_ran == SPORADIC_P * SPORADIC_N)
+        cio_loop_stop(g_loop);
+}
+
+static void *sporadic_producer(void *arg)
+{
+    unsigned seed = (unsigned)(uintptr_t)arg;
+    for (int i = 0; i < SPORADIC_N; i++) {
+        seed = seed * 1103515245u + 12345u;
+        usleep((seed >> 16) % 400); /* varies the interleaving only */
+        EXPECT_OK(cio_call_soon_threadsafe(g_loop, sporadic, NULL));
+    }
+    return NULL;
+}
+
+TEST_T(rings_going_hot_and_cold_never_lose_a_wakeup, 120)
+{
+    cio_loop *loop = g_loop = new_loop();
+    pthread_t th[SPORADIC_P];
+    for (uintptr_t i = 0; i < SPORADIC_P; i++)
+        EXPECT_OK(pthread_create(&th[i], NULL, sporadic_producer, (void *)(i + 1)));
+    EXPECT_OK(cio_loop_run_forever(loop));
+    for (int i = 0; i < SPORADIC_P; i++)
+        EXPECT_OK(pthread_join(th[i], NULL));
+    EXPECT_EQ(SPORADIC_P * SPORADIC_N, sporadic_ran);
     CLOSE_LOOP(loop);
 }
 
