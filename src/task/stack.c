@@ -198,17 +198,23 @@ static uintptr_t fault_sp(void *uc)
 #endif
 }
 
-/* Hands a fault that is not a stack overflow to the handler installed
+/* Hands a signal that is not a stack overflow to the handler installed
  * before ours, as the kernel would have: its mask (and the signal itself
  * unless SA_NODEFER) blocked while it runs, SA_RESETHAND honoured. A fault
  * ignored or left to the default action kills the process by the signal
- * (the kernel never lets a synchronous fault be ignored). */
+ * (the kernel never lets a synchronous fault be ignored); a sent one
+ * (kill) is ignored or kills as its disposition says. */
 static void chain(int sig, siginfo_t *si, void *uc)
 {
     struct sigaction *prev = sig == SIGBUS ? &prev_bus : &prev_segv;
     bool info = prev->sa_flags & SA_SIGINFO;
+    bool sent = si->si_code <= 0;
+    if (!info && prev->sa_handler == SIG_IGN && sent)
+        return;
     if (!info && (prev->sa_handler == SIG_DFL || prev->sa_handler == SIG_IGN)) {
-        signal(sig, SIG_DFL); /* the fault repeats on return and kills */
+        signal(sig, SIG_DFL); /* a fault repeats on return and kills */
+        if (sent)
+            raise(sig);
         return;
     }
     struct sigaction act = *prev;
@@ -235,6 +241,10 @@ static void chain(int sig, siginfo_t *si, void *uc)
 
 static void on_fault(int sig, siginfo_t *si, void *uc)
 {
+    if (si->si_code <= 0) { /* sent by kill or raise: no fault address */
+        chain(sig, si, uc);
+        return;
+    }
     uintptr_t a = (uintptr_t)si->si_addr;
     struct cio__stack *run = cio__stack_running;
     size_t n = atomic_load_explicit(&nregions, memory_order_acquire);
@@ -307,6 +317,7 @@ static void thread_exit(void *unused)
             if (sigaltstack(&off, NULL) == 0) {
                 munmap(altstack_mem, ALTSTACK_BYTES);
                 altstack_mem = NULL;
+                cio__altstack_done = false; /* a task run later makes one again */
             }
         }
     }
@@ -371,9 +382,6 @@ static inline unsigned class_of(size_t size, size_t *slot_size)
     return c;
 }
 
-/* The mappings mprotect guards may use: vm.max_map_count less what is
- * mapped now, less a quarter of it (at least 4096) for the rest of the
- * program. Read once, at the first mprotect guard. */
 static long read_long_file(const char *path, long dflt)
 {
     char buf[32];
@@ -405,8 +413,11 @@ static long count_mappings(void)
     return lines;
 }
 
-/* Of what is left, three quarters go to guards and one to the regions
- * of gap mode (a region and the guard at its base: two mappings). */
+/* The mappings mprotect guards may use: vm.max_map_count less what is
+ * mapped now, less a quarter of it (at least 4096) for the rest of the
+ * program; read once, at the first mprotect guard. Of that, three quarters
+ * go to guards and one to the regions of gap mode (a region and the guard
+ * at its base: two mappings). */
 static void compute_map_budget(void)
 {
     map_max = read_long_file("/proc/sys/vm/max_map_count", 65530);
