@@ -60,17 +60,19 @@ typedef struct cio_task_options {
      * access itself faults. On kernels without MADV_GUARD_INSTALL (before
      * Linux 6.13: Debian 12, Ubuntu 22.04) a guard page costs mappings, so
      * only a budget of stacks gets one: vm.max_map_count, less the mappings
-     * in use when the first stack is made, less a quarter of the limit (at
-     * least 4096) left to the rest of the program. Past it, stderr says so
-     * once, and each new stack is gap-protected instead: the slot below it
-     * is left unused, and when the task suspends or ends its stack pointer
-     * and the last 512 bytes of its guard area are checked. An overflow
-     * there is caught at that switch (or at a fault on the way), not at the
-     * access; an overflow that only writes zeros or jumps over those 512
-     * bytes, and returns before the task switches, is not seen, and within
-     * the guard area and the unused slot it corrupts nothing. Frames
-     * larger than the guard area can step over a guard page: compile task
-     * code with -fstack-clash-protection. */
+     * in use when the first guard is made, less a quarter of the limit (at
+     * least 4096) left to the rest of the program; guards take three
+     * quarters of that, two mappings each (about 18,000 stacks at the
+     * default 65530). Past it, stderr says so once, and each new stack is
+     * gap-protected instead: the slot below it is left unused (address
+     * space, and about 0.5 KiB of page tables per idle task), and when the
+     * task suspends or ends, its stack pointer and the last 512 bytes of its
+     * guard area are checked. An overflow there is caught at that switch
+     * (or at a fault on the way), not at the access; an overflow that only
+     * writes zeros or jumps over those 512 bytes, and returns before the
+     * task switches, is not seen, and within the guard area and the unused
+     * slot it corrupts nothing. Frames larger than the guard area can step
+     * over a guard page: compile task code with -fstack-clash-protection. */
     size_t stack_size;
 } cio_task_options;
 

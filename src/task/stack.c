@@ -13,6 +13,8 @@
  * two mappings each, within a budget read from vm.max_map_count and the
  * mappings already in use, leaving a quarter of the limit (at least 4096)
  * to the rest of the program: thread stacks, malloc's large blocks, files.
+ * Guards take three quarters of that budget, the regions of gap mode
+ * (below) the rest.
  * Past the budget a stack gets no guard page but "gap" protection, the same
  * in every build, and stderr says so once:
  *   - the slot below it is left unused (address space only, never
@@ -118,9 +120,11 @@ static inline size_t guard_size(size_t slot_size)
     return g < page_size ? page_size : g;
 }
 static int guard_mode = -1; /* -1 unknown, 0 madvise, 1 mprotect */
-/* mprotect mode: mappings this file may still add (-1: not read yet), and
- * the vm.max_map_count it was read from, for the report. */
+/* mprotect mode: mappings guards may still take (-1: not read yet), those
+ * kept for the regions of gap mode, and the vm.max_map_count they were
+ * read from, for the report. */
 static long map_budget = -1;
+static long region_budget;
 static long map_max;
 static size_t mprotect_guards;
 static bool gap_mode;  /* no more guards: new stacks are gap-protected */
@@ -194,17 +198,23 @@ static uintptr_t fault_sp(void *uc)
 #endif
 }
 
-/* Hands a fault that is not a stack overflow to the handler installed
+/* Hands a signal that is not a stack overflow to the handler installed
  * before ours, as the kernel would have: its mask (and the signal itself
  * unless SA_NODEFER) blocked while it runs, SA_RESETHAND honoured. A fault
  * ignored or left to the default action kills the process by the signal
- * (the kernel never lets a synchronous fault be ignored). */
+ * (the kernel never lets a synchronous fault be ignored); a sent one
+ * (kill) is ignored or kills as its disposition says. */
 static void chain(int sig, siginfo_t *si, void *uc)
 {
     struct sigaction *prev = sig == SIGBUS ? &prev_bus : &prev_segv;
     bool info = prev->sa_flags & SA_SIGINFO;
+    bool sent = si->si_code <= 0;
+    if (!info && prev->sa_handler == SIG_IGN && sent)
+        return;
     if (!info && (prev->sa_handler == SIG_DFL || prev->sa_handler == SIG_IGN)) {
-        signal(sig, SIG_DFL); /* the fault repeats on return and kills */
+        signal(sig, SIG_DFL); /* a fault repeats on return and kills */
+        if (sent)
+            raise(sig);
         return;
     }
     struct sigaction act = *prev;
@@ -231,6 +241,10 @@ static void chain(int sig, siginfo_t *si, void *uc)
 
 static void on_fault(int sig, siginfo_t *si, void *uc)
 {
+    if (si->si_code <= 0) { /* sent by kill or raise: no fault address */
+        chain(sig, si, uc);
+        return;
+    }
     uintptr_t a = (uintptr_t)si->si_addr;
     struct cio__stack *run = cio__stack_running;
     size_t n = atomic_load_explicit(&nregions, memory_order_acquire);
@@ -303,6 +317,7 @@ static void thread_exit(void *unused)
             if (sigaltstack(&off, NULL) == 0) {
                 munmap(altstack_mem, ALTSTACK_BYTES);
                 altstack_mem = NULL;
+                cio__altstack_done = false; /* a task run later makes one again */
             }
         }
     }
@@ -367,9 +382,6 @@ static inline unsigned class_of(size_t size, size_t *slot_size)
     return c;
 }
 
-/* The mappings mprotect guards may use: vm.max_map_count less what is
- * mapped now, less a quarter of it (at least 4096) for the rest of the
- * program. Read once, at the first mprotect guard. */
 static long read_long_file(const char *path, long dflt)
 {
     char buf[32];
@@ -401,7 +413,12 @@ static long count_mappings(void)
     return lines;
 }
 
-static long compute_map_budget(void)
+/* The mappings mprotect guards may use: vm.max_map_count less what is
+ * mapped now, less a quarter of it (at least 4096) for the rest of the
+ * program; read once, at the first mprotect guard. Of that, three quarters
+ * go to guards and one to the regions of gap mode (a region and the guard
+ * at its base: two mappings). */
+static void compute_map_budget(void)
 {
     map_max = read_long_file("/proc/sys/vm/max_map_count", 65530);
     long used = count_mappings();
@@ -409,7 +426,10 @@ static long compute_map_budget(void)
         used = map_max / 4; /* no /proc: assume a busy program */
     long headroom = map_max / 4 > 4096 ? map_max / 4 : 4096;
     long b = map_max - used - headroom;
-    return b > 0 ? b : 0;
+    if (b < 0)
+        b = 0;
+    map_budget = b / 4 * 3;
+    region_budget = b - map_budget;
 }
 
 static bool guard(char *slot, size_t len)
@@ -421,7 +441,7 @@ static bool guard(char *slot, size_t len)
     if (guard_mode == -1)
         guard_mode = 1;
     if (map_budget < 0)
-        map_budget = compute_map_budget();
+        compute_map_budget();
     /* An mprotect guard splits its mapping: up to two more. */
     if (map_budget >= 2 && mprotect(slot, len, PROT_NONE) == 0) {
         map_budget -= 2;
@@ -550,11 +570,16 @@ static char *carve(unsigned c, size_t slot_size, bool *guarded)
         classes[c].cur = r;
         classes[c].next_slot = 0;
         classes[c].prepared = 0;
-        /* In gap mode one guard per region (one more mapping) stops an
-         * overflow that runs through the gaps at the region's bottom,
-         * rather than in whatever memory lies below it. */
-        if (gap_mode && mprotect((void *)r->base, guard_size(slot_size), PROT_NONE) == 0)
+        /* In gap mode one guard per region stops an overflow that runs
+         * through the gaps at the region's bottom, rather than in whatever
+         * memory lies below it; while the regions' share of the mappings
+         * lasts (past it, regions without a guard merge with their
+         * neighbours and cost no mapping). */
+        if (gap_mode && region_budget >= 2 &&
+            mprotect((void *)r->base, guard_size(slot_size), PROT_NONE) == 0) {
+            region_budget -= 2;
             mprotect_guards++;
+        }
     }
     if (gap_mode) {
         size_t k = classes[c].next_slot + 1; /* slot next_slot is the gap */
@@ -685,6 +710,7 @@ void cio__stack_test_guard_budget(long mappings)
     guard_mode = 1;
     batch_broken = true;
     map_budget = mappings;
+    region_budget = 1000;
     map_max = read_long_file("/proc/sys/vm/max_map_count", 65530);
     pthread_mutex_unlock(&lock);
 }

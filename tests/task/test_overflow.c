@@ -394,4 +394,36 @@ TEST(a_fault_with_sigsegv_ignored_kills_by_sigsegv)
         FAIL("status %#x (want death by SIGSEGV), stderr: \"%s\"", st, child_err);
 }
 
+static int raise_task(void *arg, void **result)
+{
+    (void)arg;
+    (void)result;
+    return raise(SIGSEGV) == 0 ? 0 : -EIO;
+}
+
+TEST(a_sent_sigsegv_with_sigsegv_ignored_is_ignored)
+{
+    /* kill -SEGV is not a fault: an ignored disposition ignores it. */
+    fflush(stderr);
+    pid_t pid = fork();
+    EXPECT_TRUE(pid >= 0);
+    if (pid == 0) {
+        alarm(120);
+        signal(SIGSEGV, SIG_IGN);
+        cio_loop *loop = task_loop_new();
+        cio_task *t = NULL;
+        EXPECT_OK(cio_task_new(loop, NULL, raise_task, NULL, &t));
+        cio_loop_run_until_complete(loop, t);
+        EXPECT_OK(cio_future_error(t));
+        cio_future_unref(t);
+        finish_loop(loop);
+        EXPECT_NO_REPORTS();
+        _exit(0);
+    }
+    int st = 0;
+    EXPECT_EQ(pid, waitpid(pid, &st, 0));
+    if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
+        FAIL("status %#x", st);
+}
+
 int main(int argc, char **argv) { return test_main(argc, argv); }
