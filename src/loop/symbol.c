@@ -2,11 +2,12 @@
  * of an executable not linked with -rdynamic) has no dynamic symbol, but
  * an unstripped file still carries it in its .symtab. Reports only (slow
  * callbacks, the stall watchdog, live handles at close): the file is read
- * each time, which is fine for something that happens rarely, and nothing
- * is cached that could go stale. */
+ * when asked, and the last few answers are kept, since a close report may
+ * name the same callback thousands of times. */
 #include <dlfcn.h>
 #include <elf.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -62,7 +63,45 @@ static bool lookup(const unsigned char *map, size_t size, uintptr_t addr, uintpt
     return false;
 }
 
+/* Answers by address (a code address keeps its meaning for the life of
+ * the process unless its library is unloaded: then a report may name a
+ * function of the unloaded file, which is the rarest of cases). Shared by
+ * the loop threads and the watchdog threads. */
+#define CACHE 8
+static struct {
+    const void *fn;
+    bool found;
+    char name[128];
+} cache[CACHE];
+static pthread_mutex_t cache_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static bool search_file(const void *fn, const char *file, const void *base, char *buf, size_t len);
+
 bool cio__static_symbol(const void *fn, const char *file, const void *base, char *buf, size_t len)
+{
+    unsigned slot = (unsigned)(((uintptr_t)fn >> 4) % CACHE);
+    pthread_mutex_lock(&cache_lock);
+    if (cache[slot].fn == fn) {
+        bool found = cache[slot].found;
+        if (found)
+            snprintf(buf, len, "%s", cache[slot].name);
+        pthread_mutex_unlock(&cache_lock);
+        return found;
+    }
+    pthread_mutex_unlock(&cache_lock);
+    char name[128];
+    bool found = search_file(fn, file, base, name, sizeof name);
+    pthread_mutex_lock(&cache_lock);
+    cache[slot].fn = fn;
+    cache[slot].found = found;
+    snprintf(cache[slot].name, sizeof cache[slot].name, "%s", found ? name : "");
+    pthread_mutex_unlock(&cache_lock);
+    if (found)
+        snprintf(buf, len, "%s", name);
+    return found;
+}
+
+static bool search_file(const void *fn, const char *file, const void *base, char *buf, size_t len)
 {
     if (!file || !*file)
         return false;
