@@ -313,8 +313,10 @@ CIO_API int cio_task_dump(cio_loop *loop, int fd);
  * loop's report function and from the monitor thread, when loop has not
  * come back to its poll for more than `seconds` (a sleeping loop is idle,
  * not stalled), naming the task running (its name, or task-N) or the
- * callback (its symbol, or file+offset). Reported once per stall, between
- * `seconds` and 1.25 x `seconds` after it began. One per loop: a new call
+ * callback (its symbol, or file+offset). Reported between `seconds` and
+ * 1.25 x `seconds` after the stall began, and again if, still without a
+ * poll, something else then runs for longer than `seconds` (the first
+ * culprit may only have started the stall). One per loop: a new call
  * replaces the monitor; seconds <= 0 stops it (at once: the monitor is
  * woken, not waited for). Call on the loop's thread. Returns 0, -EINVAL,
  * -ENOMEM, or pthread_create's error.

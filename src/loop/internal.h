@@ -335,6 +335,9 @@ static inline int cio__check_thread(cio_loop *loop, const char *fn)
 }
 /* Describes a function pointer ("name" or "file+0xoff") into buf. */
 const char *cio__describe_fn(const void *fn, char *buf, size_t len);
+/* The name of the function at fn from the .symtab of file (mapped at base),
+ * for functions dladdr cannot name (static ones); false if not found. */
+bool cio__static_symbol(const void *fn, const char *file, const void *base, char *buf, size_t len);
 
 void cio__signals_drain(cio_loop *loop);
 void cio__ts_drain(cio_loop *loop);

@@ -86,8 +86,12 @@ const char *cio__describe_fn(const void *fn, char *buf, size_t len)
         snprintf(buf, len, "%s()", info.dli_sname);
     } else if (dladdr(fn, &info) && info.dli_fname) {
         const char *base = strrchr(info.dli_fname, '/');
-        snprintf(buf, len, "%p (%s+0x%lx)", fn, base ? base + 1 : info.dli_fname,
-                 (unsigned long)((const char *)fn - (const char *)info.dli_fbase));
+        char sym[128];
+        if (cio__static_symbol(fn, info.dli_fname, info.dli_fbase, sym, sizeof sym))
+            snprintf(buf, len, "%s() (%s)", sym, base ? base + 1 : info.dli_fname);
+        else
+            snprintf(buf, len, "%p (%s+0x%lx)", fn, base ? base + 1 : info.dli_fname,
+                     (unsigned long)((const char *)fn - (const char *)info.dli_fbase));
     } else {
         snprintf(buf, len, "%p", fn);
     }

@@ -144,14 +144,11 @@ void cio__watch_forget(cio_loop *loop, struct cio__task *t)
         sched_yield(); /* the monitor is copying t's name: a few hundred ns */
 }
 
-/* Names the running task into buf ("task NAME"); false if the loop has
- * moved on meanwhile (no task is published any more, or another one). */
-static bool name_running_task(struct watchdog *w, char *buf, size_t len)
+/* Names t, the running task, into buf ("task NAME"); false if the loop has
+ * moved on meanwhile (t is no longer the task published). */
+static bool name_running_task(struct watchdog *w, struct cio__task *t, char *buf, size_t len)
 {
     struct cio__watch_pub *pub = &w->pub;
-    struct cio__task *t = atomic_load_explicit(&pub->running, memory_order_acquire);
-    if (!t)
-        return false;
     atomic_store_explicit(&pub->reading, t, memory_order_seq_cst);
     bool ok = atomic_load_explicit(&pub->running, memory_order_seq_cst) == t;
     if (ok) {
@@ -168,20 +165,34 @@ static bool name_running_task(struct watchdog *w, char *buf, size_t len)
     return ok;
 }
 
-/* What the loop is running now, for the report. */
-static bool describe_running(struct watchdog *w, char *buf, size_t len)
+/* What the loop runs now, as an identity: the task, else the callback,
+ * else NULL (the loop itself). */
+static const void *running_now(struct watchdog *w)
 {
-    cio_loop *loop = w->loop;
-    if (atomic_load_explicit(&w->pub.running, memory_order_acquire))
-        return name_running_task(w, buf, len);
-    const void *cb = __atomic_load_n(&loop->current_cb, __ATOMIC_RELAXED);
-    if (cb)
-        cio__describe_fn(cb, buf, len);
+    const void *t = atomic_load_explicit(&w->pub.running, memory_order_acquire);
+    return t ? t : __atomic_load_n(&w->loop->current_cb, __ATOMIC_RELAXED);
+}
+
+/* Describes `what` (from running_now) for the report; false if it is no
+ * longer running. */
+static bool describe_running(struct watchdog *w, const void *what, char *buf, size_t len)
+{
+    if (what && what == atomic_load_explicit(&w->pub.running, memory_order_acquire))
+        return name_running_task(w, (struct cio__task *)what, buf, len);
+    if (what != running_now(w))
+        return false;
+    if (what)
+        cio__describe_fn(what, buf, len); /* a code address: always safe to look up */
     else
         snprintf(buf, len, "the loop itself");
     return true;
 }
 
+/* The monitor. A stall (no poll for longer than the limit) is reported
+ * once, blaming what runs at that moment; if, still without a poll, later
+ * something else runs for longer than the limit, that is reported too: the
+ * first culprit may only have started the stall (a slow step) and not be
+ * the one that keeps the loop from polling. */
 static void *watch(void *arg)
 {
     struct watchdog *w = arg;
@@ -191,6 +202,8 @@ static void *watch(void *arg)
     int64_t period = w->limit_ns / 4 > 1000000 ? w->limit_ns / 4 : 1000000;
     uint64_t last = atomic_load(&loop->progress);
     int64_t since = cio__now_ns();
+    const void *seen = NULL, *blamed = NULL;
+    int64_t seen_since = since;
     bool reported = false;
     pthread_mutex_lock(&w->lock);
     while (!w->stop) {
@@ -205,15 +218,22 @@ static void *watch(void *arg)
         pthread_mutex_unlock(&w->lock);
         uint64_t p = atomic_load(&loop->progress);
         int64_t now = cio__now_ns();
+        const void *cur = running_now(w);
+        if (cur != seen) {
+            seen = cur;
+            seen_since = now;
+        }
         /* A sleeping loop is idle, not stalled. */
         if (p != last || atomic_load(&loop->sleeping)) {
             last = p;
-            since = now;
+            since = seen_since = now;
             reported = false;
-        } else if (!reported && now - since > w->limit_ns) {
+        } else if (reported ? cur != blamed && now - seen_since > w->limit_ns
+                            : now - since > w->limit_ns) {
             char what[200];
-            if (describe_running(w, what, sizeof what)) {
+            if (describe_running(w, cur, what, sizeof what)) {
                 reported = true;
+                blamed = cur;
                 cio_loop_report(loop, "stall: the loop has not polled for %.3f s; running: %s",
                                 (double)(now - since) / 1e9, what);
             }

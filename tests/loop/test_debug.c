@@ -186,6 +186,23 @@ TEST(slow_done_callback_reported_by_name)
     CLOSE_LOOP(loop);
 }
 
+/* A static callback has no dynamic symbol: named from the executable's
+ * symbol table rather than as an address. */
+static void slow_static_callback(void *arg)
+{
+    (void)arg;
+    usleep(300000);
+}
+
+TEST(slow_static_callback_reported_by_name)
+{
+    cio_loop *loop = debug_loop(0);
+    EXPECT_OK(cio_call_soon(loop, slow_static_callback, NULL));
+    EXPECT_EQ(0, cio_loop_run_once(loop, 0));
+    EXPECT_REPORT("slow_static_callback()");
+    CLOSE_LOOP(loop);
+}
+
 /* A task step is the slow "callback" (asyncio: "Executing <Task ...> took
  * 0.3 seconds"): reported by the task's name, never as the address of the
  * trampoline inside libcio that ran it, whether the step was run from the
