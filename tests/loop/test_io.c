@@ -478,6 +478,47 @@ TEST(failing_backend_poll_reports_and_ends_the_run)
     CLOSE_LOOP(loop);
 }
 
+/* A descriptor closed while watched must not turn blocking polls into a
+ * busy loop: poll(2) reports it as POLLNVAL at once on every call, so the
+ * poll backend drops it from its set (and reports the mistake); epoll drops
+ * a closed descriptor by itself. Counted in iterations: a blocking
+ * iteration that returns with nothing done is a spin. */
+static int closed_timer_fired;
+static void closed_timer(void *arg)
+{
+    (void)arg;
+    closed_timer_fired = 1;
+}
+
+TEST(descriptor_closed_while_watched_does_not_spin)
+{
+    cio_loop *loop = g_loop = test_loop_new();
+    cio_loop_set_report_handler(loop, capture_report, NULL);
+    int p[2];
+    make_pipe(p);
+    EXPECT_OK(cio_add_reader(loop, p[0], on_read, NULL));
+    close(p[0]);
+    EXPECT_OK(cio_call_later(loop, 0.05, closed_timer, NULL, NULL));
+    int iters = 0;
+    while (!closed_timer_fired && iters < 1000) {
+        EXPECT_EQ(1, cio_loop_run_once(loop, 0));
+        iters++;
+    }
+    EXPECT_TRUE(closed_timer_fired);
+    /* one iteration finds the closed descriptor, the next waits for the
+     * timer (a few more if the wait ends just short of the tick) */
+    if (iters > 10)
+        FAIL("%d blocking iterations for one timer: the loop spun", iters);
+    EXPECT_EQ(0, rd.calls);
+    if (strcmp(cio_loop_backend(loop), "poll") == 0) {
+        EXPECT_EQ(1, nreports);
+        EXPECT_TRUE(strstr(last_report, "closed while watched") != NULL);
+    }
+    EXPECT_OK(cio_remove_reader(loop, p[0]));
+    close(p[1]);
+    CLOSE_LOOP(loop);
+}
+
 TEST(regular_file)
 {
     cio_loop *loop = g_loop = test_loop_new();
