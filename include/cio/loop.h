@@ -280,7 +280,9 @@ typedef void (*cio_io_cb)(cio_loop *loop, int fd, int events, void *arg);
  * file under epoll), -ENOMEM. The loop's table of watchers grows with the
  * highest descriptor watched (40 bytes per number).
  *
- * Remove the watcher before closing the descriptor. If a callback removes
+ * Remove the watcher before closing the descriptor. One whose descriptor was
+ * closed first never fires again but stays registered (the loop stays
+ * alive) until removed; the poll backend reports it. If a callback removes
  * and closes a descriptor and a new one reuses its number, events pending
  * for the old one in the same iteration are dropped, never delivered to the
  * new watcher. */

@@ -105,6 +105,7 @@ struct cio__wheel {
     struct cio__tslot due; /* collected at an iteration's start, fired at its end */
     uint32_t due_next;     /* next due entry to run */
     bool firing;           /* the due array is in use (collected, not yet all fired) */
+    bool release_pending;  /* emptied with large storage: the next poll gives it back */
 };
 
 void cio__wheel_init(struct cio__wheel *w, int64_t now_ns);
@@ -122,6 +123,9 @@ static inline bool cio__wheel_may_fire(const struct cio__wheel *w, int64_t now_n
  * order; returns whether there are any. cio__wheel_fire then runs them. */
 bool cio__wheel_collect(cio_loop *loop);
 void cio__wheel_fire(cio_loop *loop);
+/* Gives the node storage back if the wheel is still empty (the loop calls
+ * it when it polls and release_pending is set). */
+void cio__wheel_release(struct cio__wheel *w);
 
 /* ---- I/O ---------------------------------------------------------------- */
 

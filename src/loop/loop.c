@@ -629,6 +629,8 @@ static inline __attribute__((always_inline)) void poll_phase(cio_loop *loop, boo
 {
     if (CIO_UNLIKELY(loop->watched))
         atomic_fetch_add_explicit(&loop->progress, 1, memory_order_relaxed);
+    if (CIO_UNLIKELY(loop->wheel.release_pending))
+        cio__wheel_release(&loop->wheel); /* the wheel emptied: give its memory back */
     int timeout = 0;
     if (may_block && !ready && !loop->stopping)
         timeout = poll_timeout_ms(loop);

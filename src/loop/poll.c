@@ -134,6 +134,32 @@ static int pl_update(cio_loop *loop, int fd, uint32_t gen, int old_mask, int new
     return 0;
 }
 
+/* Descriptors closed while watched: poll(2) reports each as POLLNVAL at
+ * once, every time, so a blocking poll would return immediately forever and
+ * the loop would spin at 100% of a core. They are dropped from the set, as
+ * epoll drops a closed descriptor by itself; the watcher stays until removed
+ * (so the loop stays alive, as with epoll) but can never fire, and the
+ * mistake is reported. Walks downwards, so the entry swapped into a hole
+ * has already been looked at. */
+static void drop_invalid(cio_loop *loop, struct poll_state *st)
+{
+    for (int i = st->n - 1; i >= 1; i--) {
+        if (!(st->pfds[i].revents & POLLNVAL))
+            continue;
+        int fd = st->pfds[i].fd;
+        cio_loop_report(loop, "fd %d was closed while watched; its watcher can never fire "
+                              "again: remove watchers before close", fd);
+        int last = st->n - 1;
+        if (i != last) {
+            st->pfds[i] = st->pfds[last];
+            st->gens[i] = st->gens[last];
+            st->pos[st->pfds[i].fd] = i;
+        }
+        st->n--;
+        st->pos[fd] = -1;
+    }
+}
+
 static int pl_poll(cio_loop *loop, int timeout_ms)
 {
     struct poll_state *st = loop->bdata;
@@ -143,7 +169,7 @@ static int pl_poll(cio_loop *loop, int timeout_ms)
     if (r == 0)
         return 0;
     int nout = 0;
-    bool wake = false;
+    bool wake = false, invalid = false;
     for (int i = 0, seen = 0; i < st->n && seen < r; i++) {
         short re = st->pfds[i].revents;
         if (!re)
@@ -153,14 +179,18 @@ static int pl_poll(cio_loop *loop, int timeout_ms)
             wake = true;
             continue;
         }
-        if (re & POLLNVAL)
-            continue; /* closed while watched: nothing to deliver */
+        if (re & POLLNVAL) {
+            invalid = true; /* closed while watched: nothing to deliver */
+            continue;
+        }
         int events = ((re & POLLIN) ? CIO_READABLE : 0) | ((re & POLLOUT) ? CIO_WRITABLE : 0) |
                      ((re & (POLLERR | POLLHUP)) ? CIO_IOERR : 0);
         if (re & POLLHUP)
             events |= CIO_READABLE;
         st->out[nout++] = (struct poll_event){st->pfds[i].fd, st->gens[i], events};
     }
+    if (invalid)
+        drop_invalid(loop, st);
     if (wake)
         cio__wakeup_drain(loop);
     /* Copy out, because callbacks may grow (reallocate) st->out. */

@@ -83,7 +83,11 @@ void cio__wheel_init(struct cio__wheel *w, int64_t now_ns)
 {
     memset(w, 0, sizeof *w);
     w->free_head = CIO__NIL;
-    w->gen_start = w->gen_floor = 1;
+    /* The floor starts two above the start so that a node's first free,
+     * the common case of a wheel whose timers each live once, takes the
+     * fast path of node_free. */
+    w->gen_start = 1;
+    w->gen_floor = 3;
     for (int i = 0; i < CIO__TW_NSLOTS; i++)
         w->slots[i].sorted = true;
     w->due.sorted = true;
@@ -154,8 +158,13 @@ void cio__wheel_free(struct cio__wheel *w)
 
 /* Gives the node storage (and every slot array) back once no timer is
  * scheduled: ten million timers cancelled would otherwise keep their 460 MiB
- * until the loop is freed. Nothing is running or collected (the caller
- * checks `firing`), so no index is held anywhere. The generations go with the
+ * until the loop is freed. It happens at the loop's next poll after the
+ * wheel emptied (cio__wheel_release), not at once: a program that cancels
+ * every timer and starts as many again in the same callback keeps its pages
+ * instead of unmapping and faulting them in again, and a loop whose last
+ * timer stops it does not pay for the unmapping before it returns. Nothing
+ * is running or collected then (`firing` is checked), so no index is held
+ * anywhere. The generations go with the
  * storage: new nodes start at gen_floor, above every generation handed out,
  * so a handle from before still names no timer. Once the floor has used half
  * the generation space, the storage is kept instead (its nodes then retire
@@ -179,7 +188,21 @@ static void release_if_empty(struct cio__wheel *w)
     w->overdue.sorted = true;
     w->cur = cur;
     w->seq = seq;
-    w->gen_start = w->gen_floor = floor;
+    w->gen_start = floor;
+    w->gen_floor = floor + 2;
+}
+
+/* The wheel just emptied: ask the next poll to give the storage back. */
+static inline void note_empty(struct cio__wheel *w)
+{
+    if ((size_t)w->cap * sizeof *w->nodes > RELEASE_MIN_BYTES)
+        w->release_pending = true;
+}
+
+void cio__wheel_release(struct cio__wheel *w)
+{
+    w->release_pending = false;
+    release_if_empty(w);
 }
 
 static inline void bit_set(struct cio__wheel *w, uint32_t s) { w->bits[s >> 6] |= 1ull << (s & 63); }
@@ -309,20 +332,33 @@ static inline uint32_t gen_next(uint32_t gen)
     return gen == CIO__TW_GEN_RETIRED ? gen : gen + 1;
 }
 
+/* The generation moves on; a node at the floor moves the floor (the
+ * highest generation any node would hand out next, so above every one
+ * handed out: only the most reused node gets here), and a node whose
+ * generations are all used up retires. */
+static __attribute__((noinline)) void node_free_top(struct cio__wheel *w, struct cio__tnode *n,
+                                                    uint32_t idx)
+{
+    n->gen = gen_next(n->gen);
+    if (n->gen > w->gen_floor)
+        w->gen_floor = n->gen;
+    if (n->gen == CIO__TW_GEN_RETIRED)
+        return; /* retired: every generation of this node was handed out */
+    n->next_free = w->free_head;
+    w->free_head = idx;
+}
+
 static inline void node_free(struct cio__wheel *w, uint32_t idx)
 {
     struct cio__tnode *n = &w->nodes[idx];
-    n->gen = gen_next(n->gen);
     n->where = CIO__TW_FREE;
     if (w->intervals)
         w->intervals[idx] = 0;
-    /* The floor is the highest generation any node would hand out next, so
-     * it is above every generation handed out (only the most reused node
-     * moves it). */
-    if (CIO_UNLIKELY(n->gen > w->gen_floor))
-        w->gen_floor = n->gen;
-    if (CIO_UNLIKELY(n->gen == CIO__TW_GEN_RETIRED))
-        return; /* retired: every generation of this node was handed out */
+    if (CIO_UNLIKELY(n->gen >= w->gen_floor - 1)) { /* else gen + 1 < floor <= RETIRED */
+        node_free_top(w, n, idx);
+        return;
+    }
+    n->gen++;
     n->next_free = w->free_head;
     w->free_head = idx;
 }
@@ -466,7 +502,7 @@ int cio_timer_cancel(cio_loop *loop, cio_handle handle)
     }
     node_free(w, idx);
     if (!w->active)
-        release_if_empty(w);
+        note_empty(w);
     return 0;
 }
 
@@ -720,7 +756,7 @@ void cio__wheel_fire(cio_loop *loop)
         due->cap = 0;
     }
     if (!w->active)
-        release_if_empty(w);
+        note_empty(w);
 }
 
 int64_t cio__wheel_timeout(cio_loop *loop)
