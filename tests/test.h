@@ -154,10 +154,8 @@ static inline void test_capture_stderr(void (*fn)(void *), void *arg, char *buf,
     fclose(tmp);
 }
 
-/* Copies the case's stderr through to ours and remembers whether a line
- * started with "cio: " (a report that reached the default handler). Keeps
- * reading until the case has exited and the pipe is empty, without
- * waiting for descendants that may still hold the pipe open. */
+/* What the harness saw on a case's stderr: whether a line started with
+ * "cio: " (a report that reached a default handler), and the first one. */
 struct test_stderr {
     bool at_line_start;
     size_t matched; /* of the prefix, at the current line's start */
@@ -195,7 +193,11 @@ static inline void test_scan_stderr(struct test_stderr *e, const char *buf, size
     }
 }
 
-static inline int test_wait_case(pid_t pid, int fd, struct test_stderr *e)
+/* Reads the case's stderr (fd) into e, copying it to copy_to (unless
+ * negative), and returns the case's wait status. Keeps reading until the
+ * case has exited and the pipe is empty, without waiting for descendants
+ * that may still hold the pipe open. */
+static inline int test_wait_case(pid_t pid, int fd, struct test_stderr *e, int copy_to)
 {
     int st = 0;
     bool exited = false;
@@ -205,8 +207,8 @@ static inline int test_wait_case(pid_t pid, int fd, struct test_stderr *e)
         ssize_t n = read(fd, buf, sizeof buf);
         if (n > 0) {
             test_scan_stderr(e, buf, (size_t)n);
-            for (ssize_t off = 0; off < n;) {
-                ssize_t w = write(2, buf + off, (size_t)(n - off));
+            for (ssize_t off = 0; copy_to >= 0 && off < n;) {
+                ssize_t w = write(copy_to, buf + off, (size_t)(n - off));
                 if (w <= 0)
                     break;
                 off += w;
@@ -262,7 +264,7 @@ static inline int test_main(int argc, char **argv)
         }
         close(errp[1]);
         struct test_stderr e = {.at_line_start = true};
-        int st = test_wait_case(pid, errp[0], &e);
+        int st = test_wait_case(pid, errp[0], &e, 2);
         close(errp[0]);
         if (WIFEXITED(st) && WEXITSTATUS(st) == 0 && e.report_seen) {
             failed++;

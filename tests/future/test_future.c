@@ -644,4 +644,47 @@ TEST(double_unref_of_a_cached_future_is_reported)
     CLOSE_LOOP(loop);
 }
 
+/* ---- the harness itself (tests/test.h) --------------------------------------------- */
+
+/* A report that reaches a loop's default handler fails the case, whether
+ * or not the test installed a handler: here a child reports like a case
+ * that forgot to, and the harness's reader must see it. */
+TEST(harness_sees_a_report_that_reaches_the_default_handler)
+{
+    for (int forget = 0; forget < 2; forget++) {
+        int p[2];
+        EXPECT_OK(pipe(p));
+        fflush(stderr);
+        pid_t pid = fork();
+        EXPECT_TRUE(pid >= 0);
+        if (pid == 0) {
+            close(p[0]);
+            dup2(p[1], 2);
+            close(p[1]);
+            cio_loop *loop = test_loop_new();
+            if (!forget)
+                cio_loop_set_report_handler(loop, capture, NULL);
+            fprintf(stderr, "noise; not a report: cio: at mid-line\n");
+            cio_loop_report(loop, "boom %d", 7);
+            CLOSE_LOOP(loop);
+            _exit(0);
+        }
+        close(p[1]);
+        struct test_stderr e = {.at_line_start = true};
+        int st = test_wait_case(pid, p[0], &e, -1);
+        close(p[0]);
+        EXPECT_TRUE(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+        EXPECT_EQ(forget, e.report_seen);
+        if (forget) {
+            e.first_report[e.first_len] = 0;
+            EXPECT_STR_EQ("boom 7", e.first_report);
+        }
+    }
+    /* a prefix split across reads is still seen */
+    struct test_stderr e = {.at_line_start = true};
+    test_scan_stderr(&e, "x\nci", 4);
+    test_scan_stderr(&e, "o: late\n", 8);
+    EXPECT_TRUE(e.report_seen);
+}
+
 int main(int argc, char **argv) { return test_main(argc, argv); }
