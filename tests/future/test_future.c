@@ -667,7 +667,7 @@ TEST(harness_sees_a_report_that_reaches_the_default_handler)
             fprintf(stderr, "noise; not a report: cio: at mid-line\n");
             cio_loop_report(loop, "boom %d", 7);
             CLOSE_LOOP(loop);
-            _exit(0);
+            test_child_exit(0);
         }
         close(p[1]);
         struct test_stderr e = {.at_line_start = true};

@@ -3,15 +3,6 @@
  * pending yield), awaiting between yields, errors propagating through next. */
 #include "task/task_util.h"
 
-/* An explicit leak check: test cases end with _exit, which skips LSan's
- * own check at exit. */
-#if defined(__SANITIZE_ADDRESS__)
-#include <sanitizer/lsan_interface.h>
-#define CHECK_NO_LEAKS() EXPECT_EQ(0, __lsan_do_recoverable_leak_check())
-#else
-#define CHECK_NO_LEAKS() ((void)0)
-#endif
-
 #define HOUR 3600.0
 
 static int counts(cio_gen *g, void *arg)
@@ -396,7 +387,6 @@ TEST(run_closes_and_frees_generators_left_open)
     EXPECT_TRUE(strstr(order_log, "straggler-closed;") != NULL);
     EXPECT_TRUE(strstr(order_log, "unstarted") == NULL);
     EXPECT_NO_REPORTS();
-    CHECK_NO_LEAKS();
 }
 
 static int main_gen_of_own_loop(void *arg, void **result)
@@ -420,7 +410,6 @@ TEST(generator_of_a_loop_run_by_hand_is_not_freed_by_cio_run)
     finish_loop(loop);
     EXPECT_OK(cio_gen_close(g)); /* unstarted: needs no loop */
     EXPECT_NO_REPORTS();
-    CHECK_NO_LEAKS();
 }
 
 int main(int argc, char **argv) { return test_main(argc, argv); }

@@ -355,7 +355,7 @@ static int run_fault_child(enum prev_kind kind)
         close(p[1]);
         alarm(120);
         fault_child(kind);
-        _exit(0);
+        test_child_exit(0);
     }
     close(p[1]);
     size_t len = 0;
@@ -418,7 +418,7 @@ TEST(a_sent_sigsegv_with_sigsegv_ignored_is_ignored)
         cio_future_unref(t);
         finish_loop(loop);
         EXPECT_NO_REPORTS();
-        _exit(0);
+        test_child_exit(0);
     }
     int st = 0;
     EXPECT_EQ(pid, waitpid(pid, &st, 0));

@@ -171,7 +171,7 @@ static int run_child(long budget, void (*fn)(void))
         alarm(120); /* a hang fails by SIGALRM, not by the harness's timeout */
         cio__stack_test_guard_budget(budget);
         fn();
-        _exit(0);
+        test_child_exit(0);
     }
     close(p[1]);
     size_t len = 0;

@@ -8,15 +8,6 @@
 
 #include "task/task_util.h"
 
-/* An explicit leak check: test cases end with _exit, which skips LSan's
- * own check at exit. */
-#if defined(__SANITIZE_ADDRESS__)
-#include <sanitizer/lsan_interface.h>
-#define CHECK_NO_LEAKS() EXPECT_EQ(0, __lsan_do_recoverable_leak_check())
-#else
-#define CHECK_NO_LEAKS() ((void)0)
-#endif
-
 /* ---- cio_run ---------------------------------------------------------------- */
 
 static int main_result(void *arg, void **result)
@@ -129,7 +120,6 @@ TEST(run_hands_over_a_result_main_gave_a_destructor)
     /* with nobody to take it, cio_run frees it */
     EXPECT_OK(cio_run(main_owned_result, NULL, NULL));
     EXPECT_EQ(2, run_result_frees);
-    CHECK_NO_LEAKS();
 }
 
 /* A loop cio_run cannot free is an error, not a silent success. */
@@ -168,7 +158,6 @@ TEST(run_fails_when_it_cannot_free_its_loop)
     loop = cio_future_loop(kept_future);
     cio_future_unref(kept_future);
     EXPECT_OK(cio_loop_free(loop));
-    CHECK_NO_LEAKS();
 }
 
 /* ---- spawn and await ----------------------------------------------------------- */
