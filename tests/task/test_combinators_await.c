@@ -24,6 +24,15 @@ static int fails_after_yield(void *arg, void **result)
     return (int)(intptr_t)arg;
 }
 
+static int returns_after_yields(void *arg, void **result)
+{
+    /* arg: how many loop iterations to take, also the result */
+    for (uintptr_t i = 0; i < U(arg); i++)
+        EXPECT_OK(cio_yield());
+    *result = arg;
+    return 0;
+}
+
 static int sleeps_forever(void *arg, void **result)
 {
     int rc = cio_sleep(HOUR);
@@ -180,8 +189,11 @@ TEST(wait_await_all_completed)
 
 static int main_wait_first_exception(void *arg, void **result)
 {
+    /* f[2] finishes eight iterations later than f[1] fails, by causality:
+     * a 1 ms sleep there was often done too by the time the waiter ran
+     * (under valgrind), and wait counted two. */
     cio_future *f[3] = {spawn(sleeps_forever, "x"), spawn(fails_after_yield, V(-EIO)),
-                        spawn(returns_after, V(1))};
+                        spawn(returns_after_yields, V(8))};
     EXPECT_EQ(1, cio_wait_await(f, 3, CIO_WAIT_FIRST_EXCEPTION, CIO_NO_TIMEOUT));
     EXPECT_ERR(-EIO, cio_future_error(f[1]));
     EXPECT_FALSE(cio_future_done(f[0]));
