@@ -29,6 +29,7 @@ static int returns_after_yields(void *arg, void **result)
     /* arg: how many loop iterations to take, also the result */
     for (uintptr_t i = 0; i < U(arg); i++)
         EXPECT_OK(cio_yield());
+    LOG("y%u;", (unsigned)U(arg));
     *result = arg;
     return 0;
 }
@@ -173,10 +174,12 @@ TEST(wait_await_first_completed)
 
 static int main_wait_all(void *arg, void **result)
 {
-    cio_future *f[3] = {spawn(returns_after, V(2)), spawn(fails_after_yield, V(-EIO)),
-                        spawn(returns_after, V(1))};
+    /* in the order of the iterations they take (sleeps of 1 and 2 ms
+     * would swap places if the third task started a millisecond late) */
+    cio_future *f[3] = {spawn(returns_after_yields, V(3)), spawn(fails_after_yield, V(-EIO)),
+                        spawn(returns_after_yields, V(2))};
     EXPECT_EQ(3, cio_wait_await(f, 3, CIO_WAIT_ALL_COMPLETED, CIO_NO_TIMEOUT));
-    EXPECT_LOG("fail;r1;r2;");
+    EXPECT_LOG("fail;y2;y3;");
     EXPECT_ERR(-EIO, cio_future_error(f[1])); /* wait never fails: look at it */
     unref_all(f, 3);
     return 0;
