@@ -15,6 +15,10 @@
  * case fail with LeakSanitizer's report on its stderr. Memory still
  * reachable from globals, thread-local storage or a live thread's stack is
  * not a leak: process-lifetime caches and the thread pool's threads pass.
+ * LeakSanitizer sees the heap only: task stacks and other memory cio maps
+ * itself are neither checked nor scanned (a heap block that only a task's
+ * stack points to counts as leaked). Under valgrind, memcheck's own leak
+ * check runs at every case's _exit.
  *
  *   TEST(name) { ... }                  define a case
  *   int main(int c, char **v) { return test_main(c, v); }
@@ -215,11 +219,13 @@ static inline bool test_leak_check(void)
  * the parent must treat any nonzero status as a failure. A child that dies
  * on purpose (a deliberate crash) never gets here and is not checked.
  *
- * Only for a child forked while the case ran on one thread: in the child
+ * Only for a child forked while the case ran on one thread (the harness
+ * itself forks each case from a process that runs no threads): in the child
  * of a threaded process LeakSanitizer cannot scan the stacks of the threads
- * that fork left behind (what only they pointed to looks leaked), and its
- * check can hang on an allocator lock one of them held at the fork (seen
- * with GCC 12's libsanitizer). Such a child ends with a plain _exit. */
+ * that fork left behind (what only they pointed to looks leaked; it says
+ * "Running thread ... was not suspended"), and the check, like malloc, can
+ * hang on an allocator lock one of them held at the fork (GCC 12's ASan
+ * allocator is not fork-safe). Such a child ends with a plain _exit. */
 static inline void test_child_exit(int status)
 {
     fflush(stdout);
