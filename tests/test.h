@@ -16,9 +16,10 @@
  * reachable from globals, thread-local storage or a live thread's stack is
  * not a leak: process-lifetime caches and the thread pool's threads pass.
  * LeakSanitizer sees the heap only: task stacks and other memory cio maps
- * itself are neither checked nor scanned (a heap block that only a task's
- * stack points to counts as leaked). Under valgrind, memcheck's own leak
- * check runs at every case's _exit.
+ * itself are neither checked nor scanned (a heap block that only a
+ * suspended task's stack points to counts as leaked, which a case that
+ * closed its loop never has). Under valgrind, memcheck's own leak check
+ * runs at every case's _exit.
  *
  *   TEST(name) { ... }                  define a case
  *   int main(int c, char **v) { return test_main(c, v); }
