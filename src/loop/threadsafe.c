@@ -241,7 +241,7 @@ static int overflow_push(cio_loop *loop, struct cio__tsring *r, cio_cb cb, void 
         rc = -EAGAIN; /* a bounded call may not pass the overflow */
         goto out;
     }
-    if (r->ovf_len == r->ovf_cap && r->ovf_head >= r->ovf_cap / 2) {
+    if (r->ovf_len == r->ovf_cap && r->ovf_head && r->ovf_head >= r->ovf_cap / 2) {
         /* The loop took at least half in: reuse that room before growing.
          * Not less: the loop takes in CIO_THREADSAFE_BATCH calls per
          * iteration, and moving a large list down for that little room on
