@@ -218,6 +218,13 @@ struct cio_loop {
     cio_cb cbtab[CIO__RQ_TABLE];
     uint64_t head, tail;
     uint64_t mask;
+    /* The push fast path (cio__ready_push): the callback packed last, its
+     * entry's top byte, and a lower bound of head + mask + 1 (head only
+     * grows between refreshes), so a push checks one callback and one limit
+     * instead of hashing and computing the free room. */
+    cio_cb rq_cb;
+    uint64_t rq_tag;
+    uint64_t rq_limit;
     uint32_t since_poll; /* callbacks run since the last poll */
     int64_t last_poll;   /* ns, loop clock: when the last poll returned */
     bool stopping;
@@ -299,14 +306,17 @@ struct cio_loop {
 int cio__ready_grow(cio_loop *loop);
 int cio__ready_push_slow(cio_loop *loop, cio_cb cb, void *arg);
 int cio__ready_push_future(cio_loop *loop, cio_future_cb fcb, void *arg, cio_future *fut);
+/* The common case, the same callback as the last packed push with room
+ * below the limit, inline; anything else (another callback, a NULL one, an
+ * argument above 56 bits, a full or stale limit) in cio__ready_push_slow,
+ * which refreshes the fast path's fields. rq_cb is NULL until the first
+ * packed push, so a NULL cb never takes the fast path. */
 static inline int cio__ready_push(cio_loop *loop, cio_cb cb, void *arg)
 {
-    uint64_t a = (uint64_t)(uintptr_t)arg;
-    unsigned h = cio__rq_hash(cb);
-    if (CIO_LIKELY(loop->cbtab[h] == cb && !(a >> 56) &&
-                   loop->tail - loop->head <= loop->mask)) {
-        loop->ring[loop->tail & loop->mask] = ((uint64_t)(h + 1) << 56) | a;
-        loop->tail++;
+    uint64_t a = (uint64_t)(uintptr_t)arg, t = loop->tail;
+    if (CIO_LIKELY(cb == loop->rq_cb && !(a >> 56) && t < loop->rq_limit)) {
+        loop->ring[t & loop->mask] = loop->rq_tag | a;
+        loop->tail = t + 1;
         return 0;
     }
     return cio__ready_push_slow(loop, cb, arg);

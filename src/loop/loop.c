@@ -366,6 +366,7 @@ int cio__ready_grow(cio_loop *loop)
     loop->mask = 2 * cap - 1;
     loop->head = 0;
     loop->tail = n;
+    loop->rq_limit = 0; /* the next push refreshes it (cio__ready_push_slow) */
     return 0;
 }
 
@@ -396,7 +397,13 @@ int cio__ready_push_slow(cio_loop *loop, cio_cb cb, void *arg)
         int rc = ready_reserve(loop, 1);
         if (rc)
             return rc;
-        ready_put(loop, ((uint64_t)(h + 1) << 56) | a);
+        uint64_t tag = (uint64_t)(h + 1) << 56;
+        ready_put(loop, tag | a);
+        if (CIO_LIKELY(cb != NULL)) { /* never cached: see cio__ready_push */
+            loop->rq_cb = cb;
+            loop->rq_tag = tag;
+            loop->rq_limit = loop->head + loop->mask + 1;
+        }
         return 0;
     }
     int rc = ready_reserve(loop, 3);
@@ -436,10 +443,21 @@ static __attribute__((noinline)) int call_soon_slow(cio_loop *loop, cio_cb cb, v
 
 int cio_call_soon(cio_loop *loop, cio_cb cb, void *arg)
 {
-    /* The common case is a leaf: no frame, no saved register. */
-    if (CIO_UNLIKELY(!loop || !cb || loop->closed || loop->debug))
+    /* The common case is a leaf: no frame, no saved register. closed and
+     * debug are neighbouring bytes, tested by one compare. */
+    if (CIO_UNLIKELY(!loop || loop->closed || loop->debug))
         return call_soon_slow(loop, cb, arg);
-    return cio__ready_push(loop, cb, arg);
+    /* cio__ready_push's fast path, which a NULL cb never takes (rq_cb is
+     * never NULL while rq_limit is not 0): so cb is tested only off it. */
+    uint64_t a = (uint64_t)(uintptr_t)arg, t = loop->tail;
+    if (CIO_LIKELY(cb == loop->rq_cb && !(a >> 56) && t < loop->rq_limit)) {
+        loop->ring[t & loop->mask] = loop->rq_tag | a;
+        loop->tail = t + 1;
+        return 0;
+    }
+    if (!cb)
+        return -EINVAL;
+    return cio__ready_push_slow(loop, cb, arg);
 }
 
 /* ---- remote work ---------------------------------------------------------- */

@@ -97,6 +97,44 @@ TEST(call_soon_fifo_across_growth)
     CLOSE_LOOP(loop);
 }
 
+static void rec_odd(void *arg) { rec((void *)((intptr_t)arg & 0xffff)); }
+
+/* cio_call_soon's fast path (the callback packed last, below a limit on
+ * the queue) keeps the argument checks and the order: a NULL callback is
+ * refused with the fast path warm, callbacks that alternate, arguments too
+ * wide to pack, and growth of the queue between pushes all keep FIFO. */
+TEST(call_soon_fast_path_keeps_checks_and_order)
+{
+    cio_loop *loop = g_loop = test_loop_new();
+    nlog = 0;
+    EXPECT_OK(cio_call_soon(loop, rec, (void *)0));
+    EXPECT_ERR(-EINVAL, cio_call_soon(loop, NULL, NULL));
+    static int want[3000];
+    want[0] = 0;
+    for (int i = 1; i < 3000; i++) {
+        want[i] = i;
+        if (i % 3 == 0) /* alternate with another callback */
+            EXPECT_OK(cio_call_soon(loop, rec_odd, (void *)(intptr_t)i));
+        else if (i % 7 == 0) /* a plain entry: the top byte is taken */
+            EXPECT_OK(cio_call_soon(loop, rec_odd, (void *)(((intptr_t)1 << 60) | i)));
+        else
+            EXPECT_OK(cio_call_soon(loop, rec, (void *)(intptr_t)i));
+        if (i == 1500)
+            EXPECT_ERR(-EINVAL, cio_call_soon(loop, NULL, (void *)1));
+    }
+    drain(loop);
+    expect_log(want, 3000);
+    /* The same callback again, the fast path warm: still run once each. */
+    nlog = 0;
+    for (int i = 0; i < 300; i++)
+        EXPECT_OK(cio_call_soon(loop, rec, (void *)(intptr_t)i));
+    drain(loop);
+    expect_log(want, 300);
+    EXPECT_OK(cio_loop_close(loop));
+    EXPECT_ERR(-EINVAL, cio_call_soon(loop, rec, (void *)1));
+    EXPECT_OK(cio_loop_free(loop));
+}
+
 static void spawn_child(void *arg)
 {
     int v = (int)(intptr_t)arg;

@@ -559,6 +559,16 @@ TEST_T(pool_survives_fork_while_workers_take_jobs, 120)
 {
     /* Forks while the workers are busy taking jobs (and the pool's lock):
      * a child must not inherit the lock taken. */
+#if defined(__SANITIZE_ADDRESS__)
+    /* Not under ASan: GCC 12's ASan allocator takes no lock around fork, so
+     * a child forked while a worker is inside malloc inherits the
+     * allocator's lock held and hangs in its first malloc (seen: the
+     * child's worker stuck in SizeClassAllocator64::GetFromAllocator).
+     * That is the sanitizer's limit, not cio's; the other builds (plain,
+     * ucontext, compat) run this case. */
+    fprintf(stderr, "skipped under ASan (its allocator is not fork-safe)\n");
+    return;
+#endif
     cio_loop *loop = quiet_loop_new();
     EXPECT_OK(cio_threadpool_set_size(2));
     /* Each worker first registers its completion ring with this loop (a
