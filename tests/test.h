@@ -146,6 +146,24 @@ static inline cio_loop *test_loop_new(void)
     return loop;
 }
 
+/* A report handler that fails the case at once, where the report is made
+ * (the harness would also fail it afterwards, from stderr, but with less
+ * context). */
+static inline void test_fail_on_report(cio_loop *loop, const char *msg, void *arg)
+{
+    (void)loop;
+    (void)arg;
+    FAIL("unexpected report: %s", msg);
+}
+
+/* A loop whose every report fails the case. */
+static inline cio_loop *test_strict_loop_new(void)
+{
+    cio_loop *loop = test_loop_new();
+    cio_loop_set_report_handler(loop, test_fail_on_report, NULL);
+    return loop;
+}
+
 /* Runs the loop until *flag becomes nonzero, at most max_iter iterations. */
 static inline void test_run_until(cio_loop *loop, volatile int *flag, long max_iter)
 {

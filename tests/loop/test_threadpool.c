@@ -21,21 +21,6 @@ const char *__tsan_default_options(void);
 const char *__tsan_default_options(void) { return "die_after_fork=0"; }
 #endif
 
-static void fail_on_report(cio_loop *loop, const char *msg, void *arg)
-{
-    (void)loop;
-    (void)arg;
-    FAIL("unexpected report: %s", msg);
-}
-
-/* A loop whose reports fail the test. */
-static cio_loop *quiet_loop_new(void)
-{
-    cio_loop *loop = test_loop_new();
-    cio_loop_set_report_handler(loop, fail_on_report, NULL);
-    return loop;
-}
-
 static cio_loop *g_loop;
 static pthread_t loop_thread;
 
@@ -68,7 +53,7 @@ static void count_done(cio_future *f, void *arg)
 
 TEST_T(ten_thousand_jobs, 120)
 {
-    cio_loop *loop = g_loop = quiet_loop_new();
+    cio_loop *loop = g_loop = test_strict_loop_new();
     loop_thread = pthread_self();
     static cio_future *futs[NJOBS];
     for (uintptr_t i = 0; i < NJOBS; i++) {
@@ -91,7 +76,7 @@ TEST_T(ten_thousand_jobs, 120)
 
 TEST(job_error_fails_future)
 {
-    cio_loop *loop = g_loop = quiet_loop_new();
+    cio_loop *loop = g_loop = test_strict_loop_new();
     cio_future *f;
     EXPECT_OK(cio_loop_run_in_executor(loop, fail_eio, NULL, &f));
     EXPECT_ERR(-EIO, cio_loop_run_until_complete(loop, f));
@@ -104,7 +89,7 @@ TEST(job_error_fails_future)
 
 TEST(job_result_via_run_until_complete)
 {
-    cio_loop *loop = g_loop = quiet_loop_new();
+    cio_loop *loop = g_loop = test_strict_loop_new();
     cio_future *f;
     EXPECT_OK(cio_loop_run_in_executor(loop, double_it, (void *)21, &f));
     EXPECT_FALSE(cio_future_done(f));
@@ -116,13 +101,13 @@ TEST(job_result_via_run_until_complete)
 
 TEST(executor_bad_input)
 {
-    cio_loop *loop = quiet_loop_new();
+    cio_loop *loop = test_strict_loop_new();
     cio_future *f = (cio_future *)0x1;
     EXPECT_ERR(-EINVAL, cio_loop_run_in_executor(NULL, double_it, NULL, &f));
     EXPECT_ERR(-EINVAL, cio_loop_run_in_executor(loop, NULL, NULL, &f));
     EXPECT_ERR(-EINVAL, cio_loop_run_in_executor(loop, double_it, NULL, NULL));
     CLOSE_LOOP(loop);
-    cio_loop *closed = quiet_loop_new();
+    cio_loop *closed = test_strict_loop_new();
     EXPECT_OK(cio_loop_close(closed));
     EXPECT_ERR(-EINVAL, cio_loop_run_in_executor(closed, double_it, NULL, &f));
     EXPECT_OK(cio_loop_free(closed));
@@ -152,7 +137,7 @@ static int never_runs(void *arg, void **result)
 
 TEST(cancel_before_start_means_fn_never_runs)
 {
-    cio_loop *loop = g_loop = quiet_loop_new();
+    cio_loop *loop = g_loop = test_strict_loop_new();
     EXPECT_OK(sem_init(&started, 0, 0));
     EXPECT_OK(sem_init(&release, 0, 0));
     EXPECT_OK(cio_threadpool_set_size(1));
@@ -184,7 +169,7 @@ TEST(cancel_before_start_means_fn_never_runs)
 
 TEST(cancel_after_start_discards_result)
 {
-    cio_loop *loop = g_loop = quiet_loop_new();
+    cio_loop *loop = g_loop = test_strict_loop_new();
     EXPECT_OK(sem_init(&started, 0, 0));
     EXPECT_OK(sem_init(&release, 0, 0));
     cio_future *f;
@@ -245,7 +230,7 @@ TEST(cio_threads_env_sets_default_size)
 {
     EXPECT_OK(setenv("CIO_THREADS", "3", 1));
     EXPECT_EQ(3, cio_threadpool_size());
-    cio_loop *loop = quiet_loop_new();
+    cio_loop *loop = test_strict_loop_new();
     run_concurrent(loop, 3); /* three threads really run at once */
     CLOSE_LOOP(loop);
 }
@@ -259,7 +244,7 @@ TEST(cio_threads_env_invalid_falls_back)
 
 TEST(set_size_grows_at_once_and_shrinks_later)
 {
-    cio_loop *loop = quiet_loop_new();
+    cio_loop *loop = test_strict_loop_new();
     EXPECT_OK(cio_threadpool_set_size(2));
     EXPECT_EQ(2, cio_threadpool_size());
     run_concurrent(loop, 2);
@@ -312,7 +297,7 @@ static void *owner_thread(void *arg)
 {
     struct owner *o = arg;
     o->self = pthread_self();
-    o->loop = quiet_loop_new();
+    o->loop = test_strict_loop_new();
     static __thread cio_future *futs[PER_LOOP];
     for (uintptr_t i = 0; i < PER_LOOP; i++) {
         EXPECT_OK(cio_loop_run_in_executor(o->loop, double_it, (void *)i, &futs[i]));
@@ -397,7 +382,7 @@ static void close_when_drained(cio_loop *loop)
 
 TEST(executor_with_delivered_result_belongs_to_the_future)
 {
-    cio_loop *loop = quiet_loop_new();
+    cio_loop *loop = test_strict_loop_new();
     cio_future *kept, *stolen;
     EXPECT_OK(cio_loop_run_in_executor_with(loop, &owned_opts, owned_work, boxed(3), &kept));
     EXPECT_OK(cio_loop_run_in_executor_with(loop, &owned_opts, owned_work, boxed(4), &stolen));
@@ -419,7 +404,7 @@ TEST(executor_with_delivered_result_belongs_to_the_future)
 
 TEST(executor_with_failure_frees_a_stored_result)
 {
-    cio_loop *loop = quiet_loop_new();
+    cio_loop *loop = test_strict_loop_new();
     cio_future *f;
     EXPECT_OK(cio_loop_run_in_executor_with(loop, &owned_opts, owned_work, boxed(0), &f));
     EXPECT_ERR(-EIO, cio_loop_run_until_complete(loop, f));
@@ -431,7 +416,7 @@ TEST(executor_with_failure_frees_a_stored_result)
 
 TEST(executor_with_cancel_before_start_frees_the_arg)
 {
-    cio_loop *loop = quiet_loop_new();
+    cio_loop *loop = test_strict_loop_new();
     EXPECT_OK(sem_init(&started, 0, 0));
     EXPECT_OK(sem_init(&release, 0, 0));
     EXPECT_OK(cio_threadpool_set_size(1));
@@ -456,7 +441,7 @@ TEST(executor_with_cancel_before_start_frees_the_arg)
 
 TEST(executor_with_cancel_while_running_frees_the_result)
 {
-    cio_loop *loop = quiet_loop_new();
+    cio_loop *loop = test_strict_loop_new();
     EXPECT_OK(sem_init(&started, 0, 0));
     EXPECT_OK(sem_init(&release, 0, 0));
     cio_future *f;
@@ -474,7 +459,7 @@ TEST(executor_with_cancel_while_running_frees_the_result)
 
 TEST(executor_with_null_options_is_the_plain_call)
 {
-    cio_loop *loop = quiet_loop_new();
+    cio_loop *loop = test_strict_loop_new();
     cio_future *f;
     EXPECT_OK(cio_loop_run_in_executor_with(loop, NULL, double_it, (void *)8, &f));
     EXPECT_OK(cio_loop_run_until_complete(loop, f));
@@ -502,7 +487,7 @@ static int parent_job(void *arg, void **result)
 static int child_uses_the_pool(void)
 {
     alarm(30); /* alarms are not inherited: a hang must still end */
-    cio_loop *loop = quiet_loop_new();
+    cio_loop *loop = test_strict_loop_new();
     cio_future *f[16];
     for (uintptr_t i = 0; i < 16; i++)
         EXPECT_OK(cio_loop_run_in_executor(loop, double_it, (void *)i, &f[i]));
@@ -520,7 +505,7 @@ static int child_uses_the_pool(void)
 
 TEST_T(pool_survives_fork_with_jobs_in_flight, 120)
 {
-    cio_loop *loop = quiet_loop_new();
+    cio_loop *loop = test_strict_loop_new();
     EXPECT_OK(sem_init(&started, 0, 0));
     EXPECT_OK(sem_init(&release, 0, 0));
     EXPECT_OK(cio_threadpool_set_size(1));
@@ -569,7 +554,7 @@ TEST_T(pool_survives_fork_while_workers_take_jobs, 120)
     fprintf(stderr, "skipped under ASan (its allocator is not fork-safe)\n");
     return;
 #endif
-    cio_loop *loop = quiet_loop_new();
+    cio_loop *loop = test_strict_loop_new();
     EXPECT_OK(cio_threadpool_set_size(2));
     cio_future *f[64];
     for (int round = 0; round < 4; round++) {

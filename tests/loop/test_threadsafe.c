@@ -14,21 +14,6 @@
 
 static cio_loop *g_loop;
 
-static void fail_report(cio_loop *loop, const char *msg, void *arg)
-{
-    (void)loop;
-    (void)arg;
-    FAIL("unexpected report: %s", msg);
-}
-
-/* Every loop here fails the test on an unexpected report. */
-static cio_loop *new_loop(void)
-{
-    cio_loop *loop = test_loop_new();
-    cio_loop_set_report_handler(loop, fail_report, NULL);
-    return loop;
-}
-
 /* ---- burst ------------------------------------------------------------------ */
 
 #define NTHREADS 4
@@ -68,7 +53,7 @@ static void *sender(void *arg)
 
 static void burst_exact_count(void)
 {
-    cio_loop *loop = g_loop = new_loop();
+    cio_loop *loop = g_loop = test_strict_loop_new();
     loop_thread = pthread_self();
     pthread_t th[NTHREADS];
     for (uintptr_t t = 0; t < NTHREADS; t++)
@@ -117,7 +102,7 @@ static void *post_after(void *arg)
 
 TEST(threadsafe_wakes_loop_blocked_without_timers)
 {
-    cio_loop *loop = g_loop = new_loop();
+    cio_loop *loop = g_loop = test_strict_loop_new();
     for (int round = 1; round <= 10; round++) {
         pthread_t t;
         /* long enough that the loop is asleep in the backend when it posts */
@@ -131,7 +116,7 @@ TEST(threadsafe_wakes_loop_blocked_without_timers)
 
 TEST(threadsafe_wakes_loop_blocked_on_far_timer)
 {
-    cio_loop *loop = g_loop = new_loop();
+    cio_loop *loop = g_loop = test_strict_loop_new();
     cio_handle h;
     EXPECT_OK(cio_call_later(loop, 3600.0, stop_and_count, NULL, &h));
     pthread_t t;
@@ -154,7 +139,7 @@ static void idle_reader(cio_loop *loop, int fd, int events, void *arg)
 
 TEST(threadsafe_wakes_loop_blocked_on_idle_reader)
 {
-    cio_loop *loop = g_loop = new_loop();
+    cio_loop *loop = g_loop = test_strict_loop_new();
     int p[2];
     EXPECT_OK(pipe(p));
     EXPECT_OK(cio_add_reader(loop, p[0], idle_reader, NULL));
@@ -171,7 +156,7 @@ TEST(threadsafe_wakes_loop_blocked_on_idle_reader)
 
 TEST(threadsafe_from_loop_thread)
 {
-    cio_loop *loop = g_loop = new_loop();
+    cio_loop *loop = g_loop = test_strict_loop_new();
     EXPECT_OK(cio_call_soon_threadsafe(loop, stop_and_count, NULL));
     EXPECT_OK(cio_loop_run_forever(loop));
     EXPECT_EQ(1, wake_runs);
@@ -198,7 +183,7 @@ static void *race_sender(void *arg)
 
 static void post_races_with_sleep(void)
 {
-    cio_loop *loop = g_loop = new_loop();
+    cio_loop *loop = g_loop = test_strict_loop_new();
     const long rounds = 3000;
     EXPECT_OK(sem_init(&go, 0, 0));
     pthread_t t;
@@ -252,7 +237,7 @@ static void volley(void *arg)
 static void *side_thread(void *arg)
 {
     struct side *s = arg;
-    s->loop = new_loop();
+    s->loop = test_strict_loop_new();
     pthread_barrier_wait(s->ready); /* loop created */
     pthread_barrier_wait(s->ready); /* both loops known */
     EXPECT_OK(cio_loop_run_forever(s->loop));

@@ -15,20 +15,6 @@
 #include "test.h"
 #include "loop/internal.h"
 
-static void fail_report(cio_loop *loop, const char *msg, void *arg)
-{
-    (void)loop;
-    (void)arg;
-    FAIL("unexpected report: %s", msg);
-}
-
-static cio_loop *new_loop(void)
-{
-    cio_loop *loop = test_loop_new();
-    cio_loop_set_report_handler(loop, fail_report, NULL);
-    return loop;
-}
-
 static cio_loop *g_loop;
 
 /* Calls carry (producer << 32 | sequence number); each producer's numbers
@@ -119,7 +105,7 @@ static void *flood(void *arg)
 
 static void backlog_in_batches(int producers, long per, bool concurrently, bool try_mode)
 {
-    cio_loop *loop = g_loop = new_loop();
+    cio_loop *loop = g_loop = test_strict_loop_new();
     reset(producers * per);
     pthread_t th[MAXP];
     struct flood f[MAXP];
@@ -180,7 +166,7 @@ static long fill_with_try(int p, long first)
 
 TEST(try_refuses_when_full_and_accepts_after_the_loop_drains)
 {
-    cio_loop *loop = g_loop = new_loop();
+    cio_loop *loop = g_loop = test_strict_loop_new();
     reset(0);
     stop_when_all_ran = false;
     /* The loop's own thread is a producer like another (and cannot block). */
@@ -215,7 +201,7 @@ TEST(try_refuses_when_full_and_accepts_after_the_loop_drains)
  * loop has taken part of the list. */
 TEST(overflow_pushes_after_the_first_are_taken_in_without_a_signal)
 {
-    cio_loop *loop = g_loop = new_loop();
+    cio_loop *loop = g_loop = test_strict_loop_new();
     reset(0);
     stop_when_all_ran = false;
     long accepted = 0;
@@ -259,7 +245,7 @@ static void *fill_thread(void *arg)
 /* Two producers: each call carries a stamp, so a ring holds half as many. */
 TEST(try_capacity_with_several_producers)
 {
-    cio_loop *loop = g_loop = new_loop();
+    cio_loop *loop = g_loop = test_strict_loop_new();
     reset(0);
     stop_when_all_ran = false;
     sem_init(&fill_go[1], 0, 0);
@@ -321,7 +307,7 @@ static void *wait_producer(void *arg)
  * ring plus the batch the loop is running. */
 TEST_T(wait_blocks_the_producer_and_bounds_the_backlog, 120)
 {
-    cio_loop *loop = g_loop = new_loop();
+    cio_loop *loop = g_loop = test_strict_loop_new();
     const long n = 10 * CIO_THREADSAFE_RING;
     reset(n);
     pthread_t t;
@@ -339,7 +325,7 @@ TEST_T(wait_blocks_the_producer_and_bounds_the_backlog, 120)
 TEST_T(wait_bounds_the_backlog_no_membarrier, 120)
 {
     cio__ts_no_membarrier = true;
-    cio_loop *loop = g_loop = new_loop();
+    cio_loop *loop = g_loop = test_strict_loop_new();
     const long n = 10 * CIO_THREADSAFE_RING;
     reset(n);
     pthread_t t;
@@ -361,7 +347,7 @@ static void wait_on_own_loop(void *arg)
 
 TEST(wait_on_the_loops_own_thread_is_refused)
 {
-    cio_loop *loop = g_loop = new_loop();
+    cio_loop *loop = g_loop = test_strict_loop_new();
     EXPECT_OK(cio_call_soon(loop, wait_on_own_loop, NULL));
     EXPECT_OK(cio_loop_run_forever(loop));
     EXPECT_ERR(-EDEADLK, deadlk_rc);
@@ -382,7 +368,7 @@ static void *fill_then_wait(void *arg)
  * its timeout, having done nothing. */
 TEST(wait_times_out_on_a_full_ring)
 {
-    cio_loop *loop = g_loop = new_loop();
+    cio_loop *loop = g_loop = test_strict_loop_new();
     reset(0);
     stop_when_all_ran = false;
     pthread_t t;
@@ -426,7 +412,7 @@ static void *failing_producer(void *arg)
 
 static void alloc_failures_keep_order(int producers)
 {
-    cio_loop *loop = g_loop = new_loop();
+    cio_loop *loop = g_loop = test_strict_loop_new();
     reset(0);
     stop_when_all_ran = false;
     pthread_t th[MAXP];
@@ -507,7 +493,7 @@ static void sleep_n(int n)
 
 TEST(membarrier_stops_when_producers_go_quiet)
 {
-    cio_loop *loop = g_loop = new_loop();
+    cio_loop *loop = g_loop = test_strict_loop_new();
     sem_init(&post_go, 0, 0);
     pthread_t t;
     const long rounds = 20;
@@ -562,7 +548,7 @@ static void *sporadic_producer(void *arg)
 
 TEST_T(rings_going_hot_and_cold_never_lose_a_wakeup, 120)
 {
-    cio_loop *loop = g_loop = new_loop();
+    cio_loop *loop = g_loop = test_strict_loop_new();
     pthread_t th[SPORADIC_P];
     for (uintptr_t i = 0; i < SPORADIC_P; i++)
         EXPECT_OK(pthread_create(&th[i], NULL, sporadic_producer, (void *)(i + 1)));
@@ -584,7 +570,7 @@ static int answer(void *arg, void **result)
  * not leave the loop issuing membarrier on every sleep either. */
 TEST(membarrier_stops_after_a_pool_job)
 {
-    cio_loop *loop = g_loop = new_loop();
+    cio_loop *loop = g_loop = test_strict_loop_new();
     cio_future *f;
     EXPECT_OK(cio_loop_run_in_executor(loop, answer, NULL, &f));
     EXPECT_OK(cio_loop_run_until_complete(loop, f));
@@ -616,7 +602,7 @@ TEST_T(no_membarrier_try_producers_keep_order, 120)
 TEST(no_membarrier_quiet_producers_still_wake_the_loop)
 {
     cio__ts_no_membarrier = true;
-    cio_loop *loop = g_loop = new_loop();
+    cio_loop *loop = g_loop = test_strict_loop_new();
     sem_init(&post_go, 0, 0);
     pthread_t t;
     const long rounds = 20;

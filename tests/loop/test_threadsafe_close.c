@@ -12,20 +12,6 @@
 #include "test.h"
 #include "loop/internal.h"
 
-static void fail_report(cio_loop *loop, const char *msg, void *arg)
-{
-    (void)loop;
-    (void)arg;
-    FAIL("unexpected report: %s", msg);
-}
-
-static cio_loop *new_loop(void)
-{
-    cio_loop *loop = test_loop_new();
-    cio_loop_set_report_handler(loop, fail_report, NULL);
-    return loop;
-}
-
 static long ran_count;
 static void count(void *arg)
 {
@@ -37,7 +23,7 @@ static void count(void *arg)
 
 static void pending_call_fails_close(void)
 {
-    cio_loop *loop = new_loop();
+    cio_loop *loop = test_strict_loop_new();
     ran_count = 0;
     EXPECT_OK(cio_call_soon_threadsafe(loop, count, NULL));
     EXPECT_ERR(-EBUSY, cio_loop_close(loop));
@@ -121,7 +107,7 @@ static void producers_race_close(void)
 {
     int early = 0;
     for (int round = 0; round < ROUNDS; round++) {
-        cio_loop *loop = new_loop();
+        cio_loop *loop = test_strict_loop_new();
         atomic_store(&close_returned, 0);
         struct producer p[PRODUCERS] = {0};
         pthread_t th[PRODUCERS];
@@ -185,7 +171,7 @@ static void *late_call(void *arg)
 
 TEST(new_producer_after_close_is_refused)
 {
-    cio_loop *loop = new_loop();
+    cio_loop *loop = test_strict_loop_new();
     EXPECT_OK(cio_loop_close(loop));
     pthread_t t; /* a thread with no ring yet: registration is refused */
     EXPECT_OK(pthread_create(&t, NULL, late_call, loop));

@@ -12,21 +12,6 @@
 #include "test.h"
 
 static cio_loop *g_loop;
-
-static void fail_report(cio_loop *loop, const char *msg, void *arg)
-{
-    (void)loop;
-    (void)arg;
-    FAIL("unexpected report: %s", msg);
-}
-
-/* Every loop here fails the test on an unexpected report. */
-static cio_loop *new_loop(void)
-{
-    cio_loop *loop = test_loop_new();
-    cio_loop_set_report_handler(loop, fail_report, NULL);
-    return loop;
-}
 static long expect_next = 1, total;
 
 static void in_order(void *arg)
@@ -59,7 +44,7 @@ static void *alternate(void *arg)
 
 TEST_T(calls_ordered_across_threads_run_in_that_order, 120)
 {
-    cio_loop *loop = g_loop = new_loop();
+    cio_loop *loop = g_loop = test_strict_loop_new();
     expect_next = 1;
     total = TURNS;
     sem_init(&turn[0], 0, 1);
@@ -90,7 +75,7 @@ static void *flood(void *arg)
 
 TEST(full_ring_spills_over_in_order)
 {
-    cio_loop *loop = g_loop = new_loop();
+    cio_loop *loop = g_loop = test_strict_loop_new();
     expect_next = 1;
     total = FLOOD;
     pthread_t t;
@@ -104,7 +89,7 @@ TEST(full_ring_spills_over_in_order)
 /* The same while the loop runs and drains concurrently. */
 TEST(spill_over_while_draining_keeps_order)
 {
-    cio_loop *loop = g_loop = new_loop();
+    cio_loop *loop = g_loop = test_strict_loop_new();
     expect_next = 1;
     total = FLOOD;
     pthread_t t;
@@ -136,7 +121,7 @@ static void job_checked(cio_future *f, void *arg)
 
 TEST(pool_completions_do_not_disturb_ordered_calls)
 {
-    cio_loop *loop = g_loop = new_loop();
+    cio_loop *loop = g_loop = test_strict_loop_new();
     expect_next = 1;
     total = FLOOD;
     enum { JOBS = 2000 };
@@ -180,7 +165,7 @@ static void *last_call(void *arg)
 TEST(close_right_after_a_call_waits_for_the_caller)
 {
     for (int round = 0; round < 200; round++) {
-        cio_loop *loop = g_loop = new_loop();
+        cio_loop *loop = g_loop = test_strict_loop_new();
         pthread_t t;
         EXPECT_OK(pthread_create(&t, NULL, last_call, NULL));
         EXPECT_OK(cio_loop_run_forever(loop));
