@@ -1,7 +1,7 @@
 /* cio_run: asyncio.run for C. */
 #include "internal.h"
 
-/* White-box tests (tests/task/test_teardown.c) count the steps of the
+/* White-box tests (tests/task/test_many_tasks.c) count the steps of the
  * teardown's walks over the task list, to show that the total stays O(n). */
 #ifndef CIO__TEARDOWN_STEP
 #define CIO__TEARDOWN_STEP() ((void)0)
@@ -45,8 +45,10 @@ static void cancel_newer(cio_loop *loop, uint64_t seen)
  * next round. The loop blocks while nothing is ready, as any run does.
  *
  * The one case not waited for: tasks remain, but nothing is left that
- * could wake them (no callback, timer, descriptor, job or producer: they
- * await futures nobody will finish). asyncio would hang there forever;
+ * could wake them (no callback, timer, descriptor, signal handler, pool
+ * job or pending cross-thread call: they await futures nobody will
+ * finish, or that only a thread of the program's own, with nothing queued
+ * yet, could). asyncio would hang there forever;
  * this reports it and returns, and the tasks are left with the loop,
  * which then cannot be freed (cio_run says so and fails). A task that
  * failed other than by cancellation is reported when its future is
