@@ -77,7 +77,10 @@ typedef struct cio_task_options {
 } cio_task_options;
 
 /* asyncio.run: creates a loop (opts may be NULL), runs main(arg) as a task
- * until it ends, cancels the tasks it left behind and waits for them, frees
+ * until it ends, cancels the tasks it left behind (any number, in O(n)) and
+ * waits for them, however long a shielded cleanup takes; tasks left
+ * waiting for something nothing in the loop can finish any more are
+ * reported and left with the loop (asyncio would hang). Then it frees
  * the generators left open (see cio_gen_new), waits for the loop's thread
  * pool jobs, frees the loop. Must not be called from a task.
  * Returns main's outcome (0, its error, or -ECANCELED); or, when main

@@ -71,6 +71,7 @@ int cio_future_new(cio_loop *loop, cio_future **out)
     f->is_task = false;
     f->task = NULL;
     f->err = 0;
+    f->cb_slot = UINT32_MAX;
     f->result = NULL;
     f->dtor = NULL;
     f->ncb = 0;
@@ -183,9 +184,13 @@ static void finish(cio_future *f)
     uint32_t n = f->ncb;
     f->ncb = 0;
     for (uint32_t i = 0; i < n; i++) {
-        if (cio__ready_push_future(f->loop, f->cbs[i].cb, f->cbs[i].arg, f) != 0) {
+        cio_future_cb cb = f->cbs[i].cb;
+        if (!cb)
+            continue; /* a tombstone: removed, its reference already dropped */
+        void *arg = f->cbs[i].arg;
+        if (cio__ready_push_future(f->loop, cb, arg, f) != 0) {
             /* Out of memory for the queue: run it now rather than lose it. */
-            f->cbs[i].cb(f, f->cbs[i].arg);
+            cb(f, arg);
             cio__future_unref(f);
         }
     }
@@ -295,18 +300,51 @@ int cio_future_steal_result(cio_future *fut, void **value)
     return rc;
 }
 
-int cio_future_add_done_callback(cio_future *fut, cio_future_cb cb, void *arg)
+/* White-box tests (tests/task/test_many_tasks.c) count the steps of every
+ * walk over a callback list, to show that removals stay O(1) amortized. */
+#ifndef CIO__FCB_STEP
+#define CIO__FCB_STEP() ((void)0)
+#endif
+
+/* Moves entry `from` to `to` (to <= from), keeping an awaiter informed of
+ * its entry's new place. */
+static inline void move_entry(cio_future *fut, uint32_t from, uint32_t to)
 {
-    if (!fut || !cb)
-        return -EINVAL;
-    if (fut->state != CIO_FUTURE_PENDING) {
-        fut->refs++;
-        int rc = cio__ready_push_future(fut->loop, cb, arg, fut);
-        if (rc)
-            fut->refs--;
-        return rc;
+    struct cio__fcb *e = &fut->cbs[to];
+    *e = fut->cbs[from];
+    if (e->cb == cio__await_done)
+        ((cio_future *)e->arg)->cb_slot = to;
+}
+
+/* Squeezes the tombstones out of a full list, keeping the order, if they
+ * are at least half of it; returns whether it did. Each compaction follows
+ * at least as many removals as it moves entries, so it costs O(1) per
+ * removal, and the list never grows for want of squeezing: its room stays
+ * within twice the most entries it held at once. */
+static bool compact(cio_future *fut)
+{
+    uint32_t dead = 0;
+    for (uint32_t i = 0; i < fut->ncb; i++) {
+        CIO__FCB_STEP();
+        dead += fut->cbs[i].cb == NULL;
     }
-    if (fut->ncb == fut->capcb) {
+    if (dead == 0 || 2 * dead < fut->ncb)
+        return false;
+    uint32_t j = 0;
+    for (uint32_t i = 0; i < fut->ncb; i++) {
+        CIO__FCB_STEP();
+        if (fut->cbs[i].cb)
+            move_entry(fut, i, j++);
+    }
+    fut->ncb = j;
+    return true;
+}
+
+/* Appends an entry to a pending future's list; returns its index, or
+ * -ENOMEM. */
+static int64_t append(cio_future *fut, cio_future_cb cb, void *arg)
+{
+    if (fut->ncb == fut->capcb && !compact(fut)) {
         uint32_t ncap = fut->capcb * 2;
         struct cio__fcb *p;
         if (fut->cbs == fut->inl) {
@@ -321,24 +359,89 @@ int cio_future_add_done_callback(cio_future *fut, cio_future_cb cb, void *arg)
         fut->cbs = p;
         fut->capcb = ncap;
     }
-    fut->cbs[fut->ncb].cb = cb;
-    fut->cbs[fut->ncb].arg = arg;
-    fut->ncb++;
+    uint32_t i = fut->ncb++;
+    fut->cbs[i].cb = cb;
+    fut->cbs[i].arg = arg;
     fut->refs++; /* a pending callback keeps the future alive */
+    return i;
+}
+
+/* A done future: the callback is scheduled at once. */
+static int schedule_now(cio_future *fut, cio_future_cb cb, void *arg)
+{
+    fut->refs++;
+    int rc = cio__ready_push_future(fut->loop, cb, arg, fut);
+    if (rc)
+        fut->refs--;
+    return rc;
+}
+
+int cio_future_add_done_callback(cio_future *fut, cio_future_cb cb, void *arg)
+{
+    if (!fut || !cb)
+        return -EINVAL;
+    if (fut->state != CIO_FUTURE_PENDING)
+        return schedule_now(fut, cb, arg);
+    int64_t i = append(fut, cb, arg);
+    return i < 0 ? (int)i : 0;
+}
+
+int cio__future_add_awaiter(cio_future *fut, cio_future *owner)
+{
+    if (fut->state != CIO_FUTURE_PENDING)
+        return schedule_now(fut, cio__await_done, owner);
+    int64_t i = append(fut, cio__await_done, owner);
+    if (i < 0)
+        return (int)i;
+    owner->cb_slot = (uint32_t)i;
     return 0;
+}
+
+/* Turns entry i into a tombstone, and drops the tombstones at the end of
+ * the list (each one once, so O(1) amortized): a list whose last entries
+ * come and go never grows. */
+static void bury(cio_future *fut, uint32_t i)
+{
+    fut->cbs[i].cb = NULL;
+    fut->cbs[i].arg = NULL;
+    while (fut->ncb && fut->cbs[fut->ncb - 1].cb == NULL)
+        fut->ncb--;
+    fut->refs--; /* never the last: the caller holds one */
+}
+
+int cio__future_remove_awaiter(cio_future *fut, cio_future *owner)
+{
+    uint32_t i = owner->cb_slot;
+    /* A stale index (the list was finished and scheduled, or the entry
+     * removed by cio_future_remove_done_callback) finds another entry, or
+     * none: an owner has one registration at a time, so a match is this
+     * one. */
+    if (i >= fut->ncb || fut->cbs[i].cb != cio__await_done || fut->cbs[i].arg != owner)
+        return 0;
+    owner->cb_slot = UINT32_MAX;
+    bury(fut, i);
+    return 1;
 }
 
 int cio_future_remove_done_callback(cio_future *fut, cio_future_cb cb, void *arg)
 {
     if (!fut)
         return 0;
+    /* One pass that removes the matches and squeezes out the tombstones. */
     uint32_t j = 0;
     int removed = 0;
     for (uint32_t i = 0; i < fut->ncb; i++) {
-        if (fut->cbs[i].cb == cb && fut->cbs[i].arg == arg)
+        CIO__FCB_STEP();
+        struct cio__fcb *e = &fut->cbs[i];
+        if (!e->cb)
+            continue;
+        if (e->cb == cb && e->arg == arg) {
+            if (cb == cio__await_done)
+                ((cio_future *)arg)->cb_slot = UINT32_MAX;
             removed++;
-        else
-            fut->cbs[j++] = fut->cbs[i];
+        } else {
+            move_entry(fut, i, j++);
+        }
     }
     fut->ncb = j;
     fut->refs -= (uint32_t)removed; /* never the last: the caller holds one */

@@ -20,7 +20,13 @@ bool cio__future_cancel_requested(const cio_future *fut);
 typedef void (*cio__free_hook)(cio_future *fut, void *arg);
 
 /* The layout is internal so that the task layer's hot paths can inline the
- * small accessors (measured: a fifth of the cost of a spawn). */
+ * small accessors (measured: a fifth of the cost of a spawn).
+ *
+ * A done-callback entry. cb NULL: a tombstone, an entry removed in O(1)
+ * (cio__future_remove_awaiter) and passed over until the list is
+ * compacted. cb cio__await_done: an awaiter's entry, whose arg is the
+ * awaiting task's future, which keeps the entry's index in its cb_slot
+ * (compacting the list updates it). */
 struct cio__fcb {
     cio_future_cb cb;
     void *arg;
@@ -39,9 +45,12 @@ struct cio_future {
     bool is_task;
     void *task;
     int err;
+    /* Where this future's awaiter entry (cio__future_add_awaiter, on the
+     * future it awaits) sits in that future's list. In what was padding. */
+    uint32_t cb_slot;
     void *result;
     cio_free_fn dtor;
-    uint32_t ncb, capcb;
+    uint32_t ncb, capcb;  /* entries in use (tombstones included), room */
     struct cio__fcb *cbs; /* inl, or heap when more than 2 */
     struct cio__fcb inl[2];
     cio__cancel_hook hook;
@@ -53,6 +62,25 @@ struct cio_future {
 };
 
 void cio__future_free(cio_future *fut); /* the last reference went */
+
+/* The done-callback of a task awaiting a future (src/task/task.c): wakes
+ * the task `arg` (a task's future) if it still awaits `fut`, and drops the
+ * reference on it the registration held. */
+void cio__await_done(cio_future *fut, void *arg);
+/* Registers cio__await_done(fut, owner) as a done-callback that can be
+ * removed again in O(1) (amortized) by cio__future_remove_awaiter:
+ * owner->cb_slot keeps the entry's index. So n tasks awaiting one future
+ * and then cancelled cost O(n), not a scan of the list each. A future may
+ * be the owner of one such registration at a time (on any future): a task
+ * awaits one thing at a time. Otherwise exactly as
+ * cio_future_add_done_callback: the entry keeps its place in the order of
+ * callbacks, holds a reference on fut, and is scheduled when fut ends. */
+int cio__future_add_awaiter(cio_future *fut, cio_future *owner);
+/* Removes owner's registration from fut if it is still in the list (not
+ * yet scheduled): returns 1, and drops the reference the registration held
+ * on fut (never the last: the caller holds one). Returns 0 if there is
+ * none. */
+int cio__future_remove_awaiter(cio_future *fut, cio_future *owner);
 
 static inline void cio__future_unref(cio_future *fut)
 {

@@ -1,21 +1,85 @@
 /* cio_run: asyncio.run for C. */
 #include "internal.h"
 
-/* Lets every task end: cancels the stragglers, then runs until none is
- * left (cancellation is sticky, so each ends at its next suspension). */
+/* White-box tests (tests/task/test_many_tasks.c) count the steps of the
+ * teardown's walks over the task list, to show that the total stays O(n). */
+#ifndef CIO__TEARDOWN_STEP
+#define CIO__TEARDOWN_STEP() ((void)0)
+#endif
+
+/* Cancels every task whose id is above `seen`. New tasks go to the head of
+ * the loop's list with ever larger ids (cio__task_create), so those are the
+ * first ones of the list, and the walk stops at the first older task: over
+ * a whole teardown each task is visited about once, however many rounds
+ * it takes, where walking the whole list every round was O(n^2).
+ *
+ * Cancelling a task only schedules its wakeup; no task runs here, so the
+ * list does not change under the walk. Except when the ready queue is out
+ * of memory: the task is then resumed on the spot (cio__task_wake), and
+ * anything may happen, including the end of the next task in the list.
+ * The walk therefore holds the next task's future, and starts over from
+ * the head if that task ended meanwhile; tasks already cancelled are
+ * passed over, and only this rare case pays twice. */
+static void cancel_newer(cio_loop *loop, uint64_t seen)
+{
+    struct cio__task *t = loop->tasks;
+    while (t && t->id > seen) {
+        CIO__TEARDOWN_STEP();
+        cio_future *next = t->next ? cio_future_ref(t->next->fut) : NULL;
+        if (!cio__future_cancel_requested(t->fut))
+            cio_future_cancel(t->fut);
+        if (!next)
+            break;
+        t = cio__future_task(next); /* NULL if it ended meanwhile */
+        if (!t)
+            t = loop->tasks;
+        cio_future_unref(next);
+    }
+}
+
+/* asyncio.run's end: cancels the tasks main left behind, then runs the
+ * loop until every one has ended. Cancellation is sticky, so a task that
+ * catches it still fails at its next suspension outside a shield scope; a
+ * task that shields its cleanup is waited for, however long the cleanup
+ * takes. Tasks started meanwhile (by cleanup code) are cancelled too, the
+ * next round. The loop blocks while nothing is ready, as any run does.
+ *
+ * The one case not waited for: tasks remain, but nothing is left that
+ * could wake them (no callback, timer, descriptor, signal handler, pool
+ * job or pending cross-thread call: they await futures nobody will
+ * finish, or that only a thread of the program's own, with nothing queued
+ * yet, could). asyncio would hang there forever;
+ * this reports it and returns, and the tasks are left with the loop,
+ * which then cannot be freed (cio_run says so and fails). A task that
+ * failed other than by cancellation is reported when its future is
+ * freed, as for any task ("error was never retrieved"). */
 static void finish_tasks(cio_loop *loop)
 {
-    for (int round = 0; loop->ntasks && round < 1000; round++) {
-        size_t n = cio_all_tasks(loop, NULL, 0);
-        cio_task *buf[64];
-        size_t got = cio_all_tasks(loop, buf, n < 64 ? n : 64);
-        for (size_t i = 0; i < got && i < 64; i++) {
-            if (!cio_future_done(buf[i]))
-                cio_future_cancel(buf[i]);
-            cio_future_unref(buf[i]);
+    uint64_t seen = 0; /* every task with a larger id is still to cancel */
+    int failures = 0;  /* polls failed in a row */
+    while (loop->ntasks) {
+        if (loop->task_seq > seen) {
+            uint64_t last = loop->task_seq;
+            cancel_newer(loop, seen);
+            seen = last;
         }
-        for (int k = 0; k < 100 && loop->ntasks; k++)
-            cio_loop_run_once(loop, 0);
+        CIO__TEARDOWN_STEP();
+        int rc = cio_loop_run_once(loop, 0);
+        if (rc == 0 && loop->ntasks && loop->task_seq == seen) {
+            cio_loop_report(loop, "cio_run: %zu task(s) did not end after cancellation and "
+                                  "nothing is left that could wake them; left with the loop",
+                            loop->ntasks);
+            return;
+        }
+        /* The loop reported the failure; a failed poll waits a little
+         * (poll_failed), so a hundred in a row is a second or more. */
+        failures = rc < 0 ? failures + 1 : 0;
+        if (failures == 100) {
+            cio_loop_report(loop, "cio_run: the loop keeps failing (%s) while %zu task(s) "
+                                  "are ending; left with the loop",
+                            cio_strerror(rc), loop->ntasks);
+            return;
+        }
     }
 }
 

@@ -406,6 +406,8 @@ int cio__task_create(cio_loop *loop, const cio_task_options *opts, cio_task_fn f
         cio__stack_put(stack);
         return rc;
     }
+    /* At the head: the list stays ordered by id, newest first, which
+     * cio_run's teardown relies on (run.c). */
     struct cio__task *head = loop->tasks;
     t->next = head;
     if (head)
@@ -443,7 +445,6 @@ int cio_spawn(cio_task_fn fn, void *arg, cio_task **out)
     return cio_spawn_with(NULL, fn, arg, out);
 }
 
-static void await_done(cio_future *fut, void *arg);
 static __thread int finish_depth;
 
 static void task_finish(struct cio__task *t)
@@ -490,7 +491,7 @@ static void task_finish(struct cio__task *t)
      * which is asyncio's order; no user callback is run early. Nesting is
      * bounded, so a cascade of finishing tasks cannot deepen the stack. */
     cio_future *waker_arg = NULL;
-    if (fut->ncb == 1 && fut->cbs[0].cb == await_done && loop->tail == loop->head &&
+    if (fut->ncb == 1 && fut->cbs[0].cb == cio__await_done && loop->tail == loop->head &&
         finish_depth < 4) {
         waker_arg = fut->cbs[0].arg;
         fut->ncb = 0; /* its reference on fut is dropped below */
@@ -505,7 +506,7 @@ static void task_finish(struct cio__task *t)
     if (waker_arg) {
         finish_depth++;
         fut->refs++; /* keep fut while the awaiter runs */
-        await_done(fut, waker_arg);
+        cio__await_done(fut, waker_arg);
         cio__future_unref(fut); /* the registration's reference */
         cio__future_unref(fut);
         finish_depth--;
@@ -590,7 +591,7 @@ size_t cio_all_tasks(cio_loop *loop, cio_task **out, size_t max)
 
 /* ---- suspending calls ------------------------------------------------------------- */
 
-static void await_done(cio_future *fut, void *arg)
+void cio__await_done(cio_future *fut, void *arg)
 {
     cio_future *taskfut = arg;
     struct cio__task *t = cio__future_task(taskfut);
@@ -609,8 +610,11 @@ int cio_await(cio_future *fut, void **result)
     if (!fut || fut == t->fut || fut->loop != t->loop)
         return -EINVAL;
     if (fut->state == CIO_FUTURE_PENDING) {
+        /* Tracked, so that leaving early (cancelled, timed out) removes
+         * the callback in O(1): n tasks awaiting one future and then
+         * cancelled would otherwise scan its list n times. */
         t->fut->refs++; /* for the done-callback */
-        int rc = cio_future_add_done_callback(fut, await_done, t->fut);
+        int rc = cio__future_add_awaiter(fut, t->fut);
         if (rc) {
             cio__future_unref(t->fut);
             return rc;
@@ -619,7 +623,7 @@ int cio_await(cio_future *fut, void **result)
         rc = cio__task_suspend(t, INT64_MAX);
         t->awaiting = NULL;
         if (rc) {
-            if (cio_future_remove_done_callback(fut, await_done, t->fut))
+            if (cio__future_remove_awaiter(fut, t->fut))
                 cio__future_unref(t->fut);
             return rc;
         }

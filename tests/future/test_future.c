@@ -283,6 +283,32 @@ TEST(remove_done_callback_counts)
     CLOSE_LOOP(loop);
 }
 
+/* Removals from the middle of a long list (the list squeezes out removed
+ * entries, cio_await's O(1) removals leave tombstones): the others still
+ * run once each, in the order added, with odd and even arguments alike,
+ * and every registration's reference is given back. */
+TEST(removals_from_a_long_list_keep_the_rest_in_order)
+{
+    cio_loop *loop = loop_capturing();
+    cio_future *f = fnew(loop);
+    for (int i = 0; i < 60; i++)
+        EXPECT_OK(cio_future_add_done_callback(f, rec_cb, (void *)(intptr_t)i));
+    for (int i = 0; i < 60; i += 3)
+        EXPECT_EQ(1, cio_future_remove_done_callback(f, rec_cb, (void *)(intptr_t)i));
+    for (int i = 60; i < 80; i++) /* after the removals: still after the rest */
+        EXPECT_OK(cio_future_add_done_callback(f, rec_cb, (void *)(intptr_t)i));
+    EXPECT_EQ(1, cio_future_remove_done_callback(f, rec_cb, (void *)(intptr_t)79));
+    EXPECT_OK(cio_future_set_result(f, NULL, NULL));
+    drain(loop);
+    EXPECT_EQ(40 + 19, nlog);
+    int k = 0;
+    for (int i = 0; i < 79 && k < LOG_MAX; i++)
+        if (i >= 60 || i % 3 != 0)
+            EXPECT_EQ(i, log_v[k++]);
+    cio_future_unref(f);
+    CLOSE_LOOP(loop); /* fails if a reference was kept */
+}
+
 static void add_more(cio_future *f, void *arg)
 {
     (void)arg;
