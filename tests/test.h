@@ -254,6 +254,52 @@ static inline void test_child_exit(int status)
     _exit(no_leaks ? status : TEST_LEAK_EXIT);
 }
 
+/* Runs fn(arg) in a child process with its stderr going into buf
+ * (NUL-terminated, truncated to len; what does not fit is read and
+ * dropped, so a talkative child never blocks on a full pipe). The child
+ * ends with test_child_exit(0) if fn returns, and dies by SIGALRM if it
+ * hangs for 120 s (a hang then fails by its status, not by the harness's
+ * timeout). Returns the child's wait status. */
+static inline int test_run_child(void (*fn)(void *), void *arg, char *buf, size_t len)
+{
+    int p[2];
+    if (pipe(p) != 0)
+        FAIL("test_run_child: pipe: %s", strerror(errno));
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid < 0)
+        FAIL("test_run_child: fork: %s", strerror(errno));
+    if (pid == 0) {
+        close(p[0]);
+        dup2(p[1], 2);
+        close(p[1]);
+        alarm(120);
+        fn(arg);
+        test_child_exit(0);
+    }
+    close(p[1]);
+    size_t got = 0;
+    for (;;) {
+        char scratch[512];
+        bool room = got + 1 < len;
+        ssize_t n = room ? read(p[0], buf + got, len - 1 - got) : read(p[0], scratch, sizeof scratch);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            break;
+        if (room)
+            got += (size_t)n;
+    }
+    if (len)
+        buf[got] = 0;
+    close(p[0]);
+    int st = 0;
+    while (waitpid(pid, &st, 0) < 0)
+        if (errno != EINTR)
+            FAIL("test_run_child: waitpid: %s", strerror(errno));
+    return st;
+}
+
 /* What the harness saw on a case's stderr: whether a line started with
  * "cio: " (a report that reached a default handler), and the first one. */
 struct test_stderr {

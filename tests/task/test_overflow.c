@@ -144,46 +144,31 @@ static int gen_consumer(void *arg, void **result)
 /* Runs the case in a child process; returns its stderr (static buffer) and
  * the wait status. */
 static char child_err[8192];
+static void overflow_child_body(void *arg)
+{
+    const struct overflow_case *c = arg;
+    if (c->gap)
+        cio__stack_test_guard_budget(0);
+    cio_loop *loop = NULL;
+    if (cio_loop_new(&loop, NULL) != 0)
+        _exit(90);
+    cio_loop_set_report_handler(loop, capture_report, NULL);
+    cio_task_options o = {0};
+    o.name = c->name;
+    o.stack_size = c->stack_size;
+    cio_task *t = NULL;
+    int rc = c->in_gen ? cio_task_new(loop, NULL, gen_consumer, (void *)c, &t)
+                       : cio_task_new(loop, &o, c->fn, NULL, &t);
+    if (rc != 0)
+        _exit(91);
+    cio_loop_run_until_complete(loop, t);
+    fprintf(stderr, "survived\n");
+    _exit(0); /* reaching here is a failure */
+}
+
 static int run_overflow_child(const struct overflow_case *c)
 {
-    int p[2];
-    EXPECT_OK(pipe(p));
-    fflush(stderr);
-    pid_t pid = fork();
-    EXPECT_TRUE(pid >= 0);
-    if (pid == 0) {
-        close(p[0]);
-        dup2(p[1], 2);
-        close(p[1]);
-        alarm(120); /* a hang fails by SIGALRM, not by the harness's timeout */
-        if (c->gap)
-            cio__stack_test_guard_budget(0);
-        cio_loop *loop = NULL;
-        if (cio_loop_new(&loop, NULL) != 0)
-            _exit(90);
-        cio_loop_set_report_handler(loop, capture_report, NULL);
-        cio_task_options o = {0};
-        o.name = c->name;
-        o.stack_size = c->stack_size;
-        cio_task *t = NULL;
-        int rc = c->in_gen ? cio_task_new(loop, NULL, gen_consumer, (void *)c, &t)
-                           : cio_task_new(loop, &o, c->fn, NULL, &t);
-        if (rc != 0)
-            _exit(91);
-        cio_loop_run_until_complete(loop, t);
-        fprintf(stderr, "survived\n");
-        _exit(0); /* reaching here is a failure */
-    }
-    close(p[1]);
-    size_t len = 0;
-    ssize_t n;
-    while ((n = read(p[0], child_err + len, sizeof child_err - 1 - len)) > 0)
-        len += (size_t)n;
-    child_err[len] = 0;
-    close(p[0]);
-    int st = 0;
-    EXPECT_EQ(pid, waitpid(pid, &st, 0));
-    return st;
+    return test_run_child(overflow_child_body, (void *)c, child_err, sizeof child_err);
 }
 
 static void expect_overflow_reported(const struct overflow_case *c, const char *name)
@@ -342,31 +327,11 @@ static void fault_child(enum prev_kind kind)
     fprintf(stderr, "chained\n");
 }
 
+static void fault_child_body(void *arg) { fault_child(*(enum prev_kind *)arg); }
+
 static int run_fault_child(enum prev_kind kind)
 {
-    int p[2];
-    EXPECT_OK(pipe(p));
-    fflush(stderr);
-    pid_t pid = fork();
-    EXPECT_TRUE(pid >= 0);
-    if (pid == 0) {
-        close(p[0]);
-        dup2(p[1], 2);
-        close(p[1]);
-        alarm(120);
-        fault_child(kind);
-        test_child_exit(0);
-    }
-    close(p[1]);
-    size_t len = 0;
-    ssize_t n;
-    while ((n = read(p[0], child_err + len, sizeof child_err - 1 - len)) > 0)
-        len += (size_t)n;
-    child_err[len] = 0;
-    close(p[0]);
-    int st = 0;
-    EXPECT_EQ(pid, waitpid(pid, &st, 0));
-    return st;
+    return test_run_child(fault_child_body, &kind, child_err, sizeof child_err);
 }
 
 TEST(a_fault_outside_stacks_reaches_the_previous_siginfo_handler)

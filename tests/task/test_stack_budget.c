@@ -157,32 +157,22 @@ static char child_err[16384];
 
 /* Runs fn in a child with a guard budget of `budget` mappings; returns the
  * wait status, the child's stderr in child_err. */
+struct budget_child {
+    long budget;
+    void (*fn)(void);
+};
+
+static void budget_child_body(void *arg)
+{
+    const struct budget_child *c = arg;
+    cio__stack_test_guard_budget(c->budget);
+    c->fn();
+}
+
 static int run_child(long budget, void (*fn)(void))
 {
-    int p[2];
-    EXPECT_OK(pipe(p));
-    fflush(stderr);
-    pid_t pid = fork();
-    EXPECT_TRUE(pid >= 0);
-    if (pid == 0) {
-        close(p[0]);
-        dup2(p[1], 2);
-        close(p[1]);
-        alarm(120); /* a hang fails by SIGALRM, not by the harness's timeout */
-        cio__stack_test_guard_budget(budget);
-        fn();
-        test_child_exit(0);
-    }
-    close(p[1]);
-    size_t len = 0;
-    ssize_t n;
-    while ((n = read(p[0], child_err + len, sizeof child_err - 1 - len)) > 0)
-        len += (size_t)n;
-    child_err[len] = 0;
-    close(p[0]);
-    int st = 0;
-    EXPECT_EQ(pid, waitpid(pid, &st, 0));
-    return st;
+    struct budget_child c = {budget, fn};
+    return test_run_child(budget_child_body, &c, child_err, sizeof child_err);
 }
 
 static int count_str(const char *hay, const char *needle)
