@@ -76,6 +76,20 @@ static void pl_free(cio_loop *loop)
     loop->bdata = NULL;
 }
 
+/* Removes entry i (descriptor pfds[i].fd) from the set: the last entry
+ * takes its place, so removal is O(1) and the set stays dense. */
+static void remove_at(struct poll_state *st, int i)
+{
+    int fd = st->pfds[i].fd, last = st->n - 1;
+    if (i != last) {
+        st->pfds[i] = st->pfds[last];
+        st->gens[i] = st->gens[last];
+        st->pos[st->pfds[i].fd] = i;
+    }
+    st->n--;
+    st->pos[fd] = -1;
+}
+
 static int pl_update(cio_loop *loop, int fd, uint32_t gen, int old_mask, int new_mask)
 {
     struct poll_state *st = loop->bdata;
@@ -107,14 +121,7 @@ static int pl_update(cio_loop *loop, int fd, uint32_t gen, int old_mask, int new
     if (new_mask == 0) {
         if (i < 0)
             return 0;
-        int last = st->n - 1;
-        if (i != last) {
-            st->pfds[i] = st->pfds[last];
-            st->gens[i] = st->gens[last];
-            st->pos[st->pfds[i].fd] = i;
-        }
-        st->n--;
-        st->pos[fd] = -1;
+        remove_at(st, i);
         return 0;
     }
     if (i < 0) {
@@ -149,14 +156,7 @@ static void drop_invalid(cio_loop *loop, struct poll_state *st)
         int fd = st->pfds[i].fd;
         cio_loop_report(loop, "fd %d was closed while watched; its watcher can never fire "
                               "again: remove watchers before close", fd);
-        int last = st->n - 1;
-        if (i != last) {
-            st->pfds[i] = st->pfds[last];
-            st->gens[i] = st->gens[last];
-            st->pos[st->pfds[i].fd] = i;
-        }
-        st->n--;
-        st->pos[fd] = -1;
+        remove_at(st, i);
     }
 }
 
