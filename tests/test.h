@@ -164,6 +164,20 @@ static inline cio_loop *test_strict_loop_new(void)
     return loop;
 }
 
+/* Runs non-blocking iterations until the loop reports nothing left; fails
+ * the case if a run fails or 1,000 iterations do not drain it. */
+static inline void test_drain(cio_loop *loop)
+{
+    for (int i = 0; i < 1000; i++) {
+        int rc = cio_loop_run_once(loop, CIO_RUN_NOWAIT);
+        if (rc < 0)
+            FAIL("run_once: %s", cio_err_name(rc));
+        if (rc == 0)
+            return;
+    }
+    FAIL("loop did not drain");
+}
+
 /* Runs the loop until *flag becomes nonzero, at most max_iter iterations. */
 static inline void test_run_until(cio_loop *loop, volatile int *flag, long max_iter)
 {

@@ -27,17 +27,6 @@ static cio_loop *loop_capturing(void)
     return loop;
 }
 
-static void drain(cio_loop *loop)
-{
-    for (int i = 0; i < 100; i++) {
-        int rc = cio_loop_run_once(loop, CIO_RUN_NOWAIT);
-        EXPECT_TRUE(rc >= 0);
-        if (rc == 0)
-            return;
-    }
-    FAIL("loop did not drain");
-}
-
 static cio_future *fnew(cio_loop *loop)
 {
     cio_future *f = NULL;
@@ -204,7 +193,7 @@ TEST(future_bad_input)
     cio_future_unref(NULL);
     EXPECT_OK(cio_future_cancel(f));
     cio_future_unref(f);
-    drain(loop);
+    test_drain(loop);
     CLOSE_LOOP(loop);
 }
 
@@ -235,7 +224,7 @@ TEST(done_callbacks_not_synchronous_on_error_or_cancel)
     EXPECT_OK(cio_future_set_error(a, -EIO));
     EXPECT_OK(cio_future_cancel(b));
     EXPECT_EQ(0, nlog);
-    drain(loop);
+    test_drain(loop);
     EXPECT_EQ(2, nlog);
     EXPECT_EQ(1, log_v[0]);
     EXPECT_EQ(2, log_v[1]);
@@ -299,7 +288,7 @@ TEST(removals_from_a_long_list_keep_the_rest_in_order)
         EXPECT_OK(cio_future_add_done_callback(f, rec_cb, (void *)(intptr_t)i));
     EXPECT_EQ(1, cio_future_remove_done_callback(f, rec_cb, (void *)(intptr_t)79));
     EXPECT_OK(cio_future_set_result(f, NULL, NULL));
-    drain(loop);
+    test_drain(loop);
     EXPECT_EQ(40 + 19, nlog);
     int k = 0;
     for (int i = 0; i < 79 && k < LOG_MAX; i++)
@@ -472,7 +461,7 @@ TEST(unretrieved_error_reported_after_callbacks_ran)
     EXPECT_OK(cio_future_set_error(f, -ETIMEDOUT));
     cio_future_unref(f);
     EXPECT_EQ(0, nreports); /* the pending callback still holds it */
-    drain(loop);
+    test_drain(loop);
     EXPECT_EQ(1, nreports);
     EXPECT_TRUE(strstr(reports[0], "ETIMEDOUT") != NULL);
     CLOSE_LOOP(loop);
@@ -492,7 +481,7 @@ TEST(retrieved_error_not_reported)
     cio_future_unref(a);
     cio_future_unref(b);
     cio_future_unref(c);
-    drain(loop);
+    test_drain(loop);
     EXPECT_EQ(0, nreports);
     CLOSE_LOOP(loop);
 }
@@ -521,7 +510,7 @@ TEST(cancellation_not_reported)
     EXPECT_OK(cio_future_add_done_callback(f, rec_cb, NULL));
     EXPECT_OK(cio_future_set_error(f, -ECANCELED));
     cio_future_unref(f);
-    drain(loop);
+    test_drain(loop);
     EXPECT_EQ(0, nreports);
     CLOSE_LOOP(loop);
 }
@@ -540,7 +529,7 @@ TEST(many_futures_and_callbacks)
     for (int i = N - 1; i >= 0; i--)
         EXPECT_OK(cio_future_set_result(fs[i], (void *)(intptr_t)i, dtor));
     EXPECT_EQ(0, nlog);
-    drain(loop);
+    test_drain(loop);
     EXPECT_EQ(N, nlog);
     EXPECT_EQ(N, dtor_calls);
     CLOSE_LOOP(loop);
@@ -580,7 +569,7 @@ TEST(set_result_and_set_error_refuse_a_task)
     EXPECT_OK(cio_future_get(t, &v));
     EXPECT_PTR_EQ((void *)(uintptr_t)7, v); /* the task's own outcome */
     cio_future_unref(t);
-    drain(loop);
+    test_drain(loop);
     EXPECT_EQ(0, nreports);
     CLOSE_LOOP(loop);
 }
@@ -603,7 +592,7 @@ TEST(cancel_is_still_allowed_on_a_task)
     EXPECT_TRUE(cio_future_cancelled(t));
     cio_future_unref(t);
     cio_future_unref(never);
-    drain(loop);
+    test_drain(loop);
     EXPECT_EQ(0, nreports);
     CLOSE_LOOP(loop);
 }
@@ -649,7 +638,7 @@ TEST(double_unref_is_reported_in_debug_mode)
     for (int i = 0; i < 3000; i++) /* cycle the cache through f */
         cio_future_unref(fnew(loop));
     EXPECT_EQ(3, nreports);
-    drain(loop);
+    test_drain(loop);
     CLOSE_LOOP(loop);
 }
 
@@ -665,7 +654,7 @@ TEST(double_unref_of_a_cached_future_is_reported)
     cio_future *h = fnew(loop);
     EXPECT_OK(cio_future_set_result(h, NULL, NULL));
     cio_future_unref(h);
-    drain(loop);
+    test_drain(loop);
     EXPECT_EQ(1, nreports);
     CLOSE_LOOP(loop);
 }

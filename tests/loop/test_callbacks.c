@@ -31,19 +31,6 @@ static void expect_log(const int *want, int n)
             FAIL("log[%d]: expected %d, got %d", i, want[i], log_v[i]);
 }
 
-/* Runs non-blocking iterations until the loop reports nothing left. */
-static void drain(cio_loop *loop)
-{
-    for (int i = 0; i < 1000; i++) {
-        int rc = cio_loop_run_once(loop, CIO_RUN_NOWAIT);
-        if (rc < 0)
-            FAIL("run_once: %s", cio_err_name(rc));
-        if (rc == 0)
-            return;
-    }
-    FAIL("loop did not drain");
-}
-
 static int nreports;
 static char last_report[1024];
 static void capture_report(cio_loop *loop, const char *msg, void *arg)
@@ -89,7 +76,7 @@ TEST(call_soon_fifo_across_growth)
     cio_loop *loop = g_loop = test_loop_new();
     wrap_left = 2000;
     EXPECT_OK(cio_call_soon(loop, wrap_cb, (void *)0));
-    drain(loop);
+    test_drain(loop);
     /* a breadth-first walk of a binary tree numbers the nodes in order */
     EXPECT_TRUE(nlog > 2000);
     for (int i = 0; i < nlog && i < LOG_MAX; i++)
@@ -122,13 +109,13 @@ TEST(call_soon_fast_path_keeps_checks_and_order)
         if (i == 1500)
             EXPECT_ERR(-EINVAL, cio_call_soon(loop, NULL, (void *)1));
     }
-    drain(loop);
+    test_drain(loop);
     expect_log(want, 3000);
     /* The same callback again, the fast path warm: still run once each. */
     nlog = 0;
     for (int i = 0; i < 300; i++)
         EXPECT_OK(cio_call_soon(loop, rec, (void *)(intptr_t)i));
-    drain(loop);
+    test_drain(loop);
     expect_log(want, 300);
     EXPECT_OK(cio_loop_close(loop));
     EXPECT_ERR(-EINVAL, cio_call_soon(loop, rec, (void *)1));
@@ -371,7 +358,7 @@ TEST(reentrant_run_and_close_are_busy)
     cio_loop *loop = g_loop = test_loop_new();
     EXPECT_FALSE(cio_loop_is_running(loop));
     EXPECT_OK(cio_call_soon(loop, reenter, NULL));
-    drain(loop);
+    test_drain(loop);
     EXPECT_EQ(1, nlog);
     EXPECT_FALSE(cio_loop_is_running(loop));
     CLOSE_LOOP(loop);
@@ -408,7 +395,7 @@ TEST(run_until_complete_result_from_timer)
     /* already done: returns its outcome again without blocking */
     EXPECT_OK(cio_loop_run_until_complete(loop, f));
     cio_future_unref(f);
-    drain(loop);
+    test_drain(loop);
     EXPECT_EQ(0, nreports);
     CLOSE_LOOP(loop);
 }
@@ -422,7 +409,7 @@ TEST(run_until_complete_error_is_retrieved)
     EXPECT_OK(cio_call_later(loop, 0.001, complete_err, f, NULL));
     EXPECT_ERR(-ECONNRESET, cio_loop_run_until_complete(loop, f));
     cio_future_unref(f);
-    drain(loop);
+    test_drain(loop);
     EXPECT_EQ(0, nreports); /* the run retrieved the error */
     CLOSE_LOOP(loop);
 }
@@ -436,7 +423,7 @@ TEST(run_until_complete_cancelled)
     EXPECT_OK(cio_call_soon(loop, complete_cancel, f));
     EXPECT_ERR(-ECANCELED, cio_loop_run_until_complete(loop, f));
     cio_future_unref(f);
-    drain(loop);
+    test_drain(loop);
     EXPECT_EQ(0, nreports);
     CLOSE_LOOP(loop);
 }
@@ -453,7 +440,7 @@ TEST(run_until_complete_stopped_first)
     EXPECT_OK(cio_call_soon(loop, complete_ok, f));
     EXPECT_OK(cio_loop_run_until_complete(loop, f));
     cio_future_unref(f);
-    drain(loop);
+    test_drain(loop);
     CLOSE_LOOP(loop);
 }
 
@@ -468,7 +455,7 @@ TEST(run_until_complete_bad_input)
     EXPECT_ERR(-EINVAL, cio_loop_run_until_complete(NULL, f));
     EXPECT_OK(cio_future_set_result(f, NULL, NULL));
     cio_future_unref(f);
-    drain(other);
+    test_drain(other);
     CLOSE_LOOP(other);
     CLOSE_LOOP(loop);
 }
@@ -482,7 +469,7 @@ TEST(result_destructor_runs_once)
     EXPECT_OK(cio_loop_run_until_complete(loop, f));
     EXPECT_EQ(0, dtor_calls);
     cio_future_unref(f);
-    drain(loop);
+    test_drain(loop);
     EXPECT_EQ(1, dtor_calls);
     CLOSE_LOOP(loop);
 }
@@ -703,7 +690,7 @@ TEST(callback_chain_does_not_starve_io_timers_or_remote_work)
     EXPECT_OK(cio_call_at(loop, cio_loop_time(loop) - 1.0, starve_timer, NULL, NULL));
     EXPECT_OK(cio_call_soon_threadsafe(loop, starve_remote, NULL));
     EXPECT_OK(cio_call_soon(loop, starve_chain, NULL));
-    drain(loop);
+    test_drain(loop);
     EXPECT_TRUE(reader_fired && timer_fired && remote_fired);
     /* the count bound: a poll at least every CIO_POLL_INTERVAL callbacks */
     if (chain_at_reader > CIO_POLL_INTERVAL)
@@ -753,7 +740,7 @@ TEST(reader_added_during_chain_runs_soon)
     EXPECT_OK(pipe(p2));
     EXPECT_EQ(1, write(p2[1], "x", 1));
     EXPECT_OK(cio_call_soon(loop, chain2_cb, NULL));
-    drain(loop);
+    test_drain(loop);
     EXPECT_TRUE(reader2_fired);
     close(p2[0]);
     close(p2[1]);
@@ -832,7 +819,7 @@ TEST(due_timer_runs_in_next_iteration_under_slow_chain)
     slow_due_ns = (deadline + 999999) / 1000000 * 1000000;
     EXPECT_OK(cio_call_at(loop, (double)deadline / 1e9, slow_timer, NULL, NULL));
     EXPECT_OK(cio_call_soon(loop, slow_chain, NULL));
-    drain(loop);
+    test_drain(loop);
     if (!slow_fired_at)
         FAIL("the timer never fired in %ld callbacks", slow_count);
     EXPECT_TRUE(slow_due_at > 0);
@@ -864,7 +851,7 @@ TEST(due_timer_runs_in_next_iteration_under_run_forever)
     EXPECT_OK(cio_call_soon(loop, slow_chain, NULL));
     EXPECT_OK(cio_call_soon(loop, stop_when_fired, NULL));
     EXPECT_OK(cio_loop_run_forever(loop));
-    drain(loop);
+    test_drain(loop);
     EXPECT_TRUE(slow_fired_at > 0 && slow_due_at > 0);
     if (slow_fired_at < slow_due_at || slow_fired_at > slow_due_at + 1)
         FAIL("timer due after callback %ld fired after callback %ld", slow_due_at, slow_fired_at);
@@ -908,7 +895,7 @@ TEST(readable_fd_polled_within_the_time_bound_under_slow_chain)
     EXPECT_OK(pipe(io_pipe));
     EXPECT_OK(cio_add_reader(loop, io_pipe[0], io_reader, NULL));
     EXPECT_OK(cio_call_soon(loop, io_chain, NULL));
-    drain(loop);
+    test_drain(loop);
     if (!io_read_at)
         FAIL("the reader never ran in %ld callbacks", io_count);
     if (io_read_at != io_written_at)

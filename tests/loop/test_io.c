@@ -369,18 +369,6 @@ TEST(high_descriptor_grows_the_table)
 
 static void io_nop_timer(void *arg) { (void)arg; }
 
-static void drain_nowait(cio_loop *loop)
-{
-    for (int i = 0; i < 1000; i++) {
-        int rc = cio_loop_run_once(loop, CIO_RUN_NOWAIT);
-        if (rc < 0)
-            FAIL("run_once: %s", cio_err_name(rc));
-        if (rc == 0)
-            return;
-    }
-    FAIL("loop did not drain");
-}
-
 static int nreports;
 static char last_report[1024];
 static void capture_report(cio_loop *loop, const char *msg, void *arg)
@@ -472,7 +460,7 @@ TEST(failing_backend_poll_reports_and_ends_the_run)
         EXPECT_TRUE(cio_loop_run_once(loop, 0) >= 0);
         EXPECT_EQ(1, nreports);
     }
-    drain_nowait(loop);
+    test_drain(loop);
     close(p[0]);
     close(p[1]);
     CLOSE_LOOP(loop);
