@@ -334,6 +334,10 @@ void cio__dump_on_signal(void *loop);
 /* Debug mode: slow task steps the task layer reported itself, naming the
  * task (this thread); a callback that ran one is not reported again. */
 extern __thread uint64_t cio__slow_task_steps;
+/* Debug mode: reports "<what>: <fn> took N s" if the callback fn, started
+ * at t0 (with cio__slow_task_steps at `steps`), ran over the slow limit. */
+void cio__report_if_slow(cio_loop *loop, const char *what, const void *fn, int64_t t0,
+                         uint64_t steps);
 void cio__spin_ns(int64_t ns);
 #define CIO__SPIN_BEFORE_SLEEP_NS 2000
 uint64_t cio__loop_new_id(void);

@@ -538,6 +538,18 @@ static inline uint64_t run_entry(cio_loop *loop, const void **fn)
     return 4;
 }
 
+void cio__report_if_slow(cio_loop *loop, const char *what, const void *fn, int64_t t0,
+                         uint64_t steps)
+{
+    int64_t dt = cio__now_ns() - t0;
+    /* A slow task step inside was reported by the task's name already. */
+    if (dt > loop->slow_ns && steps == cio__slow_task_steps) {
+        char buf[160];
+        cio_loop_report(loop, "%s: %s took %.3f s", what, cio__describe_fn(fn, buf, sizeof buf),
+                        (double)dt / 1e9);
+    }
+}
+
 static void run_ready_debug(cio_loop *loop, uint64_t n)
 {
     while (n) {
@@ -545,12 +557,7 @@ static void run_ready_debug(cio_loop *loop, uint64_t n)
         uint64_t steps = cio__slow_task_steps;
         const void *fn = NULL;
         n -= run_entry(loop, &fn);
-        int64_t dt = cio__now_ns() - t0;
-        if (dt > loop->slow_ns && steps == cio__slow_task_steps) {
-            char buf[160];
-            cio_loop_report(loop, "slow callback: %s took %.3f s",
-                            cio__describe_fn(fn, buf, sizeof buf), (double)dt / 1e9);
-        }
+        cio__report_if_slow(loop, "slow callback", fn, t0, steps);
     }
 }
 

@@ -668,12 +668,7 @@ static void fire(cio_loop *loop, uint32_t idx)
         int64_t t0 = cio__now_ns();
         uint64_t steps = cio__slow_task_steps;
         cb(arg);
-        int64_t dt = cio__now_ns() - t0;
-        if (dt > loop->slow_ns && steps == cio__slow_task_steps) {
-            char buf[160];
-            cio_loop_report(loop, "slow timer callback: %s took %.3f s",
-                            cio__describe_fn((const void *)cb, buf, sizeof buf), (double)dt / 1e9);
-        }
+        cio__report_if_slow(loop, "slow timer callback", (const void *)cb, t0, steps);
     } else {
         cb(arg);
     }
