@@ -22,7 +22,7 @@ static void call_back(cio_future *fut, void *arg)
 {
     (void)arg;
     void *value;
-    int err = cio_future_get(fut, &value);
+    int err = cio_future_result(fut, &value);
     if (err)
         printf("add failed: %s\n", cio_strerror(err));
     else
@@ -33,11 +33,11 @@ static void call_back(cio_future *fut, void *arg)
 int main(void)
 {
     cio_loop *loop;
-    if (cio_loop_new(&loop, NULL) != 0)
+    if (cio_loop_new(NULL, &loop) != 0)
         return 1;
     struct add_args args = {2, 3};
     cio_future *fut;
-    if (cio_loop_run_in_executor(loop, add, &args, &fut) != 0)
+    if (cio_to_thread_future(loop, NULL, add, &args, &fut) != 0)
         return 1;
     cio_future_add_done_callback(fut, call_back, NULL);
     cio_loop_run_forever(loop);

@@ -37,7 +37,7 @@ static void on_done(cio_future *f, void *arg)
 {
     (void)arg;
     int *v;
-    if (cio_future_get(f, (void **)&v) == 0)
+    if (cio_future_result(f, (void **)&v) == 0)
         printf("  done-callback: the future's result is %d\n", *v);
 }
 
@@ -53,7 +53,7 @@ static int slow_square(void *arg, void **result)
 
 int main(void)
 {
-    if (cio_loop_new(&loop, NULL) != 0)
+    if (cio_loop_new(NULL, &loop) != 0)
         return 1;
     printf("cio tour (backend: %s)\n\n", cio_loop_backend(loop));
 
@@ -78,10 +78,11 @@ int main(void)
     printf("\n3. blocking work on the thread pool, gathered:\n");
     cio_future *jobs[3], *all;
     for (intptr_t i = 0; i < 3; i++)
-        cio_loop_run_in_executor(loop, slow_square, (void *)(i + 2), &jobs[i]);
-    cio_gather(loop, jobs, 3, 0, &all);
+        cio_to_thread_future(loop, NULL, slow_square, (void *)(i + 2), &jobs[i]);
+    cio_gather_future(loop, jobs, 3, 0, &all);
     if (cio_loop_run_until_complete(loop, all) == 0) {
-        void **r = cio_future_result(all);
+        void **r = NULL;
+        cio_future_result(all, (void **)&r);
         printf("  gather: %ld %ld %ld\n", (long)(intptr_t)r[0], (long)(intptr_t)r[1],
                (long)(intptr_t)r[2]);
     }
@@ -92,10 +93,10 @@ int main(void)
     printf("\n4. wait_for: a future that never completes, with a 30 ms timeout:\n");
     cio_future *never, *bounded;
     cio_future_new(loop, &never);
-    cio_wait_for(loop, never, 0.03, &bounded);
+    cio_wait_for_future(loop, never, 0.03, &bounded);
     int err = cio_loop_run_until_complete(loop, bounded);
     printf("  wait_for: %s (the inner future was %s)\n", cio_err_name(err),
-           cio_future_cancelled(never) ? "cancelled" : "left alone");
+           cio_future_is_cancelled(never) ? "cancelled" : "left alone");
     cio_future_unref(bounded);
     cio_future_unref(never);
     while (cio_loop_run_once(loop, CIO_RUN_NOWAIT) > 0)

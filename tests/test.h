@@ -42,6 +42,16 @@
 
 #include <cio.h>
 
+/* A future's result, or NULL when it has none (pending, failed, cancelled).
+ * Marks an error retrieved, like cio_future_result. */
+static inline void *test_peek_result(cio_future *f)
+{
+    void *v = NULL;
+    if (cio_future_is_done(f))
+        cio_future_result(f, &v);
+    return v;
+}
+
 /* LeakSanitizer is part of ASan (GCC says so with __SANITIZE_ADDRESS__,
  * clang with __has_feature). */
 #if defined(__SANITIZE_ADDRESS__)
@@ -140,7 +150,7 @@ static inline void test_register(const char *name, test_fn fn, unsigned timeout)
 static inline cio_loop *test_loop_new(void)
 {
     cio_loop *loop = NULL;
-    int rc = cio_loop_new(&loop, NULL);
+    int rc = cio_loop_new(NULL, &loop);
     if (rc != 0)
         FAIL("cio_loop_new: %s", cio_strerror(rc));
     return loop;

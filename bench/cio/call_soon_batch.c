@@ -64,7 +64,7 @@ int main(int argc, char **argv)
 {
     long n = bench_arg(argc, argv, 1, 1000000);
     long rounds = bench_arg(argc, argv, 2, 5);
-    BENCH_CHECK(cio_loop_new(&loop, NULL));
+    BENCH_CHECK(cio_loop_new(NULL, &loop));
 
     round_of(n);
     uint64_t t0 = bench_now_ns();

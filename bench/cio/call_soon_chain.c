@@ -64,15 +64,15 @@ static double chain(long n, bool polled)
 int main(int argc, char **argv)
 {
     long n = bench_arg(argc, argv, 1, 20000000);
-    BENCH_CHECK(cio_loop_new(&loop, NULL));
+    BENCH_CHECK(cio_loop_new(NULL, &loop));
     int fds[2];
     BENCH_CHECK(pipe(fds));
-    BENCH_CHECK(cio_add_reader(loop, fds[0], never, NULL));
+    BENCH_CHECK(cio_loop_add_reader(loop, fds[0], never, NULL));
 
     double free_running = chain(n, false);
     double polled = chain(n, true);
 
-    BENCH_CHECK(cio_remove_reader(loop, fds[0]));
+    BENCH_CHECK(cio_loop_remove_reader(loop, fds[0]));
     close(fds[0]);
     close(fds[1]);
     BENCH_CHECK(cio_loop_free(loop));

@@ -37,7 +37,7 @@ static void on_done(cio_future *fut, void *arg)
 static void submit(void)
 {
     cio_future *fut;
-    BENCH_CHECK(cio_loop_run_in_executor(loop, noop, NULL, &fut));
+    BENCH_CHECK(cio_to_thread_future(loop, NULL, noop, NULL, &fut));
     BENCH_CHECK(cio_future_add_done_callback(fut, on_done, NULL));
     submitted++;
 }
@@ -45,7 +45,7 @@ static void submit(void)
 int main(int argc, char **argv)
 {
     total = bench_arg(argc, argv, 1, 1000000);
-    BENCH_CHECK(cio_loop_new(&loop, NULL));
+    BENCH_CHECK(cio_loop_new(NULL, &loop));
     fprintf(stderr, "executor: cio pool of %u threads\n", cio_threadpool_size());
 
     bench_cpu_mark cpu0 = bench_cpu_now();

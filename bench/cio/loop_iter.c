@@ -39,13 +39,13 @@ int main(int argc, char **argv)
 {
     long total = bench_arg(argc, argv, 1, 20000000);
     cio_loop *loop;
-    BENCH_CHECK(cio_loop_new(&loop, NULL));
+    BENCH_CHECK(cio_loop_new(NULL, &loop));
 
     int fds[2];
     BENCH_CHECK(pipe(fds));
-    BENCH_CHECK(cio_add_reader(loop, fds[0], never, NULL));
+    BENCH_CHECK(cio_loop_add_reader(loop, fds[0], never, NULL));
     double with_fd = iterations_per_s(loop, total);
-    BENCH_CHECK(cio_remove_reader(loop, fds[0]));
+    BENCH_CHECK(cio_loop_remove_reader(loop, fds[0]));
     close(fds[0]);
     close(fds[1]);
 

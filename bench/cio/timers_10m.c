@@ -19,7 +19,7 @@ static void on_timer(void *arg)
 int main(int argc, char **argv)
 {
     total = bench_arg(argc, argv, 1, 10000000);
-    BENCH_CHECK(cio_loop_new(&loop, NULL));
+    BENCH_CHECK(cio_loop_new(NULL, &loop));
 
     uint64_t t0 = bench_now_ns();
     for (long i = 0; i < total; i++)

@@ -18,7 +18,7 @@ static void on_timer(void *arg)
 int main(int argc, char **argv)
 {
     total = bench_arg(argc, argv, 1, 1000000);
-    BENCH_CHECK(cio_loop_new(&loop, NULL));
+    BENCH_CHECK(cio_loop_new(NULL, &loop));
     bench_rng rng = BENCH_RNG_INIT;
 
     uint64_t t0 = bench_now_ns();

@@ -44,7 +44,7 @@ int main(int argc, char **argv)
 {
     total = bench_arg(argc, argv, 1, 50000);
     bench_pin_self(BENCH_CPU_LOOP());
-    BENCH_CHECK(cio_loop_new(&loop, NULL));
+    BENCH_CHECK(cio_loop_new(NULL, &loop));
     sem_init(&start, 0, 0);
     sem_init(&pong, 0, 0);
     pthread_t th;

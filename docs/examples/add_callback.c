@@ -16,7 +16,7 @@ static void call_back(cio_future *fut, void *arg) /* the loop's thread */
 {
     (void)arg;
     void *value;
-    int err = cio_future_get(fut, &value);
+    int err = cio_future_result(fut, &value);
     if (err)
         printf("add failed: %s\n", cio_strerror(err));
     else
@@ -29,14 +29,14 @@ int main(void)
     static const int xy[2] = {2, 3};
     cio_loop *loop;
     cio_future *fut;
-    int err = cio_loop_new(&loop, NULL);
+    int err = cio_loop_new(NULL, &loop);
     if (err)
         return 1;
-    err = cio_loop_run_in_executor(loop, add, (void *)xy, &fut);
+    err = cio_to_thread_future(loop, NULL, add, (void *)xy, &fut);
     if (err == 0) {
         cio_future_add_done_callback(fut, call_back, NULL);
         cio_loop_run_forever(loop);
-        cio_future_unref(fut); /* our reference, from run_in_executor */
+        cio_future_unref(fut); /* our reference, from cio_to_thread_future */
     }
     return cio_loop_free(loop) == 0 && err == 0 ? 0 : 1;
 }

@@ -23,7 +23,7 @@ static void first(void *arg)
 
 int main(void)
 {
-    if (cio_loop_new(&loop, NULL) != 0)
+    if (cio_loop_new(NULL, &loop) != 0)
         return 1;
     cio_call_soon(loop, first, "A: first in");
     cio_call_soon(loop, say, "B: second in");

@@ -35,7 +35,7 @@ static int main_task(void *arg, void **result)
         cio_future_cancel(w);
         err = cio_await(w, NULL);
         printf("main: worker ended with %s, cancelled: %s\n", cio_err_name(err),
-               cio_future_cancelled(w) ? "yes" : "no");
+               cio_future_is_cancelled(w) ? "yes" : "no");
         err = 0;
     }
     cio_future_unref(w);

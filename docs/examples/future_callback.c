@@ -24,7 +24,7 @@ static void on_done(cio_future *fut, void *arg)
 {
     (void)arg;
     void *value;
-    int err = cio_future_get(fut, &value); /* 0, or the error it failed with */
+    int err = cio_future_result(fut, &value); /* 0, or the error it failed with */
     if (err)
         printf("done-callback: failed: %s\n", cio_strerror(err));
     else
@@ -36,14 +36,14 @@ int main(void)
 {
     cio_loop *loop;
     cio_future *fut;
-    if (cio_loop_new(&loop, NULL) != 0)
+    if (cio_loop_new(NULL, &loop) != 0)
         return 1;
     if (cio_future_new(loop, &fut) != 0)
         return 1;
     cio_future_add_done_callback(fut, on_done, NULL);
     if (cio_call_later(loop, 0.1, complete, cio_future_ref(fut), NULL) != 0)
         cio_future_unref(fut); /* the timer never got its reference */
-    printf("main: the future is %s\n", cio_future_done(fut) ? "done" : "pending");
+    printf("main: the future is %s\n", cio_future_is_done(fut) ? "done" : "pending");
 
     cio_loop_run_forever(loop);
     cio_future_unref(fut); /* the last reference: frees "forty-two" too */

@@ -16,13 +16,15 @@ int main(void)
 {
     cio_loop *loop;
     cio_future *fut;
-    if (cio_loop_new(&loop, NULL) != 0 || cio_future_new(loop, &fut) != 0)
+    if (cio_loop_new(NULL, &loop) != 0 || cio_future_new(loop, &fut) != 0)
         return 1;
     if (cio_call_later(loop, 0.05, complete, cio_future_ref(fut), NULL) != 0)
         return 1;
 
+    void *value = NULL;
     int err = cio_loop_run_until_complete(loop, fut);
-    printf("run_until_complete: %d, result \"%s\"\n", err, (const char *)cio_future_result(fut));
+    cio_future_result(fut, &value);
+    printf("run_until_complete: %d, result \"%s\"\n", err, (const char *)value);
 
     err = cio_loop_free(loop); /* fut is still referenced */
     printf("loop_free with a live future: %s (%s)\n", cio_err_name(err), cio_strerror(err));

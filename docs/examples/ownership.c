@@ -1,5 +1,5 @@
 /* ownership.c: who frees what. A task's result is a plain pointer with no
- * destructor: the task that takes it (cio_future_steal_result) frees it.
+ * destructor: the task that takes it (cio_future_take_result) frees it.
  * A task started without a reference belongs to the loop's root scope,
  * which keeps it alive until it ends; cio_run cancels and waits for it. */
 #include <stdio.h>
@@ -37,7 +37,7 @@ static int main_task(void *arg, void **result)
     char *greeting = NULL;
     err = cio_await(t, NULL);
     if (err == 0)
-        err = cio_future_steal_result(t, (void **)&greeting); /* now ours */
+        err = cio_future_take_result(t, (void **)&greeting); /* now ours */
     cio_future_unref(t);
     if (err)
         return err;

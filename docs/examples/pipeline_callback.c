@@ -59,7 +59,7 @@ static void on_deadline(void *arg)
 /* Runs fn(arg) on the pool; next(fut, j) is called with its outcome. */
 static int submit(struct job *j, cio_work_fn fn, void *arg, cio_future_cb next)
 {
-    int err = cio_loop_run_in_executor(loop, fn, arg, &j->work);
+    int err = cio_to_thread_future(loop, NULL, fn, arg, &j->work);
     if (err)
         return err;
     if ((err = cio_future_add_done_callback(j->work, next, j)) != 0) {
@@ -72,7 +72,7 @@ static int submit(struct job *j, cio_work_fn fn, void *arg, cio_future_cb next)
 /* A step's outcome; drops the step's future. */
 static int outcome(struct job *j, cio_future *fut, void **value)
 {
-    int err = cio_future_get(fut, value);
+    int err = cio_future_result(fut, value);
     cio_future_unref(fut); /* j->work: the callback runs on its own reference */
     j->work = NULL;
     return err == -ECANCELED && j->timed_out ? -ETIMEDOUT : err;
@@ -99,7 +99,7 @@ static void on_parsed(cio_future *fut, void *arg)
 int main(void)
 {
     static struct job jobs[2] = {{.text = "21"}, {.text = "x"}};
-    if (cio_loop_new(&loop, NULL) != 0)
+    if (cio_loop_new(NULL, &loop) != 0)
         return 1;
     for (int i = 0; i < 2; i++) {
         struct job *j = &jobs[i];

@@ -19,7 +19,7 @@ static void say(void *arg)
 
 int main(void)
 {
-    if (cio_loop_new(&loop, NULL) != 0)
+    if (cio_loop_new(NULL, &loop) != 0)
         return 1;
     start = cio_loop_time(loop);
     if (cio_call_later(loop, 0.1, say, "hello", NULL) != 0 ||

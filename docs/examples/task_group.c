@@ -1,5 +1,5 @@
 /* task_group.c: asyncio.TaskGroup. Children belong to the group; when one
- * fails, the group cancels the others, and cio_task_group_wait returns the
+ * fails, the group cancels the others, and cio_task_group_end returns the
  * first failure once every child has ended. No child outlives the group. */
 #include <stdio.h>
 
@@ -35,13 +35,13 @@ static int main_task(void *arg, void **result)
         {"slow", 1.00, 0},
     };
     cio_task_group *group;
-    int err = cio_task_group_new(&group);
+    int err = cio_task_group_begin(&group);
     if (err)
         return err;
     for (int i = 0; i < 3; i++)
         if ((err = cio_task_group_spawn(group, NULL, job, &jobs[i], NULL)) != 0)
             break; /* wait still runs: the children already started end first */
-    int werr = cio_task_group_wait(group); /* waits for every child; frees group */
+    int werr = cio_task_group_end(group); /* waits for every child; frees group */
     printf("group: %s\n", werr ? cio_err_name(werr) : "all done");
     return err; /* a failed spawn; the group's outcome was reported above */
 }

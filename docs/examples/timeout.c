@@ -1,6 +1,6 @@
 /* timeout.c: deadlines are scopes. Every suspension inside a deadline scope
  * returns -ETIMEDOUT once the deadline has passed; scopes nest, and the
- * nearest deadline wins. cio_await_for is asyncio.wait_for: it cancels
+ * nearest deadline wins. cio_wait_for is asyncio.wait_for: it cancels
  * what it waited for when time runs out. */
 #include <stdio.h>
 
@@ -33,9 +33,9 @@ static int main_task(void *arg, void **result)
     cio_task *t;
     if ((err = cio_spawn(slow, NULL, &t)) != 0)
         return err;
-    err = cio_await_for(t, 0.05, NULL);
+    err = cio_wait_for(t, 0.05, NULL);
     printf("await_for: %s, task cancelled: %s\n", cio_err_name(err),
-           cio_future_cancelled(t) ? "yes" : "no");
+           cio_future_is_cancelled(t) ? "yes" : "no");
     cio_future_unref(t);
     return 0;
 }

@@ -13,7 +13,7 @@
  * dropped still completes and calls back. All futures must be freed before
  * the loop closes.
  *
- * An error that nobody retrieved (with cio_future_error or cio_future_get)
+ * An error that nobody retrieved (with cio_future_error or cio_future_result)
  * is reported through the loop's report function when the future is freed,
  * in every build: errors are never lost silently. Cancellation is not
  * reported. */
@@ -33,11 +33,6 @@ extern "C" {
 
 typedef struct cio_future cio_future;
 
-typedef enum cio_future_state {
-    CIO_FUTURE_PENDING = 0,
-    CIO_FUTURE_DONE = 1,      /* finished with a result or an error */
-    CIO_FUTURE_CANCELLED = 2, /* cancelled (error -ECANCELED) */
-} cio_future_state;
 
 typedef void (*cio_future_cb)(cio_future *fut, void *arg);
 
@@ -76,9 +71,8 @@ CIO_API int cio_future_set_error(cio_future *fut, int err);
  * or cancelled (asyncio's cancel() returning False). */
 CIO_API int cio_future_cancel(cio_future *fut);
 
-CIO_API cio_future_state cio_future_get_state(const cio_future *fut);
-CIO_API bool cio_future_done(const cio_future *fut); /* done or cancelled */
-CIO_API bool cio_future_cancelled(const cio_future *fut);
+CIO_API bool cio_future_is_done(const cio_future *fut); /* done or cancelled */
+CIO_API bool cio_future_is_cancelled(const cio_future *fut);
 
 /* The outcome: 0 for a result, the error, -ECANCELED, or -EAGAIN while
  * pending. Marks the error retrieved. */
@@ -86,15 +80,11 @@ CIO_API int cio_future_error(cio_future *fut);
 
 /* The outcome and the result: on 0, *value (may be NULL) receives the
  * result, still owned by the future. Marks the error retrieved. */
-CIO_API int cio_future_get(cio_future *fut, void **value);
-
-/* The result, or NULL if there is none (pending, failed, cancelled). Does
- * not mark an error retrieved. */
-CIO_API void *cio_future_result(const cio_future *fut);
+CIO_API int cio_future_result(cio_future *fut, void **value);
 
 /* Takes the result out of the future: the caller now owns it and the
  * destructor will not run. Returns 0 or the outcome error. */
-CIO_API int cio_future_steal_result(cio_future *fut, void **value);
+CIO_API int cio_future_take_result(cio_future *fut, void **value);
 
 /* Adds a done-callback. If the future is already done, the callback is
  * scheduled at once (through the queue, never run synchronously). Returns
@@ -137,7 +127,7 @@ enum {
  * its child, but a second failure, and every failure in COLLECT mode, stays
  * with its child and is reported when the child is freed unless you look
  * at it (cio_future_error). */
-CIO_API int cio_gather(cio_loop *loop, cio_future *const *futs, size_t n, int flags,
+CIO_API int cio_gather_future(cio_loop *loop, cio_future *const *futs, size_t n, int flags,
                        cio_future **out);
 
 typedef enum cio_wait_mode {
@@ -150,19 +140,19 @@ typedef enum cio_wait_mode {
  * fails and never cancels the children (asyncio.wait). Its result is the
  * number of children done, as (void *)(uintptr_t). n == 0 is -EINVAL, as
  * in asyncio. Cancelling it leaves the children alone. */
-CIO_API int cio_wait(cio_loop *loop, cio_future *const *futs, size_t n, cio_wait_mode mode,
+CIO_API int cio_wait_future(cio_loop *loop, cio_future *const *futs, size_t n, cio_wait_mode mode,
                      double timeout, cio_future **out);
 
 /* Completes with fut's outcome, or, when timeout expires first, cancels fut
  * and fails with -ETIMEDOUT once fut is done. If fut completed in the same
  * iteration the timeout expired, its outcome wins. Cancelling the wrapper
  * cancels fut. The result value stays owned by fut (no destructor here). */
-CIO_API int cio_wait_for(cio_loop *loop, cio_future *fut, double timeout, cio_future **out);
+CIO_API int cio_wait_for_future(cio_loop *loop, cio_future *fut, double timeout, cio_future **out);
 
 /* A future that mirrors fut, whose cancellation does not cancel fut. If the
  * shield is cancelled and fut fails later, fut keeps its error: it is
  * reported when fut is freed unless retrieved (asyncio drops it). */
-CIO_API int cio_shield(cio_loop *loop, cio_future *fut, cio_future **out);
+CIO_API int cio_shield_future(cio_loop *loop, cio_future *fut, cio_future **out);
 
 /* as_completed: an iterator over futures in completion order. */
 typedef struct cio_as_completed cio_as_completed;
@@ -176,7 +166,7 @@ CIO_API int cio_as_completed_new(cio_loop *loop, cio_future *const *futs, size_t
  * complete, as its result (a cio_future *, owned by the iterator); or
  * fails with -ETIMEDOUT when the timeout expired first. Returns -ENOENT
  * once n futures have been handed out. */
-CIO_API int cio_as_completed_next(cio_as_completed *it, cio_future **out);
+CIO_API int cio_as_completed_next_future(cio_as_completed *it, cio_future **out);
 
 /* Frees the iterator (and its references). Pending next() futures are
  * cancelled. */

@@ -47,7 +47,7 @@ typedef void (*cio_report_fn)(cio_loop *loop, const char *message, void *arg);
 
 /* Creates a loop. opts may be NULL. Returns 0 and sets *out, or -EINVAL
  * (unknown backend name), -ENOMEM, or the errno of a failing system call. */
-CIO_API int cio_loop_new(cio_loop **out, const cio_loop_options *opts);
+CIO_API int cio_loop_new(const cio_loop_options *opts, cio_loop **out);
 
 /* Closes a loop: after a successful close no function but cio_loop_free
  * may be called on it. Returns -EBUSY, and changes nothing, while anything
@@ -118,7 +118,7 @@ CIO_API void cio_loop_stop(cio_loop *loop);
 /* True while run_forever / run_once / run_until_complete executes. */
 CIO_API bool cio_loop_is_running(const cio_loop *loop);
 CIO_API bool cio_loop_is_closed(const cio_loop *loop);
-CIO_API bool cio_loop_get_debug(const cio_loop *loop);
+CIO_API bool cio_loop_is_debug(const cio_loop *loop);
 CIO_API void cio_loop_set_debug(cio_loop *loop, bool on);
 /* The backend in use: "epoll" or "poll". */
 CIO_API const char *cio_loop_backend(const cio_loop *loop);
@@ -256,7 +256,7 @@ CIO_API int cio_call_every(cio_loop *loop, double delay, double interval, cio_cb
 CIO_API int cio_timer_cancel(cio_loop *loop, cio_handle handle);
 
 /* True if the handle names a timer that is still scheduled. */
-CIO_API bool cio_timer_active(const cio_loop *loop, cio_handle handle);
+CIO_API bool cio_timer_is_active(const cio_loop *loop, cio_handle handle);
 
 /* Seconds until the timer's next deadline (may be negative if overdue),
  * or NaN for an inactive handle. */
@@ -286,11 +286,11 @@ typedef void (*cio_io_cb)(cio_loop *loop, int fd, int events, void *arg);
  * and closes a descriptor and a new one reuses its number, events pending
  * for the old one in the same iteration are dropped, never delivered to the
  * new watcher. */
-CIO_API int cio_add_reader(cio_loop *loop, int fd, cio_io_cb cb, void *arg);
-CIO_API int cio_add_writer(cio_loop *loop, int fd, cio_io_cb cb, void *arg);
+CIO_API int cio_loop_add_reader(cio_loop *loop, int fd, cio_io_cb cb, void *arg);
+CIO_API int cio_loop_add_writer(cio_loop *loop, int fd, cio_io_cb cb, void *arg);
 /* Stops watching. Returns 0, or -ENOENT if fd had no such watcher. */
-CIO_API int cio_remove_reader(cio_loop *loop, int fd);
-CIO_API int cio_remove_writer(cio_loop *loop, int fd);
+CIO_API int cio_loop_remove_reader(cio_loop *loop, int fd);
+CIO_API int cio_loop_remove_writer(cio_loop *loop, int fd);
 
 /* ---- Signals ----------------------------------------------------------- */
 
@@ -314,16 +314,6 @@ CIO_API int cio_loop_remove_signal_handler(cio_loop *loop, int signo);
  * return 0, or return a negative errno, which fails the future. */
 typedef int (*cio_work_fn)(void *arg, void **result);
 
-/* Runs fn(arg) on the shared thread pool and returns, in *out, a future of
- * this loop that completes (on the loop's thread) with fn's result or
- * error. The caller owns one reference to *out. Cancelling the future
- * before a thread picks the work up means fn never runs; cancelling it
- * later cannot stop fn, and its result is dropped. Owned arguments and
- * results want cio_loop_run_in_executor_with. Returns 0, -EINVAL, -ENOMEM,
- * or the error of starting a thread. */
-CIO_API int cio_loop_run_in_executor(cio_loop *loop, cio_work_fn fn, void *arg,
-                                     struct cio_future **out);
-
 /* What a job owns. Zero-initialise; a NULL field means nothing to free. */
 typedef struct cio_work_options {
     /* Takes arg when fn never runs (the job was cancelled before a thread
@@ -334,7 +324,13 @@ typedef struct cio_work_options {
     cio_free_fn result_free;
 } cio_work_options;
 
-/* cio_loop_run_in_executor with ownership (opts may be NULL). arg_free,
+/* Runs fn(arg) on the shared thread pool and returns, in *out, a future of
+ * this loop that completes (on the loop's thread) with fn's result or
+ * error (asyncio's loop.run_in_executor; the callback form of
+ * cio_to_thread). The caller owns one reference to *out. Cancelling the
+ * future before a thread picks the work up means fn never runs; cancelling
+ * it later cannot stop fn, and its result is dropped. opts (may be NULL)
+ * says who frees what; arg_free,
  * and result_free for a result nobody receives, run on the loop's thread
  * as the job comes back (in an iteration, or in cio_loop_close), never
  * inside this call or inside cio_future_cancel; as the future's
@@ -342,7 +338,7 @@ typedef struct cio_work_options {
  * in every case:
  * - fn ran and returned 0 while the future was pending: the future holds
  *   the result with result_free as its destructor (freed with the future,
- *   unless taken out with cio_future_steal_result, which makes it yours).
+ *   unless taken out with cio_future_take_result, which makes it yours).
  * - fn ran but the future was cancelled (or completed) meanwhile: nobody
  *   receives the result; result_free frees it when fn returns.
  * - fn ran and failed: the future fails with its error; a result fn stored
@@ -355,8 +351,9 @@ typedef struct cio_work_options {
  *   fork: the parent's jobs are not run in the child, and their copies
  *   there are never finished (use loops of the child's own making).
  * If this call fails, fn never runs, nothing is freed, arg is still the
- * caller's. Returns as cio_loop_run_in_executor. */
-CIO_API int cio_loop_run_in_executor_with(cio_loop *loop, const cio_work_options *opts,
+ * caller's. Returns 0, -EINVAL, -ENOMEM, or the error of starting a
+ * thread. */
+CIO_API int cio_to_thread_future(cio_loop *loop, const cio_work_options *opts,
                                           cio_work_fn fn, void *arg, struct cio_future **out);
 
 /* Sets the number of pool threads (1..1024). The default is $CIO_THREADS,

@@ -35,10 +35,10 @@ CIO_API int cio_lock_free(cio_lock *lock);
 /* Acquires the lock, waiting if it is held. May suspend. */
 CIO_API int cio_lock_acquire(cio_lock *lock);
 /* Acquires without waiting: 0, or -EAGAIN if held (or others wait first). */
-CIO_API int cio_lock_try_acquire(cio_lock *lock);
+CIO_API int cio_lock_acquire_nowait(cio_lock *lock);
 /* Releases; the first waiter gets the lock. -EPERM if it is not held. */
 CIO_API int cio_lock_release(cio_lock *lock);
-CIO_API bool cio_lock_locked(const cio_lock *lock);
+CIO_API bool cio_lock_is_locked(const cio_lock *lock);
 
 /* ---- Event ------------------------------------------------------------------ */
 
@@ -62,7 +62,7 @@ CIO_API int cio_semaphore_free(cio_semaphore *sem);
 /* May suspend. */
 CIO_API int cio_semaphore_acquire(cio_semaphore *sem);
 /* 0, or -EAGAIN if it would wait. */
-CIO_API int cio_semaphore_try_acquire(cio_semaphore *sem);
+CIO_API int cio_semaphore_acquire_nowait(cio_semaphore *sem);
 CIO_API int cio_semaphore_release(cio_semaphore *sem);
 CIO_API unsigned cio_semaphore_value(const cio_semaphore *sem);
 
@@ -101,7 +101,7 @@ CIO_API void cio_barrier_abort(cio_barrier *b);
 /* Returns the barrier to its empty state; current waiters get -EPIPE. */
 CIO_API void cio_barrier_reset(cio_barrier *b);
 CIO_API unsigned cio_barrier_n_waiting(const cio_barrier *b);
-CIO_API bool cio_barrier_broken(const cio_barrier *b);
+CIO_API bool cio_barrier_is_broken(const cio_barrier *b);
 
 /* ---- Queues ------------------------------------------------------------------------- */
 
@@ -146,8 +146,8 @@ CIO_API void cio_queue_shutdown(cio_queue *q, bool immediate);
 
 CIO_API size_t cio_queue_size(const cio_queue *q);
 CIO_API size_t cio_queue_maxsize(const cio_queue *q);
-CIO_API bool cio_queue_empty(const cio_queue *q);
-CIO_API bool cio_queue_full(const cio_queue *q);
+CIO_API bool cio_queue_is_empty(const cio_queue *q);
+CIO_API bool cio_queue_is_full(const cio_queue *q);
 
 #ifdef __cplusplus
 }

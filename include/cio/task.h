@@ -114,7 +114,7 @@ CIO_API int cio_task_new(cio_loop *loop, const cio_task_options *opts, cio_task_
 /* Waits for fut to finish and returns its outcome; on 0, *result (may be
  * NULL) receives its value (still owned by fut). Retrieves fut's error.
  * Cancelling the waiting task does not cancel fut (use cio_future_cancel on
- * it, or cio_wait_for). Returns -ECANCELED / -ETIMEDOUT if the waiting task
+ * it, or cio_wait_for_future). Returns -ECANCELED / -ETIMEDOUT if the waiting task
  * is cancelled or its deadline passes first. May suspend. */
 CIO_API int cio_await(cio_future *fut, void **result);
 
@@ -128,7 +128,7 @@ CIO_API int cio_yield(void);
 
 /* Inside a task: the result its function returns will be freed with fn
  * when the task's future is freed (unless someone takes it out with
- * cio_future_steal_result), and at once if the function fails instead.
+ * cio_future_take_result), and at once if the function fails instead.
  * So an owned result nobody awaits does not leak. Returns -EPERM outside
  * a task. */
 CIO_API int cio_task_set_result_free(cio_free_fn fn);
@@ -145,7 +145,7 @@ CIO_API const char *cio_task_name(const cio_task *task);
 /* Renames a task (the name is copied). Returns 0, -EINVAL, -ENOMEM. */
 CIO_API int cio_task_set_name(cio_task *task, const char *name);
 /* True if fut is a task. */
-CIO_API bool cio_is_task(const cio_future *fut);
+CIO_API bool cio_future_is_task(const cio_future *fut);
 
 /* Fills out with up to max tasks of loop that have not ended (each with a
  * new reference the caller drops); returns how many exist in all. */
@@ -159,7 +159,7 @@ CIO_API size_t cio_all_tasks(cio_loop *loop, cio_task **out, size_t max);
 CIO_API int cio_to_thread(cio_work_fn fn, void *arg, void **result);
 
 /* cio_to_thread with ownership (opts may be NULL; see
- * cio_loop_run_in_executor_with). On 0, *result (may be NULL) receives fn's
+ * cio_to_thread_future). On 0, *result (may be NULL) receives fn's
  * result and it is the caller's; with result NULL it is freed with
  * opts->result_free before this returns. On an error of fn, a result it
  * stored is freed with result_free. Cancelled before fn started: fn never
@@ -205,20 +205,20 @@ CIO_API int cio_shield_begin(cio_scope *scope);
 CIO_API int cio_scope_end(cio_scope *scope);
 
 /* True if this deadline scope's deadline has passed. */
-CIO_API bool cio_scope_expired(const cio_scope *scope);
+CIO_API bool cio_scope_is_expired(const cio_scope *scope);
 
 /* Waits for fut with a timeout (seconds, CIO_NO_TIMEOUT for none), from a
  * task (asyncio.wait_for): on timeout fut is cancelled and -ETIMEDOUT
  * returned. If fut completed in the same
  * iteration the timeout expired, its outcome wins. May suspend. */
-CIO_API int cio_await_for(cio_future *fut, double timeout, void **result);
+CIO_API int cio_wait_for(cio_future *fut, double timeout, void **result);
 
 /* ---- Task groups (asyncio.TaskGroup, structured concurrency) ----------- */
 
 typedef struct cio_task_group cio_task_group;
 
 /* Creates a group owned by the current task. Returns -EPERM outside a task.
- * The owner must call cio_task_group_wait before it returns. If it does
+ * The owner must call cio_task_group_end before it returns. If it does
  * not, that is reported, and the group is closed as leaving asyncio's
  * `async with TaskGroup()` would close it, before the owner's task ends:
  * if the owner's function failed, the children are cancelled; then they
@@ -226,12 +226,12 @@ typedef struct cio_task_group cio_task_group;
  * the group's failure, if any, becomes the task's outcome when the
  * function returned 0, and is reported otherwise; the group is freed.
  * So no group ever outlives its owner. */
-CIO_API int cio_task_group_new(cio_task_group **out);
+CIO_API int cio_task_group_begin(cio_task_group **out);
 
 /* Starts fn(arg) as a child of the group; children may spawn siblings, also
  * while the owner waits. *out (may be NULL) receives a reference. Returns
  * -EBUSY once the group is closing after a failure or an interrupted wait.
- * The group is freed when cio_task_group_wait returns: no call after that. */
+ * The group is freed when cio_task_group_end returns: no call after that. */
 CIO_API int cio_task_group_spawn(cio_task_group *g, const cio_task_options *opts, cio_task_fn fn,
                                  void *arg, cio_task **out);
 
@@ -246,7 +246,7 @@ CIO_API int cio_task_group_spawn(cio_task_group *g, const cio_task_options *opts
  * deadline passes while waiting, the children are cancelled and waited for,
  * and -ECANCELED / -ETIMEDOUT returned. Must be called by the owner.
  * May suspend. */
-CIO_API int cio_task_group_wait(cio_task_group *g);
+CIO_API int cio_task_group_end(cio_task_group *g);
 
 /* Cancels every child of the group (the group itself stays usable). */
 CIO_API void cio_task_group_cancel(cio_task_group *g);
@@ -257,20 +257,20 @@ CIO_API void cio_task_group_cancel(cio_task_group *g);
  * CIO_GATHER_COLLECT the first failure is returned at once (the others keep
  * running); with it, waits for all and returns 0 (look at each future). If
  * the waiting task is cancelled, the futures are cancelled too. May suspend. */
-CIO_API int cio_gather_await(cio_future *const *futs, size_t n, int flags, void **results);
+CIO_API int cio_gather(cio_future *const *futs, size_t n, int flags, void **results);
 
 /* asyncio.wait: waits until the mode's condition holds or timeout (seconds,
  * CIO_NO_TIMEOUT for none) passes; returns how many futures are done.
  * Cancels nothing. May suspend. */
-CIO_API int cio_wait_await(cio_future *const *futs, size_t n, cio_wait_mode mode, double timeout);
+CIO_API int cio_wait(cio_future *const *futs, size_t n, cio_wait_mode mode, double timeout);
 
 /* Awaits a shielded future: cancelling the waiting task leaves fut running. */
-CIO_API int cio_shield_await(cio_future *fut, void **result);
+CIO_API int cio_shield(cio_future *fut, void **result);
 
 /* Awaits the next future of an as_completed iterator to complete; *done
  * receives it (owned by the iterator). Returns -ENOENT when all were
  * handed out, -ETIMEDOUT when the iterator's timeout passed. May suspend. */
-CIO_API int cio_as_completed_await(cio_as_completed *it, cio_future **done);
+CIO_API int cio_as_completed_next(cio_as_completed *it, cio_future **done);
 
 /* ---- Generators -------------------------------------------------------------
  * A generator is a coroutine that yields values to its consumer, one per
@@ -295,9 +295,9 @@ CIO_API int cio_gen_new(const cio_task_options *opts, cio_gen_fn fn, void *arg, 
 CIO_API int cio_gen_yield(cio_gen *gen, void *value);
 
 /* The consumer: resumes the generator until it yields (returns 0 with
- * *value), ends (returns CIO_GEN_END), or fails (returns its error). May
+ * *value), ends (returns -ENODATA, the end of an iteration), or fails
+ * (returns its error). May
  * suspend. */
-#define CIO_GEN_END 1
 CIO_API int cio_gen_next(cio_gen *gen, void **value);
 
 /* Closes the generator: if it is suspended in a yield, that yield returns
@@ -310,7 +310,7 @@ CIO_API int cio_gen_close(cio_gen *gen);
 /* Writes a dump of every task of loop to fd (name, state, what it awaits,
  * owner, age, backtrace of its stack). In debug mode, SIGUSR1 prints it to
  * stderr for every loop. */
-CIO_API int cio_task_dump(cio_loop *loop, int fd);
+CIO_API int cio_task_dump_all(cio_loop *loop, int fd);
 
 /* Starts a monitor thread (named "cio-watchdog") that reports, through the
  * loop's report function and from the monitor thread, when loop has not

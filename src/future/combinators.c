@@ -12,7 +12,7 @@
  * Errors: an input's error that the combinator passes on (gather's first
  * failure, wait_for's outcome) is marked retrieved on the input, since the
  * output now carries it. Errors it does not pass on (later failures in a
- * gather, outcomes inside cio_wait) stay unretrieved, so they are reported
+ * gather, outcomes inside cio_wait_future) stay unretrieved, so they are reported
  * when the input is freed unless the caller looks: none is lost.
  *
  * Cost: O(n) in all for n inputs. Each input's done-callback gets the
@@ -215,7 +215,7 @@ static int comb_start(struct comb *st, double timeout, cio__cancel_hook hook, ci
 static void propagate(cio_future *out, cio_future *inner)
 {
     void *value;
-    int err = cio_future_get(inner, &value);
+    int err = cio_future_result(inner, &value);
     if (err)
         cio_future_set_error(out, err);
     else
@@ -235,7 +235,7 @@ static void gather_complete(struct comb *st)
     st->results = NULL;
     for (size_t i = 0; i < st->n; i++) {
         CIO__SCAN_STEP();
-        res[i] = cio_future_result(st->kids[i]);
+        res[i] = cio__future_peek_result(st->kids[i]);
     }
     cio_future_set_result(out, res, free);
 }
@@ -243,12 +243,11 @@ static void gather_complete(struct comb *st)
 static void gather_child(struct comb *st, size_t i, cio_future *child)
 {
     (void)i;
-    if (cio_future_done(st->out))
+    if (cio_future_is_done(st->out))
         return;
     if (!(st->flags & CIO_GATHER_COLLECT)) {
-        int state = cio_future_get_state(child);
-        if (state == CIO_FUTURE_CANCELLED || (state == CIO_FUTURE_DONE && cio_future_error(child))) {
-            int err = state == CIO_FUTURE_CANCELLED ? -ECANCELED : cio_future_error(child);
+        if (cio_future_is_cancelled(child) || (cio_future_is_done(child) && cio_future_error(child))) {
+            int err = cio_future_is_cancelled(child) ? -ECANCELED : cio_future_error(child);
             cio_future_set_error(st->out, err);
             return;
         }
@@ -272,7 +271,7 @@ static int gather_cancel(cio_future *out, void *arg)
     return any || st->nfinished < st->n;
 }
 
-int cio_gather(cio_loop *loop, cio_future *const *futs, size_t n, int flags, cio_future **out)
+int cio_gather_future(cio_loop *loop, cio_future *const *futs, size_t n, int flags, cio_future **out)
 {
     if (flags & ~CIO_GATHER_COLLECT)
         return -EINVAL;
@@ -298,7 +297,7 @@ static void wait_complete(struct comb *st)
     size_t done = 0;
     for (size_t i = 0; i < st->n; i++) {
         CIO__SCAN_STEP();
-        done += cio_future_done(st->kids[i]);
+        done += cio_future_is_done(st->kids[i]);
     }
     cio_future_set_result(st->out, (void *)(uintptr_t)done, NULL);
     comb_detach(st);
@@ -307,12 +306,12 @@ static void wait_complete(struct comb *st)
 static void wait_child(struct comb *st, size_t i, cio_future *child)
 {
     (void)i;
-    if (cio_future_done(st->out))
+    if (cio_future_is_done(st->out))
         return;
     bool fire = st->nfinished == st->n;
     if (st->mode == CIO_WAIT_FIRST_COMPLETED)
         fire = true;
-    else if (st->mode == CIO_WAIT_FIRST_EXCEPTION && !cio_future_cancelled(child) &&
+    else if (st->mode == CIO_WAIT_FIRST_EXCEPTION && !cio_future_is_cancelled(child) &&
              cio__future_peek_error(child) != 0)
         fire = true; /* peeked: the caller still has to look at it */
     if (fire)
@@ -323,7 +322,7 @@ static void comb_timer_fired(void *arg)
 {
     struct comb *st = arg;
     st->timer_pending = false;
-    if (st->out && !cio_future_done(st->out)) {
+    if (st->out && !cio_future_is_done(st->out)) {
         st->timed_out = true;
         if (st->mode >= 0) {
             wait_complete(st);
@@ -331,7 +330,7 @@ static void comb_timer_fired(void *arg)
             cio_future *inner = st->kids[0];
             /* If the inner future finished in this same iteration, its
              * outcome wins: its callback, already scheduled, delivers it. */
-            if (!cio_future_done(inner))
+            if (!cio_future_is_done(inner))
                 cio_future_cancel(inner);
             else
                 st->timed_out = false;
@@ -348,7 +347,7 @@ static int wait_cancel(cio_future *out, void *arg)
     return 0;
 }
 
-int cio_wait(cio_loop *loop, cio_future *const *futs, size_t n, cio_wait_mode mode, double timeout,
+int cio_wait_future(cio_loop *loop, cio_future *const *futs, size_t n, cio_wait_mode mode, double timeout,
              cio_future **out)
 {
     if (n == 0 || (int)mode < 0 || mode > CIO_WAIT_FIRST_EXCEPTION || isnan(timeout)) {
@@ -370,7 +369,7 @@ static void wait_for_child(struct comb *st, size_t i, cio_future *inner)
 {
     (void)i;
     cio_future *out = st->out;
-    if (cio_future_done(out))
+    if (cio_future_is_done(out))
         return;
     comb_detach(st); /* the timer */
     if (cio__future_cancel_requested(out)) {
@@ -393,7 +392,7 @@ static int wait_for_cancel(cio_future *out, void *arg)
     return 0;
 }
 
-int cio_wait_for(cio_loop *loop, cio_future *fut, double timeout, cio_future **out)
+int cio_wait_for_future(cio_loop *loop, cio_future *fut, double timeout, cio_future **out)
 {
     if (isnan(timeout)) {
         if (out)
@@ -416,7 +415,7 @@ static void shield_child(struct comb *st, size_t i, cio_future *inner)
 {
     (void)i;
     cio_future *out = st->out;
-    if (cio_future_done(out))
+    if (cio_future_is_done(out))
         return; /* the outer was cancelled; the inner's error stays with it */
     propagate(out, inner);
 }
@@ -428,7 +427,7 @@ static int shield_cancel(cio_future *out, void *arg)
     return 0; /* the outer is cancelled; the inner is left alone */
 }
 
-int cio_shield(cio_loop *loop, cio_future *fut, cio_future **out)
+int cio_shield_future(cio_loop *loop, cio_future *fut, cio_future **out)
 {
     struct comb *st;
     int rc = comb_new(loop, &fut, fut ? 1 : 0, shield_child, &st, out);
@@ -488,7 +487,7 @@ static cio_future *ac_pop_waiter(cio_as_completed *it)
     while (it->w_head < it->w_tail) {
         CIO__SCAN_STEP();
         cio_future *w = it->waiters[it->w_head++];
-        if (!cio_future_done(w))
+        if (!cio_future_is_done(w))
             return w;
         cio_future_unref(w);
     }
@@ -583,7 +582,7 @@ int cio_as_completed_new(cio_loop *loop, cio_future *const *futs, size_t n, doub
     return 0;
 }
 
-int cio_as_completed_next(cio_as_completed *it, cio_future **out)
+int cio_as_completed_next_future(cio_as_completed *it, cio_future **out)
 {
     if (!out)
         return -EINVAL;

@@ -259,12 +259,12 @@ int cio__future_peek_error(const cio_future *fut)
     return fut->state == CIO_FUTURE_PENDING ? -EAGAIN : fut->err;
 }
 
-cio_future_state cio_future_get_state(const cio_future *fut)
+void *cio__future_peek_result(const cio_future *fut)
 {
-    return fut ? (cio_future_state)fut->state : CIO_FUTURE_PENDING;
+    return fut && fut->state == CIO_FUTURE_DONE && fut->err == 0 ? fut->result : NULL;
 }
-bool cio_future_done(const cio_future *fut) { return fut && fut->state != CIO_FUTURE_PENDING; }
-bool cio_future_cancelled(const cio_future *fut)
+bool cio_future_is_done(const cio_future *fut) { return fut && fut->state != CIO_FUTURE_PENDING; }
+bool cio_future_is_cancelled(const cio_future *fut)
 {
     return fut && fut->state == CIO_FUTURE_CANCELLED;
 }
@@ -279,7 +279,7 @@ int cio_future_error(cio_future *fut)
     return fut->err;
 }
 
-int cio_future_get(cio_future *fut, void **value)
+int cio_future_result(cio_future *fut, void **value)
 {
     int rc = cio_future_error(fut);
     if (value)
@@ -287,14 +287,9 @@ int cio_future_get(cio_future *fut, void **value)
     return rc;
 }
 
-void *cio_future_result(const cio_future *fut)
+int cio_future_take_result(cio_future *fut, void **value)
 {
-    return fut && fut->state == CIO_FUTURE_DONE && fut->err == 0 ? fut->result : NULL;
-}
-
-int cio_future_steal_result(cio_future *fut, void **value)
-{
-    int rc = cio_future_get(fut, value);
+    int rc = cio_future_result(fut, value);
     if (rc == 0)
         fut->dtor = NULL;
     return rc;

@@ -108,6 +108,10 @@ bool cio__future_retrieved(const cio_future *fut);
 
 /* The outcome without marking the error retrieved. */
 int cio__future_peek_error(const cio_future *fut);
+/* The result without marking anything retrieved (NULL unless it succeeded). */
+void *cio__future_peek_result(const cio_future *fut);
+
+enum { CIO_FUTURE_PENDING = 0, CIO_FUTURE_DONE = 1, CIO_FUTURE_CANCELLED = 2 };
 /* Marks the error retrieved without reading it. */
 void cio__future_mark_retrieved(cio_future *fut);
 

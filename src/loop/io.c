@@ -51,7 +51,7 @@ static int set_watch(cio_loop *loop, int fd, int which, cio_io_cb cb, void *arg)
 {
     if (!loop || loop->closed || fd < 0 || !cb)
         return -EINVAL;
-    int rc = cio__check_thread(loop, which == CIO_READABLE ? "cio_add_reader" : "cio_add_writer");
+    int rc = cio__check_thread(loop, which == CIO_READABLE ? "cio_loop_add_reader" : "cio_loop_add_writer");
     if (rc)
         return rc;
     if (fd == loop->wakefd)
@@ -93,8 +93,8 @@ static int clear_watch(cio_loop *loop, int fd, int which)
 {
     if (!loop || loop->closed || fd < 0)
         return -EINVAL;
-    int rc = cio__check_thread(loop, which == CIO_READABLE ? "cio_remove_reader"
-                                                             : "cio_remove_writer");
+    int rc = cio__check_thread(loop, which == CIO_READABLE ? "cio_loop_remove_reader"
+                                                             : "cio_loop_remove_writer");
     if (rc)
         return rc;
     if (fd >= loop->nfds || !(loop->fds[fd].mask & which))
@@ -119,16 +119,16 @@ static int clear_watch(cio_loop *loop, int fd, int which)
     return 0;
 }
 
-int cio_add_reader(cio_loop *loop, int fd, cio_io_cb cb, void *arg)
+int cio_loop_add_reader(cio_loop *loop, int fd, cio_io_cb cb, void *arg)
 {
     return set_watch(loop, fd, CIO_READABLE, cb, arg);
 }
-int cio_add_writer(cio_loop *loop, int fd, cio_io_cb cb, void *arg)
+int cio_loop_add_writer(cio_loop *loop, int fd, cio_io_cb cb, void *arg)
 {
     return set_watch(loop, fd, CIO_WRITABLE, cb, arg);
 }
-int cio_remove_reader(cio_loop *loop, int fd) { return clear_watch(loop, fd, CIO_READABLE); }
-int cio_remove_writer(cio_loop *loop, int fd) { return clear_watch(loop, fd, CIO_WRITABLE); }
+int cio_loop_remove_reader(cio_loop *loop, int fd) { return clear_watch(loop, fd, CIO_READABLE); }
+int cio_loop_remove_writer(cio_loop *loop, int fd) { return clear_watch(loop, fd, CIO_WRITABLE); }
 
 static void call_io(cio_loop *loop, cio_io_cb cb, int fd, int events, void *arg)
 {

@@ -115,7 +115,7 @@ static bool env_flag(const char *name)
     return v && *v && strcmp(v, "0") != 0;
 }
 
-int cio_loop_new(cio_loop **out, const cio_loop_options *opts)
+int cio_loop_new(const cio_loop_options *opts, cio_loop **out)
 {
     if (!out)
         return -EINVAL;
@@ -334,7 +334,7 @@ int cio_loop_free(cio_loop *loop)
 
 bool cio_loop_is_running(const cio_loop *loop) { return loop && loop->running; }
 bool cio_loop_is_closed(const cio_loop *loop) { return !loop || loop->closed; }
-bool cio_loop_get_debug(const cio_loop *loop) { return loop && loop->debug; }
+bool cio_loop_is_debug(const cio_loop *loop) { return loop && loop->debug; }
 void cio_loop_set_debug(cio_loop *loop, bool on)
 {
     if (loop)
@@ -829,7 +829,7 @@ int cio_loop_run_until_complete(cio_loop *loop, cio_future *fut)
     if (rc)
         return rc;
     int err = cio_loop_run_forever(loop);
-    if (!cio_future_done(fut)) {
+    if (!cio_future_is_done(fut)) {
         cio_future_remove_done_callback(fut, stop_on_done, loop);
         return err ? err : -EINTR;
     }
@@ -852,9 +852,9 @@ size_t cio__loop_discard(cio_loop *loop)
     cio__wheel_init(&loop->wheel, loop->now);
     for (int fd = 0; fd < loop->nfds; fd++) {
         if (loop->fds[fd].mask & CIO_READABLE)
-            cio_remove_reader(loop, fd), n++;
+            cio_loop_remove_reader(loop, fd), n++;
         if (loop->fds[fd].mask & CIO_WRITABLE)
-            cio_remove_writer(loop, fd), n++;
+            cio_loop_remove_writer(loop, fd), n++;
     }
     for (int signo = 1; signo <= 64; signo++) {
         if (signo == SIGUSR1 && loop->internal_signals)

@@ -248,7 +248,7 @@ static void job_release(cio_loop *loop, struct cio__job *job)
     loop->job_free = job;
 }
 
-int cio_loop_run_in_executor_with(cio_loop *loop, const cio_work_options *opts, cio_work_fn fn,
+int cio_to_thread_future(cio_loop *loop, const cio_work_options *opts, cio_work_fn fn,
                                   void *arg, cio_future **out)
 {
     if (!out)
@@ -304,10 +304,6 @@ int cio_loop_run_in_executor_with(cio_loop *loop, const cio_work_options *opts, 
     return 0;
 }
 
-int cio_loop_run_in_executor(cio_loop *loop, cio_work_fn fn, void *arg, cio_future **out)
-{
-    return cio_loop_run_in_executor_with(loop, NULL, fn, arg, out);
-}
 
 static bool queue_reserve(size_t extra)
 {
@@ -366,15 +362,15 @@ static void finish_job(cio_loop *loop, struct cio__job *job)
      * destructor) if it still can, else the destructor has it now. */
     void *orphan = NULL;
     if (!ran) {
-        if (!cio_future_done(fut))
+        if (!cio_future_is_done(fut))
             cio_future_cancel(fut);
         if (job->arg_free)
             job->arg_free(job->arg);
     } else if (job->rc < 0) {
         orphan = job->result;
-        if (!cio_future_done(fut))
+        if (!cio_future_is_done(fut))
             cio_future_set_error(fut, job->rc);
-    } else if (cio_future_done(fut) ||
+    } else if (cio_future_is_done(fut) ||
                cio_future_set_result(fut, job->result, job->result_free) != 0) {
         orphan = job->result;
     }

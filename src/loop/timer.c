@@ -506,7 +506,7 @@ int cio_timer_cancel(cio_loop *loop, cio_handle handle)
     return 0;
 }
 
-bool cio_timer_active(const cio_loop *loop, cio_handle handle)
+bool cio_timer_is_active(const cio_loop *loop, cio_handle handle)
 {
     uint32_t idx;
     return loop && !loop->closed && lookup(&loop->wheel, handle, &idx) != NULL;

@@ -101,7 +101,7 @@ unsigned cio_barrier_n_waiting(const cio_barrier *b)
 {
     return b ? b->count : 0;
 }
-bool cio_barrier_broken(const cio_barrier *b)
+bool cio_barrier_is_broken(const cio_barrier *b)
 {
     return b && b->broken;
 }

@@ -68,7 +68,7 @@ int cio_condition_wait(cio_condition *cond)
 {
     if (!cond)
         return -EINVAL;
-    if (!cio_current_task() || !cio_lock_locked(cond->lock))
+    if (!cio_current_task() || !cio_lock_is_locked(cond->lock))
         return -EPERM;
     cio__waiter w;
     /* Queue first: if that fails, we still hold the lock, as promised. */
@@ -96,7 +96,7 @@ int cio_condition_wait_for(cio_condition *cond, bool (*pred)(void *arg), void *a
 {
     if (!cond || !pred)
         return -EINVAL;
-    if (!cio_current_task() || !cio_lock_locked(cond->lock))
+    if (!cio_current_task() || !cio_lock_is_locked(cond->lock))
         return -EPERM;
     while (!pred(arg)) {
         int rc = cio_condition_wait(cond);
@@ -110,7 +110,7 @@ int cio_condition_notify(cio_condition *cond, size_t n)
 {
     if (!cond)
         return -EINVAL;
-    if (!cio_lock_locked(cond->lock))
+    if (!cio_lock_is_locked(cond->lock))
         return -EPERM;
     notify(cond, n);
     return 0;

@@ -53,7 +53,7 @@ int cio_lock_acquire(cio_lock *lock)
     return rc;
 }
 
-int cio_lock_try_acquire(cio_lock *lock)
+int cio_lock_acquire_nowait(cio_lock *lock)
 {
     if (!lock)
         return -EINVAL;
@@ -74,7 +74,7 @@ int cio_lock_release(cio_lock *lock)
     return 0;
 }
 
-bool cio_lock_locked(const cio_lock *lock)
+bool cio_lock_is_locked(const cio_lock *lock)
 {
     return lock && lock->locked;
 }

@@ -434,13 +434,13 @@ size_t cio_queue_maxsize(const cio_queue *q)
 {
     return q ? q->maxsize : 0;
 }
-bool cio_queue_empty(const cio_queue *q)
+bool cio_queue_is_empty(const cio_queue *q)
 {
     return !q || q->count == 0;
 }
 /* Full also while the free slots are promised to woken putters, so that
  * "if not full, put_nowait" never fails. */
-bool cio_queue_full(const cio_queue *q)
+bool cio_queue_is_full(const cio_queue *q)
 {
     return q && q->maxsize && q->count + q->reserved >= q->maxsize;
 }

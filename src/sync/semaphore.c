@@ -58,7 +58,7 @@ int cio_semaphore_acquire(cio_semaphore *sem)
     return rc;
 }
 
-int cio_semaphore_try_acquire(cio_semaphore *sem)
+int cio_semaphore_acquire_nowait(cio_semaphore *sem)
 {
     if (!sem)
         return -EINVAL;

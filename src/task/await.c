@@ -17,19 +17,19 @@ static cio_loop *task_loop(void)
 static int await_own(cio_future *f, void **value)
 {
     int rc = cio_await(f, value);
-    if (rc && !cio_future_done(f))
+    if (rc && !cio_future_is_done(f))
         cio_future_cancel(f);
     cio_future_unref(f);
     return rc;
 }
 
-int cio_gather_await(cio_future *const *futs, size_t n, int flags, void **results)
+int cio_gather(cio_future *const *futs, size_t n, int flags, void **results)
 {
     cio_loop *loop = task_loop();
     if (!loop)
         return -EPERM;
     cio_future *g;
-    int rc = cio_gather(loop, futs, n, flags, &g);
+    int rc = cio_gather_future(loop, futs, n, flags, &g);
     if (rc)
         return rc;
     void **r;
@@ -43,13 +43,13 @@ int cio_gather_await(cio_future *const *futs, size_t n, int flags, void **result
     return rc;
 }
 
-int cio_wait_await(cio_future *const *futs, size_t n, cio_wait_mode mode, double timeout)
+int cio_wait(cio_future *const *futs, size_t n, cio_wait_mode mode, double timeout)
 {
     cio_loop *loop = task_loop();
     if (!loop)
         return -EPERM;
     cio_future *w;
-    int rc = cio_wait(loop, futs, n, mode, timeout, &w);
+    int rc = cio_wait_future(loop, futs, n, mode, timeout, &w);
     if (rc)
         return rc;
     void *ndone;
@@ -57,24 +57,24 @@ int cio_wait_await(cio_future *const *futs, size_t n, cio_wait_mode mode, double
     return rc ? rc : (int)(uintptr_t)ndone;
 }
 
-int cio_shield_await(cio_future *fut, void **result)
+int cio_shield(cio_future *fut, void **result)
 {
     cio_loop *loop = task_loop();
     if (!loop)
         return -EPERM;
     cio_future *s;
-    int rc = cio_shield(loop, fut, &s);
+    int rc = cio_shield_future(loop, fut, &s);
     return rc ? rc : await_own(s, result); /* the value is fut's */
 }
 
-int cio_as_completed_await(cio_as_completed *it, cio_future **done)
+int cio_as_completed_next(cio_as_completed *it, cio_future **done)
 {
     if (!task_loop())
         return -EPERM;
     if (done)
         *done = NULL;
     cio_future *next;
-    int rc = cio_as_completed_next(it, &next);
+    int rc = cio_as_completed_next_future(it, &next);
     if (rc)
         return rc;
     void *child; /* owned by the iterator */
@@ -84,7 +84,7 @@ int cio_as_completed_await(cio_as_completed *it, cio_future **done)
     return rc;
 }
 
-int cio_await_for(cio_future *fut, double timeout, void **result)
+int cio_wait_for(cio_future *fut, double timeout, void **result)
 {
     cio_loop *loop = task_loop();
     if (!loop)
@@ -92,7 +92,7 @@ int cio_await_for(cio_future *fut, double timeout, void **result)
     if (result)
         *result = NULL;
     cio_future *w;
-    int rc = cio_wait_for(loop, fut, timeout, &w);
+    int rc = cio_wait_for_future(loop, fut, timeout, &w);
     return rc ? rc : await_own(w, result); /* the value is fut's */
 }
 
@@ -104,7 +104,7 @@ int cio_to_thread_with(const cio_work_options *opts, cio_work_fn fn, void *arg, 
     if (result)
         *result = NULL;
     cio_future *job;
-    int rc = cio_loop_run_in_executor_with(loop, opts, fn, arg, &job);
+    int rc = cio_to_thread_future(loop, opts, fn, arg, &job);
     if (rc)
         return rc;
     /* The result is taken out of the job after the wait, so that dropping
@@ -116,7 +116,7 @@ int cio_to_thread_with(const cio_work_options *opts, cio_work_fn fn, void *arg, 
     rc = await_own(job, NULL);
     void *value = NULL;
     if (rc == 0)
-        cio_future_steal_result(job, &value);
+        cio_future_take_result(job, &value);
     cio_future_unref(job);
     if (result)
         *result = value;

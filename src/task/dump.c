@@ -68,7 +68,7 @@ static void backtrace_task(const struct cio__task *t, FILE *f)
 #endif
 }
 
-int cio_task_dump(cio_loop *loop, int fd)
+int cio_task_dump_all(cio_loop *loop, int fd)
 {
     if (!loop || fd < 0)
         return -EINVAL;
@@ -85,7 +85,7 @@ int cio_task_dump(cio_loop *loop, int fd)
         char awaits[96] = "-";
         if (t->awaiting) {
             const char *n = cio_future_name(t->awaiting);
-            if (cio_is_task(t->awaiting))
+            if (cio_future_is_task(t->awaiting))
                 snprintf(awaits, sizeof awaits, "task %s", cio_task_name(t->awaiting));
             else if (n)
                 snprintf(awaits, sizeof awaits, "future %s", n);
@@ -311,5 +311,5 @@ int cio_loop_set_stall_watchdog(cio_loop *loop, double seconds)
 /* Debug mode: SIGUSR1 dumps every task of every loop that asked for it. */
 void cio__dump_on_signal(void *arg)
 {
-    cio_task_dump(arg, 2);
+    cio_task_dump_all(arg, 2);
 }

@@ -83,7 +83,7 @@ void cio__gens_end(cio_loop *loop)
         cio_gen *next = g->lnext;
         /* A body that did not end still uses g: it is left to the loop's
          * own leak report rather than freed under it. */
-        if (!g->started || cio_future_done(g->task))
+        if (!g->started || cio_future_is_done(g->task))
             gen_free(g);
         g = next;
     }
@@ -120,7 +120,7 @@ int cio_gen_new(const cio_task_options *opts, cio_gen_fn fn, void *arg, cio_gen 
 
 static void hand_out(cio_gen *g)
 {
-    if (g->out && !cio_future_done(g->out))
+    if (g->out && !cio_future_is_done(g->out))
         cio_future_set_result(g->out, NULL, NULL);
 }
 
@@ -171,7 +171,7 @@ int cio_gen_next(cio_gen *g, void **value)
     if (!g)
         return -EINVAL;
     if (g->finished)
-        return g->body_rc < 0 && g->body_rc != -ECANCELED ? g->body_rc : CIO_GEN_END;
+        return g->body_rc < 0 && g->body_rc != -ECANCELED ? g->body_rc : -ENODATA;
     if (g->closing)
         return -EINVAL;
     int rc = cio_future_new(t->loop, &g->out);
@@ -202,7 +202,7 @@ int cio_gen_next(cio_gen *g, void **value)
     }
     if (g->body_rc < 0)
         cio__future_mark_retrieved(g->task); /* passed on here */
-    return g->body_rc < 0 ? g->body_rc : CIO_GEN_END;
+    return g->body_rc < 0 ? g->body_rc : -ENODATA;
 }
 
 int cio_gen_close(cio_gen *g)
@@ -210,7 +210,7 @@ int cio_gen_close(cio_gen *g)
     if (!g)
         return 0;
     int rc = 0;
-    if (g->started && !cio_future_done(g->task)) {
+    if (g->started && !cio_future_is_done(g->task)) {
         if (!cio__task_current())
             return -EPERM;
         g->closing = true;

@@ -34,7 +34,7 @@ struct cio_task_group {
     cio_future *all_done; /* completed when alive drops to zero */
 };
 
-int cio_task_group_new(cio_task_group **out)
+int cio_task_group_begin(cio_task_group **out)
 {
     if (!out)
         return -EINVAL;
@@ -86,7 +86,7 @@ void cio_task_group_cancel(cio_task_group *g)
     if (!g)
         return;
     for (size_t i = 0; i < g->n; i++) {
-        if (!cio_future_done(g->kids[i]))
+        if (!cio_future_is_done(g->kids[i]))
             cio_future_cancel(g->kids[i]);
     }
 }
@@ -130,7 +130,7 @@ static int wait_children(cio_task_group *g)
     return rc;
 }
 
-int cio_task_group_wait(cio_task_group *g)
+int cio_task_group_end(cio_task_group *g)
 {
     if (!g || g->waited)
         return -EINVAL;
@@ -170,8 +170,8 @@ int cio__groups_close_left_open(struct cio__task *t, int rc)
         cio_task_group *g = t->groups;
         /* Said before waiting, so a wait that never ends is explained. */
         cio_loop_report(g->loop,
-                        "task %s returned with a task group still open (every cio_task_group_new "
-                        "needs its cio_task_group_wait): %s its %zu running child task(s)",
+                        "task %s returned with a task group still open (every cio_task_group_begin "
+                        "needs its cio_task_group_end): %s its %zu running child task(s)",
                         cio_task_name(t->fut), rc < 0 ? "cancelling and waiting for" : "waiting for",
                         g->alive);
         if (rc < 0) {
@@ -179,7 +179,7 @@ int cio__groups_close_left_open(struct cio__task *t, int rc)
             g->closing = true;
             cio_task_group_cancel(g);
         }
-        int err = cio_task_group_wait(g); /* unlinks and frees g */
+        int err = cio_task_group_end(g); /* unlinks and frees g */
         if (err && rc == 0) {
             /* The group's failure (or the task's cancellation while it
              * waited) is the task's outcome, as it would be in asyncio. */

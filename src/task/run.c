@@ -92,7 +92,7 @@ int cio_run_with(const cio_loop_options *opts, cio_task_fn main, void *arg, void
     if (cio__task_current() || (cio__tls_loop && cio_loop_is_running(cio__tls_loop)))
         return -EBUSY; /* asyncio.run cannot be called from a running loop */
     cio_loop *loop;
-    int rc = cio_loop_new(&loop, opts);
+    int rc = cio_loop_new(opts, &loop);
     if (rc)
         return rc;
     cio_task_options topts = {.name = "main"};
@@ -109,7 +109,7 @@ int cio_run_with(const cio_loop_options *opts, cio_task_fn main, void *arg, void
      * result main gave a destructor (cio_task_set_result_free), and hand
      * the caller a dangling pointer. With no one to take it, it is freed. */
     if (rc == 0 && result)
-        cio_future_steal_result(task, result);
+        cio_future_take_result(task, result);
     cio_future_unref(task);
     finish_tasks(loop);
     /* Generators the program left open: their bodies were cancelled with
@@ -124,7 +124,7 @@ int cio_run_with(const cio_loop_options *opts, cio_task_fn main, void *arg, void
         cio_loop_run_once(loop, 0); /* asyncio waits for the default executor too */
     if (cio_loop_close(loop) == -EBUSY) {
         size_t n = cio__loop_discard(loop);
-        if (n && cio_loop_get_debug(loop))
+        if (n && cio_loop_is_debug(loop))
             cio_loop_report(loop, "cio_run: discarded %zu pending callback(s), timer(s) or "
                                   "watcher(s) at exit", n);
         cio_loop_run_once(loop, CIO_RUN_NOWAIT);

@@ -566,7 +566,7 @@ int cio_task_set_name(cio_task *task, const char *name)
     return rename_task(task, name);
 }
 
-bool cio_is_task(const cio_future *fut) { return cio__future_is_task(fut); }
+bool cio_future_is_task(const cio_future *fut) { return cio__future_is_task(fut); }
 
 int cio_task_set_result_free(cio_free_fn fn)
 {
@@ -714,14 +714,14 @@ int cio_scope_end(cio_scope *scope)
         return -EPERM;
     if (!scope || t->scopes != scope)
         return -EINVAL;
-    bool expired = cio_scope_expired(scope);
+    bool expired = cio_scope_is_expired(scope);
     t->scopes = scope->parent;
     scope->task = NULL;
     scope->expired = expired;
     return expired ? -ETIMEDOUT : 0;
 }
 
-bool cio_scope_expired(const cio_scope *scope)
+bool cio_scope_is_expired(const cio_scope *scope)
 {
     if (!scope || scope->kind != CIO__SCOPE_DEADLINE)
         return false;

@@ -51,9 +51,9 @@ static void spin(cio_loop *loop)
 /* Runs until f is done (blocking iterations; something must be scheduled). */
 static void run_until_done(cio_loop *loop, cio_future *f)
 {
-    for (int i = 0; i < 100000 && !cio_future_done(f); i++)
+    for (int i = 0; i < 100000 && !cio_future_is_done(f); i++)
         EXPECT_TRUE(cio_loop_run_once(loop, 0) >= 0);
-    EXPECT_TRUE(cio_future_done(f));
+    EXPECT_TRUE(cio_future_is_done(f));
 }
 
 /* Finishes: drains callbacks, then closes the loop cleanly. */
@@ -89,14 +89,14 @@ TEST(gather_empty_completes_at_once)
 {
     cio_loop *loop = loop_new();
     cio_future *g = NULL;
-    EXPECT_OK(cio_gather(loop, NULL, 0, 0, &g));
-    EXPECT_TRUE(cio_future_done(g));
+    EXPECT_OK(cio_gather_future(loop, NULL, 0, 0, &g));
+    EXPECT_TRUE(cio_future_is_done(g));
     void *v = (void *)0x1;
-    EXPECT_OK(cio_future_get(g, &v));
+    EXPECT_OK(cio_future_result(g, &v));
     EXPECT_PTR_EQ(NULL, v);
     cio_future_unref(g);
-    EXPECT_OK(cio_gather(loop, NULL, 0, CIO_GATHER_COLLECT, &g));
-    EXPECT_TRUE(cio_future_done(g));
+    EXPECT_OK(cio_gather_future(loop, NULL, 0, CIO_GATHER_COLLECT, &g));
+    EXPECT_TRUE(cio_future_is_done(g));
     EXPECT_OK(cio_future_error(g));
     cio_future_unref(g);
     finish(loop);
@@ -107,23 +107,23 @@ TEST(gather_results_in_input_order)
     cio_loop *loop = loop_new();
     cio_future *f[5], *g;
     mk(loop, f, 5);
-    EXPECT_OK(cio_gather(loop, f, 5, 0, &g));
+    EXPECT_OK(cio_gather_future(loop, f, 5, 0, &g));
     int order[] = {3, 1, 4, 0, 2};
     for (int k = 0; k < 5; k++) {
-        EXPECT_FALSE(cio_future_done(g));
+        EXPECT_FALSE(cio_future_is_done(g));
         EXPECT_OK(cio_future_set_result(f[order[k]], V(order[k]), NULL));
         spin(loop);
     }
-    EXPECT_TRUE(cio_future_done(g));
+    EXPECT_TRUE(cio_future_is_done(g));
     void *v;
-    EXPECT_OK(cio_future_get(g, &v));
+    EXPECT_OK(cio_future_result(g, &v));
     void **res = v;
     EXPECT_TRUE(res != NULL);
     for (int i = 0; i < 5; i++)
         EXPECT_PTR_EQ(V(i), res[i]);
     unref_all(f, 5);
     /* the array lives as long as the gather future */
-    EXPECT_PTR_EQ(V(4), ((void **)cio_future_result(g))[4]);
+    EXPECT_PTR_EQ(V(4), ((void **)test_peek_result(g))[4]);
     cio_future_unref(g);
     finish(loop);
 }
@@ -135,10 +135,10 @@ TEST(gather_of_already_done_children)
     mk(loop, f, 3);
     for (int i = 0; i < 3; i++)
         EXPECT_OK(cio_future_set_result(f[i], V(i), NULL));
-    EXPECT_OK(cio_gather(loop, f, 3, 0, &g));
+    EXPECT_OK(cio_gather_future(loop, f, 3, 0, &g));
     spin(loop);
-    EXPECT_TRUE(cio_future_done(g));
-    void **res = cio_future_result(g);
+    EXPECT_TRUE(cio_future_is_done(g));
+    void **res = test_peek_result(g);
     for (int i = 0; i < 3; i++)
         EXPECT_PTR_EQ(V(i), res[i]);
     EXPECT_OK(cio_future_error(g));
@@ -153,11 +153,11 @@ TEST(gather_same_child_twice)
     cio_future *f[2], *g;
     mk(loop, f, 1);
     f[1] = f[0];
-    EXPECT_OK(cio_gather(loop, f, 2, 0, &g));
+    EXPECT_OK(cio_gather_future(loop, f, 2, 0, &g));
     EXPECT_OK(cio_future_set_result(f[0], V(7), NULL));
     spin(loop);
-    EXPECT_TRUE(cio_future_done(g));
-    void **res = cio_future_result(g);
+    EXPECT_TRUE(cio_future_is_done(g));
+    void **res = test_peek_result(g);
     EXPECT_PTR_EQ(V(7), res[0]);
     EXPECT_PTR_EQ(V(7), res[1]);
     EXPECT_OK(cio_future_error(g));
@@ -171,14 +171,14 @@ TEST(gather_first_error_fails_at_once_others_keep_running)
     cio_loop *loop = loop_new();
     cio_future *f[3], *g;
     mk(loop, f, 3);
-    EXPECT_OK(cio_gather(loop, f, 3, 0, &g));
+    EXPECT_OK(cio_gather_future(loop, f, 3, 0, &g));
     EXPECT_OK(cio_future_set_error(f[1], -EIO));
     spin(loop);
-    EXPECT_TRUE(cio_future_done(g));
+    EXPECT_TRUE(cio_future_is_done(g));
     EXPECT_ERR(-EIO, cio_future_error(g));
     /* the others are neither cancelled nor finished */
-    EXPECT_FALSE(cio_future_done(f[0]));
-    EXPECT_FALSE(cio_future_done(f[2]));
+    EXPECT_FALSE(cio_future_is_done(f[0]));
+    EXPECT_FALSE(cio_future_is_done(f[2]));
     /* a later failure changes nothing */
     EXPECT_OK(cio_future_set_error(f[2], -EPIPE));
     EXPECT_OK(cio_future_set_result(f[0], V(0), NULL));
@@ -195,7 +195,7 @@ TEST(gather_all_fail)
     cio_loop *loop = loop_new();
     cio_future *f[3], *g;
     mk(loop, f, 3);
-    EXPECT_OK(cio_gather(loop, f, 3, 0, &g));
+    EXPECT_OK(cio_gather_future(loop, f, 3, 0, &g));
     /* completion order decides: f2 first */
     EXPECT_OK(cio_future_set_error(f[2], -EIO));
     EXPECT_OK(cio_future_set_error(f[0], -EPIPE));
@@ -214,26 +214,26 @@ TEST(gather_collect_never_fails)
     cio_loop *loop = loop_new();
     cio_future *f[4], *g;
     mk(loop, f, 4);
-    EXPECT_OK(cio_gather(loop, f, 4, CIO_GATHER_COLLECT, &g));
+    EXPECT_OK(cio_gather_future(loop, f, 4, CIO_GATHER_COLLECT, &g));
     EXPECT_OK(cio_future_set_error(f[2], -EIO));
     spin(loop);
-    EXPECT_FALSE(cio_future_done(g));
+    EXPECT_FALSE(cio_future_is_done(g));
     EXPECT_OK(cio_future_cancel(f[3]));
     spin(loop);
-    EXPECT_FALSE(cio_future_done(g));
+    EXPECT_FALSE(cio_future_is_done(g));
     EXPECT_OK(cio_future_set_result(f[1], V(1), NULL));
     EXPECT_OK(cio_future_set_result(f[0], V(0), NULL));
     spin(loop);
-    EXPECT_TRUE(cio_future_done(g));
+    EXPECT_TRUE(cio_future_is_done(g));
     EXPECT_OK(cio_future_error(g));
-    void **res = cio_future_result(g);
+    void **res = test_peek_result(g);
     EXPECT_PTR_EQ(V(0), res[0]);
     EXPECT_PTR_EQ(V(1), res[1]);
     EXPECT_PTR_EQ(NULL, res[2]);
     EXPECT_PTR_EQ(NULL, res[3]);
     /* each child holds its own outcome */
     EXPECT_ERR(-EIO, cio_future_error(f[2]));
-    EXPECT_TRUE(cio_future_cancelled(f[3]));
+    EXPECT_TRUE(cio_future_is_cancelled(f[3]));
     unref_all(f, 4);
     cio_future_unref(g);
     finish(loop);
@@ -245,15 +245,15 @@ TEST(gather_cancel_cancels_children)
     cio_future *f[3], *g;
     mk(loop, f, 3);
     EXPECT_OK(cio_future_set_result(f[0], V(0), NULL)); /* one already done */
-    EXPECT_OK(cio_gather(loop, f, 3, 0, &g));
+    EXPECT_OK(cio_gather_future(loop, f, 3, 0, &g));
     spin(loop);
     EXPECT_OK(cio_future_cancel(g));
     spin(loop);
-    EXPECT_FALSE(cio_future_cancelled(f[0]));
-    EXPECT_TRUE(cio_future_cancelled(f[1]));
-    EXPECT_TRUE(cio_future_cancelled(f[2]));
-    EXPECT_TRUE(cio_future_done(g));
-    EXPECT_TRUE(cio_future_cancelled(g));
+    EXPECT_FALSE(cio_future_is_cancelled(f[0]));
+    EXPECT_TRUE(cio_future_is_cancelled(f[1]));
+    EXPECT_TRUE(cio_future_is_cancelled(f[2]));
+    EXPECT_TRUE(cio_future_is_done(g));
+    EXPECT_TRUE(cio_future_is_cancelled(g));
     EXPECT_ERR(-ECANCELED, cio_future_error(g));
     EXPECT_ERR(-EINVAL, cio_future_cancel(g));
     unref_all(f, 3);
@@ -266,12 +266,12 @@ TEST(gather_child_cancelled_fails_gather)
     cio_loop *loop = loop_new();
     cio_future *f[2], *g;
     mk(loop, f, 2);
-    EXPECT_OK(cio_gather(loop, f, 2, 0, &g));
+    EXPECT_OK(cio_gather_future(loop, f, 2, 0, &g));
     EXPECT_OK(cio_future_cancel(f[0]));
     spin(loop);
-    EXPECT_TRUE(cio_future_done(g));
+    EXPECT_TRUE(cio_future_is_done(g));
     EXPECT_ERR(-ECANCELED, cio_future_error(g));
-    EXPECT_FALSE(cio_future_done(f[1])); /* the sibling keeps running */
+    EXPECT_FALSE(cio_future_is_done(f[1])); /* the sibling keeps running */
     EXPECT_OK(cio_future_set_result(f[1], NULL, NULL));
     unref_all(f, 2);
     cio_future_unref(g);
@@ -283,7 +283,7 @@ TEST(gather_freed_while_children_pending)
     cio_loop *loop = loop_new();
     cio_future *f[2], *g;
     mk(loop, f, 2);
-    EXPECT_OK(cio_gather(loop, f, 2, 0, &g));
+    EXPECT_OK(cio_gather_future(loop, f, 2, 0, &g));
     cio_future_unref(g);
     spin(loop);
     /* completing the children after the gather is gone must be harmless */
@@ -302,12 +302,12 @@ TEST(gather_bad_input)
     cio_future *f[2], *g = (cio_future *)0x1;
     mk(loop, f, 1);
     EXPECT_OK(cio_future_new(other, &f[1]));
-    EXPECT_ERR(-EINVAL, cio_gather(loop, f, 2, 0, &g)); /* another loop's child */
-    EXPECT_ERR(-EINVAL, cio_gather(NULL, f, 1, 0, &g));
-    EXPECT_ERR(-EINVAL, cio_gather(loop, NULL, 2, 0, &g));
-    EXPECT_ERR(-EINVAL, cio_gather(loop, f, 1, 0, NULL));
+    EXPECT_ERR(-EINVAL, cio_gather_future(loop, f, 2, 0, &g)); /* another loop's child */
+    EXPECT_ERR(-EINVAL, cio_gather_future(NULL, f, 1, 0, &g));
+    EXPECT_ERR(-EINVAL, cio_gather_future(loop, NULL, 2, 0, &g));
+    EXPECT_ERR(-EINVAL, cio_gather_future(loop, f, 1, 0, NULL));
     cio_future *withnull[2] = {f[0], NULL};
-    EXPECT_ERR(-EINVAL, cio_gather(loop, withnull, 2, 0, &g));
+    EXPECT_ERR(-EINVAL, cio_gather_future(loop, withnull, 2, 0, &g));
     cio_future_unref(f[0]);
     cio_future_unref(f[1]);
     CLOSE_LOOP(other);
@@ -319,7 +319,7 @@ TEST(gather_bad_input)
 static size_t wait_count(cio_future *w)
 {
     void *v = NULL;
-    EXPECT_OK(cio_future_get(w, &v));
+    EXPECT_OK(cio_future_result(w, &v));
     return (size_t)(uintptr_t)v;
 }
 
@@ -328,14 +328,14 @@ TEST(wait_all_completed)
     cio_loop *loop = loop_new();
     cio_future *f[3], *w;
     mk(loop, f, 3);
-    EXPECT_OK(cio_wait(loop, f, 3, CIO_WAIT_ALL_COMPLETED, CIO_NO_TIMEOUT, &w));
+    EXPECT_OK(cio_wait_future(loop, f, 3, CIO_WAIT_ALL_COMPLETED, CIO_NO_TIMEOUT, &w));
     EXPECT_OK(cio_future_set_result(f[0], NULL, NULL));
     EXPECT_OK(cio_future_set_error(f[1], -EIO));
     spin(loop);
-    EXPECT_FALSE(cio_future_done(w));
+    EXPECT_FALSE(cio_future_is_done(w));
     EXPECT_OK(cio_future_cancel(f[2]));
     spin(loop);
-    EXPECT_TRUE(cio_future_done(w));
+    EXPECT_TRUE(cio_future_is_done(w));
     EXPECT_EQ(3, wait_count(w));
     EXPECT_ERR(-EIO, cio_future_error(f[1])); /* wait never fails: the child holds it */
     unref_all(f, 3);
@@ -348,15 +348,15 @@ TEST(wait_first_completed)
     cio_loop *loop = loop_new();
     cio_future *f[3], *w;
     mk(loop, f, 3);
-    EXPECT_OK(cio_wait(loop, f, 3, CIO_WAIT_FIRST_COMPLETED, CIO_NO_TIMEOUT, &w));
+    EXPECT_OK(cio_wait_future(loop, f, 3, CIO_WAIT_FIRST_COMPLETED, CIO_NO_TIMEOUT, &w));
     spin(loop);
-    EXPECT_FALSE(cio_future_done(w));
+    EXPECT_FALSE(cio_future_is_done(w));
     EXPECT_OK(cio_future_set_result(f[1], NULL, NULL));
     spin(loop);
-    EXPECT_TRUE(cio_future_done(w));
+    EXPECT_TRUE(cio_future_is_done(w));
     EXPECT_EQ(1, wait_count(w));
-    EXPECT_FALSE(cio_future_done(f[0])); /* never cancels the others */
-    EXPECT_FALSE(cio_future_done(f[2]));
+    EXPECT_FALSE(cio_future_is_done(f[0])); /* never cancels the others */
+    EXPECT_FALSE(cio_future_is_done(f[2]));
     EXPECT_OK(cio_future_set_result(f[0], NULL, NULL));
     EXPECT_OK(cio_future_set_result(f[2], NULL, NULL));
     unref_all(f, 3);
@@ -370,9 +370,9 @@ TEST(wait_first_completed_with_one_already_done)
     cio_future *f[2], *w;
     mk(loop, f, 2);
     EXPECT_OK(cio_future_set_result(f[1], NULL, NULL));
-    EXPECT_OK(cio_wait(loop, f, 2, CIO_WAIT_FIRST_COMPLETED, CIO_NO_TIMEOUT, &w));
+    EXPECT_OK(cio_wait_future(loop, f, 2, CIO_WAIT_FIRST_COMPLETED, CIO_NO_TIMEOUT, &w));
     spin(loop);
-    EXPECT_TRUE(cio_future_done(w));
+    EXPECT_TRUE(cio_future_is_done(w));
     EXPECT_EQ(1, wait_count(w));
     EXPECT_OK(cio_future_cancel(f[0]));
     unref_all(f, 2);
@@ -385,15 +385,15 @@ TEST(wait_first_exception)
     cio_loop *loop = loop_new();
     cio_future *f[3], *w;
     mk(loop, f, 3);
-    EXPECT_OK(cio_wait(loop, f, 3, CIO_WAIT_FIRST_EXCEPTION, CIO_NO_TIMEOUT, &w));
+    EXPECT_OK(cio_wait_future(loop, f, 3, CIO_WAIT_FIRST_EXCEPTION, CIO_NO_TIMEOUT, &w));
     EXPECT_OK(cio_future_set_result(f[0], NULL, NULL));
     spin(loop);
-    EXPECT_FALSE(cio_future_done(w)); /* a result is not an exception */
+    EXPECT_FALSE(cio_future_is_done(w)); /* a result is not an exception */
     EXPECT_OK(cio_future_set_error(f[2], -ECONNRESET));
     spin(loop);
-    EXPECT_TRUE(cio_future_done(w));
+    EXPECT_TRUE(cio_future_is_done(w));
     EXPECT_EQ(2, wait_count(w));
-    EXPECT_FALSE(cio_future_done(f[1]));
+    EXPECT_FALSE(cio_future_is_done(f[1]));
     EXPECT_ERR(-ECONNRESET, cio_future_error(f[2]));
     EXPECT_OK(cio_future_set_result(f[1], NULL, NULL));
     unref_all(f, 3);
@@ -406,13 +406,13 @@ TEST(wait_first_exception_without_failures_waits_for_all)
     cio_loop *loop = loop_new();
     cio_future *f[2], *w;
     mk(loop, f, 2);
-    EXPECT_OK(cio_wait(loop, f, 2, CIO_WAIT_FIRST_EXCEPTION, CIO_NO_TIMEOUT, &w));
+    EXPECT_OK(cio_wait_future(loop, f, 2, CIO_WAIT_FIRST_EXCEPTION, CIO_NO_TIMEOUT, &w));
     EXPECT_OK(cio_future_set_result(f[0], NULL, NULL));
     spin(loop);
-    EXPECT_FALSE(cio_future_done(w));
+    EXPECT_FALSE(cio_future_is_done(w));
     EXPECT_OK(cio_future_set_result(f[1], NULL, NULL));
     spin(loop);
-    EXPECT_TRUE(cio_future_done(w));
+    EXPECT_TRUE(cio_future_is_done(w));
     EXPECT_EQ(2, wait_count(w));
     unref_all(f, 2);
     cio_future_unref(w);
@@ -425,13 +425,13 @@ TEST(wait_first_exception_ignores_cancellation)
     cio_loop *loop = loop_new();
     cio_future *f[2], *w;
     mk(loop, f, 2);
-    EXPECT_OK(cio_wait(loop, f, 2, CIO_WAIT_FIRST_EXCEPTION, CIO_NO_TIMEOUT, &w));
+    EXPECT_OK(cio_wait_future(loop, f, 2, CIO_WAIT_FIRST_EXCEPTION, CIO_NO_TIMEOUT, &w));
     EXPECT_OK(cio_future_cancel(f[0]));
     spin(loop);
-    EXPECT_FALSE(cio_future_done(w));
+    EXPECT_FALSE(cio_future_is_done(w));
     EXPECT_OK(cio_future_set_result(f[1], NULL, NULL));
     spin(loop);
-    EXPECT_TRUE(cio_future_done(w));
+    EXPECT_TRUE(cio_future_is_done(w));
     EXPECT_EQ(2, wait_count(w));
     unref_all(f, 2);
     cio_future_unref(w);
@@ -444,11 +444,11 @@ TEST(wait_timeout_leaves_children_alone)
     cio_future *f[2], *w;
     mk(loop, f, 2);
     EXPECT_OK(cio_future_set_result(f[0], NULL, NULL));
-    EXPECT_OK(cio_wait(loop, f, 2, CIO_WAIT_ALL_COMPLETED, 0.01, &w));
+    EXPECT_OK(cio_wait_future(loop, f, 2, CIO_WAIT_ALL_COMPLETED, 0.01, &w));
     run_until_done(loop, w);
     EXPECT_OK(cio_future_error(w)); /* never fails */
     EXPECT_EQ(1, wait_count(w));
-    EXPECT_FALSE(cio_future_done(f[1]));
+    EXPECT_FALSE(cio_future_is_done(f[1]));
     EXPECT_OK(cio_future_set_result(f[1], NULL, NULL));
     unref_all(f, 2);
     cio_future_unref(w);
@@ -460,10 +460,10 @@ TEST(wait_completes_before_timeout_cancels_timer)
     cio_loop *loop = loop_new();
     cio_future *f[1], *w;
     mk(loop, f, 1);
-    EXPECT_OK(cio_wait(loop, f, 1, CIO_WAIT_ALL_COMPLETED, 3600.0, &w));
+    EXPECT_OK(cio_wait_future(loop, f, 1, CIO_WAIT_ALL_COMPLETED, 3600.0, &w));
     EXPECT_OK(cio_future_set_result(f[0], NULL, NULL));
     spin(loop);
-    EXPECT_TRUE(cio_future_done(w));
+    EXPECT_TRUE(cio_future_is_done(w));
     EXPECT_EQ(1, wait_count(w));
     unref_all(f, 1);
     cio_future_unref(w);
@@ -475,12 +475,12 @@ TEST(wait_cancel_leaves_children_alone)
     cio_loop *loop = loop_new();
     cio_future *f[2], *w;
     mk(loop, f, 2);
-    EXPECT_OK(cio_wait(loop, f, 2, CIO_WAIT_ALL_COMPLETED, 3600.0, &w));
+    EXPECT_OK(cio_wait_future(loop, f, 2, CIO_WAIT_ALL_COMPLETED, 3600.0, &w));
     EXPECT_OK(cio_future_cancel(w));
     spin(loop);
-    EXPECT_TRUE(cio_future_cancelled(w));
-    EXPECT_FALSE(cio_future_done(f[0]));
-    EXPECT_FALSE(cio_future_done(f[1]));
+    EXPECT_TRUE(cio_future_is_cancelled(w));
+    EXPECT_FALSE(cio_future_is_done(f[0]));
+    EXPECT_FALSE(cio_future_is_done(f[1]));
     EXPECT_OK(cio_future_set_result(f[0], NULL, NULL));
     EXPECT_OK(cio_future_set_result(f[1], NULL, NULL));
     unref_all(f, 2);
@@ -493,11 +493,11 @@ TEST(wait_bad_input)
     cio_loop *loop = loop_new();
     cio_future *f[1], *w = (cio_future *)0x1;
     mk(loop, f, 1);
-    EXPECT_ERR(-EINVAL, cio_wait(loop, f, 0, CIO_WAIT_ALL_COMPLETED, CIO_NO_TIMEOUT, &w));
-    EXPECT_ERR(-EINVAL, cio_wait(loop, NULL, 0, CIO_WAIT_FIRST_COMPLETED, CIO_NO_TIMEOUT, &w));
-    EXPECT_ERR(-EINVAL, cio_wait(NULL, f, 1, CIO_WAIT_ALL_COMPLETED, CIO_NO_TIMEOUT, &w));
-    EXPECT_ERR(-EINVAL, cio_wait(loop, f, 1, (cio_wait_mode)7, CIO_NO_TIMEOUT, &w));
-    EXPECT_ERR(-EINVAL, cio_wait(loop, f, 1, CIO_WAIT_ALL_COMPLETED, NAN, &w));
+    EXPECT_ERR(-EINVAL, cio_wait_future(loop, f, 0, CIO_WAIT_ALL_COMPLETED, CIO_NO_TIMEOUT, &w));
+    EXPECT_ERR(-EINVAL, cio_wait_future(loop, NULL, 0, CIO_WAIT_FIRST_COMPLETED, CIO_NO_TIMEOUT, &w));
+    EXPECT_ERR(-EINVAL, cio_wait_future(NULL, f, 1, CIO_WAIT_ALL_COMPLETED, CIO_NO_TIMEOUT, &w));
+    EXPECT_ERR(-EINVAL, cio_wait_future(loop, f, 1, (cio_wait_mode)7, CIO_NO_TIMEOUT, &w));
+    EXPECT_ERR(-EINVAL, cio_wait_future(loop, f, 1, CIO_WAIT_ALL_COMPLETED, NAN, &w));
     EXPECT_OK(cio_future_cancel(f[0]));
     unref_all(f, 1);
     finish(loop);
@@ -510,12 +510,12 @@ TEST(wait_for_success)
     cio_loop *loop = loop_new();
     cio_future *f, *w;
     EXPECT_OK(cio_future_new(loop, &f));
-    EXPECT_OK(cio_wait_for(loop, f, 3600.0, &w));
+    EXPECT_OK(cio_wait_for_future(loop, f, 3600.0, &w));
     EXPECT_OK(cio_future_set_result(f, V(1), NULL));
     spin(loop);
-    EXPECT_TRUE(cio_future_done(w));
+    EXPECT_TRUE(cio_future_is_done(w));
     void *v;
-    EXPECT_OK(cio_future_get(w, &v));
+    EXPECT_OK(cio_future_result(w, &v));
     EXPECT_PTR_EQ(V(1), v);
     cio_future_unref(f);
     cio_future_unref(w);
@@ -527,7 +527,7 @@ TEST(wait_for_child_error)
     cio_loop *loop = loop_new();
     cio_future *f, *w;
     EXPECT_OK(cio_future_new(loop, &f));
-    EXPECT_OK(cio_wait_for(loop, f, 3600.0, &w));
+    EXPECT_OK(cio_wait_for_future(loop, f, 3600.0, &w));
     EXPECT_OK(cio_future_set_error(f, -ECONNRESET));
     spin(loop);
     EXPECT_ERR(-ECONNRESET, cio_future_error(w));
@@ -541,10 +541,10 @@ TEST(wait_for_timeout_cancels_child)
     cio_loop *loop = loop_new();
     cio_future *f, *w;
     EXPECT_OK(cio_future_new(loop, &f));
-    EXPECT_OK(cio_wait_for(loop, f, 0.01, &w));
+    EXPECT_OK(cio_wait_for_future(loop, f, 0.01, &w));
     run_until_done(loop, w);
     EXPECT_ERR(-ETIMEDOUT, cio_future_error(w));
-    EXPECT_TRUE(cio_future_cancelled(f));
+    EXPECT_TRUE(cio_future_is_cancelled(f));
     cio_future_unref(f);
     cio_future_unref(w);
     finish(loop);
@@ -555,19 +555,19 @@ TEST(wait_for_zero_timeout)
     cio_loop *loop = loop_new();
     cio_future *f, *w;
     EXPECT_OK(cio_future_new(loop, &f));
-    EXPECT_OK(cio_wait_for(loop, f, 0, &w));
+    EXPECT_OK(cio_wait_for_future(loop, f, 0, &w));
     run_until_done(loop, w);
     EXPECT_ERR(-ETIMEDOUT, cio_future_error(w));
-    EXPECT_TRUE(cio_future_cancelled(f));
+    EXPECT_TRUE(cio_future_is_cancelled(f));
     cio_future_unref(f);
     cio_future_unref(w);
     /* a done child with timeout 0: its outcome wins */
     EXPECT_OK(cio_future_new(loop, &f));
     EXPECT_OK(cio_future_set_result(f, V(3), NULL));
-    EXPECT_OK(cio_wait_for(loop, f, 0, &w));
+    EXPECT_OK(cio_wait_for_future(loop, f, 0, &w));
     run_until_done(loop, w);
     EXPECT_OK(cio_future_error(w));
-    EXPECT_PTR_EQ(V(3), cio_future_result(w));
+    EXPECT_PTR_EQ(V(3), test_peek_result(w));
     cio_future_unref(f);
     cio_future_unref(w);
     finish(loop);
@@ -578,11 +578,11 @@ TEST(wait_for_no_timeout)
     cio_loop *loop = loop_new();
     cio_future *f, *w;
     EXPECT_OK(cio_future_new(loop, &f));
-    EXPECT_OK(cio_wait_for(loop, f, CIO_NO_TIMEOUT, &w));
+    EXPECT_OK(cio_wait_for_future(loop, f, CIO_NO_TIMEOUT, &w));
     EXPECT_EQ(0, cio_loop_run_once(loop, CIO_RUN_NOWAIT)); /* no timer started */
     EXPECT_OK(cio_future_set_result(f, V(2), NULL));
     spin(loop);
-    EXPECT_PTR_EQ(V(2), cio_future_result(w));
+    EXPECT_PTR_EQ(V(2), test_peek_result(w));
     EXPECT_OK(cio_future_error(w));
     cio_future_unref(f);
     cio_future_unref(w);
@@ -602,14 +602,14 @@ TEST(wait_for_timeout_exactly_at_completion)
         EXPECT_OK(cio_future_new(loop, &f));
         double delay = 0.002 + 0.0007 * round;
         EXPECT_OK(cio_call_later(loop, delay, complete_child, f, NULL));
-        EXPECT_OK(cio_wait_for(loop, f, delay, &w));
+        EXPECT_OK(cio_wait_for_future(loop, f, delay, &w));
         run_until_done(loop, w);
         int rc = cio_future_error(w);
         if (rc != 0)
             FAIL("round %d: wait_for returned %s, the child completed in the same iteration",
                  round, cio_err_name(rc));
-        EXPECT_PTR_EQ(V(9), cio_future_result(w));
-        EXPECT_FALSE(cio_future_cancelled(f));
+        EXPECT_PTR_EQ(V(9), test_peek_result(w));
+        EXPECT_FALSE(cio_future_is_cancelled(f));
         cio_future_unref(f);
         cio_future_unref(w);
     }
@@ -619,7 +619,7 @@ TEST(wait_for_timeout_exactly_at_completion)
 static void try_complete_child(void *arg)
 {
     /* the timeout may have cancelled the child already */
-    if (!cio_future_done(arg))
+    if (!cio_future_is_done(arg))
         EXPECT_OK(cio_future_set_result(arg, V(9), NULL));
 }
 
@@ -632,7 +632,7 @@ TEST(wait_for_timeout_same_iteration_child_started_after)
     cio_loop *loop = loop_new();
     cio_future *f, *w;
     EXPECT_OK(cio_future_new(loop, &f));
-    EXPECT_OK(cio_wait_for(loop, f, 0.005, &w));
+    EXPECT_OK(cio_wait_for_future(loop, f, 0.005, &w));
     EXPECT_OK(cio_call_later(loop, 0.005, try_complete_child, f, NULL));
     run_until_done(loop, w);
     int rc = cio_future_error(w);
@@ -640,11 +640,11 @@ TEST(wait_for_timeout_same_iteration_child_started_after)
      * wrapper fails with ETIMEDOUT; otherwise the result wins. Either way the
      * outcomes agree with each other. */
     if (rc == 0) {
-        EXPECT_PTR_EQ(V(9), cio_future_result(w));
-        EXPECT_FALSE(cio_future_cancelled(f));
+        EXPECT_PTR_EQ(V(9), test_peek_result(w));
+        EXPECT_FALSE(cio_future_is_cancelled(f));
     } else {
         EXPECT_ERR(-ETIMEDOUT, rc);
-        EXPECT_TRUE(cio_future_cancelled(f));
+        EXPECT_TRUE(cio_future_is_cancelled(f));
     }
     cio_future_unref(f);
     cio_future_unref(w);
@@ -658,13 +658,13 @@ TEST(wait_for_timeout_on_gather)
     cio_loop *loop = loop_new();
     cio_future *f[2], *g, *w;
     mk(loop, f, 2);
-    EXPECT_OK(cio_gather(loop, f, 2, 0, &g));
-    EXPECT_OK(cio_wait_for(loop, g, 0.005, &w));
+    EXPECT_OK(cio_gather_future(loop, f, 2, 0, &g));
+    EXPECT_OK(cio_wait_for_future(loop, g, 0.005, &w));
     run_until_done(loop, w);
     EXPECT_ERR(-ETIMEDOUT, cio_future_error(w));
-    EXPECT_TRUE(cio_future_cancelled(f[0]));
-    EXPECT_TRUE(cio_future_cancelled(f[1]));
-    EXPECT_TRUE(cio_future_done(g));
+    EXPECT_TRUE(cio_future_is_cancelled(f[0]));
+    EXPECT_TRUE(cio_future_is_cancelled(f[1]));
+    EXPECT_TRUE(cio_future_is_done(g));
     EXPECT_ERR(-ECANCELED, cio_future_error(g));
     unref_all(f, 2);
     cio_future_unref(g);
@@ -677,11 +677,11 @@ TEST(wait_for_cancel_wrapper_cancels_child)
     cio_loop *loop = loop_new();
     cio_future *f, *w;
     EXPECT_OK(cio_future_new(loop, &f));
-    EXPECT_OK(cio_wait_for(loop, f, 3600.0, &w));
+    EXPECT_OK(cio_wait_for_future(loop, f, 3600.0, &w));
     EXPECT_OK(cio_future_cancel(w));
     spin(loop);
-    EXPECT_TRUE(cio_future_cancelled(f));
-    EXPECT_TRUE(cio_future_cancelled(w));
+    EXPECT_TRUE(cio_future_is_cancelled(f));
+    EXPECT_TRUE(cio_future_is_cancelled(w));
     cio_future_unref(f);
     cio_future_unref(w);
     finish(loop);
@@ -693,10 +693,10 @@ TEST(wait_for_bad_input)
     cio_loop *other = test_loop_new();
     cio_future *f, *w = (cio_future *)0x1;
     EXPECT_OK(cio_future_new(other, &f));
-    EXPECT_ERR(-EINVAL, cio_wait_for(loop, f, 1.0, &w));
-    EXPECT_ERR(-EINVAL, cio_wait_for(loop, NULL, 1.0, &w));
-    EXPECT_ERR(-EINVAL, cio_wait_for(NULL, f, 1.0, &w));
-    EXPECT_ERR(-EINVAL, cio_wait_for(other, f, NAN, &w));
+    EXPECT_ERR(-EINVAL, cio_wait_for_future(loop, f, 1.0, &w));
+    EXPECT_ERR(-EINVAL, cio_wait_for_future(loop, NULL, 1.0, &w));
+    EXPECT_ERR(-EINVAL, cio_wait_for_future(NULL, f, 1.0, &w));
+    EXPECT_ERR(-EINVAL, cio_wait_for_future(other, f, NAN, &w));
     EXPECT_OK(cio_future_cancel(f));
     cio_future_unref(f);
     CLOSE_LOOP(other);
@@ -710,15 +710,15 @@ TEST(shield_cancel_outer_inner_continues)
     cio_loop *loop = loop_new();
     cio_future *f, *s;
     EXPECT_OK(cio_future_new(loop, &f));
-    EXPECT_OK(cio_shield(loop, f, &s));
+    EXPECT_OK(cio_shield_future(loop, f, &s));
     EXPECT_OK(cio_future_cancel(s));
     spin(loop);
-    EXPECT_TRUE(cio_future_cancelled(s));
-    EXPECT_FALSE(cio_future_done(f));
+    EXPECT_TRUE(cio_future_is_cancelled(s));
+    EXPECT_FALSE(cio_future_is_done(f));
     EXPECT_OK(cio_future_set_result(f, V(1), NULL));
     spin(loop);
-    EXPECT_PTR_EQ(V(1), cio_future_result(f));
-    EXPECT_TRUE(cio_future_cancelled(s));
+    EXPECT_PTR_EQ(V(1), test_peek_result(f));
+    EXPECT_TRUE(cio_future_is_cancelled(s));
     cio_future_unref(f);
     cio_future_unref(s);
     finish(loop);
@@ -729,12 +729,12 @@ TEST(shield_cancelled_outer_inner_fails_later)
     cio_loop *loop = loop_new();
     cio_future *f, *s;
     EXPECT_OK(cio_future_new(loop, &f));
-    EXPECT_OK(cio_shield(loop, f, &s));
+    EXPECT_OK(cio_shield_future(loop, f, &s));
     EXPECT_OK(cio_future_cancel(s));
     spin(loop);
     EXPECT_OK(cio_future_set_error(f, -EIO));
     spin(loop);
-    EXPECT_TRUE(cio_future_cancelled(s)); /* stays cancelled */
+    EXPECT_TRUE(cio_future_is_cancelled(s)); /* stays cancelled */
     EXPECT_ERR(-EIO, cio_future_error(f));
     cio_future_unref(f);
     cio_future_unref(s);
@@ -747,15 +747,15 @@ TEST(shield_mirrors_outcome)
     cio_future *f[3], *s[3];
     mk(loop, f, 3);
     for (int i = 0; i < 3; i++)
-        EXPECT_OK(cio_shield(loop, f[i], &s[i]));
+        EXPECT_OK(cio_shield_future(loop, f[i], &s[i]));
     EXPECT_OK(cio_future_set_result(f[0], V(0), NULL));
     EXPECT_OK(cio_future_set_error(f[1], -EPIPE));
     EXPECT_OK(cio_future_cancel(f[2]));
     spin(loop);
     EXPECT_OK(cio_future_error(s[0]));
-    EXPECT_PTR_EQ(V(0), cio_future_result(s[0]));
+    EXPECT_PTR_EQ(V(0), test_peek_result(s[0]));
     EXPECT_ERR(-EPIPE, cio_future_error(s[1]));
-    EXPECT_TRUE(cio_future_cancelled(s[2]));
+    EXPECT_TRUE(cio_future_is_cancelled(s[2]));
     unref_all(f, 3);
     unref_all(s, 3);
     finish(loop);
@@ -767,10 +767,10 @@ TEST(shield_of_done_future)
     cio_future *f, *s;
     EXPECT_OK(cio_future_new(loop, &f));
     EXPECT_OK(cio_future_set_result(f, V(4), NULL));
-    EXPECT_OK(cio_shield(loop, f, &s));
+    EXPECT_OK(cio_shield_future(loop, f, &s));
     spin(loop);
-    EXPECT_TRUE(cio_future_done(s));
-    EXPECT_PTR_EQ(V(4), cio_future_result(s));
+    EXPECT_TRUE(cio_future_is_done(s));
+    EXPECT_PTR_EQ(V(4), test_peek_result(s));
     EXPECT_OK(cio_future_error(s));
     cio_future_unref(f);
     cio_future_unref(s);
@@ -781,10 +781,10 @@ TEST(shield_bad_input)
 {
     cio_loop *loop = loop_new();
     cio_future *s = (cio_future *)0x1;
-    EXPECT_ERR(-EINVAL, cio_shield(loop, NULL, &s));
+    EXPECT_ERR(-EINVAL, cio_shield_future(loop, NULL, &s));
     cio_future *f;
     EXPECT_OK(cio_future_new(loop, &f));
-    EXPECT_ERR(-EINVAL, cio_shield(NULL, f, &s));
+    EXPECT_ERR(-EINVAL, cio_shield_future(NULL, f, &s));
     EXPECT_OK(cio_future_cancel(f));
     cio_future_unref(f);
     finish(loop);
@@ -800,20 +800,20 @@ TEST(as_completed_in_completion_order)
     cio_as_completed *it;
     EXPECT_OK(cio_as_completed_new(loop, f, 3, CIO_NO_TIMEOUT, &it));
     for (int i = 0; i < 3; i++)
-        EXPECT_OK(cio_as_completed_next(it, &n[i]));
+        EXPECT_OK(cio_as_completed_next_future(it, &n[i]));
     cio_future *extra = (cio_future *)0x1;
-    EXPECT_ERR(-ENOENT, cio_as_completed_next(it, &extra));
+    EXPECT_ERR(-ENOENT, cio_as_completed_next_future(it, &extra));
     int order[] = {2, 0, 1};
     for (int k = 0; k < 3; k++) {
         EXPECT_OK(cio_future_set_result(f[order[k]], V(order[k]), NULL));
         spin(loop);
-        EXPECT_TRUE(cio_future_done(n[k]));
+        EXPECT_TRUE(cio_future_is_done(n[k]));
         if (k + 1 < 3)
-            EXPECT_FALSE(cio_future_done(n[k + 1]));
+            EXPECT_FALSE(cio_future_is_done(n[k + 1]));
     }
     for (int k = 0; k < 3; k++) {
         void *v;
-        EXPECT_OK(cio_future_get(n[k], &v));
+        EXPECT_OK(cio_future_result(n[k], &v));
         EXPECT_PTR_EQ(f[order[k]], v);
     }
     unref_all(n, 3);
@@ -831,18 +831,18 @@ TEST(as_completed_next_after_completion)
     EXPECT_OK(cio_as_completed_new(loop, f, 2, CIO_NO_TIMEOUT, &it));
     EXPECT_OK(cio_future_set_error(f[1], -EIO));
     spin(loop);
-    EXPECT_OK(cio_as_completed_next(it, &n));
+    EXPECT_OK(cio_as_completed_next_future(it, &n));
     spin(loop);
-    EXPECT_TRUE(cio_future_done(n));
-    EXPECT_PTR_EQ(f[1], cio_future_result(n)); /* the child itself, failed */
+    EXPECT_TRUE(cio_future_is_done(n));
+    EXPECT_PTR_EQ(f[1], test_peek_result(n)); /* the child itself, failed */
     EXPECT_ERR(-EIO, cio_future_error(f[1]));
     cio_future_unref(n);
     EXPECT_OK(cio_future_set_result(f[0], NULL, NULL));
-    EXPECT_OK(cio_as_completed_next(it, &n));
+    EXPECT_OK(cio_as_completed_next_future(it, &n));
     spin(loop);
-    EXPECT_PTR_EQ(f[0], cio_future_result(n));
+    EXPECT_PTR_EQ(f[0], test_peek_result(n));
     cio_future_unref(n);
-    EXPECT_ERR(-ENOENT, cio_as_completed_next(it, &n));
+    EXPECT_ERR(-ENOENT, cio_as_completed_next_future(it, &n));
     cio_as_completed_free(it);
     unref_all(f, 2);
     finish(loop);
@@ -855,17 +855,17 @@ TEST(as_completed_timeout)
     mk(loop, f, 2);
     cio_as_completed *it;
     EXPECT_OK(cio_as_completed_new(loop, f, 2, 0.01, &it));
-    EXPECT_OK(cio_as_completed_next(it, &n[0]));
+    EXPECT_OK(cio_as_completed_next_future(it, &n[0]));
     run_until_done(loop, n[0]);
     EXPECT_ERR(-ETIMEDOUT, cio_future_error(n[0]));
-    EXPECT_OK(cio_as_completed_next(it, &n[1]));
+    EXPECT_OK(cio_as_completed_next_future(it, &n[1]));
     spin(loop);
-    EXPECT_TRUE(cio_future_done(n[1]));
+    EXPECT_TRUE(cio_future_is_done(n[1]));
     EXPECT_ERR(-ETIMEDOUT, cio_future_error(n[1]));
     cio_future *extra;
-    EXPECT_ERR(-ENOENT, cio_as_completed_next(it, &extra));
+    EXPECT_ERR(-ENOENT, cio_as_completed_next_future(it, &extra));
     /* the children were not cancelled */
-    EXPECT_FALSE(cio_future_done(f[0]));
+    EXPECT_FALSE(cio_future_is_done(f[0]));
     EXPECT_OK(cio_future_set_result(f[0], NULL, NULL));
     EXPECT_OK(cio_future_set_result(f[1], NULL, NULL));
     unref_all(n, 2);
@@ -881,14 +881,14 @@ TEST(as_completed_free_with_pending_next)
     mk(loop, f, 2);
     cio_as_completed *it;
     EXPECT_OK(cio_as_completed_new(loop, f, 2, 3600.0, &it));
-    EXPECT_OK(cio_as_completed_next(it, &n[0]));
-    EXPECT_OK(cio_as_completed_next(it, &n[1]));
+    EXPECT_OK(cio_as_completed_next_future(it, &n[0]));
+    EXPECT_OK(cio_as_completed_next_future(it, &n[1]));
     EXPECT_OK(cio_future_set_result(f[0], NULL, NULL));
     spin(loop);
-    EXPECT_TRUE(cio_future_done(n[0]));
+    EXPECT_TRUE(cio_future_is_done(n[0]));
     cio_as_completed_free(it);
-    EXPECT_TRUE(cio_future_cancelled(n[1]));
-    EXPECT_FALSE(cio_future_cancelled(n[0]));
+    EXPECT_TRUE(cio_future_is_cancelled(n[1]));
+    EXPECT_FALSE(cio_future_is_cancelled(n[0]));
     /* the child completing after the iterator is gone is harmless */
     EXPECT_OK(cio_future_set_result(f[1], NULL, NULL));
     spin(loop);
@@ -934,18 +934,18 @@ TEST(gather_of_wait_for_and_shield)
     cio_future *a, *b, *wa, *sb, *g;
     EXPECT_OK(cio_future_new(loop, &a));
     EXPECT_OK(cio_future_new(loop, &b));
-    EXPECT_OK(cio_wait_for(loop, a, 3600.0, &wa));
-    EXPECT_OK(cio_shield(loop, b, &sb));
+    EXPECT_OK(cio_wait_for_future(loop, a, 3600.0, &wa));
+    EXPECT_OK(cio_shield_future(loop, b, &sb));
     cio_future *kids[2] = {wa, sb};
-    EXPECT_OK(cio_gather(loop, kids, 2, 0, &g));
+    EXPECT_OK(cio_gather_future(loop, kids, 2, 0, &g));
     /* cancelling the gather cancels wa (and so a) and sb, but not b */
     EXPECT_OK(cio_future_cancel(g));
     spin(loop);
-    EXPECT_TRUE(cio_future_cancelled(a));
-    EXPECT_TRUE(cio_future_cancelled(wa));
-    EXPECT_TRUE(cio_future_cancelled(sb));
-    EXPECT_FALSE(cio_future_done(b));
-    EXPECT_TRUE(cio_future_done(g));
+    EXPECT_TRUE(cio_future_is_cancelled(a));
+    EXPECT_TRUE(cio_future_is_cancelled(wa));
+    EXPECT_TRUE(cio_future_is_cancelled(sb));
+    EXPECT_FALSE(cio_future_is_done(b));
+    EXPECT_TRUE(cio_future_is_done(g));
     EXPECT_OK(cio_future_set_result(b, NULL, NULL));
     cio_future_unref(g);
     cio_future_unref(wa);
@@ -965,18 +965,18 @@ TEST(negative_timeout_has_already_expired)
 
     /* wait_for: a deadline that went negative times out, it does not wait forever */
     cio_future *w;
-    EXPECT_OK(cio_wait_for(loop, f[0], -0.5, &w));
+    EXPECT_OK(cio_wait_for_future(loop, f[0], -0.5, &w));
     run_until_done(loop, w);
     EXPECT_ERR(-ETIMEDOUT, cio_future_error(w));
-    EXPECT_TRUE(cio_future_cancelled(f[0]));
+    EXPECT_TRUE(cio_future_is_cancelled(f[0]));
     cio_future_unref(w);
 
     /* wait: completes with nothing done, the child left alone */
     cio_future *v;
-    EXPECT_OK(cio_wait(loop, &f[1], 1, CIO_WAIT_ALL_COMPLETED, -1.0, &v));
+    EXPECT_OK(cio_wait_future(loop, &f[1], 1, CIO_WAIT_ALL_COMPLETED, -1.0, &v));
     run_until_done(loop, v);
-    EXPECT_PTR_EQ((void *)(uintptr_t)0, cio_future_result(v));
-    EXPECT_FALSE(cio_future_done(f[1]));
+    EXPECT_PTR_EQ((void *)(uintptr_t)0, test_peek_result(v));
+    EXPECT_FALSE(cio_future_is_done(f[1]));
     cio_future_unref(v);
 
     /* as_completed: next fails with ETIMEDOUT */
@@ -984,20 +984,20 @@ TEST(negative_timeout_has_already_expired)
     EXPECT_OK(cio_as_completed_new(loop, &f[1], 1, -3.0, &it));
     spin(loop);
     cio_future *n;
-    EXPECT_OK(cio_as_completed_next(it, &n));
+    EXPECT_OK(cio_as_completed_next_future(it, &n));
     run_until_done(loop, n);
     EXPECT_ERR(-ETIMEDOUT, cio_future_error(n));
     cio_future_unref(n);
     cio_as_completed_free(it);
 
     /* NaN is refused; CIO_NO_TIMEOUT waits */
-    EXPECT_ERR(-EINVAL, cio_wait_for(loop, f[1], NAN, &w));
-    EXPECT_OK(cio_wait_for(loop, f[1], CIO_NO_TIMEOUT, &w));
+    EXPECT_ERR(-EINVAL, cio_wait_for_future(loop, f[1], NAN, &w));
+    EXPECT_OK(cio_wait_for_future(loop, f[1], CIO_NO_TIMEOUT, &w));
     spin(loop);
-    EXPECT_FALSE(cio_future_done(w));
+    EXPECT_FALSE(cio_future_is_done(w));
     EXPECT_OK(cio_future_set_result(f[1], V(1), NULL));
     run_until_done(loop, w);
-    EXPECT_PTR_EQ(V(1), cio_future_result(w));
+    EXPECT_PTR_EQ(V(1), test_peek_result(w));
     cio_future_unref(w);
 
     unref_all(f, 2);

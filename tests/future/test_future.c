@@ -48,7 +48,7 @@ static int log_v[LOG_MAX];
 static int nlog;
 static void rec_cb(cio_future *f, void *arg)
 {
-    EXPECT_TRUE(cio_future_done(f));
+    EXPECT_TRUE(cio_future_is_done(f));
     if (nlog < LOG_MAX)
         log_v[nlog] = (int)(intptr_t)arg;
     nlog++;
@@ -61,14 +61,14 @@ TEST(pending_state)
     cio_loop *loop = loop_capturing();
     cio_future *f = fnew(loop);
     EXPECT_PTR_EQ(loop, cio_future_loop(f));
-    EXPECT_EQ(CIO_FUTURE_PENDING, cio_future_get_state(f));
-    EXPECT_FALSE(cio_future_done(f));
-    EXPECT_FALSE(cio_future_cancelled(f));
+    EXPECT_FALSE(cio_future_is_done(f));
+    EXPECT_FALSE(cio_future_is_done(f));
+    EXPECT_FALSE(cio_future_is_cancelled(f));
     EXPECT_ERR(-EAGAIN, cio_future_error(f));
     void *v = (void *)0x1;
-    EXPECT_ERR(-EAGAIN, cio_future_get(f, &v));
-    EXPECT_PTR_EQ(NULL, cio_future_result(f));
-    EXPECT_ERR(-EAGAIN, cio_future_steal_result(f, &v));
+    EXPECT_ERR(-EAGAIN, cio_future_result(f, &v));
+    EXPECT_PTR_EQ(NULL, test_peek_result(f));
+    EXPECT_ERR(-EAGAIN, cio_future_take_result(f, &v));
     EXPECT_OK(cio_future_set_result(f, NULL, NULL));
     cio_future_unref(f);
     EXPECT_EQ(0, nreports);
@@ -80,15 +80,15 @@ TEST(result_state)
     cio_loop *loop = loop_capturing();
     cio_future *f = fnew(loop);
     EXPECT_OK(cio_future_set_result(f, (void *)0xabc, NULL));
-    EXPECT_EQ(CIO_FUTURE_DONE, cio_future_get_state(f));
-    EXPECT_TRUE(cio_future_done(f));
-    EXPECT_FALSE(cio_future_cancelled(f));
+    EXPECT_TRUE(cio_future_is_done(f) && !cio_future_is_cancelled(f));
+    EXPECT_TRUE(cio_future_is_done(f));
+    EXPECT_FALSE(cio_future_is_cancelled(f));
     EXPECT_OK(cio_future_error(f));
     void *v = NULL;
-    EXPECT_OK(cio_future_get(f, &v));
+    EXPECT_OK(cio_future_result(f, &v));
     EXPECT_PTR_EQ((void *)0xabc, v);
-    EXPECT_OK(cio_future_get(f, NULL)); /* value may be NULL */
-    EXPECT_PTR_EQ((void *)0xabc, cio_future_result(f));
+    EXPECT_OK(cio_future_result(f, NULL)); /* value may be NULL */
+    EXPECT_PTR_EQ((void *)0xabc, test_peek_result(f));
     cio_future_unref(f);
     CLOSE_LOOP(loop);
 }
@@ -98,12 +98,12 @@ TEST(error_state)
     cio_loop *loop = loop_capturing();
     cio_future *f = fnew(loop);
     EXPECT_OK(cio_future_set_error(f, -ECONNRESET));
-    EXPECT_EQ(CIO_FUTURE_DONE, cio_future_get_state(f));
-    EXPECT_TRUE(cio_future_done(f));
-    EXPECT_FALSE(cio_future_cancelled(f));
-    EXPECT_PTR_EQ(NULL, cio_future_result(f));
+    EXPECT_TRUE(cio_future_is_done(f) && !cio_future_is_cancelled(f));
+    EXPECT_TRUE(cio_future_is_done(f));
+    EXPECT_FALSE(cio_future_is_cancelled(f));
+    EXPECT_PTR_EQ(NULL, test_peek_result(f));
     void *v = (void *)0x1;
-    EXPECT_ERR(-ECONNRESET, cio_future_get(f, &v));
+    EXPECT_ERR(-ECONNRESET, cio_future_result(f, &v));
     EXPECT_ERR(-ECONNRESET, cio_future_error(f));
     cio_future_unref(f);
     EXPECT_EQ(0, nreports); /* retrieved */
@@ -115,14 +115,14 @@ TEST(cancelled_state)
     cio_loop *loop = loop_capturing();
     cio_future *f = fnew(loop);
     EXPECT_OK(cio_future_cancel(f));
-    EXPECT_EQ(CIO_FUTURE_CANCELLED, cio_future_get_state(f));
-    EXPECT_TRUE(cio_future_done(f));
-    EXPECT_TRUE(cio_future_cancelled(f));
+    EXPECT_TRUE(cio_future_is_cancelled(f));
+    EXPECT_TRUE(cio_future_is_done(f));
+    EXPECT_TRUE(cio_future_is_cancelled(f));
     EXPECT_ERR(-ECANCELED, cio_future_error(f));
     EXPECT_ERR(-EINVAL, cio_future_cancel(f)); /* second cancel */
     EXPECT_ERR(-EINVAL, cio_future_set_result(f, NULL, NULL));
     EXPECT_ERR(-EINVAL, cio_future_set_error(f, -EIO));
-    EXPECT_EQ(CIO_FUTURE_CANCELLED, cio_future_get_state(f));
+    EXPECT_TRUE(cio_future_is_cancelled(f));
     cio_future_unref(f);
     CLOSE_LOOP(loop);
 }
@@ -132,8 +132,8 @@ TEST(set_error_ecanceled_is_cancel)
     cio_loop *loop = loop_capturing();
     cio_future *f = fnew(loop);
     EXPECT_OK(cio_future_set_error(f, -ECANCELED));
-    EXPECT_EQ(CIO_FUTURE_CANCELLED, cio_future_get_state(f));
-    EXPECT_TRUE(cio_future_cancelled(f));
+    EXPECT_TRUE(cio_future_is_cancelled(f));
+    EXPECT_TRUE(cio_future_is_cancelled(f));
     EXPECT_ERR(-EINVAL, cio_future_cancel(f));
     cio_future_unref(f);
     EXPECT_EQ(0, nreports); /* cancellation is never reported */
@@ -149,8 +149,8 @@ TEST(first_outcome_stays)
     EXPECT_ERR(-EINVAL, cio_future_set_error(f, -EIO));
     EXPECT_ERR(-EINVAL, cio_future_cancel(f));
     EXPECT_EQ(0, dtor_calls); /* the refused value stays the caller's */
-    EXPECT_EQ(CIO_FUTURE_DONE, cio_future_get_state(f));
-    EXPECT_PTR_EQ((void *)1, cio_future_result(f));
+    EXPECT_TRUE(cio_future_is_done(f) && !cio_future_is_cancelled(f));
+    EXPECT_PTR_EQ((void *)1, test_peek_result(f));
     EXPECT_OK(cio_future_error(f));
     cio_future_unref(f);
     EXPECT_EQ(1, dtor_calls);
@@ -174,7 +174,7 @@ TEST(set_error_rejects_non_negative)
     EXPECT_ERR(-EINVAL, cio_future_set_error(f, 0));
     EXPECT_ERR(-EINVAL, cio_future_set_error(f, EIO));
     EXPECT_ERR(-EINVAL, cio_future_set_error(f, 1));
-    EXPECT_EQ(CIO_FUTURE_PENDING, cio_future_get_state(f)); /* still pending */
+    EXPECT_FALSE(cio_future_is_done(f)); /* still pending */
     EXPECT_OK(cio_future_set_error(f, -EIO));
     EXPECT_ERR(-EIO, cio_future_error(f));
     cio_future_unref(f);
@@ -324,7 +324,7 @@ TEST(done_callback_adds_another)
 static void read_result(cio_future *f, void *arg)
 {
     (void)arg;
-    EXPECT_PTR_EQ((void *)0x55, cio_future_result(f));
+    EXPECT_PTR_EQ((void *)0x55, test_peek_result(f));
     EXPECT_EQ(0, dtor_calls);
     nlog++;
 }
@@ -397,7 +397,7 @@ TEST(steal_result)
     cio_future *f = fnew(loop);
     EXPECT_OK(cio_future_set_result(f, (void *)0x42, dtor));
     void *v = NULL;
-    EXPECT_OK(cio_future_steal_result(f, &v));
+    EXPECT_OK(cio_future_take_result(f, &v));
     EXPECT_PTR_EQ((void *)0x42, v);
     cio_future_unref(f);
     EXPECT_EQ(0, dtor_calls); /* the caller owns it now */
@@ -405,13 +405,13 @@ TEST(steal_result)
     f = fnew(loop);
     EXPECT_OK(cio_future_set_error(f, -EPIPE));
     v = (void *)0x1;
-    EXPECT_ERR(-EPIPE, cio_future_steal_result(f, &v));
+    EXPECT_ERR(-EPIPE, cio_future_take_result(f, &v));
     cio_future_unref(f);
     EXPECT_EQ(0, nreports); /* steal_result returned the error */
 
     f = fnew(loop);
     EXPECT_OK(cio_future_cancel(f));
-    EXPECT_ERR(-ECANCELED, cio_future_steal_result(f, &v));
+    EXPECT_ERR(-ECANCELED, cio_future_take_result(f, &v));
     cio_future_unref(f);
     CLOSE_LOOP(loop);
 }
@@ -476,7 +476,7 @@ TEST(retrieved_error_not_reported)
     EXPECT_OK(cio_future_set_error(c, -EIO));
     EXPECT_ERR(-EIO, cio_future_error(a));
     void *v;
-    EXPECT_ERR(-EIO, cio_future_get(b, &v));
+    EXPECT_ERR(-EIO, cio_future_result(b, &v));
     EXPECT_ERR(-EIO, cio_loop_run_until_complete(loop, c));
     cio_future_unref(a);
     cio_future_unref(b);
@@ -486,14 +486,13 @@ TEST(retrieved_error_not_reported)
     CLOSE_LOOP(loop);
 }
 
-TEST(result_accessor_does_not_retrieve)
+TEST(state_predicates_do_not_retrieve)
 {
     cio_loop *loop = loop_capturing();
     cio_future *f = fnew(loop);
     EXPECT_OK(cio_future_set_error(f, -EPIPE));
-    EXPECT_PTR_EQ(NULL, cio_future_result(f));
-    EXPECT_TRUE(cio_future_done(f));
-    EXPECT_EQ(CIO_FUTURE_DONE, cio_future_get_state(f));
+    EXPECT_TRUE(cio_future_is_done(f));
+    EXPECT_TRUE(cio_future_is_done(f) && !cio_future_is_cancelled(f));
     cio_future_unref(f);
     EXPECT_EQ(1, nreports);
     EXPECT_TRUE(strstr(reports[0], "EPIPE") != NULL);
@@ -563,10 +562,10 @@ TEST(set_result_and_set_error_refuse_a_task)
     EXPECT_ERR(-EINVAL, cio_future_set_result(t, (void *)(uintptr_t)1, NULL));
     EXPECT_ERR(-EINVAL, cio_future_set_error(t, -EIO));
     EXPECT_ERR(-EINVAL, cio_future_set_error(t, -ECANCELED));
-    EXPECT_FALSE(cio_future_done(t));
+    EXPECT_FALSE(cio_future_is_done(t));
     EXPECT_OK(cio_loop_run_until_complete(loop, t));
     void *v = NULL;
-    EXPECT_OK(cio_future_get(t, &v));
+    EXPECT_OK(cio_future_result(t, &v));
     EXPECT_PTR_EQ((void *)(uintptr_t)7, v); /* the task's own outcome */
     cio_future_unref(t);
     test_drain(loop);
@@ -586,10 +585,10 @@ TEST(cancel_is_still_allowed_on_a_task)
     cio_task *t = NULL;
     EXPECT_OK(cio_task_new(loop, NULL, task_awaits, never, &t));
     EXPECT_TRUE(cio_loop_run_once(loop, CIO_RUN_NOWAIT) >= 0); /* it awaits */
-    EXPECT_FALSE(cio_future_done(t));
+    EXPECT_FALSE(cio_future_is_done(t));
     EXPECT_OK(cio_future_cancel(t));
     EXPECT_ERR(-ECANCELED, cio_loop_run_until_complete(loop, t));
-    EXPECT_TRUE(cio_future_cancelled(t));
+    EXPECT_TRUE(cio_future_is_cancelled(t));
     cio_future_unref(t);
     cio_future_unref(never);
     test_drain(loop);
@@ -604,7 +603,7 @@ static cio_loop *debug_loop_capturing(void)
     cio_loop_options o = {0};
     o.debug = 1;
     cio_loop *loop = NULL;
-    EXPECT_OK(cio_loop_new(&loop, &o));
+    EXPECT_OK(cio_loop_new(&o, &loop));
     cio_loop_set_report_handler(loop, capture, NULL);
     return g_loop = loop;
 }

@@ -7,7 +7,7 @@ static void hello(void *arg) { printf("%s\n", (const char *)arg); }
 int main(void)
 {
     cio_loop *loop;
-    if (cio_loop_new(&loop, NULL) != 0)
+    if (cio_loop_new(NULL, &loop) != 0)
         return 1;
     cio_call_soon(loop, hello, "installed cio works");
     cio_loop_run_once(loop, CIO_RUN_NOWAIT);

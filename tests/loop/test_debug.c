@@ -59,8 +59,8 @@ static cio_loop *debug_loop(double slow)
     cio_loop_options o = {0};
     o.debug = 1;
     o.slow_callback_duration = slow;
-    EXPECT_OK(cio_loop_new(&loop, &o));
-    EXPECT_TRUE(cio_loop_get_debug(loop));
+    EXPECT_OK(cio_loop_new(&o, &loop));
+    EXPECT_TRUE(cio_loop_is_debug(loop));
     cio_loop_set_report_handler(loop, capture, NULL);
     return loop;
 }
@@ -109,7 +109,7 @@ TEST(slow_callback_threshold_option)
 
     cio_loop_options o = {0};
     o.slow_callback_duration = -1;
-    EXPECT_ERR(-EINVAL, cio_loop_new(&loop, &o));
+    EXPECT_ERR(-EINVAL, cio_loop_new(&o, &loop));
 }
 
 TEST(slow_callback_not_reported_without_debug)
@@ -117,8 +117,8 @@ TEST(slow_callback_not_reported_without_debug)
     cio_loop *loop = NULL;
     cio_loop_options o = {0};
     o.debug = -1;
-    EXPECT_OK(cio_loop_new(&loop, &o));
-    EXPECT_FALSE(cio_loop_get_debug(loop));
+    EXPECT_OK(cio_loop_new(&o, &loop));
+    EXPECT_FALSE(cio_loop_is_debug(loop));
     cio_loop_set_report_handler(loop, capture, NULL);
     EXPECT_OK(cio_call_soon(loop, cio_test_slow_soon_callback, (void *)300000));
     EXPECT_EQ(0, cio_loop_run_once(loop, 0));
@@ -148,7 +148,7 @@ void cio_test_slow_reader(cio_loop *loop, int fd, int events, void *arg)
     (void)events;
     (void)arg;
     usleep(300000);
-    EXPECT_OK(cio_remove_reader(loop, fd));
+    EXPECT_OK(cio_loop_remove_reader(loop, fd));
 }
 
 TEST(slow_io_callback_reported_by_name)
@@ -157,7 +157,7 @@ TEST(slow_io_callback_reported_by_name)
     int p[2];
     EXPECT_OK(pipe(p));
     EXPECT_EQ(1, write(p[1], "x", 1));
-    EXPECT_OK(cio_add_reader(loop, p[0], cio_test_slow_reader, NULL));
+    EXPECT_OK(cio_loop_add_reader(loop, p[0], cio_test_slow_reader, NULL));
     EXPECT_EQ(0, cio_loop_run_once(loop, 0));
     close(p[0]);
     close(p[1]);
@@ -323,13 +323,13 @@ TEST(failed_close_lists_live_handles)
     EXPECT_OK(pipe(p));
     cio_handle h;
     EXPECT_OK(cio_call_later(loop, 100, nop, NULL, &h));
-    EXPECT_OK(cio_add_reader(loop, p[0], cio_test_live_reader, NULL));
+    EXPECT_OK(cio_loop_add_reader(loop, p[0], cio_test_live_reader, NULL));
     EXPECT_ERR(-EBUSY, cio_loop_close(loop));
     EXPECT_TRUE(nreports > 0);
     EXPECT_REPORT("timer");
     EXPECT_REPORT("cio_test_live_reader");
     EXPECT_OK(cio_timer_cancel(loop, h));
-    EXPECT_OK(cio_remove_reader(loop, p[0]));
+    EXPECT_OK(cio_loop_remove_reader(loop, p[0]));
     close(p[0]);
     close(p[1]);
     CLOSE_LOOP(loop);
@@ -342,25 +342,25 @@ TEST(debug_from_environment)
     cio_loop *loop;
     cio_loop_options o = {0};
     EXPECT_OK(setenv("CIO_DEBUG", "1", 1));
-    EXPECT_OK(cio_loop_new(&loop, NULL));
-    EXPECT_TRUE(cio_loop_get_debug(loop));
+    EXPECT_OK(cio_loop_new(NULL, &loop));
+    EXPECT_TRUE(cio_loop_is_debug(loop));
     CLOSE_LOOP(loop);
     o.debug = -1; /* explicit off beats the environment */
-    EXPECT_OK(cio_loop_new(&loop, &o));
-    EXPECT_FALSE(cio_loop_get_debug(loop));
+    EXPECT_OK(cio_loop_new(&o, &loop));
+    EXPECT_FALSE(cio_loop_is_debug(loop));
     CLOSE_LOOP(loop);
     EXPECT_OK(setenv("CIO_DEBUG", "0", 1));
-    EXPECT_OK(cio_loop_new(&loop, NULL));
-    EXPECT_FALSE(cio_loop_get_debug(loop));
+    EXPECT_OK(cio_loop_new(NULL, &loop));
+    EXPECT_FALSE(cio_loop_is_debug(loop));
     cio_loop_set_debug(loop, true);
-    EXPECT_TRUE(cio_loop_get_debug(loop));
+    EXPECT_TRUE(cio_loop_is_debug(loop));
     cio_loop_set_debug(loop, false);
-    EXPECT_FALSE(cio_loop_get_debug(loop));
+    EXPECT_FALSE(cio_loop_is_debug(loop));
     CLOSE_LOOP(loop);
     EXPECT_OK(unsetenv("CIO_DEBUG"));
     o.debug = 1;
-    EXPECT_OK(cio_loop_new(&loop, &o));
-    EXPECT_TRUE(cio_loop_get_debug(loop));
+    EXPECT_OK(cio_loop_new(&o, &loop));
+    EXPECT_TRUE(cio_loop_is_debug(loop));
     CLOSE_LOOP(loop);
 }
 

@@ -75,7 +75,7 @@ TEST(reader_called_when_readable)
     cio_loop *loop = g_loop = test_loop_new();
     int p[2];
     make_pipe(p);
-    EXPECT_OK(cio_add_reader(loop, p[0], on_read, (void *)0x77));
+    EXPECT_OK(cio_loop_add_reader(loop, p[0], on_read, (void *)0x77));
     EXPECT_EQ(1, cio_loop_run_once(loop, CIO_RUN_NOWAIT));
     EXPECT_EQ(0, rd.calls); /* nothing to read yet */
     EXPECT_EQ(3, write(p[1], "abc", 3));
@@ -91,9 +91,9 @@ TEST(reader_called_when_readable)
     EXPECT_EQ(3, read(p[0], buf, sizeof buf));
     EXPECT_EQ(1, cio_loop_run_once(loop, CIO_RUN_NOWAIT));
     EXPECT_EQ(2, rd.calls);
-    EXPECT_OK(cio_remove_reader(loop, p[0]));
-    EXPECT_ERR(-ENOENT, cio_remove_reader(loop, p[0]));
-    EXPECT_ERR(-ENOENT, cio_remove_writer(loop, p[0]));
+    EXPECT_OK(cio_loop_remove_reader(loop, p[0]));
+    EXPECT_ERR(-ENOENT, cio_loop_remove_reader(loop, p[0]));
+    EXPECT_ERR(-ENOENT, cio_loop_remove_writer(loop, p[0]));
     close(p[0]);
     close(p[1]);
     EXPECT_EQ(0, cio_loop_run_once(loop, CIO_RUN_NOWAIT));
@@ -105,14 +105,14 @@ TEST(writer_called_when_writable)
     cio_loop *loop = g_loop = test_loop_new();
     int s[2];
     make_socketpair(s);
-    EXPECT_OK(cio_add_writer(loop, s[0], on_write, (void *)5));
+    EXPECT_OK(cio_loop_add_writer(loop, s[0], on_write, (void *)5));
     EXPECT_EQ(1, cio_loop_run_once(loop, 0));
     EXPECT_EQ(1, wr.calls);
     EXPECT_EQ(s[0], wr.fd);
     EXPECT_EQ(CIO_WRITABLE, wr.events);
     EXPECT_PTR_EQ((void *)5, wr.arg);
-    EXPECT_OK(cio_remove_writer(loop, s[0]));
-    EXPECT_ERR(-ENOENT, cio_remove_writer(loop, s[0]));
+    EXPECT_OK(cio_loop_remove_writer(loop, s[0]));
+    EXPECT_ERR(-ENOENT, cio_loop_remove_writer(loop, s[0]));
     close(s[0]);
     close(s[1]);
     CLOSE_LOOP(loop);
@@ -124,24 +124,24 @@ TEST(reader_and_writer_on_one_descriptor)
     int s[2];
     make_socketpair(s);
     EXPECT_EQ(1, write(s[1], "x", 1));
-    EXPECT_OK(cio_add_reader(loop, s[0], on_read, NULL));
-    EXPECT_OK(cio_add_writer(loop, s[0], on_write, NULL));
+    EXPECT_OK(cio_loop_add_reader(loop, s[0], on_read, NULL));
+    EXPECT_OK(cio_loop_add_writer(loop, s[0], on_write, NULL));
     EXPECT_EQ(1, cio_loop_run_once(loop, 0));
     EXPECT_EQ(1, rd.calls);
     EXPECT_EQ(1, wr.calls);
     EXPECT_EQ(CIO_READABLE, rd.events);
     EXPECT_EQ(CIO_WRITABLE, wr.events);
     /* removing one side keeps the other */
-    EXPECT_OK(cio_remove_writer(loop, s[0]));
+    EXPECT_OK(cio_loop_remove_writer(loop, s[0]));
     EXPECT_EQ(1, cio_loop_run_once(loop, 0));
     EXPECT_EQ(2, rd.calls);
     EXPECT_EQ(1, wr.calls);
-    EXPECT_OK(cio_remove_reader(loop, s[0]));
-    EXPECT_OK(cio_add_writer(loop, s[0], on_write, NULL));
+    EXPECT_OK(cio_loop_remove_reader(loop, s[0]));
+    EXPECT_OK(cio_loop_add_writer(loop, s[0], on_write, NULL));
     EXPECT_EQ(1, cio_loop_run_once(loop, 0));
     EXPECT_EQ(2, rd.calls);
     EXPECT_EQ(2, wr.calls);
-    EXPECT_OK(cio_remove_writer(loop, s[0]));
+    EXPECT_OK(cio_loop_remove_writer(loop, s[0]));
     close(s[0]);
     close(s[1]);
     CLOSE_LOOP(loop);
@@ -153,14 +153,14 @@ TEST(add_reader_replaces_previous)
     int p[2];
     make_pipe(p);
     EXPECT_EQ(1, write(p[1], "x", 1));
-    EXPECT_OK(cio_add_reader(loop, p[0], on_read, (void *)1));
-    EXPECT_OK(cio_add_reader(loop, p[0], on_read2, (void *)2));
+    EXPECT_OK(cio_loop_add_reader(loop, p[0], on_read, (void *)1));
+    EXPECT_OK(cio_loop_add_reader(loop, p[0], on_read2, (void *)2));
     EXPECT_EQ(1, cio_loop_run_once(loop, 0));
     EXPECT_EQ(0, rd.calls);
     EXPECT_EQ(1, rd2.calls);
     EXPECT_PTR_EQ((void *)2, rd2.arg);
-    EXPECT_OK(cio_remove_reader(loop, p[0])); /* one watcher, removed once */
-    EXPECT_ERR(-ENOENT, cio_remove_reader(loop, p[0]));
+    EXPECT_OK(cio_loop_remove_reader(loop, p[0])); /* one watcher, removed once */
+    EXPECT_ERR(-ENOENT, cio_loop_remove_reader(loop, p[0]));
     close(p[0]);
     close(p[1]);
     CLOSE_LOOP(loop);
@@ -174,12 +174,12 @@ TEST(many_descriptors_in_one_iteration)
     for (int i = 0; i < N; i++) {
         make_pipe(p[i]);
         EXPECT_EQ(1, write(p[i][1], "x", 1));
-        EXPECT_OK(cio_add_reader(loop, p[i][0], on_read, NULL));
+        EXPECT_OK(cio_loop_add_reader(loop, p[i][0], on_read, NULL));
     }
     EXPECT_EQ(1, cio_loop_run_once(loop, 0));
     EXPECT_EQ(N, rd.calls);
     for (int i = 0; i < N; i++) {
-        EXPECT_OK(cio_remove_reader(loop, p[i][0]));
+        EXPECT_OK(cio_loop_remove_reader(loop, p[i][0]));
         close(p[i][0]);
         close(p[i][1]);
     }
@@ -196,11 +196,11 @@ TEST(high_descriptor_number)
     make_pipe(p);
     EXPECT_EQ(target, dup2(p[0], target));
     EXPECT_EQ(1, write(p[1], "x", 1));
-    EXPECT_OK(cio_add_reader(loop, target, on_read, NULL));
+    EXPECT_OK(cio_loop_add_reader(loop, target, on_read, NULL));
     EXPECT_EQ(1, cio_loop_run_once(loop, 0));
     EXPECT_EQ(1, rd.calls);
     EXPECT_EQ(target, rd.fd);
-    EXPECT_OK(cio_remove_reader(loop, target));
+    EXPECT_OK(cio_loop_remove_reader(loop, target));
     close(target);
     close(p[0]);
     close(p[1]);
@@ -214,7 +214,7 @@ TEST(pipe_hangup_wakes_reader)
     cio_loop *loop = g_loop = test_loop_new();
     int p[2];
     make_pipe(p);
-    EXPECT_OK(cio_add_reader(loop, p[0], on_read, NULL));
+    EXPECT_OK(cio_loop_add_reader(loop, p[0], on_read, NULL));
     close(p[1]);
     EXPECT_EQ(1, cio_loop_run_once(loop, 0));
     EXPECT_EQ(1, rd.calls);
@@ -222,7 +222,7 @@ TEST(pipe_hangup_wakes_reader)
     EXPECT_TRUE(rd.events & CIO_READABLE);
     char c;
     EXPECT_EQ(0, read(p[0], &c, 1)); /* EOF */
-    EXPECT_OK(cio_remove_reader(loop, p[0]));
+    EXPECT_OK(cio_loop_remove_reader(loop, p[0]));
     close(p[0]);
     CLOSE_LOOP(loop);
 }
@@ -237,14 +237,14 @@ TEST(pipe_reader_gone_wakes_writer)
     memset(buf, 'x', sizeof buf);
     while (write(p[1], buf, sizeof buf) > 0) {
     }
-    EXPECT_OK(cio_add_writer(loop, p[1], on_write, NULL));
+    EXPECT_OK(cio_loop_add_writer(loop, p[1], on_write, NULL));
     EXPECT_EQ(1, cio_loop_run_once(loop, CIO_RUN_NOWAIT));
     EXPECT_EQ(0, wr.calls);
     close(p[0]);
     EXPECT_EQ(1, cio_loop_run_once(loop, 0));
     EXPECT_EQ(1, wr.calls);
     EXPECT_TRUE(wr.events & CIO_IOERR);
-    EXPECT_OK(cio_remove_writer(loop, p[1]));
+    EXPECT_OK(cio_loop_remove_writer(loop, p[1]));
     close(p[1]);
     CLOSE_LOOP(loop);
 }
@@ -259,8 +259,8 @@ TEST(socket_hangup_calls_both_sides)
     memset(buf, 'x', sizeof buf);
     while (write(s[0], buf, sizeof buf) > 0) {
     }
-    EXPECT_OK(cio_add_reader(loop, s[0], on_read, NULL));
-    EXPECT_OK(cio_add_writer(loop, s[0], on_write, NULL));
+    EXPECT_OK(cio_loop_add_reader(loop, s[0], on_read, NULL));
+    EXPECT_OK(cio_loop_add_writer(loop, s[0], on_write, NULL));
     EXPECT_EQ(1, cio_loop_run_once(loop, CIO_RUN_NOWAIT));
     EXPECT_EQ(0, rd.calls);
     EXPECT_EQ(0, wr.calls);
@@ -270,8 +270,8 @@ TEST(socket_hangup_calls_both_sides)
     EXPECT_EQ(1, rd.calls);
     EXPECT_EQ(1, wr.calls);
     EXPECT_TRUE((rd.events | wr.events) & CIO_IOERR);
-    EXPECT_OK(cio_remove_reader(loop, s[0]));
-    EXPECT_OK(cio_remove_writer(loop, s[0]));
+    EXPECT_OK(cio_loop_remove_reader(loop, s[0]));
+    EXPECT_OK(cio_loop_remove_writer(loop, s[0]));
     close(s[0]);
     CLOSE_LOOP(loop);
 }
@@ -291,21 +291,21 @@ TEST(watcher_bad_input)
     cio_loop *loop = g_loop = test_loop_new();
     int p[2];
     make_pipe(p);
-    EXPECT_ERR(-EINVAL, cio_add_reader(loop, -1, io_nop, NULL));
-    EXPECT_ERR(-EINVAL, cio_add_writer(loop, -5, io_nop, NULL));
-    EXPECT_ERR(-EINVAL, cio_add_reader(loop, p[0], NULL, NULL));
-    EXPECT_ERR(-EINVAL, cio_add_writer(loop, p[1], NULL, NULL));
-    EXPECT_ERR(-EINVAL, cio_add_reader(NULL, p[0], io_nop, NULL));
-    EXPECT_TRUE(cio_remove_reader(NULL, p[0]) < 0);
-    EXPECT_TRUE(cio_remove_reader(loop, -1) < 0);
-    EXPECT_ERR(-ENOENT, cio_remove_reader(loop, p[0]));
-    EXPECT_ERR(-ENOENT, cio_remove_writer(loop, 100000));
+    EXPECT_ERR(-EINVAL, cio_loop_add_reader(loop, -1, io_nop, NULL));
+    EXPECT_ERR(-EINVAL, cio_loop_add_writer(loop, -5, io_nop, NULL));
+    EXPECT_ERR(-EINVAL, cio_loop_add_reader(loop, p[0], NULL, NULL));
+    EXPECT_ERR(-EINVAL, cio_loop_add_writer(loop, p[1], NULL, NULL));
+    EXPECT_ERR(-EINVAL, cio_loop_add_reader(NULL, p[0], io_nop, NULL));
+    EXPECT_TRUE(cio_loop_remove_reader(NULL, p[0]) < 0);
+    EXPECT_TRUE(cio_loop_remove_reader(loop, -1) < 0);
+    EXPECT_ERR(-ENOENT, cio_loop_remove_reader(loop, p[0]));
+    EXPECT_ERR(-ENOENT, cio_loop_remove_writer(loop, 100000));
     /* a descriptor that is not open */
     int closed_fd = dup(p[0]);
     close(closed_fd);
-    EXPECT_ERR(-EBADF, cio_add_reader(loop, closed_fd, io_nop, NULL));
-    EXPECT_ERR(-EBADF, cio_add_writer(loop, closed_fd, io_nop, NULL));
-    EXPECT_ERR(-ENOENT, cio_remove_reader(loop, closed_fd));
+    EXPECT_ERR(-EBADF, cio_loop_add_reader(loop, closed_fd, io_nop, NULL));
+    EXPECT_ERR(-EBADF, cio_loop_add_writer(loop, closed_fd, io_nop, NULL));
+    EXPECT_ERR(-ENOENT, cio_loop_remove_reader(loop, closed_fd));
     close(p[0]);
     close(p[1]);
     CLOSE_LOOP(loop); /* the failed adds left nothing behind */
@@ -329,9 +329,9 @@ TEST_T(unopened_huge_descriptors_refused_without_growing, 20)
     int nfds = loop->nfds;
     const int wild[] = {1 << 30, 20000000, INT_MAX, INT_MAX - 1, (1 << 30) + 12345};
     for (size_t i = 0; i < sizeof wild / sizeof wild[0]; i++) {
-        EXPECT_ERR(-EBADF, cio_add_reader(loop, wild[i], io_nop, NULL));
-        EXPECT_ERR(-EBADF, cio_add_writer(loop, wild[i], io_nop, NULL));
-        EXPECT_ERR(-ENOENT, cio_remove_reader(loop, wild[i]));
+        EXPECT_ERR(-EBADF, cio_loop_add_reader(loop, wild[i], io_nop, NULL));
+        EXPECT_ERR(-EBADF, cio_loop_add_writer(loop, wild[i], io_nop, NULL));
+        EXPECT_ERR(-ENOENT, cio_loop_remove_reader(loop, wild[i]));
         EXPECT_EQ(nfds, loop->nfds); /* nothing allocated for them */
     }
     CLOSE_LOOP(loop);
@@ -353,12 +353,12 @@ TEST(high_descriptor_grows_the_table)
     int p[2];
     make_pipe(p);
     EXPECT_EQ(target, dup2(p[1], target));
-    EXPECT_OK(cio_add_writer(loop, target, on_write, NULL));
+    EXPECT_OK(cio_loop_add_writer(loop, target, on_write, NULL));
     EXPECT_TRUE(loop->nfds > target && loop->nfds <= 2 * (target + 1));
     EXPECT_EQ(1, cio_loop_run_once(loop, 0));
     EXPECT_EQ(1, wr.calls);
     EXPECT_EQ(target, wr.fd);
-    EXPECT_OK(cio_remove_writer(loop, target));
+    EXPECT_OK(cio_loop_remove_writer(loop, target));
     close(target);
     close(p[0]);
     close(p[1]);
@@ -484,7 +484,7 @@ TEST(descriptor_closed_while_watched_does_not_spin)
     cio_loop_set_report_handler(loop, capture_report, NULL);
     int p[2];
     make_pipe(p);
-    EXPECT_OK(cio_add_reader(loop, p[0], on_read, NULL));
+    EXPECT_OK(cio_loop_add_reader(loop, p[0], on_read, NULL));
     close(p[0]);
     EXPECT_OK(cio_call_later(loop, 0.05, closed_timer, NULL, NULL));
     int iters = 0;
@@ -502,7 +502,7 @@ TEST(descriptor_closed_while_watched_does_not_spin)
         EXPECT_EQ(1, nreports);
         EXPECT_TRUE(strstr(last_report, "closed while watched") != NULL);
     }
-    EXPECT_OK(cio_remove_reader(loop, p[0]));
+    EXPECT_OK(cio_loop_remove_reader(loop, p[0]));
     close(p[1]);
     CLOSE_LOOP(loop);
 }
@@ -514,16 +514,16 @@ TEST(regular_file)
     int fd = mkstemp(path);
     EXPECT_TRUE(fd >= 0);
     unlink(path);
-    int rc = cio_add_reader(loop, fd, on_read, NULL);
+    int rc = cio_loop_add_reader(loop, fd, on_read, NULL);
     if (strcmp(cio_loop_backend(loop), "epoll") == 0) {
         EXPECT_ERR(-EPERM, rc);
-        EXPECT_ERR(-ENOENT, cio_remove_reader(loop, fd));
+        EXPECT_ERR(-ENOENT, cio_loop_remove_reader(loop, fd));
     } else {
         /* poll: a regular file is always readable */
         EXPECT_OK(rc);
         EXPECT_EQ(1, cio_loop_run_once(loop, 0));
         EXPECT_EQ(1, rd.calls);
-        EXPECT_OK(cio_remove_reader(loop, fd));
+        EXPECT_OK(cio_loop_remove_reader(loop, fd));
     }
     close(fd);
     CLOSE_LOOP(loop);
@@ -534,12 +534,12 @@ TEST(close_busy_with_watchers)
     cio_loop *loop = g_loop = test_loop_new();
     int s[2];
     make_socketpair(s);
-    EXPECT_OK(cio_add_reader(loop, s[0], io_nop, NULL));
+    EXPECT_OK(cio_loop_add_reader(loop, s[0], io_nop, NULL));
     EXPECT_ERR(-EBUSY, cio_loop_close(loop));
-    EXPECT_OK(cio_remove_reader(loop, s[0]));
-    EXPECT_OK(cio_add_writer(loop, s[1], io_nop, NULL));
+    EXPECT_OK(cio_loop_remove_reader(loop, s[0]));
+    EXPECT_OK(cio_loop_add_writer(loop, s[1], io_nop, NULL));
     EXPECT_ERR(-EBUSY, cio_loop_close(loop));
-    EXPECT_OK(cio_remove_writer(loop, s[1]));
+    EXPECT_OK(cio_loop_remove_writer(loop, s[1]));
     close(s[0]);
     close(s[1]);
     CLOSE_LOOP(loop);
@@ -553,8 +553,8 @@ static void reader_closes_itself(cio_loop *loop, int fd, int events, void *arg)
     int *other = arg;
     (void)events;
     self_close_calls++;
-    EXPECT_OK(cio_remove_reader(loop, fd));
-    EXPECT_ERR(-ENOENT, cio_remove_reader(loop, fd));
+    EXPECT_OK(cio_loop_remove_reader(loop, fd));
+    EXPECT_ERR(-ENOENT, cio_loop_remove_reader(loop, fd));
     close(fd);
     close(*other);
 }
@@ -565,7 +565,7 @@ TEST(reader_removes_itself_and_closes_fd)
     static int p[2];
     make_pipe(p);
     EXPECT_EQ(1, write(p[1], "x", 1));
-    EXPECT_OK(cio_add_reader(loop, p[0], reader_closes_itself, &p[1]));
+    EXPECT_OK(cio_loop_add_reader(loop, p[0], reader_closes_itself, &p[1]));
     EXPECT_EQ(0, cio_loop_run_once(loop, 0));
     EXPECT_EQ(1, self_close_calls);
     CLOSE_LOOP(loop);
@@ -577,7 +577,7 @@ static void writer_removes_itself(cio_loop *loop, int fd, int events, void *arg)
     (void)arg;
     EXPECT_TRUE(events & CIO_WRITABLE);
     wself_calls++;
-    EXPECT_OK(cio_remove_writer(loop, fd));
+    EXPECT_OK(cio_loop_remove_writer(loop, fd));
 }
 
 TEST(writer_removes_itself)
@@ -585,7 +585,7 @@ TEST(writer_removes_itself)
     cio_loop *loop = g_loop = test_loop_new();
     int s[2];
     make_socketpair(s);
-    EXPECT_OK(cio_add_writer(loop, s[0], writer_removes_itself, NULL));
+    EXPECT_OK(cio_loop_add_writer(loop, s[0], writer_removes_itself, NULL));
     EXPECT_EQ(0, cio_loop_run_once(loop, 0));
     EXPECT_EQ(0, cio_loop_run_once(loop, CIO_RUN_NOWAIT));
     EXPECT_EQ(1, wself_calls);
@@ -603,8 +603,8 @@ static void rw_reader(cio_loop *loop, int fd, int events, void *arg)
     (void)arg;
     rw_reader_calls++;
     if (rw_writer_calls == 0)
-        EXPECT_OK(cio_remove_writer(loop, fd));
-    EXPECT_OK(cio_remove_reader(loop, fd));
+        EXPECT_OK(cio_loop_remove_writer(loop, fd));
+    EXPECT_OK(cio_loop_remove_reader(loop, fd));
 }
 static void rw_writer(cio_loop *loop, int fd, int events, void *arg)
 {
@@ -612,8 +612,8 @@ static void rw_writer(cio_loop *loop, int fd, int events, void *arg)
     (void)arg;
     rw_writer_calls++;
     if (rw_reader_calls == 0)
-        EXPECT_OK(cio_remove_reader(loop, fd));
-    EXPECT_OK(cio_remove_writer(loop, fd));
+        EXPECT_OK(cio_loop_remove_reader(loop, fd));
+    EXPECT_OK(cio_loop_remove_writer(loop, fd));
 }
 
 TEST(removing_other_side_in_same_iteration)
@@ -622,8 +622,8 @@ TEST(removing_other_side_in_same_iteration)
     int s[2];
     make_socketpair(s);
     EXPECT_EQ(1, write(s[1], "x", 1));
-    EXPECT_OK(cio_add_reader(loop, s[0], rw_reader, NULL));
-    EXPECT_OK(cio_add_writer(loop, s[0], rw_writer, NULL));
+    EXPECT_OK(cio_loop_add_reader(loop, s[0], rw_reader, NULL));
+    EXPECT_OK(cio_loop_add_writer(loop, s[0], rw_writer, NULL));
     EXPECT_EQ(0, cio_loop_run_once(loop, 0));
     EXPECT_EQ(1, rw_reader_calls + rw_writer_calls);
     close(s[0]);
@@ -642,7 +642,7 @@ static void remove_other(cio_loop *loop, int fd, int events, void *arg)
     if (first_calls == 0) {
         first_calls++;
         int other = fd == pa[0] ? pb[0] : pa[0];
-        EXPECT_OK(cio_remove_reader(loop, other));
+        EXPECT_OK(cio_loop_remove_reader(loop, other));
     } else {
         second_calls++;
     }
@@ -655,14 +655,14 @@ TEST(removed_reader_not_called_in_same_iteration)
     make_pipe(pb);
     EXPECT_EQ(1, write(pa[1], "a", 1));
     EXPECT_EQ(1, write(pb[1], "b", 1));
-    EXPECT_OK(cio_add_reader(loop, pa[0], remove_other, NULL));
-    EXPECT_OK(cio_add_reader(loop, pb[0], remove_other, NULL));
+    EXPECT_OK(cio_loop_add_reader(loop, pa[0], remove_other, NULL));
+    EXPECT_OK(cio_loop_add_reader(loop, pb[0], remove_other, NULL));
     EXPECT_EQ(1, cio_loop_run_once(loop, 0));
     EXPECT_EQ(1, first_calls);
     EXPECT_EQ(0, second_calls);
     /* exactly one reader is left */
-    int left = cio_remove_reader(loop, pa[0]) == 0;
-    left += cio_remove_reader(loop, pb[0]) == 0;
+    int left = cio_loop_remove_reader(loop, pa[0]) == 0;
+    left += cio_loop_remove_reader(loop, pb[0]) == 0;
     EXPECT_EQ(1, left);
     close(pa[0]);
     close(pa[1]);
@@ -700,7 +700,7 @@ static void swapper(cio_loop *loop, int fd, int events, void *arg)
     }
     int *victim = fd == pa[0] ? pb : pa;
     reuse_fd = victim[0];
-    EXPECT_OK(cio_remove_reader(loop, victim[0]));
+    EXPECT_OK(cio_loop_remove_reader(loop, victim[0]));
     close(victim[0]);
     close(victim[1]);
     int q[2];
@@ -712,7 +712,7 @@ static void swapper(cio_loop *loop, int fd, int events, void *arg)
     newp[0] = reuse_fd;
     newp[1] = q[1];
     victim[0] = victim[1] = -1;
-    EXPECT_OK(cio_add_reader(loop, reuse_fd, new_reader, NULL));
+    EXPECT_OK(cio_loop_add_reader(loop, reuse_fd, new_reader, NULL));
     (void)stale_calls;
 }
 
@@ -723,8 +723,8 @@ TEST(reused_descriptor_gets_no_stale_event)
     make_pipe(pb);
     EXPECT_EQ(1, write(pa[1], "a", 1));
     EXPECT_EQ(1, write(pb[1], "b", 1));
-    EXPECT_OK(cio_add_reader(loop, pa[0], swapper, NULL));
-    EXPECT_OK(cio_add_reader(loop, pb[0], swapper, NULL));
+    EXPECT_OK(cio_loop_add_reader(loop, pa[0], swapper, NULL));
+    EXPECT_OK(cio_loop_add_reader(loop, pb[0], swapper, NULL));
     EXPECT_EQ(1, cio_loop_run_once(loop, 0));
     EXPECT_EQ(1, swapper_calls);
     EXPECT_EQ(0, new_calls);
@@ -737,8 +737,8 @@ TEST(reused_descriptor_gets_no_stale_event)
         EXPECT_EQ(1, cio_loop_run_once(loop, 0));
     EXPECT_EQ(1, new_calls);
     int *survivor = pa[0] >= 0 ? pa : pb;
-    EXPECT_OK(cio_remove_reader(loop, survivor[0]));
-    EXPECT_OK(cio_remove_reader(loop, newp[0]));
+    EXPECT_OK(cio_loop_remove_reader(loop, survivor[0]));
+    EXPECT_OK(cio_loop_remove_reader(loop, newp[0]));
     close(survivor[0]);
     close(survivor[1]);
     close(newp[0]);
@@ -765,7 +765,7 @@ static void new_sock_writer(cio_loop *loop, int fd, int events, void *arg)
     (void)arg;
     EXPECT_TRUE(events & CIO_WRITABLE);
     new_w_calls++;
-    EXPECT_OK(cio_remove_writer(loop, fd));
+    EXPECT_OK(cio_loop_remove_writer(loop, fd));
 }
 static int swapper2_calls;
 static void swapper2(cio_loop *loop, int fd, int events, void *arg)
@@ -776,7 +776,7 @@ static void swapper2(cio_loop *loop, int fd, int events, void *arg)
         return;
     int *victim = fd == pa[0] ? pb : pa;
     reuse_fd = victim[0];
-    EXPECT_OK(cio_remove_reader(loop, victim[0]));
+    EXPECT_OK(cio_loop_remove_reader(loop, victim[0]));
     close(victim[0]);
     close(victim[1]);
     victim[0] = victim[1] = -1;
@@ -786,8 +786,8 @@ static void swapper2(cio_loop *loop, int fd, int events, void *arg)
         close(sp[0]);
         sp[0] = reuse_fd;
     }
-    EXPECT_OK(cio_add_reader(loop, reuse_fd, new_sock_reader, NULL));
-    EXPECT_OK(cio_add_writer(loop, reuse_fd, new_sock_writer, NULL));
+    EXPECT_OK(cio_loop_add_reader(loop, reuse_fd, new_sock_reader, NULL));
+    EXPECT_OK(cio_loop_add_writer(loop, reuse_fd, new_sock_writer, NULL));
 }
 
 TEST(reused_descriptor_with_reader_and_writer)
@@ -797,14 +797,14 @@ TEST(reused_descriptor_with_reader_and_writer)
     make_pipe(pb);
     EXPECT_EQ(1, write(pa[1], "a", 1));
     EXPECT_EQ(1, write(pb[1], "b", 1));
-    EXPECT_OK(cio_add_reader(loop, pa[0], swapper2, NULL));
-    EXPECT_OK(cio_add_reader(loop, pb[0], swapper2, NULL));
+    EXPECT_OK(cio_loop_add_reader(loop, pa[0], swapper2, NULL));
+    EXPECT_OK(cio_loop_add_reader(loop, pb[0], swapper2, NULL));
     for (int i = 0; i < 10 && new_w_calls == 0; i++)
         EXPECT_EQ(1, cio_loop_run_once(loop, 0));
     EXPECT_EQ(1, new_w_calls);
     int *survivor = pa[0] >= 0 ? pa : pb;
-    EXPECT_OK(cio_remove_reader(loop, survivor[0]));
-    EXPECT_OK(cio_remove_reader(loop, sp[0]));
+    EXPECT_OK(cio_loop_remove_reader(loop, survivor[0]));
+    EXPECT_OK(cio_loop_remove_reader(loop, sp[0]));
     close(survivor[0]);
     close(survivor[1]);
     close(sp[0]);
@@ -853,12 +853,12 @@ static void slot_open(int s)
     slots[s].created_iter = io_iter;
     slots[s].pending = 0;
     slot_of_fd[p[0]] = s;
-    EXPECT_OK(cio_add_reader(g_loop, p[0], model_reader, (void *)slots[s].id));
+    EXPECT_OK(cio_loop_add_reader(g_loop, p[0], model_reader, (void *)slots[s].id));
 }
 
 static void slot_close(int s)
 {
-    EXPECT_OK(cio_remove_reader(g_loop, slots[s].r));
+    EXPECT_OK(cio_loop_remove_reader(g_loop, slots[s].r));
     slot_of_fd[slots[s].r] = -1;
     close(slots[s].r);
     close(slots[s].w);
@@ -961,13 +961,13 @@ TEST(ping_pong_through_socketpair)
     cio_loop *loop = g_loop = test_loop_new();
     int s[2];
     make_socketpair(s);
-    EXPECT_OK(cio_add_reader(loop, s[0], ping_reader, (void *)(intptr_t)s[0]));
-    EXPECT_OK(cio_add_reader(loop, s[1], ping_reader, (void *)(intptr_t)s[1]));
+    EXPECT_OK(cio_loop_add_reader(loop, s[0], ping_reader, (void *)(intptr_t)s[0]));
+    EXPECT_OK(cio_loop_add_reader(loop, s[1], ping_reader, (void *)(intptr_t)s[1]));
     EXPECT_EQ(1, write(s[1], "p", 1));
     EXPECT_OK(cio_loop_run_forever(loop));
     EXPECT_EQ(1000, pongs);
-    EXPECT_OK(cio_remove_reader(loop, s[0]));
-    EXPECT_OK(cio_remove_reader(loop, s[1]));
+    EXPECT_OK(cio_loop_remove_reader(loop, s[0]));
+    EXPECT_OK(cio_loop_remove_reader(loop, s[1]));
     close(s[0]);
     close(s[1]);
     CLOSE_LOOP(loop);

@@ -46,7 +46,7 @@ static void count_done(cio_future *f, void *arg)
     (void)arg;
     if (!pthread_equal(pthread_self(), loop_thread))
         FAIL("done-callback of a pool future ran off the loop thread");
-    EXPECT_TRUE(cio_future_done(f));
+    EXPECT_TRUE(cio_future_is_done(f));
     if (++done_count == NJOBS)
         cio_loop_stop(g_loop);
 }
@@ -57,7 +57,7 @@ TEST_T(ten_thousand_jobs, 120)
     loop_thread = pthread_self();
     static cio_future *futs[NJOBS];
     for (uintptr_t i = 0; i < NJOBS; i++) {
-        EXPECT_OK(cio_loop_run_in_executor(loop, double_it, (void *)i, &futs[i]));
+        EXPECT_OK(cio_to_thread_future(loop, NULL, double_it, (void *)i, &futs[i]));
         EXPECT_PTR_EQ(loop, cio_future_loop(futs[i]));
         EXPECT_OK(cio_future_add_done_callback(futs[i], count_done, NULL));
     }
@@ -66,7 +66,7 @@ TEST_T(ten_thousand_jobs, 120)
     EXPECT_EQ(NJOBS, done_count);
     for (uintptr_t i = 0; i < NJOBS; i++) {
         void *v = NULL;
-        EXPECT_OK(cio_future_get(futs[i], &v));
+        EXPECT_OK(cio_future_result(futs[i], &v));
         if ((uintptr_t)v != i * 2)
             FAIL("job %zu: result %zu", (size_t)i, (size_t)(uintptr_t)v);
         cio_future_unref(futs[i]);
@@ -78,11 +78,11 @@ TEST(job_error_fails_future)
 {
     cio_loop *loop = g_loop = test_strict_loop_new();
     cio_future *f;
-    EXPECT_OK(cio_loop_run_in_executor(loop, fail_eio, NULL, &f));
+    EXPECT_OK(cio_to_thread_future(loop, NULL, fail_eio, NULL, &f));
     EXPECT_ERR(-EIO, cio_loop_run_until_complete(loop, f));
-    EXPECT_EQ(CIO_FUTURE_DONE, cio_future_get_state(f));
+    EXPECT_TRUE(cio_future_is_done(f) && !cio_future_is_cancelled(f));
     EXPECT_ERR(-EIO, cio_future_error(f));
-    EXPECT_PTR_EQ(NULL, cio_future_result(f));
+    EXPECT_PTR_EQ(NULL, test_peek_result(f));
     cio_future_unref(f);
     CLOSE_LOOP(loop);
 }
@@ -91,10 +91,10 @@ TEST(job_result_via_run_until_complete)
 {
     cio_loop *loop = g_loop = test_strict_loop_new();
     cio_future *f;
-    EXPECT_OK(cio_loop_run_in_executor(loop, double_it, (void *)21, &f));
-    EXPECT_FALSE(cio_future_done(f));
+    EXPECT_OK(cio_to_thread_future(loop, NULL, double_it, (void *)21, &f));
+    EXPECT_FALSE(cio_future_is_done(f));
     EXPECT_OK(cio_loop_run_until_complete(loop, f));
-    EXPECT_PTR_EQ((void *)42, cio_future_result(f));
+    EXPECT_PTR_EQ((void *)42, test_peek_result(f));
     cio_future_unref(f);
     CLOSE_LOOP(loop);
 }
@@ -103,13 +103,13 @@ TEST(executor_bad_input)
 {
     cio_loop *loop = test_strict_loop_new();
     cio_future *f = (cio_future *)0x1;
-    EXPECT_ERR(-EINVAL, cio_loop_run_in_executor(NULL, double_it, NULL, &f));
-    EXPECT_ERR(-EINVAL, cio_loop_run_in_executor(loop, NULL, NULL, &f));
-    EXPECT_ERR(-EINVAL, cio_loop_run_in_executor(loop, double_it, NULL, NULL));
+    EXPECT_ERR(-EINVAL, cio_to_thread_future(NULL, NULL, double_it, NULL, &f));
+    EXPECT_ERR(-EINVAL, cio_to_thread_future(loop, NULL, NULL, NULL, &f));
+    EXPECT_ERR(-EINVAL, cio_to_thread_future(loop, NULL, double_it, NULL, NULL));
     CLOSE_LOOP(loop);
     cio_loop *closed = test_strict_loop_new();
     EXPECT_OK(cio_loop_close(closed));
-    EXPECT_ERR(-EINVAL, cio_loop_run_in_executor(closed, double_it, NULL, &f));
+    EXPECT_ERR(-EINVAL, cio_to_thread_future(closed, NULL, double_it, NULL, &f));
     EXPECT_OK(cio_loop_free(closed));
 }
 
@@ -143,19 +143,19 @@ TEST(cancel_before_start_means_fn_never_runs)
     EXPECT_OK(cio_threadpool_set_size(1));
     EXPECT_EQ(1, cio_threadpool_size());
     cio_future *busy, *victim, *after;
-    EXPECT_OK(cio_loop_run_in_executor(loop, blocker, (void *)7, &busy));
+    EXPECT_OK(cio_to_thread_future(loop, NULL, blocker, (void *)7, &busy));
     sem_wait(&started); /* the only thread is now busy */
-    EXPECT_OK(cio_loop_run_in_executor(loop, never_runs, NULL, &victim));
+    EXPECT_OK(cio_to_thread_future(loop, NULL, never_runs, NULL, &victim));
     EXPECT_OK(cio_future_cancel(victim));
-    EXPECT_TRUE(cio_future_cancelled(victim));
+    EXPECT_TRUE(cio_future_is_cancelled(victim));
     EXPECT_ERR(-EINVAL, cio_future_cancel(victim));
     /* a job queued behind the cancelled one proves the worker passed it */
-    EXPECT_OK(cio_loop_run_in_executor(loop, double_it, (void *)5, &after));
+    EXPECT_OK(cio_to_thread_future(loop, NULL, double_it, (void *)5, &after));
     sem_post(&release);
     EXPECT_OK(cio_loop_run_until_complete(loop, busy));
-    EXPECT_PTR_EQ((void *)7, cio_future_result(busy));
+    EXPECT_PTR_EQ((void *)7, test_peek_result(busy));
     EXPECT_OK(cio_loop_run_until_complete(loop, after));
-    EXPECT_PTR_EQ((void *)10, cio_future_result(after));
+    EXPECT_PTR_EQ((void *)10, test_peek_result(after));
     EXPECT_EQ(0, atomic_load(&never_runs_calls));
     EXPECT_ERR(-ECANCELED, cio_future_error(victim));
     cio_future_unref(busy);
@@ -173,10 +173,10 @@ TEST(cancel_after_start_discards_result)
     EXPECT_OK(sem_init(&started, 0, 0));
     EXPECT_OK(sem_init(&release, 0, 0));
     cio_future *f;
-    EXPECT_OK(cio_loop_run_in_executor(loop, blocker, (void *)9, &f));
+    EXPECT_OK(cio_to_thread_future(loop, NULL, blocker, (void *)9, &f));
     sem_wait(&started);
     EXPECT_OK(cio_future_cancel(f));
-    EXPECT_TRUE(cio_future_cancelled(f));
+    EXPECT_TRUE(cio_future_is_cancelled(f));
     cio_future_unref(f);
     /* the job still runs: the loop cannot close until it has finished */
     EXPECT_ERR(-EBUSY, cio_loop_close(loop));
@@ -205,7 +205,7 @@ static void run_concurrent(cio_loop *loop, int n)
     pthread_barrier_init(&rendezvous, NULL, (unsigned)n);
     cio_future *f[64];
     for (int i = 0; i < n; i++)
-        EXPECT_OK(cio_loop_run_in_executor(loop, meet, NULL, &f[i]));
+        EXPECT_OK(cio_to_thread_future(loop, NULL, meet, NULL, &f[i]));
     for (int i = 0; i < n; i++) {
         EXPECT_OK(cio_loop_run_until_complete(loop, f[i]));
         cio_future_unref(f[i]);
@@ -263,9 +263,9 @@ TEST(set_size_grows_at_once_and_shrinks_later)
     EXPECT_EQ(with2 - 1, count_threads());
     /* and the remaining one still works */
     cio_future *f;
-    EXPECT_OK(cio_loop_run_in_executor(loop, double_it, (void *)4, &f));
+    EXPECT_OK(cio_to_thread_future(loop, NULL, double_it, (void *)4, &f));
     EXPECT_OK(cio_loop_run_until_complete(loop, f));
-    EXPECT_PTR_EQ((void *)8, cio_future_result(f));
+    EXPECT_PTR_EQ((void *)8, test_peek_result(f));
     cio_future_unref(f);
     EXPECT_ERR(-EINVAL, cio_threadpool_set_size(0));
     EXPECT_ERR(-EINVAL, cio_threadpool_set_size(1025));
@@ -300,12 +300,12 @@ static void *owner_thread(void *arg)
     o->loop = test_strict_loop_new();
     static __thread cio_future *futs[PER_LOOP];
     for (uintptr_t i = 0; i < PER_LOOP; i++) {
-        EXPECT_OK(cio_loop_run_in_executor(o->loop, double_it, (void *)i, &futs[i]));
+        EXPECT_OK(cio_to_thread_future(o->loop, NULL, double_it, (void *)i, &futs[i]));
         EXPECT_OK(cio_future_add_done_callback(futs[i], owner_done, o));
     }
     EXPECT_OK(cio_loop_run_forever(o->loop));
     for (uintptr_t i = 0; i < PER_LOOP; i++) {
-        EXPECT_PTR_EQ((void *)(i * 2), cio_future_result(futs[i]));
+        EXPECT_PTR_EQ((void *)(i * 2), test_peek_result(futs[i]));
         cio_future_unref(futs[i]);
     }
     CLOSE_LOOP(o->loop);
@@ -327,7 +327,7 @@ TEST_T(two_loops_share_the_pool, 120)
     EXPECT_EQ(PER_LOOP, b.done);
 }
 
-/* ---- who frees what (cio_loop_run_in_executor_with) ------------------------------ */
+/* ---- who frees what (cio_to_thread_future) ------------------------------ */
 
 static _Atomic int args_freed, results_freed, owned_fn_runs;
 static void count_arg_free(void *p)
@@ -384,13 +384,13 @@ TEST(executor_with_delivered_result_belongs_to_the_future)
 {
     cio_loop *loop = test_strict_loop_new();
     cio_future *kept, *stolen;
-    EXPECT_OK(cio_loop_run_in_executor_with(loop, &owned_opts, owned_work, boxed(3), &kept));
-    EXPECT_OK(cio_loop_run_in_executor_with(loop, &owned_opts, owned_work, boxed(4), &stolen));
+    EXPECT_OK(cio_to_thread_future(loop, &owned_opts, owned_work, boxed(3), &kept));
+    EXPECT_OK(cio_to_thread_future(loop, &owned_opts, owned_work, boxed(4), &stolen));
     EXPECT_OK(cio_loop_run_until_complete(loop, kept));
     EXPECT_OK(cio_loop_run_until_complete(loop, stolen));
-    EXPECT_EQ(3, *(int *)cio_future_result(kept));
+    EXPECT_EQ(3, *(int *)test_peek_result(kept));
     void *mine = NULL;
-    EXPECT_OK(cio_future_steal_result(stolen, &mine));
+    EXPECT_OK(cio_future_take_result(stolen, &mine));
     EXPECT_EQ(4, *(int *)mine);
     cio_future_unref(stolen);
     EXPECT_EQ(0, atomic_load(&results_freed)); /* taken out: ours */
@@ -406,7 +406,7 @@ TEST(executor_with_failure_frees_a_stored_result)
 {
     cio_loop *loop = test_strict_loop_new();
     cio_future *f;
-    EXPECT_OK(cio_loop_run_in_executor_with(loop, &owned_opts, owned_work, boxed(0), &f));
+    EXPECT_OK(cio_to_thread_future(loop, &owned_opts, owned_work, boxed(0), &f));
     EXPECT_ERR(-EIO, cio_loop_run_until_complete(loop, f));
     EXPECT_EQ(1, atomic_load(&results_freed));
     EXPECT_EQ(0, atomic_load(&args_freed));
@@ -421,9 +421,9 @@ TEST(executor_with_cancel_before_start_frees_the_arg)
     EXPECT_OK(sem_init(&release, 0, 0));
     EXPECT_OK(cio_threadpool_set_size(1));
     cio_future *busy, *victim;
-    EXPECT_OK(cio_loop_run_in_executor(loop, blocker, (void *)7, &busy));
+    EXPECT_OK(cio_to_thread_future(loop, NULL, blocker, (void *)7, &busy));
     sem_wait(&started); /* the only thread is busy: the victim stays queued */
-    EXPECT_OK(cio_loop_run_in_executor_with(loop, &owned_opts, owned_work, boxed(5), &victim));
+    EXPECT_OK(cio_to_thread_future(loop, &owned_opts, owned_work, boxed(5), &victim));
     EXPECT_OK(cio_future_cancel(victim));
     /* not inside the cancel: the job is still in the pool's queue */
     EXPECT_EQ(0, atomic_load(&args_freed));
@@ -445,7 +445,7 @@ TEST(executor_with_cancel_while_running_frees_the_result)
     EXPECT_OK(sem_init(&started, 0, 0));
     EXPECT_OK(sem_init(&release, 0, 0));
     cio_future *f;
-    EXPECT_OK(cio_loop_run_in_executor_with(loop, &owned_opts, owned_work_blocks, boxed(6), &f));
+    EXPECT_OK(cio_to_thread_future(loop, &owned_opts, owned_work_blocks, boxed(6), &f));
     sem_wait(&started); /* fn runs: cancelling cannot stop it */
     EXPECT_OK(cio_future_cancel(f));
     cio_future_unref(f);
@@ -461,11 +461,11 @@ TEST(executor_with_null_options_is_the_plain_call)
 {
     cio_loop *loop = test_strict_loop_new();
     cio_future *f;
-    EXPECT_OK(cio_loop_run_in_executor_with(loop, NULL, double_it, (void *)8, &f));
+    EXPECT_OK(cio_to_thread_future(loop, NULL, double_it, (void *)8, &f));
     EXPECT_OK(cio_loop_run_until_complete(loop, f));
-    EXPECT_PTR_EQ((void *)16, cio_future_result(f));
+    EXPECT_PTR_EQ((void *)16, test_peek_result(f));
     cio_future_unref(f);
-    EXPECT_ERR(-EINVAL, cio_loop_run_in_executor_with(loop, &owned_opts, NULL, NULL, &f));
+    EXPECT_ERR(-EINVAL, cio_to_thread_future(loop, &owned_opts, NULL, NULL, &f));
     EXPECT_PTR_EQ(NULL, f);
     CLOSE_LOOP(loop);
 }
@@ -490,10 +490,10 @@ static int child_uses_the_pool(void)
     cio_loop *loop = test_strict_loop_new();
     cio_future *f[16];
     for (uintptr_t i = 0; i < 16; i++)
-        EXPECT_OK(cio_loop_run_in_executor(loop, double_it, (void *)i, &f[i]));
+        EXPECT_OK(cio_to_thread_future(loop, NULL, double_it, (void *)i, &f[i]));
     for (uintptr_t i = 0; i < 16; i++) {
         EXPECT_OK(cio_loop_run_until_complete(loop, f[i]));
-        EXPECT_PTR_EQ((void *)(i * 2), cio_future_result(f[i]));
+        EXPECT_PTR_EQ((void *)(i * 2), test_peek_result(f[i]));
         cio_future_unref(f[i]);
     }
     /* With one thread, a job inherited in the queue would have run before
@@ -512,9 +512,9 @@ TEST_T(pool_survives_fork_with_jobs_in_flight, 120)
     run_concurrent(loop, 1); /* the pool has run jobs */
     /* in flight at the fork: one running (blocked), one queued behind it */
     cio_future *busy, *queued;
-    EXPECT_OK(cio_loop_run_in_executor(loop, blocker, (void *)3, &busy));
+    EXPECT_OK(cio_to_thread_future(loop, NULL, blocker, (void *)3, &busy));
     sem_wait(&started);
-    EXPECT_OK(cio_loop_run_in_executor(loop, parent_job, (void *)4, &queued));
+    EXPECT_OK(cio_to_thread_future(loop, NULL, parent_job, (void *)4, &queued));
     for (int round = 0; round < 2; round++) { /* a second child: handlers stay */
         fflush(NULL);
         pid_t pid = fork();
@@ -530,9 +530,9 @@ TEST_T(pool_survives_fork_with_jobs_in_flight, 120)
     /* the parent's pool kept working through it */
     sem_post(&release);
     EXPECT_OK(cio_loop_run_until_complete(loop, busy));
-    EXPECT_PTR_EQ((void *)3, cio_future_result(busy));
+    EXPECT_PTR_EQ((void *)3, test_peek_result(busy));
     EXPECT_OK(cio_loop_run_until_complete(loop, queued));
-    EXPECT_PTR_EQ((void *)4, cio_future_result(queued));
+    EXPECT_PTR_EQ((void *)4, test_peek_result(queued));
     EXPECT_EQ(1, atomic_load(&parent_job_runs));
     cio_future_unref(busy);
     cio_future_unref(queued);
@@ -559,7 +559,7 @@ TEST_T(pool_survives_fork_while_workers_take_jobs, 120)
     cio_future *f[64];
     for (int round = 0; round < 4; round++) {
         for (uintptr_t i = 0; i < 64; i++)
-            EXPECT_OK(cio_loop_run_in_executor(loop, double_it, (void *)i, &f[i]));
+            EXPECT_OK(cio_to_thread_future(loop, NULL, double_it, (void *)i, &f[i]));
         fflush(NULL);
         pid_t pid = fork(); /* while the workers take jobs and the lock */
         EXPECT_TRUE(pid >= 0);

@@ -142,13 +142,13 @@ TEST(threadsafe_wakes_loop_blocked_on_idle_reader)
     cio_loop *loop = g_loop = test_strict_loop_new();
     int p[2];
     EXPECT_OK(pipe(p));
-    EXPECT_OK(cio_add_reader(loop, p[0], idle_reader, NULL));
+    EXPECT_OK(cio_loop_add_reader(loop, p[0], idle_reader, NULL));
     pthread_t t;
     EXPECT_OK(pthread_create(&t, NULL, post_after, (void *)(uintptr_t)20000));
     EXPECT_OK(cio_loop_run_forever(loop));
     EXPECT_OK(pthread_join(t, NULL));
     EXPECT_EQ(1, wake_runs);
-    EXPECT_OK(cio_remove_reader(loop, p[0]));
+    EXPECT_OK(cio_loop_remove_reader(loop, p[0]));
     close(p[0]);
     close(p[1]);
     CLOSE_LOOP(loop);

@@ -572,7 +572,7 @@ TEST(membarrier_stops_after_a_pool_job)
 {
     cio_loop *loop = g_loop = test_strict_loop_new();
     cio_future *f;
-    EXPECT_OK(cio_loop_run_in_executor(loop, answer, NULL, &f));
+    EXPECT_OK(cio_to_thread_future(loop, NULL, answer, NULL, &f));
     EXPECT_OK(cio_loop_run_until_complete(loop, f));
     cio_future_unref(f);
     uint64_t before = atomic_load(&cio__ts_membarriers);

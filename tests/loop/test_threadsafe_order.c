@@ -113,7 +113,7 @@ static int jobs_done;
 static void job_checked(cio_future *f, void *arg)
 {
     void *v;
-    EXPECT_OK(cio_future_get(f, &v));
+    EXPECT_OK(cio_future_result(f, &v));
     intptr_t x = (intptr_t)arg;
     EXPECT_EQ(x * x, (intptr_t)v);
     jobs_done++;
@@ -127,7 +127,7 @@ TEST(pool_completions_do_not_disturb_ordered_calls)
     enum { JOBS = 2000 };
     cio_future *jobs[JOBS];
     for (intptr_t i = 0; i < JOBS; i++) {
-        EXPECT_OK(cio_loop_run_in_executor(loop, square, (void *)i, &jobs[i]));
+        EXPECT_OK(cio_to_thread_future(loop, NULL, square, (void *)i, &jobs[i]));
         EXPECT_OK(cio_future_add_done_callback(jobs[i], job_checked, (void *)i));
     }
     pthread_t t;

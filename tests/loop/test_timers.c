@@ -89,11 +89,11 @@ TEST(call_later_zero_runs)
     cio_handle h = 0;
     EXPECT_OK(cio_call_later(loop, 0, rec, (void *)5, &h));
     EXPECT_NE(0, h);
-    EXPECT_TRUE(cio_timer_active(loop, h));
+    EXPECT_TRUE(cio_timer_is_active(loop, h));
     EXPECT_EQ(0, cio_loop_run_once(loop, 0));
     int want[] = {5};
     expect_log(want, 1);
-    EXPECT_FALSE(cio_timer_active(loop, h));
+    EXPECT_FALSE(cio_timer_is_active(loop, h));
     CLOSE_LOOP(loop);
 }
 
@@ -282,7 +282,7 @@ TEST(cancel_fired_and_double_cancel)
     EXPECT_ERR(-ENOENT, cio_timer_cancel(loop, a)); /* already fired */
     EXPECT_OK(cio_timer_cancel(loop, b));
     EXPECT_ERR(-ENOENT, cio_timer_cancel(loop, b)); /* double cancel */
-    EXPECT_FALSE(cio_timer_active(loop, b));
+    EXPECT_FALSE(cio_timer_is_active(loop, b));
     EXPECT_TRUE(isnan(cio_timer_remaining(loop, b)));
     CLOSE_LOOP(loop);
 }
@@ -298,11 +298,11 @@ TEST(stale_handle_does_not_touch_reused_timer)
         EXPECT_OK(cio_call_later(loop, 100, nop, NULL, &fresh[i]));
         EXPECT_NE(old, fresh[i]);
     }
-    EXPECT_FALSE(cio_timer_active(loop, old));
+    EXPECT_FALSE(cio_timer_is_active(loop, old));
     EXPECT_ERR(-ENOENT, cio_timer_cancel(loop, old));
     EXPECT_TRUE(isnan(cio_timer_remaining(loop, old)));
     for (int i = 0; i < 64; i++) {
-        EXPECT_TRUE(cio_timer_active(loop, fresh[i]));
+        EXPECT_TRUE(cio_timer_is_active(loop, fresh[i]));
         EXPECT_OK(cio_timer_cancel(loop, fresh[i]));
     }
     /* and cancelled handles stay dead after their storage is reused */
@@ -310,7 +310,7 @@ TEST(stale_handle_does_not_touch_reused_timer)
     EXPECT_OK(cio_call_later(loop, 100, nop, NULL, &again));
     for (int i = 0; i < 64; i++)
         EXPECT_ERR(-ENOENT, cio_timer_cancel(loop, fresh[i]));
-    EXPECT_TRUE(cio_timer_active(loop, again));
+    EXPECT_TRUE(cio_timer_is_active(loop, again));
     EXPECT_OK(cio_timer_cancel(loop, again));
     CLOSE_LOOP(loop);
 }
@@ -361,7 +361,7 @@ TEST(stale_handle_after_generation_wrap_cannot_cancel)
         EXPECT_ERR(-ENOENT, cio_timer_cancel(loop, first));
         for (int k = 0; k < nseen - 1; k++)
             EXPECT_ERR(-ENOENT, cio_timer_cancel(loop, seen[k]));
-        EXPECT_TRUE(cio_timer_active(loop, h));
+        EXPECT_TRUE(cio_timer_is_active(loop, h));
         EXPECT_OK(cio_timer_cancel(loop, h));
     }
     /* the node was reused up to its last generation, then retired */
@@ -389,7 +389,7 @@ TEST(retired_node_cancelled_while_running_stays_retired)
     EXPECT_OK(cio_call_every(loop, 0, 1.0, cancel_self_once, NULL, &self_h));
     node_of(loop, self_h)->gen = UINT32_MAX - 1;
     self_h = (self_h & 0xffffffffu) | ((uint64_t)(UINT32_MAX - 1) << 32);
-    EXPECT_TRUE(cio_timer_active(loop, self_h));
+    EXPECT_TRUE(cio_timer_is_active(loop, self_h));
     EXPECT_EQ(0, cio_loop_run_once(loop, 0));
     EXPECT_EQ(CIO__TW_GEN_RETIRED, node_of(loop, self_h)->gen);
     cio_handle h;
@@ -521,14 +521,14 @@ TEST(timer_active_and_remaining)
     cio_loop *loop = test_loop_new();
     cio_handle h, past;
     EXPECT_OK(cio_call_later(loop, 10.0, nop, NULL, &h));
-    EXPECT_TRUE(cio_timer_active(loop, h));
+    EXPECT_TRUE(cio_timer_is_active(loop, h));
     double r = cio_timer_remaining(loop, h);
     EXPECT_TRUE(r > 9.0 && r <= 10.0);
     EXPECT_OK(cio_call_at(loop, cio_loop_time(loop) - 2.0, nop, NULL, &past));
     EXPECT_TRUE(cio_timer_remaining(loop, past) < 0); /* overdue */
     EXPECT_OK(cio_timer_cancel(loop, past));
     EXPECT_OK(cio_timer_cancel(loop, h));
-    EXPECT_FALSE(cio_timer_active(loop, h));
+    EXPECT_FALSE(cio_timer_is_active(loop, h));
     EXPECT_TRUE(isnan(cio_timer_remaining(loop, h)));
     CLOSE_LOOP(loop);
 }
@@ -548,7 +548,7 @@ TEST(far_future_timers)
     cio_handle big = 0;
     int rc = cio_call_later(loop, 1e12, nop, NULL, &big);
     if (rc == 0) {
-        EXPECT_TRUE(cio_timer_active(loop, big));
+        EXPECT_TRUE(cio_timer_is_active(loop, big));
         EXPECT_TRUE(cio_timer_remaining(loop, big) > 1e9);
         EXPECT_OK(cio_timer_cancel(loop, big));
     } else {
@@ -571,7 +571,7 @@ static void cancel_victim(void *arg)
 {
     rec(arg);
     EXPECT_OK(cio_timer_cancel(g_loop, victim));
-    EXPECT_FALSE(cio_timer_active(g_loop, victim));
+    EXPECT_FALSE(cio_timer_is_active(g_loop, victim));
 }
 
 TEST(timer_cancels_another_due_in_same_iteration)
@@ -623,7 +623,7 @@ static void cancel_self_oneshot(void *arg)
     (void)arg;
     nlog++;
     self_rc = cio_timer_cancel(g_loop, self_h);
-    EXPECT_FALSE(cio_timer_active(g_loop, self_h));
+    EXPECT_FALSE(cio_timer_is_active(g_loop, self_h));
 }
 
 TEST(oneshot_timer_cancels_itself)
@@ -644,10 +644,10 @@ static void repeating_self_cancel(void *arg)
 {
     (void)arg;
     rep_count++;
-    EXPECT_TRUE(cio_timer_active(g_loop, self_h));
+    EXPECT_TRUE(cio_timer_is_active(g_loop, self_h));
     if (rep_count == 5) {
         EXPECT_OK(cio_timer_cancel(g_loop, self_h));
-        EXPECT_FALSE(cio_timer_active(g_loop, self_h));
+        EXPECT_FALSE(cio_timer_is_active(g_loop, self_h));
         EXPECT_ERR(-ENOENT, cio_timer_cancel(g_loop, self_h));
     }
 }
@@ -690,7 +690,7 @@ TEST(repeating_timer_skips_missed_periods)
     }
     if (every_count > 2)
         FAIL("repeating timer fired a burst of %d after a stall", every_count - 1);
-    EXPECT_TRUE(cio_timer_active(loop, h));
+    EXPECT_TRUE(cio_timer_is_active(loop, h));
     double r = cio_timer_remaining(loop, h);
     EXPECT_TRUE(r <= 0.05 + 1e-3);
     EXPECT_OK(cio_timer_cancel(loop, h));
@@ -713,7 +713,7 @@ TEST(repeating_timer_keeps_firing)
     EXPECT_OK(cio_call_every(loop, 0.001, 0.001, every_counter, NULL, &h));
     EXPECT_OK(cio_loop_run_forever(loop));
     EXPECT_EQ(10, every2);
-    EXPECT_TRUE(cio_timer_active(loop, h));
+    EXPECT_TRUE(cio_timer_is_active(loop, h));
     EXPECT_ERR(-EBUSY, cio_loop_close(loop));
     EXPECT_OK(cio_timer_cancel(loop, h));
     CLOSE_LOOP(loop);
@@ -772,7 +772,7 @@ TEST(extreme_deadlines)
     for (int i = 0; i < 3; i++) {
         int rc = cio_call_at(loop, far[i], rec, (void *)3, &h);
         if (rc == 0) {
-            EXPECT_TRUE(cio_timer_active(loop, h));
+            EXPECT_TRUE(cio_timer_is_active(loop, h));
             EXPECT_TRUE(cio_timer_remaining(loop, h) > 1e8);
             EXPECT_EQ(1, cio_loop_run_once(loop, CIO_RUN_NOWAIT));
             EXPECT_OK(cio_timer_cancel(loop, h));

@@ -19,7 +19,7 @@ static void cond_new(void)
 static void cond_free(void)
 {
     EXPECT_OK(cio_condition_free(C));
-    EXPECT_FALSE(cio_lock_locked(CL));
+    EXPECT_FALSE(cio_lock_is_locked(CL));
     EXPECT_OK(cio_lock_free(CL)); /* the condition does not own it */
 }
 
@@ -28,7 +28,7 @@ static int cond_waiter(void *arg, void **result)
     EXPECT_OK(cio_condition_acquire(C));
     int rc = cio_condition_wait(C);
     /* on return the lock is held again, whatever the outcome */
-    EXPECT_TRUE(cio_lock_locked(CL));
+    EXPECT_TRUE(cio_lock_is_locked(CL));
     LOG("%d:%s;", (int)U(arg), rc ? cio_err_name(rc) : "woke");
     if (rc == 0)
         EXPECT_OK(cio_yield()); /* holds the lock: others wait for it */
@@ -121,7 +121,7 @@ static int cond_locked_check(void *arg, void **result)
 {
     EXPECT_OK(cio_condition_acquire(C));
     int rc = cio_condition_wait(C);
-    EXPECT_TRUE(cio_lock_locked(CL));
+    EXPECT_TRUE(cio_lock_is_locked(CL));
     LOG("%d:%s:%s;", (int)U(arg), cio_err_name(rc), counter ? "main-done" : "main-holds");
     EXPECT_ERR(-ECANCELED, cio_yield()); /* still cancelled */
     EXPECT_OK(cio_condition_release(C));
@@ -141,7 +141,7 @@ static int cond_cancel_main(void *arg, void **result)
     counter = 1;
     EXPECT_OK(cio_condition_release(C));
     EXPECT_ERR(-ECANCELED, join_task(t));
-    EXPECT_FALSE(cio_lock_locked(CL));
+    EXPECT_FALSE(cio_lock_is_locked(CL));
     return 0;
 }
 
@@ -159,7 +159,7 @@ static int cond_timeout_waiter(void *arg, void **result)
     cio_scope s;
     EXPECT_OK(cio_timeout_begin(&s, 0.005));
     int rc = cio_condition_wait(C);
-    EXPECT_TRUE(cio_lock_locked(CL));
+    EXPECT_TRUE(cio_lock_is_locked(CL));
     int erc = cio_scope_end(&s);
     LOG("wait:%s;end:%s;", cio_err_name(rc), cio_err_name(erc));
     EXPECT_OK(cio_condition_release(C));
@@ -236,7 +236,7 @@ static int barrier_main(void *arg, void **result)
             EXPECT_OK(join_task(t[i]));
         LOG("|");
     }
-    EXPECT_FALSE(cio_barrier_broken(B));
+    EXPECT_FALSE(cio_barrier_is_broken(B));
     return 0;
 }
 
@@ -275,21 +275,21 @@ static int barrier_abort_main(void *arg, void **result)
     EXPECT_ERR(-EBUSY, cio_barrier_free(B));
     LOG("abort;");
     cio_barrier_abort(B);
-    EXPECT_TRUE(cio_barrier_broken(B));
+    EXPECT_TRUE(cio_barrier_is_broken(B));
     EXPECT_EQ(0, cio_barrier_n_waiting(B));
     for (int i = 0; i < 2; i++)
         EXPECT_ERR(-EPIPE, join_task(t[i]));
     EXPECT_ERR(-EPIPE, cio_barrier_wait(B)); /* broken until reset */
     LOG("reset;");
     cio_barrier_reset(B);
-    EXPECT_FALSE(cio_barrier_broken(B));
+    EXPECT_FALSE(cio_barrier_is_broken(B));
     /* reset with waiters: they fail, the barrier stays usable */
     for (int i = 0; i < 2; i++)
         t[i] = spawn(barrier_waiter, V(i + 3));
     yield_n(2);
     LOG("reset;");
     cio_barrier_reset(B);
-    EXPECT_FALSE(cio_barrier_broken(B));
+    EXPECT_FALSE(cio_barrier_is_broken(B));
     for (int i = 0; i < 2; i++)
         EXPECT_ERR(-EPIPE, join_task(t[i]));
     for (int i = 0; i < 2; i++)
@@ -317,7 +317,7 @@ static int barrier_cancel_main(void *arg, void **result)
     yield_n(2);
     EXPECT_OK(cio_future_cancel(t[0]));
     EXPECT_ERR(-ECANCELED, join_task(t[0]));
-    EXPECT_TRUE(cio_barrier_broken(B));
+    EXPECT_TRUE(cio_barrier_is_broken(B));
     EXPECT_ERR(-EPIPE, join_task(t[1]));
     /* a deadline breaks it the same way */
     cio_barrier_reset(B);
@@ -327,7 +327,7 @@ static int barrier_cancel_main(void *arg, void **result)
     EXPECT_ERR(-ETIMEDOUT, cio_barrier_wait(B));
     EXPECT_ERR(-ETIMEDOUT, cio_scope_end(&s));
     EXPECT_ERR(-EPIPE, join_task(t[1]));
-    EXPECT_TRUE(cio_barrier_broken(B));
+    EXPECT_TRUE(cio_barrier_is_broken(B));
     return 0;
 }
 

@@ -9,16 +9,16 @@ static cio_lock *L;
 
 static int lock_basic_main(void *arg, void **result)
 {
-    EXPECT_FALSE(cio_lock_locked(L));
+    EXPECT_FALSE(cio_lock_is_locked(L));
     EXPECT_ERR(-EPERM, cio_lock_release(L));
     EXPECT_OK(cio_lock_acquire(L));
-    EXPECT_TRUE(cio_lock_locked(L));
-    EXPECT_ERR(-EAGAIN, cio_lock_try_acquire(L));
+    EXPECT_TRUE(cio_lock_is_locked(L));
+    EXPECT_ERR(-EAGAIN, cio_lock_acquire_nowait(L));
     EXPECT_OK(cio_lock_release(L));
-    EXPECT_FALSE(cio_lock_locked(L));
+    EXPECT_FALSE(cio_lock_is_locked(L));
     EXPECT_ERR(-EPERM, cio_lock_release(L));
-    EXPECT_OK(cio_lock_try_acquire(L));
-    EXPECT_TRUE(cio_lock_locked(L));
+    EXPECT_OK(cio_lock_acquire_nowait(L));
+    EXPECT_TRUE(cio_lock_is_locked(L));
     EXPECT_OK(cio_lock_release(L));
     return 0;
 }
@@ -29,8 +29,8 @@ TEST(lock_basic)
     RUN(lock_basic_main, NULL);
     /* outside a task: waits are -EPERM; the rest works */
     EXPECT_ERR(-EPERM, cio_lock_acquire(L));
-    EXPECT_FALSE(cio_lock_locked(L));
-    EXPECT_OK(cio_lock_try_acquire(L));
+    EXPECT_FALSE(cio_lock_is_locked(L));
+    EXPECT_OK(cio_lock_acquire_nowait(L));
     EXPECT_OK(cio_lock_release(L));
     EXPECT_OK(cio_lock_free(L));
     EXPECT_OK(cio_lock_free(NULL));
@@ -59,15 +59,15 @@ static int lock_fifo_main(void *arg, void **result)
     LOG("main:rel;");
     EXPECT_OK(cio_lock_release(L));
     /* handed to worker 1: the lock stays locked, a newcomer cannot take it */
-    EXPECT_TRUE(cio_lock_locked(L));
-    EXPECT_ERR(-EAGAIN, cio_lock_try_acquire(L));
+    EXPECT_TRUE(cio_lock_is_locked(L));
+    EXPECT_ERR(-EAGAIN, cio_lock_acquire_nowait(L));
     /* and main's own acquire queues behind the four */
     EXPECT_OK(cio_lock_acquire(L));
     LOG("main:got;");
     EXPECT_OK(cio_lock_release(L));
     for (int i = 0; i < 4; i++)
         EXPECT_OK(join_task(t[i]));
-    EXPECT_FALSE(cio_lock_locked(L));
+    EXPECT_FALSE(cio_lock_is_locked(L));
     return 0;
 }
 
@@ -93,7 +93,7 @@ static int lock_cancel_queued_main(void *arg, void **result)
     EXPECT_OK(join_task(t[0]));
     EXPECT_ERR(-ECANCELED, join_task(t[1]));
     EXPECT_OK(join_task(t[2]));
-    EXPECT_FALSE(cio_lock_locked(L));
+    EXPECT_FALSE(cio_lock_is_locked(L));
     return 0;
 }
 
@@ -118,7 +118,7 @@ static int lock_cancel_granted_main(void *arg, void **result)
     EXPECT_ERR(-ECANCELED, join_task(t[0]));
     EXPECT_OK(join_task(t[1]));
     EXPECT_OK(join_task(t[2]));
-    EXPECT_FALSE(cio_lock_locked(L));
+    EXPECT_FALSE(cio_lock_is_locked(L));
     return 0;
 }
 
@@ -146,11 +146,11 @@ static int lock_timeout_main(void *arg, void **result)
     cio_task *t1 = spawn(lock_timeout_worker, NULL);
     cio_task *t2 = spawn(lock_worker, V(2));
     EXPECT_OK(join_task(t1));
-    EXPECT_TRUE(cio_lock_locked(L));
+    EXPECT_TRUE(cio_lock_is_locked(L));
     LOG("main:rel;");
     EXPECT_OK(cio_lock_release(L));
     EXPECT_OK(join_task(t2));
-    EXPECT_FALSE(cio_lock_locked(L));
+    EXPECT_FALSE(cio_lock_is_locked(L));
     return 0;
 }
 
@@ -190,7 +190,7 @@ static int lock_cancelled_task_main(void *arg, void **result)
     EXPECT_OK(cio_lock_acquire(L));
     EXPECT_ERR(-ECANCELED, cio_lock_acquire(L));
     EXPECT_OK(cio_lock_release(L));
-    EXPECT_FALSE(cio_lock_locked(L));
+    EXPECT_FALSE(cio_lock_is_locked(L));
     return -ECANCELED;
 }
 
@@ -283,9 +283,9 @@ static int sem_basic_main(void *arg, void **result)
 {
     EXPECT_EQ(2, cio_semaphore_value(S));
     EXPECT_OK(cio_semaphore_acquire(S));
-    EXPECT_OK(cio_semaphore_try_acquire(S));
+    EXPECT_OK(cio_semaphore_acquire_nowait(S));
     EXPECT_EQ(0, cio_semaphore_value(S));
-    EXPECT_ERR(-EAGAIN, cio_semaphore_try_acquire(S));
+    EXPECT_ERR(-EAGAIN, cio_semaphore_acquire_nowait(S));
     EXPECT_OK(cio_semaphore_release(S));
     EXPECT_OK(cio_semaphore_release(S));
     EXPECT_EQ(2, cio_semaphore_value(S));
@@ -307,7 +307,7 @@ TEST(semaphore_bounded_release_overflow)
 {
     EXPECT_OK(cio_semaphore_new(2, true, &S));
     EXPECT_ERR(-EINVAL, cio_semaphore_release(S));
-    EXPECT_OK(cio_semaphore_try_acquire(S));
+    EXPECT_OK(cio_semaphore_acquire_nowait(S));
     EXPECT_OK(cio_semaphore_release(S));
     EXPECT_ERR(-EINVAL, cio_semaphore_release(S));
     EXPECT_EQ(2, cio_semaphore_value(S));
@@ -340,7 +340,7 @@ static int sem_fair_main(void *arg, void **result)
     yield_n(2);
     EXPECT_OK(cio_semaphore_release(S)); /* handed to 1 */
     EXPECT_EQ(0, cio_semaphore_value(S));
-    EXPECT_ERR(-EAGAIN, cio_semaphore_try_acquire(S));
+    EXPECT_ERR(-EAGAIN, cio_semaphore_acquire_nowait(S));
     EXPECT_OK(cio_future_cancel(t[0]));  /* 1 gives up: 2 must get it */
     EXPECT_OK(cio_future_cancel(t[2]));  /* 3 gives up while queued */
     EXPECT_OK(cio_semaphore_acquire(S)); /* main queues behind 2 and 4 */
@@ -432,7 +432,7 @@ static void all_waits_eperm(void *arg)
     EXPECT_PTR_EQ(V(1), item);
     EXPECT_ERR(-EPERM, cio_queue_join(Q));
     /* the calls that do not wait work in a callback */
-    EXPECT_OK(cio_lock_try_acquire(L));
+    EXPECT_OK(cio_lock_acquire_nowait(L));
     EXPECT_OK(cio_lock_release(L));
     EXPECT_OK(cio_queue_put_nowait(Q, V(3)));
     EXPECT_OK(cio_queue_get_nowait(Q, &item));
@@ -481,7 +481,7 @@ static int other_loop_waiter(void *arg, void **result)
     void *item;
     /* refused waits change nothing (nor pass on a grant they never had) */
     EXPECT_ERR(-EINVAL, cio_lock_acquire(L));
-    EXPECT_TRUE(cio_lock_locked(L));
+    EXPECT_TRUE(cio_lock_is_locked(L));
     EXPECT_ERR(-EINVAL, cio_event_wait(E));
     EXPECT_ERR(-EINVAL, cio_semaphore_acquire(S));
     EXPECT_EQ(0, cio_semaphore_value(S));

@@ -19,7 +19,7 @@ static int order_main(void *arg, void **result)
         EXPECT_OK(cio_queue_get(Q, &item));
         LOG("%d", (int)U(item));
     }
-    EXPECT_TRUE(cio_queue_empty(Q));
+    EXPECT_TRUE(cio_queue_is_empty(Q));
     return 0;
 }
 
@@ -76,14 +76,14 @@ TEST(queue_nowait_and_sizes)
 {
     EXPECT_OK(cio_queue_new(CIO_QUEUE_FIFO, 2, NULL, &Q));
     EXPECT_EQ(2, cio_queue_maxsize(Q));
-    EXPECT_TRUE(cio_queue_empty(Q));
-    EXPECT_FALSE(cio_queue_full(Q));
+    EXPECT_TRUE(cio_queue_is_empty(Q));
+    EXPECT_FALSE(cio_queue_is_full(Q));
     void *item = V(99);
     EXPECT_ERR(-EAGAIN, cio_queue_get_nowait(Q, &item));
     EXPECT_PTR_EQ(V(99), item);
     EXPECT_OK(cio_queue_put_nowait(Q, V(1)));
     EXPECT_OK(cio_queue_put_nowait(Q, V(2)));
-    EXPECT_TRUE(cio_queue_full(Q));
+    EXPECT_TRUE(cio_queue_is_full(Q));
     EXPECT_ERR(-EAGAIN, cio_queue_put_nowait(Q, V(3)));
     EXPECT_EQ(2, cio_queue_size(Q));
     EXPECT_OK(cio_queue_get_nowait(Q, &item));
@@ -100,7 +100,7 @@ TEST(queue_nowait_and_sizes)
     EXPECT_EQ(0, cio_queue_maxsize(Q));
     for (int i = 0; i < 100000; i++)
         EXPECT_OK(cio_queue_put_nowait(Q, V(i)));
-    EXPECT_FALSE(cio_queue_full(Q)); /* unbounded: never full */
+    EXPECT_FALSE(cio_queue_is_full(Q)); /* unbounded: never full */
     for (int i = 0; i < 100000; i++) {
         EXPECT_OK(cio_queue_get_nowait(Q, &item));
         EXPECT_EQ(i, U(item));
@@ -143,7 +143,7 @@ static int bounded_main(void *arg, void **result)
     cio_task *p = spawn(producer, NULL);
     yield_n(2); /* 2 fit, the third put waits */
     LOG("|");
-    EXPECT_TRUE(cio_queue_full(Q));
+    EXPECT_TRUE(cio_queue_is_full(Q));
     for (int i = 1; i <= 6; i++) {
         void *item;
         EXPECT_OK(cio_queue_get(Q, &item));
@@ -151,7 +151,7 @@ static int bounded_main(void *arg, void **result)
         LOG("get%d;", i);
         if (i == 1) {
             /* the freed slot is promised to the waiting putter */
-            EXPECT_TRUE(cio_queue_full(Q));
+            EXPECT_TRUE(cio_queue_is_full(Q));
             EXPECT_ERR(-EAGAIN, cio_queue_put_nowait(Q, V(100)));
         }
         EXPECT_OK(cio_yield());
@@ -190,7 +190,7 @@ static int putters_fifo_main(void *arg, void **result)
     EXPECT_ERR(-ECANCELED, join_task(t[1]));
     EXPECT_OK(join_task(t[2]));
     EXPECT_OK(join_task(t[3]));
-    EXPECT_TRUE(cio_queue_empty(Q));
+    EXPECT_TRUE(cio_queue_is_empty(Q));
     return 0;
 }
 
@@ -212,7 +212,7 @@ static int getters_fifo_main(void *arg, void **result)
     EXPECT_OK(cio_future_cancel(t[1])); /* 2 gives up while queued */
     yield_n(2);
     EXPECT_OK(cio_queue_put(Q, V(10))); /* handed to 1 ... */
-    EXPECT_TRUE(cio_queue_empty(Q));    /* ... so not in the queue */
+    EXPECT_TRUE(cio_queue_is_empty(Q));    /* ... so not in the queue */
     EXPECT_OK(cio_future_cancel(t[0])); /* 1 gives up: 3 gets 10 */
     /* 1 passes 10 on when it runs; a put before that goes to 3 first (the
      * getters' order holds, the items' order bends: nothing is lost) */
@@ -308,8 +308,8 @@ static int timeout_main(void *arg, void **result)
     EXPECT_ERR(-ETIMEDOUT, cio_scope_end(&s));
     EXPECT_OK(cio_queue_get(Q, &item));
     EXPECT_PTR_EQ(V(1), item);
-    EXPECT_TRUE(cio_queue_empty(Q));
-    EXPECT_FALSE(cio_queue_full(Q));
+    EXPECT_TRUE(cio_queue_is_empty(Q));
+    EXPECT_FALSE(cio_queue_is_full(Q));
     EXPECT_OK(cio_queue_put_nowait(Q, V(3)));
     EXPECT_OK(cio_queue_get(Q, &item));
     EXPECT_PTR_EQ(V(3), item);
@@ -432,7 +432,7 @@ static int shutdown_reserved_main(void *arg, void **result)
     EXPECT_OK(cio_queue_get(Q, &item)); /* reserves the slot for p */
     cio_queue_shutdown(Q, false);
     EXPECT_ERR(-ESHUTDOWN, join_task(p));
-    EXPECT_TRUE(cio_queue_empty(Q));
+    EXPECT_TRUE(cio_queue_is_empty(Q));
     EXPECT_OK(cio_queue_task_done(Q));
     EXPECT_ERR(-EINVAL, cio_queue_task_done(Q));
     return 0;
@@ -455,7 +455,7 @@ static int immediate_main(void *arg, void **result)
     yield_n(2);
     LOG("shutdown;");
     cio_queue_shutdown(Q, true);
-    EXPECT_TRUE(cio_queue_empty(Q));
+    EXPECT_TRUE(cio_queue_is_empty(Q));
     EXPECT_OK(join_task(j)); /* the dropped items count as done */
     EXPECT_ERR(-ESHUTDOWN, join_task(p));
     void *item;

@@ -32,9 +32,9 @@ static int main_values(void *arg, void **result)
         EXPECT_PTR_EQ(V(i), v);
         LOG("got%d;", i);
     }
-    EXPECT_EQ(CIO_GEN_END, cio_gen_next(g, &v));
+    EXPECT_EQ(-ENODATA, cio_gen_next(g, &v));
     /* asyncio: a finished generator keeps raising StopAsyncIteration */
-    EXPECT_EQ(CIO_GEN_END, cio_gen_next(g, &v));
+    EXPECT_EQ(-ENODATA, cio_gen_next(g, &v));
     EXPECT_OK(cio_gen_close(g));
     return 0;
 }
@@ -50,7 +50,7 @@ static int main_empty(void *arg, void **result)
     cio_gen *g = NULL;
     EXPECT_OK(cio_gen_new(NULL, counts, V(0), &g));
     void *v = V(5);
-    EXPECT_EQ(CIO_GEN_END, cio_gen_next(g, &v));
+    EXPECT_EQ(-ENODATA, cio_gen_next(g, &v));
     EXPECT_OK(cio_gen_close(g));
     return 0;
 }
@@ -163,7 +163,7 @@ static int main_awaits(void *arg, void **result)
     int rc;
     while ((rc = cio_gen_next(g, &v)) == 0)
         sum += (int)U(v);
-    EXPECT_EQ(CIO_GEN_END, rc);
+    EXPECT_EQ(-ENODATA, rc);
     EXPECT_EQ(6, sum);
     EXPECT_OK(cio_gen_close(g));
     EXPECT_OK(cio_await(other, NULL));
@@ -251,7 +251,7 @@ static int main_gen_options(void *arg, void **result)
     void *v = NULL;
     EXPECT_OK(cio_gen_next(g, &v));
     EXPECT_PTR_EQ(V(2), v);
-    EXPECT_EQ(CIO_GEN_END, cio_gen_next(g, &v));
+    EXPECT_EQ(-ENODATA, cio_gen_next(g, &v));
     EXPECT_OK(cio_gen_close(g));
     return 0;
 }
@@ -368,7 +368,7 @@ static int main_leaves_generators_open(void *arg, void **result)
     EXPECT_OK(cio_gen_next(suspended, &v));
     EXPECT_PTR_EQ(V(2), v);
     EXPECT_OK(cio_gen_next(finished, &v));
-    EXPECT_EQ(CIO_GEN_END, cio_gen_next(finished, &v));
+    EXPECT_EQ(-ENODATA, cio_gen_next(finished, &v));
     cio_task *t = spawn(open_gen_consumer, NULL);
     cio_future_unref(t);
     yield_n(3); /* the straggler's generator yields its first value */

@@ -58,17 +58,17 @@ static int main_all_succeed(void *arg, void **result)
 {
     capture_reports_here();
     cio_task_group *g = NULL;
-    EXPECT_OK(cio_task_group_new(&g));
+    EXPECT_OK(cio_task_group_begin(&g));
     cio_task *t[3];
     for (uintptr_t i = 0; i < 3; i++)
         EXPECT_OK(cio_task_group_spawn(g, NULL, child_ok, V(i + 1), &t[i]));
     EXPECT_OK(cio_task_group_spawn(g, NULL, child_ok, V(9), NULL)); /* no reference */
     for (int i = 0; i < 3; i++)
-        EXPECT_FALSE(cio_future_done(t[i])); /* not started inside spawn */
-    EXPECT_OK(cio_task_group_wait(g));
+        EXPECT_FALSE(cio_future_is_done(t[i])); /* not started inside spawn */
+    EXPECT_OK(cio_task_group_end(g));
     for (uintptr_t i = 0; i < 3; i++) {
-        EXPECT_TRUE(cio_future_done(t[i]));
-        EXPECT_PTR_EQ(V(i + 1), cio_future_result(t[i]));
+        EXPECT_TRUE(cio_future_is_done(t[i]));
+        EXPECT_PTR_EQ(V(i + 1), test_peek_result(t[i]));
         cio_future_unref(t[i]);
     }
     return 0;
@@ -85,8 +85,8 @@ TEST(group_all_children_succeed)
 static int main_no_children(void *arg, void **result)
 {
     cio_task_group *g = NULL;
-    EXPECT_OK(cio_task_group_new(&g));
-    EXPECT_OK(cio_task_group_wait(g));
+    EXPECT_OK(cio_task_group_begin(&g));
+    EXPECT_OK(cio_task_group_end(g));
     EXPECT_OK(cio_yield());
     return 0;
 }
@@ -102,15 +102,15 @@ static int main_one_fails(void *arg, void **result)
 {
     capture_reports_here();
     cio_task_group *g = NULL;
-    EXPECT_OK(cio_task_group_new(&g));
+    EXPECT_OK(cio_task_group_begin(&g));
     cio_task *s1 = group_spawn_ref(g, "s1", child_sleeps, "s1");
     cio_task *bad = group_spawn_ref(g, "bad", child_fails, V(-EIO));
     cio_task *s2 = group_spawn_ref(g, "s2", child_sleeps, "s2");
-    EXPECT_ERR(-EIO, cio_task_group_wait(g));
+    EXPECT_ERR(-EIO, cio_task_group_end(g));
     LOG("wait-returned;");
-    EXPECT_TRUE(cio_future_cancelled(s1));
-    EXPECT_TRUE(cio_future_cancelled(s2));
-    EXPECT_FALSE(cio_future_cancelled(bad));
+    EXPECT_TRUE(cio_future_is_cancelled(s1));
+    EXPECT_TRUE(cio_future_is_cancelled(s2));
+    EXPECT_FALSE(cio_future_is_cancelled(bad));
     cio_future_unref(s1);
     cio_future_unref(s2);
     cio_future_unref(bad);
@@ -135,11 +135,11 @@ static int main_two_fail(void *arg, void **result)
 {
     capture_reports_here();
     cio_task_group *g = NULL;
-    EXPECT_OK(cio_task_group_new(&g));
+    EXPECT_OK(cio_task_group_begin(&g));
     group_spawn_named(g, "second-bad", fails_whatever, V(-ENOENT));
     group_spawn_named(g, "first-bad", child_fails_at_once, V(-EIO));
     group_spawn_named(g, "sleeper", child_sleeps, "sleeper");
-    EXPECT_ERR(-EIO, cio_task_group_wait(g));
+    EXPECT_ERR(-EIO, cio_task_group_end(g));
     return 0;
 }
 
@@ -163,10 +163,10 @@ static int main_fail_in_cleanup(void *arg, void **result)
 {
     capture_reports_here();
     cio_task_group *g = NULL;
-    EXPECT_OK(cio_task_group_new(&g));
+    EXPECT_OK(cio_task_group_begin(&g));
     group_spawn_named(g, "cleanup-fails", cancelled_then_pipe, NULL);
     group_spawn_named(g, "first", child_fails, V(-EIO));
-    EXPECT_ERR(-EIO, cio_task_group_wait(g));
+    EXPECT_ERR(-EIO, cio_task_group_end(g));
     return 0;
 }
 
@@ -195,10 +195,10 @@ static int bounded_sleep(void)
 static int owner_waits(void *arg, void **result)
 {
     cio_task_group *g = NULL;
-    EXPECT_OK(cio_task_group_new(&g));
+    EXPECT_OK(cio_task_group_begin(&g));
     group_spawn_named(g, "c1", child_sleeps, "c1");
     group_spawn_named(g, "c2", child_sleeps, "c2");
-    int rc = cio_task_group_wait(g);
+    int rc = cio_task_group_end(g);
     LOG("wait-%s;", cio_err_name(rc));
     return rc;
 }
@@ -210,7 +210,7 @@ static int main_owner_cancelled(void *arg, void **result)
     yield_n(2); /* the owner waits, its children sleep */
     EXPECT_OK(cio_future_cancel(owner));
     EXPECT_ERR(-ECANCELED, cio_await(owner, NULL));
-    EXPECT_TRUE(cio_future_cancelled(owner));
+    EXPECT_TRUE(cio_future_is_cancelled(owner));
     cio_future_unref(owner);
     return 0;
 }
@@ -226,7 +226,7 @@ TEST(group_owner_cancelled_while_waiting)
 static int owner_in_body(void *arg, void **result)
 {
     cio_task_group *g = NULL;
-    EXPECT_OK(cio_task_group_new(&g));
+    EXPECT_OK(cio_task_group_begin(&g));
     group_spawn_named(g, "failing", child_fails, V(-EIO));
     group_spawn_named(g, "sib", child_sleeps, "sib");
     /* still in the group's body, suspended elsewhere: the failure cancels
@@ -236,7 +236,7 @@ static int owner_in_body(void *arg, void **result)
     cio_task *late = NULL;
     EXPECT_ERR(-EBUSY, cio_task_group_spawn(g, NULL, child_ok, V(1), &late));
     EXPECT_PTR_EQ(NULL, late);
-    rc = cio_task_group_wait(g);
+    rc = cio_task_group_end(g);
     LOG("wait-%s;", cio_err_name(rc));
     return rc;
 }
@@ -264,7 +264,7 @@ TEST(group_failure_cancels_the_owner_suspended_in_the_body)
 static int owner_spawns_late(void *arg, void **result)
 {
     cio_task_group *g = NULL;
-    EXPECT_OK(cio_task_group_new(&g));
+    EXPECT_OK(cio_task_group_begin(&g));
     group_spawn_named(g, "failing", child_fails, V(-EIO));
     /* let the child fail; these yields may fail (the group may cancel its
      * owner), which is not what this case is about */
@@ -274,7 +274,7 @@ static int owner_spawns_late(void *arg, void **result)
     cio_task *late = V(1);
     EXPECT_ERR(-EBUSY, cio_task_group_spawn(g, NULL, child_ok, V(1), &late));
     EXPECT_PTR_EQ(NULL, late);
-    EXPECT_ERR(-EIO, cio_task_group_wait(g));
+    EXPECT_ERR(-EIO, cio_task_group_end(g));
     return 0;
 }
 
@@ -287,10 +287,10 @@ TEST(group_spawn_after_a_failure_is_ebusy)
 static int owner_goes_on(void *arg, void **result)
 {
     cio_task_group *g = NULL;
-    EXPECT_OK(cio_task_group_new(&g));
+    EXPECT_OK(cio_task_group_begin(&g));
     group_spawn_named(g, "failing", child_fails, V(-EIO));
     EXPECT_ERR(-ECANCELED, bounded_sleep()); /* cancelled by the group */
-    EXPECT_ERR(-EIO, cio_task_group_wait(g));
+    EXPECT_ERR(-EIO, cio_task_group_end(g));
     /* asyncio: TaskGroup uncancels the parent it cancelled on its own
      * behalf, so the owner can go on (handle the error, suspend) */
     int rc = cio_sleep(0.001);
@@ -316,9 +316,9 @@ static int spawns_sibling(void *arg, void **result)
 static int main_child_spawns(void *arg, void **result)
 {
     cio_task_group *g = NULL;
-    EXPECT_OK(cio_task_group_new(&g));
+    EXPECT_OK(cio_task_group_begin(&g));
     EXPECT_OK(cio_task_group_spawn(g, NULL, spawns_sibling, g, NULL));
-    EXPECT_OK(cio_task_group_wait(g)); /* waits for the late sibling too */
+    EXPECT_OK(cio_task_group_end(g)); /* waits for the late sibling too */
     LOG("waited;");
     return 0;
 }
@@ -333,14 +333,14 @@ static int main_group_cancel(void *arg, void **result)
 {
     capture_reports_here();
     cio_task_group *g = NULL;
-    EXPECT_OK(cio_task_group_new(&g));
+    EXPECT_OK(cio_task_group_begin(&g));
     group_spawn_named(g, "a", child_sleeps, "a");
     group_spawn_named(g, "b", child_sleeps, "b");
     EXPECT_OK(cio_yield());
     cio_task_group_cancel(g);
     /* children that end cancelled are not failures (asyncio ignores their
      * CancelledError): the group ends without error */
-    EXPECT_OK(cio_task_group_wait(g));
+    EXPECT_OK(cio_task_group_end(g));
     EXPECT_OK(cio_yield()); /* the owner is not cancelled */
     return 0;
 }
@@ -355,9 +355,9 @@ TEST(group_cancel_cancels_children_without_failing)
 static int inner_group_owner(void *arg, void **result)
 {
     cio_task_group *g = NULL;
-    EXPECT_OK(cio_task_group_new(&g));
+    EXPECT_OK(cio_task_group_begin(&g));
     group_spawn_named(g, "inner-bad", child_fails, V(-ECONNRESET));
-    int rc = cio_task_group_wait(g);
+    int rc = cio_task_group_end(g);
     LOG("inner-wait-%s;", cio_err_name(rc));
     return rc;
 }
@@ -366,10 +366,10 @@ static int main_nested(void *arg, void **result)
 {
     capture_reports_here();
     cio_task_group *outer = NULL;
-    EXPECT_OK(cio_task_group_new(&outer));
+    EXPECT_OK(cio_task_group_begin(&outer));
     group_spawn_named(outer, "outer-sleeper", child_sleeps, "outer-sleeper");
     group_spawn_named(outer, "inner-owner", inner_group_owner, NULL);
-    EXPECT_ERR(-ECONNRESET, cio_task_group_wait(outer));
+    EXPECT_ERR(-ECONNRESET, cio_task_group_end(outer));
     return 0;
 }
 
@@ -384,7 +384,7 @@ static int main_owner_awaits_child(void *arg, void **result)
 {
     /* a group waits for children that await each other */
     cio_task_group *g = NULL;
-    EXPECT_OK(cio_task_group_new(&g));
+    EXPECT_OK(cio_task_group_begin(&g));
     cio_task *a = NULL;
     EXPECT_OK(cio_task_group_spawn(g, NULL, child_ok, V(1), &a));
     EXPECT_OK(cio_task_group_spawn(g, NULL, child_sleeps, "never", NULL));
@@ -393,7 +393,7 @@ static int main_owner_awaits_child(void *arg, void **result)
     EXPECT_PTR_EQ(V(1), v);
     cio_future_unref(a);
     cio_task_group_cancel(g);
-    EXPECT_OK(cio_task_group_wait(g));
+    EXPECT_OK(cio_task_group_end(g));
     return 0;
 }
 
@@ -418,12 +418,12 @@ static int child_fails_when_told(void *arg, void **result)
 static int forgetful_owner(void *arg, void **result)
 {
     cio_task_group *g = NULL;
-    EXPECT_OK(cio_task_group_new(&g));
+    EXPECT_OK(cio_task_group_begin(&g));
     late_child = group_spawn_ref(g, "late-failer", child_fails_when_told, arg);
     EXPECT_OK(cio_yield()); /* the child starts and awaits the future */
     LOG("owner-returns;");
     owner_returned = 1;
-    return 0; /* no cio_task_group_wait: the bug this case is about */
+    return 0; /* no cio_task_group_end: the bug this case is about */
 }
 
 static int stranger(void *arg, void **result)
@@ -445,12 +445,12 @@ static int main_owner_returns_open(void *arg, void **result)
      * owner's task state lived; the group must not point there. */
     cio_task *other = spawn_named("stranger", stranger, tell_stranger);
     yield_n(2); /* it awaits its future */
-    EXPECT_FALSE(cio_future_done(other));
+    EXPECT_FALSE(cio_future_is_done(other));
     /* The child fails now, after its owner's body returned. */
     EXPECT_OK(cio_future_set_result(tell_child, NULL, NULL));
     EXPECT_ERR(-EIO, cio_await(late_child, NULL));
     yield_n(2);
-    EXPECT_FALSE(cio_future_done(other)); /* not interrupted by someone else's group */
+    EXPECT_FALSE(cio_future_is_done(other)); /* not interrupted by someone else's group */
     EXPECT_OK(cio_future_set_result(tell_stranger, NULL, NULL));
     EXPECT_OK(cio_await(other, NULL));
     /* The group's failure is the owner's outcome, as in asyncio. */
@@ -474,12 +474,12 @@ TEST(group_left_open_is_waited_for_not_a_strangers_problem)
 static int failing_forgetful_owner(void *arg, void **result)
 {
     cio_task_group *g = NULL;
-    EXPECT_OK(cio_task_group_new(&g));
+    EXPECT_OK(cio_task_group_begin(&g));
     group_spawn_named(g, "sleeper", child_sleeps, "sleeper");
     cio_task_group *g2 = NULL; /* a second one, waited for: not reported */
-    EXPECT_OK(cio_task_group_new(&g2));
+    EXPECT_OK(cio_task_group_begin(&g2));
     group_spawn_named(g2, "quick", child_ok, V(3));
-    EXPECT_OK(cio_task_group_wait(g2));
+    EXPECT_OK(cio_task_group_end(g2));
     EXPECT_OK(cio_yield());
     LOG("owner-fails;");
     return -EPIPE; /* fails with its group open */

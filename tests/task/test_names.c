@@ -55,11 +55,11 @@ static int main_group_names(void *arg, void **result)
 {
     capture_reports_here();
     cio_task_group *g = NULL;
-    EXPECT_OK(cio_task_group_new(&g));
+    EXPECT_OK(cio_task_group_begin(&g));
     cio_task *second = NULL;
     EXPECT_OK(cio_task_group_spawn(g, NULL, fails_with, V(-ENOENT), &second));
     EXPECT_OK(cio_task_group_spawn(g, NULL, fails_at_once, V(-EIO), NULL));
-    EXPECT_ERR(-EIO, cio_task_group_wait(g));
+    EXPECT_ERR(-EIO, cio_task_group_end(g));
     snprintf(second_bare, sizeof second_bare, "%s", cio_task_name(second));
     snprintf(second_name, sizeof second_name, "task %s also failed", second_bare);
     cio_future_unref(second);

@@ -150,7 +150,7 @@ static void overflow_child_body(void *arg)
     if (c->gap)
         cio__stack_test_guard_budget(0);
     cio_loop *loop = NULL;
-    if (cio_loop_new(&loop, NULL) != 0)
+    if (cio_loop_new(NULL, &loop) != 0)
         _exit(90);
     cio_loop_set_report_handler(loop, capture_report, NULL);
     cio_task_options o = {0};

@@ -19,9 +19,9 @@ static int scope_expires(void *arg, void **result)
 {
     cio_scope s;
     EXPECT_OK(cio_timeout_begin(&s, 0.005));
-    EXPECT_FALSE(cio_scope_expired(&s));
+    EXPECT_FALSE(cio_scope_is_expired(&s));
     EXPECT_ERR(-ETIMEDOUT, cio_sleep(HOUR));
-    EXPECT_TRUE(cio_scope_expired(&s));
+    EXPECT_TRUE(cio_scope_is_expired(&s));
     /* every later suspension inside the scope fails too */
     EXPECT_ERR(-ETIMEDOUT, cio_yield());
     EXPECT_ERR(-ETIMEDOUT, cio_sleep(0));
@@ -43,7 +43,7 @@ static int scope_not_expired(void *arg, void **result)
     EXPECT_OK(cio_timeout_begin(&s, HOUR));
     EXPECT_OK(cio_sleep(0.001));
     EXPECT_OK(cio_yield());
-    EXPECT_FALSE(cio_scope_expired(&s));
+    EXPECT_FALSE(cio_scope_is_expired(&s));
     EXPECT_OK(cio_scope_end(&s));
     return 0;
 }
@@ -71,13 +71,13 @@ TEST(timeout_zero_fails_the_first_suspension)
 static int scope_past_no_suspension(void *arg, void **result)
 {
     /* A scope whose deadline has passed, with no suspension inside. task.h:
-     * cio_scope_expired is true once the deadline has passed, and
+     * cio_scope_is_expired is true once the deadline has passed, and
      * cio_scope_end returns -ETIMEDOUT "if this deadline scope expired". The
      * two must agree (asyncio's Timeout.expired() and its TimeoutError
      * agree too). */
     cio_scope s;
     EXPECT_OK(cio_deadline_begin(&s, cio_loop_time(cio_current_loop()) - 1.0));
-    bool expired = cio_scope_expired(&s);
+    bool expired = cio_scope_is_expired(&s);
     int end = cio_scope_end(&s);
     EXPECT_TRUE(expired);
     EXPECT_ERR(-ETIMEDOUT, end);
@@ -127,7 +127,7 @@ static int scope_await_future(void *arg, void **result)
     EXPECT_ERR(-ETIMEDOUT, cio_await(f, NULL));
     EXPECT_ERR(-ETIMEDOUT, cio_scope_end(&s));
     /* the scope gave up waiting; it did not cancel the future */
-    EXPECT_FALSE(cio_future_done(f));
+    EXPECT_FALSE(cio_future_is_done(f));
     EXPECT_OK(cio_future_set_result(f, V(1), NULL));
     cio_future_unref(f);
     return 0;
@@ -146,8 +146,8 @@ static int nested_inner_expires(void *arg, void **result)
     EXPECT_OK(cio_timeout_begin(&outer, HOUR));
     EXPECT_OK(cio_timeout_begin(&inner, 0.005));
     EXPECT_ERR(-ETIMEDOUT, cio_sleep(HOUR));
-    EXPECT_TRUE(cio_scope_expired(&inner));
-    EXPECT_FALSE(cio_scope_expired(&outer));
+    EXPECT_TRUE(cio_scope_is_expired(&inner));
+    EXPECT_FALSE(cio_scope_is_expired(&outer));
     EXPECT_ERR(-ETIMEDOUT, cio_scope_end(&inner));
     /* back in the outer scope: suspensions work again */
     EXPECT_OK(cio_sleep(0.001));
@@ -166,8 +166,8 @@ static int nested_outer_expires(void *arg, void **result)
     EXPECT_OK(cio_timeout_begin(&outer, 0.005));
     EXPECT_OK(cio_timeout_begin(&inner, HOUR));
     EXPECT_ERR(-ETIMEDOUT, cio_sleep(HOUR));
-    EXPECT_FALSE(cio_scope_expired(&inner));
-    EXPECT_TRUE(cio_scope_expired(&outer));
+    EXPECT_FALSE(cio_scope_is_expired(&inner));
+    EXPECT_TRUE(cio_scope_is_expired(&outer));
     /* the inner scope did not expire: its end returns 0 ... */
     EXPECT_OK(cio_scope_end(&inner));
     /* ... and the outer expiry still holds inside the outer scope */
@@ -207,7 +207,7 @@ static int shield_holds_back_outer_deadline(void *arg, void **result)
     /* the deadline passes while shielded: this sleep completes */
     EXPECT_OK(cio_sleep(0.02));
     EXPECT_OK(cio_scope_end(&sh));
-    EXPECT_TRUE(cio_scope_expired(&to));
+    EXPECT_TRUE(cio_scope_is_expired(&to));
     /* and resumes after the shield */
     EXPECT_ERR(-ETIMEDOUT, cio_yield());
     EXPECT_ERR(-ETIMEDOUT, cio_scope_end(&to));
@@ -262,7 +262,7 @@ static int lock_holder(void *arg, void **result)
     int rc = cio_sleep(HOUR); /* the critical section */
     int end = cio_scope_end(&s);
     LOG("A-%s-%s;", cio_err_name(rc), cio_err_name(end));
-    EXPECT_TRUE(cio_lock_locked(lock)); /* still ours after the timeout */
+    EXPECT_TRUE(cio_lock_is_locked(lock)); /* still ours after the timeout */
     EXPECT_OK(cio_lock_release(lock));
     LOG("A-released;");
     return end;
@@ -284,7 +284,7 @@ static int main_lock_timeout(void *arg, void **result)
     cio_task *b = spawn(lock_waiter, NULL);
     EXPECT_ERR(-ETIMEDOUT, cio_await(a, NULL));
     EXPECT_OK(cio_await(b, NULL));
-    EXPECT_FALSE(cio_lock_locked(lock));
+    EXPECT_FALSE(cio_lock_is_locked(lock));
     EXPECT_OK(cio_lock_free(lock));
     cio_future_unref(a);
     cio_future_unref(b);
@@ -386,11 +386,11 @@ static int main_await_for_timeout(void *arg, void **result)
 {
     capture_reports_here();
     cio_task *inner = spawn(slow_inner, NULL);
-    EXPECT_ERR(-ETIMEDOUT, cio_await_for(inner, 0.005, NULL));
+    EXPECT_ERR(-ETIMEDOUT, cio_wait_for(inner, 0.005, NULL));
     LOG("timed-out;");
     /* asyncio.wait_for cancels the inner awaitable and waits for it */
-    EXPECT_TRUE(cio_future_done(inner));
-    EXPECT_TRUE(cio_future_cancelled(inner));
+    EXPECT_TRUE(cio_future_is_done(inner));
+    EXPECT_TRUE(cio_future_is_cancelled(inner));
     cio_future_unref(inner);
     /* the waiting task is not cancelled */
     EXPECT_OK(cio_yield());
@@ -410,26 +410,26 @@ static int main_await_for_ok(void *arg, void **result)
     cio_future *f = new_future();
     complete_later(f, 0.001);
     void *v = NULL;
-    EXPECT_OK(cio_await_for(f, HOUR, &v));
+    EXPECT_OK(cio_wait_for(f, HOUR, &v));
     EXPECT_PTR_EQ(V(0x5eed), v);
     cio_future_unref(f);
 
     /* the inner's error passes through */
     f = new_future();
     EXPECT_OK(cio_future_set_error(f, -EPIPE));
-    EXPECT_ERR(-EPIPE, cio_await_for(f, HOUR, NULL));
+    EXPECT_ERR(-EPIPE, cio_wait_for(f, HOUR, NULL));
     cio_future_unref(f);
 
     /* a plain future timing out is cancelled */
     f = new_future();
-    EXPECT_ERR(-ETIMEDOUT, cio_await_for(f, 0.002, NULL));
-    EXPECT_TRUE(cio_future_cancelled(f));
+    EXPECT_ERR(-ETIMEDOUT, cio_wait_for(f, 0.002, NULL));
+    EXPECT_TRUE(cio_future_is_cancelled(f));
     cio_future_unref(f);
 
     /* a negative timeout means none */
     f = new_future();
     complete_later(f, 0.002);
-    EXPECT_OK(cio_await_for(f, CIO_NO_TIMEOUT, NULL));
+    EXPECT_OK(cio_wait_for(f, CIO_NO_TIMEOUT, NULL));
     cio_future_unref(f);
     return 0;
 }
@@ -443,7 +443,7 @@ TEST(await_for_result_error_and_no_timeout)
 static void complete_nine(void *arg)
 {
     cio_future *f = arg;
-    if (!cio_future_done(f))
+    if (!cio_future_is_done(f))
         EXPECT_OK(cio_future_set_result(f, V(9), NULL));
     cio_future_unref(f);
 }
@@ -458,12 +458,12 @@ static int main_await_for_same_iteration(void *arg, void **result)
         double delay = 0.002 + 0.0007 * round;
         EXPECT_OK(cio_call_later(loop, delay, complete_nine, cio_future_ref(f), NULL));
         void *v = NULL;
-        int rc = cio_await_for(f, delay, &v);
+        int rc = cio_wait_for(f, delay, &v);
         if (rc != 0)
             FAIL("round %d: await_for returned %s, the inner completed in the same iteration",
                  round, cio_err_name(rc));
         EXPECT_PTR_EQ(V(9), v);
-        EXPECT_FALSE(cio_future_cancelled(f));
+        EXPECT_FALSE(cio_future_is_cancelled(f));
         cio_future_unref(f);
     }
     return 0;
@@ -483,7 +483,7 @@ static int swallowing_inner(void *arg, void **result)
 
 static int await_for_cancelled_outer(void *arg, void **result)
 {
-    int rc = cio_await_for(arg, HOUR, NULL);
+    int rc = cio_wait_for(arg, HOUR, NULL);
     LOG("outer-%s;", cio_err_name(rc));
     return rc;
 }
@@ -515,10 +515,10 @@ static int await_for_in_scope(void *arg, void **result)
     cio_scope s;
     cio_future *f = new_future();
     EXPECT_OK(cio_timeout_begin(&s, 0.003));
-    int rc = cio_await_for(f, HOUR, NULL);
+    int rc = cio_wait_for(f, HOUR, NULL);
     EXPECT_ERR(-ETIMEDOUT, rc);
     EXPECT_ERR(-ETIMEDOUT, cio_scope_end(&s));
-    if (!cio_future_done(f))
+    if (!cio_future_is_done(f))
         EXPECT_OK(cio_future_cancel(f));
     cio_future_unref(f);
     return 0;

@@ -165,7 +165,7 @@ static int main_dump(void *arg, void **result)
 
     int fd = memfd_create("dump", 0);
     EXPECT_TRUE(fd >= 0);
-    EXPECT_OK(cio_task_dump(loop, fd));
+    EXPECT_OK(cio_task_dump_all(loop, fd));
     ssize_t n = pread(fd, dump_buf, sizeof dump_buf - 1, 0);
     EXPECT_TRUE(n > 0);
     dump_buf[n] = 0;
@@ -206,7 +206,7 @@ TEST(task_dump_to_a_pipe_from_outside_a_task)
     EXPECT_TRUE(cio_loop_run_once(loop, CIO_RUN_NOWAIT) >= 0); /* it sleeps */
     int p[2];
     EXPECT_OK(pipe(p));
-    EXPECT_OK(cio_task_dump(loop, p[1]));
+    EXPECT_OK(cio_task_dump_all(loop, p[1]));
     close(p[1]);
     size_t len = 0;
     ssize_t n;
@@ -226,7 +226,7 @@ TEST(task_dump_to_a_pipe_from_outside_a_task)
 TEST(task_dump_bad_fd)
 {
     cio_loop *loop = task_loop_new();
-    EXPECT_TRUE(cio_task_dump(loop, -1) < 0);
+    EXPECT_TRUE(cio_task_dump_all(loop, -1) < 0);
     finish_loop(loop);
 }
 
