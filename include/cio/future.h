@@ -98,6 +98,9 @@ CIO_API int cio_future_remove_done_callback(cio_future *fut, cio_future_cb cb, v
 /* Names the future in reports (the string is copied; NULL clears). */
 CIO_API int cio_future_set_name(cio_future *fut, const char *name);
 CIO_API const char *cio_future_name(const cio_future *fut);
+/* True if fut is a task's future (cio_task in task.h), also after the task
+ * ended; false for NULL. */
+CIO_API bool cio_future_is_task(const cio_future *fut);
 
 /* ---- Combinators --------------------------------------------------------
  * Each returns a new future (one reference for the caller) and holds its own

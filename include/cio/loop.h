@@ -137,6 +137,30 @@ CIO_API double cio_loop_time(const cio_loop *loop);
 CIO_API int64_t cio_loop_time_ns(const cio_loop *loop);
 CIO_API void cio_loop_update_time(cio_loop *loop);
 
+/* The loop running on this thread (the innermost run_forever, run_once or
+ * run_until_complete call, so also inside a task or a callback it runs),
+ * or NULL. */
+CIO_API cio_loop *cio_current_loop(void);
+
+/* Starts a monitor thread (named "cio-watchdog") that reports, through the
+ * loop's report function and from the monitor thread, when loop has not
+ * come back to its poll for more than `seconds` (a sleeping loop is idle,
+ * not stalled), naming the task running (its name, or task-N) or the
+ * callback (its symbol, or file+offset). Reported between `seconds` and
+ * 1.25 x `seconds` after the stall began, and again if, still without a
+ * poll, something else then runs for longer than `seconds` (the first
+ * culprit may only have started the stall). One per loop: a new call
+ * replaces the monitor; seconds <= 0 stops it (at once: the monitor is
+ * woken, not waited for). Call on the loop's thread. Returns 0, -EINVAL,
+ * -ENOMEM, or pthread_create's error.
+ *
+ * Meant to be left on in production. The loop pays per iteration a counter
+ * update, per callback one store, per task switch one release store: no
+ * lock, no formatting, no system call; the monitor copies a task's name
+ * only when it reports. Rename tasks with cio_task_set_name while it runs
+ * (cio_future_set_name on a running task races with a report). */
+CIO_API int cio_loop_set_stall_watchdog(cio_loop *loop, double seconds);
+
 /* Replaces the report function (NULL restores the default). */
 CIO_API void cio_loop_set_report_handler(cio_loop *loop, cio_report_fn fn, void *arg);
 /* Reports a message through the loop's report function (printf format). */

@@ -135,8 +135,6 @@ CIO_API int cio_task_set_result_free(cio_free_fn fn);
 
 /* The running task, or NULL outside a task. */
 CIO_API cio_task *cio_current_task(void);
-/* The loop running on this thread (inside a task or a callback), or NULL. */
-CIO_API cio_loop *cio_current_loop(void);
 
 /* The task's name; an unnamed task is "task-N", N its id (unique per loop),
  * also after it ended. Owned by the task; valid until it is renamed or its
@@ -144,8 +142,6 @@ CIO_API cio_loop *cio_current_loop(void);
 CIO_API const char *cio_task_name(const cio_task *task);
 /* Renames a task (the name is copied). Returns 0, -EINVAL, -ENOMEM. */
 CIO_API int cio_task_set_name(cio_task *task, const char *name);
-/* True if fut is a task. */
-CIO_API bool cio_future_is_task(const cio_future *fut);
 
 /* Fills out with up to max tasks of loop that have not ended (each with a
  * new reference the caller drops); returns how many exist in all. */
@@ -312,24 +308,8 @@ CIO_API int cio_gen_close(cio_gen *gen);
  * stderr for every loop. */
 CIO_API int cio_task_dump_all(cio_loop *loop, int fd);
 
-/* Starts a monitor thread (named "cio-watchdog") that reports, through the
- * loop's report function and from the monitor thread, when loop has not
- * come back to its poll for more than `seconds` (a sleeping loop is idle,
- * not stalled), naming the task running (its name, or task-N) or the
- * callback (its symbol, or file+offset). Reported between `seconds` and
- * 1.25 x `seconds` after the stall began, and again if, still without a
- * poll, something else then runs for longer than `seconds` (the first
- * culprit may only have started the stall). One per loop: a new call
- * replaces the monitor; seconds <= 0 stops it (at once: the monitor is
- * woken, not waited for). Call on the loop's thread. Returns 0, -EINVAL,
- * -ENOMEM, or pthread_create's error.
- *
- * Meant to be left on in production. The loop pays per iteration a counter
- * update, per callback one store, per task switch one release store: no
- * lock, no formatting, no system call; the monitor copies a task's name
- * only when it reports. Rename tasks with cio_task_set_name while it runs
- * (cio_future_set_name on a running task races with a report). */
-CIO_API int cio_loop_set_stall_watchdog(cio_loop *loop, double seconds);
+/* The stall watchdog, which names the running task in its reports, is the
+ * loop's: cio_loop_set_stall_watchdog in loop.h. */
 
 #ifdef __cplusplus
 }

@@ -5,8 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../loop/internal.h"
-#include "internal.h"
+#include "../core.h"
 
 #define FREE_CACHE_MAX 4096
 /* Debug mode reuses a freed future only once this many others wait behind
@@ -307,7 +306,7 @@ static inline void move_entry(cio_future *fut, uint32_t from, uint32_t to)
 {
     struct cio__fcb *e = &fut->cbs[to];
     *e = fut->cbs[from];
-    if (e->cb == cio__await_done)
+    if (e->cb == cio__hooks.await_done)
         ((cio_future *)e->arg)->cb_slot = to;
 }
 
@@ -383,9 +382,10 @@ int cio_future_add_done_callback(cio_future *fut, cio_future_cb cb, void *arg)
 
 int cio__future_add_awaiter(cio_future *fut, cio_future *owner)
 {
+    cio_future_cb cb = cio__hooks.await_done;
     if (fut->state != CIO_FUTURE_PENDING)
-        return schedule_now(fut, cio__await_done, owner);
-    int64_t i = append(fut, cio__await_done, owner);
+        return schedule_now(fut, cb, owner);
+    int64_t i = append(fut, cb, owner);
     if (i < 0)
         return (int)i;
     owner->cb_slot = (uint32_t)i;
@@ -411,7 +411,7 @@ int cio__future_remove_awaiter(cio_future *fut, cio_future *owner)
      * removed by cio_future_remove_done_callback) finds another entry, or
      * none: an owner has one registration at a time, so a match is this
      * one. */
-    if (i >= fut->ncb || fut->cbs[i].cb != cio__await_done || fut->cbs[i].arg != owner)
+    if (i >= fut->ncb || fut->cbs[i].cb != cio__hooks.await_done || fut->cbs[i].arg != owner)
         return 0;
     owner->cb_slot = UINT32_MAX;
     bury(fut, i);
@@ -431,7 +431,7 @@ int cio_future_remove_done_callback(cio_future *fut, cio_future_cb cb, void *arg
         if (!e->cb)
             continue;
         if (e->cb == cb && e->arg == arg) {
-            if (cb == cio__await_done)
+            if (cb == cio__hooks.await_done)
                 ((cio_future *)arg)->cb_slot = UINT32_MAX;
             removed++;
         } else {
@@ -456,3 +456,5 @@ int cio_future_set_name(cio_future *fut, const char *name)
 }
 
 const char *cio_future_name(const cio_future *fut) { return fut ? fut->name : NULL; }
+
+bool cio_future_is_task(const cio_future *fut) { return cio__future_is_task(fut); }

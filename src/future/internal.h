@@ -20,11 +20,12 @@ bool cio__future_cancel_requested(const cio_future *fut);
 typedef void (*cio__free_hook)(cio_future *fut, void *arg);
 
 /* The layout is internal so that the task layer's hot paths can inline the
- * small accessors (measured: a fifth of the cost of a spawn).
+ * small accessors the core defines (src/core.h; measured: a fifth of the
+ * cost of a spawn).
  *
  * A done-callback entry. cb NULL: a tombstone, an entry removed in O(1)
  * (cio__future_remove_awaiter) and passed over until the list is
- * compacted. cb cio__await_done: an awaiter's entry, whose arg is the
+ * compacted. cb cio__hooks.await_done: an awaiter's entry, whose arg is the
  * awaiting task's future, which keeps the entry's index in its cb_slot
  * (compacting the list updates it). */
 struct cio__fcb {
@@ -63,11 +64,8 @@ struct cio_future {
 
 void cio__future_free(cio_future *fut); /* the last reference went */
 
-/* The done-callback of a task awaiting a future (src/task/task.c): wakes
- * the task `arg` (a task's future) if it still awaits `fut`, and drops the
- * reference on it the registration held. */
-void cio__await_done(cio_future *fut, void *arg);
-/* Registers cio__await_done(fut, owner) as a done-callback that can be
+/* Registers cio__hooks.await_done(fut, owner) (src/core.h: the layer
+ * above's wakeup of an awaiting task) as a done-callback that can be
  * removed again in O(1) (amortized) by cio__future_remove_awaiter:
  * owner->cb_slot keeps the entry's index. So n tasks awaiting one future
  * and then cancelled cost O(n), not a scan of the list each. A future may

@@ -212,6 +212,18 @@ struct cio__tsring {
     size_t ovf_head, ovf_len, ovf_cap;
 };
 
+/* Bytes reserved in every loop for the layer above (cio__loop_ext). */
+#define CIO__LOOP_EXT_SIZE 64
+
+/* What the loop thread tells the stall watchdog's thread (watchdog.c):
+ * the task running now (cio__watch_publish), and the task whose description
+ * the watchdog is copying. It heads the watchdog, which loop->watchdog
+ * points to. */
+struct cio__watch_pub {
+    void *_Atomic running;
+    void *_Atomic reading;
+};
+
 struct cio_loop {
     /* hot: the ready queue */
     uint64_t *ring;
@@ -282,16 +294,17 @@ struct cio_loop {
     cio_future *future_free;
     uint32_t future_free_count;
 
-    /* tasks (src/task) */
-    void *tasks;          /* every task not yet ended, a list */
-    size_t ntasks;
-    uint64_t task_seq;    /* task ids */
-    void *current_task;   /* the task running now */
-    bool task_running;    /* the same, for the stall watchdog's thread */
+    /* The layer above (src/core.h): the task it runs now, which the core
+     * only passes on to the stall watchdog, and room for its own per-loop
+     * state, which the core never reads. */
+    void *current_task;
+    _Alignas(16) unsigned char ext[CIO__LOOP_EXT_SIZE];
+
+    /* the stall watchdog (watchdog.c) */
     const void *current_cb; /* the callback running now, when watched */
     _Atomic uint64_t progress; /* bumped per poll when watched */
     bool watched;
-    void *watchdog;
+    struct cio__watch_pub *watchdog; /* the watchdog, when there is one */
     int internal_signals; /* signal handlers cio installed itself (SIGUSR1 dump) */
 
     /* debug and reporting */
@@ -325,14 +338,9 @@ static inline int cio__ready_push(cio_loop *loop, cio_cb cb, void *arg)
 int64_t cio__now_ns(void);
 /* The loop running on this thread (innermost run call), or NULL. */
 extern __thread cio_loop *cio__tls_loop;
-/* Drops what keeps a loop from closing that its owner cannot reach any more
- * (pending timers, ready callbacks, watchers, signal handlers), for cio_run's
- * shutdown. Returns how many were dropped. */
-size_t cio__loop_discard(cio_loop *loop);
-/* Task layer hooks (src/task). */
-void cio__dump_on_signal(void *loop);
 /* Debug mode: slow task steps the task layer reported itself, naming the
- * task (this thread); a callback that ran one is not reported again. */
+ * task (this thread); a callback that ran one is not reported again. The
+ * core owns the counter; the task layer bumps it (src/core.h). */
 extern __thread uint64_t cio__slow_task_steps;
 /* Debug mode: reports "<what>: <fn> took N s" if the callback fn, started
  * at t0 (with cio__slow_task_steps at `steps`), ran over the slow limit. */
@@ -391,6 +399,8 @@ void cio__jobs_flush(cio_loop *loop);
 void cio__jobs_quiesce(void);
 void cio__jobs_free_cache(cio_loop *loop);
 void cio__futures_free_cache(cio_loop *loop);
+/* Stops the loop's stall watchdog, if any, and waits for its thread. */
+void cio__watchdog_stop(cio_loop *loop);
 int cio__io_init(cio_loop *loop);
 void cio__io_free(cio_loop *loop);
 

@@ -31,9 +31,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <cio/task.h>
-
-#include "internal.h"
+#include "../core.h"
 
 void cio__spin_ns(int64_t ns)
 {
@@ -109,6 +107,20 @@ int cio__check_thread_slow(cio_loop *loop, const char *fn)
     return -EPERM;
 }
 
+struct cio__core_hooks cio__hooks;
+
+void cio__core_register(const struct cio__core_hooks *hooks) { cio__hooks = *hooks; }
+
+__thread uint64_t cio__slow_task_steps;
+
+/* Debug mode: SIGUSR1 dumps every task of every loop that asked for it
+ * (through the layer above, which knows the tasks). */
+static void dump_on_signal(void *loop)
+{
+    if (cio__hooks.dump_tasks)
+        cio__hooks.dump_tasks(loop, 2);
+}
+
 static bool env_flag(const char *name)
 {
     const char *v = getenv(name);
@@ -172,7 +184,8 @@ int cio_loop_new(const cio_loop_options *opts, cio_loop **out)
         goto fail;
     if ((rc = be->init(loop)) != 0)
         goto fail;
-    if (loop->debug && cio_loop_add_signal_handler(loop, SIGUSR1, cio__dump_on_signal, loop) == 0)
+    if (loop->debug && cio__hooks.dump_tasks &&
+        cio_loop_add_signal_handler(loop, SIGUSR1, dump_on_signal, loop) == 0)
         loop->internal_signals = 1; /* debug mode: SIGUSR1 prints the task dump */
     *out = loop;
     return 0;
@@ -277,8 +290,7 @@ int cio_loop_close(cio_loop *loop)
         return -EBUSY;
     if (cio__check_thread(loop, __func__))
         return -EPERM;
-    if (loop->watchdog)
-        cio_loop_set_stall_watchdog(loop, 0);
+    cio__watchdog_stop(loop);
     /* Completed pool work and threadsafe calls count as live until taken in:
      * take them in now so a loop whose work finished can close (and so that
      * cio_run's discard at exit sees them), batch after batch, but not
@@ -836,7 +848,10 @@ int cio_loop_run_until_complete(cio_loop *loop, cio_future *fut)
     return cio_future_error(fut);
 }
 
-size_t cio__loop_discard(cio_loop *loop)
+/* Drops what keeps a loop from closing that its owner cannot reach any more
+ * (pending timers, ready callbacks, watchers, signal handlers), for cio_run's
+ * shutdown. Returns how many were dropped. */
+static size_t discard(cio_loop *loop)
 {
     size_t n = 0;
     /* Ready callbacks: future pairs hold references to drop. */
@@ -864,6 +879,23 @@ size_t cio__loop_discard(cio_loop *loop)
     }
     return n;
 }
+
+void cio__loop_shutdown(cio_loop *loop)
+{
+    for (int i = 0; i < 1000 && loop->tail != loop->head; i++)
+        cio_loop_run_once(loop, CIO_RUN_NOWAIT); /* done-callbacks release futures */
+    while (loop->jobs_inflight)
+        cio_loop_run_once(loop, 0); /* asyncio waits for the default executor too */
+    if (cio_loop_close(loop) == -EBUSY) {
+        size_t n = discard(loop);
+        if (n && loop->debug)
+            cio_loop_report(loop, "cio_run: discarded %zu pending callback(s), timer(s) or "
+                                  "watcher(s) at exit", n);
+        cio_loop_run_once(loop, CIO_RUN_NOWAIT);
+    }
+}
+
+cio_loop *cio_current_loop(void) { return cio__tls_loop; }
 
 void cio_loop_stop(cio_loop *loop)
 {

@@ -8,8 +8,7 @@
 
 #include <cio/task.h>
 
-#include "../future/internal.h"
-#include "../loop/internal.h"
+#include "../core.h"
 #include "ctx.h"
 #include "stack.h"
 
@@ -77,25 +76,27 @@ void cio__task_interrupt(struct cio__task *t, int err);
 int cio__task_create(cio_loop *loop, const cio_task_options *opts, cio_task_fn fn, void *arg,
                      struct cio_task_group *group, bool root_owned, cio_future **out);
 
-/* What the loop thread tells the stall watchdog's thread (dump.c): the
- * task running now, and the task whose name the watchdog is copying. It
- * heads the watchdog, which loop->watchdog points to. */
-struct cio__watch_pub {
-    struct cio__task *_Atomic running;
-    struct cio__task *_Atomic reading;
+/* The task layer's state per loop, in the room the core keeps for it
+ * (cio__loop_ext): inline in the loop, so a spawn costs no extra load. */
+struct cio__task_loop {
+    struct cio__task *tasks; /* every task not yet ended, newest first */
+    size_t ntasks;
+    uint64_t task_seq; /* task ids */
 };
-
-/* Publishes the running task (NULL: none) for the watchdog: one release
- * store, so the watchdog can stay on in production. Loop thread. */
-static inline void cio__watch_publish(cio_loop *loop, struct cio__task *t)
+_Static_assert(sizeof(struct cio__task_loop) <= CIO__LOOP_EXT_SIZE,
+               "the task layer's per-loop state outgrew the room the loop keeps for it");
+static inline struct cio__task_loop *cio__task_loop(cio_loop *loop)
 {
-    struct cio__watch_pub *pub = loop->watchdog;
-    if (pub)
-        atomic_store_explicit(&pub->running, t, memory_order_release);
+    return cio__loop_ext(loop);
 }
-/* Before t's state or name is freed or changed: unpublishes t and waits
- * while the watchdog reads it (dump.c). Loop thread, only when watched. */
-void cio__watch_forget(cio_loop *loop, struct cio__task *t);
+
+/* The core's hooks (src/core.h), in dump.c: describes the running task for
+ * a stall report ("task NAME"), from the watchdog's thread. */
+void cio__task_describe(const void *task, char *buf, size_t len);
+/* The done-callback of a task awaiting a future (task.c): wakes the task
+ * `arg` (a task's future) if it still awaits `fut`, and drops the
+ * reference on it the registration held. */
+void cio__await_done(cio_future *fut, void *arg);
 
 /* cio_run's generators (gen.c): begin lists those of loop made or started
  * from now on; end frees those still open once every task has ended. */

@@ -22,7 +22,8 @@
  * passed over, and only this rare case pays twice. */
 static void cancel_newer(cio_loop *loop, uint64_t seen)
 {
-    struct cio__task *t = loop->tasks;
+    struct cio__task_loop *tl = cio__task_loop(loop);
+    struct cio__task *t = tl->tasks;
     while (t && t->id > seen) {
         CIO__TEARDOWN_STEP();
         cio_future *next = t->next ? cio_future_ref(t->next->fut) : NULL;
@@ -32,7 +33,7 @@ static void cancel_newer(cio_loop *loop, uint64_t seen)
             break;
         t = cio__future_task(next); /* NULL if it ended meanwhile */
         if (!t)
-            t = loop->tasks;
+            t = tl->tasks;
         cio_future_unref(next);
     }
 }
@@ -55,20 +56,21 @@ static void cancel_newer(cio_loop *loop, uint64_t seen)
  * freed, as for any task ("error was never retrieved"). */
 static void finish_tasks(cio_loop *loop)
 {
+    struct cio__task_loop *tl = cio__task_loop(loop);
     uint64_t seen = 0; /* every task with a larger id is still to cancel */
     int failures = 0;  /* polls failed in a row */
-    while (loop->ntasks) {
-        if (loop->task_seq > seen) {
-            uint64_t last = loop->task_seq;
+    while (tl->ntasks) {
+        if (tl->task_seq > seen) {
+            uint64_t last = tl->task_seq;
             cancel_newer(loop, seen);
             seen = last;
         }
         CIO__TEARDOWN_STEP();
         int rc = cio_loop_run_once(loop, 0);
-        if (rc == 0 && loop->ntasks && loop->task_seq == seen) {
+        if (rc == 0 && tl->ntasks && tl->task_seq == seen) {
             cio_loop_report(loop, "cio_run: %zu task(s) did not end after cancellation and "
                                   "nothing is left that could wake them; left with the loop",
-                            loop->ntasks);
+                            tl->ntasks);
             return;
         }
         /* The loop reported the failure; a failed poll waits a little
@@ -77,7 +79,7 @@ static void finish_tasks(cio_loop *loop)
         if (failures == 100) {
             cio_loop_report(loop, "cio_run: the loop keeps failing (%s) while %zu task(s) "
                                   "are ending; left with the loop",
-                            cio_strerror(rc), loop->ntasks);
+                            cio_strerror(rc), tl->ntasks);
             return;
         }
     }
@@ -89,7 +91,7 @@ int cio_run_with(const cio_loop_options *opts, cio_task_fn main, void *arg, void
         *result = NULL;
     if (!main)
         return -EINVAL;
-    if (cio__task_current() || (cio__tls_loop && cio_loop_is_running(cio__tls_loop)))
+    if (cio__task_current() || cio_current_loop())
         return -EBUSY; /* asyncio.run cannot be called from a running loop */
     cio_loop *loop;
     int rc = cio_loop_new(opts, &loop);
@@ -118,17 +120,7 @@ int cio_run_with(const cio_loop_options *opts, cio_task_fn main, void *arg, void
     cio__gens_end(loop);
     /* What the program left behind (timers, callbacks) dies with the loop,
      * as in asyncio; debug mode says what. */
-    for (int i = 0; i < 1000 && loop->tail != loop->head; i++)
-        cio_loop_run_once(loop, CIO_RUN_NOWAIT); /* done-callbacks release futures */
-    while (loop->jobs_inflight)
-        cio_loop_run_once(loop, 0); /* asyncio waits for the default executor too */
-    if (cio_loop_close(loop) == -EBUSY) {
-        size_t n = cio__loop_discard(loop);
-        if (n && cio_loop_is_debug(loop))
-            cio_loop_report(loop, "cio_run: discarded %zu pending callback(s), timer(s) or "
-                                  "watcher(s) at exit", n);
-        cio_loop_run_once(loop, CIO_RUN_NOWAIT);
-    }
+    cio__loop_shutdown(loop);
     if (cio_loop_free(loop) != 0) {
         /* Futures still referenced by the program: freeing the loop would
          * leave them dangling, so it is kept (and said). A success here

@@ -37,9 +37,17 @@ static __thread struct {
 struct cio__task *cio__task_current(void) { return tls.current; }
 
 cio_task *cio_current_task(void) { return tls.current ? tls.current->fut : NULL; }
-cio_loop *cio_current_loop(void)
+
+/* What the core asks of the task layer (src/core.h). Registered from here,
+ * where any program with tasks links it in, before main runs. */
+static __attribute__((constructor)) void register_hooks(void)
 {
-    return tls.current ? tls.current->loop : cio__tls_loop;
+    static const struct cio__core_hooks hooks = {
+        .await_done = cio__await_done,
+        .describe_task = cio__task_describe,
+        .dump_tasks = cio_task_dump_all,
+    };
+    cio__core_register(&hooks);
 }
 
 /* ---- switching ----------------------------------------------------------- */
@@ -103,8 +111,6 @@ static void task_entry(void *p)
     abort(); /* never resumed */
 }
 
-__thread uint64_t cio__slow_task_steps;
-
 /* Debug mode: a task step is asyncio's unit of "slow callback" (asyncio
  * reports "Executing <Task ...> took 0.2 seconds"). The step is reported
  * here, by the task's name, while the task still exists; the loop's report
@@ -113,7 +119,7 @@ __thread uint64_t cio__slow_task_steps;
 static void check_slow_step(struct cio__task *t, int64_t t0)
 {
     int64_t dt = cio__now_ns() - t0;
-    if (dt <= t->loop->slow_ns)
+    if (dt <= cio__loop_slow_ns(t->loop))
         return;
     cio__slow_task_steps++;
     cio_loop_report(t->loop, "slow task step: task %s ran %.3f s without suspending",
@@ -133,24 +139,20 @@ static void task_resume(struct cio__task *t)
     void *prev_fake = tls.sched_fake;
 #endif
     cio_loop *loop = t->loop;
-    void *prev_loop_task = loop->current_task;
     cio__stack_thread_init();
     t->state = CIO__T_RUNNING;
     tls.current = t;
-    loop->current_task = t;
-    if (CIO_UNLIKELY(loop->watched))
-        cio__watch_publish(loop, t);
+    void *prev_loop_task = cio__loop_set_task(loop, t);
     struct cio__stack *prev_stack = cio__stack_running;
     cio__stack_running = t->stack;
-    int64_t t0 = CIO_UNLIKELY(loop->debug) ? cio__now_ns() : 0;
+    int64_t t0 = CIO_UNLIKELY(cio__loop_debug(loop)) ? cio__now_ns() : 0;
     switch_to_task(t);
     if (CIO_UNLIKELY(t->unguarded)) /* before any other task runs */
         cio__stack_check_slow(t->stack, cio__ctx_saved_sp(&t->ctx));
-    if (CIO_UNLIKELY(loop->debug))
+    if (CIO_UNLIKELY(cio__loop_debug(loop)))
         check_slow_step(t, t0);
     cio__stack_running = prev_stack;
-    if (CIO_UNLIKELY(loop->watched))
-        cio__watch_publish(loop, prev_current && prev_current->loop == loop ? prev_current : NULL);
+    cio__loop_set_task(loop, prev_loop_task);
     tls.current = prev_current;
     tls.sched = prev_sched;
 #ifdef CIO_ASAN
@@ -158,7 +160,6 @@ static void task_resume(struct cio__task *t)
     tls.sched_size = prev_size;
     tls.sched_fake = prev_fake;
 #endif
-    loop->current_task = prev_loop_task;
     if (t->state == CIO__T_DONE)
         task_finish(t);
 }
@@ -197,7 +198,7 @@ static bool mark_expired(struct cio__task *t)
 {
     bool any = false;
     for (cio_scope *s = t->scopes; s && s->kind != CIO__SCOPE_SHIELD; s = s->parent) {
-        if (!s->expired && s->deadline <= t->loop->now)
+        if (!s->expired && s->deadline <= cio__loop_now(t->loop))
             s->expired = true;
         any |= s->expired;
     }
@@ -238,7 +239,7 @@ static void timer_cb(void *arg)
         return;
     bool shielded;
     int64_t dl = effective_deadline(t, &shielded);
-    if (dl <= t->loop->now) {
+    if (dl <= cio__loop_now(t->loop)) {
         mark_expired(t);
         cio__task_wake(t, -ETIMEDOUT, true);
     } else {
@@ -338,7 +339,7 @@ int cio__task_create(cio_loop *loop, const cio_task_options *opts, cio_task_fn f
 {
     if (out)
         *out = NULL;
-    if (!loop || loop->closed || !fn)
+    if (!loop || cio__loop_closed(loop) || !fn)
         return -EINVAL;
     int rc = cio__check_thread(loop, "cio_task_new");
     if (rc)
@@ -384,8 +385,9 @@ int cio__task_create(cio_loop *loop, const cio_task_options *opts, cio_task_fn f
     t->stack = stack;
     t->next = t->prev = NULL;
     t->group = group;
-    t->id = ++loop->task_seq;
-    t->created = loop->now;
+    struct cio__task_loop *tl = cio__task_loop(loop);
+    t->id = ++tl->task_seq;
+    t->created = cio__loop_now(loop);
     t->asan_fake = NULL;
     t->tsan_fiber = NULL;
     stack->describe = describe;
@@ -408,17 +410,17 @@ int cio__task_create(cio_loop *loop, const cio_task_options *opts, cio_task_fn f
     }
     /* At the head: the list stays ordered by id, newest first, which
      * cio_run's teardown relies on (run.c). */
-    struct cio__task *head = loop->tasks;
+    struct cio__task *head = tl->tasks;
     t->next = head;
     if (head)
         head->prev = t;
-    loop->tasks = t;
-    loop->ntasks++;
+    tl->tasks = t;
+    tl->ntasks++;
     /* The creation reference belongs to the owner: the root scope keeps it
      * until the task ends; a group or generator receives it in *out. */
     if (out) {
         if (root_owned)
-            fut->refs++;
+            cio__future_ref(fut);
         *out = fut;
     }
     return 0;
@@ -451,13 +453,14 @@ static void task_finish(struct cio__task *t)
 {
     cio_loop *loop = t->loop;
     cio_future *fut = t->fut;
+    struct cio__task_loop *tl = cio__task_loop(loop);
     if (t->prev)
         t->prev->next = t->next;
     else
-        loop->tasks = t->next;
+        tl->tasks = t->next;
     if (t->next)
         t->next->prev = t->prev;
-    loop->ntasks--;
+    tl->ntasks--;
     if (t->timer_armed)
         cio_timer_cancel(loop, t->timer);
 #ifdef CIO_TSAN
@@ -469,8 +472,7 @@ static void task_finish(struct cio__task *t)
     bool swallowed = t->cancelled && rc == 0;
     bool root_owned = t->root_owned;
     struct cio_task_group *group = t->group;
-    if (CIO_UNLIKELY(loop->watched))
-        cio__watch_forget(loop, t); /* the watchdog may be reading t's name */
+    cio__watch_forget(loop, t); /* the watchdog may be reading t's name */
     cio__future_set_task(fut, NULL);
     /* The hook's argument is free from now on: it keeps the id (task_id). */
     cio__future_set_cancel_hook(fut, NULL, (void *)(uintptr_t)t->id);
@@ -491,11 +493,8 @@ static void task_finish(struct cio__task *t)
      * which is asyncio's order; no user callback is run early. Nesting is
      * bounded, so a cascade of finishing tasks cannot deepen the stack. */
     cio_future *waker_arg = NULL;
-    if (fut->ncb == 1 && fut->cbs[0].cb == cio__await_done && loop->tail == loop->head &&
-        finish_depth < 4) {
-        waker_arg = fut->cbs[0].arg;
-        fut->ncb = 0; /* its reference on fut is dropped below */
-    }
+    if (cio__loop_ready_empty(loop) && finish_depth < 4)
+        waker_arg = cio__future_take_sole_awaiter(fut); /* its reference on fut: below */
     if (rc < 0) {
         cio_future_set_error(fut, rc);
         if (result && result_free)
@@ -505,7 +504,7 @@ static void task_finish(struct cio__task *t)
     }
     if (waker_arg) {
         finish_depth++;
-        fut->refs++; /* keep fut while the awaiter runs */
+        cio__future_ref(fut); /* keep fut while the awaiter runs */
         cio__await_done(fut, waker_arg);
         cio__future_unref(fut); /* the registration's reference */
         cio__future_unref(fut);
@@ -523,7 +522,7 @@ static void task_finish(struct cio__task *t)
 static uint64_t task_id(const cio_future *fut)
 {
     const struct cio__task *t = cio__future_task(fut);
-    return t ? t->id : (uint64_t)(uintptr_t)fut->hook_arg;
+    return t ? t->id : (uint64_t)(uintptr_t)cio__future_cancel_hook_arg(fut);
 }
 
 /* ---- names and lists ----------------------------------------------------------- */
@@ -533,10 +532,10 @@ static uint64_t task_id(const cio_future *fut)
 static int rename_task(cio_future *fut, const char *name)
 {
     struct cio__task *t = cio__future_task(fut);
-    cio_loop *loop = fut->loop;
-    if (CIO_LIKELY(!t || !loop->watched))
+    cio_loop *loop = cio__future_loop(fut);
+    if (CIO_LIKELY(!t || !cio__loop_watched(loop)))
         return cio_future_set_name(fut, name);
-    bool published = loop->current_task == t;
+    bool published = cio__loop_task(loop) == t;
     cio__watch_forget(loop, t);
     int rc = cio_future_set_name(fut, name);
     if (published)
@@ -566,8 +565,6 @@ int cio_task_set_name(cio_task *task, const char *name)
     return rename_task(task, name);
 }
 
-bool cio_future_is_task(const cio_future *fut) { return cio__future_is_task(fut); }
-
 int cio_task_set_result_free(cio_free_fn fn)
 {
     struct cio__task *t = tls.current;
@@ -582,7 +579,7 @@ size_t cio_all_tasks(cio_loop *loop, cio_task **out, size_t max)
     if (!loop)
         return 0;
     size_t i = 0;
-    for (struct cio__task *t = loop->tasks; t; t = t->next, i++) {
+    for (struct cio__task *t = cio__task_loop(loop)->tasks; t; t = t->next, i++) {
         if (out && i < max)
             out[i] = cio_future_ref(t->fut);
     }
@@ -607,13 +604,13 @@ int cio_await(cio_future *fut, void **result)
         return -EPERM; /* *result untouched: nothing happened */
     if (result)
         *result = NULL;
-    if (!fut || fut == t->fut || fut->loop != t->loop)
+    if (!fut || fut == t->fut || cio__future_loop(fut) != t->loop)
         return -EINVAL;
-    if (fut->state == CIO_FUTURE_PENDING) {
+    if (cio__future_is_pending(fut)) {
         /* Tracked, so that leaving early (cancelled, timed out) removes
          * the callback in O(1): n tasks awaiting one future and then
          * cancelled would otherwise scan its list n times. */
-        t->fut->refs++; /* for the done-callback */
+        cio__future_ref(t->fut); /* for the done-callback */
         int rc = cio__future_add_awaiter(fut, t->fut);
         if (rc) {
             cio__future_unref(t->fut);
@@ -628,10 +625,7 @@ int cio_await(cio_future *fut, void **result)
             return rc;
         }
     }
-    fut->retrieved = true;
-    if (result && fut->err == 0)
-        *result = fut->result;
-    return fut->err;
+    return cio__future_done_result(fut, result);
 }
 
 int cio_sleep(double seconds)
@@ -644,7 +638,7 @@ int cio_sleep(double seconds)
     if (seconds == 0)
         return cio_yield();
     int64_t ns = seconds >= 4.6e9 ? INT64_MAX / 2 : (int64_t)(seconds * 1e9);
-    return cio__task_suspend(t, t->loop->now + ns);
+    return cio__task_suspend(t, cio__loop_now(t->loop) + ns);
 }
 
 int cio_yield(void)
@@ -692,7 +686,7 @@ int cio_timeout_begin(cio_scope *scope, double seconds)
     if (!(seconds >= 0))
         return -EINVAL;
     int64_t ns = seconds >= 4.6e9 ? INT64_MAX / 2 : (int64_t)(seconds * 1e9);
-    return scope_push(scope, CIO__SCOPE_DEADLINE, tls.current->loop->now + ns);
+    return scope_push(scope, CIO__SCOPE_DEADLINE, cio__loop_now(tls.current->loop) + ns);
 }
 
 int cio_deadline_begin(cio_scope *scope, double when)
@@ -728,5 +722,5 @@ bool cio_scope_is_expired(const cio_scope *scope)
     if (scope->expired)
         return true;
     const struct cio__task *t = scope->task;
-    return t && scope->deadline <= t->loop->now;
+    return t && scope->deadline <= cio__loop_now(t->loop);
 }
