@@ -43,6 +43,8 @@ void cio__core_register(const struct cio__core_hooks *hooks);
 
 /* ---- The loop ------------------------------------------------------------ */
 
+/* The loop running on this thread (cio_current_loop, inline). */
+static inline cio_loop *cio__running_loop(void) { return cio__tls_loop; }
 /* The loop's cached time (ns, loop clock): what cio_loop_time_ns returns. */
 static inline int64_t cio__loop_now(const cio_loop *loop) { return loop->now; }
 static inline bool cio__loop_closed(const cio_loop *loop) { return loop->closed; }

@@ -283,7 +283,7 @@ void cio__task_wake(struct cio__task *t, int rc, bool direct)
         return;
     t->wake_rc = rc;
     t->state = CIO__T_READY;
-    if (direct && !tls.current && cio__tls_loop == t->loop) {
+    if (direct && !tls.current && cio__running_loop() == t->loop) {
         task_resume(t);
     } else if (cio__ready_push(t->loop, resume_cb, t) != 0) {
         task_resume(t); /* out of memory for the queue: resume now */
