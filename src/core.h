@@ -51,6 +51,10 @@ static inline bool cio__loop_closed(const cio_loop *loop) { return loop->closed;
 static inline bool cio__loop_debug(const cio_loop *loop) { return loop->debug; }
 /* Debug mode: the slow-callback limit (ns). */
 static inline int64_t cio__loop_slow_ns(const cio_loop *loop) { return loop->slow_ns; }
+/* Debug mode: the layer above reported a slow step itself, by its task's
+ * name; the loop then leaves out its own report of the callback that ran
+ * the step, which would only name a trampoline (cio__report_if_slow). */
+static inline void cio__slow_step_reported(void) { cio__slow_task_steps++; }
 /* Nothing waits in the ready queue. */
 static inline bool cio__loop_ready_empty(const cio_loop *loop)
 {

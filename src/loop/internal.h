@@ -340,7 +340,7 @@ int64_t cio__now_ns(void);
 extern __thread cio_loop *cio__tls_loop;
 /* Debug mode: slow task steps the task layer reported itself, naming the
  * task (this thread); a callback that ran one is not reported again. The
- * core owns the counter; the task layer bumps it (src/core.h). */
+ * core owns the counter; the task layer bumps it (cio__slow_step_reported). */
 extern __thread uint64_t cio__slow_task_steps;
 /* Debug mode: reports "<what>: <fn> took N s" if the callback fn, started
  * at t0 (with cio__slow_task_steps at `steps`), ran over the slow limit. */

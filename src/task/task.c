@@ -121,7 +121,7 @@ static void check_slow_step(struct cio__task *t, int64_t t0)
     int64_t dt = cio__now_ns() - t0;
     if (dt <= cio__loop_slow_ns(t->loop))
         return;
-    cio__slow_task_steps++;
+    cio__slow_step_reported();
     cio_loop_report(t->loop, "slow task step: task %s ran %.3f s without suspending",
                     cio_task_name(t->fut), (double)dt / 1e9);
 }
