@@ -41,9 +41,8 @@ check() {
     cd "$root"
     files=$( (find src -type f \( -name '*.c' -o -name '*.h' -o -name '*.S' \); \
               find include -type f -name '*.h') | LC_ALL=C sort)
-    # shellcheck disable=SC2086
     printf '%s\n' "$HEADER_RULES" | awk -v files="$files" '
-    # The layer of a path, and its rank; "" if it has none.
+    # The layer of a path ("" if it has none); rank[] orders the layers.
     function layer(p) {
         if (p ~ /^src\/common\// || p == "include/cio/common.h") return "common"
         if (p ~ /^src\/(loop|future)\// || p == "src/core.h" ||
