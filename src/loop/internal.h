@@ -296,14 +296,16 @@ struct cio_loop {
 
     /* The layer above (src/core.h): the task it runs now, which the core
      * only passes on to the stall watchdog, and room for its own per-loop
-     * state, which the core never reads. */
-    void *current_task;
+     * state, which the core never reads. One cache line from current_task
+     * on holds what a task switch and a spawn touch here: current_task,
+     * watched and the head of ext (the task layer's list of tasks). */
+    _Alignas(64) void *current_task;
+    bool watched; /* the stall watchdog (watchdog.c) runs */
     _Alignas(16) unsigned char ext[CIO__LOOP_EXT_SIZE];
 
-    /* the stall watchdog (watchdog.c) */
+    /* the stall watchdog */
     const void *current_cb; /* the callback running now, when watched */
     _Atomic uint64_t progress; /* bumped per poll when watched */
-    bool watched;
     struct cio__watch_pub *watchdog; /* the watchdog, when there is one */
     int internal_signals; /* signal handlers cio installed itself (SIGUSR1 dump) */
 
