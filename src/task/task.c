@@ -39,8 +39,11 @@ struct cio__task *cio__task_current(void) { return tls.current; }
 cio_task *cio_current_task(void) { return tls.current ? tls.current->fut : NULL; }
 
 /* What the core asks of the task layer (src/core.h). Registered from here,
- * where any program with tasks links it in, before main runs. */
-static __attribute__((constructor)) void register_hooks(void)
+ * where any program with tasks links it in, before main runs; with a
+ * priority, so that in a static build it also runs before a program's own
+ * constructors (C++ static objects among them), which may already use
+ * tasks, whatever the link order. */
+static __attribute__((constructor(101))) void register_hooks(void)
 {
     static const struct cio__core_hooks hooks = {
         .await_done = cio__await_done,

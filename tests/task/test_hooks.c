@@ -66,6 +66,49 @@ TEST(debug_mode_sigusr1_dumps_the_tasks_through_the_hook)
     EXPECT_NO_REPORTS();
 }
 
+/* ---- hooks registered before a program's own constructors ------------------------ */
+
+static void complete(void *arg) { EXPECT_OK(cio_future_set_result(arg, V(42), NULL)); }
+
+static void cancel_task(void *arg) { cio_future_cancel(arg); }
+
+/* Awaits a future a callback completes: the wakeup goes through the
+ * await_done hook. Were the hook missing, the wakeup would be lost, and
+ * the guard timer's cancel would end the wait with -ECANCELED instead of
+ * hanging the program. */
+static int main_awaits_a_future(void *arg, void **result)
+{
+    (void)arg;
+    cio_loop *loop = cio_current_loop();
+    cio_future *f = NULL;
+    EXPECT_OK(cio_future_new(loop, &f));
+    cio_handle guard;
+    EXPECT_OK(cio_call_later(loop, 60.0, cancel_task, cio_current_task(), &guard));
+    EXPECT_OK(cio_call_soon(loop, complete, f));
+    int rc = cio_await(f, result);
+    cio_timer_cancel(loop, guard);
+    cio_future_unref(f);
+    return rc;
+}
+
+static int ctor_rc = -1;
+static void *ctor_result;
+
+/* A program's own constructor that already runs tasks. The test programs
+ * link libcio statically, where constructors of equal priority run in link
+ * order (this one first): the task layer's hooks must be registered before
+ * it all the same. */
+__attribute__((constructor)) static void program_constructor(void)
+{
+    ctor_rc = cio_run(main_awaits_a_future, NULL, &ctor_result);
+}
+
+TEST(tasks_work_in_a_program_constructor)
+{
+    EXPECT_OK(ctor_rc);
+    EXPECT_PTR_EQ(V(42), ctor_result);
+}
+
 /* ---- cio_current_loop inside a task ------------------------------------------ */
 
 struct loops {
