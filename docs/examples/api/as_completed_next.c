@@ -1,4 +1,4 @@
-/* as_completed.c: futures in the order they complete (docs/api/task.md):
+/* as_completed_next.c: futures in the order they complete (docs/api/task.md):
  * cio_as_completed_next is asyncio.as_completed's `async for`. The
  * iteration ends with -ENODATA. Exits 0 on success. */
 #include <stdio.h>
