@@ -64,7 +64,9 @@ typedef struct cio_loop_options {
 typedef void (*cio_report_fn)(cio_loop *loop, const char *message, void *arg);
 
 /* Creates a loop. opts may be NULL. Returns 0 and sets *out, or -EINVAL
- * (unknown backend name), -ENOMEM, or the errno of a failing system call. */
+ * (unknown backend name, or options not made with CIO_LOOP_OPTIONS_INIT),
+ * -E2BIG (options of a newer header that this library cannot honour, see
+ * cio_loop_options), -ENOMEM, or the errno of a failing system call. */
 CIO_API int cio_loop_new(const cio_loop_options *opts, cio_loop **out);
 
 /* Closes a loop: after a successful close no function but cio_loop_free
@@ -377,8 +379,8 @@ typedef struct cio_work_options {
  *   fork: the parent's jobs are not run in the child, and their copies
  *   there are never finished (use loops of the child's own making).
  * If this call fails, fn never runs, nothing is freed, arg is still the
- * caller's. Returns 0, -EINVAL, -ENOMEM, or the error of starting a
- * thread. */
+ * caller's. Returns 0, -EINVAL, -E2BIG (opts: see cio_loop_options),
+ * -ENOMEM, or the error of starting a thread. */
 CIO_API int cio_to_thread_future(cio_loop *loop, const cio_work_options *opts,
                                           cio_work_fn fn, void *arg, struct cio_future **out);
 
