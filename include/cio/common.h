@@ -1,4 +1,4 @@
-/* cio: shared definitions (export macro, error codes).
+/* cio: shared definitions (export macro, error codes, versions).
  *
  * Every cio function that can fail returns 0 (or a non-negative count) on
  * success and a negative errno value on failure. There is no global error
@@ -59,6 +59,25 @@ typedef void (*cio_free_fn)(void *value);
 
 /* A plain callback taking the user's argument. */
 typedef void (*cio_cb)(void *arg);
+
+/* ---- Versions ---------------------------------------------------------------
+ * The version of this header. cio follows semantic versioning; while the
+ * major version is 0, every minor version may change the ABI, and the
+ * shared library's soname says which: libcio.so.0.<minor> (libcio.so.<major>
+ * from 1.0). CMakeLists.txt reads the project's version from these lines. */
+#define CIO_VERSION_MAJOR 0
+#define CIO_VERSION_MINOR 2
+#define CIO_VERSION_PATCH 0
+/* One integer for comparisons: #if CIO_VERSION >= 200 (0.2.0). */
+#define CIO_VERSION (CIO_VERSION_MAJOR * 10000 + CIO_VERSION_MINOR * 100 + CIO_VERSION_PATCH)
+#define CIO_VERSION_STRING "0.2.0"
+
+/* The version of the library the program runs with (CIO_VERSION of the
+ * headers it was built from), which may differ from the header's the
+ * program was compiled with when it links the shared library. Never fails. */
+CIO_API int cio_version(void);
+/* The same as a string ("0.2.0"), static. Never NULL. */
+CIO_API const char *cio_version_string(void);
 
 #ifdef __cplusplus
 }

@@ -47,8 +47,11 @@ typedef cio_future cio_task;
  * negative errno, which fails the task. */
 typedef int (*cio_task_fn)(void *arg, void **result);
 
-/* Options for a new task. Zero-initialise; zero fields mean the default. */
+/* Options for a new task. Make them with CIO_TASK_OPTIONS_INIT or
+ * CIO_TASK_OPTIONS(...); zero fields mean the default. Extensible like
+ * cio_loop_options (size, -EINVAL, -E2BIG: see cio/loop.h). */
 typedef struct cio_task_options {
+    size_t size;       /* sizeof(cio_task_options) as compiled: use the macros */
     const char *name;  /* copied; default "task-N" */
     /* bytes; default 256 KiB. The stack's slot, rounded up to a power of two
      * (16 KiB to 1 GiB), holds a guard area (64 KiB, or an eighth of smaller
@@ -76,6 +79,12 @@ typedef struct cio_task_options {
     size_t stack_size;
 } cio_task_options;
 
+/* cio_task_options o = CIO_TASK_OPTIONS_INIT; (every field the default) */
+#define CIO_TASK_OPTIONS_INIT {.size = sizeof(cio_task_options)}
+/* A pointer to options made in place:
+ * cio_spawn_with(&CIO_TASK_OPTIONS(.name = "worker"), fn, arg, &t). */
+#define CIO_TASK_OPTIONS(...) ((cio_task_options){.size = sizeof(cio_task_options), __VA_ARGS__})
+
 /* asyncio.run: creates a loop (opts may be NULL), runs main(arg) as a task
  * until it ends, cancels the tasks it left behind (any number, in O(n)) and
  * waits for them, however long a shielded cleanup takes; tasks left
@@ -89,7 +98,8 @@ typedef struct cio_task_options {
  * *result (may be NULL) receives main's result whenever main succeeded,
  * even on -EBUSY, and with it the ownership: a result main gave a
  * destructor (cio_task_set_result_free) is the caller's to free; with
- * result NULL it is freed here. */
+ * result NULL it is freed here. cio_run_with's opts are the loop's: its
+ * errors include cio_loop_new's (-EINVAL, -E2BIG for the options). */
 CIO_API int cio_run(cio_task_fn main, void *arg, void **result);
 CIO_API int cio_run_with(const cio_loop_options *opts, cio_task_fn main, void *arg,
                          void **result);
@@ -101,13 +111,16 @@ CIO_API int cio_run_with(const cio_loop_options *opts, cio_task_fn main, void *a
  * scope owns it; *out (may be NULL) receives a reference for the caller.
  * Returns -EPERM outside a task (use cio_task_new there). */
 CIO_API int cio_spawn(cio_task_fn fn, void *arg, cio_task **out);
-/* The same with options (name, stack size); opts may be NULL. */
+/* The same with options (name, stack size); opts may be NULL. Also
+ * returns -EINVAL or -E2BIG for options cio cannot read (see
+ * cio_loop_options), -ENOMEM. */
 CIO_API int cio_spawn_with(const cio_task_options *opts, cio_task_fn fn, void *arg,
                            cio_task **out);
 
 /* Starts a task on any loop, from anywhere on the loop's thread (a
  * callback, or before the loop runs). opts may be NULL. *out (may be NULL)
- * receives a reference. Returns 0, -EINVAL, -ENOMEM. */
+ * receives a reference. Returns 0, -EINVAL, -E2BIG (opts: see
+ * cio_loop_options), -ENOMEM. */
 CIO_API int cio_task_new(cio_loop *loop, const cio_task_options *opts, cio_task_fn fn, void *arg,
                          cio_task **out);
 
@@ -167,8 +180,8 @@ CIO_API int cio_to_thread(cio_work_fn fn, void *arg, void **result);
  * the job back, after this call returned -ECANCELED). Cancelled while fn
  * runs: returns -ECANCELED at once, and the result is freed with
  * result_free when fn returns. If the job could not be started (-EPERM
- * outside a task, -EINVAL, -ENOMEM), nothing is freed and arg is still
- * the caller's. May suspend. */
+ * outside a task, -EINVAL, -E2BIG as cio_to_thread_future, -ENOMEM),
+ * nothing is freed and arg is still the caller's. May suspend. */
 CIO_API int cio_to_thread_with(const cio_work_options *opts, cio_work_fn fn, void *arg,
                                void **result);
 
@@ -230,6 +243,7 @@ CIO_API int cio_task_group_begin(cio_task_group **out);
 
 /* Starts fn(arg) as a child of the group; children may spawn siblings, also
  * while the owner waits. *out (may be NULL) receives a reference. Returns
+ * -EINVAL, -E2BIG and -ENOMEM as cio_task_new, and
  * -EBUSY once the group is closing after a failure or an interrupted wait.
  * The group is freed when cio_task_group_end returns: no call after that. */
 CIO_API int cio_task_group_spawn(cio_task_group *g, const cio_task_options *opts, cio_task_fn fn,
@@ -286,7 +300,9 @@ typedef int (*cio_gen_fn)(cio_gen *gen, void *arg);
  * main returns is closed by cio_run: its body is cancelled with the other
  * tasks left behind (a pending cio_gen_yield returns -ECANCELED, so its
  * cleanup runs) and the generator is freed; the pointer is then invalid.
- * Returns 0, -EINVAL, -ENOMEM. */
+ * opts are copied (a stack_size the loop cannot give fails the first
+ * cio_gen_next). Returns 0, -EINVAL, -E2BIG (opts: see cio_loop_options),
+ * -ENOMEM. */
 CIO_API int cio_gen_new(const cio_task_options *opts, cio_gen_fn fn, void *arg, cio_gen **out);
 
 /* Inside the generator: hands value to the consumer and suspends until the
