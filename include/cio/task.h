@@ -268,8 +268,13 @@ CIO_API int cio_wait(cio_future *const *futs, size_t n, cio_wait_mode mode, doub
 CIO_API int cio_shield(cio_future *fut, void **result);
 
 /* Awaits the next future of an as_completed iterator to complete; *done
- * receives it (owned by the iterator). Returns -ENOENT when all were
- * handed out, -ETIMEDOUT when the iterator's timeout passed. May suspend. */
+ * (may be NULL) receives it (owned by the iterator; NULL on an error).
+ * Returns 0; -ENODATA (the end of the iteration) once every future was
+ * handed out; -ETIMEDOUT when the iterator's timeout passed; -ECANCELED
+ * when the calling task is cancelled (the step still counts as one of the
+ * n, as a cancelled step of asyncio's as_completed); -EINVAL for a NULL it; -EPERM
+ * outside a task. While it waits, cio_as_completed_free(it) refuses with
+ * -EBUSY. May suspend. */
 CIO_API int cio_as_completed_next(cio_as_completed *it, cio_future **done);
 
 /* ---- Generators -------------------------------------------------------------
