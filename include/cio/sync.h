@@ -91,11 +91,15 @@ typedef struct cio_barrier cio_barrier;
 /* parties >= 1. */
 CIO_API int cio_barrier_new(unsigned parties, cio_barrier **out);
 CIO_API int cio_barrier_free(cio_barrier *b);
-/* Waits until `parties` tasks wait; returns this task's index in order of
- * arrival (asyncio.Barrier, threading.Barrier): the first to arrive gets 0,
- * the last parties-1 (and does not suspend). Returns -EPIPE if the barrier
- * is broken (aborted, or a waiter was cancelled). May suspend. */
-CIO_API int cio_barrier_wait(cio_barrier *b);
+/* Waits until `parties` tasks wait (asyncio.Barrier.wait). Returns 0 and
+ * stores this task's index in order of arrival in *index (index may be
+ * NULL): the first to arrive gets 0, the last parties-1 (and does not
+ * suspend); *index is 0 on an error. Returns -EPIPE if the barrier is
+ * broken (aborted, or a waiter was cancelled), -ECANCELED or -ETIMEDOUT
+ * when this task gives up waiting (which breaks the barrier for the others,
+ * threading.Barrier's rule), -EINVAL for a NULL b, -EPERM outside a task.
+ * May suspend. */
+CIO_API int cio_barrier_wait(cio_barrier *b, unsigned *index);
 /* Breaks the barrier: current and future waits return -EPIPE until reset. */
 CIO_API void cio_barrier_abort(cio_barrier *b);
 /* Returns the barrier to its empty state; current waiters get -EPIPE. */

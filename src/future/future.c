@@ -421,7 +421,7 @@ int cio__future_remove_awaiter(cio_future *fut, cio_future *owner)
 int cio_future_remove_done_callback(cio_future *fut, cio_future_cb cb, void *arg)
 {
     if (!fut)
-        return 0;
+        return -EINVAL;
     /* One pass that removes the matches and squeezes out the tombstones. */
     uint32_t j = 0;
     int removed = 0;
@@ -440,7 +440,7 @@ int cio_future_remove_done_callback(cio_future *fut, cio_future_cb cb, void *arg
     }
     fut->ncb = j;
     fut->refs -= (uint32_t)removed; /* never the last: the caller holds one */
-    return removed;
+    return removed ? 0 : -ENOENT;
 }
 
 int cio_future_set_name(cio_future *fut, const char *name)

@@ -115,4 +115,9 @@ enum { CIO_FUTURE_PENDING = 0, CIO_FUTURE_DONE = 1, CIO_FUTURE_CANCELLED = 2 };
 /* Marks the error retrieved without reading it. */
 void cio__future_mark_retrieved(cio_future *fut);
 
+/* Counts a task suspended in cio_as_completed_next on it (delta +1 before
+ * the wait, -1 after), so that cio_as_completed_free refuses with -EBUSY
+ * instead of freeing what the task still reads. */
+void cio__as_completed_task_waits(cio_as_completed *it, int delta);
+
 #endif

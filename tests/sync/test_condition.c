@@ -216,9 +216,12 @@ static cio_barrier *B;
 
 static int barrier_waiter(void *arg, void **result)
 {
-    int rc = cio_barrier_wait(B);
-    LOG("%d:%s%d;", (int)U(arg), rc < 0 ? cio_err_name(rc) : "", rc < 0 ? 0 : rc);
-    return rc < 0 ? rc : 0;
+    unsigned index = 99;
+    int rc = cio_barrier_wait(B, &index);
+    if (rc)
+        EXPECT_EQ(0, index); /* 0 on an error */
+    LOG("%d:%s%u;", (int)U(arg), rc < 0 ? cio_err_name(rc) : "", index);
+    return rc;
 }
 
 static int barrier_main(void *arg, void **result)
@@ -246,15 +249,20 @@ TEST(barrier_indices_and_reuse)
     RUN(barrier_main, NULL);
     /* indices follow arrival order; the last to arrive does not wait */
     EXPECT_LOG("3:2;1:0;2:1;|3:2;1:0;2:1;|");
-    EXPECT_ERR(-EPERM, cio_barrier_wait(B));
+    EXPECT_ERR(-EPERM, cio_barrier_wait(B, NULL));
     EXPECT_OK(cio_barrier_free(B));
     EXPECT_ERR(-EINVAL, cio_barrier_new(0, &B));
 }
 
 static int barrier_one_main(void *arg, void **result)
 {
-    EXPECT_EQ(0, cio_barrier_wait(B));
-    EXPECT_EQ(0, cio_barrier_wait(B));
+    unsigned index = 99;
+    EXPECT_OK(cio_barrier_wait(B, &index));
+    EXPECT_EQ(0, index);
+    index = 99;
+    EXPECT_OK(cio_barrier_wait(B, &index));
+    EXPECT_EQ(0, index);
+    EXPECT_OK(cio_barrier_wait(B, NULL)); /* index may be NULL */
     return 0;
 }
 
@@ -279,7 +287,7 @@ static int barrier_abort_main(void *arg, void **result)
     EXPECT_EQ(0, cio_barrier_n_waiting(B));
     for (int i = 0; i < 2; i++)
         EXPECT_ERR(-EPIPE, join_task(t[i]));
-    EXPECT_ERR(-EPIPE, cio_barrier_wait(B)); /* broken until reset */
+    EXPECT_ERR(-EPIPE, cio_barrier_wait(B, NULL)); /* broken until reset */
     LOG("reset;");
     cio_barrier_reset(B);
     EXPECT_FALSE(cio_barrier_is_broken(B));
@@ -295,7 +303,9 @@ static int barrier_abort_main(void *arg, void **result)
     for (int i = 0; i < 2; i++)
         t[i] = spawn(barrier_waiter, V(i + 5));
     yield_n(2);
-    EXPECT_EQ(2, cio_barrier_wait(B)); /* main arrives last */
+    unsigned index = 0;
+    EXPECT_OK(cio_barrier_wait(B, &index)); /* main arrives last */
+    EXPECT_EQ(2, index);
     for (int i = 0; i < 2; i++)
         EXPECT_OK(join_task(t[i]));
     return 0;
@@ -324,7 +334,7 @@ static int barrier_cancel_main(void *arg, void **result)
     t[1] = spawn(barrier_waiter, V(3));
     cio_scope s;
     EXPECT_OK(cio_timeout_begin(&s, 0.001));
-    EXPECT_ERR(-ETIMEDOUT, cio_barrier_wait(B));
+    EXPECT_ERR(-ETIMEDOUT, cio_barrier_wait(B, NULL));
     EXPECT_ERR(-ETIMEDOUT, cio_scope_end(&s));
     EXPECT_ERR(-EPIPE, join_task(t[1]));
     EXPECT_TRUE(cio_barrier_is_broken(B));

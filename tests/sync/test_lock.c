@@ -426,7 +426,7 @@ static void all_waits_eperm(void *arg)
     EXPECT_ERR(-EPERM, cio_condition_acquire(C));
     EXPECT_ERR(-EPERM, cio_condition_wait(C));
     EXPECT_ERR(-EPERM, cio_condition_wait_for(C, always, NULL));
-    EXPECT_ERR(-EPERM, cio_barrier_wait(B));
+    EXPECT_ERR(-EPERM, cio_barrier_wait(B, NULL));
     EXPECT_ERR(-EPERM, cio_queue_put(Q, V(2)));
     EXPECT_ERR(-EPERM, cio_queue_get(Q, &item));
     EXPECT_PTR_EQ(V(1), item);
@@ -485,7 +485,7 @@ static int other_loop_waiter(void *arg, void **result)
     EXPECT_ERR(-EINVAL, cio_event_wait(E));
     EXPECT_ERR(-EINVAL, cio_semaphore_acquire(S));
     EXPECT_EQ(0, cio_semaphore_value(S));
-    EXPECT_ERR(-EINVAL, cio_barrier_wait(B));
+    EXPECT_ERR(-EINVAL, cio_barrier_wait(B, NULL));
     EXPECT_EQ(1, cio_barrier_n_waiting(B)); /* refused, not counted */
     EXPECT_ERR(-EINVAL, cio_queue_get(Q, &item));
     EXPECT_OK(cio_condition_acquire(C)); /* free: no wait */
@@ -505,7 +505,7 @@ static int waits_on_all(void *arg, void **result)
     case 2:
         return cio_semaphore_acquire(S);
     case 3:
-        return cio_barrier_wait(B) == -EPIPE ? 0 : -EINVAL;
+        return cio_barrier_wait(B, NULL) == -EPIPE ? 0 : -EINVAL;
     case 4: {
         void *item;
         return cio_queue_get(Q, &item);
@@ -566,7 +566,7 @@ static int rebind_main(void *arg, void **result)
     EXPECT_OK(cio_condition_acquire(C));
     EXPECT_ERR(-ETIMEDOUT, cio_condition_wait(C));
     EXPECT_OK(cio_condition_release(C));
-    EXPECT_ERR(-ETIMEDOUT, cio_barrier_wait(B));
+    EXPECT_ERR(-ETIMEDOUT, cio_barrier_wait(B, NULL));
     cio_barrier_reset(B);
     EXPECT_ERR(-ETIMEDOUT, cio_queue_get(Q, &item));
     EXPECT_ERR(-ETIMEDOUT, cio_scope_end(&s));

@@ -536,7 +536,7 @@ TEST(suspending_calls_outside_a_task_return_eperm)
     EXPECT_OK(cio_as_completed_new(loop, &f, 1, CIO_NO_TIMEOUT, &it));
     cio_future *d = NULL;
     EXPECT_ERR(-EPERM, cio_as_completed_next(it, &d));
-    cio_as_completed_free(it);
+    EXPECT_OK(cio_as_completed_free(it));
     cio_gen *gen = NULL;
     int rc = cio_gen_new(NULL, gen_noop, NULL, &gen);
     if (rc == 0) {
