@@ -27,9 +27,21 @@ typedef struct cio_loop cio_loop;
  * cancelled returns -ENOENT and does nothing. 0 is never a valid handle. */
 typedef uint64_t cio_handle;
 
-/* Loop options. Zero-initialise, then set what you need; every zero field
- * means "the default" (which an environment variable may choose). */
+/* Loop options. Make them with CIO_LOOP_OPTIONS_INIT or CIO_LOOP_OPTIONS(...),
+ * then set what you need; every zero field means "the default" (which an
+ * environment variable may choose).
+ *
+ * Extensible (the Linux openat2/clone3 convention): size is the struct's
+ * size as the caller's program was compiled, which the macros set. The
+ * library reads only the fields that size covers: fields added by a newer
+ * cio keep their defaults for a program compiled against an older header.
+ * A function taking options returns -EINVAL for a size of 0 (the struct
+ * was not made with the macros) or one no version of the struct could have
+ * (smaller than size itself, or not a multiple of its alignment), and
+ * -E2BIG for a struct from a newer header than the library's whose fields
+ * unknown to the library are not all zero. NULL options are the defaults. */
 typedef struct cio_loop_options {
+    size_t size; /* sizeof(cio_loop_options) as compiled: use the macros */
     /* "epoll" (default on Linux) or "poll"; NULL: $CIO_BACKEND, else epoll. */
     const char *backend;
     /* 1: debug mode on; -1: off; 0: $CIO_DEBUG decides (set and not "0"). */
@@ -38,6 +50,12 @@ typedef struct cio_loop_options {
      * 0: 0.1 s. */
     double slow_callback_duration;
 } cio_loop_options;
+
+/* cio_loop_options o = CIO_LOOP_OPTIONS_INIT; (every field the default) */
+#define CIO_LOOP_OPTIONS_INIT {.size = sizeof(cio_loop_options)}
+/* A pointer to options made in place:
+ * cio_loop_new(&CIO_LOOP_OPTIONS(.backend = "poll"), &loop). */
+#define CIO_LOOP_OPTIONS(...) ((cio_loop_options){.size = sizeof(cio_loop_options), __VA_ARGS__})
 
 /* How a loop reports problems nobody asked about: an error a future held
  * that was never retrieved, a slow callback, a call from the wrong thread,
@@ -314,8 +332,11 @@ CIO_API int cio_loop_remove_signal_handler(cio_loop *loop, int signo);
  * return 0, or return a negative errno, which fails the future. */
 typedef int (*cio_work_fn)(void *arg, void **result);
 
-/* What a job owns. Zero-initialise; a NULL field means nothing to free. */
+/* What a job owns. Make them with CIO_WORK_OPTIONS_INIT or
+ * CIO_WORK_OPTIONS(...); a NULL field means nothing to free. Extensible
+ * like cio_loop_options (size, -EINVAL, -E2BIG: see there). */
 typedef struct cio_work_options {
+    size_t size; /* sizeof(cio_work_options) as compiled: use the macros */
     /* Takes arg when fn never runs (the job was cancelled before a thread
      * took it). Once fn runs, arg is fn's. */
     cio_free_fn arg_free;
@@ -323,6 +344,11 @@ typedef struct cio_work_options {
      * it, and the taker of a result nobody can receive. */
     cio_free_fn result_free;
 } cio_work_options;
+
+/* cio_work_options o = CIO_WORK_OPTIONS_INIT; (nothing to free) */
+#define CIO_WORK_OPTIONS_INIT {.size = sizeof(cio_work_options)}
+/* &CIO_WORK_OPTIONS(.result_free = free): options made in place. */
+#define CIO_WORK_OPTIONS(...) ((cio_work_options){.size = sizeof(cio_work_options), __VA_ARGS__})
 
 /* Runs fn(arg) on the shared thread pool and returns, in *out, a future of
  * this loop that completes (on the loop's thread) with fn's result or

@@ -47,8 +47,11 @@ typedef cio_future cio_task;
  * negative errno, which fails the task. */
 typedef int (*cio_task_fn)(void *arg, void **result);
 
-/* Options for a new task. Zero-initialise; zero fields mean the default. */
+/* Options for a new task. Make them with CIO_TASK_OPTIONS_INIT or
+ * CIO_TASK_OPTIONS(...); zero fields mean the default. Extensible like
+ * cio_loop_options (size, -EINVAL, -E2BIG: see cio/loop.h). */
 typedef struct cio_task_options {
+    size_t size;       /* sizeof(cio_task_options) as compiled: use the macros */
     const char *name;  /* copied; default "task-N" */
     /* bytes; default 256 KiB. The stack's slot, rounded up to a power of two
      * (16 KiB to 1 GiB), holds a guard area (64 KiB, or an eighth of smaller
@@ -75,6 +78,12 @@ typedef struct cio_task_options {
      * over a guard page: compile task code with -fstack-clash-protection. */
     size_t stack_size;
 } cio_task_options;
+
+/* cio_task_options o = CIO_TASK_OPTIONS_INIT; (every field the default) */
+#define CIO_TASK_OPTIONS_INIT {.size = sizeof(cio_task_options)}
+/* A pointer to options made in place:
+ * cio_spawn_with(&CIO_TASK_OPTIONS(.name = "worker"), fn, arg, &t). */
+#define CIO_TASK_OPTIONS(...) ((cio_task_options){.size = sizeof(cio_task_options), __VA_ARGS__})
 
 /* asyncio.run: creates a loop (opts may be NULL), runs main(arg) as a task
  * until it ends, cancels the tasks it left behind (any number, in O(n)) and

@@ -33,6 +33,7 @@
 
 #include <cio/task.h>
 
+#include "../common/opts.h"
 #include "internal.h"
 
 void cio__spin_ns(int64_t ns)
@@ -120,9 +121,10 @@ int cio_loop_new(const cio_loop_options *opts, cio_loop **out)
     if (!out)
         return -EINVAL;
     *out = NULL;
-    cio_loop_options o = {0};
-    if (opts)
-        o = *opts;
+    cio_loop_options o = CIO_LOOP_OPTIONS_INIT;
+    int err = cio__opts_copy(&o, sizeof o, opts);
+    if (err)
+        return err;
     const char *bname = o.backend;
     if (!bname || !*bname)
         bname = getenv("CIO_BACKEND");

@@ -1,6 +1,7 @@
 /* Awaitable forms of the combinators, wait_for and to_thread: each builds
  * the callback-style combinator (src/future) and awaits it, so the
  * semantics are written once. */
+#include "../common/opts.h"
 #include "internal.h"
 
 static cio_loop *task_loop(void)
@@ -105,8 +106,14 @@ int cio_to_thread_with(const cio_work_options *opts, cio_work_fn fn, void *arg, 
         return -EPERM;
     if (result)
         *result = NULL;
+    /* Copied: result_free is read below, after the wait, and a caller's
+     * struct from an older header may not have it. */
+    cio_work_options o = CIO_WORK_OPTIONS_INIT;
+    int rc = cio__opts_copy(&o, sizeof o, opts);
+    if (rc)
+        return rc;
     cio_future *job;
-    int rc = cio_to_thread_future(loop, opts, fn, arg, &job);
+    rc = cio_to_thread_future(loop, &o, fn, arg, &job);
     if (rc)
         return rc;
     /* The result is taken out of the job after the wait, so that dropping
@@ -122,8 +129,8 @@ int cio_to_thread_with(const cio_work_options *opts, cio_work_fn fn, void *arg, 
     cio_future_unref(job);
     if (result)
         *result = value;
-    else if (value && opts && opts->result_free)
-        opts->result_free(value);
+    else if (value && o.result_free)
+        o.result_free(value);
     return rc;
 }
 

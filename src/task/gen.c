@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../common/opts.h"
 #include "internal.h"
 
 struct cio_gen {
@@ -104,14 +105,19 @@ int cio_gen_new(const cio_task_options *opts, cio_gen_fn fn, void *arg, cio_gen 
         return -ENOMEM;
     g->fn = fn;
     g->arg = arg;
-    if (opts) {
-        g->opts = *opts;
-        if (opts->name && !(g->name = strdup(opts->name))) {
-            free(g);
-            return -ENOMEM;
-        }
-        g->opts.name = g->name;
+    /* A full copy of this library's size: the task made on the first
+     * cio_gen_next reads it, long after the caller's struct is gone. */
+    g->opts = (cio_task_options)CIO_TASK_OPTIONS_INIT;
+    int rc = cio__opts_copy(&g->opts, sizeof g->opts, opts);
+    if (rc) {
+        free(g);
+        return rc;
     }
+    if (g->opts.name && !(g->name = strdup(g->opts.name))) {
+        free(g);
+        return -ENOMEM;
+    }
+    g->opts.name = g->name;
     struct cio__task *t = cio__task_current();
     if (t)
         gen_list(g, t->loop);

@@ -95,9 +95,8 @@ int cio_run_with(const cio_loop_options *opts, cio_task_fn main, void *arg, void
     int rc = cio_loop_new(opts, &loop);
     if (rc)
         return rc;
-    cio_task_options topts = {.name = "main"};
     cio_task *task;
-    if ((rc = cio_task_new(loop, &topts, main, arg, &task)) != 0) {
+    if ((rc = cio_task_new(loop, &CIO_TASK_OPTIONS(.name = "main"), main, arg, &task)) != 0) {
         cio_loop_free(loop);
         return rc;
     }

@@ -20,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../common/opts.h"
 #include "internal.h"
 
 #include "sanitizers.h"
@@ -340,10 +341,13 @@ int cio__task_create(cio_loop *loop, const cio_task_options *opts, cio_task_fn f
         *out = NULL;
     if (!loop || loop->closed || !fn)
         return -EINVAL;
-    int rc = cio__check_thread(loop, "cio_task_new");
+    cio_task_options o = CIO_TASK_OPTIONS_INIT;
+    int rc = cio__opts_copy(&o, sizeof o, opts);
     if (rc)
         return rc;
-    size_t size = opts && opts->stack_size ? opts->stack_size : CIO__STACK_DEFAULT;
+    if ((rc = cio__check_thread(loop, "cio_task_new")) != 0)
+        return rc;
+    size_t size = o.stack_size ? o.stack_size : CIO__STACK_DEFAULT;
     if (size > CIO__STACK_MAX)
         return -EINVAL;
     void *mem;
@@ -356,7 +360,7 @@ int cio__task_create(cio_loop *loop, const cio_task_options *opts, cio_task_fn f
         cio__stack_put(stack);
         return rc;
     }
-    if (opts && opts->name && (rc = cio_future_set_name(fut, opts->name)) != 0) {
+    if (o.name && (rc = cio_future_set_name(fut, o.name)) != 0) {
         cio_future_unref(fut);
         cio__stack_put(stack);
         return rc;

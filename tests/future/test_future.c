@@ -601,7 +601,7 @@ TEST(cancel_is_still_allowed_on_a_task)
 
 static cio_loop *debug_loop_capturing(void)
 {
-    cio_loop_options o = {0};
+    cio_loop_options o = CIO_LOOP_OPTIONS_INIT;
     o.debug = 1;
     cio_loop *loop = NULL;
     EXPECT_OK(cio_loop_new(&o, &loop));

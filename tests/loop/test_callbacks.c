@@ -613,7 +613,7 @@ TEST(bad_input_returns_einval)
 TEST(loop_new_options)
 {
     cio_loop *loop = NULL;
-    cio_loop_options o = {0};
+    cio_loop_options o = CIO_LOOP_OPTIONS_INIT;
     o.backend = "kqueue-on-linux";
     EXPECT_ERR(-EINVAL, cio_loop_new(&o, &loop));
     EXPECT_PTR_EQ(NULL, loop);

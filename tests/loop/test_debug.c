@@ -56,7 +56,7 @@ static void dump_reports(void)
 static cio_loop *debug_loop(double slow)
 {
     cio_loop *loop = NULL;
-    cio_loop_options o = {0};
+    cio_loop_options o = CIO_LOOP_OPTIONS_INIT;
     o.debug = 1;
     o.slow_callback_duration = slow;
     EXPECT_OK(cio_loop_new(&o, &loop));
@@ -107,7 +107,7 @@ TEST(slow_callback_threshold_option)
     EXPECT_EQ(0, nreports);
     CLOSE_LOOP(loop);
 
-    cio_loop_options o = {0};
+    cio_loop_options o = CIO_LOOP_OPTIONS_INIT;
     o.slow_callback_duration = -1;
     EXPECT_ERR(-EINVAL, cio_loop_new(&o, &loop));
 }
@@ -115,7 +115,7 @@ TEST(slow_callback_threshold_option)
 TEST(slow_callback_not_reported_without_debug)
 {
     cio_loop *loop = NULL;
-    cio_loop_options o = {0};
+    cio_loop_options o = CIO_LOOP_OPTIONS_INIT;
     o.debug = -1;
     EXPECT_OK(cio_loop_new(&o, &loop));
     EXPECT_FALSE(cio_loop_is_debug(loop));
@@ -219,7 +219,7 @@ static int slow_step_task(void *arg, void **result)
 TEST(slow_task_step_reported_by_the_task_name)
 {
     cio_loop *loop = debug_loop(0);
-    cio_task_options o = {0};
+    cio_task_options o = CIO_TASK_OPTIONS_INIT;
     o.name = "slow-stepper";
     cio_task *named, *unnamed;
     EXPECT_OK(cio_task_new(loop, &o, slow_step_task, NULL, &named));
@@ -340,7 +340,7 @@ TEST(failed_close_lists_live_handles)
 TEST(debug_from_environment)
 {
     cio_loop *loop;
-    cio_loop_options o = {0};
+    cio_loop_options o = CIO_LOOP_OPTIONS_INIT;
     EXPECT_OK(setenv("CIO_DEBUG", "1", 1));
     EXPECT_OK(cio_loop_new(NULL, &loop));
     EXPECT_TRUE(cio_loop_is_debug(loop));

@@ -128,7 +128,7 @@ TEST(gather_await_collect_waits_for_all_and_succeeds)
 static int main_gather_collect_unlooked(void *arg, void **result)
 {
     capture_reports_here();
-    cio_task_options o = {0};
+    cio_task_options o = CIO_TASK_OPTIONS_INIT;
     o.name = "ignored-failure";
     cio_task *t = NULL;
     EXPECT_OK(cio_task_new(cio_current_loop(), &o, fails_after_yield, V(-EPIPE), &t));
@@ -443,7 +443,7 @@ static int shield_waiter(void *arg, void **result)
 static int main_shield_inner_fails_later(void *arg, void **result)
 {
     capture_reports_here();
-    cio_task_options o = {0};
+    cio_task_options o = CIO_TASK_OPTIONS_INIT;
     o.name = "shielded-inner";
     cio_task *inner = NULL;
     EXPECT_OK(cio_task_new(cio_current_loop(), &o, fails_after_yield, V(-EIO), &inner));

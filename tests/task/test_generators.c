@@ -243,7 +243,7 @@ static int gen_name_check(cio_gen *g, void *arg)
 
 static int main_gen_options(void *arg, void **result)
 {
-    cio_task_options o = {0};
+    cio_task_options o = CIO_TASK_OPTIONS_INIT;
     o.name = "big-gen";
     o.stack_size = 1 << 20;
     cio_gen *g = NULL;
@@ -357,7 +357,7 @@ static int open_gen_consumer(void *arg, void **result)
 static int main_leaves_generators_open(void *arg, void **result)
 {
     capture_reports_here();
-    cio_task_options o = {0};
+    cio_task_options o = CIO_TASK_OPTIONS_INIT;
     o.name = "named-gen"; /* its copied name must be freed too */
     cio_gen *suspended = NULL, *unstarted = NULL, *finished = NULL;
     EXPECT_OK(cio_gen_new(&o, holds_memory, "suspended", &suspended));

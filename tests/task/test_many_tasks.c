@@ -189,8 +189,8 @@ static int main_leaves_slow_tasks(void *arg, void **result)
     (void)result;
     capture_reports_here();
     EXPECT_OK(cio_future_new(cio_current_loop(), &handoff));
-    cio_task_options named = {.name = "fails-on-cancel"};
-    EXPECT_OK(cio_spawn_with(&named, fails_on_cancel, NULL, NULL));
+    EXPECT_OK(cio_spawn_with(&CIO_TASK_OPTIONS(.name = "fails-on-cancel"), fails_on_cancel, NULL,
+                             NULL));
     EXPECT_OK(cio_spawn(handoff_waiter, NULL, NULL));
     for (int i = 0; i < SLOW; i++)
         EXPECT_OK(cio_spawn(slow_cleanup, V(i), NULL));

@@ -437,7 +437,7 @@ static int main_names(void *arg, void **result)
     /* the option's name is copied */
     char buf[32];
     snprintf(buf, sizeof buf, "worker-%d", 7);
-    cio_task_options o = {0};
+    cio_task_options o = CIO_TASK_OPTIONS_INIT;
     o.name = buf;
     cio_task *c = NULL;
     EXPECT_OK(cio_task_new(cio_current_loop(), &o, noop, NULL, &c));
@@ -636,7 +636,7 @@ TEST(task_result_ownership)
 static int main_unretrieved_error(void *arg, void **result)
 {
     capture_reports_here();
-    cio_task_options o = {0};
+    cio_task_options o = CIO_TASK_OPTIONS_INIT;
     o.name = "forgotten-child";
     cio_task *t = NULL;
     EXPECT_OK(cio_task_new(cio_current_loop(), &o, child_returns_error, V(-EIO), &t));
@@ -658,7 +658,7 @@ TEST(unretrieved_task_error_reported_when_last_reference_dropped)
 static int main_unretrieved_no_ref(void *arg, void **result)
 {
     capture_reports_here();
-    cio_task_options o = {0};
+    cio_task_options o = CIO_TASK_OPTIONS_INIT;
     o.name = "fire-and-forget";
     EXPECT_OK(cio_task_new(cio_current_loop(), &o, child_returns_error, V(-EIO), NULL));
     yield_n(4);
