@@ -1,7 +1,7 @@
 /* reader_task.c: waiting for a descriptor from a task. wait_readable
  * turns the loop's readiness callback into a future the task awaits,
- * which is how a socket's recv is built in asyncio (and in cio's network
- * layer). Another task writes the other end. Coroutine style. */
+ * which is how asyncio builds a socket's recv on add_reader. Another task
+ * writes the other end. Coroutine style. */
 #define _POSIX_C_SOURCE 200809L /* pipe, fcntl: POSIX, not C11 */
 #include <errno.h>
 #include <fcntl.h>
