@@ -67,7 +67,10 @@ CIO_API int cio_loop_free(cio_loop *loop);
 
 /* Runs until cio_loop_stop. The current iteration completes first: every
  * callback that was ready when it began runs. Returns 0, -EBUSY if the loop
- * is already running, -EINVAL if it is closed.
+ * is already running (re-entered from its own callback or task, or running
+ * on another thread), -EDEADLK if another loop runs on this thread (called
+ * from that loop's callback or task: it would stop that loop until this
+ * run ends; asyncio refuses it too), -EINVAL if it is closed.
  *
  * If the backend's poll fails (epoll_wait or poll(2) returns an error other
  * than EINTR: the epoll descriptor closed under the loop, a kernel out of
@@ -96,7 +99,8 @@ enum { CIO_RUN_NOWAIT = 1 };
  *
  * Returns 1 if work remains (a callback ready, a timer, a watcher, ...), 0
  * if the loop has nothing left, or a negative error: -EBUSY while running,
- * -EINVAL if closed, or the error of a failed poll of the backend (reported
+ * -EDEADLK while another loop runs on this thread (as for
+ * cio_loop_run_forever), -EINVAL if closed, or the error of a failed poll of the backend (reported
  * through the report handler; see cio_loop_run_forever). */
 CIO_API int cio_loop_run_once(cio_loop *loop, int flags);
 
@@ -105,8 +109,9 @@ struct cio_future;
  * a result, the negative errno it failed with, -ECANCELED if cancelled.
  * Does not consume a reference. Returns -EINTR if cio_loop_stop ended the
  * run first, the poll's error if a failed poll ended it first (see
- * cio_loop_run_forever), -EBUSY if running, -EINVAL for a closed loop or a
- * future of another loop. Retrieves the future's error (it is not reported
+ * cio_loop_run_forever), -EBUSY if running, -EDEADLK while another loop
+ * runs on this thread, -EINVAL for a closed loop or a future of another
+ * loop. Retrieves the future's error (it is not reported
  * later). */
 CIO_API int cio_loop_run_until_complete(cio_loop *loop, struct cio_future *fut);
 

@@ -758,12 +758,28 @@ static bool loop_alive(cio_loop *loop)
 
 __thread cio_loop *cio__tls_loop;
 
-static int run_begin(cio_loop *loop, cio_loop **prev)
+/* Whether loop may run now: -EBUSY if it runs already (re-entered from
+ * one of its callbacks, or running on another thread); -EDEADLK if another
+ * loop runs on this thread (a callback or task of it would run this one):
+ * that loop would be blocked, its timers and descriptors unserved, until
+ * this run ended. asyncio refuses it too ("Cannot run the event loop while
+ * another loop is running"). */
+static int run_check(const cio_loop *loop)
 {
     if (!loop || loop->closed)
         return -EINVAL;
     if (loop->running)
         return -EBUSY;
+    if (cio__tls_loop && cio__tls_loop != loop && cio__tls_loop->running)
+        return -EDEADLK;
+    return 0;
+}
+
+static int run_begin(cio_loop *loop, cio_loop **prev)
+{
+    int rc = run_check(loop);
+    if (rc)
+        return rc;
     loop->running = true;
     loop->run_error = 0;
     loop->owner = pthread_self();
@@ -821,11 +837,10 @@ int cio_loop_run_until_complete(cio_loop *loop, cio_future *fut)
 {
     if (!fut || (loop && cio_future_loop(fut) != loop))
         return -EINVAL;
-    if (!loop || loop->closed)
-        return -EINVAL;
-    if (loop->running)
-        return -EBUSY;
-    int rc = cio_future_add_done_callback(fut, stop_on_done, loop);
+    int rc = run_check(loop);
+    if (rc)
+        return rc;
+    rc = cio_future_add_done_callback(fut, stop_on_done, loop);
     if (rc)
         return rc;
     int err = cio_loop_run_forever(loop);

@@ -123,8 +123,9 @@ static void check_slow_step(struct cio__task *t, int64_t t0)
 /* On the loop's stack: runs t until it suspends or ends. */
 static void task_resume(struct cio__task *t)
 {
-    /* A loop may run another loop's iteration from inside a task; keep the
-     * outer scheduler state. */
+    /* A task may be resumed from inside another (cio__task_wake resumes
+     * on the spot when the ready queue is out of memory); keep the outer
+     * scheduler state. */
     struct cio__task *prev_current = tls.current;
     cio__ctx prev_sched = tls.sched;
 #ifdef CIO_ASAN
