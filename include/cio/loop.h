@@ -55,7 +55,11 @@ CIO_API int cio_loop_new(const cio_loop_options *opts, cio_loop **out);
  * callback in the queue, a future not yet freed, thread-pool work not yet
  * completed, a threadsafe call accepted and not yet run (also one accepted
  * while close ran, see cio_call_soon_threadsafe). In debug mode, -EBUSY also
- * reports the list of what is live.
+ * reports the list of what is live, one report each: callbacks, timers,
+ * watchers and signal handlers by their callback's name, futures and tasks
+ * by name and state and where they were made ("made at main+0x4f (app)":
+ * the caller of cio_future_new, cio_task_new, cio_spawn, a combinator's
+ * _future form, ...), for those made while debug mode was on.
  * Returns -EBUSY if called while the loop runs, 0 if already closed. */
 CIO_API int cio_loop_close(cio_loop *loop);
 
@@ -124,6 +128,9 @@ CIO_API void cio_loop_stop(cio_loop *loop);
 CIO_API bool cio_loop_is_running(const cio_loop *loop);
 CIO_API bool cio_loop_is_closed(const cio_loop *loop);
 CIO_API bool cio_loop_is_debug(const cio_loop *loop);
+/* Turns debug mode on or off. Futures and tasks made while it is on are
+ * the ones whose creation site the close report and the unretrieved-error
+ * report can name. */
 CIO_API void cio_loop_set_debug(cio_loop *loop, bool on);
 /* The backend in use: "epoll" or "poll". */
 CIO_API const char *cio_loop_backend(const cio_loop *loop);
