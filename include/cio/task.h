@@ -91,10 +91,12 @@ typedef struct cio_task_options {
  * waiting for something nothing in the loop can finish any more are
  * reported and left with the loop (asyncio would hang). Then it frees
  * the generators left open (see cio_gen_new), waits for the loop's thread
- * pool jobs, frees the loop. Must not be called from a task.
- * Returns main's outcome (0, its error, or -ECANCELED); or, when main
- * succeeded but the loop could not be freed (a future of it still
- * referenced: reported, and the loop is leaked), -EBUSY.
+ * pool jobs, frees the loop.
+ * Returns main's outcome (0, its error, or -ECANCELED); -EDEADLK, doing
+ * nothing, when called from a task or while a loop runs on this thread
+ * (from a callback: the loop would wait for the whole run); -EINVAL for a
+ * NULL main; or, when main succeeded but the loop could not be freed (a
+ * future of it still referenced: reported, and the loop is leaked), -EBUSY.
  * *result (may be NULL) receives main's result whenever main succeeded,
  * even on -EBUSY, and with it the ownership: a result main gave a
  * destructor (cio_task_set_result_free) is the caller's to free; with

@@ -279,6 +279,7 @@ int cio_gather_future(cio_loop *loop, cio_future *const *futs, size_t n, int fla
     int rc = comb_new(loop, futs, n, gather_child, &st, out);
     if (rc)
         return rc;
+    CIO__FUTURE_SITE(st->out); /* debug mode: made by our caller */
     st->flags = flags;
     if (n == 0) {
         cio_future_set_result(st->out, NULL, NULL);
@@ -359,6 +360,7 @@ int cio_wait_future(cio_loop *loop, cio_future *const *futs, size_t n, cio_wait_
     int rc = comb_new(loop, futs, n, wait_child, &st, out);
     if (rc)
         return rc;
+    CIO__FUTURE_SITE(st->out);
     st->mode = (int)mode;
     return comb_start(st, norm_timeout(timeout), wait_cancel, out);
 }
@@ -403,6 +405,7 @@ int cio_wait_for_future(cio_loop *loop, cio_future *fut, double timeout, cio_fut
     int rc = comb_new(loop, &fut, fut ? 1 : 0, wait_for_child, &st, out);
     if (rc)
         return rc;
+    CIO__FUTURE_SITE(st->out);
     if (!fut)
         return comb_fail(st, -EINVAL, out);
     st->mode = -1;
@@ -433,6 +436,7 @@ int cio_shield_future(cio_loop *loop, cio_future *fut, cio_future **out)
     int rc = comb_new(loop, &fut, fut ? 1 : 0, shield_child, &st, out);
     if (rc)
         return rc;
+    CIO__FUTURE_SITE(st->out);
     if (!fut)
         return comb_fail(st, -EINVAL, out);
     return comb_start(st, -1, shield_cancel, out);
@@ -601,6 +605,7 @@ int cio_as_completed_next_future(cio_as_completed *it, cio_future **out)
     int rc = cio_future_new(it->loop, &f);
     if (rc)
         return rc;
+    CIO__FUTURE_SITE(f);
     it->handed++;
     if (it->dq_head < it->dq_tail) {
         cio_future_set_result(f, it->done_q[it->dq_head++], NULL);

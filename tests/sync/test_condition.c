@@ -1,7 +1,8 @@
 /* Condition and Barrier: notify(n) / notify_all / wait_for in FIFO order,
  * a cancelled or timed-out wait re-acquires the lock, a notified waiter
  * that gives up passes the notification on; barrier indices, abort, reset,
- * a cancelled waiter breaking the barrier; -EPERM and -EBUSY. */
+ * a cancelled waiter breaking the barrier; -EPERM outside a task, -EINVAL
+ * without the lock, -EBUSY. */
 #include "sync/sync_util.h"
 
 /* ---- Condition ---------------------------------------------------------------- */
@@ -36,11 +37,16 @@ static int cond_waiter(void *arg, void **result)
     return rc;
 }
 
+static bool always_true(void *arg) { return arg == NULL; }
+
 static int cond_notify_main(void *arg, void **result)
 {
-    EXPECT_ERR(-EPERM, cio_condition_notify(C, 1));
-    EXPECT_ERR(-EPERM, cio_condition_notify_all(C));
-    EXPECT_ERR(-EPERM, cio_condition_wait(C));
+    /* Without the lock: the condition is in the wrong state. */
+    EXPECT_ERR(-EINVAL, cio_condition_notify(C, 1));
+    EXPECT_ERR(-EINVAL, cio_condition_notify_all(C));
+    EXPECT_ERR(-EINVAL, cio_condition_wait(C));
+    EXPECT_ERR(-EINVAL, cio_condition_release(C));
+    EXPECT_FALSE(cio_lock_is_locked(CL));
     cio_task *t[5];
     for (int i = 0; i < 5; i++)
         t[i] = spawn(cond_waiter, V(i + 1));
@@ -71,6 +77,18 @@ TEST(condition_notify_n_and_all)
     EXPECT_LOG("notify2;1:woke;2:woke;notify0;notify_all;3:woke;4:woke;5:woke;");
     EXPECT_ERR(-EPERM, cio_condition_wait(C));
     EXPECT_ERR(-EPERM, cio_condition_acquire(C));
+    /* Outside a task, a wait is -EPERM even with the lock held; the
+     * non-waiting calls work. */
+    EXPECT_OK(cio_lock_acquire_nowait(CL));
+    EXPECT_ERR(-EPERM, cio_condition_wait(C));
+    EXPECT_ERR(-EPERM, cio_condition_wait_for(C, always_true, NULL));
+    EXPECT_ERR(-EINVAL, cio_condition_wait_for(C, NULL, NULL));
+    EXPECT_OK(cio_condition_notify(C, 1));
+    EXPECT_TRUE(cio_lock_is_locked(CL));
+    EXPECT_OK(cio_condition_release(C));
+    EXPECT_ERR(-EINVAL, cio_condition_release(C));
+    EXPECT_ERR(-EINVAL, cio_condition_notify(NULL, 1));
+    EXPECT_ERR(-EINVAL, cio_condition_wait(NULL));
     cond_free();
 }
 
@@ -91,7 +109,7 @@ static int cond_wait_for_waiter(void *arg, void **result)
 
 static int cond_wait_for_main(void *arg, void **result)
 {
-    EXPECT_ERR(-EPERM, cio_condition_wait_for(C, counter_at_least_3, NULL));
+    EXPECT_ERR(-EINVAL, cio_condition_wait_for(C, counter_at_least_3, NULL)); /* no lock */
     cio_task *t = spawn(cond_wait_for_waiter, NULL);
     yield_n(2);
     for (int i = 0; i < 3; i++) {
