@@ -91,8 +91,11 @@ CIO_API int cio_future_take_result(cio_future *fut, void **value);
  * 0, -EINVAL (NULL cb), -ENOMEM. */
 CIO_API int cio_future_add_done_callback(cio_future *fut, cio_future_cb cb, void *arg);
 
-/* Removes every registration of (cb, arg) not yet scheduled; returns how
- * many were removed. */
+/* Removes every registration of (cb, arg) not yet scheduled (asyncio's
+ * remove_done_callback, which also removes them all). Returns 0 when it
+ * removed at least one, -ENOENT when there was none (never added, already
+ * removed, or already scheduled because fut completed), -EINVAL for a NULL
+ * fut. Does not suspend. */
 CIO_API int cio_future_remove_done_callback(cio_future *fut, cio_future_cb cb, void *arg);
 
 /* Names the future in reports (the string is copied; NULL clears). */
@@ -164,13 +167,16 @@ CIO_API int cio_as_completed_new(cio_loop *loop, cio_future *const *futs, size_t
 
 /* A future (caller's reference) that completes with the next child to
  * complete, as its result (a cio_future *, owned by the iterator); or
- * fails with -ETIMEDOUT when the timeout expired first. Returns -ENOENT
- * once n futures have been handed out. */
+ * fails with -ETIMEDOUT when the timeout expired first. Returns 0;
+ * -ENODATA (the end of the iteration; *out NULL) once n futures have been
+ * handed out; -EINVAL for a NULL out or it; -ENOMEM. Does not suspend. */
 CIO_API int cio_as_completed_next_future(cio_as_completed *it, cio_future **out);
 
-/* Frees the iterator (and its references). Pending next() futures are
- * cancelled. */
-CIO_API void cio_as_completed_free(cio_as_completed *it);
+/* Frees the iterator (and its references to the children, which keep
+ * running). Pending cio_as_completed_next_future futures are cancelled.
+ * Returns 0 (also for NULL), or -EBUSY and frees nothing while a task is
+ * suspended in cio_as_completed_next on it. Does not suspend. */
+CIO_API int cio_as_completed_free(cio_as_completed *it);
 
 #ifdef __cplusplus
 }

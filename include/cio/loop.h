@@ -75,7 +75,11 @@ CIO_API int cio_loop_new(const cio_loop_options *opts, cio_loop **out);
  * callback in the queue, a future not yet freed, thread-pool work not yet
  * completed, a threadsafe call accepted and not yet run (also one accepted
  * while close ran, see cio_call_soon_threadsafe). In debug mode, -EBUSY also
- * reports the list of what is live.
+ * reports the list of what is live, one report each: callbacks, timers,
+ * watchers and signal handlers by their callback's name, futures and tasks
+ * by name and state and where they were made ("made at main+0x4f (app)":
+ * the caller of cio_future_new, cio_task_new, cio_spawn, a combinator's
+ * _future form, ...), for those made while debug mode was on.
  * Returns -EBUSY if called while the loop runs, 0 if already closed. */
 CIO_API int cio_loop_close(cio_loop *loop);
 
@@ -87,7 +91,10 @@ CIO_API int cio_loop_free(cio_loop *loop);
 
 /* Runs until cio_loop_stop. The current iteration completes first: every
  * callback that was ready when it began runs. Returns 0, -EBUSY if the loop
- * is already running, -EINVAL if it is closed.
+ * is already running (re-entered from its own callback or task, or running
+ * on another thread), -EDEADLK if another loop runs on this thread (called
+ * from that loop's callback or task: it would stop that loop until this
+ * run ends; asyncio refuses it too), -EINVAL if it is closed.
  *
  * If the backend's poll fails (epoll_wait or poll(2) returns an error other
  * than EINTR: the epoll descriptor closed under the loop, a kernel out of
@@ -116,7 +123,8 @@ enum { CIO_RUN_NOWAIT = 1 };
  *
  * Returns 1 if work remains (a callback ready, a timer, a watcher, ...), 0
  * if the loop has nothing left, or a negative error: -EBUSY while running,
- * -EINVAL if closed, or the error of a failed poll of the backend (reported
+ * -EDEADLK while another loop runs on this thread (as for
+ * cio_loop_run_forever), -EINVAL if closed, or the error of a failed poll of the backend (reported
  * through the report handler; see cio_loop_run_forever). */
 CIO_API int cio_loop_run_once(cio_loop *loop, int flags);
 
@@ -125,8 +133,9 @@ struct cio_future;
  * a result, the negative errno it failed with, -ECANCELED if cancelled.
  * Does not consume a reference. Returns -EINTR if cio_loop_stop ended the
  * run first, the poll's error if a failed poll ended it first (see
- * cio_loop_run_forever), -EBUSY if running, -EINVAL for a closed loop or a
- * future of another loop. Retrieves the future's error (it is not reported
+ * cio_loop_run_forever), -EBUSY if running, -EDEADLK while another loop
+ * runs on this thread, -EINVAL for a closed loop or a future of another
+ * loop. Retrieves the future's error (it is not reported
  * later). */
 CIO_API int cio_loop_run_until_complete(cio_loop *loop, struct cio_future *fut);
 
@@ -139,6 +148,9 @@ CIO_API void cio_loop_stop(cio_loop *loop);
 CIO_API bool cio_loop_is_running(const cio_loop *loop);
 CIO_API bool cio_loop_is_closed(const cio_loop *loop);
 CIO_API bool cio_loop_is_debug(const cio_loop *loop);
+/* Turns debug mode on or off. Futures and tasks made while it is on are
+ * the ones whose creation site the close report and the unretrieved-error
+ * report can name. */
 CIO_API void cio_loop_set_debug(cio_loop *loop, bool on);
 /* The backend in use: "epoll" or "poll". */
 CIO_API const char *cio_loop_backend(const cio_loop *loop);

@@ -91,10 +91,12 @@ typedef struct cio_task_options {
  * waiting for something nothing in the loop can finish any more are
  * reported and left with the loop (asyncio would hang). Then it frees
  * the generators left open (see cio_gen_new), waits for the loop's thread
- * pool jobs, frees the loop. Must not be called from a task.
- * Returns main's outcome (0, its error, or -ECANCELED); or, when main
- * succeeded but the loop could not be freed (a future of it still
- * referenced: reported, and the loop is leaked), -EBUSY.
+ * pool jobs, frees the loop.
+ * Returns main's outcome (0, its error, or -ECANCELED); -EDEADLK, doing
+ * nothing, when called from a task or while a loop runs on this thread
+ * (from a callback: the loop would wait for the whole run); -EINVAL for a
+ * NULL main; or, when main succeeded but the loop could not be freed (a
+ * future of it still referenced: reported, and the loop is leaked), -EBUSY.
  * *result (may be NULL) receives main's result whenever main succeeded,
  * even on -EBUSY, and with it the ownership: a result main gave a
  * destructor (cio_task_set_result_free) is the caller's to free; with
@@ -282,8 +284,13 @@ CIO_API int cio_wait(cio_future *const *futs, size_t n, cio_wait_mode mode, doub
 CIO_API int cio_shield(cio_future *fut, void **result);
 
 /* Awaits the next future of an as_completed iterator to complete; *done
- * receives it (owned by the iterator). Returns -ENOENT when all were
- * handed out, -ETIMEDOUT when the iterator's timeout passed. May suspend. */
+ * (may be NULL) receives it (owned by the iterator; NULL on an error).
+ * Returns 0; -ENODATA (the end of the iteration) once every future was
+ * handed out; -ETIMEDOUT when the iterator's timeout passed; -ECANCELED
+ * when the calling task is cancelled (the step still counts as one of the
+ * n, as a cancelled step of asyncio's as_completed); -EINVAL for a NULL it; -EPERM
+ * outside a task. While it waits, cio_as_completed_free(it) refuses with
+ * -EBUSY. May suspend. */
 CIO_API int cio_as_completed_next(cio_as_completed *it, cio_future **done);
 
 /* ---- Generators -------------------------------------------------------------
@@ -306,14 +313,31 @@ typedef int (*cio_gen_fn)(cio_gen *gen, void *arg);
 CIO_API int cio_gen_new(const cio_task_options *opts, cio_gen_fn fn, void *arg, cio_gen **out);
 
 /* Inside the generator: hands value to the consumer and suspends until the
- * next cio_gen_next. Returns 0, or -ECANCELED when the consumer closed the
- * generator early (run cleanup and return). May suspend. */
-CIO_API int cio_gen_yield(cio_gen *gen, void *value);
+ * consumer asks for the next one (asyncio's `sent = yield value` in an async
+ * generator). *sent (sent may be NULL) receives the value the consumer passed
+ * to cio_gen_send, or NULL when it called cio_gen_next; the value is the
+ * consumer's, passed through as is. Only the generator's own body may call
+ * it, on gen. Returns 0; -ECANCELED when the consumer closed the generator
+ * early or the body was cancelled (run cleanup and return; *sent is NULL);
+ * -EINVAL for a NULL gen; -EPERM outside gen's body; -ENOMEM. May suspend. */
+CIO_API int cio_gen_yield(cio_gen *gen, void *value, void **sent);
 
-/* The consumer: resumes the generator until it yields (returns 0 with
- * *value), ends (returns -ENODATA, the end of an iteration), or fails
- * (returns its error). May
- * suspend. */
+/* The consumer: sends in to the generator and resumes it until it yields
+ * (returns 0 with *value), ends (returns -ENODATA, the end of an iteration,
+ * on every call after), or fails (returns the body's error, on every call
+ * after too).
+ * in is what the generator's pending cio_gen_yield receives in *sent
+ * (asyncio's asend). The first call starts the body, which has no pending
+ * yield: in must be NULL then, else -EINVAL and nothing happens (asyncio's
+ * TypeError for a non-None value sent to a just-started generator).
+ * *value (value may be NULL) is NULL unless 0 is returned. -EINVAL also for
+ * a NULL gen or one being closed; -EPERM outside a task; -ECANCELED when the
+ * calling task is cancelled (the generator keeps running to its next
+ * yield). May suspend. */
+CIO_API int cio_gen_send(cio_gen *gen, void *in, void **value);
+
+/* cio_gen_send(gen, NULL, value): asyncio's anext. The generator's pending
+ * yield receives NULL. Same returns. May suspend. */
 CIO_API int cio_gen_next(cio_gen *gen, void **value);
 
 /* Closes the generator: if it is suspended in a yield, that yield returns

@@ -95,7 +95,7 @@ static void comb_detach(struct comb *st)
     for (size_t i = 0; i < st->n; i++) {
         CIO__SCAN_STEP();
         struct comb_slot *slot = &st->slots[i];
-        if (slot->pending && cio_future_remove_done_callback(st->kids[i], comb_child_done, slot)) {
+        if (slot->pending && cio_future_remove_done_callback(st->kids[i], comb_child_done, slot) == 0) {
             slot->pending = false;
             st->refs--; /* never the last: the caller holds one */
         }
@@ -279,6 +279,7 @@ int cio_gather_future(cio_loop *loop, cio_future *const *futs, size_t n, int fla
     int rc = comb_new(loop, futs, n, gather_child, &st, out);
     if (rc)
         return rc;
+    CIO__FUTURE_SITE(st->out); /* debug mode: made by our caller */
     st->flags = flags;
     if (n == 0) {
         cio_future_set_result(st->out, NULL, NULL);
@@ -359,6 +360,7 @@ int cio_wait_future(cio_loop *loop, cio_future *const *futs, size_t n, cio_wait_
     int rc = comb_new(loop, futs, n, wait_child, &st, out);
     if (rc)
         return rc;
+    CIO__FUTURE_SITE(st->out);
     st->mode = (int)mode;
     return comb_start(st, norm_timeout(timeout), wait_cancel, out);
 }
@@ -403,6 +405,7 @@ int cio_wait_for_future(cio_loop *loop, cio_future *fut, double timeout, cio_fut
     int rc = comb_new(loop, &fut, fut ? 1 : 0, wait_for_child, &st, out);
     if (rc)
         return rc;
+    CIO__FUTURE_SITE(st->out);
     if (!fut)
         return comb_fail(st, -EINVAL, out);
     st->mode = -1;
@@ -433,6 +436,7 @@ int cio_shield_future(cio_loop *loop, cio_future *fut, cio_future **out)
     int rc = comb_new(loop, &fut, fut ? 1 : 0, shield_child, &st, out);
     if (rc)
         return rc;
+    CIO__FUTURE_SITE(st->out);
     if (!fut)
         return comb_fail(st, -EINVAL, out);
     return comb_start(st, -1, shield_cancel, out);
@@ -460,7 +464,13 @@ struct cio_as_completed {
     bool timed_out;
     cio_handle timer;
     bool timer_pending;
+    size_t task_waiters; /* tasks suspended in cio_as_completed_next */
 };
+
+void cio__as_completed_task_waits(cio_as_completed *it, int delta)
+{
+    it->task_waiters += (size_t)(ptrdiff_t)delta;
+}
 
 static void ac_unref(cio_as_completed *it)
 {
@@ -590,11 +600,12 @@ int cio_as_completed_next_future(cio_as_completed *it, cio_future **out)
     if (!it || it->freed)
         return -EINVAL;
     if (it->handed == it->n)
-        return -ENOENT;
+        return -ENODATA;
     cio_future *f;
     int rc = cio_future_new(it->loop, &f);
     if (rc)
         return rc;
+    CIO__FUTURE_SITE(f);
     it->handed++;
     if (it->dq_head < it->dq_tail) {
         cio_future_set_result(f, it->done_q[it->dq_head++], NULL);
@@ -607,10 +618,16 @@ int cio_as_completed_next_future(cio_as_completed *it, cio_future **out)
     return 0;
 }
 
-void cio_as_completed_free(cio_as_completed *it)
+int cio_as_completed_free(cio_as_completed *it)
 {
     if (!it || it->freed)
-        return;
+        return 0;
+    /* A task suspended in cio_as_completed_next reads the iterator when it
+     * resumes: cancelling its wait here would also hand it an -ECANCELED
+     * it did not ask for. Callback code's next futures are its own to
+     * drop, so those are cancelled as before. */
+    if (it->task_waiters)
+        return -EBUSY;
     it->freed = true;
     cio_future *w;
     while ((w = ac_pop_waiter(it))) {
@@ -620,7 +637,7 @@ void cio_as_completed_free(cio_as_completed *it)
     for (size_t i = 0; i < it->n; i++) {
         CIO__SCAN_STEP();
         struct ac_slot *slot = &it->slots[i];
-        if (slot->pending && cio_future_remove_done_callback(it->kids[i], ac_child_done, slot)) {
+        if (slot->pending && cio_future_remove_done_callback(it->kids[i], ac_child_done, slot) == 0) {
             slot->pending = false;
             it->refs--;
         }
@@ -630,4 +647,5 @@ void cio_as_completed_free(cio_as_completed *it)
         it->refs--;
     }
     ac_unref(it);
+    return 0;
 }

@@ -63,6 +63,20 @@ struct cio_future {
 
 void cio__future_free(cio_future *fut); /* the last reference went */
 
+/* Debug mode: where a future was made, for the live list at close and the
+ * unretrieved-error report. cio_future_new records its caller; a public
+ * constructor that makes its future through it (cio_spawn, the combinator
+ * futures, cio_to_thread_future) records its own caller instead, with
+ * CIO__FUTURE_SITE expanded in its own body: __builtin_return_address(0)
+ * there is the user's call. Outside debug mode it costs the one branch. */
+void cio__future_set_site(cio_future *fut, const void *site);
+#define CIO__FUTURE_SITE(fut)                                                                     \
+    do {                                                                                          \
+        cio_future *site_fut_ = (fut);                                                            \
+        if (__builtin_expect(site_fut_->loop->debug, 0))                                          \
+            cio__future_set_site(site_fut_, __builtin_return_address(0));                         \
+    } while (0)
+
 /* The done-callback of a task awaiting a future (src/task/task.c): wakes
  * the task `arg` (a task's future) if it still awaits `fut`, and drops the
  * reference on it the registration held. */
@@ -114,5 +128,10 @@ void *cio__future_peek_result(const cio_future *fut);
 enum { CIO_FUTURE_PENDING = 0, CIO_FUTURE_DONE = 1, CIO_FUTURE_CANCELLED = 2 };
 /* Marks the error retrieved without reading it. */
 void cio__future_mark_retrieved(cio_future *fut);
+
+/* Counts a task suspended in cio_as_completed_next on it (delta +1 before
+ * the wait, -1 after), so that cio_as_completed_free refuses with -EBUSY
+ * instead of freeing what the task still reads. */
+void cio__as_completed_task_waits(cio_as_completed *it, int delta);
 
 #endif

@@ -290,6 +290,7 @@ int cio_to_thread_future(cio_loop *loop, const cio_work_options *opts, cio_work_
         job_release(loop, job);
         return rc;
     }
+    CIO__FUTURE_SITE(fut); /* debug mode: made by our caller */
     job->fn = fn;
     job->arg = arg;
     job->arg_free = o.arg_free;

@@ -79,7 +79,9 @@ int cio_as_completed_next(cio_as_completed *it, cio_future **done)
     if (rc)
         return rc;
     void *child; /* owned by the iterator */
+    cio__as_completed_task_waits(it, +1);
     rc = await_own(next, &child);
+    cio__as_completed_task_waits(it, -1);
     if (rc == 0 && done)
         *done = child;
     return rc;

@@ -24,7 +24,8 @@ struct cio_gen {
     char *name;
     cio_future *out; /* the consumer waits on it */
     cio_future *in;  /* the generator waits on it */
-    void *value;
+    void *value; /* yielded: generator to consumer */
+    void *sent;  /* sent: consumer to generator, read by the pending yield */
     bool started, yielded, finished, closing;
     int body_rc;
     bool listed;
@@ -146,8 +147,10 @@ static int body(void *arg, void **result)
     return rc;
 }
 
-int cio_gen_yield(cio_gen *g, void *value)
+int cio_gen_yield(cio_gen *g, void *value, void **sent)
 {
+    if (sent)
+        *sent = NULL;
     if (!g)
         return -EINVAL;
     struct cio__task *t = cio__task_current();
@@ -164,10 +167,25 @@ int cio_gen_yield(cio_gen *g, void *value)
     rc = cio_await(g->in, NULL);
     cio_future_unref(g->in);
     g->in = NULL;
-    return g->closing ? -ECANCELED : rc;
+    /* Taken here, not left in g: a value belongs to the one send that
+     * carried it, so a later cio_gen_next delivers NULL, not a stale one. */
+    void *in = g->sent;
+    g->sent = NULL;
+    if (g->closing)
+        return -ECANCELED;
+    if (rc)
+        return rc;
+    if (sent)
+        *sent = in;
+    return 0;
 }
 
 int cio_gen_next(cio_gen *g, void **value)
+{
+    return cio_gen_send(g, NULL, value);
+}
+
+int cio_gen_send(cio_gen *g, void *in, void **value)
 {
     struct cio__task *t = cio__task_current();
     if (!t)
@@ -179,6 +197,10 @@ int cio_gen_next(cio_gen *g, void **value)
     if (g->finished)
         return g->body_rc < 0 && g->body_rc != -ECANCELED ? g->body_rc : -ENODATA;
     if (g->closing)
+        return -EINVAL;
+    /* asyncio's asend(non-None) on a just-started generator is a
+     * TypeError: there is no pending yield to receive the value. */
+    if (!g->started && in)
         return -EINVAL;
     int rc = cio_future_new(t->loop, &g->out);
     if (rc)
@@ -193,6 +215,7 @@ int cio_gen_next(cio_gen *g, void **value)
         g->started = true;
         gen_list(g, t->loop);
     } else if (g->in) {
+        g->sent = in;
         cio_future_set_result(g->in, NULL, NULL); /* go on */
     }
     rc = cio_await(g->out, NULL);

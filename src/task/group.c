@@ -74,6 +74,7 @@ int cio_task_group_spawn(cio_task_group *g, const cio_task_options *opts, cio_ta
     int rc = cio__task_create(g->loop, opts, fn, arg, g, false, &child);
     if (rc)
         return rc;
+    CIO__FUTURE_SITE(child); /* debug mode: made by our caller */
     g->kids[g->n++] = child;
     g->alive++;
     if (out)

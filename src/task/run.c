@@ -89,8 +89,11 @@ int cio_run_with(const cio_loop_options *opts, cio_task_fn main, void *arg, void
         *result = NULL;
     if (!main)
         return -EINVAL;
+    /* asyncio.run "cannot be called from a running event loop": the new
+     * loop would block the thread that runs the other one, whose tasks and
+     * callbacks would wait, unseen, until this run ends. */
     if (cio__task_current() || (cio__tls_loop && cio_loop_is_running(cio__tls_loop)))
-        return -EBUSY; /* asyncio.run cannot be called from a running loop */
+        return -EDEADLK;
     cio_loop *loop;
     int rc = cio_loop_new(opts, &loop);
     if (rc)

@@ -124,8 +124,9 @@ static void check_slow_step(struct cio__task *t, int64_t t0)
 /* On the loop's stack: runs t until it suspends or ends. */
 static void task_resume(struct cio__task *t)
 {
-    /* A loop may run another loop's iteration from inside a task; keep the
-     * outer scheduler state. */
+    /* A task may be resumed from inside another (cio__task_wake resumes
+     * on the spot when the ready queue is out of memory); keep the outer
+     * scheduler state. */
     struct cio__task *prev_current = tls.current;
     cio__ctx prev_sched = tls.sched;
 #ifdef CIO_ASAN
@@ -428,25 +429,47 @@ int cio__task_create(cio_loop *loop, const cio_task_options *opts, cio_task_fn f
     return 0;
 }
 
+/* A root-owned task made by a public function whose caller is site: in
+ * debug mode that is where the task was made (cio__future_set_site). The
+ * new task heads the loop's list (cio__task_create), so it is found even
+ * when the caller wants no reference. */
+static inline __attribute__((always_inline)) int task_new_at(cio_loop *loop,
+                                                             const cio_task_options *opts,
+                                                             cio_task_fn fn, void *arg,
+                                                             cio_task **out, const void *site)
+{
+    int rc = cio__task_create(loop, opts, fn, arg, NULL, true, out);
+    if (rc == 0 && CIO_UNLIKELY(loop->debug))
+        cio__future_set_site(((struct cio__task *)loop->tasks)->fut, site);
+    return rc;
+}
+
 int cio_task_new(cio_loop *loop, const cio_task_options *opts, cio_task_fn fn, void *arg,
                  cio_task **out)
 {
-    return cio__task_create(loop, opts, fn, arg, NULL, true, out);
+    return task_new_at(loop, opts, fn, arg, out, __builtin_return_address(0));
 }
 
-int cio_spawn_with(const cio_task_options *opts, cio_task_fn fn, void *arg, cio_task **out)
+static inline __attribute__((always_inline)) int spawn_at(const cio_task_options *opts,
+                                                          cio_task_fn fn, void *arg,
+                                                          cio_task **out, const void *site)
 {
     if (out)
         *out = NULL;
     struct cio__task *t = tls.current;
     if (!t)
         return -EPERM;
-    return cio__task_create(t->loop, opts, fn, arg, NULL, true, out);
+    return task_new_at(t->loop, opts, fn, arg, out, site);
+}
+
+int cio_spawn_with(const cio_task_options *opts, cio_task_fn fn, void *arg, cio_task **out)
+{
+    return spawn_at(opts, fn, arg, out, __builtin_return_address(0));
 }
 
 int cio_spawn(cio_task_fn fn, void *arg, cio_task **out)
 {
-    return cio_spawn_with(NULL, fn, arg, out);
+    return spawn_at(NULL, fn, arg, out, __builtin_return_address(0));
 }
 
 static __thread int finish_depth;

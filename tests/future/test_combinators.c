@@ -802,7 +802,7 @@ TEST(as_completed_in_completion_order)
     for (int i = 0; i < 3; i++)
         EXPECT_OK(cio_as_completed_next_future(it, &n[i]));
     cio_future *extra = (cio_future *)0x1;
-    EXPECT_ERR(-ENOENT, cio_as_completed_next_future(it, &extra));
+    EXPECT_ERR(-ENODATA, cio_as_completed_next_future(it, &extra));
     int order[] = {2, 0, 1};
     for (int k = 0; k < 3; k++) {
         EXPECT_OK(cio_future_set_result(f[order[k]], V(order[k]), NULL));
@@ -817,7 +817,7 @@ TEST(as_completed_in_completion_order)
         EXPECT_PTR_EQ(f[order[k]], v);
     }
     unref_all(n, 3);
-    cio_as_completed_free(it);
+    EXPECT_OK(cio_as_completed_free(it));
     unref_all(f, 3);
     finish(loop);
 }
@@ -842,8 +842,8 @@ TEST(as_completed_next_after_completion)
     spin(loop);
     EXPECT_PTR_EQ(f[0], test_peek_result(n));
     cio_future_unref(n);
-    EXPECT_ERR(-ENOENT, cio_as_completed_next_future(it, &n));
-    cio_as_completed_free(it);
+    EXPECT_ERR(-ENODATA, cio_as_completed_next_future(it, &n));
+    EXPECT_OK(cio_as_completed_free(it));
     unref_all(f, 2);
     finish(loop);
 }
@@ -863,13 +863,13 @@ TEST(as_completed_timeout)
     EXPECT_TRUE(cio_future_is_done(n[1]));
     EXPECT_ERR(-ETIMEDOUT, cio_future_error(n[1]));
     cio_future *extra;
-    EXPECT_ERR(-ENOENT, cio_as_completed_next_future(it, &extra));
+    EXPECT_ERR(-ENODATA, cio_as_completed_next_future(it, &extra));
     /* the children were not cancelled */
     EXPECT_FALSE(cio_future_is_done(f[0]));
     EXPECT_OK(cio_future_set_result(f[0], NULL, NULL));
     EXPECT_OK(cio_future_set_result(f[1], NULL, NULL));
     unref_all(n, 2);
-    cio_as_completed_free(it);
+    EXPECT_OK(cio_as_completed_free(it));
     unref_all(f, 2);
     finish(loop);
 }
@@ -886,7 +886,7 @@ TEST(as_completed_free_with_pending_next)
     EXPECT_OK(cio_future_set_result(f[0], NULL, NULL));
     spin(loop);
     EXPECT_TRUE(cio_future_is_done(n[0]));
-    cio_as_completed_free(it);
+    EXPECT_OK(cio_as_completed_free(it));
     EXPECT_TRUE(cio_future_is_cancelled(n[1]));
     EXPECT_FALSE(cio_future_is_cancelled(n[0]));
     /* the child completing after the iterator is gone is harmless */
@@ -904,7 +904,7 @@ TEST(as_completed_free_unused)
     mk(loop, f, 2);
     cio_as_completed *it;
     EXPECT_OK(cio_as_completed_new(loop, f, 2, 3600.0, &it));
-    cio_as_completed_free(it);
+    EXPECT_OK(cio_as_completed_free(it));
     EXPECT_OK(cio_future_cancel(f[0]));
     EXPECT_OK(cio_future_cancel(f[1]));
     unref_all(f, 2);
@@ -920,7 +920,7 @@ TEST(as_completed_bad_input)
     EXPECT_ERR(-EINVAL, cio_as_completed_new(NULL, f, 1, CIO_NO_TIMEOUT, &it));
     EXPECT_ERR(-EINVAL, cio_as_completed_new(loop, NULL, 1, CIO_NO_TIMEOUT, &it));
     EXPECT_ERR(-EINVAL, cio_as_completed_new(loop, f, 1, NAN, &it));
-    cio_as_completed_free(NULL);
+    EXPECT_OK(cio_as_completed_free(NULL));
     EXPECT_OK(cio_future_cancel(f[0]));
     unref_all(f, 1);
     finish(loop);
@@ -988,7 +988,7 @@ TEST(negative_timeout_has_already_expired)
     run_until_done(loop, n);
     EXPECT_ERR(-ETIMEDOUT, cio_future_error(n));
     cio_future_unref(n);
-    cio_as_completed_free(it);
+    EXPECT_OK(cio_as_completed_free(it));
 
     /* NaN is refused; CIO_NO_TIMEOUT waits */
     EXPECT_ERR(-EINVAL, cio_wait_for_future(loop, f[1], NAN, &w));

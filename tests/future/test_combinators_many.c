@@ -179,7 +179,7 @@ TEST(as_completed_of_100000_children)
     }
     unref_all(n, MANY);
     free(n);
-    cio_as_completed_free(it);
+    EXPECT_OK(cio_as_completed_free(it));
     free_many(f);
     finish(loop);
     EXPECT_LINEAR();
@@ -191,7 +191,7 @@ TEST(as_completed_free_with_100000_pending_children)
     cio_future **f = mk_many(loop);
     cio_as_completed *it;
     EXPECT_OK(cio_as_completed_new(loop, f, MANY, CIO_NO_TIMEOUT, &it));
-    cio_as_completed_free(it);
+    EXPECT_OK(cio_as_completed_free(it));
     finish_many_in_reverse(f);
     free_many(f);
     finish(loop);

@@ -322,8 +322,8 @@ static int main_as_completed(void *arg, void **result)
         ngot++;
     }
     cio_future *done = V(1);
-    EXPECT_ERR(-ENOENT, cio_as_completed_next(it, &done));
-    cio_as_completed_free(it);
+    EXPECT_ERR(-ENODATA, cio_as_completed_next(it, &done));
+    EXPECT_OK(cio_as_completed_free(it));
     EXPECT_OK(cio_await(driver, NULL));
     cio_future_unref(driver);
     unref_all(f, 3);
@@ -345,6 +345,45 @@ TEST(as_completed_await_keeps_the_order_of_completions_in_one_iteration)
     EXPECT_LOG("r10;r20;r30;got10;got20;got30;");
 }
 
+/* cio_as_completed_free while a task waits in cio_as_completed_next on the
+ * iterator: refused with -EBUSY, nothing freed; the waiter goes on. */
+static int waits_in_next(void *arg, void **result)
+{
+    cio_as_completed *it = arg;
+    cio_future *done = NULL;
+    int rc = cio_as_completed_next(it, &done);
+    LOG("next-%s;", cio_err_name(rc));
+    *result = done;
+    return rc;
+}
+
+static int main_as_completed_free_busy(void *arg, void **result)
+{
+    cio_loop *loop = cio_current_loop();
+    cio_future *f = new_future();
+    cio_as_completed *it = NULL;
+    EXPECT_OK(cio_as_completed_new(loop, &f, 1, CIO_NO_TIMEOUT, &it));
+    cio_task *t = spawn(waits_in_next, it);
+    yield_n(2); /* t is suspended in next */
+    EXPECT_FALSE(cio_future_is_done(t));
+    EXPECT_ERR(-EBUSY, cio_as_completed_free(it));
+    LOG("busy;");
+    EXPECT_OK(cio_future_set_result(f, V(7), NULL));
+    void *got = NULL;
+    EXPECT_OK(cio_await(t, &got));
+    EXPECT_PTR_EQ(f, got);
+    cio_future_unref(t);
+    EXPECT_OK(cio_as_completed_free(it)); /* no waiter now */
+    cio_future_unref(f);
+    return 0;
+}
+
+TEST(as_completed_free_refuses_while_a_task_waits_in_next)
+{
+    EXPECT_OK(cio_run(main_as_completed_free_busy, NULL, NULL));
+    EXPECT_LOG("busy;next-OK;");
+}
+
 static int main_as_completed_timeout(void *arg, void **result)
 {
     cio_loop *loop = cio_current_loop();
@@ -358,7 +397,7 @@ static int main_as_completed_timeout(void *arg, void **result)
     EXPECT_OK(cio_as_completed_next(it, &done));
     EXPECT_PTR_EQ(f[1], done);
     EXPECT_ERR(-ETIMEDOUT, cio_as_completed_next(it, &done));
-    cio_as_completed_free(it);
+    EXPECT_OK(cio_as_completed_free(it));
     EXPECT_FALSE(cio_future_is_done(f[0])); /* not cancelled */
     EXPECT_OK(cio_future_cancel(f[0]));
     unref_all(f, 2);
@@ -496,7 +535,7 @@ static int main_many(void *arg, void **result)
         if (done != many[MANY - 1 - k])
             FAIL("as_completed gave %p for the %zu-th completion", (void *)done, k);
     }
-    cio_as_completed_free(it);
+    EXPECT_OK(cio_as_completed_free(it));
     EXPECT_OK(cio_await(t, NULL));
     cio_future_unref(t);
     for (size_t i = 0; i < MANY; i++)

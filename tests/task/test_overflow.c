@@ -124,7 +124,7 @@ struct overflow_case {
 
 static int gen_unbounded(cio_gen *g, void *arg)
 {
-    return cio_gen_yield(g, V(recurse(NULL, 1L << 40)));
+    return cio_gen_yield(g, V(recurse(NULL, 1L << 40)), NULL);
 }
 
 static int gen_consumer(void *arg, void **result)

@@ -80,13 +80,27 @@ TEST(run_cancels_and_waits_for_leftover_tasks)
 
 static int nested_run(void *arg, void **result)
 {
-    int rc = cio_run(main_result, V(1), NULL);
-    EXPECT_TRUE(rc < 0); /* must not be called from a task */
+    void *res = V(9);
+    /* would block the loop running this task until the inner run ended */
+    EXPECT_ERR(-EDEADLK, cio_run(main_result, V(1), &res));
+    EXPECT_PTR_EQ(NULL, res);
+    EXPECT_ERR(-EDEADLK, cio_run_with(NULL, main_result, V(1), NULL));
+    /* so is running any other loop from here; this loop is -EBUSY */
+    cio_loop *other;
+    EXPECT_OK(cio_loop_new(NULL, &other));
+    EXPECT_ERR(-EDEADLK, cio_loop_run_forever(other));
+    EXPECT_ERR(-EDEADLK, cio_loop_run_once(other, 0));
+    cio_future *f;
+    EXPECT_OK(cio_future_new(other, &f));
+    EXPECT_ERR(-EDEADLK, cio_loop_run_until_complete(other, f));
+    cio_future_unref(f);
+    EXPECT_OK(cio_loop_free(other));
+    EXPECT_ERR(-EBUSY, cio_loop_run_once(cio_current_loop(), CIO_RUN_NOWAIT));
     EXPECT_OK(cio_yield()); /* and the calling task still works */
     return 0;
 }
 
-TEST(run_from_a_task_fails)
+TEST(run_from_a_task_is_edeadlk)
 {
     EXPECT_OK(cio_run(nested_run, NULL, NULL));
 }
@@ -536,7 +550,7 @@ TEST(suspending_calls_outside_a_task_return_eperm)
     EXPECT_OK(cio_as_completed_new(loop, &f, 1, CIO_NO_TIMEOUT, &it));
     cio_future *d = NULL;
     EXPECT_ERR(-EPERM, cio_as_completed_next(it, &d));
-    cio_as_completed_free(it);
+    EXPECT_OK(cio_as_completed_free(it));
     cio_gen *gen = NULL;
     int rc = cio_gen_new(NULL, gen_noop, NULL, &gen);
     if (rc == 0) {
