@@ -124,8 +124,9 @@ enum { CIO_RUN_NOWAIT = 1 };
  * Returns 1 if work remains (a callback ready, a timer, a watcher, ...), 0
  * if the loop has nothing left, or a negative error: -EBUSY while running,
  * -EDEADLK while another loop runs on this thread (as for
- * cio_loop_run_forever), -EINVAL if closed, or the error of a failed poll of the backend (reported
- * through the report handler; see cio_loop_run_forever). */
+ * cio_loop_run_forever), -EINVAL if closed, or the error of a failed poll
+ * of the backend (reported through the report handler; see
+ * cio_loop_run_forever). */
 CIO_API int cio_loop_run_once(cio_loop *loop, int flags);
 
 struct cio_future;
@@ -135,8 +136,7 @@ struct cio_future;
  * run first, the poll's error if a failed poll ended it first (see
  * cio_loop_run_forever), -EBUSY if running, -EDEADLK while another loop
  * runs on this thread, -EINVAL for a closed loop or a future of another
- * loop. Retrieves the future's error (it is not reported
- * later). */
+ * loop. Retrieves the future's error (it is not reported later). */
 CIO_API int cio_loop_run_until_complete(cio_loop *loop, struct cio_future *fut);
 
 /* Asks a running loop to stop after the current iteration. Safe to call

@@ -335,20 +335,21 @@ static int live_report(cio_loop *loop, bool report)
         size_t n;
         const char *what;
     } items[] = {
-        {ready, "callback(s) in the ready queue"},
-        {remote, "threadsafe callback(s) not yet taken in"},
+        {ready, "callback(s) scheduled and not yet run"},
+        {remote, "callback(s) from other threads (cio_call_soon_threadsafe) not yet run"},
         {loop->wheel.active, "pending timer(s)"},
-        {(size_t)loop->nwatched, "watched file descriptor(s)"},
+        {(size_t)loop->nwatched, "file descriptor(s) with a reader or writer"},
         {(size_t)(loop->nsignals - loop->internal_signals), "signal handler(s)"},
-        {loop->jobs_inflight, "thread-pool job(s) in flight"},
-        {loop->futures_live, "future(s) not freed"},
+        {loop->jobs_inflight, "thread-pool job(s) not yet finished"},
+        {loop->futures_live, "future(s) or task(s) still referenced (each reference needs its "
+                             "cio_future_unref; a task's own lasts until its function returns)"},
     };
     for (size_t i = 0; i < sizeof items / sizeof items[0]; i++) {
         if (!items[i].n)
             continue;
         kinds++;
         if (report)
-            cio_loop_report(loop, "loop close: %zu %s", items[i].n, items[i].what);
+            cio_loop_report(loop, "loop close refused: %zu %s", items[i].n, items[i].what);
     }
     if (report && loop->nwatched) {
         char buf[128];

@@ -339,7 +339,9 @@ void cio__jobs_flush(cio_loop *loop)
     if (rc || !queue_reserve(n)) {
         /* Keep the jobs and try again next iteration. */
         pthread_mutex_unlock(&pool.lock);
-        cio_loop_report(loop, "thread pool: cannot queue work: %s",
+        cio_loop_report(loop, "thread pool: cannot start %zu job(s): %s (%s); they are "
+                              "retried at the next iteration of the loop",
+                        n, rc ? "no worker thread could be started" : "out of memory",
                         cio_strerror(rc ? rc : -ENOMEM));
         return;
     }

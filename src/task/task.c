@@ -91,7 +91,8 @@ static void task_entry(void *p)
     if (CIO_UNLIKELY(t->scopes != NULL)) {
         /* C has no `with`: a scope left open would otherwise vanish. */
         cio_loop_report(t->loop, "task %s returned with a deadline or shield scope still open "
-                                 "(every cio_*_begin needs its cio_scope_end)",
+                                 "(every cio_timeout_begin, cio_deadline_begin and "
+                                 "cio_shield_begin needs its cio_scope_end)",
                         cio_task_name(t->fut));
         t->scopes = NULL;
     }

@@ -159,7 +159,7 @@ TEST(run_fails_when_it_cannot_free_its_loop)
     EXPECT_ERR(-EBUSY, cio_run(main_keeps_a_future, NULL, &res));
     EXPECT_PTR_EQ(V(9), res); /* main did succeed */
     EXPECT_REPORT("could not be freed", NULL);
-    EXPECT_REPORT("future(s) not freed", NULL);
+    EXPECT_REPORT("1 future(s) or task(s) still referenced", NULL);
     /* The loop was kept for the future's sake: dropping it lets the loop
      * be freed after all. */
     cio_loop *loop = cio_future_loop(kept_future);
