@@ -104,7 +104,7 @@ int cio_to_thread_with(const cio_work_options *opts, cio_work_fn fn, void *arg, 
     if (result)
         *result = NULL;
     cio_future *job;
-    int rc = cio_to_thread_future(loop, opts, fn, arg, &job);
+    int rc = cio__context_to_thread_future(loop, opts, fn, arg, &job); /* with the task's context */
     if (rc)
         return rc;
     /* The result is taken out of the job after the wait, so that dropping

@@ -333,8 +333,11 @@ static const char *describe(void *owner)
     return buf;
 }
 
-int cio__task_create(cio_loop *loop, const cio_task_options *opts, cio_task_fn fn, void *arg,
-                     struct cio_task_group *group, bool root_owned, cio_future **out)
+/* inherit: the new task starts with the running task's context variables
+ * (cio_task_new's start with the defaults). */
+static int task_create(cio_loop *loop, const cio_task_options *opts, cio_task_fn fn, void *arg,
+                       struct cio_task_group *group, bool root_owned, bool inherit,
+                       cio_future **out)
 {
     if (out)
         *out = NULL;
@@ -406,6 +409,7 @@ int cio__task_create(cio_loop *loop, const cio_task_options *opts, cio_task_fn f
         cio__stack_put(stack);
         return rc;
     }
+    t->context = inherit ? cio__context_inherit(tls.current) : NULL;
     /* At the head: the list stays ordered by id, newest first, which
      * cio_run's teardown relies on (run.c). */
     struct cio__task *head = loop->tasks;
@@ -424,10 +428,16 @@ int cio__task_create(cio_loop *loop, const cio_task_options *opts, cio_task_fn f
     return 0;
 }
 
+int cio__task_create(cio_loop *loop, const cio_task_options *opts, cio_task_fn fn, void *arg,
+                     struct cio_task_group *group, bool root_owned, cio_future **out)
+{
+    return task_create(loop, opts, fn, arg, group, root_owned, true, out);
+}
+
 int cio_task_new(cio_loop *loop, const cio_task_options *opts, cio_task_fn fn, void *arg,
                  cio_task **out)
 {
-    return cio__task_create(loop, opts, fn, arg, NULL, true, out);
+    return task_create(loop, opts, fn, arg, NULL, true, false, out);
 }
 
 int cio_spawn_with(const cio_task_options *opts, cio_task_fn fn, void *arg, cio_task **out)
@@ -474,6 +484,7 @@ static void task_finish(struct cio__task *t)
     cio__future_set_task(fut, NULL);
     /* The hook's argument is free from now on: it keeps the id (task_id). */
     cio__future_set_cancel_hook(fut, NULL, (void *)(uintptr_t)t->id);
+    cio__context_unref(t->context);
     cio__stack_put(t->stack); /* t lives there: not touched from here on */
     /* A failure may be reported when the future is freed, by the future
      * layer, which knows no id: name the task now (only failures pay). */
