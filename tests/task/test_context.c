@@ -11,6 +11,14 @@
 
 #include "task/task_util.h"
 
+/* Options in the form of the header this is built with (0.2 adds a size
+ * field and CIO_WORK_OPTIONS). */
+#ifdef CIO_WORK_OPTIONS
+#define WOPTS(...) CIO_WORK_OPTIONS(__VA_ARGS__)
+#else
+#define WOPTS(...) ((cio_work_options){__VA_ARGS__})
+#endif
+
 static cio_context_var request_id = CIO_CONTEXT_VAR_INIT("request_id", NULL);
 static cio_context_var user = CIO_CONTEXT_VAR_INIT("user", (void *)"nobody");
 
@@ -410,7 +418,7 @@ static int owned_job(void *arg, void **result)
 
 static int owned_waiter(void *arg, void **result)
 {
-    static const cio_work_options opts = {.arg_free = arg_free, .result_free = result_free};
+    const cio_work_options opts = WOPTS(.arg_free = arg_free, .result_free = result_free);
     EXPECT_OK(cio_context_var_set(&request_id, V(80)));
     void *v = NULL;
     int rc = cio_to_thread_with(&opts, owned_job, arg, &v);
@@ -421,7 +429,7 @@ static int owned_waiter(void *arg, void **result)
 static int main_to_thread_owned(void *arg, void **result)
 {
     capture_reports_here();
-    static const cio_work_options opts = {.arg_free = arg_free, .result_free = result_free};
+    const cio_work_options opts = WOPTS(.arg_free = arg_free, .result_free = result_free);
     EXPECT_OK(cio_context_var_set(&request_id, V(80)));
     void *v = NULL;
     EXPECT_OK(cio_to_thread_with(&opts, owned_job, box(3), &v));
