@@ -99,6 +99,7 @@ CIO_API int cio_run_with(const cio_loop_options *opts, cio_task_fn main, void *a
  * before that, its body still runs (so it can free what arg hands over) and
  * its first suspension fails with -ECANCELED. The loop's root
  * scope owns it; *out (may be NULL) receives a reference for the caller.
+ * It starts with a copy of the current task's context variables.
  * Returns -EPERM outside a task (use cio_task_new there). */
 CIO_API int cio_spawn(cio_task_fn fn, void *arg, cio_task **out);
 /* The same with options (name, stack size); opts may be NULL. */
@@ -107,7 +108,8 @@ CIO_API int cio_spawn_with(const cio_task_options *opts, cio_task_fn fn, void *a
 
 /* Starts a task on any loop, from anywhere on the loop's thread (a
  * callback, or before the loop runs). opts may be NULL. *out (may be NULL)
- * receives a reference. Returns 0, -EINVAL, -ENOMEM. */
+ * receives a reference. Its context variables start at their defaults,
+ * also when called from a task. Returns 0, -EINVAL, -ENOMEM. */
 CIO_API int cio_task_new(cio_loop *loop, const cio_task_options *opts, cio_task_fn fn, void *arg,
                          cio_task **out);
 
@@ -155,7 +157,8 @@ CIO_API size_t cio_all_tasks(cio_loop *loop, cio_task **out, size_t max);
  * If the task is cancelled meanwhile, returns -ECANCELED at once; fn still
  * runs to completion on its thread (a thread cannot be interrupted) and its
  * result is dropped; if fn had not started, it never runs. Owned arguments
- * and results want cio_to_thread_with. May suspend. */
+ * and results want cio_to_thread_with. fn sees the task's context
+ * variables (cio_context_var_get), read-only. May suspend. */
 CIO_API int cio_to_thread(cio_work_fn fn, void *arg, void **result);
 
 /* cio_to_thread with ownership (opts may be NULL; see
@@ -229,7 +232,8 @@ typedef struct cio_task_group cio_task_group;
 CIO_API int cio_task_group_begin(cio_task_group **out);
 
 /* Starts fn(arg) as a child of the group; children may spawn siblings, also
- * while the owner waits. *out (may be NULL) receives a reference. Returns
+ * while the owner waits. The child starts with a copy of the calling
+ * task's context variables. *out (may be NULL) receives a reference. Returns
  * -EBUSY once the group is closing after a failure or an interrupted wait.
  * The group is freed when cio_task_group_end returns: no call after that. */
 CIO_API int cio_task_group_spawn(cio_task_group *g, const cio_task_options *opts, cio_task_fn fn,
