@@ -103,6 +103,14 @@ static void start_cb(void *arg)
         rc = cio_future_add_done_callback(task, task_done, tf);
         if (rc == 0) {
             tf->task = task;
+            /* A cancel made before this ran: its call normally runs after
+             * this one (it happened after the spawn), and finds the task;
+             * this covers a program that handed tf over unordered. */
+            pthread_mutex_lock(&tf->lock);
+            bool cancel = tf->cancel_sent;
+            pthread_mutex_unlock(&tf->lock);
+            if (cancel)
+                cio_future_cancel(task);
             return;
         }
         cio_loop_report(tf->loop, "cio_spawn_threadsafe: cannot watch task %s: %s",
