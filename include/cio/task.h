@@ -350,12 +350,13 @@ CIO_API int cio_loop_set_stall_watchdog(cio_loop *loop, double seconds);
  * call (asyncio.to_thread copies the context; cio_to_thread_future, like
  * loop.run_in_executor, does not).
  *
- * Cost: a task that never sets a variable carries no context (spawning
- * it costs one branch more); the values are a small array shared between
- * a task and the tasks and jobs it started until one of them sets a
- * variable (copy on write), so a spawn costs one atomic increment, a get
- * a binary search over the variables that are set, a set a copy of that
- * array (none when the task holds the only reference). */
+ * Cost: a task without values (none set, none inherited) carries nothing
+ * (spawning it costs one branch more); the values are a small array
+ * shared between a task and the tasks and jobs it started until one of
+ * them sets a variable (copy on write), so a spawn costs one atomic
+ * increment, a get a binary search over the variables that are set, a set
+ * a copy of that array (usually none when the task holds the only
+ * reference: it is changed in place). */
 
 /* A variable: define it once, usually as a static, with
  * CIO_CONTEXT_VAR_INIT. `name` is for the reader (may be NULL);
