@@ -466,6 +466,34 @@ TEST_T(many_threads, 120)
     EXPECT_NO_REPORTS();
 }
 
+/* ---- a task the loop cannot start ------------------------------------------------------- */
+
+static atomic_int never_ran;
+
+static int must_not_run(void *arg, void **result)
+{
+    atomic_store(&never_ran, 1);
+    return 0;
+}
+
+TEST(a_task_the_loop_refuses_completes_the_thread_future_with_its_error)
+{
+    g_loop = task_loop_new();
+    cio_thread_future *tf = NULL;
+    /* a stack larger than the 1 GiB limit: cio_task_new refuses it on the loop */
+    EXPECT_OK(cio_spawn_threadsafe(g_loop, &TOPTS(.stack_size = (size_t)1 << 40), must_not_run,
+                                   NULL, &tf));
+    for (int i = 0; i < 1000 && !cio_thread_future_is_done(tf); i++)
+        EXPECT_TRUE(cio_loop_run_once(g_loop, CIO_RUN_NOWAIT) >= 0);
+    void *r = V(1);
+    EXPECT_ERR(-EINVAL, cio_thread_future_wait(tf, -1, &r));
+    EXPECT_PTR_EQ(NULL, r);
+    EXPECT_EQ(0, atomic_load(&never_ran));
+    EXPECT_OK(cio_thread_future_free(tf));
+    finish_loop(g_loop);
+    EXPECT_NO_REPORTS();
+}
+
 /* ---- argument checks ------------------------------------------------------------------------ */
 
 TEST(argument_checks)
