@@ -211,14 +211,26 @@ TEST(cancel_before_the_task_started)
 static cio_future *gate;
 static sem_t gate_made;
 
+/* Publishes a new future in `gate` for the thread, awaits it, then returns
+ * arg. */
 static int gated_task(void *arg, void **result)
 {
-    EXPECT_OK(cio_future_new(cio_current_loop(), &gate));
+    cio_future *mine;
+    EXPECT_OK(cio_future_new(cio_current_loop(), &mine));
+    gate = mine;
     sem_post(&gate_made);
-    EXPECT_OK(cio_await(gate, NULL));
-    cio_future_unref(gate);
+    EXPECT_OK(cio_await(mine, NULL));
+    cio_future_unref(mine);
     *result = arg;
     return 0;
+}
+
+/* gated_task that fails with -EIO once the gate opens */
+static int gated_failure(void *arg, void **result)
+{
+    void *ignored;
+    int rc = gated_task(arg, &ignored);
+    return rc ? rc : -EIO;
 }
 
 static void open_gate(void *arg)
@@ -319,11 +331,14 @@ static void *thread_free_early(void *unused)
     EXPECT_OK(cio_thread_future_free(b));
     cio_future *gate_b = gate;
     /* c: fails after its thread future is gone: the loop reports it */
-    EXPECT_OK(cio_spawn_threadsafe(g_loop, &TOPTS(.name = "abandoned"),
-                                   failing_task, V(-EIO), &c));
+    EXPECT_OK(cio_spawn_threadsafe(g_loop, &TOPTS(.name = "abandoned"), gated_failure, NULL,
+                                   &c));
+    EXPECT_OK(sem_wait(&gate_made));
     EXPECT_OK(cio_thread_future_free(c));
-    /* after the frees, in this thread's order: open the gate, then stop */
+    cio_future *gate_c = gate;
+    /* after the frees, in this thread's order: open the gates, then stop */
     EXPECT_OK(cio_call_soon_threadsafe(g_loop, open_gate, gate_b));
+    EXPECT_OK(cio_call_soon_threadsafe(g_loop, open_gate, gate_c));
     stop_loop_from_thread();
     return NULL;
 }
