@@ -111,6 +111,7 @@ CIO_API int cio_run_with(const cio_loop_options *opts, cio_task_fn main, void *a
  * before that, its body still runs (so it can free what arg hands over) and
  * its first suspension fails with -ECANCELED. The loop's root
  * scope owns it; *out (may be NULL) receives a reference for the caller.
+ * It starts with a copy of the current task's context variables.
  * Returns -EPERM outside a task (use cio_task_new there). */
 CIO_API int cio_spawn(cio_task_fn fn, void *arg, cio_task **out);
 /* The same with options (name, stack size); opts may be NULL. Also
@@ -121,7 +122,8 @@ CIO_API int cio_spawn_with(const cio_task_options *opts, cio_task_fn fn, void *a
 
 /* Starts a task on any loop, from anywhere on the loop's thread (a
  * callback, or before the loop runs). opts may be NULL. *out (may be NULL)
- * receives a reference. Returns 0, -EINVAL, -E2BIG (opts: see
+ * receives a reference. Its context variables start at their defaults,
+ * also when called from a task. Returns 0, -EINVAL, -E2BIG (opts: see
  * cio_loop_options), -ENOMEM. */
 CIO_API int cio_task_new(cio_loop *loop, const cio_task_options *opts, cio_task_fn fn, void *arg,
                          cio_task **out);
@@ -170,7 +172,8 @@ CIO_API size_t cio_all_tasks(cio_loop *loop, cio_task **out, size_t max);
  * If the task is cancelled meanwhile, returns -ECANCELED at once; fn still
  * runs to completion on its thread (a thread cannot be interrupted) and its
  * result is dropped; if fn had not started, it never runs. Owned arguments
- * and results want cio_to_thread_with. May suspend. */
+ * and results want cio_to_thread_with. fn sees the task's context
+ * variables (cio_context_var_get), read-only. May suspend. */
 CIO_API int cio_to_thread(cio_work_fn fn, void *arg, void **result);
 
 /* cio_to_thread with ownership (opts may be NULL; see
@@ -244,7 +247,8 @@ typedef struct cio_task_group cio_task_group;
 CIO_API int cio_task_group_begin(cio_task_group **out);
 
 /* Starts fn(arg) as a child of the group; children may spawn siblings, also
- * while the owner waits. *out (may be NULL) receives a reference. Returns
+ * while the owner waits. The child starts with a copy of the calling
+ * task's context variables. *out (may be NULL) receives a reference. Returns
  * -EINVAL, -E2BIG and -ENOMEM as cio_task_new, and
  * -EBUSY once the group is closing after a failure or an interrupted wait.
  * The group is freed when cio_task_group_end returns: no call after that. */
@@ -370,6 +374,135 @@ CIO_API int cio_task_dump_all(cio_loop *loop, int fd);
  * only when it reports. Rename tasks with cio_task_set_name while it runs
  * (cio_future_set_name on a running task races with a report). */
 CIO_API int cio_loop_set_stall_watchdog(cio_loop *loop, double seconds);
+
+/* ---- Context variables (asyncio's contextvars) ------------------------------
+ * A context variable holds one value per task: the request id a log line
+ * prints, a deadline budget, a tracing span. A task starts with a copy of
+ * the values of the task that started it with cio_spawn, cio_spawn_with or
+ * cio_task_group_spawn, taken when it is spawned (asyncio copies the
+ * context at create_task); later sets on either side do not reach the
+ * other. A generator's body starts with the values of the task that first
+ * advances it (its first cio_gen_next: asyncio runs an async generator in
+ * its consumer's context). A task started with cio_task_new (from a
+ * callback, or cio_spawn_threadsafe) starts with every variable at its
+ * default. A cio_to_thread / cio_to_thread_with job sees, on its pool
+ * thread, the values of the task that submitted it, as they were at the
+ * call (asyncio.to_thread copies the context; cio_to_thread_future, like
+ * loop.run_in_executor, does not).
+ *
+ * Cost: a task without values (none set, none inherited) carries nothing
+ * (spawning it costs one branch more); the values are a small array
+ * shared between a task and the tasks and jobs it started until one of
+ * them sets a variable (copy on write), so a spawn costs one atomic
+ * increment, a get a binary search over the variables that are set, a set
+ * a copy of that array (usually none when the task holds the only
+ * reference: it is changed in place). */
+
+/* A variable: define it once, usually as a static, with
+ * CIO_CONTEXT_VAR_INIT. `name` is for the reader (may be NULL);
+ * `default_value` is what cio_context_var_get returns where the variable
+ * was never set. Variables are told apart by their address: a variable
+ * that goes away (freed, out of scope) must not be replaced by another at
+ * the same address while a task or job that set it is alive, or the new
+ * one would see the old value. _private is reserved (zero). */
+typedef struct cio_context_var {
+    const char *name;
+    void *default_value;
+    uintptr_t _private[2];
+} cio_context_var;
+
+#define CIO_CONTEXT_VAR_INIT(name, dflt) {(name), (dflt), {0, 0}}
+
+/* The variable's value in the current task, or inside a cio_to_thread job
+ * the value of the task that submitted it; the default where it was never
+ * set, and outside a task or job. NULL for a NULL var. Never suspends,
+ * never fails. */
+CIO_API void *cio_context_var_get(cio_context_var *var);
+
+/* Sets the variable's value for the current task and for the tasks and
+ * jobs it starts from now on (not for those already started, nor for its
+ * parent). The value is not owned by cio: it must stay valid as long as a
+ * task or job may read it, that is until this task ends or sets another
+ * value, and until every task and job started meanwhile ends or sets
+ * another (a static, or memory the task frees after awaiting its
+ * children). Setting a value equal to the default still sets it. Returns
+ * 0; -EPERM outside a task, also inside a cio_to_thread job (its values
+ * are the submitting task's, read-only); -EINVAL for a NULL var; -ENOMEM
+ * (the old value stays). Never suspends. */
+CIO_API int cio_context_var_set(cio_context_var *var, void *value);
+
+/* ---- From other threads (asyncio.run_coroutine_threadsafe) -------------------
+ * A thread that does not run the loop starts a task on it and gets a
+ * cio_thread_future, an object of no loop that any thread may wait on,
+ * poll, cancel and free. */
+
+typedef struct cio_thread_future cio_thread_future;
+
+/* From any thread: asks loop to start fn(arg) as a task (as cio_task_new
+ * would, so with every context variable at its default), and sets *out to
+ * a thread future that completes with the task's outcome. opts (may be
+ * NULL) is read during this call (the name is copied).
+ *
+ * The task is started by a cio_call_soon_threadsafe call, so it starts on
+ * a later iteration of the loop, in the order of the calls of that thread.
+ * A loop cannot close while such a call is pending (cio_loop_close fails
+ * with -EBUSY), so once this returned 0, fn(arg) runs and the thread future
+ * completes as long as the loop is run; fn then owns arg. Should the task
+ * fail to start (-ENOMEM, bad options), fn never runs and the thread
+ * future completes with that error (arg is still the caller's). The
+ * exception is cio_run's end: what is still queued when cio_run's main and
+ * every task have ended is dropped with the loop (asyncio's loop.close
+ * drops its pending callbacks too), so a call racing with the end of
+ * cio_run may never run and its thread future never complete: have main
+ * wait for the threads that spawn into its loop, or wait with a timeout.
+ * A task still running when cio_run's main returns is cancelled with the
+ * others, and its thread future completes (normally with -ECANCELED).
+ *
+ * Returns 0; -EINVAL for a NULL loop, fn or out, or a loop closed or
+ * closing (asyncio raises RuntimeError there; nothing is started, arg is
+ * still the caller's); -ENOMEM. The caller owns *out and frees it with
+ * cio_thread_future_free. Never blocks. */
+CIO_API int cio_spawn_threadsafe(cio_loop *loop, const cio_task_options *opts, cio_task_fn fn,
+                                 void *arg, cio_thread_future **out);
+
+/* Blocks the calling thread (the whole thread) until the task has ended,
+ * for at most timeout seconds (negative: no limit; 0: only look), and
+ * returns its outcome: 0, its error, or -ECANCELED. On 0, *result (may be
+ * NULL) receives the task's result and, the first time a wait hands it
+ * out, its ownership: a result the task gave a destructor
+ * (cio_task_set_result_free) is then the caller's to free, as with
+ * cio_run; later waits receive the same pointer. A result never handed out
+ * is freed by cio_thread_future_free. Returns -ETIMEDOUT if the task did
+ * not end in time (nothing changes; wait again or cancel), -EDEADLK on a
+ * thread that is running the future's loop (a callback or a task of it:
+ * only that thread could end the task) when the task has not ended and
+ * timeout is not 0 (a poll there is fine), -EINVAL for a NULL tf or a NaN
+ * timeout. Called before the loop's thread runs the loop, it waits forever
+ * (or until the timeout). Not for tasks: it blocks the loop. */
+CIO_API int cio_thread_future_wait(cio_thread_future *tf, double timeout, void **result);
+
+/* True once the task has ended (a wait would not block). False for NULL.
+ * Any thread; never blocks. */
+CIO_API bool cio_thread_future_is_done(const cio_thread_future *tf);
+
+/* Asks the loop, from any thread, to cancel the task (cio_future_cancel
+ * on it, on the loop's thread): a task that has not started yet still runs
+ * its body, whose first suspension fails with -ECANCELED. The thread
+ * future then completes with the task's outcome, normally -ECANCELED (a
+ * task that finishes before the request arrives keeps its outcome).
+ * Returns 0 once asked (a second cancel is 0 too and does nothing),
+ * -EINVAL for NULL or a thread future already done, -ENOMEM. Never
+ * blocks. */
+CIO_API int cio_thread_future_cancel(cio_thread_future *tf);
+
+/* Frees the thread future, from any thread, at any time: a task still
+ * running goes on (it is not cancelled), and when it ends its result is
+ * freed with its destructor, if it has one, and an error it fails with is
+ * reported by its loop, as for any task whose error nobody retrieved. A
+ * result a wait did not hand out is freed here. Returns 0 (also for NULL),
+ * or -EBUSY and frees nothing while another thread waits on it. Never
+ * blocks. */
+CIO_API int cio_thread_future_free(cio_thread_future *tf);
 
 #ifdef __cplusplus
 }

@@ -113,7 +113,7 @@ int cio_to_thread_with(const cio_work_options *opts, cio_work_fn fn, void *arg, 
     if (rc)
         return rc;
     cio_future *job;
-    rc = cio_to_thread_future(loop, &o, fn, arg, &job);
+    rc = cio__context_to_thread_future(loop, &o, fn, arg, &job); /* with the task's context */
     if (rc)
         return rc;
     /* The result is taken out of the job after the wait, so that dropping

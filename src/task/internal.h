@@ -46,6 +46,7 @@ struct cio__task {
     struct cio_task_group *groups; /* open groups it owns, newest first */
     cio_future *awaiting;
     struct cio__stack *stack;
+    struct cio__context *context; /* its context variables' values; NULL: none set */
     struct cio__task *next, *prev; /* the loop's list of tasks */
     struct cio_task_group *group;
     uint64_t id;
@@ -73,9 +74,20 @@ void cio__task_interrupt(struct cio__task *t, int err);
 
 /* Creates a task; owner: NULL for the loop's root scope (which then holds
  * the creation reference), or a group/generator which takes *out as its
- * own reference. */
+ * own reference. It starts with a copy of the running task's context
+ * variables (cio_task_new's start with the defaults). */
 int cio__task_create(cio_loop *loop, const cio_task_options *opts, cio_task_fn fn, void *arg,
                      struct cio_task_group *group, bool root_owned, cio_future **out);
+
+/* Context variables (context.c). A new task's values: a reference to
+ * parent's (NULL parent, or a parent with none set: NULL). */
+struct cio__context *cio__context_inherit(const struct cio__task *parent);
+/* Drops a reference (NULL is accepted); the last frees the values. */
+void cio__context_unref(struct cio__context *c);
+/* cio_to_thread_future for cio_to_thread: the job also sees the current
+ * task's context variables on its pool thread. */
+int cio__context_to_thread_future(cio_loop *loop, const cio_work_options *opts, cio_work_fn fn,
+                                  void *arg, cio_future **out);
 
 /* What the loop thread tells the stall watchdog's thread (dump.c): the
  * task running now, and the task whose name the watchdog is copying. It

@@ -336,8 +336,11 @@ static const char *describe(void *owner)
     return buf;
 }
 
-int cio__task_create(cio_loop *loop, const cio_task_options *opts, cio_task_fn fn, void *arg,
-                     struct cio_task_group *group, bool root_owned, cio_future **out)
+/* inherit: the new task starts with the running task's context variables
+ * (cio_task_new's start with the defaults). */
+static int task_create(cio_loop *loop, const cio_task_options *opts, cio_task_fn fn, void *arg,
+                       struct cio_task_group *group, bool root_owned, bool inherit,
+                       cio_future **out)
 {
     if (out)
         *out = NULL;
@@ -412,6 +415,7 @@ int cio__task_create(cio_loop *loop, const cio_task_options *opts, cio_task_fn f
         cio__stack_put(stack);
         return rc;
     }
+    t->context = inherit ? cio__context_inherit(tls.current) : NULL;
     /* At the head: the list stays ordered by id, newest first, which
      * cio_run's teardown relies on (run.c). */
     struct cio__task *head = loop->tasks;
@@ -430,16 +434,25 @@ int cio__task_create(cio_loop *loop, const cio_task_options *opts, cio_task_fn f
     return 0;
 }
 
+int cio__task_create(cio_loop *loop, const cio_task_options *opts, cio_task_fn fn, void *arg,
+                     struct cio_task_group *group, bool root_owned, cio_future **out)
+{
+    return task_create(loop, opts, fn, arg, group, root_owned, true, out);
+}
+
 /* A root-owned task made by a public function whose caller is site: in
  * debug mode that is where the task was made (cio__future_set_site). The
- * new task heads the loop's list (cio__task_create), so it is found even
- * when the caller wants no reference. */
+ * new task heads the loop's list (task_create), so it is found even when
+ * the caller wants no reference. inherit: it starts with a copy of the
+ * current task's context variables (spawn), or with the defaults
+ * (cio_task_new). */
 static inline __attribute__((always_inline)) int task_new_at(cio_loop *loop,
                                                              const cio_task_options *opts,
                                                              cio_task_fn fn, void *arg,
-                                                             cio_task **out, const void *site)
+                                                             cio_task **out, const void *site,
+                                                             bool inherit)
 {
-    int rc = cio__task_create(loop, opts, fn, arg, NULL, true, out);
+    int rc = task_create(loop, opts, fn, arg, NULL, true, inherit, out);
     if (rc == 0 && CIO_UNLIKELY(loop->debug))
         cio__future_set_site(((struct cio__task *)loop->tasks)->fut, site);
     return rc;
@@ -448,7 +461,7 @@ static inline __attribute__((always_inline)) int task_new_at(cio_loop *loop,
 int cio_task_new(cio_loop *loop, const cio_task_options *opts, cio_task_fn fn, void *arg,
                  cio_task **out)
 {
-    return task_new_at(loop, opts, fn, arg, out, __builtin_return_address(0));
+    return task_new_at(loop, opts, fn, arg, out, __builtin_return_address(0), false);
 }
 
 static inline __attribute__((always_inline)) int spawn_at(const cio_task_options *opts,
@@ -460,7 +473,7 @@ static inline __attribute__((always_inline)) int spawn_at(const cio_task_options
     struct cio__task *t = tls.current;
     if (!t)
         return -EPERM;
-    return task_new_at(t->loop, opts, fn, arg, out, site);
+    return task_new_at(t->loop, opts, fn, arg, out, site, true);
 }
 
 int cio_spawn_with(const cio_task_options *opts, cio_task_fn fn, void *arg, cio_task **out)
@@ -502,6 +515,7 @@ static void task_finish(struct cio__task *t)
     cio__future_set_task(fut, NULL);
     /* The hook's argument is free from now on: it keeps the id (task_id). */
     cio__future_set_cancel_hook(fut, NULL, (void *)(uintptr_t)t->id);
+    cio__context_unref(t->context);
     cio__stack_put(t->stack); /* t lives there: not touched from here on */
     /* A failure may be reported when the future is freed, by the future
      * layer, which knows no id: name the task now (only failures pay). */

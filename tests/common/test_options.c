@@ -343,6 +343,34 @@ TEST(gen_new_options)
     check_options(&c);
 }
 
+/* cio_spawn_threadsafe copies the options on the calling thread (here the
+ * loop's own, before the loop runs), then the loop starts the task. */
+static int call_spawn_threadsafe(const void *opts, bool *seen)
+{
+    cio_loop *loop = test_loop_new();
+    cio_thread_future *tf = NULL;
+    cur_seen = false;
+    int rc = cio_spawn_threadsafe(loop, opts, named_body, NULL, &tf);
+    if (rc == 0) {
+        for (int i = 0; i < 1000 && !cio_thread_future_is_done(tf); i++)
+            EXPECT_TRUE(cio_loop_run_once(loop, CIO_RUN_NOWAIT) >= 0);
+        EXPECT_OK(cio_thread_future_wait(tf, 0, NULL));
+        EXPECT_OK(cio_thread_future_free(tf));
+    } else {
+        EXPECT_PTR_EQ(NULL, tf);
+    }
+    test_drain(loop);
+    CLOSE_LOOP(loop);
+    *seen = cur_seen;
+    return rc;
+}
+
+TEST(spawn_threadsafe_options)
+{
+    struct opts_case c = task_case(call_spawn_threadsafe);
+    check_options(&c);
+}
+
 /* ---- cio_work_options --------------------------------------------------- */
 
 /* The older header ends before result_free: arg_free is read (and, the
