@@ -139,12 +139,34 @@ typedef enum cio_wait_mode {
     CIO_WAIT_FIRST_EXCEPTION = 2,
 } cio_wait_mode;
 
-/* Completes when the mode's condition holds or timeout expires. It never
- * fails and never cancels the children (asyncio.wait). Its result is the
- * number of children done, as (void *)(uintptr_t). n == 0 is -EINVAL, as
- * in asyncio. Cancelling it leaves the children alone. */
+/* The outcome of a wait: the inputs split into those done and those still
+ * pending, each in input order. The pointers are the inputs' own (borrowed:
+ * no reference is added). */
+typedef struct cio_wait_sets {
+    cio_future **done;
+    size_t n_done;
+    cio_future **pending;
+    size_t n_pending;
+} cio_wait_sets;
+
+/* asyncio.wait for callback code: *out (caller's reference) completes when
+ * the mode's condition holds (CIO_WAIT_ALL_COMPLETED: every input done;
+ * CIO_WAIT_FIRST_COMPLETED: any; CIO_WAIT_FIRST_EXCEPTION: any failed, not
+ * cancelled, or all done) or timeout (seconds, CIO_NO_TIMEOUT for none; 0
+ * or less looks once in the next iteration) expires. It never fails and
+ * never cancels the inputs. Its result is a `const cio_wait_sets *`
+ * describing the inputs as they were when it completed (n_done +
+ * n_pending == n); the sets and the arrays belong to the wait future and
+ * are freed with it, and the input pointers in them stay valid as long as
+ * it lives (it holds a reference to each input). Errors of the inputs are
+ * not retrieved: look at each done future. Cancelling the wait future
+ * leaves the inputs alone. futs are the caller's (the call takes its own
+ * references). Returns 0, -EINVAL
+ * (NULL out or loop, a closed loop, n == 0 as in asyncio, NULL futs or a
+ * NULL entry, an input of another loop, a bad mode, a NaN timeout),
+ * -ENOMEM. Does not suspend. */
 CIO_API int cio_wait_future(cio_loop *loop, cio_future *const *futs, size_t n, cio_wait_mode mode,
-                     double timeout, cio_future **out);
+                            double timeout, cio_future **out);
 
 /* Completes with fut's outcome, or, when timeout expires first, cancels fut
  * and fails with -ETIMEDOUT once fut is done. If fut completed in the same

@@ -259,10 +259,23 @@ CIO_API void cio_task_group_cancel(cio_task_group *g);
  * the waiting task is cancelled, the futures are cancelled too. May suspend. */
 CIO_API int cio_gather(cio_future *const *futs, size_t n, int flags, void **results);
 
-/* asyncio.wait: waits until the mode's condition holds or timeout (seconds,
- * CIO_NO_TIMEOUT for none) passes; returns how many futures are done.
- * Cancels nothing. May suspend. */
-CIO_API int cio_wait(cio_future *const *futs, size_t n, cio_wait_mode mode, double timeout);
+/* asyncio.wait: waits until the mode's condition holds (CIO_WAIT_ALL_COMPLETED:
+ * every future done; CIO_WAIT_FIRST_COMPLETED: any; CIO_WAIT_FIRST_EXCEPTION:
+ * any failed, not cancelled, or all done) or timeout (seconds, CIO_NO_TIMEOUT
+ * for none) passes, then splits futs into the done and the pending, as they
+ * are when the task resumes. done and pending are caller arrays of n entries
+ * (or NULL when that set is not wanted); each receives the inputs' pointers
+ * (borrowed, no reference added) in input order, and *n_done / *n_pending
+ * (each may be NULL) their counts, which add up to n. The timeout passing
+ * is not an error: it returns 0 with the futures not done in pending.
+ * Cancels nothing, and retrieves no error: look at each done future.
+ * Returns 0; -ECANCELED when the calling task is cancelled; -ETIMEDOUT when
+ * a deadline scope of the task expires (never for timeout); -EINVAL (n == 0
+ * as in asyncio, NULL futs or a NULL entry, a future of another loop, a bad
+ * mode, a NaN timeout); -EPERM outside a task; -ENOMEM. On an error the
+ * counts are 0 and the arrays untouched. May suspend. */
+CIO_API int cio_wait(cio_future *const *futs, size_t n, cio_wait_mode mode, double timeout,
+                     cio_future **done, size_t *n_done, cio_future **pending, size_t *n_pending);
 
 /* Awaits a shielded future: cancelling the waiting task leaves fut running. */
 CIO_API int cio_shield(cio_future *fut, void **result);

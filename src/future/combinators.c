@@ -292,14 +292,33 @@ int cio_gather_future(cio_loop *loop, cio_future *const *futs, size_t n, int fla
 
 /* ---- wait ------------------------------------------------------------------ */
 
+/* Completes the output with the sets. One allocation holds the header and
+ * one array of n pointers: the done ones fill it from the front, the
+ * pending ones follow. If it fails the wait cannot report its sets, and
+ * -ENOMEM is the truthful outcome. */
 static void wait_complete(struct comb *st)
 {
-    size_t done = 0;
+    cio_wait_sets *sets = malloc(sizeof *sets + st->n * sizeof(cio_future *));
+    if (!sets) {
+        cio_future_set_error(st->out, -ENOMEM);
+        comb_detach(st);
+        return;
+    }
+    cio_future **all = (cio_future **)(sets + 1);
+    size_t d = 0;
     for (size_t i = 0; i < st->n; i++) {
         CIO__SCAN_STEP();
-        done += cio_future_is_done(st->kids[i]);
+        if (cio_future_is_done(st->kids[i]))
+            all[d++] = st->kids[i];
     }
-    cio_future_set_result(st->out, (void *)(uintptr_t)done, NULL);
+    size_t p = d;
+    for (size_t i = 0; i < st->n; i++) {
+        CIO__SCAN_STEP();
+        if (!cio_future_is_done(st->kids[i]))
+            all[p++] = st->kids[i];
+    }
+    *sets = (cio_wait_sets){all, d, all + d, st->n - d};
+    cio_future_set_result(st->out, sets, free);
     comb_detach(st);
 }
 
@@ -348,7 +367,7 @@ static int wait_cancel(cio_future *out, void *arg)
 }
 
 int cio_wait_future(cio_loop *loop, cio_future *const *futs, size_t n, cio_wait_mode mode, double timeout,
-             cio_future **out)
+                    cio_future **out)
 {
     if (n == 0 || (int)mode < 0 || mode > CIO_WAIT_FIRST_EXCEPTION || isnan(timeout)) {
         if (out)

@@ -43,8 +43,13 @@ int cio_gather(cio_future *const *futs, size_t n, int flags, void **results)
     return rc;
 }
 
-int cio_wait(cio_future *const *futs, size_t n, cio_wait_mode mode, double timeout)
+int cio_wait(cio_future *const *futs, size_t n, cio_wait_mode mode, double timeout, cio_future **done,
+             size_t *n_done, cio_future **pending, size_t *n_pending)
 {
+    if (n_done)
+        *n_done = 0;
+    if (n_pending)
+        *n_pending = 0;
     cio_loop *loop = task_loop();
     if (!loop)
         return -EPERM;
@@ -52,9 +57,29 @@ int cio_wait(cio_future *const *futs, size_t n, cio_wait_mode mode, double timeo
     int rc = cio_wait_future(loop, futs, n, mode, timeout, &w);
     if (rc)
         return rc;
-    void *ndone;
-    rc = await_own(w, &ndone);
-    return rc ? rc : (int)(uintptr_t)ndone;
+    rc = await_own(w, NULL);
+    if (rc)
+        return rc;
+    /* The sets are taken now, when the task runs again, not from the wait
+     * future's result: asyncio's wait() also sorts the futures after its
+     * waiter resumed, so what finished in between is reported done. */
+    size_t d = 0, p = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (cio_future_is_done(futs[i])) {
+            if (done)
+                done[d] = futs[i];
+            d++;
+        } else {
+            if (pending)
+                pending[p] = futs[i];
+            p++;
+        }
+    }
+    if (n_done)
+        *n_done = d;
+    if (n_pending)
+        *n_pending = p;
+    return 0;
 }
 
 int cio_shield(cio_future *fut, void **result)
