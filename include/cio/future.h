@@ -71,6 +71,30 @@ CIO_API int cio_future_set_error(cio_future *fut, int err);
  * or cancelled (asyncio's cancel() returning False). */
 CIO_API int cio_future_cancel(cio_future *fut);
 
+/* cio_future_cancel with a reason (asyncio's cancel(msg)): message (copied;
+ * NULL for none) is kept with fut, for cio_future_cancel_message. A task
+ * cancelled this way reads it with cio_future_cancel_message(
+ * cio_current_task()); whoever awaits or holds fut reads it from fut. Only
+ * the call that requests the cancellation sets the message: on a future
+ * whose cancellation is already requested (a task still unwinding, a
+ * gather waiting for its children) it returns 0 and changes nothing, as a
+ * second cancel(msg) in asyncio. Where cio passes a cancellation on, the
+ * message goes with it: cancelling a gather or wait_for future (or a task
+ * suspended in cio_gather or cio_wait_for) cancels the children with the
+ * same message, and a gather or wait_for future that ends cancelled
+ * because its child was cancelled takes the child's message. A shield
+ * passes nothing either way, a deadline or a task group's cancellation has
+ * no message, and cancelling a task suspended in cio_await leaves the
+ * awaited future alone (cio_await never cancels it), so nothing reaches
+ * it. Returns 0; -EINVAL if fut is NULL, done or cancelled; -ENOMEM (the
+ * message could not be copied; nothing was cancelled). Does not suspend. */
+CIO_API int cio_future_cancel_with_message(cio_future *fut, const char *message);
+
+/* The message fut was cancelled with (see cio_future_cancel_with_message),
+ * or NULL: none given, not cancelled, or NULL fut. Owned by fut, valid
+ * while fut lives. Never fails; does not suspend. */
+CIO_API const char *cio_future_cancel_message(const cio_future *fut);
+
 CIO_API bool cio_future_is_done(const cio_future *fut); /* done or cancelled */
 CIO_API bool cio_future_is_cancelled(const cio_future *fut);
 

@@ -211,15 +211,29 @@ static int comb_start(struct comb *st, double timeout, cio__cancel_hook hook, ci
     return 0;
 }
 
-/* Completes out with inner's outcome (the value stays owned by inner). */
-static void propagate(cio_future *out, cio_future *inner)
+/* Completes out with inner's outcome (the value stays owned by inner).
+ * with_message: a cancelled inner passes its cancellation message on, as
+ * the CancelledError(msg) that asyncio's wait_for re-raises (its shield
+ * calls a bare outer.cancel() instead). */
+static void propagate(cio_future *out, cio_future *inner, bool with_message)
 {
     void *value;
     int err = cio_future_result(inner, &value);
+    if (err == -ECANCELED && with_message)
+        cio__future_copy_cancel_message(out, inner);
     if (err)
         cio_future_set_error(out, err);
     else
         cio_future_set_result(out, value, NULL);
+}
+
+/* Cancels fut with msg (may be NULL). If the message cannot be copied the
+ * cancellation still happens, without it: the children of a cancelled
+ * combinator must stop either way. */
+static int cancel_with(cio_future *fut, const char *msg)
+{
+    int rc = cio_future_cancel_with_message(fut, msg);
+    return rc == -ENOMEM ? cio_future_cancel(fut) : rc;
 }
 
 /* ---- gather ---------------------------------------------------------------- */
@@ -248,6 +262,8 @@ static void gather_child(struct comb *st, size_t i, cio_future *child)
     if (!(st->flags & CIO_GATHER_COLLECT)) {
         if (cio_future_is_cancelled(child) || (cio_future_is_done(child) && cio_future_error(child))) {
             int err = cio_future_is_cancelled(child) ? -ECANCELED : cio_future_error(child);
+            if (err == -ECANCELED) /* asyncio: outer gets the child's CancelledError(msg) */
+                cio__future_copy_cancel_message(st->out, child);
             cio_future_set_error(st->out, err);
             return;
         }
@@ -258,12 +274,12 @@ static void gather_child(struct comb *st, size_t i, cio_future *child)
 
 static int gather_cancel(cio_future *out, void *arg)
 {
-    (void)out;
     struct comb *st = arg;
+    const char *msg = cio_future_cancel_message(out); /* asyncio: child.cancel(msg=msg) */
     bool any = false;
     for (size_t i = 0; i < st->n; i++) {
         CIO__SCAN_STEP();
-        if (cio_future_cancel(st->kids[i]) == 0)
+        if (cancel_with(st->kids[i], msg) == 0)
             any = true;
     }
     /* Stay pending until the children's outcomes arrive (asyncio), unless
@@ -398,15 +414,14 @@ static void wait_for_child(struct comb *st, size_t i, cio_future *inner)
         cio__future_mark_retrieved(inner);
         cio_future_set_error(out, -ETIMEDOUT);
     } else {
-        propagate(out, inner);
+        propagate(out, inner, true);
     }
 }
 
 static int wait_for_cancel(cio_future *out, void *arg)
 {
-    (void)out;
     struct comb *st = arg;
-    if (cio_future_cancel(st->kids[0]) == 0 || st->slots[0].pending)
+    if (cancel_with(st->kids[0], cio_future_cancel_message(out)) == 0 || st->slots[0].pending)
         return 1; /* finished by wait_for_child */
     return 0;
 }
@@ -436,7 +451,7 @@ static void shield_child(struct comb *st, size_t i, cio_future *inner)
     cio_future *out = st->out;
     if (cio_future_is_done(out))
         return; /* the outer was cancelled; the inner's error stays with it */
-    propagate(out, inner);
+    propagate(out, inner, false);
 }
 
 static int shield_cancel(cio_future *out, void *arg)

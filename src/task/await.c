@@ -10,15 +10,23 @@ static cio_loop *task_loop(void)
 }
 
 /* Awaits f, a future the caller made for this one wait and owns: if the
- * waiting task is interrupted first, f is cancelled (for a gather that
+ * waiting task is interrupted first, f is cancelled, with the task's
+ * cancellation message if it was cancelled with one (for a gather that
  * cancels the children, for a shield or wait nothing else, for a job it
  * never starts); f is released either way. *value as for cio_await, so
  * it must not point into f's own memory. */
 static int await_own(cio_future *f, void **value)
 {
     int rc = cio_await(f, value);
-    if (rc && !cio_future_is_done(f))
-        cio_future_cancel(f);
+    if (rc && !cio_future_is_done(f)) {
+        /* asyncio's Task.cancel(msg) cancels the future the task awaits with
+         * the same msg, so a gather's or wait_for's children learn why. A
+         * deadline cancels with none. A message that cannot be copied is
+         * dropped, the cancellation is not. */
+        const char *msg = rc == -ECANCELED ? cio_future_cancel_message(cio_current_task()) : NULL;
+        if (cio_future_cancel_with_message(f, msg) == -ENOMEM)
+            cio_future_cancel(f);
+    }
     cio_future_unref(f);
     return rc;
 }
