@@ -173,39 +173,72 @@ CIO_API int cio_to_thread_with(const cio_work_options *opts, cio_work_fn fn, voi
                                void **result);
 
 /* ---- Deadlines and shields -------------------------------------------------
- * A scope is a struct the caller keeps on its stack for the scope's lifetime;
- * scopes nest and must end in reverse order of beginning, on the same task. */
+ * A scope is a struct the caller keeps (on its stack, typically) for the
+ * scope's lifetime: a deadline costs no allocation. Its contents are
+ * private; it needs no initialisation before cio_*_begin and no cleanup
+ * after cio_scope_end, and must not be copied or moved while open. Scopes
+ * nest and must end in reverse order of beginning, on the same task. */
 
 typedef struct cio_scope {
-    /* private */
-    struct cio_scope *parent;
-    int64_t deadline; /* ns, loop clock; INT64_MAX: none */
-    int kind;
-    bool expired;
-    void *task;
+    uint64_t _private[8];
 } cio_scope;
 
 /* Begins a deadline scope of `seconds` from now (asyncio.timeout, trio's
- * move_on_after). When the deadline passes, the suspension in progress and
- * every later one inside the scope return -ETIMEDOUT. Returns -EPERM outside
- * a task, -EINVAL for a negative or NaN delay. */
+ * move_on_after) on the current task. When the deadline passes, the
+ * suspension in progress and every later one inside the scope (outside an
+ * inner shield) return -ETIMEDOUT, until cio_scope_end. The deadline can be
+ * read and moved (cio_scope_deadline, cio_scope_reschedule). Returns 0,
+ * -EPERM outside a task, -EINVAL for a NULL scope or a negative or NaN
+ * delay. Does not suspend. */
 CIO_API int cio_timeout_begin(cio_scope *scope, double seconds);
-/* The same with an absolute deadline on the loop clock (cio_loop_time). */
+
+/* The same with an absolute deadline `when` on the loop clock
+ * (cio_loop_time; asyncio.timeout_at); a time already past expires at the
+ * first suspension, INFINITY is no deadline. Returns 0, -EPERM outside a
+ * task, -EINVAL for a NULL scope or a NaN when. Does not suspend. */
 CIO_API int cio_deadline_begin(cio_scope *scope, double when);
 
 /* Begins a shield scope: inside, the task's cancellation and enclosing
  * deadlines are held back (suspensions return normally), so cleanup can
- * suspend. A deadline scope begun inside a shield still applies. */
+ * suspend. A deadline scope begun inside a shield still applies. Returns
+ * 0, -EPERM outside a task, -EINVAL for a NULL scope. Does not suspend. */
 CIO_API int cio_shield_begin(cio_scope *scope);
 
 /* Ends the innermost scope, which must be `scope` (a task that returns with
- * a scope still open is reported). Returns -ETIMEDOUT if
- * this deadline scope expired (the scope's owner learns of it), else 0; a
- * cancellation or outer expiry held back by a shield resumes now. */
+ * a scope still open is reported, and the scope ends then). Returns
+ * -ETIMEDOUT if this deadline scope expired (the scope's owner learns of
+ * it), else 0; a cancellation or outer expiry held back by a shield
+ * resumes now. -EINVAL if scope is not the current task's innermost open
+ * scope, -EPERM outside a task. The deadline and the expiry stay readable
+ * after the end. Does not suspend. */
 CIO_API int cio_scope_end(cio_scope *scope);
 
-/* True if this deadline scope's deadline has passed. */
+/* True if this deadline scope's deadline has passed (also after it ended
+ * expired). False for a shield scope or NULL. */
 CIO_API bool cio_scope_is_expired(const cio_scope *scope);
+
+/* The deadline of a deadline scope, in seconds on the loop clock
+ * (cio_loop_time), open or ended (asyncio's Timeout.when()). INFINITY when
+ * it has none (begun or rescheduled with INFINITY, or more than about 146
+ * years ahead), and for a shield scope or NULL. Never fails; does not
+ * suspend. */
+CIO_API double cio_scope_deadline(const cio_scope *scope);
+
+/* Moves an open deadline scope's deadline to `when`, seconds on the loop
+ * clock (asyncio's Timeout.reschedule()): later or earlier; INFINITY
+ * removes it; a time not after cio_loop_time expires the scope at once, so
+ * the suspension in progress inside it (if its task is suspended, outside
+ * an inner shield) returns -ETIMEDOUT and cio_scope_end returns -ETIMEDOUT.
+ * A suspension in progress waits for the new deadline instead of the old.
+ * Callable on the loop's thread by the scope's own task, and, while that
+ * task is suspended, by a callback or another task (an idle timer moving a
+ * connection's deadline, say). Enclosing and inner scopes keep their own
+ * deadlines and the order of ending. Returns 0; -EINVAL for a NULL scope,
+ * a NaN when, a shield scope, a scope that has expired (asyncio refuses to
+ * reschedule an expiring Timeout), or one that ended (also a zeroed
+ * scope never begun); -ENOMEM (the deadline is unchanged). Does not
+ * suspend. */
+CIO_API int cio_scope_reschedule(cio_scope *scope, double when);
 
 /* Waits for fut with a timeout (seconds, CIO_NO_TIMEOUT for none), from a
  * task (asyncio.wait_for): on timeout fut is cancelled and -ETIMEDOUT
