@@ -205,7 +205,8 @@ CIO_API int cio_deadline_begin(cio_scope *scope, double when);
 CIO_API int cio_shield_begin(cio_scope *scope);
 
 /* Ends the innermost scope, which must be `scope` (a task that returns with
- * a scope still open is reported, and the scope ends then). Returns
+ * a scope still open is reported, and the task's scopes are dropped; such
+ * a scope must not be used again). Returns
  * -ETIMEDOUT if this deadline scope expired (the scope's owner learns of
  * it), else 0; a cancellation or outer expiry held back by a shield
  * resumes now. -EINVAL if scope is not the current task's innermost open

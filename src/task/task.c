@@ -92,10 +92,8 @@ static void task_entry(void *p)
         cio_loop_report(t->loop, "task %s returned with a deadline or shield scope still open "
                                  "(every cio_*_begin needs its cio_scope_end)",
                         cio_task_name(t->fut));
-        /* Ended, so that a later cio_scope_reschedule on one is refused
-         * rather than reaching for this task after it is gone. */
-        for (struct cio__scope *sc = t->scopes; sc; sc = sc->parent)
-            sc->task = NULL;
+        /* Not walked to mark them ended: a scope left open usually lived
+         * in the frame that just returned, whose memory is gone. */
         t->scopes = NULL;
     }
     if (CIO_UNLIKELY(t->groups != NULL))
