@@ -369,9 +369,15 @@ CIO_API int cio_gen_send(cio_gen *gen, void *in, void **value);
  * yield receives NULL. Same returns. May suspend. */
 CIO_API int cio_gen_next(cio_gen *gen, void **value);
 
-/* Closes the generator: if it is suspended in a yield, that yield returns
- * -ECANCELED and the body runs to its end (its cleanup); then frees it.
- * Returns the body's outcome if it failed, else 0. May suspend. */
+/* Closes the generator (asyncio's aclose) and frees it: a body suspended in
+ * cio_gen_yield sees it return -ECANCELED and runs to its end (its
+ * cleanup); a body busy elsewhere is cancelled. Waits for the body in a
+ * shield, so the cleanup completes even if the caller is cancelled.
+ * Returns the body's failure (its negative return other than -ECANCELED),
+ * else 0; gen is invalid afterwards. Exception: -EPERM, and nothing is
+ * freed, when the body still runs and the caller is not a task (it cannot
+ * wait). NULL is accepted. May suspend (not for a generator never started
+ * or already ended). */
 CIO_API int cio_gen_close(cio_gen *gen);
 
 /* ---- Introspection ------------------------------------------------------------ */
