@@ -177,8 +177,8 @@ typedef struct cio_wait_sets {
  * the mode's condition holds (CIO_WAIT_ALL_COMPLETED: every input done;
  * CIO_WAIT_FIRST_COMPLETED: any; CIO_WAIT_FIRST_EXCEPTION: any failed, not
  * cancelled, or all done) or timeout (seconds, CIO_NO_TIMEOUT for none; 0
- * or less looks once in the next iteration) expires. It never fails and
- * never cancels the inputs. Its result is a `const cio_wait_sets *`
+ * or less looks once in the next iteration) expires. It never cancels the
+ * inputs, and fails only with -ENOMEM (no memory for the sets). Its result is a `const cio_wait_sets *`
  * describing the inputs as they were when it completed (n_done +
  * n_pending == n); the sets and the arrays belong to the wait future and
  * are freed with it, and the input pointers in them stay valid as long as
