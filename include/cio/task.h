@@ -359,8 +359,10 @@ CIO_API int cio_gen_yield(cio_gen *gen, void *value, void **sent);
  * (asyncio's asend). The first call starts the body, which has no pending
  * yield: in must be NULL then, else -EINVAL and nothing happens (asyncio's
  * TypeError for a non-None value sent to a just-started generator).
- * *value (value may be NULL) is NULL unless 0 is returned. -EINVAL also for
- * a NULL gen or one being closed; -EPERM outside a task; -ECANCELED when the
+ * A non-NULL in while the body runs rather than waits in a yield (an
+ * earlier call was interrupted) is -EINVAL too, as asyncio's "already
+ * running". *value (value may be NULL) is NULL unless 0 is returned.
+ * -EINVAL also for a NULL gen or one being closed; -EPERM outside a task; -ECANCELED when the
  * calling task is cancelled (the generator keeps running to its next
  * yield). May suspend. */
 CIO_API int cio_gen_send(cio_gen *gen, void *in, void **value);
