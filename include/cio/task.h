@@ -242,9 +242,11 @@ CIO_API double cio_scope_deadline(const cio_scope *scope);
 CIO_API int cio_scope_reschedule(cio_scope *scope, double when);
 
 /* Waits for fut with a timeout (seconds, CIO_NO_TIMEOUT for none), from a
- * task (asyncio.wait_for): on timeout fut is cancelled and -ETIMEDOUT
- * returned. If fut completed in the same
- * iteration the timeout expired, its outcome wins. May suspend. */
+ * task (asyncio.wait_for): on timeout fut is cancelled (with no message)
+ * and -ETIMEDOUT returned. If the waiting task is cancelled, fut is
+ * cancelled too, with the task's cancellation message if it has one. If
+ * fut completed in the same iteration the timeout expired, its outcome
+ * wins. May suspend. */
 CIO_API int cio_wait_for(cio_future *fut, double timeout, void **result);
 
 /* ---- Task groups (asyncio.TaskGroup, structured concurrency) ----------- */
@@ -290,7 +292,10 @@ CIO_API void cio_task_group_cancel(cio_task_group *g);
 /* Awaits every future; results[i] (may be NULL) receives each value. Without
  * CIO_GATHER_COLLECT the first failure is returned at once (the others keep
  * running); with it, waits for all and returns 0 (look at each future). If
- * the waiting task is cancelled, the futures are cancelled too. May suspend. */
+ * the waiting task is cancelled, the futures are cancelled too, with the
+ * task's cancellation message if it has one (asyncio passes cancel(msg) on
+ * the same way); a deadline of the task cancels them with none. May
+ * suspend. */
 CIO_API int cio_gather(cio_future *const *futs, size_t n, int flags, void **results);
 
 /* asyncio.wait: waits until the mode's condition holds (CIO_WAIT_ALL_COMPLETED:
