@@ -933,6 +933,9 @@ TEST(as_completed_bad_input)
     EXPECT_ERR(-EINVAL, cio_as_completed_new(loop, NULL, 1, CIO_NO_TIMEOUT, &it));
     EXPECT_ERR(-EINVAL, cio_as_completed_new(loop, f, 1, NAN, &it));
     EXPECT_OK(cio_as_completed_free(NULL));
+    cio_future *n = V(1);
+    EXPECT_ERR(-EINVAL, cio_as_completed_next_future(NULL, &n));
+    EXPECT_PTR_EQ(NULL, n);
     EXPECT_OK(cio_future_cancel(f[0]));
     unref_all(f, 1);
     finish(loop);

@@ -409,6 +409,11 @@ static int main_as_completed(void *arg, void **result)
     }
     cio_future *done = V(1);
     EXPECT_ERR(-ENODATA, cio_as_completed_next(it, &done));
+    EXPECT_PTR_EQ(NULL, done);
+    EXPECT_ERR(-ENODATA, cio_as_completed_next(it, NULL)); /* done may be NULL */
+    done = V(1);
+    EXPECT_ERR(-EINVAL, cio_as_completed_next(NULL, &done));
+    EXPECT_PTR_EQ(NULL, done);
     EXPECT_OK(cio_as_completed_free(it));
     EXPECT_OK(cio_await(driver, NULL));
     cio_future_unref(driver);

@@ -356,4 +356,34 @@ TEST(reschedule_refuses_nan_shields_ended_and_expired_scopes)
     EXPECT_OK(cio_run(main_bad, NULL, NULL));
 }
 
+/* The argument checks of the other scope functions. */
+static int main_scope_args(void *arg, void **result)
+{
+    EXPECT_ERR(-EINVAL, cio_timeout_begin(NULL, 1));
+    EXPECT_ERR(-EINVAL, cio_deadline_begin(NULL, 1));
+    EXPECT_ERR(-EINVAL, cio_shield_begin(NULL));
+    EXPECT_ERR(-EINVAL, cio_scope_end(NULL));
+    EXPECT_FALSE(cio_scope_is_expired(NULL));
+    cio_scope a, b;
+    EXPECT_OK(cio_timeout_begin(&a, HOUR));
+    EXPECT_OK(cio_shield_begin(&b));
+    EXPECT_FALSE(cio_scope_is_expired(&b)); /* a shield never expires */
+    EXPECT_ERR(-EINVAL, cio_scope_end(&a)); /* not the innermost */
+    EXPECT_OK(cio_scope_end(&b));
+    EXPECT_OK(cio_scope_end(&a));
+    EXPECT_ERR(-EINVAL, cio_scope_end(&a)); /* ended already */
+    EXPECT_OK(cio_yield()); /* nothing left open */
+    return 0;
+}
+
+TEST(scope_functions_check_their_arguments)
+{
+    EXPECT_OK(cio_run(main_scope_args, NULL, NULL));
+    cio_scope s;
+    EXPECT_ERR(-EPERM, cio_timeout_begin(&s, 1)); /* outside a task */
+    EXPECT_ERR(-EPERM, cio_deadline_begin(&s, 1));
+    EXPECT_ERR(-EPERM, cio_shield_begin(&s));
+    EXPECT_ERR(-EPERM, cio_scope_end(&s));
+}
+
 int main(int argc, char **argv) { return test_main(argc, argv); }
