@@ -26,8 +26,10 @@ enum { CIO__SCOPE_DEADLINE = 1, CIO__SCOPE_SHIELD = 2 };
 /* What a cio_scope holds. The public struct is caller-embedded storage
  * (uint64_t _private[8]) so that this can grow without changing the size
  * users compile in; the library alone reads and writes it, always through
- * this type (cio__scope), never through the public one's member. */
-struct cio__scope {
+ * this type, never through the public one's member. may_alias tells the
+ * compiler so: a scope the user zeroed or copied (as cio_scope) and the
+ * library reads (as this) is the same storage, also under LTO. */
+struct __attribute__((__may_alias__)) cio__scope {
     struct cio__scope *parent;
     struct cio__task *task; /* while open; NULL once ended (or never begun) */
     int64_t deadline;       /* ns, loop clock; INT64_MAX: none */
