@@ -191,44 +191,80 @@ CIO_API int cio_to_thread_with(const cio_work_options *opts, cio_work_fn fn, voi
                                void **result);
 
 /* ---- Deadlines and shields -------------------------------------------------
- * A scope is a struct the caller keeps on its stack for the scope's lifetime;
- * scopes nest and must end in reverse order of beginning, on the same task. */
+ * A scope is a struct the caller keeps (on its stack, typically) for the
+ * scope's lifetime: a deadline costs no allocation. Its contents are
+ * private; it needs no initialisation before cio_*_begin and no cleanup
+ * after cio_scope_end, and must not be copied or moved while open. Scopes
+ * nest and must end in reverse order of beginning, on the same task. */
 
 typedef struct cio_scope {
-    /* private */
-    struct cio_scope *parent;
-    int64_t deadline; /* ns, loop clock; INT64_MAX: none */
-    int kind;
-    bool expired;
-    void *task;
+    uint64_t _private[8];
 } cio_scope;
 
 /* Begins a deadline scope of `seconds` from now (asyncio.timeout, trio's
- * move_on_after). When the deadline passes, the suspension in progress and
- * every later one inside the scope return -ETIMEDOUT. Returns -EPERM outside
- * a task, -EINVAL for a negative or NaN delay. */
+ * move_on_after) on the current task. When the deadline passes, the
+ * suspension in progress and every later one inside the scope (outside an
+ * inner shield) return -ETIMEDOUT, until cio_scope_end. The deadline can be
+ * read and moved (cio_scope_deadline, cio_scope_reschedule). Returns 0,
+ * -EPERM outside a task, -EINVAL for a NULL scope or a negative or NaN
+ * delay. Does not suspend. */
 CIO_API int cio_timeout_begin(cio_scope *scope, double seconds);
-/* The same with an absolute deadline on the loop clock (cio_loop_time). */
+
+/* The same with an absolute deadline `when` on the loop clock
+ * (cio_loop_time; asyncio.timeout_at); a time already past expires at the
+ * first suspension, INFINITY is no deadline. Returns 0, -EPERM outside a
+ * task, -EINVAL for a NULL scope or a NaN when. Does not suspend. */
 CIO_API int cio_deadline_begin(cio_scope *scope, double when);
 
 /* Begins a shield scope: inside, the task's cancellation and enclosing
  * deadlines are held back (suspensions return normally), so cleanup can
- * suspend. A deadline scope begun inside a shield still applies. */
+ * suspend. A deadline scope begun inside a shield still applies. Returns
+ * 0, -EPERM outside a task, -EINVAL for a NULL scope. Does not suspend. */
 CIO_API int cio_shield_begin(cio_scope *scope);
 
 /* Ends the innermost scope, which must be `scope` (a task that returns with
- * a scope still open is reported). Returns -ETIMEDOUT if
- * this deadline scope expired (the scope's owner learns of it), else 0; a
- * cancellation or outer expiry held back by a shield resumes now. */
+ * a scope still open is reported, and the task's scopes are dropped; such
+ * a scope must not be used again). Returns
+ * -ETIMEDOUT if this deadline scope expired (the scope's owner learns of
+ * it), else 0; a cancellation or outer expiry held back by a shield
+ * resumes now. -EINVAL if scope is not the current task's innermost open
+ * scope, -EPERM outside a task. The deadline and the expiry stay readable
+ * after the end. Does not suspend. */
 CIO_API int cio_scope_end(cio_scope *scope);
 
-/* True if this deadline scope's deadline has passed. */
+/* True if this deadline scope's deadline has passed (also after it ended
+ * expired). False for a shield scope or NULL. */
 CIO_API bool cio_scope_is_expired(const cio_scope *scope);
 
+/* The deadline of a deadline scope, in seconds on the loop clock
+ * (cio_loop_time), open or ended (asyncio's Timeout.when()). INFINITY when
+ * it has none (begun or rescheduled with INFINITY, or more than about 146
+ * years ahead), and for a shield scope or NULL. Never fails; does not
+ * suspend. */
+CIO_API double cio_scope_deadline(const cio_scope *scope);
+
+/* Moves an open deadline scope's deadline to `when`, seconds on the loop
+ * clock (asyncio's Timeout.reschedule()): later or earlier; INFINITY
+ * removes it; a time not after cio_loop_time expires the scope at once, so
+ * the suspension in progress inside it (if its task is suspended, outside
+ * an inner shield) returns -ETIMEDOUT and cio_scope_end returns -ETIMEDOUT.
+ * A suspension in progress waits for the new deadline instead of the old.
+ * Callable on the loop's thread by the scope's own task, and, while that
+ * task is suspended, by a callback or another task (an idle timer moving a
+ * connection's deadline, say). Enclosing and inner scopes keep their own
+ * deadlines and the order of ending. Returns 0; -EINVAL for a NULL scope,
+ * a NaN when, a shield scope, a scope that has expired (asyncio refuses to
+ * reschedule an expiring Timeout), or one that ended (also a zeroed
+ * scope never begun); -ENOMEM (the deadline is unchanged). Does not
+ * suspend. */
+CIO_API int cio_scope_reschedule(cio_scope *scope, double when);
+
 /* Waits for fut with a timeout (seconds, CIO_NO_TIMEOUT for none), from a
- * task (asyncio.wait_for): on timeout fut is cancelled and -ETIMEDOUT
- * returned. If fut completed in the same
- * iteration the timeout expired, its outcome wins. May suspend. */
+ * task (asyncio.wait_for): on timeout fut is cancelled (with no message)
+ * and -ETIMEDOUT returned. If the waiting task is cancelled, fut is
+ * cancelled too, with the task's cancellation message if it has one. If
+ * fut completed in the same iteration the timeout expired, its outcome
+ * wins. May suspend. */
 CIO_API int cio_wait_for(cio_future *fut, double timeout, void **result);
 
 /* ---- Task groups (asyncio.TaskGroup, structured concurrency) ----------- */
@@ -276,13 +312,29 @@ CIO_API void cio_task_group_cancel(cio_task_group *g);
 /* Awaits every future; results[i] (may be NULL) receives each value. Without
  * CIO_GATHER_COLLECT the first failure is returned at once (the others keep
  * running); with it, waits for all and returns 0 (look at each future). If
- * the waiting task is cancelled, the futures are cancelled too. May suspend. */
+ * the waiting task is cancelled, the futures are cancelled too, with the
+ * task's cancellation message if it has one (asyncio passes cancel(msg) on
+ * the same way); a deadline of the task cancels them with none. May
+ * suspend. */
 CIO_API int cio_gather(cio_future *const *futs, size_t n, int flags, void **results);
 
-/* asyncio.wait: waits until the mode's condition holds or timeout (seconds,
- * CIO_NO_TIMEOUT for none) passes; returns how many futures are done.
- * Cancels nothing. May suspend. */
-CIO_API int cio_wait(cio_future *const *futs, size_t n, cio_wait_mode mode, double timeout);
+/* asyncio.wait: waits until the mode's condition holds (CIO_WAIT_ALL_COMPLETED:
+ * every future done; CIO_WAIT_FIRST_COMPLETED: any; CIO_WAIT_FIRST_EXCEPTION:
+ * any failed, not cancelled, or all done) or timeout (seconds, CIO_NO_TIMEOUT
+ * for none) passes, then splits futs into the done and the pending, as they
+ * are when the task resumes. done and pending are caller arrays of n entries
+ * (or NULL when that set is not wanted); each receives the inputs' pointers
+ * (borrowed, no reference added) in input order, and *n_done / *n_pending
+ * (each may be NULL) their counts, which add up to n. The timeout passing
+ * is not an error: it returns 0 with the futures not done in pending.
+ * Cancels nothing, and retrieves no error: look at each done future.
+ * Returns 0; -ECANCELED when the calling task is cancelled; -ETIMEDOUT when
+ * a deadline scope of the task expires (never for timeout); -EINVAL (n == 0
+ * as in asyncio, NULL futs or a NULL entry, a future of another loop, a bad
+ * mode, a NaN timeout); -EPERM outside a task; -ENOMEM. On an error the
+ * counts are 0 and the arrays untouched. May suspend. */
+CIO_API int cio_wait(cio_future *const *futs, size_t n, cio_wait_mode mode, double timeout,
+                     cio_future **done, size_t *n_done, cio_future **pending, size_t *n_pending);
 
 /* Awaits a shielded future: cancelling the waiting task leaves fut running. */
 CIO_API int cio_shield(cio_future *fut, void **result);
@@ -334,8 +386,10 @@ CIO_API int cio_gen_yield(cio_gen *gen, void *value, void **sent);
  * (asyncio's asend). The first call starts the body, which has no pending
  * yield: in must be NULL then, else -EINVAL and nothing happens (asyncio's
  * TypeError for a non-None value sent to a just-started generator).
- * *value (value may be NULL) is NULL unless 0 is returned. -EINVAL also for
- * a NULL gen or one being closed; -EPERM outside a task; -ECANCELED when the
+ * A non-NULL in while the body runs rather than waits in a yield (an
+ * earlier call was interrupted) is -EINVAL too, as asyncio's "already
+ * running". *value (value may be NULL) is NULL unless 0 is returned.
+ * -EINVAL also for a NULL gen or one being closed; -EPERM outside a task; -ECANCELED when the
  * calling task is cancelled (the generator keeps running to its next
  * yield). May suspend. */
 CIO_API int cio_gen_send(cio_gen *gen, void *in, void **value);
@@ -344,9 +398,15 @@ CIO_API int cio_gen_send(cio_gen *gen, void *in, void **value);
  * yield receives NULL. Same returns. May suspend. */
 CIO_API int cio_gen_next(cio_gen *gen, void **value);
 
-/* Closes the generator: if it is suspended in a yield, that yield returns
- * -ECANCELED and the body runs to its end (its cleanup); then frees it.
- * Returns the body's outcome if it failed, else 0. May suspend. */
+/* Closes the generator (asyncio's aclose) and frees it: a body suspended in
+ * cio_gen_yield sees it return -ECANCELED and runs to its end (its
+ * cleanup); a body busy elsewhere is cancelled. Waits for the body in a
+ * shield, so the cleanup completes even if the caller is cancelled.
+ * Returns the body's failure (its negative return other than -ECANCELED),
+ * else 0; gen is invalid afterwards. Exception: -EPERM, and nothing is
+ * freed, when the body still runs and the caller is not a task (it cannot
+ * wait). NULL is accepted. May suspend (not for a generator never started
+ * or already ended). */
 CIO_API int cio_gen_close(cio_gen *gen);
 
 /* ---- Introspection ------------------------------------------------------------ */

@@ -211,15 +211,29 @@ static int comb_start(struct comb *st, double timeout, cio__cancel_hook hook, ci
     return 0;
 }
 
-/* Completes out with inner's outcome (the value stays owned by inner). */
-static void propagate(cio_future *out, cio_future *inner)
+/* Completes out with inner's outcome (the value stays owned by inner).
+ * with_message: a cancelled inner passes its cancellation message on, as
+ * the CancelledError(msg) that asyncio's wait_for re-raises (its shield
+ * calls a bare outer.cancel() instead). */
+static void propagate(cio_future *out, cio_future *inner, bool with_message)
 {
     void *value;
     int err = cio_future_result(inner, &value);
+    if (err == -ECANCELED && with_message)
+        cio__future_copy_cancel_message(out, inner);
     if (err)
         cio_future_set_error(out, err);
     else
         cio_future_set_result(out, value, NULL);
+}
+
+/* Cancels fut with msg (may be NULL). If the message cannot be copied the
+ * cancellation still happens, without it: the children of a cancelled
+ * combinator must stop either way. */
+static int cancel_with(cio_future *fut, const char *msg)
+{
+    int rc = cio_future_cancel_with_message(fut, msg);
+    return rc == -ENOMEM ? cio_future_cancel(fut) : rc;
 }
 
 /* ---- gather ---------------------------------------------------------------- */
@@ -248,6 +262,8 @@ static void gather_child(struct comb *st, size_t i, cio_future *child)
     if (!(st->flags & CIO_GATHER_COLLECT)) {
         if (cio_future_is_cancelled(child) || (cio_future_is_done(child) && cio_future_error(child))) {
             int err = cio_future_is_cancelled(child) ? -ECANCELED : cio_future_error(child);
+            if (err == -ECANCELED) /* asyncio: outer gets the child's CancelledError(msg) */
+                cio__future_copy_cancel_message(st->out, child);
             cio_future_set_error(st->out, err);
             return;
         }
@@ -258,12 +274,12 @@ static void gather_child(struct comb *st, size_t i, cio_future *child)
 
 static int gather_cancel(cio_future *out, void *arg)
 {
-    (void)out;
     struct comb *st = arg;
+    const char *msg = cio_future_cancel_message(out); /* asyncio: child.cancel(msg=msg) */
     bool any = false;
     for (size_t i = 0; i < st->n; i++) {
         CIO__SCAN_STEP();
-        if (cio_future_cancel(st->kids[i]) == 0)
+        if (cancel_with(st->kids[i], msg) == 0)
             any = true;
     }
     /* Stay pending until the children's outcomes arrive (asyncio), unless
@@ -293,14 +309,33 @@ int cio_gather_future(cio_loop *loop, cio_future *const *futs, size_t n, int fla
 
 /* ---- wait ------------------------------------------------------------------ */
 
+/* Completes the output with the sets. One allocation holds the header and
+ * one array of n pointers: the done ones fill it from the front, the
+ * pending ones follow. If it fails the wait cannot report its sets, and
+ * -ENOMEM is the truthful outcome. */
 static void wait_complete(struct comb *st)
 {
-    size_t done = 0;
+    cio_wait_sets *sets = malloc(sizeof *sets + st->n * sizeof(cio_future *));
+    if (!sets) {
+        cio_future_set_error(st->out, -ENOMEM);
+        comb_detach(st);
+        return;
+    }
+    cio_future **all = (cio_future **)(sets + 1);
+    size_t d = 0;
     for (size_t i = 0; i < st->n; i++) {
         CIO__SCAN_STEP();
-        done += cio_future_is_done(st->kids[i]);
+        if (cio_future_is_done(st->kids[i]))
+            all[d++] = st->kids[i];
     }
-    cio_future_set_result(st->out, (void *)(uintptr_t)done, NULL);
+    size_t p = d;
+    for (size_t i = 0; i < st->n; i++) {
+        CIO__SCAN_STEP();
+        if (!cio_future_is_done(st->kids[i]))
+            all[p++] = st->kids[i];
+    }
+    *sets = (cio_wait_sets){all, d, all + d, st->n - d};
+    cio_future_set_result(st->out, sets, free);
     comb_detach(st);
 }
 
@@ -349,7 +384,7 @@ static int wait_cancel(cio_future *out, void *arg)
 }
 
 int cio_wait_future(cio_loop *loop, cio_future *const *futs, size_t n, cio_wait_mode mode, double timeout,
-             cio_future **out)
+                    cio_future **out)
 {
     if (n == 0 || (int)mode < 0 || mode > CIO_WAIT_FIRST_EXCEPTION || isnan(timeout)) {
         if (out)
@@ -381,15 +416,14 @@ static void wait_for_child(struct comb *st, size_t i, cio_future *inner)
         cio__future_mark_retrieved(inner);
         cio_future_set_error(out, -ETIMEDOUT);
     } else {
-        propagate(out, inner);
+        propagate(out, inner, true);
     }
 }
 
 static int wait_for_cancel(cio_future *out, void *arg)
 {
-    (void)out;
     struct comb *st = arg;
-    if (cio_future_cancel(st->kids[0]) == 0 || st->slots[0].pending)
+    if (cancel_with(st->kids[0], cio_future_cancel_message(out)) == 0 || st->slots[0].pending)
         return 1; /* finished by wait_for_child */
     return 0;
 }
@@ -420,7 +454,7 @@ static void shield_child(struct comb *st, size_t i, cio_future *inner)
     cio_future *out = st->out;
     if (cio_future_is_done(out))
         return; /* the outer was cancelled; the inner's error stays with it */
-    propagate(out, inner);
+    propagate(out, inner, false);
 }
 
 static int shield_cancel(cio_future *out, void *arg)

@@ -170,6 +170,7 @@ __attribute__((noinline)) int cio_future_new(cio_loop *loop, cio_future **out)
     f->free_hook = NULL;
     f->free_arg = NULL;
     f->name = NULL;
+    f->cancel_msg = NULL;
     loop->futures_live++;
     if (CIO_UNLIKELY(loop->debug))
         site_record(loop, f, __builtin_return_address(0));
@@ -243,6 +244,8 @@ void cio__future_free(cio_future *fut)
         free(fut->cbs);
     free(fut->name);
     fut->name = NULL;
+    free(fut->cancel_msg);
+    fut->cancel_msg = NULL;
     fut->state = CIO__FUTURE_FREED;
     fut->cbs = fut->inl;
     fut->ncb = 0;
@@ -345,6 +348,32 @@ int cio_future_cancel(cio_future *fut)
     fut->err = -ECANCELED;
     finish(fut);
     return 0;
+}
+
+int cio_future_cancel_with_message(cio_future *fut, const char *message)
+{
+    if (!fut || fut->state != CIO_FUTURE_PENDING)
+        return -EINVAL;
+    /* Only the call that requests the cancellation sets the message: in
+     * asyncio too the first cancel's CancelledError(msg) is the one that
+     * unwinds the task, and a later cancel(msg2) changes nothing. */
+    if (fut->cancel_requested)
+        return 0;
+    if (message && !(fut->cancel_msg = strdup(message)))
+        return -ENOMEM;
+    return cio_future_cancel(fut);
+}
+
+const char *cio_future_cancel_message(const cio_future *fut)
+{
+    return fut ? fut->cancel_msg : NULL;
+}
+
+void cio__future_copy_cancel_message(cio_future *to, const cio_future *from)
+{
+    if (to->cancel_msg || !from->cancel_msg)
+        return;
+    to->cancel_msg = strdup(from->cancel_msg);
 }
 
 

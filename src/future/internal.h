@@ -58,6 +58,7 @@ struct cio_future {
     cio__free_hook free_hook;
     void *free_arg;
     char *name;
+    char *cancel_msg; /* cio_future_cancel_with_message's copy, or NULL */
     cio_future *next_free; /* in the loop's free cache (a ring) */
 };
 
@@ -128,6 +129,12 @@ void *cio__future_peek_result(const cio_future *fut);
 enum { CIO_FUTURE_PENDING = 0, CIO_FUTURE_DONE = 1, CIO_FUTURE_CANCELLED = 2 };
 /* Marks the error retrieved without reading it. */
 void cio__future_mark_retrieved(cio_future *fut);
+
+/* Gives `to` the cancellation message of `from` (if it has one and `to`
+ * none yet), where cio passes a cancellation on as asyncio passes its
+ * CancelledError(msg). A message that cannot be copied (out of memory) is
+ * dropped: the cancellation itself still happens. */
+void cio__future_copy_cancel_message(cio_future *to, const cio_future *from);
 
 /* Counts a task suspended in cio_as_completed_next on it (delta +1 before
  * the wait, -1 after), so that cio_as_completed_free refuses with -EBUSY

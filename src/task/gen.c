@@ -202,6 +202,12 @@ int cio_gen_send(cio_gen *g, void *in, void **value)
      * TypeError: there is no pending yield to receive the value. */
     if (!g->started && in)
         return -EINVAL;
+    /* Started but not suspended in a yield: the body is running (an
+     * earlier next was interrupted, or another task waits on it), and
+     * nothing would receive the value. asyncio raises RuntimeError
+     * ("already running"); a next without a value may still wait. */
+    if (g->started && !g->in && in)
+        return -EINVAL;
     int rc = cio_future_new(t->loop, &g->out);
     if (rc)
         return rc;

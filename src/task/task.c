@@ -94,6 +94,8 @@ static void task_entry(void *p)
                                  "(every cio_timeout_begin, cio_deadline_begin and "
                                  "cio_shield_begin needs its cio_scope_end)",
                         cio_task_name(t->fut));
+        /* Not walked to mark them ended: a scope left open usually lived
+         * in the frame that just returned, whose memory is gone. */
         t->scopes = NULL;
     }
     if (CIO_UNLIKELY(t->groups != NULL))
@@ -183,7 +185,7 @@ static int64_t effective_deadline(const struct cio__task *t, bool *shielded)
 {
     int64_t dl = INT64_MAX;
     *shielded = false;
-    for (const cio_scope *s = t->scopes; s; s = s->parent) {
+    for (const struct cio__scope *s = t->scopes; s; s = s->parent) {
         if (s->kind == CIO__SCOPE_SHIELD) {
             *shielded = true;
             break;
@@ -199,7 +201,7 @@ static int64_t effective_deadline(const struct cio__task *t, bool *shielded)
 static bool mark_expired(struct cio__task *t)
 {
     bool any = false;
-    for (cio_scope *s = t->scopes; s && s->kind != CIO__SCOPE_SHIELD; s = s->parent) {
+    for (struct cio__scope *s = t->scopes; s && s->kind != CIO__SCOPE_SHIELD; s = s->parent) {
         if (!s->expired && s->deadline <= t->loop->now)
             s->expired = true;
         any |= s->expired;
@@ -262,6 +264,7 @@ int cio__task_suspend(struct cio__task *t, int64_t wake_at)
         return rc;
     bool shielded;
     int64_t at = effective_deadline(t, &shielded);
+    t->wake_at = wake_at; /* for cio_scope_reschedule's re-arming */
     if (wake_at < at)
         at = wake_at;
     if (at != INT64_MAX) {
@@ -387,6 +390,7 @@ static int task_create(cio_loop *loop, const cio_task_options *opts, cio_task_fn
     t->timer_armed = false;
     t->unguarded = !stack->guarded;
     t->timer = 0;
+    t->wake_at = INT64_MAX;
     t->scopes = NULL;
     t->groups = NULL;
     t->awaiting = NULL;
@@ -711,6 +715,12 @@ int cio_yield(void)
 
 /* ---- scopes ------------------------------------------------------------------------- */
 
+/* Seconds on the loop clock to ns; beyond ~146 years is "none" in effect. */
+static int64_t when_to_ns(double when)
+{
+    return when <= 0 ? 0 : when >= 4.6e9 ? INT64_MAX / 2 : (int64_t)(when * 1e9);
+}
+
 static int scope_push(cio_scope *scope, int kind, int64_t deadline)
 {
     struct cio__task *t = tls.current;
@@ -718,12 +728,13 @@ static int scope_push(cio_scope *scope, int kind, int64_t deadline)
         return -EPERM;
     if (!scope)
         return -EINVAL;
-    scope->parent = t->scopes;
-    scope->deadline = deadline;
-    scope->kind = kind;
-    scope->expired = false;
-    scope->task = t;
-    t->scopes = scope;
+    struct cio__scope *s = cio__scope(scope);
+    s->parent = t->scopes;
+    s->deadline = deadline;
+    s->kind = kind;
+    s->expired = false;
+    s->task = t;
+    t->scopes = s;
     return 0;
 }
 
@@ -743,8 +754,7 @@ int cio_deadline_begin(cio_scope *scope, double when)
         return -EPERM;
     if (isnan(when))
         return -EINVAL;
-    int64_t at = when <= 0 ? 0 : when >= 4.6e9 ? INT64_MAX / 2 : (int64_t)(when * 1e9);
-    return scope_push(scope, CIO__SCOPE_DEADLINE, at);
+    return scope_push(scope, CIO__SCOPE_DEADLINE, when_to_ns(when));
 }
 
 int cio_shield_begin(cio_scope *scope) { return scope_push(scope, CIO__SCOPE_SHIELD, INT64_MAX); }
@@ -754,21 +764,85 @@ int cio_scope_end(cio_scope *scope)
     struct cio__task *t = tls.current;
     if (!t)
         return -EPERM;
-    if (!scope || t->scopes != scope)
+    struct cio__scope *s = cio__scope(scope);
+    if (!scope || t->scopes != s)
         return -EINVAL;
     bool expired = cio_scope_is_expired(scope);
-    t->scopes = scope->parent;
-    scope->task = NULL;
-    scope->expired = expired;
+    t->scopes = s->parent;
+    s->task = NULL;
+    s->expired = expired;
     return expired ? -ETIMEDOUT : 0;
 }
 
 bool cio_scope_is_expired(const cio_scope *scope)
 {
-    if (!scope || scope->kind != CIO__SCOPE_DEADLINE)
+    const struct cio__scope *s = cio__scope_const(scope);
+    if (!s || s->kind != CIO__SCOPE_DEADLINE)
         return false;
-    if (scope->expired)
+    if (s->expired)
         return true;
-    const struct cio__task *t = scope->task;
-    return t && scope->deadline <= t->loop->now;
+    const struct cio__task *t = s->task;
+    return t && s->deadline <= t->loop->now;
+}
+
+double cio_scope_deadline(const cio_scope *scope)
+{
+    const struct cio__scope *s = cio__scope_const(scope);
+    if (!s || s->kind != CIO__SCOPE_DEADLINE || s->deadline >= INT64_MAX / 2)
+        return INFINITY;
+    return (double)s->deadline / 1e9;
+}
+
+/* After a deadline of t moved: if t is suspended, its wakeup timer is
+ * re-armed for the new effective deadline (or its own wake_at, whichever
+ * comes first), or, if that deadline has passed, t is woken with
+ * -ETIMEDOUT. The new timer is armed before the old one is cancelled, so a
+ * failure leaves everything as it was. A task not suspended needs
+ * nothing: its next suspension computes the deadline afresh. */
+static int rearm(struct cio__task *t)
+{
+    if (t->state != CIO__T_SUSPENDED)
+        return 0;
+    bool shielded;
+    int64_t dl = effective_deadline(t, &shielded);
+    if (dl <= t->loop->now) {
+        mark_expired(t);
+        if (t->timer_armed) {
+            cio_timer_cancel(t->loop, t->timer);
+            t->timer_armed = false;
+        }
+        /* Through the ready queue: the caller (a callback, another task)
+         * goes on before t runs, as after any other wakeup it causes. */
+        cio__task_wake(t, -ETIMEDOUT, false);
+        return 0;
+    }
+    int64_t at = t->wake_at < dl ? t->wake_at : dl;
+    cio_handle h = 0;
+    if (at != INT64_MAX) {
+        int rc = cio_call_at(t->loop, (double)at / 1e9, timer_cb, t, &h);
+        if (rc)
+            return rc;
+    }
+    if (t->timer_armed)
+        cio_timer_cancel(t->loop, t->timer);
+    t->timer = h;
+    t->timer_armed = at != INT64_MAX;
+    return 0;
+}
+
+int cio_scope_reschedule(cio_scope *scope, double when)
+{
+    struct cio__scope *s = cio__scope(scope);
+    if (!s || isnan(when) || s->kind != CIO__SCOPE_DEADLINE || !s->task ||
+        cio_scope_is_expired(scope))
+        return -EINVAL;
+    struct cio__task *t = s->task;
+    int rc = cio__check_thread(t->loop, __func__);
+    if (rc)
+        return rc;
+    int64_t old = s->deadline;
+    s->deadline = when == INFINITY ? INT64_MAX : when_to_ns(when);
+    if ((rc = rearm(t)) != 0)
+        s->deadline = old;
+    return rc;
 }

@@ -143,11 +143,18 @@ TEST(wait_of_100000_children)
     /* the first completion detaches FIRST_COMPLETED from the other 99,999 */
     EXPECT_OK(cio_future_set_result(f[MANY - 1], V(0), NULL));
     run_until_done(loop, first);
-    EXPECT_PTR_EQ((void *)(uintptr_t)1, test_peek_result(first));
+    const cio_wait_sets *sets = test_peek_result(first);
+    EXPECT_EQ(1, sets->n_done);
+    EXPECT_PTR_EQ(f[MANY - 1], sets->done[0]);
+    EXPECT_EQ(MANY - 1, sets->n_pending);
+    EXPECT_PTR_EQ(f[0], sets->pending[0]);
     for (size_t i = MANY - 1; i-- > 0;)
         EXPECT_OK(cio_future_set_result(f[i], V(i), NULL));
     run_until_done(loop, all);
-    EXPECT_PTR_EQ((void *)(uintptr_t)MANY, test_peek_result(all));
+    sets = test_peek_result(all);
+    EXPECT_EQ(MANY, sets->n_done);
+    EXPECT_EQ(0, sets->n_pending);
+    EXPECT_PTR_EQ(f[MANY - 1], sets->done[MANY - 1]);
     cio_future_unref(all);
     cio_future_unref(first);
     free_many(f);

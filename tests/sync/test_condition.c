@@ -281,6 +281,9 @@ static int barrier_one_main(void *arg, void **result)
     EXPECT_OK(cio_barrier_wait(B, &index));
     EXPECT_EQ(0, index);
     EXPECT_OK(cio_barrier_wait(B, NULL)); /* index may be NULL */
+    index = 99;
+    EXPECT_ERR(-EINVAL, cio_barrier_wait(NULL, &index));
+    EXPECT_EQ(0, index);
     return 0;
 }
 

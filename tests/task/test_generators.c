@@ -540,4 +540,48 @@ TEST(generator_send_and_yield_check_their_arguments)
     EXPECT_OK(cio_gen_close(g));
 }
 
+/* A value sent while the body runs instead of waiting in a yield has
+ * nowhere to go (asyncio: "already running"): refused; a plain next may
+ * still wait for the next yield. */
+static int yields_then_sleeps(cio_gen *g, void *arg)
+{
+    (void)arg;
+    EXPECT_OK(cio_gen_yield(g, V(1), NULL));
+    int rc = cio_sleep(HOUR); /* busy, not in a yield */
+    LOG("body-sleep-%s;", cio_err_name(rc));
+    return rc;
+}
+
+static int consumes_two(void *arg, void **result)
+{
+    (void)result;
+    void *v = NULL;
+    EXPECT_OK(cio_gen_next(arg, &v));
+    int rc = cio_gen_next(arg, &v); /* waits while the body sleeps */
+    LOG("next-%s;", cio_err_name(rc));
+    return rc;
+}
+
+static int main_send_while_running(void *arg, void **result)
+{
+    cio_gen *g = NULL;
+    EXPECT_OK(cio_gen_new(NULL, yields_then_sleeps, NULL, &g));
+    cio_task *c = spawn(consumes_two, g);
+    yield_n(3); /* c took 1 and waits in its second next; the body sleeps */
+    EXPECT_OK(cio_future_cancel(c));
+    EXPECT_ERR(-ECANCELED, cio_await(c, NULL));
+    cio_future_unref(c);
+    void *v = V(1);
+    EXPECT_ERR(-EINVAL, cio_gen_send(g, V(5), &v));
+    EXPECT_PTR_EQ(NULL, v);
+    EXPECT_OK(cio_gen_close(g)); /* interrupts the sleeping body */
+    return 0;
+}
+
+TEST(generator_send_while_the_body_runs_is_refused)
+{
+    EXPECT_OK(cio_run(main_send_while_running, NULL, NULL));
+    EXPECT_LOG("next-ECANCELED;body-sleep-ECANCELED;");
+}
+
 int main(int argc, char **argv) { return test_main(argc, argv); }

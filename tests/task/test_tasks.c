@@ -534,7 +534,7 @@ TEST(suspending_calls_outside_a_task_return_eperm)
     EXPECT_ERR(-EPERM, cio_wait_for(f, 1.0, NULL));
     EXPECT_ERR(-EPERM, cio_shield(f, NULL));
     EXPECT_ERR(-EPERM, cio_gather(&f, 1, 0, NULL));
-    EXPECT_ERR(-EPERM, cio_wait(&f, 1, CIO_WAIT_ALL_COMPLETED, CIO_NO_TIMEOUT));
+    EXPECT_ERR(-EPERM, cio_wait(&f, 1, CIO_WAIT_ALL_COMPLETED, CIO_NO_TIMEOUT, NULL, NULL, NULL, NULL));
     EXPECT_ERR(-EPERM, cio_sleep(0));
     EXPECT_ERR(-EPERM, cio_sleep(1));
     EXPECT_ERR(-EPERM, cio_yield());
