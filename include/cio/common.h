@@ -1,8 +1,9 @@
 /* cio: shared definitions (export macro, error codes, versions).
  *
- * Every cio function that can fail returns 0 (or a non-negative count) on
- * success and a negative errno value on failure. There is no global error
- * state. The codes keep their standard meaning; cio_strerror() and
+ * Every cio function that returns int returns 0 on success and a negative
+ * errno value on failure; the only two that return a positive value say so
+ * (cio_version, cio_loop_run_once). Counts are size_t. There is no global
+ * error state. The codes keep their standard meaning; cio_strerror() and
  * cio_err_name() give the C library's text and name for any of them. */
 #ifndef CIO_COMMON_H
 #define CIO_COMMON_H
