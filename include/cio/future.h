@@ -195,7 +195,11 @@ CIO_API int cio_wait_future(cio_loop *loop, cio_future *const *futs, size_t n, c
 /* Completes with fut's outcome, or, when timeout expires first, cancels fut
  * and fails with -ETIMEDOUT once fut is done. If fut completed in the same
  * iteration the timeout expired, its outcome wins. Cancelling the wrapper
- * cancels fut. The result value stays owned by fut (no destructor here). */
+ * cancels fut. If fut, once cancelled (by the timeout or the wrapper's
+ * cancel), still ends with a result, or with an error of its own rather
+ * than -ECANCELED, that outcome is the wrapper's (asyncio 3.12): an error
+ * is never swallowed. The result value stays owned by fut (no destructor
+ * here). */
 CIO_API int cio_wait_for_future(cio_loop *loop, cio_future *fut, double timeout, cio_future **out);
 
 /* A future that mirrors fut, whose cancellation does not cancel fut. If the

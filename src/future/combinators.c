@@ -409,10 +409,17 @@ static void wait_for_child(struct comb *st, size_t i, cio_future *inner)
     if (cio_future_is_done(out))
         return;
     comb_detach(st); /* the timer */
-    if (cio__future_cancel_requested(out)) {
+    /* The inner future failing with an error of its own (not the
+     * cancellation this wrapper sent it) passes that error on, as asyncio
+     * 3.12's wait_for does: the timeout or the cancel must not turn an error
+     * into a silent -ETIMEDOUT / -ECANCELED (marked retrieved, it would be
+     * lost). */
+    int err = cio__future_peek_error(inner);
+    bool own_error = err != 0 && err != -ECANCELED;
+    if (cio__future_cancel_requested(out) && !own_error) {
         cio__future_mark_retrieved(inner);
         cio_future_set_error(out, -ECANCELED);
-    } else if (st->timed_out && cio__future_peek_error(inner) != 0) {
+    } else if (st->timed_out && err == -ECANCELED) {
         cio__future_mark_retrieved(inner);
         cio_future_set_error(out, -ETIMEDOUT);
     } else {

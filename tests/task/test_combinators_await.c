@@ -589,6 +589,39 @@ TEST(gather_of_tasks_using_await_for)
     EXPECT_TRUE(strstr(order_log, "inner-ECANCELED;") != NULL);
 }
 
+/* wait_for: an inner task whose cleanup, after the cancellation that the
+ * timeout (or the wrapper's cancel) sent it, fails with an error of its own
+ * passes that error on (asyncio 3.12); it used to become -ETIMEDOUT /
+ * -ECANCELED with the inner error marked retrieved, and so lost. */
+static int sleeper_failing_cleanup(void *arg, void **result)
+{
+    int rc = cio_sleep(3600);
+    EXPECT_ERR(-ECANCELED, rc);
+    return -EIO; /* the cleanup failed */
+}
+
+static int main_wait_for_inner_error(void *arg, void **result)
+{
+    cio_task *t = spawn(sleeper_failing_cleanup, NULL);
+    EXPECT_ERR(-EIO, cio_wait_for(t, 0, NULL));
+    cio_future_unref(t);
+
+    t = spawn(sleeper_failing_cleanup, NULL);
+    cio_future *w = NULL;
+    EXPECT_OK(cio_wait_for_future(cio_current_loop(), t, CIO_NO_TIMEOUT, &w));
+    EXPECT_OK(cio_yield()); /* the sleeper is asleep */
+    EXPECT_OK(cio_future_cancel(w));
+    EXPECT_ERR(-EIO, cio_await(w, NULL));
+    cio_future_unref(w);
+    cio_future_unref(t);
+    return 0;
+}
+
+TEST(wait_for_passes_on_an_inner_error_after_the_timeout_or_cancel)
+{
+    EXPECT_OK(cio_run(main_wait_for_inner_error, NULL, NULL));
+}
+
 /* ---- many children ---------------------------------------------------------------------- */
 
 /* The awaitable forms add nothing worse than O(n) to the callback forms
