@@ -1,5 +1,9 @@
 # cio: the two commands a fresh Debian 12 machine needs are `make run` and
-# `make test`. Every target installs missing Debian packages first.
+# `make test`. Every target installs the missing Debian packages it needs
+# first, and only those (scripts/deps.sh): `make build` and `make run` the
+# compiler and CMake; `make test` adds python3 and pkg-config; `make asan` and
+# `make tsan` the sanitizer runtimes; only `make bench` the benchmark peers
+# (libuv, libevent, Boost, uvloop).
 JOBS ?= $(shell nproc)
 CMAKE_FLAGS ?=
 
@@ -23,14 +27,14 @@ test: build
 	cd build && ctest --output-on-failure -j $(JOBS)
 
 asan:
-	@sh scripts/deps.sh test
+	@sh scripts/deps.sh sanitize
 	cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DCIO_SANITIZE=address $(CMAKE_FLAGS) >/dev/null
 	cmake --build build-asan -j $(JOBS)
 	cd build-asan && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 		ctest --output-on-failure -j $(JOBS)
 
 tsan:
-	@sh scripts/deps.sh test
+	@sh scripts/deps.sh sanitize
 	cmake -S . -B build-tsan -DCMAKE_BUILD_TYPE=Debug -DCIO_SANITIZE=thread $(CMAKE_FLAGS) >/dev/null
 	cmake --build build-tsan -j $(JOBS)
 	cd build-tsan && TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 \
@@ -77,4 +81,5 @@ clean:
 	rm -rf build build-asan build-tsan build-ucontext build-bench
 
 format:
+	@sh scripts/deps.sh format
 	clang-format -i $$(git ls-files '*.c' '*.h')

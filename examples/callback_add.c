@@ -36,11 +36,14 @@ int main(void)
     if (cio_loop_new(NULL, &loop) != 0)
         return 1;
     struct add_args args = {2, 3};
-    cio_future *fut;
-    if (cio_to_thread_future(loop, NULL, add, &args, &fut) != 0)
-        return 1;
-    cio_future_add_done_callback(fut, call_back, NULL);
-    cio_loop_run_forever(loop);
-    cio_future_unref(fut);
-    return cio_loop_free(loop) == 0 ? 0 : 1;
+    cio_future *fut = NULL;
+    int err = cio_to_thread_future(loop, NULL, add, &args, &fut);
+    if (err == 0)
+        err = cio_future_add_done_callback(fut, call_back, NULL);
+    if (err == 0)
+        err = cio_loop_run_forever(loop);
+    if (err)
+        fprintf(stderr, "callback_add: %s\n", cio_strerror(err));
+    cio_future_unref(fut); /* our reference (NULL if none was made) */
+    return cio_loop_free(loop) == 0 && err == 0 ? 0 : 1;
 }

@@ -6,9 +6,10 @@
  *   4. blocking work on the thread pool, delivered back to the loop;
  *   5. combinators: gather several futures, wait_for with a timeout.
  * The coroutine style (tasks) builds on the same loop and futures. */
+#define _POSIX_C_SOURCE 200809L /* nanosleep */
 #include <stdint.h>
 #include <stdio.h>
-#include <unistd.h>
+#include <time.h>
 
 #include <cio.h>
 
@@ -46,7 +47,8 @@ static void on_done(cio_future *f, void *arg)
 static int slow_square(void *arg, void **result)
 {
     intptr_t x = (intptr_t)arg;
-    usleep(20000); /* pretend to block: a file read, a DNS lookup... */
+    /* Pretend to block: a file read, a DNS lookup... */
+    nanosleep(&(struct timespec){.tv_nsec = 20000000}, NULL);
     *result = (void *)(x * x);
     return 0;
 }

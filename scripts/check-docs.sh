@@ -1,5 +1,7 @@
 #!/bin/sh
-# Keeps docs/tutorial.md and docs/examples/*.c the same.
+# Keeps docs/tutorial.md and docs/examples/*.c the same. (Programs in
+# subdirectories of docs/examples, such as api/, belong to the reference
+# pages: tests/docs/check-api checks those, and CTest runs each one.)
 #
 #   scripts/check-docs.sh              every ```c block of the tutorial must equal one
 #                                      docs/examples/*.c file, and every such file must

@@ -1,21 +1,42 @@
 #!/bin/sh
 # Installs the Debian packages a make target needs, with apt-get, only when
 # one is missing. Safe to run repeatedly. Usage: deps.sh GROUP...
-#   build   the compiler and CMake (every target)
-#   test    build, plus python3 (the tutorial check)
-#   bench   test, plus the peers: libuv, libevent, Boost.Context, asyncio and
-#           uvloop, and valgrind (callgrind instruction counts)
-#   stress  stress-ng (the suite under load)
-# A target installs only what it uses: `make test` never pulls in a peer.
+#   build     the compiler and CMake: all that building cio takes (make build,
+#             make run)
+#   test      build, plus python3 (the docs checks) and pkg-config (the
+#             installed-package test): make test, ucontext, compat
+#   sanitize  test, plus the sanitizer runtimes (make asan, make tsan). On
+#             Debian they come with gcc (libgcc-N-dev depends on libasan,
+#             libtsan, libubsan), so this installs nothing more there; the
+#             group exists so that only the sanitizer targets ask for them
+#   bench     test, plus the peers: libuv, libevent, Boost.Context, asyncio and
+#             uvloop, and valgrind (callgrind instruction counts)
+#   stress    stress-ng (the suite under load)
+#   format    clang-format (make format)
+# A target installs only what it uses: `make build` never pulls in python3,
+# `make test` never pulls in a peer.
 set -e
+
+# The sanitizer runtimes of the installed gcc (libasan8 libtsan2 libubsan1
+# for gcc 12): the packages libgcc-N-dev depends on, so normally already
+# there. Nothing when gcc is not installed yet (build-essential brings them).
+sanitizer_runtimes() {
+    v=$(gcc -dumpversion 2>/dev/null | cut -d. -f1) || return 0
+    [ -n "$v" ] || return 0
+    apt-cache depends "libgcc-$v-dev" 2>/dev/null |
+        sed -n 's/^ *Depends: \(lib[at]san[0-9]*\|libubsan[0-9]*\)$/\1/p' | sort -u | tr '\n' ' '
+}
+
 PKGS=""
 for group in "${@:-build}"; do
     case "$group" in
-    build) PKGS="$PKGS build-essential cmake pkg-config" ;;
+    build) PKGS="$PKGS build-essential cmake" ;;
     test) PKGS="$PKGS build-essential cmake pkg-config python3" ;;
+    sanitize) PKGS="$PKGS build-essential cmake pkg-config python3 $(sanitizer_runtimes)" ;;
     bench) PKGS="$PKGS build-essential cmake pkg-config python3 valgrind
                  libuv1-dev libevent-dev libboost-context-dev python3-uvloop" ;;
     stress) PKGS="$PKGS stress-ng" ;;
+    format) PKGS="$PKGS clang-format" ;;
     *) echo "deps.sh: unknown group '$group'" >&2; exit 2 ;;
     esac
 done

@@ -36,6 +36,9 @@ struct cio__core_hooks {
     void (*describe_task)(const void *task, char *buf, size_t len);
     /* Writes a dump of every task of loop to fd (debug mode: on SIGUSR1). */
     int (*dump_tasks)(cio_loop *loop, int fd);
+    /* The name of a task (a future with cio_future_is_task), for the live
+     * list at close: cio_task_name, which names unnamed tasks "task-N". */
+    const char *(*task_name)(const cio_future *task);
 };
 extern struct cio__core_hooks cio__hooks;
 /* Registers the layer above's hooks (copied). */

@@ -1,6 +1,7 @@
 /* future_await.c: the same future, awaited by a task. cio_await suspends
  * the task (not the thread) until a timer's callback sets the result.
  * Coroutine style. */
+#define _POSIX_C_SOURCE 200809L /* strdup is POSIX, not C11 */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

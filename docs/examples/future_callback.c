@@ -1,6 +1,7 @@
 /* future_callback.c: a future is a result that is not there yet. A timer
  * sets it; the done-callback runs on a later iteration, never inside
  * cio_future_set_result. Callback style. */
+#define _POSIX_C_SOURCE 200809L /* strdup is POSIX, not C11 */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

@@ -34,7 +34,7 @@ static int main_task(void *arg, void **result)
     if ((err = cio_spawn(slow, NULL, &t)) != 0)
         return err;
     err = cio_wait_for(t, 0.05, NULL);
-    printf("await_for: %s, task cancelled: %s\n", cio_err_name(err),
+    printf("wait_for: %s, task cancelled: %s\n", cio_err_name(err),
            cio_future_is_cancelled(t) ? "yes" : "no");
     cio_future_unref(t);
     return 0;

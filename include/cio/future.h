@@ -71,6 +71,30 @@ CIO_API int cio_future_set_error(cio_future *fut, int err);
  * or cancelled (asyncio's cancel() returning False). */
 CIO_API int cio_future_cancel(cio_future *fut);
 
+/* cio_future_cancel with a reason (asyncio's cancel(msg)): message (copied;
+ * NULL for none) is kept with fut, for cio_future_cancel_message. A task
+ * cancelled this way reads it with cio_future_cancel_message(
+ * cio_current_task()); whoever awaits or holds fut reads it from fut. Only
+ * the call that requests the cancellation sets the message: on a future
+ * whose cancellation is already requested (a task still unwinding, a
+ * gather waiting for its children) it returns 0 and changes nothing, as a
+ * second cancel(msg) in asyncio. Where cio passes a cancellation on, the
+ * message goes with it: cancelling a gather or wait_for future (or a task
+ * suspended in cio_gather or cio_wait_for) cancels the children with the
+ * same message, and a gather or wait_for future that ends cancelled
+ * because its child was cancelled takes the child's message. A shield
+ * passes nothing either way, a deadline or a task group's cancellation has
+ * no message, and cancelling a task suspended in cio_await leaves the
+ * awaited future alone (cio_await never cancels it), so nothing reaches
+ * it. Returns 0; -EINVAL if fut is NULL, done or cancelled; -ENOMEM (the
+ * message could not be copied; nothing was cancelled). Does not suspend. */
+CIO_API int cio_future_cancel_with_message(cio_future *fut, const char *message);
+
+/* The message fut was cancelled with (see cio_future_cancel_with_message),
+ * or NULL: none given, not cancelled, or NULL fut. Owned by fut, valid
+ * while fut lives. Never fails; does not suspend. */
+CIO_API const char *cio_future_cancel_message(const cio_future *fut);
+
 CIO_API bool cio_future_is_done(const cio_future *fut); /* done or cancelled */
 CIO_API bool cio_future_is_cancelled(const cio_future *fut);
 
@@ -91,8 +115,11 @@ CIO_API int cio_future_take_result(cio_future *fut, void **value);
  * 0, -EINVAL (NULL cb), -ENOMEM. */
 CIO_API int cio_future_add_done_callback(cio_future *fut, cio_future_cb cb, void *arg);
 
-/* Removes every registration of (cb, arg) not yet scheduled; returns how
- * many were removed. */
+/* Removes every registration of (cb, arg) not yet scheduled (asyncio's
+ * remove_done_callback, which also removes them all). Returns 0 when it
+ * removed at least one, -ENOENT when there was none (never added, already
+ * removed, or already scheduled because fut completed), -EINVAL for a NULL
+ * fut. Does not suspend. */
 CIO_API int cio_future_remove_done_callback(cio_future *fut, cio_future_cb cb, void *arg);
 
 /* Names the future in reports (the string is copied; NULL clears). */
@@ -139,17 +166,43 @@ typedef enum cio_wait_mode {
     CIO_WAIT_FIRST_EXCEPTION = 2,
 } cio_wait_mode;
 
-/* Completes when the mode's condition holds or timeout expires. It never
- * fails and never cancels the children (asyncio.wait). Its result is the
- * number of children done, as (void *)(uintptr_t). n == 0 is -EINVAL, as
- * in asyncio. Cancelling it leaves the children alone. */
+/* The outcome of a wait: the inputs split into those done and those still
+ * pending, each in input order. The pointers are the inputs' own (borrowed:
+ * no reference is added). */
+typedef struct cio_wait_sets {
+    cio_future **done;
+    size_t n_done;
+    cio_future **pending;
+    size_t n_pending;
+} cio_wait_sets;
+
+/* asyncio.wait for callback code: *out (caller's reference) completes when
+ * the mode's condition holds (CIO_WAIT_ALL_COMPLETED: every input done;
+ * CIO_WAIT_FIRST_COMPLETED: any; CIO_WAIT_FIRST_EXCEPTION: any failed, not
+ * cancelled, or all done) or timeout (seconds, CIO_NO_TIMEOUT for none; 0
+ * or less looks once in the next iteration) expires. It never cancels the
+ * inputs, and fails only with -ENOMEM (no memory for the sets). Its result is a `const cio_wait_sets *`
+ * describing the inputs as they were when it completed (n_done +
+ * n_pending == n); the sets and the arrays belong to the wait future and
+ * are freed with it, and the input pointers in them stay valid as long as
+ * it lives (it holds a reference to each input). Errors of the inputs are
+ * not retrieved: look at each done future. Cancelling the wait future
+ * leaves the inputs alone. futs are the caller's (the call takes its own
+ * references). Returns 0, -EINVAL
+ * (NULL out or loop, a closed loop, n == 0 as in asyncio, NULL futs or a
+ * NULL entry, an input of another loop, a bad mode, a NaN timeout),
+ * -ENOMEM. Does not suspend. */
 CIO_API int cio_wait_future(cio_loop *loop, cio_future *const *futs, size_t n, cio_wait_mode mode,
-                     double timeout, cio_future **out);
+                            double timeout, cio_future **out);
 
 /* Completes with fut's outcome, or, when timeout expires first, cancels fut
  * and fails with -ETIMEDOUT once fut is done. If fut completed in the same
  * iteration the timeout expired, its outcome wins. Cancelling the wrapper
- * cancels fut. The result value stays owned by fut (no destructor here). */
+ * cancels fut. If fut, once cancelled (by the timeout or the wrapper's
+ * cancel), still ends with a result, or with an error of its own rather
+ * than -ECANCELED, that outcome is the wrapper's (asyncio 3.12): an error
+ * is never swallowed. The result value stays owned by fut (no destructor
+ * here). */
 CIO_API int cio_wait_for_future(cio_loop *loop, cio_future *fut, double timeout, cio_future **out);
 
 /* A future that mirrors fut, whose cancellation does not cancel fut. If the
@@ -167,13 +220,16 @@ CIO_API int cio_as_completed_new(cio_loop *loop, cio_future *const *futs, size_t
 
 /* A future (caller's reference) that completes with the next child to
  * complete, as its result (a cio_future *, owned by the iterator); or
- * fails with -ETIMEDOUT when the timeout expired first. Returns -ENOENT
- * once n futures have been handed out. */
+ * fails with -ETIMEDOUT when the timeout expired first. Returns 0;
+ * -ENODATA (the end of the iteration; *out NULL) once n futures have been
+ * handed out; -EINVAL for a NULL out or it; -ENOMEM. Does not suspend. */
 CIO_API int cio_as_completed_next_future(cio_as_completed *it, cio_future **out);
 
-/* Frees the iterator (and its references). Pending next() futures are
- * cancelled. */
-CIO_API void cio_as_completed_free(cio_as_completed *it);
+/* Frees the iterator (and its references to the children, which keep
+ * running). Pending cio_as_completed_next_future futures are cancelled.
+ * Returns 0 (also for NULL), or -EBUSY and frees nothing while a task is
+ * suspended in cio_as_completed_next on it. Does not suspend. */
+CIO_API int cio_as_completed_free(cio_as_completed *it);
 
 #ifdef __cplusplus
 }

@@ -27,9 +27,21 @@ typedef struct cio_loop cio_loop;
  * cancelled returns -ENOENT and does nothing. 0 is never a valid handle. */
 typedef uint64_t cio_handle;
 
-/* Loop options. Zero-initialise, then set what you need; every zero field
- * means "the default" (which an environment variable may choose). */
+/* Loop options. Make them with CIO_LOOP_OPTIONS_INIT or CIO_LOOP_OPTIONS(...),
+ * then set what you need; every zero field means "the default" (which an
+ * environment variable may choose).
+ *
+ * Extensible (the Linux openat2/clone3 convention): size is the struct's
+ * size as the caller's program was compiled, which the macros set. The
+ * library reads only the fields that size covers: fields added by a newer
+ * cio keep their defaults for a program compiled against an older header.
+ * A function taking options returns -EINVAL for a size of 0 (the struct
+ * was not made with the macros) or one no version of the struct could have
+ * (smaller than size itself, or not a multiple of its alignment), and
+ * -E2BIG for a struct from a newer header than the library's whose fields
+ * unknown to the library are not all zero. NULL options are the defaults. */
 typedef struct cio_loop_options {
+    size_t size; /* sizeof(cio_loop_options) as compiled: use the macros */
     /* "epoll" (default on Linux) or "poll"; NULL: $CIO_BACKEND, else epoll. */
     const char *backend;
     /* 1: debug mode on; -1: off; 0: $CIO_DEBUG decides (set and not "0"). */
@@ -39,6 +51,12 @@ typedef struct cio_loop_options {
     double slow_callback_duration;
 } cio_loop_options;
 
+/* cio_loop_options o = CIO_LOOP_OPTIONS_INIT; (every field the default) */
+#define CIO_LOOP_OPTIONS_INIT {.size = sizeof(cio_loop_options)}
+/* A pointer to options made in place:
+ * cio_loop_new(&CIO_LOOP_OPTIONS(.backend = "poll"), &loop). */
+#define CIO_LOOP_OPTIONS(...) ((cio_loop_options){.size = sizeof(cio_loop_options), __VA_ARGS__})
+
 /* How a loop reports problems nobody asked about: an error a future held
  * that was never retrieved, a slow callback, a call from the wrong thread,
  * live handles at close. The default handler prints the message to stderr
@@ -46,7 +64,9 @@ typedef struct cio_loop_options {
 typedef void (*cio_report_fn)(cio_loop *loop, const char *message, void *arg);
 
 /* Creates a loop. opts may be NULL. Returns 0 and sets *out, or -EINVAL
- * (unknown backend name), -ENOMEM, or the errno of a failing system call. */
+ * (unknown backend name, or options not made with CIO_LOOP_OPTIONS_INIT),
+ * -E2BIG (options of a newer header that this library cannot honour, see
+ * cio_loop_options), -ENOMEM, or the errno of a failing system call. */
 CIO_API int cio_loop_new(const cio_loop_options *opts, cio_loop **out);
 
 /* Closes a loop: after a successful close no function but cio_loop_free
@@ -55,7 +75,11 @@ CIO_API int cio_loop_new(const cio_loop_options *opts, cio_loop **out);
  * callback in the queue, a future not yet freed, thread-pool work not yet
  * completed, a threadsafe call accepted and not yet run (also one accepted
  * while close ran, see cio_call_soon_threadsafe). In debug mode, -EBUSY also
- * reports the list of what is live.
+ * reports the list of what is live, one report each: callbacks, timers,
+ * watchers and signal handlers by their callback's name, futures and tasks
+ * by name and state and where they were made ("made at main+0x4f (app)":
+ * the caller of cio_future_new, cio_task_new, cio_spawn, a combinator's
+ * _future form, ...), for those made while debug mode was on.
  * Returns -EBUSY if called while the loop runs, 0 if already closed. */
 CIO_API int cio_loop_close(cio_loop *loop);
 
@@ -67,7 +91,10 @@ CIO_API int cio_loop_free(cio_loop *loop);
 
 /* Runs until cio_loop_stop. The current iteration completes first: every
  * callback that was ready when it began runs. Returns 0, -EBUSY if the loop
- * is already running, -EINVAL if it is closed.
+ * is already running (re-entered from its own callback or task, or running
+ * on another thread), -EDEADLK if another loop runs on this thread (called
+ * from that loop's callback or task: it would stop that loop until this
+ * run ends; asyncio refuses it too), -EINVAL if it is closed.
  *
  * If the backend's poll fails (epoll_wait or poll(2) returns an error other
  * than EINTR: the epoll descriptor closed under the loop, a kernel out of
@@ -96,8 +123,10 @@ enum { CIO_RUN_NOWAIT = 1 };
  *
  * Returns 1 if work remains (a callback ready, a timer, a watcher, ...), 0
  * if the loop has nothing left, or a negative error: -EBUSY while running,
- * -EINVAL if closed, or the error of a failed poll of the backend (reported
- * through the report handler; see cio_loop_run_forever). */
+ * -EDEADLK while another loop runs on this thread (as for
+ * cio_loop_run_forever), -EINVAL if closed, or the error of a failed poll
+ * of the backend (reported through the report handler; see
+ * cio_loop_run_forever). */
 CIO_API int cio_loop_run_once(cio_loop *loop, int flags);
 
 struct cio_future;
@@ -105,9 +134,9 @@ struct cio_future;
  * a result, the negative errno it failed with, -ECANCELED if cancelled.
  * Does not consume a reference. Returns -EINTR if cio_loop_stop ended the
  * run first, the poll's error if a failed poll ended it first (see
- * cio_loop_run_forever), -EBUSY if running, -EINVAL for a closed loop or a
- * future of another loop. Retrieves the future's error (it is not reported
- * later). */
+ * cio_loop_run_forever), -EBUSY if running, -EDEADLK while another loop
+ * runs on this thread, -EINVAL for a closed loop or a future of another
+ * loop. Retrieves the future's error (it is not reported later). */
 CIO_API int cio_loop_run_until_complete(cio_loop *loop, struct cio_future *fut);
 
 /* Asks a running loop to stop after the current iteration. Safe to call
@@ -119,6 +148,9 @@ CIO_API void cio_loop_stop(cio_loop *loop);
 CIO_API bool cio_loop_is_running(const cio_loop *loop);
 CIO_API bool cio_loop_is_closed(const cio_loop *loop);
 CIO_API bool cio_loop_is_debug(const cio_loop *loop);
+/* Turns debug mode on or off. Futures and tasks made while it is on are
+ * the ones whose creation site the close report and the unretrieved-error
+ * report can name. */
 CIO_API void cio_loop_set_debug(cio_loop *loop, bool on);
 /* The backend in use: "epoll" or "poll". */
 CIO_API const char *cio_loop_backend(const cio_loop *loop);
@@ -338,8 +370,11 @@ CIO_API int cio_loop_remove_signal_handler(cio_loop *loop, int signo);
  * return 0, or return a negative errno, which fails the future. */
 typedef int (*cio_work_fn)(void *arg, void **result);
 
-/* What a job owns. Zero-initialise; a NULL field means nothing to free. */
+/* What a job owns. Make them with CIO_WORK_OPTIONS_INIT or
+ * CIO_WORK_OPTIONS(...); a NULL field means nothing to free. Extensible
+ * like cio_loop_options (size, -EINVAL, -E2BIG: see there). */
 typedef struct cio_work_options {
+    size_t size; /* sizeof(cio_work_options) as compiled: use the macros */
     /* Takes arg when fn never runs (the job was cancelled before a thread
      * took it). Once fn runs, arg is fn's. */
     cio_free_fn arg_free;
@@ -347,6 +382,11 @@ typedef struct cio_work_options {
      * it, and the taker of a result nobody can receive. */
     cio_free_fn result_free;
 } cio_work_options;
+
+/* cio_work_options o = CIO_WORK_OPTIONS_INIT; (nothing to free) */
+#define CIO_WORK_OPTIONS_INIT {.size = sizeof(cio_work_options)}
+/* &CIO_WORK_OPTIONS(.result_free = free): options made in place. */
+#define CIO_WORK_OPTIONS(...) ((cio_work_options){.size = sizeof(cio_work_options), __VA_ARGS__})
 
 /* Runs fn(arg) on the shared thread pool and returns, in *out, a future of
  * this loop that completes (on the loop's thread) with fn's result or
@@ -375,8 +415,8 @@ typedef struct cio_work_options {
  *   fork: the parent's jobs are not run in the child, and their copies
  *   there are never finished (use loops of the child's own making).
  * If this call fails, fn never runs, nothing is freed, arg is still the
- * caller's. Returns 0, -EINVAL, -ENOMEM, or the error of starting a
- * thread. */
+ * caller's. Returns 0, -EINVAL, -E2BIG (opts: see cio_loop_options),
+ * -ENOMEM, or the error of starting a thread. */
 CIO_API int cio_to_thread_future(cio_loop *loop, const cio_work_options *opts,
                                           cio_work_fn fn, void *arg, struct cio_future **out);
 

@@ -32,11 +32,15 @@ extern "C" {
 typedef struct cio_lock cio_lock;
 CIO_API int cio_lock_new(cio_lock **out);
 CIO_API int cio_lock_free(cio_lock *lock);
-/* Acquires the lock, waiting if it is held. May suspend. */
+/* Acquires the lock, waiting if it is held. Returns 0, -ECANCELED,
+ * -ETIMEDOUT, -EINVAL (NULL, or tasks of another loop wait on it), -EPERM
+ * outside a task, -ENOMEM. May suspend. */
 CIO_API int cio_lock_acquire(cio_lock *lock);
 /* Acquires without waiting: 0, or -EAGAIN if held (or others wait first). */
 CIO_API int cio_lock_acquire_nowait(cio_lock *lock);
-/* Releases; the first waiter gets the lock. -EPERM if it is not held. */
+/* Releases; the first waiter gets the lock. Any code on the loop's thread
+ * may release (asyncio's locks have no owner). Returns 0, or -EINVAL if the
+ * lock is not held (or NULL), as asyncio's RuntimeError. */
 CIO_API int cio_lock_release(cio_lock *lock);
 CIO_API bool cio_lock_is_locked(const cio_lock *lock);
 
@@ -73,15 +77,21 @@ typedef struct cio_condition cio_condition;
  * not own a lock passed in. */
 CIO_API int cio_condition_new(cio_lock *lock, cio_condition **out);
 CIO_API int cio_condition_free(cio_condition *cond);
+/* Acquires the condition's lock: as cio_lock_acquire. May suspend. */
 CIO_API int cio_condition_acquire(cio_condition *cond);
+/* Releases the condition's lock: as cio_lock_release (-EINVAL if not
+ * held). */
 CIO_API int cio_condition_release(cio_condition *cond);
 /* Releases the lock, waits for a notify, re-acquires the lock (even when
  * cancelled or timed out: on return the lock is always held again, as in
- * asyncio). -EPERM if the lock is not held. May suspend. */
+ * asyncio). Returns 0, -ECANCELED, -ETIMEDOUT, -EPERM outside a task,
+ * -EINVAL if the lock is not held (nothing happens) or tasks of another
+ * loop wait on the condition, -ENOMEM. May suspend. */
 CIO_API int cio_condition_wait(cio_condition *cond);
-/* Waits until pred(arg) is true (checked with the lock held). May suspend. */
+/* Waits until pred(arg) is true (checked with the lock held). Errors as
+ * cio_condition_wait, and -EINVAL for a NULL pred. May suspend. */
 CIO_API int cio_condition_wait_for(cio_condition *cond, bool (*pred)(void *arg), void *arg);
-/* Wakes up to n waiters (the lock must be held: -EPERM otherwise). */
+/* Wakes up to n waiters. Returns 0, or -EINVAL if the lock is not held. */
 CIO_API int cio_condition_notify(cio_condition *cond, size_t n);
 CIO_API int cio_condition_notify_all(cio_condition *cond);
 
@@ -91,11 +101,15 @@ typedef struct cio_barrier cio_barrier;
 /* parties >= 1. */
 CIO_API int cio_barrier_new(unsigned parties, cio_barrier **out);
 CIO_API int cio_barrier_free(cio_barrier *b);
-/* Waits until `parties` tasks wait; returns this task's index in order of
- * arrival (asyncio.Barrier, threading.Barrier): the first to arrive gets 0,
- * the last parties-1 (and does not suspend). Returns -EPIPE if the barrier
- * is broken (aborted, or a waiter was cancelled). May suspend. */
-CIO_API int cio_barrier_wait(cio_barrier *b);
+/* Waits until `parties` tasks wait (asyncio.Barrier.wait). Returns 0 and
+ * stores this task's index in order of arrival in *index (index may be
+ * NULL): the first to arrive gets 0, the last parties-1 (and does not
+ * suspend); *index is 0 on an error. Returns -EPIPE if the barrier is
+ * broken (aborted, or a waiter was cancelled), -ECANCELED or -ETIMEDOUT
+ * when this task gives up waiting (which breaks the barrier for the others,
+ * threading.Barrier's rule), -EINVAL for a NULL b, -EPERM outside a task.
+ * May suspend. */
+CIO_API int cio_barrier_wait(cio_barrier *b, unsigned *index);
 /* Breaks the barrier: current and future waits return -EPIPE until reset. */
 CIO_API void cio_barrier_abort(cio_barrier *b);
 /* Returns the barrier to its empty state; current waiters get -EPIPE. */

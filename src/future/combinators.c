@@ -95,7 +95,7 @@ static void comb_detach(struct comb *st)
     for (size_t i = 0; i < st->n; i++) {
         CIO__SCAN_STEP();
         struct comb_slot *slot = &st->slots[i];
-        if (slot->pending && cio_future_remove_done_callback(st->kids[i], comb_child_done, slot)) {
+        if (slot->pending && cio_future_remove_done_callback(st->kids[i], comb_child_done, slot) == 0) {
             slot->pending = false;
             st->refs--; /* never the last: the caller holds one */
         }
@@ -211,15 +211,29 @@ static int comb_start(struct comb *st, double timeout, cio__cancel_hook hook, ci
     return 0;
 }
 
-/* Completes out with inner's outcome (the value stays owned by inner). */
-static void propagate(cio_future *out, cio_future *inner)
+/* Completes out with inner's outcome (the value stays owned by inner).
+ * with_message: a cancelled inner passes its cancellation message on, as
+ * the CancelledError(msg) that asyncio's wait_for re-raises (its shield
+ * calls a bare outer.cancel() instead). */
+static void propagate(cio_future *out, cio_future *inner, bool with_message)
 {
     void *value;
     int err = cio_future_result(inner, &value);
+    if (err == -ECANCELED && with_message)
+        cio__future_copy_cancel_message(out, inner);
     if (err)
         cio_future_set_error(out, err);
     else
         cio_future_set_result(out, value, NULL);
+}
+
+/* Cancels fut with msg (may be NULL). If the message cannot be copied the
+ * cancellation still happens, without it: the children of a cancelled
+ * combinator must stop either way. */
+static int cancel_with(cio_future *fut, const char *msg)
+{
+    int rc = cio_future_cancel_with_message(fut, msg);
+    return rc == -ENOMEM ? cio_future_cancel(fut) : rc;
 }
 
 /* ---- gather ---------------------------------------------------------------- */
@@ -248,6 +262,8 @@ static void gather_child(struct comb *st, size_t i, cio_future *child)
     if (!(st->flags & CIO_GATHER_COLLECT)) {
         if (cio_future_is_cancelled(child) || (cio_future_is_done(child) && cio_future_error(child))) {
             int err = cio_future_is_cancelled(child) ? -ECANCELED : cio_future_error(child);
+            if (err == -ECANCELED) /* asyncio: outer gets the child's CancelledError(msg) */
+                cio__future_copy_cancel_message(st->out, child);
             cio_future_set_error(st->out, err);
             return;
         }
@@ -258,12 +274,12 @@ static void gather_child(struct comb *st, size_t i, cio_future *child)
 
 static int gather_cancel(cio_future *out, void *arg)
 {
-    (void)out;
     struct comb *st = arg;
+    const char *msg = cio_future_cancel_message(out); /* asyncio: child.cancel(msg=msg) */
     bool any = false;
     for (size_t i = 0; i < st->n; i++) {
         CIO__SCAN_STEP();
-        if (cio_future_cancel(st->kids[i]) == 0)
+        if (cancel_with(st->kids[i], msg) == 0)
             any = true;
     }
     /* Stay pending until the children's outcomes arrive (asyncio), unless
@@ -279,6 +295,7 @@ int cio_gather_future(cio_loop *loop, cio_future *const *futs, size_t n, int fla
     int rc = comb_new(loop, futs, n, gather_child, &st, out);
     if (rc)
         return rc;
+    CIO__FUTURE_SITE(st->out); /* debug mode: made by our caller */
     st->flags = flags;
     if (n == 0) {
         cio_future_set_result(st->out, NULL, NULL);
@@ -292,14 +309,33 @@ int cio_gather_future(cio_loop *loop, cio_future *const *futs, size_t n, int fla
 
 /* ---- wait ------------------------------------------------------------------ */
 
+/* Completes the output with the sets. One allocation holds the header and
+ * one array of n pointers: the done ones fill it from the front, the
+ * pending ones follow. If it fails the wait cannot report its sets, and
+ * -ENOMEM is the truthful outcome. */
 static void wait_complete(struct comb *st)
 {
-    size_t done = 0;
+    cio_wait_sets *sets = malloc(sizeof *sets + st->n * sizeof(cio_future *));
+    if (!sets) {
+        cio_future_set_error(st->out, -ENOMEM);
+        comb_detach(st);
+        return;
+    }
+    cio_future **all = (cio_future **)(sets + 1);
+    size_t d = 0;
     for (size_t i = 0; i < st->n; i++) {
         CIO__SCAN_STEP();
-        done += cio_future_is_done(st->kids[i]);
+        if (cio_future_is_done(st->kids[i]))
+            all[d++] = st->kids[i];
     }
-    cio_future_set_result(st->out, (void *)(uintptr_t)done, NULL);
+    size_t p = d;
+    for (size_t i = 0; i < st->n; i++) {
+        CIO__SCAN_STEP();
+        if (!cio_future_is_done(st->kids[i]))
+            all[p++] = st->kids[i];
+    }
+    *sets = (cio_wait_sets){all, d, all + d, st->n - d};
+    cio_future_set_result(st->out, sets, free);
     comb_detach(st);
 }
 
@@ -348,7 +384,7 @@ static int wait_cancel(cio_future *out, void *arg)
 }
 
 int cio_wait_future(cio_loop *loop, cio_future *const *futs, size_t n, cio_wait_mode mode, double timeout,
-             cio_future **out)
+                    cio_future **out)
 {
     if (n == 0 || (int)mode < 0 || mode > CIO_WAIT_FIRST_EXCEPTION || isnan(timeout)) {
         if (out)
@@ -359,6 +395,7 @@ int cio_wait_future(cio_loop *loop, cio_future *const *futs, size_t n, cio_wait_
     int rc = comb_new(loop, futs, n, wait_child, &st, out);
     if (rc)
         return rc;
+    CIO__FUTURE_SITE(st->out);
     st->mode = (int)mode;
     return comb_start(st, norm_timeout(timeout), wait_cancel, out);
 }
@@ -372,22 +409,28 @@ static void wait_for_child(struct comb *st, size_t i, cio_future *inner)
     if (cio_future_is_done(out))
         return;
     comb_detach(st); /* the timer */
-    if (cio__future_cancel_requested(out)) {
+    /* The inner future failing with an error of its own (not the
+     * cancellation this wrapper sent it) passes that error on, as asyncio
+     * 3.12's wait_for does: the timeout or the cancel must not turn an error
+     * into a silent -ETIMEDOUT / -ECANCELED (marked retrieved, it would be
+     * lost). */
+    int err = cio__future_peek_error(inner);
+    bool own_error = err != 0 && err != -ECANCELED;
+    if (cio__future_cancel_requested(out) && !own_error) {
         cio__future_mark_retrieved(inner);
         cio_future_set_error(out, -ECANCELED);
-    } else if (st->timed_out && cio__future_peek_error(inner) != 0) {
+    } else if (st->timed_out && err == -ECANCELED) {
         cio__future_mark_retrieved(inner);
         cio_future_set_error(out, -ETIMEDOUT);
     } else {
-        propagate(out, inner);
+        propagate(out, inner, true);
     }
 }
 
 static int wait_for_cancel(cio_future *out, void *arg)
 {
-    (void)out;
     struct comb *st = arg;
-    if (cio_future_cancel(st->kids[0]) == 0 || st->slots[0].pending)
+    if (cancel_with(st->kids[0], cio_future_cancel_message(out)) == 0 || st->slots[0].pending)
         return 1; /* finished by wait_for_child */
     return 0;
 }
@@ -403,6 +446,7 @@ int cio_wait_for_future(cio_loop *loop, cio_future *fut, double timeout, cio_fut
     int rc = comb_new(loop, &fut, fut ? 1 : 0, wait_for_child, &st, out);
     if (rc)
         return rc;
+    CIO__FUTURE_SITE(st->out);
     if (!fut)
         return comb_fail(st, -EINVAL, out);
     st->mode = -1;
@@ -417,7 +461,7 @@ static void shield_child(struct comb *st, size_t i, cio_future *inner)
     cio_future *out = st->out;
     if (cio_future_is_done(out))
         return; /* the outer was cancelled; the inner's error stays with it */
-    propagate(out, inner);
+    propagate(out, inner, false);
 }
 
 static int shield_cancel(cio_future *out, void *arg)
@@ -433,6 +477,7 @@ int cio_shield_future(cio_loop *loop, cio_future *fut, cio_future **out)
     int rc = comb_new(loop, &fut, fut ? 1 : 0, shield_child, &st, out);
     if (rc)
         return rc;
+    CIO__FUTURE_SITE(st->out);
     if (!fut)
         return comb_fail(st, -EINVAL, out);
     return comb_start(st, -1, shield_cancel, out);
@@ -460,7 +505,13 @@ struct cio_as_completed {
     bool timed_out;
     cio_handle timer;
     bool timer_pending;
+    size_t task_waiters; /* tasks suspended in cio_as_completed_next */
 };
+
+void cio__as_completed_task_waits(cio_as_completed *it, int delta)
+{
+    it->task_waiters += (size_t)(ptrdiff_t)delta;
+}
 
 static void ac_unref(cio_as_completed *it)
 {
@@ -590,11 +641,12 @@ int cio_as_completed_next_future(cio_as_completed *it, cio_future **out)
     if (!it || it->freed)
         return -EINVAL;
     if (it->handed == it->n)
-        return -ENOENT;
+        return -ENODATA;
     cio_future *f;
     int rc = cio_future_new(it->loop, &f);
     if (rc)
         return rc;
+    CIO__FUTURE_SITE(f);
     it->handed++;
     if (it->dq_head < it->dq_tail) {
         cio_future_set_result(f, it->done_q[it->dq_head++], NULL);
@@ -607,10 +659,16 @@ int cio_as_completed_next_future(cio_as_completed *it, cio_future **out)
     return 0;
 }
 
-void cio_as_completed_free(cio_as_completed *it)
+int cio_as_completed_free(cio_as_completed *it)
 {
     if (!it || it->freed)
-        return;
+        return 0;
+    /* A task suspended in cio_as_completed_next reads the iterator when it
+     * resumes: cancelling its wait here would also hand it an -ECANCELED
+     * it did not ask for. Callback code's next futures are its own to
+     * drop, so those are cancelled as before. */
+    if (it->task_waiters)
+        return -EBUSY;
     it->freed = true;
     cio_future *w;
     while ((w = ac_pop_waiter(it))) {
@@ -620,7 +678,7 @@ void cio_as_completed_free(cio_as_completed *it)
     for (size_t i = 0; i < it->n; i++) {
         CIO__SCAN_STEP();
         struct ac_slot *slot = &it->slots[i];
-        if (slot->pending && cio_future_remove_done_callback(it->kids[i], ac_child_done, slot)) {
+        if (slot->pending && cio_future_remove_done_callback(it->kids[i], ac_child_done, slot) == 0) {
             slot->pending = false;
             it->refs--;
         }
@@ -630,4 +688,5 @@ void cio_as_completed_free(cio_as_completed *it)
         it->refs--;
     }
     ac_unref(it);
+    return 0;
 }

@@ -47,7 +47,95 @@ static void cache_push(cio_loop *loop, cio_future *f, bool at_tail)
     loop->future_free_count++;
 }
 
-int cio_future_new(cio_loop *loop, cio_future **out)
+/* ---- debug mode: creation sites ---------------------------------------------
+ * Debug mode keeps each live future in a table beside the futures, with the
+ * code address that made it and a creation number, so that a close refused
+ * by live futures lists them by name and creation site, oldest first, and
+ * an unretrieved error says where its future came from. Beside, not in the
+ * future: outside debug mode that costs no memory, and one branch at
+ * creation and one at free. Open addressing with linear probing, deleted
+ * by backward shift (no tombstones), at most half full. A future made
+ * while debug mode was off is not in the table: the report counts it.
+ * The table's type is in loop/internal.h; loop.c writes the report. */
+static size_t site_hash(const cio_future *f, size_t cap)
+{
+    return (size_t)(((uintptr_t)f >> 4) * 0x9E3779B97F4A7C15ull) & (cap - 1);
+}
+
+static struct cio__fsite *site_find(struct cio__fsites *t, const cio_future *f)
+{
+    if (!t || !t->n)
+        return NULL;
+    for (size_t i = site_hash(f, t->cap);; i = (i + 1) & (t->cap - 1)) {
+        if (t->v[i].fut == f)
+            return &t->v[i];
+        if (!t->v[i].fut)
+            return NULL;
+    }
+}
+
+static void site_put(struct cio__fsites *t, struct cio__fsite e)
+{
+    size_t i = site_hash(e.fut, t->cap);
+    while (t->v[i].fut)
+        i = (i + 1) & (t->cap - 1);
+    t->v[i] = e;
+    t->n++;
+}
+
+/* Records f, made at site. Debug information only: out of memory, the
+ * future is left out (and counted as such in the report). */
+static void site_record(cio_loop *loop, cio_future *f, const void *site)
+{
+    struct cio__fsites *t = loop->fsites;
+    if (!t && !(t = loop->fsites = calloc(1, sizeof *t)))
+        return;
+    if (2 * (t->n + 1) > t->cap) {
+        size_t ncap = t->cap ? 2 * t->cap : 64;
+        struct cio__fsite *old = t->v, *v = calloc(ncap, sizeof *v);
+        if (!v)
+            return;
+        size_t ocap = t->cap;
+        t->v = v;
+        t->cap = ncap;
+        t->n = 0;
+        for (size_t i = 0; i < ocap; i++)
+            if (old[i].fut)
+                site_put(t, old[i]);
+        free(old);
+    }
+    site_put(t, (struct cio__fsite){f, site, ++t->seq});
+}
+
+static void site_forget(struct cio__fsites *t, const cio_future *f)
+{
+    struct cio__fsite *e = site_find(t, f);
+    if (!e)
+        return;
+    /* Backward shift: move up each later entry of the run that the hole
+     * would cut off from its home slot. */
+    size_t mask = t->cap - 1, hole = (size_t)(e - t->v);
+    for (size_t j = (hole + 1) & mask; t->v[j].fut; j = (j + 1) & mask) {
+        size_t home = site_hash(t->v[j].fut, t->cap);
+        if (((j - home) & mask) >= ((j - hole) & mask)) {
+            t->v[hole] = t->v[j];
+            hole = j;
+        }
+    }
+    t->v[hole].fut = NULL;
+    t->n--;
+}
+
+void cio__future_set_site(cio_future *fut, const void *site)
+{
+    struct cio__fsite *e = site_find(fut->loop->fsites, fut);
+    if (e)
+        e->site = site;
+}
+
+/* Not inlined into a caller of the library's own, so that
+ * __builtin_return_address(0) is always the caller of cio_future_new. */
+__attribute__((noinline)) int cio_future_new(cio_loop *loop, cio_future **out)
 {
     if (!out)
         return -EINVAL;
@@ -81,7 +169,10 @@ int cio_future_new(cio_loop *loop, cio_future **out)
     f->free_hook = NULL;
     f->free_arg = NULL;
     f->name = NULL;
+    f->cancel_msg = NULL;
     loop->futures_live++;
+    if (CIO_UNLIKELY(loop->debug))
+        site_record(loop, f, __builtin_return_address(0));
     *out = f;
     return 0;
 }
@@ -110,15 +201,21 @@ cio_future *cio_future_ref(cio_future *fut)
 
 static void report_unretrieved(cio_future *f)
 {
-    char buf[32];
+    char buf[32], site[256] = "";
     const char *name = f->name;
     if (!name) {
         snprintf(buf, sizeof buf, "%p", (void *)f);
         name = buf;
     }
-    cio_loop_report(f->loop, "%s %s: error was never retrieved: %s (%s)",
+    /* Debug mode knows where it was made: which spawn, of many, failed. */
+    struct cio__fsite *e = site_find(f->loop->fsites, f);
+    if (e) {
+        memcpy(site, "; made at ", 10);
+        cio__describe_site(e->site, site + 10, sizeof site - 10);
+    }
+    cio_loop_report(f->loop, "%s %s: error was never retrieved: %s (%s)%s",
                     f->is_task ? "task" : "future", name, cio_err_name(f->err),
-                    cio_strerror(f->err));
+                    cio_strerror(f->err), site);
 }
 
 void cio_future_unref(cio_future *fut)
@@ -146,10 +243,14 @@ void cio__future_free(cio_future *fut)
         free(fut->cbs);
     free(fut->name);
     fut->name = NULL;
+    free(fut->cancel_msg);
+    fut->cancel_msg = NULL;
     fut->state = CIO__FUTURE_FREED;
     fut->cbs = fut->inl;
     fut->ncb = 0;
     loop->futures_live--;
+    if (CIO_UNLIKELY(loop->fsites != NULL))
+        site_forget(loop->fsites, fut);
     if (loop->closed) {
         free(fut);
     } else if (loop->debug) {
@@ -170,6 +271,11 @@ void cio__futures_free_cache(cio_loop *loop)
     while ((f = cache_pop(loop)))
         free(f);
     loop->future_free_count = 0;
+    if (loop->fsites) {
+        free(loop->fsites->v);
+        free(loop->fsites);
+        loop->fsites = NULL;
+    }
 }
 
 cio_loop *cio_future_loop(const cio_future *fut) { return fut ? fut->loop : NULL; }
@@ -241,6 +347,32 @@ int cio_future_cancel(cio_future *fut)
     fut->err = -ECANCELED;
     finish(fut);
     return 0;
+}
+
+int cio_future_cancel_with_message(cio_future *fut, const char *message)
+{
+    if (!fut || fut->state != CIO_FUTURE_PENDING)
+        return -EINVAL;
+    /* Only the call that requests the cancellation sets the message: in
+     * asyncio too the first cancel's CancelledError(msg) is the one that
+     * unwinds the task, and a later cancel(msg2) changes nothing. */
+    if (fut->cancel_requested)
+        return 0;
+    if (message && !(fut->cancel_msg = strdup(message)))
+        return -ENOMEM;
+    return cio_future_cancel(fut);
+}
+
+const char *cio_future_cancel_message(const cio_future *fut)
+{
+    return fut ? fut->cancel_msg : NULL;
+}
+
+void cio__future_copy_cancel_message(cio_future *to, const cio_future *from)
+{
+    if (to->cancel_msg || !from->cancel_msg)
+        return;
+    to->cancel_msg = strdup(from->cancel_msg);
 }
 
 
@@ -421,7 +553,7 @@ int cio__future_remove_awaiter(cio_future *fut, cio_future *owner)
 int cio_future_remove_done_callback(cio_future *fut, cio_future_cb cb, void *arg)
 {
     if (!fut)
-        return 0;
+        return -EINVAL;
     /* One pass that removes the matches and squeezes out the tombstones. */
     uint32_t j = 0;
     int removed = 0;
@@ -440,7 +572,7 @@ int cio_future_remove_done_callback(cio_future *fut, cio_future_cb cb, void *arg
     }
     fut->ncb = j;
     fut->refs -= (uint32_t)removed; /* never the last: the caller holds one */
-    return removed;
+    return removed ? 0 : -ENOENT;
 }
 
 int cio_future_set_name(cio_future *fut, const char *name)

@@ -59,10 +59,25 @@ struct cio_future {
     cio__free_hook free_hook;
     void *free_arg;
     char *name;
+    char *cancel_msg; /* cio_future_cancel_with_message's copy, or NULL */
     cio_future *next_free; /* in the loop's free cache (a ring) */
 };
 
 void cio__future_free(cio_future *fut); /* the last reference went */
+
+/* Debug mode: where a future was made, for the live list at close and the
+ * unretrieved-error report. cio_future_new records its caller; a public
+ * constructor that makes its future through it (cio_spawn, the combinator
+ * futures, cio_to_thread_future) records its own caller instead, with
+ * CIO__FUTURE_SITE expanded in its own body: __builtin_return_address(0)
+ * there is the user's call. Outside debug mode it costs the one branch. */
+void cio__future_set_site(cio_future *fut, const void *site);
+#define CIO__FUTURE_SITE(fut)                                                                     \
+    do {                                                                                          \
+        cio_future *site_fut_ = (fut);                                                            \
+        if (__builtin_expect(site_fut_->loop->debug, 0))                                          \
+            cio__future_set_site(site_fut_, __builtin_return_address(0));                         \
+    } while (0)
 
 /* Registers cio__hooks.await_done(fut, owner) (src/core.h: the layer
  * above's wakeup of an awaiting task) as a done-callback that can be
@@ -112,5 +127,16 @@ void *cio__future_peek_result(const cio_future *fut);
 enum { CIO_FUTURE_PENDING = 0, CIO_FUTURE_DONE = 1, CIO_FUTURE_CANCELLED = 2 };
 /* Marks the error retrieved without reading it. */
 void cio__future_mark_retrieved(cio_future *fut);
+
+/* Gives `to` the cancellation message of `from` (if it has one and `to`
+ * none yet), where cio passes a cancellation on as asyncio passes its
+ * CancelledError(msg). A message that cannot be copied (out of memory) is
+ * dropped: the cancellation itself still happens. */
+void cio__future_copy_cancel_message(cio_future *to, const cio_future *from);
+
+/* Counts a task suspended in cio_as_completed_next on it (delta +1 before
+ * the wait, -1 after), so that cio_as_completed_free refuses with -EBUSY
+ * instead of freeing what the task still reads. */
+void cio__as_completed_task_waits(cio_as_completed *it, int delta);
 
 #endif

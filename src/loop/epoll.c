@@ -60,7 +60,8 @@ static int ep_update(cio_loop *loop, int fd, uint32_t gen, int old_mask, int new
         /* The descriptor was closed (dropping its registration) and its
          * number reused without the watcher being removed first. */
         if (loop->debug)
-            cio_loop_report(loop, "fd %d was closed while watched; remove watchers before close",
+            cio_loop_report(loop, "fd %d was closed while watched (its number is now reused); "
+                                  "remove its reader and writer before close(2)",
                             fd);
         if (epoll_ctl(st->epfd, EPOLL_CTL_ADD, fd, &ev) == 0)
             return 0;

@@ -212,6 +212,19 @@ struct cio__tsring {
     size_t ovf_head, ovf_len, ovf_cap;
 };
 
+/* Debug mode: the live futures' creation sites, a hash table keyed by the
+ * future (future.c keeps it, loop.c's close report reads it). */
+struct cio__fsite {
+    cio_future *fut; /* NULL: a free slot */
+    const void *site;
+    uint64_t seq; /* creation order */
+};
+struct cio__fsites {
+    struct cio__fsite *v;
+    size_t cap, n; /* cap: a power of two */
+    uint64_t seq;
+};
+
 /* Bytes reserved in every loop for the layer above (cio__loop_ext). */
 #define CIO__LOOP_EXT_SIZE 64
 
@@ -293,6 +306,7 @@ struct cio_loop {
     uint32_t futures_live;
     cio_future *future_free;
     uint32_t future_free_count;
+    struct cio__fsites *fsites; /* debug mode: live futures' creation sites (future.c) */
 
     /* The layer above (src/core.h): the task it runs now, which the core
      * only passes on to the stall watchdog, and room for its own per-loop
@@ -364,8 +378,16 @@ static inline int cio__check_thread(cio_loop *loop, const char *fn)
 /* Describes a function pointer ("name" or "file+0xoff") into buf. */
 const char *cio__describe_fn(const void *fn, char *buf, size_t len);
 /* The name of the function at fn from the .symtab of file (mapped at base),
- * for functions dladdr cannot name (static ones); false if not found. */
-bool cio__static_symbol(const void *fn, const char *file, const void *base, char *buf, size_t len);
+ * for functions dladdr cannot name (static ones); false if not found.
+ * *start (may be NULL) receives the function's address, so an address
+ * inside it reads as name+offset. */
+bool cio__static_symbol(const void *fn, const char *file, const void *base, char *buf, size_t len,
+                        uintptr_t *start);
+/* Describes a code address inside a function (debug mode's creation sites,
+ * which are return addresses) as "function+0xoff (object)", the object
+ * being the executable's or shared library's file name; "0x... (object)"
+ * or "0x..." if it cannot be named. */
+const char *cio__describe_site(const void *addr, char *buf, size_t len);
 
 void cio__signals_drain(cio_loop *loop);
 void cio__ts_drain(cio_loop *loop);

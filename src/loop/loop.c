@@ -21,6 +21,7 @@
  * either: remote work announces itself through memory (remote_pending), and
  * the eventfd is only written when the loop is, or is about to be, asleep. */
 #include <dlfcn.h>
+#include <link.h>
 #include <signal.h>
 #include <math.h>
 #include <stdarg.h>
@@ -31,6 +32,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "../common/opts.h"
 #include "../core.h"
 
 void cio__spin_ns(int64_t ns)
@@ -85,7 +87,7 @@ const char *cio__describe_fn(const void *fn, char *buf, size_t len)
     } else if (dladdr(fn, &info) && info.dli_fname) {
         const char *base = strrchr(info.dli_fname, '/');
         char sym[128];
-        if (cio__static_symbol(fn, info.dli_fname, info.dli_fbase, sym, sizeof sym))
+        if (cio__static_symbol(fn, info.dli_fname, info.dli_fbase, sym, sizeof sym, NULL))
             snprintf(buf, len, "%s() (%s)", sym, base ? base + 1 : info.dli_fname);
         else
             snprintf(buf, len, "%p (%s+0x%lx)", fn, base ? base + 1 : info.dli_fname,
@@ -93,6 +95,35 @@ const char *cio__describe_fn(const void *fn, char *buf, size_t len)
     } else {
         snprintf(buf, len, "%p", fn);
     }
+    return buf;
+}
+
+const char *cio__describe_site(const void *addr, char *buf, size_t len)
+{
+    Dl_info info;
+    const ElfW(Sym) *dsym = NULL;
+    if (!dladdr1(addr, &info, (void **)&dsym, RTLD_DL_SYMENT) || !info.dli_fname) {
+        snprintf(buf, len, "%p", addr);
+        return buf;
+    }
+    const char *base = strrchr(info.dli_fname, '/');
+    base = base ? base + 1 : info.dli_fname;
+    uintptr_t a = (uintptr_t)addr;
+    /* The dynamic symbol only if addr is inside it: dladdr may otherwise
+     * answer with the nearest exported function before a static one. */
+    if (info.dli_sname && info.dli_saddr && dsym && a >= (uintptr_t)info.dli_saddr &&
+        a < (uintptr_t)info.dli_saddr + dsym->st_size) {
+        snprintf(buf, len, "%s+0x%lx (%s)", info.dli_sname,
+                 (unsigned long)(a - (uintptr_t)info.dli_saddr), base);
+        return buf;
+    }
+    char sym[128];
+    uintptr_t start;
+    if (cio__static_symbol(addr, info.dli_fname, info.dli_fbase, sym, sizeof sym, &start))
+        snprintf(buf, len, "%s+0x%lx (%s)", sym, (unsigned long)(a - start), base);
+    else
+        snprintf(buf, len, "%p (%s+0x%lx)", addr, base,
+                 (unsigned long)(a - (uintptr_t)info.dli_fbase));
     return buf;
 }
 
@@ -132,9 +163,10 @@ int cio_loop_new(const cio_loop_options *opts, cio_loop **out)
     if (!out)
         return -EINVAL;
     *out = NULL;
-    cio_loop_options o = {0};
-    if (opts)
-        o = *opts;
+    cio_loop_options o = CIO_LOOP_OPTIONS_INIT;
+    int err = cio__opts_copy(&o, sizeof o, opts);
+    if (err)
+        return err;
     const char *bname = o.backend;
     if (!bname || !*bname)
         bname = getenv("CIO_BACKEND");
@@ -222,6 +254,90 @@ static uint64_t entry_at(const cio_loop *loop, uint64_t i, const void **fn, cio_
     return 4;
 }
 
+/* Debug mode's live list names at most this many objects of a kind; a loop
+ * with thousands left would otherwise bury the rest of the report. */
+#define LIST_MAX 100
+
+static int by_seq(const void *a, const void *b)
+{
+    uint64_t x = (*(const struct cio__fsite *const *)a)->seq;
+    uint64_t y = (*(const struct cio__fsite *const *)b)->seq;
+    return x < y ? -1 : x > y;
+}
+
+/* A live future's state, in the user's terms. */
+static const char *future_state(cio_future *f, char *buf, size_t len)
+{
+    int err = cio__future_peek_error(f);
+    if (err == -EAGAIN)
+        return cio_future_is_task(f) ? "running: its function has not returned"
+                                     : "pending: nothing set its result";
+    if (cio_future_is_cancelled(f))
+        return "cancelled";
+    if (err == 0)
+        return "done";
+    snprintf(buf, len, "failed with %s", cio_err_name(err));
+    return buf;
+}
+
+/* Debug mode: the live futures and tasks made while debug mode was on, by
+ * name, state and creation site, oldest first; a future is live while
+ * anyone holds a reference, and a task also until its function returns. */
+static void report_live_futures(cio_loop *loop)
+{
+    struct cio__fsites *t = loop->fsites;
+    size_t n = t ? t->n : 0;
+    struct cio__fsite **list = n ? malloc(n * sizeof *list) : NULL;
+    if (!list)
+        n = 0;
+    for (size_t i = 0, k = 0; k < n; i++)
+        if (t->v[i].fut)
+            list[k++] = &t->v[i];
+    if (n)
+        qsort(list, n, sizeof *list, by_seq);
+    for (size_t k = 0; k < n && k < LIST_MAX; k++) {
+        cio_future *f = list[k]->fut;
+        char addr[32], state[48], site[256];
+        bool task = cio_future_is_task(f);
+        const char *name = task && cio__hooks.task_name ? cio__hooks.task_name(f)
+                                                        : cio_future_name(f);
+        if (!name) {
+            snprintf(addr, sizeof addr, "%p", (void *)f);
+            name = addr;
+        }
+        cio_loop_report(loop, "loop close: %s %s (%s), made at %s", task ? "task" : "future", name,
+                        future_state(f, state, sizeof state),
+                        cio__describe_site(list[k]->site, site, sizeof site));
+    }
+    if (n > LIST_MAX)
+        cio_loop_report(loop, "loop close: and %zu more future(s) and task(s)", n - LIST_MAX);
+    free(list);
+    if (loop->futures_live > n)
+        cio_loop_report(loop, "loop close: %zu more future(s) or task(s), made while debug mode "
+                              "was off: not listed",
+                        (size_t)loop->futures_live - n);
+}
+
+/* Debug mode: the pending timers, by callback and due time. */
+static void report_live_timers(cio_loop *loop)
+{
+    struct cio__wheel *w = &loop->wheel;
+    size_t listed = 0;
+    char buf[128];
+    for (uint32_t i = 0; i < w->used && listed < LIST_MAX; i++) {
+        struct cio__tnode *n = &w->nodes[i];
+        if (n->where == CIO__TW_FREE || n->where == CIO__TW_DEAD)
+            continue;
+        listed++;
+        cio_loop_report(loop, "loop close: timer %s due in %.3f s%s",
+                        cio__describe_fn((const void *)n->cb, buf, sizeof buf),
+                        (double)(n->deadline - loop->now) / 1e9,
+                        w->intervals && w->intervals[i] ? " (repeating)" : "");
+    }
+    if (w->active > listed)
+        cio_loop_report(loop, "loop close: and %zu more timer(s)", (size_t)(w->active - listed));
+}
+
 /* Lists what keeps the loop from closing; returns how many kinds. */
 static int live_report(cio_loop *loop, bool report)
 {
@@ -232,20 +348,21 @@ static int live_report(cio_loop *loop, bool report)
         size_t n;
         const char *what;
     } items[] = {
-        {ready, "callback(s) in the ready queue"},
-        {remote, "threadsafe callback(s) not yet taken in"},
+        {ready, "callback(s) scheduled and not yet run"},
+        {remote, "callback(s) from other threads (cio_call_soon_threadsafe) not yet run"},
         {loop->wheel.active, "pending timer(s)"},
-        {(size_t)loop->nwatched, "watched file descriptor(s)"},
+        {(size_t)loop->nwatched, "file descriptor(s) with a reader or writer"},
         {(size_t)(loop->nsignals - loop->internal_signals), "signal handler(s)"},
-        {loop->jobs_inflight, "thread-pool job(s) in flight"},
-        {loop->futures_live, "future(s) not freed"},
+        {loop->jobs_inflight, "thread-pool job(s) not yet finished"},
+        {loop->futures_live, "future(s) or task(s) still referenced (each reference needs its "
+                             "cio_future_unref; a task's own lasts until its function returns)"},
     };
     for (size_t i = 0; i < sizeof items / sizeof items[0]; i++) {
         if (!items[i].n)
             continue;
         kinds++;
         if (report)
-            cio_loop_report(loop, "loop close: %zu %s", items[i].n, items[i].what);
+            cio_loop_report(loop, "loop close refused: %zu %s", items[i].n, items[i].what);
     }
     if (report && loop->nwatched) {
         char buf[128];
@@ -261,14 +378,31 @@ static int live_report(cio_loop *loop, bool report)
     }
     if (report && ready) {
         char buf[128];
-        for (uint64_t i = loop->head; i != loop->tail;) {
+        size_t listed = 0;
+        for (uint64_t i = loop->head; i != loop->tail && listed < LIST_MAX; listed++) {
             const void *fn;
             cio_future *fut;
             i += entry_at(loop, i, &fn, &fut);
             cio_loop_report(loop, "loop close: ready callback %s",
                             cio__describe_fn(fn, buf, sizeof buf));
         }
+        if (listed == LIST_MAX)
+            cio_loop_report(loop, "loop close: and more ready callbacks");
     }
+    if (report && loop->wheel.active)
+        report_live_timers(loop);
+    if (report && loop->nsignals > loop->internal_signals) {
+        char buf[128];
+        for (int signo = 1; signo <= 64; signo++) {
+            if (loop->sig_cb[signo] && !(signo == SIGUSR1 && loop->internal_signals))
+                cio_loop_report(loop, "loop close: signal %d (%s) handled by %s", signo,
+                                strsignal(signo),
+                                cio__describe_fn((const void *)loop->sig_cb[signo], buf,
+                                                 sizeof buf));
+        }
+    }
+    if (report && loop->futures_live)
+        report_live_futures(loop);
     return kinds;
 }
 
@@ -770,12 +904,28 @@ static bool loop_alive(cio_loop *loop)
 
 __thread cio_loop *cio__tls_loop;
 
-static int run_begin(cio_loop *loop, cio_loop **prev)
+/* Whether loop may run now: -EBUSY if it runs already (re-entered from
+ * one of its callbacks, or running on another thread); -EDEADLK if another
+ * loop runs on this thread (a callback or task of it would run this one):
+ * that loop would be blocked, its timers and descriptors unserved, until
+ * this run ended. asyncio refuses it too ("Cannot run the event loop while
+ * another loop is running"). */
+static int run_check(const cio_loop *loop)
 {
     if (!loop || loop->closed)
         return -EINVAL;
     if (loop->running)
         return -EBUSY;
+    if (cio__tls_loop && cio__tls_loop != loop && cio__tls_loop->running)
+        return -EDEADLK;
+    return 0;
+}
+
+static int run_begin(cio_loop *loop, cio_loop **prev)
+{
+    int rc = run_check(loop);
+    if (rc)
+        return rc;
     loop->running = true;
     loop->run_error = 0;
     loop->owner = pthread_self();
@@ -833,11 +983,10 @@ int cio_loop_run_until_complete(cio_loop *loop, cio_future *fut)
 {
     if (!fut || (loop && cio_future_loop(fut) != loop))
         return -EINVAL;
-    if (!loop || loop->closed)
-        return -EINVAL;
-    if (loop->running)
-        return -EBUSY;
-    int rc = cio_future_add_done_callback(fut, stop_on_done, loop);
+    int rc = run_check(loop);
+    if (rc)
+        return rc;
+    rc = cio_future_add_done_callback(fut, stop_on_done, loop);
     if (rc)
         return rc;
     int err = cio_loop_run_forever(loop);

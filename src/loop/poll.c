@@ -154,8 +154,8 @@ static void drop_invalid(cio_loop *loop, struct poll_state *st)
         if (!(st->pfds[i].revents & POLLNVAL))
             continue;
         int fd = st->pfds[i].fd;
-        cio_loop_report(loop, "fd %d was closed while watched; its watcher can never fire "
-                              "again: remove watchers before close", fd);
+        cio_loop_report(loop, "fd %d was closed while watched; its reader or writer can never "
+                              "run again: remove them before close(2)", fd);
         remove_at(st, i);
     }
 }

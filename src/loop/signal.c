@@ -93,8 +93,14 @@ int cio_loop_add_signal_handler(cio_loop *loop, int signo, cio_cb cb, void *arg)
     uint64_t bit = 1ull << (signo - 1);
     loop->sig_cb[signo] = cb;
     loop->sig_arg[signo] = arg;
-    if (atomic_load(&loop->sig_watch) & bit)
-        return 0; /* replaced the handler */
+    if (atomic_load(&loop->sig_watch) & bit) {
+        /* Replaced the handler. A user's handler for SIGUSR1 replaces debug
+         * mode's task dump: the registration is the user's from now on (it
+         * counts as live at close, and removing it is theirs to do). */
+        if (signo == SIGUSR1)
+            loop->internal_signals = 0;
+        return 0;
+    }
     pthread_mutex_lock(&sig_lock);
     if (loop->nsignals == 0) {
         if (registry_full()) {
@@ -144,6 +150,8 @@ int cio_loop_remove_signal_handler(cio_loop *loop, int signo)
     pthread_mutex_unlock(&sig_lock);
     loop->sig_cb[signo] = NULL;
     loop->sig_arg[signo] = NULL;
+    if (signo == SIGUSR1)
+        loop->internal_signals = 0; /* whoever removed it, it is gone */
     return 0;
 }
 

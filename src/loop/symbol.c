@@ -3,7 +3,9 @@
  * an unstripped file still carries it in its .symtab. Reports only (slow
  * callbacks, the stall watchdog, live handles at close): the file is read
  * when asked, and the last few answers are kept, since a close report may
- * name the same callback thousands of times. */
+ * name the same callback thousands of times. Debug mode's creation sites
+ * (return addresses inside a function) are named the same way, with their
+ * offset from the symbol's start. */
 #include <dlfcn.h>
 #include <elf.h>
 #include <fcntl.h>
@@ -29,9 +31,9 @@ typedef Elf32_Sym sym_t;
 #endif
 
 /* Looks fn up in the .symtab of the mapped file `map` (size bytes); the
- * symbol's name into buf. */
+ * symbol's name into buf, and its address (in the process) into *start. */
 static bool lookup(const unsigned char *map, size_t size, uintptr_t addr, uintptr_t base,
-                   char *buf, size_t len)
+                   char *buf, size_t len, uintptr_t *start)
 {
     const ehdr_t *eh = (const ehdr_t *)map;
     if (size < sizeof *eh || memcmp(eh->e_ident, ELFMAG, SELFMAG) != 0 ||
@@ -56,6 +58,7 @@ static bool lookup(const unsigned char *map, size_t size, uintptr_t addr, uintpt
             if (want >= s->st_value && want < s->st_value + (s->st_size ? s->st_size : 1)) {
                 const char *name = (const char *)(map + str->sh_offset + s->st_name);
                 snprintf(buf, len, "%.*s", (int)strnlen(name, str->sh_size - s->st_name), name);
+                *start = eh->e_type == ET_DYN ? s->st_value + base : s->st_value;
                 return true;
             }
         }
@@ -71,37 +74,49 @@ static bool lookup(const unsigned char *map, size_t size, uintptr_t addr, uintpt
 static struct {
     const void *fn;
     bool found;
+    uintptr_t start;
     char name[128];
 } cache[CACHE];
 static pthread_mutex_t cache_lock = PTHREAD_MUTEX_INITIALIZER;
 
-static bool search_file(const void *fn, const char *file, const void *base, char *buf, size_t len);
+static bool search_file(const void *fn, const char *file, const void *base, char *buf, size_t len,
+                        uintptr_t *start);
 
-bool cio__static_symbol(const void *fn, const char *file, const void *base, char *buf, size_t len)
+bool cio__static_symbol(const void *fn, const char *file, const void *base, char *buf, size_t len,
+                        uintptr_t *start)
 {
     unsigned slot = (unsigned)(((uintptr_t)fn >> 4) % CACHE);
+    uintptr_t at = 0;
     pthread_mutex_lock(&cache_lock);
     if (cache[slot].fn == fn) {
         bool found = cache[slot].found;
-        if (found)
+        if (found) {
             snprintf(buf, len, "%s", cache[slot].name);
+            at = cache[slot].start;
+        }
         pthread_mutex_unlock(&cache_lock);
+        if (start)
+            *start = at;
         return found;
     }
     pthread_mutex_unlock(&cache_lock);
     char name[128];
-    bool found = search_file(fn, file, base, name, sizeof name);
+    bool found = search_file(fn, file, base, name, sizeof name, &at);
     pthread_mutex_lock(&cache_lock);
     cache[slot].fn = fn;
     cache[slot].found = found;
+    cache[slot].start = found ? at : 0;
     snprintf(cache[slot].name, sizeof cache[slot].name, "%s", found ? name : "");
     pthread_mutex_unlock(&cache_lock);
     if (found)
         snprintf(buf, len, "%s", name);
+    if (start)
+        *start = found ? at : 0;
     return found;
 }
 
-static bool search_file(const void *fn, const char *file, const void *base, char *buf, size_t len)
+static bool search_file(const void *fn, const char *file, const void *base, char *buf, size_t len,
+                        uintptr_t *start)
 {
     if (!file || !*file)
         return false;
@@ -113,7 +128,8 @@ static bool search_file(const void *fn, const char *file, const void *base, char
     if (fstat(fd, &st) == 0 && st.st_size > 0) {
         void *map = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
         if (map != MAP_FAILED) {
-            found = lookup(map, (size_t)st.st_size, (uintptr_t)fn, (uintptr_t)base, buf, len);
+            found = lookup(map, (size_t)st.st_size, (uintptr_t)fn, (uintptr_t)base, buf, len,
+                           start);
             munmap(map, (size_t)st.st_size);
         }
     }

@@ -38,6 +38,7 @@
 #include <stdlib.h>
 #include <unistd.h>
 
+#include "../common/opts.h"
 #include "../future/internal.h"
 #include "internal.h"
 
@@ -256,8 +257,11 @@ int cio_to_thread_future(cio_loop *loop, const cio_work_options *opts, cio_work_
     *out = NULL;
     if (!loop || loop->closed || !fn)
         return -EINVAL;
-    int rc = cio__check_thread(loop, __func__);
+    cio_work_options o = CIO_WORK_OPTIONS_INIT;
+    int rc = cio__opts_copy(&o, sizeof o, opts);
     if (rc)
+        return rc;
+    if ((rc = cio__check_thread(loop, __func__)) != 0)
         return rc;
     if (CIO_UNLIKELY(!atomic_load_explicit(&pool_started, memory_order_acquire))) {
         /* Start the threads now, so a failure is this call's error. */
@@ -286,10 +290,11 @@ int cio_to_thread_future(cio_loop *loop, const cio_work_options *opts, cio_work_
         job_release(loop, job);
         return rc;
     }
+    CIO__FUTURE_SITE(fut); /* debug mode: made by our caller */
     job->fn = fn;
     job->arg = arg;
-    job->arg_free = opts ? opts->arg_free : NULL;
-    job->result_free = opts ? opts->result_free : NULL;
+    job->arg_free = o.arg_free;
+    job->result_free = o.result_free;
     job->rc = 0;
     job->result = NULL;
     atomic_init(&job->state, JOB_QUEUED);
@@ -334,7 +339,9 @@ void cio__jobs_flush(cio_loop *loop)
     if (rc || !queue_reserve(n)) {
         /* Keep the jobs and try again next iteration. */
         pthread_mutex_unlock(&pool.lock);
-        cio_loop_report(loop, "thread pool: cannot queue work: %s",
+        cio_loop_report(loop, "thread pool: cannot start %zu job(s): %s (%s); they are "
+                              "retried at the next iteration of the loop",
+                        n, rc ? "no worker thread could be started" : "out of memory",
                         cio_strerror(rc ? rc : -ENOMEM));
         return;
     }

@@ -48,8 +48,10 @@ static void fail_waiters(cio_barrier *b)
     b->count = 0;
 }
 
-int cio_barrier_wait(cio_barrier *b)
+int cio_barrier_wait(cio_barrier *b, unsigned *index)
 {
+    if (index)
+        *index = 0;
     if (!b)
         return -EINVAL;
     if (!cio_current_task())
@@ -59,12 +61,16 @@ int cio_barrier_wait(cio_barrier *b)
     if (b->count + 1 == b->parties) {
         /* Arrivals are queued in order, so indices follow arrival as in
          * asyncio and threading.Barrier: the first gets 0 and the last
-         * (this task, which does not wait) parties - 1. */
-        int index = 0;
+         * (this task, which does not wait) parties - 1. The waker's code
+         * for each waiter is its index, which cannot be mistaken for an
+         * error since parties <= INT_MAX. */
+        int next = 0;
         while (!cio__waitq_empty(&b->waiters))
-            cio__waitq_wake_one(&b->waiters, index++);
+            cio__waitq_wake_one(&b->waiters, next++);
         b->count = 0;
-        return index;
+        if (index)
+            *index = (unsigned)next;
+        return 0;
     }
     cio__waiter w;
     int rc = cio__waiter_enqueue(&b->waiters, &b->home, &w);
@@ -78,7 +84,11 @@ int cio_barrier_wait(cio_barrier *b)
         b->broken = true;
         fail_waiters(b);
     }
-    return rc;
+    if (rc < 0)
+        return rc;
+    if (index)
+        *index = (unsigned)rc;
+    return 0;
 }
 
 void cio_barrier_abort(cio_barrier *b)

@@ -64,15 +64,28 @@ static void notify(cio_condition *cond, size_t n)
         ;
 }
 
-int cio_condition_wait(cio_condition *cond)
+/* The wait's checks, in the order the header promises: a suspending call
+ * outside a task is -EPERM whatever the lock's state, and a wait without
+ * the lock is a condition in the wrong state, -EINVAL. */
+static int wait_check(const cio_condition *cond)
 {
     if (!cond)
         return -EINVAL;
-    if (!cio_current_task() || !cio_lock_is_locked(cond->lock))
+    if (!cio_current_task())
         return -EPERM;
+    if (!cio_lock_is_locked(cond->lock))
+        return -EINVAL;
+    return 0;
+}
+
+int cio_condition_wait(cio_condition *cond)
+{
+    int rc = wait_check(cond);
+    if (rc)
+        return rc;
     cio__waiter w;
     /* Queue first: if that fails, we still hold the lock, as promised. */
-    int rc = cio__waiter_enqueue(&cond->waiters, &cond->home, &w);
+    rc = cio__waiter_enqueue(&cond->waiters, &cond->home, &w);
     if (rc)
         return rc;
     cio_lock_release(cond->lock);
@@ -94,12 +107,13 @@ int cio_condition_wait(cio_condition *cond)
 
 int cio_condition_wait_for(cio_condition *cond, bool (*pred)(void *arg), void *arg)
 {
-    if (!cond || !pred)
+    if (!pred)
         return -EINVAL;
-    if (!cio_current_task() || !cio_lock_is_locked(cond->lock))
-        return -EPERM;
+    int rc = wait_check(cond);
+    if (rc)
+        return rc;
     while (!pred(arg)) {
-        int rc = cio_condition_wait(cond);
+        rc = cio_condition_wait(cond);
         if (rc)
             return rc;
     }
@@ -111,7 +125,7 @@ int cio_condition_notify(cio_condition *cond, size_t n)
     if (!cond)
         return -EINVAL;
     if (!cio_lock_is_locked(cond->lock))
-        return -EPERM;
+        return -EINVAL;
     notify(cond, n);
     return 0;
 }

@@ -68,7 +68,7 @@ int cio_lock_release(cio_lock *lock)
     if (!lock)
         return -EINVAL;
     if (!lock->locked)
-        return -EPERM;
+        return -EINVAL; /* asyncio's RuntimeError; -EPERM is for suspending outside a task */
     if (!cio__waitq_wake_one(&lock->waiters, 0))
         lock->locked = false;
     return 0;

@@ -436,7 +436,7 @@ size_t cio_queue_maxsize(const cio_queue *q)
 }
 bool cio_queue_is_empty(const cio_queue *q)
 {
-    return !q || q->count == 0;
+    return q && q->count == 0;
 }
 /* Full also while the free slots are promised to woken putters, so that
  * "if not full, put_nowait" never fails. */

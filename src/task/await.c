@@ -1,6 +1,7 @@
 /* Awaitable forms of the combinators, wait_for and to_thread: each builds
  * the callback-style combinator (src/future) and awaits it, so the
  * semantics are written once. */
+#include "../common/opts.h"
 #include "internal.h"
 
 static cio_loop *task_loop(void)
@@ -10,15 +11,23 @@ static cio_loop *task_loop(void)
 }
 
 /* Awaits f, a future the caller made for this one wait and owns: if the
- * waiting task is interrupted first, f is cancelled (for a gather that
+ * waiting task is interrupted first, f is cancelled, with the task's
+ * cancellation message if it was cancelled with one (for a gather that
  * cancels the children, for a shield or wait nothing else, for a job it
  * never starts); f is released either way. *value as for cio_await, so
  * it must not point into f's own memory. */
 static int await_own(cio_future *f, void **value)
 {
     int rc = cio_await(f, value);
-    if (rc && !cio_future_is_done(f))
-        cio_future_cancel(f);
+    if (rc && !cio_future_is_done(f)) {
+        /* asyncio's Task.cancel(msg) cancels the future the task awaits with
+         * the same msg, so a gather's or wait_for's children learn why. A
+         * deadline cancels with none. A message that cannot be copied is
+         * dropped, the cancellation is not. */
+        const char *msg = rc == -ECANCELED ? cio_future_cancel_message(cio_current_task()) : NULL;
+        if (cio_future_cancel_with_message(f, msg) == -ENOMEM)
+            cio_future_cancel(f);
+    }
     cio_future_unref(f);
     return rc;
 }
@@ -43,8 +52,13 @@ int cio_gather(cio_future *const *futs, size_t n, int flags, void **results)
     return rc;
 }
 
-int cio_wait(cio_future *const *futs, size_t n, cio_wait_mode mode, double timeout)
+int cio_wait(cio_future *const *futs, size_t n, cio_wait_mode mode, double timeout, cio_future **done,
+             size_t *n_done, cio_future **pending, size_t *n_pending)
 {
+    if (n_done)
+        *n_done = 0;
+    if (n_pending)
+        *n_pending = 0;
     cio_loop *loop = task_loop();
     if (!loop)
         return -EPERM;
@@ -52,9 +66,29 @@ int cio_wait(cio_future *const *futs, size_t n, cio_wait_mode mode, double timeo
     int rc = cio_wait_future(loop, futs, n, mode, timeout, &w);
     if (rc)
         return rc;
-    void *ndone;
-    rc = await_own(w, &ndone);
-    return rc ? rc : (int)(uintptr_t)ndone;
+    rc = await_own(w, NULL);
+    if (rc)
+        return rc;
+    /* The sets are taken now, when the task runs again, not from the wait
+     * future's result: asyncio's wait() also sorts the futures after its
+     * waiter resumed, so what finished in between is reported done. */
+    size_t d = 0, p = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (cio_future_is_done(futs[i])) {
+            if (done)
+                done[d] = futs[i];
+            d++;
+        } else {
+            if (pending)
+                pending[p] = futs[i];
+            p++;
+        }
+    }
+    if (n_done)
+        *n_done = d;
+    if (n_pending)
+        *n_pending = p;
+    return 0;
 }
 
 int cio_shield(cio_future *fut, void **result)
@@ -78,7 +112,9 @@ int cio_as_completed_next(cio_as_completed *it, cio_future **done)
     if (rc)
         return rc;
     void *child; /* owned by the iterator */
+    cio__as_completed_task_waits(it, +1);
     rc = await_own(next, &child);
+    cio__as_completed_task_waits(it, -1);
     if (rc == 0 && done)
         *done = child;
     return rc;
@@ -103,8 +139,14 @@ int cio_to_thread_with(const cio_work_options *opts, cio_work_fn fn, void *arg, 
         return -EPERM;
     if (result)
         *result = NULL;
+    /* Copied: result_free is read below, after the wait, and a caller's
+     * struct from an older header may not have it. */
+    cio_work_options o = CIO_WORK_OPTIONS_INIT;
+    int rc = cio__opts_copy(&o, sizeof o, opts);
+    if (rc)
+        return rc;
     cio_future *job;
-    int rc = cio_to_thread_future(loop, opts, fn, arg, &job);
+    rc = cio__context_to_thread_future(loop, &o, fn, arg, &job); /* with the task's context */
     if (rc)
         return rc;
     /* The result is taken out of the job after the wait, so that dropping
@@ -120,8 +162,8 @@ int cio_to_thread_with(const cio_work_options *opts, cio_work_fn fn, void *arg, 
     cio_future_unref(job);
     if (result)
         *result = value;
-    else if (value && opts && opts->result_free)
-        opts->result_free(value);
+    else if (value && o.result_free)
+        o.result_free(value);
     return rc;
 }
 

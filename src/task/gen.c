@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../common/opts.h"
 #include "internal.h"
 
 struct cio_gen {
@@ -23,7 +24,8 @@ struct cio_gen {
     char *name;
     cio_future *out; /* the consumer waits on it */
     cio_future *in;  /* the generator waits on it */
-    void *value;
+    void *value; /* yielded: generator to consumer */
+    void *sent;  /* sent: consumer to generator, read by the pending yield */
     bool started, yielded, finished, closing;
     int body_rc;
     bool listed;
@@ -103,14 +105,19 @@ int cio_gen_new(const cio_task_options *opts, cio_gen_fn fn, void *arg, cio_gen 
         return -ENOMEM;
     g->fn = fn;
     g->arg = arg;
-    if (opts) {
-        g->opts = *opts;
-        if (opts->name && !(g->name = strdup(opts->name))) {
-            free(g);
-            return -ENOMEM;
-        }
-        g->opts.name = g->name;
+    /* A full copy of this library's size: the task made on the first
+     * cio_gen_next reads it, long after the caller's struct is gone. */
+    g->opts = (cio_task_options)CIO_TASK_OPTIONS_INIT;
+    int rc = cio__opts_copy(&g->opts, sizeof g->opts, opts);
+    if (rc) {
+        free(g);
+        return rc;
     }
+    if (g->opts.name && !(g->name = strdup(g->opts.name))) {
+        free(g);
+        return -ENOMEM;
+    }
+    g->opts.name = g->name;
     struct cio__task *t = cio__task_current();
     if (t)
         gen_list(g, t->loop);
@@ -140,8 +147,10 @@ static int body(void *arg, void **result)
     return rc;
 }
 
-int cio_gen_yield(cio_gen *g, void *value)
+int cio_gen_yield(cio_gen *g, void *value, void **sent)
 {
+    if (sent)
+        *sent = NULL;
     if (!g)
         return -EINVAL;
     struct cio__task *t = cio__task_current();
@@ -158,10 +167,25 @@ int cio_gen_yield(cio_gen *g, void *value)
     rc = cio_await(g->in, NULL);
     cio_future_unref(g->in);
     g->in = NULL;
-    return g->closing ? -ECANCELED : rc;
+    /* Taken here, not left in g: a value belongs to the one send that
+     * carried it, so a later cio_gen_next delivers NULL, not a stale one. */
+    void *in = g->sent;
+    g->sent = NULL;
+    if (g->closing)
+        return -ECANCELED;
+    if (rc)
+        return rc;
+    if (sent)
+        *sent = in;
+    return 0;
 }
 
 int cio_gen_next(cio_gen *g, void **value)
+{
+    return cio_gen_send(g, NULL, value);
+}
+
+int cio_gen_send(cio_gen *g, void *in, void **value)
 {
     struct cio__task *t = cio__task_current();
     if (!t)
@@ -173,6 +197,16 @@ int cio_gen_next(cio_gen *g, void **value)
     if (g->finished)
         return g->body_rc < 0 && g->body_rc != -ECANCELED ? g->body_rc : -ENODATA;
     if (g->closing)
+        return -EINVAL;
+    /* asyncio's asend(non-None) on a just-started generator is a
+     * TypeError: there is no pending yield to receive the value. */
+    if (!g->started && in)
+        return -EINVAL;
+    /* Started but not suspended in a yield: the body is running (an
+     * earlier next was interrupted, or another task waits on it), and
+     * nothing would receive the value. asyncio raises RuntimeError
+     * ("already running"); a next without a value may still wait. */
+    if (g->started && !g->in && in)
         return -EINVAL;
     int rc = cio_future_new(t->loop, &g->out);
     if (rc)
@@ -187,6 +221,7 @@ int cio_gen_next(cio_gen *g, void **value)
         g->started = true;
         gen_list(g, t->loop);
     } else if (g->in) {
+        g->sent = in;
         cio_future_set_result(g->in, NULL, NULL); /* go on */
     }
     rc = cio_await(g->out, NULL);

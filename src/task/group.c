@@ -74,6 +74,7 @@ int cio_task_group_spawn(cio_task_group *g, const cio_task_options *opts, cio_ta
     int rc = cio__task_create(g->loop, opts, fn, arg, g, false, &child);
     if (rc)
         return rc;
+    CIO__FUTURE_SITE(child); /* debug mode: made by our caller */
     g->kids[g->n++] = child;
     g->alive++;
     if (out)
@@ -108,7 +109,8 @@ void cio__group_child_done(struct cio_task_group *g, cio_future *child)
                 cio__task_interrupt(g->owner, -ECANCELED);
             }
         } else {
-            cio_loop_report(g->loop, "task group: task %s also failed: %s (%s)",
+            cio_loop_report(g->loop, "task group: task %s also failed: %s (%s); the group "
+                                     "returns only its first error",
                             cio_task_name(child), cio_err_name(err), cio_strerror(err));
         }
     }
@@ -185,7 +187,8 @@ int cio__groups_close_left_open(struct cio__task *t, int rc)
              * waited) is the task's outcome, as it would be in asyncio. */
             rc = err;
         } else if (err && err != rc && err != -ECANCELED) {
-            cio_loop_report(t->loop, "task %s: its task group also failed: %s (%s)",
+            cio_loop_report(t->loop, "task %s: the task group it left open also failed: %s (%s); "
+                                     "the task's own error is its outcome",
                             cio_task_name(t->fut), cio_err_name(err), cio_strerror(err));
         }
     }

@@ -22,6 +22,31 @@ enum cio__task_state {
 
 enum { CIO__SCOPE_DEADLINE = 1, CIO__SCOPE_SHIELD = 2 };
 
+/* What a cio_scope holds. The public struct is caller-embedded storage
+ * (uint64_t _private[8]) so that this can grow without changing the size
+ * users compile in; the library alone reads and writes it, always through
+ * this type, never through the public one's member. may_alias tells the
+ * compiler so: a scope the user zeroed or copied (as cio_scope) and the
+ * library reads (as this) is the same storage, also under LTO. */
+struct __attribute__((__may_alias__)) cio__scope {
+    struct cio__scope *parent;
+    struct cio__task *task; /* while open; NULL once ended (or never begun) */
+    int64_t deadline;       /* ns, loop clock; INT64_MAX: none */
+    int kind;               /* CIO__SCOPE_*; 0: never begun */
+    bool expired;
+};
+_Static_assert(sizeof(struct cio__scope) <= sizeof(cio_scope), "cio_scope too small");
+_Static_assert(_Alignof(struct cio__scope) <= _Alignof(cio_scope), "cio_scope misaligned");
+
+static inline struct cio__scope *cio__scope(cio_scope *scope)
+{
+    return (struct cio__scope *)(void *)scope;
+}
+static inline const struct cio__scope *cio__scope_const(const cio_scope *scope)
+{
+    return (const struct cio__scope *)(const void *)scope;
+}
+
 /* A task's running state. It lives at the top of its own stack slot (see
  * stack.c), so an idle task costs the one page its stack first touches. */
 struct cio__task {
@@ -41,10 +66,12 @@ struct cio__task {
     bool timer_armed;
     bool unguarded; /* its stack has no guard page: checked at every switch-out */
     cio_handle timer;
-    cio_scope *scopes; /* innermost first */
+    int64_t wake_at;            /* the suspension's own wakeup (ns; INT64_MAX: none) */
+    struct cio__scope *scopes;  /* innermost first */
     struct cio_task_group *groups; /* open groups it owns, newest first */
     cio_future *awaiting;
     struct cio__stack *stack;
+    struct cio__context *context; /* its context variables' values; NULL: none set */
     struct cio__task *next, *prev; /* the loop's list of tasks */
     struct cio_task_group *group;
     uint64_t id;
@@ -72,9 +99,20 @@ void cio__task_interrupt(struct cio__task *t, int err);
 
 /* Creates a task; owner: NULL for the loop's root scope (which then holds
  * the creation reference), or a group/generator which takes *out as its
- * own reference. */
+ * own reference. It starts with a copy of the running task's context
+ * variables (cio_task_new's start with the defaults). */
 int cio__task_create(cio_loop *loop, const cio_task_options *opts, cio_task_fn fn, void *arg,
                      struct cio_task_group *group, bool root_owned, cio_future **out);
+
+/* Context variables (context.c). A new task's values: a reference to
+ * parent's (NULL parent, or a parent with none set: NULL). */
+struct cio__context *cio__context_inherit(const struct cio__task *parent);
+/* Drops a reference (NULL is accepted); the last frees the values. */
+void cio__context_unref(struct cio__context *c);
+/* cio_to_thread_future for cio_to_thread: the job also sees the current
+ * task's context variables on its pool thread. */
+int cio__context_to_thread_future(cio_loop *loop, const cio_work_options *opts, cio_work_fn fn,
+                                  void *arg, cio_future **out);
 
 /* The task layer's state per loop, in the room the core keeps for it
  * (cio__loop_ext): inline in the loop, so a spawn costs no extra load. */

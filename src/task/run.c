@@ -1,4 +1,6 @@
 /* cio_run: asyncio.run for C. */
+#include <stdio.h>
+
 #include "internal.h"
 
 /* White-box tests (tests/task/test_many_tasks.c) count the steps of the
@@ -38,6 +40,23 @@ static void cancel_newer(cio_loop *loop, uint64_t seen)
     }
 }
 
+/* The names of the first few tasks of the loop's list, for a report:
+ * "worker, task-7, ..." (newest first). */
+static void name_some_tasks(cio_loop *loop, char *buf, size_t len)
+{
+    size_t used = 0;
+    int n = 0;
+    buf[0] = 0;
+    for (struct cio__task *t = cio__task_loop(loop)->tasks; t && used + 1 < len;
+         t = t->next, n++) {
+        int w = snprintf(buf + used, len - used, "%s%s", n ? ", " : "",
+                         n == 4 ? "..." : cio_task_name(t->fut));
+        if (w < 0 || (size_t)w >= len - used || n == 4)
+            break;
+        used += (size_t)w;
+    }
+}
+
 /* asyncio.run's end: cancels the tasks main left behind, then runs the
  * loop until every one has ended. Cancellation is sticky, so a task that
  * catches it still fails at its next suspension outside a shield scope; a
@@ -68,9 +87,12 @@ static void finish_tasks(cio_loop *loop)
         CIO__TEARDOWN_STEP();
         int rc = cio_loop_run_once(loop, 0);
         if (rc == 0 && tl->ntasks && tl->task_seq == seen) {
-            cio_loop_report(loop, "cio_run: %zu task(s) did not end after cancellation and "
-                                  "nothing is left that could wake them; left with the loop",
-                            tl->ntasks);
+            char names[160];
+            name_some_tasks(loop, names, sizeof names);
+            cio_loop_report(loop, "cio_run: %zu task(s) (%s) did not end after cancellation and "
+                                  "nothing is left that could wake them (they wait for futures "
+                                  "nobody completes); left with the loop",
+                            tl->ntasks, names);
             return;
         }
         /* The loop reported the failure; a failed poll waits a little
@@ -91,15 +113,17 @@ int cio_run_with(const cio_loop_options *opts, cio_task_fn main, void *arg, void
         *result = NULL;
     if (!main)
         return -EINVAL;
+    /* asyncio.run "cannot be called from a running event loop": the new
+     * loop would block the thread that runs the other one, whose tasks and
+     * callbacks would wait, unseen, until this run ends. */
     if (cio__task_current() || cio_current_loop())
-        return -EBUSY; /* asyncio.run cannot be called from a running loop */
+        return -EDEADLK;
     cio_loop *loop;
     int rc = cio_loop_new(opts, &loop);
     if (rc)
         return rc;
-    cio_task_options topts = {.name = "main"};
     cio_task *task;
-    if ((rc = cio_task_new(loop, &topts, main, arg, &task)) != 0) {
+    if ((rc = cio_task_new(loop, &CIO_TASK_OPTIONS(.name = "main"), main, arg, &task)) != 0) {
         cio_loop_free(loop);
         return rc;
     }
@@ -128,7 +152,9 @@ int cio_run_with(const cio_loop_options *opts, cio_task_fn main, void *arg, void
          * value; main's own error, if any, stays the more useful answer. */
         cio_loop_set_debug(loop, true);
         cio_loop_close(loop);
-        cio_loop_report(loop, "cio_run: the loop could not be freed (see above); leaked");
+        cio_loop_report(loop, "cio_run: the loop could not be freed: the program still holds "
+                              "references to its futures or tasks (listed above; run with "
+                              "CIO_DEBUG=1 to see where each was made); the loop is leaked");
         if (rc == 0)
             rc = -EBUSY;
     }

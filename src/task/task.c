@@ -20,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../common/opts.h"
 #include "internal.h"
 
 #include "sanitizers.h"
@@ -49,6 +50,7 @@ static __attribute__((constructor(101))) void register_hooks(void)
         .await_done = cio__await_done,
         .describe_task = cio__task_describe,
         .dump_tasks = cio_task_dump_all,
+        .task_name = cio_task_name,
     };
     cio__core_register(&hooks);
 }
@@ -101,8 +103,11 @@ static void task_entry(void *p)
     if (CIO_UNLIKELY(t->scopes != NULL)) {
         /* C has no `with`: a scope left open would otherwise vanish. */
         cio_loop_report(t->loop, "task %s returned with a deadline or shield scope still open "
-                                 "(every cio_*_begin needs its cio_scope_end)",
+                                 "(every cio_timeout_begin, cio_deadline_begin and "
+                                 "cio_shield_begin needs its cio_scope_end)",
                         cio_task_name(t->fut));
+        /* Not walked to mark them ended: a scope left open usually lived
+         * in the frame that just returned, whose memory is gone. */
         t->scopes = NULL;
     }
     if (CIO_UNLIKELY(t->groups != NULL))
@@ -132,8 +137,9 @@ static void check_slow_step(struct cio__task *t, int64_t t0)
 /* On the loop's stack: runs t until it suspends or ends. */
 static void task_resume(struct cio__task *t)
 {
-    /* A loop may run another loop's iteration from inside a task; keep the
-     * outer scheduler state. */
+    /* A task may be resumed from inside another (cio__task_wake resumes
+     * on the spot when the ready queue is out of memory); keep the outer
+     * scheduler state. */
     struct cio__task *prev_current = tls.current;
     cio__ctx prev_sched = tls.sched;
 #ifdef CIO_ASAN
@@ -184,7 +190,7 @@ static int64_t effective_deadline(const struct cio__task *t, bool *shielded)
 {
     int64_t dl = INT64_MAX;
     *shielded = false;
-    for (const cio_scope *s = t->scopes; s; s = s->parent) {
+    for (const struct cio__scope *s = t->scopes; s; s = s->parent) {
         if (s->kind == CIO__SCOPE_SHIELD) {
             *shielded = true;
             break;
@@ -200,7 +206,7 @@ static int64_t effective_deadline(const struct cio__task *t, bool *shielded)
 static bool mark_expired(struct cio__task *t)
 {
     bool any = false;
-    for (cio_scope *s = t->scopes; s && s->kind != CIO__SCOPE_SHIELD; s = s->parent) {
+    for (struct cio__scope *s = t->scopes; s && s->kind != CIO__SCOPE_SHIELD; s = s->parent) {
         if (!s->expired && s->deadline <= cio__loop_now(t->loop))
             s->expired = true;
         any |= s->expired;
@@ -263,6 +269,7 @@ int cio__task_suspend(struct cio__task *t, int64_t wake_at)
         return rc;
     bool shielded;
     int64_t at = effective_deadline(t, &shielded);
+    t->wake_at = wake_at; /* for cio_scope_reschedule's re-arming */
     if (wake_at < at)
         at = wake_at;
     if (at != INT64_MAX) {
@@ -337,17 +344,23 @@ static const char *describe(void *owner)
     return buf;
 }
 
-int cio__task_create(cio_loop *loop, const cio_task_options *opts, cio_task_fn fn, void *arg,
-                     struct cio_task_group *group, bool root_owned, cio_future **out)
+/* inherit: the new task starts with the running task's context variables
+ * (cio_task_new's start with the defaults). */
+static int task_create(cio_loop *loop, const cio_task_options *opts, cio_task_fn fn, void *arg,
+                       struct cio_task_group *group, bool root_owned, bool inherit,
+                       cio_future **out)
 {
     if (out)
         *out = NULL;
     if (!loop || cio__loop_closed(loop) || !fn)
         return -EINVAL;
-    int rc = cio__check_thread(loop, "cio_task_new");
+    cio_task_options o = CIO_TASK_OPTIONS_INIT;
+    int rc = cio__opts_copy(&o, sizeof o, opts);
     if (rc)
         return rc;
-    size_t size = opts && opts->stack_size ? opts->stack_size : CIO__STACK_DEFAULT;
+    if ((rc = cio__check_thread(loop, "cio_task_new")) != 0)
+        return rc;
+    size_t size = o.stack_size ? o.stack_size : CIO__STACK_DEFAULT;
     if (size > CIO__STACK_MAX)
         return -EINVAL;
     void *mem;
@@ -360,7 +373,7 @@ int cio__task_create(cio_loop *loop, const cio_task_options *opts, cio_task_fn f
         cio__stack_put(stack);
         return rc;
     }
-    if (opts && opts->name && (rc = cio_future_set_name(fut, opts->name)) != 0) {
+    if (o.name && (rc = cio_future_set_name(fut, o.name)) != 0) {
         cio_future_unref(fut);
         cio__stack_put(stack);
         return rc;
@@ -382,6 +395,7 @@ int cio__task_create(cio_loop *loop, const cio_task_options *opts, cio_task_fn f
     t->timer_armed = false;
     t->unguarded = !stack->guarded;
     t->timer = 0;
+    t->wake_at = INT64_MAX;
     t->scopes = NULL;
     t->groups = NULL;
     t->awaiting = NULL;
@@ -411,6 +425,7 @@ int cio__task_create(cio_loop *loop, const cio_task_options *opts, cio_task_fn f
         cio__stack_put(stack);
         return rc;
     }
+    t->context = inherit ? cio__context_inherit(tls.current) : NULL;
     /* At the head: the list stays ordered by id, newest first, which
      * cio_run's teardown relies on (run.c). */
     struct cio__task *head = tl->tasks;
@@ -429,25 +444,56 @@ int cio__task_create(cio_loop *loop, const cio_task_options *opts, cio_task_fn f
     return 0;
 }
 
+int cio__task_create(cio_loop *loop, const cio_task_options *opts, cio_task_fn fn, void *arg,
+                     struct cio_task_group *group, bool root_owned, cio_future **out)
+{
+    return task_create(loop, opts, fn, arg, group, root_owned, true, out);
+}
+
+/* A root-owned task made by a public function whose caller is site: in
+ * debug mode that is where the task was made (cio__future_set_site). The
+ * new task heads the loop's list (task_create), so it is found even when
+ * the caller wants no reference. inherit: it starts with a copy of the
+ * current task's context variables (spawn), or with the defaults
+ * (cio_task_new). */
+static inline __attribute__((always_inline)) int task_new_at(cio_loop *loop,
+                                                             const cio_task_options *opts,
+                                                             cio_task_fn fn, void *arg,
+                                                             cio_task **out, const void *site,
+                                                             bool inherit)
+{
+    int rc = task_create(loop, opts, fn, arg, NULL, true, inherit, out);
+    if (rc == 0 && CIO_UNLIKELY(cio__loop_debug(loop)))
+        cio__future_set_site(cio__task_loop(loop)->tasks->fut, site);
+    return rc;
+}
+
 int cio_task_new(cio_loop *loop, const cio_task_options *opts, cio_task_fn fn, void *arg,
                  cio_task **out)
 {
-    return cio__task_create(loop, opts, fn, arg, NULL, true, out);
+    return task_new_at(loop, opts, fn, arg, out, __builtin_return_address(0), false);
 }
 
-int cio_spawn_with(const cio_task_options *opts, cio_task_fn fn, void *arg, cio_task **out)
+static inline __attribute__((always_inline)) int spawn_at(const cio_task_options *opts,
+                                                          cio_task_fn fn, void *arg,
+                                                          cio_task **out, const void *site)
 {
     if (out)
         *out = NULL;
     struct cio__task *t = tls.current;
     if (!t)
         return -EPERM;
-    return cio__task_create(t->loop, opts, fn, arg, NULL, true, out);
+    return task_new_at(t->loop, opts, fn, arg, out, site, true);
+}
+
+int cio_spawn_with(const cio_task_options *opts, cio_task_fn fn, void *arg, cio_task **out)
+{
+    return spawn_at(opts, fn, arg, out, __builtin_return_address(0));
 }
 
 int cio_spawn(cio_task_fn fn, void *arg, cio_task **out)
 {
-    return cio_spawn_with(NULL, fn, arg, out);
+    return spawn_at(NULL, fn, arg, out, __builtin_return_address(0));
 }
 
 static __thread int finish_depth;
@@ -479,6 +525,7 @@ static void task_finish(struct cio__task *t)
     cio__future_set_task(fut, NULL);
     /* The hook's argument is free from now on: it keeps the id (task_id). */
     cio__future_set_cancel_hook(fut, NULL, (void *)(uintptr_t)t->id);
+    cio__context_unref(t->context);
     cio__stack_put(t->stack); /* t lives there: not touched from here on */
     /* A failure may be reported when the future is freed, by the future
      * layer, which knows no id: name the task now (only failures pay). */
@@ -666,6 +713,12 @@ int cio_yield(void)
 
 /* ---- scopes ------------------------------------------------------------------------- */
 
+/* Seconds on the loop clock to ns; beyond ~146 years is "none" in effect. */
+static int64_t when_to_ns(double when)
+{
+    return when <= 0 ? 0 : when >= 4.6e9 ? INT64_MAX / 2 : (int64_t)(when * 1e9);
+}
+
 static int scope_push(cio_scope *scope, int kind, int64_t deadline)
 {
     struct cio__task *t = tls.current;
@@ -673,12 +726,13 @@ static int scope_push(cio_scope *scope, int kind, int64_t deadline)
         return -EPERM;
     if (!scope)
         return -EINVAL;
-    scope->parent = t->scopes;
-    scope->deadline = deadline;
-    scope->kind = kind;
-    scope->expired = false;
-    scope->task = t;
-    t->scopes = scope;
+    struct cio__scope *s = cio__scope(scope);
+    s->parent = t->scopes;
+    s->deadline = deadline;
+    s->kind = kind;
+    s->expired = false;
+    s->task = t;
+    t->scopes = s;
     return 0;
 }
 
@@ -698,8 +752,7 @@ int cio_deadline_begin(cio_scope *scope, double when)
         return -EPERM;
     if (isnan(when))
         return -EINVAL;
-    int64_t at = when <= 0 ? 0 : when >= 4.6e9 ? INT64_MAX / 2 : (int64_t)(when * 1e9);
-    return scope_push(scope, CIO__SCOPE_DEADLINE, at);
+    return scope_push(scope, CIO__SCOPE_DEADLINE, when_to_ns(when));
 }
 
 int cio_shield_begin(cio_scope *scope) { return scope_push(scope, CIO__SCOPE_SHIELD, INT64_MAX); }
@@ -709,21 +762,85 @@ int cio_scope_end(cio_scope *scope)
     struct cio__task *t = tls.current;
     if (!t)
         return -EPERM;
-    if (!scope || t->scopes != scope)
+    struct cio__scope *s = cio__scope(scope);
+    if (!scope || t->scopes != s)
         return -EINVAL;
     bool expired = cio_scope_is_expired(scope);
-    t->scopes = scope->parent;
-    scope->task = NULL;
-    scope->expired = expired;
+    t->scopes = s->parent;
+    s->task = NULL;
+    s->expired = expired;
     return expired ? -ETIMEDOUT : 0;
 }
 
 bool cio_scope_is_expired(const cio_scope *scope)
 {
-    if (!scope || scope->kind != CIO__SCOPE_DEADLINE)
+    const struct cio__scope *s = cio__scope_const(scope);
+    if (!s || s->kind != CIO__SCOPE_DEADLINE)
         return false;
-    if (scope->expired)
+    if (s->expired)
         return true;
-    const struct cio__task *t = scope->task;
-    return t && scope->deadline <= cio__loop_now(t->loop);
+    const struct cio__task *t = s->task;
+    return t && s->deadline <= cio__loop_now(t->loop);
+}
+
+double cio_scope_deadline(const cio_scope *scope)
+{
+    const struct cio__scope *s = cio__scope_const(scope);
+    if (!s || s->kind != CIO__SCOPE_DEADLINE || s->deadline >= INT64_MAX / 2)
+        return INFINITY;
+    return (double)s->deadline / 1e9;
+}
+
+/* After a deadline of t moved: if t is suspended, its wakeup timer is
+ * re-armed for the new effective deadline (or its own wake_at, whichever
+ * comes first), or, if that deadline has passed, t is woken with
+ * -ETIMEDOUT. The new timer is armed before the old one is cancelled, so a
+ * failure leaves everything as it was. A task not suspended needs
+ * nothing: its next suspension computes the deadline afresh. */
+static int rearm(struct cio__task *t)
+{
+    if (t->state != CIO__T_SUSPENDED)
+        return 0;
+    bool shielded;
+    int64_t dl = effective_deadline(t, &shielded);
+    if (dl <= cio__loop_now(t->loop)) {
+        mark_expired(t);
+        if (t->timer_armed) {
+            cio_timer_cancel(t->loop, t->timer);
+            t->timer_armed = false;
+        }
+        /* Through the ready queue: the caller (a callback, another task)
+         * goes on before t runs, as after any other wakeup it causes. */
+        cio__task_wake(t, -ETIMEDOUT, false);
+        return 0;
+    }
+    int64_t at = t->wake_at < dl ? t->wake_at : dl;
+    cio_handle h = 0;
+    if (at != INT64_MAX) {
+        int rc = cio_call_at(t->loop, (double)at / 1e9, timer_cb, t, &h);
+        if (rc)
+            return rc;
+    }
+    if (t->timer_armed)
+        cio_timer_cancel(t->loop, t->timer);
+    t->timer = h;
+    t->timer_armed = at != INT64_MAX;
+    return 0;
+}
+
+int cio_scope_reschedule(cio_scope *scope, double when)
+{
+    struct cio__scope *s = cio__scope(scope);
+    if (!s || isnan(when) || s->kind != CIO__SCOPE_DEADLINE || !s->task ||
+        cio_scope_is_expired(scope))
+        return -EINVAL;
+    struct cio__task *t = s->task;
+    int rc = cio__check_thread(t->loop, __func__);
+    if (rc)
+        return rc;
+    int64_t old = s->deadline;
+    s->deadline = when == INFINITY ? INT64_MAX : when_to_ns(when);
+    if ((rc = rearm(t)) != 0)
+        s->deadline = old;
+    return rc;
 }

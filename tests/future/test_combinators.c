@@ -316,11 +316,23 @@ TEST(gather_bad_input)
 
 /* ---- wait ------------------------------------------------------------------------- */
 
-static size_t wait_count(cio_future *w)
+/* Checks the wait future's sets against pattern, one letter per input:
+ * 'd' done, 'p' pending; each set holds its inputs in input order. */
+static void expect_sets(cio_future *w, cio_future *const *f, const char *pattern)
 {
     void *v = NULL;
     EXPECT_OK(cio_future_result(w, &v));
-    return (size_t)(uintptr_t)v;
+    const cio_wait_sets *sets = v;
+    EXPECT_TRUE(sets != NULL);
+    size_t n = strlen(pattern), d = 0, p = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (pattern[i] == 'd')
+            EXPECT_PTR_EQ(f[i], sets->done[d++]);
+        else
+            EXPECT_PTR_EQ(f[i], sets->pending[p++]);
+    }
+    EXPECT_EQ(d, sets->n_done);
+    EXPECT_EQ(p, sets->n_pending);
 }
 
 TEST(wait_all_completed)
@@ -336,7 +348,7 @@ TEST(wait_all_completed)
     EXPECT_OK(cio_future_cancel(f[2]));
     spin(loop);
     EXPECT_TRUE(cio_future_is_done(w));
-    EXPECT_EQ(3, wait_count(w));
+    expect_sets(w, f, "ddd");
     EXPECT_ERR(-EIO, cio_future_error(f[1])); /* wait never fails: the child holds it */
     unref_all(f, 3);
     cio_future_unref(w);
@@ -354,7 +366,7 @@ TEST(wait_first_completed)
     EXPECT_OK(cio_future_set_result(f[1], NULL, NULL));
     spin(loop);
     EXPECT_TRUE(cio_future_is_done(w));
-    EXPECT_EQ(1, wait_count(w));
+    expect_sets(w, f, "pdp");
     EXPECT_FALSE(cio_future_is_done(f[0])); /* never cancels the others */
     EXPECT_FALSE(cio_future_is_done(f[2]));
     EXPECT_OK(cio_future_set_result(f[0], NULL, NULL));
@@ -373,7 +385,7 @@ TEST(wait_first_completed_with_one_already_done)
     EXPECT_OK(cio_wait_future(loop, f, 2, CIO_WAIT_FIRST_COMPLETED, CIO_NO_TIMEOUT, &w));
     spin(loop);
     EXPECT_TRUE(cio_future_is_done(w));
-    EXPECT_EQ(1, wait_count(w));
+    expect_sets(w, f, "pd");
     EXPECT_OK(cio_future_cancel(f[0]));
     unref_all(f, 2);
     cio_future_unref(w);
@@ -392,7 +404,7 @@ TEST(wait_first_exception)
     EXPECT_OK(cio_future_set_error(f[2], -ECONNRESET));
     spin(loop);
     EXPECT_TRUE(cio_future_is_done(w));
-    EXPECT_EQ(2, wait_count(w));
+    expect_sets(w, f, "dpd");
     EXPECT_FALSE(cio_future_is_done(f[1]));
     EXPECT_ERR(-ECONNRESET, cio_future_error(f[2]));
     EXPECT_OK(cio_future_set_result(f[1], NULL, NULL));
@@ -413,7 +425,7 @@ TEST(wait_first_exception_without_failures_waits_for_all)
     EXPECT_OK(cio_future_set_result(f[1], NULL, NULL));
     spin(loop);
     EXPECT_TRUE(cio_future_is_done(w));
-    EXPECT_EQ(2, wait_count(w));
+    expect_sets(w, f, "dd");
     unref_all(f, 2);
     cio_future_unref(w);
     finish(loop);
@@ -432,7 +444,7 @@ TEST(wait_first_exception_ignores_cancellation)
     EXPECT_OK(cio_future_set_result(f[1], NULL, NULL));
     spin(loop);
     EXPECT_TRUE(cio_future_is_done(w));
-    EXPECT_EQ(2, wait_count(w));
+    expect_sets(w, f, "dd");
     unref_all(f, 2);
     cio_future_unref(w);
     finish(loop);
@@ -447,7 +459,7 @@ TEST(wait_timeout_leaves_children_alone)
     EXPECT_OK(cio_wait_future(loop, f, 2, CIO_WAIT_ALL_COMPLETED, 0.01, &w));
     run_until_done(loop, w);
     EXPECT_OK(cio_future_error(w)); /* never fails */
-    EXPECT_EQ(1, wait_count(w));
+    expect_sets(w, f, "dp");
     EXPECT_FALSE(cio_future_is_done(f[1]));
     EXPECT_OK(cio_future_set_result(f[1], NULL, NULL));
     unref_all(f, 2);
@@ -464,7 +476,7 @@ TEST(wait_completes_before_timeout_cancels_timer)
     EXPECT_OK(cio_future_set_result(f[0], NULL, NULL));
     spin(loop);
     EXPECT_TRUE(cio_future_is_done(w));
-    EXPECT_EQ(1, wait_count(w));
+    expect_sets(w, f, "d");
     unref_all(f, 1);
     cio_future_unref(w);
     finish(loop); /* CLOSE_LOOP fails if the hour-long timer is still live */
@@ -802,7 +814,7 @@ TEST(as_completed_in_completion_order)
     for (int i = 0; i < 3; i++)
         EXPECT_OK(cio_as_completed_next_future(it, &n[i]));
     cio_future *extra = (cio_future *)0x1;
-    EXPECT_ERR(-ENOENT, cio_as_completed_next_future(it, &extra));
+    EXPECT_ERR(-ENODATA, cio_as_completed_next_future(it, &extra));
     int order[] = {2, 0, 1};
     for (int k = 0; k < 3; k++) {
         EXPECT_OK(cio_future_set_result(f[order[k]], V(order[k]), NULL));
@@ -817,7 +829,7 @@ TEST(as_completed_in_completion_order)
         EXPECT_PTR_EQ(f[order[k]], v);
     }
     unref_all(n, 3);
-    cio_as_completed_free(it);
+    EXPECT_OK(cio_as_completed_free(it));
     unref_all(f, 3);
     finish(loop);
 }
@@ -842,8 +854,8 @@ TEST(as_completed_next_after_completion)
     spin(loop);
     EXPECT_PTR_EQ(f[0], test_peek_result(n));
     cio_future_unref(n);
-    EXPECT_ERR(-ENOENT, cio_as_completed_next_future(it, &n));
-    cio_as_completed_free(it);
+    EXPECT_ERR(-ENODATA, cio_as_completed_next_future(it, &n));
+    EXPECT_OK(cio_as_completed_free(it));
     unref_all(f, 2);
     finish(loop);
 }
@@ -863,13 +875,13 @@ TEST(as_completed_timeout)
     EXPECT_TRUE(cio_future_is_done(n[1]));
     EXPECT_ERR(-ETIMEDOUT, cio_future_error(n[1]));
     cio_future *extra;
-    EXPECT_ERR(-ENOENT, cio_as_completed_next_future(it, &extra));
+    EXPECT_ERR(-ENODATA, cio_as_completed_next_future(it, &extra));
     /* the children were not cancelled */
     EXPECT_FALSE(cio_future_is_done(f[0]));
     EXPECT_OK(cio_future_set_result(f[0], NULL, NULL));
     EXPECT_OK(cio_future_set_result(f[1], NULL, NULL));
     unref_all(n, 2);
-    cio_as_completed_free(it);
+    EXPECT_OK(cio_as_completed_free(it));
     unref_all(f, 2);
     finish(loop);
 }
@@ -886,7 +898,7 @@ TEST(as_completed_free_with_pending_next)
     EXPECT_OK(cio_future_set_result(f[0], NULL, NULL));
     spin(loop);
     EXPECT_TRUE(cio_future_is_done(n[0]));
-    cio_as_completed_free(it);
+    EXPECT_OK(cio_as_completed_free(it));
     EXPECT_TRUE(cio_future_is_cancelled(n[1]));
     EXPECT_FALSE(cio_future_is_cancelled(n[0]));
     /* the child completing after the iterator is gone is harmless */
@@ -904,7 +916,7 @@ TEST(as_completed_free_unused)
     mk(loop, f, 2);
     cio_as_completed *it;
     EXPECT_OK(cio_as_completed_new(loop, f, 2, 3600.0, &it));
-    cio_as_completed_free(it);
+    EXPECT_OK(cio_as_completed_free(it));
     EXPECT_OK(cio_future_cancel(f[0]));
     EXPECT_OK(cio_future_cancel(f[1]));
     unref_all(f, 2);
@@ -920,7 +932,10 @@ TEST(as_completed_bad_input)
     EXPECT_ERR(-EINVAL, cio_as_completed_new(NULL, f, 1, CIO_NO_TIMEOUT, &it));
     EXPECT_ERR(-EINVAL, cio_as_completed_new(loop, NULL, 1, CIO_NO_TIMEOUT, &it));
     EXPECT_ERR(-EINVAL, cio_as_completed_new(loop, f, 1, NAN, &it));
-    cio_as_completed_free(NULL);
+    EXPECT_OK(cio_as_completed_free(NULL));
+    cio_future *n = V(1);
+    EXPECT_ERR(-EINVAL, cio_as_completed_next_future(NULL, &n));
+    EXPECT_PTR_EQ(NULL, n);
     EXPECT_OK(cio_future_cancel(f[0]));
     unref_all(f, 1);
     finish(loop);
@@ -975,7 +990,7 @@ TEST(negative_timeout_has_already_expired)
     cio_future *v;
     EXPECT_OK(cio_wait_future(loop, &f[1], 1, CIO_WAIT_ALL_COMPLETED, -1.0, &v));
     run_until_done(loop, v);
-    EXPECT_PTR_EQ((void *)(uintptr_t)0, test_peek_result(v));
+    expect_sets(v, &f[1], "p");
     EXPECT_FALSE(cio_future_is_done(f[1]));
     cio_future_unref(v);
 
@@ -988,7 +1003,7 @@ TEST(negative_timeout_has_already_expired)
     run_until_done(loop, n);
     EXPECT_ERR(-ETIMEDOUT, cio_future_error(n));
     cio_future_unref(n);
-    cio_as_completed_free(it);
+    EXPECT_OK(cio_as_completed_free(it));
 
     /* NaN is refused; CIO_NO_TIMEOUT waits */
     EXPECT_ERR(-EINVAL, cio_wait_for_future(loop, f[1], NAN, &w));

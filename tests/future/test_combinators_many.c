@@ -143,11 +143,18 @@ TEST(wait_of_100000_children)
     /* the first completion detaches FIRST_COMPLETED from the other 99,999 */
     EXPECT_OK(cio_future_set_result(f[MANY - 1], V(0), NULL));
     run_until_done(loop, first);
-    EXPECT_PTR_EQ((void *)(uintptr_t)1, test_peek_result(first));
+    const cio_wait_sets *sets = test_peek_result(first);
+    EXPECT_EQ(1, sets->n_done);
+    EXPECT_PTR_EQ(f[MANY - 1], sets->done[0]);
+    EXPECT_EQ(MANY - 1, sets->n_pending);
+    EXPECT_PTR_EQ(f[0], sets->pending[0]);
     for (size_t i = MANY - 1; i-- > 0;)
         EXPECT_OK(cio_future_set_result(f[i], V(i), NULL));
     run_until_done(loop, all);
-    EXPECT_PTR_EQ((void *)(uintptr_t)MANY, test_peek_result(all));
+    sets = test_peek_result(all);
+    EXPECT_EQ(MANY, sets->n_done);
+    EXPECT_EQ(0, sets->n_pending);
+    EXPECT_PTR_EQ(f[MANY - 1], sets->done[MANY - 1]);
     cio_future_unref(all);
     cio_future_unref(first);
     free_many(f);
@@ -179,7 +186,7 @@ TEST(as_completed_of_100000_children)
     }
     unref_all(n, MANY);
     free(n);
-    cio_as_completed_free(it);
+    EXPECT_OK(cio_as_completed_free(it));
     free_many(f);
     finish(loop);
     EXPECT_LINEAR();
@@ -191,7 +198,7 @@ TEST(as_completed_free_with_100000_pending_children)
     cio_future **f = mk_many(loop);
     cio_as_completed *it;
     EXPECT_OK(cio_as_completed_new(loop, f, MANY, CIO_NO_TIMEOUT, &it));
-    cio_as_completed_free(it);
+    EXPECT_OK(cio_as_completed_free(it));
     finish_many_in_reverse(f);
     free_many(f);
     finish(loop);

@@ -10,7 +10,8 @@ libdir="$tmp/prefix/lib"; [ -d "$tmp/prefix/lib64" ] && libdir="$tmp/prefix/lib6
 export PKG_CONFIG_PATH="$libdir/pkgconfig"
 cc "$src/consumer.c" $(pkg-config --cflags --libs cio) -o "$tmp/pc_consumer"
 LD_LIBRARY_PATH="$libdir" "$tmp/pc_consumer"
-cmake -S "$src" -B "$tmp/b" -DCMAKE_PREFIX_PATH="$tmp/prefix" >/dev/null
+cmake -S "$src" -B "$tmp/b" -DCMAKE_PREFIX_PATH="$tmp/prefix" \
+    -DCIO_WANT="$(pkg-config --modversion cio)" >/dev/null
 cmake --build "$tmp/b" >/dev/null
 LD_LIBRARY_PATH="$libdir" "$tmp/b/consumer_shared"
 "$tmp/b/consumer_static"

@@ -79,6 +79,7 @@ check() {
         rank["umbrella"] = 100
         # The one internal header each layer offers the layers above.
         iface["core"] = "src/core.h"
+        iface["common"] = "src/common/opts.h"
     }
     # The header rules, from stdin.
     NF == 2 { rule[$1] = $2; nrules++; next }

@@ -364,6 +364,53 @@ TEST(reentrant_run_and_close_are_busy)
     CLOSE_LOOP(loop);
 }
 
+/* Another loop's run functions from a callback: that loop would block this
+ * one (asyncio: "Cannot run the event loop while another loop is
+ * running"). cio_run too. Nothing changes on either loop. */
+static cio_loop *g_other;
+static int other_main(void *arg, void **result) { return 0; }
+static void run_other_after(void *arg)
+{
+    (void)arg;
+    EXPECT_TRUE(cio_loop_is_running(g_other));
+    EXPECT_FALSE(cio_loop_is_running(g_loop));
+    nlog++;
+}
+static void run_other(void *arg)
+{
+    (void)arg;
+    EXPECT_ERR(-EDEADLK, cio_loop_run_forever(g_other));
+    EXPECT_ERR(-EDEADLK, cio_loop_run_once(g_other, CIO_RUN_NOWAIT));
+    cio_future *f = NULL;
+    EXPECT_OK(cio_future_new(g_other, &f));
+    EXPECT_ERR(-EDEADLK, cio_loop_run_until_complete(g_other, f));
+    EXPECT_FALSE(cio_future_is_done(f));
+    EXPECT_OK(cio_future_cancel(f));
+    cio_future_unref(f);
+    EXPECT_FALSE(cio_loop_is_running(g_other));
+    EXPECT_ERR(-EDEADLK, cio_run(other_main, NULL, NULL));
+    EXPECT_ERR(-EDEADLK, cio_run_with(NULL, other_main, NULL, NULL));
+    /* the same loop re-entered stays -EBUSY */
+    EXPECT_ERR(-EBUSY, cio_loop_run_once(g_loop, CIO_RUN_NOWAIT));
+    nlog++;
+}
+
+TEST(another_loops_run_from_a_callback_is_edeadlk)
+{
+    cio_loop *loop = g_loop = test_loop_new();
+    g_other = test_loop_new();
+    EXPECT_OK(cio_call_soon(loop, run_other, NULL));
+    test_drain(loop);
+    EXPECT_EQ(1, nlog);
+    /* once the first loop has stopped, the other runs on this thread */
+    EXPECT_OK(cio_call_soon(g_other, run_other_after, NULL));
+    test_drain(g_other);
+    EXPECT_EQ(2, nlog);
+    EXPECT_OK(cio_run(other_main, NULL, NULL));
+    CLOSE_LOOP(g_other);
+    CLOSE_LOOP(loop);
+}
+
 /* ---- run_until_complete ------------------------------------------------------- */
 
 static int dtor_calls;
@@ -613,7 +660,7 @@ TEST(bad_input_returns_einval)
 TEST(loop_new_options)
 {
     cio_loop *loop = NULL;
-    cio_loop_options o = {0};
+    cio_loop_options o = CIO_LOOP_OPTIONS_INIT;
     o.backend = "kqueue-on-linux";
     EXPECT_ERR(-EINVAL, cio_loop_new(&o, &loop));
     EXPECT_PTR_EQ(NULL, loop);

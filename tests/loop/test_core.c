@@ -30,14 +30,15 @@ static void in_inner(void *arg)
     s->in_inner = cio_current_loop();
 }
 
-/* A callback of the outer loop that runs an iteration of the inner loop:
- * the inner run is the innermost while it lasts. */
+/* A callback of the outer loop that tries to run an iteration of another
+ * loop: refused with -EDEADLK (asyncio: "Cannot run the event loop while
+ * another loop is running"), so the running loop stays the current one. */
 static void in_outer(void *arg)
 {
     struct seen *s = arg;
     s->in_outer_before = cio_current_loop();
     EXPECT_OK(cio_call_soon(s->inner, in_inner, s));
-    EXPECT_TRUE(cio_loop_run_once(s->inner, CIO_RUN_NOWAIT) >= 0);
+    EXPECT_ERR(-EDEADLK, cio_loop_run_once(s->inner, CIO_RUN_NOWAIT));
     s->in_outer_after = cio_current_loop();
 }
 
@@ -56,7 +57,7 @@ TEST(current_loop_is_null_outside_every_run)
     EXPECT_OK(cio_loop_free(loop));
 }
 
-TEST(current_loop_is_the_innermost_run)
+TEST(current_loop_is_the_running_loop_a_nested_run_is_refused)
 {
     struct seen s = {0};
     s.outer = new_loop();
@@ -70,10 +71,14 @@ TEST(current_loop_is_the_innermost_run)
     for (int i = 0; i < 100 && (!s.in_done_cb || !s.in_outer_after); i++)
         EXPECT_TRUE(cio_loop_run_once(s.outer, CIO_RUN_NOWAIT) >= 0);
     EXPECT_PTR_EQ(s.outer, s.in_outer_before);
-    EXPECT_PTR_EQ(s.inner, s.in_inner);
-    EXPECT_PTR_EQ(s.outer, s.in_outer_after); /* the inner run ended */
+    EXPECT_PTR_EQ(NULL, s.in_inner); /* the refused run ran nothing */
+    EXPECT_PTR_EQ(s.outer, s.in_outer_after);
     EXPECT_PTR_EQ(s.outer, s.in_done_cb);
     EXPECT_TRUE(cio_current_loop() == NULL);
+    /* Outside the outer run, the inner loop runs, and is the current one. */
+    for (int i = 0; i < 100 && !s.in_inner; i++)
+        EXPECT_TRUE(cio_loop_run_once(s.inner, CIO_RUN_NOWAIT) >= 0);
+    EXPECT_PTR_EQ(s.inner, s.in_inner);
     cio_future_unref(f);
     EXPECT_OK(cio_loop_free(s.inner));
     EXPECT_OK(cio_loop_free(s.outer));

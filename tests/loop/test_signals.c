@@ -196,6 +196,36 @@ TEST(close_busy_with_signal_handler)
     CLOSE_LOOP(loop);
 }
 
+/* Debug mode watches SIGUSR1 itself (the task dump). A user's SIGUSR1
+ * handler replaces it and is the user's: live at close until removed, and
+ * after its removal the loop closes (the count of live handlers used to go
+ * negative: "18446744073709551615 signal handler(s)" and -EBUSY forever). */
+static char close_report[2048];
+static void keep_report(cio_loop *loop, const char *msg, void *arg)
+{
+    (void)loop;
+    (void)arg;
+    size_t n = strlen(close_report);
+    snprintf(close_report + n, sizeof close_report - n, "%s\n", msg);
+}
+
+TEST(user_sigusr1_handler_in_debug_mode)
+{
+    cio_loop *loop;
+    EXPECT_OK(cio_loop_new(&CIO_LOOP_OPTIONS(.debug = 1), &loop));
+    cio_loop_set_report_handler(loop, test_fail_on_report, NULL);
+    g_loop = loop;
+    EXPECT_OK(cio_loop_add_signal_handler(loop, SIGUSR1, hit, (void *)0));
+    EXPECT_OK(raise(SIGUSR1));
+    run_until_hits(loop, 0, 1);
+    cio_loop_set_report_handler(loop, keep_report, NULL); /* the refused close lists it */
+    EXPECT_ERR(-EBUSY, cio_loop_close(loop));
+    EXPECT_TRUE(strstr(close_report, "1 signal handler") != NULL);
+    EXPECT_OK(cio_loop_remove_signal_handler(loop, SIGUSR1));
+    cio_loop_set_report_handler(loop, test_fail_on_report, NULL);
+    CLOSE_LOOP(loop);
+}
+
 /* A loop blocked in run_forever with nothing but a signal handler wakes when
  * another thread sends the signal. */
 static void stop_on_signal(void *arg)

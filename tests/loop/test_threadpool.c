@@ -369,7 +369,9 @@ static int *boxed(int v)
     return p;
 }
 
-static const cio_work_options owned_opts = {.arg_free = count_arg_free,
+/* A static initialiser cannot be a compound literal: the INIT form spelled out. */
+static const cio_work_options owned_opts = {.size = sizeof(cio_work_options),
+                                            .arg_free = count_arg_free,
                                             .result_free = count_result_free};
 
 /* Runs the loop until it closes (pool work handed back), boundedly. */

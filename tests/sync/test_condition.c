@@ -1,7 +1,8 @@
 /* Condition and Barrier: notify(n) / notify_all / wait_for in FIFO order,
  * a cancelled or timed-out wait re-acquires the lock, a notified waiter
  * that gives up passes the notification on; barrier indices, abort, reset,
- * a cancelled waiter breaking the barrier; -EPERM and -EBUSY. */
+ * a cancelled waiter breaking the barrier; -EPERM outside a task, -EINVAL
+ * without the lock, -EBUSY. */
 #include "sync/sync_util.h"
 
 /* ---- Condition ---------------------------------------------------------------- */
@@ -36,11 +37,16 @@ static int cond_waiter(void *arg, void **result)
     return rc;
 }
 
+static bool always_true(void *arg) { return arg == NULL; }
+
 static int cond_notify_main(void *arg, void **result)
 {
-    EXPECT_ERR(-EPERM, cio_condition_notify(C, 1));
-    EXPECT_ERR(-EPERM, cio_condition_notify_all(C));
-    EXPECT_ERR(-EPERM, cio_condition_wait(C));
+    /* Without the lock: the condition is in the wrong state. */
+    EXPECT_ERR(-EINVAL, cio_condition_notify(C, 1));
+    EXPECT_ERR(-EINVAL, cio_condition_notify_all(C));
+    EXPECT_ERR(-EINVAL, cio_condition_wait(C));
+    EXPECT_ERR(-EINVAL, cio_condition_release(C));
+    EXPECT_FALSE(cio_lock_is_locked(CL));
     cio_task *t[5];
     for (int i = 0; i < 5; i++)
         t[i] = spawn(cond_waiter, V(i + 1));
@@ -71,6 +77,18 @@ TEST(condition_notify_n_and_all)
     EXPECT_LOG("notify2;1:woke;2:woke;notify0;notify_all;3:woke;4:woke;5:woke;");
     EXPECT_ERR(-EPERM, cio_condition_wait(C));
     EXPECT_ERR(-EPERM, cio_condition_acquire(C));
+    /* Outside a task, a wait is -EPERM even with the lock held; the
+     * non-waiting calls work. */
+    EXPECT_OK(cio_lock_acquire_nowait(CL));
+    EXPECT_ERR(-EPERM, cio_condition_wait(C));
+    EXPECT_ERR(-EPERM, cio_condition_wait_for(C, always_true, NULL));
+    EXPECT_ERR(-EINVAL, cio_condition_wait_for(C, NULL, NULL));
+    EXPECT_OK(cio_condition_notify(C, 1));
+    EXPECT_TRUE(cio_lock_is_locked(CL));
+    EXPECT_OK(cio_condition_release(C));
+    EXPECT_ERR(-EINVAL, cio_condition_release(C));
+    EXPECT_ERR(-EINVAL, cio_condition_notify(NULL, 1));
+    EXPECT_ERR(-EINVAL, cio_condition_wait(NULL));
     cond_free();
 }
 
@@ -91,7 +109,7 @@ static int cond_wait_for_waiter(void *arg, void **result)
 
 static int cond_wait_for_main(void *arg, void **result)
 {
-    EXPECT_ERR(-EPERM, cio_condition_wait_for(C, counter_at_least_3, NULL));
+    EXPECT_ERR(-EINVAL, cio_condition_wait_for(C, counter_at_least_3, NULL)); /* no lock */
     cio_task *t = spawn(cond_wait_for_waiter, NULL);
     yield_n(2);
     for (int i = 0; i < 3; i++) {
@@ -216,9 +234,12 @@ static cio_barrier *B;
 
 static int barrier_waiter(void *arg, void **result)
 {
-    int rc = cio_barrier_wait(B);
-    LOG("%d:%s%d;", (int)U(arg), rc < 0 ? cio_err_name(rc) : "", rc < 0 ? 0 : rc);
-    return rc < 0 ? rc : 0;
+    unsigned index = 99;
+    int rc = cio_barrier_wait(B, &index);
+    if (rc)
+        EXPECT_EQ(0, index); /* 0 on an error */
+    LOG("%d:%s%u;", (int)U(arg), rc < 0 ? cio_err_name(rc) : "", index);
+    return rc;
 }
 
 static int barrier_main(void *arg, void **result)
@@ -246,15 +267,23 @@ TEST(barrier_indices_and_reuse)
     RUN(barrier_main, NULL);
     /* indices follow arrival order; the last to arrive does not wait */
     EXPECT_LOG("3:2;1:0;2:1;|3:2;1:0;2:1;|");
-    EXPECT_ERR(-EPERM, cio_barrier_wait(B));
+    EXPECT_ERR(-EPERM, cio_barrier_wait(B, NULL));
     EXPECT_OK(cio_barrier_free(B));
     EXPECT_ERR(-EINVAL, cio_barrier_new(0, &B));
 }
 
 static int barrier_one_main(void *arg, void **result)
 {
-    EXPECT_EQ(0, cio_barrier_wait(B));
-    EXPECT_EQ(0, cio_barrier_wait(B));
+    unsigned index = 99;
+    EXPECT_OK(cio_barrier_wait(B, &index));
+    EXPECT_EQ(0, index);
+    index = 99;
+    EXPECT_OK(cio_barrier_wait(B, &index));
+    EXPECT_EQ(0, index);
+    EXPECT_OK(cio_barrier_wait(B, NULL)); /* index may be NULL */
+    index = 99;
+    EXPECT_ERR(-EINVAL, cio_barrier_wait(NULL, &index));
+    EXPECT_EQ(0, index);
     return 0;
 }
 
@@ -279,7 +308,7 @@ static int barrier_abort_main(void *arg, void **result)
     EXPECT_EQ(0, cio_barrier_n_waiting(B));
     for (int i = 0; i < 2; i++)
         EXPECT_ERR(-EPIPE, join_task(t[i]));
-    EXPECT_ERR(-EPIPE, cio_barrier_wait(B)); /* broken until reset */
+    EXPECT_ERR(-EPIPE, cio_barrier_wait(B, NULL)); /* broken until reset */
     LOG("reset;");
     cio_barrier_reset(B);
     EXPECT_FALSE(cio_barrier_is_broken(B));
@@ -295,7 +324,9 @@ static int barrier_abort_main(void *arg, void **result)
     for (int i = 0; i < 2; i++)
         t[i] = spawn(barrier_waiter, V(i + 5));
     yield_n(2);
-    EXPECT_EQ(2, cio_barrier_wait(B)); /* main arrives last */
+    unsigned index = 0;
+    EXPECT_OK(cio_barrier_wait(B, &index)); /* main arrives last */
+    EXPECT_EQ(2, index);
     for (int i = 0; i < 2; i++)
         EXPECT_OK(join_task(t[i]));
     return 0;
@@ -324,7 +355,7 @@ static int barrier_cancel_main(void *arg, void **result)
     t[1] = spawn(barrier_waiter, V(3));
     cio_scope s;
     EXPECT_OK(cio_timeout_begin(&s, 0.001));
-    EXPECT_ERR(-ETIMEDOUT, cio_barrier_wait(B));
+    EXPECT_ERR(-ETIMEDOUT, cio_barrier_wait(B, NULL));
     EXPECT_ERR(-ETIMEDOUT, cio_scope_end(&s));
     EXPECT_ERR(-EPIPE, join_task(t[1]));
     EXPECT_TRUE(cio_barrier_is_broken(B));

@@ -107,6 +107,11 @@ TEST(queue_nowait_and_sizes)
     }
     EXPECT_OK(cio_queue_free(Q));
     EXPECT_OK(cio_queue_free(NULL));
+    /* The getters and predicates of NULL: 0 and false (docs/api/README.md). */
+    EXPECT_EQ(0, cio_queue_size(NULL));
+    EXPECT_EQ(0, cio_queue_maxsize(NULL));
+    EXPECT_FALSE(cio_queue_is_empty(NULL));
+    EXPECT_FALSE(cio_queue_is_full(NULL));
 }
 
 /* ---- blocking put / get ------------------------------------------------------------ */

@@ -172,7 +172,7 @@ static inline cio_future *new_future(void)
 static inline cio_task *spawn_named(const char *name, cio_task_fn fn, void *arg)
 {
     cio_task *t = NULL;
-    cio_task_options o = {0};
+    cio_task_options o = CIO_TASK_OPTIONS_INIT;
     o.name = name;
     EXPECT_OK(cio_task_new(cio_current_loop(), &o, fn, arg, &t));
     return t;

@@ -250,7 +250,7 @@ static int swallows(void *arg, void **result)
 static int main_swallow(void *arg, void **result)
 {
     capture_reports_here();
-    cio_task_options o = {0};
+    cio_task_options o = CIO_TASK_OPTIONS_INIT;
     o.name = "swallower";
     cio_task *t = NULL;
     EXPECT_OK(cio_task_new(cio_current_loop(), &o, swallows, NULL, &t));

@@ -4,6 +4,8 @@
  * in one iteration (deadline order, however late the loop runs), by order
  * of spawning, or by gates the test opens, never by measured time: no
  * outcome may depend on how much time passes between two steps. */
+#include <math.h>
+
 #include "task/task_util.h"
 
 #define HOUR 3600.0
@@ -128,7 +130,7 @@ TEST(gather_await_collect_waits_for_all_and_succeeds)
 static int main_gather_collect_unlooked(void *arg, void **result)
 {
     capture_reports_here();
-    cio_task_options o = {0};
+    cio_task_options o = CIO_TASK_OPTIONS_INIT;
     o.name = "ignored-failure";
     cio_task *t = NULL;
     EXPECT_OK(cio_task_new(cio_current_loop(), &o, fails_after_yield, V(-EPIPE), &t));
@@ -150,7 +152,15 @@ static int main_wait_first(void *arg, void **result)
 {
     cio_future *f[3] = {new_future(), new_future(), new_future()};
     complete_later(f[1], 0.002);
-    EXPECT_EQ(1, cio_wait(f, 3, CIO_WAIT_FIRST_COMPLETED, CIO_NO_TIMEOUT));
+    cio_future *done[3] = {0}, *pending[3] = {0};
+    size_t nd = 9, np = 9;
+    EXPECT_OK(cio_wait(f, 3, CIO_WAIT_FIRST_COMPLETED, CIO_NO_TIMEOUT, done, &nd, pending, &np));
+    EXPECT_EQ(1, nd);
+    EXPECT_PTR_EQ(f[1], done[0]);
+    EXPECT_EQ(2, np); /* in input order */
+    EXPECT_PTR_EQ(f[0], pending[0]);
+    EXPECT_PTR_EQ(f[2], pending[1]);
+    EXPECT_PTR_EQ(NULL, done[1]); /* only n_done entries written */
     EXPECT_TRUE(cio_future_is_done(f[1]));
     EXPECT_FALSE(cio_future_is_done(f[0]));
     EXPECT_FALSE(cio_future_is_done(f[2])); /* wait cancels nothing */
@@ -161,7 +171,16 @@ static int main_wait_first(void *arg, void **result)
     /* one already done: at once */
     cio_future *g[2] = {new_future(), new_future()};
     EXPECT_OK(cio_future_set_result(g[0], NULL, NULL));
-    EXPECT_EQ(1, cio_wait(g, 2, CIO_WAIT_FIRST_COMPLETED, CIO_NO_TIMEOUT));
+    /* the sets are optional: counts only */
+    EXPECT_OK(cio_wait(g, 2, CIO_WAIT_FIRST_COMPLETED, CIO_NO_TIMEOUT, NULL, &nd, NULL, &np));
+    EXPECT_EQ(1, nd);
+    EXPECT_EQ(1, np);
+    /* or nothing at all */
+    EXPECT_OK(cio_wait(g, 2, CIO_WAIT_FIRST_COMPLETED, CIO_NO_TIMEOUT, NULL, NULL, NULL, NULL));
+    /* only the pending set */
+    EXPECT_OK(cio_wait(g, 2, CIO_WAIT_FIRST_COMPLETED, CIO_NO_TIMEOUT, NULL, NULL, pending, &np));
+    EXPECT_EQ(1, np);
+    EXPECT_PTR_EQ(g[1], pending[0]);
     EXPECT_OK(cio_future_cancel(g[1]));
     unref_all(g, 2);
     return 0;
@@ -178,8 +197,14 @@ static int main_wait_all(void *arg, void **result)
      * would swap places if the third task started a millisecond late) */
     cio_future *f[3] = {spawn(returns_after_yields, V(3)), spawn(fails_after_yield, V(-EIO)),
                         spawn(returns_after_yields, V(2))};
-    EXPECT_EQ(3, cio_wait(f, 3, CIO_WAIT_ALL_COMPLETED, CIO_NO_TIMEOUT));
+    cio_future *done[3] = {0}, *pending[3] = {0};
+    size_t nd = 9, np = 9;
+    EXPECT_OK(cio_wait(f, 3, CIO_WAIT_ALL_COMPLETED, CIO_NO_TIMEOUT, done, &nd, pending, &np));
     EXPECT_LOG("fail;y2;y3;");
+    EXPECT_EQ(3, nd);
+    EXPECT_EQ(0, np);
+    for (int i = 0; i < 3; i++) /* input order, not completion order */
+        EXPECT_PTR_EQ(f[i], done[i]);
     EXPECT_ERR(-EIO, cio_future_error(f[1])); /* wait never fails: look at it */
     unref_all(f, 3);
     return 0;
@@ -197,7 +222,14 @@ static int main_wait_first_exception(void *arg, void **result)
      * (under valgrind), and wait counted two. */
     cio_future *f[3] = {spawn(sleeps_forever, "x"), spawn(fails_after_yield, V(-EIO)),
                         spawn(returns_after_yields, V(8))};
-    EXPECT_EQ(1, cio_wait(f, 3, CIO_WAIT_FIRST_EXCEPTION, CIO_NO_TIMEOUT));
+    cio_future *done[3] = {0}, *pending[3] = {0};
+    size_t nd = 9, np = 9;
+    EXPECT_OK(cio_wait(f, 3, CIO_WAIT_FIRST_EXCEPTION, CIO_NO_TIMEOUT, done, &nd, pending, &np));
+    EXPECT_EQ(1, nd);
+    EXPECT_PTR_EQ(f[1], done[0]);
+    EXPECT_EQ(2, np);
+    EXPECT_PTR_EQ(f[0], pending[0]);
+    EXPECT_PTR_EQ(f[2], pending[1]);
     EXPECT_ERR(-EIO, cio_future_error(f[1]));
     EXPECT_FALSE(cio_future_is_done(f[0]));
     EXPECT_OK(cio_future_cancel(f[0]));
@@ -214,27 +246,81 @@ TEST(wait_await_first_exception)
 
 static int main_wait_timeout(void *arg, void **result)
 {
+    /* f[1] never completes, so only the timeout ends these waits, whenever
+     * the loop gets to it: no race with a completion */
     cio_future *f[2] = {new_future(), new_future()};
-    complete_later(f[0], 0.001);
-    /* the timeout is not an error: wait returns how many are done */
-    EXPECT_EQ(1, cio_wait(f, 2, CIO_WAIT_ALL_COMPLETED, 0.02));
+    EXPECT_OK(cio_future_set_result(f[0], NULL, NULL));
+    cio_future *done[2] = {0}, *pending[2] = {0};
+    size_t nd = 9, np = 9;
+    /* the timeout is not an error: the not-done ones are pending */
+    EXPECT_OK(cio_wait(f, 2, CIO_WAIT_ALL_COMPLETED, 0.001, done, &nd, pending, &np));
+    EXPECT_EQ(1, nd);
+    EXPECT_PTR_EQ(f[0], done[0]);
+    EXPECT_EQ(1, np);
+    EXPECT_PTR_EQ(f[1], pending[0]);
     EXPECT_FALSE(cio_future_is_done(f[1])); /* not cancelled */
-    EXPECT_EQ(0, cio_wait(&f[1], 1, CIO_WAIT_FIRST_COMPLETED, 0.001));
+    EXPECT_OK(cio_wait(&f[1], 1, CIO_WAIT_FIRST_COMPLETED, 0.001, done, &nd, pending, &np));
+    EXPECT_EQ(0, nd);
+    EXPECT_EQ(1, np);
+    EXPECT_PTR_EQ(f[1], pending[0]);
+    /* a timeout of 0 (or less) looks once */
+    EXPECT_OK(cio_wait(f, 2, CIO_WAIT_ALL_COMPLETED, 0, NULL, &nd, NULL, &np));
+    EXPECT_EQ(1, nd);
+    EXPECT_EQ(1, np);
+    EXPECT_OK(cio_wait(f, 2, CIO_WAIT_ALL_COMPLETED, -1, NULL, &nd, NULL, &np));
+    EXPECT_EQ(1, nd);
     EXPECT_OK(cio_future_set_result(f[1], NULL, NULL));
-    unref_all(f, 2);
+    /* the argument checks; the counts are 0 on an error */
+    nd = np = 9;
     /* n == 0 is invalid (asyncio raises ValueError) */
-    EXPECT_ERR(-EINVAL, cio_wait(NULL, 0, CIO_WAIT_ALL_COMPLETED, CIO_NO_TIMEOUT));
+    EXPECT_ERR(-EINVAL, cio_wait(NULL, 0, CIO_WAIT_ALL_COMPLETED, CIO_NO_TIMEOUT, done, &nd, pending, &np));
+    EXPECT_EQ(0, nd);
+    EXPECT_EQ(0, np);
+    EXPECT_ERR(-EINVAL, cio_wait(NULL, 1, CIO_WAIT_ALL_COMPLETED, CIO_NO_TIMEOUT, NULL, NULL, NULL, NULL));
+    cio_future *with_null[2] = {f[0], NULL};
+    EXPECT_ERR(-EINVAL, cio_wait(with_null, 2, CIO_WAIT_ALL_COMPLETED, CIO_NO_TIMEOUT, NULL, NULL, NULL, NULL));
+    EXPECT_ERR(-EINVAL, cio_wait(f, 2, (cio_wait_mode)3, CIO_NO_TIMEOUT, NULL, NULL, NULL, NULL));
+    EXPECT_ERR(-EINVAL, cio_wait(f, 2, CIO_WAIT_ALL_COMPLETED, NAN, NULL, NULL, NULL, NULL));
+    unref_all(f, 2);
     return 0;
 }
 
-TEST(wait_await_timeout_returns_count_cancels_nothing)
+TEST(wait_await_timeout_returns_the_sets_cancels_nothing)
 {
     EXPECT_OK(cio_run(main_wait_timeout, NULL, NULL));
 }
 
+/* A deadline scope of the waiting task ends cio_wait with -ETIMEDOUT, which
+ * the wait's own timeout never does. */
+static int main_wait_deadline(void *arg, void **result)
+{
+    cio_future *f = new_future();
+    cio_scope s;
+    EXPECT_OK(cio_timeout_begin(&s, 0.001));
+    size_t nd = 9, np = 9;
+    EXPECT_ERR(-ETIMEDOUT, cio_wait(&f, 1, CIO_WAIT_ALL_COMPLETED, CIO_NO_TIMEOUT, NULL, &nd, NULL, &np));
+    EXPECT_EQ(0, nd);
+    EXPECT_EQ(0, np);
+    EXPECT_ERR(-ETIMEDOUT, cio_scope_end(&s));
+    EXPECT_FALSE(cio_future_is_done(f)); /* not cancelled */
+    EXPECT_OK(cio_future_set_result(f, NULL, NULL));
+    cio_future_unref(f);
+    return 0;
+}
+
+TEST(wait_await_deadline_of_the_task_is_etimedout)
+{
+    EXPECT_OK(cio_run(main_wait_deadline, NULL, NULL));
+}
+
 static int waits_all(void *arg, void **result)
 {
-    int rc = cio_wait(arg, 1, CIO_WAIT_ALL_COMPLETED, CIO_NO_TIMEOUT);
+    size_t nd = 9, np = 9;
+    int rc = cio_wait(arg, 1, CIO_WAIT_ALL_COMPLETED, CIO_NO_TIMEOUT, NULL, &nd, NULL, &np);
+    if (rc) {
+        EXPECT_EQ(0, nd);
+        EXPECT_EQ(0, np);
+    }
     LOG("wait-%s;", cio_err_name(rc));
     return rc;
 }
@@ -322,8 +408,13 @@ static int main_as_completed(void *arg, void **result)
         ngot++;
     }
     cio_future *done = V(1);
-    EXPECT_ERR(-ENOENT, cio_as_completed_next(it, &done));
-    cio_as_completed_free(it);
+    EXPECT_ERR(-ENODATA, cio_as_completed_next(it, &done));
+    EXPECT_PTR_EQ(NULL, done);
+    EXPECT_ERR(-ENODATA, cio_as_completed_next(it, NULL)); /* done may be NULL */
+    done = V(1);
+    EXPECT_ERR(-EINVAL, cio_as_completed_next(NULL, &done));
+    EXPECT_PTR_EQ(NULL, done);
+    EXPECT_OK(cio_as_completed_free(it));
     EXPECT_OK(cio_await(driver, NULL));
     cio_future_unref(driver);
     unref_all(f, 3);
@@ -345,6 +436,45 @@ TEST(as_completed_await_keeps_the_order_of_completions_in_one_iteration)
     EXPECT_LOG("r10;r20;r30;got10;got20;got30;");
 }
 
+/* cio_as_completed_free while a task waits in cio_as_completed_next on the
+ * iterator: refused with -EBUSY, nothing freed; the waiter goes on. */
+static int waits_in_next(void *arg, void **result)
+{
+    cio_as_completed *it = arg;
+    cio_future *done = NULL;
+    int rc = cio_as_completed_next(it, &done);
+    LOG("next-%s;", cio_err_name(rc));
+    *result = done;
+    return rc;
+}
+
+static int main_as_completed_free_busy(void *arg, void **result)
+{
+    cio_loop *loop = cio_current_loop();
+    cio_future *f = new_future();
+    cio_as_completed *it = NULL;
+    EXPECT_OK(cio_as_completed_new(loop, &f, 1, CIO_NO_TIMEOUT, &it));
+    cio_task *t = spawn(waits_in_next, it);
+    yield_n(2); /* t is suspended in next */
+    EXPECT_FALSE(cio_future_is_done(t));
+    EXPECT_ERR(-EBUSY, cio_as_completed_free(it));
+    LOG("busy;");
+    EXPECT_OK(cio_future_set_result(f, V(7), NULL));
+    void *got = NULL;
+    EXPECT_OK(cio_await(t, &got));
+    EXPECT_PTR_EQ(f, got);
+    cio_future_unref(t);
+    EXPECT_OK(cio_as_completed_free(it)); /* no waiter now */
+    cio_future_unref(f);
+    return 0;
+}
+
+TEST(as_completed_free_refuses_while_a_task_waits_in_next)
+{
+    EXPECT_OK(cio_run(main_as_completed_free_busy, NULL, NULL));
+    EXPECT_LOG("busy;next-OK;");
+}
+
 static int main_as_completed_timeout(void *arg, void **result)
 {
     cio_loop *loop = cio_current_loop();
@@ -358,7 +488,7 @@ static int main_as_completed_timeout(void *arg, void **result)
     EXPECT_OK(cio_as_completed_next(it, &done));
     EXPECT_PTR_EQ(f[1], done);
     EXPECT_ERR(-ETIMEDOUT, cio_as_completed_next(it, &done));
-    cio_as_completed_free(it);
+    EXPECT_OK(cio_as_completed_free(it));
     EXPECT_FALSE(cio_future_is_done(f[0])); /* not cancelled */
     EXPECT_OK(cio_future_cancel(f[0]));
     unref_all(f, 2);
@@ -404,7 +534,7 @@ static int shield_waiter(void *arg, void **result)
 static int main_shield_inner_fails_later(void *arg, void **result)
 {
     capture_reports_here();
-    cio_task_options o = {0};
+    cio_task_options o = CIO_TASK_OPTIONS_INIT;
     o.name = "shielded-inner";
     cio_task *inner = NULL;
     EXPECT_OK(cio_task_new(cio_current_loop(), &o, fails_after_yield, V(-EIO), &inner));
@@ -459,6 +589,39 @@ TEST(gather_of_tasks_using_await_for)
     EXPECT_TRUE(strstr(order_log, "inner-ECANCELED;") != NULL);
 }
 
+/* wait_for: an inner task whose cleanup, after the cancellation that the
+ * timeout (or the wrapper's cancel) sent it, fails with an error of its own
+ * passes that error on (asyncio 3.12); it used to become -ETIMEDOUT /
+ * -ECANCELED with the inner error marked retrieved, and so lost. */
+static int sleeper_failing_cleanup(void *arg, void **result)
+{
+    int rc = cio_sleep(3600);
+    EXPECT_ERR(-ECANCELED, rc);
+    return -EIO; /* the cleanup failed */
+}
+
+static int main_wait_for_inner_error(void *arg, void **result)
+{
+    cio_task *t = spawn(sleeper_failing_cleanup, NULL);
+    EXPECT_ERR(-EIO, cio_wait_for(t, 0, NULL));
+    cio_future_unref(t);
+
+    t = spawn(sleeper_failing_cleanup, NULL);
+    cio_future *w = NULL;
+    EXPECT_OK(cio_wait_for_future(cio_current_loop(), t, CIO_NO_TIMEOUT, &w));
+    EXPECT_OK(cio_yield()); /* the sleeper is asleep */
+    EXPECT_OK(cio_future_cancel(w));
+    EXPECT_ERR(-EIO, cio_await(w, NULL));
+    cio_future_unref(w);
+    cio_future_unref(t);
+    return 0;
+}
+
+TEST(wait_for_passes_on_an_inner_error_after_the_timeout_or_cancel)
+{
+    EXPECT_OK(cio_run(main_wait_for_inner_error, NULL, NULL));
+}
+
 /* ---- many children ---------------------------------------------------------------------- */
 
 /* The awaitable forms add nothing worse than O(n) to the callback forms
@@ -489,14 +652,16 @@ static int main_many(void *arg, void **result)
     for (size_t i = 0; i < MANY; i++)
         if (res[i] != V(i + 1))
             FAIL("result %zu is %p", i, res[i]);
-    EXPECT_EQ(MANY, cio_wait(many, MANY, CIO_WAIT_ALL_COMPLETED, CIO_NO_TIMEOUT));
+    size_t nd = 0;
+    EXPECT_OK(cio_wait(many, MANY, CIO_WAIT_ALL_COMPLETED, CIO_NO_TIMEOUT, NULL, &nd, NULL, NULL));
+    EXPECT_EQ(MANY, nd);
     for (size_t k = 0; k < MANY; k++) {
         cio_future *done = NULL;
         EXPECT_OK(cio_as_completed_next(it, &done));
         if (done != many[MANY - 1 - k])
             FAIL("as_completed gave %p for the %zu-th completion", (void *)done, k);
     }
-    cio_as_completed_free(it);
+    EXPECT_OK(cio_as_completed_free(it));
     EXPECT_OK(cio_await(t, NULL));
     cio_future_unref(t);
     for (size_t i = 0; i < MANY; i++)

@@ -10,7 +10,7 @@ static int counts(cio_gen *g, void *arg)
     int n = (int)U(arg);
     for (int i = 1; i <= n; i++) {
         LOG("y%d;", i);
-        int rc = cio_gen_yield(g, V(i));
+        int rc = cio_gen_yield(g, V(i), NULL);
         if (rc) {
             LOG("yield-%s;", cio_err_name(rc));
             LOG("cleanup;");
@@ -99,7 +99,7 @@ TEST(generator_closed_before_first_next_never_runs)
 
 static int cleanup_suspends(cio_gen *g, void *arg)
 {
-    int rc = cio_gen_yield(g, V(1));
+    int rc = cio_gen_yield(g, V(1), NULL);
     LOG("yield-%s;", cio_err_name(rc));
     /* asyncio: an async generator's finally may await during aclose; in
      * cio the pending yield is the cancellation, so cleanup that suspends
@@ -139,7 +139,7 @@ static int ticks(cio_gen *g, void *arg)
     for (int i = 1; i <= 3; i++) {
         EXPECT_OK(cio_sleep(0.001));
         LOG("tick%d;", i);
-        EXPECT_OK(cio_gen_yield(g, V(i)));
+        EXPECT_OK(cio_gen_yield(g, V(i), NULL));
     }
     return 0;
 }
@@ -182,7 +182,7 @@ TEST(generator_awaits_between_yields_and_others_run_meanwhile)
 
 static int fails_after_one(cio_gen *g, void *arg)
 {
-    EXPECT_OK(cio_gen_yield(g, V(1)));
+    EXPECT_OK(cio_gen_yield(g, V(1), NULL));
     return -EPROTO;
 }
 
@@ -210,7 +210,7 @@ TEST(generator_error_propagates_through_next)
 
 static int fails_in_cleanup(cio_gen *g, void *arg)
 {
-    int rc = cio_gen_yield(g, V(1));
+    int rc = cio_gen_yield(g, V(1), NULL);
     LOG("yield-%s;", cio_err_name(rc));
     return -EIO; /* cleanup failed */
 }
@@ -237,13 +237,13 @@ static int gen_name_check(cio_gen *g, void *arg)
 {
     char big[64 * 1024];
     memset(big, 1, sizeof big); /* more than a 16 KiB minimum stack */
-    EXPECT_OK(cio_gen_yield(g, V(big[100] + big[60000])));
+    EXPECT_OK(cio_gen_yield(g, V(big[100] + big[60000]), NULL));
     return 0;
 }
 
 static int main_gen_options(void *arg, void **result)
 {
-    cio_task_options o = {0};
+    cio_task_options o = CIO_TASK_OPTIONS_INIT;
     o.name = "big-gen";
     o.stack_size = 1 << 20;
     cio_gen *g = NULL;
@@ -267,7 +267,7 @@ static int slow_gen(cio_gen *g, void *arg)
     LOG("gen-sleep-%s;", cio_err_name(rc));
     if (rc)
         return rc;
-    return cio_gen_yield(g, V(1));
+    return cio_gen_yield(g, V(1), NULL);
 }
 
 static int consumer(void *arg, void **result)
@@ -306,7 +306,7 @@ TEST_T(cancelled_consumer_gets_ecanceled_and_can_close, 10)
 static int many(cio_gen *g, void *arg)
 {
     for (uintptr_t i = 0; i < 10000; i++)
-        EXPECT_OK(cio_gen_yield(g, V(i)));
+        EXPECT_OK(cio_gen_yield(g, V(i), NULL));
     return 0;
 }
 
@@ -334,7 +334,7 @@ static int holds_memory(cio_gen *g, void *arg)
 {
     char *mem = malloc(100); /* freed by the cleanup, only */
     int rc;
-    for (uintptr_t i = 1; (rc = cio_gen_yield(g, V(i))) == 0; i++)
+    for (uintptr_t i = 1; (rc = cio_gen_yield(g, V(i), NULL)) == 0; i++)
         ;
     LOG("%s-yield-%s;", (const char *)arg, cio_err_name(rc));
     free(mem);
@@ -357,7 +357,7 @@ static int open_gen_consumer(void *arg, void **result)
 static int main_leaves_generators_open(void *arg, void **result)
 {
     capture_reports_here();
-    cio_task_options o = {0};
+    cio_task_options o = CIO_TASK_OPTIONS_INIT;
     o.name = "named-gen"; /* its copied name must be freed too */
     cio_gen *suspended = NULL, *unstarted = NULL, *finished = NULL;
     EXPECT_OK(cio_gen_new(&o, holds_memory, "suspended", &suspended));
@@ -410,6 +410,178 @@ TEST(generator_of_a_loop_run_by_hand_is_not_freed_by_cio_run)
     finish_loop(loop);
     EXPECT_OK(cio_gen_close(g)); /* unstarted: needs no loop */
     EXPECT_NO_REPORTS();
+}
+
+/* ---- sending values in (asyncio's asend) ------------------------------------------ */
+
+/* A running total: each yield hands out the total so far and adds what the
+ * consumer sends in; NULL (cio_gen_next) adds nothing. */
+static int accumulator(cio_gen *g, void *arg)
+{
+    (void)arg;
+    uintptr_t total = 0;
+    for (;;) {
+        void *in = V(0xdead); /* must be overwritten, also with NULL */
+        int rc = cio_gen_yield(g, V(total), &in);
+        if (rc) {
+            EXPECT_PTR_EQ(NULL, in);
+            LOG("yield-%s;", cio_err_name(rc));
+            return rc;
+        }
+        LOG("in%u;", (unsigned)U(in));
+        if (U(in) == 99)
+            return 0;
+        total += U(in);
+    }
+}
+
+static int main_send(void *arg, void **result)
+{
+    cio_gen *g = NULL;
+    EXPECT_OK(cio_gen_new(NULL, accumulator, NULL, &g));
+    void *v = V(7);
+    /* a value sent before the body started has no yield to go to */
+    EXPECT_ERR(-EINVAL, cio_gen_send(g, V(1), &v));
+    EXPECT_PTR_EQ(NULL, v);
+    EXPECT_EQ(0, order_len); /* and nothing ran */
+    EXPECT_OK(cio_gen_send(g, NULL, &v)); /* starts it, like next */
+    EXPECT_EQ(0, U(v));
+    EXPECT_OK(cio_gen_send(g, V(5), &v));
+    EXPECT_EQ(5, U(v));
+    EXPECT_OK(cio_gen_next(g, &v)); /* next sends NULL */
+    EXPECT_EQ(5, U(v));
+    EXPECT_OK(cio_gen_send(g, V(3), NULL)); /* value may be NULL */
+    EXPECT_OK(cio_gen_send(g, V(2), &v));
+    EXPECT_EQ(10, U(v));
+    EXPECT_EQ(-ENODATA, cio_gen_send(g, V(99), &v)); /* the body returns */
+    EXPECT_PTR_EQ(NULL, v);
+    /* after the end every send is the end, as asend's StopAsyncIteration */
+    EXPECT_EQ(-ENODATA, cio_gen_send(g, V(1), &v));
+    EXPECT_EQ(-ENODATA, cio_gen_send(g, NULL, &v));
+    EXPECT_OK(cio_gen_close(g));
+    return 0;
+}
+
+TEST(generator_send_delivers_values_to_the_yield)
+{
+    EXPECT_OK(cio_run(main_send, NULL, NULL));
+    EXPECT_LOG("in5;in0;in3;in2;in99;");
+}
+
+static int main_send_close(void *arg, void **result)
+{
+    cio_gen *g = NULL;
+    EXPECT_OK(cio_gen_new(NULL, accumulator, NULL, &g));
+    void *v = NULL;
+    EXPECT_OK(cio_gen_next(g, &v));
+    EXPECT_OK(cio_gen_send(g, V(4), &v));
+    /* closing: the pending yield fails with -ECANCELED and *sent is NULL */
+    EXPECT_OK(cio_gen_close(g));
+    return 0;
+}
+
+TEST(generator_closed_after_send_cancels_the_pending_yield)
+{
+    EXPECT_OK(cio_run(main_send_close, NULL, NULL));
+    EXPECT_LOG("in4;yield-ECANCELED;");
+}
+
+static int fails_on_send(cio_gen *g, void *arg)
+{
+    (void)arg;
+    void *in = NULL;
+    EXPECT_OK(cio_gen_yield(g, V(1), &in));
+    return -(int)U(in); /* the consumer chooses the error */
+}
+
+static int main_send_error(void *arg, void **result)
+{
+    cio_gen *g = NULL;
+    EXPECT_OK(cio_gen_new(NULL, fails_on_send, NULL, &g));
+    void *v = NULL;
+    EXPECT_OK(cio_gen_next(g, &v));
+    EXPECT_ERR(-EPROTO, cio_gen_send(g, V(EPROTO), &v));
+    EXPECT_ERR(-EPROTO, cio_gen_send(g, NULL, &v)); /* the error stays */
+    int rc = cio_gen_close(g);
+    EXPECT_TRUE(rc == 0 || rc == -EPROTO);
+    return 0;
+}
+
+TEST(generator_send_returns_the_body_error)
+{
+    EXPECT_OK(cio_run(main_send_error, NULL, NULL));
+}
+
+static int main_send_args(void *arg, void **result)
+{
+    void *v = V(1);
+    EXPECT_ERR(-EINVAL, cio_gen_send(NULL, NULL, &v));
+    EXPECT_PTR_EQ(NULL, v);
+    void *s = V(1);
+    EXPECT_ERR(-EINVAL, cio_gen_yield(NULL, V(1), &s));
+    EXPECT_PTR_EQ(NULL, s);
+    /* a yield from outside the generator's body */
+    cio_gen *g = NULL;
+    EXPECT_OK(cio_gen_new(NULL, accumulator, NULL, &g));
+    s = V(1);
+    EXPECT_ERR(-EPERM, cio_gen_yield(g, V(1), &s));
+    EXPECT_PTR_EQ(NULL, s);
+    EXPECT_OK(cio_gen_close(g));
+    return 0;
+}
+
+TEST(generator_send_and_yield_check_their_arguments)
+{
+    EXPECT_OK(cio_run(main_send_args, NULL, NULL));
+    void *v = NULL;
+    cio_gen *g = NULL;
+    EXPECT_OK(cio_gen_new(NULL, accumulator, NULL, &g));
+    EXPECT_ERR(-EPERM, cio_gen_send(g, NULL, &v)); /* outside a task */
+    EXPECT_OK(cio_gen_close(g));
+}
+
+/* A value sent while the body runs instead of waiting in a yield has
+ * nowhere to go (asyncio: "already running"): refused; a plain next may
+ * still wait for the next yield. */
+static int yields_then_sleeps(cio_gen *g, void *arg)
+{
+    (void)arg;
+    EXPECT_OK(cio_gen_yield(g, V(1), NULL));
+    int rc = cio_sleep(HOUR); /* busy, not in a yield */
+    LOG("body-sleep-%s;", cio_err_name(rc));
+    return rc;
+}
+
+static int consumes_two(void *arg, void **result)
+{
+    (void)result;
+    void *v = NULL;
+    EXPECT_OK(cio_gen_next(arg, &v));
+    int rc = cio_gen_next(arg, &v); /* waits while the body sleeps */
+    LOG("next-%s;", cio_err_name(rc));
+    return rc;
+}
+
+static int main_send_while_running(void *arg, void **result)
+{
+    cio_gen *g = NULL;
+    EXPECT_OK(cio_gen_new(NULL, yields_then_sleeps, NULL, &g));
+    cio_task *c = spawn(consumes_two, g);
+    yield_n(3); /* c took 1 and waits in its second next; the body sleeps */
+    EXPECT_OK(cio_future_cancel(c));
+    EXPECT_ERR(-ECANCELED, cio_await(c, NULL));
+    cio_future_unref(c);
+    void *v = V(1);
+    EXPECT_ERR(-EINVAL, cio_gen_send(g, V(5), &v));
+    EXPECT_PTR_EQ(NULL, v);
+    EXPECT_OK(cio_gen_close(g)); /* interrupts the sleeping body */
+    return 0;
+}
+
+TEST(generator_send_while_the_body_runs_is_refused)
+{
+    EXPECT_OK(cio_run(main_send_while_running, NULL, NULL));
+    EXPECT_LOG("next-ECANCELED;body-sleep-ECANCELED;");
 }
 
 int main(int argc, char **argv) { return test_main(argc, argv); }

@@ -37,7 +37,7 @@ static int child_sleeps(void *arg, void **result)
 /* Spawns a named child; returns a reference the caller drops. */
 static cio_task *group_spawn_ref(cio_task_group *g, const char *name, cio_task_fn fn, void *arg)
 {
-    cio_task_options o = {0};
+    cio_task_options o = CIO_TASK_OPTIONS_INIT;
     o.name = name;
     cio_task *t = NULL;
     EXPECT_OK(cio_task_group_spawn(g, &o, fn, arg, &t));
@@ -47,7 +47,7 @@ static cio_task *group_spawn_ref(cio_task_group *g, const char *name, cio_task_f
 /* Spawns a named child, keeping no reference. */
 static void group_spawn_named(cio_task_group *g, const char *name, cio_task_fn fn, void *arg)
 {
-    cio_task_options o = {0};
+    cio_task_options o = CIO_TASK_OPTIONS_INIT;
     o.name = name;
     EXPECT_OK(cio_task_group_spawn(g, &o, fn, arg, NULL));
 }

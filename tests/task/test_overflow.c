@@ -48,7 +48,7 @@ TEST(deep_recursion_within_the_default_stack)
 static int main_custom_stack(void *arg, void **result)
 {
     /* ~2.4 MiB of frames: far past the default, inside 4 MiB */
-    cio_task_options o = {0};
+    cio_task_options o = CIO_TASK_OPTIONS_INIT;
     o.name = "big-stack";
     o.stack_size = 4u << 20;
     cio_task *t = NULL;
@@ -74,7 +74,7 @@ static int main_many_big(void *arg, void **result)
 {
     /* stacks are reused: many tasks with big stacks, one after another,
      * each using a fresh part of its stack */
-    cio_task_options o = {0};
+    cio_task_options o = CIO_TASK_OPTIONS_INIT;
     o.stack_size = 1u << 20;
     for (int i = 0; i < 200; i++) {
         cio_task *t = NULL;
@@ -124,13 +124,13 @@ struct overflow_case {
 
 static int gen_unbounded(cio_gen *g, void *arg)
 {
-    return cio_gen_yield(g, V(recurse(NULL, 1L << 40)));
+    return cio_gen_yield(g, V(recurse(NULL, 1L << 40)), NULL);
 }
 
 static int gen_consumer(void *arg, void **result)
 {
     const struct overflow_case *c = arg;
-    cio_task_options o = {0};
+    cio_task_options o = CIO_TASK_OPTIONS_INIT;
     o.name = c->name;
     o.stack_size = c->stack_size;
     cio_gen *g = NULL;
@@ -153,7 +153,7 @@ static void overflow_child_body(void *arg)
     if (cio_loop_new(NULL, &loop) != 0)
         _exit(90);
     cio_loop_set_report_handler(loop, capture_report, NULL);
-    cio_task_options o = {0};
+    cio_task_options o = CIO_TASK_OPTIONS_INIT;
     o.name = c->name;
     o.stack_size = c->stack_size;
     cio_task *t = NULL;

@@ -263,7 +263,7 @@ static void dive_child(void)
     /* Neighbours on both sides of the diver, all past the budget. */
     for (int i = 0; i < 8; i++)
         EXPECT_OK(cio_task_new(loop, NULL, neighbour, V(i), NULL));
-    cio_task_options o = {0};
+    cio_task_options o = CIO_TASK_OPTIONS_INIT;
     o.name = "gap-diver";
     o.stack_size = 64 * 1024;
     cio_task *t = NULL;
@@ -394,7 +394,7 @@ static int main_fallbacks(void *arg, void **result)
      * refuses (as vm.overcommit_memory=2 would). */
     enum { N = 1500 };
     static cio_task *ts[N];
-    cio_task_options o = {0};
+    cio_task_options o = CIO_TASK_OPTIONS_INIT;
     o.stack_size = 1u << 20;
     for (int i = 0; i < N; i++)
         EXPECT_OK(cio_task_new(cio_current_loop(), &o, big_stack_task, V(i), &ts[i]));

@@ -199,7 +199,7 @@ TEST(task_dump_names_every_task)
 TEST(task_dump_to_a_pipe_from_outside_a_task)
 {
     cio_loop *loop = task_loop_new();
-    cio_task_options o = {0};
+    cio_task_options o = CIO_TASK_OPTIONS_INIT;
     o.name = "piped-task";
     cio_task *t = NULL;
     EXPECT_OK(cio_task_new(loop, &o, dumped_sleeper, NULL, &t));
@@ -477,7 +477,9 @@ static void own_result_free(void *p)
     atomic_fetch_add(&own_results_freed, 1);
     free(p);
 }
-static const cio_work_options own_opts = {.arg_free = own_arg_free,
+/* A static initialiser cannot be a compound literal: the INIT form spelled out. */
+static const cio_work_options own_opts = {.size = sizeof(cio_work_options),
+                                          .arg_free = own_arg_free,
                                           .result_free = own_result_free};
 
 static int *own_box(int v)
