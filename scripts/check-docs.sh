@@ -23,6 +23,9 @@
 set -e
 cd "$(dirname "$0")/.."
 exec python3 - "$@" <<'PY'
+import sys
+sys.path.insert(0, "scripts")
+from mdblocks import fenced_blocks
 import difflib, glob, os, re, subprocess, sys
 
 args = sys.argv[1:]
@@ -36,18 +39,7 @@ DOC = "docs/tutorial.md"
 files = {os.path.basename(p)[:-2]: open(p).read() for p in sorted(glob.glob("docs/examples/*.c"))}
 
 # Fenced blocks: (info string, text, first line number).
-blocks, cur = [], None
-for n, line in enumerate(open(DOC).read().splitlines(keepends=True), 1):
-    if cur is None:
-        if line.startswith("```"):
-            cur = (line[3:].strip(), [], n)
-    elif line.rstrip("\n") == "```":
-        blocks.append((cur[0], "".join(cur[1]), cur[2]))
-        cur = None
-    else:
-        cur[1].append(line)
-if cur is not None:
-    sys.exit(f"{DOC}:{cur[2]}: unterminated code block")
+blocks = fenced_blocks(DOC)
 
 errors = 0
 def fail(msg):

@@ -11,6 +11,9 @@
 set -e
 cd "$(dirname "$0")/.."
 exec python3 - "$@" <<'PY'
+import sys
+sys.path.insert(0, "scripts")
+from mdblocks import fenced_blocks
 import os, re, subprocess, sys, tempfile
 
 if len(sys.argv) < 3:
@@ -18,18 +21,7 @@ if len(sys.argv) < 3:
 cc, lib, extra = sys.argv[1], sys.argv[2], sys.argv[3:]
 
 DOC = "README.md"
-blocks, cur = [], None
-for n, line in enumerate(open(DOC).read().splitlines(keepends=True), 1):
-    if cur is None:
-        if line.startswith("```"):
-            cur = (line[3:].strip(), [], n)
-    elif line.rstrip("\n") == "```":
-        blocks.append((cur[0], "".join(cur[1]), cur[2]))
-        cur = None
-    else:
-        cur[1].append(line)
-if cur is not None:
-    sys.exit(f"{DOC}:{cur[2]}: unterminated code block")
+blocks = fenced_blocks(DOC)
 
 MAIN = re.compile(r"^int main\s*\(", re.M)
 programs = [(text, line) for info, text, line in blocks if info == "c" and MAIN.search(text)]
