@@ -103,11 +103,14 @@ CIO_API bool cio_future_is_cancelled(const cio_future *fut);
 CIO_API int cio_future_error(cio_future *fut);
 
 /* The outcome and the result: on 0, *value (may be NULL) receives the
- * result, still owned by the future. Marks the error retrieved. */
+ * result, still owned by the future (NULL once cio_future_take_result
+ * took it). Marks the error retrieved. */
 CIO_API int cio_future_result(cio_future *fut, void **value);
 
 /* Takes the result out of the future: the caller now owns it and the
- * destructor will not run. Returns 0 or the outcome error. */
+ * destructor will not run. The future no longer holds it: a later
+ * cio_future_take_result or cio_future_result returns 0 with *value NULL.
+ * Returns 0 or the outcome error. Marks the error retrieved. */
 CIO_API int cio_future_take_result(cio_future *fut, void **value);
 
 /* Adds a done-callback. If the future is already done, the callback is
