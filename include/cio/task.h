@@ -275,14 +275,18 @@ typedef struct cio_task_group cio_task_group;
  * are waited for (so the report comes first, in case that wait is long);
  * the group's failure, if any, becomes the task's outcome when the
  * function returned 0, and is reported otherwise; the group is freed.
- * So no group ever outlives its owner. */
+ * So no group ever outlives its owner. -ENOMEM: no memory for the group,
+ * which includes what cio_task_group_end waits with, so the end itself
+ * never runs out of memory. */
 CIO_API int cio_task_group_begin(cio_task_group **out);
 
 /* Starts fn(arg) as a child of the group; children may spawn siblings, also
  * while the owner waits. The child starts with a copy of the calling
  * task's context variables. *out (may be NULL) receives a reference. Returns
  * -EINVAL, -E2BIG and -ENOMEM as cio_task_new, and
- * -EBUSY once the group is closing after a failure or an interrupted wait.
+ * -EBUSY once the group is closing after a failure or an interrupted wait,
+ * or is finished: cio_task_group_end saw its last child end and is about
+ * to return (asyncio's "TaskGroup is finished").
  * The group is freed when cio_task_group_end returns: no call after that. */
 CIO_API int cio_task_group_spawn(cio_task_group *g, const cio_task_options *opts, cio_task_fn fn,
                                  void *arg, cio_task **out);
@@ -296,8 +300,9 @@ CIO_API int cio_task_group_spawn(cio_task_group *g, const cio_task_options *opts
  * loop's report function, so none is lost. A child that ends cancelled is
  * not a failure. If the owner is cancelled or its
  * deadline passes while waiting, the children are cancelled and waited for,
- * and -ECANCELED / -ETIMEDOUT returned. Must be called by the owner.
- * May suspend. */
+ * and -ECANCELED / -ETIMEDOUT returned. It allocates nothing, so it
+ * cannot fail with -ENOMEM, and it never frees the group while a child is
+ * alive. Must be called by the owner. May suspend. */
 CIO_API int cio_task_group_end(cio_task_group *g);
 
 /* Cancels every child of the group (the group itself stays usable). */
