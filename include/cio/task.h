@@ -343,11 +343,13 @@ CIO_API int cio_shield(cio_future *fut, void **result);
 /* Awaits the next future of an as_completed iterator to complete; *done
  * (may be NULL) receives it (owned by the iterator; NULL on an error).
  * Returns 0; -ENODATA (the end of the iteration) once every future was
- * handed out; -ETIMEDOUT when the iterator's timeout passed; -ECANCELED
- * when the calling task is cancelled (the step still counts as one of the
- * n, as a cancelled step of asyncio's as_completed); -EINVAL for a NULL it; -EPERM
- * outside a task. While it waits, cio_as_completed_free(it) refuses with
- * -EBUSY. May suspend. */
+ * handed out; -ETIMEDOUT when the iterator's timeout passed (then every
+ * remaining call does, also after a future completes late); -ECANCELED
+ * when the calling task is cancelled, -ETIMEDOUT when its deadline passes:
+ * such an interrupted call gives its step back (it is not one of the n),
+ * and a future already assigned to it goes to the next call, ahead of the
+ * later ones; -EINVAL for a NULL it; -EPERM outside a task. While it
+ * waits, cio_as_completed_free(it) refuses with -EBUSY. May suspend. */
 CIO_API int cio_as_completed_next(cio_as_completed *it, cio_future **done);
 
 /* ---- Generators -------------------------------------------------------------
