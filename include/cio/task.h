@@ -90,8 +90,11 @@ typedef struct cio_task_options {
  * waits for them, however long a shielded cleanup takes; tasks left
  * waiting for something nothing in the loop can finish any more are
  * reported and left with the loop (asyncio would hang). Then it frees
- * the generators left open (see cio_gen_new), waits for the loop's thread
- * pool jobs, frees the loop.
+ * the generators left open (see cio_gen_new), refuses threadsafe calls
+ * from then on and runs every one it accepted before (loop.h's promise; a
+ * cio_spawn_threadsafe among them starts no task, see there), waits for
+ * the loop's thread pool jobs, drops the callbacks and timers still
+ * queued, frees the loop.
  * Returns main's outcome (0, its error, or -ECANCELED); -EDEADLK, doing
  * nothing, when called from a task or while a loop runs on this thread
  * (from a callback: the loop would wait for the whole run); -EINVAL for a
@@ -496,14 +499,15 @@ typedef struct cio_thread_future cio_thread_future;
  * with -EBUSY), so once this returned 0, fn(arg) runs and the thread future
  * completes as long as the loop is run; fn then owns arg. Should the task
  * fail to start (-ENOMEM, bad options), fn never runs and the thread
- * future completes with that error (arg is still the caller's). The
- * exception is cio_run's end: what is still queued when cio_run's main and
- * every task have ended is dropped with the loop (asyncio's loop.close
- * drops its pending callbacks too), so a call racing with the end of
- * cio_run may never run and its thread future never complete: have main
- * wait for the threads that spawn into its loop, or wait with a timeout.
- * A task still running when cio_run's main returns is cancelled with the
- * others, and its thread future completes (normally with -ECANCELED).
+ * future completes with that error (arg is still the caller's). cio_run's
+ * end keeps this too (asyncio's loop.close drops such a call): a task
+ * still running when cio_run's main returns is cancelled with the others,
+ * and its thread future completes (normally with -ECANCELED); once every
+ * task has ended, the end refuses further calls and runs the accepted
+ * ones, and a start that comes that late starts no task: fn never runs
+ * (arg is still the caller's) and the thread future completes with
+ * -ECANCELED. No thread may call into the loop once cio_run may be
+ * freeing it: have main wait for the threads that spawn into its loop.
  *
  * Returns 0; -EINVAL for a NULL loop, fn or out, or a loop closed or
  * closing (asyncio raises RuntimeError there; nothing is started, arg is
