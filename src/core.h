@@ -103,11 +103,16 @@ static inline void cio__watch_forget(cio_loop *loop, const void *task)
 
 /* asyncio.run's end for the loop itself, once the layers above ended what
  * they run on it: lets queued done-callbacks release their futures, waits
- * for the thread pool's jobs, then closes the loop, dropping (and in debug
- * mode reporting) what the program left behind: timers, callbacks,
- * watchers, signal handlers. The loop may still refuse to close (futures
- * still referenced): cio_loop_free then says so. */
+ * for the thread pool's jobs, refuses threadsafe calls from then on (for
+ * good, also if the close fails) and runs every one accepted before, then
+ * closes the loop, dropping (and in debug mode reporting) what the program
+ * left behind: timers, callbacks it queued itself, watchers, signal
+ * handlers. The loop may still refuse to close (futures still referenced):
+ * cio_loop_free then says so. */
 void cio__loop_shutdown(cio_loop *loop);
+/* Whether cio__loop_shutdown has begun on loop: the layers above have ended
+ * their tasks, and a task started now would never be run to its end. */
+static inline bool cio__loop_shutting_down(const cio_loop *loop) { return loop->shutting_down; }
 
 /* ---- Futures ---------------------------------------------------------------- */
 

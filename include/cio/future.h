@@ -103,11 +103,14 @@ CIO_API bool cio_future_is_cancelled(const cio_future *fut);
 CIO_API int cio_future_error(cio_future *fut);
 
 /* The outcome and the result: on 0, *value (may be NULL) receives the
- * result, still owned by the future. Marks the error retrieved. */
+ * result, still owned by the future (NULL once cio_future_take_result
+ * took it). Marks the error retrieved. */
 CIO_API int cio_future_result(cio_future *fut, void **value);
 
 /* Takes the result out of the future: the caller now owns it and the
- * destructor will not run. Returns 0 or the outcome error. */
+ * destructor will not run. The future no longer holds it: a later
+ * cio_future_take_result or cio_future_result returns 0 with *value NULL.
+ * Returns 0 or the outcome error. Marks the error retrieved. */
 CIO_API int cio_future_take_result(cio_future *fut, void **value);
 
 /* Adds a done-callback. If the future is already done, the callback is
@@ -214,15 +217,20 @@ CIO_API int cio_shield_future(cio_loop *loop, cio_future *fut, cio_future **out)
 typedef struct cio_as_completed cio_as_completed;
 
 /* Creates the iterator; timeout (seconds, CIO_NO_TIMEOUT for none) bounds
- * the whole iteration. */
+ * the whole iteration: once it passes, inputs that completed before it are
+ * still handed out first, and every remaining step then fails with
+ * -ETIMEDOUT, also after an input completes late (asyncio 3.12). */
 CIO_API int cio_as_completed_new(cio_loop *loop, cio_future *const *futs, size_t n,
                                  double timeout, cio_as_completed **out);
 
 /* A future (caller's reference) that completes with the next child to
  * complete, as its result (a cio_future *, owned by the iterator); or
- * fails with -ETIMEDOUT when the timeout expired first. Returns 0;
- * -ENODATA (the end of the iteration; *out NULL) once n futures have been
- * handed out; -EINVAL for a NULL out or it; -ENOMEM. Does not suspend. */
+ * fails with -ETIMEDOUT when the timeout expired first. Cancelling it
+ * while it waits gives its step back: it does not count as one of the n,
+ * and the child it would have received goes to the next step. Returns 0;
+ * -ENODATA (the end of the iteration; *out NULL) once n steps have been
+ * taken and not given back; -EINVAL for a NULL out or it; -ENOMEM. Does
+ * not suspend. */
 CIO_API int cio_as_completed_next_future(cio_as_completed *it, cio_future **out);
 
 /* Frees the iterator (and its references to the children, which keep

@@ -245,9 +245,11 @@ CIO_API int cio_call_soon(cio_loop *loop, cio_cb cb, void *arg);
  * the loop stays usable) rather than drop it. A call that overlaps a
  * cio_loop_close may be refused with -EINVAL even if that close then fails
  * (the loop then accepts calls again); every call made after a close
- * returned 0 is refused with -EINVAL. The loop may be closed as soon as the
- * call has run, even while this function is still returning: close waits
- * for it.
+ * returned 0 is refused with -EINVAL. cio_run's end keeps the promise too:
+ * once its tasks have ended it refuses every further call, for good, and
+ * runs the accepted ones before it closes the loop. The loop may be closed
+ * as soon as the call has run, even while this function is still
+ * returning: close waits for it.
  * The caller must guarantee that no call on a loop can start, or still be
  * running, once cio_loop_free begins (as in asyncio, a loop must not be
  * used after it is freed): have the producers stop and join them, or make

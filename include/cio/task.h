@@ -90,8 +90,11 @@ typedef struct cio_task_options {
  * waits for them, however long a shielded cleanup takes; tasks left
  * waiting for something nothing in the loop can finish any more are
  * reported and left with the loop (asyncio would hang). Then it frees
- * the generators left open (see cio_gen_new), waits for the loop's thread
- * pool jobs, frees the loop.
+ * the generators left open (see cio_gen_new), refuses threadsafe calls
+ * from then on and runs every one it accepted before (loop.h's promise; a
+ * cio_spawn_threadsafe among them starts no task, see there), waits for
+ * the loop's thread pool jobs, drops the callbacks and timers still
+ * queued, frees the loop.
  * Returns main's outcome (0, its error, or -ECANCELED); -EDEADLK, doing
  * nothing, when called from a task or while a loop runs on this thread
  * (from a callback: the loop would wait for the whole run); -EINVAL for a
@@ -275,14 +278,18 @@ typedef struct cio_task_group cio_task_group;
  * are waited for (so the report comes first, in case that wait is long);
  * the group's failure, if any, becomes the task's outcome when the
  * function returned 0, and is reported otherwise; the group is freed.
- * So no group ever outlives its owner. */
+ * So no group ever outlives its owner. -ENOMEM: no memory for the group,
+ * which includes what cio_task_group_end waits with, so the end itself
+ * never runs out of memory. */
 CIO_API int cio_task_group_begin(cio_task_group **out);
 
 /* Starts fn(arg) as a child of the group; children may spawn siblings, also
  * while the owner waits. The child starts with a copy of the calling
  * task's context variables. *out (may be NULL) receives a reference. Returns
  * -EINVAL, -E2BIG and -ENOMEM as cio_task_new, and
- * -EBUSY once the group is closing after a failure or an interrupted wait.
+ * -EBUSY once the group is closing after a failure or an interrupted wait,
+ * or is finished: cio_task_group_end saw its last child end and is about
+ * to return (asyncio's "TaskGroup is finished").
  * The group is freed when cio_task_group_end returns: no call after that. */
 CIO_API int cio_task_group_spawn(cio_task_group *g, const cio_task_options *opts, cio_task_fn fn,
                                  void *arg, cio_task **out);
@@ -296,8 +303,9 @@ CIO_API int cio_task_group_spawn(cio_task_group *g, const cio_task_options *opts
  * loop's report function, so none is lost. A child that ends cancelled is
  * not a failure. If the owner is cancelled or its
  * deadline passes while waiting, the children are cancelled and waited for,
- * and -ECANCELED / -ETIMEDOUT returned. Must be called by the owner.
- * May suspend. */
+ * and -ECANCELED / -ETIMEDOUT returned. It allocates nothing, so it
+ * cannot fail with -ENOMEM, and it never frees the group while a child is
+ * alive. Must be called by the owner. May suspend. */
 CIO_API int cio_task_group_end(cio_task_group *g);
 
 /* Cancels every child of the group (the group itself stays usable). */
@@ -338,11 +346,13 @@ CIO_API int cio_shield(cio_future *fut, void **result);
 /* Awaits the next future of an as_completed iterator to complete; *done
  * (may be NULL) receives it (owned by the iterator; NULL on an error).
  * Returns 0; -ENODATA (the end of the iteration) once every future was
- * handed out; -ETIMEDOUT when the iterator's timeout passed; -ECANCELED
- * when the calling task is cancelled (the step still counts as one of the
- * n, as a cancelled step of asyncio's as_completed); -EINVAL for a NULL it; -EPERM
- * outside a task. While it waits, cio_as_completed_free(it) refuses with
- * -EBUSY. May suspend. */
+ * handed out; -ETIMEDOUT when the iterator's timeout passed (then every
+ * remaining call does, also after a future completes late); -ECANCELED
+ * when the calling task is cancelled, -ETIMEDOUT when its deadline passes:
+ * such an interrupted call gives its step back (it is not one of the n),
+ * and a future already assigned to it goes to the next call, ahead of the
+ * later ones; -EINVAL for a NULL it; -EPERM outside a task. While it
+ * waits, cio_as_completed_free(it) refuses with -EBUSY. May suspend. */
 CIO_API int cio_as_completed_next(cio_as_completed *it, cio_future **done);
 
 /* ---- Generators -------------------------------------------------------------
@@ -489,14 +499,15 @@ typedef struct cio_thread_future cio_thread_future;
  * with -EBUSY), so once this returned 0, fn(arg) runs and the thread future
  * completes as long as the loop is run; fn then owns arg. Should the task
  * fail to start (-ENOMEM, bad options), fn never runs and the thread
- * future completes with that error (arg is still the caller's). The
- * exception is cio_run's end: what is still queued when cio_run's main and
- * every task have ended is dropped with the loop (asyncio's loop.close
- * drops its pending callbacks too), so a call racing with the end of
- * cio_run may never run and its thread future never complete: have main
- * wait for the threads that spawn into its loop, or wait with a timeout.
- * A task still running when cio_run's main returns is cancelled with the
- * others, and its thread future completes (normally with -ECANCELED).
+ * future completes with that error (arg is still the caller's). cio_run's
+ * end keeps this too (asyncio's loop.close drops such a call): a task
+ * still running when cio_run's main returns is cancelled with the others,
+ * and its thread future completes (normally with -ECANCELED); once every
+ * task has ended, the end refuses further calls and runs the accepted
+ * ones, and a start that comes that late starts no task: fn never runs
+ * (arg is still the caller's) and the thread future completes with
+ * -ECANCELED. No thread may call into the loop once cio_run may be
+ * freeing it: have main wait for the threads that spawn into its loop.
  *
  * Returns 0; -EINVAL for a NULL loop, fn or out, or a loop closed or
  * closing (asyncio raises RuntimeError there; nothing is started, arg is

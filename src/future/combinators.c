@@ -491,16 +491,24 @@ struct ac_slot {
     bool pending;
 };
 
+/* Steps (next-futures) and completions are matched as asyncio's
+ * as_completed matches them through a queue: a step that is cancelled, or
+ * whose task is interrupted, gives its step back (handed drops by one), and
+ * a completion already assigned to it goes to the next step, ahead of the
+ * later ones. So every input is handed out however many steps fail. */
 struct cio_as_completed {
     uint32_t refs; /* the user's, one per pending child callback, the timer */
     bool freed;
     cio_loop *loop;
     cio_future **kids;
     struct ac_slot *slots;
-    size_t n, handed;
-    cio_future **done_q; /* completed, not yet handed out */
+    size_t n, handed; /* handed: steps taken and not given back */
+    /* Completed, not yet handed out: [dq_head, dq_tail), at most n. */
+    cio_future **done_q;
     size_t dq_head, dq_tail;
-    cio_future **waiters; /* next() futures waiting */
+    /* next() futures waiting: [w_head, w_tail), room for n. Cancelled ones
+     * stay until passed over or compacted away. */
+    cio_future **waiters;
     size_t w_head, w_tail;
     bool timed_out;
     cio_handle timer;
@@ -545,21 +553,75 @@ static cio_future *ac_pop_waiter(cio_as_completed *it)
     return NULL;
 }
 
+/* Hands child to the oldest waiting step, or queues it: at the back for a
+ * fresh completion, at the front for one an interrupted step gave back
+ * (it completed before everything queued behind it). The queue never
+ * holds more than n, so moving its contents makes room at either end. */
+static void ac_deliver(cio_as_completed *it, cio_future *child, bool front)
+{
+    cio_future *w = ac_pop_waiter(it);
+    if (w) {
+        cio_future_set_result(w, child, NULL);
+        cio_future_unref(w);
+        return;
+    }
+    size_t len = it->dq_tail - it->dq_head;
+    if (front) {
+        if (it->dq_head == 0) {
+            memmove(it->done_q + 1, it->done_q, len * sizeof *it->done_q);
+            it->dq_tail++;
+        } else {
+            it->dq_head--;
+        }
+        it->done_q[it->dq_head] = child;
+    } else {
+        if (it->dq_tail == it->n) {
+            memmove(it->done_q, it->done_q + it->dq_head, len * sizeof *it->done_q);
+            it->dq_head = 0;
+            it->dq_tail = len;
+        }
+        it->done_q[it->dq_tail++] = child;
+    }
+}
+
 static void ac_child_done(cio_future *child, void *arg)
 {
     struct ac_slot *slot = arg;
     cio_as_completed *it = slot->it;
     slot->pending = false;
-    if (!it->freed) {
-        cio_future *w = ac_pop_waiter(it);
-        if (w) {
-            cio_future_set_result(w, child, NULL);
-            cio_future_unref(w);
-        } else {
-            it->done_q[it->dq_tail++] = child;
-        }
-    }
+    /* After the timeout a completion is not handed out: asyncio's
+     * as_completed removes its callbacks then and queues a TimeoutError
+     * for every input still pending, so each remaining step fails. */
+    if (!it->freed && !it->timed_out)
+        ac_deliver(it, child, false);
     ac_unref(it);
+}
+
+/* A waiting step its caller cancels gives its step back; the completion
+ * it would have received goes to the next step. Never called once the
+ * iterator is freed: cio_as_completed_free cancels the waiting steps
+ * itself (after setting freed), and no step waits after that. */
+static int ac_step_cancelled(cio_future *step, void *arg)
+{
+    cio_as_completed *it = arg;
+    if (!it->freed)
+        it->handed--;
+    return 0; /* cancelled now */
+}
+
+void cio__as_completed_step_interrupted(cio_as_completed *it, cio_future *step, int rc)
+{
+    if (!cio_future_is_done(step)) {
+        cio_future_cancel(step); /* ac_step_cancelled gives the step back */
+        return;
+    }
+    int own = cio__future_peek_error(step);
+    cio__future_mark_retrieved(step);
+    if (own == rc)
+        return; /* the step's own outcome (the timeout), not an interruption */
+    it->handed--;
+    if (own == 0)
+        ac_deliver(it, cio__future_peek_result(step), true);
 }
 
 static void ac_timer(void *arg)
@@ -653,6 +715,22 @@ int cio_as_completed_next_future(cio_as_completed *it, cio_future **out)
     } else if (it->timed_out) {
         cio_future_set_error(f, -ETIMEDOUT);
     } else {
+        if (it->w_tail == it->n) {
+            /* Out of room: drop the cancelled steps. The waiting ones each
+             * hold a step, and fewer than n are taken, so room remains. */
+            size_t k = 0;
+            for (size_t i = it->w_head; i < it->w_tail; i++) {
+                CIO__SCAN_STEP();
+                cio_future *w = it->waiters[i];
+                if (cio_future_is_done(w))
+                    cio_future_unref(w);
+                else
+                    it->waiters[k++] = w;
+            }
+            it->w_head = 0;
+            it->w_tail = k;
+        }
+        cio__future_set_cancel_hook(f, ac_step_cancelled, it);
         it->waiters[it->w_tail++] = cio_future_ref(f);
     }
     *out = f;

@@ -421,8 +421,13 @@ int cio_future_result(cio_future *fut, void **value)
 int cio_future_take_result(cio_future *fut, void **value)
 {
     int rc = cio_future_result(fut, value);
-    if (rc == 0)
+    /* The future gives the value up entirely, not only its destructor: a
+     * second take handing the same pointer out again would make two owners
+     * of one value, a double free waiting to happen. */
+    if (rc == 0) {
+        fut->result = NULL;
         fut->dtor = NULL;
+    }
     return rc;
 }
 

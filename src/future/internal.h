@@ -139,4 +139,10 @@ void cio__future_copy_cancel_message(cio_future *to, const cio_future *from);
  * instead of freeing what the task still reads. */
 void cio__as_completed_task_waits(cio_as_completed *it, int delta);
 
+/* cio_as_completed_next's wait for step (its next-future) returned rc != 0:
+ * if the task was interrupted (cancelled, a deadline) rather than the step
+ * failing on its own (the iterator's timeout), gives the step back, and
+ * the completion already assigned to it, if any, to the next step. */
+void cio__as_completed_step_interrupted(cio_as_completed *it, cio_future *step, int rc);
+
 #endif

@@ -256,6 +256,9 @@ struct cio_loop {
     bool running;
     bool closed;
     bool debug;
+    /* cio_run's end (cio__loop_shutdown) has begun: no task is started any
+     * more, and threadsafe calls stay refused even if a close fails. */
+    bool shutting_down;
     int64_t now; /* ns, cached once per iteration */
 
     struct cio__wheel wheel;

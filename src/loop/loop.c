@@ -442,7 +442,10 @@ int cio_loop_close(cio_loop *loop)
     cio__ts_close_begin(loop);
     close_drain(loop);
     if (live_report(loop, false)) {
-        cio__ts_close_abort(loop);
+        /* Except in cio_run's end, where nobody would run what a reopened
+         * loop accepted (cio__loop_shutdown). */
+        if (!loop->shutting_down)
+            cio__ts_close_abort(loop);
         if (loop->debug)
             live_report(loop, true);
         return -EBUSY;
@@ -1031,10 +1034,29 @@ static size_t discard(cio_loop *loop)
 
 void cio__loop_shutdown(cio_loop *loop)
 {
-    for (int i = 0; i < 1000 && loop->tail != loop->head; i++)
-        cio_loop_run_once(loop, CIO_RUN_NOWAIT); /* done-callbacks release futures */
+    /* loop.h promises that a threadsafe call that returned 0 runs; asyncio's
+     * loop.close drops what is still queued, cio does not. The layers above
+     * have ended their tasks: refuse threadsafe calls from now on, for good
+     * (a failed close below keeps them refused, as nobody would run what a
+     * reopened loop accepted), then run every call accepted before, and
+     * what they and the done-callbacks queue, up to a bound: a callback
+     * that queues itself forever is dropped with the rest below. A call
+     * that would start a task (cio_spawn_threadsafe) finds the loop
+     * shutting down and completes its thread future with -ECANCELED. Pool
+     * jobs still complete: their completions take the path that needs no
+     * ring (threadpool.c). */
+    loop->shutting_down = true;
+    cio__ts_close_begin(loop);
+    for (int i = 0; i < 1000; i++) {
+        close_drain(loop);
+        if (loop->tail == loop->head)
+            break;
+        cio_loop_run_once(loop, CIO_RUN_NOWAIT); /* also: done-callbacks release futures */
+    }
     while (loop->jobs_inflight)
         cio_loop_run_once(loop, 0); /* asyncio waits for the default executor too */
+    for (int i = 0; i < 1000 && loop->tail != loop->head; i++)
+        cio_loop_run_once(loop, CIO_RUN_NOWAIT); /* the jobs' done-callbacks */
     if (cio_loop_close(loop) == -EBUSY) {
         size_t n = discard(loop);
         if (n && loop->debug)

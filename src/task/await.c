@@ -113,8 +113,13 @@ int cio_as_completed_next(cio_as_completed *it, cio_future **done)
         return rc;
     void *child; /* owned by the iterator */
     cio__as_completed_task_waits(it, +1);
-    rc = await_own(next, &child);
+    rc = cio_await(next, &child);
     cio__as_completed_task_waits(it, -1);
+    /* Not await_own: an interrupted step is given back, not only
+     * cancelled (no message either: nobody else sees this future). */
+    if (rc)
+        cio__as_completed_step_interrupted(it, next, rc);
+    cio_future_unref(next);
     if (rc == 0 && done)
         *done = child;
     return rc;

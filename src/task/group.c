@@ -31,7 +31,11 @@ struct cio_task_group {
     bool closing;
     bool waited;
     bool interrupted_owner;
-    cio_future *all_done; /* completed when alive drops to zero */
+    /* Completed when alive drops to zero in cio_task_group_end. Made by
+     * cio_task_group_begin, so that the end allocates nothing: a wait that
+     * could fail with -ENOMEM inside the end's shield would leave it no
+     * choice but to free the group under its living children. */
+    cio_future *all_done;
 };
 
 int cio_task_group_begin(cio_task_group **out)
@@ -45,6 +49,11 @@ int cio_task_group_begin(cio_task_group **out)
     cio_task_group *g = calloc(1, sizeof *g);
     if (!g)
         return -ENOMEM;
+    int rc = cio_future_new(t->loop, &g->all_done);
+    if (rc) {
+        free(g);
+        return rc;
+    }
     g->owner = t;
     g->loop = t->loop;
     g->next_open = t->groups;
@@ -62,6 +71,8 @@ int cio_task_group_spawn(cio_task_group *g, const cio_task_options *opts, cio_ta
         return -EINVAL;
     if (g->closing)
         return -EBUSY; /* a child failed, or the owner was interrupted */
+    if (g->waited && g->alive == 0)
+        return -EBUSY; /* the end saw the last child end (asyncio: "finished") */
     if (g->n == g->cap) {
         size_t ncap = g->cap ? g->cap * 2 : 8;
         void *p = realloc(g->kids, ncap * sizeof *g->kids);
@@ -114,22 +125,20 @@ void cio__group_child_done(struct cio_task_group *g, cio_future *child)
                             cio_task_name(child), cio_err_name(err), cio_strerror(err));
         }
     }
-    if (g->alive == 0 && g->all_done)
+    if (g->alive == 0 && g->waited)
         cio_future_set_result(g->all_done, NULL, NULL);
 }
 
-/* Waits until no child is alive; returns how the wait was interrupted. */
+/* Waits until no child is alive; returns how the wait was interrupted.
+ * It allocates nothing: all_done exists since cio_task_group_begin, and
+ * its only awaiter fits in the future's own room for two entries (an
+ * interrupted wait leaves a tombstone the next one compacts away). So
+ * inside a shield, where no interruption reaches it, it returns 0. */
 static int wait_children(cio_task_group *g)
 {
     if (!g->alive)
         return 0;
-    int rc = cio_future_new(g->loop, &g->all_done);
-    if (rc)
-        return rc;
-    rc = cio_await(g->all_done, NULL);
-    cio_future_unref(g->all_done);
-    g->all_done = NULL;
-    return rc;
+    return cio_await(g->all_done, NULL);
 }
 
 int cio_task_group_end(cio_task_group *g)
@@ -154,13 +163,16 @@ int cio_task_group_end(cio_task_group *g)
         cio_task_group_cancel(g);
         cio_scope shield;
         cio_shield_begin(&shield);
-        while (g->alive && wait_children(g) == 0)
-            ;
+        /* Until the last child has ended, whatever a wait returns: the
+         * group must not be freed while a child can still write to it. */
+        while (g->alive)
+            (void)wait_children(g);
         cio_scope_end(&shield);
     }
     int result = g->first_err ? g->first_err : rc;
     for (size_t i = 0; i < g->n; i++)
         cio_future_unref(g->kids[i]);
+    cio_future_unref(g->all_done);
     free(g->kids);
     free(g);
     return result;

@@ -94,7 +94,13 @@ static void start_cb(void *arg)
     cio_task_options opts = tf->opts;
     opts.name = tf->name;
     cio_task *task;
-    int rc = cio_task_new(tf->loop, &opts, tf->fn, tf->arg, &task);
+    /* Accepted just before cio_run's end closed the loop to threadsafe
+     * calls, after it had cancelled and waited for every task: a task
+     * started now would never be run to its end, and the thread future
+     * would never complete. It ends as a task cancelled before it ran. */
+    int rc = cio__loop_shutting_down(tf->loop)
+                 ? -ECANCELED
+                 : cio_task_new(tf->loop, &opts, tf->fn, tf->arg, &task);
     if (rc == 0) {
         /* A new future's first done-callback takes an inline slot: this
          * cannot fail. Were it to, the task would run unobserved. */

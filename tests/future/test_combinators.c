@@ -886,6 +886,98 @@ TEST(as_completed_timeout)
     finish(loop);
 }
 
+/* A next-future its caller cancels gives its step back (asyncio: a
+ * cancelled Queue.get leaves the item to the next getter): the input it
+ * would have received goes to the next next-future, and every input is
+ * still handed out. */
+TEST(as_completed_cancelled_next_gives_its_step_back)
+{
+    cio_loop *loop = loop_new();
+    cio_future *f[2], *n[4];
+    mk(loop, f, 2);
+    cio_as_completed *it;
+    EXPECT_OK(cio_as_completed_new(loop, f, 2, CIO_NO_TIMEOUT, &it));
+    EXPECT_OK(cio_as_completed_next_future(it, &n[0]));
+    EXPECT_OK(cio_as_completed_next_future(it, &n[1]));
+    EXPECT_OK(cio_future_cancel(n[0]));
+    /* Both steps were taken; the cancelled one is free again. */
+    EXPECT_OK(cio_future_set_result(f[1], NULL, NULL));
+    spin(loop);
+    EXPECT_PTR_EQ(f[1], test_peek_result(n[1])); /* the oldest waiting step */
+    EXPECT_OK(cio_as_completed_next_future(it, &n[2]));
+    EXPECT_FALSE(cio_future_is_done(n[2]));
+    EXPECT_OK(cio_future_set_result(f[0], NULL, NULL));
+    spin(loop);
+    EXPECT_PTR_EQ(f[0], test_peek_result(n[2]));
+    EXPECT_ERR(-ENODATA, cio_as_completed_next_future(it, &n[3]));
+    unref_all(n, 3);
+    EXPECT_OK(cio_as_completed_free(it));
+    unref_all(f, 2);
+    finish(loop);
+}
+
+/* Many steps cancelled in a row: each gives its step back, and the
+ * iterator's room for waiting steps (one per input) is enough. */
+TEST(as_completed_many_cancelled_steps)
+{
+    cio_loop *loop = loop_new();
+    cio_future *f[2], *n;
+    mk(loop, f, 2);
+    cio_as_completed *it;
+    EXPECT_OK(cio_as_completed_new(loop, f, 2, CIO_NO_TIMEOUT, &it));
+    for (int i = 0; i < 50; i++) {
+        EXPECT_OK(cio_as_completed_next_future(it, &n));
+        EXPECT_OK(cio_future_cancel(n));
+        cio_future_unref(n);
+    }
+    cio_future *m[2];
+    for (int i = 0; i < 2; i++)
+        EXPECT_OK(cio_as_completed_next_future(it, &m[i]));
+    EXPECT_ERR(-ENODATA, cio_as_completed_next_future(it, &n));
+    EXPECT_OK(cio_future_set_result(f[0], NULL, NULL));
+    EXPECT_OK(cio_future_set_result(f[1], NULL, NULL));
+    spin(loop);
+    EXPECT_PTR_EQ(f[0], test_peek_result(m[0]));
+    EXPECT_PTR_EQ(f[1], test_peek_result(m[1]));
+    unref_all(m, 2);
+    EXPECT_OK(cio_as_completed_free(it));
+    unref_all(f, 2);
+    finish(loop);
+}
+
+/* After the iterator's timeout every remaining step fails with -ETIMEDOUT,
+ * also once an input completes late (asyncio's as_completed removes its
+ * callbacks at the timeout and queues a TimeoutError per remaining input).
+ * An input that completed before the timeout is still handed out first. */
+TEST(as_completed_input_completing_after_the_timeout_is_not_handed_out)
+{
+    cio_loop *loop = loop_new();
+    cio_future *f[3], *n[3];
+    mk(loop, f, 3);
+    cio_as_completed *it;
+    EXPECT_OK(cio_as_completed_new(loop, f, 3, 0.01, &it));
+    EXPECT_OK(cio_future_set_result(f[2], NULL, NULL));
+    spin(loop);
+    EXPECT_OK(cio_as_completed_next_future(it, &n[0]));
+    run_until_done(loop, n[0]);
+    EXPECT_PTR_EQ(f[2], test_peek_result(n[0]));
+    EXPECT_OK(cio_as_completed_next_future(it, &n[1]));
+    run_until_done(loop, n[1]);
+    EXPECT_ERR(-ETIMEDOUT, cio_future_error(n[1]));
+    EXPECT_OK(cio_future_set_result(f[0], NULL, NULL)); /* late */
+    spin(loop);
+    EXPECT_OK(cio_as_completed_next_future(it, &n[2]));
+    spin(loop);
+    EXPECT_ERR(-ETIMEDOUT, cio_future_error(n[2]));
+    cio_future *extra;
+    EXPECT_ERR(-ENODATA, cio_as_completed_next_future(it, &extra));
+    EXPECT_OK(cio_future_set_result(f[1], NULL, NULL));
+    unref_all(n, 3);
+    EXPECT_OK(cio_as_completed_free(it));
+    unref_all(f, 3);
+    finish(loop);
+}
+
 TEST(as_completed_free_with_pending_next)
 {
     cio_loop *loop = loop_new();

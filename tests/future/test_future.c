@@ -403,6 +403,22 @@ TEST(steal_result)
     cio_future_unref(f);
     EXPECT_EQ(0, dtor_calls); /* the caller owns it now */
 
+    /* A take empties the future: a second take or a read finds the
+     * outcome 0 and no value, so one result is never owned twice. */
+    f = fnew(loop);
+    EXPECT_OK(cio_future_set_result(f, (void *)0x43, dtor));
+    EXPECT_OK(cio_future_take_result(f, &v));
+    EXPECT_PTR_EQ((void *)0x43, v);
+    v = (void *)0x1;
+    EXPECT_OK(cio_future_take_result(f, &v));
+    EXPECT_PTR_EQ(NULL, v);
+    v = (void *)0x1;
+    EXPECT_OK(cio_future_result(f, &v));
+    EXPECT_PTR_EQ(NULL, v);
+    EXPECT_OK(cio_future_error(f));
+    cio_future_unref(f);
+    EXPECT_EQ(0, dtor_calls);
+
     f = fnew(loop);
     EXPECT_OK(cio_future_set_error(f, -EPIPE));
     v = (void *)0x1;

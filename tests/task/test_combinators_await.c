@@ -500,6 +500,99 @@ TEST(as_completed_await_timeout)
     EXPECT_OK(cio_run(main_as_completed_timeout, NULL, NULL));
 }
 
+/* A cio_as_completed_next interrupted by its task's cancellation or
+ * deadline gives its step back: every input is still handed out, in
+ * order, also the one that had already been assigned to the interrupted
+ * step when the interruption came (asyncio: a cancelled Queue.get leaves
+ * its item to the next getter). */
+static int next_in_expired_scope(void *arg, void **result)
+{
+    cio_scope s;
+    EXPECT_OK(cio_timeout_begin(&s, 0)); /* expired: the wait fails at once */
+    cio_future *done = V(1);
+    int rc = cio_as_completed_next(arg, &done);
+    EXPECT_PTR_EQ(NULL, done);
+    cio_scope_end(&s);
+    LOG("deadline-%s;", cio_err_name(rc));
+    return 0;
+}
+
+static int main_as_completed_interrupted(void *arg, void **result)
+{
+    cio_loop *loop = cio_current_loop();
+    cio_future *f[3] = {new_future(), new_future(), new_future()};
+    cio_as_completed *it = NULL;
+    EXPECT_OK(cio_as_completed_new(loop, f, 3, CIO_NO_TIMEOUT, &it));
+
+    /* 1. Cancelled while nothing had completed. */
+    cio_task *t = spawn(waits_in_next, it);
+    yield_n(2); /* t waits in next */
+    EXPECT_OK(cio_future_cancel(t));
+    EXPECT_ERR(-ECANCELED, cio_await(t, NULL));
+    cio_future_unref(t);
+
+    /* 2. A deadline of the waiting task. */
+    t = spawn(next_in_expired_scope, it);
+    EXPECT_OK(cio_await(t, NULL));
+    cio_future_unref(t);
+
+    /* 3. Cancelled after f[1] was assigned to its step, before it ran:
+     * f[1]'s done-callback runs before this task resumes from the yield,
+     * and hands f[1] to t's step; t's wakeup comes after that. */
+    t = spawn(waits_in_next, it);
+    yield_n(2);
+    EXPECT_OK(cio_future_set_result(f[1], NULL, NULL));
+    EXPECT_OK(cio_yield());
+    EXPECT_OK(cio_future_cancel(t));
+    EXPECT_ERR(-ECANCELED, cio_await(t, NULL));
+    cio_future_unref(t);
+
+    EXPECT_OK(cio_future_set_result(f[2], NULL, NULL));
+    EXPECT_OK(cio_future_set_result(f[0], NULL, NULL));
+    const int expect[3] = {1, 2, 0};
+    for (int i = 0; i < 3; i++) {
+        cio_future *done = NULL;
+        EXPECT_OK(cio_as_completed_next(it, &done));
+        EXPECT_PTR_EQ(f[expect[i]], done);
+    }
+    EXPECT_ERR(-ENODATA, cio_as_completed_next(it, NULL));
+    EXPECT_OK(cio_as_completed_free(it));
+    unref_all(f, 3);
+    return 0;
+}
+
+TEST(as_completed_interrupted_next_gives_its_step_back)
+{
+    EXPECT_OK(cio_run(main_as_completed_interrupted, NULL, NULL));
+    EXPECT_LOG("next-ECANCELED;deadline-ETIMEDOUT;next-ECANCELED;");
+}
+
+/* After the iterator's timeout, an input that completes late is not
+ * handed out: every remaining step fails with -ETIMEDOUT (asyncio). */
+static int main_as_completed_late_after_timeout(void *arg, void **result)
+{
+    cio_loop *loop = cio_current_loop();
+    cio_future *f[2] = {new_future(), new_future()};
+    cio_as_completed *it = NULL;
+    EXPECT_OK(cio_as_completed_new(loop, f, 2, 0.01, &it));
+    EXPECT_ERR(-ETIMEDOUT, cio_as_completed_next(it, NULL));
+    EXPECT_OK(cio_future_set_result(f[0], NULL, NULL));
+    EXPECT_OK(cio_yield()); /* its done-callback runs */
+    cio_future *done = V(1);
+    EXPECT_ERR(-ETIMEDOUT, cio_as_completed_next(it, &done));
+    EXPECT_PTR_EQ(NULL, done);
+    EXPECT_ERR(-ENODATA, cio_as_completed_next(it, NULL));
+    EXPECT_OK(cio_as_completed_free(it));
+    EXPECT_OK(cio_future_cancel(f[1]));
+    unref_all(f, 2);
+    return 0;
+}
+
+TEST(as_completed_await_input_completing_after_the_timeout)
+{
+    EXPECT_OK(cio_run(main_as_completed_late_after_timeout, NULL, NULL));
+}
+
 /* ---- shield ------------------------------------------------------------------------------ */
 
 static int main_shield_plain(void *arg, void **result)

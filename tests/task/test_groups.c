@@ -329,6 +329,48 @@ TEST(group_child_spawns_a_sibling_and_wait_covers_it)
     EXPECT_LOG("spawned-sibling;ok7;waited;");
 }
 
+/* Between the last child's end and the owner's return from the end, a
+ * callback spawns into the group. The end has seen the last child end, so
+ * the group is finished (asyncio's "TaskGroup is finished"): the spawn is
+ * refused, rather than accepted into a group the end then frees under the
+ * new child's feet. */
+static int late_spawn_rc = 1;
+
+static void spawn_into_finished(void *arg)
+{
+    cio_task *late = V(1);
+    late_spawn_rc = cio_task_group_spawn(arg, NULL, child_ok, V(5), &late);
+    EXPECT_PTR_EQ(NULL, late);
+    LOG("late-spawn-%s;", cio_err_name(late_spawn_rc));
+}
+
+static int last_child_queues_a_spawn(void *arg, void **result)
+{
+    EXPECT_OK(cio_yield()); /* the owner is in cio_task_group_end */
+    /* Queued before this child ends, so it runs before the owner resumes. */
+    EXPECT_OK(cio_call_soon(cio_current_loop(), spawn_into_finished, arg));
+    LOG("last;");
+    return 0;
+}
+
+static int main_spawn_into_finished(void *arg, void **result)
+{
+    cio_task_group *g = NULL;
+    EXPECT_OK(cio_task_group_begin(&g));
+    EXPECT_OK(cio_task_group_spawn(g, NULL, last_child_queues_a_spawn, g, NULL));
+    EXPECT_OK(cio_task_group_end(g));
+    LOG("waited;");
+    EXPECT_OK(cio_sleep(0.005)); /* a wrongly accepted child would run now */
+    return 0;
+}
+
+TEST(group_spawn_after_the_end_saw_the_last_child_is_ebusy)
+{
+    EXPECT_OK(cio_run(main_spawn_into_finished, NULL, NULL));
+    EXPECT_ERR(-EBUSY, late_spawn_rc);
+    EXPECT_LOG("last;late-spawn-EBUSY;waited;");
+}
+
 static int main_group_cancel(void *arg, void **result)
 {
     capture_reports_here();
