@@ -40,6 +40,8 @@ typedef void (*cio_future_cb)(cio_future *fut, void *arg);
  * Returns 0, -EINVAL (NULL or closed loop), -ENOMEM. */
 CIO_API int cio_future_new(cio_loop *loop, cio_future **out);
 
+/* Adds a reference to fut and returns fut (NULL for NULL); drop it with
+ * cio_future_unref. Loop thread only. */
 CIO_API cio_future *cio_future_ref(cio_future *fut);
 /* Drops a reference; the last one frees the future (running the result's
  * destructor, reporting an unretrieved error). NULL is accepted.
@@ -53,6 +55,7 @@ CIO_API cio_future *cio_future_ref(cio_future *fut);
  * would then be dropped. */
 CIO_API void cio_future_unref(cio_future *fut);
 
+/* The loop fut belongs to (NULL for NULL). */
 CIO_API cio_loop *cio_future_loop(const cio_future *fut);
 
 /* Completes the future with value; dtor (may be NULL) frees value when the
@@ -67,8 +70,10 @@ CIO_API int cio_future_set_result(cio_future *fut, void *value, cio_free_fn dtor
  * cio_future_set_result). */
 CIO_API int cio_future_set_error(cio_future *fut, int err);
 
-/* Cancels a pending future. Returns 0, or -EINVAL if it is already done
- * or cancelled (asyncio's cancel() returning False). */
+/* Cancels a pending future. Returns 0 (also when a cancellation was
+ * already requested and is still under way), or -EINVAL for NULL or a
+ * future already done (asyncio's cancel() returning False). Does not
+ * suspend. */
 CIO_API int cio_future_cancel(cio_future *fut);
 
 /* cio_future_cancel with a reason (asyncio's cancel(msg)): message (copied;
@@ -125,8 +130,12 @@ CIO_API int cio_future_add_done_callback(cio_future *fut, cio_future_cb cb, void
  * fut. Does not suspend. */
 CIO_API int cio_future_remove_done_callback(cio_future *fut, cio_future_cb cb, void *arg);
 
-/* Names the future in reports (the string is copied; NULL clears). */
+/* Names the future in reports (the string is copied; NULL clears).
+ * Returns 0, -EINVAL (NULL fut), -ENOMEM. For a task, prefer
+ * cio_task_set_name, which the stall watchdog can read safely. */
 CIO_API int cio_future_set_name(cio_future *fut, const char *name);
+/* The future's name, or NULL if it has none; owned by the future, valid
+ * until it is renamed or freed. */
 CIO_API const char *cio_future_name(const cio_future *fut);
 /* True if fut is a task's future (cio_task in task.h), also after the task
  * ended; false for NULL. */

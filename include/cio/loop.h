@@ -1,9 +1,13 @@
 /* cio: the event loop.
  *
- * A loop belongs to the thread that runs it. Only functions whose name ends
- * in _threadsafe may be called from another thread (debug mode catches and
- * reports the others). Nothing here blocks except the run functions, which
- * block in the I/O backend while there is nothing to do.
+ * A loop belongs to the thread that runs it. Only functions whose name
+ * contains _threadsafe may be called from another thread (debug mode
+ * catches and reports the others); cio_threadpool_* belong to no loop.
+ * Nothing here suspends a task, and nothing blocks except the run
+ * functions, which block in the I/O backend while there is nothing to do,
+ * and cio_call_soon_threadsafe_wait, which blocks its calling thread while
+ * the loop's ring for it is full. The full contract of every function,
+ * with an example, is in docs/api/loop.md.
  *
  * Times are in seconds as double (like asyncio), measured on the loop's
  * monotonic clock (cio_loop_time). Timers fire no earlier than their
@@ -144,9 +148,12 @@ CIO_API int cio_loop_run_until_complete(cio_loop *loop, struct cio_future *fut);
  * iteration (asyncio's behaviour). */
 CIO_API void cio_loop_stop(cio_loop *loop);
 
-/* True while run_forever / run_once / run_until_complete executes. */
+/* True while run_forever / run_once / run_until_complete executes (false
+ * for NULL). */
 CIO_API bool cio_loop_is_running(const cio_loop *loop);
+/* True once cio_loop_close succeeded (false for NULL). */
 CIO_API bool cio_loop_is_closed(const cio_loop *loop);
+/* True while debug mode is on (asyncio's get_debug; false for NULL). */
 CIO_API bool cio_loop_is_debug(const cio_loop *loop);
 /* Turns debug mode on or off. Futures and tasks made while it is on are
  * the ones whose creation site the close report and the unretrieved-error
@@ -167,6 +174,7 @@ CIO_API const char *cio_loop_backend(const cio_loop *loop);
 CIO_API double cio_loop_time(const cio_loop *loop);
 /* The same clock in nanoseconds. */
 CIO_API int64_t cio_loop_time_ns(const cio_loop *loop);
+/* Reads the clock now into the loop's cached time (NULL: nothing). */
 CIO_API void cio_loop_update_time(cio_loop *loop);
 
 /* The loop running on this thread (the innermost run_forever, run_once or

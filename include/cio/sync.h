@@ -12,8 +12,13 @@
  * passes it on to the next waiter. Called outside a task, waits return
  * -EPERM; the non-waiting calls work anywhere on the loop's thread.
  *
- * Freeing an object that tasks still wait on returns -EBUSY and frees
- * nothing. */
+ * Every object is made with cio_<type>_new(..., &out), which returns 0,
+ * -EINVAL (NULL out, or a bad argument named at the function) or -ENOMEM,
+ * and released with cio_<type>_free, which accepts NULL, never suspends,
+ * and returns -EBUSY, freeing nothing, while tasks still wait on the object
+ * (including tasks woken but not yet run). Getters and predicates of NULL
+ * return 0 or false. The full contract of every function, with an example,
+ * is in docs/api/sync.md. */
 #ifndef CIO_SYNC_H
 #define CIO_SYNC_H
 

@@ -133,9 +133,9 @@ CIO_API int cio_task_new(cio_loop *loop, const cio_task_options *opts, cio_task_
 
 /* Waits for fut to finish and returns its outcome; on 0, *result (may be
  * NULL) receives its value (still owned by fut). Retrieves fut's error.
- * Cancelling the waiting task does not cancel fut (use cio_future_cancel on
- * it, or cio_wait_for_future). Returns -ECANCELED / -ETIMEDOUT if the waiting task
- * is cancelled or its deadline passes first. May suspend. */
+ * Cancelling the waiting task does not cancel fut (use cio_future_cancel
+ * on it, or cio_wait_for). Returns -ECANCELED / -ETIMEDOUT if the waiting
+ * task is cancelled or its deadline passes first. May suspend. */
 CIO_API int cio_await(cio_future *fut, void **result);
 
 /* Suspends the current task for `seconds` (>= 0). Returns 0, -ECANCELED,
@@ -297,9 +297,9 @@ CIO_API int cio_task_group_spawn(cio_task_group *g, const cio_task_options *opts
 /* Waits until every child has ended, then frees the group. When a child
  * fails, the group cancels the other children and refuses new ones, and if
  * the owner is still in the group's body, its current (or next) suspension
- * fails once with -ECANCELED so it reaches wait (asyncio cancels the owner;
- * here the interruption is not sticky and wait clears it). Wait then
- * returns the first failure. Every other failure is reported through the
+ * fails once with -ECANCELED so it reaches cio_task_group_end (asyncio
+ * cancels the owner; here the interruption is not sticky and the end clears
+ * it). The end then returns the first failure. Every other failure is reported through the
  * loop's report function, so none is lost. A child that ends cancelled is
  * not a failure. If the owner is cancelled or its
  * deadline passes while waiting, the children are cancelled and waited for,
