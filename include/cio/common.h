@@ -30,13 +30,14 @@ extern "C" {
  * the untranslated ones, whatever the locale. What a code means in a
  * particular cio call is in that call's comment, not in this text. Never
  * returns NULL; the string is static (never freed or overwritten), and the
- * function may be called from any thread. */
+ * function may be called from any thread. Does not suspend. */
 CIO_API const char *cio_strerror(int err);
 
 /* The symbolic name of an errno value of either sign ("ENOENT" for -ENOENT
  * or ENOENT), "OK" for 0, "UNKNOWN" for a value the C library does not
  * know; where two names share a value, the C library's first one
- * ("EAGAIN", not "EWOULDBLOCK"). Never returns NULL; static; any thread. */
+ * ("EAGAIN", not "EWOULDBLOCK"). Never returns NULL; static; any thread.
+ * Does not suspend. */
 CIO_API const char *cio_err_name(int err);
 
 /* Deallocator for values handed to cio (future results, ...). */
@@ -59,9 +60,10 @@ typedef void (*cio_cb)(void *arg);
 
 /* The version of the library the program runs with (CIO_VERSION of the
  * headers it was built from), which may differ from the header's the
- * program was compiled with when it links the shared library. Never fails. */
+ * program was compiled with when it links the shared library. Never fails;
+ * does not suspend. */
 CIO_API int cio_version(void);
-/* The same as a string ("0.2.0"), static. Never NULL. */
+/* The same as a string ("0.2.0"), static. Never NULL; does not suspend. */
 CIO_API const char *cio_version_string(void);
 
 #ifdef __cplusplus

@@ -36,12 +36,13 @@ typedef struct cio_future cio_future;
 
 typedef void (*cio_future_cb)(cio_future *fut, void *arg);
 
-/* A new pending future of loop, with one reference for the caller.
- * Returns 0, -EINVAL (NULL or closed loop), -ENOMEM. */
+/* A new pending future of loop, with one reference for the caller (*out
+ * NULL on failure). Returns 0, -EINVAL (NULL out, NULL or closed loop),
+ * -ENOMEM, -EPERM (debug mode, another thread). Does not suspend. */
 CIO_API int cio_future_new(cio_loop *loop, cio_future **out);
 
 /* Adds a reference to fut and returns fut (NULL for NULL); drop it with
- * cio_future_unref. Loop thread only. */
+ * cio_future_unref. Loop thread only. Never fails; does not suspend. */
 CIO_API cio_future *cio_future_ref(cio_future *fut);
 /* Drops a reference; the last one frees the future (running the result's
  * destructor, reporting an unretrieved error). NULL is accepted.
@@ -52,22 +53,23 @@ CIO_API cio_future *cio_future_ref(cio_future *fut);
  * debug mode a freed future is reused only after 256 others were freed
  * after it, so a double unref is caught at least that long; outside debug
  * mode the memory may already belong to a new future, whose reference
- * would then be dropped. */
+ * would then be dropped. Does not suspend. */
 CIO_API void cio_future_unref(cio_future *fut);
 
-/* The loop fut belongs to (NULL for NULL). */
+/* The loop fut belongs to (NULL for NULL). Does not suspend. */
 CIO_API cio_loop *cio_future_loop(const cio_future *fut);
 
 /* Completes the future with value; dtor (may be NULL) frees value when the
- * future is freed. Returns 0, or -EINVAL if the future is already done
+ * future is freed: on 0 with a dtor the future owns value, without one it
+ * stays yours. Returns 0, or -EINVAL for NULL fut, a future already done
  * (the first outcome stays, and dtor is not called: the value stays yours)
- * or is a task (a task's outcome is what its function returns; stop one
- * with cio_future_cancel). */
+ * or a task (a task's outcome is what its function returns; stop one with
+ * cio_future_cancel). Does not suspend. */
 CIO_API int cio_future_set_result(cio_future *fut, void *value, cio_free_fn dtor);
 
 /* Fails the future with err (< 0). -ECANCELED is the same as cancelling.
- * Returns 0, or -EINVAL (err >= 0, already done, or a task, as for
- * cio_future_set_result). */
+ * Returns 0, or -EINVAL (NULL fut, err >= 0, already done, or a task, as
+ * for cio_future_set_result). Does not suspend. */
 CIO_API int cio_future_set_error(cio_future *fut, int err);
 
 /* Cancels a pending future. Returns 0 (also when a cancellation was
@@ -100,27 +102,35 @@ CIO_API int cio_future_cancel_with_message(cio_future *fut, const char *message)
  * while fut lives. Never fails; does not suspend. */
 CIO_API const char *cio_future_cancel_message(const cio_future *fut);
 
-CIO_API bool cio_future_is_done(const cio_future *fut); /* done or cancelled */
+/* True once fut is done or cancelled; false for NULL. Does not suspend. */
+CIO_API bool cio_future_is_done(const cio_future *fut);
+/* True if fut was cancelled; false for NULL. Does not suspend. */
 CIO_API bool cio_future_is_cancelled(const cio_future *fut);
 
-/* The outcome: 0 for a result, the error, -ECANCELED, or -EAGAIN while
- * pending. Marks the error retrieved. */
+/* The outcome: 0 for a result, the future's error, or -ECANCELED. Returns
+ * -EAGAIN while the future is pending and -EINVAL for NULL fut. Marks the
+ * error retrieved. Does not suspend. */
 CIO_API int cio_future_error(cio_future *fut);
 
-/* The outcome and the result: on 0, *value (may be NULL) receives the
- * result, still owned by the future (NULL once cio_future_take_result
- * took it). Marks the error retrieved. */
+/* The outcome and the result: on 0, *value receives the result, still
+ * owned by the future (NULL once cio_future_take_result took it); on an
+ * error *value is NULL. value may be NULL. Returns as cio_future_error:
+ * the future's error, -ECANCELED, -EAGAIN while pending, -EINVAL for NULL
+ * fut. Marks the error retrieved. Does not suspend. */
 CIO_API int cio_future_result(cio_future *fut, void **value);
 
 /* Takes the result out of the future: the caller now owns it and the
  * destructor will not run. The future no longer holds it: a later
  * cio_future_take_result or cio_future_result returns 0 with *value NULL.
- * Returns 0 or the outcome error. Marks the error retrieved. */
+ * Returns 0 or the errors of cio_future_result (nothing changes hands on
+ * an error). Marks the error retrieved. Does not suspend. */
 CIO_API int cio_future_take_result(cio_future *fut, void **value);
 
-/* Adds a done-callback. If the future is already done, the callback is
- * scheduled at once (through the queue, never run synchronously). Returns
- * 0, -EINVAL (NULL cb), -ENOMEM. */
+/* Adds a done-callback, which holds its own reference to fut until it has
+ * run or is removed; arg stays yours. If the future is already done, the
+ * callback is scheduled at once (through the queue, never run
+ * synchronously). Returns 0, -EINVAL (NULL fut or cb), -ENOMEM. Does not
+ * suspend. */
 CIO_API int cio_future_add_done_callback(cio_future *fut, cio_future_cb cb, void *arg);
 
 /* Removes every registration of (cb, arg) not yet scheduled (asyncio's
@@ -132,21 +142,24 @@ CIO_API int cio_future_remove_done_callback(cio_future *fut, cio_future_cb cb, v
 
 /* Names the future in reports (the string is copied; NULL clears).
  * Returns 0, -EINVAL (NULL fut), -ENOMEM. For a task, prefer
- * cio_task_set_name, which the stall watchdog can read safely. */
+ * cio_task_set_name, which the stall watchdog can read safely. Does not
+ * suspend. */
 CIO_API int cio_future_set_name(cio_future *fut, const char *name);
 /* The future's name, or NULL if it has none; owned by the future, valid
- * until it is renamed or freed. */
+ * until it is renamed or freed. Does not suspend. */
 CIO_API const char *cio_future_name(const cio_future *fut);
 /* True if fut is a task's future (cio_task in task.h), also after the task
- * ended; false for NULL. */
+ * ended; false for NULL. Does not suspend. */
 CIO_API bool cio_future_is_task(const cio_future *fut);
 
 /* ---- Combinators --------------------------------------------------------
  * Each returns a new future (one reference for the caller) and holds its own
  * references to the inputs until it is freed. The inputs must belong to the
  * same loop. A combinator of n inputs costs O(n) time and memory in all,
- * however the inputs complete (not O(n) per completion). Timeouts are in seconds: CIO_NO_TIMEOUT means none, a negative
- * one has already expired (as in asyncio, so a deadline computed as
+ * however the inputs complete (not O(n) per completion). None of them
+ * suspends: a task uses cio_gather, cio_wait_for, cio_shield (task.h).
+ * Timeouts are in seconds: CIO_NO_TIMEOUT means none, a negative one has
+ * already expired (as in asyncio, so a deadline computed as
  * `deadline - now` that went negative never waits forever), NaN is -EINVAL. */
 #define CIO_NO_TIMEOUT INFINITY
 
@@ -156,8 +169,9 @@ enum {
     CIO_GATHER_COLLECT = 1,
 };
 
-/* Completes when every child is done. Its result is an array of n void *
- * (valid while the gather future lives) holding the children's results in
+/* Completes when every child is done. *out is the caller's reference. Its
+ * result is an array of n void * (owned by the gather future, valid while
+ * it lives) holding the children's results (owned by the children) in
  * input order. Without CIO_GATHER_COLLECT, the first child to fail (or be
  * cancelled) fails the gather with that error at once; the other children
  * keep running. Cancelling the gather cancels every child, and the gather
@@ -168,9 +182,14 @@ enum {
  * exception retrieved): the error the gather passes on is retrieved from
  * its child, but a second failure, and every failure in COLLECT mode, stays
  * with its child and is reported when the child is freed unless you look
- * at it (cio_future_error). */
+ * at it (cio_future_error).
+ *
+ * Returns 0, -EINVAL (NULL out, NULL or closed loop, NULL futs with n > 0,
+ * a NULL input or one of another loop, an unknown flag), -ENOMEM, -EPERM
+ * (debug mode, another thread); the children's outcomes are the gather's,
+ * not this call's. Does not suspend. */
 CIO_API int cio_gather_future(cio_loop *loop, cio_future *const *futs, size_t n, int flags,
-                       cio_future **out);
+                              cio_future **out);
 
 typedef enum cio_wait_mode {
     CIO_WAIT_ALL_COMPLETED = 0,
@@ -193,17 +212,17 @@ typedef struct cio_wait_sets {
  * CIO_WAIT_FIRST_COMPLETED: any; CIO_WAIT_FIRST_EXCEPTION: any failed, not
  * cancelled, or all done) or timeout (seconds, CIO_NO_TIMEOUT for none; 0
  * or less looks once in the next iteration) expires. It never cancels the
- * inputs, and fails only with -ENOMEM (no memory for the sets). Its result is a `const cio_wait_sets *`
- * describing the inputs as they were when it completed (n_done +
- * n_pending == n); the sets and the arrays belong to the wait future and
- * are freed with it, and the input pointers in them stay valid as long as
- * it lives (it holds a reference to each input). Errors of the inputs are
- * not retrieved: look at each done future. Cancelling the wait future
- * leaves the inputs alone. futs are the caller's (the call takes its own
- * references). Returns 0, -EINVAL
- * (NULL out or loop, a closed loop, n == 0 as in asyncio, NULL futs or a
- * NULL entry, an input of another loop, a bad mode, a NaN timeout),
- * -ENOMEM. Does not suspend. */
+ * inputs, and fails only with -ENOMEM (no memory for the sets). Its result
+ * is a `const cio_wait_sets *` describing the inputs as they were when it
+ * completed (n_done + n_pending == n); the sets and the arrays belong to
+ * the wait future and are freed with it, and the input pointers in them
+ * stay valid as long as it lives (it holds a reference to each input).
+ * Errors of the inputs are not retrieved: look at each done future.
+ * Cancelling the wait future leaves the inputs alone. futs are the
+ * caller's (the call takes its own references). Returns 0, -EINVAL (NULL
+ * out or loop, a closed loop, n == 0 as in asyncio, NULL futs or a NULL
+ * entry, an input of another loop, a bad mode, a NaN timeout), -ENOMEM,
+ * -EPERM (debug mode, another thread). Does not suspend. */
 CIO_API int cio_wait_future(cio_loop *loop, cio_future *const *futs, size_t n, cio_wait_mode mode,
                             double timeout, cio_future **out);
 
@@ -213,13 +232,20 @@ CIO_API int cio_wait_future(cio_loop *loop, cio_future *const *futs, size_t n, c
  * cancels fut. If fut, once cancelled (by the timeout or the wrapper's
  * cancel), still ends with a result, or with an error of its own rather
  * than -ECANCELED, that outcome is the wrapper's (asyncio 3.12): an error
- * is never swallowed. The result value stays owned by fut (no destructor
- * here). */
+ * is never swallowed. *out is the caller's reference; it holds one to fut.
+ * The result value stays owned by fut (no destructor here). Returns 0,
+ * -EINVAL (NULL out or fut, NULL or closed loop, fut of another loop, NaN
+ * timeout), -ENOMEM, -EPERM (debug mode, another thread); fut's outcome,
+ * -ETIMEDOUT or -ECANCELED is the wrapper's, not this call's. Does not
+ * suspend. */
 CIO_API int cio_wait_for_future(cio_loop *loop, cio_future *fut, double timeout, cio_future **out);
 
 /* A future that mirrors fut, whose cancellation does not cancel fut. If the
  * shield is cancelled and fut fails later, fut keeps its error: it is
- * reported when fut is freed unless retrieved (asyncio drops it). */
+ * reported when fut is freed unless retrieved (asyncio drops it). *out is
+ * the caller's reference; it holds one to fut, which owns the result.
+ * Returns 0, -EINVAL (NULL out or fut, NULL or closed loop, fut of another
+ * loop), -ENOMEM, -EPERM (debug mode, another thread). Does not suspend. */
 CIO_API int cio_shield_future(cio_loop *loop, cio_future *fut, cio_future **out);
 
 /* as_completed: an iterator over futures in completion order. */
@@ -228,7 +254,11 @@ typedef struct cio_as_completed cio_as_completed;
 /* Creates the iterator; timeout (seconds, CIO_NO_TIMEOUT for none) bounds
  * the whole iteration: once it passes, inputs that completed before it are
  * still handed out first, and every remaining step then fails with
- * -ETIMEDOUT, also after an input completes late (asyncio 3.12). */
+ * -ETIMEDOUT, also after an input completes late (asyncio 3.12). *out is
+ * the caller's, freed with cio_as_completed_free; the iterator holds a
+ * reference to each input until then. Returns 0, -EINVAL (NULL out, NULL
+ * or closed loop, NULL futs with n > 0, a NULL input or one of another
+ * loop, NaN timeout), -ENOMEM. Does not suspend. */
 CIO_API int cio_as_completed_new(cio_loop *loop, cio_future *const *futs, size_t n,
                                  double timeout, cio_as_completed **out);
 

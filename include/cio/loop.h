@@ -67,10 +67,13 @@ typedef struct cio_loop_options {
  * as one line starting with "cio: ". */
 typedef void (*cio_report_fn)(cio_loop *loop, const char *message, void *arg);
 
-/* Creates a loop. opts may be NULL. Returns 0 and sets *out, or -EINVAL
- * (unknown backend name, or options not made with CIO_LOOP_OPTIONS_INIT),
- * -E2BIG (options of a newer header that this library cannot honour, see
- * cio_loop_options), -ENOMEM, or the errno of a failing system call. */
+/* Creates a loop, which the caller closes and frees with cio_loop_free.
+ * opts may be NULL and is read during the call only. Returns 0 and sets
+ * *out (NULL on failure), or -EINVAL (NULL out, unknown backend name, a
+ * negative or NaN slow_callback_duration, or options not made with
+ * CIO_LOOP_OPTIONS_INIT), -E2BIG (options of a newer header that this
+ * library cannot honour, see cio_loop_options), -ENOMEM, or the errno of a
+ * failing system call (-EMFILE when out of descriptors). */
 CIO_API int cio_loop_new(const cio_loop_options *opts, cio_loop **out);
 
 /* Closes a loop: after a successful close no function but cio_loop_free
@@ -84,11 +87,14 @@ CIO_API int cio_loop_new(const cio_loop_options *opts, cio_loop **out);
  * by name and state and where they were made ("made at main+0x4f (app)":
  * the caller of cio_future_new, cio_task_new, cio_spawn, a combinator's
  * _future form, ...), for those made while debug mode was on.
- * Returns -EBUSY if called while the loop runs, 0 if already closed. */
+ * Returns -EBUSY if called while the loop runs, 0 if already closed,
+ * -EINVAL for NULL, -EPERM in debug mode from another thread. The loop
+ * stays allocated (and yours) until cio_loop_free. */
 CIO_API int cio_loop_close(cio_loop *loop);
 
-/* Closes (if needed) and frees a loop. Returns -EBUSY without freeing
- * anything if the close fails; 0 otherwise. NULL is accepted. No other
+/* Closes (if needed) and frees a loop. Returns the close's error (-EBUSY,
+ * or -EPERM in debug mode from another thread) without freeing anything if
+ * the close fails; 0 otherwise. NULL is accepted. No other
  * thread may be inside, or enter, cio_call_soon_threadsafe on this loop
  * once cio_loop_free begins (see cio_call_soon_threadsafe). */
 CIO_API int cio_loop_free(cio_loop *loop);
@@ -140,12 +146,13 @@ struct cio_future;
  * run first, the poll's error if a failed poll ended it first (see
  * cio_loop_run_forever), -EBUSY if running, -EDEADLK while another loop
  * runs on this thread, -EINVAL for a closed loop or a future of another
- * loop. Retrieves the future's error (it is not reported later). */
+ * loop or a NULL fut, -ENOMEM (no memory for the done-callback).
+ * Retrieves the future's error (it is not reported later). */
 CIO_API int cio_loop_run_until_complete(cio_loop *loop, struct cio_future *fut);
 
 /* Asks a running loop to stop after the current iteration. Safe to call
  * from a callback. Calling it before run_forever makes that run do one
- * iteration (asyncio's behaviour). */
+ * iteration (asyncio's behaviour). Never fails; NULL is ignored. */
 CIO_API void cio_loop_stop(cio_loop *loop);
 
 /* True while run_forever / run_once / run_until_complete executes (false
@@ -155,11 +162,11 @@ CIO_API bool cio_loop_is_running(const cio_loop *loop);
 CIO_API bool cio_loop_is_closed(const cio_loop *loop);
 /* True while debug mode is on (asyncio's get_debug; false for NULL). */
 CIO_API bool cio_loop_is_debug(const cio_loop *loop);
-/* Turns debug mode on or off. Futures and tasks made while it is on are
- * the ones whose creation site the close report and the unretrieved-error
- * report can name. */
+/* Turns debug mode on or off (NULL is ignored). Futures and tasks made
+ * while it is on are the ones whose creation site the close report and the
+ * unretrieved-error report can name. */
 CIO_API void cio_loop_set_debug(cio_loop *loop, bool on);
-/* The backend in use: "epoll" or "poll". */
+/* The backend in use: "epoll" or "poll" (static; NULL for NULL). */
 CIO_API const char *cio_loop_backend(const cio_loop *loop);
 
 /* The loop's monotonic clock, in seconds: a cached reading (like libuv's
@@ -170,9 +177,9 @@ CIO_API const char *cio_loop_backend(const cio_loop *loop);
  * pending or anything the poll watches exists (a descriptor, a signal
  * handler, pool work, a thread that made a threadsafe call). Only a loop
  * with nothing but ready callbacks skips the read between polls.
- * cio_loop_update_time refreshes it on demand. */
+ * cio_loop_update_time refreshes it on demand. 0 for NULL. */
 CIO_API double cio_loop_time(const cio_loop *loop);
-/* The same clock in nanoseconds. */
+/* The same clock in nanoseconds (0 for NULL). */
 CIO_API int64_t cio_loop_time_ns(const cio_loop *loop);
 /* Reads the clock now into the loop's cached time (NULL: nothing). */
 CIO_API void cio_loop_update_time(cio_loop *loop);
@@ -201,9 +208,12 @@ CIO_API cio_loop *cio_current_loop(void);
  * (cio_future_set_name on a running task races with a report). */
 CIO_API int cio_loop_set_stall_watchdog(cio_loop *loop, double seconds);
 
-/* Replaces the report function (NULL restores the default). */
+/* Replaces the report function (NULL restores the default); arg stays
+ * yours and is passed to fn with every message, which is valid only during
+ * the call. A NULL loop is ignored. */
 CIO_API void cio_loop_set_report_handler(cio_loop *loop, cio_report_fn fn, void *arg);
-/* Reports a message through the loop's report function (printf format). */
+/* Reports a message through the loop's report function (printf format);
+ * a NULL loop prints with the default handler (stderr). */
 CIO_API void cio_loop_report(cio_loop *loop, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
@@ -212,7 +222,8 @@ CIO_API void cio_loop_report(cio_loop *loop, const char *fmt, ...)
 /* Schedules cb(arg) to run on the next iteration. Callbacks run in the
  * order they were scheduled (FIFO); one scheduled while the queue runs
  * waits for the next iteration. Never allocates once the queue has grown to
- * its working size. Returns 0, -EINVAL (NULL cb, closed loop), -ENOMEM.
+ * its working size. Returns 0, -EINVAL (NULL loop or cb, closed loop),
+ * -ENOMEM, -EPERM (debug mode, another thread).
  * Not cancellable: use cio_call_later(loop, 0, ...) for a cancellable one.
  *
  * Timers are never delayed by a busy queue: a due timer runs in the next
@@ -301,31 +312,41 @@ CIO_API int cio_call_soon_threadsafe_try(cio_loop *loop, cio_cb cb, void *arg);
 CIO_API int cio_call_soon_threadsafe_wait(cio_loop *loop, cio_cb cb, void *arg, double timeout);
 
 /* Schedules cb(arg) after delay seconds (>= 0). *handle (may be NULL)
- * receives a handle for cio_timer_cancel. Timers with equal deadlines fire
- * in the order they were started. Returns 0, -EINVAL (NULL cb, negative or
- * NaN delay, closed loop), -ENOMEM. */
+ * receives a handle for cio_timer_cancel (not set on an error). arg stays
+ * yours: take back what it hands over when you cancel the timer. Timers
+ * with equal deadlines fire in the order they were started. Returns 0,
+ * -EINVAL (NULL loop or cb, negative or NaN delay, closed loop), -ENOMEM,
+ * -EPERM (debug mode, another thread). */
 CIO_API int cio_call_later(cio_loop *loop, double delay, cio_cb cb, void *arg, cio_handle *handle);
 
 /* Schedules cb(arg) at absolute loop time `when` (cio_loop_time scale). A
- * time in the past fires on the next iteration. */
+ * time in the past fires on the next iteration. handle and arg as for
+ * cio_call_later. Returns 0, -EINVAL (NULL loop or cb, NaN when, closed
+ * loop), -ENOMEM, -EPERM (debug mode, another thread). */
 CIO_API int cio_call_at(cio_loop *loop, double when, cio_cb cb, void *arg, cio_handle *handle);
 
 /* A repeating timer: first fires after delay seconds, then every interval
  * seconds (> 0) until cancelled. A late loop skips missed periods instead
- * of firing a burst. */
+ * of firing a burst. handle and arg as for cio_call_later (arg is passed to
+ * every call). Returns 0, -EINVAL (NULL loop or cb, negative or NaN delay,
+ * NaN interval or one not above 0 or below a nanosecond, closed loop),
+ * -ENOMEM, -EPERM (debug mode, another thread). */
 CIO_API int cio_call_every(cio_loop *loop, double delay, double interval, cio_cb cb, void *arg,
                            cio_handle *handle);
 
-/* Cancels a timer. Safe at any time, including from the timer's own
- * callback (a repeating timer then stops). Returns 0, or -ENOENT if the
- * handle's timer already fired (one-shot) or was cancelled. */
+/* Cancels a timer; what its arg handed over is yours again. Safe at any
+ * time, including from the timer's own callback (a repeating timer then
+ * stops). Returns 0, -ENOENT if the handle's timer already fired (one-shot)
+ * or was cancelled, -EINVAL (NULL or closed loop), -EPERM (debug mode,
+ * another thread). */
 CIO_API int cio_timer_cancel(cio_loop *loop, cio_handle handle);
 
-/* True if the handle names a timer that is still scheduled. */
+/* True if the handle names a timer that is still scheduled (false for a
+ * NULL or closed loop and for handle 0). */
 CIO_API bool cio_timer_is_active(const cio_loop *loop, cio_handle handle);
 
 /* Seconds until the timer's next deadline (may be negative if overdue),
- * or NaN for an inactive handle. */
+ * or NaN for an inactive handle or a NULL or closed loop. */
 CIO_API double cio_timer_remaining(const cio_loop *loop, cio_handle handle);
 
 /* ---- I/O readiness ----------------------------------------------------- */
@@ -340,10 +361,12 @@ typedef void (*cio_io_cb)(cio_loop *loop, int fd, int events, void *arg);
 /* Watches fd for readability (asyncio add_reader). Replaces an existing
  * reader of fd. The callback runs on every iteration the descriptor is
  * readable (level-triggered) until removed. fd must be non-blocking for
- * the usual patterns; cio does not change it. Returns 0, -EINVAL (negative
- * fd, NULL cb), -EBADF (fd is not open: checked before anything is
+ * the usual patterns; cio does not change it. arg stays yours. Returns 0,
+ * -EINVAL (NULL or closed loop, negative fd, NULL cb, the loop's own wakeup
+ * descriptor), -EBADF (fd is not open: checked before anything is
  * allocated, so a wild descriptor number costs nothing), -EPERM (a regular
- * file under epoll), -ENOMEM. The loop's table of watchers grows with the
+ * file under epoll, or debug mode and another thread), -ENOMEM, or another
+ * errno of epoll_ctl. The loop's table of watchers grows with the
  * highest descriptor watched (40 bytes per number).
  *
  * Remove the watcher before closing the descriptor. One whose descriptor was
@@ -353,25 +376,32 @@ typedef void (*cio_io_cb)(cio_loop *loop, int fd, int events, void *arg);
  * for the old one in the same iteration are dropped, never delivered to the
  * new watcher. */
 CIO_API int cio_loop_add_reader(cio_loop *loop, int fd, cio_io_cb cb, void *arg);
+/* The same for writability (asyncio add_writer), with the same returns. */
 CIO_API int cio_loop_add_writer(cio_loop *loop, int fd, cio_io_cb cb, void *arg);
-/* Stops watching. Returns 0, or -ENOENT if fd had no such watcher. */
+/* Stops watching; the arg given when it was added is yours again. Returns
+ * 0, -ENOENT if fd had no such watcher, -EINVAL (NULL or closed loop,
+ * negative fd), -EPERM (debug mode, another thread). */
 CIO_API int cio_loop_remove_reader(cio_loop *loop, int fd);
+/* The same for the writer, with the same returns. */
 CIO_API int cio_loop_remove_writer(cio_loop *loop, int fd);
 
 /* ---- Signals ----------------------------------------------------------- */
 
 /* Calls cb(arg) on the loop's thread after signo is delivered to the
- * process. Several loops may watch the same signal: each one's handler
- * runs. Deliveries that arrive before the loop runs coalesce into one call.
- * Replaces a previous handler of signo on this loop. Returns 0, -EINVAL
- * (SIGKILL, SIGSTOP, out of range, NULL cb, or a synchronous fault signal:
- * SIGSEGV, SIGBUS, SIGILL, SIGFPE, which the kernel raises on the faulting
- * instruction and raises again as soon as a handler returns, so they
- * cannot wait for the loop), -ENOSPC (too many loops watch signals),
- * -ENOMEM. */
+ * process (arg stays yours). Several loops may watch the same signal: each
+ * one's handler runs. Deliveries that arrive before the loop runs coalesce
+ * into one call. Replaces a previous handler of signo on this loop.
+ * Returns 0, -EINVAL (NULL or closed loop, SIGKILL, SIGSTOP, out of range,
+ * NULL cb, or a synchronous fault signal: SIGSEGV, SIGBUS, SIGILL, SIGFPE,
+ * which the kernel raises on the faulting instruction and raises again as
+ * soon as a handler returns, so they cannot wait for the loop), -ENOSPC
+ * (too many loops watch signals), -ENOMEM, the errno of sigaction, -EPERM
+ * (debug mode, another thread). */
 CIO_API int cio_loop_add_signal_handler(cio_loop *loop, int signo, cio_cb cb, void *arg);
-/* Returns 0, or -ENOENT if no handler was set. When the last loop removes
- * its handler the signal's previous disposition is restored. */
+/* Removes the handler; its arg is yours again. Returns 0, -ENOENT if no
+ * handler was set, -EINVAL (NULL or closed loop, signo out of range),
+ * -EPERM (debug mode, another thread). When the last loop removes its
+ * handler the signal's previous disposition is restored. */
 CIO_API int cio_loop_remove_signal_handler(cio_loop *loop, int signo);
 
 /* ---- Thread pool ------------------------------------------------------- */
@@ -404,8 +434,8 @@ typedef struct cio_work_options {
  * cio_to_thread). The caller owns one reference to *out. Cancelling the
  * future before a thread picks the work up means fn never runs; cancelling
  * it later cannot stop fn, and its result is dropped. opts (may be NULL)
- * says who frees what; arg_free,
- * and result_free for a result nobody receives, run on the loop's thread
+ * says who frees what; arg_free, and result_free for a result nobody
+ * receives, run on the loop's thread
  * as the job comes back (in an iteration, or in cio_loop_close), never
  * inside this call or inside cio_future_cancel; as the future's
  * destructor, result_free runs where the future is freed. Who frees what,
@@ -425,19 +455,25 @@ typedef struct cio_work_options {
  *   fork: the parent's jobs are not run in the child, and their copies
  *   there are never finished (use loops of the child's own making).
  * If this call fails, fn never runs, nothing is freed, arg is still the
- * caller's. Returns 0, -EINVAL, -E2BIG (opts: see cio_loop_options),
- * -ENOMEM, or the error of starting a thread. */
-CIO_API int cio_to_thread_future(cio_loop *loop, const cio_work_options *opts,
-                                          cio_work_fn fn, void *arg, struct cio_future **out);
+ * caller's. Returns 0, -EINVAL (NULL out, NULL or closed loop, NULL fn,
+ * bad opts), -E2BIG (opts: see cio_loop_options), -ENOMEM, the error of
+ * starting the pool's threads, or -EPERM (debug mode, another thread);
+ * fn's own outcome is the future's, not this call's. */
+CIO_API int cio_to_thread_future(cio_loop *loop, const cio_work_options *opts, cio_work_fn fn,
+                                 void *arg, struct cio_future **out);
 
 /* Sets the number of pool threads (1..1024). The default is $CIO_THREADS,
- * else the number of online CPUs. May be called at any time: the pool grows
- * at once and shrinks as threads finish their current work.
+ * else the number of online CPUs. May be called at any time, from any
+ * thread: a running pool grows at once and shrinks as threads finish their
+ * current work; a pool not yet started starts that many on its first use.
+ * Returns 0, or -EINVAL for 0 or above 1024; a thread that cannot be added
+ * to a running pool leaves it smaller, and the call still returns 0.
  *
  * fork: the pool survives it. A child's first use of the pool starts fresh
  * threads (as many as the parent's setting); the jobs the parent had queued
  * or running at the fork are the parent's and are not run in the child. */
 CIO_API int cio_threadpool_set_size(unsigned threads);
+/* The pool's configured number of threads. Any thread; never fails. */
 CIO_API unsigned cio_threadpool_size(void);
 
 #ifdef __cplusplus

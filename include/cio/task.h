@@ -51,7 +51,7 @@ typedef int (*cio_task_fn)(void *arg, void **result);
  * CIO_TASK_OPTIONS(...); zero fields mean the default. Extensible like
  * cio_loop_options (size, -EINVAL, -E2BIG: see cio/loop.h). */
 typedef struct cio_task_options {
-    size_t size;       /* sizeof(cio_task_options) as compiled: use the macros */
+    size_t size;       /* sizeof(cio_task_options) as compiled: the macros */
     const char *name;  /* copied; default "task-N" */
     /* bytes; default 256 KiB. The stack's slot, rounded up to a power of two
      * (16 KiB to 1 GiB), holds a guard area (64 KiB, or an eighth of smaller
@@ -104,75 +104,97 @@ typedef struct cio_task_options {
  * even on -EBUSY, and with it the ownership: a result main gave a
  * destructor (cio_task_set_result_free) is the caller's to free; with
  * result NULL it is freed here. cio_run_with's opts are the loop's: its
- * errors include cio_loop_new's (-EINVAL, -E2BIG for the options). */
+ * errors include cio_loop_new's (-EINVAL, -E2BIG for the options), and
+ * -ENOMEM or a failing system call's errno when the loop or the main task
+ * cannot be created. Does not suspend: it blocks the calling thread until
+ * main and the tasks it left behind have ended. */
 CIO_API int cio_run(cio_task_fn main, void *arg, void **result);
+/* cio_run with loop options (opts may be NULL, read during the call): the
+ * same contract, and cio_loop_new's errors for opts. Does not suspend. */
 CIO_API int cio_run_with(const cio_loop_options *opts, cio_task_fn main, void *arg,
                          void **result);
 
 /* Starts fn(arg) as a task on the current task's loop (asyncio.create_task).
  * It first runs on a later iteration, never inside this call. Cancelled
  * before that, its body still runs (so it can free what arg hands over) and
- * its first suspension fails with -ECANCELED. The loop's root
- * scope owns it; *out (may be NULL) receives a reference for the caller.
- * It starts with a copy of the current task's context variables.
- * Returns -EPERM outside a task (use cio_task_new there). */
+ * its first suspension fails with -ECANCELED. The loop's root scope owns it
+ * until it ends; *out (may be NULL) receives a reference for the caller
+ * (drop it with cio_future_unref; NULL on an error). arg goes to fn as is.
+ * It starts with a copy of the current task's context variables. Returns
+ * 0, -EPERM outside a task (use cio_task_new there), -EINVAL for a NULL fn,
+ * -ENOMEM (the task or its stack). Does not suspend. */
 CIO_API int cio_spawn(cio_task_fn fn, void *arg, cio_task **out);
-/* The same with options (name, stack size); opts may be NULL. Also
- * returns -EINVAL or -E2BIG for options cio cannot read (see
- * cio_loop_options), -ENOMEM. */
+/* The same with options (name, stack size); opts may be NULL, is not kept
+ * (the name is copied). Also returns -EINVAL or -E2BIG for options cio
+ * cannot read (see cio_loop_options), -ENOMEM. Does not suspend. */
 CIO_API int cio_spawn_with(const cio_task_options *opts, cio_task_fn fn, void *arg,
                            cio_task **out);
 
 /* Starts a task on any loop, from anywhere on the loop's thread (a
- * callback, or before the loop runs). opts may be NULL. *out (may be NULL)
- * receives a reference. Its context variables start at their defaults,
- * also when called from a task. Returns 0, -EINVAL, -E2BIG (opts: see
- * cio_loop_options), -ENOMEM. */
+ * callback, or before the loop runs). The loop's root scope owns it until
+ * it ends; *out (may be NULL) receives a reference for the caller (NULL on
+ * an error). opts may be NULL (the name is copied); arg as for cio_spawn.
+ * Its context variables start at their defaults, also when called from a
+ * task. Returns 0; -EINVAL (NULL or closed loop, NULL fn, bad opts);
+ * -E2BIG (opts: see cio_loop_options); -ENOMEM; -EPERM in debug mode from
+ * another thread. Does not suspend. */
 CIO_API int cio_task_new(cio_loop *loop, const cio_task_options *opts, cio_task_fn fn, void *arg,
                          cio_task **out);
 
-/* Waits for fut to finish and returns its outcome; on 0, *result (may be
- * NULL) receives its value (still owned by fut). Retrieves fut's error.
- * Cancelling the waiting task does not cancel fut (use cio_future_cancel
- * on it, or cio_wait_for). Returns -ECANCELED / -ETIMEDOUT if the waiting
- * task is cancelled or its deadline passes first. May suspend. */
+/* Waits for fut (borrowed) to finish and returns its outcome: 0, its
+ * error, or -ECANCELED; on 0, *result (may be NULL) receives its value
+ * (still owned by fut). Retrieves fut's error. Cancelling the waiting task
+ * does not cancel fut (use cio_future_cancel on it, or cio_wait_for).
+ * Also returns -ECANCELED / -ETIMEDOUT if the waiting task is cancelled or
+ * its deadline passes first, -EPERM outside a task, -EINVAL (NULL fut, the
+ * calling task itself, or another loop's), -ENOMEM. May suspend. */
 CIO_API int cio_await(cio_future *fut, void **result);
 
 /* Suspends the current task for `seconds` (>= 0). Returns 0, -ECANCELED,
- * -ETIMEDOUT (an enclosing deadline came first), -EINVAL, -EPERM. */
+ * -ETIMEDOUT (an enclosing deadline came first), -EINVAL (negative or NaN
+ * seconds), -EPERM outside a task, -ENOMEM. May suspend. */
 CIO_API int cio_sleep(double seconds);
 
 /* Lets every other ready callback and task run, then resumes (sleep(0)).
- * Returns 0, -ECANCELED, -ETIMEDOUT, -EPERM. */
+ * Returns 0, -ECANCELED, -ETIMEDOUT, -EPERM outside a task, -ENOMEM (the
+ * ready queue is full). May suspend. */
 CIO_API int cio_yield(void);
 
 /* Inside a task: the result its function returns will be freed with fn
  * when the task's future is freed (unless someone takes it out with
  * cio_future_take_result), and at once if the function fails instead.
- * So an owned result nobody awaits does not leak. Returns -EPERM outside
- * a task. */
+ * So an owned result nobody awaits does not leak; taking it out makes it
+ * the taker's. Returns 0, or -EPERM outside a task. Does not suspend. */
 CIO_API int cio_task_set_result_free(cio_free_fn fn);
 
-/* The running task, or NULL outside a task. */
+/* The running task (borrowed: cio_future_ref it to keep it), or NULL
+ * outside a task. Does not suspend. */
 CIO_API cio_task *cio_current_task(void);
 
 /* The task's name; an unnamed task is "task-N", N its id (unique per loop),
  * also after it ended. Owned by the task; valid until it is renamed or its
- * last reference goes. NULL for NULL or a future that is not a task. */
+ * last reference goes. NULL for NULL or a future that is not a task (or
+ * when there is no memory for the "task-N" string). Does not suspend. */
 CIO_API const char *cio_task_name(const cio_task *task);
-/* Renames a task (the name is copied). Returns 0, -EINVAL, -ENOMEM. */
+/* Renames a task (the name is copied). Returns 0, -EINVAL (NULL or not a
+ * task), -ENOMEM. Does not suspend. */
 CIO_API int cio_task_set_name(cio_task *task, const char *name);
 
 /* Fills out with up to max tasks of loop that have not ended (each with a
- * new reference the caller drops); returns how many exist in all. */
+ * new reference the caller drops); returns how many exist in all, 0 for a
+ * NULL loop. Never fails; loop thread only; does not suspend. */
 CIO_API size_t cio_all_tasks(cio_loop *loop, cio_task **out, size_t max);
 
 /* Runs fn(arg) on the thread pool and waits for it (asyncio.to_thread).
- * If the task is cancelled meanwhile, returns -ECANCELED at once; fn still
- * runs to completion on its thread (a thread cannot be interrupted) and its
- * result is dropped; if fn had not started, it never runs. Owned arguments
- * and results want cio_to_thread_with. fn sees the task's context
- * variables (cio_context_var_get), read-only. May suspend. */
+ * arg goes to fn as is; on 0, *result (may be NULL) receives fn's result,
+ * which is the caller's. If the task is cancelled meanwhile, returns
+ * -ECANCELED at once; fn still runs to completion on its thread (a thread
+ * cannot be interrupted) and its result is dropped; if fn had not started,
+ * it never runs. Owned arguments and results want cio_to_thread_with. fn
+ * sees the task's context variables (cio_context_var_get), read-only.
+ * Returns 0, fn's own error, -ECANCELED, -ETIMEDOUT (a deadline of the
+ * task), -EPERM outside a task, -EINVAL for a NULL fn, -ENOMEM or the error
+ * of starting a pool thread. May suspend. */
 CIO_API int cio_to_thread(cio_work_fn fn, void *arg, void **result);
 
 /* cio_to_thread with ownership (opts may be NULL; see
@@ -232,7 +254,8 @@ CIO_API int cio_shield_begin(cio_scope *scope);
 CIO_API int cio_scope_end(cio_scope *scope);
 
 /* True if this deadline scope's deadline has passed (also after it ended
- * expired). False for a shield scope or NULL. */
+ * expired). False for a shield scope or NULL. Never fails; does not
+ * suspend. */
 CIO_API bool cio_scope_is_expired(const cio_scope *scope);
 
 /* The deadline of a deadline scope, in seconds on the loop clock
@@ -263,14 +286,19 @@ CIO_API int cio_scope_reschedule(cio_scope *scope, double when);
  * and -ETIMEDOUT returned. If the waiting task is cancelled, fut is
  * cancelled too, with the task's cancellation message if it has one. If
  * fut completed in the same iteration the timeout expired, its outcome
- * wins. May suspend. */
+ * wins. fut is borrowed; on 0, *result (may be NULL) receives its value,
+ * still owned by fut. Returns 0, fut's error (retrieved), -ETIMEDOUT (the
+ * timeout, or a deadline of the task), -ECANCELED (the task or fut was
+ * cancelled), -EPERM outside a task, -EINVAL (NULL fut, another loop's, NaN
+ * timeout), -ENOMEM. May suspend. */
 CIO_API int cio_wait_for(cio_future *fut, double timeout, void **result);
 
 /* ---- Task groups (asyncio.TaskGroup, structured concurrency) ----------- */
 
 typedef struct cio_task_group cio_task_group;
 
-/* Creates a group owned by the current task. Returns -EPERM outside a task.
+/* Creates a group owned by the current task, which cio_task_group_end
+ * frees. Returns 0, -EINVAL for a NULL out, -EPERM outside a task.
  * The owner must call cio_task_group_end before it returns. If it does
  * not, that is reported, and the group is closed as leaving asyncio's
  * `async with TaskGroup()` would close it, before the owner's task ends:
@@ -280,17 +308,19 @@ typedef struct cio_task_group cio_task_group;
  * function returned 0, and is reported otherwise; the group is freed.
  * So no group ever outlives its owner. -ENOMEM: no memory for the group,
  * which includes what cio_task_group_end waits with, so the end itself
- * never runs out of memory. */
+ * never runs out of memory. Does not suspend. */
 CIO_API int cio_task_group_begin(cio_task_group **out);
 
 /* Starts fn(arg) as a child of the group; children may spawn siblings, also
  * while the owner waits. The child starts with a copy of the calling
- * task's context variables. *out (may be NULL) receives a reference. Returns
- * -EINVAL, -E2BIG and -ENOMEM as cio_task_new, and
- * -EBUSY once the group is closing after a failure or an interrupted wait,
- * or is finished: cio_task_group_end saw its last child end and is about
- * to return (asyncio's "TaskGroup is finished").
- * The group is freed when cio_task_group_end returns: no call after that. */
+ * task's context variables. The group holds a reference to every child;
+ * *out (may be NULL) receives an extra one for the caller (NULL on an
+ * error). Returns 0; -EINVAL (NULL g or fn, bad opts), -E2BIG and -ENOMEM
+ * as cio_task_new; -EBUSY once the group is closing after a failure or an
+ * interrupted wait, or is finished: cio_task_group_end saw its last child
+ * end and is about to return (asyncio's "TaskGroup is finished"). The
+ * group is freed when cio_task_group_end returns: no call after that. Does
+ * not suspend. */
 CIO_API int cio_task_group_spawn(cio_task_group *g, const cio_task_options *opts, cio_task_fn fn,
                                  void *arg, cio_task **out);
 
@@ -299,16 +329,17 @@ CIO_API int cio_task_group_spawn(cio_task_group *g, const cio_task_options *opts
  * the owner is still in the group's body, its current (or next) suspension
  * fails once with -ECANCELED so it reaches cio_task_group_end (asyncio
  * cancels the owner; here the interruption is not sticky and the end clears
- * it). The end then returns the first failure. Every other failure is reported through the
- * loop's report function, so none is lost. A child that ends cancelled is
- * not a failure. If the owner is cancelled or its
- * deadline passes while waiting, the children are cancelled and waited for,
- * and -ECANCELED / -ETIMEDOUT returned. It allocates nothing, so it
+ * it). The end then returns the first failure. Every other failure is
+ * reported through the loop's report function, so none is lost. A child
+ * that ends cancelled is not a failure. If the owner is cancelled or its
+ * deadline passes while waiting, the children are cancelled and waited
+ * for, and -ECANCELED / -ETIMEDOUT returned. It allocates nothing, so it
  * cannot fail with -ENOMEM, and it never frees the group while a child is
  * alive. Must be called by the owner. May suspend. */
 CIO_API int cio_task_group_end(cio_task_group *g);
 
-/* Cancels every child of the group (the group itself stays usable). */
+/* Cancels every child of the group (the group itself stays usable and
+ * still accepts children). Ignores NULL. Does not suspend. */
 CIO_API void cio_task_group_cancel(cio_task_group *g);
 
 /* ---- Awaitable combinators ----------------------------------------------- */
@@ -318,15 +349,20 @@ CIO_API void cio_task_group_cancel(cio_task_group *g);
  * running); with it, waits for all and returns 0 (look at each future). If
  * the waiting task is cancelled, the futures are cancelled too, with the
  * task's cancellation message if it has one (asyncio passes cancel(msg) on
- * the same way); a deadline of the task cancels them with none. May
- * suspend. */
+ * the same way); a deadline of the task cancels them with none. Inputs are
+ * borrowed; each results[i] is still owned by futs[i]. Returns 0, the first
+ * failure (retrieved; -ECANCELED for a cancelled input), -ECANCELED /
+ * -ETIMEDOUT (the task was cancelled or its deadline passed), -EPERM
+ * outside a task, -EINVAL (NULL futs with n > 0, a NULL entry or one of
+ * another loop, unknown flags), -ENOMEM. May suspend. */
 CIO_API int cio_gather(cio_future *const *futs, size_t n, int flags, void **results);
 
-/* asyncio.wait: waits until the mode's condition holds (CIO_WAIT_ALL_COMPLETED:
- * every future done; CIO_WAIT_FIRST_COMPLETED: any; CIO_WAIT_FIRST_EXCEPTION:
- * any failed, not cancelled, or all done) or timeout (seconds, CIO_NO_TIMEOUT
- * for none) passes, then splits futs into the done and the pending, as they
- * are when the task resumes. done and pending are caller arrays of n entries
+/* asyncio.wait: waits until the mode's condition holds
+ * (CIO_WAIT_ALL_COMPLETED: every future done; CIO_WAIT_FIRST_COMPLETED:
+ * any; CIO_WAIT_FIRST_EXCEPTION: any failed, not cancelled, or all done)
+ * or timeout (seconds, CIO_NO_TIMEOUT for none) passes, then splits futs
+ * into the done and the pending, as they are when the task resumes. done
+ * and pending are caller arrays of n entries
  * (or NULL when that set is not wanted); each receives the inputs' pointers
  * (borrowed, no reference added) in input order, and *n_done / *n_pending
  * (each may be NULL) their counts, which add up to n. The timeout passing
@@ -340,7 +376,12 @@ CIO_API int cio_gather(cio_future *const *futs, size_t n, int flags, void **resu
 CIO_API int cio_wait(cio_future *const *futs, size_t n, cio_wait_mode mode, double timeout,
                      cio_future **done, size_t *n_done, cio_future **pending, size_t *n_pending);
 
-/* Awaits a shielded future: cancelling the waiting task leaves fut running. */
+/* Awaits a shielded future: cancelling the waiting task leaves fut running.
+ * fut is borrowed; on 0, *result (may be NULL) receives its value, still
+ * owned by fut. Returns fut's outcome (0, its error, or -ECANCELED if it was
+ * cancelled), -ECANCELED / -ETIMEDOUT (the task was cancelled or its
+ * deadline passed; fut keeps running), -EPERM outside a task, -EINVAL (NULL
+ * fut or another loop's), -ENOMEM. May suspend. */
 CIO_API int cio_shield(cio_future *fut, void **result);
 
 /* Awaits the next future of an as_completed iterator to complete; *done
@@ -370,8 +411,9 @@ typedef int (*cio_gen_fn)(cio_gen *gen, void *arg);
  * tasks left behind (a pending cio_gen_yield returns -ECANCELED, so its
  * cleanup runs) and the generator is freed; the pointer is then invalid.
  * opts are copied (a stack_size the loop cannot give fails the first
- * cio_gen_next). Returns 0, -EINVAL, -E2BIG (opts: see cio_loop_options),
- * -ENOMEM. */
+ * cio_gen_next). *out is the caller's until cio_gen_close; arg goes to fn
+ * as is. Returns 0, -EINVAL (NULL out or fn; *out is then NULL), -E2BIG
+ * (opts: see cio_loop_options), -ENOMEM. Does not suspend. */
 CIO_API int cio_gen_new(const cio_task_options *opts, cio_gen_fn fn, void *arg, cio_gen **out);
 
 /* Inside the generator: hands value to the consumer and suspends until the
@@ -395,9 +437,10 @@ CIO_API int cio_gen_yield(cio_gen *gen, void *value, void **sent);
  * A non-NULL in while the body runs rather than waits in a yield (an
  * earlier call was interrupted) is -EINVAL too, as asyncio's "already
  * running". *value (value may be NULL) is NULL unless 0 is returned.
- * -EINVAL also for a NULL gen or one being closed; -EPERM outside a task; -ECANCELED when the
- * calling task is cancelled (the generator keeps running to its next
- * yield). May suspend. */
+ * -EINVAL also for a NULL gen or one being closed; -EPERM outside a task;
+ * -ECANCELED / -ETIMEDOUT when the calling task is cancelled or its
+ * deadline passes (the generator keeps running to its next yield);
+ * -ENOMEM. May suspend. */
 CIO_API int cio_gen_send(cio_gen *gen, void *in, void **value);
 
 /* cio_gen_send(gen, NULL, value): asyncio's anext. The generator's pending
@@ -415,11 +458,14 @@ CIO_API int cio_gen_next(cio_gen *gen, void **value);
  * or already ended). */
 CIO_API int cio_gen_close(cio_gen *gen);
 
-/* ---- Introspection ------------------------------------------------------------ */
+/* ---- Introspection ------------------------------------------------------- */
 
 /* Writes a dump of every task of loop to fd (name, state, what it awaits,
  * owner, age, backtrace of its stack). In debug mode, SIGUSR1 prints it to
- * stderr for every loop. */
+ * stderr for every loop. fd stays the caller's (not closed). Returns 0,
+ * -EINVAL (NULL loop or negative fd), -EBADF or another errno of dup (fd
+ * not open), -ENOMEM; write errors are not reported. Does not suspend: it
+ * writes with blocking calls on the calling thread (the loop's). */
 CIO_API int cio_task_dump_all(cio_loop *loop, int fd);
 
 /* The stall watchdog, which names the running task in its reports, is the
@@ -481,7 +527,7 @@ CIO_API void *cio_context_var_get(cio_context_var *var);
  * (the old value stays). Never suspends. */
 CIO_API int cio_context_var_set(cio_context_var *var, void *value);
 
-/* ---- From other threads (asyncio.run_coroutine_threadsafe) -------------------
+/* ---- From other threads (asyncio.run_coroutine_threadsafe) --------------
  * A thread that does not run the loop starts a task on it and gets a
  * cio_thread_future, an object of no loop that any thread may wait on,
  * poll, cancel and free. */
@@ -512,7 +558,7 @@ typedef struct cio_thread_future cio_thread_future;
  * Returns 0; -EINVAL for a NULL loop, fn or out, or a loop closed or
  * closing (asyncio raises RuntimeError there; nothing is started, arg is
  * still the caller's); -ENOMEM. The caller owns *out and frees it with
- * cio_thread_future_free. Never blocks. */
+ * cio_thread_future_free. Never blocks; does not suspend. */
 CIO_API int cio_spawn_threadsafe(cio_loop *loop, const cio_task_options *opts, cio_task_fn fn,
                                  void *arg, cio_thread_future **out);
 
@@ -529,11 +575,12 @@ CIO_API int cio_spawn_threadsafe(cio_loop *loop, const cio_task_options *opts, c
  * only that thread could end the task) when the task has not ended and
  * timeout is not 0 (a poll there is fine), -EINVAL for a NULL tf or a NaN
  * timeout. Called before the loop's thread runs the loop, it waits forever
- * (or until the timeout). Not for tasks: it blocks the loop. */
+ * (or until the timeout). Does not suspend: it blocks the thread, so it is
+ * not for tasks (it would block the loop). */
 CIO_API int cio_thread_future_wait(cio_thread_future *tf, double timeout, void **result);
 
 /* True once the task has ended (a wait would not block). False for NULL.
- * Any thread; never blocks. */
+ * Any thread; never blocks; does not suspend. */
 CIO_API bool cio_thread_future_is_done(const cio_thread_future *tf);
 
 /* Asks the loop, from any thread, to cancel the task (cio_future_cancel
@@ -543,7 +590,7 @@ CIO_API bool cio_thread_future_is_done(const cio_thread_future *tf);
  * task that finishes before the request arrives keeps its outcome).
  * Returns 0 once asked (a second cancel is 0 too and does nothing),
  * -EINVAL for NULL or a thread future already done, -ENOMEM. Never
- * blocks. */
+ * blocks; does not suspend. */
 CIO_API int cio_thread_future_cancel(cio_thread_future *tf);
 
 /* Frees the thread future, from any thread, at any time: a task still
@@ -552,7 +599,7 @@ CIO_API int cio_thread_future_cancel(cio_thread_future *tf);
  * reported by its loop, as for any task whose error nobody retrieved. A
  * result a wait did not hand out is freed here. Returns 0 (also for NULL),
  * or -EBUSY and frees nothing while another thread waits on it. Never
- * blocks. */
+ * blocks; does not suspend. */
 CIO_API int cio_thread_future_free(cio_thread_future *tf);
 
 #ifdef __cplusplus
