@@ -158,7 +158,8 @@ CIO_API void cio_loop_stop(cio_loop *loop);
 /* True while run_forever / run_once / run_until_complete executes (false
  * for NULL). */
 CIO_API bool cio_loop_is_running(const cio_loop *loop);
-/* True once cio_loop_close succeeded (false for NULL). */
+/* True once cio_loop_close succeeded, and for NULL (a NULL loop is as
+ * unusable as a closed one). */
 CIO_API bool cio_loop_is_closed(const cio_loop *loop);
 /* True while debug mode is on (asyncio's get_debug; false for NULL). */
 CIO_API bool cio_loop_is_debug(const cio_loop *loop);
