@@ -132,6 +132,9 @@ static inline int cio__future_done_result(cio_future *fut, void **result)
         *result = fut->result;
     return fut->err;
 }
+/* The destructor of a future's result (NULL: none): what the new owner of a
+ * result taken out with cio_future_take_result has to free it with. */
+static inline cio_free_fn cio__future_result_free(const cio_future *fut) { return fut->dtor; }
 /* The argument the cancel hook was last set with (cio__future_set_cancel_hook),
  * which its owner may use as a word of storage once the hook is NULL. */
 static inline void *cio__future_cancel_hook_arg(const cio_future *fut) { return fut->hook_arg; }

@@ -77,7 +77,7 @@ static void task_done(cio_future *task, void *arg)
     } else {
         /* The destructor is read before the take clears it: the result
          * becomes the thread side's, destructor and all. */
-        cio_free_fn dtor = task->dtor;
+        cio_free_fn dtor = cio__future_result_free(task);
         void *value = NULL;
         int rc = cio_future_take_result(task, &value);
         publish(tf, rc, rc == 0 ? value : NULL, rc == 0 ? dtor : NULL);

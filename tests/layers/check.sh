@@ -174,7 +174,10 @@ check() {
                     gsub(/\/\*([^*]|\*+[^*\/])*\*+\//, "", code)
                     sub(/\/\/.*$/, "", code)
                     if (code ~ /\/\*/) { sub(/\/\*.*$/, "", code); incomment = 1 }
-                    if (match(code, /(^|[^A-Za-z0-9_])(loop|fut|future)->[A-Za-z_]+/)) {
+                    # By the variable names the layers above give core objects, and
+                    # by the fields of a future that no struct above the core shares.
+                    if (match(code, /(^|[^A-Za-z0-9_])(loop|fut|future)->[A-Za-z_]+/) ||
+                        match(code, /[A-Za-z_]+->(dtor|cbs|capcb|cb_slot|free_hook|free_arg|hook_arg|retrieved|cancel_requested|cancel_msg|is_task)([^A-Za-z0-9_]|$)/)) {
                         hit = substr(code, RSTART, RLENGTH)
                         sub(/^[^A-Za-z]/, "", hit)
                         fail(file ":" lineno, "touches a core field (" hit "): use the accessors of src/core.h")
