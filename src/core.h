@@ -149,4 +149,30 @@ static inline cio_future *cio__future_take_sole_awaiter(cio_future *fut)
     return fut->cbs[0].arg;
 }
 
+/* ---- For the net layer: edge registrations and a per-loop slot ----------
+ * (Implemented in src/loop/io.c and src/loop/loop.c.)
+ *
+ * An edge registration puts fd in the backend once for both directions
+ * (epoll: EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET, one epoll_ctl for the
+ * descriptor's whole use) and calls cb(loop, fd, events, arg) for every
+ * edge, events as for cio_loop_add_reader (CIO_IOERR for an error or a
+ * hang-up, which also reads as CIO_READABLE). `armed` is what the owner
+ * waits for now: a level-triggered backend (poll) watches only the armed
+ * directions (changing them is no system call there), and epoll ignores
+ * it. A registration counts as the loop's live work (cio_loop_run_once
+ * returns 1, cio_loop_close says -EBUSY) only while armed. fd may not also
+ * have a reader or writer of cio_loop_add_reader/_writer (-EBUSY either
+ * way). */
+int cio__io_edge_add(cio_loop *loop, int fd, cio_io_cb cb, void *arg);
+int cio__io_edge_arm(cio_loop *loop, int fd, int armed);
+/* Removes the registration (the descriptor may already be closed). */
+int cio__io_edge_del(cio_loop *loop, int fd);
+
+/* Per-loop slots for layers above the task layer, which has loop->ext:
+ * a pointer and the function cio_loop_free calls with it (after the loop
+ * closed; NULL: nothing to call). */
+enum { CIO__SLOT_NET = 0, CIO__SLOT_COUNT = 4 };
+void *cio__loop_slot(cio_loop *loop, int id);
+void cio__loop_set_slot(cio_loop *loop, int id, void *data, void (*free_fn)(cio_loop *, void *));
+
 #endif

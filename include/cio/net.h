@@ -1,0 +1,682 @@
+/* cio: networking. Waiting on descriptors from tasks, addresses, TCP, UDP
+ * and Unix sockets, buffered streams with one flow-control contract,
+ * servers, the protocol/transport callback API, subprocesses and files.
+ *
+ * Two styles, one connection object underneath:
+ *   - coroutine style: a cio_stream, read and written from tasks (the plain
+ *     names suspend, as everywhere in cio);
+ *   - callback style: a cio_transport driving a cio_protocol's callbacks
+ *     (asyncio's and Twisted's model), from the loop's thread.
+ * cio_transport_to_stream and cio_stream_to_transport hand a connection
+ * from one style to the other with its buffered bytes.
+ *
+ * Every descriptor cio creates is non-blocking and close-on-exec. SIGPIPE
+ * never kills a cio program: sockets are written with MSG_NOSIGNAL, and the
+ * first use of this header's functions sets SIGPIPE to SIG_IGN if it was
+ * SIG_DFL (a handler the program installed itself is left alone);
+ * subprocesses start with SIGPIPE back at SIG_DFL.
+ *
+ * Deadlines and cancellation: every suspending call here honours the
+ * calling task's deadline scopes (-ETIMEDOUT) and cancellation
+ * (-ECANCELED), as cio_await does. A read that gives up that way consumes
+ * nothing; a write that gives up may have sent part of the data (the
+ * entry says how much is known). */
+#ifndef CIO_NET_H
+#define CIO_NET_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <sys/uio.h>
+#include <sys/un.h>
+
+#include "common.h"
+#include "future.h"
+#include "loop.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---- Waiting on a descriptor ----------------------------------------------
+ * The first wait on a descriptor registers it with the loop's backend once
+ * (edge-triggered where the backend has it), and the registration stays
+ * while the descriptor is in use: later waits cost no epoll_ctl. So a
+ * descriptor waited on must leave through cio_fd_close, or cio_fd_forget
+ * before the program closes it or hands it elsewhere (debug mode reports a
+ * descriptor closed behind cio's back when it notices). One task at a time
+ * may wait for each direction of a descriptor. */
+
+/* Suspends until fd is ready for one of `events` (CIO_READABLE,
+ * CIO_WRITABLE, or both): level-triggered semantics, as poll(2). On 0,
+ * *ready (may be NULL) receives the ready events, with CIO_IOERR added for
+ * an error or hang-up. Returns 0, -EINVAL (fd < 0, no event), -EBUSY
+ * (another task waits for the same direction), -EPERM outside a task,
+ * -ECANCELED, -ETIMEDOUT, -ENOMEM or the backend's error (-EPERM for a
+ * regular file under epoll). May suspend. */
+CIO_API int cio_fd_wait(int fd, int events, int *ready);
+
+/* read(2) that suspends the task instead of returning EAGAIN: returns the
+ * bytes read (0 at end of file) or -errno. Puts fd in non-blocking mode.
+ * May suspend. */
+CIO_API ssize_t cio_fd_read(int fd, void *buf, size_t len);
+
+/* write(2) that suspends instead of returning EAGAIN: returns the bytes
+ * written (at least 1 when len > 0, possibly fewer than len, as write(2))
+ * or -errno. Puts fd in non-blocking mode. May suspend. */
+CIO_API ssize_t cio_fd_write(int fd, const void *buf, size_t len);
+
+/* Drops the loop's registration of fd (if any) and wakes a task waiting on
+ * it with -EBADF; leaves fd open. Returns 0, -EINVAL (fd < 0) or -EPERM
+ * when called off the loop's thread with no current loop. Never suspends. */
+CIO_API int cio_fd_forget(int fd);
+
+/* cio_fd_forget, then close(2). Returns 0 or -errno of close (the
+ * descriptor is closed either way, as close(2)). Never suspends. */
+CIO_API int cio_fd_close(int fd);
+
+/* ---- Addresses ------------------------------------------------------------ */
+
+/* An IPv4, IPv6 or Unix socket address, by value. len is the length the
+ * system calls take (0: no address). */
+typedef struct cio_addr {
+    union {
+        struct sockaddr sa;
+        struct sockaddr_in in4;
+        struct sockaddr_in6 in6;
+        struct sockaddr_un un;
+        struct sockaddr_storage storage;
+    } u;
+    socklen_t len;
+} cio_addr;
+
+/* Room for any address cio_addr_format writes, with its terminating NUL. */
+#define CIO_ADDR_STRLEN 136
+
+/* Parses "1.2.3.4:80", "[::1]:80", "[fe80::1%eth0]:80", "unix:/path",
+ * "/path" (a path starting with '/' or '.'), "unix:@name" or "@name" (a
+ * Linux abstract name) into *out. A port is required for IP addresses
+ * (0..65535, decimal, no sign). Returns 0, -EINVAL for text outside that
+ * grammar (out untouched), -ENAMETOOLONG for a path that does not fit
+ * sun_path. Never suspends. */
+CIO_API int cio_addr_parse(const char *text, cio_addr *out);
+
+/* An IP address from a numeric host ("127.0.0.1", "::1", no brackets) and a
+ * port. Returns 0 or -EINVAL. Never suspends. */
+CIO_API int cio_addr_ip(const char *host, uint16_t port, cio_addr *out);
+
+/* A Unix address: a path, or with a leading '@' an abstract name. Returns
+ * 0, -EINVAL (NULL or empty) or -ENAMETOOLONG. Never suspends. */
+CIO_API int cio_addr_unix(const char *path, cio_addr *out);
+
+/* Copies a system address (from accept(2), getsockname(2), ...). Returns
+ * 0, or -EINVAL for a family other than AF_INET/AF_INET6/AF_UNIX or a
+ * length that does not fit it. Never suspends. */
+CIO_API int cio_addr_from_sockaddr(const struct sockaddr *sa, socklen_t len, cio_addr *out);
+
+/* Formats a as cio_addr_parse reads it ("[::1]:80", "unix:/p", "unix:@n",
+ * "unix:" for an unnamed Unix socket). Returns 0, -EINVAL (bad address) or
+ * -ENOSPC if len is too small (buf then holds "" when len > 0). Never
+ * suspends. */
+CIO_API int cio_addr_format(const cio_addr *a, char *buf, size_t len);
+
+/* The address family (AF_INET, AF_INET6, AF_UNIX); AF_UNSPEC for NULL or
+ * an empty address. */
+CIO_API sa_family_t cio_addr_family(const cio_addr *a);
+
+/* The port of an IP address; 0 for NULL or a Unix address. */
+CIO_API uint16_t cio_addr_port(const cio_addr *a);
+
+/* Whether two addresses are the same (family, address, port or path). */
+CIO_API bool cio_addr_is_equal(const cio_addr *a, const cio_addr *b);
+
+/* ---- Sockets --------------------------------------------------------------- */
+
+/* Options of sockets cio creates (connect, listen, servers). Zero is every
+ * default. */
+typedef struct cio_socket_options {
+    size_t size;     /* sizeof(cio_socket_options) as compiled: the macros */
+    int backlog;     /* listen(2) backlog; default 511 (nginx's) */
+    bool reuseport;  /* SO_REUSEPORT: several sockets (loops) share the port */
+    bool nagle;      /* leave Nagle's algorithm on; default: TCP_NODELAY set */
+    bool keepalive;  /* SO_KEEPALIVE */
+    int keepalive_idle;     /* s before the first probe; 0: the system's */
+    int keepalive_interval; /* s between probes; 0: the system's */
+    int keepalive_count;    /* probes before the connection drops; 0: the system's */
+    bool v6only;     /* IPV6_V6ONLY on an IPv6 listener; default off (dual stack) */
+    bool unlink;     /* a Unix listener removes a stale socket file at its path first */
+    const cio_addr *local; /* connect: bind to this local address first */
+} cio_socket_options;
+
+#define CIO_SOCKET_OPTIONS_INIT {.size = sizeof(cio_socket_options)}
+#define CIO_SOCKET_OPTIONS(...) \
+    ((cio_socket_options){.size = sizeof(cio_socket_options), __VA_ARGS__})
+
+/* A listening socket for addr (TCP for IP addresses, SOCK_STREAM for Unix
+ * ones), with SO_REUSEADDR, the options' backlog and SO_REUSEPORT. Port 0
+ * picks a free port (cio_socket_local tells which). On 0, *fd is the
+ * caller's. Returns 0, -EINVAL, -E2BIG, or the error of socket, bind or
+ * listen (-EADDRINUSE, -EACCES, ...). Never suspends. */
+CIO_API int cio_socket_listen(const cio_addr *addr, const cio_socket_options *opts, int *fd);
+
+/* Suspends until a connection arrives on the listening socket lfd and
+ * accepts it (non-blocking, close-on-exec; TCP_NODELAY set on TCP). On 0,
+ * *fd is the caller's and *peer (may be NULL) its address. Returns 0,
+ * -EPERM outside a task, -ECANCELED, -ETIMEDOUT, or accept's error
+ * (-EMFILE, ...). May suspend. */
+CIO_API int cio_socket_accept(int lfd, int *fd, cio_addr *peer);
+
+/* Connects a new socket to addr, suspending until the connection is made
+ * (TCP_NODELAY and the other options applied). On 0, *fd is the caller's.
+ * Returns 0, -EINVAL, -E2BIG, -EPERM outside a task, -ECANCELED,
+ * -ETIMEDOUT (the task's deadline), or the connection's error
+ * (-ECONNREFUSED, -ENETUNREACH, ...); no descriptor is left open on error.
+ * May suspend. */
+CIO_API int cio_socket_connect(const cio_addr *addr, const cio_socket_options *opts, int *fd);
+
+/* A connected pair of Unix sockets of `type` (SOCK_STREAM, SOCK_DGRAM,
+ * SOCK_SEQPACKET), non-blocking and close-on-exec. Returns 0, -EINVAL or
+ * socketpair's error. Never suspends. */
+CIO_API int cio_socket_pair(int type, int fds[2]);
+
+/* The socket's local / peer address. Return 0 or -errno. Never suspend. */
+CIO_API int cio_socket_local(int fd, cio_addr *out);
+CIO_API int cio_socket_peer(int fd, cio_addr *out);
+
+/* Sends len bytes (len >= 1) and nfds descriptors (SCM_RIGHTS, at most
+ * CIO_SOCKET_MAX_FDS) over the Unix socket fd, suspending while its buffer
+ * is full. Returns the bytes sent (the descriptors went with the first of
+ * them) or -errno (-EINVAL, -EPERM outside a task, ...). The descriptors
+ * stay the caller's (the receiver gets duplicates). May suspend. */
+#define CIO_SOCKET_MAX_FDS 253
+CIO_API ssize_t cio_socket_send_fds(int fd, const void *buf, size_t len, const int *fds,
+                                    size_t nfds);
+
+/* Receives up to len bytes and up to *nfds descriptors from the Unix socket
+ * fd, suspending until a message arrives. On return *nfds is the number of
+ * descriptors received into fds (each close-on-exec, the caller's); more
+ * descriptors than fit are closed and the call returns -EMSGSIZE after
+ * storing the ones that fit. Returns the bytes read (0: the peer closed) or
+ * -errno. May suspend. */
+CIO_API ssize_t cio_socket_recv_fds(int fd, void *buf, size_t len, int *fds, size_t *nfds);
+
+/* ---- Streams (coroutine style) ---------------------------------------------
+ * A buffered, bidirectional byte stream over a connected socket or a pipe.
+ *
+ * Reading: bytes are read into a buffer the stream takes from its loop's
+ * pool when data arrives and gives back as soon as it is empty, so an idle
+ * stream holds no read buffer. One task reads a stream at a time (a second
+ * concurrent reader gets -EBUSY).
+ *
+ * Writing and flow control, the one contract: a write appends to the
+ * stream's write buffer and returns at once while the buffer stays at or
+ * below the high-water mark; a write that takes it over the mark suspends
+ * its task until the buffer drains to the low-water mark. cio_stream_drain
+ * waits for the same condition without writing. Any number of tasks may
+ * write and drain one stream at once (each write's bytes stay contiguous,
+ * in call order); all of them are woken. A write error (the peer reset)
+ * is returned by the write or drain that sees it and by every later one. */
+typedef struct cio_stream cio_stream;
+
+typedef struct cio_stream_options {
+    size_t size;       /* sizeof(cio_stream_options) as compiled: the macros */
+    size_t high_water; /* bytes; default 64 KiB */
+    size_t low_water;  /* bytes; default high_water / 4; must not exceed high_water */
+    size_t limit;      /* the most a line or read_until may span; default 64 KiB */
+} cio_stream_options;
+
+#define CIO_STREAM_OPTIONS_INIT {.size = sizeof(cio_stream_options)}
+#define CIO_STREAM_OPTIONS(...) \
+    ((cio_stream_options){.size = sizeof(cio_stream_options), __VA_ARGS__})
+
+/* Makes a stream of the connected descriptor fd (a socket, pipe or
+ * terminal) on the current loop; the stream owns fd from then on (on
+ * error fd is still the caller's). Returns 0, -EINVAL,
+ * -E2BIG, -EPERM with no current loop (call it from a task or a callback
+ * of a running loop), -ENOMEM. Never suspends. */
+CIO_API int cio_stream_new(int fd, const cio_stream_options *opts, cio_stream **out);
+
+/* cio_socket_connect, then cio_stream_new: a TCP or Unix stream connected
+ * to addr. Returns what they return. May suspend. */
+CIO_API int cio_stream_connect(const cio_addr *addr, const cio_socket_options *sopts,
+                               const cio_stream_options *opts, cio_stream **out);
+
+/* Reads what is buffered, or suspends until some bytes arrive: returns the
+ * bytes copied into buf (1..len), 0 at end of stream, or -errno
+ * (-ECONNRESET, -EBUSY, ...). May suspend. */
+CIO_API ssize_t cio_stream_read(cio_stream *s, void *buf, size_t len);
+
+/* Reads exactly len bytes. Returns len, or -ENODATA if the stream ended
+ * first (the bytes that did arrive stay buffered for cio_stream_read), or
+ * another error; on -ECANCELED/-ETIMEDOUT nothing is consumed. May
+ * suspend. */
+CIO_API ssize_t cio_stream_read_exactly(cio_stream *s, void *buf, size_t len);
+
+/* Reads up to and including the separator sep (seplen >= 1) into buf.
+ * Returns the bytes stored (separator included), -EMSGSIZE if no separator
+ * appears within min(len, the stream's limit) bytes (nothing consumed: the
+ * bytes stay buffered, and the buffer never grows past the limit),
+ * -ENODATA if the stream ended without a separator (the tail stays
+ * buffered), or another error. May suspend. */
+CIO_API ssize_t cio_stream_read_until(cio_stream *s, const void *sep, size_t seplen, void *buf,
+                                      size_t len);
+
+/* cio_stream_read_until with "\n". May suspend. */
+CIO_API ssize_t cio_stream_read_line(cio_stream *s, char *buf, size_t len);
+
+/* Reads to the end of the stream into a new malloc'd buffer: on 0, *data
+ * (the caller's, free(3); NUL-terminated for convenience, the NUL not
+ * counted) and *len. Returns 0, -EMSGSIZE if more than max bytes arrive
+ * (what was read stays buffered, up to the limit), or another error. May
+ * suspend. */
+CIO_API int cio_stream_read_all(cio_stream *s, size_t max, void **data, size_t *len);
+
+/* Zero-copy reading for parsers: suspends until at least one byte is
+ * buffered (or the stream ended), then points *data at the buffered bytes
+ * and sets *len (0 at end of stream). The bytes stay valid until the next
+ * call on the stream; cio_stream_consume says how many were used. Returns
+ * 0 or -errno. May suspend. */
+CIO_API int cio_stream_peek(cio_stream *s, const void **data, size_t *len);
+
+/* Drops n bytes from the front of the read buffer (n at most what is
+ * buffered). Returns 0 or -EINVAL. Never suspends. */
+CIO_API int cio_stream_consume(cio_stream *s, size_t n);
+
+/* Appends len bytes to the write buffer (see the contract above), sending
+ * what the socket takes at once. Returns 0 or -errno (-EPIPE after
+ * cio_stream_shutdown, -ECONNRESET, ...); on -ECANCELED/-ETIMEDOUT the
+ * bytes were buffered and will be sent. May suspend. */
+CIO_API int cio_stream_write(cio_stream *s, const void *buf, size_t len);
+
+/* cio_stream_write of iovcnt pieces as one contiguous write. May suspend. */
+CIO_API int cio_stream_writev(cio_stream *s, const struct iovec *iov, int iovcnt);
+
+/* Suspends until the write buffer is at or below the low-water mark.
+ * Returns 0 or the stream's write error. May suspend. */
+CIO_API int cio_stream_drain(cio_stream *s);
+
+/* Suspends until every buffered byte has been handed to the kernel.
+ * Returns 0 or the stream's write error. May suspend. */
+CIO_API int cio_stream_flush(cio_stream *s);
+
+/* Sends count bytes of the file file_fd from offset with sendfile(2),
+ * after flushing what is buffered (falls back to read and write where
+ * sendfile cannot be used). Returns the bytes sent (fewer than count only
+ * when the file ended) or -errno. May suspend. */
+CIO_API ssize_t cio_stream_sendfile(cio_stream *s, int file_fd, off_t offset, size_t count);
+
+/* Half-close: flushes, then shuts down the write side (a pipe is closed);
+ * reading goes on. Returns 0 or -errno. May suspend. */
+CIO_API int cio_stream_shutdown(cio_stream *s);
+
+/* Graceful close: flushes under the task's deadline, closes the descriptor
+ * and frees the stream (invalid afterwards, whatever this returns, except
+ * -EPERM: called outside a task with bytes still to flush, it frees
+ * nothing). Returns 0, or the flush's error (the stream is closed anyway;
+ * -ETIMEDOUT: the deadline passed, the rest was dropped with a reset).
+ * May suspend. */
+CIO_API int cio_stream_close(cio_stream *s);
+
+/* Abortive close: drops buffered output, resets a TCP connection
+ * (SO_LINGER 0), closes and frees; tasks waiting on the stream get
+ * -ECONNABORTED. Returns 0 or -EINVAL. Never suspends. */
+CIO_API int cio_stream_abort(cio_stream *s);
+
+/* Getters. cio_stream_fd returns the descriptor (-1 for NULL), which
+ * stays the stream's; cio_stream_buffered the bytes in the write buffer;
+ * cio_stream_readable the bytes buffered for reading. */
+CIO_API int cio_stream_fd(const cio_stream *s);
+CIO_API size_t cio_stream_buffered(const cio_stream *s);
+CIO_API size_t cio_stream_readable(const cio_stream *s);
+/* The end of the stream was seen and every buffered byte was read. */
+CIO_API bool cio_stream_is_eof(const cio_stream *s);
+
+/* Changes the write buffer's marks (low <= high; 0, 0: the defaults).
+ * Returns 0 or -EINVAL. Never suspends. */
+CIO_API int cio_stream_set_water(cio_stream *s, size_t high, size_t low);
+
+/* ---- Protocol/transport (callback style) -----------------------------------
+ * asyncio's model: cio calls the protocol's callbacks on the loop's thread;
+ * the protocol writes through the transport, which never blocks: it
+ * buffers, and calls pause_writing when the buffer goes over the
+ * high-water mark and resume_writing when it drains to the low-water
+ * mark. No callback is called from inside a transport function the
+ * protocol called (they come from the loop), and connection_lost is the
+ * last callback, called exactly once for a connection_made. */
+typedef struct cio_transport cio_transport;
+
+typedef struct cio_protocol {
+    /* The connection is up. arg is the server's or connect's arg; *ctx
+     * (initially arg) is handed to every later callback. Return 0, or an
+     * error to abort the connection (connection_lost follows). */
+    int (*connection_made)(cio_transport *t, void *arg, void **ctx);
+    /* Bytes arrived (len >= 1); data is valid during the call only. */
+    void (*data_received)(cio_transport *t, const void *data, size_t len, void *ctx);
+    /* The peer shut down its side. Return true to keep the transport open
+     * for writing (half-close), false to close it (the default when NULL). */
+    bool (*eof_received)(cio_transport *t, void *ctx);
+    /* The connection is gone: error is 0 for a clean close or eof, else
+     * -errno. The transport is freed once this returns. */
+    void (*connection_lost)(cio_transport *t, int error, void *ctx);
+    /* Flow control (may be NULL). */
+    void (*pause_writing)(cio_transport *t, void *ctx);
+    void (*resume_writing)(cio_transport *t, void *ctx);
+} cio_protocol;
+
+/* Makes a transport of the connected descriptor fd on loop and calls
+ * proto->connection_made (from the loop, soon). Owns fd from then on (on
+ * error it is still the caller's). Returns 0, -EINVAL, -E2BIG, -ENOMEM.
+ * Never suspends. */
+CIO_API int cio_transport_new(cio_loop *loop, int fd, const cio_stream_options *opts,
+                              const cio_protocol *proto, void *arg, cio_transport **out);
+
+/* Connects to addr without a task: once connected, a transport runs proto
+ * (connection_made). *out (may be NULL) receives a future (the caller's
+ * reference) that completes with 0 once connection_made ran, or with the
+ * error of connecting (connection_made is then never called). Cancelling
+ * the future cancels the attempt. Returns 0 (started), -EINVAL, -E2BIG,
+ * -ENOMEM or socket's error. Never suspends. */
+CIO_API int cio_transport_connect(cio_loop *loop, const cio_addr *addr,
+                                  const cio_socket_options *sopts,
+                                  const cio_stream_options *opts, const cio_protocol *proto,
+                                  void *arg, cio_future **out);
+
+/* Buffers len bytes and sends what the socket takes. Never blocks:
+ * exceeding the high-water mark calls pause_writing (later, from the loop).
+ * Returns 0, -EPIPE after write_eof or close, or the connection's error.
+ * Never suspends. */
+CIO_API int cio_transport_write(cio_transport *t, const void *data, size_t len);
+CIO_API int cio_transport_writev(cio_transport *t, const struct iovec *iov, int iovcnt);
+
+/* Shuts the write side down once the buffer is sent (half-close). */
+CIO_API int cio_transport_write_eof(cio_transport *t);
+
+/* Stops / restarts calling data_received (no read buffer is held while
+ * paused). Return 0 or -EINVAL. */
+CIO_API int cio_transport_pause_reading(cio_transport *t);
+CIO_API int cio_transport_resume_reading(cio_transport *t);
+
+/* Graceful close: stops reading, sends the buffered bytes, closes, then
+ * connection_lost(0). Returns 0 or -EINVAL (already closing). */
+CIO_API int cio_transport_close(cio_transport *t);
+
+/* Abortive close: drops the buffer, resets, then connection_lost
+ * (-ECONNABORTED). Returns 0 or -EINVAL. */
+CIO_API int cio_transport_abort(cio_transport *t);
+
+/* Changes the flow-control marks (low <= high; 0, 0: the defaults). */
+CIO_API int cio_transport_set_water(cio_transport *t, size_t high, size_t low);
+
+/* Getters. */
+CIO_API int cio_transport_fd(const cio_transport *t);
+CIO_API size_t cio_transport_buffered(const cio_transport *t);
+CIO_API cio_loop *cio_transport_loop(const cio_transport *t);
+CIO_API bool cio_transport_is_closing(const cio_transport *t);
+
+/* Hands the connection to the coroutine style: the transport becomes a
+ * stream (bytes received but not yet delivered, and bytes not yet sent,
+ * carry over); the protocol gets no more callbacks, not even
+ * connection_lost. Call it from a protocol callback or a task of the same
+ * loop. Returns 0, -EINVAL (closing), -ENOMEM. Never suspends. */
+CIO_API int cio_transport_to_stream(cio_transport *t, cio_stream **out);
+
+/* The reverse: the stream becomes a transport running proto
+ * (connection_made, then data_received with any bytes the stream had
+ * buffered for reading). No task may be inside a call on the stream.
+ * Returns 0, -EBUSY (a task is inside a call on s), -EINVAL, -ENOMEM.
+ * Never suspends. */
+CIO_API int cio_stream_to_transport(cio_stream *s, const cio_protocol *proto, void *arg,
+                                    cio_transport **out);
+
+/* ---- Servers ---------------------------------------------------------------
+ * A server listens on an address and runs, for every connection, a task
+ * (cio_server_new: the task receives a stream it owns) or a protocol
+ * (cio_server_new_protocol). The handler tasks belong to the server, as
+ * tasks of a task group: closing the server stops accepting, lets them
+ * finish within a grace period, then cancels the rest and waits for them.
+ *
+ * Running out of descriptors (accept failing with EMFILE/ENFILE) neither
+ * spins nor stops the server: it keeps a spare descriptor, which it closes
+ * to accept and at once close the pending connection (shedding it rather
+ * than leaving the client hanging), then pauses accepting (10 ms, doubling
+ * up to 1 s while the shortage lasts) and resumes by itself. At
+ * max_connections it stops accepting (connections wait in the backlog)
+ * until one closes. */
+typedef struct cio_server cio_server;
+
+/* A connection's task: owns s (closing it is optional: the server closes
+ * it when the task returns). Its return value is the task's result. */
+typedef int (*cio_stream_handler)(cio_stream *s, void *arg);
+
+typedef struct cio_server_options {
+    size_t size;            /* sizeof(cio_server_options) as compiled: the macros */
+    const cio_socket_options *socket; /* listening and accepted sockets; NULL: defaults */
+    const cio_stream_options *stream; /* every connection's stream; NULL: defaults */
+    size_t max_connections; /* concurrent connections; 0: no cap */
+    size_t stack_size;      /* handler tasks' stacks; 0: cio_task_options' default */
+    const char *name;       /* handler tasks are named "<name>-conn"; default "server" */
+    const int *fd;          /* serve this listening socket (the server adopts it)
+                               instead of binding addr; NULL: bind addr */
+} cio_server_options;
+
+#define CIO_SERVER_OPTIONS_INIT {.size = sizeof(cio_server_options)}
+#define CIO_SERVER_OPTIONS(...) \
+    ((cio_server_options){.size = sizeof(cio_server_options), __VA_ARGS__})
+
+/* Listens on addr (NULL when opts->fd names a listening socket) and starts
+ * accepting on the current loop: each connection runs handler(stream, arg)
+ * in a task of the server. Returns 0, -EINVAL, -E2BIG, -EPERM with no
+ * running loop on this thread, or the listen error. Never suspends. */
+CIO_API int cio_server_new(const cio_addr *addr, const cio_server_options *opts,
+                           cio_stream_handler handler, void *arg, cio_server **out);
+
+/* The same with a protocol: each connection gets a transport running
+ * proto, with arg passed to connection_made. Never suspends. */
+CIO_API int cio_server_new_protocol(const cio_addr *addr, const cio_server_options *opts,
+                                    const cio_protocol *proto, void *arg, cio_server **out);
+
+/* Graceful close: stops accepting and closes the listening socket at once,
+ * lets handler tasks run for up to grace seconds (protocol connections are
+ * closed with cio_transport_close at once), then cancels the tasks still
+ * running (aborting the remaining transports), waits for them and frees
+ * the server. Returns 0. Follows the _close rule (-EPERM outside a task
+ * while connections remain: use cio_server_close_future). May suspend. */
+CIO_API int cio_server_close(cio_server *srv, double grace);
+
+/* cio_server_close for callback code: *out receives a future (the
+ * caller's reference) that completes with 0 when the server is freed.
+ * Returns 0 or -EINVAL. Never suspends. */
+CIO_API int cio_server_close_future(cio_server *srv, double grace, cio_future **out);
+
+/* The address the server listens on (the port chosen for port 0). */
+CIO_API int cio_server_addr(const cio_server *srv, cio_addr *out);
+/* Connections open now. */
+CIO_API size_t cio_server_connections(const cio_server *srv);
+
+/* ---- UDP and Unix datagram sockets ----------------------------------------- */
+typedef struct cio_udp cio_udp;
+
+typedef struct cio_udp_options {
+    size_t size;            /* sizeof(cio_udp_options) as compiled: the macros */
+    const cio_addr *remote; /* connect(2) to this peer (send with to == NULL) */
+    bool reuseaddr;         /* SO_REUSEADDR (several receivers of a multicast group) */
+    bool reuseport;         /* SO_REUSEPORT */
+    bool broadcast;         /* SO_BROADCAST */
+    int family;             /* AF_INET/AF_INET6/AF_UNIX when neither local nor remote is given */
+} cio_udp_options;
+
+#define CIO_UDP_OPTIONS_INIT {.size = sizeof(cio_udp_options)}
+#define CIO_UDP_OPTIONS(...) ((cio_udp_options){.size = sizeof(cio_udp_options), __VA_ARGS__})
+
+/* A datagram socket (UDP for IP addresses, SOCK_DGRAM for Unix ones) on
+ * the current loop, bound to local (may be NULL: an ephemeral port, or an
+ * unnamed Unix socket). Returns 0, -EINVAL, -E2BIG, -EPERM (no current
+ * loop), -ENOMEM, or the error of socket, bind or connect. Never suspends. */
+CIO_API int cio_udp_new(const cio_addr *local, const cio_udp_options *opts, cio_udp **out);
+
+/* Sends one datagram to `to` (NULL on a connected socket), suspending
+ * while the socket's buffer is full. Returns len or -errno (-EMSGSIZE,
+ * -ECONNREFUSED on a connected socket after an ICMP error, ...). May
+ * suspend. */
+CIO_API ssize_t cio_udp_send(cio_udp *u, const void *buf, size_t len, const cio_addr *to);
+
+/* The same without suspending: -EAGAIN when the buffer is full. */
+CIO_API ssize_t cio_udp_send_nowait(cio_udp *u, const void *buf, size_t len, const cio_addr *to);
+
+/* Suspends until a datagram arrives; copies up to len bytes of it into buf
+ * (the rest of a longer one is dropped) and its sender into *from (may be
+ * NULL). Returns the datagram's full length (more than len: truncated) or
+ * -errno. May suspend. */
+CIO_API ssize_t cio_udp_recv(cio_udp *u, void *buf, size_t len, cio_addr *from);
+
+/* One datagram of a batch. */
+typedef struct cio_datagram {
+    void *data;   /* send: the bytes; recv: the caller's buffer */
+    size_t len;   /* send: their length; recv: the buffer's size, then the datagram's length */
+    cio_addr addr; /* send: the destination (len 0: the connected peer); recv: the sender */
+} cio_datagram;
+
+/* Batches (sendmmsg/recvmmsg): sends msgs[0..n) in order, suspending while
+ * the buffer is full; on return *done is the number sent. Returns 0 or the
+ * error that stopped the batch (*done tells how far it got). May suspend. */
+CIO_API int cio_udp_send_many(cio_udp *u, const cio_datagram *msgs, size_t n, size_t *done);
+/* Suspends until at least one datagram arrives, then receives up to n of
+ * them without waiting more; *done is the number received. May suspend. */
+CIO_API int cio_udp_recv_many(cio_udp *u, cio_datagram *msgs, size_t n, size_t *done);
+
+/* Callback style: cb is called on the loop's thread for every datagram
+ * (data valid during the call only); NULL stops it. While a callback is
+ * set, cio_udp_recv returns -EBUSY. Returns 0 or -EINVAL. */
+typedef void (*cio_udp_cb)(cio_udp *u, const void *data, size_t len, const cio_addr *from,
+                           void *arg);
+CIO_API int cio_udp_set_receiver(cio_udp *u, cio_udp_cb cb, void *arg);
+
+/* Multicast: join or leave group (an IPv4 or IPv6 address) on the
+ * interface named iface (NULL: the system's choice). Return 0 or -errno. */
+CIO_API int cio_udp_join(cio_udp *u, const char *group, const char *iface);
+CIO_API int cio_udp_leave(cio_udp *u, const char *group, const char *iface);
+/* IP_MULTICAST_LOOP / IPV6_MULTICAST_LOOP, IP_MULTICAST_TTL / hops. */
+CIO_API int cio_udp_set_multicast_loop(cio_udp *u, bool on);
+CIO_API int cio_udp_set_multicast_ttl(cio_udp *u, int ttl);
+CIO_API int cio_udp_set_broadcast(cio_udp *u, bool on);
+
+CIO_API int cio_udp_fd(const cio_udp *u);
+CIO_API int cio_udp_local(const cio_udp *u, cio_addr *out);
+
+/* Closes the socket and frees u; a task waiting on it gets -EBADF.
+ * Returns 0 or -EINVAL. Never suspends. */
+CIO_API int cio_udp_close(cio_udp *u);
+
+/* ---- Subprocesses ---------------------------------------------------------- */
+typedef struct cio_process cio_process;
+
+/* What a child's stdin/stdout/stderr is. */
+enum {
+    CIO_PROCESS_INHERIT = 0, /* the parent's */
+    CIO_PROCESS_PIPE,        /* a pipe to a cio_stream of the parent */
+    CIO_PROCESS_DEVNULL,     /* /dev/null */
+    CIO_PROCESS_STDOUT,      /* stderr only: the same as stdout */
+};
+
+typedef struct cio_process_options {
+    size_t size;            /* sizeof(cio_process_options) as compiled: the macros */
+    const char *const *env; /* NULL-terminated "K=V" list; NULL: the parent's */
+    const char *cwd;        /* working directory; NULL: the parent's */
+    int stdin_mode, stdout_mode, stderr_mode; /* CIO_PROCESS_* */
+    bool new_session;       /* setsid(2) in the child */
+    bool search_path;       /* look argv[0] up in PATH (execvp); default: a path */
+} cio_process_options;
+
+#define CIO_PROCESS_OPTIONS_INIT {.size = sizeof(cio_process_options)}
+#define CIO_PROCESS_OPTIONS(...) \
+    ((cio_process_options){.size = sizeof(cio_process_options), __VA_ARGS__})
+
+/* Starts argv[0] with argv (NULL-terminated) on the current loop. The
+ * child starts with the default signal dispositions and mask. Returns 0,
+ * -EINVAL, -E2BIG, -EPERM (no current loop), -ENOENT / -EACCES (the program
+ * could not be executed: reported here, not as an exit status), -ENOMEM.
+ * Never suspends. */
+CIO_API int cio_process_new(const char *const *argv, const cio_process_options *opts,
+                            cio_process **out);
+
+/* The pipes (NULL when not CIO_PROCESS_PIPE): streams the process owns;
+ * they stay valid until cio_process_free. cio_stream_shutdown on stdin
+ * closes the child's input. */
+CIO_API cio_stream *cio_process_stdin(const cio_process *p);
+CIO_API cio_stream *cio_process_stdout(const cio_process *p);
+CIO_API cio_stream *cio_process_stderr(const cio_process *p);
+CIO_API pid_t cio_process_pid(const cio_process *p);
+
+/* Suspends until the child exits; *status (may be NULL) receives its exit
+ * code, or -N if signal N killed it (asyncio's returncode). Returns 0,
+ * -EPERM, -ECANCELED, -ETIMEDOUT (the child keeps running). May suspend. */
+CIO_API int cio_process_wait(cio_process *p, int *status);
+
+/* The same for callback code: the future completes with 0 when the child
+ * has exited (then cio_process_status reads the status). */
+CIO_API int cio_process_wait_future(cio_process *p, cio_future **out);
+
+/* Whether the child has exited (and been reaped), and its status. */
+CIO_API bool cio_process_is_done(const cio_process *p);
+CIO_API int cio_process_status(const cio_process *p);
+
+/* Sends signal sig; no-op returning 0 once the child has been reaped.
+ * Returns 0 or -EINVAL. cio_process_kill sends SIGKILL. */
+CIO_API int cio_process_signal(cio_process *p, int sig);
+CIO_API int cio_process_kill(cio_process *p);
+
+/* Closes the pipes and frees p. -EBUSY (nothing freed) while the child
+ * runs: wait or kill first. Accepts NULL. */
+CIO_API int cio_process_free(cio_process *p);
+
+/* The outcome of cio_process_run. */
+typedef struct cio_process_result {
+    int status;   /* as cio_process_wait */
+    char *out;    /* captured stdout (NUL-terminated, malloc'd), or NULL */
+    size_t out_len;
+    char *err;    /* captured stderr, or NULL */
+    size_t err_len;
+} cio_process_result;
+
+/* Runs a command to the end: writes input (may be NULL) to its stdin,
+ * captures stdout (and stderr, unless opts says otherwise) up to max bytes
+ * each (more: -EMSGSIZE, and the child is killed), waits. On 0, *res holds
+ * the outputs (free with cio_process_result_free). On -ETIMEDOUT or
+ * -ECANCELED the child is killed and reaped before this returns. May
+ * suspend. */
+CIO_API int cio_process_run(const char *const *argv, const cio_process_options *opts,
+                            const void *input, size_t input_len, size_t max,
+                            cio_process_result *res);
+CIO_API void cio_process_result_free(cio_process_result *res);
+
+/* ---- Files (through the thread pool) ---------------------------------------
+ * Each call runs its system call on the thread pool and suspends the task
+ * meanwhile. A task cancelled while the call runs returns -ECANCELED at
+ * once only when that is safe: a read or write keeps the task waiting
+ * until the thread is done with the caller's buffer, then returns
+ * -ECANCELED (the bytes may have moved). */
+typedef struct cio_file cio_file;
+
+CIO_API int cio_file_open(const char *path, int flags, mode_t mode, cio_file **out);
+CIO_API ssize_t cio_file_read(cio_file *f, void *buf, size_t len);
+CIO_API ssize_t cio_file_write(cio_file *f, const void *buf, size_t len);
+CIO_API ssize_t cio_file_pread(cio_file *f, void *buf, size_t len, off_t offset);
+CIO_API ssize_t cio_file_pwrite(cio_file *f, const void *buf, size_t len, off_t offset);
+CIO_API int cio_file_sync(cio_file *f);
+CIO_API int cio_file_stat(cio_file *f, struct stat *st);
+CIO_API int cio_file_fd(const cio_file *f);
+CIO_API int cio_file_close(cio_file *f);
+/* Whole files. */
+CIO_API int cio_file_read_all(const char *path, size_t max, void **data, size_t *len);
+CIO_API int cio_file_write_atomic(const char *path, const void *data, size_t len, mode_t mode);
+CIO_API int cio_file_stat_path(const char *path, struct stat *st);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

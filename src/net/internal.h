@@ -1,0 +1,115 @@
+/* Internal declarations of the net layer (src/net). Never installed.
+ *
+ * The net layer sits on the task layer (rank 4 in src/LAYERS.md): it uses
+ * the public API of tasks and sync, and reaches the core only through
+ * src/core.h (edge registrations, the per-loop slot, the loop's time).
+ *
+ * Shared pieces, each in its own file:
+ *   fd.c      struct cio__nfd: a descriptor registered once with the loop
+ *             (edge-triggered), its ready bits and the tasks waiting on it;
+ *             cio_fd_*; the per-loop net state (struct cio__net);
+ *             cio__net_init_process (SIGPIPE).
+ *   addr.c    cio_addr_*.
+ *   socket.c  cio_socket_* (listen, accept, connect, pair, fd passing),
+ *             cio__sock_* helpers.
+ *   conn.c    struct cio__conn: the one connection object behind both a
+ *   stream.c  cio_stream and a cio_transport (its buffers, its byte-moving
+ *   transport.c ops, which TLS will replace), the buffer pool.
+ *   server.c  cio_server_*.
+ *   udp.c     cio_udp_*.
+ *   process.c cio_process_*.
+ *   file.c    cio_file_*. */
+#ifndef CIO_NET_INTERNAL_H
+#define CIO_NET_INTERNAL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cio/net.h>
+#include <cio/task.h>
+
+#include "../core.h"
+
+/* ---- The per-loop state of the net layer ---------------------------------
+ * Kept in the loop's CIO__SLOT_NET slot (src/core.h), made on first use by
+ * cio__net_get and freed by the loop's cio_loop_free. */
+struct cio__nfd;
+struct cio__net {
+    cio_loop *loop;
+    /* cio_fd_wait's registrations of raw descriptors, indexed by fd
+     * (NULL: none). Streams, servers and UDP sockets embed their own
+     * cio__nfd and are not in this table. */
+    struct cio__nfd **raw;
+    int nraw;
+    /* The read-buffer pool (conn.c): free buffers of CIO__BUF_SIZE bytes. */
+    void *buf_free;
+    size_t buf_nfree;
+    /* Subprocesses (process.c): the SIGCHLD fallback's list. */
+    void *procs;
+};
+
+/* The net state of the running loop / of loop, made on first use (NULL:
+ * out of memory, or no loop). Loop thread only. */
+struct cio__net *cio__net_get(cio_loop *loop);
+static inline struct cio__net *cio__net_current(void)
+{
+    cio_loop *loop = cio__running_loop();
+    return loop ? cio__net_get(loop) : NULL;
+}
+
+/* Sets SIGPIPE to SIG_IGN once per process if it is SIG_DFL. Every public
+ * constructor of the net layer calls it (cheap after the first time). */
+void cio__net_init_process(void);
+
+/* ---- Descriptors registered with the loop --------------------------------
+ * An nfd is registered once (cio__nfd_open) and stays registered while the
+ * owner uses the descriptor. The backend reports edges; each edge sets
+ * `ready` bits. The I/O code follows the edge-triggered rule: try the
+ * system call first; only when it returns EAGAIN, clear that direction's
+ * ready bit (cio__nfd_clear) and wait (cio__nfd_wait or a callback). A
+ * read shorter than asked on a stream socket may clear the bit too (epoll
+ * reports every new arrival as a new edge), which saves the EAGAIN call.
+ *
+ * Two kinds of owners: tasks wait with cio__nfd_wait (one per direction);
+ * callback owners (transports, servers, UDP receivers) set `on_event`,
+ * called from the loop with the events of every edge. */
+struct cio__nfd {
+    cio_loop *loop;
+    int fd;
+    uint8_t ready;   /* CIO_READABLE | CIO_WRITABLE | CIO_IOERR seen, not yet cleared */
+    uint8_t armed;   /* directions someone waits for (see cio__io_edge_arm) */
+    bool registered;
+    cio_future *rwait, *wwait; /* the futures tasks await, one per direction */
+    void (*on_event)(struct cio__nfd *n, int events);
+    void *owner;
+};
+
+/* Registers fd (non-blocking; the caller made it so) with loop. Returns 0,
+ * -EBUSY (fd has a reader/writer of cio_loop_add_reader or another nfd),
+ * -ENOMEM or the backend's error (-EPERM for a regular file under epoll). */
+int cio__nfd_open(struct cio__nfd *n, cio_loop *loop, int fd);
+/* Deregisters (the descriptor stays open) and completes a waiting task's
+ * future with -EBADF. Safe on a zeroed or already closed nfd. */
+void cio__nfd_close(struct cio__nfd *n);
+/* Suspends the current task until `events` (one direction, or both: then
+ * either) is ready, honouring deadlines and cancellation. Returns 0,
+ * -EBUSY (a task already waits for that direction), -EPERM (no task),
+ * -ECANCELED, -ETIMEDOUT, -EBADF (cio__nfd_close meanwhile). A direction
+ * whose ready bit is set returns at once. */
+int cio__nfd_wait(struct cio__nfd *n, int events);
+static inline void cio__nfd_clear(struct cio__nfd *n, int events)
+{
+    n->ready &= (uint8_t)~events;
+}
+/* For callback owners: what they want reported (costs no system call on
+ * epoll; a level-triggered backend polls only armed directions). */
+int cio__nfd_arm(struct cio__nfd *n, int events);
+
+/* ---- Socket helpers (socket.c) ------------------------------------------- */
+int cio__sock_nonblock(int fd);                      /* O_NONBLOCK on; 0 or -errno */
+int cio__sock_apply(int fd, int family, const cio_socket_options *o); /* nodelay, keepalive */
+/* accept4 with SOCK_NONBLOCK|SOCK_CLOEXEC and the TCP options; -errno. */
+int cio__sock_accept(int lfd, const cio_socket_options *o, cio_addr *peer);
+
+#endif
