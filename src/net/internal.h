@@ -100,11 +100,14 @@ struct cio__nfd {
 };
 
 /* Registers fd (non-blocking; the caller made it so) with loop: one
- * epoll_ctl, the only one in the registration's life. Sets loop, fd,
+ * epoll_ctl, the only one in the registration's life. A raw registration
+ * of fd (cio_fd_*, cio_socket_accept's listener) that no task waits on is
+ * taken over (dropped first). Sets loop, fd,
  * ready = armed = 0, no waiters; leaves on_event and owner as the caller
  * set them (before or after: on_event is read at each edge). n must not
  * move until cio__nfd_close. Returns 0, -EINVAL, -EBUSY (fd has a
- * reader/writer of cio_loop_add_reader or another nfd), -ENOMEM, -EBADF or
+ * reader/writer of cio_loop_add_reader, another nfd, or a raw registration
+ * a task waits on), -ENOMEM, -EBADF or
  * the backend's error (-EPERM for a regular file under epoll). Loop
  * thread. Also calls cio__net_init_process. */
 int cio__nfd_open(struct cio__nfd *n, cio_loop *loop, int fd);
@@ -130,7 +133,10 @@ static inline void cio__nfd_clear(struct cio__nfd *n, int events)
 }
 /* For callback owners: what they want reported (costs no system call on
  * epoll; a level-triggered backend polls only armed directions, and keeps
- * reporting one until the owner disarms it or drains it). Armed
+ * reporting one until the owner disarms it or drains it). Arming reports
+ * nothing by itself on epoll: an edge comes only when the state changes,
+ * so an owner looks at `ready` first (a bit still set means: go on with
+ * the system call) and arms only after EAGAIN cleared the bit. Armed
  * directions count as the loop's live work. on_event is called with the
  * events of every edge, armed or not (epoll reports them all; ready is
  * updated first, waiting tasks are woken first), and may close and free
