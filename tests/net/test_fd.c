@@ -596,6 +596,41 @@ TEST(fd_debug_reports_close_behind_back)
     }
 }
 
+/* poll backend: a descriptor closed behind the back of a waiting task is
+ * reported (poll(2) says POLLNVAL), and the task is woken: its read then
+ * fails with EBADF instead of waiting forever. (epoll drops a closed
+ * descriptor silently: nothing to see there.) */
+static int closed_while_waiting_main(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    cio_loop_set_report_handler(cio_current_loop(), collect, NULL);
+    g_reports[0] = 0;
+    int s[2];
+    sockpair(s);
+    struct waiter r = {s[0], CIO_READABLE, 0, 1, true};
+    cio_task *t = spawn(waiter_task, &r);
+    yield_until(&r.started);
+    EXPECT_OK(cio_yield());
+    close(s[0]); /* the mistake */
+    EXPECT_OK(join(t));
+    EXPECT_ERR(-EBADF, r.rc);
+    char want[80];
+    snprintf(want, sizeof want, "fd %d was closed while a task or callback waited on it", s[0]);
+    if (!strstr(g_reports, want))
+        FAIL("no \"%s\" in reports: \"%s\"", want, g_reports);
+    EXPECT_OK(cio_fd_forget(s[0]));
+    EXPECT_OK(cio_fd_close(s[1]));
+    return 0;
+}
+
+TEST(fd_poll_closed_while_waiting)
+{
+    int before = test_fd_baseline();
+    EXPECT_OK(cio_run_with(&CIO_LOOP_OPTIONS(.backend = "poll"), closed_while_waiting_main, NULL,
+                           NULL));
+    EXPECT_EQ(before, test_fd_count());
+}
+
 /* A waited-on descriptor left registered at the end: the loop still
  * closes (nothing armed), and the registration's memory goes with it. */
 static int left_registered_main(void *arg, void **result)
