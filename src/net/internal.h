@@ -159,8 +159,17 @@ ssize_t cio__fd_io(int fd, int dir, ssize_t (*op)(int fd, void *arg), void *arg)
 
 /* ---- Socket helpers (socket.c) ------------------------------------------- */
 int cio__sock_nonblock(int fd);                      /* O_NONBLOCK on; 0 or -errno */
-int cio__sock_apply(int fd, int family, const cio_socket_options *o); /* nodelay, keepalive */
-/* accept4 with SOCK_NONBLOCK|SOCK_CLOEXEC and the TCP options; -errno. */
+/* TCP_NODELAY (unless o->nagle) and the keep-alive options on an IP socket
+ * (nothing on others); o NULL: the defaults. 0 or -errno. */
+int cio__sock_apply(int fd, int family, const cio_socket_options *o);
+/* accept4 with SOCK_NONBLOCK|SOCK_CLOEXEC: returns the new descriptor or
+ * -errno (-EAGAIN when nothing is pending; never suspends). With o, the
+ * TCP options are applied (one setsockopt each; on failure the socket is
+ * closed and the error returned). With o NULL nothing is applied: Linux
+ * copies TCP_NODELAY and the keep-alive settings from the listener to the
+ * accepted socket, and a listener of cio_socket_listen has them, so a
+ * server on such a listener passes NULL and saves the system calls.
+ * *peer (may be NULL) gets the client's address ("unix:" if unnamed). */
 int cio__sock_accept(int lfd, const cio_socket_options *o, cio_addr *peer);
 
 #endif
