@@ -578,8 +578,10 @@ ssize_t cio_stream_sendfile(cio_stream *s, int file_fd, off_t offset, size_t cou
                 break;
             }
             if (errno != EAGAIN) {
+                /* The connection's errors are sticky, the file's are not. */
                 r = -errno;
-                cio__conn_write_failed(c, (int)r);
+                if (errno == EPIPE || errno == ECONNRESET || errno == ENOTCONN)
+                    cio__conn_write_failed(c, (int)r);
                 break;
             }
             cio__nfd_clear(&c->nfd, CIO_WRITABLE);
