@@ -211,7 +211,9 @@ static void dispatch(void *arg)
     uint8_t p = c->pending;
     c->pending = 0;
     if (c->mode == CIO__CONN_TRANSPORT) {
-        if ((p & CIO__P_MADE) && !(c->flags & (CIO__C_LOST | CIO__C_MADE))) {
+        /* A transport closed before this ran still gets connection_made,
+         * then connection_lost: its owner holds it and waits for the end. */
+        if ((p & CIO__P_MADE) && !(c->flags & CIO__C_MADE)) {
             int rc = 0;
             c->flags |= CIO__C_MADE;
             if (c->proto->connection_made)
@@ -243,8 +245,10 @@ static void connect_done_cb(cio_future *f, void *arg)
     struct cio__conn *c = arg;
     if (c->connect_fut != f)
         return;
-    /* Cancelled by its owner before the connection was made. */
+    /* Cancelled by its owner before the connection was made: nothing of
+     * the protocol is called. */
     c->connect_fut = NULL;
+    c->pending &= (uint8_t)~CIO__P_MADE;
     cio_future_unref(f);
     if (c->mode == CIO__CONN_CONNECTING)
         cio__conn_close(c, false, -ECANCELED);
