@@ -162,16 +162,6 @@ void cio__conn_buf_give(struct cio__net *net, void *buf)
     net->buf_nfree++;
 }
 
-void cio__conn_pool_free(struct cio__net *net)
-{
-    while (net->buf_free) {
-        void *p = net->buf_free;
-        memcpy(&net->buf_free, p, sizeof(void *));
-        free(p);
-    }
-    net->buf_nfree = 0;
-}
-
 /* ---- Life --------------------------------------------------------------- */
 
 int cio__conn_set_opts(size_t *high, size_t *low, size_t *limit, const cio_stream_options *opts)

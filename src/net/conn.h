@@ -221,7 +221,8 @@ int cio__conn_wait_write(struct cio__conn *c, int kind);
 /* Whether a write waiter of `kind` is satisfied now. */
 bool cio__conn_wait_done(const struct cio__conn *c, int kind);
 
-/* The pool (the net state's free function calls cio__conn_pool_free). */
+/* The pool: a list through each free buffer's first word, at most
+ * CIO__BUF_POOL_MAX long; fd.c frees it with the loop. */
 void *cio__conn_buf_take(struct cio__net *net);
 void cio__conn_buf_give(struct cio__net *net, void *buf);
 

@@ -52,9 +52,6 @@ struct cio__net {
      * a slot of its own, with its own free function). */
     void *procs;
 };
-/* Frees the read-buffer pool's free buffers (conn.c); the net state's
- * free function calls it when the loop is freed. */
-void cio__conn_pool_free(struct cio__net *net);
 
 /* The net state of the running loop / of loop, made on first use (NULL:
  * out of memory, or no loop). Loop thread only. */
