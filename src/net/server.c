@@ -90,6 +90,7 @@ struct cio_server {
     cio_handle soon_timer; /* the rest of a batch; 0: none */
 
     bool closing, cancelling;
+    int hold; /* > 0: inside a walk of conns, the server must not be freed */
     cio_handle grace_timer;
     cio_future *closed; /* completes when the server is freed */
 
@@ -164,7 +165,7 @@ static void conn_unlink(struct srv_conn *c)
         cio_future_unref(c->task);
     free(c);
     if (srv->closing) {
-        if (srv->nconn == 0)
+        if (srv->nconn == 0 && !srv->hold)
             srv_finish(srv);
     } else if (srv->max_connections && srv->nconn + 1 == srv->max_connections) {
         srv_resume(srv);
@@ -218,13 +219,14 @@ static void conn_task_done(cio_future *task, void *arg)
     cio_future_error(task);
 }
 
+/* The two ways to start a connection: on an error fd is closed (the
+ * client sees the connection end) and nothing is left behind. */
 static int conn_start_stream(cio_server *srv, int fd)
 {
     struct srv_conn *c = calloc(1, sizeof *c);
-    if (!c)
-        return -ENOMEM;
-    int rc = cio_stream_new(fd, srv->have_stopts ? &srv->stopts : NULL, &c->stream);
+    int rc = c ? cio_stream_new(fd, srv->have_stopts ? &srv->stopts : NULL, &c->stream) : -ENOMEM;
     if (rc < 0) {
+        close(fd);
         free(c);
         return rc;
     }
@@ -251,11 +253,11 @@ static int conn_start_stream(cio_server *srv, int fd)
 static int conn_start_protocol(cio_server *srv, int fd)
 {
     struct srv_conn *c = calloc(1, sizeof *c);
-    if (!c)
-        return -ENOMEM;
-    int rc = cio_transport_new(srv->loop, fd, srv->have_stopts ? &srv->stopts : NULL, srv->proto,
-                               srv->arg, &c->tr);
+    int rc = c ? cio_transport_new(srv->loop, fd, srv->have_stopts ? &srv->stopts : NULL,
+                                   srv->proto, srv->arg, &c->tr)
+               : -ENOMEM;
     if (rc < 0) {
+        close(fd);
         free(c);
         return rc;
     }
@@ -324,8 +326,7 @@ static void srv_accept_batch(cio_server *srv)
             srv->backoff = 0;
             srv->accepted++;
             int rc = srv->proto ? conn_start_protocol(srv, fd) : conn_start_stream(srv, fd);
-            if (rc < 0) {
-                close(fd); /* no memory for it: the client sees it closed */
+            if (rc < 0) { /* no memory for it: the client saw it closed */
                 srv_pause(srv, false);
                 return;
             }
@@ -448,6 +449,7 @@ static int server_new(const cio_addr *addr, const cio_server_options *opts,
     srv->arg = arg;
     srv->loop = loop;
     srv->lfd = -1;
+    srv->spare = -1;
 
     cio__net_init_process();
     if (o.fd) {
@@ -487,7 +489,7 @@ fail:
             unlink(srv->addr.u.un.sun_path);
         close(srv->lfd);
     }
-    if (srv->spare > 0)
+    if (srv->spare >= 0)
         close(srv->spare);
     free(srv->task_name);
     free(srv);
@@ -524,6 +526,30 @@ static void srv_finish(cio_server *srv)
     cio_future_unref(closed);
 }
 
+/* Closes (abort: aborts) every transport, and with abort cancels every
+ * handler task. Neither is expected to call back synchronously (the
+ * transports' connection_lost and the tasks' ends come from the loop);
+ * should one do so, the record walk and the server stay valid: the
+ * server is freed after the walk. Returns whether it was freed. */
+static bool srv_walk(cio_server *srv, bool abort)
+{
+    srv->hold++;
+    for (struct srv_conn *c = srv->conns, *next; c; c = next) {
+        next = c->next;
+        if (c->tr && abort)
+            cio_transport_abort(c->tr);
+        else if (c->tr)
+            cio_transport_close(c->tr);
+        else if (abort && c->task)
+            cio_future_cancel(c->task);
+    }
+    if (--srv->hold == 0 && srv->nconn == 0) {
+        srv_finish(srv);
+        return true;
+    }
+    return false;
+}
+
 /* The grace period is over (or was cut short): cancel the handler tasks
  * still running and abort the transports left. */
 static void srv_cancel_all(cio_server *srv)
@@ -535,15 +561,7 @@ static void srv_cancel_all(cio_server *srv)
         cio_timer_cancel(srv->loop, srv->grace_timer);
         srv->grace_timer = 0;
     }
-    /* Neither call below runs a callback of ours synchronously, but save
-     * the next record first all the same. */
-    for (struct srv_conn *c = srv->conns, *next; c; c = next) {
-        next = c->next;
-        if (c->task)
-            cio_future_cancel(c->task);
-        else if (c->tr)
-            cio_transport_abort(c->tr);
-    }
+    srv_walk(srv, true);
 }
 
 static void srv_grace_cb(void *arg)
@@ -581,11 +599,8 @@ static void srv_close_start(cio_server *srv, double grace, cio_future *closed)
         srv_finish(srv);
         return;
     }
-    /* cio_transport_close never calls back synchronously: connection_lost,
-     * and with it our watch, come from the loop. */
-    for (struct srv_conn *c = srv->conns; c; c = c->next)
-        if (c->tr)
-            cio_transport_close(c->tr);
+    if (srv_walk(srv, false))
+        return;
     if (grace <= 0)
         srv_cancel_all(srv);
     else if (grace < 1e9 &&

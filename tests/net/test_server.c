@@ -2,7 +2,6 @@
  * adopting a listening socket, graceful close, the connection cap. The
  * 1,000-client runs are in test_server_load.c, the descriptor shortage in
  * test_server_emfile.c, Python interop in test_server_interop.c. */
-#define _GNU_SOURCE
 #include <math.h>
 #include <sys/stat.h>
 

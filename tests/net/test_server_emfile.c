@@ -5,7 +5,6 @@
  * calls and pauses, which depend only on the loop's own clock, and in
  * process CPU time, with a generous bound), and once descriptors are free
  * again it serves as before. Both styles. */
-#define _GNU_SOURCE
 #include <math.h>
 #include <time.h>
 

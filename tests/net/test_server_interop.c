@@ -3,7 +3,6 @@
  * styles: it sends lines, reads each echo and prints it; the case reads
  * the client's output through a pipe and checks it. Skipped, saying so,
  * when there is no python3. */
-#define _GNU_SOURCE
 #include <spawn.h>
 
 #include "net/server_util.h"

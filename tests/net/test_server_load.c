@@ -4,7 +4,6 @@
  * then each does more round trips and closes. Two descriptors per
  * connection: the soft RLIMIT_NOFILE is raised to the hard limit first,
  * and the case is skipped (saying so) only if that is below 2,200. */
-#define _GNU_SOURCE
 #include "net/server_util.h"
 
 #define CLIENTS 1000
