@@ -424,6 +424,7 @@ static int server_new(const cio_addr *addr, const cio_server_options *opts,
     cio_server *srv = calloc(1, sizeof *srv);
     if (!srv)
         return -ENOMEM;
+    srv->lfd = srv->spare = -1;
     srv->sopts = (cio_socket_options)CIO_SOCKET_OPTIONS_INIT;
     srv->stopts = (cio_stream_options)CIO_STREAM_OPTIONS_INIT;
     if ((rc = copy_nested(&srv->sopts, sizeof srv->sopts, o.socket)) < 0 ||
@@ -448,8 +449,6 @@ static int server_new(const cio_addr *addr, const cio_server_options *opts,
     srv->proto = proto;
     srv->arg = arg;
     srv->loop = loop;
-    srv->lfd = -1;
-    srv->spare = -1;
 
     cio__net_init_process();
     if (o.fd) {
@@ -499,6 +498,8 @@ fail:
 int cio_server_new(const cio_addr *addr, const cio_server_options *opts,
                    cio_stream_handler handler, void *arg, cio_server **out)
 {
+    if (out)
+        *out = NULL;
     if (!handler)
         return -EINVAL;
     return server_new(addr, opts, handler, NULL, arg, out);
@@ -507,6 +508,8 @@ int cio_server_new(const cio_addr *addr, const cio_server_options *opts,
 int cio_server_new_protocol(const cio_addr *addr, const cio_server_options *opts,
                             const cio_protocol *proto, void *arg, cio_server **out)
 {
+    if (out)
+        *out = NULL;
     if (!proto)
         return -EINVAL;
     return server_new(addr, opts, NULL, proto, arg, out);

@@ -36,6 +36,59 @@ static inline int fd_count(void)
     return n - 1;
 }
 
+/* The task layer keeps one descriptor for the process once tasks ran (a
+ * pidfd for process_madvise, src/task/stack.c): run tasks once before
+ * counting. */
+static inline int warm_task(void *arg, void **res)
+{
+    (void)arg;
+    (void)res;
+    return cio_yield();
+}
+static inline int warm_main(void *arg, void **res)
+{
+    (void)arg;
+    (void)res;
+    cio_task *t;
+    int rc = cio_spawn(warm_task, NULL, &t);
+    if (rc == 0) {
+        rc = cio_await(t, NULL);
+        cio_future_unref(t);
+    }
+    return rc;
+}
+static inline int fd_count_warm(void)
+{
+    EXPECT_OK(cio_run(warm_main, NULL, NULL));
+    return fd_count();
+}
+
+/* Lists /proc/self/fd on stderr (when a count is off). */
+static inline void fd_list(void)
+{
+    DIR *d = opendir("/proc/self/fd");
+    struct dirent *e;
+    while (d && (e = readdir(d))) {
+        char path[300], target[256];
+        snprintf(path, sizeof path, "/proc/self/fd/%s", e->d_name);
+        ssize_t n = readlink(path, target, sizeof target - 1);
+        if (n > 0) {
+            target[n] = 0;
+            fprintf(stderr, "  fd %s -> %s\n", e->d_name, target);
+        }
+    }
+    if (d)
+        closedir(d);
+}
+#define EXPECT_FDS(before)                                                                        \
+    do {                                                                                          \
+        int now_ = fd_count();                                                                    \
+        if (now_ != (before)) {                                                                   \
+            fd_list();                                                                            \
+            FAIL("descriptors: %d before, %d after", (before), now_);                            \
+        }                                                                                         \
+    } while (0)
+
 /* The case's main task: no report may be made on its loop. */
 static inline void strict_reports(void)
 {

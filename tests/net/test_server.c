@@ -9,9 +9,9 @@
 
 #define RUN(fn, arg)                                                                              \
     do {                                                                                          \
-        int before_ = fd_count();                                                                 \
+        int before_ = fd_count_warm();                                                                          \
         EXPECT_OK(cio_run(fn, arg, NULL));                                                        \
-        EXPECT_EQ(before_, fd_count());                                                           \
+        EXPECT_FDS(before_);                                                           \
     } while (0)
 
 /* ---- Arguments --------------------------------------------------------------- */

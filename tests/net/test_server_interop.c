@@ -111,9 +111,9 @@ TEST(python_asyncio_client_task_server)
         fprintf(stderr, "SKIP: no python3\n");
         return;
     }
-    int before = fd_count();
+    int before = fd_count_warm();
     EXPECT_OK(cio_run(interop_main, NULL, NULL));
-    EXPECT_EQ(before, fd_count());
+    EXPECT_FDS(before);
 }
 
 TEST(python_asyncio_client_protocol_server)
@@ -122,9 +122,9 @@ TEST(python_asyncio_client_protocol_server)
         fprintf(stderr, "SKIP: no python3\n");
         return;
     }
-    int before = fd_count();
+    int before = fd_count_warm();
     EXPECT_OK(cio_run(interop_main, (void *)1, NULL));
-    EXPECT_EQ(before, fd_count());
+    EXPECT_FDS(before);
 }
 
 int main(int argc, char **argv) { return test_main(argc, argv); }

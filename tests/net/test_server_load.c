@@ -113,18 +113,18 @@ TEST_T(thousand_clients_task_per_connection, 240)
 {
     if (!enough_descriptors())
         return;
-    int before = fd_count();
+    int before = fd_count_warm();
     EXPECT_OK(cio_run(load_main, NULL, NULL));
-    EXPECT_EQ(before, fd_count());
+    EXPECT_FDS(before);
 }
 
 TEST_T(thousand_clients_protocol, 240)
 {
     if (!enough_descriptors())
         return;
-    int before = fd_count();
+    int before = fd_count_warm();
     EXPECT_OK(cio_run(load_main, (void *)1, NULL));
-    EXPECT_EQ(before, fd_count());
+    EXPECT_FDS(before);
 }
 
 int main(int argc, char **argv) { return test_main(argc, argv); }
