@@ -475,9 +475,6 @@ static int server_new(const cio_addr *addr, const cio_server_options *opts,
     srv->nfd.owner = srv;
     if ((rc = cio__nfd_open(&srv->nfd, loop, srv->lfd)) < 0)
         goto fail;
-    /* Owner fields again: the registration may have reset the struct. */
-    srv->nfd.on_event = srv_on_event;
-    srv->nfd.owner = srv;
     srv_arm(srv, true);
     *out = srv;
     return 0;
