@@ -565,8 +565,12 @@ static void flood_lost(cio_transport *t, int error, void *ctx)
     if (error == 0)
         st->lost_clean++;
 }
-static const cio_protocol flood_protocol = {.connection_made = flood_made,
-                                            .connection_lost = flood_lost};
+static void flood_data(cio_transport *t, const void *data, size_t len, void *ctx)
+{
+    (void)t, (void)data, (void)len, (void)ctx;
+}
+static const cio_protocol flood_protocol = {
+    .connection_made = flood_made, .data_received = flood_data, .connection_lost = flood_lost};
 
 static int proto_close_main(void *arg, void **res)
 {
