@@ -321,7 +321,13 @@ static void srv_accept_batch(cio_server *srv)
             return;
         }
         srv->accept_calls++;
-        int fd = cio__sock_accept(srv->lfd, &srv->sopts, NULL);
+        /* Plain accept4: the socket options were set on the listening
+         * socket, which Linux copies to every accepted TCP socket
+         * (TCP_NODELAY, keep-alive and its timings), so a connection costs
+         * no setsockopt. */
+        int fd = accept4(srv->lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (fd < 0)
+            fd = -errno;
         if (fd >= 0) {
             srv->backoff = 0;
             srv->accepted++;
@@ -459,6 +465,12 @@ static int server_new(const cio_addr *addr, const cio_server_options *opts,
         goto fail;
     }
     if ((rc = cio_socket_local(srv->lfd, &srv->addr)) < 0)
+        goto fail;
+    /* The accepted sockets' options, set once on the listener (they are
+     * inherited). */
+    sa_family_t family = srv->addr.u.sa.sa_family;
+    if ((family == AF_INET || family == AF_INET6) &&
+        (rc = cio__sock_apply(srv->lfd, family, &srv->sopts)) < 0)
         goto fail;
     struct stat st;
     if (!o.fd && srv->addr.u.sa.sa_family == AF_UNIX &&

@@ -3,6 +3,7 @@
  * 1,000-client runs are in test_server_load.c, the descriptor shortage in
  * test_server_emfile.c, Python interop in test_server_interop.c. */
 #include <math.h>
+#include <netinet/tcp.h>
 #include <sys/stat.h>
 
 #include "net/server_util.h"
@@ -304,6 +305,56 @@ static int handler_main(void *arg, void **res)
 }
 
 TEST(handler_result_name_and_stream_left_open) { RUN(handler_main, NULL); }
+
+/* ---- Accepted sockets get the options --------------------------------------------- */
+
+struct opt_seen {
+    int nodelay, keepalive;
+    bool done;
+};
+
+static int opt_handler(cio_stream *s, void *arg)
+{
+    struct opt_seen *o = arg;
+    socklen_t len = sizeof o->nodelay;
+    getsockopt(cio_stream_fd(s), IPPROTO_TCP, TCP_NODELAY, &o->nodelay, &len);
+    len = sizeof o->keepalive;
+    getsockopt(cio_stream_fd(s), SOL_SOCKET, SO_KEEPALIVE, &o->keepalive, &len);
+    o->done = true;
+    return 0;
+}
+
+static void check_options(const cio_socket_options *so, int nodelay, int keepalive)
+{
+    cio_addr a = loopback4(), at;
+    struct opt_seen o = {.done = false};
+    cio_server *srv;
+    EXPECT_OK(cio_server_new(&a, &CIO_SERVER_OPTIONS(.socket = so), opt_handler, &o, &srv));
+    EXPECT_OK(cio_server_addr(srv, &at));
+    cio_stream *cl;
+    EXPECT_OK(cio_stream_connect(&at, NULL, NULL, &cl));
+    WAIT_UNTIL(o.done);
+    EXPECT_EQ(nodelay, o.nodelay != 0);
+    EXPECT_EQ(keepalive, o.keepalive != 0);
+    cio_stream_abort(cl);
+    EXPECT_OK(cio_server_close(srv, 1));
+}
+
+static int options_main(void *arg, void **res)
+{
+    (void)arg;
+    (void)res;
+    strict_reports();
+    cio_scope sc;
+    EXPECT_OK(cio_timeout_begin(&sc, 60));
+    check_options(NULL, 1, 0);
+    check_options(&CIO_SOCKET_OPTIONS(.nagle = true), 0, 0);
+    check_options(&CIO_SOCKET_OPTIONS(.keepalive = true, .keepalive_idle = 30), 1, 1);
+    EXPECT_OK(cio_scope_end(&sc));
+    return 0;
+}
+
+TEST(accepted_sockets_get_the_options) { RUN(options_main, NULL); }
 
 /* ---- Unix sockets ------------------------------------------------------------------ */
 
