@@ -520,34 +520,64 @@ typedef struct cio_server_options {
 #define CIO_SERVER_OPTIONS(...) \
     ((cio_server_options){.size = sizeof(cio_server_options), __VA_ARGS__})
 
-/* Listens on addr (NULL when opts->fd names a listening socket) and starts
- * accepting on the current loop: each connection runs handler(stream, arg)
- * in a task of the server. Returns 0, -EINVAL, -E2BIG, -EPERM with no
- * running loop on this thread, or the listen error. Never suspends. */
+/* Listens on addr (NULL when opts->fd names a listening socket, which the
+ * server then adopts: closing the server closes it) and starts accepting
+ * on the current loop. Each connection becomes a stream (opts->stream) and
+ * runs handler(stream, arg) in a new task of the server, named
+ * "<name>-conn", with opts->stack_size. The task's outcome is the
+ * handler's return value (negative: its error; else its result, as an
+ * intptr_t); the server reads it, so a handler's error is not reported as
+ * one nobody awaited. Accepted sockets get opts->socket's options
+ * (TCP_NODELAY unless nagle). On an error *out is NULL and an adopted
+ * descriptor is still the caller's. Returns 0; -EINVAL (NULL handler or
+ * out, neither or both of addr and opts->fd, an empty addr, opts->fd not a
+ * listening socket, options not made with the macros); -E2BIG (options
+ * from a newer header); -EPERM with no running loop on this thread (call
+ * it from a task or a callback); -ENOMEM; or the error of listen
+ * (-EADDRINUSE, ...). Never suspends. */
 CIO_API int cio_server_new(const cio_addr *addr, const cio_server_options *opts,
                            cio_stream_handler handler, void *arg, cio_server **out);
 
 /* The same with a protocol: each connection gets a transport running
- * proto, with arg passed to connection_made. Never suspends. */
+ * proto, with arg passed to connection_made. Returns as cio_server_new
+ * (-EINVAL for a NULL proto). Never suspends. */
 CIO_API int cio_server_new_protocol(const cio_addr *addr, const cio_server_options *opts,
                                     const cio_protocol *proto, void *arg, cio_server **out);
 
-/* Graceful close: stops accepting and closes the listening socket at once,
- * lets handler tasks run for up to grace seconds (protocol connections are
- * closed with cio_transport_close at once), then cancels the tasks still
- * running (aborting the remaining transports), waits for them and frees
- * the server. Returns 0. Follows the _close rule (-EPERM outside a task
- * while connections remain: use cio_server_close_future). May suspend. */
+/* Graceful close: stops accepting and closes the listening socket at once
+ * (new clients are refused from then on; a Unix socket file the server
+ * made is removed), closes protocol connections with cio_transport_close
+ * at once, lets handler tasks run for up to grace seconds (INFINITY: no
+ * limit), then cancels the tasks still running and aborts the transports
+ * left; waits until every connection is gone and frees the server. A
+ * handler task that ends with its stream still open gets it closed
+ * (cio_stream_close: flushed, or reset when it cannot be). Follows the
+ * _close rule: srv is invalid once this returns, whatever it returns,
+ * except -EINVAL, -EPERM, -EDEADLK and -ENOMEM, which change nothing.
+ * Returns 0; -EINVAL (NULL srv, NaN or negative grace, a close already
+ * under way); -EPERM outside a task while connections remain (use
+ * cio_server_close_future; with none left it frees at once, anywhere);
+ * -EDEADLK from one of srv's own handler tasks (it would wait for its own
+ * end: use cio_server_close_future); -ENOMEM; -ECANCELED / -ETIMEDOUT when
+ * the calling task is cancelled or its deadline passes while it waits:
+ * the grace period is then cut short (the handlers are cancelled) and the
+ * call still waits, shielded, until they ended and the server is freed.
+ * May suspend. */
 CIO_API int cio_server_close(cio_server *srv, double grace);
 
-/* cio_server_close for callback code: *out receives a future (the
- * caller's reference) that completes with 0 when the server is freed.
- * Returns 0 or -EINVAL. Never suspends. */
+/* cio_server_close for callback code: starts the same close and returns at
+ * once; *out receives a future (the caller's reference) that completes
+ * with 0 when the server is freed (already done when no connection was
+ * open). srv is invalid once this returns 0. Returns 0, -EINVAL (NULL srv
+ * or out, NaN or negative grace, a close already under way) or -ENOMEM
+ * (nothing done). Never suspends. */
 CIO_API int cio_server_close_future(cio_server *srv, double grace, cio_future **out);
 
-/* The address the server listens on (the port chosen for port 0). */
+/* The address the server listens on (the port chosen for port 0). Returns
+ * 0 or -EINVAL (NULL srv or out). Never suspends. */
 CIO_API int cio_server_addr(const cio_server *srv, cio_addr *out);
-/* Connections open now. */
+/* Connections open now: handler tasks not yet ended (stream style),
+ * transports not yet gone (protocol style). 0 for NULL. Never suspends. */
 CIO_API size_t cio_server_connections(const cio_server *srv);
 
 /* ---- UDP and Unix datagram sockets ----------------------------------------- */

@@ -240,6 +240,15 @@ void cio__conn_unref(struct cio__conn *c)
     free(c);
 }
 
+void cio__conn_gone(struct cio__conn *c)
+{
+    void (*gone)(void *) = c->gone;
+    if (!gone)
+        return;
+    c->gone = NULL;
+    gone(c->gone_arg);
+}
+
 static void rbuf_release(struct cio__conn *c)
 {
     if (!c->rbuf)

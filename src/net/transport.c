@@ -233,6 +233,7 @@ static void dispatch(void *arg)
             c->flags |= CIO__C_LOST_DONE;
             if ((c->flags & CIO__C_MADE) && c->proto->connection_lost)
                 c->proto->connection_lost((cio_transport *)c, c->lost_err, c->ctx);
+            cio__conn_gone(c);
         }
     }
     cio__conn_unref(c);
@@ -515,6 +516,7 @@ int cio_transport_to_stream(cio_transport *t, cio_stream **out)
     c->flags &= (uint16_t)~(CIO__C_RPAUSED | CIO__C_WPAUSED | CIO__C_MADE);
     connect_resolve(c, 0);
     cio__conn_rearm(c);
+    cio__conn_gone(c);
     *out = (cio_stream *)c;
     return 0;
 }
@@ -542,6 +544,14 @@ int cio_stream_to_transport(cio_stream *s, const cio_protocol *proto, void *arg,
         return -ENOMEM;
     }
     cio__conn_rearm(c);
+    cio__conn_gone(c);
     *out = (cio_transport *)c;
     return 0;
+}
+
+void cio__transport_watch(cio_transport *t, void (*gone)(void *arg), void *arg)
+{
+    struct cio__conn *c = T(t);
+    c->gone = gone;
+    c->gone_arg = gone ? arg : NULL;
 }
