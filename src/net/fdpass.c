@@ -37,6 +37,17 @@ ssize_t cio_socket_send_fds(int fd, const void *buf, size_t len, const int *fds,
             return -EINVAL;
     if (!cio_current_task())
         return -EPERM;
+    if (nfds) {
+        /* Other families take SCM_RIGHTS without a word and send the bytes
+         * alone (UDP does): refuse rather than lose the descriptors. One
+         * getsockopt per call that passes descriptors, a rare call. */
+        int domain = 0;
+        socklen_t dl = sizeof domain;
+        if (getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &domain, &dl) != 0)
+            return -errno;
+        if (domain != AF_UNIX)
+            return -EINVAL;
+    }
     union fdpass_ctrl ctrl;
     struct iovec iov = {(void *)buf, len};
     struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1};
