@@ -239,7 +239,9 @@ int cio_udp_new(const cio_addr *local, const cio_udp_options *opts, cio_udp **ou
         free(u);
         return rc;
     }
-    u->nfd.on_event = udp_on_event;
+    /* on_event is set only while a receiver is: until then the nfd is
+     * task-owned, armed exactly for the directions tasks wait for, so an
+     * idle socket is not the loop's live work. */
     u->nfd.owner = u;
     *out = u;
     return 0;
@@ -282,7 +284,14 @@ static int udp_wait(cio_udp *u, int dir)
 {
     cio__nfd_clear(&u->nfd, dir);
     int rc = cio__nfd_wait(&u->nfd, dir);
-    return u->closed ? -EBADF : rc;
+    if (u->closed) /* u's memory lives on while busy; the nfd is closed */
+        return -EBADF;
+    /* A callback owner's arming is its own to keep: a task that waited to
+     * send while a receiver runs leaves WRITABLE armed, which a
+     * level-triggered backend (poll) would report on every iteration. */
+    if (u->cb)
+        cio__nfd_arm(&u->nfd, CIO_READABLE);
+    return rc;
 }
 
 ssize_t cio_udp_send(cio_udp *u, const void *buf, size_t len, const cio_addr *to)
@@ -617,7 +626,8 @@ int cio_udp_set_receiver(cio_udp *u, cio_udp_cb cb, void *arg)
         if (u->cb) {
             u->cb = NULL;
             u->cb_arg = NULL;
-            cio__nfd_arm(&u->nfd, 0);
+            cio__nfd_arm(&u->nfd, 0); /* keeps what waiting tasks armed */
+            u->nfd.on_event = NULL;
             if (u->resume) {
                 cio_timer_cancel(u->loop, u->resume);
                 u->resume = 0;
@@ -633,6 +643,7 @@ int cio_udp_set_receiver(cio_udp *u, cio_udp_cb cb, void *arg)
         if (rc)
             return rc;
     }
+    u->nfd.on_event = udp_on_event;
     int rc = cio__nfd_arm(&u->nfd, CIO_READABLE);
     if (rc == 0 && !u->cb && !u->resume)
         /* Datagrams that arrived before (their edge already seen) and any
@@ -640,7 +651,10 @@ int cio_udp_set_receiver(cio_udp *u, cio_udp_cb cb, void *arg)
          * inside this call. */
         rc = cio_call_later(u->loop, 0, udp_resume, u, &u->resume);
     if (rc) {
-        cio__nfd_arm(&u->nfd, 0);
+        if (!u->cb) {
+            cio__nfd_arm(&u->nfd, 0);
+            u->nfd.on_event = NULL;
+        }
         udp_rx_trim(u);
         return rc;
     }
