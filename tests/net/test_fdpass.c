@@ -99,7 +99,7 @@ static int excess_main(void *arg, void **result)
     int sv[2], p[2];
     EXPECT_OK(cio_socket_pair(type, sv));
     EXPECT_OK(pipe2(p, O_CLOEXEC));
-    int before = udp_fd_count();
+    int before = test_fd_count();
     int out[10];
     for (int i = 0; i < 10; i++)
         out[i] = p[1];
@@ -109,16 +109,16 @@ static int excess_main(void *arg, void **result)
     size_t n = 3;
     EXPECT_ERR(-EMSGSIZE, cio_socket_recv_fds(sv[1], buf, sizeof buf, in, &n));
     EXPECT_EQ(3, n);
-    EXPECT_EQ(before + 3, udp_fd_count()); /* the other 7 were closed */
+    EXPECT_EQ(before + 3, test_fd_count()); /* the other 7 were closed */
     for (int i = 0; i < 3; i++)
         EXPECT_OK(close(in[i]));
-    EXPECT_EQ(before, udp_fd_count());
+    EXPECT_EQ(before, test_fd_count());
     /* room for none: every descriptor closed */
     EXPECT_EQ(4, cio_socket_send_fds(sv[0], "two!", 4, out, 2));
     n = 0;
     EXPECT_ERR(-EMSGSIZE, cio_socket_recv_fds(sv[1], buf, sizeof buf, NULL, &n));
     EXPECT_EQ(0, n);
-    EXPECT_EQ(before, udp_fd_count());
+    EXPECT_EQ(before, test_fd_count());
     /* the pipe has no write end left once ours is closed: nothing leaked */
     EXPECT_OK(close(p[1]));
     EXPECT_EQ(0, read(p[0], buf, sizeof buf));
@@ -224,7 +224,7 @@ TEST(fdpass_needs_a_task)
 {
     int sv[2];
     EXPECT_OK(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv));
-    int before = udp_fd_count();
+    int before = test_fd_baseline();
     cio_loop *loop = test_strict_loop_new();
     EXPECT_OK(cio_call_soon(loop, plain_calls, sv));
     test_drain(loop);
@@ -235,7 +235,7 @@ TEST(fdpass_needs_a_task)
     char b;
     EXPECT_EQ(-1, recv(sv[1], &b, 1, MSG_DONTWAIT));
     EXPECT_EQ(EAGAIN, errno);
-    EXPECT_EQ(before, udp_fd_count());
+    EXPECT_EQ(before, test_fd_count());
     close(sv[0]);
     close(sv[1]);
 }

@@ -526,7 +526,7 @@ static void plain_calls(void *arg)
 
 TEST(udp_suspending_calls_need_a_task)
 {
-    int before = udp_fd_count();
+    int before = test_fd_baseline();
     cio_addr none;
     /* no current loop */
     cio_udp *u = (cio_udp *)&none;
@@ -543,7 +543,7 @@ TEST(udp_suspending_calls_need_a_task)
     EXPECT_EQ(1, plain_rc[4]); /* _nowait needs no task */
     EXPECT_EQ(0, plain_rc[5]);
     CLOSE_LOOP(loop);
-    EXPECT_EQ(before, udp_fd_count());
+    EXPECT_EQ(before, test_fd_count());
 }
 
 static void ignore_cb(cio_udp *u, const void *data, size_t len, const cio_addr *from, void *arg)

@@ -1,30 +1,14 @@
-/* Helpers shared by the UDP tests (tests/net/test_udp*.c): running a task
- * under a deadline, counting descriptors, making loopback sockets. */
+/* Helpers shared by the UDP and fd-passing tests (tests/net/test_udp*.c,
+ * test_fdpass.c): running a task under a deadline with the descriptor count
+ * checked (test_fd_baseline of tests/test.h), making loopback sockets. */
 #ifndef CIO_TEST_UDP_UTIL_H
 #define CIO_TEST_UDP_UTIL_H
 
-#include <dirent.h>
 #include <stdint.h>
 
 #include <cio/net.h>
 
 #include "test.h"
-
-/* Open descriptors of this process (the entries of /proc/self/fd, less the
- * one that lists them). */
-static inline int udp_fd_count(void)
-{
-    DIR *d = opendir("/proc/self/fd");
-    if (!d)
-        FAIL("opendir /proc/self/fd: %s", strerror(errno));
-    int n = 0;
-    struct dirent *e;
-    while ((e = readdir(d)))
-        if (e->d_name[0] != '.')
-            n++;
-    closedir(d);
-    return n - 1;
-}
 
 /* Runs fn as the main task of a fresh loop, inside a 60 s deadline (a hang
  * fails with -ETIMEDOUT instead of waiting for the harness), and expects
@@ -41,26 +25,13 @@ static int udp_main_wrap(void *arg, void **result)
     int end = cio_scope_end(&sc);
     return rc ? rc : end;
 }
-static int udp_nothing(void *arg, void **result)
-{
-    (void)arg;
-    (void)result;
-    return 0;
-}
 static inline void udp_run(cio_task_fn fn, void *arg)
 {
-    /* The first cio_run of a process opens a descriptor the process keeps
-     * (the library's own, for its lifetime): open it before counting. */
-    static bool warm;
-    if (!warm) {
-        EXPECT_OK(cio_run(udp_nothing, NULL, NULL));
-        warm = true;
-    }
-    int before = udp_fd_count();
+    int before = test_fd_baseline();
     udp_main_fn = fn;
     udp_main_arg = arg;
     EXPECT_OK(cio_run(udp_main_wrap, NULL, NULL));
-    EXPECT_EQ(before, udp_fd_count());
+    EXPECT_EQ(before, test_fd_count());
 }
 
 static inline cio_addr udp_ip(const char *host, uint16_t port)

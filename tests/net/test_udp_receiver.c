@@ -359,13 +359,13 @@ static void plain_start(void *arg)
 
 TEST(udp_receiver_runs_without_tasks)
 {
-    int before = udp_fd_count();
+    int before = test_fd_baseline();
     cio_loop *loop = test_strict_loop_new();
     EXPECT_OK(cio_call_soon(loop, plain_start, loop));
     EXPECT_OK(cio_loop_run_forever(loop));
     EXPECT_EQ(6, plain.got);
     CLOSE_LOOP(loop);
-    EXPECT_EQ(before, udp_fd_count());
+    EXPECT_EQ(before, test_fd_count());
 }
 
 int main(int argc, char **argv) { return test_main(argc, argv); }
