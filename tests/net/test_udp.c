@@ -9,6 +9,7 @@
 #include <poll.h>
 
 #include "net/test_udp.h"
+#include "loop/internal.h" /* cio__io_ctl_count */
 
 /* ---- ping-pong ------------------------------------------------------------- */
 
@@ -60,6 +61,45 @@ static int pingpong_main(void *arg, void **result)
 }
 
 TEST(udp_pingpong_ipv4) { udp_run(pingpong_main, "127.0.0.1"); }
+
+/* Each socket is registered once (one epoll_ctl in cio_udp_new); no wait,
+ * in either style, costs another. */
+static void ctl_cb(cio_udp *u, const void *data, size_t len, const cio_addr *from, void *arg)
+{
+    EXPECT_EQ((ssize_t)len, cio_udp_send_nowait(u, data, len, from));
+}
+
+static int ctl_main(void *arg, void **result)
+{
+    cio_loop *loop = cio_current_loop();
+    struct pingpong p;
+    p.a = udp_bound("127.0.0.1", NULL);
+    p.b = udp_bound("127.0.0.1", NULL);
+    p.a_addr = udp_local(p.a);
+    p.b_addr = udp_local(p.b);
+    uint64_t c0 = cio__io_ctl_count(loop);
+    cio_task *t = udp_spawn(echo_task, &p);
+    char buf[16];
+    for (int i = 0; i < ROUNDS; i++) {
+        EXPECT_EQ(4, cio_udp_send(p.b, "ping", 4, &p.a_addr));
+        EXPECT_EQ(4, cio_udp_recv(p.b, buf, sizeof buf, NULL));
+    }
+    EXPECT_OK(udp_join(t));
+    EXPECT_EQ(c0, cio__io_ctl_count(loop));
+    /* the callback style: setting, running and stopping the receiver */
+    EXPECT_OK(cio_udp_set_receiver(p.a, ctl_cb, NULL));
+    for (int i = 0; i < ROUNDS; i++) {
+        EXPECT_EQ(4, cio_udp_send(p.b, "ping", 4, &p.a_addr));
+        EXPECT_EQ(4, cio_udp_recv(p.b, buf, sizeof buf, NULL));
+    }
+    EXPECT_OK(cio_udp_set_receiver(p.a, NULL, NULL));
+    EXPECT_EQ(c0, cio__io_ctl_count(loop));
+    EXPECT_OK(cio_udp_close(p.a));
+    EXPECT_OK(cio_udp_close(p.b));
+    return 0;
+}
+
+TEST(udp_no_epoll_ctl_per_wait) { udp_run(ctl_main, NULL); }
 TEST(udp_pingpong_ipv6) { udp_run(pingpong_main, "::1"); }
 
 /* ---- connected and unconnected --------------------------------------------- */
