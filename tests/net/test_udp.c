@@ -435,13 +435,14 @@ TEST(udp_recv_can_be_cancelled) { udp_run(cancel_main, NULL); }
 struct flood {
     cio_udp *tx;
     int n;
+    const cio_addr *to; /* NULL: connected */
 };
 
 static int flood_sender(void *arg, void **result)
 {
     struct flood *f = arg;
     for (int i = 0; i < f->n; i++)
-        EXPECT_EQ(sizeof i, cio_udp_send(f->tx, &i, sizeof i, NULL));
+        EXPECT_EQ(sizeof i, cio_udp_send(f->tx, &i, sizeof i, f->to));
     return 0;
 }
 
@@ -455,11 +456,15 @@ static int send_waits_main(void *arg, void **result)
     EXPECT_OK(cio_addr_unix(path, &ra));
     cio_udp *rx = NULL, *tx = NULL;
     EXPECT_OK(cio_udp_new(&ra, NULL, &rx));
-    EXPECT_OK(cio_udp_new(NULL, &CIO_UDP_OPTIONS(.remote = &ra), &tx));
+    const cio_addr *to = arg ? &ra : NULL;
+    if (to)
+        EXPECT_OK(cio_udp_new(NULL, &CIO_UDP_OPTIONS(.family = AF_UNIX), &tx));
+    else
+        EXPECT_OK(cio_udp_new(NULL, &CIO_UDP_OPTIONS(.remote = &ra), &tx));
     /* fill the queue without waiting */
     int full = 0;
     for (int i = 0; i < 100000; i++) {
-        ssize_t r = cio_udp_send_nowait(tx, &i, sizeof i, NULL);
+        ssize_t r = cio_udp_send_nowait(tx, &i, sizeof i, to);
         if (r == -EAGAIN) {
             full = i;
             break;
@@ -467,7 +472,7 @@ static int send_waits_main(void *arg, void **result)
         EXPECT_EQ(sizeof i, r);
     }
     EXPECT_TRUE(full > 0);
-    struct flood f = {tx, 2 * full + 10};
+    struct flood f = {tx, 2 * full + 10, to};
     cio_task *t = udp_spawn(flood_sender, &f);
     int v;
     for (int i = 0; i < full; i++) {
@@ -486,7 +491,8 @@ static int send_waits_main(void *arg, void **result)
     return 0;
 }
 
-TEST(udp_send_waits_while_the_buffer_is_full) { udp_run(send_waits_main, NULL); }
+TEST(udp_send_waits_while_the_buffer_is_full_connected) { udp_run(send_waits_main, NULL); }
+TEST(udp_send_waits_while_the_buffer_is_full_unconnected) { udp_run(send_waits_main, (void *)1); }
 
 /* ---- options ---------------------------------------------------------------- */
 
