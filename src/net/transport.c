@@ -25,7 +25,10 @@
  * bytes again. */
 #define READS_PER_EVENT 16
 
-enum { CIO__C_LOST_DONE = 1 << 13 };
+enum {
+    CIO__C_LOST_DONE = 1 << 13, /* connection_lost was called */
+    CIO__C_EOF_TOLD = 1 << 14,  /* eof_received was called */
+};
 
 static void dispatch(void *arg);
 
@@ -126,7 +129,7 @@ static void close_graceful(struct cio__conn *c)
 
 static void on_eof(struct cio__conn *c)
 {
-    c->flags |= CIO__C_EOF;
+    c->flags |= CIO__C_EOF | CIO__C_EOF_TOLD;
     bool keep = c->proto->eof_received && c->proto->eof_received((cio_transport *)c, c->ctx);
     if (!live(c))
         return;
@@ -143,7 +146,9 @@ static void deliver(struct cio__conn *c, char *buf, size_t len)
 
 static void do_read(struct cio__conn *c)
 {
-    if (!reading(c))
+    /* Bytes and an end a stream saw before it became this transport are
+     * delivered even though the socket is at its end. */
+    if (!live(c) || !(c->flags & CIO__C_MADE) || (c->flags & (CIO__C_RPAUSED | CIO__C_CLOSING)))
         return;
     if (cio__conn_rlen(c)) {
         /* Bytes a stream had buffered: detached first, so that a close
@@ -158,8 +163,13 @@ static void do_read(struct cio__conn *c)
             cio__conn_buf_give(c->net, buf);
         else
             free(buf);
-        if (!reading(c))
+        if (!live(c) || (c->flags & (CIO__C_RPAUSED | CIO__C_CLOSING)))
             return;
+    }
+    if (c->flags & CIO__C_EOF) {
+        if (!(c->flags & CIO__C_EOF_TOLD))
+            on_eof(c);
+        return;
     }
     for (int i = 0; i < READS_PER_EVENT; i++) {
         if (!(c->nfd.ready & (c->rneed | CIO_IOERR)) && !c->ops->pending(c)) {
@@ -437,7 +447,8 @@ int cio_transport_resume_reading(cio_transport *t)
     cio__conn_rearm(c);
     /* Bytes that arrived while paused gave their edge already. */
     if ((c->flags & CIO__C_MADE) &&
-        (cio__conn_rlen(c) || (c->nfd.ready & (c->rneed | CIO_IOERR)) || c->ops->pending(c)))
+        (cio__conn_rlen(c) || (c->nfd.ready & (c->rneed | CIO_IOERR)) || c->ops->pending(c) ||
+         ((c->flags & CIO__C_EOF) && !(c->flags & CIO__C_EOF_TOLD))))
         cio__transport_schedule(c, CIO__P_READ);
     return 0;
 }

@@ -597,6 +597,37 @@ TEST(handoff_transport_stream_transport)
     st_run(hand_main, NULL);
 }
 
+/* A stream that saw the end with bytes still buffered becomes a transport:
+ * data_received gets the bytes, then eof_received. */
+static int eof_handoff_main(void *arg, void **res)
+{
+    (void)arg;
+    (void)res;
+    static struct rec r;
+    memset(&r, 0, sizeof r);
+    cio_stream *a, *b;
+    st_pair(&a, &b, NULL);
+    EXPECT_OK(cio_stream_write(a, "abc\ndef", 7));
+    EXPECT_OK(cio_stream_shutdown(a));
+    char line[8];
+    EXPECT_EQ(4, cio_stream_read_line(b, line, sizeof line));
+    EXPECT_ERR(-ENODATA, cio_stream_read_line(b, line, sizeof line)); /* saw the end */
+    EXPECT_EQ(3, cio_stream_readable(b));
+    cio_transport *t;
+    EXPECT_OK(cio_stream_to_transport(b, &rec_proto, &r, &t));
+    WAIT_FOR(r.lost);
+    EXPECT_STR_EQ("MDEL", r.log);
+    EXPECT_EQ(3, r.len);
+    EXPECT_TRUE(memcmp(r.data, "def", 3) == 0);
+    EXPECT_OK(cio_stream_close(a));
+    return 0;
+}
+
+TEST(handoff_after_eof)
+{
+    st_run(eof_handoff_main, NULL);
+}
+
 /* ---- arguments ------------------------------------------------------------ */
 
 static int targs_main(void *arg, void **res)
