@@ -286,15 +286,15 @@ void cio__transport_connecting_event(struct cio__conn *c, int events)
 
 /* ---- Public ------------------------------------------------------------- */
 
-int cio_transport_new(cio_loop *loop, int fd, const cio_stream_options *opts,
-                      const cio_protocol *proto, void *arg, cio_transport **out)
+static int transport_new(cio_loop *loop, int fd, const cio_stream_options *opts, int kind,
+                         const cio_protocol *proto, void *arg, cio_transport **out)
 {
     if (out)
         *out = NULL;
     if (!loop || fd < 0 || !proto || !proto->data_received || !out || cio_loop_is_closed(loop))
         return -EINVAL;
     struct cio__conn *c;
-    int rc = cio__conn_new(loop, fd, opts, &c);
+    int rc = cio__conn_new_kind(loop, fd, opts, kind, &c);
     if (rc)
         return rc;
     c->mode = CIO__CONN_TRANSPORT;
@@ -309,6 +309,18 @@ int cio_transport_new(cio_loop *loop, int fd, const cio_stream_options *opts,
     }
     *out = (cio_transport *)c;
     return 0;
+}
+
+int cio_transport_new(cio_loop *loop, int fd, const cio_stream_options *opts,
+                      const cio_protocol *proto, void *arg, cio_transport **out)
+{
+    return transport_new(loop, fd, opts, 0, proto, arg, out);
+}
+
+int cio__transport_new_accepted(cio_loop *loop, int fd, const cio_stream_options *opts,
+                                const cio_protocol *proto, void *arg, cio_transport **out)
+{
+    return transport_new(loop, fd, opts, CIO__CONN_NB_SOCKET, proto, arg, out);
 }
 
 int cio_transport_connect(cio_loop *loop, const cio_addr *addr, const cio_socket_options *sopts,
@@ -351,7 +363,7 @@ int cio_transport_connect(cio_loop *loop, const cio_addr *addr, const cio_socket
             cerr = -errno;
     }
     struct cio__conn *c;
-    rc = cio__conn_new(loop, fd, opts, &c);
+    rc = cio__conn_new_kind(loop, fd, opts, CIO__CONN_NB_SOCKET, &c);
     if (rc) {
         close(fd);
         return rc;
