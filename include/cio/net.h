@@ -52,22 +52,30 @@ extern "C" {
  * may wait for each direction of a descriptor. */
 
 /* Suspends until fd is ready for one of `events` (CIO_READABLE,
- * CIO_WRITABLE, or both): level-triggered semantics, as poll(2). On 0,
+ * CIO_WRITABLE, or both): level-triggered semantics, as poll(2); a ready
+ * descriptor returns at once. After a wait returned a direction, the next
+ * wait on it first asks the kernel (one zero-timeout poll(2)), since cio
+ * cannot see the caller's own reads; cio_fd_read/cio_fd_write keep the
+ * state known and need no such probe. fd is not made non-blocking. On 0,
  * *ready (may be NULL) receives the ready events, with CIO_IOERR added for
  * an error or hang-up. Returns 0, -EINVAL (fd < 0, no event), -EBUSY
- * (another task waits for the same direction), -EPERM outside a task,
- * -ECANCELED, -ETIMEDOUT, -ENOMEM or the backend's error (-EPERM for a
- * regular file under epoll). May suspend. */
+ * (another task waits for the same direction, or fd has a reader/writer of
+ * cio_loop_add_reader), -EBADF (fd not open, or forgotten/closed while
+ * waiting), -EPERM outside a task, -ECANCELED, -ETIMEDOUT, -ENOMEM or the
+ * backend's error (-EPERM for a regular file under epoll). May suspend. */
 CIO_API int cio_fd_wait(int fd, int events, int *ready);
 
 /* read(2) that suspends the task instead of returning EAGAIN: returns the
- * bytes read (0 at end of file) or -errno. Puts fd in non-blocking mode.
- * May suspend. */
+ * bytes read (0 at end of file) or -errno (-EBADF, -EPERM outside a task,
+ * -EBUSY another task reads fd, -ECANCELED/-ETIMEDOUT with nothing read,
+ * read's errors). Puts fd in non-blocking mode and registers it as
+ * cio_fd_wait does; a regular file is read directly. May suspend. */
 CIO_API ssize_t cio_fd_read(int fd, void *buf, size_t len);
 
 /* write(2) that suspends instead of returning EAGAIN: returns the bytes
  * written (at least 1 when len > 0, possibly fewer than len, as write(2))
- * or -errno. Puts fd in non-blocking mode. May suspend. */
+ * or -errno as cio_fd_read (-EPIPE for a closed peer: sockets are sent to
+ * with MSG_NOSIGNAL). Puts fd in non-blocking mode. May suspend. */
 CIO_API ssize_t cio_fd_write(int fd, const void *buf, size_t len);
 
 /* Drops the loop's registration of fd (if any) and wakes a task waiting on
@@ -75,8 +83,9 @@ CIO_API ssize_t cio_fd_write(int fd, const void *buf, size_t len);
  * when called off the loop's thread with no current loop. Never suspends. */
 CIO_API int cio_fd_forget(int fd);
 
-/* cio_fd_forget, then close(2). Returns 0 or -errno of close (the
- * descriptor is closed either way, as close(2)). Never suspends. */
+/* cio_fd_forget (if a loop runs on this thread), then close(2). Returns 0
+ * or -errno of close (-EBADF; the descriptor is closed either way, as
+ * close(2); EINTR counts as 0). Never suspends. */
 CIO_API int cio_fd_close(int fd);
 
 /* ---- Addresses ------------------------------------------------------------ */
@@ -97,12 +106,14 @@ typedef struct cio_addr {
 /* Room for any address cio_addr_format writes, with its terminating NUL. */
 #define CIO_ADDR_STRLEN 136
 
-/* Parses "1.2.3.4:80", "[::1]:80", "[fe80::1%eth0]:80", "unix:/path",
- * "/path" (a path starting with '/' or '.'), "unix:@name" or "@name" (a
- * Linux abstract name) into *out. A port is required for IP addresses
- * (0..65535, decimal, no sign). Returns 0, -EINVAL for text outside that
- * grammar (out untouched), -ENAMETOOLONG for a path that does not fit
- * sun_path. Never suspends. */
+/* Parses "1.2.3.4:80", "[::1]:80", "[fe80::1%eth0]:80", "unix:/path"
+ * (after "unix:" any non-empty path, relative too), "/path" (a path
+ * starting with '/' or '.'), "unix:@name" or "@name" (a Linux abstract
+ * name) into *out. A port is required for IP addresses (1 to 5 decimal
+ * digits, 0..65535, no sign); host names are not accepted. Returns 0,
+ * -EINVAL for text outside that grammar, -ENAMETOOLONG for a path or name
+ * that does not fit sun_path (107 bytes); out is untouched on error.
+ * Never suspends. */
 CIO_API int cio_addr_parse(const char *text, cio_addr *out);
 
 /* An IP address from a numeric host ("127.0.0.1", "::1", no brackets) and a
@@ -164,14 +175,18 @@ typedef struct cio_socket_options {
 CIO_API int cio_socket_listen(const cio_addr *addr, const cio_socket_options *opts, int *fd);
 
 /* Suspends until a connection arrives on the listening socket lfd and
- * accepts it (non-blocking, close-on-exec; TCP_NODELAY set on TCP). On 0,
- * *fd is the caller's and *peer (may be NULL) its address. Returns 0,
- * -EPERM outside a task, -ECANCELED, -ETIMEDOUT, or accept's error
- * (-EMFILE, ...). May suspend. */
+ * accepts it (non-blocking, close-on-exec; TCP_NODELAY set on TCP). lfd is
+ * registered with the loop as by cio_fd_wait (close it with cio_fd_close).
+ * On 0, *fd is the caller's and *peer (may be NULL) its address. Returns
+ * 0, -EINVAL (lfd < 0, NULL fd, not listening), -EPERM outside a task,
+ * -EBUSY (another task accepts on lfd), -ECANCELED, -ETIMEDOUT, or
+ * accept's error (-EMFILE, ...). May suspend. */
 CIO_API int cio_socket_accept(int lfd, int *fd, cio_addr *peer);
 
 /* Connects a new socket to addr, suspending until the connection is made
- * (TCP_NODELAY and the other options applied). On 0, *fd is the caller's.
+ * (TCP_NODELAY and the other options applied; a Unix listener with a full
+ * backlog is retried after growing pauses until the deadline). On 0, *fd
+ * is the caller's (not registered with the loop).
  * Returns 0, -EINVAL, -E2BIG, -EPERM outside a task, -ECANCELED,
  * -ETIMEDOUT (the task's deadline), or the connection's error
  * (-ECONNREFUSED, -ENETUNREACH, ...); no descriptor is left open on error.
@@ -183,7 +198,9 @@ CIO_API int cio_socket_connect(const cio_addr *addr, const cio_socket_options *o
  * socketpair's error. Never suspends. */
 CIO_API int cio_socket_pair(int type, int fds[2]);
 
-/* The socket's local / peer address. Return 0 or -errno. Never suspend. */
+/* The socket's local / peer address (an unnamed Unix socket: "unix:").
+ * Return 0, -EINVAL (NULL out), -EAFNOSUPPORT (a family cio_addr does not
+ * hold) or -errno (-EBADF, -ENOTSOCK, -ENOTCONN). Never suspend. */
 CIO_API int cio_socket_local(int fd, cio_addr *out);
 CIO_API int cio_socket_peer(int fd, cio_addr *out);
 
