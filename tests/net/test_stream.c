@@ -107,7 +107,7 @@ static int accepted_main(void *arg, void **res)
     EXPECT_OK(cio_stream_shutdown(c));
     EXPECT_EQ(0, cio_stream_read(c, back, sizeof back)); /* eof_received NULL: closed */
     EXPECT_OK(cio_stream_close(c));
-    close(lfd);
+    cio_fd_close(lfd);
     return 0;
 }
 
@@ -138,7 +138,7 @@ static int echo_unix_main(void *arg, void **res)
     int fd = -1;
     EXPECT_OK(cio_socket_accept(lfd, &fd, NULL));
     EXPECT_OK(cio_stream_new(fd, NULL, &b));
-    close(lfd);
+    cio_fd_close(lfd);
     unlink(path);
     rmdir(dir);
     echo_lines(a, b);

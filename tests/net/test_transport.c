@@ -234,7 +234,7 @@ static int connect_main(void *arg, void **res)
     EXPECT_TRUE(memcmp(r.data, "ping\n", 5) == 0);
     EXPECT_OK(cio_await(srv, NULL));
     cio_future_unref(srv);
-    close(lfd);
+    cio_fd_close(lfd);
     return 0;
 }
 
@@ -251,7 +251,7 @@ static int refused_main(void *arg, void **res)
     memset(&r, 0, sizeof r);
     cio_addr addr;
     int lfd = st_listen_tcp(&addr);
-    close(lfd); /* nobody listens there now */
+    cio_fd_close(lfd); /* nobody listens there now */
     cio_future *f;
     EXPECT_OK(cio_transport_connect(cio_current_loop(), &addr, NULL, NULL, &rec_proto, &r, &f));
     EXPECT_ERR(-ECONNREFUSED, cio_await(f, NULL));
@@ -273,7 +273,7 @@ static int refused_main(void *arg, void **res)
     for (int i = 0; i < 5; i++)
         EXPECT_OK(cio_yield());
     EXPECT_STR_EQ("", r.log);
-    close(lfd);
+    cio_fd_close(lfd);
     return 0;
 }
 
