@@ -71,7 +71,10 @@ static void lose(struct cio__conn *c, int err, bool reset)
     c->flags |= CIO__C_LOST;
     c->lost_err = err;
     cio__transport_schedule(c, CIO__P_LOST); /* its ref outlives the close */
-    connect_resolve(c, err ? err : -ECONNABORTED);
+    /* Before connection_made the connect future fails; from inside or
+     * after it, the dispatch that called it completes the future. */
+    if (!(c->flags & CIO__C_MADE))
+        connect_resolve(c, err ? err : -ECONNABORTED);
     cio__conn_close(c, reset, -EBADF);
 }
 

@@ -277,6 +277,49 @@ static int refused_main(void *arg, void **res)
     return 0;
 }
 
+/* A protocol that closes from connection_made: the future still says 0
+ * (connection_made ran and returned 0), then connection_lost(0). */
+static int close_made(cio_transport *t, void *arg, void **ctx)
+{
+    (void)ctx;
+    struct rec *r = arg;
+    rec_log(r, 'M');
+    r->in_call = 1;
+    EXPECT_OK(cio_transport_close(t));
+    r->in_call = 0;
+    return 0;
+}
+
+static const cio_protocol close_made_proto = {
+    .connection_made = close_made,
+    .data_received = rec_data,
+    .connection_lost = rec_lost,
+};
+
+static int close_made_main(void *arg, void **res)
+{
+    (void)arg;
+    (void)res;
+    static struct rec r;
+    memset(&r, 0, sizeof r);
+    cio_addr addr;
+    int lfd = st_listen_tcp(&addr);
+    cio_future *f;
+    EXPECT_OK(cio_transport_connect(cio_current_loop(), &addr, NULL, NULL, &close_made_proto, &r, &f));
+    EXPECT_OK(cio_await(f, NULL));
+    cio_future_unref(f);
+    WAIT_FOR(r.lost);
+    EXPECT_STR_EQ("ML", r.log);
+    EXPECT_EQ(0, r.lost_err);
+    cio_fd_close(lfd);
+    return 0;
+}
+
+TEST(transport_connect_close_in_made)
+{
+    st_run(close_made_main, NULL);
+}
+
 TEST(transport_connect_errors_and_cancel)
 {
     st_run(refused_main, NULL);
