@@ -919,6 +919,19 @@ TEST(sendfile_large_file)
     st_run(sendfile_main, NULL);
 }
 
+/* The same scenarios on the level-triggered poll backend (each case runs
+ * in a process of its own, so the variable stays in it). */
+TEST(poll_backend)
+{
+    setenv("CIO_BACKEND", "poll", 1);
+    st_run(echo_tcp_main, NULL);
+    st_run(bulk_main, NULL);
+    st_run(half_main, NULL);
+    st_run(exactly_timeout_main, NULL);
+    st_run(sendfile_main, NULL);
+    st_run(reset_main, NULL);
+}
+
 int main(int argc, char **argv)
 {
     return test_main(argc, argv);

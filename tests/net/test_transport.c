@@ -807,6 +807,18 @@ TEST(transport_without_tasks)
     EXPECT_EQ(before, st_fd_count());
 }
 
+/* The same scenarios on the level-triggered poll backend. */
+TEST(poll_backend)
+{
+    setenv("CIO_BACKEND", "poll", 1);
+    st_run(echo_main, NULL);
+    st_run(connect_main, NULL);
+    st_run(flow_main, NULL);
+    st_run(pread_main, NULL);
+    st_run(half_main, NULL);
+    st_run(hand_main, NULL);
+}
+
 int main(int argc, char **argv)
 {
     return test_main(argc, argv);
