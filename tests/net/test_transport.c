@@ -807,6 +807,83 @@ TEST(transport_without_tasks)
     EXPECT_EQ(before, st_fd_count());
 }
 
+/* ---- 10,000 idle transports: no read buffer, a small object each ------ */
+
+#include <sys/resource.h>
+
+#define IDLE_T 10000
+static int idle_made_count, idle_data_count;
+
+static int idle_made(cio_transport *t, void *arg, void **ctx)
+{
+    (void)t;
+    (void)arg;
+    (void)ctx;
+    idle_made_count++;
+    return 0;
+}
+
+static void idle_data(cio_transport *t, const void *d, size_t len, void *ctx)
+{
+    (void)t;
+    (void)d;
+    (void)len;
+    (void)ctx;
+    idle_data_count++;
+}
+
+static const cio_protocol idle_proto = {.connection_made = idle_made, .data_received = idle_data};
+
+static int idle_main(void *arg, void **res)
+{
+    (void)arg;
+    (void)res;
+    struct rlimit rl;
+    EXPECT_EQ(0, getrlimit(RLIMIT_NOFILE, &rl));
+    if (rl.rlim_max < IDLE_T + 200) {
+        fprintf(stderr, "skipped: RLIMIT_NOFILE hard limit %lu\n", (unsigned long)rl.rlim_max);
+        return 0;
+    }
+    rlim_t old = rl.rlim_cur;
+    rl.rlim_cur = IDLE_T + 200;
+    EXPECT_EQ(0, setrlimit(RLIMIT_NOFILE, &rl));
+    /* both ends of each socketpair are transports */
+    cio_transport **t = calloc(IDLE_T, sizeof *t);
+    size_t rss0 = st_rss();
+    for (int i = 0; i < IDLE_T; i += 2) {
+        int fds[2];
+        EXPECT_OK(cio_socket_pair(SOCK_STREAM, fds));
+        EXPECT_OK(cio_transport_new(cio_current_loop(), fds[0], NULL, &idle_proto, NULL, &t[i]));
+        EXPECT_OK(cio_transport_new(cio_current_loop(), fds[1], NULL, &idle_proto, NULL, &t[i + 1]));
+    }
+    WAIT_FOR(idle_made_count == IDLE_T);
+    size_t rss1 = st_rss();
+    /* one message through each pair: each read took a pool buffer and gave
+     * it back */
+    for (int i = 0; i < IDLE_T; i += 2)
+        EXPECT_OK(cio_transport_write(t[i], "x", 1));
+    WAIT_FOR(idle_data_count == IDLE_T / 2);
+    EXPECT_EQ(0, cio__conn_rbufs_held);
+    EXPECT_TRUE(cio__net_get(cio_current_loop())->buf_nfree <= CIO__BUF_POOL_MAX);
+    size_t per = rss1 > rss0 ? (rss1 - rss0) / IDLE_T : 0;
+    fprintf(stderr, "idle transport: sizeof %zu, RSS growth %zu B per transport\n",
+            sizeof(struct cio__conn), per);
+    EXPECT_TRUE(per <= 1024);
+    for (int i = 0; i < IDLE_T; i++)
+        EXPECT_OK(cio_transport_abort(t[i]));
+    for (int i = 0; i < 5; i++)
+        EXPECT_OK(cio_yield());
+    free(t);
+    rl.rlim_cur = old;
+    setrlimit(RLIMIT_NOFILE, &rl);
+    return 0;
+}
+
+TEST(idle_transports_hold_no_buffer)
+{
+    st_run(idle_main, NULL);
+}
+
 /* The same scenarios on the level-triggered poll backend. */
 TEST(poll_backend)
 {
