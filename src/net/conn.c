@@ -240,6 +240,15 @@ void cio__conn_unref(struct cio__conn *c)
     free(c);
 }
 
+void cio__conn_gone(struct cio__conn *c)
+{
+    void (*gone)(void *) = c->gone;
+    if (!gone)
+        return;
+    c->gone = NULL;
+    gone(c->gone_arg);
+}
+
 static void rbuf_release(struct cio__conn *c)
 {
     if (!c->rbuf)
@@ -305,8 +314,6 @@ void cio__conn_close(struct cio__conn *c, bool reset, int err)
     wbuf_release(c);
     wake_reader(c);
     wake_all_writers(c, err);
-    if (c->mode == CIO__CONN_STREAM)
-        cio__conn_gone(c); /* a transport's comes after connection_lost */
     cio__conn_unref(c);
 }
 
@@ -739,16 +746,4 @@ int cio__conn_wait_write(struct cio__conn *c, int kind)
         return c->close_err;
     cio__conn_rearm(c);
     return rc ? rc : w.rc;
-}
-
-void cio__stream_watch(cio_stream *s, void (*gone)(void *arg), void *arg)
-{
-    struct cio__conn *c = (struct cio__conn *)s;
-    c->gone = gone;
-    c->gone_arg = arg;
-}
-
-void cio__transport_watch(cio_transport *t, void (*gone)(void *arg), void *arg)
-{
-    cio__stream_watch((cio_stream *)t, gone, arg);
 }

@@ -160,24 +160,13 @@ struct cio__conn {
     void *ctx;
     int lost_err;
     cio_future *connect_fut; /* cio_transport_connect's future, until made */
-    /* A server's watch (cio__stream_watch, cio__transport_watch). */
+    /* cio__stream_watch / cio__transport_watch (a server's): called once
+     * when the connection stops being the watcher's (cio__conn_gone). */
     void (*gone)(void *arg);
     void *gone_arg;
 };
 
 _Static_assert(sizeof(struct cio__conn) <= 256, "an idle connection must stay small");
-
-/* Calls the server's watch once: the connection stops being the stream or
- * transport the server handed out (closed, lost, or handed to the other
- * style). The caller still holds c. */
-static inline void cio__conn_gone(struct cio__conn *c)
-{
-    void (*fn)(void *) = c->gone;
-    if (fn) {
-        c->gone = NULL;
-        fn(c->gone_arg);
-    }
-}
 
 /* Buffers the loop's connections hold for reading now (per thread: each
  * loop runs on one), for the tests' accounting. */
@@ -197,6 +186,8 @@ void cio__conn_unref(struct cio__conn *c);
  * waiting task with err; the memory goes when the last ref does. Drops the
  * owner's ref. */
 void cio__conn_close(struct cio__conn *c, bool reset, int err);
+/* Calls and clears the watch (internal.h: cio__stream_watch), if any. */
+void cio__conn_gone(struct cio__conn *c);
 /* Asks the backend for what the connection waits for now. */
 void cio__conn_rearm(struct cio__conn *c);
 

@@ -647,10 +647,12 @@ int cio_stream_close(cio_stream *s)
         if (rc == -ETIMEDOUT || rc == -ECANCELED)
             reset = true;
         cio__conn_close(c, reset, -EBADF);
+        cio__conn_gone(c);
         leave(c);
         return rc;
     }
     cio__conn_close(c, reset, -EBADF);
+    cio__conn_gone(c);
     return rc;
 }
 
@@ -662,7 +664,15 @@ int cio_stream_abort(cio_stream *s)
     if (c->mode != CIO__CONN_STREAM || (c->flags & CIO__C_CLOSED))
         return -EINVAL;
     cio__conn_close(c, true, -ECONNABORTED);
+    cio__conn_gone(c);
     return 0;
+}
+
+void cio__stream_watch(cio_stream *s, void (*gone)(void *arg), void *arg)
+{
+    struct cio__conn *c = C(s);
+    c->gone = gone;
+    c->gone_arg = gone ? arg : NULL;
 }
 
 int cio_stream_fd(const cio_stream *s)

@@ -509,7 +509,6 @@ int cio_transport_to_stream(cio_transport *t, cio_stream **out)
     struct cio__conn *c = T(t);
     if (!live(c) || (c->flags & CIO__C_CLOSING))
         return -EINVAL;
-    cio__conn_gone(c); /* no longer the transport a server handed out */
     c->mode = CIO__CONN_STREAM;
     c->proto = NULL;
     c->ctx = NULL;
@@ -517,6 +516,7 @@ int cio_transport_to_stream(cio_transport *t, cio_stream **out)
     c->flags &= (uint16_t)~(CIO__C_RPAUSED | CIO__C_WPAUSED | CIO__C_MADE);
     connect_resolve(c, 0);
     cio__conn_rearm(c);
+    cio__conn_gone(c);
     *out = (cio_stream *)c;
     return 0;
 }
@@ -543,8 +543,15 @@ int cio_stream_to_transport(cio_stream *s, const cio_protocol *proto, void *arg,
         c->proto = NULL;
         return -ENOMEM;
     }
-    cio__conn_gone(c); /* no longer the stream a server handed out */
     cio__conn_rearm(c);
+    cio__conn_gone(c);
     *out = (cio_transport *)c;
     return 0;
+}
+
+void cio__transport_watch(cio_transport *t, void (*gone)(void *arg), void *arg)
+{
+    struct cio__conn *c = T(t);
+    c->gone = gone;
+    c->gone_arg = gone ? arg : NULL;
 }
