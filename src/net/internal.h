@@ -157,7 +157,7 @@ int cio__sock_apply(int fd, int family, const cio_socket_options *o); /* nodelay
 /* accept4 with SOCK_NONBLOCK|SOCK_CLOEXEC and the TCP options; -errno. */
 int cio__sock_accept(int lfd, const cio_socket_options *o, cio_addr *peer);
 
-/* ---- Watching a connection (conn.c, transport.c) -------------------------
+/* ---- Watching a connection (stream.c, transport.c) -----------------------
  * For servers (server.c), which hand each connection to a handler task or
  * a protocol and must know when it stops being theirs without touching a
  * freed object: gone(arg) is called once, when s (t) is freed

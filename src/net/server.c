@@ -15,8 +15,8 @@
  * handler task ends (the task's function is conn_main here, which closes
  * the stream when the handler left it open), for the protocol style until
  * the transport is gone (freed after connection_lost, or handed to a
- * stream). cio__stream_watch / cio__transport_watch (the connection
- * code, conn.c) tell the server when its stream or transport stops being
+ * stream). cio__stream_watch / cio__transport_watch (stream.c,
+ * transport.c) tell the server when its stream or transport stops being
  * one, so the server never touches a freed object.
  *
  * The accepted sockets' options (TCP_NODELAY, keep-alive) are set once,
