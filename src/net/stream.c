@@ -71,6 +71,21 @@ int cio_stream_new(int fd, const cio_stream_options *opts, cio_stream **out)
     return 0;
 }
 
+int cio__stream_new_accepted(cio_loop *loop, int fd, const cio_stream_options *opts,
+                             cio_stream **out)
+{
+    if (out)
+        *out = NULL;
+    if (!loop || fd < 0 || !out)
+        return -EINVAL;
+    struct cio__conn *c;
+    int rc = cio__conn_new_kind(loop, fd, opts, CIO__CONN_NB_SOCKET, &c);
+    if (rc)
+        return rc;
+    *out = (cio_stream *)c;
+    return 0;
+}
+
 int cio_stream_connect(const cio_addr *addr, const cio_socket_options *sopts,
                        const cio_stream_options *opts, cio_stream **out)
 {
@@ -88,7 +103,8 @@ int cio_stream_connect(const cio_addr *addr, const cio_socket_options *sopts,
     rc = cio_socket_connect(addr, sopts, &fd);
     if (rc)
         return rc;
-    rc = cio_stream_new(fd, opts, out);
+    /* cio_socket_connect's sockets are non-blocking already */
+    rc = cio__stream_new_accepted(cio_current_loop(), fd, opts, out);
     if (rc)
         close(fd);
     return rc;
