@@ -173,12 +173,12 @@ static void on_sigchld(void *arg)
 }
 
 /* The SIGCHLD way for p, which already runs: installs the handler if p is
- * the loop's first, lists p, then reaps it at once if it has exited
- * already (its SIGCHLD may have come before the handler). Returns 0 or the
- * handler's error. */
-static int track_sigchld(cio_process *p, struct cio__net *net)
+ * the loop's first (unless `held`: installed before the spawn), lists p,
+ * then reaps it at once if it has exited already (its SIGCHLD may have
+ * come before the handler). Returns 0 or the handler's error. */
+static int track_sigchld(cio_process *p, struct cio__net *net, bool held)
 {
-    if (!net->procs) {
+    if (!net->procs && !held) {
         int rc = cio_loop_add_signal_handler(p->loop, SIGCHLD, on_sigchld, net);
         if (rc)
             return rc;
@@ -193,10 +193,16 @@ static int track_sigchld(cio_process *p, struct cio__net *net)
     return 0;
 }
 
+/* Whether the SIGCHLD way is known to be the one before trying. */
+static bool use_sigchld(void)
+{
+    return cio__process_no_pidfd || atomic_load_explicit(&pidfd_state, memory_order_relaxed) < 0;
+}
+
 /* The pidfd way: 0, or an error meaning "use SIGCHLD instead". */
 static int track_pidfd(cio_process *p)
 {
-    if (cio__process_no_pidfd || atomic_load_explicit(&pidfd_state, memory_order_relaxed) < 0)
+    if (use_sigchld())
         return -ENOSYS;
     int fd = (int)syscall(SYS_pidfd_open, p->pid, 0);
     if (fd < 0) {
@@ -383,6 +389,17 @@ int cio_process_new(const char *const *argv, const cio_process_options *opts, ci
     if (rc)
         goto fail;
 
+    /* When the SIGCHLD way is known in advance, its handler goes in before
+     * the child exists: a program that set SIGCHLD to SIG_IGN would
+     * otherwise have the kernel reap a quick child first, and its status
+     * would be lost. */
+    bool held = false;
+    if (use_sigchld() && !net->procs) {
+        rc = cio_loop_add_signal_handler(loop, SIGCHLD, on_sigchld, net);
+        if (rc)
+            goto fail;
+        held = true;
+    }
     char *const *av = (char *const *)argv;
     char *const *env = o.env ? (char *const *)o.env : environ;
     pid_t pid;
@@ -390,6 +407,8 @@ int cio_process_new(const char *const *argv, const cio_process_options *opts, ci
                        : posix_spawn(&pid, argv[0], &fa, &attr, av, env);
     if (rc) {
         rc = -rc;
+        if (held && !net->procs)
+            cio_loop_remove_signal_handler(loop, SIGCHLD);
         goto fail;
     }
     p->pid = pid;
@@ -398,8 +417,8 @@ int cio_process_new(const char *const *argv, const cio_process_options *opts, ci
     posix_spawn_file_actions_destroy(&fa);
     posix_spawnattr_destroy(&attr);
 
-    if (track_pidfd(p) != 0) {
-        rc = track_sigchld(p, net);
+    if (held || track_pidfd(p) != 0) {
+        rc = track_sigchld(p, net, held);
         if (rc) {
             /* No way to learn of its exit: end it now rather than leave a
              * process we can never reap. SIGKILL cannot be caught, so the

@@ -815,6 +815,40 @@ TEST(other_children_are_not_reaped)
     both(main_foreign_child);
 }
 
+/* A program that sets SIGCHLD to SIG_IGN has the kernel reap its
+ * children: with a pidfd, cio finds the child gone and reports 255 (as
+ * asyncio); the SIGCHLD way installs its handler over SIG_IGN while the
+ * child runs (the kernel then leaves the child to be reaped) and gets the
+ * real status. Either way no zombie, and SIG_IGN is back afterwards. */
+static int main_sigchld_ignored(void *arg, void **result)
+{
+    (void)arg;
+    (void)result;
+    struct sigaction ign = {.sa_handler = SIG_IGN}, old;
+    sigaction(SIGCHLD, &ign, &old);
+    /* A child that waits for its input, and one that exits at once (the
+     * SIGCHLD way's handler is in before the spawn, so the kernel never
+     * gets to reap it). */
+    const char *argv[] = {"/bin/sh", "-c", "read x; exit 3", NULL};
+    cio_process *p = spawn(argv, &CIO_PROCESS_OPTIONS(.stdin_mode = CIO_PROCESS_PIPE));
+    EXPECT_OK(cio_stream_shutdown(cio_process_stdin(p)));
+    EXPECT_EQ(want_pidfd ? 255 : 3, wait_status(p));
+    EXPECT_OK(cio_process_free(p));
+    const char *argv_quick[] = {"/bin/sh", "-c", "exit 3", NULL};
+    p = spawn(argv_quick, NULL);
+    EXPECT_EQ(want_pidfd ? 255 : 3, wait_status(p));
+    EXPECT_OK(cio_process_free(p));
+    struct sigaction now;
+    sigaction(SIGCHLD, &old, &now);
+    EXPECT_TRUE(now.sa_handler == SIG_IGN);
+    return 0;
+}
+
+TEST(sigchld_ignored_by_the_program)
+{
+    both(main_sigchld_ignored);
+}
+
 /* ---- argument checks ------------------------------------------------------- */
 
 static int main_args(void *arg, void **result)
