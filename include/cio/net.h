@@ -582,8 +582,10 @@ CIO_API int cio_udp_close(cio_udp *u);
  * (cio_loop_close says -EBUSY): wait for every process (or kill it) and
  * free it before the loop closes. In the SIGCHLD way cio holds the loop's
  * SIGCHLD handler while a process runs: do not set one of your own on that
- * loop then. A program that sets SIGCHLD to SIG_IGN (the kernel then reaps
- * children itself) gets status 255 for its processes, as asyncio does. */
+ * loop then. A program that sets SIGCHLD to SIG_IGN has the kernel reap
+ * children itself: with a pidfd their status then reads 255, as asyncio
+ * reports it (the SIGCHLD way's handler replaces SIG_IGN while a process
+ * runs, and gets the real status). */
 typedef struct cio_process cio_process;
 
 /* What a child's stdin/stdout/stderr is. */
