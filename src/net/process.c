@@ -212,7 +212,7 @@ static int track_pidfd(cio_process *p)
         return -e;
     }
     atomic_store_explicit(&pidfd_state, 1, memory_order_relaxed);
-    if (fd < 3 || fcntl(fd, F_SETFD, FD_CLOEXEC) < 0) {
+    if (fd < 3) {
         /* pidfd_open sets close-on-exec itself; this only keeps the
          * descriptor off 0..2 should the program have closed them. */
         int moved = fcntl(fd, F_DUPFD_CLOEXEC, 3);
