@@ -849,6 +849,42 @@ TEST(sigchld_ignored_by_the_program)
     both(main_sigchld_ignored);
 }
 
+/* A parent whose stdin is closed: the next descriptors it opens (the
+ * pipes, the pidfd) would be 0, which the child's dup2 onto 0..2 would
+ * clobber; cio keeps them above 2. */
+static int main_closed_stdin(void *arg, void **result)
+{
+    (void)arg;
+    (void)result;
+    int saved = fcntl(0, F_DUPFD_CLOEXEC, 3);
+    EXPECT_TRUE(saved >= 0);
+    EXPECT_OK(close(0));
+    const char *argv[] = {"/bin/cat", NULL};
+    cio_process_result res;
+    EXPECT_OK(cio_process_run(argv, NULL, "abc", 3, 10, &res));
+    EXPECT_STR_EQ("abc", res.out);
+    EXPECT_EQ(0, res.status);
+    cio_process_result_free(&res);
+    const char *argv_sh[] = {"/bin/sh", "-c", "read x; echo \"$x\" >&2; exit 6", NULL};
+    cio_process *p = spawn(argv_sh, &CIO_PROCESS_OPTIONS(.stdin_mode = CIO_PROCESS_PIPE,
+                                                          .stderr_mode = CIO_PROCESS_PIPE));
+    EXPECT_OK(cio_stream_write(cio_process_stdin(p), "in\n", 3));
+    EXPECT_OK(cio_stream_shutdown(cio_process_stdin(p)));
+    char line[16];
+    EXPECT_EQ(3, cio_stream_read_line(cio_process_stderr(p), line, sizeof line));
+    EXPECT_TRUE(memcmp(line, "in\n", 3) == 0);
+    EXPECT_EQ(6, wait_status(p));
+    EXPECT_OK(cio_process_free(p));
+    EXPECT_EQ(0, dup2(saved, 0));
+    EXPECT_OK(close(saved));
+    return 0;
+}
+
+TEST(parent_with_stdin_closed)
+{
+    both(main_closed_stdin);
+}
+
 /* ---- argument checks ------------------------------------------------------- */
 
 static int main_args(void *arg, void **result)
