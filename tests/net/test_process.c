@@ -9,7 +9,6 @@
  * the only way under `make compat`, whose seccomp filter refuses
  * pidfd_open). After each run: no descriptor leaked, no child left in
  * state Z, and waitpid(-1, WNOHANG) finds no child at all. */
-#include <dirent.h>
 #include <limits.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -21,20 +20,6 @@
 /* The library's test-only switch and probe (src/net/process.c). */
 extern bool cio__process_no_pidfd;
 bool cio__process_uses_pidfd(const cio_process *p);
-
-static int fd_count(void)
-{
-    DIR *d = opendir("/proc/self/fd");
-    if (!d)
-        FAIL("opendir /proc/self/fd: %s", strerror(errno));
-    int n = 0;
-    struct dirent *e;
-    while ((e = readdir(d)))
-        if (e->d_name[0] != '.')
-            n++;
-    closedir(d);
-    return n - 1; /* the directory's own descriptor */
-}
 
 /* No child of this process is a zombie (scanning /proc first, since the
  * waitpid below would reap one and hide it), and there is no child at
@@ -85,31 +70,13 @@ static bool kernel_has_pidfd(void)
 /* The way the current run reaps. */
 static bool want_pidfd;
 
-static int noop_main(void *arg, void **result)
-{
-    (void)arg;
-    (void)result;
-    return 0;
-}
-
-/* Opens what cio keeps for the process's lifetime (the task layer's pidfd
- * of the process itself, for process_madvise), so the counts compare. */
-static void warm_up(void)
-{
-    static bool done;
-    if (!done)
-        EXPECT_OK(cio_run(noop_main, NULL, NULL));
-    done = true;
-}
-
 static void run_one(cio_task_fn fn, bool sigchld)
 {
-    warm_up();
     cio__process_no_pidfd = sigchld;
     want_pidfd = !sigchld && kernel_has_pidfd();
-    int fds = fd_count();
+    int fds = test_fd_baseline();
     EXPECT_OK(cio_run(fn, NULL, NULL));
-    EXPECT_EQ(fds, fd_count());
+    EXPECT_EQ(fds, test_fd_count());
     expect_no_children();
     struct sigaction sa;
     sigaction(SIGCHLD, NULL, &sa);
@@ -706,8 +673,7 @@ static void callback_style(bool sigchld)
 {
     cio__process_no_pidfd = sigchld;
     want_pidfd = !sigchld && kernel_has_pidfd();
-    warm_up();
-    int fds = fd_count();
+    int fds = test_fd_baseline();
     cio_loop *loop = test_strict_loop_new();
     struct cb_state s = {0};
     EXPECT_OK(cio_call_soon(loop, start_cb, &s));
@@ -717,7 +683,7 @@ static void callback_style(bool sigchld)
     cio_future_unref(s.f);
     test_drain(loop);
     CLOSE_LOOP(loop);
-    EXPECT_EQ(fds, fd_count());
+    EXPECT_EQ(fds, test_fd_count());
     expect_no_children();
 }
 
