@@ -157,4 +157,16 @@ int cio__sock_apply(int fd, int family, const cio_socket_options *o); /* nodelay
 /* accept4 with SOCK_NONBLOCK|SOCK_CLOEXEC and the TCP options; -errno. */
 int cio__sock_accept(int lfd, const cio_socket_options *o, cio_addr *peer);
 
+/* ---- Watching a connection (stream.c, transport.c) -----------------------
+ * For servers (server.c), which hand each connection to a handler task or
+ * a protocol and must know when it stops being theirs without touching a
+ * freed object: gone(arg) is called once, when s (t) is freed
+ * (cio_stream_close/cio_stream_abort; a transport after its
+ * connection_lost returned) or handed to the other style
+ * (cio_stream_to_transport, cio_transport_to_stream). Never from inside a
+ * call of the protocol's on a transport (it comes from the loop, as
+ * connection_lost). gone NULL removes the watch; one watch per object. */
+void cio__stream_watch(cio_stream *s, void (*gone)(void *arg), void *arg);
+void cio__transport_watch(cio_transport *t, void (*gone)(void *arg), void *arg);
+
 #endif
