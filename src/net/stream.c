@@ -667,8 +667,9 @@ int cio_stream_close(cio_stream *s)
         leave(c);
         return rc;
     }
-    cio__conn_close(c, reset, -EBADF);
+    /* The watcher's notice first: the close may free c. */
     cio__conn_gone(c);
+    cio__conn_close(c, reset, -EBADF);
     return rc;
 }
 
@@ -679,8 +680,8 @@ int cio_stream_abort(cio_stream *s)
     struct cio__conn *c = C(s);
     if (c->mode != CIO__CONN_STREAM || (c->flags & CIO__C_CLOSED))
         return -EINVAL;
+    cio__conn_gone(c); /* before the close, which may free c */
     cio__conn_close(c, true, -ECONNABORTED);
-    cio__conn_gone(c);
     return 0;
 }
 
