@@ -693,7 +693,21 @@ CIO_API int cio_udp_local(const cio_udp *u, cio_addr *out);
  * receiver callback. Returns 0 or -EINVAL (NULL). Never suspends. */
 CIO_API int cio_udp_close(cio_udp *u);
 
-/* ---- Subprocesses ---------------------------------------------------------- */
+/* ---- Subprocesses ----------------------------------------------------------
+ * A child process started with posix_spawn, on the loop of the thread that
+ * starts it, and reaped by that loop: through a pidfd where the kernel has
+ * pidfd_open (5.3), otherwise through the loop's SIGCHLD handler
+ * (cio_loop_add_signal_handler), which reaps only the loop's own children
+ * (waitpid on each of their pids, never waitpid(-1)) and is removed when
+ * none runs. No zombie is left behind either way, and no signal ever goes
+ * to a pid after cio reaped it. While a process runs, its loop is busy
+ * (cio_loop_close says -EBUSY): wait for every process (or kill it) and
+ * free it before the loop closes. In the SIGCHLD way cio holds the loop's
+ * SIGCHLD handler while a process runs: do not set one of your own on that
+ * loop then. A program that sets SIGCHLD to SIG_IGN has the kernel reap
+ * children itself: with a pidfd their status then reads 255, as asyncio
+ * reports it (the SIGCHLD way's handler replaces SIG_IGN while a process
+ * runs, and gets the real status). */
 typedef struct cio_process cio_process;
 
 /* What a child's stdin/stdout/stderr is. */
@@ -718,41 +732,67 @@ typedef struct cio_process_options {
     ((cio_process_options){.size = sizeof(cio_process_options), __VA_ARGS__})
 
 /* Starts argv[0] with argv (NULL-terminated) on the current loop. The
- * child starts with the default signal dispositions and mask. Returns 0,
- * -EINVAL, -E2BIG, -EPERM (no current loop), -ENOENT / -EACCES (the program
- * could not be executed: reported here, not as an exit status), -ENOMEM.
- * Never suspends. */
+ * child starts with every signal at its default disposition (SIGPIPE too,
+ * which cio ignores in the parent) and an empty signal mask, in cwd (a
+ * relative argv[0] is then found from there), and holds no descriptor of
+ * cio's (all are close-on-exec) beyond its stdin/stdout/stderr. argv, env
+ * and cwd are read during the call only. With search_path, PATH is the
+ * parent's. On 0, *out is the caller's (cio_process_free). Returns 0,
+ * -EINVAL (NULL or empty argv[0], NULL out, a mode out of range or
+ * CIO_PROCESS_STDOUT for stdin/stdout), -E2BIG (opts from a newer header),
+ * -EPERM (no loop runs on this thread: call it from a task or a callback),
+ * -ENOENT / -EACCES / -ENOTDIR / -ENOEXEC (the program could not be
+ * executed, or cwd does not exist: reported here, never as an exit status
+ * 127; no child is left), -EMFILE (the pipes), -EAGAIN (the process
+ * limit), -ENOMEM. Never suspends. */
 CIO_API int cio_process_new(const char *const *argv, const cio_process_options *opts,
                             cio_process **out);
 
-/* The pipes (NULL when not CIO_PROCESS_PIPE): streams the process owns;
- * they stay valid until cio_process_free. cio_stream_shutdown on stdin
- * closes the child's input. */
+/* The pipes (NULL when not CIO_PROCESS_PIPE; NULL for NULL p): streams the
+ * process owns, valid until cio_process_free, which aborts them; never
+ * close or abort them yourself. cio_stream_shutdown on stdin closes the
+ * child's input (it reads end of file). */
 CIO_API cio_stream *cio_process_stdin(const cio_process *p);
 CIO_API cio_stream *cio_process_stdout(const cio_process *p);
 CIO_API cio_stream *cio_process_stderr(const cio_process *p);
+/* The child's process id (0 for NULL). Once the child is reaped the
+ * number may belong to another process: use cio_process_signal, not
+ * kill(2). */
 CIO_API pid_t cio_process_pid(const cio_process *p);
 
-/* Suspends until the child exits; *status (may be NULL) receives its exit
- * code, or -N if signal N killed it (asyncio's returncode). Returns 0,
- * -EPERM, -ECANCELED, -ETIMEDOUT (the child keeps running). May suspend. */
+/* Suspends until the child has exited and been reaped; *status (may be
+ * NULL) receives its exit code, or -N if signal N killed it (asyncio's
+ * returncode). Returns at once once the child is done (any number of
+ * calls, from any number of tasks). Returns 0, -EINVAL (NULL p, or a
+ * process of another loop), -EPERM outside a task, -ECANCELED,
+ * -ETIMEDOUT (the task's deadline: the child keeps running), -ENOMEM.
+ * May suspend. */
 CIO_API int cio_process_wait(cio_process *p, int *status);
 
-/* The same for callback code: the future completes with 0 when the child
- * has exited (then cio_process_status reads the status). */
+/* The same for callback code: *out receives a new future (the caller's
+ * reference) that completes with 0 once the child has been reaped (then
+ * cio_process_status reads the status), at once if it has been already.
+ * Cancelling that future leaves the process alone. Returns 0, -EINVAL
+ * (NULL p or out), -ENOMEM. Never suspends. */
 CIO_API int cio_process_wait_future(cio_process *p, cio_future **out);
 
-/* Whether the child has exited (and been reaped), and its status. */
+/* Whether the child has exited and been reaped; and its status (as
+ * cio_process_wait's; 0 until then, and for NULL). Never suspend. */
 CIO_API bool cio_process_is_done(const cio_process *p);
 CIO_API int cio_process_status(const cio_process *p);
 
-/* Sends signal sig; no-op returning 0 once the child has been reaped.
- * Returns 0 or -EINVAL. cio_process_kill sends SIGKILL. */
+/* Sends signal sig (0: only checks that it could) through the child's
+ * pidfd (pidfd_send_signal), or kill(2) in the SIGCHLD way; a no-op
+ * returning 0 once the child has exited (it is reaped first if it has),
+ * so a recycled pid is never signalled. Returns 0, -EINVAL (NULL p, sig
+ * outside 0..NSIG-1), or the system's error (-EPERM). cio_process_kill
+ * sends SIGKILL. Never suspend. */
 CIO_API int cio_process_signal(cio_process *p, int sig);
 CIO_API int cio_process_kill(cio_process *p);
 
-/* Closes the pipes and frees p. -EBUSY (nothing freed) while the child
- * runs: wait or kill first. Accepts NULL. */
+/* Aborts the pipes' streams and frees p. Returns 0, or -EBUSY (nothing
+ * freed) while the child runs (wait or kill it first) or a task is inside
+ * cio_process_wait on p. Accepts NULL. Never suspends. */
 CIO_API int cio_process_free(cio_process *p);
 
 /* The outcome of cio_process_run. */
@@ -764,15 +804,27 @@ typedef struct cio_process_result {
     size_t err_len;
 } cio_process_result;
 
-/* Runs a command to the end: writes input (may be NULL) to its stdin,
- * captures stdout (and stderr, unless opts says otherwise) up to max bytes
- * each (more: -EMSGSIZE, and the child is killed), waits. On 0, *res holds
- * the outputs (free with cio_process_result_free). On -ETIMEDOUT or
- * -ECANCELED the child is killed and reaped before this returns. May
- * suspend. */
+/* Runs a command to the end (asyncio's communicate): writes input (may be
+ * NULL) to its stdin and closes it, while capturing stdout and stderr (at
+ * once, in tasks of their own, so outputs of any size never deadlock),
+ * then waits for the exit. Modes: with input, stdin is a pipe (stdin_mode
+ * must be INHERIT or PIPE); without, stdin_mode applies (PIPE refused).
+ * stdout and stderr are captured when their mode is INHERIT (the default)
+ * or PIPE; DEVNULL drops one; stderr_mode STDOUT captures both in out. A
+ * child that exits or closes its stdin before reading all of input is no
+ * error. Each output may take up to max bytes (0: no limit); more is
+ * -EMSGSIZE, and the child is killed. On 0, *res holds the status and the
+ * outputs (free with cio_process_result_free; out/err NULL where not
+ * captured, else NUL-terminated, their lengths not counting the NUL); on an
+ * error *res is zeroed. Whatever ends the run early (-EMSGSIZE, a read
+ * error, -ECANCELED, -ETIMEDOUT) kills the child and reaps it before this
+ * returns. Returns 0, -EINVAL (NULL argv or res, input_len without input,
+ * the modes above), -EPERM outside a task, the errors of cio_process_new,
+ * -EMSGSIZE, -ECANCELED, -ETIMEDOUT, -ENOMEM. May suspend. */
 CIO_API int cio_process_run(const char *const *argv, const cio_process_options *opts,
                             const void *input, size_t input_len, size_t max,
                             cio_process_result *res);
+/* Frees the outputs and zeroes *res. Accepts NULL. Never suspends. */
 CIO_API void cio_process_result_free(cio_process_result *res);
 
 /* ---- Files (through the thread pool) ---------------------------------------
