@@ -33,6 +33,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <stddef.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -164,16 +165,14 @@ static int open_work(void *arg, void **result)
     return 0;
 }
 
-/* A copy of the path in a fresh op of `size` bytes plus the path. */
-static void *op_with_path(size_t size, const char *path, size_t *path_off)
+/* A zeroed op of `size` bytes whose flexible member, at `path_off`, holds
+ * a copy of path. */
+static void *op_with_path(size_t size, size_t path_off, const char *path)
 {
     size_t n = strlen(path) + 1;
-    char *p = calloc(1, size + n);
-    if (!p)
-        return NULL;
-    memcpy(p + size, path, n);
-    if (path_off)
-        *path_off = size;
+    char *p = calloc(1, path_off + n > size ? path_off + n : size);
+    if (p)
+        memcpy(p + path_off, path, n);
     return p;
 }
 
@@ -187,7 +186,7 @@ int cio_file_open(const char *path, int flags, mode_t mode, cio_file **out)
         return -EINVAL;
     cio__net_init_process(); /* a FIFO written with no reader raises SIGPIPE */
     cio_file *f = malloc(sizeof *f);
-    struct open_op *o = op_with_path(sizeof *o, path, NULL);
+    struct open_op *o = op_with_path(sizeof *o, offsetof(struct open_op, path), path);
     if (!f || !o) {
         free(f);
         free(o);
@@ -420,7 +419,7 @@ static int path_begin(const char *path, struct path_op **out)
         return -EPERM;
     if (!path || !*path)
         return -EINVAL;
-    if (!(*out = op_with_path(sizeof **out, path, NULL)))
+    if (!(*out = op_with_path(sizeof **out, offsetof(struct path_op, path), path)))
         return -ENOMEM;
     return 0;
 }
