@@ -37,9 +37,9 @@ static int fd_count(void)
 static char dir[64];
 static char *in_dir(const char *name)
 {
-    static char paths[8][PATH_MAX];
+    static char paths[32][PATH_MAX];
     static int next;
-    char *p = paths[next++ % 8];
+    char *p = paths[next++ % 32];
     snprintf(p, PATH_MAX, "%s/%s", dir, name);
     return p;
 }
