@@ -172,6 +172,7 @@ int cio__io_edge_del(cio_loop *loop, int fd);
  * a pointer and the function cio_loop_free calls with it (after the loop
  * closed; NULL: nothing to call). */
 enum { CIO__SLOT_NET = 0, CIO__SLOT_COUNT = 4 };
+_Static_assert(CIO__SLOT_COUNT == CIO__LOOP_SLOTS, "the loop keeps CIO__SLOT_COUNT slots");
 void *cio__loop_slot(cio_loop *loop, int id);
 void cio__loop_set_slot(cio_loop *loop, int id, void *data, void (*free_fn)(cio_loop *, void *));
 
