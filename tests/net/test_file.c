@@ -16,20 +16,6 @@
 
 #define MB (1024 * 1024)
 
-static int fd_count(void)
-{
-    DIR *d = opendir("/proc/self/fd");
-    if (!d)
-        FAIL("opendir /proc/self/fd: %s", strerror(errno));
-    int n = 0;
-    struct dirent *e;
-    while ((e = readdir(d)))
-        if (e->d_name[0] != '.')
-            n++;
-    closedir(d);
-    return n - 1; /* the DIR's own */
-}
-
 /* A fresh directory per case, removed (with its files) at the end. */
 static char dir[64];
 static char *in_dir(const char *name)
@@ -87,27 +73,13 @@ static int guarded_main(void *arg, void **result)
     return rc;
 }
 
-/* The first cio_run of a process opens a descriptor it keeps (a pidfd of
- * the stack code); count after it. */
-static int nothing(void *arg, void **result)
-{
-    (void)arg, (void)result;
-    return 0;
-}
-
-static int warm_fd_count(void)
-{
-    EXPECT_OK(cio_run(nothing, NULL, NULL));
-    return fd_count();
-}
-
 static void run(cio_task_fn fn, void *arg)
 {
     dir_make();
-    int before = warm_fd_count();
+    int before = test_fd_baseline();
     struct guarded g = {fn, arg};
     EXPECT_OK(cio_run(guarded_main, &g, NULL));
-    EXPECT_EQ(before, fd_count());
+    EXPECT_EQ(before, test_fd_count());
     dir_remove();
 }
 
@@ -474,13 +446,13 @@ static int open_main(void *arg, void **result)
  * right there. */
 TEST(close_outside_a_task_closes_at_once)
 {
-    int before = warm_fd_count();
+    int before = test_fd_baseline();
     cio_file *f = NULL;
     EXPECT_OK(cio_run(open_main, &f, NULL));
     EXPECT_TRUE(f != NULL);
-    EXPECT_EQ(before + 1, fd_count());
+    EXPECT_EQ(before + 1, test_fd_count());
     EXPECT_OK(cio_file_close(f));
-    EXPECT_EQ(before, fd_count());
+    EXPECT_EQ(before, test_fd_count());
 }
 
 /* ---- several tasks at once ---------------------------------------------------- */

@@ -17,20 +17,6 @@
 
 #include "net/file.c"
 
-static int fd_count(void)
-{
-    DIR *d = opendir("/proc/self/fd");
-    if (!d)
-        FAIL("opendir /proc/self/fd: %s", strerror(errno));
-    int n = 0;
-    struct dirent *e;
-    while ((e = readdir(d)))
-        if (e->d_name[0] != '.')
-            n++;
-    closedir(d);
-    return n - 1;
-}
-
 static char dir[64];
 static char *in_dir(const char *name)
 {
@@ -90,12 +76,6 @@ static void remove_tree(const char *path)
     rmdir(path);
 }
 
-static int nothing(void *arg, void **result)
-{
-    (void)arg, (void)result;
-    return 0;
-}
-
 static int guarded_main(void *arg, void **result)
 {
     cio_scope scope;
@@ -110,10 +90,9 @@ static void run(cio_task_fn fn)
     snprintf(dir, sizeof dir, "/tmp/cio-filea-XXXXXX");
     if (!mkdtemp(dir))
         FAIL("mkdtemp: %s", strerror(errno));
-    EXPECT_OK(cio_run(nothing, NULL, NULL)); /* its process-lifetime descriptor */
-    int before = fd_count();
+    int before = test_fd_baseline();
     EXPECT_OK(cio_run(guarded_main, (void *)(uintptr_t)fn, NULL));
-    EXPECT_EQ(before, fd_count());
+    EXPECT_EQ(before, test_fd_count());
     remove_tree(dir);
 }
 

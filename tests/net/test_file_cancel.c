@@ -20,20 +20,6 @@
 #include "test.h"
 #include <cio/net.h>
 
-static int fd_count(void)
-{
-    DIR *d = opendir("/proc/self/fd");
-    if (!d)
-        FAIL("opendir /proc/self/fd: %s", strerror(errno));
-    int n = 0;
-    struct dirent *e;
-    while ((e = readdir(d)))
-        if (e->d_name[0] != '.')
-            n++;
-    closedir(d);
-    return n - 1;
-}
-
 static char dir[64];
 static char *in_dir(const char *name)
 {
@@ -57,12 +43,6 @@ static void dir_remove(void)
     rmdir(dir);
 }
 
-static int nothing(void *arg, void **result)
-{
-    (void)arg, (void)result;
-    return 0;
-}
-
 static int guarded_main(void *arg, void **result)
 {
     cio_scope scope;
@@ -82,10 +62,9 @@ static void run(cio_task_fn fn, unsigned threads)
     snprintf(dir, sizeof dir, "/tmp/cio-filec-XXXXXX");
     if (!mkdtemp(dir))
         FAIL("mkdtemp: %s", strerror(errno));
-    EXPECT_OK(cio_run(nothing, NULL, NULL)); /* its process-lifetime descriptor */
-    int before = fd_count();
+    int before = test_fd_baseline();
     EXPECT_OK(cio_run(guarded_main, (void *)(uintptr_t)fn, NULL));
-    EXPECT_EQ(before, fd_count());
+    EXPECT_EQ(before, test_fd_count());
     dir_remove();
 }
 
@@ -455,10 +434,10 @@ static int main_cancel_queued_other(void *arg, void **result)
 
     /* A close given up while queued closes the descriptor right away. */
     cio_file *f = other;
-    int n = fd_count();
+    int n = test_fd_count();
     EXPECT_OK(cio_future_cancel(cio_current_task()));
     EXPECT_ERR(-ECANCELED, cio_file_close(f));
-    EXPECT_EQ(n - 1, fd_count());
+    EXPECT_EQ(n - 1, test_fd_count());
     /* So does a read of a cancelled task, which consumes nothing. */
     f = third;
     char c = 0;
@@ -490,10 +469,9 @@ TEST(cancel_of_queued_write_atomic_and_close)
     snprintf(dir, sizeof dir, "/tmp/cio-filec-XXXXXX");
     if (!mkdtemp(dir))
         FAIL("mkdtemp: %s", strerror(errno));
-    EXPECT_OK(cio_run(nothing, NULL, NULL));
-    int before = fd_count();
+    int before = test_fd_baseline();
     EXPECT_ERR(-ECANCELED, cio_run(main_cancel_queued_other, NULL, NULL));
-    EXPECT_EQ(before, fd_count());
+    EXPECT_EQ(before, test_fd_count());
     dir_remove();
 }
 
@@ -520,7 +498,7 @@ static int opener(void *arg, void **result)
 static void cancel_running_open(bool read_all)
 {
     EXPECT_OK(mkfifo(in_dir("fifo"), 0600));
-    int base = fd_count();
+    int base = test_fd_count();
     struct opener o = {in_dir("fifo"), read_all, 0, (cio_file *)1, (void *)1};
     cio_task *t;
     EXPECT_OK(cio_spawn(opener, &o, &t));
@@ -541,7 +519,7 @@ static void cancel_running_open(bool read_all)
     close(w); /* a read_all that still reads sees the end */
     struct stat st;
     EXPECT_OK(cio_file_stat_path(dir, &st)); /* behind it on the one thread */
-    EXPECT_EQ(base, fd_count());             /* its descriptor was closed */
+    EXPECT_EQ(base, test_fd_count());             /* its descriptor was closed */
 }
 
 static int main_cancel_running_open(void *arg, void **result)
