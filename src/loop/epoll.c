@@ -107,9 +107,15 @@ static int ep_poll(cio_loop *loop, int timeout_ms)
                      ((e & (EPOLLERR | EPOLLHUP)) ? CIO_IOERR : 0);
         /* A hang-up with data still to read is readable too, and so is the
          * peer's half-close (EPOLLRDHUP, asked for by edge registrations):
-         * a read then returns what is left, then 0. */
+         * a read then returns what is left, then 0. The half-close is also
+         * CIO_IOERR, a bit a reader does not clear on a short read: the
+         * end of the stream must not hide behind the last bytes' edge
+         * (data and FIN seen in one edge, then a short read that counts as
+         * drained would wait forever). */
         if (e & (EPOLLHUP | EPOLLRDHUP))
             events |= CIO_READABLE;
+        if (e & EPOLLRDHUP)
+            events |= CIO_IOERR;
         cio__io_event(loop, (int)(uint32_t)data, (uint32_t)(data >> 32), events);
     }
     return n;

@@ -473,10 +473,10 @@ static int set_nonblock(struct raw *r, int fd)
     return 0;
 }
 
-/* The shared body of cio_fd_read and cio_fd_write: the system call first,
- * unless the direction is known not ready; on EAGAIN clear the bit and
- * wait for the next edge. */
-static ssize_t fd_io(int fd, void *buf, size_t len, int dir)
+/* The shared body of cio_fd_read, cio_fd_write, cio_socket_accept...: the
+ * system call first, unless the direction is known not ready; on EAGAIN
+ * clear the bit and wait for the next edge. */
+ssize_t cio__fd_io(int fd, int dir, ssize_t (*op)(int fd, void *arg), void *arg)
 {
     if (fd < 0)
         return -EBADF;
@@ -484,29 +484,17 @@ static ssize_t fd_io(int fd, void *buf, size_t len, int dir)
         return -EPERM;
     struct raw *r = NULL;
     int rc = raw_get(fd, &r);
-    if (rc && rc != -EPERM)
-        return rc;
-    if (rc == -EPERM && !r)
-        return rc; /* no loop */
+    if (rc && !(rc == -EPERM && r))
+        return rc; /* -EPERM without r: no loop */
     if ((rc = set_nonblock(r, fd)) != 0)
         return rc;
     bool plain = r->plain;
     for (;;) {
         if (plain || (r->n.ready & dir) || (r->unknown & dir)) {
             ssize_t n;
-            if (dir == CIO_READABLE) {
-                n = read(fd, buf, len);
-            } else if (r->sock >= 0) {
-                n = send(fd, buf, len, MSG_NOSIGNAL);
-                if (n < 0 && errno == ENOTSOCK) {
-                    r->sock = -1;
-                    continue;
-                }
-                if (n >= 0)
-                    r->sock = 1;
-            } else {
-                n = write(fd, buf, len);
-            }
+            do
+                n = op(fd, arg);
+            while (n == -EINTR);
             if (n >= 0) {
                 if (!plain) {
                     r->n.ready |= (uint8_t)dir; /* maybe more: try first next time */
@@ -514,13 +502,10 @@ static ssize_t fd_io(int fd, void *buf, size_t len, int dir)
                 }
                 return n;
             }
-            int e = errno;
-            if (e == EINTR)
-                continue;
-            if (e != EAGAIN && e != EWOULDBLOCK)
-                return -e;
+            if (n != -EAGAIN && n != -EWOULDBLOCK)
+                return n;
             if (plain)
-                return -EAGAIN; /* cannot happen for a regular file */
+                return n; /* cannot happen for a regular file */
             r->n.ready &= (uint8_t)~(dir | CIO_IOERR);
             r->unknown &= (uint8_t)~dir;
         }
@@ -532,15 +517,53 @@ static ssize_t fd_io(int fd, void *buf, size_t len, int dir)
     }
 }
 
+struct rw {
+    void *buf;
+    size_t len;
+};
+
+static ssize_t do_read(int fd, void *arg)
+{
+    struct rw *a = arg;
+    ssize_t n = read(fd, a->buf, a->len);
+    return n >= 0 ? n : -errno;
+}
+
+/* Sockets are sent to with MSG_NOSIGNAL; whether fd is one is learnt once
+ * (ENOTSOCK) and kept with its registration (looked up at each call: the
+ * registration may change while a task waits). */
+static ssize_t do_write(int fd, void *arg)
+{
+    struct rw *a = arg;
+    struct cio__net *net = cio__net_current();
+    struct raw *r = net ? raw_lookup(net, fd) : NULL;
+    if (!r || r->sock >= 0) {
+        ssize_t n = send(fd, a->buf, a->len, MSG_NOSIGNAL);
+        if (n >= 0) {
+            if (r)
+                r->sock = 1;
+            return n;
+        }
+        if (errno != ENOTSOCK)
+            return -errno;
+        if (r)
+            r->sock = -1;
+    }
+    ssize_t n = write(fd, a->buf, a->len);
+    return n >= 0 ? n : -errno;
+}
+
 ssize_t cio_fd_read(int fd, void *buf, size_t len)
 {
-    return fd_io(fd, buf, len, CIO_READABLE);
+    struct rw a = {buf, len};
+    return cio__fd_io(fd, CIO_READABLE, do_read, &a);
 }
 
 ssize_t cio_fd_write(int fd, const void *buf, size_t len)
 {
     cio__net_init_process();
-    return fd_io(fd, (void *)buf, len, CIO_WRITABLE);
+    struct rw a = {(void *)buf, len};
+    return cio__fd_io(fd, CIO_WRITABLE, do_write, &a);
 }
 
 int cio_fd_forget(int fd)

@@ -137,6 +137,20 @@ static inline void cio__nfd_clear(struct cio__nfd *n, int events)
  * n. Returns 0, -EBADF (not registered) or -ENOMEM (poll). */
 int cio__nfd_arm(struct cio__nfd *n, int events);
 
+/* For operations on raw descriptors (cio_fd_read/write, cio_socket_accept,
+ * fd passing): runs op(fd, arg), a non-blocking system call that returns
+ * >= 0 or -errno (-EINTR is retried), on fd's raw registration in the
+ * running loop (the one cio_fd_wait uses, made if need be; fd is made
+ * non-blocking once), and while it returns -EAGAIN waits for `dir`
+ * (CIO_READABLE or CIO_WRITABLE) and runs it again. The call is skipped
+ * while the direction is known not ready (no edge since its last EAGAIN).
+ * Returns op's result, or -EBADF (fd < 0, or forgotten meanwhile), -EPERM
+ * (no task), -EBUSY (another task waits for dir, or fd has a reader or
+ * writer or belongs to a stream), -ECANCELED, -ETIMEDOUT, -ENOMEM. A
+ * regular file under epoll is not registered: op runs directly. Note that
+ * op's arg stays in use across the suspension. May suspend. */
+ssize_t cio__fd_io(int fd, int dir, ssize_t (*op)(int fd, void *arg), void *arg);
+
 /* ---- Socket helpers (socket.c) ------------------------------------------- */
 int cio__sock_nonblock(int fd);                      /* O_NONBLOCK on; 0 or -errno */
 int cio__sock_apply(int fd, int family, const cio_socket_options *o); /* nodelay, keepalive */
