@@ -207,18 +207,27 @@ CIO_API int cio_socket_peer(int fd, cio_addr *out);
 /* Sends len bytes (len >= 1) and nfds descriptors (SCM_RIGHTS, at most
  * CIO_SOCKET_MAX_FDS) over the Unix socket fd, suspending while its buffer
  * is full. Returns the bytes sent (the descriptors went with the first of
- * them) or -errno (-EINVAL, -EPERM outside a task, ...). The descriptors
- * stay the caller's (the receiver gets duplicates). May suspend. */
+ * them; a stream socket may take fewer than len) or -errno: -EINVAL (bad
+ * argument, or descriptors over a socket that is not AF_UNIX), -EPERM
+ * outside a task, -ECANCELED/-ETIMEDOUT/-EBUSY of the wait (nothing sent),
+ * sendmsg's error (-EBADF for a closed descriptor in fds, -EPIPE, ...).
+ * fd and the descriptors stay the caller's (the receiver gets duplicates).
+ * Both calls wait through cio_fd_wait when they must, whose registration
+ * stays: a socket they used leaves through cio_fd_close (or cio_fd_forget
+ * first). May suspend. */
 #define CIO_SOCKET_MAX_FDS 253
 CIO_API ssize_t cio_socket_send_fds(int fd, const void *buf, size_t len, const int *fds,
                                     size_t nfds);
 
-/* Receives up to len bytes and up to *nfds descriptors from the Unix socket
- * fd, suspending until a message arrives. On return *nfds is the number of
- * descriptors received into fds (each close-on-exec, the caller's); more
- * descriptors than fit are closed and the call returns -EMSGSIZE after
- * storing the ones that fit. Returns the bytes read (0: the peer closed) or
- * -errno. May suspend. */
+/* Receives up to len bytes (len >= 1) and up to *nfds descriptors from the
+ * Unix socket fd, suspending until a message arrives. On return *nfds is
+ * the number of descriptors received into fds (each close-on-exec, the
+ * caller's); more descriptors than fit are closed and the call returns
+ * -EMSGSIZE after storing the ones that fit (the byte count is then lost:
+ * treat the message as damaged). Returns the bytes read (0: the peer
+ * closed) or -errno: -EINVAL, -EPERM outside a task, -EMSGSIZE,
+ * -ECANCELED/-ETIMEDOUT/-EBUSY of the wait (nothing consumed), recvmsg's
+ * error. May suspend. */
 CIO_API ssize_t cio_socket_recv_fds(int fd, void *buf, size_t len, int *fds, size_t *nfds);
 
 /* ---- Streams (coroutine style) ---------------------------------------------
@@ -520,34 +529,64 @@ typedef struct cio_server_options {
 #define CIO_SERVER_OPTIONS(...) \
     ((cio_server_options){.size = sizeof(cio_server_options), __VA_ARGS__})
 
-/* Listens on addr (NULL when opts->fd names a listening socket) and starts
- * accepting on the current loop: each connection runs handler(stream, arg)
- * in a task of the server. Returns 0, -EINVAL, -E2BIG, -EPERM with no
- * running loop on this thread, or the listen error. Never suspends. */
+/* Listens on addr (NULL when opts->fd names a listening socket, which the
+ * server then adopts: closing the server closes it) and starts accepting
+ * on the current loop. Each connection becomes a stream (opts->stream) and
+ * runs handler(stream, arg) in a new task of the server, named
+ * "<name>-conn", with opts->stack_size. The task's outcome is the
+ * handler's return value (negative: its error; else its result, as an
+ * intptr_t); the server reads it, so a handler's error is not reported as
+ * one nobody awaited. Accepted sockets get opts->socket's options
+ * (TCP_NODELAY unless nagle). On an error *out is NULL and an adopted
+ * descriptor is still the caller's. Returns 0; -EINVAL (NULL handler or
+ * out, neither or both of addr and opts->fd, an empty addr, opts->fd not a
+ * listening socket, options not made with the macros); -E2BIG (options
+ * from a newer header); -EPERM with no running loop on this thread (call
+ * it from a task or a callback); -ENOMEM; or the error of listen
+ * (-EADDRINUSE, ...). Never suspends. */
 CIO_API int cio_server_new(const cio_addr *addr, const cio_server_options *opts,
                            cio_stream_handler handler, void *arg, cio_server **out);
 
 /* The same with a protocol: each connection gets a transport running
- * proto, with arg passed to connection_made. Never suspends. */
+ * proto, with arg passed to connection_made. Returns as cio_server_new
+ * (-EINVAL for a NULL proto). Never suspends. */
 CIO_API int cio_server_new_protocol(const cio_addr *addr, const cio_server_options *opts,
                                     const cio_protocol *proto, void *arg, cio_server **out);
 
-/* Graceful close: stops accepting and closes the listening socket at once,
- * lets handler tasks run for up to grace seconds (protocol connections are
- * closed with cio_transport_close at once), then cancels the tasks still
- * running (aborting the remaining transports), waits for them and frees
- * the server. Returns 0. Follows the _close rule (-EPERM outside a task
- * while connections remain: use cio_server_close_future). May suspend. */
+/* Graceful close: stops accepting and closes the listening socket at once
+ * (new clients are refused from then on; a Unix socket file the server
+ * made is removed), closes protocol connections with cio_transport_close
+ * at once, lets handler tasks run for up to grace seconds (INFINITY: no
+ * limit), then cancels the tasks still running and aborts the transports
+ * left; waits until every connection is gone and frees the server. A
+ * handler task that ends with its stream still open gets it closed
+ * (cio_stream_close: flushed, or reset when it cannot be). Follows the
+ * _close rule: srv is invalid once this returns, whatever it returns,
+ * except -EINVAL, -EPERM, -EDEADLK and -ENOMEM, which change nothing.
+ * Returns 0; -EINVAL (NULL srv, NaN or negative grace, a close already
+ * under way); -EPERM outside a task while connections remain (use
+ * cio_server_close_future; with none left it frees at once, anywhere);
+ * -EDEADLK from one of srv's own handler tasks (it would wait for its own
+ * end: use cio_server_close_future); -ENOMEM; -ECANCELED / -ETIMEDOUT when
+ * the calling task is cancelled or its deadline passes while it waits:
+ * the grace period is then cut short (the handlers are cancelled) and the
+ * call still waits, shielded, until they ended and the server is freed.
+ * May suspend. */
 CIO_API int cio_server_close(cio_server *srv, double grace);
 
-/* cio_server_close for callback code: *out receives a future (the
- * caller's reference) that completes with 0 when the server is freed.
- * Returns 0 or -EINVAL. Never suspends. */
+/* cio_server_close for callback code: starts the same close and returns at
+ * once; *out receives a future (the caller's reference) that completes
+ * with 0 when the server is freed (already done when no connection was
+ * open). srv is invalid once this returns 0. Returns 0, -EINVAL (NULL srv
+ * or out, NaN or negative grace, a close already under way) or -ENOMEM
+ * (nothing done). Never suspends. */
 CIO_API int cio_server_close_future(cio_server *srv, double grace, cio_future **out);
 
-/* The address the server listens on (the port chosen for port 0). */
+/* The address the server listens on (the port chosen for port 0). Returns
+ * 0 or -EINVAL (NULL srv or out). Never suspends. */
 CIO_API int cio_server_addr(const cio_server *srv, cio_addr *out);
-/* Connections open now. */
+/* Connections open now: handler tasks not yet ended (stream style),
+ * transports not yet gone (protocol style). 0 for NULL. Never suspends. */
 CIO_API size_t cio_server_connections(const cio_server *srv);
 
 /* ---- UDP and Unix datagram sockets ----------------------------------------- */
@@ -566,24 +605,35 @@ typedef struct cio_udp_options {
 #define CIO_UDP_OPTIONS(...) ((cio_udp_options){.size = sizeof(cio_udp_options), __VA_ARGS__})
 
 /* A datagram socket (UDP for IP addresses, SOCK_DGRAM for Unix ones) on
- * the current loop, bound to local (may be NULL: an ephemeral port, or an
- * unnamed Unix socket). Returns 0, -EINVAL, -E2BIG, -EPERM (no current
- * loop), -ENOMEM, or the error of socket, bind or connect. Never suspends. */
+ * the current loop, bound to local (NULL or len 0: an ephemeral port, or
+ * an unnamed Unix socket). The family is local's, else remote's, else
+ * opts->family, else AF_INET. On 0, *out is the caller's (cio_udp_close);
+ * on an error *out is NULL and no descriptor is left. A Unix socket's file
+ * stays at its path after close. Returns 0, -EINVAL (NULL out, unknown
+ * family, families that disagree), -E2BIG, -EPERM (no current loop),
+ * -ENOMEM, or the error of socket, setsockopt, bind or connect
+ * (-EADDRINUSE, -ENOENT, ...). Never suspends. */
 CIO_API int cio_udp_new(const cio_addr *local, const cio_udp_options *opts, cio_udp **out);
 
-/* Sends one datagram to `to` (NULL on a connected socket), suspending
- * while the socket's buffer is full. Returns len or -errno (-EMSGSIZE,
- * -ECONNREFUSED on a connected socket after an ICMP error, ...). May
- * suspend. */
+/* Sends one datagram (len may be 0) to `to` (NULL or len 0: the connected
+ * peer), suspending while the socket's buffer is full. Returns len or
+ * -errno: -EINVAL, -EPERM outside a task, -EDESTADDRREQ (no destination,
+ * not connected), -EMSGSIZE, -ECONNREFUSED (a connected socket after an
+ * ICMP error, reported once), -ECANCELED/-ETIMEDOUT (nothing sent), -EBADF
+ * (closed while waiting), sendto's error. May suspend. */
 CIO_API ssize_t cio_udp_send(cio_udp *u, const void *buf, size_t len, const cio_addr *to);
 
-/* The same without suspending: -EAGAIN when the buffer is full. */
+/* The same without suspending, also outside a task (a receiver callback
+ * answering): -EAGAIN when the buffer is full. Never suspends. */
 CIO_API ssize_t cio_udp_send_nowait(cio_udp *u, const void *buf, size_t len, const cio_addr *to);
 
 /* Suspends until a datagram arrives; copies up to len bytes of it into buf
  * (the rest of a longer one is dropped) and its sender into *from (may be
- * NULL). Returns the datagram's full length (more than len: truncated) or
- * -errno. May suspend. */
+ * NULL; an unnamed Unix sender: len 0, AF_UNSPEC). Returns the datagram's
+ * full length (more than len: truncated) or -errno: -EINVAL, -EPERM
+ * outside a task, -EBUSY (a receiver is set), -ECONNREFUSED (see send),
+ * -ECANCELED/-ETIMEDOUT (nothing consumed), -EBADF (closed while waiting).
+ * May suspend. */
 CIO_API ssize_t cio_udp_recv(cio_udp *u, void *buf, size_t len, cio_addr *from);
 
 /* One datagram of a batch. */
@@ -594,34 +644,53 @@ typedef struct cio_datagram {
 } cio_datagram;
 
 /* Batches (sendmmsg/recvmmsg): sends msgs[0..n) in order, suspending while
- * the buffer is full; on return *done is the number sent. Returns 0 or the
- * error that stopped the batch (*done tells how far it got). May suspend. */
+ * the buffer is full; on return *done (done may be NULL) is the number
+ * sent. Every message is checked first (-EINVAL: nothing sent). Returns 0
+ * or the error that stopped the batch (*done tells how far it got), as
+ * cio_udp_send's. May suspend. */
 CIO_API int cio_udp_send_many(cio_udp *u, const cio_datagram *msgs, size_t n, size_t *done);
 /* Suspends until at least one datagram arrives, then receives up to n of
- * them without waiting more; *done is the number received. May suspend. */
+ * them without waiting more; *done is the number received, and each one's
+ * len its full length (more than the buffer: truncated). Returns 0, or
+ * -EINVAL (NULL u, msgs or done, n == 0), -EPERM, -EBUSY (a receiver is
+ * set), or the errors of cio_udp_recv; an error met after some arrived is
+ * returned with *done counting them. May suspend. */
 CIO_API int cio_udp_recv_many(cio_udp *u, cio_datagram *msgs, size_t n, size_t *done);
 
-/* Callback style: cb is called on the loop's thread for every datagram
- * (data valid during the call only); NULL stops it. While a callback is
- * set, cio_udp_recv returns -EBUSY. Returns 0 or -EINVAL. */
+/* Callback style: cb is called on the loop's thread for every datagram, in
+ * order (data and from valid during the call only), never from inside this
+ * call; the socket is drained with recvmmsg in batches. NULL stops it;
+ * datagrams read but not yet delivered then go to the next receiver or to
+ * cio_udp_recv. cb may close u. Socket errors (ICMP) are dropped in this
+ * style. While a callback is set, cio_udp_recv returns -EBUSY. Returns 0,
+ * -EINVAL, -EBUSY (a task waits in a receive on u), -ENOMEM. Never
+ * suspends. */
 typedef void (*cio_udp_cb)(cio_udp *u, const void *data, size_t len, const cio_addr *from,
                            void *arg);
 CIO_API int cio_udp_set_receiver(cio_udp *u, cio_udp_cb cb, void *arg);
 
-/* Multicast: join or leave group (an IPv4 or IPv6 address) on the
- * interface named iface (NULL: the system's choice). Return 0 or -errno. */
+/* Multicast: join or leave group (a numeric IPv4 or IPv6 address) on the
+ * interface named iface (NULL: the system's choice). Return 0, -EINVAL
+ * (NULL, not a multicast address, an IPv6 group on an IPv4 socket, a Unix
+ * socket), -ENODEV (no such interface), or setsockopt's error (-EADDRINUSE:
+ * joined already; -EADDRNOTAVAIL: not a member). Never suspend. */
 CIO_API int cio_udp_join(cio_udp *u, const char *group, const char *iface);
 CIO_API int cio_udp_leave(cio_udp *u, const char *group, const char *iface);
-/* IP_MULTICAST_LOOP / IPV6_MULTICAST_LOOP, IP_MULTICAST_TTL / hops. */
+/* IP_MULTICAST_LOOP / IPV6_MULTICAST_LOOP, IP_MULTICAST_TTL / hops (0..255),
+ * SO_BROADCAST. Return 0, -EINVAL (NULL, a Unix socket, ttl out of range)
+ * or setsockopt's error. Never suspend. */
 CIO_API int cio_udp_set_multicast_loop(cio_udp *u, bool on);
 CIO_API int cio_udp_set_multicast_ttl(cio_udp *u, int ttl);
 CIO_API int cio_udp_set_broadcast(cio_udp *u, bool on);
 
+/* The descriptor (still u's), -1 for NULL; the local address (0, -EINVAL
+ * or getsockname's error). */
 CIO_API int cio_udp_fd(const cio_udp *u);
 CIO_API int cio_udp_local(const cio_udp *u, cio_addr *out);
 
-/* Closes the socket and frees u; a task waiting on it gets -EBADF.
- * Returns 0 or -EINVAL. Never suspends. */
+/* Closes the socket and frees u (u is invalid afterwards); a task waiting
+ * on it gets -EBADF, a receiver no more calls. May be called from u's own
+ * receiver callback. Returns 0 or -EINVAL (NULL). Never suspends. */
 CIO_API int cio_udp_close(cio_udp *u);
 
 /* ---- Subprocesses ---------------------------------------------------------- */

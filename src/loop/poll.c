@@ -156,8 +156,13 @@ static void drop_invalid(cio_loop *loop, struct poll_state *st)
         if (!(st->pfds[i].revents & POLLNVAL))
             continue;
         int fd = st->pfds[i].fd;
-        cio_loop_report(loop, "fd %d was closed while watched; its reader or writer can never "
-                              "run again: remove them before close(2)", fd);
+        if (fd < loop->nfds && (loop->fds[fd].mask & CIO__EDGE))
+            cio_loop_report(loop, "fd %d was closed while a task or callback waited on it; "
+                                  "close it with cio_fd_close (or forget it) before close(2)",
+                            fd);
+        else
+            cio_loop_report(loop, "fd %d was closed while watched; its reader or writer can "
+                                  "never run again: remove them before close(2)", fd);
         remove_at(st, i);
     }
 }
@@ -182,7 +187,14 @@ static int pl_poll(cio_loop *loop, int timeout_ms)
             continue;
         }
         if (re & POLLNVAL) {
-            invalid = true; /* closed while watched: nothing to deliver */
+            invalid = true; /* closed while watched: nothing to deliver... */
+            int fd = st->pfds[i].fd;
+            /* ...except to an edge registration's owner, whose waiting
+             * task would otherwise wait forever: it gets an error event,
+             * and its next system call the EBADF. */
+            if (fd < loop->nfds && (loop->fds[fd].mask & CIO__EDGE))
+                st->out[nout++] = (struct poll_event){fd, st->gens[i],
+                                                      CIO_IOERR | CIO_READABLE | CIO_WRITABLE};
             continue;
         }
         int events = ((re & POLLIN) ? CIO_READABLE : 0) | ((re & POLLOUT) ? CIO_WRITABLE : 0) |

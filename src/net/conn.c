@@ -182,6 +182,12 @@ int cio__conn_set_opts(size_t *high, size_t *low, size_t *limit, const cio_strea
 
 int cio__conn_new(cio_loop *loop, int fd, const cio_stream_options *opts, struct cio__conn **out)
 {
+    return cio__conn_new_kind(loop, fd, opts, 0, out);
+}
+
+int cio__conn_new_kind(cio_loop *loop, int fd, const cio_stream_options *opts, int kind,
+                       struct cio__conn **out)
+{
     if (!loop || fd < 0 || !out)
         return -EINVAL;
     size_t high, low, limit;
@@ -189,8 +195,11 @@ int cio__conn_new(cio_loop *loop, int fd, const cio_stream_options *opts, struct
     if (rc)
         return rc;
     struct stat st;
-    if (fstat(fd, &st) < 0)
+    if (kind == CIO__CONN_NB_SOCKET) {
+        st.st_mode = S_IFSOCK; /* accept4(SOCK_NONBLOCK): no fstat, no fcntl */
+    } else if (fstat(fd, &st) < 0) {
         return -errno;
+    }
     if (S_ISREG(st.st_mode) || S_ISDIR(st.st_mode))
         return -EINVAL;
     cio__net_init_process();
@@ -200,7 +209,7 @@ int cio__conn_new(cio_loop *loop, int fd, const cio_stream_options *opts, struct
     struct cio__conn *c = calloc(1, sizeof *c);
     if (!c)
         return -ENOMEM;
-    rc = cio__sock_nonblock(fd);
+    rc = kind == CIO__CONN_NB_SOCKET ? 0 : cio__sock_nonblock(fd);
     if (!rc)
         rc = cio__nfd_open(&c->nfd, loop, fd);
     if (rc) {
@@ -238,6 +247,15 @@ void cio__conn_unref(struct cio__conn *c)
     assert(c->flags & CIO__C_CLOSED);
     assert(!c->rfut && !c->wq_head && !c->rbuf && !c->wbuf);
     free(c);
+}
+
+void cio__conn_gone(struct cio__conn *c)
+{
+    void (*gone)(void *) = c->gone;
+    if (!gone)
+        return;
+    c->gone = NULL;
+    gone(c->gone_arg);
 }
 
 static void rbuf_release(struct cio__conn *c)

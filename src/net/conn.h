@@ -160,6 +160,10 @@ struct cio__conn {
     void *ctx;
     int lost_err;
     cio_future *connect_fut; /* cio_transport_connect's future, until made */
+    /* cio__stream_watch / cio__transport_watch (a server's): called once
+     * when the connection stops being the watcher's (cio__conn_gone). */
+    void (*gone)(void *arg);
+    void *gone_arg;
 };
 
 _Static_assert(sizeof(struct cio__conn) <= 256, "an idle connection must stay small");
@@ -174,6 +178,18 @@ extern _Thread_local size_t cio__conn_rbufs_held;
  * fstat). Copies opts. Returns 0, -EINVAL, -E2BIG, -ENOMEM or the
  * registration's error; fd stays the caller's on error. */
 int cio__conn_new(cio_loop *loop, int fd, const cio_stream_options *opts, struct cio__conn **out);
+/* The same, told what fd is: CIO__CONN_NB_SOCKET for a socket already
+ * non-blocking (from accept4 with SOCK_NONBLOCK), which saves the fstat and
+ * the two fcntl calls per connection; 0: find out. */
+enum { CIO__CONN_NB_SOCKET = 1 };
+int cio__conn_new_kind(cio_loop *loop, int fd, const cio_stream_options *opts, int kind,
+                       struct cio__conn **out);
+/* For servers (server.c): cio_stream_new / cio_transport_new of a socket
+ * accepted with SOCK_NONBLOCK, with the same contract and errors. */
+int cio__stream_new_accepted(cio_loop *loop, int fd, const cio_stream_options *opts,
+                             cio_stream **out);
+int cio__transport_new_accepted(cio_loop *loop, int fd, const cio_stream_options *opts,
+                                const cio_protocol *proto, void *arg, cio_transport **out);
 /* Reads the options into c's marks (validated). */
 int cio__conn_set_opts(size_t *high, size_t *low, size_t *limit, const cio_stream_options *opts);
 void cio__conn_ref(struct cio__conn *c);
@@ -182,6 +198,8 @@ void cio__conn_unref(struct cio__conn *c);
  * waiting task with err; the memory goes when the last ref does. Drops the
  * owner's ref. */
 void cio__conn_close(struct cio__conn *c, bool reset, int err);
+/* Calls and clears the watch (internal.h: cio__stream_watch), if any. */
+void cio__conn_gone(struct cio__conn *c);
 /* Asks the backend for what the connection waits for now. */
 void cio__conn_rearm(struct cio__conn *c);
 

@@ -189,6 +189,9 @@ static void nfd_event(cio_loop *loop, int fd, int events, void *arg)
         n->on_event(n, got);
 }
 
+static struct raw *raw_lookup(struct cio__net *net, int fd);
+static void raw_drop(struct cio__net *net, int fd);
+
 int cio__nfd_open(struct cio__nfd *n, cio_loop *loop, int fd)
 {
     if (!n || !loop || fd < 0)
@@ -201,6 +204,17 @@ int cio__nfd_open(struct cio__nfd *n, cio_loop *loop, int fd)
     n->rwait = n->wwait = NULL;
     n->registered = false;
     int rc = cio__io_edge_add(loop, fd, nfd_event, n);
+    if (rc == -EBUSY) {
+        /* A raw registration (cio_fd_*, cio_socket_accept) that no task
+         * waits on is taken over: a descriptor read with cio_fd_read can
+         * become a stream's. */
+        struct cio__net *net = cio__loop_slot(loop, CIO__SLOT_NET);
+        struct raw *r = net ? raw_lookup(net, fd) : NULL;
+        if (r && r != (struct raw *)n && !r->n.rwait && !r->n.wwait) {
+            raw_drop(net, fd);
+            rc = cio__io_edge_add(loop, fd, nfd_event, n);
+        }
+    }
     if (rc)
         return rc;
     n->registered = true;

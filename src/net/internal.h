@@ -100,11 +100,14 @@ struct cio__nfd {
 };
 
 /* Registers fd (non-blocking; the caller made it so) with loop: one
- * epoll_ctl, the only one in the registration's life. Sets loop, fd,
+ * epoll_ctl, the only one in the registration's life. A raw registration
+ * of fd (cio_fd_*, cio_socket_accept's listener) that no task waits on is
+ * taken over (dropped first). Sets loop, fd,
  * ready = armed = 0, no waiters; leaves on_event and owner as the caller
  * set them (before or after: on_event is read at each edge). n must not
  * move until cio__nfd_close. Returns 0, -EINVAL, -EBUSY (fd has a
- * reader/writer of cio_loop_add_reader or another nfd), -ENOMEM, -EBADF or
+ * reader/writer of cio_loop_add_reader, another nfd, or a raw registration
+ * a task waits on), -ENOMEM, -EBADF or
  * the backend's error (-EPERM for a regular file under epoll). Loop
  * thread. Also calls cio__net_init_process. */
 int cio__nfd_open(struct cio__nfd *n, cio_loop *loop, int fd);
@@ -130,7 +133,10 @@ static inline void cio__nfd_clear(struct cio__nfd *n, int events)
 }
 /* For callback owners: what they want reported (costs no system call on
  * epoll; a level-triggered backend polls only armed directions, and keeps
- * reporting one until the owner disarms it or drains it). Armed
+ * reporting one until the owner disarms it or drains it). Arming reports
+ * nothing by itself on epoll: an edge comes only when the state changes,
+ * so an owner looks at `ready` first (a bit still set means: go on with
+ * the system call) and arms only after EAGAIN cleared the bit. Armed
  * directions count as the loop's live work. on_event is called with the
  * events of every edge, armed or not (epoll reports them all; ready is
  * updated first, waiting tasks are woken first), and may close and free
@@ -153,8 +159,29 @@ ssize_t cio__fd_io(int fd, int dir, ssize_t (*op)(int fd, void *arg), void *arg)
 
 /* ---- Socket helpers (socket.c) ------------------------------------------- */
 int cio__sock_nonblock(int fd);                      /* O_NONBLOCK on; 0 or -errno */
-int cio__sock_apply(int fd, int family, const cio_socket_options *o); /* nodelay, keepalive */
-/* accept4 with SOCK_NONBLOCK|SOCK_CLOEXEC and the TCP options; -errno. */
+/* TCP_NODELAY (unless o->nagle) and the keep-alive options on an IP socket
+ * (nothing on others); o NULL: the defaults. 0 or -errno. */
+int cio__sock_apply(int fd, int family, const cio_socket_options *o);
+/* accept4 with SOCK_NONBLOCK|SOCK_CLOEXEC: returns the new descriptor or
+ * -errno (-EAGAIN when nothing is pending; never suspends). With o, the
+ * TCP options are applied (one setsockopt each; on failure the socket is
+ * closed and the error returned). With o NULL nothing is applied: Linux
+ * copies TCP_NODELAY and the keep-alive settings from the listener to the
+ * accepted socket, and a listener of cio_socket_listen has them, so a
+ * server on such a listener passes NULL and saves the system calls.
+ * *peer (may be NULL) gets the client's address ("unix:" if unnamed). */
 int cio__sock_accept(int lfd, const cio_socket_options *o, cio_addr *peer);
+
+/* ---- Watching a connection (stream.c, transport.c) -----------------------
+ * For servers (server.c), which hand each connection to a handler task or
+ * a protocol and must know when it stops being theirs without touching a
+ * freed object: gone(arg) is called once, when s (t) is freed
+ * (cio_stream_close/cio_stream_abort; a transport after its
+ * connection_lost returned) or handed to the other style
+ * (cio_stream_to_transport, cio_transport_to_stream). Never from inside a
+ * call of the protocol's on a transport (it comes from the loop, as
+ * connection_lost). gone NULL removes the watch; one watch per object. */
+void cio__stream_watch(cio_stream *s, void (*gone)(void *arg), void *arg);
+void cio__transport_watch(cio_transport *t, void (*gone)(void *arg), void *arg);
 
 #endif

@@ -89,7 +89,7 @@ int cio__sock_accept(int lfd, const cio_socket_options *o, cio_addr *peer)
     while (fd < 0 && errno == EINTR);
     if (fd < 0)
         return -errno;
-    int rc = cio__sock_apply(fd, ss.ss_family, o);
+    int rc = o ? cio__sock_apply(fd, ss.ss_family, o) : 0;
     if (rc == 0 && peer) {
         /* A Unix client that did not bind has no name: an empty address. */
         if (cio_addr_from_sockaddr((struct sockaddr *)&ss, sl, peer) != 0) {
@@ -157,8 +157,10 @@ struct accept_arg {
 
 static ssize_t do_accept(int lfd, void *arg)
 {
+    static const cio_socket_options defaults = CIO_SOCKET_OPTIONS_INIT;
     struct accept_arg *a = arg;
-    return cio__sock_accept(lfd, NULL, a->peer);
+    /* lfd may be any listener: TCP_NODELAY is set on what it accepts. */
+    return cio__sock_accept(lfd, &defaults, a->peer);
 }
 
 int cio_socket_accept(int lfd, int *fd, cio_addr *peer)

@@ -71,6 +71,21 @@ int cio_stream_new(int fd, const cio_stream_options *opts, cio_stream **out)
     return 0;
 }
 
+int cio__stream_new_accepted(cio_loop *loop, int fd, const cio_stream_options *opts,
+                             cio_stream **out)
+{
+    if (out)
+        *out = NULL;
+    if (!loop || fd < 0 || !out)
+        return -EINVAL;
+    struct cio__conn *c;
+    int rc = cio__conn_new_kind(loop, fd, opts, CIO__CONN_NB_SOCKET, &c);
+    if (rc)
+        return rc;
+    *out = (cio_stream *)c;
+    return 0;
+}
+
 int cio_stream_connect(const cio_addr *addr, const cio_socket_options *sopts,
                        const cio_stream_options *opts, cio_stream **out)
 {
@@ -88,7 +103,8 @@ int cio_stream_connect(const cio_addr *addr, const cio_socket_options *sopts,
     rc = cio_socket_connect(addr, sopts, &fd);
     if (rc)
         return rc;
-    rc = cio_stream_new(fd, opts, out);
+    /* cio_socket_connect's sockets are non-blocking already */
+    rc = cio__stream_new_accepted(cio_current_loop(), fd, opts, out);
     if (rc)
         close(fd);
     return rc;
@@ -647,10 +663,12 @@ int cio_stream_close(cio_stream *s)
         if (rc == -ETIMEDOUT || rc == -ECANCELED)
             reset = true;
         cio__conn_close(c, reset, -EBADF);
+        cio__conn_gone(c);
         leave(c);
         return rc;
     }
     cio__conn_close(c, reset, -EBADF);
+    cio__conn_gone(c);
     return rc;
 }
 
@@ -662,7 +680,15 @@ int cio_stream_abort(cio_stream *s)
     if (c->mode != CIO__CONN_STREAM || (c->flags & CIO__C_CLOSED))
         return -EINVAL;
     cio__conn_close(c, true, -ECONNABORTED);
+    cio__conn_gone(c);
     return 0;
+}
+
+void cio__stream_watch(cio_stream *s, void (*gone)(void *arg), void *arg)
+{
+    struct cio__conn *c = C(s);
+    c->gone = gone;
+    c->gone_arg = gone ? arg : NULL;
 }
 
 int cio_stream_fd(const cio_stream *s)

@@ -25,7 +25,10 @@
  * bytes again. */
 #define READS_PER_EVENT 16
 
-enum { CIO__C_LOST_DONE = 1 << 13 };
+enum {
+    CIO__C_LOST_DONE = 1 << 13, /* connection_lost was called */
+    CIO__C_EOF_TOLD = 1 << 14,  /* eof_received was called */
+};
 
 static void dispatch(void *arg);
 
@@ -68,7 +71,10 @@ static void lose(struct cio__conn *c, int err, bool reset)
     c->flags |= CIO__C_LOST;
     c->lost_err = err;
     cio__transport_schedule(c, CIO__P_LOST); /* its ref outlives the close */
-    connect_resolve(c, err ? err : -ECONNABORTED);
+    /* Before connection_made the connect future fails; from inside or
+     * after it, the dispatch that called it completes the future. */
+    if (!(c->flags & CIO__C_MADE))
+        connect_resolve(c, err ? err : -ECONNABORTED);
     cio__conn_close(c, reset, -EBADF);
 }
 
@@ -126,7 +132,7 @@ static void close_graceful(struct cio__conn *c)
 
 static void on_eof(struct cio__conn *c)
 {
-    c->flags |= CIO__C_EOF;
+    c->flags |= CIO__C_EOF | CIO__C_EOF_TOLD;
     bool keep = c->proto->eof_received && c->proto->eof_received((cio_transport *)c, c->ctx);
     if (!live(c))
         return;
@@ -143,7 +149,9 @@ static void deliver(struct cio__conn *c, char *buf, size_t len)
 
 static void do_read(struct cio__conn *c)
 {
-    if (!reading(c))
+    /* Bytes and an end a stream saw before it became this transport are
+     * delivered even though the socket is at its end. */
+    if (!live(c) || !(c->flags & CIO__C_MADE) || (c->flags & (CIO__C_RPAUSED | CIO__C_CLOSING)))
         return;
     if (cio__conn_rlen(c)) {
         /* Bytes a stream had buffered: detached first, so that a close
@@ -158,8 +166,13 @@ static void do_read(struct cio__conn *c)
             cio__conn_buf_give(c->net, buf);
         else
             free(buf);
-        if (!reading(c))
+        if (!live(c) || (c->flags & (CIO__C_RPAUSED | CIO__C_CLOSING)))
             return;
+    }
+    if (c->flags & CIO__C_EOF) {
+        if (!(c->flags & CIO__C_EOF_TOLD))
+            on_eof(c);
+        return;
     }
     for (int i = 0; i < READS_PER_EVENT; i++) {
         if (!(c->nfd.ready & (c->rneed | CIO_IOERR)) && !c->ops->pending(c)) {
@@ -233,6 +246,7 @@ static void dispatch(void *arg)
             c->flags |= CIO__C_LOST_DONE;
             if ((c->flags & CIO__C_MADE) && c->proto->connection_lost)
                 c->proto->connection_lost((cio_transport *)c, c->lost_err, c->ctx);
+            cio__conn_gone(c);
         }
     }
     cio__conn_unref(c);
@@ -276,15 +290,15 @@ void cio__transport_connecting_event(struct cio__conn *c, int events)
 
 /* ---- Public ------------------------------------------------------------- */
 
-int cio_transport_new(cio_loop *loop, int fd, const cio_stream_options *opts,
-                      const cio_protocol *proto, void *arg, cio_transport **out)
+static int transport_new(cio_loop *loop, int fd, const cio_stream_options *opts, int kind,
+                         const cio_protocol *proto, void *arg, cio_transport **out)
 {
     if (out)
         *out = NULL;
     if (!loop || fd < 0 || !proto || !proto->data_received || !out || cio_loop_is_closed(loop))
         return -EINVAL;
     struct cio__conn *c;
-    int rc = cio__conn_new(loop, fd, opts, &c);
+    int rc = cio__conn_new_kind(loop, fd, opts, kind, &c);
     if (rc)
         return rc;
     c->mode = CIO__CONN_TRANSPORT;
@@ -299,6 +313,18 @@ int cio_transport_new(cio_loop *loop, int fd, const cio_stream_options *opts,
     }
     *out = (cio_transport *)c;
     return 0;
+}
+
+int cio_transport_new(cio_loop *loop, int fd, const cio_stream_options *opts,
+                      const cio_protocol *proto, void *arg, cio_transport **out)
+{
+    return transport_new(loop, fd, opts, 0, proto, arg, out);
+}
+
+int cio__transport_new_accepted(cio_loop *loop, int fd, const cio_stream_options *opts,
+                                const cio_protocol *proto, void *arg, cio_transport **out)
+{
+    return transport_new(loop, fd, opts, CIO__CONN_NB_SOCKET, proto, arg, out);
 }
 
 int cio_transport_connect(cio_loop *loop, const cio_addr *addr, const cio_socket_options *sopts,
@@ -341,7 +367,7 @@ int cio_transport_connect(cio_loop *loop, const cio_addr *addr, const cio_socket
             cerr = -errno;
     }
     struct cio__conn *c;
-    rc = cio__conn_new(loop, fd, opts, &c);
+    rc = cio__conn_new_kind(loop, fd, opts, CIO__CONN_NB_SOCKET, &c);
     if (rc) {
         close(fd);
         return rc;
@@ -437,7 +463,8 @@ int cio_transport_resume_reading(cio_transport *t)
     cio__conn_rearm(c);
     /* Bytes that arrived while paused gave their edge already. */
     if ((c->flags & CIO__C_MADE) &&
-        (cio__conn_rlen(c) || (c->nfd.ready & (c->rneed | CIO_IOERR)) || c->ops->pending(c)))
+        (cio__conn_rlen(c) || (c->nfd.ready & (c->rneed | CIO_IOERR)) || c->ops->pending(c) ||
+         ((c->flags & CIO__C_EOF) && !(c->flags & CIO__C_EOF_TOLD))))
         cio__transport_schedule(c, CIO__P_READ);
     return 0;
 }
@@ -515,6 +542,7 @@ int cio_transport_to_stream(cio_transport *t, cio_stream **out)
     c->flags &= (uint16_t)~(CIO__C_RPAUSED | CIO__C_WPAUSED | CIO__C_MADE);
     connect_resolve(c, 0);
     cio__conn_rearm(c);
+    cio__conn_gone(c);
     *out = (cio_stream *)c;
     return 0;
 }
@@ -542,6 +570,14 @@ int cio_stream_to_transport(cio_stream *s, const cio_protocol *proto, void *arg,
         return -ENOMEM;
     }
     cio__conn_rearm(c);
+    cio__conn_gone(c);
     *out = (cio_transport *)c;
     return 0;
+}
+
+void cio__transport_watch(cio_transport *t, void (*gone)(void *arg), void *arg)
+{
+    struct cio__conn *c = T(t);
+    c->gone = gone;
+    c->gone_arg = gone ? arg : NULL;
 }

@@ -12,6 +12,7 @@
 
 #include "test.h"
 #include "loop/internal.h"
+#include "net/internal.h"
 
 static const char *const backends[] = {"epoll", "poll"};
 
@@ -595,6 +596,41 @@ TEST(fd_debug_reports_close_behind_back)
     }
 }
 
+/* poll backend: a descriptor closed behind the back of a waiting task is
+ * reported (poll(2) says POLLNVAL), and the task is woken: its read then
+ * fails with EBADF instead of waiting forever. (epoll drops a closed
+ * descriptor silently: nothing to see there.) */
+static int closed_while_waiting_main(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    cio_loop_set_report_handler(cio_current_loop(), collect, NULL);
+    g_reports[0] = 0;
+    int s[2];
+    sockpair(s);
+    struct waiter r = {s[0], CIO_READABLE, 0, 1, true};
+    cio_task *t = spawn(waiter_task, &r);
+    yield_until(&r.started);
+    EXPECT_OK(cio_yield());
+    close(s[0]); /* the mistake */
+    EXPECT_OK(join(t));
+    EXPECT_ERR(-EBADF, r.rc);
+    char want[80];
+    snprintf(want, sizeof want, "fd %d was closed while a task or callback waited on it", s[0]);
+    if (!strstr(g_reports, want))
+        FAIL("no \"%s\" in reports: \"%s\"", want, g_reports);
+    EXPECT_OK(cio_fd_forget(s[0]));
+    EXPECT_OK(cio_fd_close(s[1]));
+    return 0;
+}
+
+TEST(fd_poll_closed_while_waiting)
+{
+    int before = test_fd_baseline();
+    EXPECT_OK(cio_run_with(&CIO_LOOP_OPTIONS(.backend = "poll"), closed_while_waiting_main, NULL,
+                           NULL));
+    EXPECT_EQ(before, test_fd_count());
+}
+
 /* A waited-on descriptor left registered at the end: the loop still
  * closes (nothing armed), and the registration's memory goes with it. */
 static int left_registered_main(void *arg, void **result)
@@ -615,6 +651,111 @@ TEST(fd_left_registered_at_loop_end)
                                NULL));
     close(s[0]);
     close(s[1]);
+}
+
+/* ---- struct cio__nfd directly: callback owners, takeover -------------------------- */
+
+struct owner {
+    int calls;
+    int events;
+    int close_in_cb; /* closes the nfd from its callback */
+};
+
+static void on_nfd_event(struct cio__nfd *n, int events)
+{
+    struct owner *o = n->owner;
+    o->calls++;
+    o->events |= events;
+    if (o->close_in_cb)
+        cio__nfd_close(n);
+}
+
+static int nfd_main(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    cio_loop *loop = cio_current_loop();
+    bool poll_backend = strcmp(cio_loop_backend(loop), "poll") == 0;
+    int s[2];
+    sockpair(s);
+    /* A callback owner: sees edges, armed or not on epoll; armed on poll. */
+    struct owner o = {0};
+    struct cio__nfd n;
+    memset(&n, 0, sizeof n);
+    n.on_event = on_nfd_event;
+    n.owner = &o;
+    EXPECT_OK(cio__nfd_open(&n, loop, s[0]));
+    EXPECT_EQ(0, n.ready);
+    EXPECT_OK(cio__nfd_arm(&n, CIO_READABLE));
+    EXPECT_EQ(CIO_READABLE, n.armed);
+    EXPECT_EQ(1, write(s[1], "a", 1));
+    for (int i = 0; i < 100 && !(o.events & CIO_READABLE); i++)
+        EXPECT_OK(cio_yield());
+    EXPECT_TRUE(o.events & CIO_READABLE);
+    EXPECT_TRUE(n.ready & CIO_READABLE);
+    /* A task wait on a set bit returns at once; clear it and wait for the
+     * next edge. */
+    EXPECT_OK(cio__nfd_wait(&n, CIO_READABLE));
+    char c;
+    EXPECT_EQ(1, read(s[0], &c, 1));
+    EXPECT_EQ(-1, read(s[0], &c, 1));
+    cio__nfd_clear(&n, CIO_READABLE);
+    struct writer w = {s[1], "b", 0};
+    cio_task *t = spawn(writer_task, &w);
+    EXPECT_OK(cio__nfd_wait(&n, CIO_READABLE));
+    EXPECT_TRUE(w.wrote);
+    EXPECT_OK(join(t));
+    EXPECT_EQ(CIO_READABLE, n.armed); /* the owner's arm stays */
+    EXPECT_OK(cio__nfd_arm(&n, 0));
+    EXPECT_EQ(0, n.armed);
+    (void)poll_backend;
+    /* The owner may close the nfd from its callback. */
+    o.close_in_cb = 1;
+    EXPECT_OK(cio__nfd_arm(&n, CIO_WRITABLE));
+    /* epoll reports no new edge for a state already seen: new data makes
+     * one (poll reports the armed level anyway). */
+    EXPECT_EQ(1, write(s[1], "d", 1));
+    for (int i = 0; i < 100 && n.registered; i++)
+        EXPECT_OK(cio_yield());
+    EXPECT_FALSE(n.registered);
+    cio__nfd_close(&n); /* twice: fine */
+    EXPECT_ERR(-EBADF, cio__nfd_wait(&n, CIO_READABLE));
+    EXPECT_ERR(-EBADF, cio__nfd_arm(&n, CIO_READABLE));
+    /* Errors. */
+    EXPECT_ERR(-EINVAL, cio__nfd_open(&n, NULL, s[0]));
+    EXPECT_ERR(-EINVAL, cio__nfd_open(&n, loop, -1));
+    EXPECT_ERR(-EINVAL, cio__nfd_wait(&n, 0));
+    struct cio__nfd zero;
+    memset(&zero, 0, sizeof zero);
+    cio__nfd_close(&zero); /* a zeroed nfd: fine */
+
+    /* Takeover: a raw registration nobody waits on gives way to an nfd. */
+    EXPECT_EQ(1, cio_fd_write(s[1], "c", 1)); /* s[1] registered raw */
+    memset(&n, 0, sizeof n);
+    EXPECT_OK(cio__nfd_open(&n, loop, s[1]));
+    EXPECT_ERR(-EBUSY, cio_fd_wait(s[1], CIO_WRITABLE, NULL)); /* the nfd has it now */
+    cio__nfd_close(&n);
+    /* ... but not one a task waits on. */
+    struct waiter wt = {s[1], CIO_READABLE, 0, 1, false};
+    t = spawn(waiter_task, &wt);
+    yield_until(&wt.started);
+    EXPECT_OK(cio_yield());
+    EXPECT_ERR(-EBUSY, cio__nfd_open(&n, loop, s[1]));
+    /* A waiter on an nfd is woken by its close with -EBADF. */
+    EXPECT_OK(cio_fd_forget(s[1]));
+    EXPECT_OK(join(t));
+    EXPECT_ERR(-EBADF, wt.rc);
+    EXPECT_OK(cio_fd_close(s[0]));
+    EXPECT_OK(cio_fd_close(s[1]));
+    return 0;
+}
+
+TEST(fd_nfd_internals) { run_both(nfd_main, NULL); }
+
+TEST(fd_nfd_wait_outside_a_task)
+{
+    struct cio__nfd n;
+    memset(&n, 0, sizeof n);
+    EXPECT_ERR(-EPERM, cio__nfd_wait(&n, CIO_READABLE));
 }
 
 int main(int argc, char **argv) { return test_main(argc, argv); }

@@ -232,7 +232,7 @@ static int server_main(void *arg, void **res)
     pid_t pid = spawn_py(py_client, port, &out);
     int fd;
     EXPECT_OK(cio_socket_accept(lfd, &fd, NULL));
-    close(lfd);
+    cio_fd_close(lfd);
     static struct pecho pe;
     if (protocol) {
         cio_transport *t;

@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 
 #include "test.h"
+#include "net/internal.h"
 
 static const char *const backends[] = {"epoll", "poll"};
 
@@ -242,6 +243,43 @@ static int reuseport_main(void *arg, void **result)
 }
 
 TEST(socket_reuseport) { run_both(reuseport_main, NULL); }
+
+/* cio__sock_accept without options applies nothing: the accepted socket
+ * inherits the listener's TCP_NODELAY and keep-alive settings. */
+static int sock_accept_main(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    for (int nagle = 0; nagle < 2; nagle++) {
+        cio_addr a, peer;
+        EXPECT_OK(cio_addr_parse("127.0.0.1:0", &a));
+        int lfd, fd;
+        EXPECT_OK(cio_socket_listen(&a, &CIO_SOCKET_OPTIONS(.nagle = nagle, .keepalive = true,
+                                                            .keepalive_idle = 21),
+                                    &lfd));
+        EXPECT_OK(cio_socket_local(lfd, &a));
+        EXPECT_ERR(-EAGAIN, cio__sock_accept(lfd, NULL, &peer));
+        EXPECT_OK(cio_socket_connect(&a, NULL, &fd));
+        int afd = -1;
+        for (int i = 0; i < 1000 && (afd = cio__sock_accept(lfd, NULL, &peer)) == -EAGAIN; i++)
+            EXPECT_OK(cio_yield());
+        EXPECT_TRUE(afd >= 0);
+        EXPECT_TRUE(fcntl(afd, F_GETFL) & O_NONBLOCK);
+        EXPECT_TRUE(fcntl(afd, F_GETFD) & FD_CLOEXEC);
+        EXPECT_EQ(!nagle, getopt_int(afd, IPPROTO_TCP, TCP_NODELAY));
+        EXPECT_EQ(1, getopt_int(afd, SOL_SOCKET, SO_KEEPALIVE));
+        EXPECT_EQ(21, getopt_int(afd, IPPROTO_TCP, TCP_KEEPIDLE));
+        cio_addr local;
+        EXPECT_OK(cio_socket_local(fd, &local));
+        EXPECT_TRUE(cio_addr_is_equal(&local, &peer));
+        close(afd);
+        EXPECT_OK(cio_fd_close(fd));
+        EXPECT_OK(cio_fd_close(lfd));
+    }
+    EXPECT_ERR(-EBADF, cio__sock_accept(-1, NULL, NULL));
+    return 0;
+}
+
+TEST(socket_sock_accept_inherits) { run_both(sock_accept_main, NULL); }
 
 static int v6only_main(void *arg, void **result)
 {

@@ -72,6 +72,50 @@ static int echo_tcp_main(void *arg, void **res)
     return 0;
 }
 
+/* The servers' fast path: an accept4(SOCK_NONBLOCK) socket made a stream
+ * or a transport without fstat and fcntl. */
+static void accepted_echo(cio_transport *t, const void *d, size_t len, void *ctx)
+{
+    (void)ctx;
+    EXPECT_OK(cio_transport_write(t, d, len));
+}
+
+static const cio_protocol accepted_proto = {.data_received = accepted_echo};
+
+static int accepted_main(void *arg, void **res)
+{
+    (void)arg;
+    (void)res;
+    cio_addr addr;
+    int lfd = st_listen_tcp(&addr);
+    cio_stream *a, *b;
+    EXPECT_OK(cio_stream_connect(&addr, NULL, NULL, &a));
+    int fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    EXPECT_TRUE(fd >= 0);
+    EXPECT_ERR(-EINVAL, cio__stream_new_accepted(NULL, fd, NULL, &b));
+    EXPECT_OK(cio__stream_new_accepted(cio_current_loop(), fd, NULL, &b));
+    echo_lines(a, b);
+    cio_stream *c;
+    EXPECT_OK(cio_stream_connect(&addr, NULL, NULL, &c));
+    fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    EXPECT_TRUE(fd >= 0);
+    cio_transport *t;
+    EXPECT_OK(cio__transport_new_accepted(cio_current_loop(), fd, NULL, &accepted_proto, NULL, &t));
+    char back[8];
+    EXPECT_OK(cio_stream_write(c, "hey\n", 4));
+    EXPECT_EQ(4, cio_stream_read_line(c, back, sizeof back));
+    EXPECT_OK(cio_stream_shutdown(c));
+    EXPECT_EQ(0, cio_stream_read(c, back, sizeof back)); /* eof_received NULL: closed */
+    EXPECT_OK(cio_stream_close(c));
+    cio_fd_close(lfd);
+    return 0;
+}
+
+TEST(accepted_fast_path)
+{
+    st_run(accepted_main, NULL);
+}
+
 TEST(echo_lines_tcp_both_ways)
 {
     st_run(echo_tcp_main, NULL);
@@ -94,7 +138,7 @@ static int echo_unix_main(void *arg, void **res)
     int fd = -1;
     EXPECT_OK(cio_socket_accept(lfd, &fd, NULL));
     EXPECT_OK(cio_stream_new(fd, NULL, &b));
-    close(lfd);
+    cio_fd_close(lfd);
     unlink(path);
     rmdir(dir);
     echo_lines(a, b);
@@ -873,6 +917,19 @@ static int sendfile_main(void *arg, void **res)
 TEST(sendfile_large_file)
 {
     st_run(sendfile_main, NULL);
+}
+
+/* The same scenarios on the level-triggered poll backend (each case runs
+ * in a process of its own, so the variable stays in it). */
+TEST(poll_backend)
+{
+    setenv("CIO_BACKEND", "poll", 1);
+    st_run(echo_tcp_main, NULL);
+    st_run(bulk_main, NULL);
+    st_run(half_main, NULL);
+    st_run(exactly_timeout_main, NULL);
+    st_run(sendfile_main, NULL);
+    st_run(reset_main, NULL);
 }
 
 int main(int argc, char **argv)

@@ -296,6 +296,15 @@ TEST(cancelled_write_keeps_bytes)
     st_run(cancel_main, NULL);
 }
 
+/* The same scenarios on the level-triggered poll backend. */
+TEST(poll_backend)
+{
+    setenv("CIO_BACKEND", "poll", 1);
+    st_run(slow_main, NULL);
+    st_run(multi_main, NULL);
+    st_run(sticky_main, NULL);
+}
+
 int main(int argc, char **argv)
 {
     return test_main(argc, argv);

@@ -57,7 +57,7 @@ static inline void st_tcp_pair(cio_stream **a, cio_stream **b, const cio_stream_
     int fd = -1;
     EXPECT_OK(cio_socket_accept(lfd, &fd, NULL));
     EXPECT_OK(cio_stream_new(fd, o, b));
-    close(lfd);
+    cio_fd_close(lfd); /* accept registered it with the loop */
 }
 
 /* Resident set size in bytes (/proc/self/statm). */

@@ -234,7 +234,7 @@ static int connect_main(void *arg, void **res)
     EXPECT_TRUE(memcmp(r.data, "ping\n", 5) == 0);
     EXPECT_OK(cio_await(srv, NULL));
     cio_future_unref(srv);
-    close(lfd);
+    cio_fd_close(lfd);
     return 0;
 }
 
@@ -251,7 +251,7 @@ static int refused_main(void *arg, void **res)
     memset(&r, 0, sizeof r);
     cio_addr addr;
     int lfd = st_listen_tcp(&addr);
-    close(lfd); /* nobody listens there now */
+    cio_fd_close(lfd); /* nobody listens there now */
     cio_future *f;
     EXPECT_OK(cio_transport_connect(cio_current_loop(), &addr, NULL, NULL, &rec_proto, &r, &f));
     EXPECT_ERR(-ECONNREFUSED, cio_await(f, NULL));
@@ -273,8 +273,51 @@ static int refused_main(void *arg, void **res)
     for (int i = 0; i < 5; i++)
         EXPECT_OK(cio_yield());
     EXPECT_STR_EQ("", r.log);
-    close(lfd);
+    cio_fd_close(lfd);
     return 0;
+}
+
+/* A protocol that closes from connection_made: the future still says 0
+ * (connection_made ran and returned 0), then connection_lost(0). */
+static int close_made(cio_transport *t, void *arg, void **ctx)
+{
+    (void)ctx;
+    struct rec *r = arg;
+    rec_log(r, 'M');
+    r->in_call = 1;
+    EXPECT_OK(cio_transport_close(t));
+    r->in_call = 0;
+    return 0;
+}
+
+static const cio_protocol close_made_proto = {
+    .connection_made = close_made,
+    .data_received = rec_data,
+    .connection_lost = rec_lost,
+};
+
+static int close_made_main(void *arg, void **res)
+{
+    (void)arg;
+    (void)res;
+    static struct rec r;
+    memset(&r, 0, sizeof r);
+    cio_addr addr;
+    int lfd = st_listen_tcp(&addr);
+    cio_future *f;
+    EXPECT_OK(cio_transport_connect(cio_current_loop(), &addr, NULL, NULL, &close_made_proto, &r, &f));
+    EXPECT_OK(cio_await(f, NULL));
+    cio_future_unref(f);
+    WAIT_FOR(r.lost);
+    EXPECT_STR_EQ("ML", r.log);
+    EXPECT_EQ(0, r.lost_err);
+    cio_fd_close(lfd);
+    return 0;
+}
+
+TEST(transport_connect_close_in_made)
+{
+    st_run(close_made_main, NULL);
 }
 
 TEST(transport_connect_errors_and_cancel)
@@ -597,6 +640,37 @@ TEST(handoff_transport_stream_transport)
     st_run(hand_main, NULL);
 }
 
+/* A stream that saw the end with bytes still buffered becomes a transport:
+ * data_received gets the bytes, then eof_received. */
+static int eof_handoff_main(void *arg, void **res)
+{
+    (void)arg;
+    (void)res;
+    static struct rec r;
+    memset(&r, 0, sizeof r);
+    cio_stream *a, *b;
+    st_pair(&a, &b, NULL);
+    EXPECT_OK(cio_stream_write(a, "abc\ndef", 7));
+    EXPECT_OK(cio_stream_shutdown(a));
+    char line[8];
+    EXPECT_EQ(4, cio_stream_read_line(b, line, sizeof line));
+    EXPECT_ERR(-ENODATA, cio_stream_read_line(b, line, sizeof line)); /* saw the end */
+    EXPECT_EQ(3, cio_stream_readable(b));
+    cio_transport *t;
+    EXPECT_OK(cio_stream_to_transport(b, &rec_proto, &r, &t));
+    WAIT_FOR(r.lost);
+    EXPECT_STR_EQ("MDEL", r.log);
+    EXPECT_EQ(3, r.len);
+    EXPECT_TRUE(memcmp(r.data, "def", 3) == 0);
+    EXPECT_OK(cio_stream_close(a));
+    return 0;
+}
+
+TEST(handoff_after_eof)
+{
+    st_run(eof_handoff_main, NULL);
+}
+
 /* ---- arguments ------------------------------------------------------------ */
 
 static int targs_main(void *arg, void **res)
@@ -731,6 +805,95 @@ TEST(transport_without_tasks)
     EXPECT_TRUE(r.lost);
     CLOSE_LOOP(loop);
     EXPECT_EQ(before, st_fd_count());
+}
+
+/* ---- 10,000 idle transports: no read buffer, a small object each ------ */
+
+#include <sys/resource.h>
+
+#define IDLE_T 10000
+static int idle_made_count, idle_data_count;
+
+static int idle_made(cio_transport *t, void *arg, void **ctx)
+{
+    (void)t;
+    (void)arg;
+    (void)ctx;
+    idle_made_count++;
+    return 0;
+}
+
+static void idle_data(cio_transport *t, const void *d, size_t len, void *ctx)
+{
+    (void)t;
+    (void)d;
+    (void)len;
+    (void)ctx;
+    idle_data_count++;
+}
+
+static const cio_protocol idle_proto = {.connection_made = idle_made, .data_received = idle_data};
+
+static int idle_main(void *arg, void **res)
+{
+    (void)arg;
+    (void)res;
+    struct rlimit rl;
+    EXPECT_EQ(0, getrlimit(RLIMIT_NOFILE, &rl));
+    if (rl.rlim_max < IDLE_T + 200) {
+        fprintf(stderr, "skipped: RLIMIT_NOFILE hard limit %lu\n", (unsigned long)rl.rlim_max);
+        return 0;
+    }
+    rlim_t old = rl.rlim_cur;
+    rl.rlim_cur = IDLE_T + 200;
+    EXPECT_EQ(0, setrlimit(RLIMIT_NOFILE, &rl));
+    /* both ends of each socketpair are transports */
+    cio_transport **t = calloc(IDLE_T, sizeof *t);
+    size_t rss0 = st_rss();
+    for (int i = 0; i < IDLE_T; i += 2) {
+        int fds[2];
+        EXPECT_OK(cio_socket_pair(SOCK_STREAM, fds));
+        EXPECT_OK(cio_transport_new(cio_current_loop(), fds[0], NULL, &idle_proto, NULL, &t[i]));
+        EXPECT_OK(cio_transport_new(cio_current_loop(), fds[1], NULL, &idle_proto, NULL, &t[i + 1]));
+    }
+    WAIT_FOR(idle_made_count == IDLE_T);
+    size_t rss1 = st_rss();
+    /* one message through each pair: each read took a pool buffer and gave
+     * it back */
+    for (int i = 0; i < IDLE_T; i += 2)
+        EXPECT_OK(cio_transport_write(t[i], "x", 1));
+    WAIT_FOR(idle_data_count == IDLE_T / 2);
+    EXPECT_EQ(0, cio__conn_rbufs_held);
+    EXPECT_TRUE(cio__net_get(cio_current_loop())->buf_nfree <= CIO__BUF_POOL_MAX);
+    size_t per = rss1 > rss0 ? (rss1 - rss0) / IDLE_T : 0;
+    fprintf(stderr, "idle transport: sizeof %zu, RSS growth %zu B per transport\n",
+            sizeof(struct cio__conn), per);
+    EXPECT_TRUE(per <= 1024);
+    for (int i = 0; i < IDLE_T; i++)
+        EXPECT_OK(cio_transport_abort(t[i]));
+    for (int i = 0; i < 5; i++)
+        EXPECT_OK(cio_yield());
+    free(t);
+    rl.rlim_cur = old;
+    setrlimit(RLIMIT_NOFILE, &rl);
+    return 0;
+}
+
+TEST(idle_transports_hold_no_buffer)
+{
+    st_run(idle_main, NULL);
+}
+
+/* The same scenarios on the level-triggered poll backend. */
+TEST(poll_backend)
+{
+    setenv("CIO_BACKEND", "poll", 1);
+    st_run(echo_main, NULL);
+    st_run(connect_main, NULL);
+    st_run(flow_main, NULL);
+    st_run(pread_main, NULL);
+    st_run(half_main, NULL);
+    st_run(hand_main, NULL);
 }
 
 int main(int argc, char **argv)

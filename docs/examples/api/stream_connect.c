@@ -59,7 +59,7 @@ static int main_task(void *arg, void **result)
     rc = cio_await(t, NULL);
     cio_future_unref(t);
     cio_stream_close(s);
-    close(lfd);
+    cio_fd_close(lfd);
     return sent == 22000 ? rc : -1;
 }
 

@@ -131,7 +131,7 @@ static int main_task(void *arg, void **result)
     cio_transport_connect(loop, &addr, NULL, NULL, &client_proto, &c, &connected);
     if (cio_socket_accept(lfd, &fd, NULL) != 0)
         return -1;
-    close(lfd);
+    cio_fd_close(lfd);
     cio_transport *server;
     cio_transport_new(loop, fd, NULL, &echo_proto, NULL, &server);
     printf("server transport has a descriptor: %s\n", cio_transport_fd(server) >= 0 ? "yes" : "no");
@@ -147,9 +147,11 @@ static int main_task(void *arg, void **result)
     int fds[2];
     cio_stream *s;
     cio_transport *t;
-    cio_socket_pair(SOCK_STREAM, fds);
-    cio_stream_new(fds[0], NULL, &s);
+    if (cio_socket_pair(SOCK_STREAM, fds) != 0)
+        return -1;
     close(fds[1]);
+    if (cio_stream_new(fds[0], NULL, &s) != 0)
+        return -1;
     if (cio_stream_to_transport(s, &echo_proto, NULL, &t) == 0)
         cio_transport_abort(t);
     cio_event_wait(all_lost);
