@@ -828,25 +828,114 @@ CIO_API int cio_process_run(const char *const *argv, const cio_process_options *
 CIO_API void cio_process_result_free(cio_process_result *res);
 
 /* ---- Files (through the thread pool) ---------------------------------------
- * Each call runs its system call on the thread pool and suspends the task
- * meanwhile. A task cancelled while the call runs returns -ECANCELED at
- * once only when that is safe: a read or write keeps the task waiting
- * until the thread is done with the caller's buffer, then returns
- * -ECANCELED (the bytes may have moved). */
+ * Each call runs its system call on the thread pool (io_uring later) and
+ * suspends the task meanwhile: one pool round trip per call, including
+ * cio_file_read_all and cio_file_write_atomic, which run whole on one
+ * thread. Outside a task every call but cio_file_fd and cio_file_close
+ * returns -EPERM and does nothing.
+ *
+ * Cancellation and deadlines: a pool thread cannot be interrupted, so a
+ * call whose task is cancelled (or whose deadline passes) returns at once
+ * only when that is safe:
+ *   - the job had not started: it never will; the call returns
+ *     -ECANCELED / -ETIMEDOUT at once and nothing happened;
+ *   - the job runs and uses the caller's buffer or descriptor (read,
+ *     write, pread, pwrite, sync, stat, write_atomic): the task keeps
+ *     waiting (shielded) until the thread is done, then the call returns
+ *     -ECANCELED / -ETIMEDOUT; the bytes may have moved (a read may have
+ *     consumed them, a write may have written them);
+ *   - the job runs but owns all it uses (open, read_all, stat_path,
+ *     close): the call returns at once, and what the job makes after all
+ *     (the descriptor of an open, the buffer of a read_all) is released
+ *     when it comes back.
+ * So no call returns while a pool thread still uses memory or a
+ * descriptor of the caller's. Calls on one cio_file from several tasks may
+ * run at once (as the system calls may from several threads), except
+ * cio_file_close, which must be the last. */
 typedef struct cio_file cio_file;
 
+/* Opens path with open(2)'s flags (O_CLOEXEC is always added) and mode (for
+ * O_CREAT / O_TMPFILE), and sets *out to a new cio_file (NULL on an
+ * error), the caller's until cio_file_close. Returns 0, -EINVAL (NULL or
+ * empty path, NULL out), -EPERM outside a task, -ENOMEM, -ECANCELED,
+ * -ETIMEDOUT (a descriptor opened after the caller gave up is closed) or
+ * open(2)'s error. May suspend. */
 CIO_API int cio_file_open(const char *path, int flags, mode_t mode, cio_file **out);
+/* Reads up to len bytes at the descriptor's position, which advances: one
+ * read(2), so fewer bytes than asked at the end of a file (or from a pipe),
+ * 0 at the end. len 0 returns 0 with no system call. Returns the count,
+ * -EINVAL (NULL f, NULL buf with len > 0, len > SSIZE_MAX), -EPERM,
+ * -ECANCELED, -ETIMEDOUT (see above: the bytes may have been consumed),
+ * -ENOMEM or read(2)'s error. May suspend. */
 CIO_API ssize_t cio_file_read(cio_file *f, void *buf, size_t len);
+/* Writes all len bytes at the descriptor's position (at the end with
+ * O_APPEND), looping over short writes on the pool thread. Returns len;
+ * the count written before an error cut it short (the next call returns
+ * the error, as write(2) does: ENOSPC, EFBIG); or -EINVAL, -EPERM,
+ * -ECANCELED, -ETIMEDOUT (some bytes may have been written: a thread
+ * that notices the cancellation between two writes stops there), -ENOMEM
+ * or write(2)'s error. May suspend. */
 CIO_API ssize_t cio_file_write(cio_file *f, const void *buf, size_t len);
+/* cio_file_read at offset (>= 0, else -EINVAL), with pread(2): the
+ * descriptor's position does not move. Same returns. May suspend. */
 CIO_API ssize_t cio_file_pread(cio_file *f, void *buf, size_t len, off_t offset);
+/* cio_file_write at offset (>= 0, else -EINVAL), with pwrite(2): the
+ * position does not move (but Linux appends with O_APPEND). Writes all
+ * len bytes as cio_file_write does. Same returns. May suspend. */
 CIO_API ssize_t cio_file_pwrite(cio_file *f, const void *buf, size_t len, off_t offset);
+/* fsync(2): the file's data and metadata reach the disk. Returns 0,
+ * -EINVAL (NULL f), -EPERM, -ECANCELED, -ETIMEDOUT, -ENOMEM or fsync's
+ * error (-EIO: an earlier write was lost). May suspend. */
 CIO_API int cio_file_sync(cio_file *f);
+/* fstat(2) into *st (written only on 0). Returns 0, -EINVAL (NULL f or
+ * st), -EPERM, -ECANCELED, -ETIMEDOUT, -ENOMEM or fstat's error. May
+ * suspend. */
 CIO_API int cio_file_stat(cio_file *f, struct stat *st);
+/* The descriptor, still owned by f (-1 for NULL): for calls cio does not
+ * wrap (fchmod, flock, ...). Never fails; does not suspend. */
 CIO_API int cio_file_fd(const cio_file *f);
+/* Closes the descriptor with close(2) on the pool (a close can block, on
+ * NFS say) and frees f, whatever it returns; f is invalid afterwards. No
+ * other call on f may be in progress. Cancelled or past a deadline, it
+ * returns -ECANCELED / -ETIMEDOUT at once, and the descriptor is closed
+ * all the same (by the pool thread, or here if the job had not started).
+ * Outside a task, close(2) runs in this call. Returns 0, close's error
+ * (-EIO, -EBADF), -ECANCELED, -ETIMEDOUT; 0 for NULL. May suspend. */
 CIO_API int cio_file_close(cio_file *f);
 /* Whole files. */
+/* Reads the whole file at path: opens it, takes the size from fstat as a
+ * hint (files whose size says nothing, /proc's, are read to the end all
+ * the same), reads until the end. On 0, *data is a malloc'd buffer (free
+ * it with free()) of *len bytes plus a NUL terminator not counted in
+ * *len; on an error *data is NULL and *len 0. max is the largest size
+ * accepted (0: no limit): a larger file fails with -EMSGSIZE, and the
+ * buffer never grows past max + 2 bytes on the way. Returns 0, -EINVAL (NULL or empty
+ * path, NULL data or len), -EPERM, -EMSGSIZE, -ENOMEM, -ECANCELED,
+ * -ETIMEDOUT, or the error of open(2) or read(2) (-ENOENT, -EISDIR, ...).
+ * May suspend. */
 CIO_API int cio_file_read_all(const char *path, size_t max, void **data, size_t *len);
+/* Replaces (or creates) the file at path with len bytes of data so that a
+ * reader sees either the old file or the new one, whole, never a mix, and
+ * a crash leaves one of the two: the data goes to a temporary file in the
+ * same directory (O_TMPFILE, named with linkat once complete; where the
+ * file system lacks it, an O_CREAT | O_EXCL file ".<name>.<random>"),
+ * which is fsync'ed and renamed over path, and then the directory is
+ * fsync'ed. The new file has mode (less the umask), the caller's owner,
+ * and a new inode (hard links to the old file keep the old content; a
+ * symbolic link at path is replaced, not followed). On any error before
+ * the rename the target is untouched and the temporary removed. data may
+ * be NULL when len is 0. Returns 0, -EINVAL (NULL or empty path, NULL data
+ * with len > 0), -EISDIR (path ends in "/", ".", ".." or names a
+ * directory), -EPERM, -ENOMEM, -ECANCELED / -ETIMEDOUT (the target is
+ * either untouched or wholly replaced: the thread gives up at the latest
+ * before the rename), or a system call's error (-ENOENT: no such
+ * directory, -EACCES, -ENOSPC, -EFBIG, -EROFS...); an error of the final
+ * directory fsync is returned although the file was replaced. May
+ * suspend. */
 CIO_API int cio_file_write_atomic(const char *path, const void *data, size_t len, mode_t mode);
+/* stat(2) of path (following symbolic links) into *st, written only on 0.
+ * Returns 0, -EINVAL (NULL or empty path, NULL st), -EPERM, -ENOMEM,
+ * -ECANCELED, -ETIMEDOUT or stat's error. May suspend. */
 CIO_API int cio_file_stat_path(const char *path, struct stat *st);
 
 #ifdef __cplusplus
