@@ -7,5 +7,6 @@
 #include "cio/future.h"
 #include "cio/task.h"
 #include "cio/sync.h"
+#include "cio/net.h"
 
 #endif

@@ -163,6 +163,22 @@ static inline cio_future *cio__future_take_sole_awaiter(cio_future *fut)
  * returns 1, cio_loop_close says -EBUSY) only while armed. fd may not also
  * have a reader or writer of cio_loop_add_reader/_writer (-EBUSY either
  * way). */
+/* Implementation notes: the registration lives in the loop's descriptor
+ * table like a reader (CIO__EDGE in the mask, cb in rcb, the armed bits
+ * beside it) and takes its generation once, at add: arming keeps it, so
+ * an event read before a disarm still reaches cb, and one read for a
+ * registration since removed is dropped. epoll_ctl is called at add and
+ * del only; poll's set holds the descriptor only while something is armed
+ * (an unarmed one would report hang-ups forever) and re-adds it without a
+ * system call; a descriptor poll(2) calls invalid (closed behind the
+ * owner's back) is dropped, reported, and cb gets one CIO_IOERR event so
+ * a waiting task is woken. cio_run's end (cio__loop_shutdown) disarms what
+ * is still armed. cio__io_ctl_count (loop/internal.h) counts the
+ * backends' update system calls, for tests.
+ * add: 0, -EINVAL (NULL loop or cb, closed loop, fd < 0, the loop's own
+ * wakeup descriptor), -EBUSY, -EBADF and other backend errors, -ENOMEM.
+ * arm: 0, -ENOENT (no edge registration of fd), -ENOMEM (poll).
+ * del: 0, -EINVAL (NULL or closed loop, fd < 0), -ENOENT. */
 int cio__io_edge_add(cio_loop *loop, int fd, cio_io_cb cb, void *arg);
 int cio__io_edge_arm(cio_loop *loop, int fd, int armed);
 /* Removes the registration (the descriptor may already be closed). */
@@ -172,6 +188,7 @@ int cio__io_edge_del(cio_loop *loop, int fd);
  * a pointer and the function cio_loop_free calls with it (after the loop
  * closed; NULL: nothing to call). */
 enum { CIO__SLOT_NET = 0, CIO__SLOT_COUNT = 4 };
+_Static_assert(CIO__SLOT_COUNT == CIO__LOOP_SLOTS, "the loop keeps CIO__SLOT_COUNT slots");
 void *cio__loop_slot(cio_loop *loop, int id);
 void cio__loop_set_slot(cio_loop *loop, int id, void *data, void (*free_fn)(cio_loop *, void *));
 

@@ -28,6 +28,7 @@
 #ifndef CIO_TEST_H
 #define CIO_TEST_H
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -172,6 +173,54 @@ static inline cio_loop *test_strict_loop_new(void)
     cio_loop *loop = test_loop_new();
     cio_loop_set_report_handler(loop, test_fail_on_report, NULL);
     return loop;
+}
+
+/* The number of open descriptors of this process (entries of
+ * /proc/self/fd, without the one this count opens to read them); -1 if it
+ * cannot be read. A case compares it before and after to show it leaked no
+ * descriptor. */
+static inline int test_fd_count(void)
+{
+    DIR *d = opendir("/proc/self/fd");
+    if (!d)
+        return -1;
+    int n = 0;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL)
+        if (e->d_name[0] != '.')
+            n++;
+    closedir(d);
+    return n - 1; /* the directory's own descriptor */
+}
+
+/* test_fd_count after cio's process-lifetime descriptors exist: the first
+ * cio_run whose task ends opens one it keeps (the task layer's pidfd for
+ * process_madvise, src/task/stack.c). Runs that warm-up once per process,
+ * then counts: take it before a case's work, and compare test_fd_count
+ * with it after. */
+static inline int test_fd_warm_main_child(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    return 0;
+}
+static inline int test_fd_warm_main(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    cio_task *t = NULL;
+    if (cio_spawn(test_fd_warm_main_child, NULL, &t) == 0) {
+        cio_await(t, NULL);
+        cio_future_unref(t);
+    }
+    return 0;
+}
+static inline int test_fd_baseline(void)
+{
+    static bool warm;
+    if (!warm) {
+        warm = true;
+        cio_run(test_fd_warm_main, NULL, NULL);
+    }
+    return test_fd_count();
 }
 
 /* Runs non-blocking iterations until the loop reports nothing left; fails

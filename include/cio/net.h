@@ -52,22 +52,30 @@ extern "C" {
  * may wait for each direction of a descriptor. */
 
 /* Suspends until fd is ready for one of `events` (CIO_READABLE,
- * CIO_WRITABLE, or both): level-triggered semantics, as poll(2). On 0,
+ * CIO_WRITABLE, or both): level-triggered semantics, as poll(2); a ready
+ * descriptor returns at once. After a wait returned a direction, the next
+ * wait on it first asks the kernel (one zero-timeout poll(2)), since cio
+ * cannot see the caller's own reads; cio_fd_read/cio_fd_write keep the
+ * state known and need no such probe. fd is not made non-blocking. On 0,
  * *ready (may be NULL) receives the ready events, with CIO_IOERR added for
  * an error or hang-up. Returns 0, -EINVAL (fd < 0, no event), -EBUSY
- * (another task waits for the same direction), -EPERM outside a task,
- * -ECANCELED, -ETIMEDOUT, -ENOMEM or the backend's error (-EPERM for a
- * regular file under epoll). May suspend. */
+ * (another task waits for the same direction, or fd has a reader/writer of
+ * cio_loop_add_reader), -EBADF (fd not open, or forgotten/closed while
+ * waiting), -EPERM outside a task, -ECANCELED, -ETIMEDOUT, -ENOMEM or the
+ * backend's error (-EPERM for a regular file under epoll). May suspend. */
 CIO_API int cio_fd_wait(int fd, int events, int *ready);
 
 /* read(2) that suspends the task instead of returning EAGAIN: returns the
- * bytes read (0 at end of file) or -errno. Puts fd in non-blocking mode.
- * May suspend. */
+ * bytes read (0 at end of file) or -errno (-EBADF, -EPERM outside a task,
+ * -EBUSY another task reads fd, -ECANCELED/-ETIMEDOUT with nothing read,
+ * read's errors). Puts fd in non-blocking mode and registers it as
+ * cio_fd_wait does; a regular file is read directly. May suspend. */
 CIO_API ssize_t cio_fd_read(int fd, void *buf, size_t len);
 
 /* write(2) that suspends instead of returning EAGAIN: returns the bytes
  * written (at least 1 when len > 0, possibly fewer than len, as write(2))
- * or -errno. Puts fd in non-blocking mode. May suspend. */
+ * or -errno as cio_fd_read (-EPIPE for a closed peer: sockets are sent to
+ * with MSG_NOSIGNAL). Puts fd in non-blocking mode. May suspend. */
 CIO_API ssize_t cio_fd_write(int fd, const void *buf, size_t len);
 
 /* Drops the loop's registration of fd (if any) and wakes a task waiting on
@@ -75,8 +83,9 @@ CIO_API ssize_t cio_fd_write(int fd, const void *buf, size_t len);
  * when called off the loop's thread with no current loop. Never suspends. */
 CIO_API int cio_fd_forget(int fd);
 
-/* cio_fd_forget, then close(2). Returns 0 or -errno of close (the
- * descriptor is closed either way, as close(2)). Never suspends. */
+/* cio_fd_forget (if a loop runs on this thread), then close(2). Returns 0
+ * or -errno of close (-EBADF; the descriptor is closed either way, as
+ * close(2); EINTR counts as 0). Never suspends. */
 CIO_API int cio_fd_close(int fd);
 
 /* ---- Addresses ------------------------------------------------------------ */
@@ -97,12 +106,14 @@ typedef struct cio_addr {
 /* Room for any address cio_addr_format writes, with its terminating NUL. */
 #define CIO_ADDR_STRLEN 136
 
-/* Parses "1.2.3.4:80", "[::1]:80", "[fe80::1%eth0]:80", "unix:/path",
- * "/path" (a path starting with '/' or '.'), "unix:@name" or "@name" (a
- * Linux abstract name) into *out. A port is required for IP addresses
- * (0..65535, decimal, no sign). Returns 0, -EINVAL for text outside that
- * grammar (out untouched), -ENAMETOOLONG for a path that does not fit
- * sun_path. Never suspends. */
+/* Parses "1.2.3.4:80", "[::1]:80", "[fe80::1%eth0]:80", "unix:/path"
+ * (after "unix:" any non-empty path, relative too), "/path" (a path
+ * starting with '/' or '.'), "unix:@name" or "@name" (a Linux abstract
+ * name) into *out. A port is required for IP addresses (1 to 5 decimal
+ * digits, 0..65535, no sign); host names are not accepted. Returns 0,
+ * -EINVAL for text outside that grammar, -ENAMETOOLONG for a path or name
+ * that does not fit sun_path (107 bytes); out is untouched on error.
+ * Never suspends. */
 CIO_API int cio_addr_parse(const char *text, cio_addr *out);
 
 /* An IP address from a numeric host ("127.0.0.1", "::1", no brackets) and a
@@ -164,14 +175,18 @@ typedef struct cio_socket_options {
 CIO_API int cio_socket_listen(const cio_addr *addr, const cio_socket_options *opts, int *fd);
 
 /* Suspends until a connection arrives on the listening socket lfd and
- * accepts it (non-blocking, close-on-exec; TCP_NODELAY set on TCP). On 0,
- * *fd is the caller's and *peer (may be NULL) its address. Returns 0,
- * -EPERM outside a task, -ECANCELED, -ETIMEDOUT, or accept's error
- * (-EMFILE, ...). May suspend. */
+ * accepts it (non-blocking, close-on-exec; TCP_NODELAY set on TCP). lfd is
+ * registered with the loop as by cio_fd_wait (close it with cio_fd_close).
+ * On 0, *fd is the caller's and *peer (may be NULL) its address. Returns
+ * 0, -EINVAL (lfd < 0, NULL fd, not listening), -EPERM outside a task,
+ * -EBUSY (another task accepts on lfd), -ECANCELED, -ETIMEDOUT, or
+ * accept's error (-EMFILE, ...). May suspend. */
 CIO_API int cio_socket_accept(int lfd, int *fd, cio_addr *peer);
 
 /* Connects a new socket to addr, suspending until the connection is made
- * (TCP_NODELAY and the other options applied). On 0, *fd is the caller's.
+ * (TCP_NODELAY and the other options applied; a Unix listener with a full
+ * backlog is retried after growing pauses until the deadline). On 0, *fd
+ * is the caller's (not registered with the loop).
  * Returns 0, -EINVAL, -E2BIG, -EPERM outside a task, -ECANCELED,
  * -ETIMEDOUT (the task's deadline), or the connection's error
  * (-ECONNREFUSED, -ENETUNREACH, ...); no descriptor is left open on error.
@@ -183,25 +198,36 @@ CIO_API int cio_socket_connect(const cio_addr *addr, const cio_socket_options *o
  * socketpair's error. Never suspends. */
 CIO_API int cio_socket_pair(int type, int fds[2]);
 
-/* The socket's local / peer address. Return 0 or -errno. Never suspend. */
+/* The socket's local / peer address (an unnamed Unix socket: "unix:").
+ * Return 0, -EINVAL (NULL out), -EAFNOSUPPORT (a family cio_addr does not
+ * hold) or -errno (-EBADF, -ENOTSOCK, -ENOTCONN). Never suspend. */
 CIO_API int cio_socket_local(int fd, cio_addr *out);
 CIO_API int cio_socket_peer(int fd, cio_addr *out);
 
 /* Sends len bytes (len >= 1) and nfds descriptors (SCM_RIGHTS, at most
  * CIO_SOCKET_MAX_FDS) over the Unix socket fd, suspending while its buffer
  * is full. Returns the bytes sent (the descriptors went with the first of
- * them) or -errno (-EINVAL, -EPERM outside a task, ...). The descriptors
- * stay the caller's (the receiver gets duplicates). May suspend. */
+ * them; a stream socket may take fewer than len) or -errno: -EINVAL (bad
+ * argument, or descriptors over a socket that is not AF_UNIX), -EPERM
+ * outside a task, -ECANCELED/-ETIMEDOUT/-EBUSY of the wait (nothing sent),
+ * sendmsg's error (-EBADF for a closed descriptor in fds, -EPIPE, ...).
+ * fd and the descriptors stay the caller's (the receiver gets duplicates).
+ * Both calls wait through cio_fd_wait when they must, whose registration
+ * stays: a socket they used leaves through cio_fd_close (or cio_fd_forget
+ * first). May suspend. */
 #define CIO_SOCKET_MAX_FDS 253
 CIO_API ssize_t cio_socket_send_fds(int fd, const void *buf, size_t len, const int *fds,
                                     size_t nfds);
 
-/* Receives up to len bytes and up to *nfds descriptors from the Unix socket
- * fd, suspending until a message arrives. On return *nfds is the number of
- * descriptors received into fds (each close-on-exec, the caller's); more
- * descriptors than fit are closed and the call returns -EMSGSIZE after
- * storing the ones that fit. Returns the bytes read (0: the peer closed) or
- * -errno. May suspend. */
+/* Receives up to len bytes (len >= 1) and up to *nfds descriptors from the
+ * Unix socket fd, suspending until a message arrives. On return *nfds is
+ * the number of descriptors received into fds (each close-on-exec, the
+ * caller's); more descriptors than fit are closed and the call returns
+ * -EMSGSIZE after storing the ones that fit (the byte count is then lost:
+ * treat the message as damaged). Returns the bytes read (0: the peer
+ * closed) or -errno: -EINVAL, -EPERM outside a task, -EMSGSIZE,
+ * -ECANCELED/-ETIMEDOUT/-EBUSY of the wait (nothing consumed), recvmsg's
+ * error. May suspend. */
 CIO_API ssize_t cio_socket_recv_fds(int fd, void *buf, size_t len, int *fds, size_t *nfds);
 
 /* ---- Streams (coroutine style) ---------------------------------------------
@@ -234,10 +260,13 @@ typedef struct cio_stream_options {
     ((cio_stream_options){.size = sizeof(cio_stream_options), __VA_ARGS__})
 
 /* Makes a stream of the connected descriptor fd (a socket, pipe or
- * terminal) on the current loop; the stream owns fd from then on (on
- * error fd is still the caller's). Returns 0, -EINVAL,
- * -E2BIG, -EPERM with no current loop (call it from a task or a callback
- * of a running loop), -ENOMEM. Never suspends. */
+ * terminal) on the current loop, and puts fd in non-blocking mode; the
+ * stream owns fd from then on (on error fd is still the caller's). Returns
+ * 0, -EINVAL (fd < 0, out NULL, a regular file or directory, bad marks:
+ * low_water > high_water), -E2BIG, -EPERM with no current loop (call it
+ * from a task or a callback of a running loop), -ENOMEM, or the error of
+ * registering fd with the loop (-EBUSY: it has a cio_loop_add_reader
+ * watcher). Never suspends. */
 CIO_API int cio_stream_new(int fd, const cio_stream_options *opts, cio_stream **out);
 
 /* cio_socket_connect, then cio_stream_new: a TCP or Unix stream connected
@@ -247,21 +276,25 @@ CIO_API int cio_stream_connect(const cio_addr *addr, const cio_socket_options *s
 
 /* Reads what is buffered, or suspends until some bytes arrive: returns the
  * bytes copied into buf (1..len), 0 at end of stream, or -errno
- * (-ECONNRESET, -EBUSY, ...). May suspend. */
+ * (-EINVAL for len 0, -EBUSY while another task reads, -ECONNRESET,
+ * -ECONNABORTED / -EBADF when another task aborts / closes the stream
+ * meanwhile, ...). With nothing buffered, a read of 4 KiB or more goes
+ * straight into buf. May suspend. */
 CIO_API ssize_t cio_stream_read(cio_stream *s, void *buf, size_t len);
 
-/* Reads exactly len bytes. Returns len, or -ENODATA if the stream ended
- * first (the bytes that did arrive stay buffered for cio_stream_read), or
- * another error; on -ECANCELED/-ETIMEDOUT nothing is consumed. May
- * suspend. */
+/* Reads exactly len bytes. Returns len (0 for len 0), or -ENODATA if the
+ * stream ended first (the bytes that did arrive stay buffered for
+ * cio_stream_read), or another error; on any error nothing is consumed
+ * (what arrived stays buffered). May suspend. */
 CIO_API ssize_t cio_stream_read_exactly(cio_stream *s, void *buf, size_t len);
 
 /* Reads up to and including the separator sep (seplen >= 1) into buf.
- * Returns the bytes stored (separator included), -EMSGSIZE if no separator
- * appears within min(len, the stream's limit) bytes (nothing consumed: the
- * bytes stay buffered, and the buffer never grows past the limit),
- * -ENODATA if the stream ended without a separator (the tail stays
- * buffered), or another error. May suspend. */
+ * Returns the bytes stored (separator included), 0 at the end of the
+ * stream with nothing buffered, -EMSGSIZE if no separator appears within
+ * min(len, the stream's limit) bytes (nothing consumed: the bytes stay
+ * buffered, and the buffer never grows past max(limit, 64 KiB)), -ENODATA
+ * if the stream ended without a separator (the tail stays buffered),
+ * -EINVAL, -EBUSY, or another error. May suspend. */
 CIO_API ssize_t cio_stream_read_until(cio_stream *s, const void *sep, size_t seplen, void *buf,
                                       size_t len);
 
@@ -270,16 +303,21 @@ CIO_API ssize_t cio_stream_read_line(cio_stream *s, char *buf, size_t len);
 
 /* Reads to the end of the stream into a new malloc'd buffer: on 0, *data
  * (the caller's, free(3); NUL-terminated for convenience, the NUL not
- * counted) and *len. Returns 0, -EMSGSIZE if more than max bytes arrive
- * (what was read stays buffered, up to the limit), or another error. May
+ * counted) and *len. Returns 0, -EMSGSIZE as soon as more than max bytes
+ * arrived, or another error; on an error *data is NULL and what was read
+ * stays buffered (at most max + 1 bytes), so nothing is consumed. May
  * suspend. */
 CIO_API int cio_stream_read_all(cio_stream *s, size_t max, void **data, size_t *len);
 
 /* Zero-copy reading for parsers: suspends until at least one byte is
  * buffered (or the stream ended), then points *data at the buffered bytes
  * and sets *len (0 at end of stream). The bytes stay valid until the next
- * call on the stream; cio_stream_consume says how many were used. Returns
- * 0 or -errno. May suspend. */
+ * call on the stream; cio_stream_consume says how many were used. A peek
+ * after a peek with nothing consumed in between waits for MORE bytes
+ * (a parser that needs more just peeks again). Returns 0, -EMSGSIZE (the
+ * buffer holds max(limit, 64 KiB) bytes and the parser wants more),
+ * -ENODATA (the stream ended and every byte left was shown already), or
+ * -errno. May suspend. */
 CIO_API int cio_stream_peek(cio_stream *s, const void **data, size_t *len);
 
 /* Drops n bytes from the front of the read buffer (n at most what is
@@ -287,9 +325,11 @@ CIO_API int cio_stream_peek(cio_stream *s, const void **data, size_t *len);
 CIO_API int cio_stream_consume(cio_stream *s, size_t n);
 
 /* Appends len bytes to the write buffer (see the contract above), sending
- * what the socket takes at once. Returns 0 or -errno (-EPIPE after
- * cio_stream_shutdown, -ECONNRESET, ...); on -ECANCELED/-ETIMEDOUT the
- * bytes were buffered and will be sent. May suspend. */
+ * what the socket takes at once (while nothing is buffered, the bytes go
+ * straight to the socket and only the rest is copied). Returns 0 or
+ * -errno (-EINVAL, -EPIPE after cio_stream_shutdown, -ECONNRESET, the
+ * sticky write error, ...); on -ECANCELED/-ETIMEDOUT the bytes were
+ * buffered and will be sent. May suspend. */
 CIO_API int cio_stream_write(cio_stream *s, const void *buf, size_t len);
 
 /* cio_stream_write of iovcnt pieces as one contiguous write. May suspend. */
@@ -304,21 +344,30 @@ CIO_API int cio_stream_drain(cio_stream *s);
 CIO_API int cio_stream_flush(cio_stream *s);
 
 /* Sends count bytes of the file file_fd from offset with sendfile(2),
- * after flushing what is buffered (falls back to read and write where
- * sendfile cannot be used). Returns the bytes sent (fewer than count only
- * when the file ended) or -errno. May suspend. */
+ * after flushing what is buffered (falls back to pread and write where
+ * sendfile cannot be used); file_fd's offset is not changed. Writes made
+ * meanwhile by other tasks follow the file. Returns the bytes sent (fewer
+ * than count only when the file ended, or when a deadline or cancellation
+ * stopped it after some bytes went), or -errno (-EBUSY: another sendfile
+ * runs on the stream; the file's errors, such as -ESPIPE, are not sticky).
+ * May suspend. */
 CIO_API ssize_t cio_stream_sendfile(cio_stream *s, int file_fd, off_t offset, size_t count);
 
-/* Half-close: flushes, then shuts down the write side (a pipe is closed);
- * reading goes on. Returns 0 or -errno. May suspend. */
+/* Half-close: flushes, then shuts down the write side (a pipe is closed:
+ * cio_stream_fd then returns -1); reading goes on, writes return -EPIPE.
+ * A second call returns 0. If the wait gives up (-ETIMEDOUT, -ECANCELED),
+ * the shutdown still happens once the buffer is sent. Returns 0 or
+ * -errno. May suspend. */
 CIO_API int cio_stream_shutdown(cio_stream *s);
 
 /* Graceful close: flushes under the task's deadline, closes the descriptor
  * and frees the stream (invalid afterwards, whatever this returns, except
  * -EPERM: called outside a task with bytes still to flush, it frees
- * nothing). Returns 0, or the flush's error (the stream is closed anyway;
- * -ETIMEDOUT: the deadline passed, the rest was dropped with a reset).
- * May suspend. */
+ * nothing). Other tasks inside a call on the stream return -EBADF.
+ * Returns 0, or the flush's error (the stream is closed anyway;
+ * -ETIMEDOUT / -ECANCELED: the rest was dropped with a reset; the sticky
+ * write error), -EINVAL (NULL, or a stream handed to a transport). May
+ * suspend. */
 CIO_API int cio_stream_close(cio_stream *s);
 
 /* Abortive close: drops buffered output, resets a TCP connection
@@ -335,8 +384,9 @@ CIO_API size_t cio_stream_readable(const cio_stream *s);
 /* The end of the stream was seen and every buffered byte was read. */
 CIO_API bool cio_stream_is_eof(const cio_stream *s);
 
-/* Changes the write buffer's marks (low <= high; 0, 0: the defaults).
- * Returns 0 or -EINVAL. Never suspends. */
+/* Changes the write buffer's marks (low <= high; 0, 0: the defaults) and
+ * wakes the writers and drainers the new low mark satisfies. Returns 0 or
+ * -EINVAL. Never suspends. */
 CIO_API int cio_stream_set_water(cio_stream *s, size_t high, size_t low);
 
 /* ---- Protocol/transport (callback style) -----------------------------------
@@ -368,67 +418,79 @@ typedef struct cio_protocol {
 } cio_protocol;
 
 /* Makes a transport of the connected descriptor fd on loop and calls
- * proto->connection_made (from the loop, soon). Owns fd from then on (on
- * error it is still the caller's). Returns 0, -EINVAL, -E2BIG, -ENOMEM.
- * Never suspends. */
+ * proto->connection_made (from the loop, soon; NULL callbacks are skipped,
+ * data_received is required). Owns fd from then on (on error it is still
+ * the caller's). Call it on the loop's thread. Returns 0, -EINVAL, -E2BIG,
+ * -ENOMEM, or the error of registering fd. Never suspends. */
 CIO_API int cio_transport_new(cio_loop *loop, int fd, const cio_stream_options *opts,
                               const cio_protocol *proto, void *arg, cio_transport **out);
 
 /* Connects to addr without a task: once connected, a transport runs proto
  * (connection_made). *out (may be NULL) receives a future (the caller's
- * reference) that completes with 0 once connection_made ran, or with the
- * error of connecting (connection_made is then never called). Cancelling
- * the future cancels the attempt. Returns 0 (started), -EINVAL, -E2BIG,
- * -ENOMEM or socket's error. Never suspends. */
+ * reference) that completes with 0 once connection_made ran (or with the
+ * error connection_made returned), or with the error of connecting
+ * (-ECONNREFUSED, -ENOENT for a Unix path, ...: connection_made is then
+ * never called). Cancelling the future before connection_made ran
+ * cancels the attempt, and no callback is called. Returns 0 (started),
+ * -EINVAL, -E2BIG, -ENOMEM or the error of socket/bind. Never suspends. */
 CIO_API int cio_transport_connect(cio_loop *loop, const cio_addr *addr,
                                   const cio_socket_options *sopts,
                                   const cio_stream_options *opts, const cio_protocol *proto,
                                   void *arg, cio_future **out);
 
-/* Buffers len bytes and sends what the socket takes. Never blocks:
+/* Sends what the socket takes and buffers the rest. Never blocks:
  * exceeding the high-water mark calls pause_writing (later, from the loop).
- * Returns 0, -EPIPE after write_eof or close, or the connection's error.
- * Never suspends. */
+ * Returns 0, -EINVAL, -EPIPE after write_eof or close, or the
+ * connection's error. Never suspends. */
 CIO_API int cio_transport_write(cio_transport *t, const void *data, size_t len);
 CIO_API int cio_transport_writev(cio_transport *t, const struct iovec *iov, int iovcnt);
 
-/* Shuts the write side down once the buffer is sent (half-close). */
+/* Shuts the write side down once the buffer is sent (half-close); later
+ * writes return -EPIPE. Returns 0, -EINVAL (closing or lost), or the
+ * connection's write error. Never suspends. */
 CIO_API int cio_transport_write_eof(cio_transport *t);
 
 /* Stops / restarts calling data_received (no read buffer is held while
- * paused). Return 0 or -EINVAL. */
+ * paused; bytes wait in the kernel). Return 0 or -EINVAL (closing or
+ * lost). Never suspend. */
 CIO_API int cio_transport_pause_reading(cio_transport *t);
 CIO_API int cio_transport_resume_reading(cio_transport *t);
 
 /* Graceful close: stops reading, sends the buffered bytes, closes, then
- * connection_lost(0). Returns 0 or -EINVAL (already closing). */
+ * connection_lost(0) (or the error that stopped the sending) from the
+ * loop. Returns 0 or -EINVAL (already closing or lost). Never suspends. */
 CIO_API int cio_transport_close(cio_transport *t);
 
-/* Abortive close: drops the buffer, resets, then connection_lost
- * (-ECONNABORTED). Returns 0 or -EINVAL. */
+/* Abortive close: drops the buffer, resets (SO_LINGER 0) and closes the
+ * descriptor now, then connection_lost(-ECONNABORTED) from the loop.
+ * Returns 0 or -EINVAL (lost already). Never suspends. */
 CIO_API int cio_transport_abort(cio_transport *t);
 
-/* Changes the flow-control marks (low <= high; 0, 0: the defaults). */
+/* Changes the flow-control marks (low <= high; 0, 0: the defaults); the
+ * protocol hears of a crossing from the loop. Returns 0 or -EINVAL. */
 CIO_API int cio_transport_set_water(cio_transport *t, size_t high, size_t low);
 
-/* Getters. */
+/* Getters: the descriptor (-1 for NULL, or once closed), the bytes in the
+ * write buffer, the loop, and whether close, abort or an error has begun
+ * the end. */
 CIO_API int cio_transport_fd(const cio_transport *t);
 CIO_API size_t cio_transport_buffered(const cio_transport *t);
 CIO_API cio_loop *cio_transport_loop(const cio_transport *t);
 CIO_API bool cio_transport_is_closing(const cio_transport *t);
 
 /* Hands the connection to the coroutine style: the transport becomes a
- * stream (bytes received but not yet delivered, and bytes not yet sent,
+ * stream (the same object: t is not to be used as a transport again;
+ * bytes received but not yet delivered, bytes not yet sent and the marks
  * carry over); the protocol gets no more callbacks, not even
  * connection_lost. Call it from a protocol callback or a task of the same
- * loop. Returns 0, -EINVAL (closing), -ENOMEM. Never suspends. */
+ * loop. Returns 0, -EINVAL (NULL, closing or lost). Never suspends. */
 CIO_API int cio_transport_to_stream(cio_transport *t, cio_stream **out);
 
 /* The reverse: the stream becomes a transport running proto
- * (connection_made, then data_received with any bytes the stream had
- * buffered for reading). No task may be inside a call on the stream.
- * Returns 0, -EBUSY (a task is inside a call on s), -EINVAL, -ENOMEM.
- * Never suspends. */
+ * (connection_made with arg, from the loop, then data_received with any
+ * bytes the stream had buffered for reading; bytes not yet sent go out
+ * first). No task may be inside a call on the stream. Returns 0, -EBUSY
+ * (a task is inside a call on s), -EINVAL, -ENOMEM. Never suspends. */
 CIO_API int cio_stream_to_transport(cio_stream *s, const cio_protocol *proto, void *arg,
                                     cio_transport **out);
 
@@ -467,34 +529,64 @@ typedef struct cio_server_options {
 #define CIO_SERVER_OPTIONS(...) \
     ((cio_server_options){.size = sizeof(cio_server_options), __VA_ARGS__})
 
-/* Listens on addr (NULL when opts->fd names a listening socket) and starts
- * accepting on the current loop: each connection runs handler(stream, arg)
- * in a task of the server. Returns 0, -EINVAL, -E2BIG, -EPERM with no
- * running loop on this thread, or the listen error. Never suspends. */
+/* Listens on addr (NULL when opts->fd names a listening socket, which the
+ * server then adopts: closing the server closes it) and starts accepting
+ * on the current loop. Each connection becomes a stream (opts->stream) and
+ * runs handler(stream, arg) in a new task of the server, named
+ * "<name>-conn", with opts->stack_size. The task's outcome is the
+ * handler's return value (negative: its error; else its result, as an
+ * intptr_t); the server reads it, so a handler's error is not reported as
+ * one nobody awaited. Accepted sockets get opts->socket's options
+ * (TCP_NODELAY unless nagle). On an error *out is NULL and an adopted
+ * descriptor is still the caller's. Returns 0; -EINVAL (NULL handler or
+ * out, neither or both of addr and opts->fd, an empty addr, opts->fd not a
+ * listening socket, options not made with the macros); -E2BIG (options
+ * from a newer header); -EPERM with no running loop on this thread (call
+ * it from a task or a callback); -ENOMEM; or the error of listen
+ * (-EADDRINUSE, ...). Never suspends. */
 CIO_API int cio_server_new(const cio_addr *addr, const cio_server_options *opts,
                            cio_stream_handler handler, void *arg, cio_server **out);
 
 /* The same with a protocol: each connection gets a transport running
- * proto, with arg passed to connection_made. Never suspends. */
+ * proto, with arg passed to connection_made. Returns as cio_server_new
+ * (-EINVAL for a NULL proto). Never suspends. */
 CIO_API int cio_server_new_protocol(const cio_addr *addr, const cio_server_options *opts,
                                     const cio_protocol *proto, void *arg, cio_server **out);
 
-/* Graceful close: stops accepting and closes the listening socket at once,
- * lets handler tasks run for up to grace seconds (protocol connections are
- * closed with cio_transport_close at once), then cancels the tasks still
- * running (aborting the remaining transports), waits for them and frees
- * the server. Returns 0. Follows the _close rule (-EPERM outside a task
- * while connections remain: use cio_server_close_future). May suspend. */
+/* Graceful close: stops accepting and closes the listening socket at once
+ * (new clients are refused from then on; a Unix socket file the server
+ * made is removed), closes protocol connections with cio_transport_close
+ * at once, lets handler tasks run for up to grace seconds (INFINITY: no
+ * limit), then cancels the tasks still running and aborts the transports
+ * left; waits until every connection is gone and frees the server. A
+ * handler task that ends with its stream still open gets it closed
+ * (cio_stream_close: flushed, or reset when it cannot be). Follows the
+ * _close rule: srv is invalid once this returns, whatever it returns,
+ * except -EINVAL, -EPERM, -EDEADLK and -ENOMEM, which change nothing.
+ * Returns 0; -EINVAL (NULL srv, NaN or negative grace, a close already
+ * under way); -EPERM outside a task while connections remain (use
+ * cio_server_close_future; with none left it frees at once, anywhere);
+ * -EDEADLK from one of srv's own handler tasks (it would wait for its own
+ * end: use cio_server_close_future); -ENOMEM; -ECANCELED / -ETIMEDOUT when
+ * the calling task is cancelled or its deadline passes while it waits:
+ * the grace period is then cut short (the handlers are cancelled) and the
+ * call still waits, shielded, until they ended and the server is freed.
+ * May suspend. */
 CIO_API int cio_server_close(cio_server *srv, double grace);
 
-/* cio_server_close for callback code: *out receives a future (the
- * caller's reference) that completes with 0 when the server is freed.
- * Returns 0 or -EINVAL. Never suspends. */
+/* cio_server_close for callback code: starts the same close and returns at
+ * once; *out receives a future (the caller's reference) that completes
+ * with 0 when the server is freed (already done when no connection was
+ * open). srv is invalid once this returns 0. Returns 0, -EINVAL (NULL srv
+ * or out, NaN or negative grace, a close already under way) or -ENOMEM
+ * (nothing done). Never suspends. */
 CIO_API int cio_server_close_future(cio_server *srv, double grace, cio_future **out);
 
-/* The address the server listens on (the port chosen for port 0). */
+/* The address the server listens on (the port chosen for port 0). Returns
+ * 0 or -EINVAL (NULL srv or out). Never suspends. */
 CIO_API int cio_server_addr(const cio_server *srv, cio_addr *out);
-/* Connections open now. */
+/* Connections open now: handler tasks not yet ended (stream style),
+ * transports not yet gone (protocol style). 0 for NULL. Never suspends. */
 CIO_API size_t cio_server_connections(const cio_server *srv);
 
 /* ---- UDP and Unix datagram sockets ----------------------------------------- */
@@ -513,24 +605,35 @@ typedef struct cio_udp_options {
 #define CIO_UDP_OPTIONS(...) ((cio_udp_options){.size = sizeof(cio_udp_options), __VA_ARGS__})
 
 /* A datagram socket (UDP for IP addresses, SOCK_DGRAM for Unix ones) on
- * the current loop, bound to local (may be NULL: an ephemeral port, or an
- * unnamed Unix socket). Returns 0, -EINVAL, -E2BIG, -EPERM (no current
- * loop), -ENOMEM, or the error of socket, bind or connect. Never suspends. */
+ * the current loop, bound to local (NULL or len 0: an ephemeral port, or
+ * an unnamed Unix socket). The family is local's, else remote's, else
+ * opts->family, else AF_INET. On 0, *out is the caller's (cio_udp_close);
+ * on an error *out is NULL and no descriptor is left. A Unix socket's file
+ * stays at its path after close. Returns 0, -EINVAL (NULL out, unknown
+ * family, families that disagree), -E2BIG, -EPERM (no current loop),
+ * -ENOMEM, or the error of socket, setsockopt, bind or connect
+ * (-EADDRINUSE, -ENOENT, ...). Never suspends. */
 CIO_API int cio_udp_new(const cio_addr *local, const cio_udp_options *opts, cio_udp **out);
 
-/* Sends one datagram to `to` (NULL on a connected socket), suspending
- * while the socket's buffer is full. Returns len or -errno (-EMSGSIZE,
- * -ECONNREFUSED on a connected socket after an ICMP error, ...). May
- * suspend. */
+/* Sends one datagram (len may be 0) to `to` (NULL or len 0: the connected
+ * peer), suspending while the socket's buffer is full. Returns len or
+ * -errno: -EINVAL, -EPERM outside a task, -EDESTADDRREQ (no destination,
+ * not connected), -EMSGSIZE, -ECONNREFUSED (a connected socket after an
+ * ICMP error, reported once), -ECANCELED/-ETIMEDOUT (nothing sent), -EBADF
+ * (closed while waiting), sendto's error. May suspend. */
 CIO_API ssize_t cio_udp_send(cio_udp *u, const void *buf, size_t len, const cio_addr *to);
 
-/* The same without suspending: -EAGAIN when the buffer is full. */
+/* The same without suspending, also outside a task (a receiver callback
+ * answering): -EAGAIN when the buffer is full. Never suspends. */
 CIO_API ssize_t cio_udp_send_nowait(cio_udp *u, const void *buf, size_t len, const cio_addr *to);
 
 /* Suspends until a datagram arrives; copies up to len bytes of it into buf
  * (the rest of a longer one is dropped) and its sender into *from (may be
- * NULL). Returns the datagram's full length (more than len: truncated) or
- * -errno. May suspend. */
+ * NULL; an unnamed Unix sender: len 0, AF_UNSPEC). Returns the datagram's
+ * full length (more than len: truncated) or -errno: -EINVAL, -EPERM
+ * outside a task, -EBUSY (a receiver is set), -ECONNREFUSED (see send),
+ * -ECANCELED/-ETIMEDOUT (nothing consumed), -EBADF (closed while waiting).
+ * May suspend. */
 CIO_API ssize_t cio_udp_recv(cio_udp *u, void *buf, size_t len, cio_addr *from);
 
 /* One datagram of a batch. */
@@ -541,34 +644,53 @@ typedef struct cio_datagram {
 } cio_datagram;
 
 /* Batches (sendmmsg/recvmmsg): sends msgs[0..n) in order, suspending while
- * the buffer is full; on return *done is the number sent. Returns 0 or the
- * error that stopped the batch (*done tells how far it got). May suspend. */
+ * the buffer is full; on return *done (done may be NULL) is the number
+ * sent. Every message is checked first (-EINVAL: nothing sent). Returns 0
+ * or the error that stopped the batch (*done tells how far it got), as
+ * cio_udp_send's. May suspend. */
 CIO_API int cio_udp_send_many(cio_udp *u, const cio_datagram *msgs, size_t n, size_t *done);
 /* Suspends until at least one datagram arrives, then receives up to n of
- * them without waiting more; *done is the number received. May suspend. */
+ * them without waiting more; *done is the number received, and each one's
+ * len its full length (more than the buffer: truncated). Returns 0, or
+ * -EINVAL (NULL u, msgs or done, n == 0), -EPERM, -EBUSY (a receiver is
+ * set), or the errors of cio_udp_recv; an error met after some arrived is
+ * returned with *done counting them. May suspend. */
 CIO_API int cio_udp_recv_many(cio_udp *u, cio_datagram *msgs, size_t n, size_t *done);
 
-/* Callback style: cb is called on the loop's thread for every datagram
- * (data valid during the call only); NULL stops it. While a callback is
- * set, cio_udp_recv returns -EBUSY. Returns 0 or -EINVAL. */
+/* Callback style: cb is called on the loop's thread for every datagram, in
+ * order (data and from valid during the call only), never from inside this
+ * call; the socket is drained with recvmmsg in batches. NULL stops it;
+ * datagrams read but not yet delivered then go to the next receiver or to
+ * cio_udp_recv. cb may close u. Socket errors (ICMP) are dropped in this
+ * style. While a callback is set, cio_udp_recv returns -EBUSY. Returns 0,
+ * -EINVAL, -EBUSY (a task waits in a receive on u), -ENOMEM. Never
+ * suspends. */
 typedef void (*cio_udp_cb)(cio_udp *u, const void *data, size_t len, const cio_addr *from,
                            void *arg);
 CIO_API int cio_udp_set_receiver(cio_udp *u, cio_udp_cb cb, void *arg);
 
-/* Multicast: join or leave group (an IPv4 or IPv6 address) on the
- * interface named iface (NULL: the system's choice). Return 0 or -errno. */
+/* Multicast: join or leave group (a numeric IPv4 or IPv6 address) on the
+ * interface named iface (NULL: the system's choice). Return 0, -EINVAL
+ * (NULL, not a multicast address, an IPv6 group on an IPv4 socket, a Unix
+ * socket), -ENODEV (no such interface), or setsockopt's error (-EADDRINUSE:
+ * joined already; -EADDRNOTAVAIL: not a member). Never suspend. */
 CIO_API int cio_udp_join(cio_udp *u, const char *group, const char *iface);
 CIO_API int cio_udp_leave(cio_udp *u, const char *group, const char *iface);
-/* IP_MULTICAST_LOOP / IPV6_MULTICAST_LOOP, IP_MULTICAST_TTL / hops. */
+/* IP_MULTICAST_LOOP / IPV6_MULTICAST_LOOP, IP_MULTICAST_TTL / hops (0..255),
+ * SO_BROADCAST. Return 0, -EINVAL (NULL, a Unix socket, ttl out of range)
+ * or setsockopt's error. Never suspend. */
 CIO_API int cio_udp_set_multicast_loop(cio_udp *u, bool on);
 CIO_API int cio_udp_set_multicast_ttl(cio_udp *u, int ttl);
 CIO_API int cio_udp_set_broadcast(cio_udp *u, bool on);
 
+/* The descriptor (still u's), -1 for NULL; the local address (0, -EINVAL
+ * or getsockname's error). */
 CIO_API int cio_udp_fd(const cio_udp *u);
 CIO_API int cio_udp_local(const cio_udp *u, cio_addr *out);
 
-/* Closes the socket and frees u; a task waiting on it gets -EBADF.
- * Returns 0 or -EINVAL. Never suspends. */
+/* Closes the socket and frees u (u is invalid afterwards); a task waiting
+ * on it gets -EBADF, a receiver no more calls. May be called from u's own
+ * receiver callback. Returns 0 or -EINVAL (NULL). Never suspends. */
 CIO_API int cio_udp_close(cio_udp *u);
 
 /* ---- Subprocesses ---------------------------------------------------------- */

@@ -136,8 +136,17 @@ struct cio__fdw {
     cio_io_cb rcb, wcb;
     void *rarg, *warg;
     uint32_t gen;
-    uint8_t mask; /* CIO_READABLE | CIO_WRITABLE registered */
+    uint8_t mask; /* CIO_READABLE | CIO_WRITABLE registered, or CIO__EDGE | armed */
 };
+
+/* In a cio__fdw's mask and in the masks handed to the backend's update:
+ * an edge registration (cio__io_edge_add, src/core.h), whose callback and
+ * argument are rcb/rarg and whose other bits are the armed directions.
+ * epoll registers it once for both directions, edge-triggered, and
+ * ignores the armed bits (changing them costs nothing); poll watches the
+ * armed directions only, level-triggered, and drops the descriptor from
+ * its set while nothing is armed. */
+#define CIO__EDGE 8
 
 /* The backend interface (the redis ae shape): a handful of functions.
  * Readiness backends (epoll, poll) implement init/free/update/poll.
@@ -225,6 +234,9 @@ struct cio__fsites {
     uint64_t seq;
 };
 
+/* Slots for the layers above the task layer (CIO__SLOT_COUNT in src/core.h). */
+#define CIO__LOOP_SLOTS 4
+
 /* Bytes reserved in every loop for the layer above (cio__loop_ext). */
 #define CIO__LOOP_EXT_SIZE 64
 
@@ -268,7 +280,11 @@ struct cio_loop {
     void *bdata;
     struct cio__fdw *fds;
     int nfds;        /* size of fds[] */
-    int nwatched;    /* descriptors registered by users */
+    int nwatched;    /* descriptors with a reader, a writer or an armed edge registration */
+    /* System calls the backends' update made (epoll_ctl, poll's descriptor
+     * checks): what cio__io_ctl_count reports, so tests can show that a
+     * wait on an edge registration costs none. */
+    uint64_t io_ctl_calls;
     uint32_t io_gen; /* generation counter for registrations */
     int wakefd;      /* eventfd */
     int poll_error;  /* the backend's last poll failed with this; 0 once one succeeds */
@@ -326,6 +342,11 @@ struct cio_loop {
     struct cio__watch_pub *watchdog; /* the watchdog, when there is one */
     int internal_signals; /* signal handlers cio installed itself (SIGUSR1 dump) */
 
+    /* Per-loop slots for the layers above the task layer (src/core.h):
+     * cio_loop_free calls each slot_free[i](loop, slot[i]) after the close. */
+    void *slot[CIO__LOOP_SLOTS];
+    void (*slot_free[CIO__LOOP_SLOTS])(cio_loop *, void *);
+
     /* debug and reporting */
     pthread_t owner;
     int64_t slow_ns;
@@ -333,6 +354,9 @@ struct cio_loop {
     void *report_arg;
     uint32_t stop_gen;
 };
+
+/* The backends' update system calls so far on loop (see io_ctl_calls). */
+static inline uint64_t cio__io_ctl_count(const cio_loop *loop) { return loop->io_ctl_calls; }
 
 /* Pushes callbacks on the ready queue (loop thread). */
 int cio__ready_grow(cio_loop *loop);

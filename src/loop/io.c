@@ -12,6 +12,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "../core.h"
 #include "internal.h"
 
 int cio__io_init(cio_loop *loop)
@@ -65,6 +66,8 @@ static int set_watch(cio_loop *loop, int fd, int which, cio_io_cb cb, void *arg)
             return rc;
     }
     struct cio__fdw *w = &loop->fds[fd];
+    if (w->mask & CIO__EDGE)
+        return -EBUSY; /* the net layer's edge registration has it */
     int old = w->mask, nmask = old | which;
     uint32_t gen = w->gen;
     if (old == 0)
@@ -97,7 +100,7 @@ static int clear_watch(cio_loop *loop, int fd, int which)
                                                              : "cio_loop_remove_writer");
     if (rc)
         return rc;
-    if (fd >= loop->nfds || !(loop->fds[fd].mask & which))
+    if (fd >= loop->nfds || (loop->fds[fd].mask & CIO__EDGE) || !(loop->fds[fd].mask & which))
         return -ENOENT;
     struct cio__fdw *w = &loop->fds[fd];
     int old = w->mask, nmask = old & ~which;
@@ -153,6 +156,10 @@ void cio__io_event(cio_loop *loop, int fd, uint32_t gen, int events)
     struct cio__fdw *w = &loop->fds[fd];
     if (w->gen != gen || gen == 0)
         return; /* stale: removed (and maybe reused) since the poll */
+    if (w->mask & CIO__EDGE) {
+        call_io(loop, w->rcb, fd, events, w->rarg);
+        return;
+    }
     if ((events & (CIO_READABLE | CIO_IOERR)) && (w->mask & CIO_READABLE)) {
         call_io(loop, w->rcb, fd, events & (CIO_READABLE | CIO_IOERR), w->rarg);
         if (fd >= loop->nfds)
@@ -163,4 +170,87 @@ void cio__io_event(cio_loop *loop, int fd, uint32_t gen, int events)
     }
     if ((events & (CIO_WRITABLE | CIO_IOERR)) && (w->mask & CIO_WRITABLE))
         call_io(loop, w->wcb, fd, events & (CIO_WRITABLE | CIO_IOERR), w->warg);
+}
+
+/* ---- Edge registrations (src/core.h) -------------------------------------
+ * The net layer's registrations live in the same table as readers and
+ * writers (a descriptor has one kind or the other), with CIO__EDGE in the
+ * mask, the callback in rcb/rarg and the armed directions in the mask's
+ * low bits. The generation is taken once, at cio__io_edge_add: arming and
+ * disarming keep it, so an event read before a disarm still reaches the
+ * owner (who wants to know about every edge), and only an event of a
+ * registration since removed is dropped. An armed registration counts in
+ * nwatched (the loop's live work); an unarmed one is kept quietly. */
+
+int cio__io_edge_add(cio_loop *loop, int fd, cio_io_cb cb, void *arg)
+{
+    if (!loop || loop->closed || fd < 0 || !cb)
+        return -EINVAL;
+    int rc = cio__check_thread(loop, "cio__io_edge_add");
+    if (rc)
+        return rc;
+    if (fd == loop->wakefd)
+        return -EINVAL;
+    if (fd >= loop->nfds) {
+        if (fcntl(fd, F_GETFD) < 0)
+            return -errno;
+        if ((rc = grow(loop, fd)) != 0)
+            return rc;
+    }
+    struct cio__fdw *w = &loop->fds[fd];
+    if (w->mask)
+        return -EBUSY; /* a reader, a writer or another edge registration */
+    uint32_t gen = ++loop->io_gen ? loop->io_gen : ++loop->io_gen;
+    rc = loop->backend->update(loop, fd, gen, 0, CIO__EDGE);
+    if (rc)
+        return rc;
+    w->gen = gen;
+    w->mask = CIO__EDGE;
+    w->rcb = cb;
+    w->rarg = arg;
+    w->wcb = NULL;
+    w->warg = NULL;
+    return 0;
+}
+
+int cio__io_edge_arm(cio_loop *loop, int fd, int armed)
+{
+    if (CIO_UNLIKELY(!loop || fd < 0 || fd >= loop->nfds))
+        return -ENOENT;
+    struct cio__fdw *w = &loop->fds[fd];
+    int old = w->mask, nmask = CIO__EDGE | (armed & (CIO_READABLE | CIO_WRITABLE));
+    if (CIO_UNLIKELY(!(old & CIO__EDGE)))
+        return -ENOENT;
+    if (old == nmask)
+        return 0;
+    /* epoll: nothing to do; poll: the set entry changes, no system call. */
+    int rc = loop->backend->update(loop, fd, w->gen, old, nmask);
+    if (CIO_UNLIKELY(rc))
+        return rc;
+    if (old == CIO__EDGE)
+        loop->nwatched++;
+    else if (nmask == CIO__EDGE)
+        loop->nwatched--;
+    w->mask = (uint8_t)nmask;
+    return 0;
+}
+
+int cio__io_edge_del(cio_loop *loop, int fd)
+{
+    if (!loop || loop->closed || fd < 0)
+        return -EINVAL;
+    if (fd >= loop->nfds || !(loop->fds[fd].mask & CIO__EDGE))
+        return -ENOENT;
+    struct cio__fdw *w = &loop->fds[fd];
+    /* The descriptor may be closed already (the backend then has nothing
+     * to remove, or the file lives on in a duplicate and its stale events
+     * are dropped by the generation below). */
+    loop->backend->update(loop, fd, w->gen, w->mask, 0);
+    if (w->mask != CIO__EDGE)
+        loop->nwatched--;
+    w->mask = 0;
+    w->gen = 0;
+    w->rcb = NULL;
+    w->rarg = NULL;
+    return 0;
 }

@@ -351,7 +351,7 @@ static int live_report(cio_loop *loop, bool report)
         {ready, "callback(s) scheduled and not yet run"},
         {remote, "callback(s) from other threads (cio_call_soon_threadsafe) not yet run"},
         {loop->wheel.active, "pending timer(s)"},
-        {(size_t)loop->nwatched, "file descriptor(s) with a reader or writer"},
+        {(size_t)loop->nwatched, "file descriptor(s) with a reader or writer, or waited on"},
         {(size_t)(loop->nsignals - loop->internal_signals), "signal handler(s)"},
         {loop->jobs_inflight, "thread-pool job(s) not yet finished"},
         {loop->futures_live, "future(s) or task(s) still referenced (each reference needs its "
@@ -368,6 +368,16 @@ static int live_report(cio_loop *loop, bool report)
         char buf[128];
         for (int fd = 0; fd < loop->nfds; fd++) {
             struct cio__fdw *w = &loop->fds[fd];
+            if (w->mask & CIO__EDGE) {
+                if (w->mask != CIO__EDGE)
+                    cio_loop_report(loop, "loop close: fd %d is waited on for %s (%s)", fd,
+                                    (w->mask & CIO_READABLE) && (w->mask & CIO_WRITABLE)
+                                        ? "reading and writing"
+                                    : (w->mask & CIO_READABLE) ? "reading"
+                                                               : "writing",
+                                    cio__describe_fn((const void *)w->rcb, buf, sizeof buf));
+                continue;
+            }
             if (w->mask & CIO_READABLE)
                 cio_loop_report(loop, "loop close: fd %d has reader %s", fd,
                                 cio__describe_fn((const void *)w->rcb, buf, sizeof buf));
@@ -474,11 +484,33 @@ int cio_loop_free(cio_loop *loop)
     int rc = cio_loop_close(loop);
     if (rc)
         return rc;
+    /* The layers above's per-loop state (cio__loop_set_slot), last first. */
+    for (int i = CIO__SLOT_COUNT - 1; i >= 0; i--) {
+        void (*fn)(cio_loop *, void *) = loop->slot_free[i];
+        void *data = loop->slot[i];
+        loop->slot_free[i] = NULL;
+        loop->slot[i] = NULL;
+        if (fn)
+            fn(loop, data);
+    }
     free(loop->ring);
     cio__ts_free(loop);
     pthread_mutex_destroy(&loop->ts_lock);
     free(loop);
     return 0;
+}
+
+void *cio__loop_slot(cio_loop *loop, int id)
+{
+    return loop && id >= 0 && id < CIO__SLOT_COUNT ? loop->slot[id] : NULL;
+}
+
+void cio__loop_set_slot(cio_loop *loop, int id, void *data, void (*free_fn)(cio_loop *, void *))
+{
+    if (!loop || id < 0 || id >= CIO__SLOT_COUNT)
+        return;
+    loop->slot[id] = data;
+    loop->slot_free[id] = free_fn;
 }
 
 bool cio_loop_is_running(const cio_loop *loop) { return loop && loop->running; }
@@ -1018,6 +1050,13 @@ static size_t discard(cio_loop *loop)
     cio__wheel_free(&loop->wheel);
     cio__wheel_init(&loop->wheel, loop->now);
     for (int fd = 0; fd < loop->nfds; fd++) {
+        if (loop->fds[fd].mask & CIO__EDGE) {
+            /* Disarmed, not removed: its owner still holds it, and the
+             * close that follows drops it with the loop's table. */
+            if (loop->fds[fd].mask != CIO__EDGE)
+                cio__io_edge_arm(loop, fd, 0), n++;
+            continue;
+        }
         if (loop->fds[fd].mask & CIO_READABLE)
             cio_loop_remove_reader(loop, fd), n++;
         if (loop->fds[fd].mask & CIO_WRITABLE)

@@ -93,14 +93,28 @@ static void remove_at(struct poll_state *st, int i)
 static int pl_update(cio_loop *loop, int fd, uint32_t gen, int old_mask, int new_mask)
 {
     struct poll_state *st = loop->bdata;
-    (void)old_mask;
-    if (fd >= st->npos) {
-        if (new_mask == 0)
-            return 0; /* never registered */
+    int i = fd < st->npos ? st->pos[fd] : -1;
+    /* The directions to watch: a reader's and writer's, or an edge
+     * registration's armed ones (level-triggered here; see CIO__EDGE). */
+    int dirs = new_mask & (CIO_READABLE | CIO_WRITABLE);
+    if (new_mask == 0 || dirs == 0) {
+        if (i >= 0)
+            remove_at(st, i);
+        if (new_mask == 0 || (old_mask & CIO__EDGE))
+            return 0;
+    }
+    if (i < 0 && !(old_mask & CIO__EDGE)) {
         /* poll(2) reports a bad descriptor only as POLLNVAL later; refuse
-         * it now, as epoll_ctl does, and before the map grows for it. */
+         * it now, as epoll_ctl does, and before the map grows for it. An
+         * edge registration is checked once, when added: arming it again
+         * costs no system call. */
+        loop->io_ctl_calls++;
         if (fcntl(fd, F_GETFD) < 0)
             return -errno;
+    }
+    if (dirs == 0)
+        return 0; /* an edge registration added with nothing armed */
+    if (fd >= st->npos) {
         /* Doubling in size_t, capped at INT_MAX: no overflow for any fd. */
         size_t n = st->npos ? (size_t)st->npos : 64;
         while (n <= (size_t)fd)
@@ -110,25 +124,13 @@ static int pl_update(cio_loop *loop, int fd, uint32_t gen, int old_mask, int new
         int *p = realloc(st->pos, n * sizeof *p);
         if (!p)
             return -ENOMEM;
-        for (size_t i = (size_t)st->npos; i < n; i++)
-            p[i] = -1;
+        for (size_t k = (size_t)st->npos; k < n; k++)
+            p[k] = -1;
         st->pos = p;
         st->npos = (int)n;
     }
-    int i = st->pos[fd];
-    short ev = (short)(((new_mask & CIO_READABLE) ? POLLIN : 0) |
-                       ((new_mask & CIO_WRITABLE) ? POLLOUT : 0));
-    if (new_mask == 0) {
-        if (i < 0)
-            return 0;
-        remove_at(st, i);
-        return 0;
-    }
+    short ev = (short)(((dirs & CIO_READABLE) ? POLLIN : 0) | ((dirs & CIO_WRITABLE) ? POLLOUT : 0));
     if (i < 0) {
-        /* poll(2) reports a bad descriptor only as POLLNVAL later; refuse
-         * it now, as epoll_ctl does. */
-        if (fcntl(fd, F_GETFD) < 0)
-            return -errno;
         if (ps_reserve(st, st->n + 1))
             return -ENOMEM;
         i = st->n++;
@@ -154,8 +156,13 @@ static void drop_invalid(cio_loop *loop, struct poll_state *st)
         if (!(st->pfds[i].revents & POLLNVAL))
             continue;
         int fd = st->pfds[i].fd;
-        cio_loop_report(loop, "fd %d was closed while watched; its reader or writer can never "
-                              "run again: remove them before close(2)", fd);
+        if (fd < loop->nfds && (loop->fds[fd].mask & CIO__EDGE))
+            cio_loop_report(loop, "fd %d was closed while a task or callback waited on it; "
+                                  "close it with cio_fd_close (or forget it) before close(2)",
+                            fd);
+        else
+            cio_loop_report(loop, "fd %d was closed while watched; its reader or writer can "
+                                  "never run again: remove them before close(2)", fd);
         remove_at(st, i);
     }
 }
@@ -180,7 +187,14 @@ static int pl_poll(cio_loop *loop, int timeout_ms)
             continue;
         }
         if (re & POLLNVAL) {
-            invalid = true; /* closed while watched: nothing to deliver */
+            invalid = true; /* closed while watched: nothing to deliver... */
+            int fd = st->pfds[i].fd;
+            /* ...except to an edge registration's owner, whose waiting
+             * task would otherwise wait forever: it gets an error event,
+             * and its next system call the EBADF. */
+            if (fd < loop->nfds && (loop->fds[fd].mask & CIO__EDGE))
+                st->out[nout++] = (struct poll_event){fd, st->gens[i],
+                                                      CIO_IOERR | CIO_READABLE | CIO_WRITABLE};
             continue;
         }
         int events = ((re & POLLIN) ? CIO_READABLE : 0) | ((re & POLLOUT) ? CIO_WRITABLE : 0) |

@@ -42,10 +42,14 @@ struct cio__net {
      * cio__nfd and are not in this table. */
     struct cio__nfd **raw;
     int nraw;
-    /* The read-buffer pool (conn.c): free buffers of CIO__BUF_SIZE bytes. */
+    /* The read-buffer pool (conn.c): free buffers of CIO__BUF_SIZE bytes,
+     * malloc'd, in a list through each buffer's first word (void *next);
+     * the loop's end frees them (fd.c). */
     void *buf_free;
     size_t buf_nfree;
-    /* Subprocesses (process.c): the SIGCHLD fallback's list. */
+    /* Subprocesses (process.c): the SIGCHLD fallback's list. Not freed at
+     * the loop's end: process.c must leave it empty (or keep its state in
+     * a slot of its own, with its own free function). */
     void *procs;
 };
 
@@ -77,39 +81,107 @@ void cio__net_init_process(void);
 struct cio__nfd {
     cio_loop *loop;
     int fd;
-    uint8_t ready;   /* CIO_READABLE | CIO_WRITABLE | CIO_IOERR seen, not yet cleared */
-    uint8_t armed;   /* directions someone waits for (see cio__io_edge_arm) */
+    /* CIO_READABLE | CIO_WRITABLE | CIO_IOERR seen, not yet cleared. 0 at
+     * cio__nfd_open: the backend reports the state at registration as a
+     * first edge (epoll queues one for a ready descriptor; poll sees the
+     * level once armed). CIO_IOERR (an error or hang-up) sets both
+     * directions too, so waits in either end and the next call returns the
+     * error; waits look at the direction bits only. */
+    uint8_t ready;
+    /* What the core has armed (cio__io_edge_arm): for a task-owned nfd the
+     * directions tasks wait for now (set and cleared by cio__nfd_wait and
+     * the edge callback); for a callback owner (on_event set) what it
+     * asked for with cio__nfd_arm, plus the directions tasks wait for. */
+    uint8_t armed;
     bool registered;
     cio_future *rwait, *wwait; /* the futures tasks await, one per direction */
     void (*on_event)(struct cio__nfd *n, int events);
     void *owner;
 };
 
-/* Registers fd (non-blocking; the caller made it so) with loop. Returns 0,
- * -EBUSY (fd has a reader/writer of cio_loop_add_reader or another nfd),
- * -ENOMEM or the backend's error (-EPERM for a regular file under epoll). */
+/* Registers fd (non-blocking; the caller made it so) with loop: one
+ * epoll_ctl, the only one in the registration's life. A raw registration
+ * of fd (cio_fd_*, cio_socket_accept's listener) that no task waits on is
+ * taken over (dropped first). Sets loop, fd,
+ * ready = armed = 0, no waiters; leaves on_event and owner as the caller
+ * set them (before or after: on_event is read at each edge). n must not
+ * move until cio__nfd_close. Returns 0, -EINVAL, -EBUSY (fd has a
+ * reader/writer of cio_loop_add_reader, another nfd, or a raw registration
+ * a task waits on), -ENOMEM, -EBADF or
+ * the backend's error (-EPERM for a regular file under epoll). Loop
+ * thread. Also calls cio__net_init_process. */
 int cio__nfd_open(struct cio__nfd *n, cio_loop *loop, int fd);
 /* Deregisters (the descriptor stays open) and completes a waiting task's
- * future with -EBADF. Safe on a zeroed or already closed nfd. */
+ * future with -EBADF (the task resumes later and no longer touches n, so
+ * n may be freed right after this returns). Safe on a zeroed or already
+ * closed nfd, and after the loop closed. */
 void cio__nfd_close(struct cio__nfd *n);
 /* Suspends the current task until `events` (one direction, or both: then
  * either) is ready, honouring deadlines and cancellation. Returns 0,
- * -EBUSY (a task already waits for that direction), -EPERM (no task),
- * -ECANCELED, -ETIMEDOUT, -EBADF (cio__nfd_close meanwhile). A direction
- * whose ready bit is set returns at once. */
+ * -EINVAL (no direction, or a task of another loop), -EBUSY (a task
+ * already waits for that direction), -EPERM (no task), -ENOMEM,
+ * -ECANCELED, -ETIMEDOUT, -EBADF (not registered, or cio__nfd_close
+ * meanwhile). A direction whose ready bit is set returns 0 at once,
+ * without suspending; the bits are left as they are (the caller clears
+ * them on EAGAIN). No system call: arming is free on epoll and in memory
+ * on poll. After a 0, the caller must look at n again only if it knows n
+ * is still alive (another task may have closed it). */
 int cio__nfd_wait(struct cio__nfd *n, int events);
 static inline void cio__nfd_clear(struct cio__nfd *n, int events)
 {
     n->ready &= (uint8_t)~events;
 }
 /* For callback owners: what they want reported (costs no system call on
- * epoll; a level-triggered backend polls only armed directions). */
+ * epoll; a level-triggered backend polls only armed directions, and keeps
+ * reporting one until the owner disarms it or drains it). Arming reports
+ * nothing by itself on epoll: an edge comes only when the state changes,
+ * so an owner looks at `ready` first (a bit still set means: go on with
+ * the system call) and arms only after EAGAIN cleared the bit. Armed
+ * directions count as the loop's live work. on_event is called with the
+ * events of every edge, armed or not (epoll reports them all; ready is
+ * updated first, waiting tasks are woken first), and may close and free
+ * n. Returns 0, -EBADF (not registered) or -ENOMEM (poll). */
 int cio__nfd_arm(struct cio__nfd *n, int events);
+
+/* For operations on raw descriptors (cio_fd_read/write, cio_socket_accept,
+ * fd passing): runs op(fd, arg), a non-blocking system call that returns
+ * >= 0 or -errno (-EINTR is retried), on fd's raw registration in the
+ * running loop (the one cio_fd_wait uses, made if need be; fd is made
+ * non-blocking once), and while it returns -EAGAIN waits for `dir`
+ * (CIO_READABLE or CIO_WRITABLE) and runs it again. The call is skipped
+ * while the direction is known not ready (no edge since its last EAGAIN).
+ * Returns op's result, or -EBADF (fd < 0, or forgotten meanwhile), -EPERM
+ * (no task), -EBUSY (another task waits for dir, or fd has a reader or
+ * writer or belongs to a stream), -ECANCELED, -ETIMEDOUT, -ENOMEM. A
+ * regular file under epoll is not registered: op runs directly. Note that
+ * op's arg stays in use across the suspension. May suspend. */
+ssize_t cio__fd_io(int fd, int dir, ssize_t (*op)(int fd, void *arg), void *arg);
 
 /* ---- Socket helpers (socket.c) ------------------------------------------- */
 int cio__sock_nonblock(int fd);                      /* O_NONBLOCK on; 0 or -errno */
-int cio__sock_apply(int fd, int family, const cio_socket_options *o); /* nodelay, keepalive */
-/* accept4 with SOCK_NONBLOCK|SOCK_CLOEXEC and the TCP options; -errno. */
+/* TCP_NODELAY (unless o->nagle) and the keep-alive options on an IP socket
+ * (nothing on others); o NULL: the defaults. 0 or -errno. */
+int cio__sock_apply(int fd, int family, const cio_socket_options *o);
+/* accept4 with SOCK_NONBLOCK|SOCK_CLOEXEC: returns the new descriptor or
+ * -errno (-EAGAIN when nothing is pending; never suspends). With o, the
+ * TCP options are applied (one setsockopt each; on failure the socket is
+ * closed and the error returned). With o NULL nothing is applied: Linux
+ * copies TCP_NODELAY and the keep-alive settings from the listener to the
+ * accepted socket, and a listener of cio_socket_listen has them, so a
+ * server on such a listener passes NULL and saves the system calls.
+ * *peer (may be NULL) gets the client's address ("unix:" if unnamed). */
 int cio__sock_accept(int lfd, const cio_socket_options *o, cio_addr *peer);
+
+/* ---- Watching a connection (stream.c, transport.c) -----------------------
+ * For servers (server.c), which hand each connection to a handler task or
+ * a protocol and must know when it stops being theirs without touching a
+ * freed object: gone(arg) is called once, when s (t) is freed
+ * (cio_stream_close/cio_stream_abort; a transport after its
+ * connection_lost returned) or handed to the other style
+ * (cio_stream_to_transport, cio_transport_to_stream). Never from inside a
+ * call of the protocol's on a transport (it comes from the loop, as
+ * connection_lost). gone NULL removes the watch; one watch per object. */
+void cio__stream_watch(cio_stream *s, void (*gone)(void *arg), void *arg);
+void cio__transport_watch(cio_transport *t, void (*gone)(void *arg), void *arg);
 
 #endif

@@ -2,7 +2,7 @@
 # The layer rules of src/LAYERS.md, checked on the source tree:
 #
 #   1. Every file under src/ and include/ belongs to a layer, by its path:
-#      common < core (loop, future) < task < sync. A file includes only
+#      common < core (loop, future) < task < sync < net. A file includes only
 #      headers of its own layer and of lower ones: an include that points
 #      up, or sideways (another layer of the same rank), fails.
 #   2. A layer reaches another layer's internal headers (under src/) only
@@ -14,8 +14,8 @@
 #      name may match one header's rule only.
 #   4. A public function is defined in the layer whose header declares it.
 #   5. Above the core, no code touches a loop's or a future's fields: no
-#      `loop->`, `fut->` or `future->` outside comments in src/task and
-#      src/sync (by the names the code gives them: a heuristic, but the
+#      `loop->`, `fut->` or `future->` outside comments in src/task,
+#      src/sync and src/net (by the names the code gives them: a heuristic, but the
 #      one every file here follows), only the accessors of src/core.h.
 #
 # Each failure names the file and the line. Usage: check.sh ROOT, where ROOT
@@ -34,6 +34,7 @@ include/cio/loop.h ^cio_(loop_[a-z0-9_]+|call_[a-z0-9_]+|timer_[a-z0-9_]+|thread
 include/cio/future.h ^cio_(future_[a-z0-9_]+|gather_future|wait_future|wait_for_future|shield_future|as_completed_new|as_completed_next_future|as_completed_free)$
 include/cio/task.h ^cio_(run|run_with|spawn|spawn_[a-z0-9_]+|task_[a-z0-9_]+|await|sleep|yield|current_task|all_tasks|to_thread|to_thread_with|timeout_begin|deadline_begin|shield_begin|scope_[a-z0-9_]+|wait_for|gather|wait|shield|as_completed_next|gen_[a-z0-9_]+|context_var_[a-z0-9_]+|thread_future_[a-z0-9_]+)$
 include/cio/sync.h ^cio_(lock|event|semaphore|condition|barrier|queue)_[a-z0-9_]+$
+include/cio/net.h ^cio_(fd|addr|socket|stream|transport|server|udp|process|file)_[a-z0-9_]+$
 '
 
 check() {
@@ -49,6 +50,7 @@ check() {
             p == "include/cio/loop.h" || p == "include/cio/future.h") return "core"
         if (p ~ /^src\/task\// || p == "include/cio/task.h") return "task"
         if (p ~ /^src\/sync\// || p == "include/cio/sync.h") return "sync"
+        if (p ~ /^src\/net\// || p == "include/cio/net.h") return "net"
         if (p == "include/cio.h") return "umbrella"
         return ""
     }
@@ -75,7 +77,7 @@ check() {
         failures++
     }
     BEGIN {
-        rank["common"] = 0; rank["core"] = 1; rank["task"] = 2; rank["sync"] = 3
+        rank["common"] = 0; rank["core"] = 1; rank["task"] = 2; rank["sync"] = 3; rank["net"] = 4
         rank["umbrella"] = 100
         # The one internal header each layer offers the layers above.
         iface["core"] = "src/core.h"
@@ -246,6 +248,15 @@ if [ "${1:-}" = "--self-test" ]; then
     expect_caught "a core field written from above" src/task/run.c \
         'static void f(cio_loop *loop) { loop->stopping = true; /* fut->refs */ }' \
         "src/task/run.c:$(($(wc -l < "$root_abs/src/task/run.c") + 1)): touches a core field (loop->stopping)" || fails=1
+    expect_caught "a net file reaching into the task layer's internals" src/net/fd.c \
+        '#include "../task/internal.h"' \
+        "reaches into the task layer's internals; that layer offers no internal header" || fails=1
+    expect_caught "a core field written from the net layer" src/net/fd.c \
+        'static void g(cio_future *fut) { fut->refs = 0; }' \
+        "src/net/fd.c:$(($(wc -l < "$root_abs/src/net/fd.c") + 1)): touches a core field (fut->refs)" || fails=1
+    expect_caught "a net function declared in sync.h" include/cio/sync.h \
+        'CIO_API int cio_fd_frobnicate(int fd);' \
+        "declares cio_fd_frobnicate, which belongs to include/cio/net.h" || fails=1
     expect_caught "a file in no layer" src/net.c '/* nothing */' "src/net.c:1: belongs to no layer" || fails=1
     [ $fails = 0 ] || exit 1
     # And the tree itself passes.
