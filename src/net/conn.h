@@ -118,6 +118,10 @@ enum {
     CIO__C_SENDFILE = 1 << 10,   /* stream: sendfile owns the socket's write side */
     CIO__C_LOST = 1 << 11,       /* transport: connection_lost is due or done */
     CIO__C_SCHEDULED = 1 << 12,  /* transport: a dispatch is queued (holds a ref) */
+    /* transport: connection_made runs; the dispatch arms once it returned,
+     * so a connection answered and closed inside it never reaches the
+     * backend (accepted sockets register lazily, src/net/fd.c) */
+    CIO__C_IN_MADE = 1 << 15,
 };
 
 /* c->pending (transport): what the next dispatch from the loop must do. */

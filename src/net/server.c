@@ -46,6 +46,7 @@
 #include <unistd.h>
 
 #include "../common/opts.h"
+#include "conn.h"
 #include "internal.h"
 
 #define ACCEPT_BATCH 64
@@ -228,7 +229,10 @@ static void conn_task_done(cio_future *task, void *arg)
 static int conn_start_stream(cio_server *srv, int fd)
 {
     struct srv_conn *c = calloc(1, sizeof *c);
-    int rc = c ? cio_stream_new(fd, srv->have_stopts ? &srv->stopts : NULL, &c->stream) : -ENOMEM;
+    /* accept4 made fd a non-blocking socket: no fstat/fcntl to find out. */
+    int rc = c ? cio__stream_new_accepted(srv->loop, fd, srv->have_stopts ? &srv->stopts : NULL,
+                                          &c->stream)
+               : -ENOMEM;
     if (rc < 0) {
         close(fd);
         free(c);
@@ -257,8 +261,9 @@ static int conn_start_stream(cio_server *srv, int fd)
 static int conn_start_protocol(cio_server *srv, int fd)
 {
     struct srv_conn *c = calloc(1, sizeof *c);
-    int rc = c ? cio_transport_new(srv->loop, fd, srv->have_stopts ? &srv->stopts : NULL,
-                                   srv->proto, srv->arg, &c->tr)
+    int rc = c ? cio__transport_new_accepted(srv->loop, fd,
+                                             srv->have_stopts ? &srv->stopts : NULL, srv->proto,
+                                             srv->arg, &c->tr)
                : -ENOMEM;
     if (rc < 0) {
         close(fd);
