@@ -19,6 +19,10 @@
  * transport.c) tell the server when its stream or transport stops being
  * one, so the server never touches a freed object.
  *
+ * The accepted sockets' options (TCP_NODELAY, keep-alive) are set once,
+ * on the listening socket, which Linux copies them from: accepting costs
+ * one accept4 per connection and no setsockopt.
+ *
  * Running out of descriptors. accept(2) failing with EMFILE/ENFILE leaves
  * the connection in the backlog and the socket readable: a loop that
  * retries at once spins, one that stops serving dies. libuv's answer is a

@@ -687,8 +687,8 @@ int cio_stream_close(cio_stream *s)
         leave(c);
         return rc;
     }
+    cio__conn_gone(c); /* before the close: it frees c (the owner's ref) */
     cio__conn_close(c, reset, -EBADF);
-    cio__conn_gone(c);
     return rc;
 }
 
@@ -699,8 +699,8 @@ int cio_stream_abort(cio_stream *s)
     struct cio__conn *c = C(s);
     if (c->mode != CIO__CONN_STREAM || (c->flags & CIO__C_CLOSED))
         return -EINVAL;
+    cio__conn_gone(c); /* before the close: it frees c */
     cio__conn_close(c, true, -ECONNABORTED);
-    cio__conn_gone(c);
     return 0;
 }
 
