@@ -3,7 +3,7 @@
  * (the DEL), counted on both backends; a refused connect, a connect that
  * cannot finish (a Unix listener with a full backlog) ended by a deadline
  * and by cancellation: the error comes back, nothing leaks and nothing
- * stays registered. White-box only to count the backend's system calls. */
+ * stays registered. cio_transport_connect: one registration as well. White-box only to count the backend's system calls. */
 #include <math.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -112,6 +112,63 @@ static int socket_connect_main(void *arg, void **res)
 }
 
 TEST(socket_connect_still_works) { run_both(socket_connect_main, NULL); }
+
+/* cio_transport_connect registers the connecting socket once too: the
+ * transport's own registration serves the connect and the connection. */
+struct tp {
+    cio_event *lost;
+    int lost_err;
+};
+
+static int tp_made(cio_transport *t, void *arg, void **ctx)
+{
+    (void)arg, (void)ctx;
+    return cio_transport_close(t); /* close at once: connection_lost(0) follows */
+}
+
+static void tp_data(cio_transport *t, const void *data, size_t len, void *ctx)
+{
+    (void)t, (void)data, (void)len, (void)ctx;
+}
+
+static void tp_lost(cio_transport *t, int error, void *ctx)
+{
+    (void)t;
+    struct tp *p = ctx;
+    p->lost_err = error;
+    cio_event_set(p->lost);
+}
+
+static const cio_protocol tp_proto = {
+    .connection_made = tp_made, .data_received = tp_data, .connection_lost = tp_lost};
+
+static int transport_ctl_main(void *arg, void **res)
+{
+    (void)arg, (void)res;
+    cio_loop *loop = cio_current_loop();
+    cio_addr addr;
+    int lfd = lfd_tcp(&addr);
+    for (int i = 0; i < 5; i++) {
+        struct tp p = {NULL, 1};
+        EXPECT_OK(cio_event_new(&p.lost));
+        uint64_t c0 = cio__io_ctl_count(loop);
+        cio_future *made;
+        EXPECT_OK(cio_transport_connect(loop, &addr, NULL, NULL, &tp_proto, &p, &made));
+        EXPECT_OK(cio_await(made, NULL));
+        cio_future_unref(made);
+        EXPECT_OK(cio_event_wait(p.lost));
+        EXPECT_OK(p.lost_err);
+        EXPECT_EQ(c0 + reg_cost(), cio__io_ctl_count(loop));
+        int fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+        EXPECT_TRUE(fd >= 0);
+        close(fd);
+        EXPECT_OK(cio_event_free(p.lost));
+    }
+    close(lfd);
+    return 0;
+}
+
+TEST(transport_connect_one_registration) { run_both(transport_ctl_main, NULL); }
 
 /* ---- failures ----------------------------------------------------------- */
 
