@@ -682,6 +682,17 @@ CIO_API int cio_udp_leave(cio_udp *u, const char *group, const char *iface);
 CIO_API int cio_udp_set_multicast_loop(cio_udp *u, bool on);
 CIO_API int cio_udp_set_multicast_ttl(cio_udp *u, int ttl);
 CIO_API int cio_udp_set_broadcast(cio_udp *u, bool on);
+/* The interface multicast datagrams from u go out on: iface is an
+ * interface's name ("lo", "eth0") or, on an IPv4 socket, the numeric IPv4
+ * address of a local interface ("127.0.0.1"); NULL goes back to the
+ * system's choice (the routing table). IPv4: IP_MULTICAST_IF with an
+ * ip_mreqn (the index, or the address); IPv6: IPV6_MULTICAST_IF (the
+ * index; datagrams to IPv4 groups through a dual-stack socket keep the
+ * system's choice). Returns 0, -EINVAL (NULL u, a closed or Unix socket,
+ * an IPv4 address on an IPv6 socket), -ENODEV (no interface of that name)
+ * or setsockopt's error (-EADDRNOTAVAIL: no interface has that address).
+ * Never suspends. */
+CIO_API int cio_udp_set_multicast_if(cio_udp *u, const char *iface);
 
 /* The descriptor (still u's), -1 for NULL; the local address (0, -EINVAL
  * or getsockname's error). */

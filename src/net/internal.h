@@ -184,6 +184,20 @@ int cio__sock_apply(int fd, int family, const cio_socket_options *o);
  * server on such a listener passes NULL and saves the system calls.
  * *peer (may be NULL) gets the client's address ("unix:" if unnamed). */
 int cio__sock_accept(int lfd, const cio_socket_options *o, cio_addr *peer);
+/* The first half of cio_socket_connect: checks addr and opts, makes the
+ * socket (non-blocking, close-on-exec), applies the TCP options and binds
+ * opts->local. 0 and *fd, or -EINVAL or -errno. Never suspends. */
+int cio__sock_open(const cio_addr *addr, const cio_socket_options *opts, int *fd);
+/* The second half: connects s (from cio__sock_open) to addr. While the
+ * connect is in progress it calls wait(arg), which suspends until s is
+ * writable and returns 0 or an error (-ECANCELED, -ETIMEDOUT, ...), so an
+ * owner whose registration of s is already made (a stream's) waits on it
+ * and no epoll_ctl is spent; wait NULL: a registration of its own, made
+ * and dropped around the wait. A Unix listener with a full backlog is
+ * retried after growing pauses. Returns 0, wait's error, or the
+ * connection's error (-ECONNREFUSED, ...); s stays the caller's. Suspends
+ * (a task only). */
+int cio__sock_connect(int s, const cio_addr *addr, int (*wait)(void *arg), void *arg);
 
 /* ---- Watching a connection (stream.c, transport.c) -----------------------
  * For servers (server.c), which hand each connection to a handler task or

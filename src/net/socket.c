@@ -176,9 +176,10 @@ int cio_socket_accept(int lfd, int *fd, cio_addr *peer)
 }
 
 /* Waits for a non-blocking connect on s (a new socket of the running loop)
- * to finish; returns 0 or the connection's error. */
-static int connect_wait(int s)
+ * to finish, through a registration of its own (one ADD, one DEL). */
+static int connect_wait(void *arg)
 {
+    int s = *(int *)arg;
     struct cio__nfd n;
     memset(&n, 0, sizeof n);
     int rc = cio__nfd_open(&n, cio__running_loop(), s);
@@ -186,7 +187,60 @@ static int connect_wait(int s)
         return rc;
     rc = cio__nfd_wait(&n, CIO_WRITABLE);
     cio__nfd_close(&n);
+    return rc;
+}
+
+int cio__sock_open(const cio_addr *addr, const cio_socket_options *opts, int *fd)
+{
+    if (!addr_ok(addr) || !fd)
+        return -EINVAL;
+    cio_socket_options o;
+    int rc = read_opts(opts, &o);
     if (rc)
+        return rc;
+    int family = addr->u.sa.sa_family;
+    if (o.local && cio_addr_family(o.local) != family)
+        return -EINVAL;
+    cio__net_init_process();
+    int s = socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (s < 0)
+        return -errno;
+    if ((rc = cio__sock_apply(s, family, &o)) != 0)
+        goto fail;
+    if (o.local && bind(s, &o.local->u.sa, o.local->len) != 0) {
+        rc = -errno;
+        goto fail;
+    }
+    *fd = s;
+    return 0;
+fail:
+    close(s);
+    return rc;
+}
+
+int cio__sock_connect(int s, const cio_addr *addr, int (*wait)(void *arg), void *arg)
+{
+    /* A Unix listener whose backlog is full refuses a non-blocking
+     * connect with EAGAIN (there is no connection in progress to wait
+     * for): retry after a pause growing from 1 ms to 100 ms, until the
+     * task's deadline or cancellation ends it. */
+    double pause = 0.001;
+    int rc;
+    for (;;) {
+        if (connect(s, &addr->u.sa, addr->len) == 0)
+            return 0;
+        int e = errno;
+        if (e == EINPROGRESS || e == EINTR)
+            break;
+        if (e == EAGAIN && addr->u.sa.sa_family == AF_UNIX) {
+            if ((rc = cio_sleep(pause)) != 0)
+                return rc;
+            pause = pause * 2 > 0.1 ? 0.1 : pause * 2;
+            continue;
+        }
+        return -e;
+    }
+    if ((rc = wait ? wait(arg) : connect_wait(&s)) != 0)
         return rc;
     int err = 0;
     socklen_t len = sizeof err;
@@ -205,47 +259,15 @@ int cio_socket_connect(const cio_addr *addr, const cio_socket_options *opts, int
         return rc;
     if (!cio_current_task())
         return -EPERM;
-    cio__net_init_process();
-    int family = addr->u.sa.sa_family;
-    if (o.local && cio_addr_family(o.local) != family)
-        return -EINVAL;
-    int s = socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (s < 0)
-        return -errno;
-    if ((rc = cio__sock_apply(s, family, &o)) != 0)
-        goto fail;
-    if (o.local && bind(s, &o.local->u.sa, o.local->len) != 0) {
-        rc = -errno;
-        goto fail;
-    }
-    /* A Unix listener whose backlog is full refuses a non-blocking
-     * connect with EAGAIN (there is no connection in progress to wait
-     * for): retry after a pause growing from 1 ms to 100 ms, until the
-     * task's deadline or cancellation ends it. */
-    double pause = 0.001;
-    for (;;) {
-        if (connect(s, &addr->u.sa, addr->len) == 0)
-            break;
-        int e = errno;
-        if (e == EINPROGRESS || e == EINTR) {
-            if ((rc = connect_wait(s)) != 0)
-                goto fail;
-            break;
-        }
-        if (e == EAGAIN && family == AF_UNIX) {
-            if ((rc = cio_sleep(pause)) != 0)
-                goto fail;
-            pause = pause * 2 > 0.1 ? 0.1 : pause * 2;
-            continue;
-        }
-        rc = -e;
-        goto fail;
+    int s;
+    if ((rc = cio__sock_open(addr, opts, &s)) != 0)
+        return rc;
+    if ((rc = cio__sock_connect(s, addr, NULL, NULL)) != 0) {
+        close(s);
+        return rc;
     }
     *fd = s;
     return 0;
-fail:
-    close(s);
-    return rc;
 }
 
 int cio_socket_pair(int type, int fds[2])

@@ -86,6 +86,16 @@ int cio__stream_new_accepted(cio_loop *loop, int fd, const cio_stream_options *o
     return 0;
 }
 
+/* cio__sock_connect's wait: until the connecting socket is writable (or
+ * failed: an error edge sets both directions), through the connection's
+ * own write-waiter queue, which arms and disarms as every other wait. */
+static int connect_wait(void *arg)
+{
+    struct cio__conn *c = arg;
+    cio__nfd_clear(&c->nfd, c->wneed);
+    return cio__conn_wait_write(c, CIO__WAIT_WRITABLE);
+}
+
 int cio_stream_connect(const cio_addr *addr, const cio_socket_options *sopts,
                        const cio_stream_options *opts, cio_stream **out)
 {
@@ -100,14 +110,24 @@ int cio_stream_connect(const cio_addr *addr, const cio_socket_options *sopts,
     if (rc)
         return rc;
     int fd;
-    rc = cio_socket_connect(addr, sopts, &fd);
+    rc = cio__sock_open(addr, sopts, &fd);
     if (rc)
         return rc;
-    /* cio_socket_connect's sockets are non-blocking already */
-    rc = cio__stream_new_accepted(cio_current_loop(), fd, opts, out);
-    if (rc)
+    /* The stream's registration is the only one: the connect waits on it
+     * (one epoll_ctl per connection, not three). */
+    struct cio__conn *c;
+    rc = cio__conn_new_kind(cio_current_loop(), fd, opts, CIO__CONN_NB_SOCKET, &c);
+    if (rc) {
         close(fd);
-    return rc;
+        return rc;
+    }
+    rc = cio__sock_connect(fd, addr, connect_wait, c);
+    if (rc) {
+        cio__conn_close(c, false, rc);
+        return rc;
+    }
+    *out = (cio_stream *)c;
+    return 0;
 }
 
 /* One direct read into the caller's memory. Returns as ops->read, having

@@ -732,6 +732,31 @@ int cio_udp_set_multicast_ttl(cio_udp *u, int ttl)
     return udp_setopt(u->fd, IPPROTO_IPV6, IPV6_MULTICAST_HOPS, ttl);
 }
 
+int cio_udp_set_multicast_if(cio_udp *u, const char *iface)
+{
+    if (!u || u->closed || u->family == AF_UNIX)
+        return -EINVAL;
+    unsigned idx = 0;
+    struct in_addr a4 = {htonl(INADDR_ANY)};
+    if (iface && !(idx = if_nametoindex(iface))) {
+        /* Not a name: an interface's IPv4 address (IPv4 sockets only). */
+        if (inet_pton(AF_INET, iface, &a4) != 1)
+            return -ENODEV;
+        if (u->family != AF_INET)
+            return -EINVAL;
+    }
+    int rc;
+    if (u->family == AF_INET) {
+        /* Index 0 and INADDR_ANY: the system's choice again. */
+        struct ip_mreqn m = {.imr_address = a4, .imr_ifindex = (int)idx};
+        rc = setsockopt(u->fd, IPPROTO_IP, IP_MULTICAST_IF, &m, sizeof m);
+    } else {
+        int i = (int)idx;
+        rc = setsockopt(u->fd, IPPROTO_IPV6, IPV6_MULTICAST_IF, &i, sizeof i);
+    }
+    return rc == 0 ? 0 : -errno;
+}
+
 int cio_udp_set_broadcast(cio_udp *u, bool on)
 {
     if (!u || u->closed || u->family == AF_UNIX)

@@ -1,5 +1,5 @@
 /* Multicast and broadcast options: each setter read back with getsockopt
- * (IPv4 and IPv6), joining and leaving groups on the loopback interface,
+ * (IPv4 and IPv6; cio_udp_set_multicast_if by name, address and NULL), joining and leaving groups on the loopback interface,
  * and a multicast round trip on loopback. The round trip runs in a network
  * namespace of its own when the test may make one (unshare of a user and a
  * network namespace, then lo brought up with MULTICAST); otherwise on the
@@ -76,6 +76,60 @@ static int options6_main(void *arg, void **result)
 
 TEST(udp_multicast_options_ipv6) { udp_run(options6_main, NULL); }
 
+/* cio_udp_set_multicast_if. IPv4 reads back the interface's address only
+ * (getsockopt(IP_MULTICAST_IF) gives an in_addr: 0.0.0.0 after a choice by
+ * index or NULL), IPv6 the index. */
+static struct in_addr getif4(int fd)
+{
+    struct in_addr a = {htonl(0x01020304)};
+    socklen_t l = sizeof a;
+    EXPECT_OK(getsockopt(fd, IPPROTO_IP, IP_MULTICAST_IF, &a, &l));
+    return a;
+}
+
+static int multicast_if_main(void *arg, void **result)
+{
+    cio_udp *u = udp_bound("127.0.0.1", NULL);
+    int fd = cio_udp_fd(u);
+    EXPECT_EQ(htonl(INADDR_ANY), getif4(fd).s_addr); /* the system's choice */
+    EXPECT_OK(cio_udp_set_multicast_if(u, "127.0.0.1"));
+    EXPECT_EQ(htonl(INADDR_LOOPBACK), getif4(fd).s_addr);
+    EXPECT_OK(cio_udp_set_multicast_if(u, NULL));
+    EXPECT_EQ(htonl(INADDR_ANY), getif4(fd).s_addr);
+    EXPECT_OK(cio_udp_set_multicast_if(u, "lo")); /* by index: the address reads 0 */
+    EXPECT_EQ(htonl(INADDR_ANY), getif4(fd).s_addr);
+    EXPECT_OK(cio_udp_set_multicast_if(u, NULL));
+    /* no such interface; an address no interface has (TEST-NET-1) */
+    EXPECT_ERR(-ENODEV, cio_udp_set_multicast_if(u, "cio-no-such-if0"));
+    EXPECT_ERR(-ENODEV, cio_udp_set_multicast_if(u, ""));
+    EXPECT_ERR(-EADDRNOTAVAIL, cio_udp_set_multicast_if(u, "192.0.2.1"));
+    EXPECT_EQ(htonl(INADDR_ANY), getif4(fd).s_addr); /* unchanged by the failures */
+    EXPECT_OK(cio_udp_close(u));
+
+    u = udp_bound("::1", NULL);
+    fd = cio_udp_fd(u);
+    unsigned lo = if_nametoindex("lo");
+    EXPECT_TRUE(lo > 0);
+    EXPECT_OK(cio_udp_set_multicast_if(u, "lo"));
+    EXPECT_EQ((int)lo, getint(fd, IPPROTO_IPV6, IPV6_MULTICAST_IF));
+    EXPECT_OK(cio_udp_set_multicast_if(u, NULL));
+    EXPECT_EQ(0, getint(fd, IPPROTO_IPV6, IPV6_MULTICAST_IF));
+    EXPECT_ERR(-EINVAL, cio_udp_set_multicast_if(u, "127.0.0.1")); /* IPv4 address */
+    EXPECT_ERR(-ENODEV, cio_udp_set_multicast_if(u, "cio-no-such-if0"));
+    EXPECT_EQ(0, getint(fd, IPPROTO_IPV6, IPV6_MULTICAST_IF));
+    EXPECT_OK(cio_udp_close(u));
+
+    /* NULL and Unix sockets */
+    EXPECT_ERR(-EINVAL, cio_udp_set_multicast_if(NULL, "lo"));
+    EXPECT_ERR(-EINVAL, cio_udp_set_multicast_if(NULL, NULL));
+    EXPECT_OK(cio_udp_new(NULL, &CIO_UDP_OPTIONS(.family = AF_UNIX), &u)); /* unnamed */
+    EXPECT_ERR(-EINVAL, cio_udp_set_multicast_if(u, "lo"));
+    EXPECT_OK(cio_udp_close(u));
+    return 0;
+}
+
+TEST(udp_multicast_if) { udp_run(multicast_if_main, NULL); }
+
 /* ---- a round trip ------------------------------------------------------------ */
 
 static bool in_namespace;
@@ -138,8 +192,7 @@ static int roundtrip_main(void *arg, void **result)
     EXPECT_OK(cio_udp_set_receiver(rx2, rx_cb, &m2));
 
     cio_udp *tx = udp_bound("127.0.0.1", NULL);
-    struct in_addr lo = {htonl(INADDR_LOOPBACK)};
-    EXPECT_OK(setsockopt(cio_udp_fd(tx), IPPROTO_IP, IP_MULTICAST_IF, &lo, sizeof lo));
+    EXPECT_OK(cio_udp_set_multicast_if(tx, "127.0.0.1"));
     EXPECT_OK(cio_udp_set_multicast_loop(tx, true));
     EXPECT_OK(cio_udp_set_multicast_ttl(tx, 1));
     cio_addr to = udp_ip(group, port);
