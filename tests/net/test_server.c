@@ -678,11 +678,17 @@ static int flood_made(cio_transport *t, void *arg, void **ctx)
 {
     (void)arg;
     (void)ctx;
-    /* 16 MiB the client never reads while the server closes. */
+    /* More than the kernel takes (the client never reads): write until
+     * some of it stays in the transport's buffer, whatever the socket
+     * buffers' autotuning allows on this machine (tcp_rmem/tcp_wmem), then
+     * one chunk more. Bounded: 1 GiB at most. */
     static char chunk[65536];
-    for (int i = 0; i < 256; i++)
-        cio_transport_write(t, chunk, sizeof chunk);
-    return 0;
+    int i = 0;
+    while (i++ < 16384 && cio_transport_buffered(t) == 0)
+        if (cio_transport_write(t, chunk, sizeof chunk) < 0)
+            return -EIO;
+    cio_transport_write(t, chunk, sizeof chunk);
+    return cio_transport_buffered(t) > 0 ? 0 : -EIO;
 }
 static void flood_lost(cio_transport *t, int error, void *ctx)
 {
