@@ -662,13 +662,15 @@ int cio_stream_close(cio_stream *s)
         rc = cio__conn_wait_write(c, CIO__WAIT_FLUSH);
         if (rc == -ETIMEDOUT || rc == -ECANCELED)
             reset = true;
-        cio__conn_close(c, reset, -EBADF);
         cio__conn_gone(c);
+        cio__conn_close(c, reset, -EBADF);
         leave(c);
         return rc;
     }
-    cio__conn_close(c, reset, -EBADF);
+    /* The watch first: the close drops the owner's reference, which may
+     * free c. */
     cio__conn_gone(c);
+    cio__conn_close(c, reset, -EBADF);
     return rc;
 }
 
@@ -679,8 +681,8 @@ int cio_stream_abort(cio_stream *s)
     struct cio__conn *c = C(s);
     if (c->mode != CIO__CONN_STREAM || (c->flags & CIO__C_CLOSED))
         return -EINVAL;
+    cio__conn_gone(c); /* before the close, which may free c */
     cio__conn_close(c, true, -ECONNABORTED);
-    cio__conn_gone(c);
     return 0;
 }
 

@@ -1,0 +1,397 @@
+/* Review: adversarial cases of cio_stream and cio_transport (lifetime when
+ * one task closes or aborts a stream others are inside, data and end in
+ * one edge, separators split across reads, hand-offs from inside
+ * callbacks), each on both backends. */
+#include "net/conn.h"
+#include "net/test_stream_util.h"
+
+static const char *backend = "epoll";
+
+/* Runs fn on each backend, with no descriptor left behind. */
+static void run_both(cio_task_fn fn, void *arg)
+{
+    static const char *const names[] = {"epoll", "poll"};
+    EXPECT_OK(cio_run(st_nothing, NULL, NULL));
+    for (int i = 0; i < 2; i++) {
+        backend = names[i];
+        int before = st_fd_count();
+        cio_loop_options o = CIO_LOOP_OPTIONS_INIT;
+        o.backend = names[i];
+        EXPECT_OK(cio_run_with(&o, fn, arg, NULL));
+        EXPECT_EQ(before, st_fd_count());
+    }
+}
+
+/* Yields until cond holds (bounded). */
+#define WAIT_UNTIL(cond)                                                                           \
+    do {                                                                                           \
+        int n_ = 0;                                                                                \
+        while (!(cond)) {                                                                          \
+            if (++n_ > 100000)                                                                     \
+                FAIL("timed out waiting for " #cond);                                              \
+            EXPECT_OK(cio_yield());                                                                \
+        }                                                                                          \
+    } while (0)
+
+/* ---- one task aborts/closes a stream others are inside --------------------- */
+
+struct inside {
+    cio_stream *s;
+    int rc;
+    bool started, done;
+};
+
+static int in_read(void *arg, void **res)
+{
+    (void)res;
+    struct inside *x = arg;
+    char b[16];
+    x->started = true;
+    x->rc = (int)cio_stream_read_until(x->s, "\r\n", 2, b, sizeof b);
+    x->done = true;
+    return 0;
+}
+
+static int in_write(void *arg, void **res)
+{
+    (void)res;
+    struct inside *x = arg;
+    static char big[32768];
+    x->started = true;
+    x->rc = cio_stream_write(x->s, big, sizeof big);
+    x->done = true;
+    return 0;
+}
+
+static int in_drain(void *arg, void **res)
+{
+    (void)res;
+    struct inside *x = arg;
+    x->started = true;
+    x->rc = cio_stream_drain(x->s);
+    x->done = true;
+    return 0;
+}
+
+static int in_flush(void *arg, void **res)
+{
+    (void)res;
+    struct inside *x = arg;
+    x->started = true;
+    x->rc = cio_stream_flush(x->s);
+    x->done = true;
+    return 0;
+}
+
+static void closing_under_tasks(bool do_abort)
+{
+    cio_stream *a, *b;
+    cio_stream_options o = CIO_STREAM_OPTIONS(.high_water = 1024, .low_water = 256);
+    st_pair(&a, &b, &o);
+    /* Fill the socket so that writers stay suspended. */
+    static char fill[1 << 20];
+    size_t n = 0;
+    while (cio_stream_buffered(a) == 0 && n < sizeof fill) {
+        EXPECT_OK(cio_stream_write(a, fill, 4096));
+        n += 4096;
+    }
+    struct inside x[5] = {{.s = a}, {.s = a}, {.s = a}, {.s = a}, {.s = a}};
+    cio_task_fn fns[5] = {in_read, in_write, in_write, in_drain, in_flush};
+    cio_task *t[5];
+    for (int i = 0; i < 5; i++)
+        EXPECT_OK(cio_spawn(fns[i], &x[i], &t[i]));
+    WAIT_UNTIL(x[0].started && x[1].started && x[2].started && x[3].started && x[4].started);
+    for (int i = 0; i < 5; i++)
+        EXPECT_FALSE(x[i].done);
+    int want;
+    if (do_abort) {
+        EXPECT_OK(cio_stream_abort(a));
+        want = -ECONNABORTED;
+    } else {
+        cio_scope sc;
+        EXPECT_OK(cio_timeout_begin(&sc, 0.01));
+        EXPECT_EQ(-ETIMEDOUT, cio_stream_close(a));
+        cio_scope_end(&sc);
+        want = -EBADF;
+    }
+    for (int i = 0; i < 5; i++) {
+        EXPECT_OK(cio_await(t[i], NULL));
+        cio_future_unref(t[i]);
+        EXPECT_TRUE(x[i].done);
+        EXPECT_EQ(want, x[i].rc);
+    }
+    EXPECT_OK(cio_stream_close(b));
+}
+
+static int abort_under_tasks_main(void *arg, void **res)
+{
+    (void)arg;
+    (void)res;
+    closing_under_tasks(true);
+    closing_under_tasks(false);
+    return 0;
+}
+
+TEST(abort_and_close_while_tasks_inside)
+{
+    run_both(abort_under_tasks_main, NULL);
+}
+
+/* ---- data and the end in one edge ---------------------------------------- */
+
+static int data_and_fin_main(void *arg, void **res)
+{
+    (void)arg;
+    (void)res;
+    for (int k = 0; k < 2; k++) {
+        cio_stream *a, *b;
+        if (k == 0)
+            st_pair(&a, &b, NULL);
+        else
+            st_tcp_pair(&a, &b, NULL);
+        EXPECT_OK(cio_stream_write(b, "hello\nworld", 11));
+        EXPECT_OK(cio_stream_shutdown(b));
+        /* Let the loop see the edge (data and FIN together) first. */
+        for (int i = 0; i < 20; i++)
+            EXPECT_OK(cio_yield());
+        char buf[64];
+        EXPECT_EQ(6, cio_stream_read_line(a, buf, sizeof buf));
+        EXPECT_EQ(-ENODATA, cio_stream_read_line(a, buf, sizeof buf));
+        EXPECT_EQ(2, cio_stream_read(a, buf, 2));
+        EXPECT_EQ(3, cio_stream_read(a, buf, 8));
+        EXPECT_EQ(0, cio_stream_read(a, buf, 8));
+        EXPECT_TRUE(cio_stream_is_eof(a));
+        EXPECT_OK(cio_stream_close(a));
+        EXPECT_OK(cio_stream_close(b));
+    }
+    return 0;
+}
+
+TEST(data_and_fin_in_one_edge)
+{
+    run_both(data_and_fin_main, NULL);
+}
+
+/* ---- separators split across reads --------------------------------------- */
+
+struct until {
+    cio_stream *s;
+    const char *sep;
+    ssize_t rc;
+    char buf[64];
+};
+
+static int until_task(void *arg, void **res)
+{
+    (void)res;
+    struct until *u = arg;
+    u->rc = cio_stream_read_until(u->s, u->sep, strlen(u->sep), u->buf, sizeof u->buf);
+    return 0;
+}
+
+static int split_sep_main(void *arg, void **res)
+{
+    (void)arg;
+    (void)res;
+    static const char *const seps[] = {"\r\n", "XYZW", "\n"};
+    for (int k = 0; k < 3; k++) {
+        const char *sep = seps[k];
+        size_t sl = strlen(sep);
+        for (size_t cut = 1; cut <= sl; cut++) {
+            cio_stream *a, *b;
+            st_pair(&a, &b, NULL);
+            struct until u = {.s = a, .sep = sep};
+            cio_task *t;
+            EXPECT_OK(cio_spawn(until_task, &u, &t));
+            char msg[64];
+            int ml = snprintf(msg, sizeof msg, "abc%sdef", sep);
+            /* first piece: "abc" and the first cut-1 bytes of sep */
+            size_t first = 3 + cut - 1;
+            EXPECT_OK(cio_stream_write(b, msg, first));
+            WAIT_UNTIL(cio_stream_readable(a) == first);
+            EXPECT_OK(cio_stream_write(b, msg + first, (size_t)ml - first));
+            EXPECT_OK(cio_await(t, NULL));
+            cio_future_unref(t);
+            EXPECT_EQ((ssize_t)(3 + sl), u.rc);
+            EXPECT_TRUE(memcmp(u.buf, msg, 3 + sl) == 0);
+            char rest[8];
+            EXPECT_EQ(3, cio_stream_read_exactly(a, rest, 3));
+            EXPECT_TRUE(memcmp(rest, "def", 3) == 0);
+            EXPECT_OK(cio_stream_close(a));
+            EXPECT_OK(cio_stream_close(b));
+        }
+    }
+    return 0;
+}
+
+TEST(separator_split_across_reads)
+{
+    run_both(split_sep_main, NULL);
+}
+
+/* ---- hand-offs from inside callbacks ---------------------------------------- */
+
+struct hand {
+    int made, data, eof, lost;
+    size_t got;
+    int lost_err;
+    cio_stream *s;   /* what to_stream gave */
+    char when;       /* 'M' made, 'D' data, 'E' eof: hand off to a stream there */
+    bool keep;       /* eof_received's answer */
+    char act;        /* 'a' abort / 'c' close in `when` instead of handing off */
+};
+
+static void hand_do(cio_transport *t, struct hand *h)
+{
+    if (h->act == 'a')
+        EXPECT_OK(cio_transport_abort(t));
+    else if (h->act == 'c')
+        EXPECT_OK(cio_transport_close(t));
+    else
+        EXPECT_OK(cio_transport_to_stream(t, &h->s));
+}
+
+static int hand_made(cio_transport *t, void *arg, void **ctx)
+{
+    (void)ctx;
+    struct hand *h = arg;
+    h->made++;
+    if (h->when == 'M')
+        hand_do(t, h);
+    return 0;
+}
+
+static void hand_data(cio_transport *t, const void *d, size_t len, void *ctx)
+{
+    (void)d;
+    struct hand *h = ctx;
+    EXPECT_TRUE(h->lost == 0);
+    h->data++;
+    h->got += len;
+    if (h->when == 'D' && h->data == 1)
+        hand_do(t, h);
+}
+
+static bool hand_eof(cio_transport *t, void *ctx)
+{
+    struct hand *h = ctx;
+    EXPECT_TRUE(h->lost == 0);
+    h->eof++;
+    if (h->when == 'E')
+        hand_do(t, h);
+    return h->keep;
+}
+
+static void hand_lost(cio_transport *t, int err, void *ctx)
+{
+    (void)t;
+    struct hand *h = ctx;
+    h->lost++;
+    h->lost_err = err;
+}
+
+static const cio_protocol hand_proto = {
+    .connection_made = hand_made,
+    .data_received = hand_data,
+    .eof_received = hand_eof,
+    .connection_lost = hand_lost,
+};
+
+static int handoff_cb_main(void *arg, void **res)
+{
+    (void)arg;
+    (void)res;
+    static char big[200000];
+    for (size_t i = 0; i < sizeof big; i++)
+        big[i] = (char)(i * 7);
+    static const char whens[] = {'M', 'D', 'E'};
+    static const char acts[] = {0, 'a', 'c'};
+    for (int w = 0; w < 3; w++) {
+        for (int k = 0; k < 3; k++) {
+            int fds[2];
+            EXPECT_OK(cio_socket_pair(SOCK_STREAM, fds));
+            cio_stream *peer;
+            EXPECT_OK(cio_stream_new(fds[1], NULL, &peer));
+            struct hand h = {.when = whens[w], .act = acts[k]};
+            cio_transport *t;
+            /* Bytes and the end are there before the transport starts. */
+            EXPECT_OK(cio_stream_write(peer, big, w == 2 ? 100 : sizeof big / 2));
+            if (w == 2)
+                EXPECT_OK(cio_stream_shutdown(peer));
+            EXPECT_OK(cio_transport_new(cio_current_loop(), fds[0], NULL, &hand_proto, &h, &t));
+            if (w != 2) {
+                /* the rest, and the end, while the transport runs */
+                EXPECT_OK(cio_stream_write(peer, big + sizeof big / 2, sizeof big / 2));
+                EXPECT_OK(cio_stream_flush(peer));
+                EXPECT_OK(cio_stream_shutdown(peer));
+            }
+            size_t total = w == 2 ? 100 : sizeof big;
+            WAIT_UNTIL(h.s || h.lost);
+            if (acts[k] == 0) {
+                /* The stream reads what the protocol did not get. */
+                void *rest;
+                size_t rl;
+                EXPECT_OK(cio_stream_read_all(h.s, sizeof big, &rest, &rl));
+                EXPECT_EQ(total, h.got + rl);
+                EXPECT_TRUE(memcmp(rest, big + h.got, rl) == 0);
+                free(rest);
+                for (int i = 0; i < 10; i++)
+                    EXPECT_OK(cio_yield());
+                EXPECT_EQ(0, h.lost);
+                EXPECT_OK(cio_stream_close(h.s));
+            } else {
+                for (int i = 0; i < 10; i++)
+                    EXPECT_OK(cio_yield());
+                EXPECT_EQ(1, h.lost);
+                EXPECT_EQ(acts[k] == 'a' ? -ECONNABORTED : 0, h.lost_err);
+            }
+            EXPECT_EQ(1, h.made);
+            EXPECT_TRUE(h.eof <= 1);
+            EXPECT_OK(cio_stream_close(peer));
+        }
+    }
+    return 0;
+}
+
+TEST(handoff_close_abort_inside_callbacks)
+{
+    run_both(handoff_cb_main, NULL);
+}
+
+/* A transport that heard the end, handed to a stream and back, tells the
+ * new protocol about the end too. */
+static int eof_twice_main(void *arg, void **res)
+{
+    (void)arg;
+    (void)res;
+    int fds[2];
+    EXPECT_OK(cio_socket_pair(SOCK_STREAM, fds));
+    cio_stream *peer;
+    EXPECT_OK(cio_stream_new(fds[1], NULL, &peer));
+    EXPECT_OK(cio_stream_write(peer, "x", 1));
+    EXPECT_OK(cio_stream_shutdown(peer));
+    struct hand h1 = {.when = 'E'};
+    cio_transport *t;
+    EXPECT_OK(cio_transport_new(cio_current_loop(), fds[0], NULL, &hand_proto, &h1, &t));
+    WAIT_UNTIL(h1.s);
+    EXPECT_EQ(1, h1.eof);
+    EXPECT_TRUE(cio_stream_is_eof(h1.s));
+    struct hand h2 = {0};
+    EXPECT_OK(cio_stream_to_transport(h1.s, &hand_proto, &h2, &t));
+    WAIT_UNTIL(h2.lost);
+    EXPECT_EQ(1, h2.made);
+    EXPECT_EQ(1, h2.eof);
+    EXPECT_EQ(0, h2.lost_err);
+    EXPECT_OK(cio_stream_close(peer));
+    return 0;
+}
+
+TEST(eof_told_again_after_handoffs)
+{
+    run_both(eof_twice_main, NULL);
+}
+
+int main(int argc, char **argv)
+{
+    return test_main(argc, argv);
+}
