@@ -563,6 +563,8 @@ int cio_stream_to_transport(cio_stream *s, const cio_protocol *proto, void *arg,
     c->proto = proto;
     c->ctx = arg;
     c->peeked = 0;
+    /* A new protocol: it hears of an end an earlier one was told of. */
+    c->flags &= (uint16_t)~CIO__C_EOF_TOLD;
     cio__transport_schedule(c, CIO__P_MADE);
     if (!(c->flags & CIO__C_SCHEDULED)) {
         c->mode = CIO__CONN_STREAM;

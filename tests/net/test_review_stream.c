@@ -86,7 +86,7 @@ static int in_flush(void *arg, void **res)
 static void closing_under_tasks(bool do_abort)
 {
     cio_stream *a, *b;
-    cio_stream_options o = CIO_STREAM_OPTIONS(.high_water = 1024, .low_water = 256);
+    cio_stream_options o = CIO_STREAM_OPTIONS(.high_water = 8192, .low_water = 1024);
     st_pair(&a, &b, &o);
     /* Fill the socket so that writers stay suspended. */
     static char fill[1 << 20];
