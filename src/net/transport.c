@@ -226,6 +226,11 @@ static void dispatch(void *arg)
     if (c->mode == CIO__CONN_TRANSPORT) {
         /* A transport closed before this ran still gets connection_made,
          * then connection_lost: its owner holds it and waits for the end. */
+        /* A connect future still pending but done was cancelled by its
+         * owner; its done callback (queued, c->connect_fut still set) ends
+         * the attempt, and connection_made must not run meanwhile. */
+        if ((p & CIO__P_MADE) && c->connect_fut && cio_future_is_done(c->connect_fut))
+            p &= (uint8_t)~CIO__P_MADE;
         if ((p & CIO__P_MADE) && !(c->flags & CIO__C_MADE)) {
             int rc = 0;
             c->flags |= CIO__C_MADE;

@@ -391,6 +391,59 @@ TEST(eof_told_again_after_handoffs)
     run_both(eof_twice_main, NULL);
 }
 
+/* ---- cancelling cio_transport_connect's future ------------------------------ */
+
+/* A Unix connect completes inside cio_transport_connect, so connection_made
+ * is already queued when the caller cancels: it must not be called. */
+static int cancel_connect_main(void *arg, void **res)
+{
+    (void)arg;
+    (void)res;
+    char name[64];
+    snprintf(name, sizeof name, "@cio-review-%d", (int)getpid());
+    cio_addr a;
+    EXPECT_OK(cio_addr_unix(name, &a));
+    int lfd;
+    EXPECT_OK(cio_socket_listen(&a, NULL, &lfd));
+    for (int k = 0; k < 2; k++) {
+        if (k == 1) {
+            close(lfd);
+            lfd = st_listen_tcp(&a);
+        }
+        struct hand h = {0};
+        cio_future *f;
+        EXPECT_OK(cio_transport_connect(cio_current_loop(), &a, NULL, NULL, &hand_proto, &h, &f));
+        EXPECT_OK(cio_future_cancel(f));
+        EXPECT_EQ(-ECANCELED, cio_await(f, NULL));
+        cio_future_unref(f);
+        for (int i = 0; i < 20; i++)
+            EXPECT_OK(cio_yield());
+        EXPECT_EQ(0, h.made);
+        EXPECT_EQ(0, h.lost);
+        /* what the listener got is closed, and nothing else is open */
+        int fd;
+        cio_scope sc;
+        EXPECT_OK(cio_timeout_begin(&sc, 0.2));
+        int rc = cio_socket_accept(lfd, &fd, NULL);
+        cio_scope_end(&sc);
+        if (rc == 0) {
+            char b[1];
+            ssize_t r = recv(fd, b, 1, 0);
+            EXPECT_TRUE(r == 0 || (r < 0 && errno == ECONNRESET));
+            close(fd);
+        } else {
+            EXPECT_EQ(-ETIMEDOUT, rc);
+        }
+    }
+    cio_fd_close(lfd);
+    return 0;
+}
+
+TEST(cancelled_connect_calls_nothing)
+{
+    run_both(cancel_connect_main, NULL);
+}
+
 int main(int argc, char **argv)
 {
     return test_main(argc, argv);
