@@ -118,6 +118,9 @@ enum {
     CIO__C_SENDFILE = 1 << 10,   /* stream: sendfile owns the socket's write side */
     CIO__C_LOST = 1 << 11,       /* transport: connection_lost is due or done */
     CIO__C_SCHEDULED = 1 << 12,  /* transport: a dispatch is queued (holds a ref) */
+    /* (1 << 13 and 1 << 14 are transport.c's own) */
+    CIO__C_NOTDRAINED = 1 << 15, /* neither a socket nor a FIFO (a terminal returns a
+                                    line per read): a short read is not "drained" */
 };
 
 /* c->pending (transport): what the next dispatch from the loop must do. */
@@ -171,6 +174,13 @@ _Static_assert(sizeof(struct cio__conn) <= 256, "an idle connection must stay sm
 /* Buffers the loop's connections hold for reading now (per thread: each
  * loop runs on one), for the tests' accounting. */
 extern _Thread_local size_t cio__conn_rbufs_held;
+
+/* Whether a read that returned fewer bytes than asked emptied the
+ * descriptor (so the ready bit may be cleared without an EAGAIN call). */
+static inline bool cio__conn_short_read_drains(const struct cio__conn *c)
+{
+    return !(c->flags & CIO__C_NOTDRAINED) && !c->ops->pending(c);
+}
 
 /* ---- conn.c -------------------------------------------------------------- */
 

@@ -116,7 +116,7 @@ static ssize_t direct_read(struct cio__conn *c, void *buf, size_t len)
 {
     ssize_t r = c->ops->read(c, buf, len);
     if (r > 0) {
-        if ((size_t)r < len && !c->ops->pending(c))
+        if ((size_t)r < len && cio__conn_short_read_drains(c))
             cio__nfd_clear(&c->nfd, c->rneed);
     } else if (r == 0) {
         c->flags |= CIO__C_EOF;

@@ -186,7 +186,7 @@ static void do_read(struct cio__conn *c)
         }
         ssize_t r = c->ops->read(c, buf, CIO__BUF_SIZE);
         if (r > 0) {
-            if (r < CIO__BUF_SIZE && !c->ops->pending(c))
+            if (r < CIO__BUF_SIZE && cio__conn_short_read_drains(c))
                 cio__nfd_clear(&c->nfd, c->rneed);
             deliver(c, buf, (size_t)r);
             cio__conn_buf_give(c->net, buf);

@@ -2,6 +2,9 @@
  * one task closes or aborts a stream others are inside, data and end in
  * one edge, separators split across reads, hand-offs from inside
  * callbacks), each on both backends. */
+#include <fcntl.h>
+#include <termios.h>
+
 #include "net/conn.h"
 #include "net/test_stream_util.h"
 
@@ -442,6 +445,53 @@ static int cancel_connect_main(void *arg, void **res)
 TEST(cancelled_connect_calls_nothing)
 {
     run_both(cancel_connect_main, NULL);
+}
+
+/* ---- a terminal: a short read does not mean drained ------------------------- */
+
+/* A terminal in canonical mode returns one line per read(2) even with more
+ * lines waiting: the stream must not take a short read for "drained" and
+ * then wait for an edge that does not come. */
+static int tty_main(void *arg, void **res)
+{
+    (void)arg;
+    (void)res;
+    int m = posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC);
+    if (m < 0) {
+        fprintf(stderr, "no pty (%s): skipped\n", strerror(errno));
+        return 0;
+    }
+    EXPECT_OK(grantpt(m));
+    EXPECT_OK(unlockpt(m));
+    char name[128];
+    EXPECT_OK(ptsname_r(m, name, sizeof name));
+    int sl = open(name, O_RDWR | O_NOCTTY | O_CLOEXEC);
+    EXPECT_TRUE(sl >= 0);
+    struct termios tio;
+    EXPECT_OK(tcgetattr(sl, &tio));
+    tio.c_lflag |= ICANON;
+    tio.c_lflag &= (tcflag_t)~(ECHO | ECHONL);
+    EXPECT_OK(tcsetattr(sl, TCSANOW, &tio));
+    cio_stream *s;
+    EXPECT_OK(cio_stream_new(sl, NULL, &s));
+    EXPECT_EQ(12, write(m, "one\ntwo\nsix\n", 12));
+    cio_scope sc;
+    EXPECT_OK(cio_timeout_begin(&sc, 10));
+    char b[16];
+    EXPECT_EQ(4, cio_stream_read_line(s, b, sizeof b));
+    EXPECT_EQ(4, cio_stream_read_line(s, b, sizeof b));
+    EXPECT_TRUE(memcmp(b, "two\n", 4) == 0);
+    EXPECT_EQ(4, cio_stream_read(s, b, sizeof b));
+    EXPECT_TRUE(memcmp(b, "six\n", 4) == 0);
+    cio_scope_end(&sc);
+    EXPECT_OK(cio_stream_close(s));
+    close(m);
+    return 0;
+}
+
+TEST(terminal_lines_in_one_edge)
+{
+    run_both(tty_main, NULL);
 }
 
 int main(int argc, char **argv)
