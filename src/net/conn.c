@@ -226,6 +226,13 @@ int cio__conn_new_kind(cio_loop *loop, int fd, const cio_stream_options *opts, i
         c->flags |= CIO__C_SOCKET;
     else if (!S_ISFIFO(st.st_mode))
         c->flags |= CIO__C_NOTDRAINED;
+    if (S_ISSOCK(st.st_mode) && kind != CIO__CONN_NB_SOCKET) {
+        /* A SOCK_SEQPACKET (or datagram) socket reads a record at a time. */
+        int type = SOCK_STREAM;
+        socklen_t tl = sizeof type;
+        if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &tl) != 0 || type != SOCK_STREAM)
+            c->flags |= CIO__C_NOTDRAINED;
+    }
     c->rneed = CIO_READABLE;
     c->wneed = CIO_WRITABLE;
     c->high = high;

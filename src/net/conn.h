@@ -119,8 +119,9 @@ enum {
     CIO__C_LOST = 1 << 11,       /* transport: connection_lost is due or done */
     CIO__C_SCHEDULED = 1 << 12,  /* transport: a dispatch is queued (holds a ref) */
     /* (1 << 13 and 1 << 14 are transport.c's own) */
-    CIO__C_NOTDRAINED = 1 << 15, /* neither a socket nor a FIFO (a terminal returns a
-                                    line per read): a short read is not "drained" */
+    CIO__C_NOTDRAINED = 1 << 15, /* neither a stream socket nor a FIFO (a terminal
+                                    returns a line per read, a SOCK_SEQPACKET socket a
+                                    record): a short read is not "drained" */
 };
 
 /* c->pending (transport): what the next dispatch from the loop must do. */
@@ -188,9 +189,10 @@ static inline bool cio__conn_short_read_drains(const struct cio__conn *c)
  * fstat). Copies opts. Returns 0, -EINVAL, -E2BIG, -ENOMEM or the
  * registration's error; fd stays the caller's on error. */
 int cio__conn_new(cio_loop *loop, int fd, const cio_stream_options *opts, struct cio__conn **out);
-/* The same, told what fd is: CIO__CONN_NB_SOCKET for a socket already
- * non-blocking (from accept4 with SOCK_NONBLOCK), which saves the fstat and
- * the two fcntl calls per connection; 0: find out. */
+/* The same, told what fd is: CIO__CONN_NB_SOCKET for a SOCK_STREAM socket
+ * already non-blocking (from accept4 with SOCK_NONBLOCK), which saves the
+ * fstat, the SO_TYPE getsockopt and the two fcntl calls per connection;
+ * 0: find out. */
 enum { CIO__CONN_NB_SOCKET = 1 };
 int cio__conn_new_kind(cio_loop *loop, int fd, const cio_stream_options *opts, int kind,
                        struct cio__conn **out);

@@ -494,6 +494,38 @@ TEST(terminal_lines_in_one_edge)
     run_both(tty_main, NULL);
 }
 
+/* A SOCK_SEQPACKET socket returns one record per read: several records
+ * in one edge must all be read. */
+static int seqpacket_main(void *arg, void **res)
+{
+    (void)arg;
+    (void)res;
+    int fds[2];
+    EXPECT_OK(cio_socket_pair(SOCK_SEQPACKET, fds));
+    cio_stream *s;
+    EXPECT_OK(cio_stream_new(fds[0], NULL, &s));
+    EXPECT_EQ(4, send(fds[1], "one\n", 4, 0));
+    EXPECT_EQ(4, send(fds[1], "two\n", 4, 0));
+    EXPECT_EQ(4, send(fds[1], "six\n", 4, 0));
+    cio_scope sc;
+    EXPECT_OK(cio_timeout_begin(&sc, 10));
+    char b[16];
+    EXPECT_EQ(4, cio_stream_read_line(s, b, sizeof b));
+    EXPECT_EQ(4, cio_stream_read_line(s, b, sizeof b));
+    EXPECT_TRUE(memcmp(b, "two\n", 4) == 0);
+    EXPECT_EQ(4, cio_stream_read(s, b, sizeof b));
+    EXPECT_TRUE(memcmp(b, "six\n", 4) == 0);
+    cio_scope_end(&sc);
+    EXPECT_OK(cio_stream_close(s));
+    close(fds[1]);
+    return 0;
+}
+
+TEST(seqpacket_records_in_one_edge)
+{
+    run_both(seqpacket_main, NULL);
+}
+
 int main(int argc, char **argv)
 {
     return test_main(argc, argv);
