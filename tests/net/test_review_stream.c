@@ -526,6 +526,69 @@ TEST(seqpacket_records_in_one_edge)
     run_both(seqpacket_main, NULL);
 }
 
+/* ---- lines across the read buffer's end ------------------------------------ */
+
+static int writer_task(void *arg, void **res)
+{
+    (void)res;
+    void **a = arg;
+    cio_stream *s = a[0];
+    const char *data = a[1];
+    size_t len = (size_t)(uintptr_t)a[2];
+    /* in odd pieces, so the reader sees many partial fills */
+    for (size_t off = 0; off < len;) {
+        size_t n = len - off < 7777 ? len - off : 7777;
+        EXPECT_OK(cio_stream_write(s, data + off, n));
+        off += n;
+        EXPECT_OK(cio_yield());
+    }
+    EXPECT_OK(cio_stream_shutdown(s));
+    return 0;
+}
+
+static int lines_across_main(void *arg, void **res)
+{
+    (void)arg;
+    (void)res;
+    /* lines of growing lengths, separators "\r\n", up to just under the
+     * limit, so that lines straddle the 64 KiB buffer's end and its
+     * compaction at every offset the sizes give */
+    static char data[1 << 20], line[70000];
+    size_t len = 0, nlines = 0;
+    size_t sizes[] = {1, 2, 60000, 5534, 5535, 5536, 65534, 3, 65000, 65533, 1000, 2};
+    for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
+        for (size_t k = 0; k < sizes[i]; k++)
+            data[len++] = (char)('a' + (k + i) % 26);
+        data[len++] = '\r';
+        data[len++] = '\n';
+        nlines++;
+    }
+    cio_stream *a, *b;
+    cio_stream_options o = CIO_STREAM_OPTIONS(.limit = 65536);
+    st_pair(&a, &b, &o);
+    void *args[3] = {b, data, (void *)(uintptr_t)len};
+    cio_task *t;
+    EXPECT_OK(cio_spawn(writer_task, args, &t));
+    size_t off = 0;
+    for (size_t i = 0; i < nlines; i++) {
+        ssize_t n = cio_stream_read_until(a, "\r\n", 2, line, sizeof line);
+        EXPECT_EQ((ssize_t)(sizes[i] + 2), n);
+        EXPECT_TRUE(memcmp(line, data + off, (size_t)n) == 0);
+        off += (size_t)n;
+    }
+    EXPECT_EQ(0, cio_stream_read_until(a, "\r\n", 2, line, sizeof line));
+    EXPECT_OK(cio_await(t, NULL));
+    cio_future_unref(t);
+    EXPECT_OK(cio_stream_close(a));
+    EXPECT_OK(cio_stream_close(b));
+    return 0;
+}
+
+TEST(lines_across_the_buffer_end)
+{
+    run_both(lines_across_main, NULL);
+}
+
 int main(int argc, char **argv)
 {
     return test_main(argc, argv);
