@@ -589,6 +589,82 @@ TEST(lines_across_the_buffer_end)
     run_both(lines_across_main, NULL);
 }
 
+/* ---- shutdown while another task's sendfile runs ----------------------------- */
+
+struct sf {
+    cio_stream *s;
+    int fd;
+    size_t len;
+    ssize_t rc;
+    bool started;
+};
+
+static int sendfile_task(void *arg, void **res)
+{
+    (void)res;
+    struct sf *x = arg;
+    x->started = true;
+    x->rc = cio_stream_sendfile(x->s, x->fd, 0, x->len);
+    return 0;
+}
+
+static int drain_all(void *arg, void **res)
+{
+    (void)res;
+    struct sf *x = arg;
+    void *data;
+    size_t len;
+    EXPECT_OK(cio_stream_read_all(x->s, 64 << 20, &data, &len));
+    x->len = len;
+    free(data);
+    return 0;
+}
+
+static int shutdown_during_sendfile_main(void *arg, void **res)
+{
+    (void)arg;
+    (void)res;
+    char path[] = "/tmp/cio-review-sf-XXXXXX";
+    int fd = mkstemp(path);
+    EXPECT_TRUE(fd >= 0);
+    unlink(path);
+    static char chunk[1 << 16];
+    size_t total = 0;
+    for (int i = 0; i < 64; i++) {
+        memset(chunk, 'a' + i % 26, sizeof chunk);
+        EXPECT_EQ((ssize_t)sizeof chunk, write(fd, chunk, sizeof chunk));
+        total += sizeof chunk;
+    }
+    cio_stream *a, *b;
+    st_pair(&a, &b, NULL);
+    struct sf x = {.s = a, .fd = fd, .len = total};
+    cio_task *t;
+    EXPECT_OK(cio_spawn(sendfile_task, &x, &t));
+    WAIT_UNTIL(x.started);
+    EXPECT_OK(cio_yield());
+    /* the file does not fit the socket: the sendfile waits for the peer */
+    struct sf rd = {.s = b};
+    cio_task *r;
+    EXPECT_OK(cio_spawn(drain_all, &rd, &r));
+    /* must wait for the file, then shut down, without spinning */
+    EXPECT_OK(cio_stream_shutdown(a));
+    EXPECT_OK(cio_await(t, NULL));
+    cio_future_unref(t);
+    EXPECT_EQ((ssize_t)total, x.rc);
+    EXPECT_OK(cio_await(r, NULL));
+    cio_future_unref(r);
+    EXPECT_EQ(total, rd.len);
+    EXPECT_OK(cio_stream_close(a));
+    EXPECT_OK(cio_stream_close(b));
+    close(fd);
+    return 0;
+}
+
+TEST_T(shutdown_during_sendfile, 30)
+{
+    run_both(shutdown_during_sendfile_main, NULL);
+}
+
 int main(int argc, char **argv)
 {
     return test_main(argc, argv);
