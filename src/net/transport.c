@@ -134,7 +134,7 @@ static void on_eof(struct cio__conn *c)
 {
     c->flags |= CIO__C_EOF | CIO__C_EOF_TOLD;
     bool keep = c->proto->eof_received && c->proto->eof_received((cio_transport *)c, c->ctx);
-    if (!live(c))
+    if (!live(c) || !(c->flags & CIO__C_MADE)) /* lost, or handed on (see do_read) */
         return;
     if (!keep && !(c->flags & CIO__C_CLOSING))
         close_graceful(c);
@@ -166,7 +166,10 @@ static void do_read(struct cio__conn *c)
             cio__conn_buf_give(c->net, buf);
         else
             free(buf);
-        if (!live(c) || (c->flags & (CIO__C_RPAUSED | CIO__C_CLOSING)))
+        /* (not MADE: the callback handed the connection to a stream and
+         * on to a new protocol, whose connection_made comes first) */
+        if (!live(c) || !(c->flags & CIO__C_MADE) ||
+            (c->flags & (CIO__C_RPAUSED | CIO__C_CLOSING)))
             return;
     }
     if (c->flags & CIO__C_EOF) {

@@ -665,6 +665,93 @@ TEST_T(shutdown_during_sendfile, 30)
     run_both(shutdown_during_sendfile_main, NULL);
 }
 
+/* ---- two hand-offs inside one data_received ---------------------------------- */
+
+struct seq {
+    char log[32];
+    const cio_protocol *next; /* data_received hands the connection on to it */
+    struct seq *next_ctx;
+};
+
+static void seq_log(struct seq *q, char c)
+{
+    size_t n = strlen(q->log);
+    if (n + 1 < sizeof q->log)
+        q->log[n] = c;
+}
+
+static int seq_made(cio_transport *t, void *arg, void **ctx)
+{
+    (void)t;
+    (void)ctx;
+    seq_log(arg, 'M');
+    return 0;
+}
+
+static void seq_data(cio_transport *t, const void *d, size_t len, void *ctx)
+{
+    (void)d;
+    (void)len;
+    struct seq *q = ctx;
+    seq_log(q, 'D');
+    if (q->next) {
+        cio_stream *s;
+        cio_transport *t2;
+        EXPECT_OK(cio_transport_to_stream(t, &s));
+        EXPECT_OK(cio_stream_to_transport(s, q->next, q->next_ctx, &t2));
+        q->next = NULL;
+    }
+}
+
+static bool seq_eof(cio_transport *t, void *ctx)
+{
+    (void)t;
+    seq_log(ctx, 'E');
+    return false;
+}
+
+static void seq_lost(cio_transport *t, int err, void *ctx)
+{
+    (void)t;
+    (void)err;
+    seq_log(ctx, 'L');
+}
+
+static const cio_protocol seq_proto = {seq_made, seq_data, seq_eof, seq_lost, NULL, NULL};
+
+static int double_handoff_main(void *arg, void **res)
+{
+    (void)arg;
+    (void)res;
+    cio_stream *a, *b;
+    st_pair(&a, &b, NULL);
+    /* More than the read buffer: a peek fills it (the ready bit stays set,
+     * the rest waits in the kernel). */
+    static char big[70000];
+    memset(big, 'x', sizeof big);
+    EXPECT_OK(cio_stream_write(b, big, sizeof big));
+    EXPECT_OK(cio_stream_flush(b));
+    EXPECT_OK(cio_stream_shutdown(b));
+    const void *p;
+    size_t n;
+    EXPECT_OK(cio_stream_peek(a, &p, &n));
+    EXPECT_TRUE(n > 0 && n < sizeof big);
+    struct seq q2 = {.log = ""}, q1 = {.next = &seq_proto, .next_ctx = &q2};
+    cio_transport *t;
+    EXPECT_OK(cio_stream_to_transport(a, &seq_proto, &q1, &t));
+    WAIT_UNTIL(strchr(q2.log, 'L'));
+    EXPECT_STR_EQ("MD", q1.log);
+    EXPECT_TRUE(strncmp(q2.log, "MD", 2) == 0);
+    EXPECT_TRUE(strchr(q2.log, 'E') && q2.log[strlen(q2.log) - 1] == 'L');
+    EXPECT_OK(cio_stream_close(b));
+    return 0;
+}
+
+TEST(two_handoffs_inside_data_received)
+{
+    run_both(double_handoff_main, NULL);
+}
+
 int main(int argc, char **argv)
 {
     return test_main(argc, argv);
