@@ -529,7 +529,7 @@ int cio_server_new_protocol(const cio_addr *addr, const cio_server_options *opts
 {
     if (out)
         *out = NULL;
-    if (!proto)
+    if (!proto || !proto->data_received) /* cio_transport_new would refuse each one */
         return -EINVAL;
     return server_new(addr, opts, NULL, proto, arg, out);
 }

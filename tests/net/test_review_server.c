@@ -293,6 +293,25 @@ TEST(protocol_closes_its_server)
     run_both(proto_close_main, NULL);
 }
 
+/* ---- arguments --------------------------------------------------------------- */
+
+static int args_main(void *arg, void **res)
+{
+    (void)arg;
+    (void)res;
+    cio_addr a = loopback();
+    cio_server *srv = (cio_server *)1;
+    static const cio_protocol no_data = {.connection_lost = echo_lost};
+    EXPECT_EQ(-EINVAL, cio_server_new_protocol(&a, NULL, &no_data, NULL, &srv));
+    EXPECT_TRUE(srv == NULL);
+    return 0;
+}
+
+TEST(protocol_without_data_received)
+{
+    run_both(args_main, NULL);
+}
+
 int main(int argc, char **argv)
 {
     return test_main(argc, argv);
