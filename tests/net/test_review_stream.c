@@ -752,6 +752,130 @@ TEST(two_handoffs_inside_data_received)
     run_both(double_handoff_main, NULL);
 }
 
+/* ---- close / abort / hand-off inside pause_writing and resume_writing -------- */
+
+struct fl {
+    char when;  /* 'P' pause_writing, 'R' resume_writing */
+    char act;   /* 'c' close, 'a' abort, 's' to_stream */
+    int pauses, resumes, lost, lost_err;
+    cio_stream *s;
+};
+
+static int fl_made(cio_transport *t, void *arg, void **ctx)
+{
+    (void)ctx;
+    (void)arg;
+    static char big[1 << 20];
+    EXPECT_OK(cio_transport_set_water(t, 4096, 1024));
+    EXPECT_OK(cio_transport_write(t, big, sizeof big)); /* over the mark */
+    return 0;
+}
+
+static void fl_data(cio_transport *t, const void *d, size_t len, void *ctx)
+{
+    (void)t;
+    (void)d;
+    (void)len;
+    (void)ctx;
+}
+
+static void fl_act(cio_transport *t, struct fl *f)
+{
+    if (f->act == 'c')
+        EXPECT_OK(cio_transport_close(t));
+    else if (f->act == 'a')
+        EXPECT_OK(cio_transport_abort(t));
+    else
+        EXPECT_OK(cio_transport_to_stream(t, &f->s));
+}
+
+static void fl_pause(cio_transport *t, void *ctx)
+{
+    struct fl *f = ctx;
+    EXPECT_EQ(0, f->lost);
+    f->pauses++;
+    if (f->when == 'P')
+        fl_act(t, f);
+}
+
+static void fl_resume(cio_transport *t, void *ctx)
+{
+    struct fl *f = ctx;
+    EXPECT_EQ(0, f->lost);
+    f->resumes++;
+    if (f->when == 'R')
+        fl_act(t, f);
+}
+
+static void fl_lost(cio_transport *t, int err, void *ctx)
+{
+    (void)t;
+    struct fl *f = ctx;
+    f->lost++;
+    f->lost_err = err;
+}
+
+static const cio_protocol fl_proto = {fl_made, fl_data, NULL, fl_lost, fl_pause, fl_resume};
+
+static int flow_cb_main(void *arg, void **res)
+{
+    (void)arg;
+    (void)res;
+    static const char whens[] = {'P', 'R'}, acts[] = {'c', 'a', 's'};
+    for (int w = 0; w < 2; w++) {
+        for (int k = 0; k < 3; k++) {
+            int fds[2];
+            EXPECT_OK(cio_socket_pair(SOCK_STREAM, fds));
+            cio_stream *peer;
+            EXPECT_OK(cio_stream_new(fds[1], NULL, &peer));
+            struct fl f = {.when = whens[w], .act = acts[k]};
+            cio_transport *t;
+            EXPECT_OK(cio_transport_new(cio_current_loop(), fds[0], NULL, &fl_proto, &f, &t));
+            WAIT_UNTIL(f.pauses == 1);
+            /* the peer reads everything there is */
+            char buf[65536];
+            size_t got = 0;
+            for (;;) {
+                if (f.s && cio_stream_buffered(f.s) == 0 && cio_stream_readable(peer) == 0 &&
+                    got == (1u << 20))
+                    break;
+                if (f.lost && got && cio_stream_readable(peer) == 0 && acts[k] != 's') {
+                    /* closed: read to the end */
+                    ssize_t r;
+                    while ((r = cio_stream_read(peer, buf, sizeof buf)) > 0)
+                        got += (size_t)r;
+                    break;
+                }
+                ssize_t r = cio_stream_read(peer, buf, sizeof buf);
+                if (r <= 0)
+                    break;
+                got += (size_t)r;
+            }
+            for (int i = 0; i < 10; i++)
+                EXPECT_OK(cio_yield());
+            if (acts[k] == 's') {
+                EXPECT_EQ(0, f.lost);
+                EXPECT_TRUE(f.s != NULL);
+                EXPECT_OK(cio_stream_close(f.s));
+            } else {
+                EXPECT_EQ(1, f.lost);
+                EXPECT_EQ(acts[k] == 'a' ? -ECONNABORTED : 0, f.lost_err);
+            }
+            EXPECT_EQ(1, f.pauses);
+            EXPECT_EQ(whens[w] == 'R' ? 1 : 0, f.resumes);
+            if (acts[k] == 'c' || acts[k] == 's')
+                EXPECT_EQ((size_t)1 << 20, got);
+            EXPECT_OK(cio_stream_close(peer));
+        }
+    }
+    return 0;
+}
+
+TEST(close_abort_handoff_in_flow_callbacks)
+{
+    run_both(flow_cb_main, NULL);
+}
+
 int main(int argc, char **argv)
 {
     return test_main(argc, argv);
