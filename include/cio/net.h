@@ -694,7 +694,21 @@ CIO_API int cio_udp_local(const cio_udp *u, cio_addr *out);
  * receiver callback. Returns 0 or -EINVAL (NULL). Never suspends. */
 CIO_API int cio_udp_close(cio_udp *u);
 
-/* ---- Subprocesses ---------------------------------------------------------- */
+/* ---- Subprocesses ----------------------------------------------------------
+ * A child process started with posix_spawn, on the loop of the thread that
+ * starts it, and reaped by that loop: through a pidfd where the kernel has
+ * pidfd_open (5.3), otherwise through the loop's SIGCHLD handler
+ * (cio_loop_add_signal_handler), which reaps only the loop's own children
+ * (waitpid on each of their pids, never waitpid(-1)) and is removed when
+ * none runs. No zombie is left behind either way, and no signal ever goes
+ * to a pid after cio reaped it. While a process runs, its loop is busy
+ * (cio_loop_close says -EBUSY): wait for every process (or kill it) and
+ * free it before the loop closes. In the SIGCHLD way cio holds the loop's
+ * SIGCHLD handler while a process runs: do not set one of your own on that
+ * loop then. A program that sets SIGCHLD to SIG_IGN has the kernel reap
+ * children itself: with a pidfd their status then reads 255, as asyncio
+ * reports it (the SIGCHLD way's handler replaces SIG_IGN while a process
+ * runs, and gets the real status). */
 typedef struct cio_process cio_process;
 
 /* What a child's stdin/stdout/stderr is. */
@@ -719,41 +733,67 @@ typedef struct cio_process_options {
     ((cio_process_options){.size = sizeof(cio_process_options), __VA_ARGS__})
 
 /* Starts argv[0] with argv (NULL-terminated) on the current loop. The
- * child starts with the default signal dispositions and mask. Returns 0,
- * -EINVAL, -E2BIG, -EPERM (no current loop), -ENOENT / -EACCES (the program
- * could not be executed: reported here, not as an exit status), -ENOMEM.
- * Never suspends. */
+ * child starts with every signal at its default disposition (SIGPIPE too,
+ * which cio ignores in the parent) and an empty signal mask, in cwd (a
+ * relative argv[0] is then found from there), and holds no descriptor of
+ * cio's (all are close-on-exec) beyond its stdin/stdout/stderr. argv, env
+ * and cwd are read during the call only. With search_path, PATH is the
+ * parent's. On 0, *out is the caller's (cio_process_free). Returns 0,
+ * -EINVAL (NULL or empty argv[0], NULL out, a mode out of range or
+ * CIO_PROCESS_STDOUT for stdin/stdout), -E2BIG (opts from a newer header),
+ * -EPERM (no loop runs on this thread: call it from a task or a callback),
+ * -ENOENT / -EACCES / -ENOTDIR / -ENOEXEC (the program could not be
+ * executed, or cwd does not exist: reported here, never as an exit status
+ * 127; no child is left), -EMFILE (the pipes), -EAGAIN (the process
+ * limit), -ENOMEM. Never suspends. */
 CIO_API int cio_process_new(const char *const *argv, const cio_process_options *opts,
                             cio_process **out);
 
-/* The pipes (NULL when not CIO_PROCESS_PIPE): streams the process owns;
- * they stay valid until cio_process_free. cio_stream_shutdown on stdin
- * closes the child's input. */
+/* The pipes (NULL when not CIO_PROCESS_PIPE; NULL for NULL p): streams the
+ * process owns, valid until cio_process_free, which aborts them; never
+ * close or abort them yourself. cio_stream_shutdown on stdin closes the
+ * child's input (it reads end of file). */
 CIO_API cio_stream *cio_process_stdin(const cio_process *p);
 CIO_API cio_stream *cio_process_stdout(const cio_process *p);
 CIO_API cio_stream *cio_process_stderr(const cio_process *p);
+/* The child's process id (0 for NULL). Once the child is reaped the
+ * number may belong to another process: use cio_process_signal, not
+ * kill(2). */
 CIO_API pid_t cio_process_pid(const cio_process *p);
 
-/* Suspends until the child exits; *status (may be NULL) receives its exit
- * code, or -N if signal N killed it (asyncio's returncode). Returns 0,
- * -EPERM, -ECANCELED, -ETIMEDOUT (the child keeps running). May suspend. */
+/* Suspends until the child has exited and been reaped; *status (may be
+ * NULL) receives its exit code, or -N if signal N killed it (asyncio's
+ * returncode). Returns at once once the child is done (any number of
+ * calls, from any number of tasks). Returns 0, -EINVAL (NULL p, or a
+ * process of another loop), -EPERM outside a task, -ECANCELED,
+ * -ETIMEDOUT (the task's deadline: the child keeps running), -ENOMEM.
+ * May suspend. */
 CIO_API int cio_process_wait(cio_process *p, int *status);
 
-/* The same for callback code: the future completes with 0 when the child
- * has exited (then cio_process_status reads the status). */
+/* The same for callback code: *out receives a new future (the caller's
+ * reference) that completes with 0 once the child has been reaped (then
+ * cio_process_status reads the status), at once if it has been already.
+ * Cancelling that future leaves the process alone. Returns 0, -EINVAL
+ * (NULL p or out), -ENOMEM. Never suspends. */
 CIO_API int cio_process_wait_future(cio_process *p, cio_future **out);
 
-/* Whether the child has exited (and been reaped), and its status. */
+/* Whether the child has exited and been reaped; and its status (as
+ * cio_process_wait's; 0 until then, and for NULL). Never suspend. */
 CIO_API bool cio_process_is_done(const cio_process *p);
 CIO_API int cio_process_status(const cio_process *p);
 
-/* Sends signal sig; no-op returning 0 once the child has been reaped.
- * Returns 0 or -EINVAL. cio_process_kill sends SIGKILL. */
+/* Sends signal sig (0: only checks that it could) through the child's
+ * pidfd (pidfd_send_signal), or kill(2) in the SIGCHLD way; a no-op
+ * returning 0 once the child has exited (it is reaped first if it has),
+ * so a recycled pid is never signalled. Returns 0, -EINVAL (NULL p, sig
+ * outside 0..NSIG-1), or the system's error (-EPERM). cio_process_kill
+ * sends SIGKILL. Never suspend. */
 CIO_API int cio_process_signal(cio_process *p, int sig);
 CIO_API int cio_process_kill(cio_process *p);
 
-/* Closes the pipes and frees p. -EBUSY (nothing freed) while the child
- * runs: wait or kill first. Accepts NULL. */
+/* Aborts the pipes' streams and frees p. Returns 0, or -EBUSY (nothing
+ * freed) while the child runs (wait or kill it first) or a task is inside
+ * cio_process_wait on p. Accepts NULL. Never suspends. */
 CIO_API int cio_process_free(cio_process *p);
 
 /* The outcome of cio_process_run. */
@@ -765,37 +805,138 @@ typedef struct cio_process_result {
     size_t err_len;
 } cio_process_result;
 
-/* Runs a command to the end: writes input (may be NULL) to its stdin,
- * captures stdout (and stderr, unless opts says otherwise) up to max bytes
- * each (more: -EMSGSIZE, and the child is killed), waits. On 0, *res holds
- * the outputs (free with cio_process_result_free). On -ETIMEDOUT or
- * -ECANCELED the child is killed and reaped before this returns. May
- * suspend. */
+/* Runs a command to the end (asyncio's communicate): writes input (may be
+ * NULL) to its stdin and closes it, while capturing stdout and stderr (at
+ * once, in tasks of their own, so outputs of any size never deadlock),
+ * then waits for the exit. Modes: with input, stdin is a pipe (stdin_mode
+ * must be INHERIT or PIPE); without, stdin_mode applies (PIPE refused).
+ * stdout and stderr are captured when their mode is INHERIT (the default)
+ * or PIPE; DEVNULL drops one; stderr_mode STDOUT captures both in out. A
+ * child that exits or closes its stdin before reading all of input is no
+ * error. Each output may take up to max bytes (0: no limit); more is
+ * -EMSGSIZE, and the child is killed. On 0, *res holds the status and the
+ * outputs (free with cio_process_result_free; out/err NULL where not
+ * captured, else NUL-terminated, their lengths not counting the NUL); on an
+ * error *res is zeroed. Whatever ends the run early (-EMSGSIZE, a read
+ * error, -ECANCELED, -ETIMEDOUT) kills the child and reaps it before this
+ * returns. Returns 0, -EINVAL (NULL argv or res, input_len without input,
+ * the modes above), -EPERM outside a task, the errors of cio_process_new,
+ * -EMSGSIZE, -ECANCELED, -ETIMEDOUT, -ENOMEM. May suspend. */
 CIO_API int cio_process_run(const char *const *argv, const cio_process_options *opts,
                             const void *input, size_t input_len, size_t max,
                             cio_process_result *res);
+/* Frees the outputs and zeroes *res. Accepts NULL. Never suspends. */
 CIO_API void cio_process_result_free(cio_process_result *res);
 
 /* ---- Files (through the thread pool) ---------------------------------------
- * Each call runs its system call on the thread pool and suspends the task
- * meanwhile. A task cancelled while the call runs returns -ECANCELED at
- * once only when that is safe: a read or write keeps the task waiting
- * until the thread is done with the caller's buffer, then returns
- * -ECANCELED (the bytes may have moved). */
+ * Each call runs its system call on the thread pool (io_uring later) and
+ * suspends the task meanwhile: one pool round trip per call, including
+ * cio_file_read_all and cio_file_write_atomic, which run whole on one
+ * thread. Outside a task every call but cio_file_fd and cio_file_close
+ * returns -EPERM and does nothing.
+ *
+ * Cancellation and deadlines: a pool thread cannot be interrupted, so a
+ * call whose task is cancelled (or whose deadline passes) returns at once
+ * only when that is safe:
+ *   - the job had not started: it never will; the call returns
+ *     -ECANCELED / -ETIMEDOUT at once and nothing happened;
+ *   - the job runs and uses the caller's buffer or descriptor (read,
+ *     write, pread, pwrite, sync, stat, write_atomic): the task keeps
+ *     waiting (shielded) until the thread is done, then the call returns
+ *     -ECANCELED / -ETIMEDOUT; the bytes may have moved (a read may have
+ *     consumed them, a write may have written them);
+ *   - the job runs but owns all it uses (open, read_all, stat_path,
+ *     close): the call returns at once, and what the job makes after all
+ *     (the descriptor of an open, the buffer of a read_all) is released
+ *     when it comes back.
+ * So no call returns while a pool thread still uses memory or a
+ * descriptor of the caller's. Calls on one cio_file from several tasks may
+ * run at once (as the system calls may from several threads), except
+ * cio_file_close, which must be the last. */
 typedef struct cio_file cio_file;
 
+/* Opens path with open(2)'s flags (O_CLOEXEC is always added) and mode (for
+ * O_CREAT / O_TMPFILE), and sets *out to a new cio_file (NULL on an
+ * error), the caller's until cio_file_close. Returns 0, -EINVAL (NULL or
+ * empty path, NULL out), -EPERM outside a task, -ENOMEM, -ECANCELED,
+ * -ETIMEDOUT (a descriptor opened after the caller gave up is closed) or
+ * open(2)'s error. May suspend. */
 CIO_API int cio_file_open(const char *path, int flags, mode_t mode, cio_file **out);
+/* Reads up to len bytes at the descriptor's position, which advances: one
+ * read(2), so fewer bytes than asked at the end of a file (or from a pipe),
+ * 0 at the end. len 0 returns 0 with no system call. Returns the count,
+ * -EINVAL (NULL f, NULL buf with len > 0, len > SSIZE_MAX), -EPERM,
+ * -ECANCELED, -ETIMEDOUT (see above: the bytes may have been consumed),
+ * -ENOMEM or read(2)'s error. May suspend. */
 CIO_API ssize_t cio_file_read(cio_file *f, void *buf, size_t len);
+/* Writes all len bytes at the descriptor's position (at the end with
+ * O_APPEND), looping over short writes on the pool thread. Returns len;
+ * the count written before an error cut it short (the next call returns
+ * the error, as write(2) does: ENOSPC, EFBIG); or -EINVAL, -EPERM,
+ * -ECANCELED, -ETIMEDOUT (some bytes may have been written: a thread
+ * that notices the cancellation between two writes stops there), -ENOMEM
+ * or write(2)'s error. May suspend. */
 CIO_API ssize_t cio_file_write(cio_file *f, const void *buf, size_t len);
+/* cio_file_read at offset (>= 0, else -EINVAL), with pread(2): the
+ * descriptor's position does not move. Same returns. May suspend. */
 CIO_API ssize_t cio_file_pread(cio_file *f, void *buf, size_t len, off_t offset);
+/* cio_file_write at offset (>= 0, else -EINVAL), with pwrite(2): the
+ * position does not move (but Linux appends with O_APPEND). Writes all
+ * len bytes as cio_file_write does. Same returns. May suspend. */
 CIO_API ssize_t cio_file_pwrite(cio_file *f, const void *buf, size_t len, off_t offset);
+/* fsync(2): the file's data and metadata reach the disk. Returns 0,
+ * -EINVAL (NULL f), -EPERM, -ECANCELED, -ETIMEDOUT, -ENOMEM or fsync's
+ * error (-EIO: an earlier write was lost). May suspend. */
 CIO_API int cio_file_sync(cio_file *f);
+/* fstat(2) into *st (written only on 0). Returns 0, -EINVAL (NULL f or
+ * st), -EPERM, -ECANCELED, -ETIMEDOUT, -ENOMEM or fstat's error. May
+ * suspend. */
 CIO_API int cio_file_stat(cio_file *f, struct stat *st);
+/* The descriptor, still owned by f (-1 for NULL): for calls cio does not
+ * wrap (fchmod, flock, ...). Never fails; does not suspend. */
 CIO_API int cio_file_fd(const cio_file *f);
+/* Closes the descriptor with close(2) on the pool (a close can block, on
+ * NFS say) and frees f, whatever it returns; f is invalid afterwards. No
+ * other call on f may be in progress. Cancelled or past a deadline, it
+ * returns -ECANCELED / -ETIMEDOUT at once, and the descriptor is closed
+ * all the same (by the pool thread, or here if the job had not started).
+ * Outside a task, close(2) runs in this call. Returns 0, close's error
+ * (-EIO, -EBADF), -ECANCELED, -ETIMEDOUT; 0 for NULL. May suspend. */
 CIO_API int cio_file_close(cio_file *f);
 /* Whole files. */
+/* Reads the whole file at path: opens it, takes the size from fstat as a
+ * hint (files whose size says nothing, /proc's, are read to the end all
+ * the same), reads until the end. On 0, *data is a malloc'd buffer (free
+ * it with free()) of *len bytes plus a NUL terminator not counted in
+ * *len; on an error *data is NULL and *len 0. max is the largest size
+ * accepted (0: no limit): a larger file fails with -EMSGSIZE, and the
+ * buffer never grows past max + 2 bytes on the way. Returns 0, -EINVAL (NULL or empty
+ * path, NULL data or len), -EPERM, -EMSGSIZE, -ENOMEM, -ECANCELED,
+ * -ETIMEDOUT, or the error of open(2) or read(2) (-ENOENT, -EISDIR, ...).
+ * May suspend. */
 CIO_API int cio_file_read_all(const char *path, size_t max, void **data, size_t *len);
+/* Replaces (or creates) the file at path with len bytes of data so that a
+ * reader sees either the old file or the new one, whole, never a mix, and
+ * a crash leaves one of the two: the data goes to a temporary file in the
+ * same directory (O_TMPFILE, named with linkat once complete; where the
+ * file system lacks it, an O_CREAT | O_EXCL file ".<name>.<random>"),
+ * which is fsync'ed and renamed over path, and then the directory is
+ * fsync'ed. The new file has mode (less the umask), the caller's owner,
+ * and a new inode (hard links to the old file keep the old content; a
+ * symbolic link at path is replaced, not followed). On any error before
+ * the rename the target is untouched and the temporary removed. data may
+ * be NULL when len is 0. Returns 0, -EINVAL (NULL or empty path, NULL data
+ * with len > 0), -EISDIR (path ends in "/", ".", ".." or names a
+ * directory), -EPERM, -ENOMEM, -ECANCELED / -ETIMEDOUT (the target is
+ * either untouched or wholly replaced: the thread gives up at the latest
+ * before the rename), or a system call's error (-ENOENT: no such
+ * directory, -EACCES, -ENOSPC, -EFBIG, -EROFS...); an error of the final
+ * directory fsync is returned although the file was replaced. May
+ * suspend. */
 CIO_API int cio_file_write_atomic(const char *path, const void *data, size_t len, mode_t mode);
+/* stat(2) of path (following symbolic links) into *st, written only on 0.
+ * Returns 0, -EINVAL (NULL or empty path, NULL st), -EPERM, -ENOMEM,
+ * -ECANCELED, -ETIMEDOUT or stat's error. May suspend. */
 CIO_API int cio_file_stat_path(const char *path, struct stat *st);
 
 #ifdef __cplusplus

@@ -211,7 +211,8 @@ int cio__conn_new_kind(cio_loop *loop, int fd, const cio_stream_options *opts, i
         return -ENOMEM;
     rc = kind == CIO__CONN_NB_SOCKET ? 0 : cio__sock_nonblock(fd);
     if (!rc)
-        rc = cio__nfd_open(&c->nfd, loop, fd);
+        rc = kind == CIO__CONN_NB_SOCKET ? cio__nfd_open_lazy(&c->nfd, loop, fd)
+                                         : cio__nfd_open(&c->nfd, loop, fd);
     if (rc) {
         free(c);
         return rc;
@@ -225,13 +226,13 @@ int cio__conn_new_kind(cio_loop *loop, int fd, const cio_stream_options *opts, i
     if (S_ISSOCK(st.st_mode))
         c->flags |= CIO__C_SOCKET;
     else if (!S_ISFIFO(st.st_mode))
-        c->flags |= CIO__C_NOTDRAINED;
+        c->notdrained = true;
     if (S_ISSOCK(st.st_mode) && kind != CIO__CONN_NB_SOCKET) {
         /* A SOCK_SEQPACKET (or datagram) socket reads a record at a time. */
         int type = SOCK_STREAM;
         socklen_t tl = sizeof type;
         if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &tl) != 0 || type != SOCK_STREAM)
-            c->flags |= CIO__C_NOTDRAINED;
+            c->notdrained = true;
     }
     c->rneed = CIO_READABLE;
     c->wneed = CIO_WRITABLE;
@@ -338,7 +339,7 @@ void cio__conn_close(struct cio__conn *c, bool reset, int err)
 void cio__conn_rearm(struct cio__conn *c)
 {
     int want = 0;
-    if (c->nfd.fd < 0 || (c->flags & CIO__C_CLOSED))
+    if (c->nfd.fd < 0 || (c->flags & (CIO__C_CLOSED | CIO__C_IN_MADE)))
         return;
     switch (c->mode) {
     case CIO__CONN_STREAM:

@@ -118,10 +118,10 @@ enum {
     CIO__C_SENDFILE = 1 << 10,   /* stream: sendfile owns the socket's write side */
     CIO__C_LOST = 1 << 11,       /* transport: connection_lost is due or done */
     CIO__C_SCHEDULED = 1 << 12,  /* transport: a dispatch is queued (holds a ref) */
-    /* (1 << 13 and 1 << 14 are transport.c's own) */
-    CIO__C_NOTDRAINED = 1 << 15, /* neither a stream socket nor a FIFO (a terminal
-                                    returns a line per read, a SOCK_SEQPACKET socket a
-                                    record): a short read is not "drained" */
+    /* transport: connection_made runs; the dispatch arms once it returned,
+     * so a connection answered and closed inside it never reaches the
+     * backend (accepted sockets register lazily, src/net/fd.c) */
+    CIO__C_IN_MADE = 1 << 15,
 };
 
 /* c->pending (transport): what the next dispatch from the loop must do. */
@@ -155,6 +155,10 @@ struct cio__conn {
     uint8_t rneed, wneed; /* the readiness the ops wait for (CIO_READABLE...) */
     uint8_t armed;       /* what we asked cio__nfd_arm for */
     uint8_t pending;     /* CIO__P_* */
+    /* Neither a stream socket nor a FIFO (a terminal returns a line per
+     * read, a SOCK_SEQPACKET socket a record): a short read does not mean
+     * "drained" (flags has no bit left). */
+    bool notdrained;
     uint16_t ntasks;     /* tasks inside a call on the stream */
     uint32_t refs;       /* the owner, tasks inside, a queued dispatch */
     cio_future *rfut;    /* the reader task's wait */
@@ -180,7 +184,7 @@ extern _Thread_local size_t cio__conn_rbufs_held;
  * descriptor (so the ready bit may be cleared without an EAGAIN call). */
 static inline bool cio__conn_short_read_drains(const struct cio__conn *c)
 {
-    return !(c->flags & CIO__C_NOTDRAINED) && !c->ops->pending(c);
+    return !c->notdrained && !c->ops->pending(c);
 }
 
 /* ---- conn.c -------------------------------------------------------------- */

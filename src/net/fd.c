@@ -160,7 +160,7 @@ static void wake(struct cio__nfd *n, int dirs, int err)
  * a callback owner (on_event) arms what it wants itself. */
 static void rearm(struct cio__nfd *n)
 {
-    if (n->on_event || !n->registered)
+    if (n->on_event || !n->registered || n->lazy)
         return;
     uint8_t want = (uint8_t)((n->rwait ? CIO_READABLE : 0) | (n->wwait ? CIO_WRITABLE : 0));
     if (want != n->armed) {
@@ -192,10 +192,25 @@ static void nfd_event(cio_loop *loop, int fd, int events, void *arg)
 static struct raw *raw_lookup(struct cio__net *net, int fd);
 static void raw_drop(struct cio__net *net, int fd);
 
-int cio__nfd_open(struct cio__nfd *n, cio_loop *loop, int fd)
+/* Puts n's descriptor in the backend. A raw registration (cio_fd_*,
+ * cio_socket_accept) that no task waits on is taken over: a descriptor
+ * read with cio_fd_read can become a stream's. */
+static int nfd_register(struct cio__nfd *n)
 {
-    if (!n || !loop || fd < 0)
-        return -EINVAL;
+    int rc = cio__io_edge_add(n->loop, n->fd, nfd_event, n);
+    if (rc == -EBUSY) {
+        struct cio__net *net = cio__loop_slot(n->loop, CIO__SLOT_NET);
+        struct raw *r = net ? raw_lookup(net, n->fd) : NULL;
+        if (r && r != (struct raw *)n && !r->n.rwait && !r->n.wwait) {
+            raw_drop(net, n->fd);
+            rc = cio__io_edge_add(n->loop, n->fd, nfd_event, n);
+        }
+    }
+    return rc;
+}
+
+static void nfd_init(struct cio__nfd *n, cio_loop *loop, int fd)
+{
     cio__net_init_process();
     n->loop = loop;
     n->fd = fd;
@@ -203,22 +218,40 @@ int cio__nfd_open(struct cio__nfd *n, cio_loop *loop, int fd)
     n->armed = 0;
     n->rwait = n->wwait = NULL;
     n->registered = false;
-    int rc = cio__io_edge_add(loop, fd, nfd_event, n);
-    if (rc == -EBUSY) {
-        /* A raw registration (cio_fd_*, cio_socket_accept) that no task
-         * waits on is taken over: a descriptor read with cio_fd_read can
-         * become a stream's. */
-        struct cio__net *net = cio__loop_slot(loop, CIO__SLOT_NET);
-        struct raw *r = net ? raw_lookup(net, fd) : NULL;
-        if (r && r != (struct raw *)n && !r->n.rwait && !r->n.wwait) {
-            raw_drop(net, fd);
-            rc = cio__io_edge_add(loop, fd, nfd_event, n);
-        }
-    }
+    n->lazy = false;
+}
+
+int cio__nfd_open(struct cio__nfd *n, cio_loop *loop, int fd)
+{
+    if (!n || !loop || fd < 0)
+        return -EINVAL;
+    nfd_init(n, loop, fd);
+    int rc = nfd_register(n);
     if (rc)
         return rc;
     n->registered = true;
     return 0;
+}
+
+int cio__nfd_open_lazy(struct cio__nfd *n, cio_loop *loop, int fd)
+{
+    if (!n || !loop || fd < 0)
+        return -EINVAL;
+    nfd_init(n, loop, fd);
+    n->registered = true;
+    n->lazy = true;
+    return 0;
+}
+
+/* The late registration of a lazy nfd (0 if it is in the backend already). */
+static int nfd_unlazy(struct cio__nfd *n)
+{
+    if (CIO_LIKELY(!n->lazy))
+        return 0;
+    int rc = nfd_register(n);
+    if (rc == 0)
+        n->lazy = false;
+    return rc;
 }
 
 void cio__nfd_close(struct cio__nfd *n)
@@ -226,7 +259,10 @@ void cio__nfd_close(struct cio__nfd *n)
     if (!n || !n->registered)
         return;
     n->registered = false;
-    cio__io_edge_del(n->loop, n->fd); /* also fine on a closed loop or descriptor */
+    if (n->lazy)
+        n->lazy = false; /* never reached the backend */
+    else
+        cio__io_edge_del(n->loop, n->fd); /* also fine on a closed loop or descriptor */
     n->armed = 0;
     wake(n, RW, -EBADF);
 }
@@ -239,7 +275,10 @@ int cio__nfd_arm(struct cio__nfd *n, int events)
                              (n->wwait ? CIO_WRITABLE : 0));
     if (want == n->armed)
         return 0;
-    int rc = cio__io_edge_arm(n->loop, n->fd, want);
+    int rc = nfd_unlazy(n);
+    if (rc)
+        return rc;
+    rc = cio__io_edge_arm(n->loop, n->fd, want);
     if (rc == 0)
         n->armed = want;
     return rc;
@@ -260,8 +299,11 @@ int cio__nfd_wait(struct cio__nfd *n, int events)
         return -EINVAL;
     if (((dirs & CIO_READABLE) && n->rwait) || ((dirs & CIO_WRITABLE) && n->wwait))
         return -EBUSY;
+    int rc = nfd_unlazy(n);
+    if (rc)
+        return rc;
     cio_future *f;
-    int rc = cio_future_new(n->loop, &f);
+    rc = cio_future_new(n->loop, &f);
     if (rc)
         return rc;
     if (dirs & CIO_READABLE)

@@ -94,6 +94,9 @@ struct cio__nfd {
      * asked for with cio__nfd_arm, plus the directions tasks wait for. */
     uint8_t armed;
     bool registered;
+    /* Opened with cio__nfd_open_lazy and not yet in the backend: the
+     * first wait or non-empty arm registers it. */
+    bool lazy;
     cio_future *rwait, *wwait; /* the futures tasks await, one per direction */
     void (*on_event)(struct cio__nfd *n, int events);
     void *owner;
@@ -111,6 +114,16 @@ struct cio__nfd {
  * the backend's error (-EPERM for a regular file under epoll). Loop
  * thread. Also calls cio__net_init_process. */
 int cio__nfd_open(struct cio__nfd *n, cio_loop *loop, int fd);
+/* cio__nfd_open without the system call: the descriptor enters the
+ * backend at the first cio__nfd_wait, or cio__nfd_arm of a direction, so
+ * a connection that never has to wait (accepted, answered at once from
+ * the socket buffers, closed: the accept_rate benchmark) costs no
+ * epoll_ctl at all. Registering then is still race-free: epoll reports a
+ * descriptor already ready at EPOLL_CTL_ADD, and poll sees the level. For
+ * descriptors nobody else can have registered (fresh from accept4); an
+ * error of the late registration (-ENOMEM, -EBUSY) comes from the wait or
+ * the arm. Never fails: returns 0, or -EINVAL for bad arguments. */
+int cio__nfd_open_lazy(struct cio__nfd *n, cio_loop *loop, int fd);
 /* Deregisters (the descriptor stays open) and completes a waiting task's
  * future with -EBADF (the task resumes later and no longer touches n, so
  * n may be freed right after this returns). Safe on a zeroed or already

@@ -19,6 +19,10 @@
  * transport.c) tell the server when its stream or transport stops being
  * one, so the server never touches a freed object.
  *
+ * The accepted sockets' options (TCP_NODELAY, keep-alive) are set once,
+ * on the listening socket, which Linux copies them from: accepting costs
+ * one accept4 per connection and no setsockopt.
+ *
  * Running out of descriptors. accept(2) failing with EMFILE/ENFILE leaves
  * the connection in the backlog and the socket readable: a loop that
  * retries at once spins, one that stops serving dies. libuv's answer is a
@@ -43,6 +47,7 @@
 
 #include "../common/opts.h"
 #include "conn.h"
+#include "internal.h"
 
 #define ACCEPT_BATCH 64
 #define BACKOFF_FIRST 0.010
@@ -259,8 +264,9 @@ static int conn_start_stream(cio_server *srv, int fd)
 static int conn_start_protocol(cio_server *srv, int fd)
 {
     struct srv_conn *c = calloc(1, sizeof *c);
-    int rc = c ? cio_transport_new(srv->loop, fd, srv->have_stopts ? &srv->stopts : NULL,
-                                   srv->proto, srv->arg, &c->tr)
+    int rc = c ? cio__transport_new_accepted(srv->loop, fd,
+                                             srv->have_stopts ? &srv->stopts : NULL, srv->proto,
+                                             srv->arg, &c->tr)
                : -ENOMEM;
     if (rc < 0) {
         close(fd);

@@ -667,9 +667,7 @@ int cio_stream_close(cio_stream *s)
         leave(c);
         return rc;
     }
-    /* The watch first: the close drops the owner's reference, which may
-     * free c. */
-    cio__conn_gone(c);
+    cio__conn_gone(c); /* before the close: it frees c (the owner's ref) */
     cio__conn_close(c, reset, -EBADF);
     return rc;
 }
@@ -681,7 +679,7 @@ int cio_stream_abort(cio_stream *s)
     struct cio__conn *c = C(s);
     if (c->mode != CIO__CONN_STREAM || (c->flags & CIO__C_CLOSED))
         return -EINVAL;
-    cio__conn_gone(c); /* before the close, which may free c */
+    cio__conn_gone(c); /* before the close: it frees c */
     cio__conn_close(c, true, -ECONNABORTED);
     return 0;
 }

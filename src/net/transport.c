@@ -237,8 +237,11 @@ static void dispatch(void *arg)
         if ((p & CIO__P_MADE) && !(c->flags & CIO__C_MADE)) {
             int rc = 0;
             c->flags |= CIO__C_MADE;
-            if (c->proto->connection_made)
+            if (c->proto->connection_made) {
+                c->flags |= CIO__C_IN_MADE;
                 rc = c->proto->connection_made((cio_transport *)c, c->ctx, &c->ctx);
+                c->flags &= (uint16_t)~CIO__C_IN_MADE;
+            }
             connect_resolve(c, rc);
             if (rc)
                 lose(c, rc, true);

@@ -6,6 +6,8 @@
  * It installs a seccomp-BPF filter, inherited across fork and exec, that
  * refuses the calls those systems refuse:
  *   - membarrier                                   -> ENOSYS (kernels built without it)
+ *   - pidfd_open, pidfd_send_signal                -> ENOSYS (before 5.3; so subprocesses
+ *     are reaped through SIGCHLD, cio's other way)
  *   - process_madvise                              -> EINVAL (5.15/6.1 reject the advices cio uses)
  *   - madvise(MADV_GUARD_INSTALL), (MADV_POPULATE_WRITE) -> EINVAL (6.13+ and 5.14+ only;
  *     POPULATE_WRITE is refused too so that nothing comes to depend on it)
@@ -31,8 +33,9 @@ int main(int argc, char **argv)
     if (cio_compat_install() != 0 || cio_compat_check() != 0)
         return 1;
     if (strcmp(argv[1], "--check") == 0) {
-        printf("cio-compat: filter in force (membarrier, process_madvise, MADV_GUARD_INSTALL, "
-               "MADV_POPULATE_WRITE, big MAP_NORESERVE mappings refused)\n");
+        printf("cio-compat: filter in force (membarrier, pidfd_open, pidfd_send_signal, "
+               "process_madvise, MADV_GUARD_INSTALL, MADV_POPULATE_WRITE, big MAP_NORESERVE "
+               "mappings refused)\n");
         return 0;
     }
     execvp(argv[1], argv + 1);

@@ -1,5 +1,7 @@
 /* The seccomp filter of cio-compat (see cio-compat.c): the system calls
- * Linux 5.15/6.1 with vm.overcommit_memory=2 refuse, refused. Shared with
+ * Linux 5.15/6.1 with vm.overcommit_memory=2 refuse, refused, and pidfd_open
+ * and pidfd_send_signal (as kernels before 5.3 and sandboxes that filter
+ * them), so that subprocesses are reaped the SIGCHLD way. Shared with
  * tests that install it in a child (tests/task/test_stack_budget.c). */
 #ifndef CIO_TESTS_COMPAT_FILTER_H
 #define CIO_TESTS_COMPAT_FILTER_H
@@ -48,22 +50,26 @@ static struct sock_filter cio_compat_prog[] = {
     /* 3 */ LD(offsetof(struct seccomp_data, nr)),
     /* 4 */ JEQ(__NR_membarrier, 0, 1),
     /* 5 */ ERR(ENOSYS),
-    /* 6 */ JEQ(__NR_process_madvise, 0, 1),
-    /* 7 */ ERR(EINVAL),
-    /* 8 */ JEQ(__NR_madvise, 0, 4),
-    /* 9 */ LD(ARG_LO(2)),
-    /* 10 */ JEQ(GUARD_INSTALL, 1, 0),
-    /* 11 */ JEQ(POPULATE_WRITE, 0, 9),
-    /* 12 */ ERR(EINVAL),
-    /* 13 */ JEQ(__NR_mmap, 0, 7),
-    /* 14 */ LD(ARG_LO(3)),
-    /* 15 */ JSET(MAP_NORESERVE, 0, 5),
-    /* 16 */ LD(ARG_HI(1)),
-    /* 17 */ JEQ(0, 0, 2),
-    /* 18 */ LD(ARG_LO(1)),
-    /* 19 */ JGE(BIG, 0, 1),
-    /* 20 */ ERR(ENOMEM),
-    /* 21 */ ALLOW,
+    /* 6 */ JEQ(__NR_pidfd_open, 0, 1),
+    /* 7 */ ERR(ENOSYS),
+    /* 8 */ JEQ(__NR_pidfd_send_signal, 0, 1),
+    /* 9 */ ERR(ENOSYS),
+    /* 10 */ JEQ(__NR_process_madvise, 0, 1),
+    /* 11 */ ERR(EINVAL),
+    /* 12 */ JEQ(__NR_madvise, 0, 4),
+    /* 13 */ LD(ARG_LO(2)),
+    /* 14 */ JEQ(GUARD_INSTALL, 1, 0),
+    /* 15 */ JEQ(POPULATE_WRITE, 0, 9),
+    /* 16 */ ERR(EINVAL),
+    /* 17 */ JEQ(__NR_mmap, 0, 7),
+    /* 18 */ LD(ARG_LO(3)),
+    /* 19 */ JSET(MAP_NORESERVE, 0, 5),
+    /* 20 */ LD(ARG_HI(1)),
+    /* 21 */ JEQ(0, 0, 2),
+    /* 22 */ LD(ARG_LO(1)),
+    /* 23 */ JGE(BIG, 0, 1),
+    /* 24 */ ERR(ENOMEM),
+    /* 25 */ ALLOW,
 };
 
 static int cio_compat_install(void)
@@ -96,6 +102,9 @@ static int cio_compat_check(void)
 {
     int bad = 0;
     bad |= cio_compat_expect("membarrier", syscall(__NR_membarrier, 0, 0, 0), ENOSYS);
+    bad |= cio_compat_expect("pidfd_open", syscall(__NR_pidfd_open, getpid(), 0), ENOSYS);
+    bad |= cio_compat_expect("pidfd_send_signal", syscall(__NR_pidfd_send_signal, -1, 0, NULL, 0),
+                             ENOSYS);
     char *p = mmap(NULL, 1 << 20, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (p == MAP_FAILED) {
         perror("cio-compat: a plain 1 MiB mmap");

@@ -356,6 +356,82 @@ static int options_main(void *arg, void **res)
 
 TEST(accepted_sockets_get_the_options) { RUN(options_main, NULL); }
 
+/* ---- Hand-offs between the styles leave the server ---------------------------------- */
+
+static struct echo_proto_stats handoff_stats;
+
+static int to_transport_handler(cio_stream *s, void *arg)
+{
+    (void)arg;
+    char line[64];
+    ssize_t n = cio_stream_read_line(s, line, sizeof line);
+    if (n < 0)
+        return (int)n;
+    int rc = cio_stream_write(s, line, (size_t)n);
+    if (rc < 0)
+        return rc;
+    cio_transport *t;
+    /* From now on the connection is a transport, no longer the server's. */
+    return cio_stream_to_transport(s, &echo_protocol, &handoff_stats, &t);
+}
+
+static int stream_task(void *arg, void **res)
+{
+    (void)res;
+    cio_stream *s = arg;
+    int rc = echo_handler(s, NULL);
+    cio_stream_close(s);
+    return rc;
+}
+
+static void to_stream_data(cio_transport *t, const void *data, size_t len, void *ctx)
+{
+    (void)ctx;
+    cio_stream *s;
+    /* The first bytes go back from here, the rest from a task. */
+    cio_transport_write(t, data, len);
+    if (cio_transport_to_stream(t, &s) == 0 &&
+        cio_task_new(cio_transport_loop(t), NULL, stream_task, s, NULL) != 0)
+        cio_stream_abort(s);
+}
+static const cio_protocol to_stream_protocol = {.data_received = to_stream_data};
+
+static int handoff_main(void *arg, void **res)
+{
+    (void)arg;
+    (void)res;
+    strict_reports();
+    cio_scope sc;
+    EXPECT_OK(cio_timeout_begin(&sc, 60));
+    cio_addr a = loopback4(), at;
+    cio_server *srv;
+    cio_stream *cl;
+
+    EXPECT_OK(cio_server_new(&a, NULL, to_transport_handler, NULL, &srv));
+    EXPECT_OK(cio_server_addr(srv, &at));
+    EXPECT_OK(cio_stream_connect(&at, NULL, NULL, &cl));
+    EXPECT_OK(echo_round(cl, "as a stream\n"));
+    WAIT_UNTIL(cio_server_connections(srv) == 0);
+    EXPECT_OK(echo_round(cl, "as a transport\n"));
+    EXPECT_OK(cio_server_close(srv, 0)); /* nothing of the server's left */
+    EXPECT_OK(echo_round(cl, "still served\n"));
+    EXPECT_OK(cio_stream_close(cl));
+    WAIT_UNTIL(handoff_stats.lost == 1);
+
+    EXPECT_OK(cio_server_new_protocol(&a, NULL, &to_stream_protocol, NULL, &srv));
+    EXPECT_OK(cio_server_addr(srv, &at));
+    EXPECT_OK(cio_stream_connect(&at, NULL, NULL, &cl));
+    EXPECT_OK(echo_round(cl, "to a transport\n"));
+    WAIT_UNTIL(cio_server_connections(srv) == 0);
+    EXPECT_OK(cio_server_close(srv, 0));
+    EXPECT_OK(echo_round(cl, "now a task's stream\n"));
+    EXPECT_OK(cio_stream_close(cl));
+    EXPECT_OK(cio_scope_end(&sc));
+    return 0;
+}
+
+TEST(handoffs_leave_the_server) { RUN(handoff_main, NULL); }
+
 /* ---- Unix sockets ------------------------------------------------------------------ */
 
 static int unix_main(void *arg, void **res)
