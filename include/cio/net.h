@@ -549,7 +549,8 @@ CIO_API int cio_server_new(const cio_addr *addr, const cio_server_options *opts,
 
 /* The same with a protocol: each connection gets a transport running
  * proto, with arg passed to connection_made. Returns as cio_server_new
- * (-EINVAL for a NULL proto). Never suspends. */
+ * (-EINVAL for a NULL proto or one without data_received). Never
+ * suspends. */
 CIO_API int cio_server_new_protocol(const cio_addr *addr, const cio_server_options *opts,
                                     const cio_protocol *proto, void *arg, cio_server **out);
 

@@ -225,6 +225,15 @@ int cio__conn_new_kind(cio_loop *loop, int fd, const cio_stream_options *opts, i
     c->ops = S_ISSOCK(st.st_mode) ? &cio__conn_sock_ops : &cio__conn_pipe_ops;
     if (S_ISSOCK(st.st_mode))
         c->flags |= CIO__C_SOCKET;
+    else if (!S_ISFIFO(st.st_mode))
+        c->notdrained = true;
+    if (S_ISSOCK(st.st_mode) && kind != CIO__CONN_NB_SOCKET) {
+        /* A SOCK_SEQPACKET (or datagram) socket reads a record at a time. */
+        int type = SOCK_STREAM;
+        socklen_t tl = sizeof type;
+        if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &tl) != 0 || type != SOCK_STREAM)
+            c->notdrained = true;
+    }
     c->rneed = CIO_READABLE;
     c->wneed = CIO_WRITABLE;
     c->high = high;
@@ -464,7 +473,7 @@ ssize_t cio__conn_fill_once(struct cio__conn *c, size_t cap)
         c->rend += (uint32_t)r;
         /* A short read drained the socket: the next arrival is a new edge
          * (a pending hang-up stays in the ready bits as CIO_IOERR). */
-        if ((size_t)r < room && !c->ops->pending(c))
+        if ((size_t)r < room && cio__conn_short_read_drains(c))
             cio__nfd_clear(&c->nfd, c->rneed);
         return r;
     }

@@ -155,6 +155,10 @@ struct cio__conn {
     uint8_t rneed, wneed; /* the readiness the ops wait for (CIO_READABLE...) */
     uint8_t armed;       /* what we asked cio__nfd_arm for */
     uint8_t pending;     /* CIO__P_* */
+    /* Neither a stream socket nor a FIFO (a terminal returns a line per
+     * read, a SOCK_SEQPACKET socket a record): a short read does not mean
+     * "drained" (flags has no bit left). */
+    bool notdrained;
     uint16_t ntasks;     /* tasks inside a call on the stream */
     uint32_t refs;       /* the owner, tasks inside, a queued dispatch */
     cio_future *rfut;    /* the reader task's wait */
@@ -176,15 +180,23 @@ _Static_assert(sizeof(struct cio__conn) <= 256, "an idle connection must stay sm
  * loop runs on one), for the tests' accounting. */
 extern _Thread_local size_t cio__conn_rbufs_held;
 
+/* Whether a read that returned fewer bytes than asked emptied the
+ * descriptor (so the ready bit may be cleared without an EAGAIN call). */
+static inline bool cio__conn_short_read_drains(const struct cio__conn *c)
+{
+    return !c->notdrained && !c->ops->pending(c);
+}
+
 /* ---- conn.c -------------------------------------------------------------- */
 
 /* Allocates a connection for fd on loop (registers it, picks the ops by
  * fstat). Copies opts. Returns 0, -EINVAL, -E2BIG, -ENOMEM or the
  * registration's error; fd stays the caller's on error. */
 int cio__conn_new(cio_loop *loop, int fd, const cio_stream_options *opts, struct cio__conn **out);
-/* The same, told what fd is: CIO__CONN_NB_SOCKET for a socket already
- * non-blocking (from accept4 with SOCK_NONBLOCK), which saves the fstat and
- * the two fcntl calls per connection; 0: find out. */
+/* The same, told what fd is: CIO__CONN_NB_SOCKET for a SOCK_STREAM socket
+ * already non-blocking (from accept4 with SOCK_NONBLOCK), which saves the
+ * fstat, the SO_TYPE getsockopt and the two fcntl calls per connection;
+ * 0: find out. */
 enum { CIO__CONN_NB_SOCKET = 1 };
 int cio__conn_new_kind(cio_loop *loop, int fd, const cio_stream_options *opts, int kind,
                        struct cio__conn **out);

@@ -76,6 +76,7 @@ struct cio_server {
     cio_socket_options sopts;
     cio_stream_options stopts;
     bool have_stopts;
+    bool sock_stream; /* the listener is SOCK_STREAM (what it accepts is too) */
     size_t max_connections;
     cio_task_options topts; /* name "<name>-conn", stack_size */
     char *task_name;
@@ -229,10 +230,12 @@ static void conn_task_done(cio_future *task, void *arg)
 static int conn_start_stream(cio_server *srv, int fd)
 {
     struct srv_conn *c = calloc(1, sizeof *c);
-    /* accept4 made fd a non-blocking socket: no fstat/fcntl to find out. */
-    int rc = c ? cio__stream_new_accepted(srv->loop, fd, srv->have_stopts ? &srv->stopts : NULL,
-                                          &c->stream)
-               : -ENOMEM;
+    /* accept4 gave a non-blocking socket of the listener's type: a
+     * SOCK_STREAM listener's need no fstat, SO_TYPE or fcntl. */
+    const cio_stream_options *so = srv->have_stopts ? &srv->stopts : NULL;
+    int rc = !c              ? -ENOMEM
+             : srv->sock_stream ? cio__stream_new_accepted(srv->loop, fd, so, &c->stream)
+                                : cio_stream_new(fd, so, &c->stream);
     if (rc < 0) {
         close(fd);
         free(c);
@@ -475,6 +478,10 @@ static int server_new(const cio_addr *addr, const cio_server_options *opts,
     }
     if ((rc = cio_socket_local(srv->lfd, &srv->addr)) < 0)
         goto fail;
+    int type = 0;
+    socklen_t tl = sizeof type;
+    srv->sock_stream = getsockopt(srv->lfd, SOL_SOCKET, SO_TYPE, &type, &tl) == 0 &&
+                       type == SOCK_STREAM;
     /* The accepted sockets' options, set once on the listener (they are
      * inherited). */
     sa_family_t family = srv->addr.u.sa.sa_family;
@@ -528,7 +535,7 @@ int cio_server_new_protocol(const cio_addr *addr, const cio_server_options *opts
 {
     if (out)
         *out = NULL;
-    if (!proto)
+    if (!proto || !proto->data_received) /* cio_transport_new would refuse each one */
         return -EINVAL;
     return server_new(addr, opts, NULL, proto, arg, out);
 }

@@ -136,7 +136,7 @@ static ssize_t direct_read(struct cio__conn *c, void *buf, size_t len)
 {
     ssize_t r = c->ops->read(c, buf, len);
     if (r > 0) {
-        if ((size_t)r < len && !c->ops->pending(c))
+        if ((size_t)r < len && cio__conn_short_read_drains(c))
             cio__nfd_clear(&c->nfd, c->rneed);
     } else if (r == 0) {
         c->flags |= CIO__C_EOF;
@@ -682,8 +682,8 @@ int cio_stream_close(cio_stream *s)
         rc = cio__conn_wait_write(c, CIO__WAIT_FLUSH);
         if (rc == -ETIMEDOUT || rc == -ECANCELED)
             reset = true;
-        cio__conn_close(c, reset, -EBADF);
         cio__conn_gone(c);
+        cio__conn_close(c, reset, -EBADF);
         leave(c);
         return rc;
     }

@@ -134,7 +134,7 @@ static void on_eof(struct cio__conn *c)
 {
     c->flags |= CIO__C_EOF | CIO__C_EOF_TOLD;
     bool keep = c->proto->eof_received && c->proto->eof_received((cio_transport *)c, c->ctx);
-    if (!live(c))
+    if (!live(c) || !(c->flags & CIO__C_MADE)) /* lost, or handed on (see do_read) */
         return;
     if (!keep && !(c->flags & CIO__C_CLOSING))
         close_graceful(c);
@@ -166,7 +166,10 @@ static void do_read(struct cio__conn *c)
             cio__conn_buf_give(c->net, buf);
         else
             free(buf);
-        if (!live(c) || (c->flags & (CIO__C_RPAUSED | CIO__C_CLOSING)))
+        /* (not MADE: the callback handed the connection to a stream and
+         * on to a new protocol, whose connection_made comes first) */
+        if (!live(c) || !(c->flags & CIO__C_MADE) ||
+            (c->flags & (CIO__C_RPAUSED | CIO__C_CLOSING)))
             return;
     }
     if (c->flags & CIO__C_EOF) {
@@ -186,7 +189,7 @@ static void do_read(struct cio__conn *c)
         }
         ssize_t r = c->ops->read(c, buf, CIO__BUF_SIZE);
         if (r > 0) {
-            if (r < CIO__BUF_SIZE && !c->ops->pending(c))
+            if (r < CIO__BUF_SIZE && cio__conn_short_read_drains(c))
                 cio__nfd_clear(&c->nfd, c->rneed);
             deliver(c, buf, (size_t)r);
             cio__conn_buf_give(c->net, buf);
@@ -226,6 +229,11 @@ static void dispatch(void *arg)
     if (c->mode == CIO__CONN_TRANSPORT) {
         /* A transport closed before this ran still gets connection_made,
          * then connection_lost: its owner holds it and waits for the end. */
+        /* A connect future still pending but done was cancelled by its
+         * owner; its done callback (queued, c->connect_fut still set) ends
+         * the attempt, and connection_made must not run meanwhile. */
+        if ((p & CIO__P_MADE) && c->connect_fut && cio_future_is_done(c->connect_fut))
+            p &= (uint8_t)~CIO__P_MADE;
         if ((p & CIO__P_MADE) && !(c->flags & CIO__C_MADE)) {
             int rc = 0;
             c->flags |= CIO__C_MADE;
@@ -566,6 +574,8 @@ int cio_stream_to_transport(cio_stream *s, const cio_protocol *proto, void *arg,
     c->proto = proto;
     c->ctx = arg;
     c->peeked = 0;
+    /* A new protocol: it hears of an end an earlier one was told of. */
+    c->flags &= (uint16_t)~CIO__C_EOF_TOLD;
     cio__transport_schedule(c, CIO__P_MADE);
     if (!(c->flags & CIO__C_SCHEDULED)) {
         c->mode = CIO__CONN_STREAM;
