@@ -212,9 +212,9 @@ CIO_API int cio_socket_peer(int fd, cio_addr *out);
  * outside a task, -ECANCELED/-ETIMEDOUT/-EBUSY of the wait (nothing sent),
  * sendmsg's error (-EBADF for a closed descriptor in fds, -EPIPE, ...).
  * fd and the descriptors stay the caller's (the receiver gets duplicates).
- * Both calls wait through cio_fd_wait when they must, whose registration
- * stays: a socket they used leaves through cio_fd_close (or cio_fd_forget
- * first). May suspend. */
+ * Both calls wait as cio_fd_read and cio_fd_write do (fd is put in
+ * non-blocking mode; its registration stays): a socket they used leaves
+ * through cio_fd_close (or cio_fd_forget first). May suspend. */
 #define CIO_SOCKET_MAX_FDS 253
 CIO_API ssize_t cio_socket_send_fds(int fd, const void *buf, size_t len, const int *fds,
                                     size_t nfds);

@@ -18,42 +18,39 @@ _Thread_local size_t cio__conn_rbufs_held;
 
 /* ---- The plain ops -------------------------------------------------------- */
 
-static ssize_t sock_read(struct cio__conn *c, void *buf, size_t len)
+/* The outcome of a failed plain system call: -EAGAIN, noting in *need the
+ * direction to wait for, or -errno. Read errno right after the call. */
+static ssize_t plain_failed(uint8_t *need, int dir)
 {
-    for (;;) {
-        ssize_t r = recv(c->nfd.fd, buf, len, 0);
-        if (r >= 0)
-            return r;
-        if (errno == EINTR)
-            continue;
-        if (errno == EAGAIN || errno == EWOULDBLOCK) {
-            c->rneed = CIO_READABLE;
-            return -EAGAIN;
-        }
-        return -errno;
+    if (errno == EAGAIN || errno == EWOULDBLOCK) {
+        *need = (uint8_t)dir;
+        return -EAGAIN;
     }
+    return -errno;
+}
+
+/* read(2) is recv(2) without flags on a socket: one read for both kinds. */
+static ssize_t plain_read(struct cio__conn *c, void *buf, size_t len)
+{
+    ssize_t r;
+    do
+        r = read(c->nfd.fd, buf, len);
+    while (r < 0 && errno == EINTR);
+    return r >= 0 ? r : plain_failed(&c->rneed, CIO_READABLE);
 }
 
 static ssize_t sock_writev(struct cio__conn *c, const struct iovec *iov, int iovcnt)
 {
-    for (;;) {
-        ssize_t r;
+    ssize_t r;
+    do {
         if (iovcnt == 1) {
             r = send(c->nfd.fd, iov[0].iov_base, iov[0].iov_len, MSG_NOSIGNAL);
         } else {
             struct msghdr m = {.msg_iov = (struct iovec *)iov, .msg_iovlen = (size_t)iovcnt};
             r = sendmsg(c->nfd.fd, &m, MSG_NOSIGNAL);
         }
-        if (r >= 0)
-            return r;
-        if (errno == EINTR)
-            continue;
-        if (errno == EAGAIN || errno == EWOULDBLOCK) {
-            c->wneed = CIO_WRITABLE;
-            return -EAGAIN;
-        }
-        return -errno;
-    }
+    } while (r < 0 && errno == EINTR);
+    return r >= 0 ? r : plain_failed(&c->wneed, CIO_WRITABLE);
 }
 
 static int sock_shutdown(struct cio__conn *c)
@@ -77,36 +74,13 @@ static size_t plain_pending(const struct cio__conn *c)
     return 0;
 }
 
-static ssize_t pipe_read(struct cio__conn *c, void *buf, size_t len)
-{
-    for (;;) {
-        ssize_t r = read(c->nfd.fd, buf, len);
-        if (r >= 0)
-            return r;
-        if (errno == EINTR)
-            continue;
-        if (errno == EAGAIN || errno == EWOULDBLOCK) {
-            c->rneed = CIO_READABLE;
-            return -EAGAIN;
-        }
-        return -errno;
-    }
-}
-
 static ssize_t pipe_writev(struct cio__conn *c, const struct iovec *iov, int iovcnt)
 {
-    for (;;) {
-        ssize_t r = writev(c->nfd.fd, iov, iovcnt);
-        if (r >= 0)
-            return r;
-        if (errno == EINTR)
-            continue;
-        if (errno == EAGAIN || errno == EWOULDBLOCK) {
-            c->wneed = CIO_WRITABLE;
-            return -EAGAIN;
-        }
-        return -errno;
-    }
+    ssize_t r;
+    do
+        r = writev(c->nfd.fd, iov, iovcnt);
+    while (r < 0 && errno == EINTR);
+    return r >= 0 ? r : plain_failed(&c->wneed, CIO_WRITABLE);
 }
 
 /* A pipe has no half-close: its write end is closed (the reader sees the
@@ -127,10 +101,10 @@ static void pipe_close(struct cio__conn *c, bool reset)
 }
 
 const struct cio__conn_ops cio__conn_sock_ops = {
-    sock_read, sock_writev, sock_shutdown, sock_close, plain_pending,
+    plain_read, sock_writev, sock_shutdown, sock_close, plain_pending,
 };
 const struct cio__conn_ops cio__conn_pipe_ops = {
-    pipe_read, pipe_writev, pipe_shutdown, pipe_close, plain_pending,
+    plain_read, pipe_writev, pipe_shutdown, pipe_close, plain_pending,
 };
 
 /* ---- The pool ------------------------------------------------------------- */

@@ -2,10 +2,11 @@
  * cio_socket_send_fds, cio_socket_recv_fds.
  *
  * The socket stays the caller's: these calls neither adopt nor close it.
- * They try the system call first and wait only on EAGAIN, through
- * cio_fd_wait, whose registration then stays with the descriptor (no
- * epoll_ctl per wait, as for cio_fd_read/cio_fd_write): so a socket these
- * calls used must leave through cio_fd_close, or cio_fd_forget before the
+ * They run through cio__fd_io, as cio_fd_read and cio_fd_write do: the
+ * system call first, a wait only on EAGAIN, on the descriptor's raw
+ * registration, which then stays with it (no epoll_ctl and no probe per
+ * wait; the socket is made non-blocking once). So a socket these calls
+ * used must leave through cio_fd_close, or cio_fd_forget before the
  * program closes it or hands it to a stream. */
 #include <errno.h>
 #include <stdint.h>
@@ -27,6 +28,23 @@ union fdpass_ctrl {
     char buf[FDPASS_CTRL_SPACE];
     struct cmsghdr align;
 };
+
+static ssize_t do_sendmsg(int fd, void *arg)
+{
+    ssize_t n = sendmsg(fd, arg, MSG_NOSIGNAL);
+    return n >= 0 ? n : -errno;
+}
+
+/* Each try offers the whole control buffer again (a failed recvmsg may
+ * have changed msg_controllen). */
+static ssize_t do_recvmsg(int fd, void *arg)
+{
+    struct msghdr *msg = arg;
+    msg->msg_controllen = sizeof(union fdpass_ctrl);
+    msg->msg_flags = 0;
+    ssize_t n = recvmsg(fd, msg, MSG_CMSG_CLOEXEC);
+    return n >= 0 ? n : -errno;
+}
 
 ssize_t cio_socket_send_fds(int fd, const void *buf, size_t len, const int *fds, size_t nfds)
 {
@@ -60,18 +78,7 @@ ssize_t cio_socket_send_fds(int fd, const void *buf, size_t len, const int *fds,
         c->cmsg_len = CMSG_LEN(nfds * sizeof(int));
         memcpy(CMSG_DATA(c), fds, nfds * sizeof(int));
     }
-    for (;;) {
-        ssize_t n = sendmsg(fd, &msg, MSG_NOSIGNAL);
-        if (n >= 0)
-            return n;
-        if (errno == EINTR)
-            continue;
-        if (errno != EAGAIN)
-            return -errno;
-        int rc = cio_fd_wait(fd, CIO_WRITABLE, NULL);
-        if (rc)
-            return rc;
-    }
+    return cio__fd_io(fd, CIO_WRITABLE, do_sendmsg, &msg);
 }
 
 /* Stores the descriptors of every SCM_RIGHTS message of msg: the first
@@ -108,33 +115,18 @@ ssize_t cio_socket_recv_fds(int fd, void *buf, size_t len, int *fds, size_t *nfd
     *nfds = 0;
     union fdpass_ctrl ctrl;
     struct iovec iov = {buf, len};
-    for (;;) {
-        struct msghdr msg = {
-            .msg_iov = &iov,
-            .msg_iovlen = 1,
-            .msg_control = ctrl.buf,
-            .msg_controllen = sizeof ctrl.buf,
-        };
-        ssize_t n = recvmsg(fd, &msg, MSG_CMSG_CLOEXEC);
-        if (n < 0) {
-            if (errno == EINTR)
-                continue;
-            if (errno != EAGAIN)
-                return -errno;
-            int rc = cio_fd_wait(fd, CIO_READABLE, NULL);
-            if (rc)
-                return rc;
-            continue;
-        }
-        size_t stored;
-        size_t total = fdpass_take(&msg, fds, room, &stored);
-        *nfds = stored;
-        /* MSG_CTRUNC: the kernel had descriptors it could not put in the
-         * control buffer (it closed them itself); with room for the most a
-         * message carries that takes another control message (credentials
-         * the socket asked for) in the way: a loss all the same. */
-        if (total > stored || (msg.msg_flags & MSG_CTRUNC))
-            return -EMSGSIZE;
+    struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctrl.buf};
+    ssize_t n = cio__fd_io(fd, CIO_READABLE, do_recvmsg, &msg);
+    if (n < 0)
         return n;
-    }
+    size_t stored;
+    size_t total = fdpass_take(&msg, fds, room, &stored);
+    *nfds = stored;
+    /* MSG_CTRUNC: the kernel had descriptors it could not put in the
+     * control buffer (it closed them itself); with room for the most a
+     * message carries that takes another control message (credentials
+     * the socket asked for) in the way: a loss all the same. */
+    if (total > stored || (msg.msg_flags & MSG_CTRUNC))
+        return -EMSGSIZE;
+    return n;
 }
