@@ -8,5 +8,7 @@
 #include "cio/task.h"
 #include "cio/sync.h"
 #include "cio/net.h"
+#include "cio/tls.h"
+#include "cio/dns.h"
 
 #endif

@@ -1,16 +1,21 @@
 #!/bin/sh
 # Installs the Debian packages a make target needs, with apt-get, only when
 # one is missing. Safe to run repeatedly. Usage: deps.sh GROUP...
-#   build     the compiler and CMake: all that building cio takes (make build,
-#             make run)
-#   test      build, plus python3 (the docs checks) and pkg-config (the
-#             installed-package test): make test, ucontext, compat
+#   build     the compiler, CMake, and the libraries cio links: OpenSSL
+#             (libssl-dev) and c-ares (libc-ares-dev); all that building cio
+#             takes (make build, make run)
+#   test      build, plus python3 (the docs checks, the TLS tests' Python
+#             peer), pkg-config (the installed-package test), and the real
+#             peers the TLS and DNS tests start on loopback: openssl, curl,
+#             dnsmasq-base (dnsmasq without a system service): make test,
+#             ucontext, compat
 #   sanitize  test, plus the sanitizer runtimes (make asan, make tsan). On
 #             Debian they come with gcc (libgcc-N-dev depends on libasan,
 #             libtsan, libubsan), so this installs nothing more there; the
 #             group exists so that only the sanitizer targets ask for them
-#   bench     test, plus the peers: libuv, libevent, Boost.Context, asyncio and
-#             uvloop, and valgrind (callgrind instruction counts)
+#   bench     test, plus the peers: libuv, libevent (with its OpenSSL
+#             bufferevents and evdns), Boost.Context, asyncio and uvloop,
+#             nginx (the TLS handshake peer), and valgrind (callgrind)
 #   stress    stress-ng (the suite under load)
 #   format    clang-format (make format)
 # A target installs only what it uses: `make build` never pulls in python3,
@@ -30,11 +35,14 @@ sanitizer_runtimes() {
 PKGS=""
 for group in "${@:-build}"; do
     case "$group" in
-    build) PKGS="$PKGS build-essential cmake" ;;
-    test) PKGS="$PKGS build-essential cmake pkg-config python3" ;;
-    sanitize) PKGS="$PKGS build-essential cmake pkg-config python3 $(sanitizer_runtimes)" ;;
-    bench) PKGS="$PKGS build-essential cmake pkg-config python3 valgrind
-                 libuv1-dev libevent-dev libboost-context-dev python3-uvloop" ;;
+    build) PKGS="$PKGS build-essential cmake libssl-dev libc-ares-dev" ;;
+    test) PKGS="$PKGS build-essential cmake libssl-dev libc-ares-dev pkg-config python3
+                openssl curl dnsmasq-base" ;;
+    sanitize) PKGS="$PKGS build-essential cmake libssl-dev libc-ares-dev pkg-config python3
+                openssl curl dnsmasq-base $(sanitizer_runtimes)" ;;
+    bench) PKGS="$PKGS build-essential cmake libssl-dev libc-ares-dev pkg-config python3
+                 openssl dnsmasq-base valgrind libuv1-dev libevent-dev libboost-context-dev
+                 python3-uvloop nginx" ;;
     stress) PKGS="$PKGS stress-ng" ;;
     format) PKGS="$PKGS clang-format" ;;
     *) echo "deps.sh: unknown group '$group'" >&2; exit 2 ;;

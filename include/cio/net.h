@@ -161,6 +161,12 @@ typedef struct cio_socket_options {
     bool v6only;     /* IPV6_V6ONLY on an IPv6 listener; default off (dual stack) */
     bool unlink;     /* a Unix listener removes a stale socket file at its path first */
     const cio_addr *local; /* connect: bind to this local address first */
+    /* Connecting by name (cio_stream_connect_name, cio_transport_connect_name): */
+    struct cio_resolver *resolver; /* NULL: the loop's default (cio/dns.h) */
+    int family;             /* AF_UNSPEC (both, the default), AF_INET, AF_INET6 */
+    double attempt_delay;   /* Happy Eyeballs: seconds before the next address
+                               is tried while one still connects; 0: 0.25 (RFC
+                               8305); INFINITY: one address at a time */
 } cio_socket_options;
 
 #define CIO_SOCKET_OPTIONS_INIT {.size = sizeof(cio_socket_options)}
@@ -248,11 +254,24 @@ CIO_API ssize_t cio_socket_recv_fds(int fd, void *buf, size_t len, int *fds, siz
  * is returned by the write or drain that sees it and by every later one. */
 typedef struct cio_stream cio_stream;
 
+/* cio/tls.h and cio/dns.h. */
+typedef struct cio_tls_config cio_tls_config;
+typedef struct cio_resolver cio_resolver;
+
 typedef struct cio_stream_options {
     size_t size;       /* sizeof(cio_stream_options) as compiled: the macros */
     size_t high_water; /* bytes; default 64 KiB */
     size_t low_water;  /* bytes; default high_water / 4; must not exceed high_water */
     size_t limit;      /* the most a line or read_until may span; default 64 KiB */
+    /* TLS (cio/tls.h): the connection speaks TLS with this configuration
+     * (its role, client or server, says which side); NULL: plain. */
+    const cio_tls_config *tls;
+    /* Client: the server name sent as SNI and verified against the
+     * certificate (an IP literal: verified against its IP addresses, no
+     * SNI); NULL: the host given to a connect-by-name call. A client with
+     * verification on and no name at all fails with -EINVAL. The session
+     * cache keys resumption on it (and the port). */
+    const char *server_name;
 } cio_stream_options;
 
 #define CIO_STREAM_OPTIONS_INIT {.size = sizeof(cio_stream_options)}
@@ -266,13 +285,33 @@ typedef struct cio_stream_options {
  * low_water > high_water), -E2BIG, -EPERM with no current loop (call it
  * from a task or a callback of a running loop), -ENOMEM, or the error of
  * registering fd with the loop (-EBUSY: it has a cio_loop_add_reader
- * watcher). Never suspends. */
+ * watcher; -EINVAL for opts->tls: upgrade with cio_stream_start_tls).
+ * Never suspends. */
 CIO_API int cio_stream_new(int fd, const cio_stream_options *opts, cio_stream **out);
 
 /* cio_socket_connect, then cio_stream_new: a TCP or Unix stream connected
- * to addr. Returns what they return. May suspend. */
+ * to addr. With opts->tls, the TLS handshake follows before it returns
+ * (opts->server_name is the name verified; cio/tls.h). Returns what they
+ * return, and the TLS errors. May suspend. */
 CIO_API int cio_stream_connect(const cio_addr *addr, const cio_socket_options *sopts,
                                const cio_stream_options *opts, cio_stream **out);
+
+/* Connects to host (a name, or a numeric IPv4/IPv6 address) at port:
+ * resolves it (sopts->resolver, sopts->family), then tries the addresses
+ * as RFC 8305 (Happy Eyeballs) says: address families interleaved, IPv6
+ * first; while an attempt is in progress the next starts after
+ * sopts->attempt_delay (or at once when the attempt fails); the first
+ * connection made wins and every other attempt is cancelled and closed.
+ * With opts->tls the TLS handshake follows (server name: opts->server_name,
+ * else host). The whole (resolution, connection, handshake) runs under the
+ * task's deadline. Returns 0, -EINVAL (NULL or empty host, port 0, NULL
+ * out), the resolver's errors (cio/dns.h), the last attempt's connect
+ * error when all fail (-ECONNREFUSED, ...), the TLS errors (cio/tls.h),
+ * -EPERM outside a task, -ECANCELED, -ETIMEDOUT, -ENOMEM. No descriptor is
+ * left open on error. May suspend. */
+CIO_API int cio_stream_connect_name(const char *host, uint16_t port,
+                                    const cio_socket_options *sopts,
+                                    const cio_stream_options *opts, cio_stream **out);
 
 /* Reads what is buffered, or suspends until some bytes arrive: returns the
  * bytes copied into buf (1..len), 0 at end of stream, or -errno
@@ -419,7 +458,9 @@ typedef struct cio_protocol {
 
 /* Makes a transport of the connected descriptor fd on loop and calls
  * proto->connection_made (from the loop, soon; NULL callbacks are skipped,
- * data_received is required). Owns fd from then on (on error it is still
+ * data_received is required). With opts->tls, the TLS handshake comes
+ * first: connection_made follows it, and a failed handshake ends the
+ * transport without any callback (the descriptor is closed). Owns fd from then on (on error it is still
  * the caller's). Call it on the loop's thread. Returns 0, -EINVAL, -E2BIG,
  * -ENOMEM, or the error of registering fd. Never suspends. */
 CIO_API int cio_transport_new(cio_loop *loop, int fd, const cio_stream_options *opts,
@@ -437,6 +478,16 @@ CIO_API int cio_transport_connect(cio_loop *loop, const cio_addr *addr,
                                   const cio_socket_options *sopts,
                                   const cio_stream_options *opts, const cio_protocol *proto,
                                   void *arg, cio_future **out);
+
+/* cio_transport_connect by name: resolves host and connects as
+ * cio_stream_connect_name does (Happy Eyeballs, then TLS with opts->tls),
+ * then runs proto. *out (may be NULL) receives a future as
+ * cio_transport_connect's (cancelling it cancels the whole attempt).
+ * Returns 0 (started), -EINVAL, -E2BIG, -ENOMEM. Never suspends. */
+CIO_API int cio_transport_connect_name(cio_loop *loop, const char *host, uint16_t port,
+                                       const cio_socket_options *sopts,
+                                       const cio_stream_options *opts,
+                                       const cio_protocol *proto, void *arg, cio_future **out);
 
 /* Sends what the socket takes and buffers the rest. Never blocks:
  * exceeding the high-water mark calls pause_writing (later, from the loop).
@@ -494,6 +545,59 @@ CIO_API int cio_transport_to_stream(cio_transport *t, cio_stream **out);
 CIO_API int cio_stream_to_transport(cio_stream *s, const cio_protocol *proto, void *arg,
                                     cio_transport **out);
 
+/* ---- TLS connections (configurations and errors: cio/tls.h) ---------------- */
+
+/* OpenSSL's SSL, for the escape hatch (no OpenSSL header needed). */
+struct ssl_st;
+
+/* What a TLS connection negotiated. The strings stay valid while the
+ * connection is open. */
+typedef struct cio_tls_info {
+    int version;             /* CIO_TLS_1_2 or CIO_TLS_1_3 (cio/tls.h) */
+    const char *cipher;      /* "TLS_AES_128_GCM_SHA256" */
+    const char *alpn;        /* the protocol ALPN chose; NULL: none */
+    const char *server_name; /* client: the name asked for; server: the SNI
+                                the client sent; NULL: none */
+    bool resumed;            /* the session was resumed (abbreviated handshake) */
+    bool peer_verified;      /* the peer presented a certificate that verified */
+    bool ktls_send;          /* the kernel encrypts what is sent */
+    bool ktls_recv;          /* the kernel decrypts what is received */
+} cio_tls_info;
+
+/* The negotiated parameters of a stream's / transport's TLS session.
+ * Return 0, -EINVAL (NULL), -ENOTCONN (not a TLS connection, or its
+ * handshake is not done). Never suspend. */
+CIO_API int cio_stream_tls_info(const cio_stream *s, cio_tls_info *out);
+CIO_API int cio_transport_tls_info(const cio_transport *t, cio_tls_info *out);
+
+/* The OpenSSL SSL object of a TLS connection (NULL otherwise): for the
+ * peer's certificate and the like; reading or writing through it directly
+ * is not allowed. Never suspend. */
+CIO_API struct ssl_st *cio_stream_ssl(const cio_stream *s);
+CIO_API struct ssl_st *cio_transport_ssl(const cio_transport *t);
+
+/* STARTTLS: upgrades a plain stream to TLS in place, as the side cfg says
+ * (client or server). Bytes buffered for writing are sent in the clear
+ * first; bytes already buffered for reading are the peer's first TLS bytes
+ * and are handed to TLS. server_name as in cio_stream_options (client: the
+ * name to verify; NULL with verification on is -EINVAL). Suspends until
+ * the handshake is done (handshake_timeout, the task's deadline). On a TLS
+ * error the stream can only be closed (cio_stream_abort). Returns 0,
+ * -EINVAL (NULL, already TLS, not a socket), -EBUSY (another task is
+ * inside a call on s), -EPERM outside a task, -ECANCELED, -ETIMEDOUT, the
+ * TLS errors above, the stream's errors. May suspend. */
+CIO_API int cio_stream_start_tls(cio_stream *s, const cio_tls_config *cfg,
+                                 const char *server_name);
+
+/* The same for a transport, from its protocol's callbacks: data_received
+ * stops until the handshake is done, and bytes written meanwhile are sent
+ * encrypted after it. *out (may be NULL) receives a future (the caller's
+ * reference) completing with 0 once the handshake is done, or with the
+ * TLS error (connection_lost(error) follows). Returns 0 (started),
+ * -EINVAL, -ENOMEM. Never suspends. */
+CIO_API int cio_transport_start_tls(cio_transport *t, const cio_tls_config *cfg,
+                                    const char *server_name, cio_future **out);
+
 /* ---- Servers ---------------------------------------------------------------
  * A server listens on an address and runs, for every connection, a task
  * (cio_server_new: the task receives a stream it owns) or a protocol
@@ -531,8 +635,10 @@ typedef struct cio_server_options {
 
 /* Listens on addr (NULL when opts->fd names a listening socket, which the
  * server then adopts: closing the server closes it) and starts accepting
- * on the current loop. Each connection becomes a stream (opts->stream) and
- * runs handler(stream, arg) in a new task of the server, named
+ * on the current loop. Each connection becomes a stream (opts->stream;
+ * with opts->stream->tls its TLS handshake is done first, and a connection
+ * whose handshake fails is closed without a task) and runs
+ * handler(stream, arg) in a new task of the server, named
  * "<name>-conn", with opts->stack_size. The task's outcome is the
  * handler's return value (negative: its error; else its result, as an
  * intptr_t); the server reads it, so a handler's error is not reported as

@@ -260,6 +260,22 @@ bool cio__conn_wait_done(const struct cio__conn *c, int kind);
 void *cio__conn_buf_take(struct cio__net *net);
 void cio__conn_buf_give(struct cio__net *net, void *buf);
 
+/* tls.c (issue 9). Turns c (a connected socket: a client's, or one a
+ * server accepted) into a TLS connection with cfg's role: c->ops becomes
+ * TLS's, c->ops_ctx its state (holding a reference on cfg). Bytes already
+ * in c's read buffer are the peer's first TLS bytes and are handed to TLS;
+ * bytes in its write buffer go out in the clear first. Client: server_name
+ * (may be NULL: then verification must be off, else -EINVAL) is sent as
+ * SNI and verified; server_name and port key the session cache. Returns 0,
+ * -EINVAL (already TLS, not a socket), -ENOMEM. Never suspends. */
+int cio__tls_attach(struct cio__conn *c, const cio_tls_config *cfg, const char *server_name,
+                    uint16_t port);
+/* Runs an attached connection's handshake from a task, under cfg's
+ * handshake_timeout and the task's deadline. Returns 0 or the errors of
+ * cio/tls.h (the thread's cio_tls_last_error() set), -ETIMEDOUT,
+ * -ECANCELED. May suspend. */
+int cio__tls_handshake(struct cio__conn *c);
+
 /* transport.c: the connection's events while it is a transport, and the
  * queued dispatch. */
 void cio__transport_on_event(struct cio__conn *c, int events);

@@ -35,6 +35,8 @@ include/cio/future.h ^cio_(future_[a-z0-9_]+|gather_future|wait_future|wait_for_
 include/cio/task.h ^cio_(run|run_with|spawn|spawn_[a-z0-9_]+|task_[a-z0-9_]+|await|sleep|yield|current_task|all_tasks|to_thread|to_thread_with|timeout_begin|deadline_begin|shield_begin|scope_[a-z0-9_]+|wait_for|gather|wait|shield|as_completed_next|gen_[a-z0-9_]+|context_var_[a-z0-9_]+|thread_future_[a-z0-9_]+)$
 include/cio/sync.h ^cio_(lock|event|semaphore|condition|barrier|queue)_[a-z0-9_]+$
 include/cio/net.h ^cio_(fd|addr|socket|stream|transport|server|udp|process|file)_[a-z0-9_]+$
+include/cio/tls.h ^cio_tls_[a-z0-9_]+$
+include/cio/dns.h ^cio_(resolver|dns)_[a-z0-9_]+$
 '
 
 check() {
@@ -50,7 +52,8 @@ check() {
             p == "include/cio/loop.h" || p == "include/cio/future.h") return "core"
         if (p ~ /^src\/task\// || p == "include/cio/task.h") return "task"
         if (p ~ /^src\/sync\// || p == "include/cio/sync.h") return "sync"
-        if (p ~ /^src\/net\// || p == "include/cio/net.h") return "net"
+        if (p ~ /^src\/net\// || p == "include/cio/net.h" || p == "include/cio/tls.h" ||
+            p == "include/cio/dns.h") return "net"
         if (p == "include/cio.h") return "umbrella"
         return ""
     }
