@@ -378,28 +378,35 @@ TEST(client_certificate_required_tls12) { client_cert_case(true); }
 TEST(alpn_chosen)
 {
     int fds = test_fd_baseline();
-    tp_peer srv;
+    tp_peer srv, plain;
     const char *const args[] = {"-www", "-alpn", "h2,http/1.1", NULL};
     uint16_t port = tp_s_server(&srv, "server", args);
+    uint16_t pport = tp_s_server(&plain, "server", www); /* no ALPN at all */
     cio_tls_config *a = TP_CLIENT(.alpn = "http/1.1");
     cio_tls_config *b = TP_CLIENT(.alpn = "spdy/1,h2");
-    /* s_server answers a list with nothing in common with no ALPN at all
-     * (it does not fail the handshake) */
+    /* nothing in common: s_server fails the handshake with the
+     * no_application_protocol alert */
     cio_tls_config *c = TP_CLIENT(.alpn = "foo");
-    struct fetch fs[3] = {{.port = port, .cfg = a}, {.port = port, .cfg = b},
-                          {.port = port, .cfg = c}};
-    run_fetches(fs, 3);
-    for (int i = 0; i < 3; i++)
-        EXPECT_PAGE_OK(&fs[i]);
+    struct fetch fs[4] = {{.port = port, .cfg = a}, {.port = port, .cfg = b},
+                          {.port = port, .cfg = c}, {.port = pport, .cfg = b}};
+    run_fetches(fs, 4);
+    EXPECT_PAGE_OK(&fs[0]);
     EXPECT_STR_EQ("http/1.1", fs[0].alpn);
+    EXPECT_PAGE_OK(&fs[1]);
     EXPECT_STR_EQ("h2", fs[1].alpn);
-    EXPECT_STR_EQ("", fs[2].alpn);
-    for (int i = 0; i < 3; i++)
+    EXPECT_ERR(-ENOPROTOOPT, fs[2].rc);
+    if (!strcasestr(fs[2].err, "no application protocol"))
+        FAIL("cio_tls_last_error(): \"%s\"", fs[2].err);
+    /* a server that does not speak ALPN: connected, none chosen */
+    EXPECT_PAGE_OK(&fs[3]);
+    EXPECT_STR_EQ("", fs[3].alpn);
+    for (int i = 0; i < 4; i++)
         fetch_free(&fs[i]);
     cio_tls_config_free(a);
     cio_tls_config_free(b);
     cio_tls_config_free(c);
     tp_stop(&srv);
+    tp_stop(&plain);
     EXPECT_EQ(fds, test_fd_count());
 }
 
