@@ -116,6 +116,177 @@ TEST(stream_handshake_echo)
     RUN(basic_main, NULL);
 }
 
+
+/* ---- Transports: a protocol server, a transport client ---------------- */
+
+static int tp_made(cio_transport *t, void *arg, void **ctx)
+{
+    (void)ctx;
+    int *made = arg;
+    (*made)++;
+    cio_tls_info inf;
+    EXPECT_OK(cio_transport_tls_info(t, &inf));
+    EXPECT_TRUE(cio_transport_ssl(t) != NULL);
+    return 0;
+}
+
+static void tp_echo(cio_transport *t, const void *d, size_t len, void *ctx)
+{
+    (void)ctx;
+    EXPECT_OK(cio_transport_write(t, d, len));
+}
+
+static const cio_protocol tp_echo_proto = {.connection_made = tp_made, .data_received = tp_echo};
+
+struct tcli {
+    char buf[4096];
+    size_t len;
+    int made, lost, lost_err;
+    bool eof;
+    cio_transport *t;
+};
+
+static int tc_made(cio_transport *t, void *arg, void **ctx)
+{
+    (void)ctx;
+    struct tcli *k = arg;
+    k->t = t;
+    k->made++;
+    cio_tls_info inf;
+    EXPECT_OK(cio_transport_tls_info(t, &inf));
+    EXPECT_TRUE(inf.peer_verified);
+    return cio_transport_write(t, "hello over tls\n", 15);
+}
+
+static void tc_data(cio_transport *t, const void *d, size_t len, void *ctx)
+{
+    struct tcli *k = ctx;
+    EXPECT_TRUE(k->len + len <= sizeof k->buf);
+    memcpy(k->buf + k->len, d, len);
+    k->len += len;
+    if (k->len == 15)
+        EXPECT_OK(cio_transport_close(t));
+}
+
+static void tc_lost(cio_transport *t, int err, void *ctx)
+{
+    (void)t;
+    struct tcli *k = ctx;
+    k->lost++;
+    k->lost_err = err;
+}
+
+static const cio_protocol tc_proto = {
+    .connection_made = tc_made, .data_received = tc_data, .connection_lost = tc_lost};
+
+static int transport_main(void *arg, void **res)
+{
+    (void)arg, (void)res;
+    cio_scope sc;
+    EXPECT_OK(cio_timeout_begin(&sc, 60));
+    cio_tls_config *scfg = tls_server_cfg(CIO_TLS_OPTIONS());
+    cio_tls_config *ccfg = tls_client_cfg(CIO_TLS_OPTIONS());
+    int made = 0;
+    cio_addr a = tls_loopback(), sa;
+    cio_server *srv;
+    EXPECT_OK(cio_server_new_protocol(
+        &a, &CIO_SERVER_OPTIONS(.stream = &CIO_STREAM_OPTIONS(.tls = scfg)), &tp_echo_proto,
+        &made, &srv));
+    EXPECT_OK(cio_server_addr(srv, &sa));
+    /* a transport client */
+    struct tcli k = {0};
+    cio_future *f;
+    EXPECT_OK(cio_transport_connect(cio_current_loop(), &sa, NULL,
+                                    &CIO_STREAM_OPTIONS(.tls = ccfg, .server_name = "localhost"),
+                                    &tc_proto, &k, &f));
+    EXPECT_OK(cio_await(f, NULL));
+    cio_future_unref(f);
+    for (int i = 0; i < 100000 && !k.lost; i++)
+        EXPECT_OK(cio_sleep(0.001));
+    EXPECT_EQ(1, k.made);
+    EXPECT_EQ(1, k.lost);
+    EXPECT_EQ(0, k.lost_err);
+    EXPECT_EQ(15, k.len);
+    EXPECT_TRUE(memcmp(k.buf, "hello over tls\n", 15) == 0);
+    /* a stream client of the protocol server */
+    cio_stream *s;
+    EXPECT_OK(connect_tls(&sa, ccfg, "localhost", &s));
+    char line[64];
+    EXPECT_OK(cio_stream_write(s, "abc\n", 4));
+    EXPECT_EQ(4, cio_stream_read_line(s, line, sizeof line));
+    /* the stream becomes a transport and back (the same TLS object) */
+    struct tcli k2 = {0};
+    cio_transport *t;
+    EXPECT_OK(cio_stream_to_transport(s, &tc_proto, &k2, &t));
+    for (int i = 0; i < 100000 && !k2.lost; i++)
+        EXPECT_OK(cio_sleep(0.001));
+    EXPECT_EQ(15, k2.len);
+    EXPECT_EQ(0, k2.lost_err);
+    EXPECT_EQ(2, made);
+    EXPECT_OK(cio_server_close(srv, 10));
+    cio_tls_config_free(scfg);
+    cio_tls_config_free(ccfg);
+    EXPECT_OK(cio_scope_end(&sc));
+    return 0;
+}
+
+TEST(transport_handshake_echo)
+{
+    RUN(transport_main, NULL);
+}
+
+/* A TLS transport handed to a stream (cio_transport_to_stream). */
+static int t2s_made(cio_transport *t, void *arg, void **ctx)
+{
+    (void)ctx;
+    cio_stream **out = arg;
+    EXPECT_OK(cio_transport_to_stream(t, out));
+    return 0;
+}
+
+static void t2s_data(cio_transport *t, const void *d, size_t len, void *ctx)
+{
+    (void)t, (void)d, (void)len, (void)ctx;
+    FAIL("data_received after to_stream");
+}
+
+static const cio_protocol t2s_proto = {.connection_made = t2s_made, .data_received = t2s_data};
+
+static int t2s_main(void *arg, void **res)
+{
+    (void)arg, (void)res;
+    cio_scope sc;
+    EXPECT_OK(cio_timeout_begin(&sc, 60));
+    cio_tls_config *scfg = tls_server_cfg(CIO_TLS_OPTIONS());
+    cio_tls_config *ccfg = tls_client_cfg(CIO_TLS_OPTIONS());
+    struct echo_srv e = {0};
+    echo_start(&e, scfg);
+    cio_stream *s = NULL;
+    cio_future *f;
+    EXPECT_OK(cio_transport_connect(cio_current_loop(), &e.addr, NULL,
+                                    &CIO_STREAM_OPTIONS(.tls = ccfg, .server_name = "localhost"),
+                                    &t2s_proto, &s, &f));
+    EXPECT_OK(cio_await(f, NULL));
+    cio_future_unref(f);
+    EXPECT_TRUE(s != NULL);
+    char line[64];
+    EXPECT_OK(cio_stream_write(s, "via stream\n", 11));
+    EXPECT_EQ(11, cio_stream_read_line(s, line, sizeof line));
+    cio_tls_info inf;
+    EXPECT_OK(cio_stream_tls_info(s, &inf));
+    EXPECT_OK(cio_stream_close(s));
+    EXPECT_OK(cio_server_close(e.srv, 10));
+    cio_tls_config_free(scfg);
+    cio_tls_config_free(ccfg);
+    EXPECT_OK(cio_scope_end(&sc));
+    return 0;
+}
+
+TEST(transport_to_stream)
+{
+    RUN(t2s_main, NULL);
+}
+
 int main(int argc, char **argv)
 {
     tls_make_certs();
