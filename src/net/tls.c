@@ -889,13 +889,15 @@ static int hs_step(struct cio__conn *c)
         session_lookup(c, t, 0);
     ERR_clear_error();
     int r = SSL_do_handshake(t->ssl);
-    pfx_check(t);
     if (r == 1) {
+        pfx_check(t);
         ERR_clear_error();
         hs_done(c, t);
         return 0;
     }
+    /* (SSL_get_error reads the read BIO's retry flags: swap after it) */
     int e = ssl_failed(c, t, r, NEED_HS);
+    pfx_check(t);
     if (e == -EAGAIN)
         return e;
     if (e == 0)
@@ -988,13 +990,15 @@ static ssize_t tls_read(struct cio__conn *c, void *buf, size_t len)
         size_t n = 0;
         ERR_clear_error();
         int r = SSL_read_ex(t->ssl, (char *)buf + got, len - got, &n);
-        if (t->pfx)
-            pfx_check(t);
         if (r == 1) {
+            if (t->pfx)
+                pfx_check(t);
             got += n;
             continue;
         }
         int e = ssl_failed(c, t, 0, NEED_R);
+        if (t->pfx)
+            pfx_check(t);
         if (!got)
             return e;
         if (e == -EAGAIN) {
