@@ -1130,6 +1130,49 @@ static int tls_shutdown(struct cio__conn *c)
     return 0;
 }
 
+/* The ops of a closed TLS connection (no descriptor left): whether its
+ * handshake was done still shows (cio__tls_unfinished). */
+static ssize_t gone_read(struct cio__conn *c, void *buf, size_t len)
+{
+    (void)c, (void)buf, (void)len;
+    return -EBADF;
+}
+
+static ssize_t gone_writev(struct cio__conn *c, const struct iovec *iov, int iovcnt)
+{
+    (void)c, (void)iov, (void)iovcnt;
+    return -EBADF;
+}
+
+static int gone_shutdown(struct cio__conn *c)
+{
+    (void)c;
+    return -EBADF;
+}
+
+static void gone_close(struct cio__conn *c, bool reset)
+{
+    (void)c, (void)reset;
+}
+
+static size_t gone_pending(const struct cio__conn *c)
+{
+    (void)c;
+    return 0;
+}
+
+static const struct cio__conn_ops tls_gone_ops = {
+    gone_read, gone_writev, gone_shutdown, gone_close, gone_pending,
+};
+static const struct cio__conn_ops tls_unfinished_ops = {
+    gone_read, gone_writev, gone_shutdown, gone_close, gone_pending,
+};
+
+bool cio__tls_unfinished(const struct cio__conn *c)
+{
+    return c->ops == &tls_unfinished_ops || (is_tls(c) && TLS(c)->state != HS_DONE);
+}
+
 static void tls_free(struct cio__conn *c, int err)
 {
     struct tls *t = TLS(c);
@@ -1145,9 +1188,10 @@ static void tls_free(struct cio__conn *c, int err)
     free(t->key);
     free(t->alpn);
     free(t->pfx);
+    bool done = t->state == HS_DONE;
     free(t);
     c->ops_ctx = NULL;
-    c->ops = &cio__conn_sock_ops;
+    c->ops = done ? &tls_gone_ops : &tls_unfinished_ops;
     ERR_clear_error();
 }
 

@@ -1096,6 +1096,185 @@ TEST(sendfile_over_tls)
     RUN(sendfile_main, NULL);
 }
 
+/* ---- Argument checks --------------------------------------------------------- */
+
+static void write_file(const char *name, const char *text)
+{
+    FILE *f = fopen(tls_path(name), "w");
+    EXPECT_TRUE(f != NULL);
+    fputs(text, f);
+    fclose(f);
+}
+
+TEST(config_arguments)
+{
+    cio_tls_config *cfg = (cio_tls_config *)1;
+    EXPECT_ERR(-EINVAL, cio_tls_config_new(NULL, &cfg));
+    EXPECT_TRUE(cfg == NULL);
+    EXPECT_ERR(-EINVAL, cio_tls_config_new(&CIO_TLS_OPTIONS(), NULL));
+    cio_tls_options bad = {0};
+    EXPECT_ERR(-EINVAL, cio_tls_config_new(&bad, &cfg));
+    struct {
+        cio_tls_options o;
+        char more[16];
+    } newer = {.o = CIO_TLS_OPTIONS_INIT};
+    newer.o.size = sizeof newer;
+    newer.more[3] = 1;
+    EXPECT_ERR(-E2BIG, cio_tls_config_new(&newer.o, &cfg));
+    newer.more[3] = 0;
+    EXPECT_OK(cio_tls_config_new(&newer.o, &cfg)); /* unknown fields at zero: fine */
+    cio_tls_config_free(cfg);
+    /* a server without a certificate; client_cert without CAs */
+    EXPECT_ERR(-EINVAL, cio_tls_config_new(&CIO_TLS_OPTIONS(.server = true), &cfg));
+    EXPECT_ERR(-EINVAL, cio_tls_config_new(
+                            &CIO_TLS_OPTIONS(.server = true, .cert_file = tls_path("server.pem"),
+                                             .key_file = tls_path("server.key"),
+                                             .client_cert = CIO_TLS_CLIENT_CERT_REQUIRED),
+                            &cfg));
+    EXPECT_ERR(-EINVAL, cio_tls_config_new(&CIO_TLS_OPTIONS(.client_cert = 7), &cfg));
+    /* versions */
+    EXPECT_ERR(-EINVAL, cio_tls_config_new(&CIO_TLS_OPTIONS(.min_version = 0x0302), &cfg));
+    EXPECT_ERR(-EINVAL, cio_tls_config_new(&CIO_TLS_OPTIONS(.max_version = 0x0305), &cfg));
+    EXPECT_ERR(-EINVAL, cio_tls_config_new(
+                            &CIO_TLS_OPTIONS(.min_version = CIO_TLS_1_3, .max_version = CIO_TLS_1_2),
+                            &cfg));
+    EXPECT_ERR(-EINVAL, cio_tls_config_new(&CIO_TLS_OPTIONS(.handshake_timeout = -1), &cfg));
+    EXPECT_ERR(-EINVAL, cio_tls_config_new(&CIO_TLS_OPTIONS(.handshake_timeout = NAN), &cfg));
+    /* ALPN lists */
+    char longname[300];
+    memset(longname, 'a', sizeof longname - 1);
+    longname[sizeof longname - 1] = 0;
+    const char *alpns[] = {"", "h2,", ",h2", "h2,,http/1.1", longname};
+    for (size_t i = 0; i < sizeof alpns / sizeof alpns[0]; i++)
+        EXPECT_ERR(-EINVAL, cio_tls_config_new(&CIO_TLS_OPTIONS(.alpn = alpns[i]), &cfg));
+    EXPECT_OK(cio_tls_config_new(&CIO_TLS_OPTIONS(.alpn = "h2,http/1.1"), &cfg));
+    EXPECT_STR_EQ("", cio_tls_last_error());
+    EXPECT_TRUE(cio_tls_config_ssl_ctx(cfg) != NULL);
+    /* a client configuration takes no more certificates */
+    EXPECT_ERR(-EINVAL, cio_tls_config_add_cert(cfg, tls_path("other.pem"), NULL));
+    cio_tls_config_free(cfg);
+    /* files */
+    EXPECT_ERR(-ENOENT, cio_tls_config_new(&CIO_TLS_OPTIONS(.server = true,
+                                                            .cert_file = tls_path("nope.pem")),
+                                           &cfg));
+    EXPECT_TRUE(strstr(cio_tls_last_error(), "nope.pem") != NULL);
+    EXPECT_ERR(-ENOENT, cio_tls_config_new(&CIO_TLS_OPTIONS(.ca_file = tls_path("nope.pem")), &cfg));
+    write_file("garbage.pem", "not a certificate\n");
+    EXPECT_ERR(-EPROTO, cio_tls_config_new(&CIO_TLS_OPTIONS(.server = true,
+                                                            .cert_file = tls_path("garbage.pem")),
+                                           &cfg));
+    EXPECT_ERR(-EPROTO, cio_tls_config_new(&CIO_TLS_OPTIONS(.ca_file = tls_path("garbage.pem")),
+                                           &cfg));
+    /* a key of another certificate */
+    EXPECT_ERR(-EPROTO, cio_tls_config_new(&CIO_TLS_OPTIONS(.server = true,
+                                                            .cert_file = tls_path("server.pem"),
+                                                            .key_file = tls_path("other.key")),
+                                           &cfg));
+    EXPECT_TRUE(strlen(cio_tls_last_error()) > 0);
+    /* the key in the certificate file: none there */
+    EXPECT_ERR(-EPROTO, cio_tls_config_new(&CIO_TLS_OPTIONS(.server = true,
+                                                            .cert_file = tls_path("server.pem")),
+                                           &cfg));
+    EXPECT_ERR(-EPROTO, cio_tls_config_new(&CIO_TLS_OPTIONS(.ciphers = "NO-SUCH-CIPHER"), &cfg));
+    EXPECT_ERR(-EPROTO,
+               cio_tls_config_new(&CIO_TLS_OPTIONS(.ciphersuites = "TLS_NO_SUCH"), &cfg));
+    EXPECT_ERR(-EPROTO, cio_tls_config_new(&CIO_TLS_OPTIONS(.groups = "nosuchgroup"), &cfg));
+    EXPECT_ERR(-EINVAL, cio_tls_config_new(&CIO_TLS_OPTIONS(.server = true, .cert_file = NULL),
+                                           &cfg));
+    /* add_cert */
+    cio_tls_config *srv = tls_server_cfg(CIO_TLS_OPTIONS());
+    EXPECT_ERR(-EINVAL, cio_tls_config_add_cert(NULL, tls_path("other.pem"), NULL));
+    EXPECT_ERR(-EINVAL, cio_tls_config_add_cert(srv, NULL, NULL));
+    EXPECT_ERR(-ENOENT, cio_tls_config_add_cert(srv, tls_path("nope.pem"), NULL));
+    EXPECT_ERR(-EPROTO, cio_tls_config_add_cert(srv, tls_path("other.pem"), tls_path("server.key")));
+    EXPECT_OK(cio_tls_config_add_cert(srv, tls_path("other.pem"), tls_path("other.key")));
+    cio_tls_config_free(srv);
+    cio_tls_config_free(NULL);
+    EXPECT_TRUE(cio_tls_config_ssl_ctx(NULL) == NULL);
+    /* a combined file: key and certificate in one */
+    char cmd[3 * PATH_MAX];
+    snprintf(cmd, sizeof cmd, "cat '%s' '%s' > '%s'", tls_path("server.pem"),
+             tls_path("server.key"), tls_path("combined.pem"));
+    EXPECT_EQ(0, system(cmd));
+    srv = tls_server_cfg(CIO_TLS_OPTIONS(.cert_file = tls_path("combined.pem")));
+    cio_tls_config_free(srv);
+}
+
+static int call_args_main(void *arg, void **res)
+{
+    (void)arg, (void)res;
+    cio_scope sc;
+    EXPECT_OK(cio_timeout_begin(&sc, 60));
+    cio_tls_config *scfg = tls_server_cfg(CIO_TLS_OPTIONS());
+    cio_tls_config *ccfg = tls_client_cfg(CIO_TLS_OPTIONS());
+    cio_tls_info inf;
+    EXPECT_ERR(-EINVAL, cio_stream_tls_info(NULL, &inf));
+    EXPECT_ERR(-EINVAL, cio_transport_tls_info(NULL, &inf));
+    EXPECT_TRUE(cio_stream_ssl(NULL) == NULL);
+    EXPECT_TRUE(cio_transport_ssl(NULL) == NULL);
+    EXPECT_ERR(-EINVAL, cio_stream_start_tls(NULL, ccfg, "localhost"));
+    EXPECT_ERR(-EINVAL, cio_transport_start_tls(NULL, ccfg, "localhost", NULL));
+    int fds[2];
+    EXPECT_OK(cio_socket_pair(SOCK_STREAM, fds));
+    /* cio_stream_new does no TLS: start_tls does */
+    cio_stream *s = (cio_stream *)1;
+    EXPECT_ERR(-EINVAL, cio_stream_new(fds[0], &CIO_STREAM_OPTIONS(.tls = ccfg), &s));
+    EXPECT_TRUE(s == NULL);
+    EXPECT_OK(cio_stream_new(fds[0], NULL, &s));
+    EXPECT_ERR(-EINVAL, cio_stream_tls_info(s, NULL));
+    EXPECT_ERR(-ENOTCONN, cio_stream_tls_info(s, &inf));
+    EXPECT_TRUE(cio_stream_ssl(s) == NULL);
+    EXPECT_ERR(-EINVAL, cio_stream_start_tls(s, NULL, "localhost"));
+    EXPECT_ERR(-EINVAL, cio_stream_start_tls(s, ccfg, NULL)); /* verification needs a name */
+    EXPECT_TRUE(strlen(cio_tls_last_error()) > 0);
+    EXPECT_OK(cio_stream_close(s));
+    /* a pipe is not a socket */
+    int p[2];
+    EXPECT_EQ(0, pipe2(p, O_CLOEXEC));
+    EXPECT_OK(cio_stream_new(p[0], NULL, &s));
+    cio_tls_config *ins = tls_client_cfg(CIO_TLS_OPTIONS(.insecure = true));
+    EXPECT_ERR(-EINVAL, cio_stream_start_tls(s, ins, NULL));
+    EXPECT_OK(cio_stream_close(s));
+    close(p[1]);
+    /* transports */
+    int made = 0;
+    cio_transport *t;
+    EXPECT_ERR(-EINVAL, cio_transport_new(cio_current_loop(), fds[1],
+                                          &CIO_STREAM_OPTIONS(.tls = ccfg), &tp_echo_proto, NULL,
+                                          &t)); /* no name */
+    static const cio_protocol plain_proto = {.data_received = tp_echo};
+    EXPECT_OK(cio_transport_new(cio_current_loop(), fds[1], NULL, &plain_proto, &made, &t));
+    EXPECT_ERR(-ENOTCONN, cio_transport_tls_info(t, &inf));
+    EXPECT_TRUE(cio_transport_ssl(t) == NULL);
+    EXPECT_ERR(-EINVAL, cio_transport_start_tls(t, NULL, NULL, NULL));
+    EXPECT_ERR(-EINVAL, cio_transport_start_tls(t, ccfg, NULL, NULL));
+    EXPECT_OK(cio_transport_abort(t));
+    cio_addr a = tls_loopback();
+    EXPECT_ERR(-EINVAL, cio_transport_connect(cio_current_loop(), &a, NULL,
+                                              &CIO_STREAM_OPTIONS(.tls = ccfg), &tp_echo_proto,
+                                              NULL, NULL));
+    /* a handshake not done yet: no info */
+    int q[2];
+    EXPECT_OK(cio_socket_pair(SOCK_STREAM, q));
+    EXPECT_OK(cio_transport_new(cio_current_loop(), q[0], &CIO_STREAM_OPTIONS(.tls = scfg),
+                                &tp_echo_proto, &made, &t));
+    EXPECT_ERR(-ENOTCONN, cio_transport_tls_info(t, &inf));
+    EXPECT_TRUE(cio_transport_ssl(t) != NULL);
+    EXPECT_OK(cio_transport_abort(t));
+    close(q[1]);
+    cio_tls_config_free(scfg);
+    cio_tls_config_free(ccfg);
+    cio_tls_config_free(ins);
+    EXPECT_OK(cio_sleep(0.01)); /* the aborted transports' ends */
+    EXPECT_OK(cio_scope_end(&sc));
+    return 0;
+}
+
+TEST(call_arguments)
+{
+    RUN(call_args_main, NULL);
+}
+
 int main(int argc, char **argv)
 {
     tls_make_certs();
