@@ -20,6 +20,7 @@
 #include <cio/net.h>
 
 #include "test.h"
+#include "loop/internal.h"
 #include "net/internal.h"
 
 /* ---- loopback peers --------------------------------------------------------- */
@@ -383,6 +384,56 @@ static int sequential_main(void *arg, void **res)
 }
 
 TEST(engine_sequential_walks_the_list) { run(sequential_main, NULL); }
+
+/* System calls: the engine costs per attempt what cio_stream_connect
+ * costs. The first address connecting: one registration (epoll's ADD),
+ * the same as cio_stream_connect; a refused address before it: its ADD
+ * and its DEL on top. Counted on both backends. */
+static int syscalls_main(void *arg, void **res)
+{
+    (void)arg, (void)res;
+    cio_loop *loop = cio_current_loop();
+    uint64_t reg = strcmp(cio_loop_backend(loop), "epoll") == 0 ? 2 : 1; /* ADD + DEL */
+    cio_addr addrs[2];
+    int ref = refusing("127.0.0.1", &addrs[0]);
+    int lfd = listen_on("127.0.0.1", 0, 16, &addrs[1]);
+    for (int i = 0; i < 3; i++) {
+        uint64_t c0 = cio__io_ctl_count(loop);
+        cio_stream *s = NULL;
+        EXPECT_OK(cio_stream_connect(&addrs[1], NULL, NULL, &s));
+        uint64_t plain = cio__io_ctl_count(loop) - c0;
+        EXPECT_OK(cio_stream_close(s));
+        int fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+        EXPECT_TRUE(fd >= 0);
+        close(fd);
+
+        c0 = cio__io_ctl_count(loop);
+        EXPECT_OK(cio__connect_addrs(&addrs[1], 1, NULL, NULL, &s));
+        EXPECT_EQ(plain, cio__io_ctl_count(loop) - c0);
+        EXPECT_OK(cio_stream_close(s));
+        EXPECT_OK(cio_stream_connect_name("127.0.0.1", cio_addr_port(&addrs[1]), NULL, NULL, &s));
+        EXPECT_OK(cio_stream_close(s));
+        EXPECT_EQ(2 * reg, cio__io_ctl_count(loop) - c0);
+        for (int k = 0; k < 2; k++) {
+            fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+            EXPECT_TRUE(fd >= 0);
+            close(fd);
+        }
+
+        c0 = cio__io_ctl_count(loop);
+        EXPECT_OK(cio__connect_addrs(addrs, 2, NULL, NULL, &s));
+        EXPECT_EQ(reg + plain, cio__io_ctl_count(loop) - c0);
+        EXPECT_OK(cio_stream_close(s));
+        fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+        EXPECT_TRUE(fd >= 0);
+        close(fd);
+    }
+    close(ref);
+    close(lfd);
+    return 0;
+}
+
+TEST(engine_syscalls_as_stream_connect) { run(syscalls_main, NULL); }
 
 static int engine_args_main(void *arg, void **res)
 {
