@@ -656,6 +656,26 @@ int cio_stream_to_transport(cio_stream *s, const cio_protocol *proto, void *arg,
     return 0;
 }
 
+int cio__stream_to_transport_connect(cio_stream *s, const cio_protocol *proto, void *arg,
+                                     cio_future *fut, cio_transport **out)
+{
+    if (!fut)
+        return cio_stream_to_transport(s, proto, arg, out);
+    if (!s || cio_future_is_done(fut))
+        return -EINVAL;
+    struct cio__conn *c = T(s);
+    int rc = cio_future_add_done_callback(fut, connect_done_cb, c);
+    if (rc)
+        return rc;
+    rc = cio_stream_to_transport(s, proto, arg, out);
+    if (rc) {
+        cio_future_remove_done_callback(fut, connect_done_cb, c);
+        return rc;
+    }
+    c->connect_fut = cio_future_ref(fut);
+    return 0;
+}
+
 void cio__transport_watch(cio_transport *t, void (*gone)(void *arg), void *arg)
 {
     struct cio__conn *c = T(t);
