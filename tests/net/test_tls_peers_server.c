@@ -470,6 +470,12 @@ static void resume_clients(struct srv *v)
     snprintf(want, sizeof want, "New, %s, Cipher is ", ra->vname);
     EXPECT_CONTAINS(r.out, want);
     free(r.out);
+    if (!ra->expect_reused) {
+        /* TLS 1.3 without tickets: nothing to resume, s_client saved none */
+        if (access(sess, F_OK) == 0)
+            FAIL("s_client saved a session: the server issued a ticket");
+        return;
+    }
     const char *const in[] = {"-sess_in", sess, ra->version_flag, NULL};
     r = s_client(v, "second\n", in);
     EXPECT_RUN_OK(r);
@@ -487,10 +493,13 @@ static void resume_case(const char *flag, const char *vname, bool no_tickets)
     struct srv v = {.cfg = TP_SERVER("server", .no_tickets = no_tickets),
                     .clients = resume_clients, .arg = &ra};
     run_server(&v);
-    EXPECT_EQ(2, v.handled);
+    EXPECT_EQ(no_tickets ? 1 : 2, v.handled);
     EXPECT_FALSE(v.seen[0].resumed);
-    EXPECT_EQ(!no_tickets, v.seen[1].resumed);
-    EXPECT_EQ(flag ? CIO_TLS_1_2 : CIO_TLS_1_3, v.seen[1].version);
+    EXPECT_EQ(flag ? CIO_TLS_1_2 : CIO_TLS_1_3, v.seen[0].version);
+    if (!no_tickets) {
+        EXPECT_TRUE(v.seen[1].resumed);
+        EXPECT_EQ(flag ? CIO_TLS_1_2 : CIO_TLS_1_3, v.seen[1].version);
+    }
     cio_tls_config_free(v.cfg);
 }
 
