@@ -12,8 +12,9 @@
  * server shows it; missing: -EKEYREJECTED or -EPROTO, on the handshake or
  * the first read), ALPN, session resumption (TLS 1.3 and 1.2, off with
  * no_tickets), the versions, a large body read to the end (records and
- * OpenSSL's pending bytes), the transport style, STARTTLS, and a server
- * that never answers the ClientHello (handshake_timeout). */
+ * OpenSSL's pending bytes), TLS 1.3 key updates from the server (asked
+ * of the client or not), the transport style, STARTTLS, and a server that
+ * never answers the ClientHello (handshake_timeout). */
 #include <math.h>
 #include <sys/stat.h>
 
@@ -511,6 +512,81 @@ TEST(large_body)
     fetch_free(&f);
     free(body);
     cio_tls_config_free(f.cfg);
+    tp_stop(&srv);
+    EXPECT_EQ(fds, test_fd_count());
+}
+
+/* ---- TLS 1.3 key updates ---------------------------------------------------------- */
+
+/* s_server in its interactive mode: what the client sends is printed on
+ * its stdout, the lines of its stdin are sent to the client, and a line
+ * "K" (or "k") makes it send a KeyUpdate asking the client to update too
+ * (or not). Each step waits for the previous one's effect. */
+struct keyupdate {
+    tp_peer *srv;
+    uint16_t port;
+    cio_tls_config *cfg;
+};
+
+static void ku_round(cio_stream *s, tp_peer *srv, const char *cmd, int i)
+{
+    char msg[64], line[128];
+    snprintf(msg, sizeof msg, "to server %d\n", i);
+    EXPECT_OK(cio_stream_write(s, msg, strlen(msg)));
+    EXPECT_OK(cio_stream_drain(s));
+    snprintf(msg, sizeof msg, "to server %d", i);
+    tp_wait_line(srv, msg, line, sizeof line);
+    /* the server updates its keys (the loop thread blocks meanwhile:
+     * nothing of the loop's is needed) */
+    tp_send(srv, cmd);
+    tp_wait_line(srv, "SSL_do_handshake -> ", line, sizeof line);
+    EXPECT_STR_EQ("SSL_do_handshake -> 1", line);
+    snprintf(msg, sizeof msg, "to client %d\n", i);
+    tp_send(srv, msg);
+    /* read with the server's new keys */
+    ssize_t n = cio_stream_read_line(s, line, sizeof line);
+    EXPECT_EQ((ssize_t)strlen(msg), n);
+    EXPECT_TRUE(memcmp(line, msg, (size_t)n) == 0);
+}
+
+static int keyupdate_main(void *arg, void **res)
+{
+    (void)res;
+    struct keyupdate *k = arg;
+    strict_reports();
+    cio_scope sc;
+    EXPECT_OK(cio_timeout_begin(&sc, 60));
+    cio_addr a;
+    EXPECT_OK(cio_addr_ip("127.0.0.1", k->port, &a));
+    cio_stream *s;
+    int rc = cio_stream_connect(&a, NULL,
+                                &CIO_STREAM_OPTIONS(.tls = k->cfg, .server_name = "localhost"), &s);
+    if (rc != 0)
+        FAIL("connect: %s (%s)", cio_err_name(rc), cio_tls_last_error());
+    ku_round(s, k->srv, "k\n", 1); /* an update, none asked of the client */
+    ku_round(s, k->srv, "K\n", 2); /* an update, and the client's asked for */
+    ku_round(s, k->srv, "K\n", 3);
+    /* the client's later records, after its own update, still decrypt */
+    char line[128];
+    EXPECT_OK(cio_stream_write(s, "last\n", 5));
+    EXPECT_OK(cio_stream_drain(s));
+    tp_wait_line(k->srv, "last", line, sizeof line);
+    cio_tls_info info;
+    EXPECT_OK(cio_stream_tls_info(s, &info));
+    EXPECT_EQ(CIO_TLS_1_3, info.version);
+    EXPECT_OK(cio_stream_abort(s));
+    EXPECT_OK(cio_scope_end(&sc));
+    return 0;
+}
+
+TEST(key_updates_tls13)
+{
+    int fds = test_fd_baseline();
+    tp_peer srv;
+    uint16_t port = tp_s_server_io(&srv, "127.0.0.1:0", NULL, "server", NULL, true);
+    struct keyupdate k = {.srv = &srv, .port = port, .cfg = TP_CLIENT()};
+    EXPECT_OK(cio_run(keyupdate_main, &k, NULL));
+    cio_tls_config_free(k.cfg);
     tp_stop(&srv);
     EXPECT_EQ(fds, test_fd_count());
 }

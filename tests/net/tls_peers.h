@@ -64,16 +64,20 @@ static inline double tp_now(void)
 typedef struct tp_peer {
     pid_t pid;
     int out;         /* read end of the peer's stdout+stderr; -1 when closed */
+    int in;          /* write end of its stdin (tp_spawn_stdin); else -1 */
     char text[16384]; /* what it printed so far (NUL-terminated, truncated) */
     size_t len;
+    size_t seen;      /* tp_wait_line looks from here on */
 } tp_peer;
 
 /* Starts argv (argv[0] looked up in PATH) in directory cwd (NULL: this
- * one) with stdout and stderr into a pipe, stdin from /dev/null. */
-static inline void tp_spawn_in(tp_peer *p, const char *const *argv, const char *cwd)
+ * one) with stdout and stderr into a pipe, stdin from /dev/null or, with
+ * with_stdin, from a pipe whose write end is p->in. */
+static inline void tp_spawn_io(tp_peer *p, const char *const *argv, const char *cwd,
+                               bool with_stdin)
 {
-    int fds[2];
-    if (pipe2(fds, O_CLOEXEC) != 0)
+    int fds[2], ins[2] = {-1, -1};
+    if (pipe2(fds, O_CLOEXEC) != 0 || (with_stdin && pipe2(ins, O_CLOEXEC) != 0))
         FAIL("pipe2: %s", strerror(errno));
     memset(p, 0, sizeof *p);
     pid_t parent = getpid();
@@ -85,7 +89,7 @@ static inline void tp_spawn_in(tp_peer *p, const char *const *argv, const char *
         prctl(PR_SET_PDEATHSIG, SIGKILL);
         if (getppid() != parent)
             _exit(126); /* the case already died */
-        int null = open("/dev/null", O_RDONLY);
+        int null = with_stdin ? ins[0] : open("/dev/null", O_RDONLY);
         if (null < 0 || dup2(null, 0) < 0 || dup2(fds[1], 1) < 0 || dup2(fds[1], 2) < 0)
             _exit(126);
         sigset_t none;
@@ -100,11 +104,27 @@ static inline void tp_spawn_in(tp_peer *p, const char *const *argv, const char *
     close(fds[1]);
     p->pid = pid;
     p->out = fds[0];
+    p->in = ins[1];
+    if (with_stdin)
+        close(ins[0]);
+}
+
+static inline void tp_spawn_in(tp_peer *p, const char *const *argv, const char *cwd)
+{
+    tp_spawn_io(p, argv, cwd, false);
 }
 
 static inline void tp_spawn(tp_peer *p, const char *const *argv)
 {
     tp_spawn_in(p, argv, NULL);
+}
+
+/* Writes text to the peer's stdin (a pipe: small writes do not block). */
+static inline void tp_send(tp_peer *p, const char *text)
+{
+    size_t len = strlen(text);
+    if (p->in < 0 || write(p->in, text, len) != (ssize_t)len)
+        FAIL("writing to peer %d's stdin: %s", (int)p->pid, strerror(errno));
 }
 
 /* Reads what the peer printed into p->text, waiting at most `wait` seconds
@@ -134,14 +154,15 @@ static inline bool tp_read_some(tp_peer *p, double wait)
     return true;
 }
 
-/* Waits (at most 60 s: a hang guard) for a line of the peer's output that
- * starts with prefix; copies it (without the newline) into line. */
+/* Waits (at most 30 s: a hang guard) for a line of the peer's output that
+ * starts with prefix, after the lines earlier calls found; copies it
+ * (without the newline) into line. */
 static inline void tp_wait_line(tp_peer *p, const char *prefix, char *line, size_t len)
 {
-    double end = tp_now() + 60;
+    double end = tp_now() + 30;
     size_t plen = strlen(prefix);
     for (;;) {
-        const char *s = p->text;
+        const char *s = p->text + p->seen;
         while (s && *s) {
             const char *nl = strchr(s, '\n');
             if (!nl)
@@ -152,12 +173,13 @@ static inline void tp_wait_line(tp_peer *p, const char *prefix, char *line, size
                     n = len - 1;
                 memcpy(line, s, n);
                 line[n] = 0;
+                p->seen = (size_t)(nl + 1 - p->text);
                 return;
             }
             s = nl + 1;
         }
         if (tp_now() > end)
-            FAIL("peer %d printed no line starting with \"%s\" in 60 s; it printed:\n%s",
+            FAIL("peer %d printed no line starting with \"%s\" in 30 s; it printed:\n%s",
                  (int)p->pid, prefix, p->text);
         if (!tp_read_some(p, 0.5)) {
             int st = 0;
@@ -180,6 +202,10 @@ static inline void tp_stop(tp_peer *p)
                 FAIL("waitpid %d: %s", (int)p->pid, strerror(errno));
         p->pid = 0;
     }
+    if (p->in >= 0) {
+        close(p->in);
+        p->in = -1;
+    }
     if (p->out >= 0) {
         while (tp_read_some(p, 0))
             ;
@@ -192,14 +218,21 @@ static inline void tp_stop(tp_peer *p)
  * in directory cwd (NULL: this one), with extra arguments (NULL-terminated)
  * after the common ones; returns the port (read from its "ACCEPT
  * 127.0.0.1:PORT" line). cert names a pair NAME.pem/NAME.key. */
-static inline uint16_t tp_s_server_at(tp_peer *p, const char *addr, const char *cwd,
-                                      const char *cert, const char *const *extra)
+static inline uint16_t tp_s_server_io(tp_peer *p, const char *addr, const char *cwd,
+                                      const char *cert, const char *const *extra,
+                                      bool with_stdin)
 {
-    const char *argv[48];
+    const char *argv[50];
     int n = 0;
     char certf[64], keyf[64];
     snprintf(certf, sizeof certf, "%s.pem", cert);
     snprintf(keyf, sizeof keyf, "%s.key", cert);
+    if (with_stdin) {
+        /* its interactive mode prints some lines with printf: line
+         * buffering makes them come when they happen */
+        argv[n++] = "stdbuf";
+        argv[n++] = "-oL";
+    }
     argv[n++] = "openssl";
     argv[n++] = "s_server";
     argv[n++] = "-accept";
@@ -214,7 +247,7 @@ static inline uint16_t tp_s_server_at(tp_peer *p, const char *addr, const char *
         argv[n++] = extra[i];
     }
     argv[n] = NULL;
-    tp_spawn_in(p, argv, cwd);
+    tp_spawn_io(p, argv, cwd, with_stdin);
     char line[128];
     tp_wait_line(p, "ACCEPT ", line, sizeof line);
     const char *colon = strrchr(line, ':');
@@ -222,6 +255,12 @@ static inline uint16_t tp_s_server_at(tp_peer *p, const char *addr, const char *
     if (port <= 0 || port > 65535)
         FAIL("s_server printed \"%s\"", line);
     return (uint16_t)port;
+}
+
+static inline uint16_t tp_s_server_at(tp_peer *p, const char *addr, const char *cwd,
+                                      const char *cert, const char *const *extra)
+{
+    return tp_s_server_io(p, addr, cwd, cert, extra, false);
 }
 
 static inline uint16_t tp_s_server(tp_peer *p, const char *cert, const char *const *extra)
