@@ -3,7 +3,8 @@
  * the loop that runs the server) on the server's loopback port; the
  * certificates come from tests/net/tls-certs.sh (tests/net/tls_peers.h).
  *
- * The handler answers a first line "bulk N" by echoing N bytes; an HTTP
+ * The handler answers a first line "bulk N" by echoing N bytes; "echo" by
+ * echoing lines until the stream ends (recording how it ended); an HTTP
  * request (for curl) with a minimal HTTP/1.1 response; any other line with
  * "hello <version> sni=<name> alpn=<proto> resumed=<0|1> verified=<0|1>"
  * and the line itself; then it returns (the server closes the stream). It
@@ -14,8 +15,10 @@
  * certificate by name and by wildcard; the first for unknown names), ALPN
  * (the server's preference; nothing in common fails the handshake),
  * client certificates (required, optional), resumption with tickets (TLS
- * 1.3 and 1.2; none with no_tickets), TLS 1.2 forced, curl over IPv4 and
- * IPv6 (resuming its second connection), Python clients (a line, 1 MiB in
+ * 1.3 and 1.2; none with no_tickets), TLS 1.2 forced, key updates from
+ * the client (asked of the server and not), renegotiation refused, curl
+ * over IPv4 and IPv6 (resuming its second connection), Python clients (a
+ * line, 1 MiB in
  * 64 KiB steps, a client certificate), STARTTLS with the command and the
  * ClientHello in one segment, and peers that stall mid-handshake (cut off
  * by handshake_timeout; the connection count returns to 0). */
@@ -61,6 +64,8 @@ struct srv {
     uint16_t port;
     cio_server *server;
     int handled; /* connections that reached the handler / connection_made */
+    int echo_end; /* how the "echo" mode's stream ended: 0 or an error */
+    char echo_err[256];
     struct seen seen[MAX_SEEN];
 };
 
@@ -116,6 +121,17 @@ static int handler(cio_stream *s, void *arg)
     if (n <= 0)
         return 0; /* a client that only handshakes */
     line[n] = 0;
+    if (strcmp(line, "echo\n") == 0) {
+        /* echo lines until the stream ends; how it ended is recorded */
+        do {
+            EXPECT_OK(cio_stream_write(s, line, (size_t)n));
+            EXPECT_OK(cio_stream_drain(s));
+            n = cio_stream_read_line(s, line, sizeof line - 1);
+        } while (n > 0);
+        v->echo_end = (int)n;
+        copy_str(v->echo_err, sizeof v->echo_err, n < 0 ? cio_tls_last_error() : "");
+        return 0;
+    }
     if (strncmp(line, "bulk ", 5) == 0) {
         size_t want = (size_t)strtoul(line + 5, NULL, 10), got = 0;
         char buf[16384];
@@ -529,6 +545,140 @@ TEST(tls12_forced)
     run_server(&v);
     EXPECT_EQ(1, v.handled);
     EXPECT_EQ(CIO_TLS_1_2, v.seen[0].version);
+    cio_tls_config_free(v.cfg);
+}
+
+/* ---- key updates and renegotiation (s_client driven line by line) ------------- */
+
+/* s_client with its stdin and stdout as pipes of this loop: a line "K"
+ * (or "k") on its stdin makes it send a KeyUpdate asking the server to
+ * update too (or not), and prints KEYUPDATE; "R" asks for a renegotiation
+ * (TLS 1.2) and prints RENEGOTIATING. */
+struct sc {
+    cio_process *p;
+    cio_stream *in, *out;
+    char rest[8192]; /* what it printed after the last sc_expect (sc_finish) */
+    size_t rest_len;
+};
+
+static void sc_start(struct sc *c, struct srv *v, const char *version_flag)
+{
+    char connect[64];
+    snprintf(connect, sizeof connect, "127.0.0.1:%u", (unsigned)v->port);
+    const char *argv[] = {"openssl", "s_client", "-connect", connect, "-CAfile",
+                          tp_path("ca.pem"), "-verify_return_error", "-servername",
+                          "localhost", version_flag, NULL};
+    int rc = cio_process_new(argv,
+                             &CIO_PROCESS_OPTIONS(.search_path = true,
+                                                  .stdin_mode = CIO_PROCESS_PIPE,
+                                                  .stdout_mode = CIO_PROCESS_PIPE,
+                                                  .stderr_mode = CIO_PROCESS_STDOUT),
+                             &c->p);
+    if (rc != 0)
+        FAIL("openssl s_client: %s", cio_err_name(rc));
+    c->in = cio_process_stdin(c->p);
+    c->out = cio_process_stdout(c->p);
+}
+
+static void sc_send(struct sc *c, const char *text)
+{
+    EXPECT_OK(cio_stream_write(c->in, text, strlen(text)));
+    EXPECT_OK(cio_stream_drain(c->in));
+}
+
+/* Reads s_client's output up to a line starting with prefix. */
+static void sc_expect(struct sc *c, const char *prefix)
+{
+    char line[4096];
+    for (;;) {
+        ssize_t n = cio_stream_read_line(c->out, line, sizeof line - 1);
+        if (n <= 0)
+            FAIL("s_client's output ended (%s) before a line \"%s\"", cio_err_name((int)n),
+                 prefix);
+        line[n] = 0;
+        if (strncmp(line, prefix, strlen(prefix)) == 0)
+            return;
+    }
+}
+
+/* Closes s_client's stdin (it then closes the connection and exits) and
+ * waits for it. */
+static int sc_finish(struct sc *c)
+{
+    EXPECT_OK(cio_stream_shutdown(c->in));
+    /* its output is read to the end, so that it never blocks on it */
+    char buf[4096];
+    ssize_t n;
+    c->rest_len = 0;
+    while ((n = cio_stream_read(c->out, buf, sizeof buf)) > 0) {
+        size_t k = (size_t)n < sizeof c->rest - 1 - c->rest_len ? (size_t)n
+                                                                : sizeof c->rest - 1 - c->rest_len;
+        memcpy(c->rest + c->rest_len, buf, k);
+        c->rest_len += k;
+    }
+    c->rest[c->rest_len] = 0;
+    int st = -1;
+    EXPECT_OK(cio_process_wait(c->p, &st));
+    EXPECT_OK(cio_process_free(c->p));
+    return st;
+}
+
+static void keyupdate_clients(struct srv *v)
+{
+    struct sc c;
+    sc_start(&c, v, "-tls1_3");
+    sc_send(&c, "echo\n");
+    sc_expect(&c, "echo");
+    const char *cmds[] = {"k\n", "K\n", "K\n", "k\n"};
+    for (int i = 0; i < 4; i++) {
+        sc_send(&c, cmds[i]);
+        sc_expect(&c, "KEYUPDATE");
+        char msg[32];
+        snprintf(msg, sizeof msg, "after update %d\n", i);
+        sc_send(&c, msg);
+        sc_expect(&c, msg);
+    }
+    EXPECT_EQ(0, sc_finish(&c));
+    wait_idle(v);
+}
+
+TEST(key_updates_from_client)
+{
+    struct srv v = {.cfg = TP_SERVER("server"), .clients = keyupdate_clients};
+    run_server(&v);
+    EXPECT_EQ(1, v.handled);
+    EXPECT_EQ(0, v.echo_end);
+    cio_tls_config_free(v.cfg);
+}
+
+/* Renegotiation is refused (cio/tls.h): the client's attempt fails, on
+ * both sides, and nothing hangs. */
+static void renegotiate_clients(struct srv *v)
+{
+    struct sc c;
+    sc_start(&c, v, "-tls1_2");
+    sc_send(&c, "echo\n");
+    sc_expect(&c, "echo");
+    sc_send(&c, "R\n");
+    sc_expect(&c, "RENEGOTIATING");
+    sc_send(&c, "more\n");
+    sc_finish(&c);
+    EXPECT_CONTAINS(c.rest, "no renegotiation");
+    EXPECT_NOT_CONTAINS(c.rest, "more\n");
+    wait_idle(v);
+}
+
+TEST(renegotiation_refused)
+{
+    struct srv v = {.cfg = TP_SERVER("server"), .clients = renegotiate_clients};
+    run_server(&v);
+    EXPECT_EQ(1, v.handled);
+    /* the server answers the renegotiation's ClientHello with the
+     * no_renegotiation warning; s_client gives up with a fatal alert,
+     * which ends the handler's stream with -EPROTO */
+    EXPECT_ERR(-EPROTO, v.echo_end);
+    if (!strcasestr(v.echo_err, "alert"))
+        FAIL("cio_tls_last_error(): \"%s\"", v.echo_err);
     cio_tls_config_free(v.cfg);
 }
 
