@@ -975,6 +975,15 @@ int cio__tls_handshake(struct cio__conn *c)
 
 /* ---- The ops ------------------------------------------------------------------ */
 
+/* Drained: the record buffers go (SSL_MODE_RELEASE_BUFFERS misses some,
+ * such as the one the TLS 1.3 tickets came in); OpenSSL keeps any that
+ * hold bytes. */
+static void idle(struct tls *t)
+{
+    if (!t->wretry && !SSL_has_pending(t->ssl))
+        SSL_free_buffers(t->ssl);
+}
+
 static ssize_t tls_read(struct cio__conn *c, void *buf, size_t len)
 {
     struct tls *t = TLS(c);
@@ -999,6 +1008,8 @@ static ssize_t tls_read(struct cio__conn *c, void *buf, size_t len)
         int e = ssl_failed(c, t, 0, NEED_R);
         if (t->pfx)
             pfx_check(t);
+        if (e == -EAGAIN)
+            idle(t);
         if (!got)
             return e;
         if (e == -EAGAIN) {
