@@ -412,9 +412,9 @@ static int sni_main(void *arg, void **res)
     (void)arg, (void)res;
     cio_scope sc;
     EXPECT_OK(cio_timeout_begin(&sc, 60));
-    cio_tls_config *scfg = tls_server_cfg(CIO_TLS_OPTIONS());
+    cio_tls_config *scfg = tls_server_cfg(CIO_TLS_OPTIONS(.alpn = "h2,http/1.1"));
     EXPECT_OK(cio_tls_config_add_cert(scfg, tls_path("other.pem"), tls_path("other.key")));
-    cio_tls_config *ccfg = tls_client_cfg(CIO_TLS_OPTIONS());
+    cio_tls_config *ccfg = tls_client_cfg(CIO_TLS_OPTIONS(.alpn = "http/1.1"));
     struct echo_srv e = {0};
     echo_start(&e, scfg);
     /* in use now: no more certificates */
@@ -428,6 +428,7 @@ static int sni_main(void *arg, void **res)
         cio_tls_info inf;
         EXPECT_OK(cio_stream_tls_info(s, &inf));
         EXPECT_TRUE(inf.peer_verified);
+        EXPECT_STR_EQ("http/1.1", inf.alpn); /* the second certificate's SSL_CTX chose it */
         char b[8];
         EXPECT_OK(cio_stream_write(s, "x", 1));
         EXPECT_EQ(1, cio_stream_read(s, b, sizeof b));
@@ -592,7 +593,22 @@ static int ccert_main(void *arg, void **res)
     EXPECT_OK(cio_await(t, NULL));
     cio_future_unref(t);
     EXPECT_ERR(-EKEYREJECTED, k.rc);
+    /* a certificate chosen by SNI verifies client certificates too */
+    cio_tls_config *scfg2 = tls_server_cfg(CIO_TLS_OPTIONS(
+        .client_cert = CIO_TLS_CLIENT_CERT_REQUIRED, .ca_file = tls_path("ca.pem")));
+    EXPECT_OK(cio_tls_config_add_cert(scfg2, tls_path("other.pem"), tls_path("other.key")));
+    k.cfg = scfg2;
+    EXPECT_OK(cio_spawn(cc_server, &k, &t));
+    EXPECT_OK(connect_tls(&la, with, "other.test", &s));
+    EXPECT_OK(cio_stream_write(s, "y", 1));
+    EXPECT_EQ(1, cio_stream_read(s, b, sizeof b));
+    EXPECT_OK(cio_stream_close(s));
+    EXPECT_OK(cio_await(t, NULL));
+    cio_future_unref(t);
+    EXPECT_OK(k.rc);
+    EXPECT_TRUE(k.verified);
     cio_fd_close(k.lfd);
+    cio_tls_config_free(scfg2);
     cio_tls_config_free(scfg);
     cio_tls_config_free(with);
     cio_tls_config_free(without);
