@@ -64,6 +64,7 @@ struct srv {
     uint16_t port;
     cio_server *server;
     int handled; /* connections that reached the handler / connection_made */
+    int starttls_done; /* protocol STARTTLS: handshake futures that completed with 0 */
     int echo_end; /* how the "echo" mode's stream ended: 0 or an error */
     char echo_err[256];
     struct seen seen[MAX_SEEN];
@@ -214,6 +215,73 @@ static void p_lost(cio_transport *t, int err, void *ctx)
 static const cio_protocol p_proto = {
     .connection_made = p_made, .data_received = p_data, .connection_lost = p_lost};
 
+/* STARTTLS in the protocol style: the command in the clear, the answer
+ * written before cio_transport_start_tls (so it goes in the clear), then
+ * one line over TLS answered as above. */
+struct sconn {
+    struct srv *v;
+    cio_future *hs;
+    char line[512];
+    size_t len;
+};
+
+static int s_made(cio_transport *t, void *arg, void **ctx)
+{
+    struct sconn *c = calloc(1, sizeof *c);
+    EXPECT_TRUE(c != NULL);
+    c->v = arg;
+    EXPECT_ERR(-ENOTCONN, cio_transport_tls_info(t, &(cio_tls_info){0}));
+    EXPECT_TRUE(cio_transport_ssl(t) == NULL);
+    *ctx = c;
+    return 0;
+}
+
+static void s_data(cio_transport *t, const void *data, size_t len, void *ctx)
+{
+    struct sconn *c = ctx;
+    if (!c->hs) {
+        /* the client waited for our answer: the chunk is the command */
+        EXPECT_EQ(9, len);
+        EXPECT_TRUE(memcmp(data, "STARTTLS\n", 9) == 0);
+        EXPECT_OK(cio_transport_write(t, "220 go ahead\n", 13));
+        EXPECT_OK(cio_transport_start_tls(t, c->v->cfg, NULL, &c->hs));
+        return;
+    }
+    /* data after the handshake only */
+    EXPECT_TRUE(cio_future_is_done(c->hs));
+    const char *p = data;
+    for (size_t i = 0; i < len && c->len < sizeof c->line - 1; i++) {
+        c->line[c->len++] = p[i];
+        if (p[i] == '\n') {
+            cio_tls_info info;
+            EXPECT_OK(cio_transport_tls_info(t, &info));
+            record(c->v, &info);
+            char reply[512];
+            int hn = hello_line(&info, reply, sizeof reply);
+            EXPECT_OK(cio_transport_write(t, reply, (size_t)hn));
+            EXPECT_OK(cio_transport_write(t, c->line, c->len));
+            EXPECT_OK(cio_transport_close(t));
+            return;
+        }
+    }
+}
+
+static void s_lost(cio_transport *t, int err, void *ctx)
+{
+    (void)t;
+    struct sconn *c = ctx;
+    EXPECT_OK(err);
+    if (c->hs) {
+        if (cio_future_is_done(c->hs) && cio_future_result(c->hs, NULL) == 0)
+            c->v->starttls_done++;
+        cio_future_unref(c->hs);
+    }
+    free(c);
+}
+
+static const cio_protocol s_proto = {
+    .connection_made = s_made, .data_received = s_data, .connection_lost = s_lost};
+
 /* Waits (bounded by the case's scope) until the server has no connection. */
 static void wait_idle(struct srv *v)
 {
@@ -234,7 +302,8 @@ static int server_main(void *arg, void **res)
     cio_stream_options so = CIO_STREAM_OPTIONS(.tls = v->starttls ? NULL : v->cfg);
     cio_server_options o = CIO_SERVER_OPTIONS(.stream = &so, .name = "tls");
     if (v->protocol)
-        EXPECT_OK(cio_server_new_protocol(&a, &o, &p_proto, v, &v->server));
+        EXPECT_OK(cio_server_new_protocol(&a, &o, v->starttls ? &s_proto : &p_proto, v,
+                                          &v->server));
     else
         EXPECT_OK(cio_server_new(&a, &o, handler, v, &v->server));
     cio_addr at;
@@ -857,16 +926,19 @@ TEST(python_clients)
  * upgrades, and must go out in the clear first. */
 static const char py_starttls_client[] =
     "import socket, ssl, sys\n"
-    "port, ca = int(sys.argv[1]), sys.argv[2]\n"
+    "port, ca, mode = int(sys.argv[1]), sys.argv[2], sys.argv[3]\n"
     "ctx = ssl.create_default_context(cafile=ca)\n"
     "raw = socket.create_connection(('127.0.0.1', port), timeout=60)\n"
     "inc, out = ssl.MemoryBIO(), ssl.MemoryBIO()\n"
     "obj = ctx.wrap_bio(inc, out, server_hostname='localhost')\n"
-    "try:\n"
-    "    obj.do_handshake()\n"
-    "except ssl.SSLWantReadError:\n"
-    "    pass\n"
-    "raw.sendall(b'STARTTLS\\n' + out.read())\n"
+    "if mode == 'pipelined':\n"
+    "    try:\n"
+    "        obj.do_handshake()\n"
+    "    except ssl.SSLWantReadError:\n"
+    "        pass\n"
+    "    raw.sendall(b'STARTTLS\\n' + out.read())\n"
+    "else:\n"
+    "    raw.sendall(b'STARTTLS\\n')\n"
     "buf = b''\n"
     "while b'\\n' not in buf:\n"
     "    d = raw.recv(65536)\n"
@@ -912,7 +984,8 @@ static void starttls_clients(struct srv *v)
 {
     char port[16];
     snprintf(port, sizeof port, "%u", (unsigned)v->port);
-    const char *argv[] = {"python3", "-c", py_starttls_client, port, tp_path("ca.pem"), NULL};
+    const char *argv[] = {"python3", "-c", py_starttls_client, port, tp_path("ca.pem"),
+                          v->protocol ? "wait" : "pipelined", NULL};
     tp_run r = tp_run_peer(argv, NULL);
     EXPECT_RUN_OK(r);
     EXPECT_CONTAINS(r.out, "plain 220 go ahead\n"
@@ -928,6 +1001,21 @@ TEST(starttls_server)
     struct srv v = {.cfg = TP_SERVER("server"), .starttls = true, .clients = starttls_clients};
     run_server(&v);
     EXPECT_EQ(1, v.handled);
+    cio_tls_config_free(v.cfg);
+}
+
+/* STARTTLS on a protocol server (cio_transport_start_tls from
+ * data_received). The client waits for the plaintext answer before its
+ * ClientHello (as RFC 3207 asks): data_received has no way to give back
+ * bytes of its chunk that belong to TLS. */
+TEST(starttls_protocol_server)
+{
+    TP_NEED(tp_have_python, "python3 (with ssl)");
+    struct srv v = {.cfg = TP_SERVER("server"), .starttls = true, .protocol = true,
+                    .clients = starttls_clients};
+    run_server(&v);
+    EXPECT_EQ(1, v.handled);
+    EXPECT_EQ(1, v.starttls_done);
     cio_tls_config_free(v.cfg);
 }
 
