@@ -88,6 +88,14 @@ static void record(struct srv *v, const cio_tls_info *info)
     v->handled++;
 }
 
+/* The bytes of the "big" answers: byte i of the body. */
+static char big_byte(size_t i)
+{
+    return (char)((i * 7 + i / 1000) % 251);
+}
+
+enum { BIG = 4 << 20 };
+
 static int hello_line(const cio_tls_info *info, char *buf, size_t len)
 {
     return snprintf(buf, len, "hello %s sni=%s alpn=%s resumed=%d verified=%d\n",
@@ -133,6 +141,19 @@ static int handler(cio_stream *s, void *arg)
         copy_str(v->echo_err, sizeof v->echo_err, n < 0 ? cio_tls_last_error() : "");
         return 0;
     }
+    if (strncmp(line, "big ", 4) == 0) {
+        /* N bytes, then return at once: the server's close must send
+         * them all (and then close_notify) */
+        size_t want = (size_t)strtoul(line + 4, NULL, 10);
+        char buf[65536];
+        for (size_t off = 0; off < want; off += sizeof buf) {
+            size_t k = want - off < sizeof buf ? want - off : sizeof buf;
+            for (size_t i = 0; i < k; i++)
+                buf[i] = big_byte(off + i);
+            EXPECT_OK(cio_stream_write(s, buf, k));
+        }
+        return 0;
+    }
     if (strncmp(line, "bulk ", 5) == 0) {
         size_t want = (size_t)strtoul(line + 5, NULL, 10), got = 0;
         char buf[16384];
@@ -154,11 +175,23 @@ static int handler(cio_stream *s, void *arg)
         ssize_t r = cio_stream_read_until(s, "\r\n\r\n", 4, rest, sizeof rest);
         EXPECT_TRUE(r > 0);
         char head[256];
+        bool big = strncmp(line, "GET /big ", 9) == 0;
         int k = snprintf(head, sizeof head,
                          "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: %d\r\n"
                          "Connection: close\r\n\r\n",
-                         hn);
+                         big ? BIG : hn);
         EXPECT_OK(cio_stream_write(s, head, (size_t)k));
+        if (big) {
+            /* written in one call, and the handler returns at once: the
+             * server's close flushes it */
+            char *body = malloc(BIG);
+            EXPECT_TRUE(body != NULL);
+            for (size_t i = 0; i < BIG; i++)
+                body[i] = big_byte(i);
+            EXPECT_OK(cio_stream_write(s, body, BIG));
+            free(body);
+            return 0;
+        }
         EXPECT_OK(cio_stream_write(s, reply, (size_t)hn));
     } else {
         EXPECT_OK(cio_stream_write(s, reply, (size_t)hn));
@@ -195,6 +228,20 @@ static void p_data(cio_transport *t, const void *data, size_t len, void *ctx)
     for (size_t i = 0; i < len && c->len < sizeof c->line - 1; i++) {
         c->line[c->len++] = p[i];
         if (p[i] == '\n') {
+            if (strncmp(c->line, "big ", 4) == 0) {
+                /* one write far over the high-water mark, then close:
+                 * the transport sends it all first */
+                c->line[c->len] = 0;
+                size_t want = (size_t)strtoul(c->line + 4, NULL, 10);
+                char *body = malloc(want);
+                EXPECT_TRUE(body != NULL);
+                for (size_t j = 0; j < want; j++)
+                    body[j] = big_byte(j);
+                EXPECT_OK(cio_transport_write(t, body, want));
+                free(body);
+                EXPECT_OK(cio_transport_close(t));
+                return;
+            }
             char reply[512];
             int hn = hello_line(&c->info, reply, sizeof reply);
             EXPECT_OK(cio_transport_write(t, reply, (size_t)hn));
@@ -781,6 +828,29 @@ static void curl_clients(struct srv *v)
     EXPECT_CONTAINS(r.out, "hello TLSv1.3 sni=localhost alpn=http/1.1 resumed=1 verified=0\n"
                            "\nstatus=200 verify=0\n");
     free(r.out);
+    /* 4 MiB written at once by a handler that returns at once */
+    const char *outf = tp_path("big.out");
+    char url[128];
+    snprintf(url, sizeof url, "https://localhost:%u/big", (unsigned)v->port);
+    const char *const big[] = {"-o", outf, url, NULL};
+    r = curl(v, "localhost", big, 0);
+    EXPECT_RUN_OK(r);
+    char want[64];
+    snprintf(want, sizeof want, "status=200 verify=0");
+    EXPECT_CONTAINS(r.out, want);
+    free(r.out);
+    FILE *fp = fopen(outf, "rb");
+    EXPECT_TRUE(fp != NULL);
+    char *body = malloc(BIG + 1);
+    EXPECT_TRUE(body != NULL);
+    size_t got = fread(body, 1, BIG + 1, fp);
+    fclose(fp);
+    EXPECT_EQ(BIG, got);
+    for (size_t i = 0; i < got; i++)
+        if (body[i] != big_byte(i))
+            FAIL("curl's byte %zu differs", i);
+    free(body);
+    unlink(outf);
     /* TLS 1.2 */
     const char *const v12[] = {"--tls-max", "1.2", NULL};
     r = curl(v, "localhost", v12, 1);
@@ -790,7 +860,7 @@ static void curl_clients(struct srv *v)
     /* curl trusting only the system's store: it refuses us (exit 60) */
     const char *argv[] = {"curl", "-sS", "--http1.1", "--max-time", "60", "--resolve", NULL, NULL,
                           NULL};
-    char resolve[128], url[128];
+    char resolve[128];
     snprintf(resolve, sizeof resolve, "localhost:%u:127.0.0.1", (unsigned)v->port);
     snprintf(url, sizeof url, "https://localhost:%u/", (unsigned)v->port);
     argv[6] = resolve;
@@ -808,7 +878,7 @@ TEST(curl_https)
     TP_NEED(tp_have_curl, "curl");
     struct srv v = {.cfg = TP_SERVER("server", .alpn = "h2,http/1.1"), .clients = curl_clients};
     run_server(&v);
-    EXPECT_EQ(3, v.handled);
+    EXPECT_EQ(4, v.handled);
     EXPECT_TRUE(v.seen[1].resumed);
     cio_tls_config_free(v.cfg);
 }
@@ -861,7 +931,18 @@ static const char py_client[] =
     "            sys.exit('eof after %d of %d' % (len(b), n))\n"
     "        b += d\n"
     "    return b\n"
-    "if mode == 'bulk':\n"
+    "if mode == 'big':\n"
+    "    n = int(sys.argv[4])\n"
+    "    t.sendall(b'big %d\\n' % n)\n"
+    "    b = bytearray()\n"
+    "    while True:\n"
+    "        d = t.recv(1 << 20)\n"
+    "        if not d:\n"
+    "            break\n"
+    "        b += d\n"
+    "    want = bytes((i * 7 + i // 1000) % 251 for i in range(n))\n"
+    "    print('big ok' if bytes(b) == want else 'big differs', len(b), flush=True)\n"
+    "elif mode == 'bulk':\n"
     "    step, steps = 65536, 16\n"
     "    t.sendall(b'bulk %d\\n' % (step * steps))\n"
     "    for i in range(steps):\n"
@@ -879,11 +960,42 @@ static const char py_client[] =
 
 static tp_run py(struct srv *v, const char *mode)
 {
-    char port[16];
+    char port[16], big[16];
     snprintf(port, sizeof port, "%u", (unsigned)v->port);
+    snprintf(big, sizeof big, "%d", BIG);
     const char *argv[] = {"python3", "-c", py_client, port, tp_path("ca.pem"), mode,
-                          tp_path("client.pem"), tp_path("client.key"), NULL};
+                          strcmp(mode, "big") == 0 ? big : tp_path("client.pem"),
+                          tp_path("client.key"), NULL};
     return tp_run_peer(argv, NULL);
+}
+
+/* A large answer written at once and closed at once, in both styles. */
+static void big_clients(struct srv *v)
+{
+    tp_run r = py(v, "big");
+    EXPECT_RUN_OK(r);
+    char want[64];
+    snprintf(want, sizeof want, "big ok %d\n", BIG);
+    EXPECT_CONTAINS(r.out, want);
+    free(r.out);
+}
+
+TEST(large_answer_then_close_stream_server)
+{
+    TP_NEED(tp_have_python, "python3 (with ssl)");
+    struct srv v = {.cfg = TP_SERVER("server"), .clients = big_clients};
+    run_server(&v);
+    EXPECT_EQ(1, v.handled);
+    cio_tls_config_free(v.cfg);
+}
+
+TEST(large_answer_then_close_protocol_server)
+{
+    TP_NEED(tp_have_python, "python3 (with ssl)");
+    struct srv v = {.cfg = TP_SERVER("server"), .protocol = true, .clients = big_clients};
+    run_server(&v);
+    EXPECT_EQ(1, v.handled);
+    cio_tls_config_free(v.cfg);
 }
 
 static void py_clients(struct srv *v)
