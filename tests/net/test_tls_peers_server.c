@@ -921,7 +921,7 @@ static const char py_client[] =
     "if mode == 'cert':\n"
     "    ctx.load_cert_chain(sys.argv[4], sys.argv[5])\n"
     "raw = socket.create_connection(('127.0.0.1', port), timeout=60)\n"
-    "t = ctx.wrap_socket(raw, server_hostname='localhost')\n"
+    "t = ctx.wrap_socket(raw, server_hostname='localhost', suppress_ragged_eofs=False)\n"
     "print('version', t.version(), 'alpn', t.selected_alpn_protocol(), flush=True)\n"
     "def recv_exactly(n):\n"
     "    b = b''\n"
@@ -955,7 +955,10 @@ static const char py_client[] =
     "    f = t.makefile('rb')\n"
     "    print(f.readline().decode().strip(), flush=True)\n"
     "    print(f.readline().decode().strip(), flush=True)\n"
-    "    print('eof', f.read() == b'', flush=True)\n"
+    "    try:\n"
+    "        print('eof', f.read() == b'', 'with close_notify', flush=True)\n"
+    "    except ssl.SSLEOFError:\n"
+    "        print('eof without close_notify', flush=True)\n"
     "t.close()\n";
 
 static tp_run py(struct srv *v, const char *mode)
@@ -1005,7 +1008,7 @@ static void py_clients(struct srv *v)
     EXPECT_CONTAINS(r.out, "version TLSv1.3 alpn http/1.1\n"
                            "hello TLSv1.3 sni=localhost alpn=http/1.1 resumed=0 verified=0\n"
                            "ping from python\n"
-                           "eof True\n");
+                           "eof True with close_notify\n");
     free(r.out);
     r = py(v, "bulk");
     EXPECT_RUN_OK(r);
