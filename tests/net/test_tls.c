@@ -764,6 +764,7 @@ TEST(starttls)
 /* STARTTLS on a transport: bytes written before go in the clear. */
 struct tstls {
     cio_tls_config *cfg;
+    size_t clear; /* plaintext bytes written before start_tls */
     cio_future *hs;
     char got[64];
     size_t len;
@@ -781,7 +782,14 @@ static void tstls_data(cio_transport *t, const void *d, size_t len, void *ctx)
     struct tstls *k = ctx;
     if (!k->hs) {
         EXPECT_TRUE(len == 9 && memcmp(d, "STARTTLS\n", 9) == 0);
+        for (size_t off = 0; off < k->clear; off += 65536) {
+            static char plain[65536];
+            memset(plain, 'p', sizeof plain);
+            EXPECT_OK(cio_transport_write(t, plain, sizeof plain));
+        }
         EXPECT_OK(cio_transport_write(t, "GO\n", 3)); /* in the clear */
+        if (k->clear)
+            EXPECT_TRUE(cio_transport_buffered(t) > 0); /* the socket took only some */
         EXPECT_OK(cio_transport_start_tls(t, k->cfg, NULL, &k->hs));
         EXPECT_ERR(-EINVAL, cio_transport_start_tls(t, k->cfg, NULL, NULL));
         EXPECT_OK(cio_transport_write(t, "sealed\n", 7)); /* after the handshake */
@@ -812,29 +820,40 @@ static int tstarttls_main(void *arg, void **res)
     EXPECT_OK(cio_timeout_begin(&sc, 60));
     cio_tls_config *scfg = tls_server_cfg(CIO_TLS_OPTIONS());
     cio_tls_config *ccfg = tls_client_cfg(CIO_TLS_OPTIONS());
-    int fds[2];
-    EXPECT_OK(cio_socket_pair(SOCK_STREAM, fds));
-    struct tstls k = {.cfg = scfg};
-    cio_transport *t;
-    EXPECT_OK(cio_transport_new(cio_current_loop(), fds[1], NULL, &tstls_proto, &k, &t));
-    cio_stream *c;
-    EXPECT_OK(cio_stream_new(fds[0], NULL, &c));
-    EXPECT_OK(cio_stream_write(c, "STARTTLS\n", 9));
-    char line[16];
-    EXPECT_EQ(3, cio_stream_read_line(c, line, sizeof line));
-    EXPECT_OK(cio_stream_start_tls(c, ccfg, "localhost"));
-    EXPECT_EQ(7, cio_stream_read_line(c, line, sizeof line));
-    EXPECT_TRUE(memcmp(line, "sealed\n", 7) == 0);
-    EXPECT_OK(cio_stream_write(c, "hello\n", 6));
-    EXPECT_EQ(0, cio_stream_read(c, line, sizeof line));
-    EXPECT_OK(cio_await(k.hs, NULL));
-    cio_future_unref(k.hs);
-    for (int i = 0; i < 100000 && !k.lost; i++)
-        EXPECT_OK(cio_sleep(0.001));
-    EXPECT_EQ(1, k.lost);
-    EXPECT_EQ(0, k.lost_err);
-    EXPECT_TRUE(memcmp(k.got, "hello\n", 6) == 0);
-    EXPECT_OK(cio_stream_close(c));
+    /* round 1: megabytes written in the clear before start_tls, most of
+     * them still buffered: they go first, in the clear */
+    for (int round = 0; round < 2; round++) {
+        int fds[2];
+        EXPECT_OK(cio_socket_pair(SOCK_STREAM, fds));
+        struct tstls k = {.cfg = scfg, .clear = round ? (size_t)(4u << 20) : 0};
+        cio_transport *t;
+        EXPECT_OK(cio_transport_new(cio_current_loop(), fds[1], NULL, &tstls_proto, &k, &t));
+        cio_stream *c;
+        EXPECT_OK(cio_stream_new(fds[0], NULL, &c));
+        EXPECT_OK(cio_stream_write(c, "STARTTLS\n", 9));
+        char line[16];
+        for (size_t got = 0; got < k.clear;) {
+            static char plain[65536];
+            size_t want = k.clear - got < sizeof plain ? k.clear - got : sizeof plain;
+            EXPECT_EQ(want, cio_stream_read_exactly(c, plain, want));
+            EXPECT_TRUE(plain[0] == 'p' && plain[want - 1] == 'p');
+            got += want;
+        }
+        EXPECT_EQ(3, cio_stream_read_line(c, line, sizeof line));
+        EXPECT_OK(cio_stream_start_tls(c, ccfg, "localhost"));
+        EXPECT_EQ(7, cio_stream_read_line(c, line, sizeof line));
+        EXPECT_TRUE(memcmp(line, "sealed\n", 7) == 0);
+        EXPECT_OK(cio_stream_write(c, "hello\n", 6));
+        EXPECT_EQ(0, cio_stream_read(c, line, sizeof line));
+        EXPECT_OK(cio_await(k.hs, NULL));
+        cio_future_unref(k.hs);
+        for (int i = 0; i < 100000 && !k.lost; i++)
+            EXPECT_OK(cio_sleep(0.001));
+        EXPECT_EQ(1, k.lost);
+        EXPECT_EQ(0, k.lost_err);
+        EXPECT_TRUE(memcmp(k.got, "hello\n", 6) == 0);
+        EXPECT_OK(cio_stream_close(c));
+    }
     cio_tls_config_free(scfg);
     cio_tls_config_free(ccfg);
     EXPECT_OK(cio_scope_end(&sc));
