@@ -411,10 +411,14 @@ static int transport_main(void *arg, void **res)
     struct tp p = {0};
     EXPECT_OK(cio_event_new(&p.lost));
     cio_future *f;
+    /* The attempt holds its own reference on the configuration: the
+     * caller's may go at once. */
+    cio_tls_config *once = tls_client_cfg(CIO_TLS_OPTIONS());
     EXPECT_OK(cio_transport_connect_name(
         loop, "localhost", cio_addr_port(&e.addr),
-        &CIO_SOCKET_OPTIONS(.resolver = n.r, .family = AF_INET), &CIO_STREAM_OPTIONS(.tls = ccfg),
+        &CIO_SOCKET_OPTIONS(.resolver = n.r, .family = AF_INET), &CIO_STREAM_OPTIONS(.tls = once),
         &tp_proto, &p, &f));
+    cio_tls_config_free(once);
     EXPECT_OK(cio_await(f, NULL));
     cio_future_unref(f);
     EXPECT_EQ(1, p.nmade);
