@@ -353,6 +353,14 @@ static int local_family_main(void *arg, void **res)
     /* Only IPv6 addresses and an IPv4 local address: nothing to try. */
     EXPECT_ERR(-EAFNOSUPPORT,
                cio__connect_addrs(addrs, 1, &CIO_SOCKET_OPTIONS(.local = &local), NULL, &s));
+    /* The error when all fail is the last attempt's, unless that one only
+     * says the family is unusable: a refusal before it says more. */
+    cio_addr two[2];
+    int ref = refusing("127.0.0.1", &two[0]);
+    two[1] = addrs[0];
+    EXPECT_ERR(-ECONNREFUSED,
+               cio__connect_addrs(two, 2, &CIO_SOCKET_OPTIONS(.local = &local), NULL, &s));
+    close(ref);
     close(l6);
     EXPECT_OK(cio_scope_end(&sc));
     return 0;
