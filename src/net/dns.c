@@ -48,6 +48,7 @@
 #include <netinet/in.h>
 #include <pthread.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -115,6 +116,7 @@ struct cio_resolver {
     bool dead;       /* cio_resolver_free (or the loop's end) was called */
     bool loop_gone;  /* the loop closed: no more loop calls */
     bool is_default; /* the loop's default (freed with it) */
+    bool no_hosts;   /* skip /etc/hosts */
 };
 
 static void settle(cio_resolver *r, bool may_deliver);
@@ -512,8 +514,9 @@ static void ai_done(void *arg, int status, int timeouts, struct ares_addrinfo *a
     done_push(r, q);
 }
 
-/* c-ares' answer to a reverse lookup. */
-static void host_done(void *arg, int status, int timeouts, struct hostent *h)
+/* c-ares' answer to a reverse lookup's PTR query (ares_query, not
+ * ares_gethostbyaddr, which turns every failure into ARES_ENOTFOUND). */
+static void ptr_done(void *arg, int status, int timeouts, unsigned char *abuf, int alen)
 {
     (void)timeouts;
     struct cio_dns_query *q = arg;
@@ -526,16 +529,21 @@ static void host_done(void *arg, int status, int timeouts, struct hostent *h)
     r->active--;
     int rc = map_status(status);
     if (rc == 0) {
-        if (!h || !h->h_name || !h->h_name[0]) {
+        struct hostent *h = NULL;
+        int st = ares_parse_ptr_reply(abuf, alen, NULL, 0, AF_INET, &h);
+        if (st != ARES_SUCCESS) {
+            rc = map_status(st);
+        } else if (!h || !h->h_name || !h->h_name[0]) {
             rc = -ENOENT;
         } else {
             size_t n = strlen(h->h_name);
-            if (n >= q->namelen) {
+            if (n >= q->namelen)
                 rc = -ENAMETOOLONG;
-            } else {
+            else
                 memcpy(q->name, h->h_name, n + 1);
-            }
         }
+        if (h)
+            ares_free_hostent(h);
     }
     if (!r->loop_gone)
         complete(q->fut, rc);
@@ -766,6 +774,7 @@ static int resolver_make(cio_loop *loop, const cio_resolver_options *opts, bool 
     }
     r->loop = loop;
     r->is_default = is_default;
+    r->no_hosts = o.no_hosts;
     struct ares_options ao;
     memset(&ao, 0, sizeof ao);
     int mask = ARES_OPT_FLAGS | ARES_OPT_SOCK_STATE_CB | ARES_OPT_LOOKUPS;
@@ -1079,27 +1088,83 @@ int cio_dns_cancel(cio_dns_query *q)
     return 0;
 }
 
+/* The first name /etc/hosts gives the address ip (family) into host:
+ * 1 found, 0 not, -ENAMETOOLONG. Reads the file at every call (reverse
+ * lookups are rare; c-ares reads it at every forward lookup too). */
+static int hosts_reverse(int family, const void *ip, char *host, size_t len)
+{
+    FILE *f = fopen("/etc/hosts", "re");
+    if (!f)
+        return 0;
+    char line[1024];
+    int rc = 0;
+    while (rc == 0 && fgets(line, sizeof line, f)) {
+        char *hash = strchr(line, '#');
+        if (hash)
+            *hash = 0;
+        char *save = NULL;
+        char *addr = strtok_r(line, " \t\r\n", &save);
+        char *name = addr ? strtok_r(NULL, " \t\r\n", &save) : NULL;
+        if (!name)
+            continue;
+        unsigned char buf[sizeof(struct in6_addr)];
+        char *pct = strchr(addr, '%'); /* a scope: compare the address only */
+        if (pct)
+            *pct = 0;
+        if (inet_pton(family, addr, buf) != 1 ||
+            memcmp(buf, ip, family == AF_INET ? 4 : 16) != 0)
+            continue;
+        size_t n = strlen(name);
+        if (n >= len) {
+            rc = -ENAMETOOLONG;
+        } else {
+            memcpy(host, name, n + 1);
+            rc = 1;
+        }
+    }
+    fclose(f);
+    return rc;
+}
+
+/* The PTR name of ip: "4.3.2.1.in-addr.arpa" or 32 nibbles ".ip6.arpa". */
+static void ptr_name(int family, const unsigned char *ip, char *out, size_t len)
+{
+    static const char hex[] = "0123456789abcdef";
+    if (family == AF_INET) {
+        snprintf(out, len, "%u.%u.%u.%u.in-addr.arpa", ip[3], ip[2], ip[1], ip[0]);
+        return;
+    }
+    char *p = out;
+    for (int i = 15; i >= 0; i--) {
+        *p++ = hex[ip[i] & 15];
+        *p++ = '.';
+        *p++ = hex[ip[i] >> 4];
+        *p++ = '.';
+    }
+    memcpy(p, "ip6.arpa", sizeof "ip6.arpa");
+}
+
 int cio_dns_reverse(cio_resolver *r, const cio_addr *addr, char *host, size_t len)
 {
     if (!addr || !host || len == 0)
         return -EINVAL;
     int family = addr->len ? addr->u.sa.sa_family : AF_UNSPEC;
     const void *ip;
-    int iplen;
-    if (family == AF_INET && addr->len >= sizeof(struct sockaddr_in)) {
+    if (family == AF_INET && addr->len >= sizeof(struct sockaddr_in))
         ip = &addr->u.in4.sin_addr;
-        iplen = sizeof(struct in_addr);
-    } else if (family == AF_INET6 && addr->len >= sizeof(struct sockaddr_in6)) {
+    else if (family == AF_INET6 && addr->len >= sizeof(struct sockaddr_in6))
         ip = &addr->u.in6.sin6_addr;
-        iplen = sizeof(struct in6_addr);
-    } else {
+    else
         return -EINVAL;
-    }
     if (!cio_current_task())
         return -EPERM;
     int rc = pick(&r);
     if (rc)
         return rc;
+    if (!r->no_hosts && (rc = hosts_reverse(family, ip, host, len)) != 0)
+        return rc < 0 ? rc : 0;
+    char name[80];
+    ptr_name(family, ip, name, sizeof name);
     struct cio_dns_query *q = q_get(r);
     if (!q)
         return -ENOMEM;
@@ -1116,7 +1181,7 @@ int cio_dns_reverse(cio_resolver *r, const cio_addr *addr, char *host, size_t le
     r->active++;
     r->inflight++;
     r->in_ares++;
-    ares_gethostbyaddr(r->ch, ip, iplen, family, host_done, q);
+    ares_query(r->ch, name, 1 /* C_IN */, 12 /* T_PTR */, ptr_done, q);
     r->in_ares--;
     settle(r, false);
     rc = cio_await(f, NULL);

@@ -161,4 +161,227 @@ static int cb_main(void *arg, void **res)
 }
 TEST(resolve_callback) { run(cb_main, NULL); }
 
+/* ---- a server that never answers -------------------------------------- */
+
+/* A UDP socket bound on 127.0.0.1 that nobody reads: queries to it get no
+ * answer (and no ICMP error). *servers gets its "127.0.0.1:PORT". */
+static int silent_server(char *servers, size_t len)
+{
+    int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    EXPECT_TRUE(s >= 0);
+    struct sockaddr_in a = {.sin_family = AF_INET};
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t alen = sizeof a;
+    EXPECT_OK(bind(s, (struct sockaddr *)&a, sizeof a));
+    EXPECT_OK(getsockname(s, (struct sockaddr *)&a, &alen));
+    snprintf(servers, len, "127.0.0.1:%d", ntohs(a.sin_port));
+    return s;
+}
+
+static int deadline_main(void *arg, void **res)
+{
+    (void)arg, (void)res;
+    char servers[32];
+    int s = silent_server(servers, sizeof servers);
+    /* The task's deadline first (the resolver would wait a minute). */
+    cio_resolver *r = NULL;
+    EXPECT_OK(cio_resolver_new(
+        &CIO_RESOLVER_OPTIONS(.servers = servers, .search = "", .timeout = 30, .tries = 2), &r));
+    cio_addr a[4];
+    cio_scope sc;
+    EXPECT_OK(cio_timeout_begin(&sc, 0.05));
+    EXPECT_ERR(-ETIMEDOUT, cio_dns_resolve(r, "four.test", 80, AF_UNSPEC, a, 4));
+    EXPECT_ERR(-ETIMEDOUT, cio_scope_end(&sc));
+    /* Abandoned, and the resolver works on. */
+    EXPECT_OK(cio_addr_ip("127.0.0.5", 0, &a[0]));
+    EXPECT_OK(cio_timeout_begin(&sc, 0.05));
+    EXPECT_ERR(-ETIMEDOUT, cio_dns_reverse(r, &a[0], (char[64]){0}, 64));
+    EXPECT_ERR(-ETIMEDOUT, cio_scope_end(&sc));
+    EXPECT_EQ(1, cio_dns_resolve(r, "127.0.0.3", 80, AF_UNSPEC, a, 4));
+    cio_resolver_free(r);
+    /* The resolver's own timeout and tries. */
+    EXPECT_OK(cio_resolver_new(
+        &CIO_RESOLVER_OPTIONS(.servers = servers, .search = "", .timeout = 0.05, .tries = 1),
+        &r));
+    EXPECT_ERR(-ETIMEDOUT, cio_dns_resolve(r, "four.test", 80, AF_UNSPEC, a, 4));
+    EXPECT_ERR(-ETIMEDOUT, cio_dns_resolve(r, "four.test", 80, AF_INET6, a, 4));
+    EXPECT_OK(cio_addr_ip("127.0.0.5", 0, &a[0]));
+    char name[64];
+    EXPECT_ERR(-ETIMEDOUT, cio_dns_reverse(r, &a[0], name, sizeof name));
+    cio_resolver_free(r);
+    close(s);
+    return 0;
+}
+TEST(resolve_timeouts) { run(deadline_main, NULL); }
+
+/* ---- many at once -------------------------------------------------------- */
+
+enum { MANY = 1000 };
+
+struct many {
+    cio_resolver *r;
+    int i;
+    int ok;
+};
+
+static int many_task(void *arg, void **res)
+{
+    (void)res;
+    struct many *m = arg;
+    char name[32], want[32];
+    snprintf(name, sizeof name, "n%d.test", m->i);
+    snprintf(want, sizeof want, "127.1.%d.%d:%d", m->i / 256, m->i % 256, m->i);
+    cio_addr a[4];
+    int n = cio_dns_resolve(m->r, name, (uint16_t)m->i, AF_INET, a, 4);
+    if (n != 1)
+        FAIL("%s: %s", name, cio_err_name(n));
+    char buf[CIO_ADDR_STRLEN];
+    EXPECT_OK(cio_addr_format(&a[0], buf, sizeof buf));
+    EXPECT_STR_EQ(want, buf);
+    m->ok = 1;
+    return 0;
+}
+
+static int many_main(void *arg, void **res)
+{
+    (void)arg, (void)res;
+    /* Lost datagrams (a burst larger than the server's socket buffer) are
+     * retried: a short timeout, many tries. */
+    cio_resolver *r = NULL;
+    EXPECT_OK(cio_resolver_new(
+        &CIO_RESOLVER_OPTIONS(.servers = dns.servers, .search = "", .timeout = 0.5, .tries = 20),
+        &r));
+    static struct many m[MANY];
+    cio_task *t[MANY];
+    for (int i = 0; i < MANY; i++) {
+        m[i] = (struct many){r, i, 0};
+        EXPECT_OK(cio_spawn(many_task, &m[i], &t[i]));
+    }
+    cio_scope sc;
+    EXPECT_OK(cio_timeout_begin(&sc, 120));
+    EXPECT_OK(cio_gather(t, MANY, 0, NULL));
+    EXPECT_OK(cio_scope_end(&sc));
+    for (int i = 0; i < MANY; i++) {
+        EXPECT_TRUE(m[i].ok);
+        cio_future_unref(t[i]);
+    }
+    cio_resolver_free(r);
+    return 0;
+}
+TEST_T(resolve_many, 200)
+{
+    memset(&dns, 0, sizeof dns);
+    test_dnsmasq_init(&dns);
+    static char text[MANY * 40];
+    size_t off = 0;
+    for (int i = 0; i < MANY; i++)
+        off += (size_t)snprintf(text + off, sizeof text - off, "127.1.%d.%d n%d.test\n", i / 256,
+                                i % 256, i);
+    static char arg[160];
+    snprintf(arg, sizeof arg, "--addn-hosts=%s", test_dnsmasq_hosts_file(&dns, "hosts", text));
+    const char *extra[] = {arg, NULL};
+    const char *args[32];
+    int n = 0;
+    for (int i = 0; records[i]; i++)
+        args[n++] = records[i];
+    args[n++] = extra[0];
+    args[n] = NULL;
+    test_dnsmasq_start(&dns, args);
+    int before = test_fd_baseline();
+    int rc = cio_run(many_main, NULL, NULL);
+    test_dnsmasq_stop(&dns);
+    EXPECT_OK(rc);
+    EXPECT_EQ(before, test_fd_count());
+}
+
+/* ---- cancellation ---------------------------------------------------------- */
+
+static int lookup_task(void *arg, void **res)
+{
+    (void)res;
+    cio_resolver *r = arg;
+    cio_addr a[2];
+    return cio_dns_resolve(r, "four.test", 80, AF_UNSPEC, a, 2);
+}
+
+static void never(int status, const cio_addr *addrs, size_t n, void *arg)
+{
+    (void)status, (void)addrs, (void)n, (void)arg;
+    FAIL("a cancelled lookup's callback was called");
+}
+
+static int cancel_main(void *arg, void **res)
+{
+    (void)arg, (void)res;
+    char servers[32];
+    int s = silent_server(servers, sizeof servers);
+    cio_resolver *r = NULL;
+    EXPECT_OK(cio_resolver_new(
+        &CIO_RESOLVER_OPTIONS(.servers = servers, .search = "", .timeout = 30, .tries = 1), &r));
+    /* A task cancelled mid-lookup. */
+    cio_task *t;
+    EXPECT_OK(cio_spawn(lookup_task, r, &t));
+    EXPECT_OK(cio_yield()); /* it starts its lookup and waits */
+    EXPECT_OK(cio_yield());
+    EXPECT_OK(cio_future_cancel(t));
+    EXPECT_ERR(-ECANCELED, cio_await(t, NULL));
+    cio_future_unref(t);
+    /* Callback lookups cancelled: in flight, and answered (a numeric
+     * host's answer waits for the loop) but not yet delivered. */
+    cio_dns_query *q1, *q2;
+    EXPECT_OK(cio_dns_resolve_cb(r, "four.test", 80, AF_UNSPEC, never, NULL, &q1));
+    EXPECT_OK(cio_dns_resolve_cb(r, "::1", 80, AF_UNSPEC, never, NULL, &q2));
+    EXPECT_OK(cio_dns_cancel(q1));
+    EXPECT_OK(cio_dns_cancel(q2));
+    EXPECT_ERR(-EINVAL, cio_dns_cancel(NULL));
+    EXPECT_OK(cio_sleep(0.02));
+    /* The resolver keeps working on a real server after all that. */
+    cio_resolver_free(r);
+    r = local_resolver();
+    EXPECT_OK(cio_dns_resolve_cb(r, "four.test", 80, AF_UNSPEC, never, NULL, &q1));
+    EXPECT_OK(cio_dns_cancel(q1));
+    cio_addr a[2];
+    EXPECT_EQ(1, cio_dns_resolve(r, "four.test", 80, AF_UNSPEC, a, 2));
+    EXPECT_OK(cio_sleep(0.02));
+    cio_resolver_free(r);
+    close(s);
+    return 0;
+}
+TEST(resolve_cancel) { run(cancel_main, NULL); }
+
+/* ---- cio_resolver_free with lookups in flight ------------------------------ */
+
+static int free_main(void *arg, void **res)
+{
+    (void)arg, (void)res;
+    char servers[32];
+    int s = silent_server(servers, sizeof servers);
+    cio_resolver *r = NULL;
+    EXPECT_OK(cio_resolver_new(
+        &CIO_RESOLVER_OPTIONS(.servers = servers, .search = "", .timeout = 30, .tries = 1), &r));
+    cio_task *t[3];
+    for (int i = 0; i < 3; i++)
+        EXPECT_OK(cio_spawn(lookup_task, r, &t[i]));
+    struct cbres c = {0};
+    EXPECT_OK(cio_dns_resolve_cb(r, "four.test", 80, AF_UNSPEC, on_answer, &c, NULL));
+    EXPECT_OK(cio_yield());
+    EXPECT_OK(cio_yield());
+    c.inside = true;
+    cio_resolver_free(r); /* the callback comes from the loop, not from here */
+    c.inside = false;
+    EXPECT_EQ(0, c.calls);
+    for (int i = 0; i < 3; i++) {
+        EXPECT_ERR(-ECANCELED, cio_await(t[i], NULL));
+        cio_future_unref(t[i]);
+    }
+    for (int i = 0; i < 100 && !c.calls; i++)
+        EXPECT_OK(cio_yield());
+    EXPECT_EQ(1, c.calls);
+    EXPECT_ERR(-ECANCELED, c.status);
+    cio_resolver_free(NULL);
+    close(s);
+    return 0;
+}
+TEST(resolver_free_in_flight) { run(free_main, NULL); }
+
 int main(int argc, char **argv) { return test_main(argc, argv); }
