@@ -51,6 +51,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
 #include <unistd.h>
@@ -74,6 +75,8 @@ struct cio_dns_query {
     cio_resolver *r;
     uint8_t state, kind;
     uint16_t port;
+    int family;     /* forward lookups: the family asked */
+    bool localhost; /* "localhost" or a name under it (RFC 6761) */
     /* K_TASK / K_REVERSE: the waiting task's future and its buffers
      * (NULL once abandoned). */
     cio_future *fut;
@@ -86,7 +89,7 @@ struct cio_dns_query {
     void *arg;
     int status;
     struct ares_addrinfo *ai; /* kept until delivered */
-    cio_addr one;             /* a numeric host's address */
+    cio_addr two[2];          /* a numeric host's address, localhost's */
 };
 
 /* A socket of c-ares that it asked to be watched. */
@@ -465,6 +468,44 @@ static size_t count_nodes(const struct ares_addrinfo *ai)
     return n;
 }
 
+/* RFC 6761: "localhost" and the names under it are the loopback
+ * addresses, also when /etc/hosts does not say so (c-ares 1.18 never asks
+ * a server for them, and answers them only from the file). ::1 first, as
+ * RFC 6724 sorts them. */
+static size_t loopback(int family, uint16_t port, cio_addr *out, size_t max)
+{
+    size_t n = 0;
+    if (family != AF_INET && n < max) {
+        memset(&out[n], 0, sizeof out[n]);
+        out[n].u.in6.sin6_family = AF_INET6;
+        out[n].u.in6.sin6_addr = in6addr_loopback;
+        out[n].u.in6.sin6_port = htons(port);
+        out[n].len = sizeof out[n].u.in6;
+        n++;
+    }
+    if (family != AF_INET6 && n < max) {
+        memset(&out[n], 0, sizeof out[n]);
+        out[n].u.in4.sin_family = AF_INET;
+        out[n].u.in4.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        out[n].u.in4.sin_port = htons(port);
+        out[n].len = sizeof out[n].u.in4;
+        n++;
+    }
+    return n;
+}
+
+static bool is_localhost(const char *name)
+{
+    size_t n = strlen(name);
+    if (n && name[n - 1] == '.')
+        n--;
+    static const char lh[] = "localhost";
+    size_t k = sizeof lh - 1;
+    if (n < k || strncasecmp(name + n - k, lh, k) != 0)
+        return false;
+    return n == k || name[n - k - 1] == '.';
+}
+
 static void complete(cio_future *f, int n)
 {
     if (n < 0)
@@ -488,6 +529,22 @@ static void ai_done(void *arg, int status, int timeouts, struct ares_addrinfo *a
     }
     r->active--;
     int rc = map_status(status);
+    if (rc < 0 && rc != -ECANCELED && q->localhost) {
+        if (ai)
+            ares_freeaddrinfo(ai);
+        ai = NULL;
+        if (q->kind == K_TASK) {
+            rc = (int)loopback(q->family, q->port, q->out, q->max);
+            if (!r->loop_gone)
+                complete(q->fut, rc);
+            q_put(r, q);
+            return;
+        }
+        q->status = (int)loopback(q->family, q->port, q->two, 2);
+        q->state = Q_DONE;
+        done_push(r, q);
+        return;
+    }
     if (q->kind == K_TASK) {
         if (rc == 0) {
             size_t n = convert(ai, q->port, q->out, q->max);
@@ -577,8 +634,8 @@ static void deliver(cio_resolver *r)
                 st = n ? (int)n : -ENOMEM;
                 addrs = n ? r->scratch : NULL;
             } else if (st > 0) {
-                addrs = &q->one;
-                n = 1;
+                addrs = q->two;
+                n = (size_t)st;
             } else if (st == 0) {
                 st = -ENODATA;
             }
@@ -815,6 +872,35 @@ static int resolver_make(cio_loop *loop, const cio_resolver_options *opts, bool 
         free(r);
         goto out;
     }
+    /* c-ares 1.18 answers a server's SERVFAIL, REFUSED or NOTIMP by trying
+     * the next server, and once all failed reports ARES_ECONNREFUSED
+     * whatever they said. With one server there is no other to try: its
+     * answer is then passed on as it is (-EAGAIN for SERVFAIL). */
+    struct ares_addr_port_node *list = NULL;
+    if (ares_get_servers_ports(r->ch, &list) == ARES_SUCCESS) {
+        int nservers = 0;
+        for (struct ares_addr_port_node *p = list; p; p = p->next)
+            nservers++;
+        ares_free_data(list);
+        if (nservers == 1) {
+            ares_destroy(r->ch);
+            r->ch = NULL;
+            ao.flags |= ARES_FLAG_NOCHECKRESP;
+            st = ares_init_options(&r->ch, &ao, mask);
+            if (st == ARES_SUCCESS) {
+                ares_set_socket_functions(r->ch, &sock_funcs, r);
+                if (servers)
+                    st = ares_set_servers_ports(r->ch, servers);
+            }
+            if (st != ARES_SUCCESS) {
+                rc = map_status(st);
+                if (r->ch)
+                    ares_destroy(r->ch);
+                free(r);
+                goto out;
+            }
+        }
+    }
     /* The first try's timeout, for the timer (timer_update). */
     struct ares_options saved;
     int smask = 0;
@@ -971,6 +1057,8 @@ static void start_ai(cio_resolver *r, struct cio_dns_query *q, const char *host,
     struct ares_addrinfo_hints h;
     memset(&h, 0, sizeof h);
     h.ai_family = family;
+    q->family = family;
+    q->localhost = is_localhost(host);
     q->state = Q_ACTIVE;
     r->active++;
     r->inflight++;
@@ -1042,7 +1130,7 @@ int cio_dns_resolve_cb(cio_resolver *r, const char *host, uint16_t port, int fam
     q->cb = cb;
     q->arg = arg;
     q->port = port;
-    rc = numeric(host, port, family, &q->one);
+    rc = numeric(host, port, family, &q->two[0]);
     if (rc == 0 && !name_ok(host)) {
         q_put(r, q);
         return -EINVAL;
