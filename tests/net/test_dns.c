@@ -86,8 +86,10 @@ static int families_main(void *arg, void **res)
     EXPECT_EQ(1, cio_dns_resolve(r, "six.test", 443, AF_INET6, a, 8));
     expect_addr(&a[0], "[::5]:443");
     EXPECT_ERR(-ENODATA, cio_dns_resolve(r, "six.test", 80, AF_INET, a, 8));
-    /* both */
+    /* both, in RFC 6724's order: 127.0.0.6 before ::6 (an IPv4-compatible
+     * address, precedence 1, when it is reachable at all) */
     EXPECT_EQ(2, cio_dns_resolve(r, "both.test", 7, AF_UNSPEC, a, 8));
+    expect_addr(&a[0], "127.0.0.6:7");
     bool v4 = false, v6 = false;
     for (int i = 0; i < 2; i++) {
         char buf[CIO_ADDR_STRLEN];
