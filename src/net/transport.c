@@ -273,7 +273,8 @@ static void dispatch(void *arg)
             p &= (uint8_t)~CIO__P_MADE;
         /* TLS: connection_made waits for the handshake, whose end
          * schedules it again. */
-        if ((p & CIO__P_MADE) && !(c->flags & CIO__C_MADE) && live(c) && tls_busy(c))
+        if ((p & CIO__P_MADE) && !(c->flags & CIO__C_MADE) && c->ops != &cio__conn_sock_ops &&
+            (live(c) ? tls_busy(c) : cio__tls_unfinished(c)))
             p &= (uint8_t)~CIO__P_MADE;
         if ((p & CIO__P_MADE) && !(c->flags & CIO__C_MADE)) {
             int rc = 0;
