@@ -546,6 +546,18 @@ static int stream_args_main(void *arg, void **res)
                             NULL, &s));
     cio_socket_options bad = {0}; /* not made with the macros */
     EXPECT_ERR(-EINVAL, cio_stream_connect_name("127.0.0.1", 80, &bad, NULL, &s));
+    /* From a newer header, with a field this library does not know set. */
+    struct {
+        cio_socket_options o;
+        uint64_t extra;
+    } newer = {.o = {.size = sizeof newer}, .extra = 1};
+    EXPECT_ERR(-E2BIG, cio_stream_connect_name("127.0.0.1", 80, &newer.o, NULL, &s));
+    newer.extra = 0; /* unknown but zero: fine (it gets as far as the connect) */
+    cio_addr ra;
+    int r = refusing("127.0.0.1", &ra);
+    EXPECT_ERR(-ECONNREFUSED,
+               cio_stream_connect_name("127.0.0.1", cio_addr_port(&ra), &newer.o, NULL, &s));
+    close(r);
     EXPECT_ERR(-EINVAL, cio_stream_connect_name("127.0.0.1", 80, NULL,
                                                 &CIO_STREAM_OPTIONS(.high_water = 10,
                                                                     .low_water = 20),
@@ -778,6 +790,12 @@ static int transport_args_main(void *arg, void **res)
                             loop, "h", 80, NULL,
                             &CIO_STREAM_OPTIONS(.high_water = 10, .low_water = 20), &tp_proto,
                             NULL, &f));
+    struct {
+        cio_socket_options o;
+        uint64_t extra;
+    } newer = {.o = {.size = sizeof newer}, .extra = 1};
+    EXPECT_ERR(-E2BIG,
+               cio_transport_connect_name(loop, "h", 80, &newer.o, NULL, &tp_proto, NULL, &f));
     EXPECT_TRUE(f == NULL);
     return 0;
 }
