@@ -754,6 +754,26 @@ static int transport_he_main(void *arg, void **res)
     EXPECT_OK(cio_fd_close(fd));
     tp_fini(&p);
     blackhole_untouched(&bh);
+
+    /* Cancelled after the hand-off, before connection_made ran: the
+     * transport is aborted and no callback is called. */
+    int base = test_fd_count();
+    tp_init(&p);
+    EXPECT_OK(cio__connect_addrs(&raddr, 1, NULL, NULL, &s));
+    EXPECT_OK(cio_future_new(loop, &f));
+    EXPECT_OK(cio__stream_to_transport_connect(s, &tp_proto, &p, f, &t));
+    EXPECT_OK(cio_future_cancel(f));
+    cio_future_unref(f);
+    for (int i = 0; i < 10000 && test_fd_count() != base; i++)
+        EXPECT_OK(cio_sleep(0.001));
+    EXPECT_EQ(base, test_fd_count());
+    EXPECT_OK(cio_yield());
+    EXPECT_EQ(0, p.nmade);
+    EXPECT_EQ(0, p.nlost);
+    EXPECT_OK(cio_socket_accept(lfd, &fd, NULL));
+    EXPECT_OK(cio_fd_close(fd));
+    tp_fini(&p);
+
     EXPECT_OK(cio_fd_close(lfd));
     blackhole_close(&bh);
     EXPECT_OK(cio_scope_end(&sc));
