@@ -391,7 +391,11 @@ int cio_tls_config_new(const cio_tls_options *opts, cio_tls_config **out)
     SSL_CTX_set_options(ctx, op);
     SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER |
                               SSL_MODE_RELEASE_BUFFERS);
+    /* Read ahead into a buffer of several records: one read(2) for up to
+     * 64 KiB of records, not two per record. The buffer is taken only
+     * while bytes are in it (RELEASE_BUFFERS; idle() below). */
     SSL_CTX_set_read_ahead(ctx, 1);
+    SSL_CTX_set_default_read_buffer_len(ctx, 65536);
     if (o.ciphers && SSL_CTX_set_cipher_list(ctx, o.ciphers) != 1) {
         set_err("ciphers \"%s\": %s", o.ciphers, ossl_reason());
         rc = -EPROTO;

@@ -1348,6 +1348,101 @@ TEST(idle_connection_memory)
     RUN(idle_main, NULL);
 }
 
+/* ---- TLS 1.3 key updates, both ways ------------------------------------- */
+
+static int ku_handler(cio_stream *s, void *arg)
+{
+    (void)arg;
+    char line[128];
+    for (;;) {
+        ssize_t n = cio_stream_read_line(s, line, sizeof line);
+        if (n <= 0)
+            return n < 0 ? (int)n : 0;
+        if (n == 10 && !memcmp(line, "KEYUPDATE\n", 10))
+            EXPECT_EQ(1, SSL_key_update(cio_stream_ssl(s), SSL_KEY_UPDATE_REQUESTED));
+        int rc = cio_stream_write(s, line, (size_t)n);
+        if (rc)
+            return rc;
+    }
+}
+
+static int keyupdate_main(void *arg, void **res)
+{
+    (void)arg, (void)res;
+    cio_scope sc;
+    EXPECT_OK(cio_timeout_begin(&sc, 60));
+    cio_tls_config *scfg = tls_server_cfg(CIO_TLS_OPTIONS());
+    cio_tls_config *ccfg = tls_client_cfg(CIO_TLS_OPTIONS());
+    cio_addr a = tls_loopback(), sa;
+    cio_server *srv;
+    EXPECT_OK(cio_server_new(&a, &CIO_SERVER_OPTIONS(.stream = &CIO_STREAM_OPTIONS(.tls = scfg)),
+                             ku_handler, NULL, &srv));
+    EXPECT_OK(cio_server_addr(srv, &sa));
+    cio_stream *s;
+    EXPECT_OK(connect_tls(&sa, ccfg, "localhost", &s));
+    char line[128];
+    for (int i = 0; i < 200; i++) {
+        if (i % 20 == 5) /* the client's */
+            EXPECT_EQ(1, SSL_key_update(cio_stream_ssl(s), SSL_KEY_UPDATE_REQUESTED));
+        const char *msg = i % 20 == 10 ? "KEYUPDATE\n" : "some line of text\n"; /* the server's */
+        size_t len = strlen(msg);
+        EXPECT_OK(cio_stream_write(s, msg, len));
+        EXPECT_EQ(len, cio_stream_read_line(s, line, sizeof line));
+        EXPECT_TRUE(memcmp(line, msg, len) == 0);
+    }
+    EXPECT_OK(cio_stream_close(s));
+    EXPECT_OK(cio_server_close(srv, 10));
+    cio_tls_config_free(scfg);
+    cio_tls_config_free(ccfg);
+    EXPECT_OK(cio_scope_end(&sc));
+    return 0;
+}
+
+TEST(key_updates)
+{
+    RUN(keyupdate_main, NULL);
+}
+
+/* ---- TLS 1.2 ------------------------------------------------------------------ */
+
+static int tls12_main(void *arg, void **res)
+{
+    (void)arg, (void)res;
+    cio_scope sc;
+    EXPECT_OK(cio_timeout_begin(&sc, 60));
+    cio_tls_config *scfg = tls_server_cfg(CIO_TLS_OPTIONS(.max_version = CIO_TLS_1_2,
+                                                          .alpn = "http/1.1"));
+    cio_tls_config *ccfg = tls_client_cfg(CIO_TLS_OPTIONS(.alpn = "h2,http/1.1"));
+    cio_tls_config *only13 = tls_client_cfg(CIO_TLS_OPTIONS(.min_version = CIO_TLS_1_3));
+    struct echo_srv e = {0};
+    echo_start(&e, scfg);
+    cio_stream *s;
+    cio_tls_info inf;
+    for (int i = 0; i < 2; i++) {
+        EXPECT_OK(connect_tls(&e.addr, ccfg, "localhost", &s));
+        EXPECT_OK(cio_stream_tls_info(s, &inf));
+        EXPECT_EQ(CIO_TLS_1_2, inf.version);
+        EXPECT_STR_EQ("http/1.1", inf.alpn);
+        EXPECT_EQ(i > 0, inf.resumed); /* a TLS 1.2 ticket, in the handshake */
+        round_trip(s);
+        EXPECT_OK(cio_stream_close(s));
+    }
+    /* no version in common */
+    EXPECT_ERR(-EPROTO, connect_tls(&e.addr, only13, "localhost", &s));
+    EXPECT_TRUE(strlen(cio_tls_last_error()) > 0);
+    EXPECT_OK(cio_server_close(e.srv, 10));
+    cio_tls_config_free(scfg);
+    cio_tls_config_free(ccfg);
+    cio_tls_config_free(only13);
+    EXPECT_OK(cio_scope_end(&sc));
+    return 0;
+}
+
+TEST(tls12)
+{
+    RUN(tls12_main, NULL);
+}
+
 int main(int argc, char **argv)
 {
     tls_make_certs();
