@@ -298,6 +298,64 @@ TEST_T(resolve_many, 200)
     EXPECT_EQ(before, test_fd_count());
 }
 
+/* ---- a large answer: truncated over UDP, asked again over TCP ---------------- */
+
+enum { BIG = 60 };
+
+static int big_main(void *arg, void **res)
+{
+    (void)arg, (void)res;
+    cio_resolver *r = local_resolver();
+    cio_addr a[BIG + 4];
+    /* 60 A records do not fit in 512 bytes: c-ares gets a truncated
+     * answer and asks again over TCP (its socket: connect, write, read). */
+    for (int round = 0; round < 3; round++) {
+        EXPECT_EQ(BIG, cio_dns_resolve(r, "big.test", 5, AF_INET, a, BIG + 4));
+        bool seen[BIG] = {false};
+        for (int i = 0; i < BIG; i++) {
+            EXPECT_EQ(AF_INET, cio_addr_family(&a[i]));
+            uint32_t ip = ntohl(a[i].u.in4.sin_addr.s_addr);
+            EXPECT_EQ(0x7f020000u, ip & 0xffffff00u);
+            EXPECT_TRUE((ip & 0xff) < BIG);
+            seen[ip & 0xff] = true;
+        }
+        for (int i = 0; i < BIG; i++)
+            EXPECT_TRUE(seen[i]);
+        /* fewer asked than there are: the first ones in the order to try */
+        EXPECT_EQ(3, cio_dns_resolve(r, "big.test", 5, AF_INET, a, 3));
+    }
+    /* The callback form, several at once. */
+    struct cbres c[4] = {{0}};
+    for (int i = 0; i < 4; i++)
+        EXPECT_OK(cio_dns_resolve_cb(r, "big.test", 6, AF_UNSPEC, on_answer, &c[i], NULL));
+    for (int i = 0; i < 2000 && !(c[0].calls && c[1].calls && c[2].calls && c[3].calls); i++)
+        EXPECT_OK(cio_sleep(0.005));
+    for (int i = 0; i < 4; i++) {
+        EXPECT_EQ(1, c[i].calls);
+        EXPECT_EQ(BIG, c[i].status);
+    }
+    cio_resolver_free(r);
+    return 0;
+}
+TEST(truncated_answer_over_tcp)
+{
+    memset(&dns, 0, sizeof dns);
+    test_dnsmasq_init(&dns);
+    char text[BIG * 32];
+    size_t off = 0;
+    for (int i = 0; i < BIG; i++)
+        off += (size_t)snprintf(text + off, sizeof text - off, "127.2.0.%d big.test\n", i);
+    static char arg[160];
+    snprintf(arg, sizeof arg, "--addn-hosts=%s", test_dnsmasq_hosts_file(&dns, "big", text));
+    const char *args[] = {arg, NULL};
+    test_dnsmasq_start(&dns, args);
+    int before = test_fd_baseline();
+    int rc = cio_run(big_main, NULL, NULL);
+    test_dnsmasq_stop(&dns);
+    EXPECT_OK(rc);
+    EXPECT_EQ(before, test_fd_count());
+}
+
 /* ---- cancellation ---------------------------------------------------------- */
 
 static int lookup_task(void *arg, void **res)
@@ -668,6 +726,95 @@ static int rcode_main(void *arg, void **res)
     return 0;
 }
 TEST(answer_codes) { run(rcode_main, NULL); }
+
+/* ---- a late answer to an abandoned lookup, while another is active --------- */
+
+struct holder {
+    cio_udp *u;
+    cio_event *go; /* answer what was held */
+    int held;
+};
+
+/* Holds two queries, then, once told, answers both with NXDOMAIN. */
+static int hold_server(void *arg, void **res)
+{
+    (void)res;
+    struct holder *h = arg;
+    unsigned char q[2][512];
+    size_t len[2];
+    cio_addr from[2];
+    while (h->held < 2) {
+        ssize_t n = cio_udp_recv(h->u, q[h->held], sizeof q[0], &from[h->held]);
+        if (n < 0)
+            return (int)n;
+        if (n < 12 || n > 512)
+            continue;
+        len[h->held++] = (size_t)n;
+    }
+    int rc = cio_event_wait(h->go);
+    if (rc)
+        return rc;
+    for (int i = 0; i < 2; i++) {
+        q[i][2] |= 0x80;
+        q[i][3] = (unsigned char)((q[i][3] & 0xf0) | 3);
+        q[i][10] = q[i][11] = 0;
+        cio_udp_send(h->u, q[i], len[i], &from[i]);
+    }
+    return 0;
+}
+
+static int slow_lookup(void *arg, void **res)
+{
+    (void)res;
+    cio_addr a[2];
+    return cio_dns_resolve(arg, "late.test", 80, AF_INET, a, 2);
+}
+
+static int late_main(void *arg, void **res)
+{
+    (void)arg, (void)res;
+    struct holder h = {0};
+    cio_addr any, local;
+    EXPECT_OK(cio_addr_ip("127.0.0.1", 0, &any));
+    EXPECT_OK(cio_udp_new(&any, NULL, &h.u));
+    EXPECT_OK(cio_udp_local(h.u, &local));
+    EXPECT_OK(cio_event_new(&h.go));
+    char servers[CIO_ADDR_STRLEN];
+    EXPECT_OK(cio_addr_format(&local, servers, sizeof servers));
+    cio_task *srv, *b;
+    EXPECT_OK(cio_spawn(hold_server, &h, &srv));
+    cio_resolver *r = NULL;
+    EXPECT_OK(cio_resolver_new(
+        &CIO_RESOLVER_OPTIONS(.servers = servers, .search = "", .timeout = 30, .tries = 1), &r));
+    /* B's lookup stays active throughout. */
+    EXPECT_OK(cio_spawn(slow_lookup, r, &b));
+    /* A's gives up once the server holds both queries. */
+    cio_addr a[2];
+    cio_scope sc;
+    EXPECT_OK(cio_timeout_begin(&sc, 60));
+    cio_task *t;
+    EXPECT_OK(cio_spawn(slow_lookup, r, &t));
+    for (int i = 0; i < 10000 && h.held < 2; i++)
+        EXPECT_OK(cio_sleep(0.001));
+    EXPECT_EQ(2, h.held);
+    EXPECT_OK(cio_future_cancel(t));
+    EXPECT_ERR(-ECANCELED, cio_await(t, NULL));
+    cio_future_unref(t);
+    /* Both answers come: A's is dropped (its task is gone), B's ends B. */
+    cio_event_set(h.go);
+    EXPECT_ERR(-ENOENT, cio_await(b, NULL));
+    cio_future_unref(b);
+    EXPECT_OK(cio_await(srv, NULL));
+    cio_future_unref(srv);
+    EXPECT_OK(cio_scope_end(&sc));
+    /* The resolver works on. */
+    EXPECT_EQ(1, cio_dns_resolve(r, "127.0.0.1", 1, AF_INET, a, 2));
+    cio_resolver_free(r);
+    EXPECT_OK(cio_udp_close(h.u));
+    EXPECT_OK(cio_event_free(h.go));
+    return 0;
+}
+TEST(late_answer_after_abandon) { run(late_main, NULL); }
 
 /* ---- argument checks, the default resolver ------------------------------------- */
 
