@@ -721,7 +721,9 @@ static void sc_expect(struct sc *c, const char *prefix)
  * waits for it. */
 static int sc_finish(struct sc *c)
 {
-    EXPECT_OK(cio_stream_shutdown(c->in));
+    int rc = cio_stream_shutdown(c->in);
+    if (rc != 0 && rc != -EPIPE) /* -EPIPE: it exited already */
+        FAIL("closing s_client's stdin: %s", cio_err_name(rc));
     /* its output is read to the end, so that it never blocks on it */
     char buf[4096];
     ssize_t n;
@@ -777,10 +779,10 @@ static void renegotiate_clients(struct srv *v)
     sc_expect(&c, "echo");
     sc_send(&c, "R\n");
     sc_expect(&c, "RENEGOTIATING");
-    sc_send(&c, "more\n");
+    /* s_client gets the server's refusal, gives up and exits by itself
+     * (its stdin may be gone by the time sc_finish closes it) */
     sc_finish(&c);
     EXPECT_CONTAINS(c.rest, "no renegotiation");
-    EXPECT_NOT_CONTAINS(c.rest, "more\n");
     wait_idle(v);
 }
 
