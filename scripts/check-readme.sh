@@ -5,8 +5,7 @@
 #
 # Every ```c block of README.md that is a complete program (it defines main)
 # is compiled with CC -std=c11 -Wall -Wextra -Werror against include/ and
-# linked with LIBRARY (libcio.a or libcio.so) and -pthread -ldl -lm (and, for
-# libcio.a, OpenSSL and c-ares), plus any
+# linked with LIBRARY (libcio.a or libcio.so) and -pthread -ldl -lm, plus any
 # FLAGs (the sanitizer flags of a sanitized build); then it is run, and must
 # exit 0 within 60 seconds. Blocks that are fragments are skipped.
 set -e
@@ -36,9 +35,7 @@ with tempfile.TemporaryDirectory() as tmp:
         exe = src[:-2]
         open(src, "w").write(text)
         cmd = [cc, "-std=c11", "-Wall", "-Wextra", "-Werror", "-Iinclude", *extra,
-               "-o", exe, src, lib, "-pthread", "-ldl", "-lm",
-               # a static libcio needs its dependencies (cio.pc's Requires.private)
-               *(["-lssl", "-lcrypto", "-lcares"] if lib.endswith(".a") else [])]
+               "-o", exe, src, lib, "-lssl", "-lcrypto", "-lcares", "-pthread", "-ldl", "-lm"]
         r = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         if r.returncode != 0:
             errors += 1
