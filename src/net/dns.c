@@ -1322,9 +1322,8 @@ void cio__dns_loop_end(struct cio_resolver *r)
 }
 
 /* The resolver to use on the running loop: r, or the loop's default. */
-static int pick(cio_resolver **rp)
+static int pick_on(cio_loop *loop, cio_resolver **rp)
 {
-    cio_loop *loop = cio__running_loop();
     if (!loop)
         return -EPERM;
     if (*rp) {
@@ -1332,6 +1331,8 @@ static int pick(cio_resolver **rp)
             return -EINVAL;
         return 0;
     }
+    if (cio__loop_closed(loop))
+        return -EINVAL;
     struct cio__net *net = cio__net_get(loop);
     if (!net)
         return -ENOMEM;
@@ -1344,6 +1345,9 @@ static int pick(cio_resolver **rp)
     *rp = net->dns;
     return 0;
 }
+
+/* The resolver to use on the running loop: r, or the loop's default. */
+static int pick(cio_resolver **rp) { return pick_on(cio__running_loop(), rp); }
 
 /* ---- Lookups ---------------------------------------------------------------------------- */
 
@@ -1459,11 +1463,19 @@ int cio_dns_resolve(cio_resolver *r, const char *host, uint16_t port, int family
 int cio_dns_resolve_cb(cio_resolver *r, const char *host, uint16_t port, int family,
                        cio_dns_cb cb, void *arg, cio_dns_query **out)
 {
+    /* r's loop, or the running one's default (r NULL). */
+    cio_loop *loop = r ? r->loop : cio__running_loop();
+    return cio__dns_resolve_cb_on(loop, r, host, port, family, cb, arg, out);
+}
+
+int cio__dns_resolve_cb_on(cio_loop *loop, cio_resolver *r, const char *host, uint16_t port,
+                           int family, cio_dns_cb cb, void *arg, cio_dns_query **out)
+{
     if (out)
         *out = NULL;
     if (!host || !cb || !family_ok(family))
         return -EINVAL;
-    int rc = pick(&r);
+    int rc = pick_on(loop, &r);
     if (rc)
         return rc;
     struct cio_dns_query *q = q_get(r);

@@ -15,6 +15,7 @@
 #include "test.h"
 #include "net/dnsmasq_util.h"
 #include "loop/internal.h" /* cio__io_ctl_count */
+#include "net/internal.h"  /* cio__dns_resolve_cb_on */
 
 static struct test_dnsmasq dns;
 
@@ -1001,6 +1002,24 @@ TEST(idle_resolver_not_live)
     EXPECT_OK(cio_loop_run_until_complete(loop, t));
     cio_future_unref(t);
     /* Nothing live: the resolver's socket is registered but not armed. */
+    test_drain(loop);
+    EXPECT_EQ(0, cio_loop_run_once(loop, CIO_RUN_NOWAIT));
+    /* The callback form on a resolver whose loop is not running (from
+     * plain code on its thread), and on a given loop's default. */
+    struct cbres c = {0}, d = {0};
+    c.inside = d.inside = true;
+    EXPECT_OK(cio_dns_resolve_cb(r, "four.test", 8, AF_INET, on_answer, &c, NULL));
+    EXPECT_OK(cio__dns_resolve_cb_on(loop, NULL, "::1", 9, AF_UNSPEC, on_answer, &d, NULL));
+    EXPECT_ERR(-EPERM, cio__dns_resolve_cb_on(NULL, NULL, "::1", 9, AF_UNSPEC, on_answer, &d,
+                                              NULL));
+    EXPECT_ERR(-EPERM, cio_dns_resolve_cb(NULL, "::1", 9, AF_UNSPEC, on_answer, &d, NULL));
+    c.inside = d.inside = false;
+    for (int i = 0; i < 100000 && !(c.calls && d.calls); i++)
+        EXPECT_TRUE(cio_loop_run_once(loop, 0) >= 0);
+    EXPECT_EQ(1, c.status);
+    EXPECT_STR_EQ("127.0.0.5:8", c.first);
+    EXPECT_EQ(1, d.status);
+    EXPECT_STR_EQ("[::1]:9", d.first);
     test_drain(loop);
     EXPECT_EQ(0, cio_loop_run_once(loop, CIO_RUN_NOWAIT));
     cio_resolver_free(r);
