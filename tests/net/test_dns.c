@@ -26,6 +26,8 @@ static const char *const records[] = {
     "--host-record=two.test,127.0.0.7",
     "--host-record=two.test,127.0.0.8",
     "--host-record=short.example.test,127.0.0.9",
+    "--host-record=lo.test,127.0.0.1,::1",
+    "--host-record=ula.test,127.0.0.7,fd00::7",
     NULL,
 };
 
@@ -104,7 +106,23 @@ static int families_main(void *arg, void **res)
     expect_addr(&a[0], "127.0.0.6:7");
     EXPECT_EQ(1, cio_dns_resolve(r, "both.test", 7, AF_INET6, a, 8));
     expect_addr(&a[0], "[::6]:7");
-    /* max drops the rest */
+    /* RFC 6724: ::1 (precedence 50) before 127.0.0.1 (35) when this host
+     * can reach ::1; a ULA with no route after 127.0.0.7 either way. */
+    EXPECT_EQ(2, cio_dns_resolve(r, "lo.test", 1, AF_UNSPEC, a, 8));
+    int s6 = socket(AF_INET6, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    struct sockaddr_in6 lo6 = {.sin6_family = AF_INET6, .sin6_port = htons(9),
+                               .sin6_addr = IN6ADDR_LOOPBACK_INIT};
+    bool v6ok = s6 >= 0 && connect(s6, (struct sockaddr *)&lo6, sizeof lo6) == 0;
+    if (s6 >= 0)
+        close(s6);
+    expect_addr(&a[0], v6ok ? "[::1]:1" : "127.0.0.1:1");
+    expect_addr(&a[1], v6ok ? "127.0.0.1:1" : "[::1]:1");
+    EXPECT_EQ(2, cio_dns_resolve(r, "ula.test", 1, AF_UNSPEC, a, 8));
+    expect_addr(&a[0], "127.0.0.7:1");
+    expect_addr(&a[1], "[fd00::7]:1");
+    /* max drops the rest, after sorting */
+    EXPECT_EQ(1, cio_dns_resolve(r, "lo.test", 1, AF_UNSPEC, a, 1));
+    expect_addr(&a[0], v6ok ? "[::1]:1" : "127.0.0.1:1");
     EXPECT_EQ(1, cio_dns_resolve(r, "both.test", 7, AF_UNSPEC, a, 1));
     /* two A records */
     EXPECT_EQ(2, cio_dns_resolve(r, "two.test", 1, AF_INET, a, 8));
