@@ -1,0 +1,837 @@
+/* TLS, cio to cio over loopback (src/net/tls.c): handshakes in both styles,
+ * echo with flow control, line reads, ALPN, SNI, client certificates,
+ * verification failures and their texts, resumption, STARTTLS, handshake
+ * timeouts, half-close, abort, sendfile, argument checks. The certificates
+ * are made at start by tls_certs.sh (openssl command line) in a temporary
+ * directory. */
+#include <fcntl.h>
+#include <math.h>
+#include <sys/stat.h>
+
+#include "net/test_tls_util.h"
+
+#define RUN(fn, arg)                                                                              \
+    do {                                                                                          \
+        int before_ = fd_count_warm();                                                            \
+        EXPECT_OK(cio_run(fn, arg, NULL));                                                        \
+        EXPECT_EQ(before_, fd_count());                                                           \
+    } while (0)
+
+/* ---- A TLS echo server (stream style) ------------------------------------- */
+
+struct echo_srv {
+    cio_server *srv;
+    cio_addr addr;
+    int handled;
+    cio_tls_info info; /* the last connection's */
+    char sni[64];
+    char alpn[32];
+};
+
+static int tls_echo_handler(cio_stream *s, void *arg)
+{
+    struct echo_srv *e = arg;
+    e->handled++;
+    cio_tls_info inf;
+    EXPECT_OK(cio_stream_tls_info(s, &inf));
+    e->info = inf;
+    snprintf(e->sni, sizeof e->sni, "%s", inf.server_name ? inf.server_name : "");
+    snprintf(e->alpn, sizeof e->alpn, "%s", inf.alpn ? inf.alpn : "");
+    char buf[65536];
+    for (;;) {
+        ssize_t n = cio_stream_read(s, buf, sizeof buf);
+        if (n <= 0)
+            return n < 0 ? (int)n : 0;
+        int rc = cio_stream_write(s, buf, (size_t)n);
+        if (rc)
+            return rc;
+    }
+}
+
+static void echo_start(struct echo_srv *e, cio_tls_config *cfg)
+{
+    cio_addr a = tls_loopback();
+    EXPECT_OK(cio_server_new(&a,
+                             &CIO_SERVER_OPTIONS(.stream = &CIO_STREAM_OPTIONS(.tls = cfg)),
+                             tls_echo_handler, e, &e->srv));
+    EXPECT_OK(cio_server_addr(e->srv, &e->addr));
+}
+
+static int connect_tls(const cio_addr *a, cio_tls_config *cfg, const char *name, cio_stream **s)
+{
+    return cio_stream_connect(a, NULL, &CIO_STREAM_OPTIONS(.tls = cfg, .server_name = name), s);
+}
+
+/* ---- Handshake and echo, stream style ---------------------------------- */
+
+static int basic_main(void *arg, void **res)
+{
+    (void)arg, (void)res;
+    cio_scope sc;
+    EXPECT_OK(cio_timeout_begin(&sc, 60));
+    cio_tls_config *scfg = tls_server_cfg(CIO_TLS_OPTIONS());
+    cio_tls_config *ccfg = tls_client_cfg(CIO_TLS_OPTIONS());
+    struct echo_srv e = {0};
+    echo_start(&e, scfg);
+    cio_tls_config_free(scfg); /* the server keeps its own reference */
+    cio_stream *s;
+    EXPECT_OK(connect_tls(&e.addr, ccfg, "localhost", &s));
+    cio_tls_info inf;
+    EXPECT_OK(cio_stream_tls_info(s, &inf));
+    EXPECT_EQ(CIO_TLS_1_3, inf.version);
+    EXPECT_TRUE(inf.cipher && strlen(inf.cipher) > 0);
+    EXPECT_TRUE(inf.peer_verified);
+    EXPECT_FALSE(inf.resumed);
+    EXPECT_TRUE(inf.alpn == NULL);
+    EXPECT_STR_EQ("localhost", inf.server_name);
+    EXPECT_TRUE(cio_stream_ssl(s) != NULL);
+    char line[64];
+    for (int i = 0; i < 100; i++) {
+        int n = snprintf(line, sizeof line, "line %d\n", i);
+        EXPECT_OK(cio_stream_write(s, line, (size_t)n));
+        char back[64];
+        EXPECT_EQ(n, cio_stream_read_line(s, back, sizeof back));
+        EXPECT_TRUE(memcmp(line, back, (size_t)n) == 0);
+    }
+    /* read_exactly across records */
+    char big[40000], got[40000];
+    for (size_t i = 0; i < sizeof big; i++)
+        big[i] = (char)(i * 7);
+    EXPECT_OK(cio_stream_write(s, big, sizeof big));
+    EXPECT_EQ(sizeof got, cio_stream_read_exactly(s, got, sizeof got));
+    EXPECT_TRUE(memcmp(big, got, sizeof big) == 0);
+    EXPECT_STR_EQ("localhost", e.sni);
+    EXPECT_OK(cio_stream_shutdown(s));
+    EXPECT_EQ(0, cio_stream_read(s, line, sizeof line));
+    EXPECT_OK(cio_stream_close(s));
+    EXPECT_OK(cio_server_close(e.srv, 10));
+    EXPECT_EQ(1, e.handled);
+    cio_tls_config_free(ccfg);
+    EXPECT_OK(cio_scope_end(&sc));
+    return 0;
+}
+
+TEST(stream_handshake_echo)
+{
+    RUN(basic_main, NULL);
+}
+
+
+/* ---- Transports: a protocol server, a transport client ---------------- */
+
+static int tp_made(cio_transport *t, void *arg, void **ctx)
+{
+    (void)ctx;
+    int *made = arg;
+    (*made)++;
+    cio_tls_info inf;
+    EXPECT_OK(cio_transport_tls_info(t, &inf));
+    EXPECT_TRUE(cio_transport_ssl(t) != NULL);
+    return 0;
+}
+
+static void tp_echo(cio_transport *t, const void *d, size_t len, void *ctx)
+{
+    (void)ctx;
+    EXPECT_OK(cio_transport_write(t, d, len));
+}
+
+static const cio_protocol tp_echo_proto = {.connection_made = tp_made, .data_received = tp_echo};
+
+struct tcli {
+    char buf[4096];
+    size_t len;
+    int made, lost, lost_err;
+    bool eof;
+    cio_transport *t;
+};
+
+static int tc_made(cio_transport *t, void *arg, void **ctx)
+{
+    (void)ctx;
+    struct tcli *k = arg;
+    k->t = t;
+    k->made++;
+    cio_tls_info inf;
+    EXPECT_OK(cio_transport_tls_info(t, &inf));
+    EXPECT_TRUE(inf.peer_verified);
+    return cio_transport_write(t, "hello over tls\n", 15);
+}
+
+static void tc_data(cio_transport *t, const void *d, size_t len, void *ctx)
+{
+    struct tcli *k = ctx;
+    EXPECT_TRUE(k->len + len <= sizeof k->buf);
+    memcpy(k->buf + k->len, d, len);
+    k->len += len;
+    if (k->len == 15)
+        EXPECT_OK(cio_transport_close(t));
+}
+
+static void tc_lost(cio_transport *t, int err, void *ctx)
+{
+    (void)t;
+    struct tcli *k = ctx;
+    k->lost++;
+    k->lost_err = err;
+}
+
+static const cio_protocol tc_proto = {
+    .connection_made = tc_made, .data_received = tc_data, .connection_lost = tc_lost};
+
+static int transport_main(void *arg, void **res)
+{
+    (void)arg, (void)res;
+    cio_scope sc;
+    EXPECT_OK(cio_timeout_begin(&sc, 60));
+    cio_tls_config *scfg = tls_server_cfg(CIO_TLS_OPTIONS());
+    cio_tls_config *ccfg = tls_client_cfg(CIO_TLS_OPTIONS());
+    int made = 0;
+    cio_addr a = tls_loopback(), sa;
+    cio_server *srv;
+    EXPECT_OK(cio_server_new_protocol(
+        &a, &CIO_SERVER_OPTIONS(.stream = &CIO_STREAM_OPTIONS(.tls = scfg)), &tp_echo_proto,
+        &made, &srv));
+    EXPECT_OK(cio_server_addr(srv, &sa));
+    /* a transport client */
+    struct tcli k = {0};
+    cio_future *f;
+    EXPECT_OK(cio_transport_connect(cio_current_loop(), &sa, NULL,
+                                    &CIO_STREAM_OPTIONS(.tls = ccfg, .server_name = "localhost"),
+                                    &tc_proto, &k, &f));
+    EXPECT_OK(cio_await(f, NULL));
+    cio_future_unref(f);
+    for (int i = 0; i < 100000 && !k.lost; i++)
+        EXPECT_OK(cio_sleep(0.001));
+    EXPECT_EQ(1, k.made);
+    EXPECT_EQ(1, k.lost);
+    EXPECT_EQ(0, k.lost_err);
+    EXPECT_EQ(15, k.len);
+    EXPECT_TRUE(memcmp(k.buf, "hello over tls\n", 15) == 0);
+    /* a stream client of the protocol server */
+    cio_stream *s;
+    EXPECT_OK(connect_tls(&sa, ccfg, "localhost", &s));
+    char line[64];
+    EXPECT_OK(cio_stream_write(s, "abc\n", 4));
+    EXPECT_EQ(4, cio_stream_read_line(s, line, sizeof line));
+    /* the stream becomes a transport and back (the same TLS object) */
+    struct tcli k2 = {0};
+    cio_transport *t;
+    EXPECT_OK(cio_stream_to_transport(s, &tc_proto, &k2, &t));
+    for (int i = 0; i < 100000 && !k2.lost; i++)
+        EXPECT_OK(cio_sleep(0.001));
+    EXPECT_EQ(15, k2.len);
+    EXPECT_EQ(0, k2.lost_err);
+    EXPECT_EQ(2, made);
+    EXPECT_OK(cio_server_close(srv, 10));
+    cio_tls_config_free(scfg);
+    cio_tls_config_free(ccfg);
+    EXPECT_OK(cio_scope_end(&sc));
+    return 0;
+}
+
+TEST(transport_handshake_echo)
+{
+    RUN(transport_main, NULL);
+}
+
+/* A TLS transport handed to a stream (cio_transport_to_stream). */
+static int t2s_made(cio_transport *t, void *arg, void **ctx)
+{
+    (void)ctx;
+    cio_stream **out = arg;
+    EXPECT_OK(cio_transport_to_stream(t, out));
+    return 0;
+}
+
+static void t2s_data(cio_transport *t, const void *d, size_t len, void *ctx)
+{
+    (void)t, (void)d, (void)len, (void)ctx;
+    FAIL("data_received after to_stream");
+}
+
+static const cio_protocol t2s_proto = {.connection_made = t2s_made, .data_received = t2s_data};
+
+static int t2s_main(void *arg, void **res)
+{
+    (void)arg, (void)res;
+    cio_scope sc;
+    EXPECT_OK(cio_timeout_begin(&sc, 60));
+    cio_tls_config *scfg = tls_server_cfg(CIO_TLS_OPTIONS());
+    cio_tls_config *ccfg = tls_client_cfg(CIO_TLS_OPTIONS());
+    struct echo_srv e = {0};
+    echo_start(&e, scfg);
+    cio_stream *s = NULL;
+    cio_future *f;
+    EXPECT_OK(cio_transport_connect(cio_current_loop(), &e.addr, NULL,
+                                    &CIO_STREAM_OPTIONS(.tls = ccfg, .server_name = "localhost"),
+                                    &t2s_proto, &s, &f));
+    EXPECT_OK(cio_await(f, NULL));
+    cio_future_unref(f);
+    EXPECT_TRUE(s != NULL);
+    char line[64];
+    EXPECT_OK(cio_stream_write(s, "via stream\n", 11));
+    EXPECT_EQ(11, cio_stream_read_line(s, line, sizeof line));
+    cio_tls_info inf;
+    EXPECT_OK(cio_stream_tls_info(s, &inf));
+    EXPECT_OK(cio_stream_close(s));
+    EXPECT_OK(cio_server_close(e.srv, 10));
+    cio_tls_config_free(scfg);
+    cio_tls_config_free(ccfg);
+    EXPECT_OK(cio_scope_end(&sc));
+    return 0;
+}
+
+TEST(transport_to_stream)
+{
+    RUN(t2s_main, NULL);
+}
+
+/* ---- Bulk echo with flow control, both ways at once ---------------------- */
+
+#define BULK (4u << 20)
+
+static unsigned char bulk_byte(size_t i)
+{
+    return (unsigned char)((i * 131u) ^ (i >> 11));
+}
+
+static int bulk_writer(void *arg, void **res)
+{
+    (void)res;
+    cio_stream *s = arg;
+    unsigned char buf[65536];
+    for (size_t off = 0; off < BULK; off += sizeof buf) {
+        for (size_t i = 0; i < sizeof buf; i++)
+            buf[i] = bulk_byte(off + i);
+        EXPECT_OK(cio_stream_write(s, buf, sizeof buf));
+    }
+    EXPECT_OK(cio_stream_shutdown(s));
+    return 0;
+}
+
+static int bulk_main(void *arg, void **res)
+{
+    (void)arg, (void)res;
+    cio_scope sc;
+    EXPECT_OK(cio_timeout_begin(&sc, 60));
+    cio_tls_config *scfg = tls_server_cfg(CIO_TLS_OPTIONS());
+    cio_tls_config *ccfg = tls_client_cfg(CIO_TLS_OPTIONS());
+    struct echo_srv e = {0};
+    echo_start(&e, scfg);
+    cio_stream *s;
+    EXPECT_OK(cio_stream_connect(&e.addr, NULL,
+                                 &CIO_STREAM_OPTIONS(.tls = ccfg, .server_name = "localhost",
+                                                     .high_water = 32768),
+                                 &s));
+    cio_task *w;
+    EXPECT_OK(cio_spawn(bulk_writer, s, &w));
+    size_t got = 0;
+    unsigned char buf[10000];
+    for (;;) {
+        ssize_t n = cio_stream_read(s, buf, sizeof buf);
+        EXPECT_TRUE(n >= 0);
+        if (n == 0)
+            break;
+        for (ssize_t i = 0; i < n; i++)
+            if (buf[i] != bulk_byte(got + (size_t)i))
+                FAIL("byte %zu differs", got + (size_t)i);
+        got += (size_t)n;
+        /* the stream's buffers stay bounded */
+        EXPECT_TRUE(cio_stream_buffered(s) <= 32768 + 65536);
+    }
+    EXPECT_EQ(BULK, got);
+    EXPECT_OK(cio_await(w, NULL));
+    cio_future_unref(w);
+    EXPECT_OK(cio_stream_close(s));
+    EXPECT_OK(cio_server_close(e.srv, 10));
+    cio_tls_config_free(scfg);
+    cio_tls_config_free(ccfg);
+    EXPECT_OK(cio_scope_end(&sc));
+    return 0;
+}
+
+TEST(bulk_echo_both_ways)
+{
+    RUN(bulk_main, NULL);
+}
+
+/* ---- ALPN ------------------------------------------------------------------- */
+
+static int alpn_main(void *arg, void **res)
+{
+    (void)arg, (void)res;
+    cio_scope sc;
+    EXPECT_OK(cio_timeout_begin(&sc, 60));
+    cio_tls_config *scfg = tls_server_cfg(CIO_TLS_OPTIONS(.alpn = "h2,http/1.1"));
+    cio_tls_config *c1 = tls_client_cfg(CIO_TLS_OPTIONS(.alpn = "http/1.1,h2"));
+    cio_tls_config *c2 = tls_client_cfg(CIO_TLS_OPTIONS(.alpn = "http/1.1"));
+    cio_tls_config *c3 = tls_client_cfg(CIO_TLS_OPTIONS(.alpn = "spdy/3,foo"));
+    struct echo_srv e = {0};
+    echo_start(&e, scfg);
+    cio_stream *s;
+    cio_tls_info inf;
+    /* the server's preference wins */
+    EXPECT_OK(connect_tls(&e.addr, c1, "localhost", &s));
+    EXPECT_OK(cio_stream_tls_info(s, &inf));
+    EXPECT_STR_EQ("h2", inf.alpn);
+    EXPECT_OK(cio_stream_close(s));
+    EXPECT_OK(connect_tls(&e.addr, c2, "localhost", &s));
+    EXPECT_OK(cio_stream_tls_info(s, &inf));
+    EXPECT_STR_EQ("http/1.1", inf.alpn);
+    char b[8];
+    EXPECT_OK(cio_stream_write(s, "x", 1));
+    EXPECT_EQ(1, cio_stream_read(s, b, sizeof b));
+    EXPECT_STR_EQ("http/1.1", e.alpn);
+    EXPECT_OK(cio_stream_close(s));
+    /* nothing in common */
+    int handled = e.handled;
+    s = (cio_stream *)1;
+    EXPECT_ERR(-ENOPROTOOPT, connect_tls(&e.addr, c3, "localhost", &s));
+    EXPECT_TRUE(s == NULL);
+    EXPECT_TRUE(strlen(cio_tls_last_error()) > 0);
+    EXPECT_OK(cio_server_close(e.srv, 10));
+    EXPECT_EQ(handled, e.handled);
+    cio_tls_config_free(scfg);
+    cio_tls_config_free(c1);
+    cio_tls_config_free(c2);
+    cio_tls_config_free(c3);
+    EXPECT_OK(cio_scope_end(&sc));
+    return 0;
+}
+
+TEST(alpn)
+{
+    RUN(alpn_main, NULL);
+}
+
+/* ---- SNI -------------------------------------------------------------------- */
+
+static int sni_main(void *arg, void **res)
+{
+    (void)arg, (void)res;
+    cio_scope sc;
+    EXPECT_OK(cio_timeout_begin(&sc, 60));
+    cio_tls_config *scfg = tls_server_cfg(CIO_TLS_OPTIONS());
+    EXPECT_OK(cio_tls_config_add_cert(scfg, tls_path("other.pem"), tls_path("other.key")));
+    cio_tls_config *ccfg = tls_client_cfg(CIO_TLS_OPTIONS());
+    struct echo_srv e = {0};
+    echo_start(&e, scfg);
+    /* in use now: no more certificates */
+    cio_stream *s;
+    EXPECT_OK(connect_tls(&e.addr, ccfg, "localhost", &s));
+    EXPECT_ERR(-EINVAL, cio_tls_config_add_cert(scfg, tls_path("other.pem"), tls_path("other.key")));
+    EXPECT_OK(cio_stream_close(s));
+    const char *good[] = {"other.test", "OTHER.test", "x.wild.test"};
+    for (size_t i = 0; i < 3; i++) {
+        EXPECT_OK(connect_tls(&e.addr, ccfg, good[i], &s));
+        cio_tls_info inf;
+        EXPECT_OK(cio_stream_tls_info(s, &inf));
+        EXPECT_TRUE(inf.peer_verified);
+        char b[8];
+        EXPECT_OK(cio_stream_write(s, "x", 1));
+        EXPECT_EQ(1, cio_stream_read(s, b, sizeof b));
+        EXPECT_STR_EQ(good[i], e.sni);
+        EXPECT_OK(cio_stream_close(s));
+    }
+    /* a wildcard stands for one label only: the default certificate, which
+     * does not name it */
+    EXPECT_ERR(-EKEYREJECTED, connect_tls(&e.addr, ccfg, "a.b.wild.test", &s));
+    EXPECT_ERR(-EKEYREJECTED, connect_tls(&e.addr, ccfg, "wild.test", &s));
+    EXPECT_OK(cio_server_close(e.srv, 10));
+    cio_tls_config_free(scfg);
+    cio_tls_config_free(ccfg);
+    EXPECT_OK(cio_scope_end(&sc));
+    return 0;
+}
+
+TEST(sni_picks_certificate)
+{
+    RUN(sni_main, NULL);
+}
+
+/* ---- Verification failures ---------------------------------------------- */
+
+static void expect_fail(cio_tls_config *server_cfg, const char *name, int err, const char *word)
+{
+    cio_tls_config *ccfg = tls_client_cfg(CIO_TLS_OPTIONS());
+    struct echo_srv e = {0};
+    echo_start(&e, server_cfg);
+    cio_stream *s = (cio_stream *)1;
+    EXPECT_ERR(err, connect_tls(&e.addr, ccfg, name, &s));
+    EXPECT_TRUE(s == NULL);
+    if (!strstr(cio_tls_last_error(), word))
+        FAIL("\"%s\" does not say \"%s\"", cio_tls_last_error(), word);
+    EXPECT_OK(cio_server_close(e.srv, 10));
+    EXPECT_EQ(0, e.handled);
+    cio_tls_config_free(ccfg);
+    cio_tls_config_free(server_cfg);
+}
+
+static int verify_main(void *arg, void **res)
+{
+    (void)arg, (void)res;
+    cio_scope sc;
+    EXPECT_OK(cio_timeout_begin(&sc, 60));
+    expect_fail(tls_server_cfg(CIO_TLS_OPTIONS(.cert_file = tls_path("expired.pem"),
+                                               .key_file = tls_path("expired.key"))),
+                "localhost", -EKEYEXPIRED, "expired");
+    expect_fail(tls_server_cfg(CIO_TLS_OPTIONS()), "wronghost.test", -EKEYREJECTED,
+                "hostname mismatch");
+    expect_fail(tls_server_cfg(CIO_TLS_OPTIONS()), "127.0.0.2", -EKEYREJECTED, "IP address");
+    expect_fail(tls_server_cfg(CIO_TLS_OPTIONS(.cert_file = tls_path("stranger.pem"),
+                                               .key_file = tls_path("stranger.key"))),
+                "localhost", -EKEYREJECTED, "issuer");
+    /* an IP literal is checked against the certificate's addresses */
+    cio_tls_config *scfg = tls_server_cfg(CIO_TLS_OPTIONS());
+    cio_tls_config *ccfg = tls_client_cfg(CIO_TLS_OPTIONS());
+    struct echo_srv e = {0};
+    echo_start(&e, scfg);
+    cio_stream *s;
+    EXPECT_OK(connect_tls(&e.addr, ccfg, "127.0.0.1", &s));
+    cio_tls_info inf;
+    EXPECT_OK(cio_stream_tls_info(s, &inf));
+    EXPECT_TRUE(inf.peer_verified);
+    EXPECT_OK(cio_stream_close(s));
+    /* insecure: neither the CA nor the name */
+    cio_tls_config *ins = tls_client_cfg(CIO_TLS_OPTIONS(.insecure = true));
+    EXPECT_OK(connect_tls(&e.addr, ins, "wronghost.test", &s));
+    EXPECT_OK(cio_stream_close(s));
+    EXPECT_OK(connect_tls(&e.addr, ins, NULL, &s));
+    EXPECT_OK(cio_stream_close(s));
+    /* verification on and no name */
+    s = (cio_stream *)1;
+    EXPECT_ERR(-EINVAL, connect_tls(&e.addr, ccfg, NULL, &s));
+    EXPECT_TRUE(s == NULL);
+    EXPECT_OK(cio_server_close(e.srv, 10));
+    cio_tls_config_free(scfg);
+    cio_tls_config_free(ccfg);
+    cio_tls_config_free(ins);
+    EXPECT_OK(cio_scope_end(&sc));
+    return 0;
+}
+
+TEST(verify_failures)
+{
+    RUN(verify_main, NULL);
+}
+
+/* ---- Client certificates -------------------------------------------------- */
+
+struct cc_srv {
+    cio_tls_config *cfg;
+    int lfd;
+    int rc;        /* the server side's start_tls */
+    bool verified;
+};
+
+/* A plain accept upgraded by start_tls: the server's own error shows. */
+static int cc_server(void *arg, void **res)
+{
+    (void)res;
+    struct cc_srv *k = arg;
+    int fd;
+    EXPECT_OK(cio_socket_accept(k->lfd, &fd, NULL));
+    cio_stream *s;
+    EXPECT_OK(cio_stream_new(fd, NULL, &s));
+    k->rc = cio_stream_start_tls(s, k->cfg, NULL);
+    if (k->rc == 0) {
+        cio_tls_info inf;
+        EXPECT_OK(cio_stream_tls_info(s, &inf));
+        k->verified = inf.peer_verified;
+        char b[8];
+        ssize_t n = cio_stream_read(s, b, sizeof b);
+        EXPECT_EQ(1, n);
+        EXPECT_OK(cio_stream_write(s, b, 1));
+        EXPECT_OK(cio_stream_close(s));
+    } else {
+        EXPECT_OK(cio_stream_abort(s));
+    }
+    return 0;
+}
+
+static int ccert_main(void *arg, void **res)
+{
+    (void)arg, (void)res;
+    cio_scope sc;
+    EXPECT_OK(cio_timeout_begin(&sc, 60));
+    cio_tls_config *scfg = tls_server_cfg(CIO_TLS_OPTIONS(
+        .client_cert = CIO_TLS_CLIENT_CERT_REQUIRED, .ca_file = tls_path("ca.pem")));
+    cio_tls_config *with = tls_client_cfg(CIO_TLS_OPTIONS(.cert_file = tls_path("client.pem"),
+                                                          .key_file = tls_path("client.key")));
+    cio_tls_config *without = tls_client_cfg(CIO_TLS_OPTIONS());
+    cio_addr a = tls_loopback(), la;
+    struct cc_srv k = {.cfg = scfg};
+    EXPECT_OK(cio_socket_listen(&a, NULL, &k.lfd));
+    EXPECT_OK(cio_socket_local(k.lfd, &la));
+    /* given: both sides verified */
+    cio_task *t;
+    EXPECT_OK(cio_spawn(cc_server, &k, &t));
+    cio_stream *s;
+    EXPECT_OK(connect_tls(&la, with, "localhost", &s));
+    EXPECT_OK(cio_stream_write(s, "y", 1));
+    char b[8];
+    EXPECT_EQ(1, cio_stream_read(s, b, sizeof b));
+    EXPECT_OK(cio_stream_close(s));
+    EXPECT_OK(cio_await(t, NULL));
+    cio_future_unref(t);
+    EXPECT_OK(k.rc);
+    EXPECT_TRUE(k.verified);
+    /* missing: the server fails its handshake; the client (TLS 1.3: its
+     * handshake ends first) learns it from the server's alert */
+    EXPECT_OK(cio_spawn(cc_server, &k, &t));
+    int rc = connect_tls(&la, without, "localhost", &s);
+    if (rc == 0) {
+        ssize_t n = cio_stream_read(s, b, sizeof b);
+        EXPECT_ERR(-EKEYREJECTED, n);
+        EXPECT_TRUE(strstr(cio_tls_last_error(), "certificate required") != NULL);
+        EXPECT_OK(cio_stream_abort(s));
+    } else {
+        EXPECT_ERR(-EKEYREJECTED, rc);
+    }
+    EXPECT_OK(cio_await(t, NULL));
+    cio_future_unref(t);
+    EXPECT_ERR(-EKEYREJECTED, k.rc);
+    cio_fd_close(k.lfd);
+    cio_tls_config_free(scfg);
+    cio_tls_config_free(with);
+    cio_tls_config_free(without);
+    EXPECT_OK(cio_scope_end(&sc));
+    return 0;
+}
+
+TEST(client_certificate)
+{
+    RUN(ccert_main, NULL);
+}
+
+/* ---- Resumption ---------------------------------------------------------- */
+
+static void round_trip(cio_stream *s)
+{
+    char b[8];
+    EXPECT_OK(cio_stream_write(s, "r", 1));
+    EXPECT_EQ(1, cio_stream_read(s, b, sizeof b));
+}
+
+static int resume_main(void *arg, void **res)
+{
+    (void)arg, (void)res;
+    cio_scope sc;
+    EXPECT_OK(cio_timeout_begin(&sc, 60));
+    cio_tls_config *scfg = tls_server_cfg(CIO_TLS_OPTIONS());
+    cio_tls_config *ccfg = tls_client_cfg(CIO_TLS_OPTIONS());
+    cio_tls_config *nocache = tls_client_cfg(CIO_TLS_OPTIONS(.no_tickets = true));
+    struct echo_srv e = {0};
+    echo_start(&e, scfg);
+    cio_tls_info inf;
+    cio_stream *s;
+    for (int i = 0; i < 3; i++) {
+        EXPECT_OK(connect_tls(&e.addr, ccfg, "localhost", &s));
+        EXPECT_OK(cio_stream_tls_info(s, &inf));
+        EXPECT_EQ(i > 0, inf.resumed);
+        round_trip(s); /* TLS 1.3: the tickets come after the handshake */
+        EXPECT_OK(cio_stream_close(s));
+    }
+    EXPECT_TRUE(e.info.resumed);
+    for (int i = 0; i < 2; i++) {
+        EXPECT_OK(connect_tls(&e.addr, nocache, "localhost", &s));
+        EXPECT_OK(cio_stream_tls_info(s, &inf));
+        EXPECT_FALSE(inf.resumed);
+        round_trip(s);
+        EXPECT_OK(cio_stream_close(s));
+    }
+    EXPECT_OK(cio_server_close(e.srv, 10));
+    /* a server without tickets: never resumed */
+    cio_tls_config *snot = tls_server_cfg(CIO_TLS_OPTIONS(.no_tickets = true));
+    cio_tls_config *c2 = tls_client_cfg(CIO_TLS_OPTIONS());
+    struct echo_srv e2 = {0};
+    echo_start(&e2, snot);
+    for (int i = 0; i < 2; i++) {
+        EXPECT_OK(connect_tls(&e2.addr, c2, "localhost", &s));
+        EXPECT_OK(cio_stream_tls_info(s, &inf));
+        EXPECT_FALSE(inf.resumed);
+        round_trip(s);
+        EXPECT_OK(cio_stream_close(s));
+    }
+    EXPECT_OK(cio_server_close(e2.srv, 10));
+    cio_tls_config_free(scfg);
+    cio_tls_config_free(ccfg);
+    cio_tls_config_free(nocache);
+    cio_tls_config_free(snot);
+    cio_tls_config_free(c2);
+    EXPECT_OK(cio_scope_end(&sc));
+    return 0;
+}
+
+TEST(session_resumed)
+{
+    RUN(resume_main, NULL);
+}
+
+/* ---- STARTTLS ---------------------------------------------------------------- */
+
+struct stls {
+    cio_stream *s;
+    cio_tls_config *cfg;
+    bool go;          /* answer "GO" before upgrading */
+    size_t buffered;  /* what the server had buffered past the line */
+};
+
+static int stls_server(void *arg, void **res)
+{
+    (void)res;
+    struct stls *k = arg;
+    char line[64];
+    EXPECT_EQ(9, cio_stream_read_line(k->s, line, sizeof line));
+    EXPECT_TRUE(memcmp(line, "STARTTLS\n", 9) == 0);
+    k->buffered = cio_stream_readable(k->s);
+    if (k->go)
+        EXPECT_OK(cio_stream_write(k->s, "GO\n", 3));
+    EXPECT_OK(cio_stream_start_tls(k->s, k->cfg, NULL));
+    EXPECT_ERR(-EINVAL, cio_stream_start_tls(k->s, k->cfg, NULL)); /* already TLS */
+    char b[64];
+    ssize_t n = cio_stream_read_line(k->s, b, sizeof b);
+    EXPECT_EQ(6, n);
+    EXPECT_OK(cio_stream_write(k->s, b, (size_t)n));
+    EXPECT_OK(cio_stream_close(k->s));
+    return 0;
+}
+
+static int starttls_main(void *arg, void **res)
+{
+    (void)arg, (void)res;
+    cio_scope sc;
+    EXPECT_OK(cio_timeout_begin(&sc, 60));
+    cio_tls_config *scfg = tls_server_cfg(CIO_TLS_OPTIONS());
+    cio_tls_config *ccfg = tls_client_cfg(CIO_TLS_OPTIONS());
+    for (int go = 0; go < 2; go++) {
+        int fds[2];
+        EXPECT_OK(cio_socket_pair(SOCK_STREAM, fds));
+        cio_stream *c;
+        struct stls k = {.cfg = scfg, .go = go};
+        EXPECT_OK(cio_stream_new(fds[0], NULL, &c));
+        EXPECT_OK(cio_stream_new(fds[1], NULL, &k.s));
+        /* The line, then (without go) at once the ClientHello: the server
+         * reads both together, the hello buffered behind the line. */
+        EXPECT_OK(cio_stream_write(c, "STARTTLS\n", 9));
+        cio_task *t;
+        EXPECT_OK(cio_spawn(stls_server, &k, &t));
+        if (go) {
+            char line[8];
+            EXPECT_EQ(3, cio_stream_read_line(c, line, sizeof line));
+        }
+        EXPECT_OK(cio_stream_start_tls(c, ccfg, "localhost"));
+        EXPECT_OK(cio_stream_write(c, "hello\n", 6));
+        char b[64];
+        EXPECT_EQ(6, cio_stream_read_line(c, b, sizeof b));
+        EXPECT_EQ(0, cio_stream_read(c, b, sizeof b));
+        EXPECT_OK(cio_await(t, NULL));
+        cio_future_unref(t);
+        if (go)
+            EXPECT_EQ(0, k.buffered);
+        else
+            EXPECT_TRUE(k.buffered > 0);
+        EXPECT_OK(cio_stream_close(c));
+    }
+    cio_tls_config_free(scfg);
+    cio_tls_config_free(ccfg);
+    EXPECT_OK(cio_scope_end(&sc));
+    return 0;
+}
+
+TEST(starttls)
+{
+    RUN(starttls_main, NULL);
+}
+
+/* STARTTLS on a transport: bytes written before go in the clear. */
+struct tstls {
+    cio_tls_config *cfg;
+    cio_future *hs;
+    char got[64];
+    size_t len;
+    int lost, lost_err;
+};
+
+static int tstls_made(cio_transport *t, void *arg, void **ctx)
+{
+    (void)t, (void)arg, (void)ctx;
+    return 0;
+}
+
+static void tstls_data(cio_transport *t, const void *d, size_t len, void *ctx)
+{
+    struct tstls *k = ctx;
+    if (!k->hs) {
+        EXPECT_TRUE(len == 9 && memcmp(d, "STARTTLS\n", 9) == 0);
+        EXPECT_OK(cio_transport_write(t, "GO\n", 3)); /* in the clear */
+        EXPECT_OK(cio_transport_start_tls(t, k->cfg, NULL, &k->hs));
+        EXPECT_ERR(-EINVAL, cio_transport_start_tls(t, k->cfg, NULL, NULL));
+        EXPECT_OK(cio_transport_write(t, "sealed\n", 7)); /* after the handshake */
+        return;
+    }
+    EXPECT_TRUE(cio_future_is_done(k->hs));
+    memcpy(k->got + k->len, d, len);
+    k->len += len;
+    if (k->len == 6)
+        EXPECT_OK(cio_transport_close(t));
+}
+
+static void tstls_lost(cio_transport *t, int err, void *ctx)
+{
+    (void)t;
+    struct tstls *k = ctx;
+    k->lost++;
+    k->lost_err = err;
+}
+
+static const cio_protocol tstls_proto = {
+    .connection_made = tstls_made, .data_received = tstls_data, .connection_lost = tstls_lost};
+
+static int tstarttls_main(void *arg, void **res)
+{
+    (void)arg, (void)res;
+    cio_scope sc;
+    EXPECT_OK(cio_timeout_begin(&sc, 60));
+    cio_tls_config *scfg = tls_server_cfg(CIO_TLS_OPTIONS());
+    cio_tls_config *ccfg = tls_client_cfg(CIO_TLS_OPTIONS());
+    int fds[2];
+    EXPECT_OK(cio_socket_pair(SOCK_STREAM, fds));
+    struct tstls k = {.cfg = scfg};
+    cio_transport *t;
+    EXPECT_OK(cio_transport_new(cio_current_loop(), fds[1], NULL, &tstls_proto, &k, &t));
+    cio_stream *c;
+    EXPECT_OK(cio_stream_new(fds[0], NULL, &c));
+    EXPECT_OK(cio_stream_write(c, "STARTTLS\n", 9));
+    char line[16];
+    EXPECT_EQ(3, cio_stream_read_line(c, line, sizeof line));
+    EXPECT_OK(cio_stream_start_tls(c, ccfg, "localhost"));
+    EXPECT_EQ(7, cio_stream_read_line(c, line, sizeof line));
+    EXPECT_TRUE(memcmp(line, "sealed\n", 7) == 0);
+    EXPECT_OK(cio_stream_write(c, "hello\n", 6));
+    EXPECT_EQ(0, cio_stream_read(c, line, sizeof line));
+    EXPECT_OK(cio_await(k.hs, NULL));
+    cio_future_unref(k.hs);
+    for (int i = 0; i < 100000 && !k.lost; i++)
+        EXPECT_OK(cio_sleep(0.001));
+    EXPECT_EQ(1, k.lost);
+    EXPECT_EQ(0, k.lost_err);
+    EXPECT_TRUE(memcmp(k.got, "hello\n", 6) == 0);
+    EXPECT_OK(cio_stream_close(c));
+    cio_tls_config_free(scfg);
+    cio_tls_config_free(ccfg);
+    EXPECT_OK(cio_scope_end(&sc));
+    return 0;
+}
+
+TEST(transport_starttls)
+{
+    RUN(tstarttls_main, NULL);
+}
+
+int main(int argc, char **argv)
+{
+    tls_make_certs();
+    return test_main(argc, argv);
+}
