@@ -95,6 +95,7 @@ static void net_free(cio_loop *loop, void *data)
 {
     (void)loop;
     struct cio__net *net = data;
+    cio__dns_loop_end(net->dns);
     /* The loop is closed: its registrations went with it. */
     for (int fd = 0; fd < net->nraw; fd++)
         free(net->raw[fd]);

@@ -18,7 +18,8 @@
  *   server.c  cio_server_*.
  *   udp.c     cio_udp_*.
  *   process.c cio_process_*.
- *   file.c    cio_file_*. */
+ *   file.c    cio_file_*.
+ *   dns.c     cio_resolver_*, cio_dns_* (c-ares). */
 #ifndef CIO_NET_INTERNAL_H
 #define CIO_NET_INTERNAL_H
 
@@ -51,7 +52,14 @@ struct cio__net {
      * the loop's end: process.c must leave it empty (or keep its state in
      * a slot of its own, with its own free function). */
     void *procs;
+    /* The loop's default resolver (dns.c), made at its first use; freed
+     * with the loop by cio__dns_loop_end. */
+    struct cio_resolver *dns;
 };
+
+/* Ends the loop's default resolver (dns.c): its lookups end with
+ * -ECANCELED, callbacks called from here, as the loop is closed. */
+void cio__dns_loop_end(struct cio_resolver *r);
 
 /* The net state of the running loop / of loop, made on first use (NULL:
  * out of memory, or no loop). Loop thread only. */

@@ -1,0 +1,387 @@
+/* cio_dns_resolve, cio_dns_resolve_cb, cio_dns_cancel, cio_dns_reverse and
+ * cio_resolver_new/free against a dnsmasq the test starts on 127.0.0.1 and
+ * a port of its own (tests/net/dnsmasq_util.h). Every resolver here gets
+ * servers = that dnsmasq and no search domains unless the case is about
+ * them: never the outside network, never the system's DNS servers. Runs
+ * on both backends (the harness runs the program once per backend). */
+#include <math.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+
+#include <cio.h>
+#include <cio/dns.h>
+
+#include "test.h"
+#include "net/dnsmasq_util.h"
+
+static struct test_dnsmasq dns;
+
+static const char *const records[] = {
+    "--host-record=four.test,127.0.0.5",
+    "--host-record=six.test,::5",
+    "--host-record=both.test,127.0.0.6,::6",
+    "--host-record=two.test,127.0.0.7",
+    "--host-record=two.test,127.0.0.8",
+    "--host-record=short.example.test,127.0.0.9",
+    NULL,
+};
+
+/* A resolver on the local dnsmasq, no search list, small timeouts. */
+static cio_resolver *local_resolver(void)
+{
+    cio_resolver *r = NULL;
+    EXPECT_OK(cio_resolver_new(
+        &CIO_RESOLVER_OPTIONS(.servers = dns.servers, .search = "", .timeout = 2, .tries = 3),
+        &r));
+    EXPECT_TRUE(r != NULL);
+    return r;
+}
+
+static void expect_addr(const cio_addr *a, const char *text)
+{
+    char buf[CIO_ADDR_STRLEN];
+    EXPECT_OK(cio_addr_format(a, buf, sizeof buf));
+    EXPECT_STR_EQ(text, buf);
+}
+
+/* Runs main under cio_run; dnsmasq started before and stopped after, the
+ * descriptor count back to its baseline. */
+static void run(cio_task_fn main, const char *const *extra)
+{
+    const char *args[32];
+    int n = 0;
+    for (int i = 0; records[i]; i++)
+        args[n++] = records[i];
+    for (int i = 0; extra && extra[i]; i++)
+        args[n++] = extra[i];
+    args[n] = NULL;
+    memset(&dns, 0, sizeof dns);
+    test_dnsmasq_start(&dns, args);
+    int before = test_fd_baseline();
+    int rc = cio_run(main, NULL, NULL);
+    test_dnsmasq_stop(&dns);
+    if (rc != 0)
+        FAIL("main returned %s", cio_err_name(rc));
+    EXPECT_EQ(before, test_fd_count());
+}
+
+/* ---- forward lookups ---------------------------------------------------- */
+
+static int families_main(void *arg, void **res)
+{
+    (void)arg, (void)res;
+    cio_resolver *r = local_resolver();
+    cio_addr a[8];
+    /* A only */
+    EXPECT_EQ(1, cio_dns_resolve(r, "four.test", 80, AF_UNSPEC, a, 8));
+    expect_addr(&a[0], "127.0.0.5:80");
+    EXPECT_EQ(1, cio_dns_resolve(r, "four.test", 81, AF_INET, a, 8));
+    expect_addr(&a[0], "127.0.0.5:81");
+    EXPECT_ERR(-ENODATA, cio_dns_resolve(r, "four.test", 80, AF_INET6, a, 8));
+    /* AAAA only */
+    EXPECT_EQ(1, cio_dns_resolve(r, "six.test", 443, AF_UNSPEC, a, 8));
+    expect_addr(&a[0], "[::5]:443");
+    EXPECT_EQ(1, cio_dns_resolve(r, "six.test", 443, AF_INET6, a, 8));
+    expect_addr(&a[0], "[::5]:443");
+    EXPECT_ERR(-ENODATA, cio_dns_resolve(r, "six.test", 80, AF_INET, a, 8));
+    /* both */
+    EXPECT_EQ(2, cio_dns_resolve(r, "both.test", 7, AF_UNSPEC, a, 8));
+    bool v4 = false, v6 = false;
+    for (int i = 0; i < 2; i++) {
+        char buf[CIO_ADDR_STRLEN];
+        cio_addr_format(&a[i], buf, sizeof buf);
+        v4 |= strcmp(buf, "127.0.0.6:7") == 0;
+        v6 |= strcmp(buf, "[::6]:7") == 0;
+    }
+    EXPECT_TRUE(v4 && v6);
+    EXPECT_EQ(1, cio_dns_resolve(r, "both.test", 7, AF_INET, a, 8));
+    expect_addr(&a[0], "127.0.0.6:7");
+    EXPECT_EQ(1, cio_dns_resolve(r, "both.test", 7, AF_INET6, a, 8));
+    expect_addr(&a[0], "[::6]:7");
+    /* max drops the rest */
+    EXPECT_EQ(1, cio_dns_resolve(r, "both.test", 7, AF_UNSPEC, a, 1));
+    /* two A records */
+    EXPECT_EQ(2, cio_dns_resolve(r, "two.test", 1, AF_INET, a, 8));
+    /* NXDOMAIN */
+    EXPECT_ERR(-ENOENT, cio_dns_resolve(r, "nothere.test", 80, AF_UNSPEC, a, 8));
+    EXPECT_ERR(-ENOENT, cio_dns_resolve(r, "nothere.test", 80, AF_INET, a, 8));
+    cio_resolver_free(r);
+    return 0;
+}
+TEST(resolve_families) { run(families_main, NULL); }
+
+/* ---- callback form ---------------------------------------------------- */
+
+struct cbres {
+    int calls;
+    int status;
+    char first[CIO_ADDR_STRLEN];
+    bool inside;
+};
+
+static void on_answer(int status, const cio_addr *addrs, size_t n, void *arg)
+{
+    struct cbres *c = arg;
+    EXPECT_FALSE(c->inside);
+    c->calls++;
+    c->status = status;
+    if (status > 0) {
+        EXPECT_EQ(status, n);
+        cio_addr_format(&addrs[0], c->first, sizeof c->first);
+    } else {
+        EXPECT_EQ(0, n);
+        EXPECT_TRUE(addrs == NULL);
+    }
+}
+
+static int cb_main(void *arg, void **res)
+{
+    (void)arg, (void)res;
+    cio_resolver *r = local_resolver();
+    struct cbres c1 = {0}, c2 = {0}, c3 = {0}, c4 = {0};
+    cio_dns_query *q = NULL;
+    c1.inside = c2.inside = c3.inside = c4.inside = true;
+    EXPECT_OK(cio_dns_resolve_cb(r, "four.test", 99, AF_INET, on_answer, &c1, &q));
+    EXPECT_TRUE(q != NULL);
+    EXPECT_OK(cio_dns_resolve_cb(r, "nothere.test", 99, AF_UNSPEC, on_answer, &c2, NULL));
+    EXPECT_OK(cio_dns_resolve_cb(r, "127.0.0.1", 5, AF_UNSPEC, on_answer, &c3, NULL));
+    EXPECT_OK(cio_dns_resolve_cb(r, "::1", 5, AF_INET, on_answer, &c4, NULL));
+    c1.inside = c2.inside = c3.inside = c4.inside = false;
+    for (int i = 0; i < 1000 && !(c1.calls && c2.calls && c3.calls && c4.calls); i++)
+        EXPECT_OK(cio_sleep(0.005));
+    EXPECT_EQ(1, c1.calls);
+    EXPECT_EQ(1, c1.status);
+    EXPECT_STR_EQ("127.0.0.5:99", c1.first);
+    EXPECT_ERR(-ENOENT, c2.status);
+    EXPECT_EQ(1, c3.status);
+    EXPECT_STR_EQ("127.0.0.1:5", c3.first);
+    EXPECT_ERR(-ENODATA, c4.status);
+    cio_resolver_free(r);
+    return 0;
+}
+TEST(resolve_callback) { run(cb_main, NULL); }
+
+/* ---- a server that never answers -------------------------------------- */
+
+/* A UDP socket bound on 127.0.0.1 that nobody reads: queries to it get no
+ * answer (and no ICMP error). *servers gets its "127.0.0.1:PORT". */
+static int silent_server(char *servers, size_t len)
+{
+    int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    EXPECT_TRUE(s >= 0);
+    struct sockaddr_in a = {.sin_family = AF_INET};
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t alen = sizeof a;
+    EXPECT_OK(bind(s, (struct sockaddr *)&a, sizeof a));
+    EXPECT_OK(getsockname(s, (struct sockaddr *)&a, &alen));
+    snprintf(servers, len, "127.0.0.1:%d", ntohs(a.sin_port));
+    return s;
+}
+
+static int deadline_main(void *arg, void **res)
+{
+    (void)arg, (void)res;
+    char servers[32];
+    int s = silent_server(servers, sizeof servers);
+    /* The task's deadline first (the resolver would wait a minute). */
+    cio_resolver *r = NULL;
+    EXPECT_OK(cio_resolver_new(
+        &CIO_RESOLVER_OPTIONS(.servers = servers, .search = "", .timeout = 30, .tries = 2), &r));
+    cio_addr a[4];
+    cio_scope sc;
+    EXPECT_OK(cio_timeout_begin(&sc, 0.05));
+    EXPECT_ERR(-ETIMEDOUT, cio_dns_resolve(r, "four.test", 80, AF_UNSPEC, a, 4));
+    EXPECT_ERR(-ETIMEDOUT, cio_scope_end(&sc));
+    /* Abandoned, and the resolver works on. */
+    EXPECT_OK(cio_addr_ip("127.0.0.5", 0, &a[0]));
+    EXPECT_OK(cio_timeout_begin(&sc, 0.05));
+    EXPECT_ERR(-ETIMEDOUT, cio_dns_reverse(r, &a[0], (char[64]){0}, 64));
+    EXPECT_ERR(-ETIMEDOUT, cio_scope_end(&sc));
+    EXPECT_EQ(1, cio_dns_resolve(r, "127.0.0.3", 80, AF_UNSPEC, a, 4));
+    cio_resolver_free(r);
+    /* The resolver's own timeout and tries. */
+    EXPECT_OK(cio_resolver_new(
+        &CIO_RESOLVER_OPTIONS(.servers = servers, .search = "", .timeout = 0.05, .tries = 1),
+        &r));
+    EXPECT_ERR(-ETIMEDOUT, cio_dns_resolve(r, "four.test", 80, AF_UNSPEC, a, 4));
+    EXPECT_ERR(-ETIMEDOUT, cio_dns_resolve(r, "four.test", 80, AF_INET6, a, 4));
+    EXPECT_OK(cio_addr_ip("127.0.0.5", 0, &a[0]));
+    char name[64];
+    EXPECT_ERR(-ETIMEDOUT, cio_dns_reverse(r, &a[0], name, sizeof name));
+    cio_resolver_free(r);
+    close(s);
+    return 0;
+}
+TEST(resolve_timeouts) { run(deadline_main, NULL); }
+
+/* ---- many at once -------------------------------------------------------- */
+
+enum { MANY = 1000 };
+
+struct many {
+    cio_resolver *r;
+    int i;
+    int ok;
+};
+
+static int many_task(void *arg, void **res)
+{
+    (void)res;
+    struct many *m = arg;
+    char name[32], want[32];
+    snprintf(name, sizeof name, "n%d.test", m->i);
+    snprintf(want, sizeof want, "127.1.%d.%d:%d", m->i / 256, m->i % 256, m->i);
+    cio_addr a[4];
+    int n = cio_dns_resolve(m->r, name, (uint16_t)m->i, AF_INET, a, 4);
+    if (n != 1)
+        FAIL("%s: %s", name, cio_err_name(n));
+    char buf[CIO_ADDR_STRLEN];
+    EXPECT_OK(cio_addr_format(&a[0], buf, sizeof buf));
+    EXPECT_STR_EQ(want, buf);
+    m->ok = 1;
+    return 0;
+}
+
+static int many_main(void *arg, void **res)
+{
+    (void)arg, (void)res;
+    /* Lost datagrams (a burst larger than the server's socket buffer) are
+     * retried: a short timeout, many tries. */
+    cio_resolver *r = NULL;
+    EXPECT_OK(cio_resolver_new(
+        &CIO_RESOLVER_OPTIONS(.servers = dns.servers, .search = "", .timeout = 0.5, .tries = 20),
+        &r));
+    static struct many m[MANY];
+    cio_task *t[MANY];
+    for (int i = 0; i < MANY; i++) {
+        m[i] = (struct many){r, i, 0};
+        EXPECT_OK(cio_spawn(many_task, &m[i], &t[i]));
+    }
+    cio_scope sc;
+    EXPECT_OK(cio_timeout_begin(&sc, 120));
+    EXPECT_OK(cio_gather(t, MANY, 0, NULL));
+    EXPECT_OK(cio_scope_end(&sc));
+    for (int i = 0; i < MANY; i++) {
+        EXPECT_TRUE(m[i].ok);
+        cio_future_unref(t[i]);
+    }
+    cio_resolver_free(r);
+    return 0;
+}
+TEST_T(resolve_many, 200)
+{
+    memset(&dns, 0, sizeof dns);
+    test_dnsmasq_init(&dns);
+    static char text[MANY * 40];
+    size_t off = 0;
+    for (int i = 0; i < MANY; i++)
+        off += (size_t)snprintf(text + off, sizeof text - off, "127.1.%d.%d n%d.test\n", i / 256,
+                                i % 256, i);
+    static char arg[160];
+    snprintf(arg, sizeof arg, "--addn-hosts=%s", test_dnsmasq_hosts_file(&dns, "hosts", text));
+    const char *extra[] = {arg, NULL};
+    const char *args[32];
+    int n = 0;
+    for (int i = 0; records[i]; i++)
+        args[n++] = records[i];
+    args[n++] = extra[0];
+    args[n] = NULL;
+    test_dnsmasq_start(&dns, args);
+    int before = test_fd_baseline();
+    int rc = cio_run(many_main, NULL, NULL);
+    test_dnsmasq_stop(&dns);
+    EXPECT_OK(rc);
+    EXPECT_EQ(before, test_fd_count());
+}
+
+/* ---- cancellation ---------------------------------------------------------- */
+
+static int lookup_task(void *arg, void **res)
+{
+    (void)res;
+    cio_resolver *r = arg;
+    cio_addr a[2];
+    return cio_dns_resolve(r, "four.test", 80, AF_UNSPEC, a, 2);
+}
+
+static void never(int status, const cio_addr *addrs, size_t n, void *arg)
+{
+    (void)status, (void)addrs, (void)n, (void)arg;
+    FAIL("a cancelled lookup's callback was called");
+}
+
+static int cancel_main(void *arg, void **res)
+{
+    (void)arg, (void)res;
+    char servers[32];
+    int s = silent_server(servers, sizeof servers);
+    cio_resolver *r = NULL;
+    EXPECT_OK(cio_resolver_new(
+        &CIO_RESOLVER_OPTIONS(.servers = servers, .search = "", .timeout = 30, .tries = 1), &r));
+    /* A task cancelled mid-lookup. */
+    cio_task *t;
+    EXPECT_OK(cio_spawn(lookup_task, r, &t));
+    EXPECT_OK(cio_yield()); /* it starts its lookup and waits */
+    EXPECT_OK(cio_yield());
+    EXPECT_OK(cio_future_cancel(t));
+    EXPECT_ERR(-ECANCELED, cio_await(t, NULL));
+    cio_future_unref(t);
+    /* Callback lookups cancelled: in flight, and answered (a numeric
+     * host's answer waits for the loop) but not yet delivered. */
+    cio_dns_query *q1, *q2;
+    EXPECT_OK(cio_dns_resolve_cb(r, "four.test", 80, AF_UNSPEC, never, NULL, &q1));
+    EXPECT_OK(cio_dns_resolve_cb(r, "::1", 80, AF_UNSPEC, never, NULL, &q2));
+    EXPECT_OK(cio_dns_cancel(q1));
+    EXPECT_OK(cio_dns_cancel(q2));
+    EXPECT_ERR(-EINVAL, cio_dns_cancel(NULL));
+    EXPECT_OK(cio_sleep(0.02));
+    /* The resolver keeps working on a real server after all that. */
+    cio_resolver_free(r);
+    r = local_resolver();
+    EXPECT_OK(cio_dns_resolve_cb(r, "four.test", 80, AF_UNSPEC, never, NULL, &q1));
+    EXPECT_OK(cio_dns_cancel(q1));
+    cio_addr a[2];
+    EXPECT_EQ(1, cio_dns_resolve(r, "four.test", 80, AF_UNSPEC, a, 2));
+    EXPECT_OK(cio_sleep(0.02));
+    cio_resolver_free(r);
+    close(s);
+    return 0;
+}
+TEST(resolve_cancel) { run(cancel_main, NULL); }
+
+/* ---- cio_resolver_free with lookups in flight ------------------------------ */
+
+static int free_main(void *arg, void **res)
+{
+    (void)arg, (void)res;
+    char servers[32];
+    int s = silent_server(servers, sizeof servers);
+    cio_resolver *r = NULL;
+    EXPECT_OK(cio_resolver_new(
+        &CIO_RESOLVER_OPTIONS(.servers = servers, .search = "", .timeout = 30, .tries = 1), &r));
+    cio_task *t[3];
+    for (int i = 0; i < 3; i++)
+        EXPECT_OK(cio_spawn(lookup_task, r, &t[i]));
+    struct cbres c = {0};
+    EXPECT_OK(cio_dns_resolve_cb(r, "four.test", 80, AF_UNSPEC, on_answer, &c, NULL));
+    EXPECT_OK(cio_yield());
+    EXPECT_OK(cio_yield());
+    c.inside = true;
+    cio_resolver_free(r); /* the callback comes from the loop, not from here */
+    c.inside = false;
+    EXPECT_EQ(0, c.calls);
+    for (int i = 0; i < 3; i++) {
+        EXPECT_ERR(-ECANCELED, cio_await(t[i], NULL));
+        cio_future_unref(t[i]);
+    }
+    for (int i = 0; i < 100 && !c.calls; i++)
+        EXPECT_OK(cio_yield());
+    EXPECT_EQ(1, c.calls);
+    EXPECT_ERR(-ECANCELED, c.status);
+    cio_resolver_free(NULL);
+    close(s);
+    return 0;
+}
+TEST(resolver_free_in_flight) { run(free_main, NULL); }
+
+int main(int argc, char **argv) { return test_main(argc, argv); }
