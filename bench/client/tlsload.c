@@ -43,6 +43,9 @@
 #include <unistd.h>
 
 #include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/objects.h>
+#include <openssl/x509.h>
 #include <openssl/ssl.h>
 
 #define MAX_KEYS 16
@@ -234,6 +237,18 @@ static bool hs_step(int ep, struct hs_conn *c, long i)
         }
         if (SSL_version(c->ssl) != TLS1_3_VERSION)
             fail("handshake: not TLS 1.3");
+        if (SSL_session_reused(c->ssl))
+            fail("handshake: a session was resumed");
+        static bool shown;
+        if (!shown) { /* what was negotiated, once */
+            shown = true;
+            int group = SSL_get_negotiated_group(c->ssl);
+            X509 *cert = SSL_get0_peer_certificate(c->ssl);
+            EVP_PKEY *pk = cert ? X509_get0_pubkey(cert) : NULL;
+            fprintf(stderr, "tlsload: handshake: %s, %s, group %s, %s certificate\n",
+                    SSL_get_version(c->ssl), SSL_get_cipher(c->ssl),
+                    OBJ_nid2sn(group), pk ? EVP_PKEY_get0_type_name(pk) : "no");
+        }
         /* Our close_notify: the server answers it and closes. */
         r = SSL_shutdown(c->ssl);
         if (r < 0)
