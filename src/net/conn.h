@@ -280,6 +280,9 @@ int cio__tls_options(const cio_stream_options *opts, const cio_tls_config **tls,
                      const char **server_name);
 /* Another reference on cfg (a server's); cio_tls_config_free drops it. */
 void cio__tls_config_ref(const cio_tls_config *cfg);
+/* TLS was attached and its handshake did not complete (running, failed,
+ * or the connection closed before it ended). */
+bool cio__tls_unfinished(const struct cio__conn *c);
 /* TLS is attached and its handshake neither done nor failed. */
 bool cio__tls_handshaking(const struct cio__conn *c);
 /* One step of the handshake from the loop (transports), under the

@@ -975,6 +975,15 @@ int cio__tls_handshake(struct cio__conn *c)
 
 /* ---- The ops ------------------------------------------------------------------ */
 
+/* Drained: the record buffers go (SSL_MODE_RELEASE_BUFFERS misses some,
+ * such as the one the TLS 1.3 tickets came in); OpenSSL keeps any that
+ * hold bytes. */
+static void idle(struct tls *t)
+{
+    if (!t->wretry && !SSL_has_pending(t->ssl))
+        SSL_free_buffers(t->ssl);
+}
+
 static ssize_t tls_read(struct cio__conn *c, void *buf, size_t len)
 {
     struct tls *t = TLS(c);
@@ -999,6 +1008,8 @@ static ssize_t tls_read(struct cio__conn *c, void *buf, size_t len)
         int e = ssl_failed(c, t, 0, NEED_R);
         if (t->pfx)
             pfx_check(t);
+        if (e == -EAGAIN)
+            idle(t);
         if (!got)
             return e;
         if (e == -EAGAIN) {
@@ -1130,6 +1141,49 @@ static int tls_shutdown(struct cio__conn *c)
     return 0;
 }
 
+/* The ops of a closed TLS connection (no descriptor left): whether its
+ * handshake was done still shows (cio__tls_unfinished). */
+static ssize_t gone_read(struct cio__conn *c, void *buf, size_t len)
+{
+    (void)c, (void)buf, (void)len;
+    return -EBADF;
+}
+
+static ssize_t gone_writev(struct cio__conn *c, const struct iovec *iov, int iovcnt)
+{
+    (void)c, (void)iov, (void)iovcnt;
+    return -EBADF;
+}
+
+static int gone_shutdown(struct cio__conn *c)
+{
+    (void)c;
+    return -EBADF;
+}
+
+static void gone_close(struct cio__conn *c, bool reset)
+{
+    (void)c, (void)reset;
+}
+
+static size_t gone_pending(const struct cio__conn *c)
+{
+    (void)c;
+    return 0;
+}
+
+static const struct cio__conn_ops tls_gone_ops = {
+    gone_read, gone_writev, gone_shutdown, gone_close, gone_pending,
+};
+static const struct cio__conn_ops tls_unfinished_ops = {
+    gone_read, gone_writev, gone_shutdown, gone_close, gone_pending,
+};
+
+bool cio__tls_unfinished(const struct cio__conn *c)
+{
+    return c->ops == &tls_unfinished_ops || (is_tls(c) && TLS(c)->state != HS_DONE);
+}
+
 static void tls_free(struct cio__conn *c, int err)
 {
     struct tls *t = TLS(c);
@@ -1145,9 +1199,10 @@ static void tls_free(struct cio__conn *c, int err)
     free(t->key);
     free(t->alpn);
     free(t->pfx);
+    bool done = t->state == HS_DONE;
     free(t);
     c->ops_ctx = NULL;
-    c->ops = &cio__conn_sock_ops;
+    c->ops = done ? &tls_gone_ops : &tls_unfinished_ops;
     ERR_clear_error();
 }
 

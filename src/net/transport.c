@@ -273,7 +273,8 @@ static void dispatch(void *arg)
             p &= (uint8_t)~CIO__P_MADE;
         /* TLS: connection_made waits for the handshake, whose end
          * schedules it again. */
-        if ((p & CIO__P_MADE) && !(c->flags & CIO__C_MADE) && live(c) && tls_busy(c))
+        if ((p & CIO__P_MADE) && !(c->flags & CIO__C_MADE) && c->ops != &cio__conn_sock_ops &&
+            (live(c) ? tls_busy(c) : cio__tls_unfinished(c)))
             p &= (uint8_t)~CIO__P_MADE;
         if ((p & CIO__P_MADE) && !(c->flags & CIO__C_MADE)) {
             int rc = 0;
@@ -652,6 +653,26 @@ int cio_stream_to_transport(cio_stream *s, const cio_protocol *proto, void *arg,
     cio__conn_rearm(c);
     cio__conn_gone(c);
     *out = (cio_transport *)c;
+    return 0;
+}
+
+int cio__stream_to_transport_connect(cio_stream *s, const cio_protocol *proto, void *arg,
+                                     cio_future *fut, cio_transport **out)
+{
+    if (!fut)
+        return cio_stream_to_transport(s, proto, arg, out);
+    if (!s || cio_future_is_done(fut))
+        return -EINVAL;
+    struct cio__conn *c = T(s);
+    int rc = cio_future_add_done_callback(fut, connect_done_cb, c);
+    if (rc)
+        return rc;
+    rc = cio_stream_to_transport(s, proto, arg, out);
+    if (rc) {
+        cio_future_remove_done_callback(fut, connect_done_cb, c);
+        return rc;
+    }
+    c->connect_fut = cio_future_ref(fut);
     return 0;
 }
 

@@ -830,6 +830,524 @@ TEST(transport_starttls)
     RUN(tstarttls_main, NULL);
 }
 
+/* ---- A stalling client is cut off by handshake_timeout ------------------ */
+
+static int stall_main(void *arg, void **res)
+{
+    (void)res;
+    bool protocol = arg != NULL;
+    cio_scope sc;
+    EXPECT_OK(cio_timeout_begin(&sc, 60));
+    cio_tls_config *scfg = tls_server_cfg(CIO_TLS_OPTIONS(.handshake_timeout = 0.2));
+    cio_addr a = tls_loopback(), sa;
+    cio_server *srv;
+    struct echo_srv e = {0};
+    int made = 0;
+    cio_server_options so = CIO_SERVER_OPTIONS(.stream = &CIO_STREAM_OPTIONS(.tls = scfg));
+    if (protocol)
+        EXPECT_OK(cio_server_new_protocol(&a, &so, &tp_echo_proto, &made, &srv));
+    else
+        EXPECT_OK(cio_server_new(&a, &so, tls_echo_handler, &e, &srv));
+    EXPECT_OK(cio_server_addr(srv, &sa));
+    /* connects, sends nothing */
+    cio_stream *s;
+    EXPECT_OK(cio_stream_connect(&sa, NULL, NULL, &s));
+    /* and one that sends half a ClientHello */
+    cio_stream *s2;
+    EXPECT_OK(cio_stream_connect(&sa, NULL, NULL, &s2));
+    EXPECT_OK(cio_stream_write(s2, "\x16\x03\x01\x02\x00\x01", 6));
+    char b[64];
+    /* the server gives up: the connection ends (an alert at most) */
+    ssize_t n;
+    while ((n = cio_stream_read(s, b, sizeof b)) > 0)
+        ;
+    EXPECT_TRUE(n == 0 || n == -ECONNRESET);
+    while ((n = cio_stream_read(s2, b, sizeof b)) > 0)
+        ;
+    EXPECT_TRUE(n == 0 || n == -ECONNRESET);
+    for (int i = 0; i < 100000 && cio_server_connections(srv); i++)
+        EXPECT_OK(cio_sleep(0.001));
+    EXPECT_EQ(0, cio_server_connections(srv));
+    EXPECT_EQ(0, e.handled);
+    EXPECT_EQ(0, made);
+    EXPECT_OK(cio_stream_close(s));
+    EXPECT_OK(cio_stream_close(s2));
+    EXPECT_OK(cio_server_close(srv, 10));
+    cio_tls_config_free(scfg);
+    EXPECT_OK(cio_scope_end(&sc));
+    return 0;
+}
+
+TEST(stalling_client_cut_off_stream_server)
+{
+    RUN(stall_main, NULL);
+}
+
+TEST(stalling_client_cut_off_protocol_server)
+{
+    RUN(stall_main, "protocol");
+}
+
+/* A client's handshake against a server that never answers: the
+ * configuration's timeout ends it (-ETIMEDOUT), in a task and in a
+ * transport connect. */
+static int client_stall_main(void *arg, void **res)
+{
+    (void)arg, (void)res;
+    cio_scope sc;
+    EXPECT_OK(cio_timeout_begin(&sc, 60));
+    cio_tls_config *ccfg = tls_client_cfg(CIO_TLS_OPTIONS(.handshake_timeout = 0.1));
+    cio_addr a = tls_loopback(), la;
+    int lfd;
+    EXPECT_OK(cio_socket_listen(&a, NULL, &lfd));
+    EXPECT_OK(cio_socket_local(lfd, &la));
+    cio_stream *s;
+    EXPECT_ERR(-ETIMEDOUT, connect_tls(&la, ccfg, "localhost", &s));
+    EXPECT_TRUE(strstr(cio_tls_last_error(), "timed out") != NULL);
+    struct tcli k = {0};
+    cio_future *f;
+    EXPECT_OK(cio_transport_connect(cio_current_loop(), &la, NULL,
+                                    &CIO_STREAM_OPTIONS(.tls = ccfg, .server_name = "localhost"),
+                                    &tc_proto, &k, &f));
+    EXPECT_ERR(-ETIMEDOUT, cio_await(f, NULL));
+    cio_future_unref(f);
+    EXPECT_EQ(0, k.made);
+    EXPECT_EQ(0, k.lost);
+    /* the task's own deadline bounds it too */
+    cio_tls_config *slow = tls_client_cfg(CIO_TLS_OPTIONS(.handshake_timeout = INFINITY));
+    cio_scope inner;
+    EXPECT_OK(cio_timeout_begin(&inner, 0.1));
+    EXPECT_ERR(-ETIMEDOUT, connect_tls(&la, slow, "localhost", &s));
+    EXPECT_ERR(-ETIMEDOUT, cio_scope_end(&inner));
+    /* the listener's backlog: close them */
+    for (;;) {
+        int fd;
+        int rc = cio_socket_accept(lfd, &fd, NULL);
+        EXPECT_OK(rc);
+        close(fd);
+        struct pollfd p = {.fd = lfd, .events = POLLIN};
+        if (poll(&p, 1, 0) != 1)
+            break;
+    }
+    cio_fd_close(lfd);
+    cio_tls_config_free(ccfg);
+    cio_tls_config_free(slow);
+    EXPECT_OK(cio_scope_end(&sc));
+    return 0;
+}
+
+TEST(client_handshake_timeout)
+{
+    RUN(client_stall_main, NULL);
+}
+
+/* ---- Half-close, abort -------------------------------------------------- */
+
+struct hc {
+    bool eof;
+    char got[64];
+    size_t len;
+    int lost, lost_err;
+};
+
+static int hc_made(cio_transport *t, void *arg, void **ctx)
+{
+    (void)ctx, (void)arg;
+    EXPECT_OK(cio_transport_write(t, "last words\n", 11));
+    EXPECT_OK(cio_transport_write_eof(t));
+    return 0;
+}
+
+static void hc_data(cio_transport *t, const void *d, size_t len, void *ctx)
+{
+    (void)t;
+    struct hc *k = ctx;
+    memcpy(k->got + k->len, d, len);
+    k->len += len;
+}
+
+static bool hc_eof(cio_transport *t, void *ctx)
+{
+    (void)t;
+    struct hc *k = ctx;
+    k->eof = true;
+    return false;
+}
+
+static void hc_lost(cio_transport *t, int err, void *ctx)
+{
+    (void)t;
+    struct hc *k = ctx;
+    k->lost++;
+    k->lost_err = err;
+}
+
+static const cio_protocol hc_proto = {.connection_made = hc_made,
+                                      .data_received = hc_data,
+                                      .eof_received = hc_eof,
+                                      .connection_lost = hc_lost};
+
+static int halfclose_main(void *arg, void **res)
+{
+    (void)arg, (void)res;
+    cio_scope sc;
+    EXPECT_OK(cio_timeout_begin(&sc, 60));
+    cio_tls_config *scfg = tls_server_cfg(CIO_TLS_OPTIONS());
+    cio_tls_config *ccfg = tls_client_cfg(CIO_TLS_OPTIONS());
+    /* the stream echo server answers after the client's half-close */
+    struct echo_srv e = {0};
+    echo_start(&e, scfg);
+    struct hc k = {0};
+    cio_future *f;
+    EXPECT_OK(cio_transport_connect(cio_current_loop(), &e.addr, NULL,
+                                    &CIO_STREAM_OPTIONS(.tls = ccfg, .server_name = "localhost"),
+                                    &hc_proto, &k, &f));
+    EXPECT_OK(cio_await(f, NULL));
+    cio_future_unref(f);
+    for (int i = 0; i < 100000 && !k.lost; i++)
+        EXPECT_OK(cio_sleep(0.001));
+    EXPECT_TRUE(k.eof);
+    EXPECT_EQ(0, k.lost_err);
+    EXPECT_EQ(11, k.len);
+    EXPECT_TRUE(memcmp(k.got, "last words\n", 11) == 0);
+    /* abort: the peer sees the end, no close_notify */
+    cio_stream *s;
+    EXPECT_OK(connect_tls(&e.addr, ccfg, "localhost", &s));
+    round_trip(s);
+    EXPECT_OK(cio_stream_abort(s));
+    EXPECT_OK(cio_server_close(e.srv, 10));
+    EXPECT_EQ(2, e.handled);
+    cio_tls_config_free(scfg);
+    cio_tls_config_free(ccfg);
+    EXPECT_OK(cio_scope_end(&sc));
+    return 0;
+}
+
+TEST(half_close_and_abort)
+{
+    RUN(halfclose_main, NULL);
+}
+
+/* ---- sendfile over TLS (kTLS absent here: the copy through the stream) --- */
+
+struct sf {
+    cio_stream *s;
+    int fd;
+    size_t size;
+};
+
+static int sf_writer(void *arg, void **res)
+{
+    (void)res;
+    struct sf *k = arg;
+    EXPECT_EQ(k->size, cio_stream_sendfile(k->s, k->fd, 0, k->size));
+    EXPECT_OK(cio_stream_shutdown(k->s));
+    return 0;
+}
+
+static int sendfile_main(void *arg, void **res)
+{
+    (void)arg, (void)res;
+    cio_scope sc;
+    EXPECT_OK(cio_timeout_begin(&sc, 60));
+    cio_tls_config *scfg = tls_server_cfg(CIO_TLS_OPTIONS(.ktls = true));
+    cio_tls_config *ccfg = tls_client_cfg(CIO_TLS_OPTIONS(.ktls = true));
+    struct echo_srv e = {0};
+    echo_start(&e, scfg);
+    char path[PATH_MAX + 32];
+    snprintf(path, sizeof path, "%s/sendfile.XXXXXX", tls_dir);
+    int fd = mkstemp(path);
+    EXPECT_TRUE(fd >= 0);
+    unlink(path);
+    size_t size = (3u << 19) + 12345;
+    unsigned char *data = malloc(size);
+    for (size_t i = 0; i < size; i++)
+        data[i] = bulk_byte(i);
+    EXPECT_EQ((ssize_t)size, write(fd, data, size));
+    cio_stream *s;
+    EXPECT_OK(connect_tls(&e.addr, ccfg, "localhost", &s));
+    cio_tls_info inf;
+    EXPECT_OK(cio_stream_tls_info(s, &inf));
+    /* (no tls ULP in this kernel: inf.ktls_send is false and the file
+     * goes through the write path) */
+    struct sf k = {s, fd, size};
+    cio_task *t;
+    EXPECT_OK(cio_spawn(sf_writer, &k, &t));
+    unsigned char *back = malloc(size);
+    EXPECT_EQ((ssize_t)size, cio_stream_read_exactly(s, back, size));
+    EXPECT_TRUE(memcmp(back, data, size) == 0);
+    char b[8];
+    EXPECT_EQ(0, cio_stream_read(s, b, sizeof b));
+    EXPECT_OK(cio_await(t, NULL));
+    cio_future_unref(t);
+    EXPECT_OK(cio_stream_close(s));
+    close(fd);
+    free(data);
+    free(back);
+    EXPECT_OK(cio_server_close(e.srv, 10));
+    cio_tls_config_free(scfg);
+    cio_tls_config_free(ccfg);
+    EXPECT_OK(cio_scope_end(&sc));
+    return 0;
+}
+
+TEST(sendfile_over_tls)
+{
+    RUN(sendfile_main, NULL);
+}
+
+/* ---- Argument checks --------------------------------------------------------- */
+
+static void write_file(const char *name, const char *text)
+{
+    FILE *f = fopen(tls_path(name), "w");
+    EXPECT_TRUE(f != NULL);
+    fputs(text, f);
+    fclose(f);
+}
+
+TEST(config_arguments)
+{
+    cio_tls_config *cfg = (cio_tls_config *)1;
+    EXPECT_ERR(-EINVAL, cio_tls_config_new(NULL, &cfg));
+    EXPECT_TRUE(cfg == NULL);
+    EXPECT_ERR(-EINVAL, cio_tls_config_new(&CIO_TLS_OPTIONS(), NULL));
+    cio_tls_options bad = {0};
+    EXPECT_ERR(-EINVAL, cio_tls_config_new(&bad, &cfg));
+    struct {
+        cio_tls_options o;
+        char more[16];
+    } newer = {.o = CIO_TLS_OPTIONS_INIT};
+    newer.o.size = sizeof newer;
+    newer.more[3] = 1;
+    EXPECT_ERR(-E2BIG, cio_tls_config_new(&newer.o, &cfg));
+    newer.more[3] = 0;
+    EXPECT_OK(cio_tls_config_new(&newer.o, &cfg)); /* unknown fields at zero: fine */
+    cio_tls_config_free(cfg);
+    /* a server without a certificate; client_cert without CAs */
+    EXPECT_ERR(-EINVAL, cio_tls_config_new(&CIO_TLS_OPTIONS(.server = true), &cfg));
+    EXPECT_ERR(-EINVAL, cio_tls_config_new(
+                            &CIO_TLS_OPTIONS(.server = true, .cert_file = tls_path("server.pem"),
+                                             .key_file = tls_path("server.key"),
+                                             .client_cert = CIO_TLS_CLIENT_CERT_REQUIRED),
+                            &cfg));
+    EXPECT_ERR(-EINVAL, cio_tls_config_new(&CIO_TLS_OPTIONS(.client_cert = 7), &cfg));
+    /* versions */
+    EXPECT_ERR(-EINVAL, cio_tls_config_new(&CIO_TLS_OPTIONS(.min_version = 0x0302), &cfg));
+    EXPECT_ERR(-EINVAL, cio_tls_config_new(&CIO_TLS_OPTIONS(.max_version = 0x0305), &cfg));
+    EXPECT_ERR(-EINVAL, cio_tls_config_new(
+                            &CIO_TLS_OPTIONS(.min_version = CIO_TLS_1_3, .max_version = CIO_TLS_1_2),
+                            &cfg));
+    EXPECT_ERR(-EINVAL, cio_tls_config_new(&CIO_TLS_OPTIONS(.handshake_timeout = -1), &cfg));
+    EXPECT_ERR(-EINVAL, cio_tls_config_new(&CIO_TLS_OPTIONS(.handshake_timeout = NAN), &cfg));
+    /* ALPN lists */
+    char longname[300];
+    memset(longname, 'a', sizeof longname - 1);
+    longname[sizeof longname - 1] = 0;
+    const char *alpns[] = {"", "h2,", ",h2", "h2,,http/1.1", longname};
+    for (size_t i = 0; i < sizeof alpns / sizeof alpns[0]; i++)
+        EXPECT_ERR(-EINVAL, cio_tls_config_new(&CIO_TLS_OPTIONS(.alpn = alpns[i]), &cfg));
+    EXPECT_OK(cio_tls_config_new(&CIO_TLS_OPTIONS(.alpn = "h2,http/1.1"), &cfg));
+    EXPECT_STR_EQ("", cio_tls_last_error());
+    EXPECT_TRUE(cio_tls_config_ssl_ctx(cfg) != NULL);
+    /* a client configuration takes no more certificates */
+    EXPECT_ERR(-EINVAL, cio_tls_config_add_cert(cfg, tls_path("other.pem"), NULL));
+    cio_tls_config_free(cfg);
+    /* files */
+    EXPECT_ERR(-ENOENT, cio_tls_config_new(&CIO_TLS_OPTIONS(.server = true,
+                                                            .cert_file = tls_path("nope.pem")),
+                                           &cfg));
+    EXPECT_TRUE(strstr(cio_tls_last_error(), "nope.pem") != NULL);
+    EXPECT_ERR(-ENOENT, cio_tls_config_new(&CIO_TLS_OPTIONS(.ca_file = tls_path("nope.pem")), &cfg));
+    write_file("garbage.pem", "not a certificate\n");
+    EXPECT_ERR(-EPROTO, cio_tls_config_new(&CIO_TLS_OPTIONS(.server = true,
+                                                            .cert_file = tls_path("garbage.pem")),
+                                           &cfg));
+    EXPECT_ERR(-EPROTO, cio_tls_config_new(&CIO_TLS_OPTIONS(.ca_file = tls_path("garbage.pem")),
+                                           &cfg));
+    /* a key of another certificate */
+    EXPECT_ERR(-EPROTO, cio_tls_config_new(&CIO_TLS_OPTIONS(.server = true,
+                                                            .cert_file = tls_path("server.pem"),
+                                                            .key_file = tls_path("other.key")),
+                                           &cfg));
+    EXPECT_TRUE(strlen(cio_tls_last_error()) > 0);
+    /* the key in the certificate file: none there */
+    EXPECT_ERR(-EPROTO, cio_tls_config_new(&CIO_TLS_OPTIONS(.server = true,
+                                                            .cert_file = tls_path("server.pem")),
+                                           &cfg));
+    EXPECT_ERR(-EPROTO, cio_tls_config_new(&CIO_TLS_OPTIONS(.ciphers = "NO-SUCH-CIPHER"), &cfg));
+    EXPECT_ERR(-EPROTO,
+               cio_tls_config_new(&CIO_TLS_OPTIONS(.ciphersuites = "TLS_NO_SUCH"), &cfg));
+    EXPECT_ERR(-EPROTO, cio_tls_config_new(&CIO_TLS_OPTIONS(.groups = "nosuchgroup"), &cfg));
+    EXPECT_ERR(-EINVAL, cio_tls_config_new(&CIO_TLS_OPTIONS(.server = true, .cert_file = NULL),
+                                           &cfg));
+    /* add_cert */
+    cio_tls_config *srv = tls_server_cfg(CIO_TLS_OPTIONS());
+    EXPECT_ERR(-EINVAL, cio_tls_config_add_cert(NULL, tls_path("other.pem"), NULL));
+    EXPECT_ERR(-EINVAL, cio_tls_config_add_cert(srv, NULL, NULL));
+    EXPECT_ERR(-ENOENT, cio_tls_config_add_cert(srv, tls_path("nope.pem"), NULL));
+    EXPECT_ERR(-EPROTO, cio_tls_config_add_cert(srv, tls_path("other.pem"), tls_path("server.key")));
+    EXPECT_OK(cio_tls_config_add_cert(srv, tls_path("other.pem"), tls_path("other.key")));
+    cio_tls_config_free(srv);
+    cio_tls_config_free(NULL);
+    EXPECT_TRUE(cio_tls_config_ssl_ctx(NULL) == NULL);
+    /* a combined file: key and certificate in one */
+    char cmd[3 * PATH_MAX];
+    snprintf(cmd, sizeof cmd, "cat '%s' '%s' > '%s'", tls_path("server.pem"),
+             tls_path("server.key"), tls_path("combined.pem"));
+    EXPECT_EQ(0, system(cmd));
+    srv = tls_server_cfg(CIO_TLS_OPTIONS(.cert_file = tls_path("combined.pem")));
+    cio_tls_config_free(srv);
+}
+
+static int call_args_main(void *arg, void **res)
+{
+    (void)arg, (void)res;
+    cio_scope sc;
+    EXPECT_OK(cio_timeout_begin(&sc, 60));
+    cio_tls_config *scfg = tls_server_cfg(CIO_TLS_OPTIONS());
+    cio_tls_config *ccfg = tls_client_cfg(CIO_TLS_OPTIONS());
+    cio_tls_info inf;
+    EXPECT_ERR(-EINVAL, cio_stream_tls_info(NULL, &inf));
+    EXPECT_ERR(-EINVAL, cio_transport_tls_info(NULL, &inf));
+    EXPECT_TRUE(cio_stream_ssl(NULL) == NULL);
+    EXPECT_TRUE(cio_transport_ssl(NULL) == NULL);
+    EXPECT_ERR(-EINVAL, cio_stream_start_tls(NULL, ccfg, "localhost"));
+    EXPECT_ERR(-EINVAL, cio_transport_start_tls(NULL, ccfg, "localhost", NULL));
+    int fds[2];
+    EXPECT_OK(cio_socket_pair(SOCK_STREAM, fds));
+    /* cio_stream_new does no TLS: start_tls does */
+    cio_stream *s = (cio_stream *)1;
+    EXPECT_ERR(-EINVAL, cio_stream_new(fds[0], &CIO_STREAM_OPTIONS(.tls = ccfg), &s));
+    EXPECT_TRUE(s == NULL);
+    EXPECT_OK(cio_stream_new(fds[0], NULL, &s));
+    EXPECT_ERR(-EINVAL, cio_stream_tls_info(s, NULL));
+    EXPECT_ERR(-ENOTCONN, cio_stream_tls_info(s, &inf));
+    EXPECT_TRUE(cio_stream_ssl(s) == NULL);
+    EXPECT_ERR(-EINVAL, cio_stream_start_tls(s, NULL, "localhost"));
+    EXPECT_ERR(-EINVAL, cio_stream_start_tls(s, ccfg, NULL)); /* verification needs a name */
+    EXPECT_TRUE(strlen(cio_tls_last_error()) > 0);
+    EXPECT_OK(cio_stream_close(s));
+    /* a pipe is not a socket */
+    int p[2];
+    EXPECT_EQ(0, pipe2(p, O_CLOEXEC));
+    EXPECT_OK(cio_stream_new(p[0], NULL, &s));
+    cio_tls_config *ins = tls_client_cfg(CIO_TLS_OPTIONS(.insecure = true));
+    EXPECT_ERR(-EINVAL, cio_stream_start_tls(s, ins, NULL));
+    EXPECT_OK(cio_stream_close(s));
+    close(p[1]);
+    /* transports */
+    int made = 0;
+    cio_transport *t;
+    EXPECT_ERR(-EINVAL, cio_transport_new(cio_current_loop(), fds[1],
+                                          &CIO_STREAM_OPTIONS(.tls = ccfg), &tp_echo_proto, NULL,
+                                          &t)); /* no name */
+    static const cio_protocol plain_proto = {.data_received = tp_echo};
+    EXPECT_OK(cio_transport_new(cio_current_loop(), fds[1], NULL, &plain_proto, &made, &t));
+    EXPECT_ERR(-ENOTCONN, cio_transport_tls_info(t, &inf));
+    EXPECT_TRUE(cio_transport_ssl(t) == NULL);
+    EXPECT_ERR(-EINVAL, cio_transport_start_tls(t, NULL, NULL, NULL));
+    EXPECT_ERR(-EINVAL, cio_transport_start_tls(t, ccfg, NULL, NULL));
+    EXPECT_OK(cio_transport_abort(t));
+    cio_addr a = tls_loopback();
+    EXPECT_ERR(-EINVAL, cio_transport_connect(cio_current_loop(), &a, NULL,
+                                              &CIO_STREAM_OPTIONS(.tls = ccfg), &tp_echo_proto,
+                                              NULL, NULL));
+    /* a handshake not done yet: no info */
+    int q[2];
+    EXPECT_OK(cio_socket_pair(SOCK_STREAM, q));
+    EXPECT_OK(cio_transport_new(cio_current_loop(), q[0], &CIO_STREAM_OPTIONS(.tls = scfg),
+                                &tp_echo_proto, &made, &t));
+    EXPECT_ERR(-ENOTCONN, cio_transport_tls_info(t, &inf));
+    EXPECT_TRUE(cio_transport_ssl(t) != NULL);
+    EXPECT_OK(cio_transport_abort(t));
+    close(q[1]);
+    cio_tls_config_free(scfg);
+    cio_tls_config_free(ccfg);
+    cio_tls_config_free(ins);
+    EXPECT_OK(cio_sleep(0.01)); /* the aborted transports' ends */
+    EXPECT_OK(cio_scope_end(&sc));
+    return 0;
+}
+
+TEST(call_arguments)
+{
+    RUN(call_args_main, NULL);
+}
+
+/* ---- Memory of idle TLS connections -------------------------------------- */
+
+#include <malloc.h>
+#include <openssl/ssl.h>
+
+static size_t heap_used(void)
+{
+    struct mallinfo2 m = mallinfo2();
+    return m.uordblks;
+}
+
+#define IDLE_N 100
+
+static int idle_main(void *arg, void **res)
+{
+    (void)arg, (void)res;
+    cio_scope sc;
+    EXPECT_OK(cio_timeout_begin(&sc, 60));
+    cio_tls_config *scfg = tls_server_cfg(CIO_TLS_OPTIONS());
+    cio_tls_config *ccfg = tls_client_cfg(CIO_TLS_OPTIONS());
+    int made = 0;
+    cio_addr a = tls_loopback(), sa;
+    cio_server *srv;
+    EXPECT_OK(cio_server_new_protocol(
+        &a, &CIO_SERVER_OPTIONS(.stream = &CIO_STREAM_OPTIONS(.tls = scfg)), &tp_echo_proto,
+        &made, &srv));
+    EXPECT_OK(cio_server_addr(srv, &sa));
+    static cio_stream *s[IDLE_N];
+    /* warm up: the first connections make OpenSSL's caches and the pools */
+    for (int i = 0; i < 4; i++) {
+        EXPECT_OK(connect_tls(&sa, ccfg, "localhost", &s[i]));
+        round_trip(s[i]);
+    }
+    for (int i = 0; i < 4; i++)
+        EXPECT_OK(cio_stream_close(s[i]));
+    for (int i = 0; i < 1000 && cio_server_connections(srv); i++)
+        EXPECT_OK(cio_sleep(0.001));
+    size_t before = heap_used();
+    for (int i = 0; i < IDLE_N; i++) {
+        EXPECT_OK(connect_tls(&sa, ccfg, "localhost", &s[i]));
+        round_trip(s[i]); /* the handshake's last bytes, a ticket, gone */
+    }
+    EXPECT_OK(cio_sleep(0.01));
+    size_t both = heap_used();
+    /* no record buffer left to free */
+    for (int i = 0; i < IDLE_N; i++)
+        EXPECT_EQ(1, SSL_free_buffers(cio_stream_ssl(s[i])));
+    EXPECT_EQ(both, heap_used());
+    for (int i = 0; i < IDLE_N; i++)
+        cio_stream_abort(s[i]);
+    size_t server_only = heap_used();
+    for (int i = 0; i < 100000 && cio_server_connections(srv); i++)
+        EXPECT_OK(cio_sleep(0.001));
+    size_t per_client = (both - server_only) / IDLE_N;
+    size_t per_server = server_only > before ? (server_only - before) / IDLE_N : 0;
+    printf("idle TLS connection after the handshake: client %zu bytes, server %zu bytes\n",
+           per_client, per_server);
+    /* the SSL object (about 16 KiB with its session and keys) and the
+     * connection: no 16 KiB record buffer on top */
+    EXPECT_TRUE(per_client < 24576);
+    EXPECT_TRUE(per_server < 24576);
+    EXPECT_OK(cio_server_close(srv, 10));
+    cio_tls_config_free(scfg);
+    cio_tls_config_free(ccfg);
+    EXPECT_OK(cio_scope_end(&sc));
+    return 0;
+}
+
+TEST(idle_connection_memory)
+{
+    RUN(idle_main, NULL);
+}
+
 int main(int argc, char **argv)
 {
     tls_make_certs();
