@@ -51,7 +51,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
@@ -74,6 +76,8 @@ struct cio_dns_query {
     cio_resolver *r;
     uint8_t state, kind;
     uint16_t port;
+    int family;     /* forward lookups: the family asked */
+    bool localhost; /* "localhost" or a name under it (RFC 6761) */
     /* K_TASK / K_REVERSE: the waiting task's future and its buffers
      * (NULL once abandoned). */
     cio_future *fut;
@@ -86,7 +90,14 @@ struct cio_dns_query {
     void *arg;
     int status;
     struct ares_addrinfo *ai; /* kept until delivered */
-    cio_addr one;             /* a numeric host's address */
+    cio_addr two[2];          /* room for a short answer found without a query */
+    cio_addr *res;            /* such an answer: two, or allocated */
+};
+
+/* A name of /etc/hosts and one of its addresses (port 0). */
+struct hosts_ent {
+    cio_addr a;
+    size_t name; /* offset in hosts_text */
 };
 
 /* A socket of c-ares that it asked to be watched. */
@@ -117,6 +128,16 @@ struct cio_resolver {
     bool loop_gone;  /* the loop closed: no more loop calls */
     bool is_default; /* the loop's default (freed with it) */
     bool no_hosts;   /* skip /etc/hosts */
+    /* /etc/hosts, read at the first lookup and again when it changed
+     * (hosts_refresh): c-ares would read the file at every lookup. */
+    struct hosts_ent *hosts;
+    char *hosts_text;
+    size_t nhosts;
+    bool hosts_loaded;
+    double hosts_checked; /* loop time of the last stat */
+    ino_t hosts_ino;
+    off_t hosts_size;
+    struct timespec hosts_mtime;
 };
 
 static void settle(cio_resolver *r, bool may_deliver);
@@ -397,6 +418,288 @@ static void settle(cio_resolver *r, bool may_deliver)
         resolver_release(r); /* unless still queued or delivering */
 }
 
+/* ---- RFC 6724: the order to try addresses in ------------------------------------- */
+
+/* The policy table's precedence and label of an address (IPv4 as
+ * ::ffff:a.b.c.d), and its scope (RFC 6724 sections 2.1 and 3.2). */
+struct sort_key {
+    int precedence, label, scope;
+};
+
+static struct sort_key addr_key(const cio_addr *a)
+{
+    if (a->u.sa.sa_family == AF_INET) {
+        uint32_t ip = ntohl(a->u.in4.sin_addr.s_addr);
+        bool link = (ip >> 24) == 127 || (ip >> 16) == 0xa9fe; /* loopback, 169.254/16 */
+        return (struct sort_key){35, 4, link ? 2 : 14};
+    }
+    const unsigned char *b = a->u.in6.sin6_addr.s6_addr;
+    struct sort_key k = {40, 1, 14};
+    if (b[0] == 0xff)
+        k.scope = b[1] & 15;
+    else if (b[0] == 0xfe && (b[1] & 0xc0) == 0x80)
+        k.scope = 2;
+    else if (b[0] == 0xfe && (b[1] & 0xc0) == 0xc0)
+        k.scope = 5;
+    static const unsigned char zero12[12];
+    if (IN6_IS_ADDR_LOOPBACK(&a->u.in6.sin6_addr)) {
+        k = (struct sort_key){50, 0, 2};
+    } else if (IN6_IS_ADDR_V4MAPPED(&a->u.in6.sin6_addr)) {
+        k.precedence = 35, k.label = 4;
+    } else if (b[0] == 0x20 && b[1] == 0x02) {
+        k.precedence = 30, k.label = 2; /* 6to4 */
+    } else if (b[0] == 0x20 && b[1] == 0x01 && b[2] == 0 && b[3] == 0) {
+        k.precedence = 5, k.label = 5; /* Teredo */
+    } else if ((b[0] & 0xfe) == 0xfc) {
+        k.precedence = 3, k.label = 13; /* ULA */
+    } else if (memcmp(b, zero12, 12) == 0) {
+        k.precedence = 1, k.label = 3; /* IPv4-compatible */
+    } else if (b[0] == 0xfe && (b[1] & 0xc0) == 0xc0) {
+        k.precedence = 1, k.label = 11; /* site-local */
+    } else if (b[0] == 0x3f && b[1] == 0xfe) {
+        k.precedence = 1, k.label = 12; /* 6bone */
+    }
+    return k;
+}
+
+struct sort_elem {
+    cio_addr dst, src;
+    bool has_src;
+    size_t index;
+    struct sort_key d, s;
+};
+
+static int common_prefix(const struct in6_addr *a, const struct in6_addr *b)
+{
+    int n = 0;
+    for (int i = 0; i < 16; i++) {
+        unsigned char x = a->s6_addr[i] ^ b->s6_addr[i];
+        if (!x) {
+            n += 8;
+            continue;
+        }
+        while (!(x & 0x80)) {
+            x <<= 1;
+            n++;
+        }
+        break;
+    }
+    return n;
+}
+
+/* Rules 1, 2, 5, 6, 8, 9, 10 of RFC 6724 section 6 (c-ares' and glibc's
+ * set: the others need what a host cannot see from here). */
+static int sort_cmp(const void *pa, const void *pb)
+{
+    const struct sort_elem *a = pa, *b = pb;
+    if (a->has_src != b->has_src)
+        return a->has_src ? -1 : 1;
+    if (a->has_src) {
+        bool ma = a->d.scope == a->s.scope, mb = b->d.scope == b->s.scope;
+        if (ma != mb)
+            return ma ? -1 : 1;
+        ma = a->d.label == a->s.label, mb = b->d.label == b->s.label;
+        if (ma != mb)
+            return ma ? -1 : 1;
+    }
+    if (a->d.precedence != b->d.precedence)
+        return a->d.precedence > b->d.precedence ? -1 : 1;
+    if (a->d.scope != b->d.scope)
+        return a->d.scope < b->d.scope ? -1 : 1;
+    if (a->has_src && b->has_src && a->dst.u.sa.sa_family == AF_INET6 &&
+        b->dst.u.sa.sa_family == AF_INET6) {
+        int pa6 = common_prefix(&a->dst.u.in6.sin6_addr, &a->src.u.in6.sin6_addr);
+        int pb6 = common_prefix(&b->dst.u.in6.sin6_addr, &b->src.u.in6.sin6_addr);
+        if (pa6 != pb6)
+            return pa6 > pb6 ? -1 : 1;
+    }
+    return a->index < b->index ? -1 : a->index > b->index;
+}
+
+/* Sorts a[0..n) into the order to try them. The source address the
+ * kernel would pick for each is learnt by connecting a UDP socket to it
+ * (no packet is sent): four system calls an address, so a single address
+ * (the common answer) is left alone. */
+static void sort_addrs(cio_addr *a, size_t n)
+{
+    if (n < 2)
+        return;
+    struct sort_elem stack[8], *e = n <= 8 ? stack : malloc(n * sizeof *e);
+    if (!e)
+        return; /* their order as received */
+    for (size_t i = 0; i < n; i++) {
+        e[i].dst = a[i];
+        e[i].index = i;
+        e[i].has_src = false;
+        e[i].d = addr_key(&a[i]);
+        int s = socket(a[i].u.sa.sa_family, SOCK_DGRAM | SOCK_CLOEXEC, IPPROTO_UDP);
+        if (s >= 0) {
+            cio_addr to = a[i];
+            if (to.u.sa.sa_family == AF_INET)
+                to.u.in4.sin_port = htons(9);
+            else
+                to.u.in6.sin6_port = htons(9);
+            socklen_t len = sizeof e[i].src.u.storage;
+            if (connect(s, &to.u.sa, to.len) == 0 &&
+                getsockname(s, &e[i].src.u.sa, &len) == 0) {
+                e[i].src.len = len;
+                e[i].has_src = true;
+                e[i].s = addr_key(&e[i].src);
+            }
+            close(s);
+        }
+    }
+    qsort(e, n, sizeof *e, sort_cmp);
+    for (size_t i = 0; i < n; i++)
+        a[i] = e[i].dst;
+    if (e != stack)
+        free(e);
+}
+
+/* ---- /etc/hosts, kept in memory ---------------------------------------------------- */
+
+#define HOSTS_PATH "/etc/hosts"
+
+/* Reads /etc/hosts again if it changed (looked at once a second at
+ * most: a lookup costs no system call for it). */
+static void hosts_refresh(cio_resolver *r)
+{
+    double now = r->loop_gone ? 0 : cio_loop_time(r->loop);
+    if (r->hosts_loaded && now - r->hosts_checked < 1.0 && now >= r->hosts_checked)
+        return;
+    r->hosts_checked = now;
+    struct stat st;
+    bool ok = stat(HOSTS_PATH, &st) == 0;
+    if (r->hosts_loaded && ok && st.st_ino == r->hosts_ino && st.st_size == r->hosts_size &&
+        st.st_mtim.tv_sec == r->hosts_mtime.tv_sec && st.st_mtim.tv_nsec == r->hosts_mtime.tv_nsec)
+        return;
+    free(r->hosts);
+    free(r->hosts_text);
+    r->hosts = NULL;
+    r->hosts_text = NULL;
+    r->nhosts = 0;
+    r->hosts_loaded = true;
+    if (!ok)
+        return;
+    r->hosts_ino = st.st_ino;
+    r->hosts_size = st.st_size;
+    r->hosts_mtime = st.st_mtim;
+    FILE *f = fopen(HOSTS_PATH, "re");
+    if (!f)
+        return;
+    size_t cap = 0, len = 0, n = 0, ncap = 0;
+    char *text = NULL, line[1024];
+    struct hosts_ent *v = NULL;
+    while (fgets(line, sizeof line, f)) {
+        char *hash = strchr(line, '#');
+        if (hash)
+            *hash = 0;
+        char *save = NULL, *ip = strtok_r(line, " \t\r\n", &save);
+        cio_addr a;
+        if (!ip || cio_addr_ip(ip, 0, &a) != 0)
+            continue;
+        for (char *name; (name = strtok_r(NULL, " \t\r\n", &save)) != NULL;) {
+            size_t k = strlen(name) + 1;
+            if (len + k > cap) {
+                size_t c = cap ? cap * 2 : 4096;
+                while (c < len + k)
+                    c *= 2;
+                char *t = realloc(text, c);
+                if (!t)
+                    goto out;
+                text = t;
+                cap = c;
+            }
+            if (n == ncap) {
+                size_t c = ncap ? ncap * 2 : 16;
+                struct hosts_ent *t = realloc(v, c * sizeof *t);
+                if (!t)
+                    goto out;
+                v = t;
+                ncap = c;
+            }
+            memcpy(text + len, name, k);
+            v[n].a = a;
+            v[n].name = len; /* an offset until the text stops moving */
+            len += k;
+            n++;
+        }
+    }
+out:
+    fclose(f);
+    r->hosts = v;
+    r->hosts_text = text;
+    r->nhosts = n;
+}
+
+static const char *hosts_name(const cio_resolver *r, size_t i)
+{
+    return r->hosts_text + r->hosts[i].name;
+}
+
+/* The addresses /etc/hosts gives host for family, sorted, with port, in
+ * r->scratch: their count (0: none, or no memory). */
+static size_t hosts_find(cio_resolver *r, const char *host, uint16_t port, int family)
+{
+    hosts_refresh(r);
+    size_t hl = strlen(host);
+    if (hl && host[hl - 1] == '.')
+        hl--;
+    size_t n = 0;
+    for (size_t i = 0; i < r->nhosts; i++) {
+        const cio_addr *a = &r->hosts[i].a;
+        const char *name = hosts_name(r, i);
+        if ((family != AF_UNSPEC && a->u.sa.sa_family != family) || strlen(name) != hl ||
+            strncasecmp(name, host, hl) != 0)
+            continue;
+        bool dup = false; /* ports are all 0 until the end */
+        for (size_t j = 0; j < n && !dup; j++)
+            dup = cio_addr_is_equal(&r->scratch[j], a);
+        if (dup)
+            continue;
+        if (n == r->nscratch) {
+            size_t c = r->nscratch ? r->nscratch * 2 : 8;
+            cio_addr *p = realloc(r->scratch, c * sizeof *p);
+            if (!p)
+                return 0;
+            r->scratch = p;
+            r->nscratch = c;
+        }
+        r->scratch[n++] = *a;
+    }
+    for (size_t j = 0; j < n; j++) {
+        if (r->scratch[j].u.sa.sa_family == AF_INET)
+            r->scratch[j].u.in4.sin_port = htons(port);
+        else
+            r->scratch[j].u.in6.sin6_port = htons(port);
+    }
+    sort_addrs(r->scratch, n);
+    return n;
+}
+
+/* The first name /etc/hosts gives the address ip (family) into host:
+ * 1 found, 0 not, -ENAMETOOLONG. */
+static int hosts_reverse(cio_resolver *r, int family, const void *ip, char *host, size_t len)
+{
+    hosts_refresh(r);
+    for (size_t i = 0; i < r->nhosts; i++) {
+        const cio_addr *a = &r->hosts[i].a;
+        if (a->u.sa.sa_family != family)
+            continue;
+        const void *b = family == AF_INET ? (const void *)&a->u.in4.sin_addr
+                                          : (const void *)&a->u.in6.sin6_addr;
+        if (memcmp(b, ip, family == AF_INET ? 4 : 16) != 0)
+            continue;
+        const char *name = hosts_name(r, i);
+        size_t n = strlen(name);
+        if (n >= len)
+            return -ENAMETOOLONG;
+        memcpy(host, name, n + 1);
+        return 1;
+    }
+    return 0;
+}
+
 /* ---- Lookup states ----------------------------------------------------------------- */
 
 static struct cio_dns_query *q_get(cio_resolver *r)
@@ -413,12 +716,16 @@ static struct cio_dns_query *q_get(cio_resolver *r)
     q->name = NULL;
     q->cb = NULL;
     q->ai = NULL;
+    q->res = NULL;
     q->status = 0;
     return q;
 }
 
 static void q_put(cio_resolver *r, struct cio_dns_query *q)
 {
+    if (q->res && q->res != q->two)
+        free(q->res);
+    q->res = NULL;
     q->state = Q_FREE;
     q->next = r->free_q;
     r->free_q = q;
@@ -465,6 +772,57 @@ static size_t count_nodes(const struct ares_addrinfo *ai)
     return n;
 }
 
+/* RFC 6761: "localhost" and the names under it are the loopback
+ * addresses, also when /etc/hosts does not say so (c-ares 1.18 never asks
+ * a server for them, and answers them only from the file). ::1 first, as
+ * RFC 6724 sorts them. */
+static size_t loopback(int family, uint16_t port, cio_addr *out, size_t max)
+{
+    size_t n = 0;
+    if (family != AF_INET && n < max) {
+        memset(&out[n], 0, sizeof out[n]);
+        out[n].u.in6.sin6_family = AF_INET6;
+        out[n].u.in6.sin6_addr = in6addr_loopback;
+        out[n].u.in6.sin6_port = htons(port);
+        out[n].len = sizeof out[n].u.in6;
+        n++;
+    }
+    if (family != AF_INET6 && n < max) {
+        memset(&out[n], 0, sizeof out[n]);
+        out[n].u.in4.sin_family = AF_INET;
+        out[n].u.in4.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        out[n].u.in4.sin_port = htons(port);
+        out[n].len = sizeof out[n].u.in4;
+        n++;
+    }
+    return n;
+}
+
+static bool is_localhost(const char *name)
+{
+    size_t n = strlen(name);
+    if (n && name[n - 1] == '.')
+        n--;
+    static const char lh[] = "localhost";
+    size_t k = sizeof lh - 1;
+    if (n < k || strncasecmp(name + n - k, lh, k) != 0)
+        return false;
+    return n == k || name[n - k - 1] == '.';
+}
+
+/* r->scratch holds at least n addresses (false: no memory). */
+static bool scratch_room(cio_resolver *r, size_t n)
+{
+    if (n <= r->nscratch)
+        return true;
+    cio_addr *p = realloc(r->scratch, n * sizeof *p);
+    if (!p)
+        return false;
+    r->scratch = p;
+    r->nscratch = n;
+    return true;
+}
+
 static void complete(cio_future *f, int n)
 {
     if (n < 0)
@@ -488,9 +846,37 @@ static void ai_done(void *arg, int status, int timeouts, struct ares_addrinfo *a
     }
     r->active--;
     int rc = map_status(status);
+    if (rc < 0 && rc != -ECANCELED && q->localhost) {
+        if (ai)
+            ares_freeaddrinfo(ai);
+        ai = NULL;
+        if (q->kind == K_TASK) {
+            rc = (int)loopback(q->family, q->port, q->out, q->max);
+            if (!r->loop_gone)
+                complete(q->fut, rc);
+            q_put(r, q);
+            return;
+        }
+        q->status = (int)loopback(q->family, q->port, q->two, 2);
+        q->res = q->two;
+        q->state = Q_DONE;
+        done_push(r, q);
+        return;
+    }
     if (q->kind == K_TASK) {
         if (rc == 0) {
-            size_t n = convert(ai, q->port, q->out, q->max);
+            size_t total = count_nodes(ai), n;
+            if (total <= q->max) {
+                n = convert(ai, q->port, q->out, q->max);
+                sort_addrs(q->out, n);
+            } else if (scratch_room(r, total)) {
+                n = convert(ai, q->port, r->scratch, total);
+                sort_addrs(r->scratch, n);
+                n = n < q->max ? n : q->max;
+                memcpy(q->out, r->scratch, n * sizeof *q->out);
+            } else {
+                n = convert(ai, q->port, q->out, q->max); /* unsorted */
+            }
             rc = n ? (int)n : -ENODATA;
         }
         if (ai)
@@ -566,19 +952,13 @@ static void deliver(cio_resolver *r)
             size_t n = 0;
             if (st > 0 && q->ai) {
                 size_t want = count_nodes(q->ai);
-                if (want > r->nscratch) {
-                    cio_addr *p = realloc(r->scratch, want * sizeof *p);
-                    if (p) {
-                        r->scratch = p;
-                        r->nscratch = want;
-                    }
-                }
-                n = convert(q->ai, q->port, r->scratch, r->nscratch);
+                n = scratch_room(r, want) ? convert(q->ai, q->port, r->scratch, want) : 0;
+                sort_addrs(r->scratch, n);
                 st = n ? (int)n : -ENOMEM;
                 addrs = n ? r->scratch : NULL;
             } else if (st > 0) {
-                addrs = &q->one;
-                n = 1;
+                addrs = q->res;
+                n = (size_t)st;
             } else if (st == 0) {
                 st = -ENODATA;
             }
@@ -586,13 +966,32 @@ static void deliver(cio_resolver *r)
                 addrs = NULL;
                 n = 0;
             }
-            cio_dns_cb cb = q->cb;
-            void *arg = q->arg;
             if (q->ai)
                 ares_freeaddrinfo(q->ai);
             q->ai = NULL;
+            /* addrs stay valid during the call: q (off every list, and
+             * Q_FREE) is put back after it, and the scratch array is
+             * taken from the resolver meanwhile (a lookup the callback
+             * starts may use a new one). */
+            cio_addr *buf = NULL;
+            size_t nbuf = 0;
+            if (addrs && addrs == r->scratch) {
+                buf = r->scratch;
+                nbuf = r->nscratch;
+                r->scratch = NULL;
+                r->nscratch = 0;
+            }
+            q->cb(st, addrs, n, q->arg);
+            if (buf) {
+                if (r->nscratch < nbuf) {
+                    free(r->scratch);
+                    r->scratch = buf;
+                    r->nscratch = nbuf;
+                } else {
+                    free(buf);
+                }
+            }
             q_put(r, q);
-            cb(st, addrs, n, arg);
         } else {
             if (q->ai)
                 ares_freeaddrinfo(q->ai);
@@ -781,7 +1180,7 @@ static int resolver_make(cio_loop *loop, const cio_resolver_options *opts, bool 
     ao.flags = ARES_FLAG_STAYOPEN;
     ao.sock_state_cb = sock_state;
     ao.sock_state_cb_data = r;
-    ao.lookups = o.no_hosts ? (char *)"b" : (char *)"fb";
+    ao.lookups = (char *)"b"; /* /etc/hosts is read here (hosts_find) */
     if (o.timeout > 0) {
         double ms = ceil(o.timeout * 1000.0);
         ao.timeout = ms < 1 ? 1 : (int)ms;
@@ -814,6 +1213,35 @@ static int resolver_make(cio_loop *loop, const cio_resolver_options *opts, bool 
         ares_destroy(r->ch);
         free(r);
         goto out;
+    }
+    /* c-ares 1.18 answers a server's SERVFAIL, REFUSED or NOTIMP by trying
+     * the next server, and once all failed reports ARES_ECONNREFUSED
+     * whatever they said. With one server there is no other to try: its
+     * answer is then passed on as it is (-EAGAIN for SERVFAIL). */
+    struct ares_addr_port_node *list = NULL;
+    if (ares_get_servers_ports(r->ch, &list) == ARES_SUCCESS) {
+        int nservers = 0;
+        for (struct ares_addr_port_node *p = list; p; p = p->next)
+            nservers++;
+        ares_free_data(list);
+        if (nservers == 1) {
+            ares_destroy(r->ch);
+            r->ch = NULL;
+            ao.flags |= ARES_FLAG_NOCHECKRESP;
+            st = ares_init_options(&r->ch, &ao, mask);
+            if (st == ARES_SUCCESS) {
+                ares_set_socket_functions(r->ch, &sock_funcs, r);
+                if (servers)
+                    st = ares_set_servers_ports(r->ch, servers);
+            }
+            if (st != ARES_SUCCESS) {
+                rc = map_status(st);
+                if (r->ch)
+                    ares_destroy(r->ch);
+                free(r);
+                goto out;
+            }
+        }
     }
     /* The first try's timeout, for the timer (timer_update). */
     struct ares_options saved;
@@ -856,6 +1284,8 @@ static void resolver_release(cio_resolver *r)
         free(q);
     }
     free(r->scratch);
+    free(r->hosts);
+    free(r->hosts_text);
     free(r);
 }
 
@@ -971,6 +1401,9 @@ static void start_ai(cio_resolver *r, struct cio_dns_query *q, const char *host,
     struct ares_addrinfo_hints h;
     memset(&h, 0, sizeof h);
     h.ai_family = family;
+    h.ai_flags = ARES_AI_NOSORT; /* sorted here, when there is more than one */
+    q->family = family;
+    q->localhost = is_localhost(host);
     q->state = Q_ACTIVE;
     r->active++;
     r->inflight++;
@@ -993,6 +1426,16 @@ int cio_dns_resolve(cio_resolver *r, const char *host, uint16_t port, int family
         return rc;
     if (!name_ok(host))
         return -EINVAL;
+    /* Answered without a query, without suspending: /etc/hosts, then
+     * localhost's rule. */
+    size_t n = r->no_hosts ? 0 : hosts_find(r, host, port, family);
+    if (n) {
+        n = n < max ? n : max;
+        memcpy(out, r->scratch, n * sizeof *out);
+        return (int)n;
+    }
+    if (is_localhost(host))
+        return (int)loopback(family, port, out, max);
     struct cio_dns_query *q = q_get(r);
     if (!q)
         return -ENOMEM;
@@ -1042,13 +1485,31 @@ int cio_dns_resolve_cb(cio_resolver *r, const char *host, uint16_t port, int fam
     q->cb = cb;
     q->arg = arg;
     q->port = port;
-    rc = numeric(host, port, family, &q->one);
+    rc = numeric(host, port, family, &q->two[0]);
     if (rc == 0 && !name_ok(host)) {
         q_put(r, q);
         return -EINVAL;
     }
+    if (rc == 0) {
+        /* /etc/hosts, then localhost's rule. */
+        size_t n = r->no_hosts ? 0 : hosts_find(r, host, port, family);
+        if (n) {
+            cio_addr *res = n <= 2 ? q->two : malloc(n * sizeof *res);
+            if (!res) {
+                q_put(r, q);
+                return -ENOMEM;
+            }
+            memcpy(res, r->scratch, n * sizeof *res);
+            q->res = res;
+            rc = n > INT32_MAX ? INT32_MAX : (int)n;
+        } else if (is_localhost(host)) {
+            rc = (int)loopback(family, port, q->two, 2);
+        }
+    }
     if (rc != 0) {
-        /* Numeric: answered without a query, delivered from the loop. */
+        /* Answered without a query, delivered from the loop. */
+        if (!q->res)
+            q->res = q->two;
         q->status = rc;
         q->state = Q_DONE;
         done_push(r, q);
@@ -1088,44 +1549,6 @@ int cio_dns_cancel(cio_dns_query *q)
     return 0;
 }
 
-/* The first name /etc/hosts gives the address ip (family) into host:
- * 1 found, 0 not, -ENAMETOOLONG. Reads the file at every call (reverse
- * lookups are rare; c-ares reads it at every forward lookup too). */
-static int hosts_reverse(int family, const void *ip, char *host, size_t len)
-{
-    FILE *f = fopen("/etc/hosts", "re");
-    if (!f)
-        return 0;
-    char line[1024];
-    int rc = 0;
-    while (rc == 0 && fgets(line, sizeof line, f)) {
-        char *hash = strchr(line, '#');
-        if (hash)
-            *hash = 0;
-        char *save = NULL;
-        char *addr = strtok_r(line, " \t\r\n", &save);
-        char *name = addr ? strtok_r(NULL, " \t\r\n", &save) : NULL;
-        if (!name)
-            continue;
-        unsigned char buf[sizeof(struct in6_addr)];
-        char *pct = strchr(addr, '%'); /* a scope: compare the address only */
-        if (pct)
-            *pct = 0;
-        if (inet_pton(family, addr, buf) != 1 ||
-            memcmp(buf, ip, family == AF_INET ? 4 : 16) != 0)
-            continue;
-        size_t n = strlen(name);
-        if (n >= len) {
-            rc = -ENAMETOOLONG;
-        } else {
-            memcpy(host, name, n + 1);
-            rc = 1;
-        }
-    }
-    fclose(f);
-    return rc;
-}
-
 /* The PTR name of ip: "4.3.2.1.in-addr.arpa" or 32 nibbles ".ip6.arpa". */
 static void ptr_name(int family, const unsigned char *ip, char *out, size_t len)
 {
@@ -1161,7 +1584,7 @@ int cio_dns_reverse(cio_resolver *r, const cio_addr *addr, char *host, size_t le
     int rc = pick(&r);
     if (rc)
         return rc;
-    if (!r->no_hosts && (rc = hosts_reverse(family, ip, host, len)) != 0)
+    if (!r->no_hosts && (rc = hosts_reverse(r, family, ip, host, len)) != 0)
         return rc < 0 ? rc : 0;
     char name[80];
     ptr_name(family, ip, name, sizeof name);

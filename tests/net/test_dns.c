@@ -4,6 +4,7 @@
  * servers = that dnsmasq and no search domains unless the case is about
  * them: never the outside network, never the system's DNS servers. Runs
  * on both backends (the harness runs the program once per backend). */
+#include <arpa/inet.h>
 #include <math.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
@@ -13,6 +14,7 @@
 
 #include "test.h"
 #include "net/dnsmasq_util.h"
+#include "loop/internal.h" /* cio__io_ctl_count */
 
 static struct test_dnsmasq dns;
 
@@ -84,8 +86,10 @@ static int families_main(void *arg, void **res)
     EXPECT_EQ(1, cio_dns_resolve(r, "six.test", 443, AF_INET6, a, 8));
     expect_addr(&a[0], "[::5]:443");
     EXPECT_ERR(-ENODATA, cio_dns_resolve(r, "six.test", 80, AF_INET, a, 8));
-    /* both */
+    /* both, in RFC 6724's order: 127.0.0.6 before ::6 (an IPv4-compatible
+     * address, precedence 1, when it is reachable at all) */
     EXPECT_EQ(2, cio_dns_resolve(r, "both.test", 7, AF_UNSPEC, a, 8));
+    expect_addr(&a[0], "127.0.0.6:7");
     bool v4 = false, v6 = false;
     for (int i = 0; i < 2; i++) {
         char buf[CIO_ADDR_STRLEN];
@@ -383,5 +387,402 @@ static int free_main(void *arg, void **res)
     return 0;
 }
 TEST(resolver_free_in_flight) { run(free_main, NULL); }
+
+/* ---- reverse lookups -------------------------------------------------------- */
+
+/* Whether /etc/hosts maps ip to name first (the reverse lookup's answer). */
+static bool hosts_has(const char *ip, const char *name)
+{
+    FILE *f = fopen("/etc/hosts", "r");
+    if (!f)
+        return false;
+    char line[512];
+    bool found = false, seen = false;
+    while (!seen && fgets(line, sizeof line, f)) {
+        char a[128], n[256];
+        if (line[0] == '#' || sscanf(line, "%127s %255s", a, n) != 2)
+            continue;
+        if (strcmp(a, ip) == 0) {
+            seen = true; /* the first line for ip gives the reverse answer */
+            found = strcmp(n, name) == 0;
+        }
+    }
+    fclose(f);
+    return found;
+}
+
+static const char *const reverse_zones[] = {"--local=/in-addr.arpa/", "--local=/ip6.arpa/", NULL};
+
+static int reverse_main(void *arg, void **res)
+{
+    (void)arg, (void)res;
+    cio_resolver *r = local_resolver();
+    cio_addr a;
+    char name[256];
+    EXPECT_OK(cio_addr_ip("127.0.0.5", 80, &a));
+    EXPECT_OK(cio_dns_reverse(r, &a, name, sizeof name));
+    EXPECT_STR_EQ("four.test", name);
+    EXPECT_ERR(-ENAMETOOLONG, cio_dns_reverse(r, &a, name, 9)); /* "four.test" + NUL is 10 */
+    EXPECT_OK(cio_dns_reverse(r, &a, name, 10));
+    EXPECT_OK(cio_addr_ip("::5", 80, &a));
+    EXPECT_OK(cio_dns_reverse(r, &a, name, sizeof name));
+    EXPECT_STR_EQ("six.test", name);
+    EXPECT_OK(cio_addr_ip("127.0.0.200", 80, &a));
+    EXPECT_ERR(-ENOENT, cio_dns_reverse(r, &a, name, sizeof name));
+    /* /etc/hosts first (no query: the answer is the file's). */
+    EXPECT_OK(cio_addr_ip("127.0.0.1", 0, &a));
+    if (hosts_has("127.0.0.1", "localhost")) {
+        EXPECT_OK(cio_dns_reverse(r, &a, name, sizeof name));
+        EXPECT_STR_EQ("localhost", name);
+        EXPECT_ERR(-ENAMETOOLONG, cio_dns_reverse(r, &a, name, 9));
+    }
+    /* Argument checks. */
+    EXPECT_ERR(-EINVAL, cio_dns_reverse(r, NULL, name, sizeof name));
+    EXPECT_ERR(-EINVAL, cio_dns_reverse(r, &a, NULL, sizeof name));
+    EXPECT_ERR(-EINVAL, cio_dns_reverse(r, &a, name, 0));
+    cio_addr u;
+    EXPECT_OK(cio_addr_unix("/tmp/x", &u));
+    EXPECT_ERR(-EINVAL, cio_dns_reverse(r, &u, name, sizeof name));
+    cio_addr none = {0};
+    EXPECT_ERR(-EINVAL, cio_dns_reverse(r, &none, name, sizeof name));
+    cio_resolver_free(r);
+    /* no_hosts: the server's answer only. */
+    EXPECT_OK(cio_resolver_new(&CIO_RESOLVER_OPTIONS(.servers = dns.servers, .search = "",
+                                                     .no_hosts = true),
+                               &r));
+    EXPECT_OK(cio_addr_ip("127.0.0.6", 0, &a));
+    EXPECT_OK(cio_dns_reverse(r, &a, name, sizeof name));
+    EXPECT_STR_EQ("both.test", name);
+    cio_resolver_free(r);
+    return 0;
+}
+TEST(reverse) { run(reverse_main, reverse_zones); }
+
+/* ---- /etc/hosts and the search list ------------------------------------------ */
+
+/* A name of /etc/hosts with an IPv4 address, not localhost's: its
+ * address into ip (empty if none). dnsmasq is told another address for
+ * it, so the answer shows who gave it. */
+static char hosts_name[128], hosts_ip[64], hosts_arg[200];
+
+static void pick_hosts_name(void)
+{
+    hosts_name[0] = hosts_ip[0] = 0;
+    FILE *f = fopen("/etc/hosts", "r");
+    if (!f)
+        return;
+    char line[512];
+    while (!hosts_name[0] && fgets(line, sizeof line, f)) {
+        char a[64], n[128];
+        struct in_addr in;
+        if (line[0] == '#' || sscanf(line, "%63s %127s", a, n) != 2 ||
+            inet_pton(AF_INET, a, &in) != 1 || strstr(n, "localhost") || strchr(n, '.'))
+            continue;
+        strcpy(hosts_name, n);
+        strcpy(hosts_ip, a);
+    }
+    fclose(f);
+}
+
+static int hosts_main(void *arg, void **res)
+{
+    (void)arg, (void)res;
+    cio_addr a[4];
+    char want[96];
+    cio_resolver *r = NULL;
+    if (hosts_name[0]) {
+        /* /etc/hosts first, unless no_hosts. */
+        r = local_resolver();
+        EXPECT_EQ(1, cio_dns_resolve(r, hosts_name, 1, AF_INET, a, 4));
+        snprintf(want, sizeof want, "%s:1", hosts_ip);
+        expect_addr(&a[0], want);
+        cio_resolver_free(r);
+        EXPECT_OK(cio_resolver_new(&CIO_RESOLVER_OPTIONS(.servers = dns.servers, .search = "",
+                                                         .no_hosts = true),
+                                   &r));
+        EXPECT_EQ(1, cio_dns_resolve(r, hosts_name, 1, AF_INET, a, 4));
+        expect_addr(&a[0], "127.0.0.42:1");
+        cio_resolver_free(r);
+    }
+    if (hosts_has("127.0.0.1", "localhost")) {
+        r = local_resolver();
+        EXPECT_EQ(1, cio_dns_resolve(r, "localhost", 2, AF_INET, a, 4));
+        expect_addr(&a[0], "127.0.0.1:2");
+        cio_resolver_free(r);
+    }
+    /* localhost is the loopback addresses whatever the file and the
+     * servers say (RFC 6761). */
+    EXPECT_OK(cio_resolver_new(&CIO_RESOLVER_OPTIONS(.servers = dns.servers, .search = "",
+                                                     .no_hosts = true),
+                               &r));
+    EXPECT_EQ(1, cio_dns_resolve(r, "localhost", 3, AF_INET, a, 4));
+    expect_addr(&a[0], "127.0.0.1:3");
+    EXPECT_EQ(1, cio_dns_resolve(r, "LocalHost.", 3, AF_INET6, a, 4));
+    expect_addr(&a[0], "[::1]:3");
+    EXPECT_EQ(2, cio_dns_resolve(r, "a.localhost", 3, AF_UNSPEC, a, 4));
+    expect_addr(&a[0], "[::1]:3");
+    expect_addr(&a[1], "127.0.0.1:3");
+    struct cbres c = {0};
+    EXPECT_OK(cio_dns_resolve_cb(r, "localhost", 4, AF_UNSPEC, on_answer, &c, NULL));
+    for (int i = 0; i < 100 && !c.calls; i++)
+        EXPECT_OK(cio_sleep(0.001));
+    EXPECT_EQ(2, c.status);
+    EXPECT_STR_EQ("[::1]:4", c.first);
+    /* Not a name under localhost. */
+    EXPECT_ERR(-ENOENT, cio_dns_resolve(r, "notlocalhost.test", 3, AF_INET, a, 4));
+    cio_resolver_free(r);
+    return 0;
+}
+TEST(etc_hosts)
+{
+    pick_hosts_name();
+    snprintf(hosts_arg, sizeof hosts_arg, "--address=/%s/127.0.0.42",
+             hosts_name[0] ? hosts_name : "unused.test");
+    const char *extra[] = {hosts_arg, NULL};
+    run(hosts_main, extra);
+}
+
+static int search_main(void *arg, void **res)
+{
+    (void)arg, (void)res;
+    cio_addr a[4];
+    cio_resolver *r = NULL;
+    /* "short" has fewer dots than ndots (1): the search domains first, in
+     * order; the first one has no such name. */
+    EXPECT_OK(cio_resolver_new(&CIO_RESOLVER_OPTIONS(.servers = dns.servers,
+                                                     .search = "nope.test,example.test"),
+                               &r));
+    EXPECT_EQ(1, cio_dns_resolve(r, "short", 3, AF_INET, a, 4));
+    expect_addr(&a[0], "127.0.0.9:3");
+    /* A name with enough dots is tried as given first. */
+    EXPECT_EQ(1, cio_dns_resolve(r, "four.test", 3, AF_INET, a, 4));
+    expect_addr(&a[0], "127.0.0.5:3");
+    /* A final dot: as given only. */
+    EXPECT_ERR(-ENOENT, cio_dns_resolve(r, "short.test.", 3, AF_INET, a, 4));
+    cio_resolver_free(r);
+    /* ndots 3: "short.example" is searched first too. */
+    EXPECT_OK(cio_resolver_new(&CIO_RESOLVER_OPTIONS(.servers = dns.servers, .search = "test",
+                                                     .ndots = 3),
+                               &r));
+    EXPECT_EQ(1, cio_dns_resolve(r, "short.example", 4, AF_INET, a, 4));
+    expect_addr(&a[0], "127.0.0.9:4");
+    cio_resolver_free(r);
+    /* No search list: "short" alone is not a name. */
+    r = local_resolver();
+    EXPECT_TRUE(cio_dns_resolve(r, "short", 3, AF_INET, a, 4) < 0);
+    cio_resolver_free(r);
+    return 0;
+}
+TEST(search_list) { run(search_main, NULL); }
+
+/* ---- numeric hosts: no query ------------------------------------------------ */
+
+static int numeric_main(void *arg, void **res)
+{
+    (void)arg, (void)res;
+    /* A port nobody listens on: every query would be refused. */
+    char servers[32];
+    int s = silent_server(servers, sizeof servers);
+    close(s);
+    cio_resolver *r = NULL;
+    EXPECT_OK(cio_resolver_new(
+        &CIO_RESOLVER_OPTIONS(.servers = servers, .search = "", .timeout = 5, .tries = 2), &r));
+    cio_addr a[2];
+    EXPECT_EQ(1, cio_dns_resolve(r, "::1", 8080, AF_UNSPEC, a, 2));
+    expect_addr(&a[0], "[::1]:8080");
+    EXPECT_EQ(1, cio_dns_resolve(r, "::1", 8080, AF_INET6, a, 2));
+    EXPECT_EQ(1, cio_dns_resolve(r, "127.0.0.1", 53, AF_INET, a, 2));
+    expect_addr(&a[0], "127.0.0.1:53");
+    EXPECT_ERR(-ENODATA, cio_dns_resolve(r, "127.0.0.1", 53, AF_INET6, a, 2));
+    EXPECT_ERR(-ENODATA, cio_dns_resolve(r, "::1", 53, AF_INET, a, 2));
+    /* A name does need the server: refused. */
+    EXPECT_ERR(-ECONNREFUSED, cio_dns_resolve(r, "four.test", 80, AF_INET, a, 2));
+    cio_resolver_free(r);
+    return 0;
+}
+TEST(numeric_without_query) { run(numeric_main, NULL); }
+
+/* ---- the answer codes, from a server of the test's own ------------------------ */
+
+struct fake {
+    cio_udp *u;
+    int rcode; /* the answer's RCODE; -1: a malformed answer (one answer
+                * announced, none there) */
+};
+
+static int fake_server(void *arg, void **res)
+{
+    (void)res;
+    struct fake *f = arg;
+    for (;;) {
+        unsigned char buf[512];
+        cio_addr from;
+        ssize_t n = cio_udp_recv(f->u, buf, sizeof buf, &from);
+        if (n < 0)
+            return (int)n; /* -ECANCELED: the case is over */
+        if (n < 12 || n > (ssize_t)sizeof buf)
+            continue;
+        buf[2] |= 0x80; /* QR: an answer */
+        if (f->rcode >= 0) {
+            buf[3] = (unsigned char)((buf[3] & 0xf0) | f->rcode);
+        } else {
+            buf[6] = 0;
+            buf[7] = 1; /* ANCOUNT 1, and no answer follows */
+        }
+        buf[10] = buf[11] = 0; /* no additional records (EDNS) */
+        cio_udp_send(f->u, buf, (size_t)n, &from);
+    }
+}
+
+static int rcode_main(void *arg, void **res)
+{
+    (void)arg, (void)res;
+    static const struct {
+        int rcode, err;
+    } cases[] = {{2, -EAGAIN}, {5, -ECONNREFUSED}, {1, -EPROTO}, {-1, -EPROTO}, {3, -ENOENT}};
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        struct fake f = {NULL, cases[i].rcode};
+        cio_addr any, local;
+        EXPECT_OK(cio_addr_ip("127.0.0.1", 0, &any));
+        EXPECT_OK(cio_udp_new(&any, NULL, &f.u));
+        EXPECT_OK(cio_udp_local(f.u, &local));
+        char servers[CIO_ADDR_STRLEN];
+        EXPECT_OK(cio_addr_format(&local, servers, sizeof servers));
+        cio_task *t;
+        EXPECT_OK(cio_spawn(fake_server, &f, &t));
+        cio_resolver *r = NULL;
+        EXPECT_OK(cio_resolver_new(&CIO_RESOLVER_OPTIONS(.servers = servers, .search = "",
+                                                         .timeout = 10, .tries = 1),
+                                   &r));
+        cio_addr a[2];
+        int rc = cio_dns_resolve(r, "x.test", 80, AF_INET, a, 2);
+        if (rc != cases[i].err)
+            FAIL("rcode %d: expected %s, got %s", cases[i].rcode, cio_err_name(cases[i].err),
+                 cio_err_name(rc));
+        cio_resolver_free(r);
+        EXPECT_OK(cio_future_cancel(t));
+        EXPECT_ERR(-ECANCELED, cio_await(t, NULL));
+        cio_future_unref(t);
+        EXPECT_OK(cio_udp_close(f.u));
+    }
+    return 0;
+}
+TEST(answer_codes) { run(rcode_main, NULL); }
+
+/* ---- argument checks, the default resolver ------------------------------------- */
+
+static void on_numeric(int status, const cio_addr *addrs, size_t n, void *arg)
+{
+    int *got = arg;
+    EXPECT_EQ(1, status);
+    EXPECT_EQ(1, n);
+    char buf[CIO_ADDR_STRLEN];
+    EXPECT_OK(cio_addr_format(&addrs[0], buf, sizeof buf));
+    EXPECT_STR_EQ("[::1]:7", buf);
+    (*got)++;
+}
+
+static int args_main(void *arg, void **res)
+{
+    (void)arg, (void)res;
+    cio_resolver *r = local_resolver();
+    cio_addr a[2];
+    EXPECT_ERR(-EINVAL, cio_dns_resolve(r, NULL, 80, AF_UNSPEC, a, 2));
+    EXPECT_ERR(-EINVAL, cio_dns_resolve(r, "four.test", 80, AF_UNSPEC, NULL, 2));
+    EXPECT_ERR(-EINVAL, cio_dns_resolve(r, "four.test", 80, AF_UNSPEC, a, 0));
+    EXPECT_ERR(-EINVAL, cio_dns_resolve(r, "four.test", 80, AF_UNIX, a, 2));
+    EXPECT_ERR(-EINVAL, cio_dns_resolve(r, "", 80, AF_UNSPEC, a, 2));
+    EXPECT_ERR(-EINVAL, cio_dns_resolve(r, "a..test", 80, AF_UNSPEC, a, 2));
+    EXPECT_ERR(-EINVAL, cio_dns_resolve(r, ".", 80, AF_UNSPEC, a, 2));
+    EXPECT_ERR(-EINVAL, cio_dns_resolve(r, "a b.test", 80, AF_UNSPEC, a, 2));
+    char label[80];
+    memset(label, 'x', 64);
+    strcpy(label + 64, ".test");
+    EXPECT_ERR(-EINVAL, cio_dns_resolve(r, label, 80, AF_UNSPEC, a, 2));
+    char longname[300];
+    for (int i = 0; i < 290; i += 2)
+        memcpy(longname + i, "a.", 2);
+    strcpy(longname + 290, "test");
+    EXPECT_ERR(-EINVAL, cio_dns_resolve(r, longname, 80, AF_UNSPEC, a, 2));
+    EXPECT_ERR(-EINVAL, cio_dns_resolve_cb(r, NULL, 80, AF_UNSPEC, on_numeric, NULL, NULL));
+    EXPECT_ERR(-EINVAL, cio_dns_resolve_cb(r, "four.test", 80, AF_UNSPEC, NULL, NULL, NULL));
+    EXPECT_ERR(-EINVAL, cio_dns_resolve_cb(r, "four.test", 80, 12345, on_numeric, NULL, NULL));
+    cio_dns_query *q = (cio_dns_query *)1;
+    EXPECT_ERR(-EINVAL, cio_dns_resolve_cb(r, "a..b", 80, AF_UNSPEC, on_numeric, NULL, &q));
+    EXPECT_TRUE(q == NULL);
+    cio_resolver_free(r);
+    /* The loop's default: numeric hosts and /etc/hosts need no server
+     * (nothing here may reach the system's servers). */
+    EXPECT_EQ(1, cio_dns_resolve(NULL, "127.0.0.1", 5, AF_UNSPEC, a, 2));
+    expect_addr(&a[0], "127.0.0.1:5");
+    int got = 0;
+    EXPECT_OK(cio_dns_resolve_cb(NULL, "::1", 7, AF_UNSPEC, on_numeric, &got, NULL));
+    EXPECT_EQ(0, got); /* never from inside the call */
+    for (int i = 0; i < 100 && !got; i++)
+        EXPECT_OK(cio_yield());
+    EXPECT_EQ(1, got);
+    if (hosts_has("127.0.0.1", "localhost")) {
+        EXPECT_EQ(1, cio_dns_resolve(NULL, "localhost", 9, AF_INET, a, 2));
+        expect_addr(&a[0], "127.0.0.1:9");
+        char name[64];
+        EXPECT_OK(cio_dns_reverse(NULL, &a[0], name, sizeof name));
+        EXPECT_STR_EQ("localhost", name);
+    }
+    cio_resolver_free(NULL); /* no-op */
+    return 0;
+}
+TEST(arguments_and_default)
+{
+    run(args_main, NULL);
+    /* Outside a task / a loop. */
+    cio_addr a[2];
+    char name[16];
+    EXPECT_ERR(-EPERM, cio_dns_resolve(NULL, "::1", 1, AF_UNSPEC, a, 2));
+    EXPECT_ERR(-EPERM, cio_dns_resolve_cb(NULL, "::1", 1, AF_UNSPEC, on_numeric, NULL, NULL));
+    EXPECT_OK(cio_addr_ip("::1", 0, &a[0]));
+    EXPECT_ERR(-EPERM, cio_dns_reverse(NULL, &a[0], name, sizeof name));
+    cio_resolver *r = (cio_resolver *)1;
+    EXPECT_ERR(-EPERM, cio_resolver_new(NULL, &r));
+    EXPECT_TRUE(r == NULL);
+}
+
+/* ---- the loop's work: an idle resolver keeps nothing alive; one registration -- */
+
+static int idle_task(void *arg, void **res)
+{
+    (void)res;
+    cio_resolver **rp = arg;
+    EXPECT_OK(cio_resolver_new(
+        &CIO_RESOLVER_OPTIONS(.servers = dns.servers, .search = "", .timeout = 2, .tries = 3),
+        rp));
+    cio_addr a[2];
+    cio_loop *loop = cio_current_loop();
+    EXPECT_EQ(1, cio_dns_resolve(*rp, "four.test", 80, AF_INET, a, 2));
+    uint64_t c0 = cio__io_ctl_count(loop);
+    for (int i = 0; i < 20; i++)
+        EXPECT_EQ(2, cio_dns_resolve(*rp, "both.test", 80, AF_UNSPEC, a, 2));
+    EXPECT_EQ(c0, cio__io_ctl_count(loop)); /* the socket and its registration are kept */
+    return 0;
+}
+
+TEST(idle_resolver_not_live)
+{
+    memset(&dns, 0, sizeof dns);
+    test_dnsmasq_start(&dns, records);
+    int before = test_fd_baseline();
+    cio_loop *loop = test_strict_loop_new();
+    cio_resolver *r = NULL;
+    cio_task *t;
+    EXPECT_OK(cio_task_new(loop, NULL, idle_task, &r, &t));
+    EXPECT_OK(cio_loop_run_until_complete(loop, t));
+    cio_future_unref(t);
+    /* Nothing live: the resolver's socket is registered but not armed. */
+    test_drain(loop);
+    EXPECT_EQ(0, cio_loop_run_once(loop, CIO_RUN_NOWAIT));
+    cio_resolver_free(r);
+    CLOSE_LOOP(loop);
+    test_dnsmasq_stop(&dns);
+    EXPECT_EQ(before, test_fd_count());
+}
 
 int main(int argc, char **argv) { return test_main(argc, argv); }
