@@ -330,6 +330,8 @@ static int mode_handshake(void)
     }
     double dt = elapsed_s(t0);
     close(ep);
+    free(c);
+    SSL_CTX_free(ctx);
     fprintf(stderr, "tlsload: %ld handshakes in %.2f s, %ld tickets received\n", done, dt,
             tickets);
     bench_emit("tls_handshake", impl_name, "handshakes_per_s", "1/s", done / dt, "higher");
@@ -451,8 +453,11 @@ static int mode_stream(void)
     }
     double dt = elapsed_s(t0);
     SSL_free(ssl);
+    SSL_CTX_free(ctx);
     close(fd);
     close(ep);
+    free(chunk);
+    free(buf);
     bench_emit("tls_stream", impl_name, "MB_per_s", "MB/s", got / dt / 1e6, "higher");
     bench_emit("tls_stream", impl_name, "MB", "MB", (double)got / 1e6, "higher");
     bench_emit("tls_stream", impl_name, "chunks", "", (double)got / (double)size, "higher");
