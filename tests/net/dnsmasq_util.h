@@ -14,6 +14,9 @@
  * file; test_dnsmasq_hosts_file writes one in the helper's temporary
  * directory), ...
  *
+ * dnsmasq runs in the foreground (--keep-in-foreground) and serves TCP in
+ * children of its own, which end when their client closes.
+ *
  * The server dies with the test: it is killed with SIGKILL when the
  * process that started it dies (PR_SET_PDEATHSIG; dnsmasq keeps running
  * as root, --user=root, so the setting survives), so a case that fails
@@ -172,7 +175,9 @@ static inline void test_dnsmasq_start(struct test_dnsmasq *d, const char *const 
         const char *argv[64];
         int n = 0;
         argv[n++] = bin;
-        argv[n++] = "--no-daemon";
+        /* In the foreground, but not --no-daemon: that debug mode serves
+         * TCP in the main process, which then blocks on a client's idle
+         * TCP connection (c-ares keeps its own open) and answers no UDP. */
         argv[n++] = "--keep-in-foreground";
         argv[n++] = "--conf-file=/dev/null";
         argv[n++] = "--no-resolv";

@@ -41,7 +41,7 @@ print(s.getsockname()[1])'
 ready=
 for attempt in 1 2 3 4 5 6 7 8 9 10; do
     port=$(free_port) || fail "no free port"
-    "$dnsmasq" --no-daemon --keep-in-foreground --conf-file=/dev/null --no-resolv --no-hosts \
+    "$dnsmasq" --keep-in-foreground --conf-file=/dev/null --no-resolv --no-hosts \
         --no-poll --listen-address=127.0.0.1 --bind-interfaces --user=root --group=root \
         --pid-file= --local=/test/ --local=/in-addr.arpa/ --port="$port" \
         --host-record=four.test,127.0.0.5 --host-record=both.test,127.0.0.6,::6 \

@@ -298,6 +298,64 @@ TEST_T(resolve_many, 200)
     EXPECT_EQ(before, test_fd_count());
 }
 
+/* ---- a large answer: truncated over UDP, asked again over TCP ---------------- */
+
+enum { BIG = 60 };
+
+static int big_main(void *arg, void **res)
+{
+    (void)arg, (void)res;
+    cio_resolver *r = local_resolver();
+    cio_addr a[BIG + 4];
+    /* 60 A records do not fit in 512 bytes: c-ares gets a truncated
+     * answer and asks again over TCP (its socket: connect, write, read). */
+    for (int round = 0; round < 3; round++) {
+        EXPECT_EQ(BIG, cio_dns_resolve(r, "big.test", 5, AF_INET, a, BIG + 4));
+        bool seen[BIG] = {false};
+        for (int i = 0; i < BIG; i++) {
+            EXPECT_EQ(AF_INET, cio_addr_family(&a[i]));
+            uint32_t ip = ntohl(a[i].u.in4.sin_addr.s_addr);
+            EXPECT_EQ(0x7f020000u, ip & 0xffffff00u);
+            EXPECT_TRUE((ip & 0xff) < BIG);
+            seen[ip & 0xff] = true;
+        }
+        for (int i = 0; i < BIG; i++)
+            EXPECT_TRUE(seen[i]);
+        /* fewer asked than there are: the first ones in the order to try */
+        EXPECT_EQ(3, cio_dns_resolve(r, "big.test", 5, AF_INET, a, 3));
+    }
+    /* The callback form, several at once. */
+    struct cbres c[4] = {{0}};
+    for (int i = 0; i < 4; i++)
+        EXPECT_OK(cio_dns_resolve_cb(r, "big.test", 6, AF_UNSPEC, on_answer, &c[i], NULL));
+    for (int i = 0; i < 2000 && !(c[0].calls && c[1].calls && c[2].calls && c[3].calls); i++)
+        EXPECT_OK(cio_sleep(0.005));
+    for (int i = 0; i < 4; i++) {
+        EXPECT_EQ(1, c[i].calls);
+        EXPECT_EQ(BIG, c[i].status);
+    }
+    cio_resolver_free(r);
+    return 0;
+}
+TEST(truncated_answer_over_tcp)
+{
+    memset(&dns, 0, sizeof dns);
+    test_dnsmasq_init(&dns);
+    char text[BIG * 32];
+    size_t off = 0;
+    for (int i = 0; i < BIG; i++)
+        off += (size_t)snprintf(text + off, sizeof text - off, "127.2.0.%d big.test\n", i);
+    static char arg[160];
+    snprintf(arg, sizeof arg, "--addn-hosts=%s", test_dnsmasq_hosts_file(&dns, "big", text));
+    const char *args[] = {arg, NULL};
+    test_dnsmasq_start(&dns, args);
+    int before = test_fd_baseline();
+    int rc = cio_run(big_main, NULL, NULL);
+    test_dnsmasq_stop(&dns);
+    EXPECT_OK(rc);
+    EXPECT_EQ(before, test_fd_count());
+}
+
 /* ---- cancellation ---------------------------------------------------------- */
 
 static int lookup_task(void *arg, void **res)
