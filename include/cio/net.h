@@ -466,8 +466,10 @@ typedef struct cio_protocol {
 /* Makes a transport of the connected descriptor fd on loop and calls
  * proto->connection_made (from the loop, soon; NULL callbacks are skipped,
  * data_received is required). With opts->tls, the TLS handshake comes
- * first: connection_made follows it, and a failed handshake ends the
- * transport without any callback (the descriptor is closed). Owns fd from then on (on error it is still
+ * first: connection_made follows it, and a failed or timed-out handshake
+ * (handshake_timeout, a loop timer) ends the transport without any
+ * callback (the descriptor is closed), as does closing or aborting it
+ * before its handshake ended. Owns fd from then on (on error it is still
  * the caller's). Call it on the loop's thread. Returns 0, -EINVAL, -E2BIG,
  * -ENOMEM, or the error of registering fd. Never suspends. */
 CIO_API int cio_transport_new(cio_loop *loop, int fd, const cio_stream_options *opts,
@@ -603,9 +605,12 @@ CIO_API struct ssl_st *cio_transport_ssl(const cio_transport *t);
 CIO_API int cio_stream_start_tls(cio_stream *s, const cio_tls_config *cfg,
                                  const char *server_name);
 
-/* The same for a transport, from its protocol's callbacks: data_received
- * stops until the handshake is done, and bytes written meanwhile are sent
- * encrypted after it. *out (may be NULL) receives a future (the caller's
+/* The same for a transport, from its protocol's callbacks: bytes written
+ * before the call go in the clear, data_received stops until the
+ * handshake is done, and bytes written meanwhile are sent encrypted after
+ * it. Bytes read before the call were delivered already, so the peer must
+ * wait for a go-ahead before it starts TLS (SMTP's and IMAP's STARTTLS
+ * do). *out (may be NULL) receives a future (the caller's
  * reference) completing with 0 once the handshake is done, or with the
  * TLS error (connection_lost(error) follows). Returns 0 (started),
  * -EINVAL, -ENOMEM. Never suspends. */

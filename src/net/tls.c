@@ -391,7 +391,11 @@ int cio_tls_config_new(const cio_tls_options *opts, cio_tls_config **out)
     SSL_CTX_set_options(ctx, op);
     SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER |
                               SSL_MODE_RELEASE_BUFFERS);
+    /* Read ahead into a buffer of several records: one read(2) for up to
+     * 64 KiB of records, not two per record. The buffer is taken only
+     * while bytes are in it (RELEASE_BUFFERS; idle() below). */
     SSL_CTX_set_read_ahead(ctx, 1);
+    SSL_CTX_set_default_read_buffer_len(ctx, 65536);
     if (o.ciphers && SSL_CTX_set_cipher_list(ctx, o.ciphers) != 1) {
         set_err("ciphers \"%s\": %s", o.ciphers, ossl_reason());
         rc = -EPROTO;
@@ -494,8 +498,25 @@ int cio_tls_config_add_cert(cio_tls_config *cfg, const char *cert_file, const ch
     ce->ctx = SSL_CTX_new(TLS_server_method());
     if (!ce->ctx)
         return -ENOMEM;
+    /* The SNI callback switches a connection to this SSL_CTX: what OpenSSL
+     * reads from the SSL_CTX after the switch must be the configuration's
+     * (the ALPN choice, the trust store and CA names for client
+     * certificates); the rest stays the SSL's own. */
+    SSL_CTX *d = ce->ctx, *o = cfg->ctx;
     static const unsigned char sid[] = "cio";
-    SSL_CTX_set_session_id_context(ce->ctx, sid, sizeof sid - 1);
+    SSL_CTX_set_session_id_context(d, sid, sizeof sid - 1);
+    SSL_CTX_set_options(d, SSL_CTX_get_options(o));
+    SSL_CTX_set_mode(d, SSL_CTX_get_mode(o));
+    SSL_CTX_set_verify(d, SSL_CTX_get_verify_mode(o), NULL);
+    SSL_CTX_set1_cert_store(d, SSL_CTX_get_cert_store(o));
+    STACK_OF(X509_NAME) *cas = SSL_CTX_get_client_CA_list(o);
+    if (cas && sk_X509_NAME_num(cas) > 0) {
+        STACK_OF(X509_NAME) *dup = SSL_dup_CA_list(cas);
+        if (dup)
+            SSL_CTX_set_client_CA_list(d, dup);
+    }
+    if (cfg->alpn)
+        SSL_CTX_set_alpn_select_cb(d, alpn_cb, cfg);
     int rc = load_cert_key(ce->ctx, cert_file, key_file);
     if (!rc)
         rc = cert_names(ce);
