@@ -8,7 +8,12 @@
  *
  * Lookups honour /etc/hosts first (as glibc's "files dns" order), then the
  * DNS servers, with resolv.conf's search list and ndots. A numeric host
- * ("127.0.0.1", "::1") resolves to itself without a query.
+ * ("127.0.0.1", "::1") resolves to itself without a query; "localhost" and
+ * the names under it are the loopback addresses when /etc/hosts does not
+ * name them (RFC 6761), never sent to a server. /etc/hosts is kept in
+ * memory and read again when it changes (looked at once a second at most).
+ * A resolver's sockets and timer count as the loop's live work only while
+ * a lookup is awaited: an idle resolver never keeps a loop running.
  *
  * Errors (negative errno, as everywhere in cio):
  *   -ENOENT        the name does not exist (NXDOMAIN, or not in any search
@@ -17,7 +22,9 @@
  *   -ETIMEDOUT     no server answered within the resolver's tries, or the
  *                  task's deadline passed
  *   -EAGAIN        a temporary failure (SERVFAIL): try again later
- *   -ECONNREFUSED  the servers refused the query
+ *   -ECONNREFUSED  the servers refused the query, or none listens (with
+ *                  several servers, c-ares 1.18 tries the next one on a
+ *                  SERVFAIL too, and reports the failure of all as this)
  *   -EPROTO        a malformed answer
  *   -EINVAL        a bad argument or a malformed name
  *   -ECANCELED, -ENOMEM */
@@ -43,7 +50,7 @@ typedef struct cio_resolver_options {
     const char *servers; /* "127.0.0.1:5353,[::1]:53" (port 53 when none);
                             NULL: /etc/resolv.conf's nameservers */
     double timeout;      /* seconds before a query is retried; 0: resolv.conf's
-                            (or 5 s) */
+                            (or 5 s); at least 1 ms, at most a day */
     int tries;           /* attempts per server; 0: resolv.conf's (or 4) */
     const char *search;  /* search domains, comma-separated; NULL:
                             resolv.conf's; "" none */
@@ -58,7 +65,9 @@ typedef struct cio_resolver_options {
     ((cio_resolver_options){.size = sizeof(cio_resolver_options), __VA_ARGS__})
 
 /* Makes a resolver on the current loop. Returns 0, -EINVAL (NULL out, a
- * servers list outside its grammar, a negative or NaN timeout), -E2BIG,
+ * servers list outside its grammar, a negative, NaN or infinite timeout or
+ * one over a day, a negative tries or ndots, an empty search domain),
+ * -E2BIG,
  * -EPERM with no current loop, -ENOMEM, -EIO (c-ares could not read
  * resolv.conf). Never suspends. */
 CIO_API int cio_resolver_new(const cio_resolver_options *opts, cio_resolver **out);

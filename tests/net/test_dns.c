@@ -28,12 +28,13 @@ static const char *const records[] = {
     NULL,
 };
 
-/* A resolver on the local dnsmasq, no search list, small timeouts. */
+/* A resolver on the local dnsmasq, no search list; a lost datagram is
+ * sent again after a second. */
 static cio_resolver *local_resolver(void)
 {
     cio_resolver *r = NULL;
     EXPECT_OK(cio_resolver_new(
-        &CIO_RESOLVER_OPTIONS(.servers = dns.servers, .search = "", .timeout = 2, .tries = 3),
+        &CIO_RESOLVER_OPTIONS(.servers = dns.servers, .search = "", .timeout = 1, .tries = 10),
         &r));
     EXPECT_TRUE(r != NULL);
     return r;
@@ -726,6 +727,95 @@ static int rcode_main(void *arg, void **res)
     return 0;
 }
 TEST(answer_codes) { run(rcode_main, NULL); }
+
+/* ---- a late answer to an abandoned lookup, while another is active --------- */
+
+struct holder {
+    cio_udp *u;
+    cio_event *go; /* answer what was held */
+    int held;
+};
+
+/* Holds two queries, then, once told, answers both with NXDOMAIN. */
+static int hold_server(void *arg, void **res)
+{
+    (void)res;
+    struct holder *h = arg;
+    unsigned char q[2][512];
+    size_t len[2];
+    cio_addr from[2];
+    while (h->held < 2) {
+        ssize_t n = cio_udp_recv(h->u, q[h->held], sizeof q[0], &from[h->held]);
+        if (n < 0)
+            return (int)n;
+        if (n < 12 || n > 512)
+            continue;
+        len[h->held++] = (size_t)n;
+    }
+    int rc = cio_event_wait(h->go);
+    if (rc)
+        return rc;
+    for (int i = 0; i < 2; i++) {
+        q[i][2] |= 0x80;
+        q[i][3] = (unsigned char)((q[i][3] & 0xf0) | 3);
+        q[i][10] = q[i][11] = 0;
+        cio_udp_send(h->u, q[i], len[i], &from[i]);
+    }
+    return 0;
+}
+
+static int slow_lookup(void *arg, void **res)
+{
+    (void)res;
+    cio_addr a[2];
+    return cio_dns_resolve(arg, "late.test", 80, AF_INET, a, 2);
+}
+
+static int late_main(void *arg, void **res)
+{
+    (void)arg, (void)res;
+    struct holder h = {0};
+    cio_addr any, local;
+    EXPECT_OK(cio_addr_ip("127.0.0.1", 0, &any));
+    EXPECT_OK(cio_udp_new(&any, NULL, &h.u));
+    EXPECT_OK(cio_udp_local(h.u, &local));
+    EXPECT_OK(cio_event_new(&h.go));
+    char servers[CIO_ADDR_STRLEN];
+    EXPECT_OK(cio_addr_format(&local, servers, sizeof servers));
+    cio_task *srv, *b;
+    EXPECT_OK(cio_spawn(hold_server, &h, &srv));
+    cio_resolver *r = NULL;
+    EXPECT_OK(cio_resolver_new(
+        &CIO_RESOLVER_OPTIONS(.servers = servers, .search = "", .timeout = 30, .tries = 1), &r));
+    /* B's lookup stays active throughout. */
+    EXPECT_OK(cio_spawn(slow_lookup, r, &b));
+    /* A's gives up once the server holds both queries. */
+    cio_addr a[2];
+    cio_scope sc;
+    EXPECT_OK(cio_timeout_begin(&sc, 60));
+    cio_task *t;
+    EXPECT_OK(cio_spawn(slow_lookup, r, &t));
+    for (int i = 0; i < 10000 && h.held < 2; i++)
+        EXPECT_OK(cio_sleep(0.001));
+    EXPECT_EQ(2, h.held);
+    EXPECT_OK(cio_future_cancel(t));
+    EXPECT_ERR(-ECANCELED, cio_await(t, NULL));
+    cio_future_unref(t);
+    /* Both answers come: A's is dropped (its task is gone), B's ends B. */
+    cio_event_set(h.go);
+    EXPECT_ERR(-ENOENT, cio_await(b, NULL));
+    cio_future_unref(b);
+    EXPECT_OK(cio_await(srv, NULL));
+    cio_future_unref(srv);
+    EXPECT_OK(cio_scope_end(&sc));
+    /* The resolver works on. */
+    EXPECT_EQ(1, cio_dns_resolve(r, "127.0.0.1", 1, AF_INET, a, 2));
+    cio_resolver_free(r);
+    EXPECT_OK(cio_udp_close(h.u));
+    EXPECT_OK(cio_event_free(h.go));
+    return 0;
+}
+TEST(late_answer_after_abandon) { run(late_main, NULL); }
 
 /* ---- argument checks, the default resolver ------------------------------------- */
 
