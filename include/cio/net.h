@@ -495,8 +495,9 @@ CIO_API int cio_transport_connect(cio_loop *loop, const cio_addr *addr,
  * ran (or its error), or the error of cio_stream_connect_name, with no
  * callback called; cancelling it before connection_made ran cancels the
  * whole attempt (resolution, connects, handshake), and no callback is
- * called. host, sopts and opts are copied; sopts->resolver and opts->tls
- * must outlive the attempt. No deadline but the system's connect timeout.
+ * called. host, sopts and opts are copied, opts->tls is referenced (the
+ * caller may free its configuration at once); sopts->resolver must
+ * outlive the attempt. No deadline but the system's connect timeout.
  * Returns 0 (started), -EINVAL (as cio_stream_connect_name's, and a NULL
  * or closed loop, no proto or data_received), -E2BIG, -ENOMEM. Call it on
  * the loop's thread. Never suspends. */

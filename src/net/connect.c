@@ -25,6 +25,7 @@
 #include <sys/socket.h>
 
 #include <cio/dns.h>
+#include <cio/tls.h>
 
 #include "../common/opts.h"
 #include "conn.h"
@@ -399,6 +400,8 @@ static void named_unref(struct named *op)
         cio_future_unref(op->fut);
     if (op->task)
         cio_future_unref(op->task);
+    if (op->sto.tls)
+        cio_tls_config_free((cio_tls_config *)op->sto.tls); /* our reference */
     free((char *)op->sto.server_name);
     free(op->host);
     free(op);
@@ -476,6 +479,8 @@ int cio_transport_connect_name(cio_loop *loop, const char *host, uint16_t port,
         op->sto.size = sizeof op->sto;
         cio__opts_copy(&op->sto, sizeof op->sto, opts); /* checked above */
         op->has_sto = true;
+        if (op->sto.tls)
+            cio__tls_config_ref(op->sto.tls); /* the caller may free it now */
         if (op->sto.server_name && !(op->sto.server_name = strdup(op->sto.server_name)))
             goto fail;
     }

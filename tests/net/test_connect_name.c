@@ -353,6 +353,14 @@ static int local_family_main(void *arg, void **res)
     /* Only IPv6 addresses and an IPv4 local address: nothing to try. */
     EXPECT_ERR(-EAFNOSUPPORT,
                cio__connect_addrs(addrs, 1, &CIO_SOCKET_OPTIONS(.local = &local), NULL, &s));
+    /* The error when all fail is the last attempt's, unless that one only
+     * says the family is unusable: a refusal before it says more. */
+    cio_addr two[2];
+    int ref = refusing("127.0.0.1", &two[0]);
+    two[1] = addrs[0];
+    EXPECT_ERR(-ECONNREFUSED,
+               cio__connect_addrs(two, 2, &CIO_SOCKET_OPTIONS(.local = &local), NULL, &s));
+    close(ref);
     close(l6);
     EXPECT_OK(cio_scope_end(&sc));
     return 0;
@@ -538,6 +546,18 @@ static int stream_args_main(void *arg, void **res)
                             NULL, &s));
     cio_socket_options bad = {0}; /* not made with the macros */
     EXPECT_ERR(-EINVAL, cio_stream_connect_name("127.0.0.1", 80, &bad, NULL, &s));
+    /* From a newer header, with a field this library does not know set. */
+    struct {
+        cio_socket_options o;
+        uint64_t extra;
+    } newer = {.o = {.size = sizeof newer}, .extra = 1};
+    EXPECT_ERR(-E2BIG, cio_stream_connect_name("127.0.0.1", 80, &newer.o, NULL, &s));
+    newer.extra = 0; /* unknown but zero: fine (it gets as far as the connect) */
+    cio_addr ra;
+    int r = refusing("127.0.0.1", &ra);
+    EXPECT_ERR(-ECONNREFUSED,
+               cio_stream_connect_name("127.0.0.1", cio_addr_port(&ra), &newer.o, NULL, &s));
+    close(r);
     EXPECT_ERR(-EINVAL, cio_stream_connect_name("127.0.0.1", 80, NULL,
                                                 &CIO_STREAM_OPTIONS(.high_water = 10,
                                                                     .low_water = 20),
@@ -734,6 +754,26 @@ static int transport_he_main(void *arg, void **res)
     EXPECT_OK(cio_fd_close(fd));
     tp_fini(&p);
     blackhole_untouched(&bh);
+
+    /* Cancelled after the hand-off, before connection_made ran: the
+     * transport is aborted and no callback is called. */
+    int base = test_fd_count();
+    tp_init(&p);
+    EXPECT_OK(cio__connect_addrs(&raddr, 1, NULL, NULL, &s));
+    EXPECT_OK(cio_future_new(loop, &f));
+    EXPECT_OK(cio__stream_to_transport_connect(s, &tp_proto, &p, f, &t));
+    EXPECT_OK(cio_future_cancel(f));
+    cio_future_unref(f);
+    for (int i = 0; i < 10000 && test_fd_count() != base; i++)
+        EXPECT_OK(cio_sleep(0.001));
+    EXPECT_EQ(base, test_fd_count());
+    EXPECT_OK(cio_yield());
+    EXPECT_EQ(0, p.nmade);
+    EXPECT_EQ(0, p.nlost);
+    EXPECT_OK(cio_socket_accept(lfd, &fd, NULL));
+    EXPECT_OK(cio_fd_close(fd));
+    tp_fini(&p);
+
     EXPECT_OK(cio_fd_close(lfd));
     blackhole_close(&bh);
     EXPECT_OK(cio_scope_end(&sc));
@@ -770,6 +810,12 @@ static int transport_args_main(void *arg, void **res)
                             loop, "h", 80, NULL,
                             &CIO_STREAM_OPTIONS(.high_water = 10, .low_water = 20), &tp_proto,
                             NULL, &f));
+    struct {
+        cio_socket_options o;
+        uint64_t extra;
+    } newer = {.o = {.size = sizeof newer}, .extra = 1};
+    EXPECT_ERR(-E2BIG,
+               cio_transport_connect_name(loop, "h", 80, &newer.o, NULL, &tp_proto, NULL, &f));
     EXPECT_TRUE(f == NULL);
     return 0;
 }

@@ -6,7 +6,8 @@
  * opts->server_name, else the host; a wrong one is -EKEYREJECTED. Happy
  * Eyeballs then TLS: a dnsmasq of the test's answers he.test with AAAA ::1
  * (a blackhole: a listener whose full accept queue drops SYNs) and A
- * 127.0.0.1 (the TLS server). The task's deadline covers the handshake. */
+ * 127.0.0.1 (the TLS server). The task's deadline covers the handshake;
+ * the session cache keys on the name and the port. */
 #include <math.h>
 #include <netinet/tcp.h>
 #include <poll.h>
@@ -324,6 +325,53 @@ static int he_tls_main(void *arg, void **res)
 
 TEST(tls_after_happy_eyeballs) { run(he_tls_main, NULL); }
 
+/* The session cache keys on the name verified and the port: a second
+ * connection to the same name and port resumes, another port or another
+ * name does not. TLS 1.3 tickets come after the handshake: a round trip
+ * makes sure they arrived. */
+static bool connect_resumed(const char *host, uint16_t port, cio_resolver *r,
+                            cio_tls_config *ccfg)
+{
+    cio_stream *s = NULL;
+    EXPECT_OK(cio_stream_connect_name(host, port,
+                                      &CIO_SOCKET_OPTIONS(.resolver = r, .family = AF_INET),
+                                      &CIO_STREAM_OPTIONS(.tls = ccfg), &s));
+    cio_tls_info inf;
+    EXPECT_OK(cio_stream_tls_info(s, &inf));
+    echo_check(s);
+    EXPECT_OK(cio_stream_close(s));
+    return inf.resumed;
+}
+
+static int resume_main(void *arg, void **res)
+{
+    (void)arg, (void)res;
+    cio_scope to;
+    EXPECT_OK(cio_timeout_begin(&to, 60));
+    struct names n;
+    names_open(&n);
+    cio_tls_config *scfg = tls_server_cfg(CIO_TLS_OPTIONS());
+    cio_tls_config *ccfg = tls_client_cfg(CIO_TLS_OPTIONS());
+    struct srv a, b;
+    srv_start(&a, scfg, -1);
+    srv_start(&b, scfg, -1);
+    uint16_t pa = cio_addr_port(&a.addr), pb = cio_addr_port(&b.addr);
+    EXPECT_FALSE(connect_resumed("localhost", pa, n.r, ccfg));
+    EXPECT_TRUE(connect_resumed("localhost", pa, n.r, ccfg));
+    EXPECT_FALSE(connect_resumed("localhost", pb, n.r, ccfg));
+    EXPECT_FALSE(connect_resumed("127.0.0.1", pa, n.r, ccfg));
+    EXPECT_TRUE(connect_resumed("127.0.0.1", pa, n.r, ccfg));
+    srv_stop(&a);
+    srv_stop(&b);
+    cio_tls_config_free(scfg);
+    cio_tls_config_free(ccfg);
+    names_close(&n);
+    EXPECT_OK(cio_scope_end(&to));
+    return 0;
+}
+
+TEST(tls_session_keyed_by_name_and_port) { run(resume_main, NULL); }
+
 /* The task's deadline covers the handshake: a peer that accepts and never
  * answers the ClientHello. */
 static int deadline_main(void *arg, void **res)
@@ -411,10 +459,14 @@ static int transport_main(void *arg, void **res)
     struct tp p = {0};
     EXPECT_OK(cio_event_new(&p.lost));
     cio_future *f;
+    /* The attempt holds its own reference on the configuration: the
+     * caller's may go at once. */
+    cio_tls_config *once = tls_client_cfg(CIO_TLS_OPTIONS());
     EXPECT_OK(cio_transport_connect_name(
         loop, "localhost", cio_addr_port(&e.addr),
-        &CIO_SOCKET_OPTIONS(.resolver = n.r, .family = AF_INET), &CIO_STREAM_OPTIONS(.tls = ccfg),
+        &CIO_SOCKET_OPTIONS(.resolver = n.r, .family = AF_INET), &CIO_STREAM_OPTIONS(.tls = once),
         &tp_proto, &p, &f));
+    cio_tls_config_free(once);
     EXPECT_OK(cio_await(f, NULL));
     cio_future_unref(f);
     EXPECT_EQ(1, p.nmade);
