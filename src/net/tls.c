@@ -982,11 +982,12 @@ int cio__tls_handshake(struct cio__conn *c)
             break;
         }
     }
-    if (scoped) {
-        int e = cio_scope_end(&sc);
-        if (e == -ETIMEDOUT && rc == -ETIMEDOUT)
-            set_err("the TLS handshake timed out");
-    }
+    if (scoped)
+        cio_scope_end(&sc);
+    if (rc == -ETIMEDOUT)
+        set_err("the TLS handshake timed out");
+    else if (rc == -ECANCELED)
+        set_err("the TLS handshake was cancelled");
     if (rc && is_tls(c) && TLS(c)->state == HS_RUN) {
         TLS(c)->state = HS_FAILED;
         TLS(c)->err = rc;
@@ -1034,11 +1035,13 @@ static ssize_t tls_read(struct cio__conn *c, void *buf, size_t len)
         if (!got)
             return e;
         if (e == -EAGAIN) {
-            /* The socket said EAGAIN: its edge is used up. */
+            /* The socket said EAGAIN: its edge is used up, and the next
+             * read waits for the direction OpenSSL named. */
             cio__nfd_clear(&c->nfd, c->rneed);
-        } else if (e < 0) {
-            t->rerr = e;
+            return (ssize_t)got;
         }
+        if (e < 0)
+            t->rerr = e;
         break;
     }
     c->rneed = CIO_READABLE;
@@ -1128,8 +1131,8 @@ static ssize_t tls_writev(struct cio__conn *c, const struct iovec *iov, int iovc
             t->wretry = n; /* OpenSSL holds the record: the same bytes come again */
             if (!total)
                 return e;
-            cio__nfd_clear(&c->nfd, c->wneed);
-            break;
+            cio__nfd_clear(&c->nfd, c->wneed); /* and the next waits for c->wneed */
+            return (ssize_t)total;
         }
         if (e == 0)
             e = -EPIPE;
