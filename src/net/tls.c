@@ -498,8 +498,25 @@ int cio_tls_config_add_cert(cio_tls_config *cfg, const char *cert_file, const ch
     ce->ctx = SSL_CTX_new(TLS_server_method());
     if (!ce->ctx)
         return -ENOMEM;
+    /* The SNI callback switches a connection to this SSL_CTX: what OpenSSL
+     * reads from the SSL_CTX after the switch must be the configuration's
+     * (the ALPN choice, the trust store and CA names for client
+     * certificates); the rest stays the SSL's own. */
+    SSL_CTX *d = ce->ctx, *o = cfg->ctx;
     static const unsigned char sid[] = "cio";
-    SSL_CTX_set_session_id_context(ce->ctx, sid, sizeof sid - 1);
+    SSL_CTX_set_session_id_context(d, sid, sizeof sid - 1);
+    SSL_CTX_set_options(d, SSL_CTX_get_options(o));
+    SSL_CTX_set_mode(d, SSL_CTX_get_mode(o));
+    SSL_CTX_set_verify(d, SSL_CTX_get_verify_mode(o), NULL);
+    SSL_CTX_set1_cert_store(d, SSL_CTX_get_cert_store(o));
+    STACK_OF(X509_NAME) *cas = SSL_CTX_get_client_CA_list(o);
+    if (cas && sk_X509_NAME_num(cas) > 0) {
+        STACK_OF(X509_NAME) *dup = SSL_dup_CA_list(cas);
+        if (dup)
+            SSL_CTX_set_client_CA_list(d, dup);
+    }
+    if (cfg->alpn)
+        SSL_CTX_set_alpn_select_cb(d, alpn_cb, cfg);
     int rc = load_cert_key(ce->ctx, cert_file, key_file);
     if (!rc)
         rc = cert_names(ce);
@@ -965,11 +982,12 @@ int cio__tls_handshake(struct cio__conn *c)
             break;
         }
     }
-    if (scoped) {
-        int e = cio_scope_end(&sc);
-        if (e == -ETIMEDOUT && rc == -ETIMEDOUT)
-            set_err("the TLS handshake timed out");
-    }
+    if (scoped)
+        cio_scope_end(&sc);
+    if (rc == -ETIMEDOUT)
+        set_err("the TLS handshake timed out");
+    else if (rc == -ECANCELED)
+        set_err("the TLS handshake was cancelled");
     if (rc && is_tls(c) && TLS(c)->state == HS_RUN) {
         TLS(c)->state = HS_FAILED;
         TLS(c)->err = rc;
@@ -1017,11 +1035,13 @@ static ssize_t tls_read(struct cio__conn *c, void *buf, size_t len)
         if (!got)
             return e;
         if (e == -EAGAIN) {
-            /* The socket said EAGAIN: its edge is used up. */
+            /* The socket said EAGAIN: its edge is used up, and the next
+             * read waits for the direction OpenSSL named. */
             cio__nfd_clear(&c->nfd, c->rneed);
-        } else if (e < 0) {
-            t->rerr = e;
+            return (ssize_t)got;
         }
+        if (e < 0)
+            t->rerr = e;
         break;
     }
     c->rneed = CIO_READABLE;
@@ -1111,8 +1131,8 @@ static ssize_t tls_writev(struct cio__conn *c, const struct iovec *iov, int iovc
             t->wretry = n; /* OpenSSL holds the record: the same bytes come again */
             if (!total)
                 return e;
-            cio__nfd_clear(&c->nfd, c->wneed);
-            break;
+            cio__nfd_clear(&c->nfd, c->wneed); /* and the next waits for c->wneed */
+            return (ssize_t)total;
         }
         if (e == 0)
             e = -EPIPE;
