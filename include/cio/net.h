@@ -302,13 +302,20 @@ CIO_API int cio_stream_connect(const cio_addr *addr, const cio_socket_options *s
  * first; while an attempt is in progress the next starts after
  * sopts->attempt_delay (or at once when the attempt fails); the first
  * connection made wins and every other attempt is cancelled and closed.
- * With opts->tls the TLS handshake follows (server name: opts->server_name,
+ * A numeric host needs no resolver; at most 16 addresses are tried; with
+ * sopts->local only addresses of its family are (bound to it). With
+ * opts->tls the TLS handshake follows (server name: opts->server_name,
  * else host). The whole (resolution, connection, handshake) runs under the
  * task's deadline. Returns 0, -EINVAL (NULL or empty host, port 0, NULL
- * out), the resolver's errors (cio/dns.h), the last attempt's connect
- * error when all fail (-ECONNREFUSED, ...), the TLS errors (cio/tls.h),
- * -EPERM outside a task, -ECANCELED, -ETIMEDOUT, -ENOMEM. No descriptor is
- * left open on error. May suspend. */
+ * out, a family other than AF_UNSPEC/AF_INET/AF_INET6, a NaN or negative
+ * attempt_delay, sopts->local of another family than sopts->family, bad
+ * options), -E2BIG, the resolver's errors (cio/dns.h; -ENODATA too for a
+ * numeric host of the other family), the last attempt's connect error when
+ * all fail (-ECONNREFUSED, ...; an error saying only that the family or
+ * network is unusable, -ENETUNREACH, -EADDRNOTAVAIL, -EAFNOSUPPORT,
+ * -ENETDOWN, gives way to any other attempt's), the TLS errors
+ * (cio/tls.h), -EPERM outside a task, -ECANCELED, -ETIMEDOUT, -ENOMEM. No
+ * descriptor is left open on error. May suspend. */
 CIO_API int cio_stream_connect_name(const char *host, uint16_t port,
                                     const cio_socket_options *sopts,
                                     const cio_stream_options *opts, cio_stream **out);
@@ -459,8 +466,10 @@ typedef struct cio_protocol {
 /* Makes a transport of the connected descriptor fd on loop and calls
  * proto->connection_made (from the loop, soon; NULL callbacks are skipped,
  * data_received is required). With opts->tls, the TLS handshake comes
- * first: connection_made follows it, and a failed handshake ends the
- * transport without any callback (the descriptor is closed). Owns fd from then on (on error it is still
+ * first: connection_made follows it, and a failed or timed-out handshake
+ * (handshake_timeout, a loop timer) ends the transport without any
+ * callback (the descriptor is closed), as does closing or aborting it
+ * before its handshake ended. Owns fd from then on (on error it is still
  * the caller's). Call it on the loop's thread. Returns 0, -EINVAL, -E2BIG,
  * -ENOMEM, or the error of registering fd. Never suspends. */
 CIO_API int cio_transport_new(cio_loop *loop, int fd, const cio_stream_options *opts,
@@ -481,9 +490,17 @@ CIO_API int cio_transport_connect(cio_loop *loop, const cio_addr *addr,
 
 /* cio_transport_connect by name: resolves host and connects as
  * cio_stream_connect_name does (Happy Eyeballs, then TLS with opts->tls),
- * then runs proto. *out (may be NULL) receives a future as
- * cio_transport_connect's (cancelling it cancels the whole attempt).
- * Returns 0 (started), -EINVAL, -E2BIG, -ENOMEM. Never suspends. */
+ * in a task of its own on loop, then runs proto. *out (may be NULL)
+ * receives a future as cio_transport_connect's: 0 once connection_made
+ * ran (or its error), or the error of cio_stream_connect_name, with no
+ * callback called; cancelling it before connection_made ran cancels the
+ * whole attempt (resolution, connects, handshake), and no callback is
+ * called. host, sopts and opts are copied, opts->tls is referenced (the
+ * caller may free its configuration at once); sopts->resolver must
+ * outlive the attempt. No deadline but the system's connect timeout.
+ * Returns 0 (started), -EINVAL (as cio_stream_connect_name's, and a NULL
+ * or closed loop, no proto or data_received), -E2BIG, -ENOMEM. Call it on
+ * the loop's thread. Never suspends. */
 CIO_API int cio_transport_connect_name(cio_loop *loop, const char *host, uint16_t port,
                                        const cio_socket_options *sopts,
                                        const cio_stream_options *opts,
@@ -589,9 +606,12 @@ CIO_API struct ssl_st *cio_transport_ssl(const cio_transport *t);
 CIO_API int cio_stream_start_tls(cio_stream *s, const cio_tls_config *cfg,
                                  const char *server_name);
 
-/* The same for a transport, from its protocol's callbacks: data_received
- * stops until the handshake is done, and bytes written meanwhile are sent
- * encrypted after it. *out (may be NULL) receives a future (the caller's
+/* The same for a transport, from its protocol's callbacks: bytes written
+ * before the call go in the clear, data_received stops until the
+ * handshake is done, and bytes written meanwhile are sent encrypted after
+ * it. Bytes read before the call were delivered already, so the peer must
+ * wait for a go-ahead before it starts TLS (SMTP's and IMAP's STARTTLS
+ * do). *out (may be NULL) receives a future (the caller's
  * reference) completing with 0 once the handshake is done, or with the
  * TLS error (connection_lost(error) follows). Returns 0 (started),
  * -EINVAL, -ENOMEM. Never suspends. */

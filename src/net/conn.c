@@ -331,11 +331,19 @@ void cio__conn_rearm(struct cio__conn *c)
             want |= c->rneed;
         if (c->wend > c->wpos)
             want |= c->wneed;
+        /* TLS: the handshake runs before connection_made (and holds
+         * data_received after start_tls) */
+        if (c->ops_ctx && !(c->flags & CIO__C_LOST) && cio__tls_handshaking(c))
+            want |= c->rneed;
         break;
     default:
         want = CIO_WRITABLE;
         break;
     }
+    /* A half-close waiting for the descriptor (TLS: its close_notify). */
+    if ((c->flags & (CIO__C_SHUT_WANT | CIO__C_SHUT_DONE)) == CIO__C_SHUT_WANT &&
+        c->wend == c->wpos && c->mode != CIO__CONN_CONNECTING)
+        want |= c->wneed;
     if (want != c->armed) {
         c->armed = (uint8_t)want;
         cio__nfd_arm(&c->nfd, want);
@@ -633,7 +641,10 @@ void cio__conn_progress(struct cio__conn *c)
         int rc = c->ops->shutdown(c);
         if (rc == 0) {
             c->flags |= CIO__C_SHUT_DONE;
-        } else if (rc != -EAGAIN) {
+        } else if (rc == -EAGAIN) {
+            /* (TLS: close_notify) wait for the direction, not a loop */
+            cio__nfd_clear(&c->nfd, c->wneed);
+        } else {
             cio__conn_write_failed(c, rc);
             return;
         }

@@ -275,6 +275,29 @@ int cio__tls_attach(struct cio__conn *c, const cio_tls_config *cfg, const char *
  * cio/tls.h (the thread's cio_tls_last_error() set), -ETIMEDOUT,
  * -ECANCELED. May suspend. */
 int cio__tls_handshake(struct cio__conn *c);
+/* The TLS fields of stream options (copied as cio__opts_copy does). */
+int cio__tls_options(const cio_stream_options *opts, const cio_tls_config **tls,
+                     const char **server_name);
+/* Another reference on cfg (a server's); cio_tls_config_free drops it. */
+void cio__tls_config_ref(const cio_tls_config *cfg);
+/* TLS was attached and its handshake did not complete (running, failed,
+ * or the connection closed before it ended). */
+bool cio__tls_unfinished(const struct cio__conn *c);
+/* TLS is attached and its handshake neither done nor failed. */
+bool cio__tls_handshaking(const struct cio__conn *c);
+/* One step of the handshake from the loop (transports), under the
+ * configuration's handshake_timeout (a loop timer, started by the first
+ * step; when it fires, the transport fails with -ETIMEDOUT). Returns 0
+ * once done, -EAGAIN (wait for c->rneed), or the TLS error. */
+int cio__tls_drive(struct cio__conn *c);
+/* cio_transport_start_tls's future (TLS takes the reference): completed
+ * with 0 by the handshake's end, with its error when the connection
+ * closes first. */
+int cio__tls_set_future(struct cio__conn *c, cio_future *f);
+/* kTLS sends for c: cio_stream_sendfile uses cio__tls_sendfile
+ * (SSL_sendfile; returns bytes, -EAGAIN with c->wneed, or -errno). */
+bool cio__tls_ktls_send(const struct cio__conn *c);
+ssize_t cio__tls_sendfile(struct cio__conn *c, int fd, off_t off, size_t n);
 
 /* transport.c: the connection's events while it is a transport, and the
  * queued dispatch. */

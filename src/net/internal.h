@@ -215,6 +215,37 @@ int cio__sock_open(const cio_addr *addr, const cio_socket_options *opts, int *fd
  * (a task only). */
 int cio__sock_connect(int s, const cio_addr *addr, int (*wait)(void *arg), void *arg);
 
+/* ---- Connecting by name (connect.c) -------------------------------------- */
+/* The most addresses one connect-by-name tries (the resolver's answer is
+ * cut there). */
+#define CIO__CONNECT_MAX 16
+/* The Happy Eyeballs engine (RFC 8305) over addrs[0..n) (1 <= n <=
+ * CIO__CONNECT_MAX), tried in the order given: the first attempt starts at
+ * once, the next after sopts->attempt_delay (0: 0.25 s; INFINITY: only
+ * when the one before failed) or at once when an attempt fails; the first
+ * connection made wins and the others are closed before this returns.
+ * Addresses of another family than sopts->local's are skipped. opts gives
+ * the stream's marks (no TLS here). On 0, *out is a plain stream. Returns
+ * 0, -EINVAL, -E2BIG, -EPERM outside a task, the task's -ECANCELED /
+ * -ETIMEDOUT, -ENOMEM, or when every attempt failed the last one's error
+ * (an error that only says the family or network is unusable from here,
+ * -ENETUNREACH, -EADDRNOTAVAIL, -EAFNOSUPPORT, gives way to any other). No
+ * descriptor is left open on error. May suspend. For the tests and
+ * cio_stream_connect_name. */
+int cio__connect_addrs(const cio_addr *addrs, size_t n, const cio_socket_options *sopts,
+                       const cio_stream_options *opts, cio_stream **out);
+/* Reorders addrs[0..n) for Happy Eyeballs: IPv6 first (when any), then the
+ * families alternate, each in its given order (RFC 8305, section 4, with a
+ * First Address Family Count of 1). Never suspends. */
+void cio__connect_order(cio_addr *addrs, size_t n);
+/* cio_stream_to_transport whose connection_made completes fut (may be
+ * NULL) as cio_transport_connect's future: with 0 or connection_made's
+ * error; fut cancelled before connection_made ran aborts the transport
+ * and no callback is called (transport.c, for
+ * cio_transport_connect_name). Returns as cio_stream_to_transport. */
+int cio__stream_to_transport_connect(cio_stream *s, const cio_protocol *proto, void *arg,
+                                     cio_future *fut, cio_transport **out);
+
 /* ---- Watching a connection (stream.c, transport.c) -----------------------
  * For servers (server.c), which hand each connection to a handler task or
  * a protocol and must know when it stops being theirs without touching a

@@ -45,6 +45,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cio/tls.h>
+
 #include "../common/opts.h"
 #include "conn.h"
 #include "internal.h"
@@ -202,7 +204,11 @@ static int conn_main(void *arg, void **result)
 {
     struct srv_conn *c = arg;
     cio_server *srv = c->srv;
-    int rc = srv->handler(c->stream, srv->arg);
+    /* TLS: the handshake first (handshake_timeout, the task's deadline);
+     * a connection whose handshake fails is closed without the handler. */
+    int rc = srv->stopts.tls ? cio__tls_handshake((struct cio__conn *)c->stream) : 0;
+    if (rc == 0)
+        rc = srv->handler(c->stream, srv->arg);
     if (c->stream) {
         cio_stream *s = c->stream;
         cio__stream_watch(s, NULL, NULL);
@@ -504,6 +510,9 @@ static int server_new(const cio_addr *addr, const cio_server_options *opts,
     if ((rc = cio__nfd_open(&srv->nfd, loop, srv->lfd)) < 0)
         goto fail;
     srv_arm(srv, true);
+    /* The server's own reference on its TLS configuration. */
+    if (srv->stopts.tls)
+        cio__tls_config_ref(srv->stopts.tls);
     *out = srv;
     return 0;
 
@@ -548,6 +557,7 @@ static void srv_finish(cio_server *srv)
     if (srv->grace_timer)
         cio_timer_cancel(srv->loop, srv->grace_timer);
     cio_future *closed = srv->closed;
+    cio_tls_config_free((cio_tls_config *)srv->stopts.tls);
     free(srv->task_name);
     free(srv);
     cio_future_set_result(closed, NULL, NULL);

@@ -3,6 +3,7 @@
  * Every suspending call enters the connection (a task count and a ref), so
  * that a close or abort by another task while this one waits leaves the
  * memory alive until it has returned, with the closer's error. */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -60,11 +61,18 @@ int cio_stream_new(int fd, const cio_stream_options *opts, cio_stream **out)
         *out = NULL;
     if (fd < 0 || !out)
         return -EINVAL;
+    const cio_tls_config *tls;
+    const char *name;
+    int rc = cio__tls_options(opts, &tls, &name);
+    if (rc)
+        return rc;
+    if (tls)
+        return -EINVAL; /* a stream upgrades with cio_stream_start_tls */
     cio_loop *loop = cio_current_loop();
     if (!loop)
         return -EPERM;
     struct cio__conn *c;
-    int rc = cio__conn_new(loop, fd, opts, &c);
+    rc = cio__conn_new(loop, fd, opts, &c);
     if (rc)
         return rc;
     *out = (cio_stream *)c;
@@ -78,10 +86,22 @@ int cio__stream_new_accepted(cio_loop *loop, int fd, const cio_stream_options *o
         *out = NULL;
     if (!loop || fd < 0 || !out)
         return -EINVAL;
-    struct cio__conn *c;
-    int rc = cio__conn_new_kind(loop, fd, opts, CIO__CONN_NB_SOCKET, &c);
+    const cio_tls_config *tls;
+    const char *name;
+    int rc = cio__tls_options(opts, &tls, &name);
     if (rc)
         return rc;
+    struct cio__conn *c;
+    rc = cio__conn_new_kind(loop, fd, opts, CIO__CONN_NB_SOCKET, &c);
+    if (rc)
+        return rc;
+    /* A server's TLS: the handshake runs in the connection's task. */
+    if (tls && (rc = cio__tls_attach(c, tls, name, 0)) != 0) {
+        cio__nfd_close(&c->nfd);
+        c->nfd.fd = -1; /* the caller keeps fd */
+        cio__conn_close(c, false, -EBADF);
+        return rc;
+    }
     *out = (cio_stream *)c;
     return 0;
 }
@@ -109,6 +129,11 @@ int cio_stream_connect(const cio_addr *addr, const cio_socket_options *sopts,
     int rc = cio__conn_set_opts(&h, &l, &lim, opts);
     if (rc)
         return rc;
+    const cio_tls_config *tls;
+    const char *name;
+    rc = cio__tls_options(opts, &tls, &name);
+    if (rc)
+        return rc;
     int fd;
     rc = cio__sock_open(addr, sopts, &fd);
     if (rc)
@@ -122,6 +147,15 @@ int cio_stream_connect(const cio_addr *addr, const cio_socket_options *sopts,
         return rc;
     }
     rc = cio__sock_connect(fd, addr, connect_wait, c);
+    if (!rc && tls) {
+        int family = addr->u.sa.sa_family;
+        uint16_t port = family == AF_INET    ? ntohs(addr->u.in4.sin_port)
+                        : family == AF_INET6 ? ntohs(addr->u.in6.sin6_port)
+                                             : 0;
+        rc = cio__tls_attach(c, tls, name, port);
+        if (!rc)
+            rc = cio__tls_handshake(c);
+    }
     if (rc) {
         cio__conn_close(c, false, rc);
         return rc;
@@ -582,7 +616,9 @@ ssize_t cio_stream_sendfile(cio_stream *s, int file_fd, off_t offset, size_t cou
         return r;
     }
     size_t sent = 0;
-    bool fallback = !can_sendfile(c);
+    /* TLS: SSL_sendfile where the kernel encrypts (kTLS), else the copy. */
+    bool ktls = c->ops_ctx && cio__tls_ktls_send(c);
+    bool fallback = !can_sendfile(c) && !ktls;
     c->flags |= CIO__C_SENDFILE;
     off_t off = offset;
     while (!fallback && sent < count) {
@@ -596,7 +632,25 @@ ssize_t cio_stream_sendfile(cio_stream *s, int file_fd, off_t offset, size_t cou
         }
         if (c->nfd.ready & CIO_WRITABLE) {
             size_t n = count - sent < (1u << 30) ? count - sent : (1u << 30);
-            ssize_t w = sendfile(c->nfd.fd, file_fd, &off, n);
+            ssize_t w;
+            if (ktls) {
+                w = cio__tls_sendfile(c, file_fd, off, n);
+                if (w > 0) {
+                    off += w;
+                } else if (w == -EAGAIN) {
+                    cio__nfd_clear(&c->nfd, c->wneed);
+                    r = cio__conn_wait_write(c, CIO__WAIT_WRITABLE);
+                    if (r)
+                        break;
+                    continue;
+                } else if (w < 0) {
+                    r = w;
+                    cio__conn_write_failed(c, (int)r);
+                    break;
+                }
+            } else {
+                w = sendfile(c->nfd.fd, file_fd, &off, n);
+            }
             if (w > 0) {
                 sent += (size_t)w;
                 continue;
@@ -746,4 +800,31 @@ int cio_stream_set_water(cio_stream *s, size_t high, size_t low)
     c->low = low;
     cio__conn_progress(c);
     return 0;
+}
+
+int cio_stream_start_tls(cio_stream *s, const cio_tls_config *cfg, const char *server_name)
+{
+    if (!s || !cfg)
+        return -EINVAL;
+    struct cio__conn *c = C(s);
+    int rc = enter(c);
+    if (rc)
+        return rc;
+    if (c->ntasks > 1 || (c->flags & CIO__C_READING)) {
+        leave(c);
+        return -EBUSY;
+    }
+    if (c->ops_ctx || !(c->flags & CIO__C_SOCKET) || (c->flags & CIO__C_CLOSED)) {
+        leave(c);
+        return -EINVAL;
+    }
+    c->flags |= CIO__C_READING;
+    /* What was written before goes in the clear, all of it, first. */
+    rc = cio__conn_wait_write(c, CIO__WAIT_FLUSH);
+    if (!rc && !(c->flags & CIO__C_CLOSED))
+        rc = cio__tls_attach(c, cfg, server_name, 0);
+    if (!rc)
+        rc = cio__tls_handshake(c);
+    leave_reader(c);
+    return rc;
 }

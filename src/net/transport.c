@@ -8,6 +8,7 @@
  * that a transport closed, aborted or handed to a stream inside a callback
  * stays valid until the callback returned. connection_lost is called once,
  * and last, for every connection_made. */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -147,8 +148,39 @@ static void deliver(struct cio__conn *c, char *buf, size_t len)
     c->proto->data_received((cio_transport *)c, buf, len, c->ctx);
 }
 
+/* TLS: drives a transport's handshake from the loop (before
+ * connection_made, or while start_tls holds data_received). Returns true
+ * while it is still running or the transport was lost by it; its end
+ * schedules connection_made (or the reading) itself. */
+static bool tls_busy(struct cio__conn *c)
+{
+    if (!c->ops_ctx || !cio__tls_handshaking(c))
+        return false;
+    if (cio__conn_wlen(c))
+        cio__conn_flush(c); /* bytes to send in the clear first (start_tls) */
+    if (!live(c))
+        return true;
+    if (!cio__tls_handshaking(c))
+        return false;
+    int rc = cio__tls_drive(c);
+    if (rc == 0)
+        return false;
+    if (rc == -EAGAIN) {
+        cio__nfd_clear(&c->nfd, c->rneed);
+        cio__conn_rearm(c);
+        return true;
+    }
+    if (live(c))
+        lose(c, rc, false);
+    return true;
+}
+
 static void do_read(struct cio__conn *c)
 {
+    if (c->ops_ctx && cio__tls_handshaking(c)) {
+        tls_busy(c);
+        return;
+    }
     /* Bytes and an end a stream saw before it became this transport are
      * delivered even though the socket is at its end. */
     if (!live(c) || !(c->flags & CIO__C_MADE) || (c->flags & (CIO__C_RPAUSED | CIO__C_CLOSING)))
@@ -214,8 +246,13 @@ static void do_read(struct cio__conn *c)
 
 void cio__transport_on_event(struct cio__conn *c, int events)
 {
+    if (c->ops_ctx && live(c) && cio__tls_handshaking(c) && tls_busy(c))
+        return;
     if ((events & (c->wneed | CIO_IOERR)) && cio__conn_wlen(c))
         cio__conn_flush(c);
+    else if ((events & (c->wneed | CIO_IOERR)) &&
+             (c->flags & (CIO__C_SHUT_WANT | CIO__C_SHUT_DONE)) == CIO__C_SHUT_WANT)
+        cio__conn_progress(c); /* a half-close that waited (TLS) */
     if (live(c) && (events & (c->rneed | CIO_IOERR)))
         do_read(c);
 }
@@ -233,6 +270,11 @@ static void dispatch(void *arg)
          * owner; its done callback (queued, c->connect_fut still set) ends
          * the attempt, and connection_made must not run meanwhile. */
         if ((p & CIO__P_MADE) && c->connect_fut && cio_future_is_done(c->connect_fut))
+            p &= (uint8_t)~CIO__P_MADE;
+        /* TLS: connection_made waits for the handshake, whose end
+         * schedules it again. */
+        if ((p & CIO__P_MADE) && !(c->flags & CIO__C_MADE) && c->ops != &cio__conn_sock_ops &&
+            (live(c) ? tls_busy(c) : cio__tls_unfinished(c)))
             p &= (uint8_t)~CIO__P_MADE;
         if ((p & CIO__P_MADE) && !(c->flags & CIO__C_MADE)) {
             int rc = 0;
@@ -308,10 +350,21 @@ static int transport_new(cio_loop *loop, int fd, const cio_stream_options *opts,
         *out = NULL;
     if (!loop || fd < 0 || !proto || !proto->data_received || !out || cio_loop_is_closed(loop))
         return -EINVAL;
-    struct cio__conn *c;
-    int rc = cio__conn_new_kind(loop, fd, opts, kind, &c);
+    const cio_tls_config *tls;
+    const char *name;
+    int rc = cio__tls_options(opts, &tls, &name);
     if (rc)
         return rc;
+    struct cio__conn *c;
+    rc = cio__conn_new_kind(loop, fd, opts, kind, &c);
+    if (rc)
+        return rc;
+    if (tls && (rc = cio__tls_attach(c, tls, name, 0)) != 0) {
+        cio__nfd_close(&c->nfd);
+        c->nfd.fd = -1; /* the caller keeps fd */
+        cio__conn_close(c, false, -EBADF);
+        return rc;
+    }
     c->mode = CIO__CONN_TRANSPORT;
     c->proto = proto;
     c->ctx = arg;
@@ -355,6 +408,11 @@ int cio_transport_connect(cio_loop *loop, const cio_addr *addr, const cio_socket
     rc = cio__conn_set_opts(&h, &l, &lim, opts);
     if (rc)
         return rc;
+    const cio_tls_config *tls;
+    const char *name;
+    rc = cio__tls_options(opts, &tls, &name);
+    if (rc)
+        return rc;
     int family = addr->u.sa.sa_family;
     if (family != AF_INET && family != AF_INET6 && family != AF_UNIX)
         return -EINVAL;
@@ -385,6 +443,16 @@ int cio_transport_connect(cio_loop *loop, const cio_addr *addr, const cio_socket
     }
     c->proto = proto;
     c->ctx = arg;
+    if (tls) {
+        uint16_t port = family == AF_INET    ? ntohs(addr->u.in4.sin_port)
+                        : family == AF_INET6 ? ntohs(addr->u.in6.sin6_port)
+                                             : 0;
+        rc = cio__tls_attach(c, tls, name, port);
+        if (rc) {
+            cio__conn_close(c, false, -EBADF);
+            return rc;
+        }
+    }
     if (out) {
         rc = cio_future_new(loop, &c->connect_fut);
         if (!rc)
@@ -588,9 +656,59 @@ int cio_stream_to_transport(cio_stream *s, const cio_protocol *proto, void *arg,
     return 0;
 }
 
+int cio__stream_to_transport_connect(cio_stream *s, const cio_protocol *proto, void *arg,
+                                     cio_future *fut, cio_transport **out)
+{
+    if (!fut)
+        return cio_stream_to_transport(s, proto, arg, out);
+    if (!s || cio_future_is_done(fut))
+        return -EINVAL;
+    struct cio__conn *c = T(s);
+    int rc = cio_future_add_done_callback(fut, connect_done_cb, c);
+    if (rc)
+        return rc;
+    rc = cio_stream_to_transport(s, proto, arg, out);
+    if (rc) {
+        cio_future_remove_done_callback(fut, connect_done_cb, c);
+        return rc;
+    }
+    c->connect_fut = cio_future_ref(fut);
+    return 0;
+}
+
 void cio__transport_watch(cio_transport *t, void (*gone)(void *arg), void *arg)
 {
     struct cio__conn *c = T(t);
     c->gone = gone;
     c->gone_arg = gone ? arg : NULL;
+}
+
+int cio_transport_start_tls(cio_transport *t, const cio_tls_config *cfg, const char *server_name,
+                            cio_future **out)
+{
+    if (out)
+        *out = NULL;
+    if (!t || !cfg)
+        return -EINVAL;
+    struct cio__conn *c = T(t);
+    if (!live(c) || (c->flags & (CIO__C_CLOSING | CIO__C_CLOSED)) || c->ops_ctx)
+        return -EINVAL;
+    cio_future *f = NULL;
+    int rc;
+    if (out && (rc = cio_future_new(c->nfd.loop, &f)) != 0)
+        return rc;
+    rc = cio__tls_attach(c, cfg, server_name, 0);
+    if (rc) {
+        if (f)
+            cio_future_unref(f);
+        return rc;
+    }
+    if (f) {
+        cio__tls_set_future(c, cio_future_ref(f));
+        *out = f;
+    }
+    /* The handshake starts from the loop (no callback from inside). */
+    cio__transport_schedule(c, CIO__P_READ);
+    cio__conn_rearm(c);
+    return 0;
 }
