@@ -28,12 +28,13 @@ static const char *const records[] = {
     NULL,
 };
 
-/* A resolver on the local dnsmasq, no search list, small timeouts. */
+/* A resolver on the local dnsmasq, no search list; a lost datagram is
+ * sent again after a second. */
 static cio_resolver *local_resolver(void)
 {
     cio_resolver *r = NULL;
     EXPECT_OK(cio_resolver_new(
-        &CIO_RESOLVER_OPTIONS(.servers = dns.servers, .search = "", .timeout = 2, .tries = 3),
+        &CIO_RESOLVER_OPTIONS(.servers = dns.servers, .search = "", .timeout = 1, .tries = 10),
         &r));
     EXPECT_TRUE(r != NULL);
     return r;
@@ -726,6 +727,82 @@ static int rcode_main(void *arg, void **res)
     return 0;
 }
 TEST(answer_codes) { run(rcode_main, NULL); }
+
+/* ---- several servers: the next one is asked when one fails --------------------- */
+
+static struct fake *fake_start(const char *ip, int rcode, cio_task **t, char *addr, size_t len)
+{
+    static struct fake fakes[4];
+    static int nf;
+    struct fake *f = &fakes[nf++ % 4];
+    *f = (struct fake){NULL, rcode};
+    cio_addr any, local;
+    EXPECT_OK(cio_addr_ip(ip, 0, &any));
+    if (cio_udp_new(&any, NULL, &f->u) != 0)
+        return NULL; /* no IPv6 here */
+    EXPECT_OK(cio_udp_local(f->u, &local));
+    EXPECT_OK(cio_addr_format(&local, addr, len));
+    EXPECT_OK(cio_spawn(fake_server, f, t));
+    return f;
+}
+
+static void fake_stop(struct fake *f, cio_task *t)
+{
+    EXPECT_OK(cio_future_cancel(t));
+    EXPECT_ERR(-ECANCELED, cio_await(t, NULL));
+    cio_future_unref(t);
+    EXPECT_OK(cio_udp_close(f->u));
+}
+
+static int failover_main(void *arg, void **res)
+{
+    (void)arg, (void)res;
+    cio_addr a[2];
+    char dead[32], servers[2 * CIO_ADDR_STRLEN + 8], f1[CIO_ADDR_STRLEN], f2[CIO_ADDR_STRLEN];
+    close(silent_server(dead, sizeof dead)); /* nobody listens: refused */
+    cio_resolver *r = NULL;
+    /* A refused server first, then dnsmasq. */
+    snprintf(servers, sizeof servers, "%s,%s", dead, dns.servers);
+    EXPECT_OK(cio_resolver_new(&CIO_RESOLVER_OPTIONS(.servers = servers, .search = "",
+                                                     .timeout = 5, .tries = 2),
+                               &r));
+    EXPECT_EQ(1, cio_dns_resolve(r, "four.test", 1, AF_INET, a, 2));
+    expect_addr(&a[0], "127.0.0.5:1");
+    cio_resolver_free(r);
+    /* A server answering SERVFAIL first, then dnsmasq. */
+    cio_task *t1, *t2;
+    struct fake *s1 = fake_start("127.0.0.1", 2, &t1, f1, sizeof f1);
+    snprintf(servers, sizeof servers, "%s,%s", f1, dns.servers);
+    EXPECT_OK(cio_resolver_new(&CIO_RESOLVER_OPTIONS(.servers = servers, .search = "",
+                                                     .timeout = 5, .tries = 2),
+                               &r));
+    EXPECT_EQ(1, cio_dns_resolve(r, "four.test", 1, AF_INET, a, 2));
+    expect_addr(&a[0], "127.0.0.5:1");
+    cio_resolver_free(r);
+    /* Two servers answering SERVFAIL: c-ares 1.18 says refused. */
+    struct fake *s2 = fake_start("127.0.0.1", 2, &t2, f2, sizeof f2);
+    snprintf(servers, sizeof servers, "%s,%s", f1, f2);
+    EXPECT_OK(cio_resolver_new(&CIO_RESOLVER_OPTIONS(.servers = servers, .search = "",
+                                                     .timeout = 5, .tries = 1),
+                               &r));
+    EXPECT_ERR(-ECONNREFUSED, cio_dns_resolve(r, "four.test", 1, AF_INET, a, 2));
+    cio_resolver_free(r);
+    fake_stop(s2, t2);
+    fake_stop(s1, t1);
+    /* An IPv6 server ("[::1]:PORT"), if this host has IPv6. */
+    struct fake *s6 = fake_start("::1", 3, &t1, f1, sizeof f1);
+    if (s6) {
+        EXPECT_TRUE(f1[0] == '[');
+        EXPECT_OK(cio_resolver_new(&CIO_RESOLVER_OPTIONS(.servers = f1, .search = "",
+                                                         .timeout = 5, .tries = 1),
+                                   &r));
+        EXPECT_ERR(-ENOENT, cio_dns_resolve(r, "four.test", 1, AF_INET6, a, 2));
+        cio_resolver_free(r);
+        fake_stop(s6, t1);
+    }
+    return 0;
+}
+TEST(several_servers) { run(failover_main, NULL); }
 
 /* ---- a late answer to an abandoned lookup, while another is active --------- */
 
