@@ -14,7 +14,9 @@
  *             cio__sock_* helpers.
  *   conn.c    struct cio__conn: the one connection object behind both a
  *   stream.c  cio_stream and a cio_transport (its buffers, its byte-moving
- *   transport.c ops, which TLS will replace), the buffer pool.
+ *   transport.c ops, which TLS replaces), the buffer pool.
+ *   tls.c     cio_tls_config_* (OpenSSL), the TLS ops of a connection,
+ *             its handshake, STARTTLS, cio_*_tls_info / cio_*_ssl.
  *   server.c  cio_server_*.
  *   udp.c     cio_udp_*.
  *   process.c cio_process_*.
