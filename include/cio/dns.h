@@ -99,8 +99,9 @@ typedef void (*cio_dns_cb)(int status, const cio_addr *addrs, size_t n, void *ar
 /* Starts resolving host for port on r's loop (r NULL: the current loop's
  * default) and calls cb with the answer. *out (may be NULL) receives the
  * query, valid until cb is called or cio_dns_cancel. Returns 0 (started;
- * cb will be called), -EINVAL, -EPERM (no current loop), -ENOMEM. Call it
- * on the loop's thread. Never suspends. */
+ * cb will be called), -EINVAL, -EPERM (r NULL and no loop running),
+ * -ENOMEM. Call it on the loop's thread (r's loop need not be running).
+ * Never suspends. */
 CIO_API int cio_dns_resolve_cb(cio_resolver *r, const char *host, uint16_t port, int family,
                                cio_dns_cb cb, void *arg, cio_dns_query **out);
 

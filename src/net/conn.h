@@ -20,7 +20,7 @@
  *
  * Byte moving goes through c->ops (struct cio__conn_ops), which the plain
  * socket/pipe implementation fills with recv/send (MSG_NOSIGNAL) or
- * read/write. TLS (next issue) slots in underneath by replacing the ops
+ * read/write. TLS (tls.c) slots in underneath by replacing the ops
  * and keeping its state in c->ops_ctx: an op that cannot go on until the
  * descriptor is ready in the OTHER direction (a TLS read that must first
  * send a handshake record, a write waiting for a renegotiation read)

@@ -6,8 +6,7 @@
  * (ares_set_socket_functions): non-blocking and close-on-exec from the
  * start. A socket c-ares reports through its state callback gets an edge
  * registration (struct cio__nfd, opened lazily: it enters the backend at
- * its first arm, so the short-lived sockets c-ares opens to sort
- * addresses never cost an epoll_ctl) kept for the socket's whole life:
+ * its first arm) kept for the socket's whole life:
  * the channel has ARES_FLAG_STAYOPEN, so its UDP socket is reused by
  * every query and the registration is made once. c-ares expects
  * level-triggered readiness; the registration is edge-triggered. So our
@@ -40,7 +39,17 @@
  * it, or from a queued callback when it completed inside a call of ours
  * (an /etc/hosts hit, a numeric host, a cancellation), never inside the
  * caller's call and never inside c-ares. Lookup states come from a free
- * list: no allocation per lookup beyond c-ares' own. */
+ * list: no allocation per lookup beyond c-ares' own.
+ *
+ * What c-ares is not asked to do. It would read /etc/hosts at every
+ * lookup and connect a UDP socket per address of every answer to sort
+ * them (RFC 6724): nine system calls a lookup besides the query's two.
+ * Here /etc/hosts is kept in memory (read again when it changed, looked
+ * at once a second at most), c-ares gets lookups "b" and ARES_AI_NOSORT,
+ * and answers of two addresses or more are sorted here, the same way. So
+ * is "localhost" (RFC 6761), which c-ares 1.18 answers from the file only.
+ * Reverse lookups send their PTR query with ares_query: ares_gethostbyaddr
+ * reports every failure, a timeout too, as ARES_ENOTFOUND. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <math.h>
@@ -76,8 +85,6 @@ struct cio_dns_query {
     cio_resolver *r;
     uint8_t state, kind;
     uint16_t port;
-    int family;     /* forward lookups: the family asked */
-    bool localhost; /* "localhost" or a name under it (RFC 6761) */
     /* K_TASK / K_REVERSE: the waiting task's future and its buffers
      * (NULL once abandoned). */
     cio_future *fut;
@@ -773,9 +780,9 @@ static size_t count_nodes(const struct ares_addrinfo *ai)
 }
 
 /* RFC 6761: "localhost" and the names under it are the loopback
- * addresses, also when /etc/hosts does not say so (c-ares 1.18 never asks
- * a server for them, and answers them only from the file). ::1 first, as
- * RFC 6724 sorts them. */
+ * addresses, also when /etc/hosts does not say so; they are never sent to
+ * a server (c-ares 1.18 would not send them either, and fail). ::1 first,
+ * as RFC 6724 sorts them. */
 static size_t loopback(int family, uint16_t port, cio_addr *out, size_t max)
 {
     size_t n = 0;
@@ -846,23 +853,6 @@ static void ai_done(void *arg, int status, int timeouts, struct ares_addrinfo *a
     }
     r->active--;
     int rc = map_status(status);
-    if (rc < 0 && rc != -ECANCELED && q->localhost) {
-        if (ai)
-            ares_freeaddrinfo(ai);
-        ai = NULL;
-        if (q->kind == K_TASK) {
-            rc = (int)loopback(q->family, q->port, q->out, q->max);
-            if (!r->loop_gone)
-                complete(q->fut, rc);
-            q_put(r, q);
-            return;
-        }
-        q->status = (int)loopback(q->family, q->port, q->two, 2);
-        q->res = q->two;
-        q->state = Q_DONE;
-        done_push(r, q);
-        return;
-    }
     if (q->kind == K_TASK) {
         if (rc == 0) {
             size_t total = count_nodes(ai), n;
@@ -1332,9 +1322,8 @@ void cio__dns_loop_end(struct cio_resolver *r)
 }
 
 /* The resolver to use on the running loop: r, or the loop's default. */
-static int pick(cio_resolver **rp)
+static int pick_on(cio_loop *loop, cio_resolver **rp)
 {
-    cio_loop *loop = cio__running_loop();
     if (!loop)
         return -EPERM;
     if (*rp) {
@@ -1342,6 +1331,8 @@ static int pick(cio_resolver **rp)
             return -EINVAL;
         return 0;
     }
+    if (cio__loop_closed(loop))
+        return -EINVAL;
     struct cio__net *net = cio__net_get(loop);
     if (!net)
         return -ENOMEM;
@@ -1354,6 +1345,9 @@ static int pick(cio_resolver **rp)
     *rp = net->dns;
     return 0;
 }
+
+/* The resolver to use on the running loop: r, or the loop's default. */
+static int pick(cio_resolver **rp) { return pick_on(cio__running_loop(), rp); }
 
 /* ---- Lookups ---------------------------------------------------------------------------- */
 
@@ -1402,8 +1396,6 @@ static void start_ai(cio_resolver *r, struct cio_dns_query *q, const char *host,
     memset(&h, 0, sizeof h);
     h.ai_family = family;
     h.ai_flags = ARES_AI_NOSORT; /* sorted here, when there is more than one */
-    q->family = family;
-    q->localhost = is_localhost(host);
     q->state = Q_ACTIVE;
     r->active++;
     r->inflight++;
@@ -1471,11 +1463,19 @@ int cio_dns_resolve(cio_resolver *r, const char *host, uint16_t port, int family
 int cio_dns_resolve_cb(cio_resolver *r, const char *host, uint16_t port, int family,
                        cio_dns_cb cb, void *arg, cio_dns_query **out)
 {
+    /* r's loop, or the running one's default (r NULL). */
+    cio_loop *loop = r ? r->loop : cio__running_loop();
+    return cio__dns_resolve_cb_on(loop, r, host, port, family, cb, arg, out);
+}
+
+int cio__dns_resolve_cb_on(cio_loop *loop, cio_resolver *r, const char *host, uint16_t port,
+                           int family, cio_dns_cb cb, void *arg, cio_dns_query **out)
+{
     if (out)
         *out = NULL;
     if (!host || !cb || !family_ok(family))
         return -EINVAL;
-    int rc = pick(&r);
+    int rc = pick_on(loop, &r);
     if (rc)
         return rc;
     struct cio_dns_query *q = q_get(r);

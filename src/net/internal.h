@@ -14,7 +14,9 @@
  *             cio__sock_* helpers.
  *   conn.c    struct cio__conn: the one connection object behind both a
  *   stream.c  cio_stream and a cio_transport (its buffers, its byte-moving
- *   transport.c ops, which TLS will replace), the buffer pool.
+ *   transport.c ops, which TLS replaces), the buffer pool.
+ *   tls.c     cio_tls_config_* (OpenSSL), the TLS ops of a connection,
+ *             its handshake, STARTTLS, cio_*_tls_info / cio_*_ssl.
  *   server.c  cio_server_*.
  *   udp.c     cio_udp_*.
  *   process.c cio_process_*.
@@ -60,6 +62,14 @@ struct cio__net {
 /* Ends the loop's default resolver (dns.c): its lookups end with
  * -ECANCELED, callbacks called from here, as the loop is closed. */
 void cio__dns_loop_end(struct cio_resolver *r);
+struct cio_dns_query;
+/* cio_dns_resolve_cb on loop (which need not be running; r NULL: loop's
+ * default resolver), for callers given a loop (cio_transport_connect_name).
+ * Loop thread. Same returns as cio_dns_resolve_cb (-EPERM: loop NULL). */
+int cio__dns_resolve_cb_on(cio_loop *loop, struct cio_resolver *r, const char *host,
+                           uint16_t port, int family,
+                           void (*cb)(int status, const cio_addr *addrs, size_t n, void *arg),
+                           void *arg, struct cio_dns_query **out);
 
 /* The net state of the running loop / of loop, made on first use (NULL:
  * out of memory, or no loop). Loop thread only. */

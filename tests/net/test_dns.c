@@ -15,6 +15,7 @@
 #include "test.h"
 #include "net/dnsmasq_util.h"
 #include "loop/internal.h" /* cio__io_ctl_count */
+#include "net/internal.h"  /* cio__dns_resolve_cb_on */
 
 static struct test_dnsmasq dns;
 
@@ -25,15 +26,18 @@ static const char *const records[] = {
     "--host-record=two.test,127.0.0.7",
     "--host-record=two.test,127.0.0.8",
     "--host-record=short.example.test,127.0.0.9",
+    "--host-record=lo.test,127.0.0.1,::1",
+    "--host-record=ula.test,127.0.0.7,fd00::7",
     NULL,
 };
 
-/* A resolver on the local dnsmasq, no search list, small timeouts. */
+/* A resolver on the local dnsmasq, no search list; a lost datagram is
+ * sent again after a second. */
 static cio_resolver *local_resolver(void)
 {
     cio_resolver *r = NULL;
     EXPECT_OK(cio_resolver_new(
-        &CIO_RESOLVER_OPTIONS(.servers = dns.servers, .search = "", .timeout = 2, .tries = 3),
+        &CIO_RESOLVER_OPTIONS(.servers = dns.servers, .search = "", .timeout = 1, .tries = 10),
         &r));
     EXPECT_TRUE(r != NULL);
     return r;
@@ -102,7 +106,23 @@ static int families_main(void *arg, void **res)
     expect_addr(&a[0], "127.0.0.6:7");
     EXPECT_EQ(1, cio_dns_resolve(r, "both.test", 7, AF_INET6, a, 8));
     expect_addr(&a[0], "[::6]:7");
-    /* max drops the rest */
+    /* RFC 6724: ::1 (precedence 50) before 127.0.0.1 (35) when this host
+     * can reach ::1; a ULA with no route after 127.0.0.7 either way. */
+    EXPECT_EQ(2, cio_dns_resolve(r, "lo.test", 1, AF_UNSPEC, a, 8));
+    int s6 = socket(AF_INET6, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    struct sockaddr_in6 lo6 = {.sin6_family = AF_INET6, .sin6_port = htons(9),
+                               .sin6_addr = IN6ADDR_LOOPBACK_INIT};
+    bool v6ok = s6 >= 0 && connect(s6, (struct sockaddr *)&lo6, sizeof lo6) == 0;
+    if (s6 >= 0)
+        close(s6);
+    expect_addr(&a[0], v6ok ? "[::1]:1" : "127.0.0.1:1");
+    expect_addr(&a[1], v6ok ? "127.0.0.1:1" : "[::1]:1");
+    EXPECT_EQ(2, cio_dns_resolve(r, "ula.test", 1, AF_UNSPEC, a, 8));
+    expect_addr(&a[0], "127.0.0.7:1");
+    expect_addr(&a[1], "[fd00::7]:1");
+    /* max drops the rest, after sorting */
+    EXPECT_EQ(1, cio_dns_resolve(r, "lo.test", 1, AF_UNSPEC, a, 1));
+    expect_addr(&a[0], v6ok ? "[::1]:1" : "127.0.0.1:1");
     EXPECT_EQ(1, cio_dns_resolve(r, "both.test", 7, AF_UNSPEC, a, 1));
     /* two A records */
     EXPECT_EQ(2, cio_dns_resolve(r, "two.test", 1, AF_INET, a, 8));
@@ -727,6 +747,82 @@ static int rcode_main(void *arg, void **res)
 }
 TEST(answer_codes) { run(rcode_main, NULL); }
 
+/* ---- several servers: the next one is asked when one fails --------------------- */
+
+static struct fake *fake_start(const char *ip, int rcode, cio_task **t, char *addr, size_t len)
+{
+    static struct fake fakes[4];
+    static int nf;
+    struct fake *f = &fakes[nf++ % 4];
+    *f = (struct fake){NULL, rcode};
+    cio_addr any, local;
+    EXPECT_OK(cio_addr_ip(ip, 0, &any));
+    if (cio_udp_new(&any, NULL, &f->u) != 0)
+        return NULL; /* no IPv6 here */
+    EXPECT_OK(cio_udp_local(f->u, &local));
+    EXPECT_OK(cio_addr_format(&local, addr, len));
+    EXPECT_OK(cio_spawn(fake_server, f, t));
+    return f;
+}
+
+static void fake_stop(struct fake *f, cio_task *t)
+{
+    EXPECT_OK(cio_future_cancel(t));
+    EXPECT_ERR(-ECANCELED, cio_await(t, NULL));
+    cio_future_unref(t);
+    EXPECT_OK(cio_udp_close(f->u));
+}
+
+static int failover_main(void *arg, void **res)
+{
+    (void)arg, (void)res;
+    cio_addr a[2];
+    char dead[32], servers[2 * CIO_ADDR_STRLEN + 8], f1[CIO_ADDR_STRLEN], f2[CIO_ADDR_STRLEN];
+    close(silent_server(dead, sizeof dead)); /* nobody listens: refused */
+    cio_resolver *r = NULL;
+    /* A refused server first, then dnsmasq. */
+    snprintf(servers, sizeof servers, "%s,%s", dead, dns.servers);
+    EXPECT_OK(cio_resolver_new(&CIO_RESOLVER_OPTIONS(.servers = servers, .search = "",
+                                                     .timeout = 5, .tries = 2),
+                               &r));
+    EXPECT_EQ(1, cio_dns_resolve(r, "four.test", 1, AF_INET, a, 2));
+    expect_addr(&a[0], "127.0.0.5:1");
+    cio_resolver_free(r);
+    /* A server answering SERVFAIL first, then dnsmasq. */
+    cio_task *t1, *t2;
+    struct fake *s1 = fake_start("127.0.0.1", 2, &t1, f1, sizeof f1);
+    snprintf(servers, sizeof servers, "%s,%s", f1, dns.servers);
+    EXPECT_OK(cio_resolver_new(&CIO_RESOLVER_OPTIONS(.servers = servers, .search = "",
+                                                     .timeout = 5, .tries = 2),
+                               &r));
+    EXPECT_EQ(1, cio_dns_resolve(r, "four.test", 1, AF_INET, a, 2));
+    expect_addr(&a[0], "127.0.0.5:1");
+    cio_resolver_free(r);
+    /* Two servers answering SERVFAIL: c-ares 1.18 says refused. */
+    struct fake *s2 = fake_start("127.0.0.1", 2, &t2, f2, sizeof f2);
+    snprintf(servers, sizeof servers, "%s,%s", f1, f2);
+    EXPECT_OK(cio_resolver_new(&CIO_RESOLVER_OPTIONS(.servers = servers, .search = "",
+                                                     .timeout = 5, .tries = 1),
+                               &r));
+    EXPECT_ERR(-ECONNREFUSED, cio_dns_resolve(r, "four.test", 1, AF_INET, a, 2));
+    cio_resolver_free(r);
+    fake_stop(s2, t2);
+    fake_stop(s1, t1);
+    /* An IPv6 server ("[::1]:PORT"), if this host has IPv6. */
+    struct fake *s6 = fake_start("::1", 3, &t1, f1, sizeof f1);
+    if (s6) {
+        EXPECT_TRUE(f1[0] == '[');
+        EXPECT_OK(cio_resolver_new(&CIO_RESOLVER_OPTIONS(.servers = f1, .search = "",
+                                                         .timeout = 5, .tries = 1),
+                                   &r));
+        EXPECT_ERR(-ENOENT, cio_dns_resolve(r, "four.test", 1, AF_INET6, a, 2));
+        cio_resolver_free(r);
+        fake_stop(s6, t1);
+    }
+    return 0;
+}
+TEST(several_servers) { run(failover_main, NULL); }
+
 /* ---- a late answer to an abandoned lookup, while another is active --------- */
 
 struct holder {
@@ -924,6 +1020,24 @@ TEST(idle_resolver_not_live)
     EXPECT_OK(cio_loop_run_until_complete(loop, t));
     cio_future_unref(t);
     /* Nothing live: the resolver's socket is registered but not armed. */
+    test_drain(loop);
+    EXPECT_EQ(0, cio_loop_run_once(loop, CIO_RUN_NOWAIT));
+    /* The callback form on a resolver whose loop is not running (from
+     * plain code on its thread), and on a given loop's default. */
+    struct cbres c = {0}, d = {0};
+    c.inside = d.inside = true;
+    EXPECT_OK(cio_dns_resolve_cb(r, "four.test", 8, AF_INET, on_answer, &c, NULL));
+    EXPECT_OK(cio__dns_resolve_cb_on(loop, NULL, "::1", 9, AF_UNSPEC, on_answer, &d, NULL));
+    EXPECT_ERR(-EPERM, cio__dns_resolve_cb_on(NULL, NULL, "::1", 9, AF_UNSPEC, on_answer, &d,
+                                              NULL));
+    EXPECT_ERR(-EPERM, cio_dns_resolve_cb(NULL, "::1", 9, AF_UNSPEC, on_answer, &d, NULL));
+    c.inside = d.inside = false;
+    for (int i = 0; i < 100000 && !(c.calls && d.calls); i++)
+        EXPECT_TRUE(cio_loop_run_once(loop, 0) >= 0);
+    EXPECT_EQ(1, c.status);
+    EXPECT_STR_EQ("127.0.0.5:8", c.first);
+    EXPECT_EQ(1, d.status);
+    EXPECT_STR_EQ("[::1]:9", d.first);
     test_drain(loop);
     EXPECT_EQ(0, cio_loop_run_once(loop, CIO_RUN_NOWAIT));
     cio_resolver_free(r);

@@ -5,6 +5,7 @@
  * are made at start by tls_certs.sh (openssl command line) in a temporary
  * directory. */
 #include <fcntl.h>
+#include <pthread.h>
 #include <math.h>
 #include <sys/stat.h>
 
@@ -1611,6 +1612,76 @@ static int flow_main(void *arg, void **res)
 TEST(transport_flow_control)
 {
     RUN(flow_main, NULL);
+}
+
+/* ---- One configuration shared by loops on two threads -------------------- */
+
+struct shared {
+    cio_tls_config *ccfg;
+    cio_addr addr;
+    int resumed;
+};
+
+static int shared_client(void *arg, void **res)
+{
+    (void)res;
+    struct shared *k = arg;
+    cio_scope sc;
+    EXPECT_OK(cio_timeout_begin(&sc, 60));
+    for (int i = 0; i < 20; i++) {
+        cio_stream *s;
+        EXPECT_OK(connect_tls(&k->addr, k->ccfg, "localhost", &s));
+        cio_tls_info inf;
+        EXPECT_OK(cio_stream_tls_info(s, &inf));
+        k->resumed += inf.resumed;
+        round_trip(s);
+        EXPECT_OK(cio_stream_close(s));
+    }
+    EXPECT_OK(cio_scope_end(&sc));
+    return 0;
+}
+
+static void *shared_thread(void *arg)
+{
+    EXPECT_OK(cio_run(shared_client, arg, NULL));
+    return NULL;
+}
+
+static int join_thread(void *arg, void **res)
+{
+    (void)res;
+    return pthread_join(*(pthread_t *)arg, NULL) ? -EINVAL : 0;
+}
+
+static int shared_main(void *arg, void **res)
+{
+    (void)arg, (void)res;
+    cio_scope sc;
+    EXPECT_OK(cio_timeout_begin(&sc, 60));
+    cio_tls_config *scfg = tls_server_cfg(CIO_TLS_OPTIONS());
+    struct echo_srv e = {0};
+    echo_start(&e, scfg);
+    struct shared a = {.ccfg = tls_client_cfg(CIO_TLS_OPTIONS(.session_cache = 2)),
+                       .addr = e.addr};
+    struct shared b = a;
+    pthread_t th;
+    EXPECT_EQ(0, pthread_create(&th, NULL, shared_thread, &b));
+    /* this loop's client and the other thread's at once (the server is
+     * served by this loop while its client task waits) */
+    EXPECT_OK(shared_client(&a, NULL));
+    /* the other thread: joined from a worker thread, not blocking this loop */
+    EXPECT_OK(cio_to_thread(join_thread, &th, NULL));
+    EXPECT_TRUE(a.resumed > 0 && b.resumed > 0);
+    EXPECT_OK(cio_server_close(e.srv, 10));
+    cio_tls_config_free(scfg);
+    cio_tls_config_free(a.ccfg);
+    EXPECT_OK(cio_scope_end(&sc));
+    return 0;
+}
+
+TEST(config_shared_by_threads)
+{
+    RUN(shared_main, NULL);
 }
 
 int main(int argc, char **argv)
