@@ -5,7 +5,8 @@
  * loopback port it picks and killed and reaped at the end (tests/net/
  * tls_peers.h); the certificates come from tests/net/tls-certs.sh.
  *
- * Covered: a good certificate (by name and by IP address), expired and
+ * Covered: a good certificate (by name, by IPv4 and IPv6 address), SNI
+ * (s_server's second certificate chosen by the name sent), expired and
  * not-yet-valid ones (-EKEYEXPIRED), the wrong host (-EKEYREJECTED, the
  * text says "hostname mismatch"), an unknown CA (-EKEYREJECTED), the
  * system store and insecure, a client certificate required (given: the
@@ -222,6 +223,38 @@ TEST(good_certificate_ipv6)
     fetch_free(&fs[0]);
     fetch_free(&fs[1]);
     cio_tls_config_free(f.cfg);
+    tp_stop(&srv);
+    EXPECT_EQ(fds, test_fd_count());
+}
+
+/* SNI: s_server has a second certificate for "alt.test"; a client naming
+ * it gets that one (and verifies it: only it has the name), one naming
+ * localhost the first. */
+TEST(sni_sent)
+{
+    int fds = test_fd_baseline();
+    tp_peer srv;
+    const char *const args[] = {"-www", "-servername", "alt.test", "-cert2", tp_path("sni.pem"),
+                                "-key2", tp_path("sni.key"), NULL};
+    uint16_t port = tp_s_server(&srv, "server", args);
+    cio_tls_config *cfg = TP_CLIENT();
+    struct fetch fs[3] = {{.port = port, .server_name = "alt.test", .cfg = cfg},
+                          {.port = port, .server_name = "localhost", .cfg = cfg},
+                          {.port = port, .server_name = "x.wild.test", .cfg = cfg}};
+    run_fetches(fs, 3);
+    EXPECT_PAGE_OK(&fs[0]);
+    EXPECT_TRUE(fs[0].info.peer_verified);
+    EXPECT_STR_EQ("alt.test", fs[0].name);
+    EXPECT_PAGE_OK(&fs[1]);
+    EXPECT_STR_EQ("localhost", fs[1].name);
+    /* s_server matches its -servername exactly: x.wild.test gets the
+     * first certificate, which does not name it */
+    EXPECT_ERR(-EKEYREJECTED, fs[2].rc);
+    if (!strcasestr(fs[2].err, "hostname mismatch"))
+        FAIL("cio_tls_last_error(): \"%s\"", fs[2].err);
+    fetch_free(&fs[0]);
+    fetch_free(&fs[1]);
+    cio_tls_config_free(cfg);
     tp_stop(&srv);
     EXPECT_EQ(fds, test_fd_count());
 }
