@@ -379,7 +379,7 @@ static inline int tp_main(int argc, char **argv)
         return 77;
     }
     const char *tmp = getenv("TMPDIR");
-    snprintf(tp_dir, sizeof tp_dir, "%s/cio-tls-XXXXXX", tmp && *tmp ? tmp : "/tmp");
+    snprintf(tp_dir, sizeof tp_dir, "%s/cio-tlspeers-XXXXXX", tmp && *tmp ? tmp : "/tmp");
     if (!mkdtemp(tp_dir)) {
         perror("mkdtemp");
         return 2;
