@@ -488,6 +488,12 @@ static int server_new(const cio_addr *addr, const cio_server_options *opts,
     socklen_t tl = sizeof type;
     srv->sock_stream = getsockopt(srv->lfd, SOL_SOCKET, SO_TYPE, &type, &tl) == 0 &&
                        type == SOCK_STREAM;
+    /* TLS needs a byte stream: a SOCK_SEQPACKET listener's connections
+     * could never handshake. */
+    if (srv->stopts.tls && !srv->sock_stream) {
+        rc = -EINVAL;
+        goto fail;
+    }
     /* The accepted sockets' options, set once on the listener (they are
      * inherited). */
     sa_family_t family = srv->addr.u.sa.sa_family;

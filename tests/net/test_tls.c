@@ -1258,6 +1258,12 @@ TEST(config_arguments)
     cio_tls_config_free(srv);
 }
 
+static int srv_seq_handler(cio_stream *s, void *arg)
+{
+    (void)s, (void)arg;
+    return 0;
+}
+
 static int call_args_main(void *arg, void **res)
 {
     (void)arg, (void)res;
@@ -1272,6 +1278,21 @@ static int call_args_main(void *arg, void **res)
     EXPECT_TRUE(cio_transport_ssl(NULL) == NULL);
     EXPECT_ERR(-EINVAL, cio_stream_start_tls(NULL, ccfg, "localhost"));
     EXPECT_ERR(-EINVAL, cio_transport_start_tls(NULL, ccfg, "localhost", NULL));
+    /* a TLS server needs a byte stream: a SOCK_SEQPACKET listener is refused
+     * (its connections could never handshake) and nothing is left open */
+    int lfd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+    EXPECT_TRUE(lfd >= 0);
+    struct sockaddr_un un = {.sun_family = AF_UNIX};
+    EXPECT_OK(bind(lfd, (struct sockaddr *)&un, sizeof(sa_family_t))); /* autobind */
+    EXPECT_OK(listen(lfd, 4));
+    cio_server *srv = (cio_server *)1;
+    EXPECT_ERR(-EINVAL,
+               cio_server_new(NULL,
+                              &CIO_SERVER_OPTIONS(.fd = &lfd,
+                                                  .stream = &CIO_STREAM_OPTIONS(.tls = scfg)),
+                              srv_seq_handler, NULL, &srv));
+    EXPECT_TRUE(srv == NULL);
+    EXPECT_OK(close(lfd)); /* still the caller's */
     int fds[2];
     EXPECT_OK(cio_socket_pair(SOCK_STREAM, fds));
     /* cio_stream_new does no TLS: start_tls does */
