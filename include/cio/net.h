@@ -609,9 +609,11 @@ CIO_API int cio_stream_start_tls(cio_stream *s, const cio_tls_config *cfg,
 /* The same for a transport, from its protocol's callbacks: bytes written
  * before the call go in the clear, data_received stops until the
  * handshake is done, and bytes written meanwhile are sent encrypted after
- * it. Bytes read before the call were delivered already, so the peer must
- * wait for a go-ahead before it starts TLS (SMTP's and IMAP's STARTTLS
- * do). *out (may be NULL) receives a future (the caller's
+ * it. Bytes read before the call were delivered already (all of the
+ * data_received call it is made from, too), so the peer must wait for a
+ * go-ahead before it starts TLS, as SMTP's and IMAP's STARTTLS do; a peer
+ * sending its ClientHello behind the command stalls until
+ * handshake_timeout (cio_stream_start_tls takes such bytes). *out (may be NULL) receives a future (the caller's
  * reference) completing with 0 once the handshake is done, or with the
  * TLS error (connection_lost(error) follows). Returns 0 (started),
  * -EINVAL, -ENOMEM. Never suspends. */

@@ -32,7 +32,11 @@
  *   -EKEYREJECTED  the peer's certificate failed verification otherwise
  *                  (unknown CA, name mismatch, self-signed, bad purpose), or
  *                  a server required a client certificate none was given
- *   -ENOPROTOOPT   no ALPN protocol in common
+ *                  (TLS 1.3: the client learns it at its first read, since
+ *                  its side of the handshake ends first; TLS 1.2 clients
+ *                  get -EPROTO, the alert being a generic one)
+ *   -ENOPROTOOPT   no ALPN protocol in common (both sides: the client from
+ *                  the server's no_application_protocol alert)
  *   -EPROTO        any other TLS failure (handshake failure, bad record,
  *                  an alert from the peer, a version or cipher mismatch)
  *   -ECONNRESET    the peer closed the connection during the handshake
