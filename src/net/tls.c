@@ -95,6 +95,7 @@ struct cio_tls_config {
     unsigned alpn_len;
     SSL_CTX *ctx;
     struct cert_ent *certs; /* server: certs[0] is ctx's */
+    char *ciphers, *ciphersuites; /* server: for the SNI certificates' SSL_CTXs */
     size_t ncerts;
     /* Client sessions for resumption: most recently used first. */
     pthread_mutex_t mu;
@@ -316,6 +317,8 @@ static void cfg_destroy(struct cio_tls_config *cfg)
         free(e);
     }
     pthread_mutex_destroy(&cfg->mu);
+    free(cfg->ciphers);
+    free(cfg->ciphersuites);
     free(cfg->alpn);
     free(cfg);
 }
@@ -409,6 +412,11 @@ int cio_tls_config_new(const cio_tls_options *opts, cio_tls_config **out)
     if (o.groups && SSL_CTX_set1_groups_list(ctx, o.groups) != 1) {
         set_err("groups \"%s\": %s", o.groups, ossl_reason());
         rc = -EPROTO;
+        goto fail;
+    }
+    if (o.server && ((o.ciphers && !(cfg->ciphers = strdup(o.ciphers))) ||
+                     (o.ciphersuites && !(cfg->ciphersuites = strdup(o.ciphersuites))))) {
+        rc = -ENOMEM;
         goto fail;
     }
     if (o.cert_file && (rc = load_cert_key(ctx, o.cert_file, o.key_file)) != 0)
@@ -517,6 +525,14 @@ int cio_tls_config_add_cert(cio_tls_config *cfg, const char *cert_file, const ch
     }
     if (cfg->alpn)
         SSL_CTX_set_alpn_select_cb(d, alpn_cb, cfg);
+    /* The cipher lists are read from the SSL_CTX when the server picks
+     * its cipher, after the switch. */
+    if ((cfg->ciphers && SSL_CTX_set_cipher_list(d, cfg->ciphers) != 1) ||
+        (cfg->ciphersuites && SSL_CTX_set_ciphersuites(d, cfg->ciphersuites) != 1)) {
+        ERR_clear_error();
+        SSL_CTX_free(d);
+        return -ENOMEM;
+    }
     int rc = load_cert_key(ce->ctx, cert_file, key_file);
     if (!rc)
         rc = cert_names(ce);

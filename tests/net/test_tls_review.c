@@ -1,0 +1,96 @@
+/* Review of src/net/tls.c (issue 9): one test per defect found. */
+#include "net/test_tls_util.h"
+
+#define RUN(fn, arg)                                                                              \
+    do {                                                                                          \
+        int before_ = fd_count_warm();                                                            \
+        EXPECT_OK(cio_run(fn, arg, NULL));                                                        \
+        EXPECT_EQ(before_, fd_count());                                                           \
+    } while (0)
+
+struct rv_srv {
+    cio_server *srv;
+    cio_addr addr;
+    char cipher[64];
+};
+
+static int rv_echo_handler(cio_stream *s, void *arg)
+{
+    struct rv_srv *e = arg;
+    cio_tls_info inf;
+    EXPECT_OK(cio_stream_tls_info(s, &inf));
+    snprintf(e->cipher, sizeof e->cipher, "%s", inf.cipher ? inf.cipher : "");
+    char buf[4096];
+    for (;;) {
+        ssize_t n = cio_stream_read(s, buf, sizeof buf);
+        if (n <= 0)
+            return n < 0 ? (int)n : 0;
+        int rc = cio_stream_write(s, buf, (size_t)n);
+        if (rc)
+            return rc;
+    }
+}
+
+static void rv_srv_start(struct rv_srv *e, cio_tls_config *cfg)
+{
+    cio_addr a = tls_loopback();
+    EXPECT_OK(cio_server_new(&a, &CIO_SERVER_OPTIONS(.stream = &CIO_STREAM_OPTIONS(.tls = cfg)),
+                             rv_echo_handler, e, &e->srv));
+    EXPECT_OK(cio_server_addr(e->srv, &e->addr));
+}
+
+/* A server restricting its TLS 1.3 suites (and TLS 1.2 ciphers) keeps the
+ * restriction for a client whose SNI picks a certificate added with
+ * cio_tls_config_add_cert: the SNI callback switches the SSL to that
+ * certificate's SSL_CTX, whose cipher lists were OpenSSL's defaults. */
+static int sni_ciphers_main(void *arg, void **res)
+{
+    (void)arg, (void)res;
+    cio_scope sc;
+    EXPECT_OK(cio_timeout_begin(&sc, 60));
+    static const struct {
+        int ver;
+        const char *name;
+    } cases[] = {{CIO_TLS_1_3, "TLS_CHACHA20_POLY1305_SHA256"},
+                 {CIO_TLS_1_2, "ECDHE-ECDSA-CHACHA20-POLY1305"}};
+    for (size_t k = 0; k < 2; k++) {
+        cio_tls_config *scfg = tls_server_cfg(CIO_TLS_OPTIONS(
+            .ciphersuites = "TLS_CHACHA20_POLY1305_SHA256",
+            .ciphers = "ECDHE-RSA-CHACHA20-POLY1305:ECDHE-ECDSA-CHACHA20-POLY1305"));
+        EXPECT_OK(cio_tls_config_add_cert(scfg, tls_path("other.pem"), tls_path("other.key")));
+        cio_tls_config *ccfg =
+            tls_client_cfg(CIO_TLS_OPTIONS(.max_version = cases[k].ver, .no_tickets = true));
+        struct rv_srv e = {0};
+        rv_srv_start(&e, scfg);
+        const char *names[] = {"localhost", "other.test"};
+        for (size_t i = 0; i < 2; i++) {
+            cio_stream *s;
+            EXPECT_OK(cio_stream_connect(
+                &e.addr, NULL, &CIO_STREAM_OPTIONS(.tls = ccfg, .server_name = names[i]), &s));
+            char b[4];
+            EXPECT_OK(cio_stream_write(s, "x", 1));
+            EXPECT_EQ(1, cio_stream_read(s, b, sizeof b));
+            cio_tls_info inf;
+            EXPECT_OK(cio_stream_tls_info(s, &inf));
+            EXPECT_STR_EQ(cases[k].name, inf.cipher);
+            EXPECT_STR_EQ(cases[k].name, e.cipher);
+            EXPECT_OK(cio_stream_close(s));
+        }
+        EXPECT_OK(cio_server_close(e.srv, 10));
+        cio_tls_config_free(scfg);
+        cio_tls_config_free(ccfg);
+    }
+    EXPECT_OK(cio_scope_end(&sc));
+    return 0;
+}
+
+TEST(sni_certificate_keeps_ciphers)
+{
+    RUN(sni_ciphers_main, NULL);
+}
+
+int main(int argc, char **argv)
+{
+    tls_make_certs();
+    return test_main(argc, argv);
+}
