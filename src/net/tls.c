@@ -650,7 +650,8 @@ static void session_lookup(struct cio__conn *c, struct tls *t, uint16_t port)
         return;
     char host[INET6_ADDRSTRLEN + 2];
     const char *h = t->server_name;
-    if (!h) {
+    /* No port given (STARTTLS, an adopted descriptor): the peer's. */
+    if (!h || !port) {
         struct sockaddr_storage ss;
         socklen_t sl = sizeof ss;
         if (getpeername(c->nfd.fd, (struct sockaddr *)&ss, &sl) != 0)
@@ -663,10 +664,11 @@ static void session_lookup(struct cio__conn *c, struct tls *t, uint16_t port)
             struct sockaddr_in6 *a = (struct sockaddr_in6 *)&ss;
             inet_ntop(AF_INET6, &a->sin6_addr, host, sizeof host);
             port = ntohs(a->sin6_port);
-        } else {
+        } else if (!h) {
             return;
         }
-        h = host;
+        if (!h)
+            h = host;
     }
     size_t kl = strlen(h) + 8;
     t->key = malloc(kl);

@@ -89,6 +89,67 @@ TEST(sni_certificate_keeps_ciphers)
     RUN(sni_ciphers_main, NULL);
 }
 
+/* ---- The session cache's key: name and port, also for STARTTLS --------- */
+
+static int stls_handler(cio_stream *s, void *arg)
+{
+    EXPECT_OK(cio_stream_start_tls(s, (cio_tls_config *)arg, NULL));
+    char b[8];
+    ssize_t n = cio_stream_read(s, b, sizeof b);
+    if (n > 0)
+        EXPECT_OK(cio_stream_write(s, b, (size_t)n));
+    return 0;
+}
+
+static bool stls_visit(const cio_addr *a, cio_tls_config *ccfg)
+{
+    cio_stream *s;
+    EXPECT_OK(cio_stream_connect(a, NULL, NULL, &s));
+    EXPECT_OK(cio_stream_start_tls(s, ccfg, "localhost"));
+    cio_tls_info inf;
+    EXPECT_OK(cio_stream_tls_info(s, &inf));
+    char b[8];
+    EXPECT_OK(cio_stream_write(s, "r", 1));
+    EXPECT_EQ(1, cio_stream_read(s, b, sizeof b)); /* TLS 1.3: the tickets */
+    EXPECT_OK(cio_stream_close(s));
+    return inf.resumed;
+}
+
+/* Two STARTTLS servers, the same name, two ports: each one's session is
+ * kept for it. (cio_stream_start_tls keyed the cache by "name:0", so B's
+ * session took A's place and A was never resumed after B.) */
+static int stls_key_main(void *arg, void **res)
+{
+    (void)arg, (void)res;
+    cio_scope sc;
+    EXPECT_OK(cio_timeout_begin(&sc, 60));
+    cio_tls_config *sa = tls_server_cfg(CIO_TLS_OPTIONS());
+    cio_tls_config *sb = tls_server_cfg(CIO_TLS_OPTIONS());
+    cio_tls_config *ccfg = tls_client_cfg(CIO_TLS_OPTIONS());
+    cio_server *a, *b;
+    cio_addr aa, ab, l = tls_loopback();
+    EXPECT_OK(cio_server_new(&l, NULL, stls_handler, sa, &a));
+    EXPECT_OK(cio_server_new(&l, NULL, stls_handler, sb, &b));
+    EXPECT_OK(cio_server_addr(a, &aa));
+    EXPECT_OK(cio_server_addr(b, &ab));
+    EXPECT_FALSE(stls_visit(&aa, ccfg));
+    EXPECT_FALSE(stls_visit(&ab, ccfg)); /* another port: a new session */
+    EXPECT_TRUE(stls_visit(&aa, ccfg));
+    EXPECT_TRUE(stls_visit(&ab, ccfg));
+    EXPECT_OK(cio_server_close(a, 10));
+    EXPECT_OK(cio_server_close(b, 10));
+    cio_tls_config_free(sa);
+    cio_tls_config_free(sb);
+    cio_tls_config_free(ccfg);
+    EXPECT_OK(cio_scope_end(&sc));
+    return 0;
+}
+
+TEST(starttls_session_keyed_by_port)
+{
+    RUN(stls_key_main, NULL);
+}
+
 int main(int argc, char **argv)
 {
     tls_make_certs();
