@@ -1293,6 +1293,10 @@ int cio__tls_attach(struct cio__conn *c, const cio_tls_config *ccfg, const char 
         return -EINVAL;
     if (server_name && !*server_name)
         server_name = NULL;
+    if (!cfg->server && server_name && strlen(server_name) > TLSEXT_MAXLEN_host_name) {
+        set_err("server name longer than %d bytes", TLSEXT_MAXLEN_host_name);
+        return -EINVAL;
+    }
     if (cfg->verify && !server_name) {
         set_err("verifying the server needs a server name");
         return -EINVAL;

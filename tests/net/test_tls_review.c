@@ -1,4 +1,6 @@
 /* Review of src/net/tls.c (issue 9): one test per defect found. */
+#include <string.h>
+
 #include "net/test_tls_util.h"
 
 #define RUN(fn, arg)                                                                              \
@@ -148,6 +150,47 @@ static int stls_key_main(void *arg, void **res)
 TEST(starttls_session_keyed_by_port)
 {
     RUN(stls_key_main, NULL);
+}
+
+/* ---- A server name SNI cannot carry ------------------------------------- */
+
+/* A name longer than SNI's 255 bytes is an argument error (-EINVAL with a
+ * text), not -ENOMEM; and a refused cio_stream_start_tls leaves the bytes
+ * the stream had buffered for reading in place. */
+static int long_name_main(void *arg, void **res)
+{
+    (void)arg, (void)res;
+    cio_scope sc;
+    EXPECT_OK(cio_timeout_begin(&sc, 60));
+    cio_tls_config *ccfg = tls_client_cfg(CIO_TLS_OPTIONS());
+    cio_tls_config *ins = tls_client_cfg(CIO_TLS_OPTIONS(.insecure = true));
+    char name[300];
+    memset(name, 'a', sizeof name - 1);
+    name[sizeof name - 1] = 0;
+    int fds[2];
+    EXPECT_OK(cio_socket_pair(SOCK_STREAM, fds));
+    cio_stream *a, *b;
+    EXPECT_OK(cio_stream_new(fds[0], NULL, &a));
+    EXPECT_OK(cio_stream_new(fds[1], NULL, &b));
+    EXPECT_OK(cio_stream_write(b, "hello\n", 6));
+    char buf[16];
+    EXPECT_EQ(1, cio_stream_read(a, buf, 1)); /* "ello\n" stays buffered */
+    EXPECT_ERR(-EINVAL, cio_stream_start_tls(a, ccfg, name));
+    EXPECT_TRUE(strlen(cio_tls_last_error()) > 0);
+    EXPECT_ERR(-EINVAL, cio_stream_start_tls(a, ins, name));
+    EXPECT_EQ(5, cio_stream_read_exactly(a, buf, 5));
+    EXPECT_TRUE(memcmp(buf, "ello\n", 5) == 0);
+    EXPECT_OK(cio_stream_close(a));
+    EXPECT_OK(cio_stream_close(b));
+    cio_tls_config_free(ccfg);
+    cio_tls_config_free(ins);
+    EXPECT_OK(cio_scope_end(&sc));
+    return 0;
+}
+
+TEST(over_long_server_name)
+{
+    RUN(long_name_main, NULL);
 }
 
 int main(int argc, char **argv)
