@@ -193,6 +193,73 @@ TEST(over_long_server_name)
     RUN(long_name_main, NULL);
 }
 
+/* ---- A transport's STARTTLS against a peer that then stalls ------------ */
+
+struct tst {
+    cio_tls_config *cfg;
+    cio_future *hs;
+    int lost, lost_err;
+};
+
+static void tst_data(cio_transport *t, const void *d, size_t len, void *ctx)
+{
+    (void)d, (void)len;
+    struct tst *k = ctx;
+    if (!k->hs)
+        EXPECT_OK(cio_transport_start_tls(t, k->cfg, NULL, &k->hs));
+}
+
+static void tst_lost(cio_transport *t, int err, void *ctx)
+{
+    (void)t;
+    struct tst *k = ctx;
+    k->lost++;
+    k->lost_err = err;
+}
+
+static const cio_protocol tst_proto = {.data_received = tst_data, .connection_lost = tst_lost};
+
+/* The peer asks for STARTTLS and then sends nothing: handshake_timeout
+ * ends the transport's handshake (its timer starts with start_tls, not at
+ * a socket event that never comes). Coverage; no defect found here. */
+static int tst_stall_main(void *arg, void **res)
+{
+    (void)arg, (void)res;
+    cio_scope sc;
+    EXPECT_OK(cio_timeout_begin(&sc, 60));
+    cio_tls_config *scfg = tls_server_cfg(CIO_TLS_OPTIONS(.handshake_timeout = 0.2));
+    int fds[2];
+    EXPECT_OK(cio_socket_pair(SOCK_STREAM, fds));
+    struct tst k = {.cfg = scfg};
+    cio_transport *t;
+    EXPECT_OK(cio_transport_new(cio_current_loop(), fds[1], NULL, &tst_proto, &k, &t));
+    cio_stream *c;
+    EXPECT_OK(cio_stream_new(fds[0], NULL, &c));
+    EXPECT_OK(cio_stream_write(c, "STARTTLS\n", 9));
+    for (int i = 0; i < 100000 && !k.hs; i++)
+        EXPECT_OK(cio_sleep(0.001));
+    EXPECT_TRUE(k.hs != NULL);
+    cio_scope s2;
+    EXPECT_OK(cio_timeout_begin(&s2, 20)); /* far beyond the 0.2 s */
+    int rc = cio_await(k.hs, NULL);
+    cio_scope_end(&s2);
+    EXPECT_ERR(-ETIMEDOUT, rc);
+    cio_future_unref(k.hs);
+    for (int i = 0; i < 100000 && !k.lost; i++)
+        EXPECT_OK(cio_sleep(0.001));
+    EXPECT_EQ(1, k.lost);
+    EXPECT_EQ(-ETIMEDOUT, k.lost_err);
+    EXPECT_OK(cio_stream_close(c));
+    cio_tls_config_free(scfg);
+    EXPECT_OK(cio_scope_end(&sc));
+    return 0;
+}
+
+TEST(transport_starttls_stalling_peer)
+{
+    RUN(tst_stall_main, NULL);
+}
+
 int main(int argc, char **argv)
 {
     tls_make_certs();
