@@ -21,6 +21,7 @@
  * connection sees another's errors. A failure maps to the codes cio/tls.h
  * lists and leaves its text for cio_tls_last_error(). */
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <errno.h>
 #include <math.h>
 #include <pthread.h>
@@ -113,6 +114,20 @@ static int check_file(const char *what, const char *path)
         return e == ENOENT || e == EACCES ? -e : -EPROTO;
     }
     fclose(f);
+    return 0;
+}
+
+/* The same for a directory (ca_dir: OpenSSL would take a missing one
+ * silently, and then verify nothing). */
+static int check_dir(const char *what, const char *path)
+{
+    DIR *d = opendir(path);
+    if (!d) {
+        int e = errno;
+        set_err("%s %s: %s", what, path, strerror(e));
+        return e == ENOENT || e == EACCES ? -e : -EPROTO;
+    }
+    closedir(d);
     return 0;
 }
 
@@ -422,6 +437,8 @@ int cio_tls_config_new(const cio_tls_options *opts, cio_tls_config **out)
     if (o.cert_file && (rc = load_cert_key(ctx, o.cert_file, o.key_file)) != 0)
         goto fail;
     if (o.ca_file && (rc = check_file("ca_file", o.ca_file)) != 0)
+        goto fail;
+    if (o.ca_dir && (rc = check_dir("ca_dir", o.ca_dir)) != 0)
         goto fail;
     bool want_ca = o.server ? o.client_cert != 0 : cfg->verify;
     if (want_ca) {

@@ -260,6 +260,28 @@ TEST(transport_starttls_stalling_peer)
     RUN(tst_stall_main, NULL);
 }
 
+/* ---- ca_dir is checked like ca_file --------------------------------------- */
+
+/* A missing ca_dir was taken silently (OpenSSL looks into it only when it
+ * verifies), so every verification failed later with "unable to get local
+ * issuer certificate" instead of cio_tls_config_new saying -ENOENT. */
+TEST(ca_dir_checked)
+{
+    cio_tls_config *cfg = (cio_tls_config *)1;
+    EXPECT_ERR(-ENOENT, cio_tls_config_new(&CIO_TLS_OPTIONS(.ca_dir = "/nonexistent/cio-ca"), &cfg));
+    EXPECT_TRUE(cfg == NULL);
+    EXPECT_TRUE(strstr(cio_tls_last_error(), "/nonexistent/cio-ca") != NULL);
+    EXPECT_ERR(-ENOENT, cio_tls_config_new(&CIO_TLS_OPTIONS(.server = true,
+                                                            .cert_file = tls_path("server.pem"),
+                                                            .key_file = tls_path("server.key"),
+                                                            .client_cert = CIO_TLS_CLIENT_CERT_REQUIRED,
+                                                            .ca_dir = "/nonexistent/cio-ca"),
+                                           &cfg));
+    /* an existing directory is fine */
+    EXPECT_OK(cio_tls_config_new(&CIO_TLS_OPTIONS(.ca_dir = tls_path("")), &cfg));
+    cio_tls_config_free(cfg);
+}
+
 int main(int argc, char **argv)
 {
     tls_make_certs();
