@@ -1,4 +1,6 @@
 /* Review of src/net/tls.c (issue 9): one test per defect found. */
+#include <arpa/inet.h>
+#include <fcntl.h>
 #include <string.h>
 
 #include "net/test_tls_util.h"
@@ -280,6 +282,92 @@ TEST(ca_dir_checked)
     /* an existing directory is fine */
     EXPECT_OK(cio_tls_config_new(&CIO_TLS_OPTIONS(.ca_dir = tls_path("")), &cfg));
     cio_tls_config_free(cfg);
+}
+
+/* ---- Renegotiation is refused (a real openssl s_client, TLS 1.2) ------- */
+
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include <openssl/ssl.h>
+
+struct reneg {
+    int got_hello;
+    int done;
+    long renegs;
+    ssize_t last;
+};
+
+static int reneg_handler(cio_stream *s, void *arg)
+{
+    struct reneg *k = arg;
+    char buf[256];
+    ssize_t n;
+    while ((n = cio_stream_read(s, buf, sizeof buf)) > 0) {
+        if (n >= 5 && memcmp(buf, "hello", 5) == 0)
+            k->got_hello = 1;
+        if (cio_stream_write(s, buf, (size_t)n))
+            break;
+    }
+    k->last = n;
+    k->renegs = SSL_total_renegotiations(cio_stream_ssl(s));
+    k->done = 1;
+    return 0;
+}
+
+static int reneg_main(void *arg, void **res)
+{
+    (void)arg, (void)res;
+    cio_scope sc;
+    EXPECT_OK(cio_timeout_begin(&sc, 60));
+    cio_tls_config *scfg = tls_server_cfg(CIO_TLS_OPTIONS(.max_version = CIO_TLS_1_2));
+    struct reneg k = {0};
+    cio_server *srv;
+    cio_addr a = tls_loopback(), sa;
+    EXPECT_OK(cio_server_new(&a, &CIO_SERVER_OPTIONS(.stream = &CIO_STREAM_OPTIONS(.tls = scfg)),
+                             reneg_handler, &k, &srv));
+    EXPECT_OK(cio_server_addr(srv, &sa));
+    char hp[64];
+    snprintf(hp, sizeof hp, "127.0.0.1:%u", (unsigned)ntohs(sa.u.in4.sin_port));
+    int in[2];
+    EXPECT_EQ(0, pipe(in));
+    pid_t pid = fork();
+    if (pid == 0) {
+        dup2(in[0], 0);
+        int nul = open("/dev/null", O_WRONLY);
+        dup2(nul, 1);
+        dup2(nul, 2);
+        close(in[0]);
+        close(in[1]);
+        execlp("openssl", "openssl", "s_client", "-connect", hp, "-tls1_2", "-noservername",
+               (char *)NULL);
+        _exit(127);
+    }
+    EXPECT_TRUE(pid > 0);
+    close(in[0]);
+    EXPECT_EQ(6, write(in[1], "hello\n", 6));
+    for (int i = 0; i < 30000 && !k.got_hello && !k.done; i++)
+        EXPECT_OK(cio_sleep(0.001));
+    EXPECT_TRUE(k.got_hello);
+    EXPECT_EQ(2, write(in[1], "R\n", 2)); /* s_client: SSL_renegotiate */
+    EXPECT_EQ(6, write(in[1], "after\n", 6));
+    close(in[1]); /* s_client ends at the end of its input */
+    for (int i = 0; i < 30000 && !k.done; i++)
+        EXPECT_OK(cio_sleep(0.001));
+    kill(pid, SIGKILL);
+    int st;
+    EXPECT_EQ(pid, waitpid(pid, &st, 0));
+    EXPECT_TRUE(k.done);
+    EXPECT_EQ(0, k.renegs);
+    EXPECT_OK(cio_server_close(srv, 10));
+    cio_tls_config_free(scfg);
+    EXPECT_OK(cio_scope_end(&sc));
+    return 0;
+}
+
+TEST(renegotiation_refused_s_client)
+{
+    RUN(reneg_main, NULL);
 }
 
 int main(int argc, char **argv)
