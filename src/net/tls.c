@@ -21,6 +21,7 @@
  * connection sees another's errors. A failure maps to the codes cio/tls.h
  * lists and leaves its text for cio_tls_last_error(). */
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <errno.h>
 #include <math.h>
 #include <pthread.h>
@@ -95,6 +96,7 @@ struct cio_tls_config {
     unsigned alpn_len;
     SSL_CTX *ctx;
     struct cert_ent *certs; /* server: certs[0] is ctx's */
+    char *ciphers, *ciphersuites; /* server: for the SNI certificates' SSL_CTXs */
     size_t ncerts;
     /* Client sessions for resumption: most recently used first. */
     pthread_mutex_t mu;
@@ -112,6 +114,20 @@ static int check_file(const char *what, const char *path)
         return e == ENOENT || e == EACCES ? -e : -EPROTO;
     }
     fclose(f);
+    return 0;
+}
+
+/* The same for a directory (ca_dir: OpenSSL would take a missing one
+ * silently, and then verify nothing). */
+static int check_dir(const char *what, const char *path)
+{
+    DIR *d = opendir(path);
+    if (!d) {
+        int e = errno;
+        set_err("%s %s: %s", what, path, strerror(e));
+        return e == ENOENT || e == EACCES ? -e : -EPROTO;
+    }
+    closedir(d);
     return 0;
 }
 
@@ -316,6 +332,8 @@ static void cfg_destroy(struct cio_tls_config *cfg)
         free(e);
     }
     pthread_mutex_destroy(&cfg->mu);
+    free(cfg->ciphers);
+    free(cfg->ciphersuites);
     free(cfg->alpn);
     free(cfg);
 }
@@ -411,9 +429,16 @@ int cio_tls_config_new(const cio_tls_options *opts, cio_tls_config **out)
         rc = -EPROTO;
         goto fail;
     }
+    if (o.server && ((o.ciphers && !(cfg->ciphers = strdup(o.ciphers))) ||
+                     (o.ciphersuites && !(cfg->ciphersuites = strdup(o.ciphersuites))))) {
+        rc = -ENOMEM;
+        goto fail;
+    }
     if (o.cert_file && (rc = load_cert_key(ctx, o.cert_file, o.key_file)) != 0)
         goto fail;
     if (o.ca_file && (rc = check_file("ca_file", o.ca_file)) != 0)
+        goto fail;
+    if (o.ca_dir && (rc = check_dir("ca_dir", o.ca_dir)) != 0)
         goto fail;
     bool want_ca = o.server ? o.client_cert != 0 : cfg->verify;
     if (want_ca) {
@@ -517,6 +542,14 @@ int cio_tls_config_add_cert(cio_tls_config *cfg, const char *cert_file, const ch
     }
     if (cfg->alpn)
         SSL_CTX_set_alpn_select_cb(d, alpn_cb, cfg);
+    /* The cipher lists are read from the SSL_CTX when the server picks
+     * its cipher, after the switch. */
+    if ((cfg->ciphers && SSL_CTX_set_cipher_list(d, cfg->ciphers) != 1) ||
+        (cfg->ciphersuites && SSL_CTX_set_ciphersuites(d, cfg->ciphersuites) != 1)) {
+        ERR_clear_error();
+        SSL_CTX_free(d);
+        return -ENOMEM;
+    }
     int rc = load_cert_key(ce->ctx, cert_file, key_file);
     if (!rc)
         rc = cert_names(ce);
@@ -634,7 +667,8 @@ static void session_lookup(struct cio__conn *c, struct tls *t, uint16_t port)
         return;
     char host[INET6_ADDRSTRLEN + 2];
     const char *h = t->server_name;
-    if (!h) {
+    /* No port given (STARTTLS, an adopted descriptor): the peer's. */
+    if (!h || !port) {
         struct sockaddr_storage ss;
         socklen_t sl = sizeof ss;
         if (getpeername(c->nfd.fd, (struct sockaddr *)&ss, &sl) != 0)
@@ -647,10 +681,11 @@ static void session_lookup(struct cio__conn *c, struct tls *t, uint16_t port)
             struct sockaddr_in6 *a = (struct sockaddr_in6 *)&ss;
             inet_ntop(AF_INET6, &a->sin6_addr, host, sizeof host);
             port = ntohs(a->sin6_port);
-        } else {
+        } else if (!h) {
             return;
         }
-        h = host;
+        if (!h)
+            h = host;
     }
     size_t kl = strlen(h) + 8;
     t->key = malloc(kl);
@@ -1275,6 +1310,10 @@ int cio__tls_attach(struct cio__conn *c, const cio_tls_config *ccfg, const char 
         return -EINVAL;
     if (server_name && !*server_name)
         server_name = NULL;
+    if (!cfg->server && server_name && strlen(server_name) > TLSEXT_MAXLEN_host_name) {
+        set_err("server name longer than %d bytes", TLSEXT_MAXLEN_host_name);
+        return -EINVAL;
+    }
     if (cfg->verify && !server_name) {
         set_err("verifying the server needs a server name");
         return -EINVAL;
