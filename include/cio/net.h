@@ -668,8 +668,9 @@ typedef struct cio_server_options {
  * (TCP_NODELAY unless nagle). On an error *out is NULL and an adopted
  * descriptor is still the caller's. Returns 0; -EINVAL (NULL handler or
  * out, neither or both of addr and opts->fd, an empty addr, opts->fd not a
- * listening socket, opts->stream->tls on a listener that is not SOCK_STREAM
- * (a SOCK_SEQPACKET one), options not made with the macros); -E2BIG (options
+ * listening socket, opts->stream->tls not a server's configuration or on a
+ * listener that is not SOCK_STREAM (a SOCK_SEQPACKET one), options not made
+ * with the macros); -E2BIG (options
  * from a newer header); -EPERM with no running loop on this thread (call
  * it from a task or a callback); -ENOMEM; or the error of listen
  * (-EADDRINUSE, ...). Never suspends. */

@@ -278,6 +278,8 @@ int cio__tls_handshake(struct cio__conn *c);
 /* The TLS fields of stream options (copied as cio__opts_copy does). */
 int cio__tls_options(const cio_stream_options *opts, const cio_tls_config **tls,
                      const char **server_name);
+/* Whether cfg was made with options.server. */
+bool cio__tls_config_is_server(const cio_tls_config *cfg);
 /* Another reference on cfg (a server's); cio_tls_config_free drops it. */
 void cio__tls_config_ref(const cio_tls_config *cfg);
 /* TLS was attached and its handshake did not complete (running, failed,

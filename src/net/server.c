@@ -488,9 +488,10 @@ static int server_new(const cio_addr *addr, const cio_server_options *opts,
     socklen_t tl = sizeof type;
     srv->sock_stream = getsockopt(srv->lfd, SOL_SOCKET, SO_TYPE, &type, &tl) == 0 &&
                        type == SOCK_STREAM;
-    /* TLS needs a byte stream: a SOCK_SEQPACKET listener's connections
-     * could never handshake. */
-    if (srv->stopts.tls && !srv->sock_stream) {
+    /* TLS needs a byte stream (a SOCK_SEQPACKET listener's connections
+     * could never handshake) and a server's configuration (a client's
+     * would make every accepted connection a TLS client). */
+    if (srv->stopts.tls && (!srv->sock_stream || !cio__tls_config_is_server(srv->stopts.tls))) {
         rc = -EINVAL;
         goto fail;
     }

@@ -564,6 +564,11 @@ int cio_tls_config_add_cert(cio_tls_config *cfg, const char *cert_file, const ch
     return 0;
 }
 
+bool cio__tls_config_is_server(const cio_tls_config *cfg)
+{
+    return cfg->server;
+}
+
 void cio__tls_config_ref(const cio_tls_config *ccfg)
 {
     struct cio_tls_config *cfg = (struct cio_tls_config *)ccfg;
@@ -699,9 +704,17 @@ static void session_lookup(struct cio__conn *c, struct tls *t, uint16_t port)
         if (!strcmp(e->key, t->key)) {
             if (SSL_SESSION_is_resumable(e->sess)) {
                 s = e->sess;
-                SSL_SESSION_up_ref(s);
                 sess_unlink(cfg, e);
-                sess_push(cfg, e);
+                if (SSL_SESSION_get_protocol_version(s) == TLS1_3_VERSION) {
+                    /* A TLS 1.3 ticket is used once (RFC 8446, C.4: reuse
+                     * links connections); the server sends fresh ones on
+                     * the new connection. The entry's reference moves to s. */
+                    cfg->nsess--;
+                    free(e);
+                } else {
+                    SSL_SESSION_up_ref(s);
+                    sess_push(cfg, e);
+                }
             }
             break;
         }
@@ -1367,6 +1380,8 @@ int cio__tls_attach(struct cio__conn *c, const cio_tls_config *ccfg, const char 
                     goto nomem;
                 if (cfg->verify && SSL_set1_host(t->ssl, server_name) != 1)
                     goto nomem;
+                /* "f*.example.org" matches nothing (as Python's ssl) */
+                SSL_set_hostflags(t->ssl, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
             }
         }
         if (server_name)

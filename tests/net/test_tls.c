@@ -651,6 +651,20 @@ static int resume_main(void *arg, void **res)
         EXPECT_OK(cio_stream_close(s));
     }
     EXPECT_TRUE(e.info.resumed);
+    /* A TLS 1.3 ticket is used once: the connection that resumed with the
+     * cached one has not read its fresh tickets yet (they follow the
+     * handshake), so a second connection made meanwhile finds none. */
+    cio_stream *s2;
+    EXPECT_OK(connect_tls(&e.addr, ccfg, "localhost", &s));
+    EXPECT_OK(cio_stream_tls_info(s, &inf));
+    EXPECT_TRUE(inf.resumed);
+    EXPECT_OK(connect_tls(&e.addr, ccfg, "localhost", &s2));
+    EXPECT_OK(cio_stream_tls_info(s2, &inf));
+    EXPECT_FALSE(inf.resumed);
+    round_trip(s);
+    round_trip(s2);
+    EXPECT_OK(cio_stream_close(s));
+    EXPECT_OK(cio_stream_close(s2));
     for (int i = 0; i < 2; i++) {
         EXPECT_OK(connect_tls(&e.addr, nocache, "localhost", &s));
         EXPECT_OK(cio_stream_tls_info(s, &inf));
@@ -1290,6 +1304,13 @@ static int call_args_main(void *arg, void **res)
                cio_server_new(NULL,
                               &CIO_SERVER_OPTIONS(.fd = &lfd,
                                                   .stream = &CIO_STREAM_OPTIONS(.tls = scfg)),
+                              srv_seq_handler, NULL, &srv));
+    EXPECT_TRUE(srv == NULL);
+    /* nor a client's configuration: every connection would be a TLS client */
+    cio_addr la = tls_loopback();
+    srv = (cio_server *)1;
+    EXPECT_ERR(-EINVAL,
+               cio_server_new(&la, &CIO_SERVER_OPTIONS(.stream = &CIO_STREAM_OPTIONS(.tls = ccfg)),
                               srv_seq_handler, NULL, &srv));
     EXPECT_TRUE(srv == NULL);
     EXPECT_OK(close(lfd)); /* still the caller's */
