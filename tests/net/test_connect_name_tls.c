@@ -16,81 +16,7 @@
 
 #include "net/dnsmasq_util.h"
 #include "net/test_tls_util.h"
-
-static int listen_on(const char *ip, uint16_t port, int backlog, cio_addr *addr)
-{
-    cio_addr a;
-    EXPECT_OK(cio_addr_ip(ip, port, &a));
-    int fd = socket(a.u.sa.sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    EXPECT_TRUE(fd >= 0);
-    int one = 1;
-    if (a.u.sa.sa_family == AF_INET6)
-        EXPECT_EQ(0, setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one));
-    if (bind(fd, &a.u.sa, a.len) != 0) {
-        int e = errno;
-        close(fd);
-        return -e;
-    }
-    EXPECT_EQ(0, listen(fd, backlog));
-    EXPECT_OK(cio_socket_local(fd, addr));
-    return fd;
-}
-
-#define BH_FILL_MAX 16
-
-struct blackhole {
-    int lfd;
-    int fill[BH_FILL_MAX];
-    int nfill;
-    cio_addr addr;
-};
-
-static void queue_of(int lfd, unsigned *len, unsigned *max)
-{
-    struct tcp_info ti;
-    socklen_t tl = sizeof ti;
-    memset(&ti, 0, sizeof ti);
-    EXPECT_EQ(0, getsockopt(lfd, IPPROTO_TCP, TCP_INFO, &ti, &tl));
-    *len = ti.tcpi_unacked;
-    *max = ti.tcpi_sacked;
-}
-
-/* listen(fd, 0), filled with completed connections until the kernel says
- * the accept queue is full: the next SYN is dropped. */
-static bool blackhole_open(struct blackhole *b, const char *ip, uint16_t port)
-{
-    memset(b, 0, sizeof *b);
-    b->lfd = listen_on(ip, port, 0, &b->addr);
-    if (b->lfd == -EADDRINUSE)
-        return false;
-    EXPECT_TRUE(b->lfd >= 0);
-    for (;;) {
-        unsigned len, max;
-        queue_of(b->lfd, &len, &max);
-        if (len > max)
-            return true;
-        if (b->nfill == BH_FILL_MAX)
-            FAIL("the accept queue of %s never filled", ip);
-        int c = socket(b->addr.u.sa.sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-        EXPECT_TRUE(c >= 0);
-        b->fill[b->nfill++] = c;
-        int r = connect(c, &b->addr.u.sa, b->addr.len);
-        EXPECT_TRUE(r == 0 || errno == EINPROGRESS);
-        struct pollfd p = {.fd = c, .events = POLLOUT};
-        if (poll(&p, 1, 10000) != 1)
-            return true;
-    }
-}
-
-static void blackhole_close(struct blackhole *b)
-{
-    unsigned len, max;
-    queue_of(b->lfd, &len, &max);
-    EXPECT_TRUE(len <= (unsigned)b->nfill); /* nothing of ours got there */
-    for (int i = 0; i < b->nfill; i++)
-        close(b->fill[i]);
-    close(b->lfd);
-}
+#include "net/blackhole_util.h"
 
 /* ---- a TLS echo server of cio's ------------------------------------------------- */
 
@@ -315,6 +241,7 @@ static int he_tls_main(void *arg, void **res)
                                        &CIO_STREAM_OPTIONS(.tls = ccfg), &s));
     EXPECT_TRUE(s == NULL);
     srv_stop(&e);
+    blackhole_untouched(&bh); /* nothing of ours got there */
     blackhole_close(&bh);
     cio_tls_config_free(scfg);
     cio_tls_config_free(ccfg);
