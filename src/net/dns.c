@@ -410,9 +410,12 @@ static void settle(cio_resolver *r, bool may_deliver)
         }
         timer_update(r);
         arm_all(r);
+        /* Still ready after process()'s bounded rounds (a TCP socket
+         * holding more answers than they read: no new edge will come for
+         * them), or writable when c-ares asked: go on from the loop. */
         if (r->active)
             for (struct dns_sock *s = r->socks; s; s = s->next)
-                if (s->want & s->n.ready & CIO_WRITABLE)
+                if (s->want & s->n.ready & RW)
                     pending = true;
     }
     if (r->done_head && may_deliver && !r->draining)
