@@ -17,6 +17,7 @@
 #include <netinet/in.h>
 #include <poll.h>
 #include <pthread.h>
+#include <stdint.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -197,6 +198,85 @@ TEST(tcp_answers_in_one_read)
     fake_stop(&fk);
     EXPECT_OK(rc);
     EXPECT_EQ(K, fk.queries);
+    EXPECT_EQ(before, test_fd_count());
+}
+
+/* ---- re-entrancy from callbacks ------------------------------------------- */
+
+struct reent {
+    cio_resolver *r;
+    cio_dns_query *other; /* cancelled by the first callback */
+    int order[8], n;
+    int late_status;
+};
+
+static struct reent re;
+
+static void cb_last(int status, const cio_addr *addrs, size_t n, void *arg)
+{
+    (void)addrs, (void)n;
+    re.order[re.n++] = (int)(intptr_t)arg;
+    re.late_status = status;
+    /* frees the resolver from its own delivery */
+    cio_resolver_free(re.r);
+    re.r = NULL;
+}
+
+static void cb_other(int status, const cio_addr *addrs, size_t n, void *arg)
+{
+    (void)status, (void)addrs, (void)n, (void)arg;
+    FAIL("a query cancelled after its answer was queued was delivered");
+}
+
+static void cb_first(int status, const cio_addr *addrs, size_t n, void *arg)
+{
+    re.order[re.n++] = (int)(intptr_t)arg;
+    EXPECT_EQ(1, status);
+    EXPECT_EQ(1, n);
+    char buf[CIO_ADDR_STRLEN];
+    cio_addr_format(&addrs[0], buf, sizeof buf);
+    /* cancel a queued one, start a new lookup, check addrs survive it */
+    EXPECT_OK(cio_dns_cancel(re.other));
+    EXPECT_OK(cio_dns_resolve_cb(re.r, "127.0.0.3", 3, AF_UNSPEC, cb_last, (void *)3, NULL));
+    char again[CIO_ADDR_STRLEN];
+    cio_addr_format(&addrs[0], again, sizeof again);
+    EXPECT_STR_EQ(buf, again);
+}
+
+static void cb_after_free(int status, const cio_addr *addrs, size_t n, void *arg)
+{
+    (void)addrs, (void)n;
+    re.order[re.n++] = (int)(intptr_t)arg;
+    EXPECT_EQ(1, status);
+}
+
+static int reent_main(void *arg, void **res)
+{
+    (void)arg, (void)res;
+    memset(&re, 0, sizeof re);
+    EXPECT_OK(cio_resolver_new(&CIO_RESOLVER_OPTIONS(.servers = "127.0.0.1:9", .search = "",
+                                                     .no_hosts = true),
+                               &re.r));
+    EXPECT_OK(cio_dns_resolve_cb(re.r, "127.0.0.1", 1, AF_UNSPEC, cb_first, (void *)1, NULL));
+    EXPECT_OK(cio_dns_resolve_cb(re.r, "::1", 2, AF_UNSPEC, cb_other, NULL, &re.other));
+    EXPECT_OK(cio_dns_resolve_cb(re.r, "localhost", 4, AF_INET, cb_after_free, (void *)4, NULL));
+    for (int i = 0; i < 100 && re.n < 3; i++)
+        EXPECT_OK(cio_yield());
+    for (int i = 0; i < 10; i++)
+        EXPECT_OK(cio_yield());
+    EXPECT_EQ(3, re.n);
+    EXPECT_EQ(1, re.order[0]);
+    EXPECT_EQ(4, re.order[1]);
+    EXPECT_EQ(3, re.order[2]);
+    EXPECT_EQ(1, re.late_status);
+    EXPECT_TRUE(re.r == NULL);
+    return 0;
+}
+
+TEST(callback_reentrancy)
+{
+    int before = test_fd_baseline();
+    EXPECT_OK(cio_run(reent_main, NULL, NULL));
     EXPECT_EQ(before, test_fd_count());
 }
 
