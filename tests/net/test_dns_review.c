@@ -20,6 +20,8 @@
 #include <stdint.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <errno.h>
+#include <stdio.h>
 #include <unistd.h>
 
 #include <cio.h>
@@ -279,5 +281,55 @@ TEST(callback_reentrancy)
     EXPECT_OK(cio_run(reent_main, NULL, NULL));
     EXPECT_EQ(before, test_fd_count());
 }
+
+/* ---- a resolver of the caller's outliving its loop --------------------------- */
+
+static cio_resolver *orphan;
+static int orphan_silent = -1;
+static struct res orphan_cb;
+
+static int orphan_main(void *arg, void **res)
+{
+    (void)res;
+    bool in_flight = arg != NULL;
+    orphan_silent = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t al = sizeof a;
+    EXPECT_OK(bind(orphan_silent, (struct sockaddr *)&a, sizeof a));
+    EXPECT_OK(getsockname(orphan_silent, (struct sockaddr *)&a, &al));
+    char servers[32];
+    snprintf(servers, sizeof servers, "127.0.0.1:%u", ntohs(a.sin_port));
+    EXPECT_OK(cio_resolver_new(&CIO_RESOLVER_OPTIONS(.servers = servers, .search = "",
+                                                     .timeout = 3600, .tries = 1,
+                                                     .no_hosts = true),
+                               &orphan));
+    /* A lookup given up: c-ares' socket stays open, registered. */
+    cio_scope sc;
+    EXPECT_OK(cio_timeout_begin(&sc, 0.05));
+    cio_addr out[2];
+    EXPECT_ERR(-ETIMEDOUT, cio_dns_resolve(orphan, "x.test", 1, AF_INET, out, 2));
+    cio_scope_end(&sc);
+    memset(&orphan_cb, 0, sizeof orphan_cb);
+    if (in_flight)
+        EXPECT_OK(cio_dns_resolve_cb(orphan, "y.test", 1, AF_INET, on_answer, &orphan_cb, NULL));
+    return 0; /* the resolver is not freed: the loop ends first */
+}
+
+static void orphan_case(bool in_flight)
+{
+    int before = test_fd_baseline();
+    EXPECT_OK(cio_run(orphan_main, in_flight ? (void *)1 : NULL, NULL));
+    if (in_flight) {
+        /* ended with the loop */
+        EXPECT_EQ(1, orphan_cb.calls);
+        EXPECT_ERR(-ECANCELED, orphan_cb.status);
+    }
+    cio_resolver_free(orphan); /* after its loop: frees it, touches no loop */
+    close(orphan_silent);
+    EXPECT_EQ(before, test_fd_count());
+}
+
+TEST(resolver_outlives_loop) { orphan_case(false); }
+TEST(resolver_outlives_loop_lookup_in_flight) { orphan_case(true); }
 
 int main(int argc, char **argv) { return test_main(argc, argv); }
