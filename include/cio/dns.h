@@ -75,7 +75,10 @@ CIO_API int cio_resolver_new(const cio_resolver_options *opts, cio_resolver **ou
 /* Frees a resolver: lookups still in flight end with -ECANCELED (a task's
  * lookup returns it; a callback lookup's callback is called with it from
  * the loop). NULL is a no-op; the loop's default is freed with the loop
- * and not here. Call it on the resolver's loop's thread. Never suspends. */
+ * and not here. Call it on the resolver's loop's thread. A resolver may
+ * outlive its loop: the loop's end ends its lookups (-ECANCELED, callbacks
+ * called from the loop's end), and cio_resolver_free then only frees it.
+ * Never suspends. */
 CIO_API void cio_resolver_free(cio_resolver *r);
 
 /* Resolves host (a name, or a numeric IPv4/IPv6 address) for port into at

@@ -135,6 +135,10 @@ struct cio_resolver {
     bool loop_gone;  /* the loop closed: no more loop calls */
     bool is_default; /* the loop's default (freed with it) */
     bool no_hosts;   /* skip /etc/hosts */
+    bool freed;      /* not the default: cio_resolver_free was called */
+    /* Not the default: on the loop's list (net->resolvers), so that the
+     * loop's end ends it, until it is released. */
+    cio_resolver *lnext, **lprev;
     /* /etc/hosts, read at the first lookup and again when it changed
      * (hosts_refresh): c-ares would read the file at every lookup. */
     struct hosts_ent *hosts;
@@ -410,9 +414,12 @@ static void settle(cio_resolver *r, bool may_deliver)
         }
         timer_update(r);
         arm_all(r);
+        /* Still ready after process()'s bounded rounds (a TCP socket
+         * holding more answers than they read: no new edge will come for
+         * them), or writable when c-ares asked: go on from the loop. */
         if (r->active)
             for (struct dns_sock *s = r->socks; s; s = s->next)
-                if (s->want & s->n.ready & CIO_WRITABLE)
+                if (s->want & s->n.ready & RW)
                     pending = true;
     }
     if (r->done_head && may_deliver && !r->draining)
@@ -1244,6 +1251,20 @@ static int resolver_make(cio_loop *loop, const cio_resolver_options *opts, bool 
             r->timeout = saved.timeout;
         ares_destroy_options(&saved);
     }
+    if (!is_default) {
+        struct cio__net *net = cio__net_get(loop);
+        if (!net) {
+            ares_destroy(r->ch);
+            free(r);
+            rc = -ENOMEM;
+            goto out;
+        }
+        r->lnext = net->resolvers;
+        if (r->lnext)
+            r->lnext->lprev = &r->lnext;
+        r->lprev = &net->resolvers;
+        net->resolvers = r;
+    }
     *out = r;
     rc = 0;
 out:
@@ -1264,10 +1285,24 @@ int cio_resolver_new(const cio_resolver_options *opts, cio_resolver **out)
     return resolver_make(loop, opts, false, out);
 }
 
+static void list_remove(cio_resolver *r)
+{
+    if (!r->lprev)
+        return;
+    *r->lprev = r->lnext;
+    if (r->lnext)
+        r->lnext->lprev = r->lprev;
+    r->lprev = NULL;
+    r->lnext = NULL;
+}
+
 static void resolver_release(cio_resolver *r)
 {
     if (r->draining || r->queued || r->done_head)
         return;
+    if (!r->is_default && !r->freed)
+        return; /* ended with its loop: its cio_resolver_free frees it */
+    list_remove(r);
     while (r->free_q) {
         struct cio_dns_query *q = r->free_q;
         r->free_q = q->next;
@@ -1298,8 +1333,15 @@ static void resolver_kill(cio_resolver *r)
 
 void cio_resolver_free(cio_resolver *r)
 {
-    if (!r || r->is_default || r->dead)
+    if (!r || r->is_default || r->freed)
         return;
+    r->freed = true;
+    if (r->dead) {
+        /* Ended with its loop already (cio__dns_loop_end). */
+        if (!r->draining)
+            resolver_release(r);
+        return;
+    }
     resolver_kill(r);
     if (r->done_head && !r->draining) {
         queue_kick(r);
@@ -1314,11 +1356,12 @@ void cio__dns_loop_end(struct cio_resolver *r)
 {
     if (!r)
         return;
+    list_remove(r); /* the loop's list goes with it */
     r->loop_gone = true;
     r->queued = false; /* the loop dropped what it had queued */
     resolver_kill(r);
     deliver(r); /* the loop is gone: from its end */
-    resolver_release(r);
+    resolver_release(r); /* a resolver of the caller's not yet freed stays */
 }
 
 /* The resolver to use on the running loop: r, or the loop's default. */

@@ -96,6 +96,8 @@ static void net_free(cio_loop *loop, void *data)
     (void)loop;
     struct cio__net *net = data;
     cio__dns_loop_end(net->dns);
+    while (net->resolvers)
+        cio__dns_loop_end(net->resolvers); /* takes it off the list */
     /* The loop is closed: its registrations went with it. */
     for (int fd = 0; fd < net->nraw; fd++)
         free(net->raw[fd]);

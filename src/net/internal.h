@@ -57,10 +57,16 @@ struct cio__net {
     /* The loop's default resolver (dns.c), made at its first use; freed
      * with the loop by cio__dns_loop_end. */
     struct cio_resolver *dns;
+    /* The resolvers cio_resolver_new made on the loop (dns.c), not yet
+     * released: ended with the loop by cio__dns_loop_end, freed by their
+     * cio_resolver_free (before or after). */
+    struct cio_resolver *resolvers;
 };
 
-/* Ends the loop's default resolver (dns.c): its lookups end with
- * -ECANCELED, callbacks called from here, as the loop is closed. */
+/* Ends a resolver of the loop at the loop's end (dns.c): its lookups end
+ * with -ECANCELED, callbacks called from here, as the loop is closed. The
+ * default is freed; one of the caller's is taken off net->resolvers and
+ * freed once its cio_resolver_free has been called (before or after). */
 void cio__dns_loop_end(struct cio_resolver *r);
 struct cio_dns_query;
 /* cio_dns_resolve_cb on loop (which need not be running; r NULL: loop's
