@@ -298,8 +298,9 @@ CIO_API int cio_stream_connect(const cio_addr *addr, const cio_socket_options *s
 
 /* Connects to host (a name, or a numeric IPv4/IPv6 address) at port:
  * resolves it (sopts->resolver, sopts->family), then tries the addresses
- * as RFC 8305 (Happy Eyeballs) says: address families interleaved, IPv6
- * first; while an attempt is in progress the next starts after
+ * as RFC 8305 (Happy Eyeballs) says: address families interleaved, the
+ * family of the resolver's first address (RFC 6724's sorting: IPv6 where
+ * usable) first; while an attempt is in progress the next starts after
  * sopts->attempt_delay (or at once when the attempt fails); the first
  * connection made wins and every other attempt is cancelled and closed.
  * A numeric host needs no resolver; at most 16 addresses are tried; with

@@ -285,14 +285,15 @@ int cio__connect_addrs(const cio_addr *addrs, size_t n, const cio_socket_options
 
 void cio__connect_order(cio_addr *addrs, size_t n)
 {
-    /* RFC 8305 section 4 with a First Address Family Count of 1: IPv6
-     * first (when there is any), then the families alternate, each keeping
-     * the resolver's order. */
+    /* RFC 8305 section 4 with a First Address Family Count of 1: the
+     * family of the resolver's first address first (its RFC 6724 sorting
+     * puts IPv6 there when the host can use it), then the families
+     * alternate, each keeping the resolver's order. */
     cio_addr tmp[CIO__CONNECT_MAX];
     if (n > CIO__CONNECT_MAX)
         n = CIO__CONNECT_MAX;
     size_t i6 = 0, i4 = 0, k = 0;
-    bool six = true;
+    bool six = n == 0 || cio_addr_family(&addrs[0]) == AF_INET6;
     while (k < n) {
         while (i6 < n && cio_addr_family(&addrs[i6]) != AF_INET6)
             i6++;

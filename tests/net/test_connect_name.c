@@ -374,21 +374,32 @@ static int engine_args_main(void *arg, void **res)
 
 TEST(engine_args) { run(engine_args_main, NULL); }
 
-/* RFC 8305's order: IPv6 first, the families alternating, each in the
+/* RFC 8305's order: the family of the resolver's first address first (its
+ * RFC 6724 sorting decides), the families alternating, each in the
  * resolver's order. */
-TEST(order_interleaves_families)
+static void check_order(const char *const *in, const char *const *want, int n)
 {
-    const char *in[] = {"127.0.0.1", "127.0.0.2", "127.0.0.3", "::1", "::2"};
-    const char *want[] = {"::1", "127.0.0.1", "::2", "127.0.0.2", "127.0.0.3"};
-    cio_addr a[5];
-    for (int i = 0; i < 5; i++)
+    cio_addr a[8];
+    for (int i = 0; i < n; i++)
         EXPECT_OK(cio_addr_ip(in[i], 80, &a[i]));
-    cio__connect_order(a, 5);
-    for (int i = 0; i < 5; i++) {
+    cio__connect_order(a, (size_t)n);
+    for (int i = 0; i < n; i++) {
         cio_addr w;
         EXPECT_OK(cio_addr_ip(want[i], 80, &w));
         EXPECT_TRUE(cio_addr_is_equal(&w, &a[i]));
     }
+}
+
+TEST(order_interleaves_families)
+{
+    const char *in6[] = {"::1", "::2", "127.0.0.1", "127.0.0.2", "127.0.0.3"};
+    const char *want6[] = {"::1", "127.0.0.1", "::2", "127.0.0.2", "127.0.0.3"};
+    check_order(in6, want6, 5);
+    /* IPv4 sorted first (a host without IPv6 connectivity): IPv4 leads */
+    const char *in4[] = {"127.0.0.1", "127.0.0.2", "127.0.0.3", "::1", "::2"};
+    const char *want4[] = {"127.0.0.1", "::1", "127.0.0.2", "::2", "127.0.0.3"};
+    check_order(in4, want4, 5);
+    cio_addr a[2];
     /* One family only: unchanged. */
     EXPECT_OK(cio_addr_ip("127.0.0.9", 1, &a[0]));
     EXPECT_OK(cio_addr_ip("127.0.0.8", 1, &a[1]));
