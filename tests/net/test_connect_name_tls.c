@@ -1,8 +1,8 @@
 /* Connecting by name with TLS: cio_stream_connect_name and
  * cio_transport_connect_name with opts->tls to a cio TLS server on
- * loopback. The certificates are made at start by tls_certs.sh (openssl
+ * loopback. The certificates are made at start by tls-certs.sh (openssl
  * command line) in a temporary directory: server.pem is for DNS:localhost,
- * IP:127.0.0.1 and IP:::1, other.pem for other.test. The name verified is
+ * IP:127.0.0.1 and IP:::1, sni.pem for alt.test. The name verified is
  * opts->server_name, else the host; a wrong one is -EKEYREJECTED. Happy
  * Eyeballs then TLS: a dnsmasq of the test's answers he.test with AAAA ::1
  * (a blackhole: a listener whose full accept queue drops SYNs) and A
@@ -155,7 +155,7 @@ static int wrong_name_main(void *arg, void **res)
     names_open(&n);
     cio_tls_config *scfg = tls_server_cfg(CIO_TLS_OPTIONS());
     cio_tls_config *ocfg = tls_server_cfg(
-        CIO_TLS_OPTIONS(.cert_file = tls_path("other.pem"), .key_file = tls_path("other.key")));
+        CIO_TLS_OPTIONS(.cert_file = tls_path("sni.pem"), .key_file = tls_path("sni.key")));
     cio_tls_config *ccfg = tls_client_cfg(CIO_TLS_OPTIONS());
     struct srv e, o;
     srv_start(&e, scfg, -1);
@@ -166,7 +166,7 @@ static int wrong_name_main(void *arg, void **res)
                cio_stream_connect_name(
                    "localhost", cio_addr_port(&e.addr),
                    &CIO_SOCKET_OPTIONS(.resolver = n.r, .family = AF_INET),
-                   &CIO_STREAM_OPTIONS(.tls = ccfg, .server_name = "other.test"), &s));
+                   &CIO_STREAM_OPTIONS(.tls = ccfg, .server_name = "alt.test"), &s));
     EXPECT_TRUE(s == NULL);
     EXPECT_TRUE(strlen(cio_tls_last_error()) > 0);
     EXPECT_ERR(-EKEYREJECTED,
@@ -181,10 +181,10 @@ static int wrong_name_main(void *arg, void **res)
     EXPECT_OK(cio_stream_connect_name(
         "localhost", cio_addr_port(&o.addr),
         &CIO_SOCKET_OPTIONS(.resolver = n.r, .family = AF_INET),
-        &CIO_STREAM_OPTIONS(.tls = ccfg, .server_name = "other.test"), &s));
+        &CIO_STREAM_OPTIONS(.tls = ccfg, .server_name = "alt.test"), &s));
     echo_check(s);
     EXPECT_OK(cio_stream_close(s));
-    EXPECT_STR_EQ("other.test", o.sni);
+    EXPECT_STR_EQ("alt.test", o.sni);
     srv_stop(&e);
     srv_stop(&o);
     cio_tls_config_free(scfg);

@@ -2,7 +2,7 @@
  * echo with flow control, line reads, ALPN, SNI, client certificates,
  * verification failures and their texts, resumption, STARTTLS, handshake
  * timeouts, half-close, abort, sendfile, argument checks. The certificates
- * are made at start by tls_certs.sh (openssl command line) in a temporary
+ * are made at start by tls-certs.sh (openssl command line) in a temporary
  * directory. */
 #include <fcntl.h>
 #include <pthread.h>
@@ -414,16 +414,16 @@ static int sni_main(void *arg, void **res)
     cio_scope sc;
     EXPECT_OK(cio_timeout_begin(&sc, 60));
     cio_tls_config *scfg = tls_server_cfg(CIO_TLS_OPTIONS(.alpn = "h2,http/1.1"));
-    EXPECT_OK(cio_tls_config_add_cert(scfg, tls_path("other.pem"), tls_path("other.key")));
+    EXPECT_OK(cio_tls_config_add_cert(scfg, tls_path("sni.pem"), tls_path("sni.key")));
     cio_tls_config *ccfg = tls_client_cfg(CIO_TLS_OPTIONS(.alpn = "http/1.1"));
     struct echo_srv e = {0};
     echo_start(&e, scfg);
     /* in use now: no more certificates */
     cio_stream *s;
     EXPECT_OK(connect_tls(&e.addr, ccfg, "localhost", &s));
-    EXPECT_ERR(-EINVAL, cio_tls_config_add_cert(scfg, tls_path("other.pem"), tls_path("other.key")));
+    EXPECT_ERR(-EINVAL, cio_tls_config_add_cert(scfg, tls_path("sni.pem"), tls_path("sni.key")));
     EXPECT_OK(cio_stream_close(s));
-    const char *good[] = {"other.test", "OTHER.test", "x.wild.test"};
+    const char *good[] = {"alt.test", "ALT.test", "x.wild.test"};
     for (size_t i = 0; i < 3; i++) {
         EXPECT_OK(connect_tls(&e.addr, ccfg, good[i], &s));
         cio_tls_info inf;
@@ -481,8 +481,8 @@ static int verify_main(void *arg, void **res)
     expect_fail(tls_server_cfg(CIO_TLS_OPTIONS()), "wronghost.test", -EKEYREJECTED,
                 "hostname mismatch");
     expect_fail(tls_server_cfg(CIO_TLS_OPTIONS()), "127.0.0.2", -EKEYREJECTED, "IP address");
-    expect_fail(tls_server_cfg(CIO_TLS_OPTIONS(.cert_file = tls_path("stranger.pem"),
-                                               .key_file = tls_path("stranger.key"))),
+    expect_fail(tls_server_cfg(CIO_TLS_OPTIONS(.cert_file = tls_path("unknownca.pem"),
+                                               .key_file = tls_path("unknownca.key"))),
                 "localhost", -EKEYREJECTED, "issuer");
     /* an IP literal is checked against the certificate's addresses */
     cio_tls_config *scfg = tls_server_cfg(CIO_TLS_OPTIONS());
@@ -597,10 +597,10 @@ static int ccert_main(void *arg, void **res)
     /* a certificate chosen by SNI verifies client certificates too */
     cio_tls_config *scfg2 = tls_server_cfg(CIO_TLS_OPTIONS(
         .client_cert = CIO_TLS_CLIENT_CERT_REQUIRED, .ca_file = tls_path("ca.pem")));
-    EXPECT_OK(cio_tls_config_add_cert(scfg2, tls_path("other.pem"), tls_path("other.key")));
+    EXPECT_OK(cio_tls_config_add_cert(scfg2, tls_path("sni.pem"), tls_path("sni.key")));
     k.cfg = scfg2;
     EXPECT_OK(cio_spawn(cc_server, &k, &t));
-    EXPECT_OK(connect_tls(&la, with, "other.test", &s));
+    EXPECT_OK(connect_tls(&la, with, "alt.test", &s));
     EXPECT_OK(cio_stream_write(s, "y", 1));
     EXPECT_EQ(1, cio_stream_read(s, b, sizeof b));
     EXPECT_OK(cio_stream_close(s));
@@ -1223,7 +1223,7 @@ TEST(config_arguments)
     EXPECT_STR_EQ("", cio_tls_last_error());
     EXPECT_TRUE(cio_tls_config_ssl_ctx(cfg) != NULL);
     /* a client configuration takes no more certificates */
-    EXPECT_ERR(-EINVAL, cio_tls_config_add_cert(cfg, tls_path("other.pem"), NULL));
+    EXPECT_ERR(-EINVAL, cio_tls_config_add_cert(cfg, tls_path("sni.pem"), NULL));
     cio_tls_config_free(cfg);
     /* files */
     EXPECT_ERR(-ENOENT, cio_tls_config_new(&CIO_TLS_OPTIONS(.server = true,
@@ -1240,7 +1240,7 @@ TEST(config_arguments)
     /* a key of another certificate */
     EXPECT_ERR(-EPROTO, cio_tls_config_new(&CIO_TLS_OPTIONS(.server = true,
                                                             .cert_file = tls_path("server.pem"),
-                                                            .key_file = tls_path("other.key")),
+                                                            .key_file = tls_path("sni.key")),
                                            &cfg));
     EXPECT_TRUE(strlen(cio_tls_last_error()) > 0);
     /* the key in the certificate file: none there */
@@ -1255,11 +1255,11 @@ TEST(config_arguments)
                                            &cfg));
     /* add_cert */
     cio_tls_config *srv = tls_server_cfg(CIO_TLS_OPTIONS());
-    EXPECT_ERR(-EINVAL, cio_tls_config_add_cert(NULL, tls_path("other.pem"), NULL));
+    EXPECT_ERR(-EINVAL, cio_tls_config_add_cert(NULL, tls_path("sni.pem"), NULL));
     EXPECT_ERR(-EINVAL, cio_tls_config_add_cert(srv, NULL, NULL));
     EXPECT_ERR(-ENOENT, cio_tls_config_add_cert(srv, tls_path("nope.pem"), NULL));
-    EXPECT_ERR(-EPROTO, cio_tls_config_add_cert(srv, tls_path("other.pem"), tls_path("server.key")));
-    EXPECT_OK(cio_tls_config_add_cert(srv, tls_path("other.pem"), tls_path("other.key")));
+    EXPECT_ERR(-EPROTO, cio_tls_config_add_cert(srv, tls_path("sni.pem"), tls_path("server.key")));
+    EXPECT_OK(cio_tls_config_add_cert(srv, tls_path("sni.pem"), tls_path("sni.key")));
     cio_tls_config_free(srv);
     cio_tls_config_free(NULL);
     EXPECT_TRUE(cio_tls_config_ssl_ctx(NULL) == NULL);

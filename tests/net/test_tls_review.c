@@ -61,12 +61,12 @@ static int sni_ciphers_main(void *arg, void **res)
         cio_tls_config *scfg = tls_server_cfg(CIO_TLS_OPTIONS(
             .ciphersuites = "TLS_CHACHA20_POLY1305_SHA256",
             .ciphers = "ECDHE-RSA-CHACHA20-POLY1305:ECDHE-ECDSA-CHACHA20-POLY1305"));
-        EXPECT_OK(cio_tls_config_add_cert(scfg, tls_path("other.pem"), tls_path("other.key")));
+        EXPECT_OK(cio_tls_config_add_cert(scfg, tls_path("sni.pem"), tls_path("sni.key")));
         cio_tls_config *ccfg =
             tls_client_cfg(CIO_TLS_OPTIONS(.max_version = cases[k].ver, .no_tickets = true));
         struct rv_srv e = {0};
         rv_srv_start(&e, scfg);
-        const char *names[] = {"localhost", "other.test"};
+        const char *names[] = {"localhost", "alt.test"};
         for (size_t i = 0; i < 2; i++) {
             cio_stream *s;
             EXPECT_OK(cio_stream_connect(

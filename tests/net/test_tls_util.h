@@ -1,5 +1,5 @@
 /* Helpers for the cio-to-cio TLS tests (tests/net/test_tls*.c): the
- * certificates (made once per program by tls_certs.sh in a temporary
+ * certificates (made once per program by tls-certs.sh in a temporary
  * directory, removed at the end), configurations, a loopback listener. */
 #ifndef CIO_TEST_TLS_UTIL_H
 #define CIO_TEST_TLS_UTIL_H
@@ -48,11 +48,11 @@ static inline void tls_make_certs(void)
     snprintf(script, sizeof script, "%s", __FILE__);
     char *slash = strrchr(script, '/');
     if (slash)
-        snprintf(slash + 1, sizeof script - (size_t)(slash + 1 - script), "tls_certs.sh");
+        snprintf(slash + 1, sizeof script - (size_t)(slash + 1 - script), "tls-certs.sh");
     else
-        snprintf(script, sizeof script, "tls_certs.sh");
+        snprintf(script, sizeof script, "tls-certs.sh");
     char cmd[3 * PATH_MAX];
-    snprintf(cmd, sizeof cmd, "sh '%s' '%s'", script, tls_dir);
+    snprintf(cmd, sizeof cmd, "sh '%s' '%s' >/dev/null", script, tls_dir);
     if (system(cmd) != 0)
         FAIL("%s failed", cmd);
 }
