@@ -48,14 +48,8 @@
 #include <openssl/x509.h>
 #include <openssl/ssl.h>
 
-#define MAX_KEYS 16
-
-static struct {
-    const char *key[MAX_KEYS];
-    const char *val[MAX_KEYS];
-    bool used[MAX_KEYS];
-    int n;
-} opts;
+#define KV_PROG "tlsload"
+#include "kvopts.h"
 
 static struct sockaddr_in server_addr;
 static const char *impl_name = "tlsload";
@@ -81,39 +75,6 @@ static void ssl_fail(const char *what, SSL *ssl, int ret)
     fprintf(stderr, "tlsload: %s: SSL error %d (errno %s)\n", what, err, strerror(errno));
     ERR_print_errors_fp(stderr);
     exit(1);
-}
-
-static const char *opt_str(const char *key, const char *def)
-{
-    for (int i = 0; i < opts.n; i++)
-        if (strcmp(opts.key[i], key) == 0) {
-            opts.used[i] = true;
-            return opts.val[i];
-        }
-    return def;
-}
-
-static double opt_num(const char *key, double def)
-{
-    const char *s = opt_str(key, NULL);
-    if (!s)
-        return def;
-    char *end;
-    double v = strtod(s, &end);
-    if (*end != '\0' || v < 0) {
-        fprintf(stderr, "tlsload: bad value for %s: %s\n", key, s);
-        exit(2);
-    }
-    return v;
-}
-
-static void check_opts_used(void)
-{
-    for (int i = 0; i < opts.n; i++)
-        if (!opts.used[i]) {
-            fprintf(stderr, "tlsload: unknown option %s for this mode\n", opts.key[i]);
-            exit(2);
-        }
 }
 
 static int start_connect(void)
@@ -470,16 +431,8 @@ int main(int argc, char **argv)
         fprintf(stderr, "usage: tlsload {handshake|stream} PORT [key=value ...]\n");
         return 2;
     }
-    for (int i = 3; i < argc; i++) {
-        char *eq = strchr(argv[i], '=');
-        if (!eq || opts.n == MAX_KEYS) {
-            fprintf(stderr, "tlsload: expected key=value, got %s\n", argv[i]);
-            return 2;
-        }
-        *eq = '\0';
-        opts.key[opts.n] = argv[i];
-        opts.val[opts.n++] = eq + 1;
-    }
+    if (!kv_parse(3, argc, argv))
+        return 2;
     char *end;
     long port = strtol(argv[2], &end, 10);
     if (*end != '\0' || port < 1 || port > 65535) {
