@@ -45,22 +45,9 @@
 #include <unistd.h>
 
 #define KV_PROG "netload"
-#include "kvopts.h"
+#include "loadclient.h"
 
-static struct sockaddr_in server_addr;
 static const char *impl_name = "netload";
-
-static void die(const char *what)
-{
-    fprintf(stderr, "netload: %s: %s\n", what, strerror(errno));
-    exit(1);
-}
-
-static void fail(const char *msg)
-{
-    fprintf(stderr, "netload: %s\n", msg);
-    exit(1);
-}
 
 static void raise_nofile(void)
 {
@@ -70,44 +57,6 @@ static void raise_nofile(void)
         setrlimit(RLIMIT_NOFILE, &rl);
     }
 }
-
-/* A non-blocking socket with TCP_NODELAY, connecting to the server (the
- * connection completes later: EINPROGRESS). */
-static int start_connect(void)
-{
-    int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (fd < 0)
-        die("socket");
-    int one = 1;
-    if (setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one) != 0)
-        die("setsockopt(TCP_NODELAY)");
-    if (connect(fd, (struct sockaddr *)&server_addr, sizeof server_addr) != 0 &&
-        errno != EINPROGRESS)
-        die("connect");
-    return fd;
-}
-
-/* After EPOLLOUT on a connecting socket: fails loudly if it did not connect. */
-static void check_connected(int fd)
-{
-    int err = 0;
-    socklen_t len = sizeof err;
-    if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0)
-        die("getsockopt(SO_ERROR)");
-    if (err != 0) {
-        errno = err;
-        die("connect");
-    }
-}
-
-static void ep_ctl(int ep, int op, int fd, uint32_t events, uint64_t data)
-{
-    struct epoll_event ev = {.events = events, .data.u64 = data};
-    if (epoll_ctl(ep, op, fd, &ev) != 0)
-        die("epoll_ctl");
-}
-
-static double elapsed_s(uint64_t t0) { return (bench_now_ns() - t0) / 1e9; }
 
 /* ---- pingpong ------------------------------------------------------------- */
 
