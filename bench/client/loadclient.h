@@ -6,6 +6,7 @@
 #ifndef BENCH_CLIENT_LOADCLIENT_H
 #define BENCH_CLIENT_LOADCLIENT_H
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -34,6 +35,26 @@ static inline void fail(const char *msg)
 {
     fprintf(stderr, KV_PROG ": %s\n", msg);
     exit(1);
+}
+
+/* server_addr from the port argument and the host= option (an IPv4
+ * address, default 127.0.0.1); false (after saying why) if either is bad. */
+static inline bool set_server(const char *port_arg)
+{
+    char *end;
+    long port = strtol(port_arg, &end, 10);
+    if (*end != '\0' || port < 1 || port > 65535) {
+        fprintf(stderr, KV_PROG ": bad port %s\n", port_arg);
+        return false;
+    }
+    const char *host = opt_str("host", "127.0.0.1");
+    server_addr.sin_family = AF_INET;
+    server_addr.sin_port = htons((uint16_t)port);
+    if (inet_pton(AF_INET, host, &server_addr.sin_addr) != 1) {
+        fprintf(stderr, KV_PROG ": bad IPv4 host %s\n", host);
+        return false;
+    }
+    return true;
 }
 
 /* A non-blocking connect to server_addr, TCP_NODELAY set. */
@@ -147,6 +168,26 @@ static inline void fail(const char *msg)
 {
     fprintf(stderr, KV_PROG ": %s\n", msg);
     exit(1);
+}
+
+/* server_addr from the port argument and the host= option (an IPv4
+ * address, default 127.0.0.1); false (after saying why) if either is bad. */
+static inline bool set_server(const char *port_arg)
+{
+    char *end;
+    long port = strtol(port_arg, &end, 10);
+    if (*end != '\0' || port < 1 || port > 65535) {
+        fprintf(stderr, KV_PROG ": bad port %s\n", port_arg);
+        return false;
+    }
+    const char *host = opt_str("host", "127.0.0.1");
+    server_addr.sin_family = AF_INET;
+    server_addr.sin_port = htons((uint16_t)port);
+    if (inet_pton(AF_INET, host, &server_addr.sin_addr) != 1) {
+        fprintf(stderr, KV_PROG ": bad IPv4 host %s\n", host);
+        return false;
+    }
+    return true;
 }
 
 /* A non-blocking connect to server_addr, TCP_NODELAY set. */

@@ -466,20 +466,9 @@ int main(int argc, char **argv)
     }
     if (!kv_parse(3, argc, argv))
         return 2;
-    char *end;
-    long port = strtol(argv[2], &end, 10);
-    if (*end != '\0' || port < 1 || port > 65535) {
-        fprintf(stderr, "netload: bad port %s\n", argv[2]);
+    if (!set_server(argv[2]))
         return 2;
-    }
     impl_name = opt_str("impl", impl_name);
-    const char *host = opt_str("host", "127.0.0.1");
-    server_addr.sin_family = AF_INET;
-    server_addr.sin_port = htons((uint16_t)port);
-    if (inet_pton(AF_INET, host, &server_addr.sin_addr) != 1) {
-        fprintf(stderr, "netload: bad IPv4 host %s\n", host);
-        return 2;
-    }
     raise_nofile();
     const char *mode = argv[1];
     if (strcmp(mode, "pingpong") == 0)
