@@ -10,5 +10,6 @@
 #include "cio/net.h"
 #include "cio/tls.h"
 #include "cio/dns.h"
+#include "cio/http.h"
 
 #endif

@@ -35,7 +35,7 @@ with tempfile.TemporaryDirectory() as tmp:
         exe = src[:-2]
         open(src, "w").write(text)
         cmd = [cc, "-std=c11", "-Wall", "-Wextra", "-Werror", "-Iinclude", *extra,
-               "-o", exe, src, lib, "-lssl", "-lcrypto", "-lcares", "-pthread", "-ldl", "-lm"]
+               "-o", exe, src, lib, "-lssl", "-lcrypto", "-lcares", "-lz", "-lcjson", "-pthread", "-ldl", "-lm"]
         r = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         if r.returncode != 0:
             errors += 1

@@ -2,12 +2,15 @@
 # Installs the Debian packages a make target needs, with apt-get, only when
 # one is missing. Safe to run repeatedly. Usage: deps.sh GROUP...
 #   build     the compiler, CMake, and the libraries cio links: OpenSSL
-#             (libssl-dev) and c-ares (libc-ares-dev); all that building cio
-#             takes (make build, make run)
+#             (libssl-dev), c-ares (libc-ares-dev), zlib (zlib1g-dev), cJSON
+#             (libcjson-dev), and llhttp's C sources (node-llhttp), compiled
+#             in; all that building cio takes (make build, make run)
 #   test      build, plus python3 (the docs checks, the TLS tests' Python
 #             peer), pkg-config (the installed-package test), and the real
 #             peers the TLS and DNS tests start on loopback: openssl, curl,
-#             dnsmasq-base (dnsmasq without a system service): make test,
+#             dnsmasq-base (dnsmasq without a system service), and the HTTP
+#             clients the HTTP tests start: python3-requests, wrk,
+#             slowhttptest: make test,
 #             ucontext, compat
 #   sanitize  test, plus the sanitizer runtimes (make asan, make tsan). On
 #             Debian they come with gcc (libgcc-N-dev depends on libasan,
@@ -15,7 +18,8 @@
 #             group exists so that only the sanitizer targets ask for them
 #   bench     test, plus the peers: libuv, libevent (with its OpenSSL
 #             bufferevents and evdns), Boost.Context, asyncio and uvloop,
-#             nginx (the TLS handshake peer), and valgrind (callgrind)
+#             nginx (the TLS handshake and HTTP peer), h2o, aiohttp, wrk,
+#             and valgrind (callgrind)
 #   stress    stress-ng (the suite under load)
 #   format    clang-format (make format)
 # A target installs only what it uses: `make build` never pulls in python3,
@@ -35,14 +39,14 @@ sanitizer_runtimes() {
 PKGS=""
 for group in "${@:-build}"; do
     case "$group" in
-    build) PKGS="$PKGS build-essential cmake libssl-dev libc-ares-dev" ;;
-    test) PKGS="$PKGS build-essential cmake libssl-dev libc-ares-dev pkg-config python3
-                openssl curl dnsmasq-base" ;;
-    sanitize) PKGS="$PKGS build-essential cmake libssl-dev libc-ares-dev pkg-config python3
-                openssl curl dnsmasq-base $(sanitizer_runtimes)" ;;
-    bench) PKGS="$PKGS build-essential cmake libssl-dev libc-ares-dev pkg-config python3
+    build) PKGS="$PKGS build-essential cmake libssl-dev libc-ares-dev node-llhttp zlib1g-dev libcjson-dev" ;;
+    test) PKGS="$PKGS build-essential cmake libssl-dev libc-ares-dev node-llhttp zlib1g-dev libcjson-dev pkg-config python3
+                openssl curl dnsmasq-base python3-requests wrk slowhttptest" ;;
+    sanitize) PKGS="$PKGS build-essential cmake libssl-dev libc-ares-dev node-llhttp zlib1g-dev libcjson-dev pkg-config python3
+                openssl curl dnsmasq-base python3-requests wrk slowhttptest $(sanitizer_runtimes)" ;;
+    bench) PKGS="$PKGS build-essential cmake libssl-dev libc-ares-dev node-llhttp zlib1g-dev libcjson-dev pkg-config python3
                  openssl dnsmasq-base valgrind libuv1-dev libevent-dev libboost-context-dev
-                 python3-uvloop nginx" ;;
+                 python3-uvloop nginx wrk h2o python3-aiohttp" ;;
     stress) PKGS="$PKGS stress-ng" ;;
     format) PKGS="$PKGS clang-format" ;;
     *) echo "deps.sh: unknown group '$group'" >&2; exit 2 ;;

@@ -602,6 +602,47 @@ CIO_API int cio_thread_future_cancel(cio_thread_future *tf);
  * blocks; does not suspend. */
 CIO_API int cio_thread_future_free(cio_thread_future *tf);
 
+/* ---- Every core: one loop per thread ---------------------------------------- */
+
+typedef struct cio_parallel_options {
+    size_t size;                  /* sizeof(cio_parallel_options): the macros */
+    size_t threads;               /* workers; 0: one per CPU this process may run on */
+    bool pin;                     /* pin worker i to the i-th CPU it may run on */
+    bool stop_on_signals;         /* SIGINT and SIGTERM do cio_parallel_stop() */
+    const cio_loop_options *loop; /* every worker's loop options; NULL: defaults */
+} cio_parallel_options;
+#define CIO_PARALLEL_OPTIONS_INIT {.size = sizeof(cio_parallel_options)}
+#define CIO_PARALLEL_OPTIONS(...) \
+    ((cio_parallel_options){.size = sizeof(cio_parallel_options), __VA_ARGS__})
+
+/* Runs main(arg) as the main task of its own loop in each of opts->threads
+ * threads (cio_run_with in each; worker 0 may be the calling thread), and
+ * returns when all of them have ended. A server shares its listening
+ * address between workers with SO_REUSEPORT (cio_socket_options.reuseport)
+ * and lets the kernel spread connections. cio_parallel_stop() (from any
+ * worker, or on SIGINT/SIGTERM with stop_on_signals) cancels every worker's
+ * main task; the first worker whose main fails (an error other than a
+ * cancellation asked for by a stop) stops the others the same way.
+ * Returns 0 when every main succeeded or was stopped, else the first
+ * failing worker's error; -EINVAL (NULL main, bad options), -E2BIG,
+ * -EDEADLK when called from a task or while a loop runs on this thread,
+ * -EAGAIN / -ENOMEM when a thread cannot be started (those started are
+ * stopped and joined first). Does not suspend: blocks the calling thread. */
+CIO_API int cio_run_parallel(const cio_parallel_options *opts, cio_task_fn main, void *arg);
+
+/* The calling thread's worker index in cio_run_parallel (0..threads-1),
+ * or -1 outside any worker. Never suspends. */
+CIO_API int cio_parallel_index(void);
+/* The number of workers of the cio_run_parallel the calling thread is a
+ * worker of, 0 outside any. Never suspends. */
+CIO_API size_t cio_parallel_count(void);
+
+/* Cancels every worker's main task of the calling worker's
+ * cio_run_parallel (thread-safe among its workers; each cancellation goes
+ * through cio_call_soon_threadsafe). Returns 0, -EPERM outside a worker.
+ * Never suspends. */
+CIO_API int cio_parallel_stop(void);
+
 #ifdef __cplusplus
 }
 #endif

@@ -2,7 +2,7 @@
 # The layer rules of src/LAYERS.md, checked on the source tree:
 #
 #   1. Every file under src/ and include/ belongs to a layer, by its path:
-#      common < core (loop, future) < task < sync < net. A file includes only
+#      common < core (loop, future) < task < sync < net < http. A file includes only
 #      headers of its own layer and of lower ones: an include that points
 #      up, or sideways (another layer of the same rank), fails.
 #   2. A layer reaches another layer's internal headers (under src/) only
@@ -32,11 +32,12 @@ HEADER_RULES='
 include/cio/common.h ^cio_(strerror|err_name|version|version_string)$
 include/cio/loop.h ^cio_(loop_[a-z0-9_]+|call_[a-z0-9_]+|timer_[a-z0-9_]+|threadpool_[a-z0-9_]+|current_loop|to_thread_future)$
 include/cio/future.h ^cio_(future_[a-z0-9_]+|gather_future|wait_future|wait_for_future|shield_future|as_completed_new|as_completed_next_future|as_completed_free)$
-include/cio/task.h ^cio_(run|run_with|spawn|spawn_[a-z0-9_]+|task_[a-z0-9_]+|await|sleep|yield|current_task|all_tasks|to_thread|to_thread_with|timeout_begin|deadline_begin|shield_begin|scope_[a-z0-9_]+|wait_for|gather|wait|shield|as_completed_next|gen_[a-z0-9_]+|context_var_[a-z0-9_]+|thread_future_[a-z0-9_]+)$
+include/cio/task.h ^cio_(run|run_with|run_parallel|parallel_[a-z0-9_]+|spawn|spawn_[a-z0-9_]+|task_[a-z0-9_]+|await|sleep|yield|current_task|all_tasks|to_thread|to_thread_with|timeout_begin|deadline_begin|shield_begin|scope_[a-z0-9_]+|wait_for|gather|wait|shield|as_completed_next|gen_[a-z0-9_]+|context_var_[a-z0-9_]+|thread_future_[a-z0-9_]+)$
 include/cio/sync.h ^cio_(lock|event|semaphore|condition|barrier|queue)_[a-z0-9_]+$
 include/cio/net.h ^cio_(fd|addr|socket|stream|transport|server|udp|process|file)_[a-z0-9_]+$
 include/cio/tls.h ^cio_tls_[a-z0-9_]+$
 include/cio/dns.h ^cio_(resolver|dns)_[a-z0-9_]+$
+include/cio/http.h ^cio_http_[a-z0-9_]+$
 '
 
 check() {
@@ -54,6 +55,7 @@ check() {
         if (p ~ /^src\/sync\// || p == "include/cio/sync.h") return "sync"
         if (p ~ /^src\/net\// || p == "include/cio/net.h" || p == "include/cio/tls.h" ||
             p == "include/cio/dns.h") return "net"
+        if (p ~ /^src\/http\// || p == "include/cio/http.h") return "http"
         if (p == "include/cio.h") return "umbrella"
         return ""
     }
@@ -80,7 +82,7 @@ check() {
         failures++
     }
     BEGIN {
-        rank["common"] = 0; rank["core"] = 1; rank["task"] = 2; rank["sync"] = 3; rank["net"] = 4
+        rank["common"] = 0; rank["core"] = 1; rank["task"] = 2; rank["sync"] = 3; rank["net"] = 4; rank["http"] = 5
         rank["umbrella"] = 100
         # The one internal header each layer offers the layers above.
         iface["core"] = "src/core.h"
