@@ -1,4 +1,5 @@
-/* The router (src/http/app.c): patterns, priorities, 404/405 and Allow,
+/* cio-test: threaded
+ * The router (src/http/app.c): patterns, priorities, 404/405 and Allow,
  * mounts, percent-encoding, the tree's cost at 10,000 routes, -EBUSY while
  * served; through the lookup the dispatcher runs (cio__http_app_match),
  * with no server. End-to-end routing through a server is further down. */
