@@ -459,6 +459,14 @@ static int e2e_task(void *arg, void **result)
     EXPECT_TRUE(allow && strstr(allow, "GET") && strstr(allow, "HEAD") && strstr(allow, "DELETE") &&
                 !strstr(allow, "POST"));
     resp_free(&r);
+    /* "OPTIONS *" is about the server: not the route "/" (its raw path). */
+    r = request(&s, "OPTIONS", "*", NULL);
+    EXPECT_EQ(404, r.status);
+    resp_free(&r);
+    r = request(&s, "OPTIONS", "/", NULL);
+    EXPECT_EQ(405, r.status);
+    EXPECT_STR_EQ("GET, HEAD", resp_header(&r, "Allow"));
+    resp_free(&r);
     /* A parameter that decodes to NUL never reaches a handler. */
     r = request(&s, "GET", "/users/%00", NULL);
     EXPECT_EQ(400, r.status);
