@@ -471,6 +471,12 @@ static int e2e_task(void *arg, void **result)
     r = request(&s, "GET", "/users/%00", NULL);
     EXPECT_EQ(400, r.status);
     resp_free(&r);
+    r = request(&s, "GET", "/users/%zz", NULL);
+    EXPECT_EQ(400, r.status);
+    resp_free(&r);
+    r = request(&s, "GET", "/files/a%2", NULL);
+    EXPECT_EQ(400, r.status);
+    resp_free(&r);
     /* Mounted: the sub-app matched the rest; the path stays whole. */
     r = request(&s, "GET", "/api/items/%41", NULL);
     EXPECT_STR_EQ("item=A path=/api/items/A", r.body);
