@@ -87,6 +87,7 @@ struct port_waiter {
     struct port_waiter *next;
     cio_loop *loop;
     cio_future *fut;
+    bool sent; /* a wake_waiter call has the call's reference */
 };
 
 struct http_run {
@@ -121,7 +122,8 @@ static void wake_waiter(void *arg)
 /* Worker 0 bound (rc 0) or failed: tells the workers waiting. A waiter is
  * linked only while its task waits, and unlinks itself under the lock, so
  * its loop runs while the call is made (and a loop runs every call it
- * accepted before it ends). */
+ * accepted before it ends). The call takes over the reference the waiter
+ * took for it (futures are counted on their loop's thread only). */
 static void publish_port(void *arg, int rc, const cio_addr *bound)
 {
     struct http_run *r = arg;
@@ -129,11 +131,10 @@ static void publish_port(void *arg, int rc, const cio_addr *bound)
     r->port_state = rc ? -1 : 1;
     if (!rc)
         r->bound = *bound;
-    for (struct port_waiter *w = r->waiters; w; w = w->next) {
-        cio_future *ref = cio_future_ref(w->fut);
-        if (cio_call_soon_threadsafe(w->loop, wake_waiter, ref) != 0)
-            cio_future_unref(ref); /* out of memory: the stop that follows ends it */
-    }
+    for (struct port_waiter *w = r->waiters; w; w = w->next)
+        /* Out of memory: the waiter keeps its reference, and the stop
+         * that follows worker 0's failure or a signal ends its wait. */
+        w->sent = cio_call_soon_threadsafe(w->loop, wake_waiter, w->fut) == 0;
     r->waiters = NULL;
     pthread_mutex_unlock(&r->lock);
 }
@@ -146,6 +147,7 @@ static int wait_port(struct http_run *r, cio_addr *out)
     int rc = cio_future_new(w.loop, &w.fut);
     if (rc)
         return rc;
+    cio_future_ref(w.fut); /* the call's, should publish_port make one */
     pthread_mutex_lock(&r->lock);
     bool wait = r->port_state == 0;
     if (wait) {
@@ -163,7 +165,10 @@ static int wait_port(struct http_run *r, cio_addr *out)
         }
     int state = r->port_state;
     *out = r->bound;
+    bool sent = w.sent;
     pthread_mutex_unlock(&r->lock);
+    if (!sent)
+        cio_future_unref(w.fut);
     cio_future_unref(w.fut);
     if (rc)
         return rc;
