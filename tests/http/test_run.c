@@ -14,6 +14,7 @@
  * gone). Waits for the child are bounded polls (a minute), never sleeps
  * that a result depends on. */
 #include <arpa/inet.h>
+#include <sched.h>
 #include <netinet/in.h>
 #include <stdatomic.h>
 #include <sys/socket.h>
@@ -673,6 +674,41 @@ TEST(run_unix_address)
     EXPECT_EQ(0, WEXITSTATUS(st));
     unlink(path);
     rmdir(dir);
+}
+
+/* SIGTERM at once, while workers are starting, binding, or waiting for
+ * worker 0's port: every round ends with 0. A thread sends the signal as
+ * soon as some worker watches it (the disposition is no longer the
+ * default one), in-process. */
+static void *sigterm_when_watched(void *arg)
+{
+    (void)arg;
+    for (int i = 0; i < 600000; i++) {
+        struct sigaction now;
+        if (sigaction(SIGTERM, NULL, &now) == 0 && now.sa_handler != SIG_DFL) {
+            kill(getpid(), SIGTERM);
+            return NULL;
+        }
+        sched_yield();
+    }
+    FAIL("no worker watched SIGTERM");
+}
+
+TEST(run_stop_races_with_port_sharing)
+{
+    int fd0 = test_fd_baseline();
+    cio_http_app *app = app_new();
+    cio_addr a = loopback(0);
+    for (int round = 0; round < 30; round++) {
+        pthread_t t;
+        EXPECT_OK(pthread_create(&t, NULL, sigterm_when_watched, NULL));
+        int rc = cio_http_run(app, &a, NULL, 3);
+        EXPECT_OK(pthread_join(t, NULL));
+        if (rc)
+            FAIL("round %d: %s", round, cio_err_name(rc));
+    }
+    cio_http_app_free(app);
+    EXPECT_EQ(fd0, test_fd_count());
 }
 
 /* Errors: the arguments, and a worker's error (the port is taken). */
