@@ -385,7 +385,7 @@ static void child_exit_rc(int rc)
     test_child_exit(rc == 0 ? 0 : (-rc & 0xff) ? (-rc & 0xff) : 1);
 }
 
-static struct child run_child(const cio_addr *addr, size_t threads)
+static struct child run_child(const cio_addr *addr, size_t threads, const cio_socket_options *so)
 {
     int sp[2], rp[2];
     EXPECT_OK(pipe2(sp, O_CLOEXEC));
@@ -400,7 +400,8 @@ static struct child run_child(const cio_addr *addr, size_t threads)
         started_fd = sp[1];
         release_fd = rp[0];
         cio_http_app *app = app_new();
-        int rc = cio_http_run(app, addr, &CIO_HTTP_SERVER_OPTIONS(.shutdown_grace = HOUR),
+        int rc = cio_http_run(app, addr,
+                              &CIO_HTTP_SERVER_OPTIONS(.shutdown_grace = HOUR, .socket = so),
                               threads);
         cio_http_app_free(app);
         close(sp[1]);
@@ -568,11 +569,12 @@ static void read_byte(int fd)
     EXPECT_EQ(1, read(fd, &c, 1));
 }
 
-/* Two workers, one port: both listen on it, both serve. */
+/* Two workers, one port: both listen on it, both serve. The caller's
+ * socket options are used, with SO_REUSEPORT set whatever they say. */
 TEST(run_workers_share_port_zero)
 {
     cio_addr a = loopback(0);
-    struct child c = run_child(&a, 2);
+    struct child c = run_child(&a, 2, &CIO_SOCKET_OPTIONS(.reuseport = false, .backlog = 64));
     int port = wait_listening(c.pid, 2);
     bool seen[2] = {false, false};
     for (int i = 0; i < 400 && !(seen[0] && seen[1]); i++) {
@@ -603,7 +605,7 @@ TEST(run_workers_share_port_zero)
 static void graceful_case(int signo, size_t threads)
 {
     cio_addr a = loopback(0);
-    struct child c = run_child(&a, threads);
+    struct child c = run_child(&a, threads, NULL);
     int port = wait_listening(c.pid, (int)threads);
     int idle = tcp_connect(port);
     EXPECT_TRUE(idle >= 0);
@@ -650,7 +652,7 @@ TEST(run_unix_address)
     cio_addr a;
     EXPECT_OK(cio_addr_unix(path, &a));
     EXPECT_ERR(-EINVAL, cio_http_run((cio_http_app *)(uintptr_t)1, &a, NULL, 2));
-    struct child c = run_child(&a, 0);
+    struct child c = run_child(&a, 0, NULL);
     int fd = -1;
     for (int i = 0; i < 12000 && fd < 0; i++) {
         fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
