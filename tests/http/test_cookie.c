@@ -3,6 +3,7 @@
 #include "test.h"
 
 #include "http/request_parse.h"
+#include "request_harness.h"
 
 static ssize_t fmt(char *buf, size_t cap, const char *name, const char *value,
                    cio_http_cookie_options o)
@@ -88,6 +89,91 @@ TEST(set_cookie_refused)
     /* a max_age left without has_max_age is not sent */
     fmt(b, sizeof b, "n", "v", CIO_HTTP_COOKIE_OPTIONS(.max_age = 5));
     EXPECT_STR_EQ("n=v", b);
+}
+
+
+/* ---- End to end ------------------------------------------------------------- */
+
+static int h_set(cio_http_request *req, cio_http_response *res, void *arg)
+{
+    (void)req, (void)arg;
+    EXPECT_OK(cio_http_response_set_cookie(res, "sid", "abc123", NULL));
+    EXPECT_OK(cio_http_response_set_cookie(
+        res, "pref", "\"dark\"",
+        &CIO_HTTP_COOKIE_OPTIONS(.path = "/", .domain = "example.com", .max_age = 60,
+                                 .has_max_age = true, .expires = 784111777, .secure = true,
+                                 .http_only = true, .same_site = CIO_HTTP_SAME_SITE_NONE)));
+    /* refused ones add nothing */
+    EXPECT_ERR(-EINVAL, cio_http_response_set_cookie(res, "bad name", "v", NULL));
+    EXPECT_ERR(-EINVAL, cio_http_response_set_cookie(res, "n", "v;x=y", NULL));
+    EXPECT_ERR(-EINVAL, cio_http_response_set_cookie(res, "n", "v\r\nX-Injected: 1", NULL));
+    EXPECT_ERR(-EINVAL, cio_http_response_set_cookie(
+                            res, "n", "v", &CIO_HTTP_COOKIE_OPTIONS(.path = "/;Domain=evil")));
+    EXPECT_ERR(-EINVAL, cio_http_response_set_cookie(
+                            res, "n", "v", &CIO_HTTP_COOKIE_OPTIONS(.same_site = CIO_HTTP_SAME_SITE_NONE)));
+    EXPECT_ERR(-EINVAL, cio_http_response_set_cookie(NULL, "n", "v", NULL));
+    EXPECT_ERR(-EINVAL, cio_http_response_set_cookie(res, NULL, "v", NULL));
+    EXPECT_ERR(-EINVAL, cio_http_response_set_cookie(res, "n", NULL, NULL));
+    /* options not made with the macros, and from a newer header */
+    cio_http_cookie_options zero;
+    memset(&zero, 0, sizeof zero);
+    EXPECT_ERR(-EINVAL, cio_http_response_set_cookie(res, "n", "v", &zero));
+    struct {
+        cio_http_cookie_options o;
+        uint64_t newer;
+    } big = {CIO_HTTP_COOKIE_OPTIONS_INIT, 1};
+    big.o.size = sizeof big;
+    EXPECT_ERR(-E2BIG, cio_http_response_set_cookie(res, "n", "v", &big.o));
+    big.newer = 0;
+    EXPECT_OK(cio_http_response_set_cookie(res, "newer", "ok", &big.o));
+    int rc = cio_http_response_text(res, 200, "set");
+    EXPECT_ERR(-EALREADY, cio_http_response_set_cookie(res, "late", "v", NULL));
+    return rc;
+}
+
+/* A long value goes through request memory whole. */
+static int h_long(cio_http_request *req, cio_http_response *res, void *arg)
+{
+    (void)req, (void)arg;
+    static char v[3001];
+    memset(v, 'z', 3000);
+    EXPECT_OK(cio_http_response_set_cookie(res, "long", v, &CIO_HTTP_COOKIE_OPTIONS(.path = "/x")));
+    return cio_http_response_text(res, 200, "long");
+}
+
+static int count_lines(const char *resp, const char *prefix)
+{
+    int c = 0;
+    for (const char *p = resp; (p = strstr(p, prefix)) != NULL; p++)
+        c++;
+    return c;
+}
+
+TEST(e2e_set_cookie)
+{
+    struct harness h = {0};
+    EXPECT_OK(cio_http_app_new(&h.app));
+    EXPECT_OK(cio_http_app_route(h.app, "GET", "/set", h_set, NULL));
+    EXPECT_OK(cio_http_app_route(h.app, "GET", "/long", h_long, NULL));
+    harness_start(&h);
+    char resp[16384];
+    int st;
+    const char *b = http_get(&h, "/set", NULL, resp, sizeof resp, &st);
+    EXPECT_EQ(200, st);
+    EXPECT_STR_EQ("set", b);
+    EXPECT_TRUE(strstr(resp, "\r\nSet-Cookie: sid=abc123\r\n") != NULL);
+    EXPECT_TRUE(strstr(resp, "\r\nSet-Cookie: pref=\"dark\"; Path=/; Domain=example.com; "
+                             "Max-Age=60; Expires=Sun, 06 Nov 1994 08:49:37 GMT; Secure; "
+                             "HttpOnly; SameSite=None\r\n") != NULL);
+    EXPECT_TRUE(strstr(resp, "\r\nSet-Cookie: newer=ok\r\n") != NULL);
+    EXPECT_EQ(3, count_lines(resp, "Set-Cookie:"));
+    EXPECT_TRUE(strstr(resp, "X-Injected") == NULL);
+    b = http_get(&h, "/long", NULL, resp, sizeof resp, &st);
+    EXPECT_EQ(200, st);
+    char *sc = strstr(resp, "Set-Cookie: long=");
+    EXPECT_TRUE(sc != NULL);
+    EXPECT_EQ(3000 + strlen("Set-Cookie: long=; Path=/x"), strcspn(sc, "\r"));
+    harness_stop(&h);
 }
 
 int main(int argc, char **argv) { return test_main(argc, argv); }

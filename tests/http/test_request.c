@@ -3,9 +3,12 @@
  * then the public functions end to end through a server on 127.0.0.1. */
 #include "test.h"
 
+#include <stdarg.h>
+
 #include <cjson/cJSON.h>
 
 #include "http/request_parse.h"
+#include "request_harness.h"
 
 /* ---- urlencoded ------------------------------------------------------------ */
 
@@ -124,6 +127,230 @@ TEST(cjson_semantics)
     const char *bad[] = {"{\"a\":1} x", "[1]]", "", "{", "1 2"};
     for (size_t i = 0; i < 5; i++)
         EXPECT_TRUE(cJSON_ParseWithLengthOpts(bad[i], strlen(bad[i]) + 1, NULL, 1) == NULL);
+}
+
+
+/* ---- End to end ------------------------------------------------------------- */
+
+/* Appends printf output to a response text being built. */
+struct text {
+    char buf[8192];
+    size_t len;
+};
+
+__attribute__((format(printf, 2, 3))) static void say(struct text *t, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(t->buf + t->len, sizeof t->buf - t->len, fmt, ap);
+    va_end(ap);
+    if (n > 0)
+        t->len += (size_t)n < sizeof t->buf - t->len ? (size_t)n : sizeof t->buf - t->len - 1;
+}
+
+static const char *show(const char *s) { return s ? s : "(null)"; }
+
+static int h_query(cio_http_request *req, cio_http_response *res, void *arg)
+{
+    (void)arg;
+    struct text t = {.len = 0};
+    const char *vals[4];
+    size_t n = cio_http_request_query_all(req, "a", vals, 4);
+    say(&t, "a=%s b=%s flag=%s none=%s all=%zu", show(cio_http_request_query(req, "a")),
+        show(cio_http_request_query(req, "b")), show(cio_http_request_query(req, "flag")),
+        show(cio_http_request_query(req, "none")), n);
+    for (size_t i = 0; i < n && i < 4; i++)
+        say(&t, " [%s]", vals[i]);
+    say(&t, " count=%zu", cio_http_request_query_all(req, "a", NULL, 0));
+    /* argument checks, and the same answer twice (parsed once) */
+    EXPECT_TRUE(cio_http_request_query(NULL, "a") == NULL);
+    EXPECT_TRUE(cio_http_request_query(req, NULL) == NULL);
+    EXPECT_EQ(0, cio_http_request_query_all(NULL, "a", vals, 4));
+    EXPECT_EQ(0, cio_http_request_query_all(req, NULL, vals, 4));
+    EXPECT_EQ(0, cio_http_request_query_all(req, "a", NULL, 4));
+    EXPECT_PTR_EQ(cio_http_request_query(req, "a"), cio_http_request_query(req, "a"));
+    return cio_http_response_text(res, 200, t.buf);
+}
+
+static int h_cookie(cio_http_request *req, cio_http_response *res, void *arg)
+{
+    (void)arg;
+    struct text t = {.len = 0};
+    say(&t, "a=%s b=%s c=%s d=%s", show(cio_http_request_cookie(req, "a")),
+        show(cio_http_request_cookie(req, "b")), show(cio_http_request_cookie(req, "c")),
+        show(cio_http_request_cookie(req, "d")));
+    EXPECT_TRUE(cio_http_request_cookie(NULL, "a") == NULL);
+    EXPECT_TRUE(cio_http_request_cookie(req, NULL) == NULL);
+    return cio_http_response_text(res, 200, t.buf);
+}
+
+static int h_form(cio_http_request *req, cio_http_response *res, void *arg)
+{
+    (void)arg;
+    struct text t = {.len = 0};
+    const char *v = "unset", *w = "unset";
+    int rc = cio_http_request_form(req, "name", &v);
+    int rc2 = cio_http_request_form(req, "other", &w);
+    say(&t, "rc=%d name=%s rc2=%d other=%s", rc, show(v), rc2, show(w));
+    EXPECT_ERR(-EINVAL, cio_http_request_form(NULL, "a", &v));
+    EXPECT_TRUE(v == NULL);
+    EXPECT_ERR(-EINVAL, cio_http_request_form(req, NULL, &v));
+    EXPECT_ERR(-EINVAL, cio_http_request_form(req, "a", NULL));
+    return cio_http_response_text(res, 200, t.buf);
+}
+
+static int h_json(cio_http_request *req, cio_http_response *res, void *arg)
+{
+    (void)arg;
+    const cJSON *tree = NULL, *again = NULL;
+    int rc = cio_http_request_json(req, &tree);
+    if (rc < 0) {
+        char msg[64];
+        snprintf(msg, sizeof msg, "json %s", cio_err_name(rc));
+        return cio_http_response_text(res, 400, msg);
+    }
+    EXPECT_OK(cio_http_request_json(req, &again));
+    EXPECT_PTR_EQ(tree, again);
+    EXPECT_ERR(-EINVAL, cio_http_request_json(NULL, &again));
+    EXPECT_TRUE(again == NULL);
+    EXPECT_ERR(-EINVAL, cio_http_request_json(req, NULL));
+    EXPECT_ERR(-EINVAL, cio_http_response_json(NULL, 200, tree));
+    EXPECT_ERR(-EINVAL, cio_http_response_json(res, 200, NULL));
+    cJSON *out = cJSON_CreateObject();
+    cJSON_AddItemToObject(out, "echo", cJSON_Duplicate(tree, 1));
+    cJSON_AddStringToObject(out, "type", cio_http_request_header(req, "Content-Type"));
+    rc = cio_http_response_json(res, 201, out);
+    EXPECT_ERR(-EALREADY, cio_http_response_json(res, 200, out));
+    cJSON_Delete(out);
+    return rc;
+}
+
+static void app_request(struct harness *h)
+{
+    EXPECT_OK(cio_http_app_new(&h->app));
+    EXPECT_OK(cio_http_app_route(h->app, "GET", "/q", h_query, NULL));
+    EXPECT_OK(cio_http_app_route(h->app, "GET", "/c", h_cookie, NULL));
+    EXPECT_OK(cio_http_app_route(h->app, "POST", "/f", h_form, NULL));
+    EXPECT_OK(cio_http_app_route(h->app, "POST", "/j", h_json, NULL));
+}
+
+TEST(e2e_query)
+{
+    struct harness h = {0};
+    app_request(&h);
+    harness_start(&h);
+    char resp[16384];
+    int st;
+    const char *b = http_get(&h, "/q?a=1&b=x+y%21&a=%C3%A9&&flag&a=3", NULL, resp, sizeof resp, &st);
+    EXPECT_EQ(200, st);
+    EXPECT_STR_EQ("a=1 b=x y! flag= none=(null) all=3 [1] [\xc3\xa9] [3] count=3", b);
+    b = http_get(&h, "/q", NULL, resp, sizeof resp, &st);
+    EXPECT_STR_EQ("a=(null) b=(null) flag=(null) none=(null) all=0 count=0", b);
+    /* one bad escape: the whole query is malformed */
+    b = http_get(&h, "/q?a=1&b=%zz", NULL, resp, sizeof resp, &st);
+    EXPECT_STR_EQ("a=(null) b=(null) flag=(null) none=(null) all=0 count=0", b);
+    b = http_get(&h, "/q?a=1&b=%00", NULL, resp, sizeof resp, &st);
+    EXPECT_STR_EQ("a=(null) b=(null) flag=(null) none=(null) all=0 count=0", b);
+    harness_stop(&h);
+}
+
+TEST(e2e_cookies)
+{
+    struct harness h = {0};
+    app_request(&h);
+    harness_start(&h);
+    char resp[16384];
+    int st;
+    const char *b = http_get(&h, "/c", "Cookie: a=1; b=\"two words\"\r\nCookie: c=3;a=late\r\n",
+                             resp, sizeof resp, &st);
+    EXPECT_EQ(200, st);
+    EXPECT_STR_EQ("a=1 b=two words c=3 d=(null)", b);
+    b = http_get(&h, "/c", NULL, resp, sizeof resp, &st);
+    EXPECT_STR_EQ("a=(null) b=(null) c=(null) d=(null)", b);
+    /* many Cookie fields */
+    char many[2048];
+    size_t n = 0;
+    for (int i = 0; i < 20; i++)
+        n += (size_t)snprintf(many + n, sizeof many - n, "Cookie: x%d=%d\r\n", i, i);
+    n += (size_t)snprintf(many + n, sizeof many - n, "Cookie: d=last\r\n");
+    b = http_get(&h, "/c", many, resp, sizeof resp, &st);
+    EXPECT_STR_EQ("a=(null) b=(null) c=(null) d=last", b);
+    harness_stop(&h);
+}
+
+TEST(e2e_form)
+{
+    struct harness h = {0};
+    app_request(&h);
+    harness_start(&h);
+    char resp[16384];
+    int st;
+    const char *form = "application/x-www-form-urlencoded";
+    const char *b = http_post(&h, "/f", form, "name=J%C3%B6rg+M&x=1&name=second", 32, resp,
+                              sizeof resp, &st);
+    EXPECT_EQ(200, st);
+    EXPECT_STR_EQ("rc=0 name=J\xc3\xb6rg M rc2=0 other=(null)", b);
+    b = http_post(&h, "/f", "application/x-www-form-urlencoded; charset=UTF-8", "other=&name",
+                  11, resp, sizeof resp, &st);
+    EXPECT_STR_EQ("rc=0 name= rc2=0 other=", b);
+    b = http_post(&h, "/f", form, "", 0, resp, sizeof resp, &st);
+    EXPECT_STR_EQ("rc=0 name=(null) rc2=0 other=(null)", b);
+    b = http_post(&h, "/f", form, "name=%G1", 8, resp, sizeof resp, &st);
+    EXPECT_STR_EQ("rc=-74 name=(null) rc2=-74 other=(null)", b); /* -EBADMSG, kept */
+    b = http_post(&h, "/f", "application/json", "{}", 2, resp, sizeof resp, &st);
+    EXPECT_STR_EQ("rc=-74 name=(null) rc2=-74 other=(null)", b);
+    b = http_post(&h, "/f", NULL, "name=x", 6, resp, sizeof resp, &st);
+    EXPECT_STR_EQ("rc=-74 name=(null) rc2=-74 other=(null)", b);
+    harness_stop(&h);
+}
+
+TEST(e2e_json)
+{
+    struct harness h = {0};
+    app_request(&h);
+    harness_start(&h);
+    char resp[16384];
+    int st;
+    const char *doc = "{\"k\": [1, 2.5, \"s\"], \"n\": null}\n";
+    const char *b = http_post(&h, "/j", "application/json", doc, strlen(doc), resp, sizeof resp,
+                              &st);
+    EXPECT_EQ(201, st);
+    EXPECT_TRUE(strstr(resp, "Content-Type: application/json\r\n") ||
+                strstr(resp, "content-type: application/json\r\n"));
+    EXPECT_STR_EQ("{\"echo\":{\"k\":[1,2.5,\"s\"],\"n\":null},\"type\":\"application/json\"}", b);
+    b = http_post(&h, "/j", "application/problem+json; charset=utf-8", "[true]", 6, resp,
+                  sizeof resp, &st);
+    EXPECT_EQ(201, st);
+    EXPECT_STR_EQ("{\"echo\":[true],\"type\":\"application/problem+json; charset=utf-8\"}", b);
+    struct {
+        const char *type, *body;
+    } bad[] = {
+        {"application/json", "{\"a\":1} trailing"},
+        {"application/json", "{\"a\":1}{}"},
+        {"application/json", ""},
+        {"application/json", "{\"a\":"},
+        {"text/plain", "{}"},
+        {NULL, "{}"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        b = http_post(&h, "/j", bad[i].type, bad[i].body, strlen(bad[i].body), resp, sizeof resp,
+                      &st);
+        EXPECT_EQ(400, st);
+        EXPECT_STR_EQ("json EBADMSG", b);
+    }
+    /* a NUL inside the body ends nothing: refused */
+    b = http_post(&h, "/j", "application/json", "{}\0{}", 5, resp, sizeof resp, &st);
+    EXPECT_STR_EQ("json EBADMSG", b);
+    /* nesting: cJSON's limit (1000) */
+    static char deep[4200];
+    for (int depth = 100; depth <= 2000; depth += 1900) {
+        memset(deep, '[', (size_t)depth);
+        memset(deep + depth, ']', (size_t)depth);
+        b = http_post(&h, "/j", "application/json", deep, 2 * (size_t)depth, resp, sizeof resp,
+                      &st);
+        EXPECT_EQ(depth == 100 ? 201 : 400, st);
+    }
+    harness_stop(&h);
 }
 
 int main(int argc, char **argv) { return test_main(argc, argv); }
