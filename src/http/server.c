@@ -1127,6 +1127,8 @@ static ssize_t body_read(struct cio__http_conn *c, char *buf, size_t len)
         c->body_got = 0;
         const char *d = pd;
         c->base = d;
+        if (llhttp_get_errno(&c->parser) == HPE_PAUSED)
+            llhttp_resume(&c->parser); /* paused at the end of the header section */
         llhttp_errno_t e = llhttp_execute(&c->parser, d, feed);
         size_t used = feed;
         if (e == HPE_PAUSED) {
