@@ -124,7 +124,7 @@ static size_t recv_all(int fd, char *resp, size_t cap)
 }
 
 /* One request (which should say "Connection: close"), its whole response. */
-static size_t http_exchange(uint16_t port, const char *req, size_t len, char *resp, size_t cap)
+__attribute__((unused)) static size_t http_exchange(uint16_t port, const char *req, size_t len, char *resp, size_t cap)
 {
     int fd = harness_connect(port);
     send_all(fd, req, len);
@@ -150,7 +150,7 @@ static const char *http_body(const char *resp)
 }
 
 /* A request to path with a body of the given type; the response's body. */
-static const char *http_post(struct harness *h, const char *path, const char *type,
+__attribute__((unused)) static const char *http_post(struct harness *h, const char *path, const char *type,
                              const char *body, size_t blen, char *resp, size_t cap, int *status)
 {
     char head[1024];
@@ -169,7 +169,7 @@ static const char *http_post(struct harness *h, const char *path, const char *ty
     return http_body(resp);
 }
 
-static const char *http_get(struct harness *h, const char *target, const char *extra, char *resp,
+__attribute__((unused)) static const char *http_get(struct harness *h, const char *target, const char *extra, char *resp,
                             size_t cap, int *status)
 {
     char req[4096];

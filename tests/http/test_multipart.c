@@ -580,7 +580,7 @@ TEST(e2e_parts)
     char resp[16384];
     int st;
     const char *b = http_post(&h, "/up", MP_TYPE, BODY1, sizeof BODY1 - 1, resp, sizeof resp, &st);
-    EXPECT_EQ(200, st);
+    if (st != 200) FAIL("%s", resp);
     EXPECT_STR_EQ("field1|-|-|Joe Blow\r\nalmost --AaB03 tricky\n"
                   "pics|file1.txt|text/plain|... contents of file1.txt ...\r\r\n\r\n-\r\n--\r\n--AaB\n"
                   "-|-|-|no headers at all\n"
