@@ -10,6 +10,11 @@
 #include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <sys/time.h>
 
 #include "http/static.h"
 #include "test.h"
@@ -437,6 +442,283 @@ TEST(listing_text)
     EXPECT_EQ(10000, b.len);
     EXPECT_EQ(10000, strlen(b.p));
     free(b.p);
+}
+
+/* ---- End to end: a server on 127.0.0.1, clients in a pool thread ----------------- */
+
+/* The serving tree: a fresh one per case. */
+struct site {
+    struct tree t;
+    char big[256];
+};
+
+static void write_bytes(const char *path, const void *data, size_t n)
+{
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    EXPECT_TRUE(fd >= 0);
+    EXPECT_EQ(n, write(fd, data, n));
+    close(fd);
+}
+
+static void make_site(struct site *s)
+{
+    make_tree(&s->t);
+    char p[256];
+#define P(rel) (snprintf(p, sizeof p, "%s/%s", s->t.root, rel), p)
+    write_file(P("index.html"), "<h1>home</h1>\n");
+    write_file(P("style.css"), "body { color: red; }\n");
+    char cmd[512];
+    snprintf(cmd, sizeof cmd, "gzip -9 -k -n '%s'", P("style.css"));
+    EXPECT_OK(system(cmd));
+    write_file(P("sub/index.htm"), "not the index");
+    write_file(P("sub/<b>&\"q\".txt"), "escaped");
+    write_file(P("sub/sp ace.txt"), "space");
+    EXPECT_OK(mkdir(P("sub/inner"), 0755));
+    static unsigned char big[1 << 20];
+    for (size_t i = 0; i < sizeof big; i++) big[i] = (unsigned char)(i * 7 + i / 251);
+    write_bytes(P("big.bin"), big, sizeof big);
+    snprintf(s->big, sizeof s->big, "%s", p);
+#undef P
+}
+
+struct e2e;
+typedef void (*client_fn)(struct e2e *);
+struct e2e {
+    cio_http_app *app;
+    cio_http_server_options opts;
+    uint16_t port;
+    client_fn client;
+    void *arg;
+};
+
+static int client_thread(void *arg, void **result)
+{
+    (void)result;
+    struct e2e *e = arg;
+    e->client(e);
+    return 0;
+}
+
+static int serve_main(void *arg, void **result)
+{
+    (void)result;
+    struct e2e *e = arg;
+    cio_loop_set_report_handler(cio_current_loop(), test_fail_on_report, NULL);
+    cio_scope sc;
+    EXPECT_OK(cio_timeout_begin(&sc, 60));
+    cio_addr a;
+    EXPECT_OK(cio_addr_ip("127.0.0.1", 0, &a));
+    cio_http_server *srv = NULL;
+    EXPECT_OK(cio_http_server_new(e->app, &a, &e->opts, &srv));
+    EXPECT_OK(cio_http_server_addr(srv, &a));
+    e->port = cio_addr_port(&a);
+    EXPECT_OK(cio_to_thread(client_thread, e, NULL));
+    EXPECT_OK(cio_http_server_close(srv, 5));
+    cio_scope_end(&sc);
+    return 0;
+}
+
+/* Serves app while client(e) runs in a pool thread; checks descriptors. */
+static void run_e2e(cio_http_app *app, client_fn client, void *arg)
+{
+    int before = test_fd_baseline();
+    struct e2e e = {.app = app, .opts = CIO_HTTP_SERVER_OPTIONS_INIT, .client = client, .arg = arg};
+    EXPECT_OK(cio_run(serve_main, &e, NULL));
+    EXPECT_EQ(before, test_fd_count());
+}
+
+/* A response read off a raw connection. */
+struct resp {
+    int status;
+    char raw[1 << 21]; /* the whole exchange as received */
+    size_t len;
+    char *body; /* into raw */
+    size_t body_len;
+};
+
+static int connect_port(uint16_t port)
+{
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    EXPECT_TRUE(fd >= 0);
+    struct sockaddr_in sin = {.sin_family = AF_INET, .sin_port = htons(port),
+                              .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    EXPECT_OK(connect(fd, (struct sockaddr *)&sin, sizeof sin));
+    struct timeval tv = {.tv_sec = 30};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    return fd;
+}
+
+/* Sends request (which should ask Connection: close) and reads until the
+ * server closes. */
+static void exchange(struct e2e *e, const char *request, size_t n, struct resp *r)
+{
+    int fd = connect_port(e->port);
+    EXPECT_EQ(n, send(fd, request, n, MSG_NOSIGNAL));
+    r->len = 0;
+    for (;;) {
+        EXPECT_TRUE(r->len < sizeof r->raw - 1);
+        ssize_t k = recv(fd, r->raw + r->len, sizeof r->raw - 1 - r->len, 0);
+        if (k < 0) FAIL("recv: %s", strerror(errno));
+        if (k == 0) break;
+        r->len += (size_t)k;
+    }
+    close(fd);
+    r->raw[r->len] = '\0';
+    r->status = 0;
+    if (r->len < 12 || sscanf(r->raw, "HTTP/1.1 %d", &r->status) != 1)
+        FAIL("not a response: %s", r->raw);
+    char *end = strstr(r->raw, "\r\n\r\n");
+    EXPECT_TRUE(end != NULL);
+    r->body = end + 4;
+    r->body_len = r->len - (size_t)(r->body - r->raw);
+}
+
+/* GET (or another method) path with extra header lines. */
+static struct resp *req(struct e2e *e, const char *method, const char *path, const char *headers)
+{
+    static struct resp r;
+    char buf[4096];
+    int n = snprintf(buf, sizeof buf, "%s %s HTTP/1.1\r\nHost: t\r\n%sConnection: close\r\n\r\n",
+                     method, path, headers ? headers : "");
+    exchange(e, buf, (size_t)n, &r);
+    return &r;
+}
+
+/* The value of header name in r (case-insensitive), copied; NULL if absent. */
+static const char *hdr(struct resp *r, const char *name)
+{
+    static char val[512];
+    size_t nl = strlen(name);
+    for (char *p = strstr(r->raw, "\r\n"); p && p < r->body - 2; p = strstr(p + 2, "\r\n")) {
+        char *l = p + 2;
+        if (strncasecmp(l, name, nl) == 0 && l[nl] == ':') {
+            char *v = l + nl + 1;
+            while (*v == ' ') v++;
+            char *e = strstr(v, "\r\n");
+            size_t vl = (size_t)(e - v);
+            if (vl >= sizeof val) vl = sizeof val - 1;
+            memcpy(val, v, vl);
+            val[vl] = '\0';
+            return val;
+        }
+    }
+    return NULL;
+}
+
+#define EXPECT_BODY(text, r)                                                                      \
+    do {                                                                                          \
+        EXPECT_EQ(strlen(text), (r)->body_len);                                                   \
+        EXPECT_TRUE(memcmp((r)->body, text, strlen(text)) == 0);                                  \
+    } while (0)
+
+/* ---- cio_http_response_file --------------------------------------------------------- */
+
+struct file_ctx {
+    struct site *site;
+    int last_rc;
+};
+static struct file_ctx file_ctx;
+
+static int file_handler(cio_http_request *rq, cio_http_response *res, void *arg)
+{
+    (void)arg;
+    char path[512];
+    const char *q = cio_http_request_query_string(rq);
+    snprintf(path, sizeof path, "%s/%s", file_ctx.site->t.root, q);
+    int rc = cio_http_response_file(rq, res, path);
+    if (rc == -ENOENT || rc == -EISDIR || rc == -EACCES) {
+        EXPECT_FALSE(cio_http_response_is_started(res));
+        char detail[32];
+        snprintf(detail, sizeof detail, "%s", cio_err_name(rc));
+        return cio_http_response_error(res, 404, detail);
+    }
+    EXPECT_OK(rc);
+    /* Once started: -EALREADY. */
+    EXPECT_ERR(-EALREADY, cio_http_response_file(rq, res, path));
+    return 0;
+}
+
+static int file_args_handler(cio_http_request *rq, cio_http_response *res, void *arg)
+{
+    (void)arg;
+    EXPECT_ERR(-EINVAL, cio_http_response_file(NULL, res, "/etc/hostname"));
+    EXPECT_ERR(-EINVAL, cio_http_response_file(rq, NULL, "/etc/hostname"));
+    EXPECT_ERR(-EINVAL, cio_http_response_file(rq, res, NULL));
+    EXPECT_ERR(-EINVAL, cio_http_response_file(rq, res, ""));
+    EXPECT_FALSE(cio_http_response_is_started(res));
+    return cio_http_response_text(res, 200, "args ok");
+}
+
+static void file_client(struct e2e *e)
+{
+    struct resp *r = req(e, "GET", "/file?a.txt", NULL);
+    EXPECT_EQ(200, r->status);
+    EXPECT_BODY("hello", r);
+    EXPECT_STR_EQ("text/plain; charset=utf-8", hdr(r, "Content-Type"));
+    EXPECT_STR_EQ("5", hdr(r, "Content-Length"));
+    EXPECT_STR_EQ("bytes", hdr(r, "Accept-Ranges"));
+    char etag[CIO__HTTP_ETAG_MAX], lm[40];
+    snprintf(etag, sizeof etag, "%s", hdr(r, "ETag"));
+    snprintf(lm, sizeof lm, "%s", hdr(r, "Last-Modified"));
+    EXPECT_EQ('"', etag[0]);
+    struct stat st;
+    char p[256];
+    snprintf(p, sizeof p, "%s/a.txt", file_ctx.site->t.root);
+    EXPECT_OK(stat(p, &st));
+    char want[CIO__HTTP_ETAG_MAX];
+    cio__http_etag(want, &st);
+    EXPECT_STR_EQ(want, etag);
+    char d[32];
+    cio__http_format_date(d, st.st_mtim.tv_sec);
+    EXPECT_STR_EQ(d, lm);
+
+    r = req(e, "HEAD", "/file?a.txt", NULL);
+    EXPECT_EQ(200, r->status);
+    EXPECT_EQ(0, r->body_len);
+    EXPECT_STR_EQ("5", hdr(r, "Content-Length"));
+    EXPECT_STR_EQ(etag, hdr(r, "ETag"));
+
+    char h[256];
+    snprintf(h, sizeof h, "If-None-Match: %s\r\n", etag);
+    r = req(e, "GET", "/file?a.txt", h);
+    EXPECT_EQ(304, r->status);
+    EXPECT_EQ(0, r->body_len);
+    EXPECT_STR_EQ(etag, hdr(r, "ETag"));
+    EXPECT_PTR_EQ(NULL, hdr(r, "Content-Type"));
+
+    r = req(e, "GET", "/file?a.txt", "Range: bytes=1-3\r\n");
+    EXPECT_EQ(206, r->status);
+    EXPECT_BODY("ell", r);
+    EXPECT_STR_EQ("bytes 1-3/5", hdr(r, "Content-Range"));
+
+    r = req(e, "GET", "/file?missing.txt", NULL);
+    EXPECT_EQ(404, r->status);
+    EXPECT_BODY("404 Not Found\nENOENT\n", r);
+    r = req(e, "GET", "/file?sub", NULL);
+    EXPECT_BODY("404 Not Found\nEISDIR\n", r);
+    r = req(e, "GET", "/file?fifo", NULL);
+    EXPECT_BODY("404 Not Found\nEACCES\n", r);
+    /* No root check: the caller's path is used as it is. */
+    r = req(e, "GET", "/file?../outside.txt", NULL);
+    EXPECT_EQ(200, r->status);
+    EXPECT_BODY("secret", r);
+
+    r = req(e, "GET", "/args", NULL);
+    EXPECT_BODY("args ok", r);
+}
+
+TEST(response_file)
+{
+    struct site s;
+    make_site(&s);
+    file_ctx.site = &s;
+    cio_http_app *app;
+    EXPECT_OK(cio_http_app_new(&app));
+    EXPECT_OK(cio_http_app_route(app, "GET", "/file", file_handler, NULL));
+    EXPECT_OK(cio_http_app_route(app, "GET", "/args", file_args_handler, NULL));
+    run_e2e(app, file_client, NULL);
+    EXPECT_OK(cio_http_app_free(app));
+    remove_tree(&s.t);
 }
 
 int main(int argc, char **argv) { return test_main(argc, argv); }
