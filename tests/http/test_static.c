@@ -947,7 +947,7 @@ static void range_client(struct e2e *e)
              "\r\n--%s--\r\n",
              boundary, boundary, boundary);
     EXPECT_BODY(want, r);
-    char cl[16];
+    char cl[24];
     snprintf(cl, sizeof cl, "%zu", strlen(want));
     EXPECT_STR_EQ(cl, hdr(r, "Content-Length"));
     /* If-Range: the current tag keeps the range, another gives 200. */
