@@ -240,7 +240,7 @@ static int send_listing(cio_http_request *req, cio_http_response *res, int fd, b
     closedir(d);
     struct cio__http_buf b = {0};
     if (rc == 0) {
-        qsort(names, n, sizeof *names, name_cmp);
+        if (n) qsort(names, n, sizeof *names, name_cmp);
         const char *path = cio_http_request_path(req);
         bool ok = cio__http_buf_add(&b, "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>Index of ", 66) &&
                   cio__http_html_escape(&b, path ? path : "/") &&
