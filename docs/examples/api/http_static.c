@@ -27,15 +27,13 @@ static int fetch(const cio_addr *addr, const char *request, char *out, size_t ca
 {
     cio_stream *s;
     int rc = cio_stream_connect(addr, NULL, NULL, &s);
-    if (rc)
-        return rc;
+    if (rc) return rc;
     cio_stream_write(s, request, strlen(request));
     void *data;
     size_t len;
     rc = cio_stream_read_all(s, 65536, &data, &len);
     cio_stream_close(s);
-    if (rc)
-        return rc;
+    if (rc) return rc;
     snprintf(out, cap, "%.*s", (int)len, (char *)data);
     free(data);
     return 0;
@@ -47,12 +45,10 @@ static int main_task(void *arg, void **result)
     (void)result;
     cio_http_app *app;
     int rc = cio_http_app_new(&app);
-    if (rc)
-        return rc;
+    if (rc) return rc;
     /* Files under dir, at /static/...; cached for an hour by browsers. */
     rc = cio_http_app_static(app, "/static", dir, &CIO_HTTP_STATIC_OPTIONS(.max_age = 3600));
-    if (rc == 0)
-        rc = cio_http_app_route(app, "GET", "/about", about, NULL);
+    if (rc == 0) rc = cio_http_app_route(app, "GET", "/about", about, NULL);
     cio_addr addr;
     cio_http_server *srv = NULL;
     if (rc == 0) {
@@ -72,10 +68,10 @@ static int main_task(void *arg, void **result)
                resp, sizeof resp);
     ok &= rc == 0 && strncmp(resp, "HTTP/1.1 200 ", 13) == 0 &&
           strstr(resp, "Content-Type: text/plain; charset=utf-8\r\n") &&
-          strstr(resp, "Cache-Control: max-age=3600\r\n") && strstr(resp, "\r\n\r\nhello, static\n");
+          strstr(resp, "Cache-Control: max-age=3600\r\n") &&
+          strstr(resp, "\r\n\r\nhello, static\n");
     const char *e = strstr(resp, "ETag: ");
-    if (e)
-        snprintf(etag, sizeof etag, "%.*s", (int)strcspn(e + 6, "\r"), e + 6);
+    if (e) snprintf(etag, sizeof etag, "%.*s", (int)strcspn(e + 6, "\r"), e + 6);
     printf("GET /static/hello.txt: %.15s, ETag %s\n", resp, etag);
 
     rc = fetch(&addr,
@@ -113,14 +109,12 @@ static int main_task(void *arg, void **result)
 int main(void)
 {
     strcpy(dir, "/tmp/cio-static-example-XXXXXX");
-    if (!mkdtemp(dir))
-        return 1;
+    if (!mkdtemp(dir)) return 1;
     snprintf(file, sizeof file, "%s/hello.txt", dir);
     snprintf(page, sizeof page, "%s/about.html", dir);
     FILE *f = fopen(file, "w");
     FILE *g = fopen(page, "w");
-    if (!f || !g)
-        return 1;
+    if (!f || !g) return 1;
     fputs("hello, static\n", f);
     fputs("<p>about</p>\n", g);
     fclose(f);
