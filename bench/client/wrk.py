@@ -121,26 +121,19 @@ if pipeline > 1 then
    end
 end
 
--- The percentiles from latency's buckets (value, count), not latency:percentile:
--- wrk 4.1's returns 0 now and then for the 99th (seen with pipelining).
+-- wrk 4.1 adds synthetic samples after the run (its coordinated-omission
+-- correction, at intervals of runtime / (responses / connections)); with
+-- pipelining the interval is per response while a latency is per batch of N, so
+-- samples land below the minimum it recorded, which latency:percentile() does not
+-- walk: it then returns 0. Then the latency's maximum is reported (an upper bound).
 local function percentiles(latency, ps)
-   local vals, counts, total = {}, {}, 0
-   for i = 1, #latency do
-      local v, c = latency(i)
-      vals[i], counts[i] = v, c
-      total = total + c
-   end
    local out = {}
    for j, p in ipairs(ps) do
-      local rank, acc = math.max(1, math.ceil(p / 100 * total)), 0
-      out[j] = vals[#vals] or 0
-      for i = 1, #vals do
-         acc = acc + counts[i]
-         if acc >= rank then
-            out[j] = vals[i]
-            break
-         end
+      local v = latency:percentile(p)
+      if v == 0 then
+         v = latency.max
       end
+      out[j] = v
    end
    return out
 end
