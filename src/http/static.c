@@ -31,6 +31,7 @@
 #include <unistd.h>
 
 #include "common/opts.h"
+#include "app.h"
 #include "static.h"
 
 /* ---- Sending a file ------------------------------------------------------------- */
@@ -239,7 +240,7 @@ static int send_listing(cio_http_request *req, cio_http_response *res, int fd, b
     closedir(d);
     struct cio__http_buf b = {0};
     if (rc == 0) {
-        qsort(names, n, sizeof *names, name_cmp);
+        if (n) qsort(names, n, sizeof *names, name_cmp);
         const char *path = cio_http_request_path(req);
         bool ok = cio__http_buf_add(&b, "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>Index of ", 66) &&
                   cio__http_html_escape(&b, path ? path : "/") &&
@@ -385,24 +386,12 @@ static int static_handler(cio_http_request *req, cio_http_response *res, void *a
 
 /* ---- Registration ---------------------------------------------------------------- */
 
-/* Asked of app.c: calls fn(arg) when app is freed (the static mount's root
- * descriptor and options live as long as the app). Until app.c has it, a
- * process-wide list keeps them (freed at exit). */
-int cio__http_app_on_free(cio_http_app *app, void (*fn)(void *), void *arg) __attribute__((weak));
-
 static void static_dir_free(void *arg) {
     struct static_dir *sd = arg;
     if (!sd) return;
     if (sd->rootfd >= 0) close(sd->rootfd);
     free(sd->index);
     free(sd);
-}
-
-static struct static_dir *orphans[256];
-static atomic_size_t norphans;
-__attribute__((destructor)) static void free_orphans(void) {
-    size_t n = atomic_load(&norphans);
-    for (size_t i = 0; i < n && i < sizeof orphans / sizeof orphans[0]; i++) static_dir_free(orphans[i]);
 }
 
 static bool valid_prefix(const char *p) {
@@ -452,20 +441,16 @@ CIO_API int cio_http_app_static(cio_http_app *app, const char *prefix, const cha
     }
     memcpy(pattern, prefix, pl);
     memcpy(pattern + pl, "/{path*}", sizeof "/{path*}");
-    rc = cio_http_app_route(app, NULL, pattern, static_handler, sd);
+    /* sd lives as long as the app; registered first, so that a route
+     * that fails leaves nothing to undo but the registration (sd is then
+     * freed with the app, unused). */
+    rc = cio__http_app_on_free(app, static_dir_free, sd);
     if (rc < 0) {
         static_dir_free(sd);
         return rc;
     }
-    /* From here the route uses sd: it lives as long as the app. */
-    if (cio__http_app_on_free) {
-        rc = cio__http_app_on_free(app, static_dir_free, sd);
-    } else {
-        size_t i = atomic_fetch_add(&norphans, 1);
-        rc = i < sizeof orphans / sizeof orphans[0] ? 0 : -ENOMEM;
-        if (rc == 0) orphans[i] = sd;
-    }
-    if (rc < 0) return rc; /* sd stays with the route (not freed: it is in use) */
+    rc = cio_http_app_route(app, NULL, pattern, static_handler, sd);
+    if (rc < 0) return rc;
     if (pl) {
         /* "/prefix" alone: redirected to "/prefix/" (the param is NULL). */
         pattern[pl] = '\0';
@@ -474,9 +459,3 @@ CIO_API int cio_http_app_static(cio_http_app *app, const char *prefix, const cha
     return rc;
 }
 
-/* TEMPORARY until i10-app (which defines it) is merged: lets the rest link. */
-__attribute__((weak)) const char *cio_http_request_param(const cio_http_request *req,
-                                                         const char *name) {
-    (void)req, (void)name;
-    return NULL;
-}
