@@ -30,10 +30,6 @@
 static const char *mode, *dir, *cert, *key;
 static long port, threads;
 
-/* Until cio_http_run is in the library (i10-core), threads=N falls back to N
- * threads of cio_run, each serving with SO_REUSEPORT (what cio_http_run
- * does, without its shared signal handling: SIGTERM ends the process). */
-#pragma weak cio_http_run
 
 static int hello(cio_http_request *req, cio_http_response *res, void *arg)
 {
@@ -73,24 +69,15 @@ static int serve(void *arg, void **result)
     }
     cio_addr addr;
     BENCH_CHECK(cio_addr_ip("127.0.0.1", (uint16_t)port, &addr));
-    cio_socket_options sopts = CIO_SOCKET_OPTIONS(.backlog = BENCH_BACKLOG,
-                                                  .reuseport = threads > 0);
+    cio_socket_options sopts = CIO_SOCKET_OPTIONS(.backlog = BENCH_BACKLOG);
     cio_http_server_options opts = CIO_HTTP_SERVER_OPTIONS(.socket = &sopts, .tls = tls);
     cio_http_server *srv;
     BENCH_CHECK(cio_http_server_new(app, &addr, &opts, &srv));
-    if (threads == 0)
-        bench_server_ready();
+    bench_server_ready();
     /* Serve until SIGTERM (bench/run ends the server that way). */
     for (;;)
         BENCH_CHECK(cio_sleep(3600));
     return 0;
-}
-
-static void *fallback_worker(void *arg)
-{
-    (void)arg;
-    BENCH_CHECK(cio_run(serve, NULL, NULL));
-    return NULL;
 }
 
 static void usage(const char *argv0)
@@ -134,17 +121,8 @@ int main(int argc, char **argv)
         BENCH_CHECK(cio_addr_ip("127.0.0.1", (uint16_t)port, &addr));
         cio_socket_options sopts = CIO_SOCKET_OPTIONS(.backlog = BENCH_BACKLOG);
         cio_http_server_options opts = CIO_HTTP_SERVER_OPTIONS(.socket = &sopts);
-        if (cio_http_run) {
-            BENCH_CHECK(cio_http_run(app, &addr, &opts, (size_t)threads));
-            cio_http_app_free(app);
-            return 0;
-        }
+        BENCH_CHECK(cio_http_run(app, &addr, &opts, (size_t)threads));
         cio_http_app_free(app);
-        pthread_t tids[256];
-        for (long i = 0; i < threads; i++)
-            BENCH_CHECK(pthread_create(&tids[i], NULL, fallback_worker, NULL));
-        for (long i = 0; i < threads; i++)
-            pthread_join(tids[i], NULL);
         return 0;
     }
     BENCH_CHECK(cio_run(serve, NULL, NULL));
