@@ -1,4 +1,5 @@
-/* The router (src/http/app.c): patterns, priorities, 404/405 and Allow,
+/* cio-test: threaded
+ * The router (src/http/app.c): patterns, priorities, 404/405 and Allow,
  * mounts, percent-encoding, the tree's cost at 10,000 routes, -EBUSY while
  * served; through the lookup the dispatcher runs (cio__http_app_match),
  * with no server. End-to-end routing through a server is further down. */
@@ -457,6 +458,14 @@ static int e2e_task(void *arg, void **result)
     const char *allow = resp_header(&r, "Allow");
     EXPECT_TRUE(allow && strstr(allow, "GET") && strstr(allow, "HEAD") && strstr(allow, "DELETE") &&
                 !strstr(allow, "POST"));
+    resp_free(&r);
+    /* "OPTIONS *" is about the server: not the route "/" (its raw path). */
+    r = request(&s, "OPTIONS", "*", NULL);
+    EXPECT_EQ(404, r.status);
+    resp_free(&r);
+    r = request(&s, "OPTIONS", "/", NULL);
+    EXPECT_EQ(405, r.status);
+    EXPECT_STR_EQ("GET, HEAD", resp_header(&r, "Allow"));
     resp_free(&r);
     /* A parameter that decodes to NUL never reaches a handler. */
     r = request(&s, "GET", "/users/%00", NULL);
