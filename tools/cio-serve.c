@@ -152,64 +152,56 @@ static int parse_args(int argc, char **argv, struct config *c)
     return 0;
 }
 
-struct server {
-    struct config *cfg;
-    cio_http_app *app;
-    cio_addr addr;
-    cio_http_server_options opts;
-    cio_future *stop;
-    int rc;
-};
-
-static void on_signal(void *arg)
+/* Binds a socket without SO_REUSEPORT to addr and closes it: fails with
+ * EADDRINUSE when anything holds the port, even another cio-serve (whose
+ * SO_REUSEPORT would otherwise let a second one share the port silently).
+ * Port 0 becomes the free port the kernel chose. */
+static int probe_port(cio_addr *addr)
 {
-    struct server *s = arg;
-    if (!cio_future_is_done(s->stop)) cio_future_set_result(s->stop, NULL, NULL);
+    int fd = socket(cio_addr_family(addr), SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) return -errno;
+    int rc = bind(fd, &addr->u.sa, addr->len) == 0 ? 0 : -errno;
+    cio_addr bound;
+    if (rc == 0 && (rc = cio_socket_local(fd, &bound)) == 0) *addr = bound;
+    close(fd);
+    return rc;
+}
+
+/* Then binds (without listening) a socket with SO_REUSEPORT to that port
+ * and keeps it while serving: the port is ours before the URL is printed,
+ * and the loops of cio_http_run join it (a bound socket that does not
+ * listen takes no connections). Returns the descriptor or a negative
+ * errno. */
+static int reserve_port(cio_addr *addr)
+{
+    int rc = probe_port(addr);
+    if (rc < 0) return rc;
+    int fd = socket(cio_addr_family(addr), SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) return -errno;
+    int one = 1;
+    if (setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) != 0 ||
+        bind(fd, &addr->u.sa, addr->len) != 0) {
+        rc = -errno;
+        close(fd);
+        return rc;
+    }
+    return fd;
 }
 
 /* The URL clients use: an unspecified bind address is reached on the
  * loopback; IPv6 literals go in brackets. */
-static void print_url(const struct server *s, const cio_addr *bound)
+static void print_url(const struct config *c, const cio_addr *bound)
 {
-    char host[INET6_ADDRSTRLEN + 8];
+    char host[INET6_ADDRSTRLEN + 16];
     if (cio_addr_format(bound, host, sizeof host) != 0) snprintf(host, sizeof host, "?");
     /* cio_addr_format writes "host:port" ("[v6]:port"): cut the port off. */
     char *colon = strrchr(host, ':');
     if (colon) *colon = '\0';
     if (strcmp(host, "0.0.0.0") == 0) snprintf(host, sizeof host, "127.0.0.1");
     if (strcmp(host, "[::]") == 0) snprintf(host, sizeof host, "[::1]");
-    printf("Serving %s at %s://%s:%u/\n", s->cfg->dir, s->cfg->cert ? "https" : "http", host,
+    printf("Serving %s at %s://%s:%u/\n", c->dir, c->cert ? "https" : "http", host,
            (unsigned)cio_addr_port(bound));
     fflush(stdout);
-}
-
-static int serve_main(void *arg, void **result)
-{
-    (void)result;
-    struct server *s = arg;
-    cio_loop *loop = cio_current_loop();
-    int rc = cio_future_new(loop, &s->stop);
-    if (rc < 0) return rc;
-    cio_loop_add_signal_handler(loop, SIGINT, on_signal, s);
-    cio_loop_add_signal_handler(loop, SIGTERM, on_signal, s);
-    cio_http_server *srv = NULL;
-    rc = cio_http_server_new(s->app, &s->addr, &s->opts, &srv);
-    if (rc < 0) {
-        fprintf(stderr, "cio-serve: cannot listen on %s port %ld: %s\n", s->cfg->bind,
-                s->cfg->port, cio_strerror(rc));
-    } else {
-        cio_addr bound;
-        cio_http_server_addr(srv, &bound);
-        print_url(s, &bound);
-        cio_await(s->stop, NULL);
-        rc = cio_http_server_close(srv, -1);
-        if (rc == -ECANCELED || rc == -ETIMEDOUT) rc = 0;
-    }
-    cio_loop_remove_signal_handler(loop, SIGINT);
-    cio_loop_remove_signal_handler(loop, SIGTERM);
-    cio_future_unref(s->stop);
-    s->rc = rc;
-    return rc;
 }
 
 int main(int argc, char **argv)
@@ -218,8 +210,8 @@ int main(int argc, char **argv)
     int rc = parse_args(argc, argv, &cfg);
     if (rc == -1) return 0;
     if (rc) return rc;
-    struct server s = {.cfg = &cfg};
-    if (cio_addr_ip(cfg.bind, (uint16_t)cfg.port, &s.addr) != 0)
+    cio_addr addr;
+    if (cio_addr_ip(cfg.bind, (uint16_t)cfg.port, &addr) != 0)
         return bad("--bind: '%s' is not an IPv4 or IPv6 address", cfg.bind);
     signal(SIGPIPE, SIG_IGN);
 
@@ -234,21 +226,35 @@ int main(int argc, char **argv)
             return 2;
         }
     }
-    rc = cio_http_app_new(&s.app);
+    cio_http_app *app = NULL;
+    rc = cio_http_app_new(&app);
     if (rc == 0)
-        rc = cio_http_app_static(s.app, "/", cfg.dir,
+        rc = cio_http_app_static(app, "/", cfg.dir,
                                  &CIO_HTTP_STATIC_OPTIONS(.index = cfg.index, .listing = cfg.listing));
     if (rc < 0) {
         fprintf(stderr, "cio-serve: %s: %s\n", cfg.dir, cio_strerror(rc));
-        cio_http_app_free(s.app);
+        cio_http_app_free(app);
         cio_tls_config_free(tls);
         return rc == -ENOENT || rc == -ENOTDIR || rc == -EACCES ? 2 : 1;
     }
-    s.opts = (cio_http_server_options)CIO_HTTP_SERVER_OPTIONS(
-        .tls = tls, .access_log_fd = cfg.quiet ? 0 : 1, .access_log_format = cfg.log);
-    rc = cio_run(serve_main, &s, NULL);
-    if (rc == 0) rc = s.rc;
-    cio_http_app_free(s.app);
+    int hold = reserve_port(&addr);
+    if (hold < 0) {
+        fprintf(stderr, "cio-serve: cannot listen on %s port %ld: %s\n", cfg.bind, cfg.port,
+                cio_strerror(hold));
+        cio_http_app_free(app);
+        cio_tls_config_free(tls);
+        return 1;
+    }
+    print_url(&cfg, &addr);
+    /* Every core (or --threads loops); SIGINT and SIGTERM shut down
+     * gracefully, and cio_http_run returns 0 then. */
+    rc = cio_http_run(app, &addr,
+                      &CIO_HTTP_SERVER_OPTIONS(.tls = tls, .access_log_fd = cfg.quiet ? 0 : 1,
+                                               .access_log_format = cfg.log),
+                      (size_t)cfg.threads);
+    close(hold);
+    if (rc < 0) fprintf(stderr, "cio-serve: %s\n", cio_strerror(rc));
+    cio_http_app_free(app);
     cio_tls_config_free(tls);
     return rc < 0 ? 1 : 0;
 }
