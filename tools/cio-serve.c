@@ -77,8 +77,8 @@ static bool parse_long(const char *s, long lo, long hi, long *out)
 /* Returns 0, or the exit status for a bad command line (-1: --help). */
 static int parse_args(int argc, char **argv, struct config *c)
 {
-    *c = (struct config){.bind = "127.0.0.1", .port = DEFAULT_PORT, .listing = true,
-                         .log = CIO_HTTP_LOG_COMBINED};
+    *c = (struct config){
+        .bind = "127.0.0.1", .port = DEFAULT_PORT, .listing = true, .log = CIO_HTTP_LOG_COMBINED};
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         /* "--opt=value" and "--opt value" both work. */
@@ -229,8 +229,9 @@ int main(int argc, char **argv)
     cio_http_app *app = NULL;
     rc = cio_http_app_new(&app);
     if (rc == 0)
-        rc = cio_http_app_static(app, "/", cfg.dir,
-                                 &CIO_HTTP_STATIC_OPTIONS(.index = cfg.index, .listing = cfg.listing));
+        rc = cio_http_app_static(
+            app, "/", cfg.dir,
+            &CIO_HTTP_STATIC_OPTIONS(.index = cfg.index, .listing = cfg.listing));
     if (rc < 0) {
         fprintf(stderr, "cio-serve: %s: %s\n", cfg.dir, cio_strerror(rc));
         cio_http_app_free(app);

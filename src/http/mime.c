@@ -108,7 +108,8 @@ static const struct mime mime_table[] = {
 
 #define OCTET "application/octet-stream"
 
-const char *cio__http_mime_lookup(const char *ext, size_t n) {
+const char *cio__http_mime_lookup(const char *ext, size_t n)
+{
     char low[16];
     if (n == 0 || n >= sizeof low) return NULL;
     for (size_t i = 0; i < n; i++) {
@@ -131,7 +132,8 @@ const char *cio__http_mime_lookup(const char *ext, size_t n) {
 
 /* The extension: what follows the last '.' of the last path segment, if
  * that dot does not begin the name (".bashrc" has none). */
-CIO_API const char *cio_http_mime_type(const char *path) {
+CIO_API const char *cio_http_mime_type(const char *path)
+{
     if (!path) return OCTET;
     const char *name = strrchr(path, '/');
     name = name ? name + 1 : path;
@@ -141,7 +143,8 @@ CIO_API const char *cio_http_mime_type(const char *path) {
     return t ? t : OCTET;
 }
 
-bool cio__http_mime_table_sorted(void) {
+bool cio__http_mime_table_sorted(void)
+{
     for (size_t i = 1; i < sizeof mime_table / sizeof mime_table[0]; i++)
         if (strcmp(mime_table[i - 1].ext, mime_table[i].ext) >= 0) return false;
     return true;

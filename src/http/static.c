@@ -30,51 +30,57 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "common/opts.h"
+#include "../common/opts.h"
 #include "app.h"
 #include "static.h"
 
 /* ---- Sending a file ------------------------------------------------------------- */
 
 struct static_dir {
-    int rootfd; /* O_PATH | O_DIRECTORY */
+    int rootfd;  /* O_PATH | O_DIRECTORY */
     char *index; /* NULL: none */
     bool listing, precompressed, follow;
     double max_age;
 };
 
-static bool is_head(cio_http_request *req) {
+static bool is_head(cio_http_request *req)
+{
     const char *m = cio_http_request_method(req);
     return m && strcmp(m, "HEAD") == 0;
 }
 
 /* Sends [first, last] of fd, or the whole file; the response was begun. */
-static int send_body(cio_http_response *res, int fd, uint64_t first, uint64_t len) {
+static int send_body(cio_http_response *res, int fd, uint64_t first, uint64_t len)
+{
     return len ? cio__http_response_sendfile(res, fd, (off_t)first, (size_t)len) : 0;
 }
 
 /* multipart/byteranges (RFC 9110 14.6): each part's header, the bytes,
  * and the closing delimiter; Content-Length counted beforehand. */
 static int send_multipart(cio_http_request *req, cio_http_response *res, int fd, uint64_t size,
-                          const char *type, const struct cio__http_range *r, size_t n) {
+                          const char *type, const struct cio__http_range *r, size_t n)
+{
     char boundary[33];
     unsigned char rnd[16];
     if (getrandom(rnd, sizeof rnd, GRND_NONBLOCK) != (ssize_t)sizeof rnd) {
         /* No entropy yet (early boot): the file's size and the time make a
          * boundary as unlikely in the body. */
         uint64_t x = size ^ (uint64_t)time(NULL) * 0x9e3779b97f4a7c15u;
-        for (size_t i = 0; i < sizeof rnd; i++) rnd[i] = (unsigned char)(x >> (i % 8 * 8)) ^ (unsigned char)i;
+        for (size_t i = 0; i < sizeof rnd; i++)
+            rnd[i] = (unsigned char)(x >> (i % 8 * 8)) ^ (unsigned char)i;
     }
-    for (size_t i = 0; i < sizeof rnd; i++) sprintf(boundary + 2 * i, "%02x", rnd[i]);
+    for (size_t i = 0; i < sizeof rnd; i++)
+        sprintf(boundary + 2 * i, "%02x", rnd[i]);
     char ct[80];
     snprintf(ct, sizeof ct, "multipart/byteranges; boundary=%s", boundary);
     char head[256];
     uint64_t total = 0;
     for (size_t i = 0; i < n; i++) {
-        int hl = snprintf(head, sizeof head,
-                          "%s--%s\r\nContent-Type: %s\r\nContent-Range: bytes %llu-%llu/%llu\r\n\r\n",
-                          i ? "\r\n" : "", boundary, type, (unsigned long long)r[i].first,
-                          (unsigned long long)r[i].last, (unsigned long long)size);
+        int hl =
+            snprintf(head, sizeof head,
+                     "%s--%s\r\nContent-Type: %s\r\nContent-Range: bytes %llu-%llu/%llu\r\n\r\n",
+                     i ? "\r\n" : "", boundary, type, (unsigned long long)r[i].first,
+                     (unsigned long long)r[i].last, (unsigned long long)size);
         total += (uint64_t)hl + (r[i].last - r[i].first + 1);
     }
     int tl = snprintf(head, sizeof head, "\r\n--%s--\r\n", boundary);
@@ -87,10 +93,11 @@ static int send_multipart(cio_http_request *req, cio_http_response *res, int fd,
     /* For HEAD too: the connection drops the body but counts it against
      * the declared length. */
     for (size_t i = 0; i < n; i++) {
-        int hl = snprintf(head, sizeof head,
-                          "%s--%s\r\nContent-Type: %s\r\nContent-Range: bytes %llu-%llu/%llu\r\n\r\n",
-                          i ? "\r\n" : "", boundary, type, (unsigned long long)r[i].first,
-                          (unsigned long long)r[i].last, (unsigned long long)size);
+        int hl =
+            snprintf(head, sizeof head,
+                     "%s--%s\r\nContent-Type: %s\r\nContent-Range: bytes %llu-%llu/%llu\r\n\r\n",
+                     i ? "\r\n" : "", boundary, type, (unsigned long long)r[i].first,
+                     (unsigned long long)r[i].last, (unsigned long long)size);
         if ((rc = cio_http_response_write(res, head, (size_t)hl)) < 0 ||
             (rc = send_body(res, fd, r[i].first, r[i].last - r[i].first + 1)) < 0)
             return rc;
@@ -106,7 +113,8 @@ static int send_multipart(cio_http_request *req, cio_http_response *res, int fd,
  * preconditions, Range. type: the Content-Type; encoding: "gzip" for a
  * precompressed sibling, else NULL. The caller closes fd. */
 static int serve_fd(cio_http_request *req, cio_http_response *res, int fd, const struct stat *st,
-                    const char *type, const char *encoding, double max_age) {
+                    const char *type, const char *encoding, double max_age)
+{
     char etag[CIO__HTTP_ETAG_MAX], date[32], buf[80];
     cio__http_etag(etag, st);
     int64_t mtime = (int64_t)st->st_mtim.tv_sec;
@@ -123,10 +131,11 @@ static int serve_fd(cio_http_request *req, cio_http_response *res, int fd, const
     if (encoding && ((rc = cio_http_response_set_header(res, "Content-Encoding", encoding)) < 0 ||
                      (rc = cio_http_response_set_header(res, "Vary", "Accept-Encoding")) < 0))
         return rc;
-    int pre = cio__http_preconditions(
-        cio_http_request_header(req, "If-Match"), cio_http_request_header(req, "If-Unmodified-Since"),
-        cio_http_request_header(req, "If-None-Match"),
-        cio_http_request_header(req, "If-Modified-Since"), etag, mtime);
+    int pre =
+        cio__http_preconditions(cio_http_request_header(req, "If-Match"),
+                                cio_http_request_header(req, "If-Unmodified-Since"),
+                                cio_http_request_header(req, "If-None-Match"),
+                                cio_http_request_header(req, "If-Modified-Since"), etag, mtime);
     if (pre == 304) {
         /* RFC 9110 15.4.5: the validators and Cache-Control, no body. */
         if ((rc = cio_http_response_status(res, 304)) < 0) return rc;
@@ -145,8 +154,7 @@ static int serve_fd(cio_http_request *req, cio_http_response *res, int fd, const
         if ((rc = cio_http_response_set_header(res, "Content-Range", buf)) < 0) return rc;
         return cio_http_response_error(res, 416, NULL);
     }
-    if (kind == CIO__HTTP_RANGE_OK && n > 1)
-        return send_multipart(req, res, fd, size, type, r, n);
+    if (kind == CIO__HTTP_RANGE_OK && n > 1) return send_multipart(req, res, fd, size, type, r, n);
     uint64_t first = 0, len = size;
     if (kind == CIO__HTTP_RANGE_OK) {
         first = r[0].first;
@@ -167,8 +175,8 @@ static int serve_fd(cio_http_request *req, cio_http_response *res, int fd, const
 
 #define OPEN_FLAGS (O_RDONLY | O_NONBLOCK | O_NOCTTY)
 
-CIO_API int cio_http_response_file(cio_http_request *req, cio_http_response *res,
-                                   const char *path) {
+CIO_API int cio_http_response_file(cio_http_request *req, cio_http_response *res, const char *path)
+{
     if (!req || !res || !path || !*path) return -EINVAL;
     if (cio_http_response_is_started(res)) return -EALREADY;
     /* O_NONBLOCK: opening a FIFO must not wait for a writer. */
@@ -190,13 +198,15 @@ CIO_API int cio_http_response_file(cio_http_request *req, cio_http_response *res
 
 /* ---- Directories ----------------------------------------------------------------- */
 
-static int name_cmp(const void *a, const void *b) {
+static int name_cmp(const void *a, const void *b)
+{
     return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
 /* An HTML listing of the directory fd (consumed) at the request's path. */
 static int send_listing(cio_http_request *req, cio_http_response *res, int fd, bool follow,
-                        bool at_root) {
+                        bool at_root)
+{
     DIR *d = fdopendir(fd);
     if (!d) {
         close(fd);
@@ -242,17 +252,20 @@ static int send_listing(cio_http_request *req, cio_http_response *res, int fd, b
     if (rc == 0) {
         if (n) qsort(names, n, sizeof *names, name_cmp);
         const char *path = cio_http_request_path(req);
-        bool ok = cio__http_buf_add(&b, "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>Index of ", 66) &&
-                  cio__http_html_escape(&b, path ? path : "/") &&
-                  cio__http_buf_add(&b, "</title></head>\n<body><h1>Index of ", 35) &&
-                  cio__http_html_escape(&b, path ? path : "/") &&
-                  cio__http_buf_add(&b, "</h1>\n<ul>\n", 11);
+        bool ok =
+            cio__http_buf_add(
+                &b, "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>Index of ", 66) &&
+            cio__http_html_escape(&b, path ? path : "/") &&
+            cio__http_buf_add(&b, "</title></head>\n<body><h1>Index of ", 35) &&
+            cio__http_html_escape(&b, path ? path : "/") &&
+            cio__http_buf_add(&b, "</h1>\n<ul>\n", 11);
         if (ok && !at_root) ok = cio__http_buf_add(&b, "<li><a href=\"../\">../</a></li>\n", 31);
         for (size_t i = 0; ok && i < n; i++) {
             size_t len = strlen(names[i]);
             bool dir = names[i][len - 1] == '/';
             if (dir) names[i][len - 1] = '\0';
-            ok = cio__http_buf_add(&b, "<li><a href=\"", 13) && cio__http_url_escape(&b, names[i]) &&
+            ok = cio__http_buf_add(&b, "<li><a href=\"", 13) &&
+                 cio__http_url_escape(&b, names[i]) &&
                  cio__http_buf_add(&b, dir ? "/\">" : "\">", dir ? 3 : 2) &&
                  cio__http_html_escape(&b, names[i]) && (!dir || cio__http_buf_add(&b, "/", 1)) &&
                  cio__http_buf_add(&b, "</a></li>\n", 10);
@@ -260,17 +273,18 @@ static int send_listing(cio_http_request *req, cio_http_response *res, int fd, b
         if (ok) ok = cio__http_buf_add(&b, "</ul>\n</body></html>\n", 21);
         if (!ok) rc = -ENOMEM;
     }
-    for (size_t i = 0; i < n; i++) free(names[i]);
+    for (size_t i = 0; i < n; i++)
+        free(names[i]);
     free(names);
-    if (rc == 0)
-        rc = cio_http_response_send(res, 200, "text/html; charset=utf-8", b.p, b.len);
+    if (rc == 0) rc = cio_http_response_send(res, 200, "text/html; charset=utf-8", b.p, b.len);
     free(b.p);
     return rc;
 }
 
 /* A path that names a directory without its trailing '/': 301 to the '/'
  * form, as nginx does, so that relative links in its index resolve. */
-static int redirect_slash(cio_http_request *req, cio_http_response *res) {
+static int redirect_slash(cio_http_request *req, cio_http_response *res)
+{
     const char *raw = cio__http_raw_path(req);
     const char *q = cio_http_request_query_string(req);
     size_t rl = strlen(raw), ql = q ? strlen(q) : 0;
@@ -290,7 +304,8 @@ static int redirect_slash(cio_http_request *req, cio_http_response *res) {
 
 /* Opens rel[0..n) with ".gz" appended when the client accepts gzip and a
  * regular sibling exists. Returns its descriptor (st filled) or -1. */
-static int open_gz(const struct static_dir *sd, char *rel, size_t n, size_t cap, struct stat *st) {
+static int open_gz(const struct static_dir *sd, char *rel, size_t n, size_t cap, struct stat *st)
+{
     if (n + 4 > cap) return -1;
     memcpy(rel + n, ".gz", 4);
     int fd = cio__http_static_open(sd->rootfd, rel, OPEN_FLAGS, sd->follow);
@@ -303,11 +318,13 @@ static int open_gz(const struct static_dir *sd, char *rel, size_t n, size_t cap,
     return fd;
 }
 
-static int not_found(cio_http_response *res, int err) {
+static int not_found(cio_http_response *res, int err)
+{
     return cio_http_response_error(res, err == -EACCES ? 403 : 404, NULL);
 }
 
-static int static_handler(cio_http_request *req, cio_http_response *res, void *arg) {
+static int static_handler(cio_http_request *req, cio_http_response *res, void *arg)
+{
     const struct static_dir *sd = arg;
     bool head = is_head(req);
     const char *m = cio_http_request_method(req);
@@ -325,10 +342,12 @@ static int static_handler(cio_http_request *req, cio_http_response *res, void *a
     }
     if (cio__http_static_raw_refused(raw)) return not_found(res, -ENOENT);
     char rel[PATH_MAX];
-    ssize_t n = cio__http_static_clean_path(rest, rel, sizeof rel - 4 - (sd->index ? strlen(sd->index) + 1 : 0));
+    ssize_t n = cio__http_static_clean_path(
+        rest, rel, sizeof rel - 4 - (sd->index ? strlen(sd->index) + 1 : 0));
     if (n < 0) return not_found(res, (int)n);
     bool want_dir = n == 0 || rel[n - 1] == '/';
-    bool gz = sd->precompressed && cio__http_accepts_gzip(cio_http_request_header(req, "Accept-Encoding"));
+    bool gz = sd->precompressed &&
+              cio__http_accepts_gzip(cio_http_request_header(req, "Accept-Encoding"));
     struct stat st;
     int fd = -1, rc;
     if (gz && !want_dir && (fd = open_gz(sd, rel, (size_t)n, sizeof rel, &st)) >= 0) {
@@ -386,7 +405,8 @@ static int static_handler(cio_http_request *req, cio_http_response *res, void *a
 
 /* ---- Registration ---------------------------------------------------------------- */
 
-static void static_dir_free(void *arg) {
+static void static_dir_free(void *arg)
+{
     struct static_dir *sd = arg;
     if (!sd) return;
     if (sd->rootfd >= 0) close(sd->rootfd);
@@ -394,7 +414,8 @@ static void static_dir_free(void *arg) {
     free(sd);
 }
 
-static bool valid_prefix(const char *p) {
+static bool valid_prefix(const char *p)
+{
     if (!p || p[0] != '/') return false;
     if (p[1] == '\0') return true;
     size_t n = strlen(p);
@@ -406,7 +427,8 @@ static bool valid_prefix(const char *p) {
 }
 
 CIO_API int cio_http_app_static(cio_http_app *app, const char *prefix, const char *dir,
-                                const cio_http_static_options *opts) {
+                                const cio_http_static_options *opts)
+{
     if (!app || !dir || !valid_prefix(prefix)) return -EINVAL;
     cio_http_static_options o = CIO_HTTP_STATIC_OPTIONS_INIT;
     int rc = cio__opts_copy(&o, sizeof o, opts);
@@ -458,4 +480,3 @@ CIO_API int cio_http_app_static(cio_http_app *app, const char *prefix, const cha
     }
     return rc;
 }
-

@@ -77,8 +77,8 @@ enum {
  * separated; last clipped to size - 1; unsatisfiable ranges dropped. More
  * than max ranges, or ranges whose sizes add up to more than the
  * representation (overlaps: the many-small-ranges attack) give WHOLE. */
-int cio__http_parse_range(const char *value, uint64_t size, struct cio__http_range *out,
-                          size_t max, size_t *n);
+int cio__http_parse_range(const char *value, uint64_t size, struct cio__http_range *out, size_t max,
+                          size_t *n);
 
 /* Whether Accept-Encoding allows gzip: "gzip" or "*" with a q-value above
  * 0 (an explicit "gzip;q=0" wins over "*"). */

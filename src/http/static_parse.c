@@ -20,13 +20,15 @@
 
 /* ---- Path checks ----------------------------------------------------------- */
 
-ssize_t cio__http_static_clean_path(const char *path, char *out, size_t cap) {
+ssize_t cio__http_static_clean_path(const char *path, char *out, size_t cap)
+{
     if (!path || !out || cap == 0) return -EINVAL;
     size_t o = 0;
     const char *p = path;
     bool trailing = false;
     while (*p) {
-        while (*p == '/') p++;
+        while (*p == '/')
+            p++;
         if (!*p) break;
         const char *s = p;
         while (*p && *p != '/') {
@@ -50,7 +52,8 @@ ssize_t cio__http_static_clean_path(const char *path, char *out, size_t cap) {
     return (ssize_t)o;
 }
 
-bool cio__http_static_raw_refused(const char *raw) {
+bool cio__http_static_raw_refused(const char *raw)
+{
     if (!raw) return true;
     for (const char *p = raw; *p; p++) {
         if (*p == '\\') return true;
@@ -66,13 +69,17 @@ bool cio__http_static_raw_refused(const char *raw) {
 
 static atomic_bool no_openat2;
 
-bool cio__http_static_walking(void) { return atomic_load_explicit(&no_openat2, memory_order_relaxed); }
+bool cio__http_static_walking(void)
+{
+    return atomic_load_explicit(&no_openat2, memory_order_relaxed);
+}
 
 /* One level of the walk: a directory descriptor (the root is not ours). */
 #define WALK_DEPTH 256
 #define WALK_LINKS 40
 
-int cio__http_static_open_walk(int rootfd, const char *rel, int flags, bool follow) {
+int cio__http_static_open_walk(int rootfd, const char *rel, int flags, bool follow)
+{
     if (!rel) return -EINVAL;
     /* path: what is left to walk, rebuilt when a symlink is expanded. */
     char path[PATH_MAX], link[PATH_MAX];
@@ -84,7 +91,8 @@ int cio__http_static_open_walk(int rootfd, const char *rel, int flags, bool foll
     stack[0] = rootfd;
     size_t pos = 0;
     for (;;) {
-        while (path[pos] == '/') pos++;
+        while (path[pos] == '/')
+            pos++;
         if (!path[pos]) {
             /* rel named a directory (empty, or a trailing '/'): open it. */
             rc = openat(stack[depth], ".", flags | O_CLOEXEC);
@@ -92,7 +100,8 @@ int cio__http_static_open_walk(int rootfd, const char *rel, int flags, bool foll
             goto out;
         }
         size_t s = pos;
-        while (path[pos] && path[pos] != '/') pos++;
+        while (path[pos] && path[pos] != '/')
+            pos++;
         size_t n = pos - s;
         char name[NAME_MAX + 1];
         if (n > NAME_MAX) {
@@ -198,11 +207,13 @@ int cio__http_static_open_walk(int rootfd, const char *rel, int flags, bool foll
         }
     }
 out:
-    while (depth > 0) close(stack[depth--]);
+    while (depth > 0)
+        close(stack[depth--]);
     return rc;
 }
 
-int cio__http_static_open(int rootfd, const char *rel, int flags, bool follow) {
+int cio__http_static_open(int rootfd, const char *rel, int flags, bool follow)
+{
     if (!rel) return -EINVAL;
     if (!atomic_load_explicit(&no_openat2, memory_order_relaxed)) {
         struct open_how how = {
@@ -226,18 +237,22 @@ int cio__http_static_open(int rootfd, const char *rel, int flags, bool follow) {
 
 /* ---- Validators and preconditions -------------------------------------------- */
 
-int cio__http_etag(char *buf, const struct stat *st) {
+int cio__http_etag(char *buf, const struct stat *st)
+{
     uint64_t ns = (uint64_t)st->st_mtim.tv_sec * 1000000000u + (uint64_t)st->st_mtim.tv_nsec;
     return snprintf(buf, CIO__HTTP_ETAG_MAX, "\"%llx-%llx-%llx\"", (unsigned long long)st->st_ino,
                     (unsigned long long)st->st_size, (unsigned long long)ns);
 }
 
-static const char *skip_ows(const char *p) {
-    while (*p == ' ' || *p == '\t') p++;
+static const char *skip_ows(const char *p)
+{
+    while (*p == ' ' || *p == '\t')
+        p++;
     return p;
 }
 
-bool cio__http_etag_match(const char *list, const char *etag, bool strong) {
+bool cio__http_etag_match(const char *list, const char *etag, bool strong)
+{
     if (!list || !etag) return false;
     const char *p = skip_ows(list);
     if (*p == '*' && *skip_ows(p + 1) == '\0') return true;
@@ -266,7 +281,8 @@ bool cio__http_etag_match(const char *list, const char *etag, bool strong) {
 
 int cio__http_preconditions(const char *if_match, const char *if_unmodified_since,
                             const char *if_none_match, const char *if_modified_since,
-                            const char *etag, int64_t mtime) {
+                            const char *etag, int64_t mtime)
+{
     int64_t t;
     if (if_match) {
         if (!cio__http_etag_match(if_match, etag, true)) return 412;
@@ -281,13 +297,15 @@ int cio__http_preconditions(const char *if_match, const char *if_unmodified_sinc
     return 0;
 }
 
-bool cio__http_if_range(const char *value, const char *etag, int64_t mtime) {
+bool cio__http_if_range(const char *value, const char *etag, int64_t mtime)
+{
     if (!value) return true;
     const char *p = skip_ows(value);
     if (*p == '"' || (p[0] == 'W' && p[1] == '/')) {
         /* Strong comparison: a weak tag never matches. */
         size_t n = strlen(p);
-        while (n && (p[n - 1] == ' ' || p[n - 1] == '\t')) n--;
+        while (n && (p[n - 1] == ' ' || p[n - 1] == '\t'))
+            n--;
         return p[0] == '"' && n == strlen(etag) && memcmp(p, etag, n) == 0;
     }
     int64_t t;
@@ -296,7 +314,8 @@ bool cio__http_if_range(const char *value, const char *etag, int64_t mtime) {
 
 /* ---- Range --------------------------------------------------------------------- */
 
-static bool parse_u64(const char **pp, uint64_t *out) {
+static bool parse_u64(const char **pp, uint64_t *out)
+{
     const char *p = *pp;
     if (*p < '0' || *p > '9') return false;
     uint64_t v = 0;
@@ -304,7 +323,8 @@ static bool parse_u64(const char **pp, uint64_t *out) {
         unsigned d = (unsigned)(*p - '0');
         if (v > (UINT64_MAX - d) / 10) {
             v = UINT64_MAX; /* saturate: "past the end" for any real file */
-            while (*p >= '0' && *p <= '9') p++;
+            while (*p >= '0' && *p <= '9')
+                p++;
             break;
         }
         v = v * 10 + d;
@@ -315,8 +335,9 @@ static bool parse_u64(const char **pp, uint64_t *out) {
     return true;
 }
 
-int cio__http_parse_range(const char *value, uint64_t size, struct cio__http_range *out,
-                          size_t max, size_t *n) {
+int cio__http_parse_range(const char *value, uint64_t size, struct cio__http_range *out, size_t max,
+                          size_t *n)
+{
     *n = 0;
     if (!value) return CIO__HTTP_RANGE_IGNORE;
     const char *p = skip_ows(value);
@@ -383,9 +404,11 @@ int cio__http_parse_range(const char *value, uint64_t size, struct cio__http_ran
 /* ---- Accept-Encoding ---------------------------------------------------------- */
 
 /* The q-value of an element's parameters ("; q=0.5"), 1000ths. */
-static int qvalue(const char *p, const char *end) {
+static int qvalue(const char *p, const char *end)
+{
     while (p < end) {
-        while (p < end && (*p == ';' || *p == ' ' || *p == '\t')) p++;
+        while (p < end && (*p == ';' || *p == ' ' || *p == '\t'))
+            p++;
         if (end - p >= 2 && (p[0] == 'q' || p[0] == 'Q') && p[1] == '=') {
             p += 2;
             if (p < end && *p == '1') return 1000;
@@ -397,23 +420,28 @@ static int qvalue(const char *p, const char *end) {
                     q += (*p - '0') * scale;
             return q;
         }
-        while (p < end && *p != ';') p++;
+        while (p < end && *p != ';')
+            p++;
     }
     return 1000;
 }
 
-bool cio__http_accepts_gzip(const char *ae) {
+bool cio__http_accepts_gzip(const char *ae)
+{
     if (!ae) return false;
     int gzip = -1, star = -1;
     const char *p = ae;
     while (*p) {
-        while (*p == ' ' || *p == '\t' || *p == ',') p++;
+        while (*p == ' ' || *p == '\t' || *p == ',')
+            p++;
         if (!*p) break;
         const char *s = p;
-        while (*p && *p != ',' && *p != ';' && *p != ' ' && *p != '\t') p++;
+        while (*p && *p != ',' && *p != ';' && *p != ' ' && *p != '\t')
+            p++;
         size_t n = (size_t)(p - s);
         const char *params = p;
-        while (*p && *p != ',') p++;
+        while (*p && *p != ',')
+            p++;
         int q = qvalue(params, p);
         if (cio__http_ieq(s, n, "gzip", 4) || cio__http_ieq(s, n, "x-gzip", 6))
             gzip = q;
@@ -426,10 +454,12 @@ bool cio__http_accepts_gzip(const char *ae) {
 
 /* ---- Text for the listing ------------------------------------------------------ */
 
-bool cio__http_buf_add(struct cio__http_buf *b, const char *s, size_t n) {
+bool cio__http_buf_add(struct cio__http_buf *b, const char *s, size_t n)
+{
     if (b->len + n + 1 > b->cap) {
         size_t cap = b->cap ? b->cap : 1024;
-        while (cap < b->len + n + 1) cap *= 2;
+        while (cap < b->len + n + 1)
+            cap *= 2;
         char *p = realloc(b->p, cap);
         if (!p) return false;
         b->p = p;
@@ -441,15 +471,26 @@ bool cio__http_buf_add(struct cio__http_buf *b, const char *s, size_t n) {
     return true;
 }
 
-bool cio__http_html_escape(struct cio__http_buf *b, const char *s) {
+bool cio__http_html_escape(struct cio__http_buf *b, const char *s)
+{
     for (; *s; s++) {
         const char *r;
         switch (*s) {
-        case '&': r = "&amp;"; break;
-        case '<': r = "&lt;"; break;
-        case '>': r = "&gt;"; break;
-        case '"': r = "&quot;"; break;
-        case '\'': r = "&#39;"; break;
+        case '&':
+            r = "&amp;";
+            break;
+        case '<':
+            r = "&lt;";
+            break;
+        case '>':
+            r = "&gt;";
+            break;
+        case '"':
+            r = "&quot;";
+            break;
+        case '\'':
+            r = "&#39;";
+            break;
         default:
             if (!cio__http_buf_add(b, s, 1)) return false;
             continue;
@@ -459,7 +500,8 @@ bool cio__http_html_escape(struct cio__http_buf *b, const char *s) {
     return true;
 }
 
-bool cio__http_url_escape(struct cio__http_buf *b, const char *s) {
+bool cio__http_url_escape(struct cio__http_buf *b, const char *s)
+{
     static const char hex[] = "0123456789ABCDEF";
     for (; *s; s++) {
         unsigned char c = (unsigned char)*s;
@@ -473,4 +515,3 @@ bool cio__http_url_escape(struct cio__http_buf *b, const char *s) {
     }
     return true;
 }
-

@@ -85,7 +85,9 @@ TEST(clean_path)
     EXPECT_STR_EQ("ENOENT", clean("./", b, sizeof b));
     EXPECT_STR_EQ("ENOENT", clean("a\\..\\b", b, sizeof b));
     EXPECT_STR_EQ("ENOENT", clean("a\\b", b, sizeof b));
-    EXPECT_STR_EQ("ENOENT", clean("a\x01" "b", b, sizeof b));
+    EXPECT_STR_EQ("ENOENT", clean("a\x01"
+                                  "b",
+                                  b, sizeof b));
     EXPECT_STR_EQ("ENOENT", clean("a\nb", b, sizeof b));
     EXPECT_STR_EQ("ENOENT", clean("a\x7f", b, sizeof b));
     EXPECT_STR_EQ("ENAMETOOLONG", clean("abcdefgh/ijkl", b, 8));
@@ -103,11 +105,11 @@ TEST(clean_path)
 TEST(raw_path_refusals)
 {
     EXPECT_FALSE(cio__http_static_raw_refused("/a/b%20c.txt"));
-    EXPECT_FALSE(cio__http_static_raw_refused("/%2e%2e"));     /* refused after decoding */
-    EXPECT_TRUE(cio__http_static_raw_refused("/a%00.txt"));    /* encoded NUL */
-    EXPECT_TRUE(cio__http_static_raw_refused("/a%5c..%5cb"));  /* encoded backslash */
+    EXPECT_FALSE(cio__http_static_raw_refused("/%2e%2e"));    /* refused after decoding */
+    EXPECT_TRUE(cio__http_static_raw_refused("/a%00.txt"));   /* encoded NUL */
+    EXPECT_TRUE(cio__http_static_raw_refused("/a%5c..%5cb")); /* encoded backslash */
     EXPECT_TRUE(cio__http_static_raw_refused("/a%5C..%5Cb"));
-    EXPECT_TRUE(cio__http_static_raw_refused("/a\\b"));        /* raw backslash */
+    EXPECT_TRUE(cio__http_static_raw_refused("/a\\b")); /* raw backslash */
     EXPECT_TRUE(cio__http_static_raw_refused(NULL));
     EXPECT_FALSE(cio__http_static_raw_refused("/100%"));
 }
@@ -439,7 +441,8 @@ TEST(listing_text)
     EXPECT_TRUE(cio__http_url_escape(&b, "a b/\"<c>?#%.~_-Z9\xc3\xa9"));
     EXPECT_STR_EQ("a%20b%2F%22%3Cc%3E%3F%23%25.~_-Z9%C3%A9", b.p);
     b.len = 0;
-    for (int i = 0; i < 1000; i++) EXPECT_TRUE(cio__http_buf_add(&b, "0123456789", 10));
+    for (int i = 0; i < 1000; i++)
+        EXPECT_TRUE(cio__http_buf_add(&b, "0123456789", 10));
     EXPECT_EQ(10000, b.len);
     EXPECT_EQ(10000, strlen(b.p));
     free(b.p);
@@ -476,7 +479,8 @@ static void make_site(struct site *s)
     write_file(P("sub/sp ace.txt"), "space");
     EXPECT_OK(mkdir(P("sub/inner"), 0755));
     static unsigned char big[1 << 20];
-    for (size_t i = 0; i < sizeof big; i++) big[i] = (unsigned char)(i * 7 + i / 251);
+    for (size_t i = 0; i < sizeof big; i++)
+        big[i] = (unsigned char)(i * 7 + i / 251);
     write_bytes(P("big.bin"), big, sizeof big);
     snprintf(s->big, sizeof s->big, "%s", p);
 #undef P
@@ -541,8 +545,8 @@ static int connect_port(uint16_t port)
 {
     int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     EXPECT_TRUE(fd >= 0);
-    struct sockaddr_in sin = {.sin_family = AF_INET, .sin_port = htons(port),
-                              .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    struct sockaddr_in sin = {
+        .sin_family = AF_INET, .sin_port = htons(port), .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
     EXPECT_OK(connect(fd, (struct sockaddr *)&sin, sizeof sin));
     struct timeval tv = {.tv_sec = 30};
     setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
@@ -594,7 +598,8 @@ static const char *hdr(struct resp *r, const char *name)
         char *l = p + 2;
         if (strncasecmp(l, name, nl) == 0 && l[nl] == ':') {
             char *v = l + nl + 1;
-            while (*v == ' ') v++;
+            while (*v == ' ')
+                v++;
             char *e = strstr(v, "\r\n");
             size_t vl = (size_t)(e - v);
             if (vl >= sizeof val) vl = sizeof val - 1;
@@ -606,10 +611,10 @@ static const char *hdr(struct resp *r, const char *name)
     return NULL;
 }
 
-#define EXPECT_BODY(text, r)                                                                      \
-    do {                                                                                          \
-        EXPECT_EQ(strlen(text), (r)->body_len);                                                   \
-        EXPECT_TRUE(memcmp((r)->body, text, strlen(text)) == 0);                                  \
+#define EXPECT_BODY(text, r)                                                                       \
+    do {                                                                                           \
+        EXPECT_EQ(strlen(text), (r)->body_len);                                                    \
+        EXPECT_TRUE(memcmp((r)->body, text, strlen(text)) == 0);                                   \
     } while (0)
 
 /* ---- cio_http_response_file --------------------------------------------------------- */
@@ -842,7 +847,9 @@ static void listing_escape_client(struct e2e *e)
 {
     struct resp *r = req(e, "GET", "/sub/", NULL);
     EXPECT_EQ(200, r->status);
-    EXPECT_TRUE(strstr(r->body, "<a href=\"%3Cb%3E%26%22q%22.txt\">&lt;b&gt;&amp;&quot;q&quot;.txt</a>") != NULL);
+    EXPECT_TRUE(
+        strstr(r->body, "<a href=\"%3Cb%3E%26%22q%22.txt\">&lt;b&gt;&amp;&quot;q&quot;.txt</a>") !=
+        NULL);
     EXPECT_TRUE(strstr(r->body, "<a href=\"sp%20ace.txt\">sp ace.txt</a>") != NULL);
     EXPECT_TRUE(strstr(r->body, "<b>") == NULL);
     r = req(e, "GET", "/sub/%3Cb%3E%26%22q%22.txt", NULL);
@@ -887,8 +894,8 @@ static void conditional_client(struct e2e *e)
     snprintf(h, sizeof h, "If-None-Match: \"other\"\r\nIf-Modified-Since: %s\r\n", lm);
     r = req(e, "GET", "/a.txt", h);
     EXPECT_EQ(200, r->status);
-    snprintf(h, sizeof h, "If-None-Match: %s\r\nIf-Modified-Since: Sat, 01 Jan 2000 00:00:00 GMT\r\n",
-             etag);
+    snprintf(h, sizeof h,
+             "If-None-Match: %s\r\nIf-Modified-Since: Sat, 01 Jan 2000 00:00:00 GMT\r\n", etag);
     r = req(e, "GET", "/a.txt", h);
     EXPECT_EQ(304, r->status);
     r = req(e, "GET", "/a.txt", "If-Match: \"other\"\r\n");
@@ -941,11 +948,13 @@ static void range_client(struct e2e *e)
     EXPECT_TRUE(strncmp(ct, "multipart/byteranges; boundary=", 31) == 0);
     char boundary[80], want[512];
     snprintf(boundary, sizeof boundary, "%s", ct + 31);
-    snprintf(want, sizeof want,
-             "--%s\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Range: bytes 0-0/5\r\n\r\nh"
-             "\r\n--%s\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Range: bytes 3-4/5\r\n\r\nlo"
-             "\r\n--%s--\r\n",
-             boundary, boundary, boundary);
+    snprintf(
+        want, sizeof want,
+        "--%s\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Range: bytes 0-0/5\r\n\r\nh"
+        "\r\n--%s\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Range: bytes "
+        "3-4/5\r\n\r\nlo"
+        "\r\n--%s--\r\n",
+        boundary, boundary, boundary);
     EXPECT_BODY(want, r);
     char cl[24];
     snprintf(cl, sizeof cl, "%zu", strlen(want));
@@ -1008,11 +1017,27 @@ TEST(static_precompressed)
 static void traversal_client(struct e2e *e)
 {
     static const char *const paths[] = {
-        "/../outside.txt", "/%2e%2e/outside.txt", "/%2E%2E/outside.txt", "/.%2e/outside.txt",
-        "/sub/../../outside.txt", "/sub/%2e%2e/%2e%2e/outside.txt", "/sub%2f..%2f..%2foutside.txt",
-        "/..%2foutside.txt", "/a.txt%00.html", "/%00", "/..\\outside.txt", "/..%5coutside.txt",
-        "/sub%5c..%5c..%5coutside.txt", "/link_out", "/link_abs", "/link_up", "/link_in",
-        "/link_dir/b.txt", "/./a.txt", "/sub/./b.txt", "/%2e/a.txt",
+        "/../outside.txt",
+        "/%2e%2e/outside.txt",
+        "/%2E%2E/outside.txt",
+        "/.%2e/outside.txt",
+        "/sub/../../outside.txt",
+        "/sub/%2e%2e/%2e%2e/outside.txt",
+        "/sub%2f..%2f..%2foutside.txt",
+        "/..%2foutside.txt",
+        "/a.txt%00.html",
+        "/%00",
+        "/..\\outside.txt",
+        "/..%5coutside.txt",
+        "/sub%5c..%5c..%5coutside.txt",
+        "/link_out",
+        "/link_abs",
+        "/link_up",
+        "/link_in",
+        "/link_dir/b.txt",
+        "/./a.txt",
+        "/sub/./b.txt",
+        "/%2e/a.txt",
     };
     for (size_t i = 0; i < sizeof paths / sizeof paths[0]; i++) {
         struct resp *r = req(e, "GET", paths[i], NULL);
@@ -1026,7 +1051,8 @@ static void traversal_client(struct e2e *e)
 
 static void follow_client(struct e2e *e)
 {
-    static const char *const refused[] = {"/link_out", "/link_abs", "/link_up", "/%2e%2e/outside.txt"};
+    static const char *const refused[] = {"/link_out", "/link_abs", "/link_up",
+                                          "/%2e%2e/outside.txt"};
     for (size_t i = 0; i < sizeof refused / sizeof refused[0]; i++) {
         struct resp *r = req(e, "GET", refused[i], NULL);
         if (r->status != 404) FAIL("%s: %d", refused[i], r->status);
@@ -1144,7 +1170,10 @@ TEST(static_args)
 
 /* ---- curl: ranges, --compressed, the whole big file --------------------------------- */
 
-static bool have_curl(void) { return system("curl --version >/dev/null 2>&1") == 0; }
+static bool have_curl(void)
+{
+    return system("curl --version >/dev/null 2>&1") == 0;
+}
 
 static void curl_client(struct e2e *e)
 {
@@ -1155,15 +1184,16 @@ static void curl_client(struct e2e *e)
              out, e->port, out, cur_site->big);
     EXPECT_OK(system(cmd));
     /* A range. */
-    snprintf(cmd, sizeof cmd,
-             "test \"$(curl -sf -r 1-3 http://127.0.0.1:%u/a.txt)\" = ell", e->port);
+    snprintf(cmd, sizeof cmd, "test \"$(curl -sf -r 1-3 http://127.0.0.1:%u/a.txt)\" = ell",
+             e->port);
     EXPECT_OK(system(cmd));
     /* --compressed: curl asks for gzip and decodes the .gz sibling. */
-    snprintf(cmd, sizeof cmd,
-             "test \"$(curl -sf --compressed http://127.0.0.1:%u/style.css)\" = 'body { color: red; }'"
-             " && curl -sf --compressed -D - -o /dev/null http://127.0.0.1:%u/style.css"
-             " | grep -qi '^content-encoding: gzip'",
-             e->port, e->port);
+    snprintf(
+        cmd, sizeof cmd,
+        "test \"$(curl -sf --compressed http://127.0.0.1:%u/style.css)\" = 'body { color: red; }'"
+        " && curl -sf --compressed -D - -o /dev/null http://127.0.0.1:%u/style.css"
+        " | grep -qi '^content-encoding: gzip'",
+        e->port, e->port);
     EXPECT_OK(system(cmd));
     /* Resuming a download (-C -: a Range from the partial file's size). */
     snprintf(cmd, sizeof cmd,
@@ -1192,4 +1222,7 @@ TEST(static_curl)
     remove_tree(&s.t);
 }
 
-int main(int argc, char **argv) { return test_main(argc, argv); }
+int main(int argc, char **argv)
+{
+    return test_main(argc, argv);
+}
