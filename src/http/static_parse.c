@@ -353,7 +353,7 @@ int cio__http_parse_range(const char *value, uint64_t size, struct cio__http_ran
             continue;
         }
         if (!*p) break;
-        uint64_t first, last;
+        uint64_t first = 0, last = 0;
         bool suffix = false, open_end = false;
         if (*p == '-') {
             p++;
