@@ -160,7 +160,13 @@ static int probe_port(cio_addr *addr)
 {
     int fd = socket(cio_addr_family(addr), SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (fd < 0) return -errno;
-    int rc = bind(fd, &addr->u.sa, addr->len) == 0 ? 0 : -errno;
+    /* SO_REUSEADDR: connections of an earlier server in TIME_WAIT do not
+     * hold the port; a listening socket does. */
+    int one = 1;
+    int rc = setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) == 0 &&
+                     bind(fd, &addr->u.sa, addr->len) == 0
+                 ? 0
+                 : -errno;
     cio_addr bound;
     if (rc == 0 && (rc = cio_socket_local(fd, &bound)) == 0) *addr = bound;
     close(fd);
@@ -179,7 +185,8 @@ static int reserve_port(cio_addr *addr)
     int fd = socket(cio_addr_family(addr), SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (fd < 0) return -errno;
     int one = 1;
-    if (setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) != 0 ||
+    if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) != 0 ||
+        setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) != 0 ||
         bind(fd, &addr->u.sa, addr->len) != 0) {
         rc = -errno;
         close(fd);

@@ -323,7 +323,7 @@ static int not_found(cio_http_response *res, int err)
     return cio_http_response_error(res, err == -EACCES ? 403 : 404, NULL);
 }
 
-static int static_handler(cio_http_request *req, cio_http_response *res, void *arg)
+static int serve_static(cio_http_request *req, cio_http_response *res, void *arg)
 {
     const struct static_dir *sd = arg;
     bool head = is_head(req);
@@ -400,6 +400,20 @@ static int static_handler(cio_http_request *req, cio_http_response *res, void *a
     }
     rc = serve_fd(req, res, fd, &st, cio_http_mime_type(rel), NULL, sd->max_age);
     close(fd);
+    return rc;
+}
+
+/* A client that leaves during a download is no failure of the server:
+ * the connection is closed (the response cannot be finished) without a
+ * report per broken download. Other errors (reading the file, memory)
+ * are returned and reported. */
+static int static_handler(cio_http_request *req, cio_http_response *res, void *arg)
+{
+    int rc = serve_static(req, res, arg);
+    if (rc < 0 && cio_http_response_is_started(res) &&
+        (rc == -EPIPE || rc == -ECONNRESET || rc == -ECONNABORTED || rc == -ENOTCONN ||
+         rc == -ESHUTDOWN))
+        return 0;
     return rc;
 }
 
