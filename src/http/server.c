@@ -1728,6 +1728,12 @@ int cio_http_server_close(cio_http_server *srv, double grace)
         grace = srv->opts.shutdown_grace;
     begin_shutdown(srv);
     int rc = cio_server_close(srv->srv, grace);
+    if (rc == -ENOMEM) {
+        /* nothing was closed: the server goes on (idle connections it
+         * cancelled already are gone) */
+        srv->shutting_down = false;
+        return rc;
+    }
     server_free(srv);
     return rc;
 }
