@@ -180,8 +180,9 @@ typedef struct cio_http_compress_options {
  * Content-Encoding and Vary: Accept-Encoding (the Vary also when the
  * client accepted no coding), drops Content-Length (the body goes chunked)
  * and a strong ETag's strength (W/). The body streams through zlib with
- * bounded memory (zlib's state, some 260 KiB, and a 16 KiB buffer per
- * response being compressed); streamed pieces are held until zlib's
+ * bounded memory (zlib's state, some 260 KiB, less for a body of known
+ * length under 16 KiB, and a 16 KiB buffer per response being
+ * compressed); streamed pieces are held until zlib's
  * buffer fills or the body ends. Returns as cio_http_app_use_cors
  * (-EINVAL also for a level outside 0..9). Never suspends. */
 CIO_API int cio_http_app_use_compression(cio_http_app *app,
