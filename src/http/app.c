@@ -76,6 +76,13 @@ struct cio_http_app {
     cio_http_app **subs;
     size_t nsubs;
     atomic_uint holds;
+    /* cio__http_app_on_free: what other parts hang on the app (static.c:
+     * a mount's root descriptor and options), freed with it. */
+    struct on_free {
+        void (*fn)(void *);
+        void *arg;
+    } *frees;
+    size_t nfrees;
 };
 
 /* ---- Building ------------------------------------------------------------- */
@@ -123,7 +130,19 @@ static void free_app(cio_http_app *app)
     free(app->own);
     free(app->chain);
     free(app->subs);
+    for (size_t i = app->nfrees; i-- > 0;) app->frees[i].fn(app->frees[i].arg);
+    free(app->frees);
     free(app);
+}
+
+int cio__http_app_on_free(cio_http_app *app, void (*fn)(void *), void *arg)
+{
+    if (!app || !fn) return -EINVAL;
+    struct on_free *f = realloc(app->frees, (app->nfrees + 1) * sizeof *f);
+    if (!f) return -ENOMEM;
+    app->frees = f;
+    f[app->nfrees++] = (struct on_free){fn, arg};
+    return 0;
 }
 
 /* Whether app or an application it is mounted in is being served. */

@@ -23,9 +23,9 @@
 #include <arpa/inet.h>
 
 #include "cio/task.h"
-#include "common/opts.h"
+#include "../common/opts.h"
 #include "conn.h"
-#include "core.h"
+#include "../core.h"
 
 #define DRAIN_MAX (256 * 1024)   /* unread body bytes read and dropped to keep a connection */
 #define LINGER_MAX (256 * 1024)  /* bytes read and dropped after a refusal before closing */
@@ -1728,6 +1728,12 @@ int cio_http_server_close(cio_http_server *srv, double grace)
         grace = srv->opts.shutdown_grace;
     begin_shutdown(srv);
     int rc = cio_server_close(srv->srv, grace);
+    if (rc == -ENOMEM) {
+        /* nothing was closed: the server goes on (idle connections it
+         * cancelled already are gone) */
+        srv->shutting_down = false;
+        return rc;
+    }
     server_free(srv);
     return rc;
 }
