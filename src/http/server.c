@@ -23,9 +23,9 @@
 #include <arpa/inet.h>
 
 #include "cio/task.h"
-#include "common/opts.h"
+#include "../common/opts.h"
 #include "conn.h"
-#include "core.h"
+#include "../core.h"
 
 #define DRAIN_MAX (256 * 1024)   /* unread body bytes read and dropped to keep a connection */
 #define LINGER_MAX (256 * 1024)  /* bytes read and dropped after a refusal before closing */
