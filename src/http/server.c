@@ -1456,7 +1456,11 @@ static int serve_request(struct cio__http_conn *c, const char *d)
     int rc = cio__http_dispatch(srv->app, req, &c->res);
     if (rc == -ECANCELED)
         c->cancelled = true;
-    if (rc < 0 && !req->body_err && rc != -ECANCELED)
+    /* A client that left mid-response (the connection's own write failed)
+     * is not a handler failure. */
+    bool departed = c->broken && (rc == c->res.err || rc == -EPIPE || rc == -ECONNRESET ||
+                                  rc == -ETIMEDOUT);
+    if (rc < 0 && !req->body_err && rc != -ECANCELED && !departed)
         cio_loop_report(srv->loop, "http: %s %s: the handler failed: %s", req->method,
                         req->target, cio_strerror(rc));
     int frc = cio__http_response_finish(c, rc);
