@@ -841,18 +841,21 @@ static int read_head(struct cio__http_conn *c, const char **data, size_t *len)
 
 /* ---- Building the request ------------------------------------------------------------ */
 
+/* Bytes a Host value may not hold: CTLs, SP, DEL, non-ASCII and the
+ * delimiters no uri-host [ ":" port ] has. */
+static const unsigned char host_bad[256] = {
+    [0 ... 0x20] = 1, [0x7f ... 0xff] = 1,
+    ['/'] = 1, ['?'] = 1, ['#'] = 1, ['@'] = 1, ['"'] = 1, ['<'] = 1, ['>'] = 1,
+    ['\\'] = 1, ['^'] = 1, ['`'] = 1, ['{'] = 1, ['|'] = 1, ['}'] = 1,
+};
+
 static bool host_ok(const char *v, size_t n)
 {
-    /* uri-host [ ":" port ]: reg-name / IPv4 / IP-literal characters. */
-    if (n == 0)
-        return true; /* an empty Host is allowed (RFC 9112 3.2) */
-    for (size_t i = 0; i < n; i++) {
-        unsigned char ch = (unsigned char)v[i];
-        if (ch <= 0x20 || ch >= 0x7f || ch == '/' || ch == '?' || ch == '#' || ch == '@' ||
-            ch == '"' || ch == '<' || ch == '>' || ch == '\\' || ch == '^' || ch == '`' ||
-            ch == '{' || ch == '|' || ch == '}')
+    /* uri-host [ ":" port ]: reg-name / IPv4 / IP-literal characters; an
+     * empty Host is allowed (RFC 9112 3.2). */
+    for (size_t i = 0; i < n; i++)
+        if (host_bad[(unsigned char)v[i]])
             return false;
-    }
     return true;
 }
 
