@@ -282,10 +282,15 @@ static int send_listing(cio_http_request *req, cio_http_response *res, int fd, b
 }
 
 /* A path that names a directory without its trailing '/': 301 to the '/'
- * form, as nginx does, so that relative links in its index resolve. */
+ * form, as nginx does, so that relative links in its index resolve.
+ * Leading slashes are folded into one: "//host/dir" must not become
+ * "Location: //host/dir/", which a browser reads as another host (the open
+ * redirect of Python's http.server, CVE-2021-28861). */
 static int redirect_slash(cio_http_request *req, cio_http_response *res)
 {
     const char *raw = cio__http_raw_path(req);
+    while (raw[0] == '/' && raw[1] == '/')
+        raw++;
     const char *q = cio_http_request_query_string(req);
     size_t rl = strlen(raw), ql = q ? strlen(q) : 0;
     char *loc = cio__http_alloc(req, rl + ql + 3);
