@@ -637,6 +637,92 @@ TEST(review_listing_escapes)
     remove_tree();
 }
 
+/* ---- A file that shrinks while it is sent -------------------------------------- */
+
+/* The server promised Content-Length from fstat; the file is truncated
+ * after the first bytes went out: the connection must close (not hang,
+ * not pad), the descriptors come back, and the failure is reported once
+ * at most (a read error of the server's own file is worth a report). */
+static atomic_int reports;
+
+static void count_report(cio_loop *loop, const char *msg, void *arg)
+{
+    (void)loop;
+    (void)arg;
+    (void)msg;
+    atomic_fetch_add(&reports, 1);
+}
+
+static int shrink_main(void *arg, void **result)
+{
+    (void)result;
+    struct e2e *e = arg;
+    cio_loop_set_report_handler(cio_current_loop(), count_report, NULL);
+    cio_scope sc;
+    EXPECT_OK(cio_timeout_begin(&sc, 60));
+    cio_addr a;
+    EXPECT_OK(cio_addr_ip("127.0.0.1", 0, &a));
+    cio_http_server *srv = NULL;
+    EXPECT_OK(cio_http_server_new(e->app, &a, NULL, &srv));
+    EXPECT_OK(cio_http_server_addr(srv, &a));
+    e->port = cio_addr_port(&a);
+    EXPECT_OK(cio_to_thread(client_thread, e, NULL));
+    EXPECT_OK(cio_http_server_close(srv, 5));
+    cio_scope_end(&sc);
+    return 0;
+}
+
+#define BIG (32u << 20)
+
+static void shrink_client(struct e2e *e)
+{
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    EXPECT_TRUE(fd >= 0);
+    int small = 4096;
+    setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof small);
+    struct sockaddr_in sin = {.sin_family = AF_INET,
+                              .sin_port = htons(e->port),
+                              .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    EXPECT_OK(connect(fd, (struct sockaddr *)&sin, sizeof sin));
+    struct timeval tv = {.tv_sec = 30};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    static const char rq[] = "GET /big.bin HTTP/1.1\r\nHost: t\r\n\r\n";
+    EXPECT_EQ(sizeof rq - 1, send(fd, rq, sizeof rq - 1, MSG_NOSIGNAL));
+    static char buf[65536];
+    ssize_t k = recv(fd, buf, sizeof buf, 0);
+    EXPECT_TRUE(k > 0);
+    EXPECT_TRUE(memmem(buf, (size_t)k, "Content-Length: 33554432", 24) != NULL);
+    EXPECT_OK(truncate(at("root/big.bin"), 1000));
+    uint64_t total = (uint64_t)k;
+    for (;;) {
+        k = recv(fd, buf, sizeof buf, 0);
+        if (k < 0) FAIL("recv: %s (a hang?)", strerror(errno));
+        if (k == 0) break;
+        total += (uint64_t)k;
+    }
+    EXPECT_TRUE(total < BIG);
+    close(fd);
+}
+
+TEST(review_file_shrinks_while_sent)
+{
+    make_tree();
+    int fd = open(at("root/big.bin"), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    EXPECT_TRUE(fd >= 0);
+    EXPECT_OK(ftruncate(fd, BIG));
+    close(fd);
+    int before = test_fd_baseline();
+    cio_http_app *app;
+    EXPECT_OK(cio_http_app_new(&app));
+    EXPECT_OK(cio_http_app_static(app, "/", T.root, NULL));
+    struct e2e e = {.app = app, .client = shrink_client};
+    EXPECT_OK(cio_run(shrink_main, &e, NULL));
+    EXPECT_OK(cio_http_app_free(app));
+    EXPECT_EQ(before, test_fd_count());
+    EXPECT_TRUE(atomic_load(&reports) <= 1);
+    remove_tree();
+}
+
 int main(int argc, char **argv)
 {
     return test_main(argc, argv);
