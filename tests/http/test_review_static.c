@@ -93,6 +93,7 @@ static void make_tree(void)
     put("root/list/a&b", "x");
     put("root/list/q\"uo'te", "x");
     put("root/list/new\nline", "x");
+    EXPECT_OK(mkdir(at("root/list/<i>&"), 0755));
 }
 
 static void remove_tree(void)
@@ -633,7 +634,14 @@ static void listing_client(struct e2e *e)
     EXPECT_TRUE(memmem(r->body, r->body_len, "q&quot;uo&#39;te", 16) != NULL);
     EXPECT_TRUE(memmem(r->body, r->body_len, "href=\"new%0Aline\"", 17) != NULL);
     EXPECT_TRUE(memmem(r->body, r->body_len, "href=\"q%22uo%27te\"", 18) != NULL);
+    EXPECT_TRUE(memmem(r->body, r->body_len, "href=\"%3Ci%3E%26/\">&lt;i&gt;&amp;/<",
+                             strlen("href=\"%3Ci%3E%26/\">&lt;i&gt;&amp;/<")) != NULL);
     /* The title escapes the request path too. */
+    r = req(e, "GET", "/list/%3Ci%3E%26/", NULL);
+    EXPECT_EQ(200, r->status);
+    EXPECT_TRUE(memmem(r->body, r->body_len, "<i>", 3) == NULL);
+    EXPECT_TRUE(memmem(r->body, r->body_len, "Index of /list/&lt;i&gt;&amp;/<",
+                             strlen("Index of /list/&lt;i&gt;&amp;/<")) != NULL);
     r = req(e, "GET", "/list/%3Cx%3E/", NULL);
     EXPECT_EQ(404, r->status);
     /* Symlinks out are not listed (follow off), nor their targets. */
