@@ -356,6 +356,9 @@ static void mounted_escape_client(struct e2e *e)
         "/api/files/../../outside.txt", "/api/files/%2e%2e/outside.txt",
         "/api/files/%2e%2e%2f%2e%2e%2foutside.txt", "/api/%2e%2e/files/%2e%2e/outside.txt",
         "/api/files/mid/f.txt", "/api/files/..%5coutside.txt", "/api/files//../outside.txt",
+        /* Encoded slashes across the mount and the prefix. */
+        "/api/files%2F..%2F..%2Foutside.txt", "/api%2Ffiles/%2e%2e/outside.txt",
+        "/api%2F..%2Foutside.txt", "//api//files//..//..//outside.txt",
     };
     for (size_t i = 0; i < sizeof paths / sizeof paths[0]; i++) {
         struct resp *r = req(e, "GET", paths[i], NULL);
