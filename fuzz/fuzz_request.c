@@ -57,10 +57,6 @@ static int fz_handler(cio_http_request *req, cio_http_response *res, void *arg)
     sum += s ? strlen(s) : 0;
     s = cio_http_request_query_string(req);
     sum += s ? strlen(s) : 0;
-    s = cio_http_request_query(req, "a");
-    sum += s ? strlen(s) : 0;
-    s = cio_http_request_cookie(req, "c");
-    sum += s ? strlen(s) : 0;
     s = cio_http_request_header(req, "x-a");
     sum += s ? strlen(s) : 0;
     const char *name, *value;

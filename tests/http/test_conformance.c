@@ -274,7 +274,7 @@ static bool run_case(uint16_t port, const struct ccase *c, struct tsrv *s)
     resp_free(&p);
     if (ok && atomic_load(&s->reports) != reports0) {
         pthread_mutex_lock(&s->mu);
-        snprintf(why, sizeof why, "the server reported: %s", s->last_report);
+        snprintf(why, sizeof why, "the server reported: %.400s", s->last_report);
         pthread_mutex_unlock(&s->mu);
         ok = false;
     }
