@@ -201,7 +201,7 @@ static int fz_teardown_task(void *arg, void **result)
 
 /* Frees the server, the app and the loop (the replay test calls it; the
  * fuzzer never does). Returns the server close's result. */
-static inline int fz_teardown(void)
+__attribute__((unused)) static int fz_teardown(void)
 {
     if (!fz_loop)
         return 0;

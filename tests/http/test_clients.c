@@ -148,8 +148,9 @@ TEST(curl_https)
     snprintf(ca, sizeof ca, "%s/ca.pem", dir);
     struct tsrv s = {0};
     client_opts(&s);
+    /* http/1.0 too, as nginx offers it: curl --http1.0 offers only that. */
     cio_tls_options to = CIO_TLS_OPTIONS(.server = true, .cert_file = cert, .key_file = key,
-                                         .alpn = "http/1.1");
+                                         .alpn = "http/1.1,http/1.0");
     EXPECT_OK(cio_tls_config_new(&to, &s.tls));
     tsrv_start(&s);
     char *u = url(s.port, "https", "/secure"), *u2 = url(s.port, "https", "/again");
