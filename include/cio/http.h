@@ -54,31 +54,46 @@ typedef int (*cio_http_middleware)(cio_http_request *req, cio_http_response *res
  * (NULL out) or -ENOMEM. Never suspends. */
 CIO_API int cio_http_app_new(cio_http_app **out);
 
-/* Frees app, its routes and the sub-applications mounted in it. It must
- * not be served any more (close its servers first). NULL is a no-op.
- * Returns 0. Never suspends. */
+/* Frees app, its routes, its middleware (and what the shipped middleware
+ * copied) and the sub-applications mounted in it. NULL is a no-op.
+ * Returns 0, or -EBUSY and frees nothing while a server serves app (close
+ * its servers first) or while app is mounted in another (that one frees
+ * it). Never suspends. */
 CIO_API int cio_http_app_free(cio_http_app *app);
 
 /* Routes method requests whose path matches pattern to handler(req, res,
- * arg). method: a token ("GET", "POST", ...; "GET" also answers HEAD) or
- * NULL for any method. pattern: starts with '/'; a segment "{name}"
- * matches one non-empty path segment and binds it (percent-decoded) to name
- * (cio_http_request_param); a last segment "{name*}" matches the rest of
- * the path, "/" included, possibly empty. Literal segments win over
- * parameters, parameters over the wildcard, whatever the order of adding.
- * A path that matches a pattern but not its method gets 405 with Allow; no
- * match, 404. Lookup walks a tree of segments: its cost grows with the
- * path's length, not with the number of routes. Returns 0, -EINVAL (NULL
- * app, pattern or handler; a pattern not starting with '/', an unclosed or
- * empty "{", a wildcard that is not last, a method that is not a token),
- * -EEXIST (the same method and pattern again), -EBUSY (app is being
- * served) or -ENOMEM. Never suspends. */
+ * arg). method: a token ("GET", "POST", ...; case-sensitive; "GET" also
+ * answers HEAD unless HEAD has its own route) or NULL for any method (a
+ * route naming the method wins over it). pattern: starts with '/'; a
+ * segment "{name}" matches one non-empty path segment and binds it
+ * (percent-decoded) to name (cio_http_request_param); a last segment
+ * "{name*}" matches the rest of the path after its '/', "/" included,
+ * possibly empty ("/f/{p*}" matches "/f/" but not "/f"). Names are made of
+ * letters, digits, '_', '-' and '.', at most 32 per pattern. Other
+ * segments are literal and compare with the request's percent-decoded
+ * segment ("/caf%C3%A9" matches "/café"); segments are cut on the raw path,
+ * so "%2F" stays inside its segment. Literal segments win over parameters,
+ * parameters over the wildcard, whatever the order of adding; a branch
+ * without a route for the method is backed out of ("/a/b/c" and "/a/{x}/d"
+ * both match). A path that matches a pattern but not its method gets 405
+ * with Allow (every method the path accepts); no match, 404; a parameter
+ * whose decoding is malformed or holds NUL, 400. Lookup walks a tree of
+ * segments: its cost grows with the path's length, not with the number of
+ * routes. Returns 0, -EINVAL (NULL app, pattern or handler; a pattern not
+ * starting with '/', an unclosed or empty "{", a brace inside a literal
+ * segment, a wildcard that is not last, a bad or repeated name, more than
+ * 32 names, a method that is not a token), -EEXIST (the same method and
+ * pattern again, parameter names aside), -EBUSY (app, or an app it is
+ * mounted in, is being served) or -ENOMEM. Never suspends. */
 CIO_API int cio_http_app_route(cio_http_app *app, const char *method, const char *pattern,
                                cio_http_handler handler, void *arg);
 
 /* Mounts sub under prefix ("/api": requests for "/api" and "/api/..." go
  * to sub, which sees the rest of the path, "/" for the prefix itself; its
- * middleware runs after app's). app owns sub from then on (freed with it).
+ * middleware runs after app's). A route of app itself below the prefix
+ * wins when it matches the path and the method; any other path below the
+ * prefix is sub's to answer (with its own 404 or 405), even where app has
+ * a wildcard route above it. app owns sub from then on (freed with it).
  * Returns 0, -EINVAL (NULL app or sub, sub == app, sub already mounted,
  * a prefix that is not "/segments" without a trailing '/' or holds "{"),
  * -EEXIST (prefix mounted already), -EBUSY or -ENOMEM. Never suspends. */
@@ -91,19 +106,27 @@ CIO_API int cio_http_app_use(cio_http_app *app, cio_http_middleware mw, void *ar
 
 /* From a middleware: runs the rest of the chain (the next middleware, or
  * the route's handler, or the 404/405 answer) and returns what it returned.
- * Returns -EINVAL for NULL arguments and -EALREADY when called twice for
- * one middleware. May suspend (as the handler does). */
+ * Returns -EINVAL for NULL arguments or when not called from a middleware
+ * (from a handler, or outside a request), and -EALREADY when called twice
+ * for one middleware. May suspend (as the handler does). */
 CIO_API int cio_http_next(cio_http_request *req, cio_http_response *res);
 
-/* Answers GET and HEAD on path with 200 "ok", and with 503 "shutting down"
+/* Answers GET and HEAD on path (a pattern, as cio_http_app_route takes)
+ * with 200 "ok" (text/plain), and with 503 "shutting down"
  * once a graceful shutdown began (so a load balancer stops sending new
  * requests during the grace period). Returns as cio_http_app_route. */
 CIO_API int cio_http_app_health(cio_http_app *app, const char *path);
 
 /* ---- Middleware shipped with cio ----------------------------------------- */
 
-/* Request logging: one line per request to fd when it ends (method, path,
- * status, bytes, duration in ms), after everything inside it ran. The
+/* Request logging: one line per request to fd when it ends, after
+ * everything inside it ran: "GET /path 200 1234 0.321ms id=ID\n" (method;
+ * the decoded path with spaces, controls, '"', '\\' and non-ASCII bytes
+ * as \xHH;
+ * the status, 500 for a handler's error on a response not started; body
+ * bytes sent after compression; the time since the request's first byte;
+ * the request id when one is set), written with one write(2) (a full
+ * non-blocking fd drops the line). fd stays the caller's. The
  * access log of cio_http_server_options writes the server's standard
  * formats instead. Returns as cio_http_app_use (-EINVAL for fd < 0). */
 CIO_API int cio_http_app_use_logging(cio_http_app *app, int fd);
@@ -125,9 +148,13 @@ typedef struct cio_http_cors_options {
 /* CORS (the Fetch standard): answers preflight requests (OPTIONS with
  * Access-Control-Request-Method) from an allowed origin with 204 and the
  * allow headers, without running the handler; adds Access-Control-Allow-
- * Origin (and Vary: Origin) to responses for allowed origins; a request
- * from another origin is passed on without CORS headers (the browser then
- * refuses it). opts is copied (NULL: the defaults). Returns as
+ * Origin ("*" when any origin is allowed without credentials, else the
+ * request's Origin echoed) and the credentials and expose headers to
+ * responses for allowed origins; a request from another origin is passed
+ * on without CORS headers (the browser then refuses it). When the origin
+ * is echoed, every response gets Vary: Origin (a cache must not hand one
+ * origin's answer to another). Origins compare case-insensitively; an
+ * entry must be one origin (no '*', comma or space). opts is copied (NULL: the defaults). Returns as
  * cio_http_app_use, -EINVAL for bad options, -E2BIG for options from a
  * newer header. Never suspends. */
 CIO_API int cio_http_app_use_cors(cio_http_app *app, const cio_http_cors_options *opts);
@@ -141,21 +168,31 @@ typedef struct cio_http_compress_options {
 #define CIO_HTTP_COMPRESS_OPTIONS(...) \
     ((cio_http_compress_options){.size = sizeof(cio_http_compress_options), __VA_ARGS__})
 
-/* Response compression with zlib: gzip or deflate, as the request's
- * Accept-Encoding prefers (q-values honoured, "identity" and q=0 too).
- * Skipped for HEAD, 204/304, bodies under min_length (when the length is
- * known), a response with a Content-Encoding already, and types that are
+/* Response compression with zlib: gzip or deflate (the zlib format, RFC
+ * 9110 8.4.1.2), as the request's Accept-Encoding prefers (q-values
+ * honoured, "x-gzip" is gzip, "*" stands for unlisted codings, gzip on a
+ * tie; no Accept-Encoding field: identity). Skipped for HEAD, 1xx, 204,
+ * 206 and 304, bodies under min_length when the length is known (unless
+ * the client refused identity: "identity;q=0" or "*;q=0"), a response
+ * with a Content-Encoding or Content-Range already, and types that are
  * compressed already (images but SVG, audio, video, archives, fonts in
- * woff/woff2). Sets Content-Encoding and Vary: Accept-Encoding, drops
- * Content-Length (the body goes chunked) and a strong ETag's strength
- * (W/). Returns as cio_http_app_use_cors. Never suspends. */
+ * woff/woff2) or read as they stream (text/event-stream). Sets
+ * Content-Encoding and Vary: Accept-Encoding (the Vary also when the
+ * client accepted no coding), drops Content-Length (the body goes chunked)
+ * and a strong ETag's strength (W/). The body streams through zlib with
+ * bounded memory (zlib's state, some 260 KiB, and a 16 KiB buffer per
+ * response being compressed); streamed pieces are held until zlib's
+ * buffer fills or the body ends. Returns as cio_http_app_use_cors
+ * (-EINVAL also for a level outside 0..9). Never suspends. */
 CIO_API int cio_http_app_use_compression(cio_http_app *app,
                                          const cio_http_compress_options *opts);
 
 /* Request id: keeps the request's header (header: NULL means
- * "X-Request-Id") when it is 1..200 visible characters, else makes a new
- * random one (128 bits, hex); sets it on the response and makes it
- * cio_http_request_id's answer. Returns as cio_http_app_use. */
+ * "X-Request-Id"; a token, copied) when it is 1..200 visible ASCII
+ * characters, else makes a new random one (128 bits from OpenSSL's DRBG,
+ * 32 lower-case hex digits); sets it on the response and makes it
+ * cio_http_request_id's answer. Returns as cio_http_app_use (-EINVAL for
+ * a header name that is not a token). Never suspends. */
 CIO_API int cio_http_app_use_request_id(cio_http_app *app, const char *header);
 
 /* ---- Static files --------------------------------------------------------- */

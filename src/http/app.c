@@ -720,6 +720,17 @@ int cio__http_dispatch(cio_http_app *app, cio_http_request *req, cio_http_respon
     const char *path = cio__http_raw_path(req);
     if (!method || !path) return -EINVAL;
     cio__http_app_match(app, method, path, &m);
+    if (method[0] == 'O' && !strcmp(method, "OPTIONS")) {
+        /* "OPTIONS *" asks about the server, not the resource "/" that
+         * its raw path stands for: no route answers it (a middleware
+         * may). */
+        const char *t = cio_http_request_target(req);
+        if (t && t[0] == '*' && !t[1]) {
+            m.status = 404;
+            m.ep = NULL;
+            m.nparams = 0;
+        }
+    }
     /* The chain of the app that answers, less the middleware of the apps
      * above the one served (a mounted app may also be served alone). */
     size_t skip = app->nchain - app->nown;

@@ -111,6 +111,7 @@ struct cio__http_conn {
     size_t span_cap;          /* fields the spans array holds */
     const char *base;         /* the request's first byte in the read buffer */
     bool in_name;
+    bool want_value;          /* a field name ended; its value comes next */
     size_t trailer_bytes;     /* trailer fields of a chunked body (dropped) */
     bool cancelled;           /* the task was cancelled (it then ends with -ECANCELED) */
     int err_status;           /* a status decided by a callback (431, ...) */

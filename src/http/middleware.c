@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <openssl/rand.h>
@@ -48,8 +49,12 @@ static int logging_mw(cio_http_request *req, cio_http_response *res, void *arg)
 {
     int fd = (int)(intptr_t)arg;
     int rc = cio_http_next(req, res);
-    cio_loop *loop = cio_current_loop();
-    double ms = loop ? (cio_loop_time(loop) - cio__http_start_time(req)) * 1e3 : 0;
+    /* The clock now, not the loop's cached time (which a request served
+     * within one iteration would not see move); the same clock. */
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    double now = (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+    double ms = (now - cio__http_start_time(req)) * 1e3;
     if (ms < 0) ms = 0;
     /* A handler's error on a response not yet started becomes a 500 when
      * the chain has returned: log what the client will get. */

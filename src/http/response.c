@@ -742,7 +742,7 @@ int cio__http_response_finish(struct cio__http_conn *c, int rc)
     cio_http_response *res = &c->res;
     cio_http_request *req = &c->req;
     int err = req->body_err;
-    if (err == -ECONNRESET || c->broken) {
+    if (c->broken) {
         filters_abort(res);
         return -1;
     }
@@ -757,8 +757,11 @@ int cio__http_response_finish(struct cio__http_conn *c, int rc)
     int r = 0;
     if (rc < 0) {
         if (res->state == CIO__RES_NEW) {
+            /* Cancelled by a shutdown whose grace ran out: 503. */
+            int st = rc == -ECANCELED && c->srv->shutting_down ? 503 : 500;
+            filters_abort(res);
             res->nfields = 0;
-            r = cio_http_response_error(res, 500, NULL);
+            r = cio_http_response_error(res, st, NULL);
         } else if (res->state == CIO__RES_STARTED) {
             filters_abort(res);
             c->broken = true;

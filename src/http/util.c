@@ -93,9 +93,10 @@ int cio__http_format_date(char *buf, int64_t t) {
     struct tm tm;
     gmtime_r(&tt, &tm);
     /* Fixed width: every field is bounded by gmtime's ranges. */
-    snprintf(buf, 30, "%s, %02d %s %04d %02d:%02d:%02d GMT", wday_names[tm.tm_wday], tm.tm_mday,
-             month_names[tm.tm_mon], (tm.tm_year + 1900) % 10000, tm.tm_hour, tm.tm_min,
-             tm.tm_sec);
+    snprintf(buf, 30, "%s, %02u %s %04u %02u:%02u:%02u GMT", wday_names[tm.tm_wday],
+             (unsigned)tm.tm_mday % 100u, month_names[tm.tm_mon],
+             (unsigned)(tm.tm_year + 1900) % 10000u, (unsigned)tm.tm_hour % 100u,
+             (unsigned)tm.tm_min % 100u, (unsigned)tm.tm_sec % 100u);
     return 29;
 }
 

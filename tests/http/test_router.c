@@ -1,11 +1,12 @@
-/* The router (src/http/app.c): patterns, priorities, 404/405 and Allow,
+/* cio-test: threaded
+ * The router (src/http/app.c): patterns, priorities, 404/405 and Allow,
  * mounts, percent-encoding, the tree's cost at 10,000 routes, -EBUSY while
  * served; through the lookup the dispatcher runs (cio__http_app_match),
  * with no server. End-to-end routing through a server is further down. */
 #include "test.h"
 
 #include "http/app.h"
-#include "http/app_stubs.h"
+#include "http/app_util.h"
 
 /* Handlers are told apart by their address: each one is a distinct
  * function, compared with the lookup's answer. */
@@ -391,6 +392,306 @@ TEST(app_concurrent_lookups)
         cio__http_app_release(app);
     }
     EXPECT_OK(cio_http_app_free(app));
+}
+
+/* ---- Through a server ----------------------------------------------------- */
+
+static int echo_param(cio_http_request *req, cio_http_response *res, void *arg)
+{
+    const char *name = arg;
+    const char *v = cio_http_request_param(req, name);
+    char buf[512];
+    snprintf(buf, sizeof buf, "%s=%s path=%s", name, v ? v : "(none)", cio_http_request_path(req));
+    return cio_http_response_text(res, 200, buf);
+}
+
+static int hello(cio_http_request *req, cio_http_response *res, void *arg)
+{
+    (void)arg;
+    const char *v = cio_http_request_param(req, "id");
+    return cio_http_response_text(res, 200, v ? "leaked" : "hello");
+}
+
+static int e2e_task(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    cio_http_app *app, *api;
+    EXPECT_OK(cio_http_app_new(&app));
+    EXPECT_OK(cio_http_app_new(&api));
+    EXPECT_OK(cio_http_app_route(app, "GET", "/", hello, NULL));
+    EXPECT_OK(cio_http_app_route(app, "GET", "/users/{id}", echo_param, "id"));
+    EXPECT_OK(cio_http_app_route(app, "DELETE", "/users/{id}", echo_param, "id"));
+    EXPECT_OK(cio_http_app_route(app, "GET", "/files/{path*}", echo_param, "path"));
+    EXPECT_OK(cio_http_app_route(api, "GET", "/items/{item}", echo_param, "item"));
+    EXPECT_OK(cio_http_app_route(api, "GET", "/", echo_param, "none"));
+    EXPECT_OK(cio_http_app_mount(app, "/api", api));
+    struct srv s;
+    srv_start(&s, app);
+    EXPECT_ERR(-EBUSY, cio_http_app_route(app, "GET", "/x", hello, NULL));
+
+    struct resp r = request(&s, "GET", "/", NULL);
+    EXPECT_EQ(200, r.status);
+    EXPECT_STR_EQ("hello", r.body);
+    resp_free(&r);
+    r = request(&s, "GET", "/users/a%2Fb%20c", NULL);
+    EXPECT_EQ(200, r.status);
+    EXPECT_STR_EQ("id=a/b c path=/users/a/b c", r.body);
+    resp_free(&r);
+    r = request(&s, "GET", "/users/%E2%82%AC?x=1", NULL);
+    EXPECT_STR_EQ("id=\xe2\x82\xac path=/users/\xe2\x82\xac", r.body);
+    resp_free(&r);
+    r = request(&s, "GET", "/files/a/b%20c/", NULL);
+    EXPECT_STR_EQ("path=a/b c/ path=/files/a/b c/", r.body);
+    resp_free(&r);
+    r = request(&s, "HEAD", "/users/7", NULL);
+    EXPECT_EQ(200, r.status);
+    EXPECT_STR_EQ("18", resp_header(&r, "Content-Length"));
+    EXPECT_EQ(0, r.body_len);
+    resp_free(&r);
+    /* 404 and 405 with the server's consistent error body */
+    r = request(&s, "GET", "/nothing", NULL);
+    EXPECT_EQ(404, r.status);
+    EXPECT_STR_EQ("404 Not Found\n", r.body);
+    resp_free(&r);
+    r = request(&s, "POST", "/users/7", "Content-Length: 0\r\n");
+    EXPECT_EQ(405, r.status);
+    const char *allow = resp_header(&r, "Allow");
+    EXPECT_TRUE(allow && strstr(allow, "GET") && strstr(allow, "HEAD") && strstr(allow, "DELETE") &&
+                !strstr(allow, "POST"));
+    resp_free(&r);
+    /* "OPTIONS *" is about the server: not the route "/" (its raw path). */
+    r = request(&s, "OPTIONS", "*", NULL);
+    EXPECT_EQ(404, r.status);
+    resp_free(&r);
+    r = request(&s, "OPTIONS", "/", NULL);
+    EXPECT_EQ(405, r.status);
+    EXPECT_STR_EQ("GET, HEAD", resp_header(&r, "Allow"));
+    resp_free(&r);
+    /* A parameter that decodes to NUL never reaches a handler. */
+    r = request(&s, "GET", "/users/%00", NULL);
+    EXPECT_EQ(400, r.status);
+    resp_free(&r);
+    r = request(&s, "GET", "/users/%zz", NULL);
+    EXPECT_EQ(400, r.status);
+    resp_free(&r);
+    r = request(&s, "GET", "/files/a%2", NULL);
+    EXPECT_EQ(400, r.status);
+    resp_free(&r);
+    /* Mounted: the sub-app matched the rest; the path stays whole. */
+    r = request(&s, "GET", "/api/items/%41", NULL);
+    EXPECT_STR_EQ("item=A path=/api/items/A", r.body);
+    resp_free(&r);
+    r = request(&s, "GET", "/api", NULL);
+    EXPECT_STR_EQ("none=(none) path=/api", r.body);
+    resp_free(&r);
+    r = request(&s, "GET", "/api/zzz", NULL);
+    EXPECT_EQ(404, r.status);
+    resp_free(&r);
+
+    /* Pipelined on one connection: the parameters of one request are gone
+     * at the next (which takes the path without request memory). */
+    size_t n;
+    char *all = exchange(&s,
+                         "GET /users/5 HTTP/1.1\r\nHost: a\r\n\r\n"
+                         "GET / HTTP/1.1\r\nHost: a\r\n\r\n"
+                         "GET /users/6 HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n",
+                         &n);
+    const char *p = all;
+    const char *want[] = {"id=5 path=/users/5", "hello", "id=6 path=/users/6"};
+    for (int i = 0; i < 3; i++) {
+        resp_parse(&p, &n, false, &r);
+        EXPECT_STR_EQ(want[i], r.body);
+        resp_free(&r);
+    }
+    free(all);
+    srv_stop(&s);
+    EXPECT_OK(cio_http_app_route(app, "GET", "/x", hello, NULL)); /* released */
+    EXPECT_OK(cio_http_app_free(app));
+    return 0;
+}
+
+TEST(router_through_server)
+{
+    int before = test_fd_baseline();
+    EXPECT_OK(cio_run(e2e_task, NULL, NULL));
+    EXPECT_EQ(before, test_fd_count());
+}
+
+/* ---- The middleware chain ------------------------------------------------- */
+
+static char trace[512];
+
+static void note(const char *s)
+{
+    strncat(trace, s, sizeof trace - strlen(trace) - 1);
+}
+
+static int mw_trace(cio_http_request *req, cio_http_response *res, void *arg)
+{
+    const char *name = arg;
+    char b[16];
+    snprintf(b, sizeof b, "%s> ", name);
+    note(b);
+    int rc = cio_http_next(req, res);
+    EXPECT_ERR(-EALREADY, cio_http_next(req, res));
+    snprintf(b, sizeof b, "%s< ", name);
+    note(b);
+    return rc;
+}
+
+static int mw_param(cio_http_request *req, cio_http_response *res, void *arg)
+{
+    (void)arg;
+    const char *id = cio_http_request_param(req, "id");
+    if (id && !strcmp(id, "forbidden")) /* answers alone: no next */
+        return cio_http_response_error(res, 403, "go away");
+    return cio_http_next(req, res);
+}
+
+static int h_trace(cio_http_request *req, cio_http_response *res, void *arg)
+{
+    (void)arg;
+    note("H ");
+    EXPECT_ERR(-EINVAL, cio_http_next(req, res)); /* not from a middleware */
+    EXPECT_ERR(-EINVAL, cio_http_next(req, NULL));
+    return cio_http_response_text(res, 200, "done");
+}
+
+static int chain_task(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    cio_http_app *app, *sub;
+    EXPECT_OK(cio_http_app_new(&app));
+    EXPECT_OK(cio_http_app_new(&sub));
+    EXPECT_OK(cio_http_app_use(app, mw_trace, "A"));
+    EXPECT_OK(cio_http_app_use(app, mw_trace, "B"));
+    EXPECT_OK(cio_http_app_use(sub, mw_trace, "C"));
+    EXPECT_OK(cio_http_app_use(sub, mw_param, NULL));
+    EXPECT_OK(cio_http_app_route(app, "GET", "/top", h_trace, NULL));
+    EXPECT_OK(cio_http_app_route(sub, "GET", "/in/{id}", h_trace, NULL));
+    /* added after the mount, still runs before the sub-app's */
+    EXPECT_OK(cio_http_app_mount(app, "/sub", sub));
+    EXPECT_OK(cio_http_app_use(app, mw_trace, "D"));
+    struct srv s;
+    srv_start(&s, app);
+
+    trace[0] = '\0';
+    struct resp r = request(&s, "GET", "/top", NULL);
+    EXPECT_STR_EQ("done", r.body);
+    EXPECT_STR_EQ("A> B> D> H D< B< A< ", trace);
+    resp_free(&r);
+    trace[0] = '\0';
+    r = request(&s, "GET", "/sub/in/1", NULL);
+    EXPECT_STR_EQ("done", r.body);
+    EXPECT_STR_EQ("A> B> D> C> H C< D< B< A< ", trace);
+    resp_free(&r);
+    trace[0] = '\0';
+    r = request(&s, "GET", "/sub/in/forbidden", NULL);
+    EXPECT_EQ(403, r.status);
+    EXPECT_STR_EQ("403 Forbidden\ngo away\n", r.body);
+    EXPECT_STR_EQ("A> B> D> C> C< D< B< A< ", trace);
+    resp_free(&r);
+    /* 404 and 405 run through the chain too */
+    trace[0] = '\0';
+    r = request(&s, "GET", "/none", NULL);
+    EXPECT_EQ(404, r.status);
+    EXPECT_STR_EQ("A> B> D> D< B< A< ", trace);
+    resp_free(&r);
+    trace[0] = '\0';
+    r = request(&s, "PUT", "/sub/in/2", "Content-Length: 0\r\n");
+    EXPECT_EQ(405, r.status);
+    EXPECT_STR_EQ("GET, HEAD", resp_header(&r, "Allow"));
+    EXPECT_STR_EQ("A> B> D> C> C< D< B< A< ", trace);
+    resp_free(&r);
+    srv_stop(&s);
+    EXPECT_OK(cio_http_app_free(app));
+    return 0;
+}
+
+TEST(middleware_chain_order)
+{
+    int before = test_fd_baseline();
+    EXPECT_OK(cio_run(chain_task, NULL, NULL));
+    EXPECT_EQ(before, test_fd_count());
+}
+
+/* ---- Health --------------------------------------------------------------- */
+
+struct health_ctx {
+    cio_event *entered, *go;
+};
+
+/* Holds /health requests until the test lets them go (after it began a
+ * graceful shutdown). */
+static int mw_gate(cio_http_request *req, cio_http_response *res, void *arg)
+{
+    struct health_ctx *h = arg;
+    if (!strcmp(cio_http_request_target(req), "/health?gate")) {
+        cio_event_set(h->entered);
+        EXPECT_OK(cio_event_wait(h->go));
+    }
+    return cio_http_next(req, res);
+}
+
+static int gate_client(void *arg, void **result)
+{
+    struct srv *s = arg;
+    struct resp *r = malloc(sizeof *r);
+    *r = request(s, "GET", "/health?gate", NULL);
+    *result = r;
+    return 0;
+}
+
+static int health_task(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    struct health_ctx h;
+    EXPECT_OK(cio_event_new(&h.entered));
+    EXPECT_OK(cio_event_new(&h.go));
+    cio_http_app *app;
+    EXPECT_OK(cio_http_app_new(&app));
+    EXPECT_OK(cio_http_app_use(app, mw_gate, &h));
+    EXPECT_OK(cio_http_app_health(app, "/health"));
+    struct srv s;
+    srv_start(&s, app);
+    struct resp r = request(&s, "GET", "/health", NULL);
+    EXPECT_EQ(200, r.status);
+    EXPECT_STR_EQ("ok", r.body);
+    resp_free(&r);
+    r = request(&s, "HEAD", "/health", NULL);
+    EXPECT_EQ(200, r.status);
+    resp_free(&r);
+    r = request(&s, "POST", "/health", "Content-Length: 0\r\n");
+    EXPECT_EQ(405, r.status);
+    resp_free(&r);
+
+    cio_task *client;
+    EXPECT_OK(cio_spawn(gate_client, &s, &client));
+    EXPECT_OK(cio_event_wait(h.entered));
+    cio_future *closing;
+    EXPECT_OK(cio_http_server_close_future(s.srv, 30, &closing));
+    cio_event_set(h.go);
+    void *got = NULL;
+    EXPECT_OK(cio_await(client, &got));
+    struct resp *gr = got;
+    EXPECT_EQ(503, gr->status);
+    EXPECT_STR_EQ("shutting down", gr->body);
+    resp_free(gr);
+    free(gr);
+    cio_future_unref(client);
+    EXPECT_OK(cio_await(closing, NULL));
+    cio_future_unref(closing);
+    EXPECT_OK(cio_http_app_free(app));
+    cio_event_free(h.entered);
+    cio_event_free(h.go);
+    return 0;
+}
+
+TEST(health_endpoint)
+{
+    int before = test_fd_baseline();
+    EXPECT_OK(cio_run(health_task, NULL, NULL));
+    EXPECT_EQ(before, test_fd_count());
 }
 
 int main(int argc, char **argv) { return test_main(argc, argv); }
