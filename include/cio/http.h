@@ -368,14 +368,21 @@ CIO_API int cio_http_request_header_at(const cio_http_request *req, size_t i,
  * NULL. */
 CIO_API const char *cio_http_request_param(const cio_http_request *req, const char *name);
 /* The first value of query parameter name (application/x-www-form-
- * urlencoded rules: '+' is a space, %XX decoded), "" for a bare "name",
- * NULL if absent or for a malformed query (bad %-escape). */
+ * urlencoded rules: '+' is a space, %XX decoded; name is compared decoded
+ * and case-sensitively), "" for a bare "name", NULL if absent, for NULL
+ * arguments, when out of memory, or for a malformed query: a bad
+ * %-escape or a decoded NUL anywhere in it makes every parameter NULL.
+ * Parsed once per request. */
 CIO_API const char *cio_http_request_query(const cio_http_request *req, const char *name);
-/* Every value of query parameter name, as cio_http_request_headers. */
+/* Every value of query parameter name, in order, as
+ * cio_http_request_headers (values may be NULL when max is 0: counts
+ * only); 0 for a malformed query. */
 CIO_API size_t cio_http_request_query_all(const cio_http_request *req, const char *name,
                                           const char **values, size_t max);
 /* The value of cookie name from the Cookie header(s) (RFC 6265 §5.4;
- * double quotes around a value are removed), or NULL. */
+ * every Cookie field, in order; whitespace around names and values and
+ * double quotes around a value are removed; the first of several cookies
+ * of one name wins; values are not decoded), or NULL. */
 CIO_API const char *cio_http_request_cookie(const cio_http_request *req, const char *name);
 
 /* The client's address: the peer, or when the peer is one of the trusted
@@ -413,38 +420,53 @@ CIO_API int cio_http_request_body(cio_http_request *req, size_t max, const void 
                                   size_t *len);
 
 /* The value of field name of an application/x-www-form-urlencoded body
- * (reads the body on the first call, as cio_http_request_body), NULL in
- * *value when absent. Returns 0, -EBADMSG (another content type, or a
- * malformed body), the errors of cio_http_request_body. May suspend. */
+ * (any parameters, charset included, are accepted; bytes are not
+ * converted), the first of several, "" for a bare "name", NULL in *value
+ * when absent. Reads the body on the first call (as cio_http_request_body
+ * with max 0) and parses it once. Returns 0, -EINVAL (NULL arguments),
+ * -EBADMSG (another or no content type, a bad %-escape or a decoded NUL),
+ * the errors of cio_http_request_body, -ENOMEM. May suspend. */
 CIO_API int cio_http_request_form(cio_http_request *req, const char *name, const char **value);
 
 /* Parses the body as JSON (application/json or a "+json" type; reads it
- * as cio_http_request_body). *out is the request's (freed when the handler
- * returns: cJSON_Duplicate what you keep). Returns 0, -EBADMSG (not JSON,
- * or another content type), the errors of cio_http_request_body. May
- * suspend. */
+ * as cio_http_request_body with max 0) once; later calls return the same
+ * tree. *out is the request's (freed when the request ends: cJSON_Duplicate
+ * what you keep). Anything after the value but whitespace is refused, so
+ * is a NUL byte in the body; nesting deeper than cJSON's CJSON_NESTING_LIMIT
+ * (1000) fails as not JSON. Returns 0, -EINVAL (NULL arguments), -EBADMSG
+ * (not JSON, or another content type; also when cJSON ran out of memory,
+ * which it does not tell apart), the errors of cio_http_request_body,
+ * -ENOMEM. May suspend. */
 CIO_API int cio_http_request_json(cio_http_request *req, const struct cJSON **out);
 
 /* ---- Streaming multipart/form-data (RFC 7578) ---------------------------- */
 typedef struct cio_http_part cio_http_part;
 
-/* The next part of a multipart/form-data body, read as it arrives: *part
- * is valid until the next call (NULL after the last part). Part bodies a
- * handler skipped are read and dropped. Returns 0, -EBADMSG (not
- * multipart/form-data, no boundary, a malformed part or closing
- * delimiter, a part's header section over max_header_size), the errors of
- * cio_http_request_read. May suspend. */
+/* The next part of a multipart/form-data body, read as it arrives through
+ * cio_http_request_read (do not read the body otherwise as well): *part
+ * is valid until the next call (NULL after the last part, once the
+ * closing delimiter came; the epilogue is then read and dropped). Part
+ * bodies a handler skipped are read and dropped. Memory is fixed per
+ * request (a 64 KiB buffer and room for one header section), whatever the
+ * parts' sizes. Returns 0, -EINVAL (NULL arguments), -EBADMSG (not
+ * multipart/form-data, no or a bad boundary, a malformed part header or
+ * delimiter line, no closing delimiter, a part's header section over
+ * max_header_size or with more than max_headers fields), the errors of
+ * cio_http_request_read, -ENOMEM; an error is kept: every later call
+ * returns it. May suspend. */
 CIO_API int cio_http_request_next_part(cio_http_request *req, cio_http_part **part);
 /* The part's form field name (Content-Disposition name=), or NULL. */
 CIO_API const char *cio_http_part_name(const cio_http_part *part);
-/* The part's file name (filename= or filename*=UTF-8''), or NULL. No path
+/* The part's file name (filename*=UTF-8'' decoded when present, RFC 8187;
+ * else filename=, unquoted, backslash escapes undone), or NULL. No path
  * is removed: never use it as a path as it is. */
 CIO_API const char *cio_http_part_filename(const cio_http_part *part);
 /* The part's header (case-insensitive), or NULL; Content-Type defaults to
  * NULL (text/plain by RFC 7578). */
 CIO_API const char *cio_http_part_header(const cio_http_part *part, const char *name);
-/* Reads up to len bytes of the part's body: the count, 0 at its end, or
- * the errors of cio_http_request_next_part. May suspend. */
+/* Reads up to len bytes of the part's body: the count, 0 at its end,
+ * -EINVAL (NULL arguments, len 0), or the errors of
+ * cio_http_request_next_part. May suspend. */
 CIO_API ssize_t cio_http_part_read(cio_http_part *part, void *buf, size_t len);
 
 /* ---- Responses ------------------------------------------------------------ */
@@ -488,9 +510,14 @@ typedef struct cio_http_cookie_options {
     ((cio_http_cookie_options){.size = sizeof(cio_http_cookie_options), __VA_ARGS__})
 
 /* Adds a Set-Cookie field (RFC 6265). name must be a token; value
- * cookie-octets only (no space, '"', ',', ';', '\\' or controls: encode it
- * first). opts may be NULL. Returns 0, -EINVAL (bad name, value, path or
- * domain; SameSite=None without secure), -E2BIG, -EALREADY, -ENOMEM. */
+ * cookie-octets only (no space, '"', ',', ';', '\\', controls or non-ASCII:
+ * encode it first), possibly inside one pair of double quotes; path any
+ * printable ASCII but ';'; domain letters, digits, '-' and dots (a leading
+ * dot allowed); max_age >= 0; expires 0 or 1..253402300799 (year 9999),
+ * sent as an IMF-fixdate. opts may be NULL. Returns 0, -EINVAL (NULL res,
+ * name or value; bad name, value, path, domain, max_age, expires or
+ * same_site; SameSite=None without secure; opts not made with the
+ * macros), -E2BIG, -EALREADY, -ENOMEM. Never suspends. */
 CIO_API int cio_http_response_set_cookie(cio_http_response *res, const char *name,
                                          const char *value, const cio_http_cookie_options *opts);
 
@@ -504,7 +531,9 @@ CIO_API int cio_http_response_send(cio_http_response *res, int status, const cha
 /* cio_http_response_send with "text/plain; charset=utf-8" and strlen(text). */
 CIO_API int cio_http_response_text(cio_http_response *res, int status, const char *text);
 /* cio_http_response_send of cJSON_PrintUnformatted(json) as
- * application/json. -EINVAL for NULL json. */
+ * application/json. -EINVAL for NULL res or json, -EALREADY, -ENOMEM
+ * (cJSON could not print), or cio_http_response_send's errors. May
+ * suspend. */
 CIO_API int cio_http_response_json(cio_http_response *res, int status, const struct cJSON *json);
 /* A redirect: status 301, 302, 303, 307 or 308 (else -EINVAL) to location
  * (visible characters only), with a short text body. */
