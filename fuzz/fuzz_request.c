@@ -59,12 +59,54 @@ static int fz_handler(cio_http_request *req, cio_http_response *res, void *arg)
     sum += s ? strlen(s) : 0;
     s = cio_http_request_header(req, "x-a");
     sum += s ? strlen(s) : 0;
+    s = cio_http_request_query(req, "a");
+    sum += s ? strlen(s) : 0;
+    const char *vals[4];
+    sum += cio_http_request_query_all(req, "a", vals, 4);
+    s = cio_http_request_cookie(req, "c");
+    sum += s ? strlen(s) : 0;
     const char *name, *value;
     for (size_t i = 0; cio_http_request_header_at(req, i, &name, &value) == 0; i++)
         sum += strlen(name) + strlen(value);
+    const char *path = cio_http_request_path(req);
+    int rc;
+    if (path && strcmp(path, "/m") == 0) {
+        /* Multipart, streamed part by part. */
+        cio_http_part *part = NULL;
+        char buf[512];
+        while ((rc = cio_http_request_next_part(req, &part)) == 0 && part) {
+            s = cio_http_part_name(part);
+            sum += s ? strlen(s) : 0;
+            s = cio_http_part_filename(part);
+            sum += s ? strlen(s) : 0;
+            s = cio_http_part_header(part, "content-type");
+            sum += s ? strlen(s) : 0;
+            ssize_t n;
+            while ((n = cio_http_part_read(part, buf, sizeof buf)) > 0)
+                sum += (size_t)n;
+            if (n < 0) {
+                rc = (int)n;
+                break;
+            }
+        }
+        if (rc < 0 && rc != -EBADMSG)
+            return rc;
+        return cio_http_response_text(res, rc == 0 ? 200 : 400, "multipart");
+    }
+    if (path && strcmp(path, "/f") == 0) {
+        rc = cio_http_request_form(req, "a", &s);
+        if (rc < 0 && rc != -EBADMSG)
+            return rc;
+        sum += rc == 0 && s ? strlen(s) : 0;
+    } else if (path && strcmp(path, "/j") == 0) {
+        const struct cJSON *j = NULL;
+        rc = cio_http_request_json(req, &j);
+        if (rc < 0 && rc != -EBADMSG)
+            return rc;
+    }
     const void *body = NULL;
     size_t len = 0;
-    int rc = cio_http_request_body(req, 0, &body, &len);
+    rc = cio_http_request_body(req, 0, &body, &len);
     if (rc < 0)
         return rc;
     char head[64];
