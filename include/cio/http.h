@@ -180,8 +180,9 @@ typedef struct cio_http_compress_options {
  * Content-Encoding and Vary: Accept-Encoding (the Vary also when the
  * client accepted no coding), drops Content-Length (the body goes chunked)
  * and a strong ETag's strength (W/). The body streams through zlib with
- * bounded memory (zlib's state, some 260 KiB, and a 16 KiB buffer per
- * response being compressed); streamed pieces are held until zlib's
+ * bounded memory (zlib's state, some 260 KiB, less for a body of known
+ * length under 16 KiB, and a 16 KiB buffer per response being
+ * compressed); streamed pieces are held until zlib's
  * buffer fills or the body ends. Returns as cio_http_app_use_cors
  * (-EINVAL also for a level outside 0..9). Never suspends. */
 CIO_API int cio_http_app_use_compression(cio_http_app *app,
@@ -316,21 +317,32 @@ CIO_API size_t cio_http_server_connections(const cio_http_server *srv);
 
 /* From a task: cio_http_server_new, then waits until the task is cancelled
  * (or its deadline passes), then shuts the server down gracefully
- * (cio_http_server_close with opts->shutdown_grace, shielded) and returns
+ * (cio_http_server_close with opts->shutdown_grace, in a shield scope, so
+ * the shutdown runs to its end although the task is cancelled) and returns
  * -ECANCELED (or -ETIMEDOUT): the task then ends as it was asked to. With
- * ready non-NULL, *ready receives the bound address once listening (useful
- * with port 0). Returns cio_http_server_new's errors, -EPERM outside a
- * task. Suspends until then. */
+ * ready non-NULL, *ready receives the bound address once listening, before
+ * the call first suspends (useful with port 0: a task that spawned the
+ * serving task sees it once that task has run). opts may be NULL. Returns
+ * -EINVAL (NULL app or addr), -EPERM outside a task, cio_http_server_new's
+ * errors (nothing is served then). Suspends until then. */
 CIO_API int cio_http_serve(cio_http_app *app, const cio_addr *addr,
                            const cio_http_server_options *opts, cio_addr *ready);
 
 /* Serves app on every core: cio_run_parallel with threads loops (0: one per
  * CPU this process may run on), each running cio_http_serve on addr with
- * SO_REUSEPORT (so the kernel spreads connections across them); SIGINT and
- * SIGTERM start a graceful shutdown of all of them. Returns 0 after a
- * shutdown by signal, or the first worker's error (the others are then
- * shut down). Does not suspend: it blocks the calling thread (call it from
- * main, with no loop running on this thread: -EDEADLK). */
+ * SO_REUSEPORT (opts->socket is copied with reuseport set), so the kernel
+ * spreads connections across them; SIGINT and SIGTERM start a graceful
+ * shutdown of all of them (each stops accepting, closes its idle
+ * connections and lets requests in flight finish within
+ * opts->shutdown_grace). Port 0 with several workers gives them one port:
+ * worker 0 binds first and the others bind the port it got. A Unix
+ * address cannot be shared: one worker serves it (threads 0 or 1).
+ * Returns 0 after a shutdown by signal, or the first worker's error (the
+ * others are then shut down); -EINVAL (NULL app or addr, options not made
+ * with their macros, a Unix address with threads > 1, more than 4096
+ * threads), -E2BIG, -EDEADLK (called from a task or while a loop runs on
+ * this thread), -EAGAIN / -ENOMEM (a thread could not start). Does not
+ * suspend: it blocks the calling thread (call it from main). */
 CIO_API int cio_http_run(cio_http_app *app, const cio_addr *addr,
                          const cio_http_server_options *opts, size_t threads);
 

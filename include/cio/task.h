@@ -616,18 +616,27 @@ typedef struct cio_parallel_options {
     ((cio_parallel_options){.size = sizeof(cio_parallel_options), __VA_ARGS__})
 
 /* Runs main(arg) as the main task of its own loop in each of opts->threads
- * threads (cio_run_with in each; worker 0 may be the calling thread), and
- * returns when all of them have ended. A server shares its listening
+ * threads (opts NULL: the defaults; cio_run_with in each; worker 0 is the
+ * calling thread), and returns when all of them have ended. A server shares its listening
  * address between workers with SO_REUSEPORT (cio_socket_options.reuseport)
  * and lets the kernel spread connections. cio_parallel_stop() (from any
  * worker, or on SIGINT/SIGTERM with stop_on_signals) cancels every worker's
- * main task; the first worker whose main fails (an error other than a
- * cancellation asked for by a stop) stops the others the same way.
+ * main task; a worker that starts after a stop ends at once without running
+ * main (arg is the caller's for the whole run). The first worker whose main
+ * fails (an error other than a cancellation asked for by a stop; also a
+ * loop that cannot be made) stops the others the same way. With pin,
+ * worker i is pinned to the (i mod n)-th of the n CPUs the calling thread
+ * may run on, and the calling thread gets its own affinity back at the
+ * end. With stop_on_signals each worker's loop watches SIGINT and SIGTERM
+ * (cio_loop_add_signal_handler) while its main runs; when the last one
+ * stops watching, the signals' earlier dispositions are back.
  * Returns 0 when every main succeeded or was stopped, else the first
- * failing worker's error; -EINVAL (NULL main, bad options), -E2BIG,
- * -EDEADLK when called from a task or while a loop runs on this thread,
- * -EAGAIN / -ENOMEM when a thread cannot be started (those started are
- * stopped and joined first). Does not suspend: blocks the calling thread. */
+ * failing worker's error (bad loop options fail every worker: -EINVAL);
+ * -EINVAL (NULL main, options or loop options not made with their macros,
+ * more than 4096 threads), -E2BIG, -EDEADLK when called from a task
+ * or while a loop runs on this thread, -EAGAIN / -ENOMEM when a thread
+ * cannot be started (those started are stopped and joined first). Does not
+ * suspend: blocks the calling thread. */
 CIO_API int cio_run_parallel(const cio_parallel_options *opts, cio_task_fn main, void *arg);
 
 /* The calling thread's worker index in cio_run_parallel (0..threads-1),
@@ -639,8 +648,11 @@ CIO_API size_t cio_parallel_count(void);
 
 /* Cancels every worker's main task of the calling worker's
  * cio_run_parallel (thread-safe among its workers; each cancellation goes
- * through cio_call_soon_threadsafe). Returns 0, -EPERM outside a worker.
- * Never suspends. */
+ * through cio_call_soon_threadsafe, once per worker however many stops are
+ * asked). Workers that start later do not run main. Returns 0, -EPERM
+ * outside a worker (a thread-pool thread of a worker is not one), -ENOMEM
+ * when a cancellation could not be queued (the stop stays asked: calling
+ * again retries the workers not reached). Never suspends. */
 CIO_API int cio_parallel_stop(void);
 
 #ifdef __cplusplus

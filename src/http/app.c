@@ -32,6 +32,7 @@
 
 struct cio__http_endpoint {
     char *method; /* NULL: any method */
+    size_t mlen;
     cio_http_handler handler;
     void *arg;
     size_t nparams;
@@ -75,6 +76,13 @@ struct cio_http_app {
     cio_http_app **subs;
     size_t nsubs;
     atomic_uint holds;
+    /* cio__http_app_on_free: what other parts hang on the app (static.c:
+     * a mount's root descriptor and options), freed with it. */
+    struct on_free {
+        void (*fn)(void *);
+        void *arg;
+    } *frees;
+    size_t nfrees;
 };
 
 /* ---- Building ------------------------------------------------------------- */
@@ -122,7 +130,19 @@ static void free_app(cio_http_app *app)
     free(app->own);
     free(app->chain);
     free(app->subs);
+    for (size_t i = app->nfrees; i-- > 0;) app->frees[i].fn(app->frees[i].arg);
+    free(app->frees);
     free(app);
+}
+
+int cio__http_app_on_free(cio_http_app *app, void (*fn)(void *), void *arg)
+{
+    if (!app || !fn) return -EINVAL;
+    struct on_free *f = realloc(app->frees, (app->nfrees + 1) * sizeof *f);
+    if (!f) return -ENOMEM;
+    app->frees = f;
+    f[app->nfrees++] = (struct on_free){fn, arg};
+    return 0;
 }
 
 /* Whether app or an application it is mounted in is being served. */
@@ -152,10 +172,18 @@ void cio__http_app_release(cio_http_app *app)
     if (app) atomic_fetch_sub_explicit(&app->holds, 1, memory_order_acq_rel);
 }
 
-static int lit_cmp(const char *a, size_t an, const char *b, size_t bn)
+/* memcmp order, shorter first on a common prefix. Segments are short: a
+ * byte loop beats the call to memcmp below 16 bytes. */
+static inline int lit_cmp(const char *a, size_t an, const char *b, size_t bn)
 {
-    int c = memcmp(a, b, an < bn ? an : bn);
-    if (c) return c;
+    size_t n = an < bn ? an : bn;
+    if (n >= 16) {
+        int c = memcmp(a, b, n);
+        if (c) return c;
+    } else {
+        for (size_t i = 0; i < n; i++)
+            if (a[i] != b[i]) return (unsigned char)a[i] < (unsigned char)b[i] ? -1 : 1;
+    }
     return an < bn ? -1 : an > bn;
 }
 
@@ -305,7 +333,8 @@ static int add_route(cio_http_app *app, const char *method, const char *pattern,
             goto out;
         }
     }
-    struct cio__http_endpoint ep = {.handler = handler, .arg = arg, .nparams = np};
+    struct cio__http_endpoint ep = {.handler = handler, .arg = arg, .nparams = np,
+                                    .mlen = method ? strlen(method) : 0};
     ep.names = np ? calloc(np, sizeof *ep.names) : NULL;
     ep.method = method ? strdup(method) : NULL;
     bool ok = (!np || ep.names) && (!method || ep.method);
@@ -476,10 +505,11 @@ static int pct_cmp(const char *raw, size_t rn, const char *lit, size_t ln, bool 
     return j < ln ? -1 : 0;
 }
 
-static const struct node *find_literal(const struct node *n, const char *seg, size_t len)
+static const struct node *find_literal(const struct node *n, const char *seg, size_t len,
+                                       bool pct)
 {
     if (!n->nlits) return NULL;
-    if (!memchr(seg, '%', len)) {
+    if (!pct) {
         bool found;
         size_t i = lit_search(n, seg, len, &found);
         return found ? n->lits[i].child : NULL;
@@ -502,6 +532,7 @@ static const struct node *find_literal(const struct node *n, const char *seg, si
 
 struct query {
     const char *method;
+    size_t mlen;
     bool head;
     struct cio__http_match *m;
 };
@@ -513,9 +544,9 @@ static const struct cio__http_endpoint *find_endpoint(const struct node *n, cons
         const struct cio__http_endpoint *ep = &n->eps[i];
         if (!ep->method)
             any = ep;
-        else if (!strcmp(ep->method, q->method))
+        else if (ep->mlen == q->mlen && !memcmp(ep->method, q->method, q->mlen))
             return ep;
-        else if (q->head && !strcmp(ep->method, "GET"))
+        else if (q->head && ep->mlen == 3 && !memcmp(ep->method, "GET", 3))
             get = ep;
     }
     return get ? get : any;
@@ -536,8 +567,9 @@ static int search(const struct node *n, const char *p, size_t pos, size_t len, s
         }
     } else {
         size_t s = pos + 1, e = s;
-        while (e < len && p[e] != '/') e++;
-        const struct node *c = find_literal(n, p + s, e - s);
+        bool pct = false;
+        for (; e < len && p[e] != '/'; e++) pct |= p[e] == '%';
+        const struct node *c = find_literal(n, p + s, e - s, pct);
         if (c && (r = search(c, p, e, len, q)) != NONE) return r;
         if (n->param && e > s && m->nparams < CIO__HTTP_MAX_PARAMS) {
             m->raw[m->nparams] = p + s;
@@ -581,7 +613,9 @@ void cio__http_app_match(const cio_http_app *app, const char *method, const char
     m->nparams = 0;
     m->visits = 0;
     if (raw_path[0] != '/') return;
-    struct query q = {.method = method, .head = !strcmp(method, "HEAD"), .m = m};
+    size_t mlen = strlen(method);
+    struct query q = {.method = method, .mlen = mlen,
+                      .head = mlen == 4 && !memcmp(method, "HEAD", 4), .m = m};
     if (search(&app->root, raw_path, 0, m->path_len, &q) == FOUND) {
         m->status = 0;
         return;
@@ -632,8 +666,9 @@ static void collect(const struct node *n, const char *p, size_t pos, size_t len,
         allow_node(a, n);
     } else {
         size_t s = pos + 1, e = s;
-        while (e < len && p[e] != '/') e++;
-        const struct node *c = find_literal(n, p + s, e - s);
+        bool pct = false;
+        for (; e < len && p[e] != '/'; e++) pct |= p[e] == '%';
+        const struct node *c = find_literal(n, p + s, e - s, pct);
         if (c) collect(c, p, e, len, a);
         if (n->param && e > s) collect(n->param, p, e, len, a);
         if (n->wild) allow_node(a, n->wild);
@@ -720,17 +755,6 @@ int cio__http_dispatch(cio_http_app *app, cio_http_request *req, cio_http_respon
     const char *path = cio__http_raw_path(req);
     if (!method || !path) return -EINVAL;
     cio__http_app_match(app, method, path, &m);
-    if (method[0] == 'O' && !strcmp(method, "OPTIONS")) {
-        /* "OPTIONS *" asks about the server, not the resource "/" that
-         * its raw path stands for: no route answers it (a middleware
-         * may). */
-        const char *t = cio_http_request_target(req);
-        if (t && t[0] == '*' && !t[1]) {
-            m.status = 404;
-            m.ep = NULL;
-            m.nparams = 0;
-        }
-    }
     /* The chain of the app that answers, less the middleware of the apps
      * above the one served (a mounted app may also be served alone). */
     size_t skip = app->nchain - app->nown;

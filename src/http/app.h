@@ -58,6 +58,11 @@ size_t cio__http_app_allow(const struct cio__http_match *m, char *buf, size_t si
 int cio__http_app_use_owned(cio_http_app *app, cio_http_middleware mw, void *arg,
                             void (*free_arg)(void *));
 
+/* Calls fn(arg) when app is freed (in the reverse order of adding): the
+ * state a route's handler argument holds (static.c: a mount's root
+ * descriptor). Returns 0, -EINVAL, -ENOMEM (fn not registered). */
+int cio__http_app_on_free(cio_http_app *app, void (*fn)(void *), void *arg);
+
 /* The offset in the raw path where the answering (sub-)application's
  * path begins: 0 unless mounted. 0 outside a dispatch. */
 size_t cio__http_mount_offset(cio_http_request *req);

@@ -380,8 +380,17 @@ static int z_start(struct cio__http_filter *f, cio_http_response *res, int64_t *
     memset(&zf->z, 0, sizeof zf->z);
     /* deflate is the zlib format (RFC 9110 8.4.1.2), gzip the gzip
      * wrapper (windowBits + 16). */
-    int wbits = zf->coding == CODING_GZIP ? 15 + 16 : 15;
-    if (deflateInit2(&zf->z, zf->c->level, Z_DEFLATED, wbits, 8, Z_DEFAULT_STRATEGY) != Z_OK)
+    /* A window larger than the body buys nothing: for a known length,
+     * shrink it (and the hash with it) as nginx does, so that a 4 KiB
+     * body costs zlib some 40 KiB instead of 260. */
+    int wbits = 15, memlevel = 8;
+    while (*length > 0 && wbits > 9 && *length <= (int64_t)1 << (wbits - 1)) {
+        wbits--;
+        if (memlevel > 2) memlevel--;
+    }
+    if (zf->coding == CODING_GZIP) wbits += 16;
+    if (deflateInit2(&zf->z, zf->c->level, Z_DEFLATED, wbits, memlevel, Z_DEFAULT_STRATEGY) !=
+        Z_OK)
         return -ENOMEM;
     zf->active = true;
     const char *etag = cio_http_response_get_header(res, "ETag");

@@ -23,9 +23,9 @@
 #include <arpa/inet.h>
 
 #include "cio/task.h"
-#include "common/opts.h"
+#include "../common/opts.h"
 #include "conn.h"
-#include "core.h"
+#include "../core.h"
 
 #define DRAIN_MAX (256 * 1024)   /* unread body bytes read and dropped to keep a connection */
 #define LINGER_MAX (256 * 1024)  /* bytes read and dropped after a refusal before closing */
@@ -1210,15 +1210,15 @@ int cio_http_request_body(cio_http_request *req, size_t max, const void **data, 
     if (max == 0)
         max = req->c->srv->opts.max_body_size > SIZE_MAX - 1 ? SIZE_MAX - 1
                                                             : (size_t)req->c->srv->opts.max_body_size;
-    if (req->body_read)
-        return -EALREADY; /* part of it was read by pieces already */
+    /* After reads by pieces: what is left of the body. */
     size_t cap, got = 0;
     if (req->content_length >= 0) {
-        if ((uint64_t)req->content_length > max)
+        uint64_t left = (uint64_t)req->content_length - req->body_read;
+        if (left > max)
             return -EMSGSIZE;
-        cap = (size_t)req->content_length;
+        cap = (size_t)left;
     } else {
-        cap = 4096;
+        cap = max < 4096 ? max : 4096;
     }
     char *p = malloc(cap + 1);
     if (!p)
@@ -1728,6 +1728,12 @@ int cio_http_server_close(cio_http_server *srv, double grace)
         grace = srv->opts.shutdown_grace;
     begin_shutdown(srv);
     int rc = cio_server_close(srv->srv, grace);
+    if (rc == -ENOMEM) {
+        /* nothing was closed: the server goes on (idle connections it
+         * cancelled already are gone) */
+        srv->shutting_down = false;
+        return rc;
+    }
     server_free(srv);
     return rc;
 }

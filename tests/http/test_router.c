@@ -3,6 +3,8 @@
  * mounts, percent-encoding, the tree's cost at 10,000 routes, -EBUSY while
  * served; through the lookup the dispatcher runs (cio__http_app_match),
  * with no server. End-to-end routing through a server is further down. */
+#include <stdatomic.h>
+
 #include "test.h"
 
 #include "http/app.h"
@@ -459,9 +461,10 @@ static int e2e_task(void *arg, void **result)
     EXPECT_TRUE(allow && strstr(allow, "GET") && strstr(allow, "HEAD") && strstr(allow, "DELETE") &&
                 !strstr(allow, "POST"));
     resp_free(&r);
-    /* "OPTIONS *" is about the server: not the route "/" (its raw path). */
+    /* "OPTIONS *" routes as "/" (its raw path, cio__http_raw_path). */
     r = request(&s, "OPTIONS", "*", NULL);
-    EXPECT_EQ(404, r.status);
+    EXPECT_EQ(405, r.status);
+    EXPECT_STR_EQ("GET, HEAD", resp_header(&r, "Allow"));
     resp_free(&r);
     r = request(&s, "OPTIONS", "/", NULL);
     EXPECT_EQ(405, r.status);
@@ -692,6 +695,78 @@ TEST(health_endpoint)
     int before = test_fd_baseline();
     EXPECT_OK(cio_run(health_task, NULL, NULL));
     EXPECT_EQ(before, test_fd_count());
+}
+
+/* ---- One app, two loops on two threads ------------------------------------ */
+
+static atomic_int mw_count;
+
+static int mw_count_fn(cio_http_request *req, cio_http_response *res, void *arg)
+{
+    (void)arg;
+    atomic_fetch_add(&mw_count, 1);
+    return cio_http_next(req, res);
+}
+
+struct thread_srv {
+    cio_http_app *app;
+    int ok;
+};
+
+static int thread_task(void *arg, void **result)
+{
+    (void)result;
+    struct thread_srv *t = arg;
+    struct srv s;
+    srv_start(&s, t->app);
+    cio_stream *st;
+    EXPECT_OK(cio_stream_connect(&s.addr, NULL, NULL, &st));
+    for (int i = 0; i < 200; i++) {
+        char req[128], want[64];
+        snprintf(req, sizeof req, "GET /users/u%d HTTP/1.1\r\nHost: a\r\n\r\n", i);
+        snprintf(want, sizeof want, "id=u%d path=/users/u%d", i, i);
+        EXPECT_OK(cio_stream_write(st, req, strlen(req)));
+        /* the head, then the 17..19 byte body by its Content-Length */
+        char head[1024];
+        ssize_t n = cio_stream_read_until(st, "\r\n\r\n", 4, head, sizeof head - 1);
+        EXPECT_TRUE(n > 0);
+        head[n] = '\0';
+        const char *cl = strcasestr(head, "Content-Length:");
+        EXPECT_TRUE(cl != NULL);
+        size_t len = strtoul(cl + 15, NULL, 10);
+        char body[64] = "";
+        EXPECT_EQ((ssize_t)len, cio_stream_read_exactly(st, body, len));
+        body[len] = '\0';
+        EXPECT_STR_EQ(want, body);
+        t->ok++;
+    }
+    cio_stream_close(st);
+    srv_stop(&s);
+    return 0;
+}
+
+static void *thread_main(void *arg)
+{
+    EXPECT_OK(cio_run(thread_task, arg, NULL));
+    return NULL;
+}
+
+TEST(one_app_two_threads)
+{
+    cio_http_app *app;
+    EXPECT_OK(cio_http_app_new(&app));
+    EXPECT_OK(cio_http_app_use(app, mw_count_fn, NULL));
+    EXPECT_OK(cio_http_app_route(app, "GET", "/users/{id}", echo_param, "id"));
+    atomic_store(&mw_count, 0);
+    struct thread_srv ts[2] = {{app, 0}, {app, 0}};
+    pthread_t th[2];
+    for (int i = 0; i < 2; i++) EXPECT_EQ(0, pthread_create(&th[i], NULL, thread_main, &ts[i]));
+    for (int i = 0; i < 2; i++) pthread_join(th[i], NULL);
+    EXPECT_EQ(200, ts[0].ok);
+    EXPECT_EQ(200, ts[1].ok);
+    EXPECT_EQ(400, atomic_load(&mw_count));
+    EXPECT_OK(cio_http_app_route(app, "GET", "/later", hello, NULL)); /* both released it */
+    EXPECT_OK(cio_http_app_free(app));
 }
 
 int main(int argc, char **argv) { return test_main(argc, argv); }
