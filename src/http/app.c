@@ -760,7 +760,8 @@ int cio__http_dispatch(cio_http_app *app, cio_http_request *req, cio_http_respon
     size_t skip = app->nchain - app->nown;
     const struct mw *chain = m.app->chain + skip;
     size_t nchain = m.app->nchain - skip;
-    if (m.status == 0 && m.nparams == 0 && nchain == 0) return m.ep->handler(req, res, m.ep->arg);
+    if (m.status == 0 && m.nparams == 0 && nchain == 0 && m.mount_offset == 0)
+        return m.ep->handler(req, res, m.ep->arg);
     if (m.status == 404 && nchain == 0) return cio_http_response_error(res, 404, NULL);
 
     struct route_state *st = cio__http_alloc(req, sizeof *st + nchain + m.nparams * sizeof(char *));

@@ -403,7 +403,10 @@ static int echo_param(cio_http_request *req, cio_http_response *res, void *arg)
     const char *name = arg;
     const char *v = cio_http_request_param(req, name);
     char buf[512];
-    snprintf(buf, sizeof buf, "%s=%s path=%s", name, v ? v : "(none)", cio_http_request_path(req));
+    size_t off = cio__http_mount_offset(req);
+    int n = snprintf(buf, sizeof buf, "%s=%s path=%s", name, v ? v : "(none)",
+                     cio_http_request_path(req));
+    if (off) snprintf(buf + n, sizeof buf - (size_t)n, " off=%zu", off);
     return cio_http_response_text(res, 200, buf);
 }
 
@@ -482,10 +485,10 @@ static int e2e_task(void *arg, void **result)
     resp_free(&r);
     /* Mounted: the sub-app matched the rest; the path stays whole. */
     r = request(&s, "GET", "/api/items/%41", NULL);
-    EXPECT_STR_EQ("item=A path=/api/items/A", r.body);
+    EXPECT_STR_EQ("item=A path=/api/items/A off=4", r.body);
     resp_free(&r);
     r = request(&s, "GET", "/api", NULL);
-    EXPECT_STR_EQ("none=(none) path=/api", r.body);
+    EXPECT_STR_EQ("none=(none) path=/api off=4", r.body);
     resp_free(&r);
     r = request(&s, "GET", "/api/zzz", NULL);
     EXPECT_EQ(404, r.status);
