@@ -989,16 +989,19 @@ static int build_request(struct cio__http_conn *c, const char *d)
     if (hosts > 1 || (hosts == 0 && req->minor == 1))
         return 400;
     if (te) {
+        /* RFC 9112 6.1: Transfer-Encoding in HTTP/1.0 is a framing fault
+         * (400); so is a list that is not tokens, or "chunked" not last or
+         * twice (te_check: 400). Otherwise a coding other than chunked,
+         * before chunked or alone, is one this server does not implement:
+         * 501 (RFC 9112 6.1, and cio/http.h). Every one closes. */
         if (req->minor == 0)
             return 400;
-        /* chunked last, once (else the length is unknown: 400); another
-         * coding before it is one this server does not do: 501. */
         if (te_status)
             return te_status;
-        if (!chunked_seen)
-            return 400;
         if (te_other)
             return 501;
+        if (!chunked_seen)
+            return 400; /* an empty list */
     }
     if (c->parser.method == HTTP_CONNECT)
         return 501;
