@@ -940,6 +940,33 @@ static int build_request(struct cio__http_conn *c, const char *d)
     if (c->parser.http_major != 1 || c->parser.http_minor > 1)
         return 505;
 
+    /* The lines of the header section, from the spans: each field line is
+     * name ":" OWS value OWS CRLF, and the section ends with CRLF. This
+     * refuses what llhttp 8.1 lets through: an obs-fold after an empty
+     * value ("Transfer-Encoding:" CRLF " chunked" is chunked to llhttp;
+     * RFC 9112 5.2 allows a 400) and a bare LF as the blank line ending
+     * the section (RFC 9112 2.2, like bare LF elsewhere). */
+    size_t pos = te_ + 11;
+    for (size_t i = 0; i < nf; i++) {
+        const size_t *s = c->spans + 4 * i;
+        if (s[0] != pos || h[s[0] + s[1]] != ':')
+            return 400;
+        size_t v = s[0] + s[1] + 1, ve = v;
+        if (s[3]) {
+            for (; v < s[2]; v++)
+                if (h[v] != ' ' && h[v] != '\t')
+                    return 400;
+            ve = s[2] + s[3];
+        }
+        while (ve < hl && (h[ve] == ' ' || h[ve] == '\t'))
+            ve++;
+        if (ve + 2 > hl || h[ve] != '\r' || h[ve + 1] != '\n')
+            return 400;
+        pos = ve + 2;
+    }
+    if (pos + 2 != hl || h[pos] != '\r' || h[pos + 1] != '\n')
+        return 400;
+
     size_t hosts = 0;
     bool te = false, chunked_seen = false, te_other = false, expect = false;
     int te_status = 0;
