@@ -541,6 +541,7 @@ static int on_header_field(llhttp_t *p, const char *at, size_t n)
     struct cio__http_conn *c = CONN(p);
     if (c->hdr_end) {
         /* A trailer field: counted against the header limit, dropped. */
+        c->in_trailer = true;
         c->trailer_bytes += n;
         return c->trailer_bytes > c->srv->opts.max_header_size ? -1 : 0;
     }
@@ -598,6 +599,15 @@ static int on_header_value(llhttp_t *p, const char *at, size_t n)
 {
     struct cio__http_conn *c = CONN(p);
     if (c->hdr_end) {
+        /* A trailer value: dropped, but an obs-fold is refused as in the
+         * header section (RFC 9112 5.2): a value, or a piece of one, that
+         * follows a line end and OWS, or that holds CR or LF. */
+        const char *q = at;
+        while (q > c->base && (q[-1] == ' ' || q[-1] == '\t'))
+            q--;
+        if ((q > c->base ? q[-1] : c->tr_last) == '\n' || memchr(at, '\n', n) ||
+            memchr(at, '\r', n))
+            return -1;
         c->trailer_bytes += n;
         return c->trailer_bytes > c->srv->opts.max_header_size ? -1 : 0;
     }
@@ -719,6 +729,8 @@ static void parser_reset(struct cio__http_conn *c)
     c->want_value = false;
     c->err_status = 0;
     c->trailer_bytes = 0;
+    c->in_trailer = false;
+    c->tr_last = 0;
     c->msg_done = false;
 }
 
@@ -1211,6 +1223,15 @@ static ssize_t body_read(struct cio__http_conn *c, char *buf, size_t len)
         } else if (e != HPE_OK) {
             cio_stream_consume(c->s, used);
             return req->body_err = -EPROTO;
+        }
+        if (c->in_trailer) {
+            /* For the obs-fold check of a trailer value starting in the
+             * next read. */
+            const char *q = d + used;
+            while (q > d && (q[-1] == ' ' || q[-1] == '\t'))
+                q--;
+            if (q > d)
+                c->tr_last = q[-1];
         }
         cio_stream_consume(c->s, used);
         req->rate_bytes += used;

@@ -530,6 +530,8 @@ static const struct ccase chunked_cases[] = {
      NULL},
     {"last_chunk_trailer_obs_fold", RAW(CHUNKED "0\r\nX-T: v\r\n w\r\n\r\n"), "400", CLOSE, 0,
      NULL},
+    {"last_chunk_trailer_obs_fold_empty_value", RAW(CHUNKED "0\r\nX-T:\r\n w\r\n\r\n"), "400",
+     CLOSE, 0, NULL},
     {"last_chunk_trailer_nul", RAW(CHUNKED "0\r\nX-T: a\0b\r\n\r\n"), "400", CLOSE, 0, NULL},
     {"last_chunk_missing_final_crlf_then_get",
      RAW(CHUNKED "0\r\nGET /x HTTP/1.1\r\n" H "\r\n"), "400", CLOSE, 0, NULL},
