@@ -135,6 +135,15 @@ struct cio__http_conn {
     size_t queued;            /* responses in out */
     size_t nrequests;
     bool idle;                /* waiting for a request's first byte */
+    /* The idle wait's deadline, kept lazily: the wait runs in a scope with
+     * no deadline (no timer per request); one per-connection timer, armed
+     * at idle_at or earlier, expires idle_sc once idle_until has passed and
+     * otherwise re-arms itself (only when the connection is idle). */
+    struct cio_scope *idle_sc;
+    double idle_until;
+    double idle_at;           /* when idle_timer fires (if armed) */
+    cio_handle idle_timer;
+    bool idle_armed;
     bool keep_alive;          /* the request lets the connection go on */
     bool broken;              /* close without answering more */
     cio_addr peer;

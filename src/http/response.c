@@ -525,7 +525,8 @@ int cio_http_response_end(cio_http_response *res)
     res->state = CIO__RES_ENDED;
     if (res->err)
         return res->err;
-    if (res->length >= 0 && res->written < (uint64_t)res->length) {
+    /* HEAD and bodiless statuses: the declared length counts as sent. */
+    if (res->length >= 0 && !res->no_body && res->written < (uint64_t)res->length) {
         c->broken = true;
         return -EPROTO;
     }
@@ -557,12 +558,11 @@ int cio_http_response_end(cio_http_response *res)
 
 /* ---- Whole responses ----------------------------------------------------------------- */
 
-int cio_http_response_send(cio_http_response *res, int status, const char *content_type,
-                           const void *body, size_t len)
+/* send() after its checks; content_type is known to be a field value (the
+ * caller's, checked, or one of the library's own constants). */
+static int send_checked(cio_http_response *res, int status, const char *content_type,
+                        const void *body, size_t len)
 {
-    if (!res || status < 100 || status > 999 || (!body && len) ||
-        (content_type && !value_ok(content_type)))
-        return -EINVAL;
     if (res->state != CIO__RES_NEW)
         return -EALREADY;
     res->status = status;
@@ -609,11 +609,20 @@ int cio_http_response_send(cio_http_response *res, int status, const char *conte
     return 0;
 }
 
+int cio_http_response_send(cio_http_response *res, int status, const char *content_type,
+                           const void *body, size_t len)
+{
+    if (!res || status < 100 || status > 999 || (!body && len) ||
+        (content_type && !value_ok(content_type)))
+        return -EINVAL;
+    return send_checked(res, status, content_type, body, len);
+}
+
 int cio_http_response_text(cio_http_response *res, int status, const char *text)
 {
-    if (!text)
+    if (!res || !text || status < 100 || status > 999)
         return -EINVAL;
-    return cio_http_response_send(res, status, "text/plain; charset=utf-8", text, strlen(text));
+    return send_checked(res, status, "text/plain; charset=utf-8", text, strlen(text));
 }
 
 int cio_http_response_error(cio_http_response *res, int status, const char *detail)
@@ -635,7 +644,7 @@ int cio_http_response_error(cio_http_response *res, int status, const char *deta
         buf[n + (int)dl] = '\n';
         n += (int)dl + 1;
     }
-    return cio_http_response_send(res, status, "text/plain; charset=utf-8", buf, (size_t)n);
+    return send_checked(res, status, "text/plain; charset=utf-8", buf, (size_t)n);
 }
 
 int cio_http_response_redirect(cio_http_response *res, int status, const char *location)
@@ -658,7 +667,7 @@ int cio_http_response_redirect(cio_http_response *res, int status, const char *l
     if (!buf)
         return -ENOMEM;
     int n = snprintf(buf, cap, "%d %s: %s\n", status, reason, location);
-    return cio_http_response_send(res, status, "text/plain; charset=utf-8", buf, (size_t)n);
+    return send_checked(res, status, "text/plain; charset=utf-8", buf, (size_t)n);
 }
 
 /* ---- Files ------------------------------------------------------------------------------ */

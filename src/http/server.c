@@ -853,18 +853,21 @@ static int read_head(struct cio__http_conn *c, const char **data, size_t *len)
 
 /* ---- Building the request ------------------------------------------------------------ */
 
+/* Bytes a Host value may not hold: CTLs, SP, DEL, non-ASCII and the
+ * delimiters no uri-host [ ":" port ] has. */
+static const unsigned char host_bad[256] = {
+    [0 ... 0x20] = 1, [0x7f ... 0xff] = 1,
+    ['/'] = 1, ['?'] = 1, ['#'] = 1, ['@'] = 1, ['"'] = 1, ['<'] = 1, ['>'] = 1,
+    ['\\'] = 1, ['^'] = 1, ['`'] = 1, ['{'] = 1, ['|'] = 1, ['}'] = 1,
+};
+
 static bool host_ok(const char *v, size_t n)
 {
-    /* uri-host [ ":" port ]: reg-name / IPv4 / IP-literal characters. */
-    if (n == 0)
-        return true; /* an empty Host is allowed (RFC 9112 3.2) */
-    for (size_t i = 0; i < n; i++) {
-        unsigned char ch = (unsigned char)v[i];
-        if (ch <= 0x20 || ch >= 0x7f || ch == '/' || ch == '?' || ch == '#' || ch == '@' ||
-            ch == '"' || ch == '<' || ch == '>' || ch == '\\' || ch == '^' || ch == '`' ||
-            ch == '{' || ch == '|' || ch == '}')
+    /* uri-host [ ":" port ]: reg-name / IPv4 / IP-literal characters; an
+     * empty Host is allowed (RFC 9112 3.2). */
+    for (size_t i = 0; i < n; i++)
+        if (host_bad[(unsigned char)v[i]])
             return false;
-    }
     return true;
 }
 
@@ -1477,6 +1480,8 @@ static void conn_unlink(struct cio__http_conn *c)
 
 static void conn_free(struct cio__http_conn *c)
 {
+    if (c->idle_armed)
+        cio_timer_cancel(c->srv->loop, c->idle_timer);
     free(c->spans);
     free(c->hbuf);
     free(c->fields);
@@ -1484,6 +1489,53 @@ static void conn_free(struct cio__http_conn *c)
     free(c->res.fields);
     free(c->res.trailers);
     free(c);
+}
+
+/* The per-connection idle timer: expires the idle wait whose deadline has
+ * passed; re-arms itself while the connection waits for a later deadline;
+ * stays off while a request runs (the next wait arms it again). */
+static void idle_timer_cb(void *arg)
+{
+    struct cio__http_conn *c = arg;
+    c->idle_armed = false;
+    if (!c->idle_sc)
+        return;
+    double now = cio_loop_time(c->srv->loop);
+    if (now >= c->idle_until) {
+        cio_scope_reschedule(c->idle_sc, now);
+        return;
+    }
+    if (cio_call_at(c->srv->loop, c->idle_until, idle_timer_cb, c, &c->idle_timer) == 0) {
+        c->idle_armed = true;
+        c->idle_at = c->idle_until;
+    } else {
+        cio_scope_reschedule(c->idle_sc, c->idle_until);
+    }
+}
+
+/* Begins the idle wait's scope with the deadline now + wait. Returns 0 or
+ * the error of cio_deadline_begin / the timer. */
+static int idle_begin(struct cio__http_conn *c, cio_scope *sc, double wait)
+{
+    int rc;
+    double until = cio_loop_time(c->srv->loop) + wait;
+    if (!(until < INFINITY))
+        return cio_deadline_begin(sc, INFINITY);
+    if (c->idle_armed && c->idle_at > until) {
+        cio_timer_cancel(c->srv->loop, c->idle_timer);
+        c->idle_armed = false;
+    }
+    if (!c->idle_armed) {
+        if ((rc = cio_call_at(c->srv->loop, until, idle_timer_cb, c, &c->idle_timer)))
+            return cio_deadline_begin(sc, until); /* the scope's own timer then */
+        c->idle_armed = true;
+        c->idle_at = until;
+    }
+    if ((rc = cio_deadline_begin(sc, INFINITY)))
+        return rc;
+    c->idle_until = until;
+    c->idle_sc = sc;
+    return 0;
 }
 
 /* Runs one request whose header section is at d. Returns 0 to go on with
@@ -1507,7 +1559,11 @@ static int serve_request(struct cio__http_conn *c, const char *d)
     int rc = cio__http_dispatch(srv->app, req, &c->res);
     if (rc == -ECANCELED)
         c->cancelled = true;
-    if (rc < 0 && !req->body_err && rc != -ECANCELED)
+    /* A client that left mid-response (the connection's own write failed)
+     * is not a handler failure. */
+    bool departed = c->broken && (rc == c->res.err || rc == -EPIPE || rc == -ECONNRESET ||
+                                  rc == -ETIMEDOUT);
+    if (rc < 0 && !req->body_err && rc != -ECANCELED && !departed)
         cio_loop_report(srv->loop, "http: %s %s: the handler failed: %s", req->method,
                         req->target, cio_strerror(rc));
     int frc = cio__http_response_finish(c, rc);
@@ -1555,13 +1611,14 @@ static int conn_main(cio_stream *s, void *arg)
                 break;
             cio_scope sc;
             double wait = c->nrequests ? o->keepalive_timeout : o->header_timeout;
-            if ((rc = cio_timeout_begin(&sc, wait))) {
+            if ((rc = idle_begin(c, &sc, wait))) {
                 result = rc;
                 break;
             }
             c->idle = true;
             rc = cio_stream_peek(s, &pd, &n);
             c->idle = false;
+            c->idle_sc = NULL;
             bool expired = rc == -ETIMEDOUT && cio_scope_is_expired(&sc);
             cio_scope_end(&sc);
             if (rc == -ECANCELED) {

@@ -1,6 +1,7 @@
 /* Text helpers every part of the http layer shares: tokens, field values,
  * percent-decoding, HTTP dates. */
 #include <errno.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -36,13 +37,32 @@ bool cio__http_is_token(const char *s, size_t n) {
 
 /* field-value = *field-content; field-vchar = VCHAR / obs-text; SP and
  * HTAB between (RFC 9110 5.5). */
+static const unsigned char fv_bad[256] = {
+    [0x00] = 1, [0x01] = 1, [0x02] = 1, [0x03] = 1, [0x04] = 1, [0x05] = 1, [0x06] = 1,
+    [0x07] = 1, [0x08] = 1, [0x0a] = 1, [0x0b] = 1, [0x0c] = 1, [0x0d] = 1, [0x0e] = 1,
+    [0x0f] = 1, [0x10] = 1, [0x11] = 1, [0x12] = 1, [0x13] = 1, [0x14] = 1, [0x15] = 1,
+    [0x16] = 1, [0x17] = 1, [0x18] = 1, [0x19] = 1, [0x1a] = 1, [0x1b] = 1, [0x1c] = 1,
+    [0x1d] = 1, [0x1e] = 1, [0x1f] = 1, [0x7f] = 1,
+};
+
+/* Eight bytes at a time: a word with no byte below 0x20 and none equal to
+ * 0x7f is all field-vchar/SP (obs-text included); a word that has one is
+ * looked at byte by byte through the table (HTAB is allowed). */
 bool cio__http_is_field_value(const char *s, size_t n) {
     if (!s && n) return false;
-    for (size_t i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)s[i];
-        if (c == '\t' || c == ' ') continue;
-        if (c < 0x21 || c == 0x7f) return false;
+    const uint64_t ones = 0x0101010101010101ull, highs = 0x8080808080808080ull;
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        uint64_t w;
+        memcpy(&w, s + i, 8);
+        uint64_t del = w ^ (0x7f * ones);
+        if (((w - 0x20 * ones) & ~w & highs) | ((del - ones) & ~del & highs)) {
+            for (size_t j = i; j < i + 8; j++)
+                if (fv_bad[(unsigned char)s[j]]) return false;
+        }
     }
+    for (; i < n; i++)
+        if (fv_bad[(unsigned char)s[i]]) return false;
     return true;
 }
 
@@ -88,15 +108,59 @@ static const char wday_names[7][4] = {"Sun", "Mon", "Tue", "Wed", "Thu", "Fri", 
 static const char month_names[12][4] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
                                         "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
 
+static void put2(char *p, unsigned v) {
+    p[0] = (char)('0' + v / 10 % 10);
+    p[1] = (char)('0' + v % 10);
+}
+
+/* IMF-fixdate by hand (no gmtime_r, no snprintf): days since the epoch to
+ * a civil date (the proleptic Gregorian calendar, in 400-year eras), and a
+ * one-entry cache per thread (a file's Last-Modified, asked again and
+ * again). Writes 29 characters and a NUL. */
 int cio__http_format_date(char *buf, int64_t t) {
-    time_t tt = (time_t)t;
-    struct tm tm;
-    gmtime_r(&tt, &tm);
-    /* Fixed width: every field is bounded by gmtime's ranges. */
-    snprintf(buf, 30, "%s, %02u %s %04u %02u:%02u:%02u GMT", wday_names[tm.tm_wday],
-             (unsigned)tm.tm_mday % 100u, month_names[tm.tm_mon],
-             (unsigned)(tm.tm_year + 1900) % 10000u, (unsigned)tm.tm_hour % 100u,
-             (unsigned)tm.tm_min % 100u, (unsigned)tm.tm_sec % 100u);
+    static _Thread_local int64_t last_t = INT64_MIN;
+    static _Thread_local char last[30];
+    if (t == last_t) {
+        memcpy(buf, last, 30);
+        return 29;
+    }
+    int64_t days = t / 86400, sod = t % 86400;
+    if (sod < 0) {
+        sod += 86400;
+        days--;
+    }
+    int64_t wd = (days + 4) % 7; /* 1970-01-01 was a Thursday */
+    if (wd < 0) wd += 7;
+    int64_t z = days + 719468;
+    int64_t era = (z >= 0 ? z : z - 146096) / 146097;
+    int64_t doe = z - era * 146097;                                   /* [0, 146096] */
+    int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365; /* [0, 399] */
+    int64_t y = yoe + era * 400;
+    int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);            /* [0, 365] */
+    int64_t mp = (5 * doy + 2) / 153;                                 /* [0, 11], from March */
+    unsigned d = (unsigned)(doy - (153 * mp + 2) / 5 + 1);
+    unsigned m = (unsigned)(mp < 10 ? mp + 3 : mp - 9);               /* [1, 12] */
+    if (m <= 2) y++;
+    unsigned yy = (unsigned)(((y % 10000) + 10000) % 10000);
+    char *p = buf;
+    memcpy(p, wday_names[wd], 3);
+    p[3] = ',';
+    p[4] = ' ';
+    put2(p + 5, d);
+    p[7] = ' ';
+    memcpy(p + 8, month_names[m - 1], 3);
+    p[11] = ' ';
+    put2(p + 12, yy / 100);
+    put2(p + 14, yy % 100);
+    p[16] = ' ';
+    put2(p + 17, (unsigned)(sod / 3600));
+    p[19] = ':';
+    put2(p + 20, (unsigned)(sod / 60 % 60));
+    p[22] = ':';
+    put2(p + 23, (unsigned)(sod % 60));
+    memcpy(p + 25, " GMT", 5);
+    memcpy(last, buf, 30);
+    last_t = t;
     return 29;
 }
 

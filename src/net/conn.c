@@ -29,7 +29,18 @@ static ssize_t plain_failed(uint8_t *need, int dir)
     return -errno;
 }
 
-/* read(2) is recv(2) without flags on a socket: one read for both kinds. */
+/* On a socket, recv(2): the same as read(2) without flags, but it skips the
+ * VFS read path (fdget_pos, vfs_read) the kernel takes for read(2). */
+static ssize_t sock_read(struct cio__conn *c, void *buf, size_t len)
+{
+    ssize_t r;
+    do
+        r = recv(c->nfd.fd, buf, len, 0);
+    while (r < 0 && errno == EINTR);
+    return r >= 0 ? r : plain_failed(&c->rneed, CIO_READABLE);
+}
+
+/* Pipes and other descriptors: read(2). */
 static ssize_t plain_read(struct cio__conn *c, void *buf, size_t len)
 {
     ssize_t r;
@@ -101,7 +112,7 @@ static void pipe_close(struct cio__conn *c, bool reset)
 }
 
 const struct cio__conn_ops cio__conn_sock_ops = {
-    plain_read, sock_writev, sock_shutdown, sock_close, plain_pending,
+    sock_read, sock_writev, sock_shutdown, sock_close, plain_pending,
 };
 const struct cio__conn_ops cio__conn_pipe_ops = {
     plain_read, pipe_writev, pipe_shutdown, pipe_close, plain_pending,

@@ -272,7 +272,9 @@ int cio__task_suspend(struct cio__task *t, int64_t wake_at)
     t->wake_at = wake_at; /* for cio_scope_reschedule's re-arming */
     if (wake_at < at)
         at = wake_at;
-    if (at != INT64_MAX) {
+    /* INT64_MAX / 2 and above: no deadline (cio_scope_deadline's INFINITY),
+     * so no timer, as for a scope begun with INFINITY. */
+    if (at < INT64_MAX / 2) {
         rc = cio_call_at(t->loop, (double)at / 1e9, timer_cb, t, &t->timer);
         if (rc)
             return rc;
@@ -816,7 +818,7 @@ static int rearm(struct cio__task *t)
     }
     int64_t at = t->wake_at < dl ? t->wake_at : dl;
     cio_handle h = 0;
-    if (at != INT64_MAX) {
+    if (at < INT64_MAX / 2) {
         int rc = cio_call_at(t->loop, (double)at / 1e9, timer_cb, t, &h);
         if (rc)
             return rc;
@@ -824,7 +826,7 @@ static int rearm(struct cio__task *t)
     if (t->timer_armed)
         cio_timer_cancel(t->loop, t->timer);
     t->timer = h;
-    t->timer_armed = at != INT64_MAX;
+    t->timer_armed = at < INT64_MAX / 2;
     return 0;
 }
 
