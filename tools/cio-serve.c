@@ -121,7 +121,9 @@ static int parse_args(int argc, char **argv, struct config *c)
             c->key = val;
         } else if (strcmp(a, "--index") == 0) {
             VALUE();
-            if (!*val || strchr(val, '/')) return bad("--index: '%s' is not a file name", val);
+            if (!*val || strchr(val, '/') || strchr(val, '\\') || strcmp(val, ".") == 0 ||
+                strcmp(val, "..") == 0 || strlen(val) > NAME_MAX)
+                return bad("--index: '%s' is not a file name", val);
             c->index = val;
         } else if (strcmp(a, "--log") == 0) {
             VALUE();

@@ -335,7 +335,8 @@ CIO_API int cio_http_serve(cio_http_app *app, const cio_addr *addr,
  * shutdown of all of them (each stops accepting, closes its idle
  * connections and lets requests in flight finish within
  * opts->shutdown_grace). Port 0 with several workers gives them one port:
- * worker 0 binds first and the others bind the port it got. A Unix
+ * worker 0 binds first and the others bind the port it got (the caller
+ * is not told which: bind a port of your own choosing to know it). A Unix
  * address cannot be shared: one worker serves it (threads 0 or 1).
  * Returns 0 after a shutdown by signal, or the first worker's error (the
  * others are then shut down); -EINVAL (NULL app or addr, options not made
@@ -579,8 +580,9 @@ CIO_API int cio_http_response_end(cio_http_response *res);
 /* Sends the file at path (resolved as given: no root check, see
  * cio_http_app_static for untrusted paths) with sendfile, with the
  * request's conditional (304) and Range (206/416) handling, its MIME type,
- * ETag and Last-Modified. Returns 0, -ENOENT / -EACCES / -EISDIR (nothing
- * sent: answer as you see fit), -EALREADY, a write error. May suspend. */
+ * ETag and Last-Modified. Returns 0; the errno of opening path (-ENOENT,
+ * -EACCES, -EISDIR, -ENOTDIR, -ELOOP, -ENAMETOOLONG, ...: nothing sent,
+ * answer as you see fit); -EALREADY; a write error. May suspend. */
 CIO_API int cio_http_response_file(cio_http_request *req, cio_http_response *res,
                                    const char *path);
 

@@ -109,6 +109,35 @@ static int send_multipart(cio_http_request *req, cio_http_response *res, int fd,
 
 #define MAX_RANGES 32
 
+/* An entity-tag list that may be split over several field lines (RFC
+ * 9110 5.3: one list, the lines joined with commas): the one line as
+ * received when there is one (no copy), else the first 8 joined in the
+ * request's memory. */
+static const char *header_list(cio_http_request *req, const char *name)
+{
+    const char *v[8];
+    size_t n = cio_http_request_headers(req, name, v, 8);
+    if (n <= 1) return n ? v[0] : NULL;
+    if (n > 8) n = 8;
+    size_t len = 0;
+    for (size_t i = 0; i < n; i++)
+        len += strlen(v[i]) + 2;
+    char *s = cio__http_alloc(req, len + 1);
+    if (!s) return v[0];
+    size_t o = 0;
+    for (size_t i = 0; i < n; i++) {
+        size_t l = strlen(v[i]);
+        if (i) {
+            s[o++] = ',';
+            s[o++] = ' ';
+        }
+        memcpy(s + o, v[i], l);
+        o += l;
+    }
+    s[o] = '\0';
+    return s;
+}
+
 /* Answers req with the open regular file fd (st its status): validators,
  * preconditions, Range. type: the Content-Type; encoding: "gzip" for a
  * precompressed sibling, else NULL. The caller closes fd. */
@@ -132,9 +161,9 @@ static int serve_fd(cio_http_request *req, cio_http_response *res, int fd, const
                      (rc = cio_http_response_set_header(res, "Vary", "Accept-Encoding")) < 0))
         return rc;
     int pre =
-        cio__http_preconditions(cio_http_request_header(req, "If-Match"),
+        cio__http_preconditions(header_list(req, "If-Match"),
                                 cio_http_request_header(req, "If-Unmodified-Since"),
-                                cio_http_request_header(req, "If-None-Match"),
+                                header_list(req, "If-None-Match"),
                                 cio_http_request_header(req, "If-Modified-Since"), etag, mtime);
     if (pre == 304) {
         /* RFC 9110 15.4.5: the validators and Cache-Control, no body. */
@@ -282,10 +311,15 @@ static int send_listing(cio_http_request *req, cio_http_response *res, int fd, b
 }
 
 /* A path that names a directory without its trailing '/': 301 to the '/'
- * form, as nginx does, so that relative links in its index resolve. */
+ * form, as nginx does, so that relative links in its index resolve.
+ * Leading slashes are folded into one: "//host/dir" must not become
+ * "Location: //host/dir/", which a browser reads as another host (the open
+ * redirect of Python's http.server, CVE-2021-28861). */
 static int redirect_slash(cio_http_request *req, cio_http_response *res)
 {
     const char *raw = cio__http_raw_path(req);
+    while (raw[0] == '/' && raw[1] == '/')
+        raw++;
     const char *q = cio_http_request_query_string(req);
     size_t rl = strlen(raw), ql = q ? strlen(q) : 0;
     char *loc = cio__http_alloc(req, rl + ql + 3);

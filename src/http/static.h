@@ -74,7 +74,9 @@ enum {
 };
 /* Parses a Range value for a representation of size bytes into out[0..max)
  * (RFC 9110 14.1.2): "bytes=" then first-last, first- or -suffix, comma-
- * separated; last clipped to size - 1; unsatisfiable ranges dropped. More
+ * separated; last clipped to size - 1; unsatisfiable ranges dropped. A
+ * suffix range on an empty representation gives WHOLE (satisfiable, RFC
+ * 9110 14.1.1, but not expressible in a Content-Range). More
  * than max ranges, or ranges whose sizes add up to more than the
  * representation (overlaps: the many-small-ranges attack) give WHOLE. */
 int cio__http_parse_range(const char *value, uint64_t size, struct cio__http_range *out, size_t max,

@@ -345,7 +345,7 @@ int cio__http_parse_range(const char *value, uint64_t size, struct cio__http_ran
     p += 6;
     size_t count = 0, total_specs = 0;
     uint64_t sum = 0;
-    bool too_many = false;
+    bool too_many = false, empty_suffix = false;
     for (;;) {
         p = skip_ows(p);
         if (*p == ',') { /* empty list elements are allowed (RFC 9110 5.6.1) */
@@ -373,6 +373,10 @@ int cio__http_parse_range(const char *value, uint64_t size, struct cio__http_ran
         total_specs++;
         /* Satisfiable? (RFC 9110 14.1.1: first < size, or a suffix > 0.) */
         if (suffix) {
+            /* RFC 9110 14.1.1: on an empty representation a suffix range
+             * with a non-zero length is satisfiable, but no Content-Range
+             * can say so: the Range is ignored (200), never a 416. */
+            if (last != 0 && size == 0) empty_suffix = true;
             if (last == 0 || size == 0) continue;
             first = last >= size ? 0 : size - last;
             last = size - 1;
@@ -391,7 +395,7 @@ int cio__http_parse_range(const char *value, uint64_t size, struct cio__http_ran
         sum += len;
     }
     if (total_specs == 0) return CIO__HTTP_RANGE_IGNORE;
-    if (too_many) return CIO__HTTP_RANGE_WHOLE;
+    if (too_many || empty_suffix) return CIO__HTTP_RANGE_WHOLE;
     if (count == 0) return CIO__HTTP_RANGE_NONE;
     /* Overlapping or many small ranges that add up to more than the file:
      * answering them costs more than the file (CVE-2011-3192); RFC 9110

@@ -164,6 +164,13 @@ bad --tls-key "$tmp/certs/server.key"
 bad "$tmp/no-such-dir"
 bad "$tmp/www/hello.txt"
 bad --index a/b
+# Names cio_http_app_static refuses are argument errors too (exit 2, the
+# option named), not a serving failure (1) blamed on the directory.
+bad --index ..
+bad --index .
+bad --index 'a\b'
+grep -q -- '--index' "$tmp/bad.err" || fail "--index 'a\\b': the message does not name --index"
+bad --threads 1025
 bad --tls-cert /nonexistent.pem --tls-key /nonexistent.key
 
 # A port already taken: exit 1 with a message, nothing printed on stdout.
