@@ -113,6 +113,8 @@ struct cio__http_conn {
     bool in_name;
     bool want_value;          /* a field name ended; its value comes next */
     size_t trailer_bytes;     /* trailer fields of a chunked body (dropped) */
+    bool in_trailer;          /* the trailer section has begun */
+    char tr_last;             /* the last non-OWS trailer byte of earlier reads */
     bool cancelled;           /* the task was cancelled (it then ends with -ECANCELED) */
     int err_status;           /* a status decided by a callback (431, ...) */
     size_t hosts, te_fields, cl_fields;

@@ -541,6 +541,7 @@ static int on_header_field(llhttp_t *p, const char *at, size_t n)
     struct cio__http_conn *c = CONN(p);
     if (c->hdr_end) {
         /* A trailer field: counted against the header limit, dropped. */
+        c->in_trailer = true;
         c->trailer_bytes += n;
         return c->trailer_bytes > c->srv->opts.max_header_size ? -1 : 0;
     }
@@ -598,6 +599,15 @@ static int on_header_value(llhttp_t *p, const char *at, size_t n)
 {
     struct cio__http_conn *c = CONN(p);
     if (c->hdr_end) {
+        /* A trailer value: dropped, but an obs-fold is refused as in the
+         * header section (RFC 9112 5.2): a value, or a piece of one, that
+         * follows a line end and OWS, or that holds CR or LF. */
+        const char *q = at;
+        while (q > c->base && (q[-1] == ' ' || q[-1] == '\t'))
+            q--;
+        if ((q > c->base ? q[-1] : c->tr_last) == '\n' || memchr(at, '\n', n) ||
+            memchr(at, '\r', n))
+            return -1;
         c->trailer_bytes += n;
         return c->trailer_bytes > c->srv->opts.max_header_size ? -1 : 0;
     }
@@ -719,6 +729,8 @@ static void parser_reset(struct cio__http_conn *c)
     c->want_value = false;
     c->err_status = 0;
     c->trailer_bytes = 0;
+    c->in_trailer = false;
+    c->tr_last = 0;
     c->msg_done = false;
 }
 
@@ -943,6 +955,33 @@ static int build_request(struct cio__http_conn *c, const char *d)
     if (c->parser.http_major != 1 || c->parser.http_minor > 1)
         return 505;
 
+    /* The lines of the header section, from the spans: each field line is
+     * name ":" OWS value OWS CRLF, and the section ends with CRLF. This
+     * refuses what llhttp 8.1 lets through: an obs-fold after an empty
+     * value ("Transfer-Encoding:" CRLF " chunked" is chunked to llhttp;
+     * RFC 9112 5.2 allows a 400) and a bare LF as the blank line ending
+     * the section (RFC 9112 2.2, like bare LF elsewhere). */
+    size_t pos = te_ + 11;
+    for (size_t i = 0; i < nf; i++) {
+        const size_t *s = c->spans + 4 * i;
+        if (s[0] != pos || h[s[0] + s[1]] != ':')
+            return 400;
+        size_t v = s[0] + s[1] + 1, ve = v;
+        if (s[3]) {
+            for (; v < s[2]; v++)
+                if (h[v] != ' ' && h[v] != '\t')
+                    return 400;
+            ve = s[2] + s[3];
+        }
+        while (ve < hl && (h[ve] == ' ' || h[ve] == '\t'))
+            ve++;
+        if (ve + 2 > hl || h[ve] != '\r' || h[ve + 1] != '\n')
+            return 400;
+        pos = ve + 2;
+    }
+    if (pos + 2 != hl || h[pos] != '\r' || h[pos + 1] != '\n')
+        return 400;
+
     size_t hosts = 0;
     bool te = false, chunked_seen = false, te_other = false, expect = false;
     int te_status = 0;
@@ -992,16 +1031,19 @@ static int build_request(struct cio__http_conn *c, const char *d)
     if (hosts > 1 || (hosts == 0 && req->minor == 1))
         return 400;
     if (te) {
+        /* RFC 9112 6.1: Transfer-Encoding in HTTP/1.0 is a framing fault
+         * (400); so is a list that is not tokens, or "chunked" not last or
+         * twice (te_check: 400). Otherwise a coding other than chunked,
+         * before chunked or alone, is one this server does not implement:
+         * 501 (RFC 9112 6.1, and cio/http.h). Every one closes. */
         if (req->minor == 0)
             return 400;
-        /* chunked last, once (else the length is unknown: 400); another
-         * coding before it is one this server does not do: 501. */
         if (te_status)
             return te_status;
-        if (!chunked_seen)
-            return 400;
         if (te_other)
             return 501;
+        if (!chunked_seen)
+            return 400; /* an empty list */
     }
     if (c->parser.method == HTTP_CONNECT)
         return 501;
@@ -1184,6 +1226,15 @@ static ssize_t body_read(struct cio__http_conn *c, char *buf, size_t len)
         } else if (e != HPE_OK) {
             cio_stream_consume(c->s, used);
             return req->body_err = -EPROTO;
+        }
+        if (c->in_trailer) {
+            /* For the obs-fold check of a trailer value starting in the
+             * next read. */
+            const char *q = d + used;
+            while (q > d && (q[-1] == ' ' || q[-1] == '\t'))
+                q--;
+            if (q > d)
+                c->tr_last = q[-1];
         }
         cio_stream_consume(c->s, used);
         req->rate_bytes += used;

@@ -465,7 +465,8 @@ static int refusals_main(void *arg, void **res)
         {"GET / HTTP/1.1\r\nHost: a\r\nX: a\x01" "b\r\n\r\n", 400},
         {"GET / HTTP/1.1\r\nHost: a\r\n: b\r\n\r\n", 400},
         {"POST /info HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip, chunked\r\n\r\n0\r\n\r\n", 501},
-        {"POST /info HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip\r\n\r\n", 400},
+        /* an unknown coding, even without chunked: 501 (RFC 9112 6.1) */
+        {"POST /info HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip\r\n\r\n", 501},
         {"POST /info HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", 400},
         {"GET / HTTP/2.0\r\nHost: a\r\n\r\n", 505},
         {"GET / HTTP/1.2\r\nHost: a\r\n\r\n", 505},
