@@ -426,7 +426,8 @@ CIO_API ssize_t cio_http_request_read(cio_http_request *req, void *buf, size_t l
 
 /* Reads the whole body (at most max bytes; 0: max_body_size) into memory
  * the request owns; *data is NUL-terminated (not counted in *len). A
- * second call returns the same body. Returns 0, -EMSGSIZE (longer than
+ * second call returns the same body; after cio_http_request_read, what
+ * is left of it. Returns 0, -EMSGSIZE (longer than
  * max), the errors of cio_http_request_read, -ENOMEM. May suspend. */
 CIO_API int cio_http_request_body(cio_http_request *req, size_t max, const void **data,
                                   size_t *len);

@@ -136,6 +136,7 @@ struct cio__http_conn {
     bool keep_alive;          /* the request lets the connection go on */
     bool broken;              /* close without answering more */
     cio_addr peer;
+    bool peer_known;          /* peer was asked of the kernel */
     bool tls;
     struct cio__http_block first; /* must stay last: data[] follows */
 };

@@ -228,11 +228,23 @@ int cio_http_request_header_at(const cio_http_request *req, size_t i, const char
     return 0;
 }
 
+/* The peer's address, asked of the kernel at the first use (a
+ * connection whose requests never ask costs no getpeername). */
+static const cio_addr *conn_peer(struct cio__http_conn *c)
+{
+    if (!c->peer_known) {
+        if (cio_socket_peer(cio_stream_fd(c->s), &c->peer))
+            memset(&c->peer, 0, sizeof c->peer);
+        c->peer_known = true;
+    }
+    return &c->peer;
+}
+
 int cio_http_request_peer(const cio_http_request *req, cio_addr *out)
 {
     if (!req || !out)
         return -EINVAL;
-    *out = req->c->peer;
+    *out = *conn_peer(req->c);
     return 0;
 }
 
@@ -375,8 +387,8 @@ int cio_http_request_client(const cio_http_request *req, cio_addr *out)
     if (!req || !out)
         return -EINVAL;
     const cio_http_server *srv = req->c->srv;
-    *out = req->c->peer;
-    if (!srv->nproxies || !is_trusted(srv, &req->c->peer))
+    *out = *conn_peer(req->c);
+    if (!srv->nproxies || !is_trusted(srv, out))
         return 0;
     /* Forwarded (RFC 7239): the last element's for=, walking back past
      * trusted proxies. */
@@ -1476,8 +1488,6 @@ static int conn_main(cio_stream *s, void *arg)
         srv->conns->prev = c;
     srv->conns = c;
     srv->nconns++;
-    if (cio_socket_peer(cio_stream_fd(s), &c->peer))
-        memset(&c->peer, 0, sizeof c->peer);
     llhttp_init(&c->parser, HTTP_REQUEST, &parser_settings);
     c->parser.data = c;
     const cio_http_server_options *o = &srv->opts;
