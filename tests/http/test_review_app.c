@@ -3,6 +3,8 @@
  * in review (failing before its fix) or a corner the review checked. */
 #include <zlib.h>
 
+#include <cjson/cJSON.h>
+
 #include "http/app.h"
 #include "http/app_util.h"
 #include "http/request_parse.h"
@@ -97,6 +99,59 @@ TEST(review_compress_stream_aborted_frees_zlib)
 {
     int before = test_fd_baseline();
     EXPECT_OK(cio_run(abort_task, NULL, NULL));
+    EXPECT_EQ(before, test_fd_count());
+}
+
+/* ---- JSON bodies: nesting a client controls --------------------------------- */
+
+static int h_json(cio_http_request *req, cio_http_response *res, void *arg)
+{
+    (void)arg;
+    const struct cJSON *j;
+    int rc = cio_http_request_json(req, &j);
+    if (rc == -EBADMSG) return cio_http_response_error(res, 400, "bad json");
+    if (rc) return rc;
+    return cio_http_response_text(res, 200, "parsed");
+}
+
+static int json_depth_task(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    cio_http_app *app;
+    EXPECT_OK(cio_http_app_new(&app));
+    EXPECT_OK(cio_http_app_route(app, "POST", "/j", h_json, NULL));
+    struct srv s;
+    srv_start(&s, app);
+    static const int depths[] = {10, 999, 1001, 50000};
+    for (size_t k = 0; k < sizeof depths / sizeof depths[0]; k++) {
+        int d = depths[k];
+        size_t blen = 2 * (size_t)d;
+        char *raw = malloc(blen + 256);
+        int o = sprintf(raw, "POST /j HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                             "Content-Length: %zu\r\nConnection: close\r\n\r\n", blen);
+        memset(raw + o, '[', (size_t)d);
+        memset(raw + o + d, ']', (size_t)d);
+        raw[o + 2 * d] = '\0';
+        size_t n;
+        char *out = exchange(&s, raw, &n);
+        /* Deep nesting is refused with a 400 (or parsed), never a crash. */
+        if (d <= 999)
+            EXPECT_TRUE(strncmp(out, "HTTP/1.1 200", 12) == 0);
+        else
+            EXPECT_TRUE(strncmp(out, "HTTP/1.1 400", 12) == 0 ||
+                        strncmp(out, "HTTP/1.1 413", 12) == 0);
+        free(out);
+        free(raw);
+    }
+    srv_stop(&s);
+    EXPECT_OK(cio_http_app_free(app));
+    return 0;
+}
+
+TEST(review_json_deep_nesting)
+{
+    int before = test_fd_baseline();
+    EXPECT_OK(cio_run(json_depth_task, NULL, NULL));
     EXPECT_EQ(before, test_fd_count());
 }
 
