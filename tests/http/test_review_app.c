@@ -155,4 +155,59 @@ TEST(review_json_deep_nesting)
     EXPECT_EQ(before, test_fd_count());
 }
 
+/* ---- Multipart: the disposition type (RFC 7578 4.2) ------------------------ */
+
+struct mem_feed {
+    const char *d;
+    size_t n, off;
+};
+static ssize_t mem_read(void *ctx, void *buf, size_t len)
+{
+    struct mem_feed *f = ctx;
+    size_t k = f->n - f->off < len ? f->n - f->off : len;
+    memcpy(buf, f->d + f->off, k);
+    f->off += k;
+    return (ssize_t)k;
+}
+
+static int mp_first(const char *body, const char **name)
+{
+    struct mem_feed f = {body, strlen(body), 0};
+    struct cio_http_part mp;
+    void *mem = aligned_alloc(16, (cio__http_mp_size(1024, 8) + 15) & ~(size_t)15);
+    EXPECT_TRUE(mem != NULL);
+    cio__http_mp_init(&mp, mem, "b", 1, 1024, 8, mem_read, &f);
+    int rc = cio__http_mp_next(&mp);
+    static char keep[64];
+    *name = NULL;
+    if (rc == 1 && mp.name) {
+        snprintf(keep, sizeof keep, "%s", mp.name);
+        *name = keep;
+    }
+    free(mem);
+    return rc;
+}
+
+/* "Each part MUST contain a Content-Disposition header field where the
+ * disposition type is form-data": a part of another type is read (as
+ * test_multipart's mp_disposition_params wants of "attachment") but names
+ * no form field and no file, whatever its parameters say. */
+TEST(review_mp_disposition_type_form_data)
+{
+    const char *name;
+    EXPECT_EQ(1, mp_first("--b\r\nContent-Disposition: form-data; name=\"a\"\r\n\r\nv\r\n--b--",
+                          &name));
+    EXPECT_STR_EQ("a", name);
+    EXPECT_EQ(1, mp_first("--b\r\nContent-Disposition: Form-Data; name=a\r\n\r\nv\r\n--b--",
+                          &name));
+    EXPECT_STR_EQ("a", name);
+    EXPECT_EQ(1, mp_first("--b\r\nContent-Disposition: attachment; name=\"a\"\r\n\r\nv\r\n--b--",
+                          &name));
+    EXPECT_TRUE(name == NULL);
+    EXPECT_EQ(1, mp_first("--b\r\nContent-Disposition: inline; name=a; filename=f\r\n\r\nv\r\n"
+                          "--b--",
+                          &name));
+    EXPECT_TRUE(name == NULL);
+}
+
 int main(int argc, char **argv) { return test_main(argc, argv); }
