@@ -469,7 +469,9 @@ typedef struct cio_http_part cio_http_part;
  * cio_http_request_read, -ENOMEM; an error is kept: every later call
  * returns it. May suspend. */
 CIO_API int cio_http_request_next_part(cio_http_request *req, cio_http_part **part);
-/* The part's form field name (Content-Disposition name=), or NULL. */
+/* The part's form field name (Content-Disposition name=), or NULL (also
+ * for a disposition type other than form-data, and then the file name is
+ * NULL too). */
 CIO_API const char *cio_http_part_name(const cio_http_part *part);
 /* The part's file name (filename*=UTF-8'' decoded when present, RFC 8187;
  * else filename=, unquoted, backslash escapes undone), or NULL. No path
