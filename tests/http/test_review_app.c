@@ -210,4 +210,57 @@ TEST(review_mp_disposition_type_form_data)
     EXPECT_TRUE(name == NULL);
 }
 
+/* ---- Cookie header corner cases (RFC 6265 5.2 / 5.4, read leniently) ------- */
+
+static size_t cookies(const char *in, struct cio__http_kv *kv, size_t max, char *copy)
+{
+    size_t n = strlen(in);
+    memcpy(copy, in, n + 1);
+    size_t m = cio__http_cookie_max(copy, n);
+    EXPECT_TRUE(m <= max);
+    return cio__http_cookie_parse(copy, n, kv, m);
+}
+
+TEST(review_cookie_corners)
+{
+    struct cio__http_kv kv[16];
+    char c[256];
+    EXPECT_EQ(0, cookies("", kv, 16, c));
+    EXPECT_EQ(0, cookies(";;; ;", kv, 16, c));
+    EXPECT_EQ(2, cookies("a=1; a=2", kv, 16, c)); /* both kept, in order: the first wins */
+    EXPECT_STR_EQ("1", kv[0].value);
+    EXPECT_EQ(1, cookies(" \ta = \"x y\" ", kv, 16, c));
+    EXPECT_STR_EQ("a", kv[0].name);
+    EXPECT_STR_EQ("x y", kv[0].value);
+    EXPECT_EQ(1, cookies("=v; b; c=", kv, 16, c)); /* empty name and no '=' skipped */
+    EXPECT_STR_EQ("c", kv[0].name);
+    EXPECT_STR_EQ("", kv[0].value);
+    EXPECT_EQ(1, cookies("a=\"", kv, 16, c)); /* one quote alone is kept */
+    EXPECT_STR_EQ("\"", kv[0].value);
+    EXPECT_EQ(1, cookies("a=\"\"", kv, 16, c));
+    EXPECT_STR_EQ("", kv[0].value);
+    EXPECT_EQ(1, cookies("a=b=c", kv, 16, c));
+    EXPECT_STR_EQ("b=c", kv[0].value);
+}
+
+/* Set-Cookie never carries what would split or extend the field. */
+TEST(review_set_cookie_injection)
+{
+    char b[256];
+    cio_http_cookie_options o = CIO_HTTP_COOKIE_OPTIONS_INIT;
+    EXPECT_TRUE(cio__http_set_cookie_format(b, sizeof b, "a", "x\r\nSet-Cookie: y=1", &o) < 0);
+    EXPECT_TRUE(cio__http_set_cookie_format(b, sizeof b, "a", "x; Domain=evil", &o) < 0);
+    EXPECT_TRUE(cio__http_set_cookie_format(b, sizeof b, "a\r\n", "x", &o) < 0);
+    o.path = "/p; Domain=evil";
+    EXPECT_TRUE(cio__http_set_cookie_format(b, sizeof b, "a", "x", &o) < 0);
+    o.path = "/p\r\nX: y";
+    EXPECT_TRUE(cio__http_set_cookie_format(b, sizeof b, "a", "x", &o) < 0);
+    o.path = NULL;
+    o.domain = "a.example\r\n";
+    EXPECT_TRUE(cio__http_set_cookie_format(b, sizeof b, "a", "x", &o) < 0);
+    o.domain = ".a.example";
+    EXPECT_TRUE(cio__http_set_cookie_format(b, sizeof b, "a", "\"x\"", &o) > 0);
+    EXPECT_STR_EQ("a=\"x\"; Domain=.a.example", b);
+}
+
 int main(int argc, char **argv) { return test_main(argc, argv); }
