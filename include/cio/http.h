@@ -56,9 +56,9 @@ CIO_API int cio_http_app_new(cio_http_app **out);
 
 /* Frees app, its routes, its middleware (and what the shipped middleware
  * copied) and the sub-applications mounted in it. NULL is a no-op.
- * Returns 0, or -EBUSY and frees nothing while a server serves app (close
- * its servers first) or while app is mounted in another (that one frees
- * it). Never suspends. */
+ * Returns 0, or -EBUSY and frees nothing while a server serves app or an
+ * app mounted in it (close its servers first) or while app is mounted in
+ * another (that one frees it). Never suspends. */
 CIO_API int cio_http_app_free(cio_http_app *app);
 
 /* Routes method requests whose path matches pattern to handler(req, res,
@@ -100,8 +100,9 @@ CIO_API int cio_http_app_route(cio_http_app *app, const char *method, const char
 CIO_API int cio_http_app_mount(cio_http_app *app, const char *prefix, cio_http_app *sub);
 
 /* Appends mw to app's middleware chain (the first added runs first, around
- * all the others). Returns 0, -EINVAL (NULL app or mw), -EBUSY or
- * -ENOMEM. Never suspends. */
+ * all the others). Returns 0, -EINVAL (NULL app or mw), -EBUSY (app, an
+ * app it is mounted in or one mounted in it is being served: their chains
+ * hold app's middleware) or -ENOMEM. Never suspends. */
 CIO_API int cio_http_app_use(cio_http_app *app, cio_http_middleware mw, void *arg);
 
 /* From a middleware: runs the rest of the chain (the next middleware, or
@@ -469,7 +470,9 @@ typedef struct cio_http_part cio_http_part;
  * cio_http_request_read, -ENOMEM; an error is kept: every later call
  * returns it. May suspend. */
 CIO_API int cio_http_request_next_part(cio_http_request *req, cio_http_part **part);
-/* The part's form field name (Content-Disposition name=), or NULL. */
+/* The part's form field name (Content-Disposition name=), or NULL (also
+ * for a disposition type other than form-data, and then the file name is
+ * NULL too). */
 CIO_API const char *cio_http_part_name(const cio_http_part *part);
 /* The part's file name (filename*=UTF-8'' decoded when present, RFC 8187;
  * else filename=, unquoted, backslash escapes undone), or NULL. No path

@@ -153,11 +153,22 @@ static bool is_busy(const cio_http_app *app)
     return false;
 }
 
+/* Whether app or an application mounted under it is being served: a
+ * mounted app may be served alone, and its chain (rebuilt by its parents'
+ * changes) and memory are then read by the serving loops. */
+static bool below_busy(const cio_http_app *app)
+{
+    if (atomic_load_explicit(&app->holds, memory_order_acquire) > 0) return true;
+    for (size_t i = 0; i < app->nsubs; i++)
+        if (below_busy(app->subs[i])) return true;
+    return false;
+}
+
 int cio_http_app_free(cio_http_app *app)
 {
     if (!app) return 0;
     /* A mounted app belongs to its parent; a served one is still read. */
-    if (app->parent || is_busy(app)) return -EBUSY;
+    if (app->parent || is_busy(app) || below_busy(app)) return -EBUSY;
     free_app(app);
     return 0;
 }
@@ -390,8 +401,8 @@ int cio__http_app_use_owned(cio_http_app *app, cio_http_middleware mw, void *arg
     int rc = 0;
     if (!app || !mw)
         rc = -EINVAL;
-    else if (is_busy(app))
-        rc = -EBUSY;
+    else if (is_busy(app) || below_busy(app))
+        rc = -EBUSY; /* rebuild_chain rewrites the chains of every app below */
     if (rc) goto fail;
     struct mw *own = realloc(app->own, (app->nown + 1) * sizeof *own);
     if (!own) {
@@ -431,7 +442,7 @@ int cio_http_app_mount(cio_http_app *app, const char *prefix, cio_http_app *sub)
     if (prefix[plen - 1] == '/' || strstr(prefix, "//") || strchr(prefix, '{') ||
         strchr(prefix, '}'))
         return -EINVAL;
-    if (is_busy(app) || is_busy(sub)) return -EBUSY;
+    if (is_busy(app) || below_busy(sub)) return -EBUSY;
     struct node *n = &app->root;
     for (const char *p = prefix + 1; n;) {
         const char *e = strchr(p, '/');

@@ -590,6 +590,9 @@ static int mp_disposition(struct cio_http_part *mp, const char *v)
     const char *p = skip_ows(v), *te = token_end(p);
     if (te == p)
         return -EBADMSG;
+    /* RFC 7578 4.2: a form field's disposition type is form-data; a part
+     * of another type (read as any part) names no field and no file. */
+    bool form_data = cio__http_ieq(p, (size_t)(te - p), "form-data", 9);
     char *d = mp->dec;
     const char *fname = NULL, *fstar = NULL;
     struct param pr;
@@ -628,6 +631,8 @@ static int mp_disposition(struct cio_http_part *mp, const char *v)
     if (rc < 0)
         return rc;
     mp->filename = fstar ? fstar : fname;
+    if (!form_data)
+        mp->name = mp->filename = NULL;
     return 0;
 }
 
