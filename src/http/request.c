@@ -141,6 +141,16 @@ const char *cio_http_request_cookie(const cio_http_request *req, const char *nam
 
 /* ---- Forms ----------------------------------------------------------------- */
 
+/* The whole body, when the Content-Type is one is_type accepts (else
+ * -EBADMSG): what forms and JSON read. */
+static int typed_body(cio_http_request *req, bool (*is_type)(const char *), const void **data,
+                      size_t *len)
+{
+    if (!is_type(cio_http_request_header(req, "Content-Type")))
+        return -EBADMSG;
+    return cio_http_request_body(req, 0, data, len);
+}
+
 int cio_http_request_form(cio_http_request *req, const char *name, const char **value)
 {
     if (value)
@@ -149,11 +159,9 @@ int cio_http_request_form(cio_http_request *req, const char *name, const char **
         return -EINVAL;
     void **slot = cio__http_slot(req, CIO__HTTP_SLOT_FORM);
     if (!*slot) {
-        if (!cio__http_is_form_type(cio_http_request_header(req, "Content-Type")))
-            return -EBADMSG;
         const void *data;
         size_t len;
-        int rc = cio_http_request_body(req, 0, &data, &len);
+        int rc = typed_body(req, cio__http_is_form_type, &data, &len);
         if (rc < 0)
             return rc;
         if (!(*slot = urlencoded(req, data, len, -EBADMSG)))
@@ -178,11 +186,9 @@ int cio_http_request_json(cio_http_request *req, const struct cJSON **out)
         return -EINVAL;
     void **slot = cio__http_slot(req, CIO__HTTP_SLOT_JSON);
     if (!*slot) {
-        if (!cio__http_is_json_type(cio_http_request_header(req, "Content-Type")))
-            return -EBADMSG;
         const void *data;
         size_t len;
-        int rc = cio_http_request_body(req, 0, &data, &len);
+        int rc = typed_body(req, cio__http_is_json_type, &data, &len);
         if (rc < 0)
             return rc;
         /* The body is NUL-terminated: handing cJSON the NUL too makes it

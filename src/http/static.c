@@ -57,6 +57,16 @@ static int send_body(cio_http_response *res, int fd, uint64_t first, uint64_t le
 
 /* multipart/byteranges (RFC 9110 14.6): each part's header, the bytes,
  * and the closing delimiter; Content-Length counted beforehand. */
+/* The head of part i of a multipart/byteranges body (RFC 9110 14.6). */
+static int part_head(char *head, size_t room, size_t i, const char *boundary, const char *type,
+                     const struct cio__http_range *r, uint64_t size)
+{
+    return snprintf(head, room,
+                    "%s--%s\r\nContent-Type: %s\r\nContent-Range: bytes %llu-%llu/%llu\r\n\r\n",
+                    i ? "\r\n" : "", boundary, type, (unsigned long long)r->first,
+                    (unsigned long long)r->last, (unsigned long long)size);
+}
+
 static int send_multipart(cio_http_request *req, cio_http_response *res, int fd, uint64_t size,
                           const char *type, const struct cio__http_range *r, size_t n)
 {
@@ -76,11 +86,7 @@ static int send_multipart(cio_http_request *req, cio_http_response *res, int fd,
     char head[256];
     uint64_t total = 0;
     for (size_t i = 0; i < n; i++) {
-        int hl =
-            snprintf(head, sizeof head,
-                     "%s--%s\r\nContent-Type: %s\r\nContent-Range: bytes %llu-%llu/%llu\r\n\r\n",
-                     i ? "\r\n" : "", boundary, type, (unsigned long long)r[i].first,
-                     (unsigned long long)r[i].last, (unsigned long long)size);
+        int hl = part_head(head, sizeof head, i, boundary, type, &r[i], size);
         total += (uint64_t)hl + (r[i].last - r[i].first + 1);
     }
     int tl = snprintf(head, sizeof head, "\r\n--%s--\r\n", boundary);
@@ -93,11 +99,7 @@ static int send_multipart(cio_http_request *req, cio_http_response *res, int fd,
     /* For HEAD too: the connection drops the body but counts it against
      * the declared length. */
     for (size_t i = 0; i < n; i++) {
-        int hl =
-            snprintf(head, sizeof head,
-                     "%s--%s\r\nContent-Type: %s\r\nContent-Range: bytes %llu-%llu/%llu\r\n\r\n",
-                     i ? "\r\n" : "", boundary, type, (unsigned long long)r[i].first,
-                     (unsigned long long)r[i].last, (unsigned long long)size);
+        int hl = part_head(head, sizeof head, i, boundary, type, &r[i], size);
         if ((rc = cio_http_response_write(res, head, (size_t)hl)) < 0 ||
             (rc = send_body(res, fd, r[i].first, r[i].last - r[i].first + 1)) < 0)
             return rc;
