@@ -11,5 +11,7 @@
 #include "cio/tls.h"
 #include "cio/dns.h"
 #include "cio/http.h"
+#include "cio/http_client.h"
+#include "cio/ws.h"
 
 #endif

@@ -16,6 +16,8 @@
 #include <sys/types.h>
 
 #include "cio/http.h"
+#include "cio/http_client.h"
+#include "cio/ws.h"
 
 /* ---- Request-lifetime memory (server.c) ---------------------------------- */
 
@@ -130,5 +132,62 @@ int cio__http_format_date(char *buf, int64_t t);
 /* Parses an IMF-fixdate (and the obsolete RFC 850 and asctime forms, as
  * RFC 9110 5.6.7 asks of recipients). Returns 0 and *t, or -EINVAL. */
 int cio__http_parse_date(const char *s, int64_t *t);
+
+/* ---- Taking a connection over (server.c; used by ws.c) --------------------- */
+
+/* From a handler: hands the connection's stream to the caller for another
+ * protocol (WebSocket). The server flushes what it buffered for res, then
+ * sends nothing more on it, stops its own timers for the connection
+ * (header, body-rate, keep-alive), and closes the connection when the
+ * handler returns; bytes the client sent after req's header section stay
+ * in the stream for the caller to read. res counts as answered (status
+ * 101 in the access log). Returns 0, -EINVAL, -EALREADY (res started, or
+ * the connection taken over already), -EPROTO (req has a body), a write
+ * error. May suspend. */
+int cio__http_takeover(cio_http_request *req, cio_http_response *res, int status,
+                       cio_stream **stream);
+
+/* ---- URLs (url.c; client.c and ws.c) ----------------------------------------- */
+
+/* An absolute http(s) or ws(s) URL, split. Every string is NUL-terminated
+ * and points into one allocation (free with cio__http_url_free). */
+struct cio__http_url {
+    const char *scheme;   /* "http", "https", "ws", "wss" (lower-cased) */
+    bool tls;             /* https or wss */
+    const char *userinfo; /* "user:pass" as sent (percent-encoded), or NULL */
+    const char *host;     /* lower-cased name, or an IP address without brackets */
+    bool ipv6;            /* host is an IPv6 literal (needs brackets in Host) */
+    uint16_t port;        /* the default for the scheme when none is given */
+    bool default_port;    /* no port given, or the scheme's own */
+    const char *target;   /* the origin-form: path (at least "/") and "?query";
+                             no fragment */
+    char *mem;
+};
+/* Parses url (RFC 3986 with the WHATWG rules HTTP clients follow: scheme
+ * and host case-insensitive, a fragment dropped, no whitespace or control
+ * character anywhere, a port 1..65535, an empty host refused). Returns 0,
+ * -EINVAL (malformed, another scheme), -ENOMEM. */
+int cio__http_url_parse(const char *url, struct cio__http_url *out);
+void cio__http_url_free(struct cio__http_url *u);
+/* Resolves reference (a Location value: absolute, scheme-relative,
+ * absolute-path or relative, RFC 3986 5.2) against base; *out is malloc'd.
+ * Returns 0, -EINVAL, -ENOMEM. */
+int cio__http_url_resolve(const char *base, const char *reference, char **out);
+
+/* ---- Client internals (client.c; used by ws.c) ---------------------------- */
+
+/* Opens a new connection (never pooled, the caller's to close) to u's
+ * origin through c: its proxy (a CONNECT tunnel for TLS schemes, the plain
+ * connection to the proxy otherwise, with *via_proxy set: the request
+ * target must then be the absolute URL), its TLS configuration, its
+ * resolver; under the calling task's deadline and c's connect_timeout.
+ * Returns 0 or cio_http_client_request_send's connection errors. May
+ * suspend. */
+int cio__http_client_open(cio_http_client *c, const struct cio__http_url *u, cio_stream **out,
+                          bool *via_proxy);
+/* The client's cookie jar (NULL when none) and User-Agent value (NULL when
+ * none). */
+cio_http_jar *cio__http_client_jar(const cio_http_client *c);
+const char *cio__http_client_user_agent(const cio_http_client *c);
 
 #endif

@@ -37,7 +37,9 @@ include/cio/sync.h ^cio_(lock|event|semaphore|condition|barrier|queue)_[a-z0-9_]
 include/cio/net.h ^cio_(fd|addr|socket|stream|transport|server|udp|process|file)_[a-z0-9_]+$
 include/cio/tls.h ^cio_tls_[a-z0-9_]+$
 include/cio/dns.h ^cio_(resolver|dns)_[a-z0-9_]+$
-include/cio/http.h ^cio_http_[a-z0-9_]+$
+include/cio/http.h ^cio_http_(app_[a-z0-9_]+|next|server_[a-z0-9_]+|serve|run|request_[a-z0-9_]+|part_[a-z0-9_]+|response_[a-z0-9_]+|status_reason|mime_type)$
+include/cio/http_client.h ^cio_http_(client|reply|jar)_[a-z0-9_]+$
+include/cio/ws.h ^cio_ws_[a-z0-9_]+$
 '
 
 check() {
@@ -55,7 +57,8 @@ check() {
         if (p ~ /^src\/sync\// || p == "include/cio/sync.h") return "sync"
         if (p ~ /^src\/net\// || p == "include/cio/net.h" || p == "include/cio/tls.h" ||
             p == "include/cio/dns.h") return "net"
-        if (p ~ /^src\/http\// || p == "include/cio/http.h") return "http"
+        if (p ~ /^src\/http\// || p == "include/cio/http.h" ||
+            p == "include/cio/http_client.h" || p == "include/cio/ws.h") return "http"
         if (p == "include/cio.h") return "umbrella"
         return ""
     }
