@@ -10,8 +10,11 @@
 #             peers the TLS and DNS tests start on loopback: openssl, curl,
 #             dnsmasq-base (dnsmasq without a system service), and the HTTP
 #             clients the HTTP tests start: python3-requests, wrk,
-#             slowhttptest: make test,
+#             slowhttptest; python3-websockets (the WebSocket peer) and
+#             nginx (the HTTP client's file server and proxy): make test,
 #             ucontext, compat
+#   browser   build, plus chromium, its WebDriver and python3-selenium: the
+#             demo app's end-to-end test (make test-browser)
 #   sanitize  test, plus the sanitizer runtimes (make asan, make tsan). On
 #             Debian they come with gcc (libgcc-N-dev depends on libasan,
 #             libtsan, libubsan), so this installs nothing more there; the
@@ -19,7 +22,8 @@
 #   bench     test, plus the peers: libuv, libevent (with its OpenSSL
 #             bufferevents and evdns), Boost.Context, asyncio and uvloop,
 #             nginx (the TLS handshake and HTTP peer), h2o, aiohttp, wrk,
-#             and valgrind (callgrind)
+#             libcurl (the client peer), libwebsockets and python3-websockets
+#             (the WebSocket peers), and valgrind (callgrind)
 #   stress    stress-ng (the suite under load)
 #   format    clang-format (make format)
 # A target installs only what it uses: `make build` never pulls in python3,
@@ -41,12 +45,15 @@ for group in "${@:-build}"; do
     case "$group" in
     build) PKGS="$PKGS build-essential cmake libssl-dev libc-ares-dev node-llhttp zlib1g-dev libcjson-dev" ;;
     test) PKGS="$PKGS build-essential cmake libssl-dev libc-ares-dev node-llhttp zlib1g-dev libcjson-dev pkg-config python3
-                openssl curl dnsmasq-base python3-requests wrk slowhttptest" ;;
+                openssl curl dnsmasq-base python3-requests wrk slowhttptest python3-websockets nginx" ;;
+    browser) PKGS="$PKGS build-essential cmake libssl-dev libc-ares-dev node-llhttp zlib1g-dev libcjson-dev python3
+                chromium chromium-driver python3-selenium" ;;
     sanitize) PKGS="$PKGS build-essential cmake libssl-dev libc-ares-dev node-llhttp zlib1g-dev libcjson-dev pkg-config python3
-                openssl curl dnsmasq-base python3-requests wrk slowhttptest $(sanitizer_runtimes)" ;;
+                openssl curl dnsmasq-base python3-requests wrk slowhttptest python3-websockets nginx $(sanitizer_runtimes)" ;;
     bench) PKGS="$PKGS build-essential cmake libssl-dev libc-ares-dev node-llhttp zlib1g-dev libcjson-dev pkg-config python3
                  openssl dnsmasq-base valgrind libuv1-dev libevent-dev libboost-context-dev
-                 python3-uvloop nginx wrk h2o python3-aiohttp" ;;
+                 python3-uvloop nginx wrk h2o python3-aiohttp libcurl4-openssl-dev
+                 libwebsockets-dev python3-websockets" ;;
     stress) PKGS="$PKGS stress-ng" ;;
     format) PKGS="$PKGS clang-format" ;;
     *) echo "deps.sh: unknown group '$group'" >&2; exit 2 ;;
