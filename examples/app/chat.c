@@ -24,26 +24,6 @@
 
 #include "app.h"
 
-#ifdef CIO_DEMO_NO_WS
-/* TEMPORARY: the library has no WebSocket yet (see CMakeLists.txt). */
-static int demo_ws_accept(cio_http_request *req, cio_http_response *res,
-                          const cio_ws_options *opts, cio_ws **out)
-{
-    (void)req;
-    (void)opts;
-    *out = NULL;
-    cio_http_response_error(res, 501, "this build has no WebSocket yet");
-    return -EPROTO;
-}
-static int demo_ws_fail(cio_ws *ws) { return ws ? -ENOSYS : -EINVAL; }
-#define cio_ws_accept demo_ws_accept
-#define cio_ws_free(ws) ((void)demo_ws_fail(ws))
-#define cio_ws_send(ws, t, d, l) ((void)(t), (void)(d), (void)(l), demo_ws_fail(ws))
-#define cio_ws_recv(ws, m) ((void)(m), demo_ws_fail(ws))
-#define cio_ws_close(ws, c, r) ((void)(c), (void)(r), demo_ws_fail(ws))
-#define cio_ws_is_closing(ws) (demo_ws_fail(ws) != 0)
-#endif
-
 struct chat_msg {
     unsigned refs;
     size_t len;
@@ -159,9 +139,11 @@ static void drop(struct member *m)
     if (!cio_future_is_done(m->sender)) cio_future_cancel(m->sender);
 }
 
-/* Queues msg for every member. Never suspends. */
+/* Queues msg for every member, dropping those whose queue is full, and
+ * tells the others about each one dropped. Never suspends. */
 static void broadcast(struct demo_room *r, struct chat_msg *msg)
 {
+    struct member *dropped = NULL; /* announced once the list walk is over */
     for (struct member *m = r->first, *next; m; m = next) {
         next = m->next; /* drop(m) unlinks m only */
         msg->refs++;
@@ -170,7 +152,19 @@ static void broadcast(struct demo_room *r, struct chat_msg *msg)
             fprintf(stderr, "cio-demo: chat: %s fell %d messages behind: dropped\n", m->name,
                     DEMO_CHAT_QUEUE);
             drop(m);
+            m->next = dropped;
+            dropped = m;
         }
+    }
+    /* Each announcement may drop more members; each drop shrinks the room,
+     * so this recursion is as deep as the room is large at most. */
+    while (dropped) {
+        struct member *m = dropped;
+        dropped = m->next;
+        m->next = NULL;
+        struct chat_msg *bye = notice("dropped", m->name, r->count);
+        if (bye) broadcast(r, bye);
+        msg_unref(bye);
     }
 }
 
@@ -216,9 +210,9 @@ static void member_free(struct member *m)
 static void leave(struct member *m)
 {
     struct demo_room *r = m->room;
-    if (m->in_room || m->dropped) {
+    if (m->in_room) { /* a member dropped was announced then */
         room_remove(r, m);
-        struct chat_msg *bye = notice(m->dropped ? "dropped" : "leave", m->name, r->count);
+        struct chat_msg *bye = notice("leave", m->name, r->count);
         if (bye) broadcast(r, bye);
         msg_unref(bye);
     }
