@@ -1016,6 +1016,17 @@ static int build_head(cio_http_reply *r, const char *d)
     return 0;
 }
 
+/* Whether the header section at d[0..n) is over the limits: the status
+ * line at most 8 KiB, the field lines at most max_header_size. */
+static bool head_over(const cio_http_client *c, const char *d, size_t n)
+{
+    const char *nl = memchr(d, '\n', n);
+    if (!nl)
+        return n > 8192;
+    size_t line = (size_t)(nl - d) + 1;
+    return line > 8192 || n - line > c->o.max_header_size + 2;
+}
+
 /* Reads the header section of the response on k into r. *got says whether
  * any response byte arrived. */
 static int read_head(cio_http_reply *r, struct conn *k, bool head_req, bool *got)
@@ -1047,10 +1058,10 @@ static int read_head(cio_http_reply *r, struct conn *k, bool head_req, bool *got
             if (e != HPE_OK)
                 return r->err ? r->err : -EPROTO;
             r->parsed = n;
-            if (n > c->o.max_header_size + 1024)
+            if (head_over(c, d, n))
                 return -EMSGSIZE;
         }
-        if (r->hdr_end > c->o.max_header_size + 1024)
+        if (head_over(c, d, r->hdr_end))
             return -EMSGSIZE;
         int rc = build_head(r, d);
         if (rc)

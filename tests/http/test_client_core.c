@@ -244,7 +244,10 @@ static int raw_conn(void *arg, void **res)
         if (rw->close_after)
             break;
     }
-    cio_stream_abort(s);
+    if (ret == -ECANCELED)
+        cio_stream_abort(s);
+    else
+        cio_stream_close(s);
     return ret == -ECANCELED ? ret : 0;
 }
 
@@ -822,7 +825,7 @@ static int strict_one(const char *resp_text, int expect)
         cio_http_reply_free(r);
     }
     if (rc != expect)
-        fprintf(stderr, "response %s: %d (%s)\n", resp_text, rc, cio_err_name(rc));
+        fprintf(stderr, "response %.100s: %d (%s)\n", resp_text, rc, cio_err_name(rc));
     EXPECT_EQ(expect, rc);
     EXPECT_EQ(0, cio_http_client_idle(c));
     EXPECT_EQ(0, cio_http_client_connections(c));
@@ -937,6 +940,7 @@ static int redirect_main(void *arg, void **res)
     EXPECT_OK(cio_http_client_get(c, url_of(&s, "/redir/3", u, sizeof u), &r));
     EXPECT_EQ(200, cio_http_reply_status(r));
     EXPECT_EQ(3, cio_http_reply_redirects(r));
+    body_of(r);
     char want[256];
     EXPECT_TRUE(!strcmp(cio_http_reply_url(r), url_of(&s, "/redir/0", want, sizeof want)));
     cio_http_reply_free(r);
