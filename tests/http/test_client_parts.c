@@ -502,4 +502,337 @@ TEST(decode_pending_and_bomb)
     free(z);
 }
 
+/* ---- Cookie jar --------------------------------------------------------------- */
+
+static int store(cio_http_jar *jar, const char *url, const char *sc, int64_t now)
+{
+    struct cio__http_url u;
+    EXPECT_OK(cio__http_url_parse(url, &u));
+    int rc = cio__http_jar_store(jar, &u, sc, now);
+    cio__http_url_free(&u);
+    return rc;
+}
+
+/* The Cookie field for url at now ("" for none). */
+static const char *hdr(cio_http_jar *jar, const char *url, int64_t now)
+{
+    static char buf[65536];
+    struct cio__http_url u;
+    EXPECT_OK(cio__http_url_parse(url, &u));
+    ssize_t n = cio__http_jar_cookies(jar, &u, now, buf, sizeof buf);
+    cio__http_url_free(&u);
+    if (n < 0) FAIL("jar_cookies: %s", cio_err_name((int)n));
+    EXPECT_EQ(n, strlen(buf));
+    return buf;
+}
+
+#define T0 ((int64_t)1700000000)
+
+TEST(jar_parse_rules)
+{
+    cio_http_jar *jar;
+    EXPECT_OK(cio_http_jar_new(&jar));
+    const char *u = "http://example.com/";
+    /* §5.2: no '=' and an empty name are ignored; whitespace trimmed */
+    EXPECT_ERR(-EINVAL, store(jar, u, "novalue", T0));
+    EXPECT_ERR(-EINVAL, store(jar, u, "novalue; a=b", T0));
+    EXPECT_ERR(-EINVAL, store(jar, u, "=v", T0));
+    EXPECT_ERR(-EINVAL, store(jar, u, " \t=v", T0));
+    EXPECT_ERR(-EINVAL, store(jar, u, "", T0));
+    EXPECT_ERR(-EINVAL, store(jar, u, "a=b\x01", T0));
+    EXPECT_ERR(-EINVAL, store(jar, u, "a\x7f=b", T0));
+    EXPECT_ERR(-EINVAL, store(jar, u, "a=b\r\nX: y", T0));
+    EXPECT_EQ(0, cio_http_jar_count(jar));
+    EXPECT_OK(store(jar, u, "  a  =  b c  ; Path=/", T0));
+    EXPECT_OK(store(jar, u, "q=\"quoted=1\"", T0));
+    EXPECT_OK(store(jar, u, "e=", T0));
+    EXPECT_OK(store(jar, u, "x=1;;  ; unknown=attr; HttpOnly; SameSite=Strict", T0));
+    EXPECT_OK(store(jar, u, "y=2; samesite=lax; httponly; SameSite=bogus", T0));
+    EXPECT_OK(store(jar, u, "z=3; SameSite=None", T0));
+    EXPECT_STR_EQ("a=b c; q=\"quoted=1\"; e=; x=1; y=2; z=3", hdr(jar, u, T0));
+    /* 4096 bytes of name and value at most */
+    char *big = malloc(5000);
+    memset(big, 'v', 5000);
+    memcpy(big, "n=", 2);
+    big[4097] = '\0';
+    EXPECT_OK(store(jar, u, big, T0));
+    big[4097] = 'v';
+    big[4098] = '\0';
+    EXPECT_ERR(-EINVAL, store(jar, u, big, T0));
+    free(big);
+    EXPECT_EQ(7, cio_http_jar_count(jar));
+    /* an attribute value over 1024 bytes is ignored: the default path */
+    char longpath[1200] = "p=1; Path=/";
+    memset(longpath + strlen(longpath), 'x', 1100);
+    longpath[1180] = '\0';
+    EXPECT_OK(store(jar, "http://l.example/a/b", longpath, T0));
+    EXPECT_STR_EQ("p=1", hdr(jar, "http://l.example/a/zz", T0));
+    EXPECT_STR_EQ("", hdr(jar, "http://l.example/", T0));
+    cio_http_jar_free(jar);
+}
+
+TEST(jar_expiry)
+{
+    cio_http_jar *jar;
+    EXPECT_OK(cio_http_jar_new(&jar));
+    const char *u = "http://example.com/";
+    /* 784111777 is Sun, 06 Nov 1994 08:49:37 GMT: each form of that date
+     * keeps the cookie alive until then */
+    const char *dates[] = {
+        "Sun, 06 Nov 1994 08:49:37 GMT", "Sunday, 06-Nov-94 08:49:37 GMT",
+        "Sun Nov  6 08:49:37 1994",      "Sun, 06-Nov-1994 08:49:37 GMT",
+        "6 nov 1994 08:49:37",           "Nov 06 94 8:49:37 GMT",
+        "1994 Nov 6, 08:49:37 UTC",
+    };
+    for (size_t i = 0; i < sizeof dates / sizeof dates[0]; i++) {
+        char sc[128];
+        snprintf(sc, sizeof sc, "d=%zu; Expires=%s", i, dates[i]);
+        EXPECT_OK(store(jar, u, sc, 784111777 - 100));
+        char want[16];
+        snprintf(want, sizeof want, "d=%zu", i);
+        EXPECT_STR_EQ(want, hdr(jar, u, 784111776));
+        EXPECT_STR_EQ("", hdr(jar, u, 784111777));
+        EXPECT_EQ(0, cio_http_jar_count(jar));
+    }
+    /* a bad date is ignored: a session cookie */
+    const char *bad[] = {"Feb 30 2020 00:00:00", "Jan 1 1600 00:00:00", "Jan 1 2020 24:00:00",
+                         "soon", "Jan 2020 00:00:00", "32 Jan 2020 00:00:00"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        char sc[128];
+        snprintf(sc, sizeof sc, "s=%zu; Expires=%s", i, bad[i]);
+        EXPECT_OK(store(jar, u, sc, T0));
+        EXPECT_TRUE(hdr(jar, u, INT64_MAX - 1)[0] == 's');
+    }
+    cio_http_jar_clear(jar);
+    EXPECT_EQ(0, cio_http_jar_count(jar));
+    /* Max-Age wins over Expires, in either order */
+    EXPECT_OK(store(jar, u, "m=1; Expires=Sun, 06 Nov 1994 08:49:37 GMT; Max-Age=10", T0));
+    EXPECT_OK(store(jar, u, "n=1; Max-Age=10; Expires=Sun, 06 Nov 1994 08:49:37 GMT", T0));
+    EXPECT_STR_EQ("m=1; n=1", hdr(jar, u, T0 + 9));
+    EXPECT_STR_EQ("", hdr(jar, u, T0 + 10));
+    /* Max-Age 0 or negative deletes; a bad Max-Age is ignored */
+    EXPECT_OK(store(jar, u, "a=1", T0));
+    EXPECT_OK(store(jar, u, "b=1", T0));
+    EXPECT_OK(store(jar, u, "c=1; Max-Age=100", T0));
+    EXPECT_OK(store(jar, u, "a=; Max-Age=0", T0));
+    EXPECT_OK(store(jar, u, "b=; Max-Age=-5", T0));
+    EXPECT_OK(store(jar, u, "c=2; Max-Age=1x", T0));
+    EXPECT_OK(store(jar, u, "d=1; Max-Age=", T0));
+    EXPECT_OK(store(jar, u, "e=1; Max-Age=-", T0));
+    EXPECT_OK(store(jar, u, "f=1; Max-Age=99999999999999999999999999", T0));
+    EXPECT_OK(store(jar, u, "g=1; Expires=Sun, 06 Nov 1994 08:49:37 GMT", T0));
+    EXPECT_STR_EQ("c=2; d=1; e=1; f=1", hdr(jar, u, T0));
+    /* c=2 replaced c=1 and is a session cookie now */
+    EXPECT_STR_EQ("c=2; d=1; e=1; f=1", hdr(jar, u, T0 + 1000000));
+    /* expired by Expires: deleted */
+    EXPECT_OK(store(jar, u, "d=; Expires=Thu, 01 Jan 1970 00:00:00 GMT", T0));
+    EXPECT_STR_EQ("c=2; e=1; f=1", hdr(jar, u, T0));
+    cio_http_jar_free(jar);
+}
+
+TEST(jar_domain_rules)
+{
+    cio_http_jar *jar;
+    EXPECT_OK(cio_http_jar_new(&jar));
+    const char *w = "http://www.example.com/";
+    EXPECT_OK(store(jar, w, "host=1", T0));
+    EXPECT_OK(store(jar, w, "dom=1; Domain=example.com", T0));
+    EXPECT_OK(store(jar, w, "dot=1; Domain=.EXAMPLE.com", T0));
+    EXPECT_OK(store(jar, w, "self=1; Domain=www.example.com", T0));
+    EXPECT_OK(store(jar, w, "empty=1; Domain=", T0)); /* ignored attribute: host-only */
+    EXPECT_ERR(-EINVAL, store(jar, w, "other=1; Domain=other.com", T0));
+    EXPECT_ERR(-EINVAL, store(jar, w, "sub=1; Domain=a.www.example.com", T0));
+    EXPECT_ERR(-EINVAL, store(jar, w, "tail=1; Domain=ample.com", T0));
+    EXPECT_ERR(-EINVAL, store(jar, w, "tld=1; Domain=com", T0));
+    EXPECT_ERR(-EINVAL, store(jar, w, "tld=1; Domain=.com", T0));
+    EXPECT_ERR(-EINVAL, store(jar, w, "tld=1; Domain=com.", T0));
+    EXPECT_ERR(-EINVAL, store(jar, w, "dot=1; Domain=.", T0));
+    EXPECT_STR_EQ("host=1; dom=1; dot=1; self=1; empty=1", hdr(jar, w, T0));
+    EXPECT_STR_EQ("dom=1; dot=1", hdr(jar, "http://example.com/", T0));
+    EXPECT_STR_EQ("dom=1; dot=1", hdr(jar, "https://a.b.example.com:8443/", T0));
+    EXPECT_STR_EQ("dom=1; dot=1; self=1", hdr(jar, "http://x.www.example.com/", T0));
+    EXPECT_STR_EQ("", hdr(jar, "http://otherexample.com/", T0));
+    EXPECT_STR_EQ("", hdr(jar, "http://example.org/", T0));
+    /* the port does not matter (RFC 6265 §8.5) */
+    EXPECT_STR_EQ("host=1; dom=1; dot=1; self=1; empty=1", hdr(jar, "http://www.example.com:81/", T0));
+    /* IP addresses: only the address itself, never a suffix */
+    const char *ip = "http://127.0.0.1:8080/";
+    EXPECT_OK(store(jar, ip, "ip=1", T0));
+    EXPECT_OK(store(jar, ip, "ipd=1; Domain=127.0.0.1", T0));
+    EXPECT_ERR(-EINVAL, store(jar, ip, "x=1; Domain=0.0.1", T0));
+    EXPECT_ERR(-EINVAL, store(jar, ip, "x=1; Domain=1", T0));
+    EXPECT_ERR(-EINVAL, store(jar, ip, "x=1; Domain=127.0.0.2", T0));
+    EXPECT_STR_EQ("ip=1; ipd=1", hdr(jar, ip, T0));
+    EXPECT_STR_EQ("", hdr(jar, "http://127.0.0.2/", T0));
+    EXPECT_STR_EQ("", hdr(jar, "http://1.127.0.0.1.example/", T0));
+    EXPECT_OK(store(jar, "http://[::1]/", "v6=1; Domain=::1", T0));
+    EXPECT_STR_EQ("v6=1", hdr(jar, "http://[::1]:9/", T0));
+    /* a dotless name counts as a public suffix unless it is the host */
+    EXPECT_OK(store(jar, "http://localhost/", "lh=1; Domain=localhost", T0));
+    EXPECT_ERR(-EINVAL, store(jar, "http://a.localhost/", "lh=2; Domain=localhost", T0));
+    EXPECT_STR_EQ("lh=1", hdr(jar, "http://localhost/", T0));
+    EXPECT_STR_EQ("", hdr(jar, "http://a.localhost/", T0));
+    cio_http_jar_free(jar);
+}
+
+TEST(jar_path_rules)
+{
+    cio_http_jar *jar;
+    EXPECT_OK(cio_http_jar_new(&jar));
+    /* default-path (§5.1.4): up to the last '/', query ignored */
+    EXPECT_OK(store(jar, "http://h/a/b/c?x=/y/z", "def=1", T0));
+    EXPECT_OK(store(jar, "http://h/top", "root=1", T0));
+    EXPECT_OK(store(jar, "http://h/docs/x", "docs=1; Path=/docs", T0));
+    EXPECT_OK(store(jar, "http://h/", "slash=1; Path=/s/", T0));
+    EXPECT_OK(store(jar, "http://h/q/r", "rel=1; Path=relative", T0)); /* default path */
+    EXPECT_OK(store(jar, "http://h/q/r", "noval=1; Path", T0));
+    EXPECT_STR_EQ("def=1; root=1", hdr(jar, "http://h/a/b", T0));
+    EXPECT_STR_EQ("def=1; root=1", hdr(jar, "http://h/a/b/", T0));
+    EXPECT_STR_EQ("def=1; root=1", hdr(jar, "http://h/a/b/zzz?q", T0));
+    EXPECT_STR_EQ("root=1", hdr(jar, "http://h/a/bc", T0));
+    EXPECT_STR_EQ("root=1", hdr(jar, "http://h/a", T0));
+    EXPECT_STR_EQ("docs=1; root=1", hdr(jar, "http://h/docs", T0));
+    EXPECT_STR_EQ("docs=1; root=1", hdr(jar, "http://h/docs/web/x", T0));
+    EXPECT_STR_EQ("root=1", hdr(jar, "http://h/docsx", T0));
+    EXPECT_STR_EQ("slash=1; root=1", hdr(jar, "http://h/s/t", T0));
+    EXPECT_STR_EQ("root=1", hdr(jar, "http://h/s", T0));
+    EXPECT_STR_EQ("rel=1; noval=1; root=1", hdr(jar, "http://h/q/", T0));
+    /* same name, other path: two cookies */
+    EXPECT_OK(store(jar, "http://h/", "root=2; Path=/docs", T0));
+    EXPECT_STR_EQ("docs=1; root=2; root=1", hdr(jar, "http://h/docs/", T0));
+    cio_http_jar_free(jar);
+}
+
+TEST(jar_secure_and_prefixes)
+{
+    cio_http_jar *jar;
+    EXPECT_OK(cio_http_jar_new(&jar));
+    EXPECT_OK(store(jar, "https://h/", "s=1; Secure", T0));
+    EXPECT_OK(store(jar, "https://h/", "p=1", T0));
+    EXPECT_ERR(-EINVAL, store(jar, "http://h/", "t=1; Secure", T0));
+    EXPECT_ERR(-EINVAL, store(jar, "http://h/", "s=2", T0)); /* may not replace a Secure one */
+    EXPECT_STR_EQ("s=1; p=1", hdr(jar, "https://h/", T0));
+    EXPECT_STR_EQ("s=1; p=1", hdr(jar, "wss://h/", T0));
+    EXPECT_STR_EQ("p=1", hdr(jar, "http://h/", T0));
+    EXPECT_STR_EQ("p=1", hdr(jar, "ws://h/", T0));
+    EXPECT_OK(store(jar, "https://h/", "__Secure-a=1; Secure; Path=/x", T0));
+    EXPECT_ERR(-EINVAL, store(jar, "https://h/", "__Secure-b=1", T0));
+    EXPECT_OK(store(jar, "https://h/", "__Host-a=1; Secure; Path=/", T0));
+    EXPECT_ERR(-EINVAL, store(jar, "https://h/", "__Host-b=1; Secure; Path=/; Domain=h", T0));
+    EXPECT_ERR(-EINVAL, store(jar, "https://h/a/b", "__Host-c=1; Secure", T0));
+    EXPECT_ERR(-EINVAL, store(jar, "https://h/", "__Host-d=1; Path=/", T0));
+    EXPECT_STR_EQ("__Secure-a=1; s=1; p=1; __Host-a=1", hdr(jar, "https://h/x", T0));
+    cio_http_jar_free(jar);
+}
+
+TEST(jar_replace_and_order)
+{
+    cio_http_jar *jar;
+    EXPECT_OK(cio_http_jar_new(&jar));
+    const char *u = "http://h/a/b/c";
+    EXPECT_OK(store(jar, u, "one=1; Path=/", T0));
+    EXPECT_OK(store(jar, u, "two=1; Path=/a/b", T0 + 1));
+    EXPECT_OK(store(jar, u, "three=1; Path=/a", T0 + 2));
+    EXPECT_OK(store(jar, u, "four=1; Path=/", T0 + 3));
+    EXPECT_OK(store(jar, u, "five=1; Path=/a/b", T0 + 4));
+    EXPECT_STR_EQ("two=1; five=1; three=1; one=1; four=1", hdr(jar, u, T0 + 5));
+    /* replaced: the value changes, the creation time (so the place) stays */
+    EXPECT_OK(store(jar, u, "one=2; Path=/", T0 + 6));
+    EXPECT_OK(store(jar, u, "two=2; Path=/a/b; Max-Age=100", T0 + 6));
+    EXPECT_STR_EQ("two=2; five=1; three=1; one=2; four=1", hdr(jar, u, T0 + 7));
+    /* host-only and domain cookies of one name and host are one cookie
+     * (same name, domain and path) */
+    EXPECT_OK(store(jar, "http://h.example/", "k=1", T0));
+    EXPECT_OK(store(jar, "http://h.example/", "k=2; Domain=h.example", T0));
+    EXPECT_STR_EQ("k=2", hdr(jar, "http://h.example/", T0));
+    EXPECT_STR_EQ("k=2", hdr(jar, "http://sub.h.example/", T0));
+    cio_http_jar_free(jar);
+}
+
+TEST(jar_limits)
+{
+    cio_http_jar *jar;
+    EXPECT_OK(cio_http_jar_new(&jar));
+    char sc[64], url[64];
+    /* 50 per domain: the least recently used goes */
+    EXPECT_OK(store(jar, "http://d.example/", "n0=1; Path=/only", T0));
+    for (int i = 1; i < 50; i++) {
+        snprintf(sc, sizeof sc, "n%d=1; Path=/o", i);
+        EXPECT_OK(store(jar, "http://d.example/", sc, T0));
+    }
+    EXPECT_EQ(50, cio_http_jar_count(jar));
+    EXPECT_STR_EQ("n0=1", hdr(jar, "http://d.example/only", T0)); /* n0 used: n1 is the LRU */
+    EXPECT_OK(store(jar, "http://d.example/", "n50=1; Path=/o", T0));
+    EXPECT_EQ(50, cio_http_jar_count(jar));
+    EXPECT_STR_EQ("n0=1", hdr(jar, "http://d.example/only", T0));
+    const char *h = hdr(jar, "http://d.example/o", T0);
+    EXPECT_TRUE(strncmp(h, "n2=1; n3=1; ", 12) == 0);
+    EXPECT_TRUE(strstr(h, "n1=1") == NULL);
+    EXPECT_TRUE(strstr(h, "n50=1") != NULL);
+    /* 3000 in all */
+    cio_http_jar_clear(jar);
+    for (int d = 0; d < 61; d++)
+        for (int i = 0; i < 50; i++) {
+            snprintf(url, sizeof url, "http://d%d.example/", d);
+            snprintf(sc, sizeof sc, "c%d=%d", i, d);
+            EXPECT_OK(store(jar, url, sc, T0));
+        }
+    EXPECT_EQ(3000, cio_http_jar_count(jar));
+    EXPECT_STR_EQ("", hdr(jar, "http://d0.example/", T0));
+    EXPECT_TRUE(strncmp(hdr(jar, "http://d60.example/", T0), "c0=60; c1=60;", 13) == 0);
+    EXPECT_TRUE(strncmp(hdr(jar, "http://d1.example/", T0), "c0=1; c1=1;", 11) == 0);
+    cio_http_jar_free(jar);
+}
+
+TEST(jar_public_api)
+{
+    cio_http_jar *jar = NULL;
+    EXPECT_ERR(-EINVAL, cio_http_jar_new(NULL));
+    EXPECT_OK(cio_http_jar_new(&jar));
+    char buf[64];
+    EXPECT_ERR(-EINVAL, cio_http_jar_set(NULL, "http://h/", "a=1"));
+    EXPECT_ERR(-EINVAL, cio_http_jar_set(jar, NULL, "a=1"));
+    EXPECT_ERR(-EINVAL, cio_http_jar_set(jar, "http://h/", NULL));
+    EXPECT_ERR(-EINVAL, cio_http_jar_set(jar, "not a url", "a=1"));
+    EXPECT_ERR(-EINVAL, cio_http_jar_set(jar, "ftp://h/", "a=1"));
+    EXPECT_ERR(-EINVAL, cio_http_jar_set(jar, "http://h/", "bad"));
+    EXPECT_ERR(-EINVAL, cio_http_jar_header(NULL, "http://h/", buf, sizeof buf));
+    EXPECT_ERR(-EINVAL, cio_http_jar_header(jar, NULL, buf, sizeof buf));
+    EXPECT_ERR(-EINVAL, cio_http_jar_header(jar, "http://h/", NULL, sizeof buf));
+    EXPECT_ERR(-EINVAL, cio_http_jar_header(jar, "http:/h/", buf, sizeof buf));
+    EXPECT_EQ(0, cio_http_jar_count(NULL));
+    cio_http_jar_clear(NULL);
+    cio_http_jar_free(NULL);
+    EXPECT_EQ(0, cio_http_jar_header(jar, "http://h/", buf, sizeof buf));
+    EXPECT_STR_EQ("", buf);
+    EXPECT_EQ(0, cio_http_jar_header(jar, "http://h/", buf, 0));
+    EXPECT_OK(cio_http_jar_set(jar, "http://h/", "a=1"));
+    EXPECT_OK(cio_http_jar_set(jar, "http://h/", "b=22; Max-Age=3600"));
+    EXPECT_OK(cio_http_jar_set(jar, "http://h/", "c=1; Expires=Thu, 01 Jan 1970 00:00:01 GMT"));
+    EXPECT_EQ(2, cio_http_jar_count(jar));
+    EXPECT_EQ(9, cio_http_jar_header(jar, "http://h/x", buf, sizeof buf));
+    EXPECT_STR_EQ("a=1; b=22", buf);
+    EXPECT_EQ(9, cio_http_jar_header(jar, "http://h/x", buf, 10));
+    EXPECT_ERR(-ENOSPC, cio_http_jar_header(jar, "http://h/x", buf, 9));
+    EXPECT_ERR(-ENOSPC, cio_http_jar_header(jar, "http://h/x", buf, 3));
+    EXPECT_ERR(-ENOSPC, cio_http_jar_header(jar, "http://h/x", buf, 0));
+    EXPECT_OK(cio_http_jar_set(jar, "http://h/", "b=; Max-Age=0"));
+    EXPECT_EQ(1, cio_http_jar_count(jar));
+    cio_http_jar_clear(jar);
+    EXPECT_EQ(0, cio_http_jar_count(jar));
+    EXPECT_EQ(0, cio_http_jar_header(jar, "http://h/", buf, sizeof buf));
+    /* the internal functions' checks */
+    struct cio__http_url u;
+    EXPECT_OK(cio__http_url_parse("http://h/", &u));
+    EXPECT_ERR(-EINVAL, cio__http_jar_store(NULL, &u, "a=1", T0));
+    EXPECT_ERR(-EINVAL, cio__http_jar_store(jar, NULL, "a=1", T0));
+    EXPECT_ERR(-EINVAL, cio__http_jar_store(jar, &u, NULL, T0));
+    EXPECT_ERR(-EINVAL, cio__http_jar_cookies(NULL, &u, T0, buf, sizeof buf));
+    EXPECT_ERR(-EINVAL, cio__http_jar_cookies(jar, NULL, T0, buf, sizeof buf));
+    EXPECT_ERR(-EINVAL, cio__http_jar_cookies(jar, &u, T0, NULL, 1));
+    EXPECT_EQ(0, cio__http_jar_cookies(jar, &u, T0, NULL, 0));
+    cio__http_url_free(&u);
+    cio_http_jar_free(jar);
+}
+
 int main(int argc, char **argv) { return test_main(argc, argv); }
