@@ -239,6 +239,33 @@ static const char *body_of(cio_http_reply *r)
     return d;
 }
 
+struct cbx {
+    cio_http_client *c;
+    const char *url;
+    int rc;
+    bool ran;
+};
+
+static void from_callback(void *arg)
+{
+    struct cbx *x = arg;
+    cio_http_reply *r = (cio_http_reply *)1;
+    x->rc = cio_http_client_get(x->c, x->url, &r);
+    EXPECT_TRUE(r == NULL);
+    x->ran = true;
+}
+
+static int get_task(void *arg, void **res)
+{
+    (void)res;
+    struct cbx *x = arg;
+    cio_http_reply *r = NULL;
+    x->rc = cio_http_client_get(x->c, x->url, &r);
+    x->ran = true;
+    cio_http_reply_free(r);
+    return x->rc;
+}
+
 /* ---- A raw server: canned responses --------------------------------------------------------- */
 
 struct raw {
@@ -711,6 +738,32 @@ static int limits_main(void *arg, void **res)
     cio_http_reply_free(r1);
     EXPECT_OK(cio_http_client_get(c, u2, &r2));
     cio_http_reply_free(r2);
+    EXPECT_OK(cio_http_client_free(c));
+    /* A slot freed on one host reaches a waiter of that host even when a
+     * waiter of another host, who cannot use it, queued first. */
+    EXPECT_OK(cio_http_client_new(OPTS(.max_connections = 2, .max_per_host = 1), &c));
+    char ua[128], ub[128];
+    url_of(&s1, "/chunked", ua, sizeof ua);
+    url_of(&s2, "/chunked", ub, sizeof ub);
+    cio_http_reply *ra, *rb;
+    EXPECT_OK(cio_http_client_get(c, ua, &ra));
+    EXPECT_OK(cio_http_client_get(c, ub, &rb));
+    struct cbx wa = {.c = c, .url = ua}, wb = {.c = c, .url = ub};
+    cio_task *ta, *tb;
+    EXPECT_OK(cio_spawn(get_task, &wa, &ta));
+    EXPECT_OK(cio_yield());
+    EXPECT_OK(cio_spawn(get_task, &wb, &tb));
+    EXPECT_OK(cio_yield());
+    const void *d;
+    size_t n;
+    EXPECT_OK(cio_http_reply_body(rb, 0, &d, &n));
+    cio_http_reply_free(rb);
+    EXPECT_OK(cio_await(tb, NULL));
+    EXPECT_TRUE(wb.ran && !wa.ran);
+    cio_http_reply_free(ra);
+    EXPECT_OK(cio_await(ta, NULL));
+    cio_future_unref(ta);
+    cio_future_unref(tb);
     EXPECT_OK(cio_http_client_free(c));
     srv_stop(&s1);
     srv_stop(&s2);
@@ -1392,33 +1445,6 @@ TEST(client_https)
 }
 
 /* ---- Outside a task, cancellation, the connect limit ---------------------------------------------------- */
-
-struct cbx {
-    cio_http_client *c;
-    const char *url;
-    int rc;
-    bool ran;
-};
-
-static void from_callback(void *arg)
-{
-    struct cbx *x = arg;
-    cio_http_reply *r = (cio_http_reply *)1;
-    x->rc = cio_http_client_get(x->c, x->url, &r);
-    EXPECT_TRUE(r == NULL);
-    x->ran = true;
-}
-
-static int get_task(void *arg, void **res)
-{
-    (void)res;
-    struct cbx *x = arg;
-    cio_http_reply *r = NULL;
-    x->rc = cio_http_client_get(x->c, x->url, &r);
-    x->ran = true;
-    cio_http_reply_free(r);
-    return x->rc;
-}
 
 static int misc_main(void *arg, void **res)
 {
