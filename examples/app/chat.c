@@ -147,10 +147,14 @@ static void broadcast(struct demo_room *r, struct chat_msg *msg)
     for (struct member *m = r->first, *next; m; m = next) {
         next = m->next; /* drop(m) unlinks m only */
         msg->refs++;
-        if (cio_queue_put_nowait(m->out, msg) < 0) {
+        int rc = cio_queue_put_nowait(m->out, msg);
+        if (rc < 0) {
             msg->refs--;
-            fprintf(stderr, "cio-demo: chat: %s fell %d messages behind: dropped\n", m->name,
-                    DEMO_CHAT_QUEUE);
+            if (rc == -EAGAIN)
+                fprintf(stderr, "cio-demo: chat: %s fell %d messages behind: dropped\n", m->name,
+                        DEMO_CHAT_QUEUE);
+            else
+                fprintf(stderr, "cio-demo: chat: %s: %s: dropped\n", m->name, cio_strerror(rc));
             drop(m);
             m->next = dropped;
             dropped = m;

@@ -419,8 +419,9 @@ static int serve(void *arg, void **result)
                                                       .access_log_fd = c->quiet ? 0 : 1),
                              &srv);
     if (rc < 0) {
-        fprintf(stderr, "cio-demo: cannot listen on %s port %ld: %s\n", c->bind, c->port,
-                cio_strerror(rc));
+        fprintf(stderr, "cio-demo: cannot listen on %s port %ld: %s%s\n", c->bind, c->port,
+                cio_strerror(rc),
+                rc == -EADDRINUSE ? " (another port: --port N, or PORT=N make run)" : "");
         goto out;
     }
     cio_http_server_addr(srv, &bound);

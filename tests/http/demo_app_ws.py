@@ -7,7 +7,12 @@ tests/http/test_demo_app.sh runs it as  demo_app_ws.py ws://127.0.0.1:PORT/chat
 3. A member that stops reading is dropped (its queue of 64 messages fills:
    the room does not wait for it), and the others are told; meanwhile the
    room keeps serving the fast member.
-Every wait is bounded (asyncio.wait_for); prints "ws ok" when all passed."""
+Every wait is bounded (asyncio.wait_for); prints "ws ok" when all passed.
+
+    demo_app_ws.py URL --hold READY_FILE
+joins the room, writes READY_FILE once welcomed, then waits (120 s at most)
+for the server to close the connection and prints "closed CODE" (the test
+stops the server meanwhile: 1001, going away, is expected)."""
 import asyncio
 import json
 import random
@@ -87,7 +92,24 @@ async def slow_member():
         slow.transport.abort()
 
 
+async def hold(ready_file):
+    async with websockets.connect(URL) as c:
+        w = json.loads(await c.recv())
+        assert w["type"] == "welcome", w
+        with open(ready_file, "w") as f:
+            f.write("ready\n")
+        try:
+            while True:
+                await c.recv()
+        except websockets.ConnectionClosed:
+            pass
+        print(f"closed {c.close_code}")
+
+
 async def main():
+    if len(sys.argv) == 4 and sys.argv[2] == "--hold":
+        await asyncio.wait_for(hold(sys.argv[3]), 120)
+        return
     await asyncio.wait_for(round_trip(), 60)
     await asyncio.wait_for(too_big(), 60)
     await asyncio.wait_for(slow_member(), 240)

@@ -25,9 +25,9 @@ done
 [ -x "$app" ] || { echo "FAIL: no $app"; exit 1; }
 
 tmp=$(mktemp -d /tmp/cio-demo-test.XXXXXX)
-pid=""
+pid="" hold="" stream=""
 cleanup() {
-    [ -n "$pid" ] && { kill -9 "$pid" 2>/dev/null; wait "$pid" 2>/dev/null; }
+    for p in $pid $hold $stream; do kill -9 "$p" 2>/dev/null; wait "$p" 2>/dev/null; done
     rm -rf "$tmp"
 }
 trap cleanup EXIT
@@ -113,7 +113,22 @@ grep -q "^ws ok$" "$tmp/ws.out" || fail "chat: $(cat "$tmp/ws.out")"
 grep -q "fell 64 messages behind: dropped" "$tmp/err" || fail "chat: no drop in the log"
 echo "chat: ok"
 
-# A graceful exit: status 0, the upload directory gone.
+# A graceful exit with a chat member and an event stream still connected:
+# both are ended (the member with 1001, going away), status 0, the upload
+# directory gone.
+env -u http_proxy -u https_proxy -u all_proxy -u HTTP_PROXY -u HTTPS_PROXY -u ALL_PROXY \
+    "$py" "$here/demo_app_ws.py" "$ws" --hold "$tmp/held" >"$tmp/hold.out" 2>&1 &
+hold=$!
+curl -sS -N --max-time 120 --noproxy '*' "${url}events" >"$tmp/stream" 2>&1 &
+stream=$!
+i=0
+while [ $i -lt 600 ]; do
+    [ -s "$tmp/held" ] && grep -q '^event: tick' "$tmp/stream" && break
+    kill -0 "$hold" 2>/dev/null || fail "chat member: $(cat "$tmp/hold.out")"
+    sleep 0.1
+    i=$((i + 1))
+done
+[ -s "$tmp/held" ] || fail "the chat member did not join within 60 s"
 kill -TERM "$pid"
 i=0
 while kill -0 "$pid" 2>/dev/null && [ $i -lt 600 ]; do sleep 0.1; i=$((i + 1)); done
@@ -123,6 +138,11 @@ status=$?
 pid=""
 [ "$status" = 0 ] || fail "exit status $status after SIGTERM"
 grep -q "shutting down" "$tmp/out" || fail "no shutdown message"
+wait "$hold" || fail "chat member: $(cat "$tmp/hold.out")"
+grep -q "^closed 1001$" "$tmp/hold.out" || fail "chat member at shutdown: $(cat "$tmp/hold.out")"
+wait "$stream"
+[ $? != 28 ] || fail "the event stream outlived the server" # 28: curl's --max-time
+hold="" stream=""
 ls -d "$tmp"/t/cio-demo-uploads.* >/dev/null 2>&1 && fail "the upload directory is left behind"
 [ -s "$tmp/err" ] && grep -v "fell 64 messages behind" "$tmp/err" | grep . >/dev/null &&
     fail "unexpected output on stderr"
