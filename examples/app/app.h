@@ -37,6 +37,7 @@ void demo_uploads_free(struct demo *d);
 int demo_room_new(struct demo *d);
 int demo_chat_routes(cio_http_app *app, struct demo *d);
 size_t demo_room_members(const struct demo *d);
+size_t demo_room_connections(const struct demo *d);
 void demo_room_free(struct demo *d);
 
 /* Limits, one place. */

@@ -13,9 +13,16 @@
  * whose queue is full has fallen DEMO_CHAT_QUEUE messages behind: it is
  * dropped (closed with 1008, "policy violation", saying why), and the room
  * goes on. A message is built once and shared, reference-counted, by the
- * queues it sits in. */
+ * queues it sits in.
+ *
+ * Dropping happens in another member's task, while the dropped member's own
+ * task waits in cio_ws_recv for a message that may never come. That task
+ * receives inside a deadline scope without a deadline (its "life"); the
+ * task that drops it moves the deadline to now (cio_scope_reschedule), so
+ * its cio_ws_recv returns -ETIMEDOUT and it ends the member itself. */
 #define _POSIX_C_SOURCE 200809L
 #include <errno.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -36,14 +43,17 @@ struct member {
     cio_ws *ws;
     cio_queue *out;   /* struct chat_msg *, DEMO_CHAT_QUEUE at most */
     cio_task *sender; /* takes from out, sends on ws */
+    cio_scope *life;  /* the receiving task's deadline scope, while it is open */
     bool in_room;
-    bool dropped;     /* fell behind: the sender closes the connection */
+    bool dropped;     /* fell behind: closed with 1008 */
     char name[32];
 };
 
 struct demo_room {
     struct member *first;
-    size_t count;
+    size_t count;       /* members in the room */
+    size_t connections; /* members' connections still open (a member dropped is
+                           out of the room before its connection is closed) */
     unsigned last_id;
 };
 
@@ -54,6 +64,8 @@ int demo_room_new(struct demo *d)
 }
 
 size_t demo_room_members(const struct demo *d) { return d->room ? d->room->count : 0; }
+
+size_t demo_room_connections(const struct demo *d) { return d->room ? d->room->connections : 0; }
 
 void demo_room_free(struct demo *d)
 {
@@ -126,10 +138,10 @@ static void drain(struct member *m)
 }
 
 /* Takes m out of the room without waiting for anything: no more messages
- * are queued for it, its queue is emptied and shut down, and its sender is
+ * are queued for it, its queue is emptied and shut down, its sender is
  * cancelled (it may be waiting for m's socket to drain, which a reader that
- * stopped reading never does); the sender then closes the connection with
- * 1008, and m's own task, woken by that, cleans up. */
+ * stopped reading never does), and m's own task is woken from cio_ws_recv
+ * (its life scope expires) to close the connection with 1008. */
 static void drop(struct member *m)
 {
     room_remove(m->room, m);
@@ -137,6 +149,7 @@ static void drop(struct member *m)
     drain(m);
     cio_queue_shutdown(m->out, false);
     if (!cio_future_is_done(m->sender)) cio_future_cancel(m->sender);
+    if (m->life) cio_scope_reschedule(m->life, 0);
 }
 
 /* Queues msg for every member, dropping those whose queue is full, and
@@ -187,20 +200,12 @@ static int sender(void *arg, void **result)
         msg_unref(msg);
         if (rc < 0) break;
     }
-    if (m->dropped && !cio_ws_is_closing(m->ws)) {
-        /* Cancelled, yet this must suspend: a shield lets it. cio_ws_close
-         * waits close_timeout at most for the peer; the receiving task
-         * gets the close and ends the member. */
-        cio_scope shield;
-        cio_shield_begin(&shield);
-        cio_ws_close(m->ws, CIO_WS_POLICY, "too slow: messages piled up");
-        cio_scope_end(&shield);
-    }
     return rc; /* always an error: the member's task awaits it and drops it */
 }
 
 static void member_free(struct member *m)
 {
+    if (m->ws) m->room->connections--;
     if (m->out) {
         drain(m);
         cio_queue_free(m->out);
@@ -229,6 +234,11 @@ static void leave(struct member *m)
         cio_scope shield;
         cio_shield_begin(&shield);
         cio_await(m->sender, NULL);
+        /* A member dropped is told why, now that nothing else sends.
+         * cio_ws_close waits close_timeout at most for the peer's answer
+         * (a reader that stopped reading never gives one). */
+        if (m->dropped && !cio_ws_is_closing(m->ws))
+            cio_ws_close(m->ws, CIO_WS_POLICY, "too slow: messages piled up");
         cio_scope_end(&shield);
         cio_future_unref(m->sender);
     }
@@ -247,13 +257,14 @@ static int chat(cio_http_request *req, cio_http_response *res, void *arg)
     if (rc == 0)
         rc = cio_ws_accept(req, res,
                            &CIO_WS_OPTIONS(.max_message = DEMO_CHAT_MAX_MESSAGE,
-                                           .ping_interval = 30, .close_timeout = 5),
+                                           .ping_interval = 30, .close_timeout = 3),
                            &m->ws);
     if (rc < 0) {
         member_free(m);
         /* -EPROTO: not a WebSocket handshake; cio_ws_accept answered it. */
         return rc == -EPROTO ? 0 : rc;
     }
+    r->connections++;
     snprintf(m->name, sizeof m->name, "guest-%u", ++r->last_id);
     rc = cio_spawn_with(&CIO_TASK_OPTIONS(.name = "chat-sender"), sender, m, &m->sender);
     if (rc < 0) {
@@ -261,6 +272,11 @@ static int chat(cio_http_request *req, cio_http_response *res, void *arg)
         member_free(m);
         return rc;
     }
+    /* Its life: a deadline scope with no deadline, until another task ends
+     * it (drop). */
+    cio_scope life;
+    cio_deadline_begin(&life, INFINITY);
+    m->life = &life;
     /* First to the newcomer alone (its queue is empty: this cannot fail
      * for want of room), then to everyone. */
     struct chat_msg *hi = notice("welcome", m->name, r->count + 1);
@@ -286,6 +302,8 @@ static int chat(cio_http_request *req, cio_http_response *res, void *arg)
         if (msg) broadcast(r, msg);
         msg_unref(msg);
     }
+    m->life = NULL;
+    cio_scope_end(&life); /* -ETIMEDOUT when dropped: that was the point */
     leave(m);
     /* The peer closing, breaking off or sending garbage ends the member,
      * not the server; a cancellation is passed on. */

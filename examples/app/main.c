@@ -172,7 +172,8 @@ static int json(cio_http_request *req, cio_http_response *res, void *arg)
         !cJSON_AddStringToObject(o, "backend", cio_loop_backend(cio_current_loop())) ||
         !cJSON_AddStringToObject(o, "time", now) ||
         !cJSON_AddStringToObject(o, "you", peer_text) ||
-        !cJSON_AddNumberToObject(o, "chat_members", (double)demo_room_members(d))) {
+        !cJSON_AddNumberToObject(o, "chat_members", (double)demo_room_members(d)) ||
+        !cJSON_AddNumberToObject(o, "chat_connections", (double)demo_room_connections(d))) {
         cJSON_Delete(o);
         return -ENOMEM;
     }

@@ -6,7 +6,8 @@ tests/http/test_demo_app.sh runs it as  demo_app_ws.py ws://127.0.0.1:PORT/chat
 2. A message over the 4096-byte limit closes its connection with 1009.
 3. A member that stops reading is dropped (its queue of 64 messages fills:
    the room does not wait for it), and the others are told; meanwhile the
-   room keeps serving the fast member.
+   room keeps serving the fast member, and the slow one's connection is
+   closed (/json's chat_connections drops to 1) although it reads nothing.
 Every wait is bounded (asyncio.wait_for); prints "ws ok" when all passed.
 
     demo_app_ws.py URL --hold READY_FILE
@@ -18,10 +19,19 @@ import json
 import random
 import string
 import sys
+import urllib.request
 
 import websockets
 
 URL = sys.argv[1]
+
+
+async def get_json(path):
+    def get():
+        http = "http://" + URL.split("://", 1)[1].split("/", 1)[0]
+        with urllib.request.urlopen(http + path, timeout=30) as r:
+            return json.loads(r.read())
+    return await asyncio.get_running_loop().run_in_executor(None, get)
 
 
 async def next_of(ws, pred, what):
@@ -88,6 +98,11 @@ async def slow_member():
             # The room still works for those left.
             await fast.send("still here")
             await next_of(fast, lambda m: m["type"] == "message" and m["text"] == "still here", "after")
+            # The slow one's connection is closed although it reads nothing
+            # (the close handshake gives up after close_timeout): only the
+            # fast one's is left.
+            while (await get_json("/json"))["chat_connections"] != 1:
+                await asyncio.sleep(0.05)
     finally:
         slow.transport.abort()
 
