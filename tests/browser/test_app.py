@@ -32,7 +32,7 @@ from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 
-WAIT = 60  # seconds: an upper bound against hangs, not a pace
+WAIT = float(os.environ.get("CIO_BROWSER_WAIT", "60"))  # seconds: a bound against hangs, not a pace
 
 # Loopback only: no proxy for the browsers nor for selenium's own
 # connections to chromedriver.
