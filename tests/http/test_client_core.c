@@ -443,6 +443,7 @@ static int args_main(void *arg, void **res)
                cio_http_client_request_send(
                    c, &CIO_HTTP_CLIENT_REQUEST(.url = "http://127.0.0.1:1/", .timeout = -1), &r));
     EXPECT_ERR(-EINVAL, cio_http_client_post(c, NULL, NULL, "x", 1, &r));
+    EXPECT_ERR(-EINVAL, cio_http_client_post(c, "http://127.0.0.1:1/", NULL, NULL, 1, &r));
     EXPECT_ERR(-EINVAL, cio_http_client_post_json(c, "http://127.0.0.1:1/", NULL, &r));
     EXPECT_ERR(-EINVAL, cio_http_client_post_json(NULL, "http://127.0.0.1:1/", NULL, &r));
     /* Nothing listens on port 1. */
@@ -972,6 +973,8 @@ static int strict_main(void *arg, void **res)
         "HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nabc",
         /* a chunked body cut short */
         "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nab",
+        /* an obs-fold in a trailer */
+        "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n1\r\na\r\n0\r\nX-T: a\r\n b\r\n\r\n",
         /* bad Content-Length */
         "HTTP/1.1 200 OK\r\nContent-Length: -1\r\n\r\n",
         "HTTP/1.1 200 OK\r\nContent-Length: 1x\r\n\r\n",
@@ -1100,6 +1103,11 @@ static int redirect_main(void *arg, void **res)
                                  .nheaders = 1),
         &r));
     EXPECT_TRUE(!strcmp(body_of(r), "m=GET auth=Bearer x ct=- te=- n=0\n"));
+    cio_http_reply_free(r);
+    /* Credentials in the URL: Basic. */
+    snprintf(u, sizeof u, "http://al%%20ice:pw@127.0.0.1:%u/echo", s.port);
+    EXPECT_OK(cio_http_client_get(c, u, &r));
+    EXPECT_TRUE(!strcmp(body_of(r), "m=GET auth=Basic YWwgaWNlOnB3 ct=- te=- n=0\n"));
     cio_http_reply_free(r);
     char path[128];
     snprintf(path, sizeof path, "/to?u=http://localhost:%u/echo", s.port);
@@ -1363,10 +1371,16 @@ static int proxy_main(void *arg, void **res)
     cio_http_client *c;
     EXPECT_OK(cio_http_client_new(OPTS(.proxy = px), &c));
     cio_http_reply *r;
-    EXPECT_OK(cio_http_client_get(c, "http://origin.invalid:81/cookies?x=1", &r));
-    EXPECT_TRUE(strstr(body_of(r), "pauth=Basic dXMgZXI6cHc= ") != NULL);
-    EXPECT_TRUE(strstr(body_of(r), "t=http://origin.invalid:81/cookies?x=1") != NULL);
-    cio_http_reply_free(r);
+    for (int i = 0; i < 2; i++) {
+        /* (The second goes over the pooled connection, with the
+         * credentials again; the URL's fragment and userinfo are not part
+         * of the target.) */
+        EXPECT_OK(cio_http_client_get(c, "http://u:p@origin.invalid:81/cookies?x=1#frag", &r));
+        EXPECT_TRUE(strstr(body_of(r), "pauth=Basic dXMgZXI6cHc= ") != NULL);
+        EXPECT_TRUE(strstr(body_of(r), "t=http://origin.invalid:81/cookies?x=1") != NULL);
+        cio_http_reply_free(r);
+        EXPECT_EQ(1, cio_http_client_connections(c));
+    }
     /* The internal opener: a proxied plain connection. */
     struct cio__http_url pu;
     EXPECT_OK(cio__http_url_parse("ws://origin.invalid/", &pu));
