@@ -1266,4 +1266,472 @@ TEST(ws_backpressure_client)
     RUN(backpressure_client_main, NULL);
 }
 
+/* ---- The codec (ws_frame.c) ------------------------------------------------------------------ */
+
+/* A plain reference: is s[0..n) UTF-8 (RFC 3629)? */
+static bool ref_utf8(const uint8_t *s, size_t n)
+{
+    size_t i = 0;
+    while (i < n) {
+        uint8_t c = s[i];
+        uint32_t cp;
+        size_t k;
+        if (c < 0x80) {
+            i++;
+            continue;
+        } else if ((c & 0xe0) == 0xc0) {
+            cp = c & 0x1f;
+            k = 1;
+        } else if ((c & 0xf0) == 0xe0) {
+            cp = c & 0x0f;
+            k = 2;
+        } else if ((c & 0xf8) == 0xf0) {
+            cp = c & 0x07;
+            k = 3;
+        } else {
+            return false;
+        }
+        for (size_t j = 1; j <= k; j++) {
+            if (i + j >= n || (s[i + j] & 0xc0) != 0x80)
+                return false;
+            cp = cp << 6 | (s[i + j] & 0x3f);
+        }
+        static const uint32_t min[4] = {0, 0x80, 0x800, 0x10000};
+        if (cp < min[k] || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+            return false;
+        i += k + 1;
+    }
+    return true;
+}
+
+/* Validates in two pieces split at every point: the state carries. */
+static bool split_utf8(const uint8_t *s, size_t n)
+{
+    bool whole = cio__utf8_step(CIO__UTF8_OK, s, n) == CIO__UTF8_OK;
+    for (size_t cut = 0; cut <= n; cut++) {
+        uint8_t st = cio__utf8_step(CIO__UTF8_OK, s, cut);
+        if (st != CIO__UTF8_BAD)
+            st = cio__utf8_step(st, s + cut, n - cut);
+        if ((st == CIO__UTF8_OK) != whole)
+            FAIL("split at %zu differs", cut);
+    }
+    return whole;
+}
+
+TEST(ws_utf8_dfa)
+{
+    uint8_t b[16];
+    /* Every sequence of one and two bytes; every three-byte sequence with
+     * a lead of E0..EF; four-byte leads with every second byte. */
+    for (unsigned x = 0; x < 256; x++) {
+        b[0] = (uint8_t)x;
+        EXPECT_EQ(ref_utf8(b, 1), split_utf8(b, 1));
+        for (unsigned y = 0; y < 256; y++) {
+            b[1] = (uint8_t)y;
+            EXPECT_EQ(ref_utf8(b, 2), split_utf8(b, 2));
+        }
+    }
+    for (unsigned x = 0xe0; x < 0xf0; x++)
+        for (unsigned y = 0x70; y < 0xd0; y++)
+            for (unsigned z = 0x70; z < 0xd0; z++) {
+                b[0] = (uint8_t)x, b[1] = (uint8_t)y, b[2] = (uint8_t)z;
+                EXPECT_EQ(ref_utf8(b, 3), cio__utf8_step(0, b, 3) == CIO__UTF8_OK);
+            }
+    for (unsigned x = 0xf0; x < 0x100; x++)
+        for (unsigned y = 0x70; y < 0xd0; y++) {
+            b[0] = (uint8_t)x, b[1] = (uint8_t)y, b[2] = 0x80, b[3] = 0xbf;
+            EXPECT_EQ(ref_utf8(b, 4), cio__utf8_step(0, b, 4) == CIO__UTF8_OK);
+        }
+    /* Random mixes, ASCII runs longer than a word between characters. */
+    uint32_t seed = 12345;
+    for (int round = 0; round < 2000; round++) {
+        uint8_t t[64];
+        size_t n = 0;
+        while (n < 60) {
+            seed = seed * 1103515245 + 12345;
+            unsigned r = seed >> 16;
+            if (r % 4 == 0 && n + 9 < 60) {
+                memcpy(t + n, "asciiruns", 9);
+                n += 9;
+            } else {
+                t[n++] = (uint8_t)(r >> 3);
+            }
+        }
+        EXPECT_EQ(ref_utf8(t, n), split_utf8(t, n));
+    }
+    static const char *const good[] = {"", "plain", "\xc3\xa9", "\xe2\x82\xac",
+                                       "\xf0\x9f\x98\x80", "\xf4\x8f\xbf\xbf",
+                                       "\xed\x9f\xbf", "\xee\x80\x80"};
+    for (size_t i = 0; i < sizeof good / sizeof good[0]; i++)
+        EXPECT_TRUE(split_utf8((const uint8_t *)good[i], strlen(good[i])));
+}
+
+TEST(ws_mask_words)
+{
+    uint8_t src[300], dst[310], ref[300];
+    const uint8_t key[4] = {0x12, 0x34, 0x56, 0x78};
+    for (size_t i = 0; i < sizeof src; i++)
+        src[i] = (uint8_t)(i * 13 + 7);
+    for (size_t len = 0; len < 140; len++)
+        for (uint64_t off = 0; off < 8; off++)
+            for (size_t mis = 0; mis < 8; mis++) {
+                for (size_t i = 0; i < len; i++)
+                    ref[i] = src[i] ^ key[(off + i) % 4];
+                cio__ws_mask(dst + mis, src, len, key, off);
+                EXPECT_TRUE(memcmp(dst + mis, ref, len) == 0);
+                /* In place, from a misaligned start. */
+                memcpy(dst + mis, src, len);
+                cio__ws_mask(dst + mis, dst + mis, len, key, off);
+                EXPECT_TRUE(memcmp(dst + mis, ref, len) == 0);
+            }
+    /* In pieces (as payloads arrive), offsets carried. */
+    for (size_t cut = 0; cut <= 300; cut += 7) {
+        for (size_t i = 0; i < 300; i++)
+            ref[i] = src[i] ^ key[i % 4];
+        cio__ws_mask(dst, src, cut, key, 0);
+        cio__ws_mask(dst + cut, src + cut, 300 - cut, key, cut);
+        EXPECT_TRUE(memcmp(dst, ref, 300) == 0);
+    }
+}
+
+TEST(ws_frame_headers)
+{
+    uint8_t h[CIO__WS_MAX_HEADER];
+    const uint8_t key[4] = {1, 2, 3, 4};
+    uint64_t lens[] = {0, 1, 125, 126, 65535, 65536, (uint64_t)1 << 40};
+    for (size_t i = 0; i < sizeof lens / sizeof lens[0]; i++)
+        for (int m = 0; m < 2; m++) {
+            size_t hl = cio__ws_header_write(h, CIO__WS_OP_BINARY, i % 2, m, lens[i],
+                                             m ? key : NULL);
+            EXPECT_EQ((lens[i] < 126 ? 2 : lens[i] < 65536 ? 4 : 10) + (m ? 4 : 0), hl);
+            struct cio__ws_header p;
+            for (size_t cut = 0; cut < hl; cut++)
+                EXPECT_EQ(0, cio__ws_header_parse(h, cut, &p));
+            EXPECT_EQ(1, cio__ws_header_parse(h, hl, &p));
+            EXPECT_EQ(hl, p.hlen);
+            EXPECT_EQ(lens[i], p.len);
+            EXPECT_EQ(i % 2, p.fin);
+            EXPECT_EQ(m, p.rsv1);
+            EXPECT_EQ(m, p.masked);
+            EXPECT_EQ(CIO__WS_OP_BINARY, p.opcode);
+            if (m)
+                EXPECT_TRUE(memcmp(p.key, key, 4) == 0);
+        }
+    /* A 64-bit length with its top bit set. */
+    const uint8_t bad[10] = {0x82, 127, 0x80, 0, 0, 0, 0, 0, 0, 1};
+    struct cio__ws_header p;
+    EXPECT_EQ(-1, cio__ws_header_parse(bad, 10, &p));
+    const uint8_t rsv[2] = {0x70 | 0x1, 0};
+    EXPECT_EQ(1, cio__ws_header_parse(rsv, 2, &p));
+    EXPECT_TRUE(p.rsv1 && p.rsv2 && p.rsv3 && !p.fin);
+}
+
+static bool first_offer(const char *params, size_t n, void *arg)
+{
+    struct cio__ws_pmd *p = arg;
+    return cio__ws_pmd_parse(params, n, p) == 0;
+}
+
+TEST(ws_deflate_params)
+{
+    struct cio__ws_pmd p;
+    const char *ok = "; server_no_context_takeover ;client_no_context_takeover; "
+                     "server_max_window_bits=10; client_max_window_bits=\"9\"";
+    EXPECT_OK(cio__ws_pmd_parse(ok, strlen(ok), &p));
+    EXPECT_TRUE(p.on && p.server_no_context_takeover && p.client_no_context_takeover);
+    EXPECT_EQ(10, p.server_max_window_bits);
+    EXPECT_EQ(9, p.client_max_window_bits);
+    EXPECT_TRUE(p.client_max_window_bits_given);
+    EXPECT_OK(cio__ws_pmd_parse("", 0, &p));
+    EXPECT_EQ(15, p.server_max_window_bits);
+    EXPECT_FALSE(p.client_max_window_bits_given);
+    EXPECT_OK(cio__ws_pmd_parse("; client_max_window_bits", 24, &p));
+    EXPECT_TRUE(p.client_max_window_bits_given);
+    EXPECT_EQ(15, p.client_max_window_bits);
+    static const char *const bad[] = {
+        "; x=1", "; server_no_context_takeover; server_no_context_takeover",
+        "; server_max_window_bits", "; server_max_window_bits=16",
+        "; server_max_window_bits=7", "; client_max_window_bits=08",
+        "; server_no_context_takeover=1", "junk", "; client_max_window_bits=abc",
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        if (cio__ws_pmd_parse(bad[i], strlen(bad[i]), &p) == 0)
+            FAIL("accepted: %s", bad[i]);
+    /* Walking a list: the first acceptable offer. */
+    EXPECT_TRUE(cio__ws_ext_each("x-other; a=\"b,c\", permessage-deflate; nope, "
+                                 "Permessage-Deflate; server_max_window_bits=12",
+                                 first_offer, &p));
+    EXPECT_EQ(12, p.server_max_window_bits);
+    EXPECT_FALSE(cio__ws_ext_each("x-other, permessage-deflatex", first_offer, &p));
+    EXPECT_FALSE(cio__ws_ext_each(NULL, first_offer, &p));
+    char buf[160];
+    p = (struct cio__ws_pmd){.on = true, .server_no_context_takeover = true,
+                             .server_max_window_bits = 10, .client_max_window_bits = 15,
+                             .client_max_window_bits_given = true};
+    cio__ws_pmd_format(&p, false, buf);
+    EXPECT_STR_EQ("permessage-deflate; server_no_context_takeover; server_max_window_bits=10; "
+                  "client_max_window_bits",
+                  buf);
+    /* Compression round trip through the two halves, with and without
+     * context takeover. */
+    struct cio__ws_zip dz = {.window_bits = 15, .level = 6};
+    struct cio__ws_zip iz = {.window_bits = 15};
+    uint8_t *zb = NULL, *ob = NULL;
+    size_t zc = 0, oc = 0;
+    const char *text = "a message a message a message that repeats itself, a message";
+    ssize_t n1 = cio__ws_deflate(&dz, text, strlen(text), &zb, &zc);
+    EXPECT_TRUE(n1 > 0);
+    size_t ol = 0;
+    EXPECT_OK(cio__ws_inflate(&iz, zb, (size_t)n1, true, 1000, &ob, &ol, &oc));
+    EXPECT_EQ(strlen(text), ol);
+    EXPECT_TRUE(memcmp(ob, text, ol) == 0);
+    /* The same message again is smaller: the window remembers it. */
+    ssize_t n2 = cio__ws_deflate(&dz, text, strlen(text), &zb, &zc);
+    EXPECT_TRUE(n2 < n1);
+    ol = 0;
+    EXPECT_OK(cio__ws_inflate(&iz, zb, (size_t)n2, true, 1000, &ob, &ol, &oc));
+    EXPECT_EQ(strlen(text), ol);
+    /* Too big after inflating; bad data. */
+    ol = 0;
+    n1 = cio__ws_deflate(&dz, text, strlen(text), &zb, &zc);
+    EXPECT_ERR(-EMSGSIZE, cio__ws_inflate(&iz, zb, (size_t)n1, true, 10, &ob, &ol, &oc));
+    ol = 0;
+    EXPECT_ERR(-EILSEQ, cio__ws_inflate(&iz, "\xff\xff\xff\xff", 4, true, 1000, &ob, &ol, &oc));
+    cio__ws_zip_free(&dz, true);
+    cio__ws_zip_free(&iz, false);
+    /* No context takeover: equal messages compress equally. */
+    struct cio__ws_zip nz = {.window_bits = 9, .level = 6, .no_takeover = true};
+    n1 = cio__ws_deflate(&nz, text, strlen(text), &zb, &zc);
+    n2 = cio__ws_deflate(&nz, text, strlen(text), &zb, &zc);
+    EXPECT_EQ(n1, n2);
+    cio__ws_zip_free(&nz, true);
+    free(zb);
+    free(ob);
+}
+
+/* The server's answers to deflate offers, and compressed frames written
+ * by hand (zlib in the test), with server_no_context_takeover honoured. */
+static void raw_open(struct env *e, const char *ext, cio_stream **out, char *head, size_t hsz)
+{
+    cio_stream *s = http_connect(e->srv);
+    char req[1024];
+    snprintf(req, sizeof req,
+             "GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+             "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n"
+             "%s%s%s\r\n",
+             ext ? "Sec-WebSocket-Extensions: " : "", ext ? ext : "", ext ? "\r\n" : "");
+    http_send(s, req);
+    ssize_t n = cio_stream_read_until(s, "\r\n\r\n", 4, head, hsz - 1);
+    EXPECT_TRUE(n > 0);
+    head[n] = 0;
+    EXPECT_TRUE(strncmp(head, "HTTP/1.1 101 ", 13) == 0);
+    *out = s;
+}
+
+/* A masked frame of payload p into the stream. */
+static void raw_frame(cio_stream *s, int op, bool rsv1, const void *p, size_t n)
+{
+    uint8_t h[CIO__WS_MAX_HEADER];
+    const uint8_t key[4] = {9, 8, 7, 6};
+    size_t hl = cio__ws_header_write(h, op, true, rsv1, n, key);
+    uint8_t *m = malloc(n + 1);
+    cio__ws_mask(m, p, n, key, 0);
+    EXPECT_OK(cio_stream_write(s, h, hl));
+    EXPECT_OK(cio_stream_write(s, m, n));
+    free(m);
+}
+
+/* Reads one unmasked frame: its payload into buf, returns its length. */
+static size_t raw_read(cio_stream *s, int *op, bool *rsv1, uint8_t *buf, size_t cap)
+{
+    uint8_t h[10];
+    EXPECT_EQ(2, cio_stream_read_exactly(s, h, 2));
+    size_t hl = (h[1] & 0x7f) == 126 ? 4 : (h[1] & 0x7f) == 127 ? 10 : 2;
+    if (hl > 2)
+        EXPECT_EQ((ssize_t)hl - 2, cio_stream_read_exactly(s, h + 2, hl - 2));
+    struct cio__ws_header p;
+    EXPECT_EQ(1, cio__ws_header_parse(h, hl, &p));
+    EXPECT_FALSE(p.masked);
+    EXPECT_TRUE(p.len <= cap);
+    if (p.len)
+        EXPECT_EQ((ssize_t)p.len, cio_stream_read_exactly(s, buf, (size_t)p.len));
+    *op = p.opcode;
+    *rsv1 = p.rsv1;
+    return (size_t)p.len;
+}
+
+static size_t zlib_deflate(const char *in, uint8_t *out, size_t cap)
+{
+    z_stream z;
+    memset(&z, 0, sizeof z);
+    EXPECT_EQ(Z_OK, deflateInit2(&z, 6, Z_DEFLATED, -15, 8, Z_DEFAULT_STRATEGY));
+    z.next_in = (Bytef *)in;
+    z.avail_in = (uInt)strlen(in);
+    z.next_out = out;
+    z.avail_out = (uInt)cap;
+    EXPECT_EQ(Z_OK, deflate(&z, Z_SYNC_FLUSH));
+    size_t n = cap - z.avail_out - 4;
+    deflateEnd(&z);
+    return n;
+}
+
+static int negotiate_main(void *arg, void **res)
+{
+    (void)arg;
+    (void)res;
+    struct env e = {0};
+    env_start(&e);
+    char head[2048];
+    cio_stream *s;
+    /* Parameters echoed; the first acceptable offer wins. */
+    raw_open(&e,
+             "permessage-deflate; server_max_window_bits=8, permessage-deflate; bogus, "
+             "permessage-deflate; server_no_context_takeover; client_no_context_takeover; "
+             "server_max_window_bits=10; client_max_window_bits",
+             &s, head, sizeof head);
+    if (!strstr(head, "Sec-WebSocket-Extensions: permessage-deflate; server_no_context_takeover; "
+                      "client_no_context_takeover; server_max_window_bits=10\r\n"))
+        FAIL("head: %s", head);
+    /* A compressed message both ways; the server's two equal answers are
+     * equal bytes (no context takeover on its side). */
+    const char *text = "compress me, compress me, compress me, compress me, compress me!!";
+    uint8_t z[256], buf[512], first[512];
+    size_t zn = zlib_deflate(text, z, sizeof z);
+    size_t fl = 0;
+    for (int round = 0; round < 2; round++) {
+        raw_frame(s, CIO__WS_OP_TEXT, true, z, zn);
+        int op;
+        bool rsv1;
+        size_t n = raw_read(s, &op, &rsv1, buf, sizeof buf);
+        EXPECT_EQ(CIO__WS_OP_TEXT, op);
+        EXPECT_TRUE(rsv1);
+        if (round == 0) {
+            memcpy(first, buf, n);
+            fl = n;
+        } else {
+            EXPECT_EQ(fl, n);
+            EXPECT_TRUE(memcmp(first, buf, n) == 0);
+        }
+        /* It inflates to the text. */
+        z_stream iz;
+        memset(&iz, 0, sizeof iz);
+        EXPECT_EQ(Z_OK, inflateInit2(&iz, -15));
+        memcpy(buf + n, "\0\0\xff\xff", 4);
+        char out[256];
+        iz.next_in = buf;
+        iz.avail_in = (uInt)n + 4;
+        iz.next_out = (Bytef *)out;
+        iz.avail_out = sizeof out;
+        EXPECT_EQ(Z_OK, inflate(&iz, Z_SYNC_FLUSH));
+        EXPECT_EQ(strlen(text), sizeof out - iz.avail_out);
+        EXPECT_TRUE(memcmp(out, text, strlen(text)) == 0);
+        inflateEnd(&iz);
+    }
+    /* Short messages go uncompressed (deflate_min). */
+    raw_frame(s, CIO__WS_OP_TEXT, false, "short", 5);
+    int op;
+    bool rsv1;
+    EXPECT_EQ(5, raw_read(s, &op, &rsv1, buf, sizeof buf));
+    EXPECT_FALSE(rsv1);
+    /* RSV1 on a continuation frame: a protocol error (1002). */
+    {
+        uint8_t h[CIO__WS_MAX_HEADER];
+        const uint8_t key[4] = {0, 0, 0, 0};
+        size_t hl = cio__ws_header_write(h, CIO__WS_OP_TEXT, false, false, 1, key);
+        EXPECT_OK(cio_stream_write(s, h, hl));
+        EXPECT_OK(cio_stream_write(s, "a", 1));
+        hl = cio__ws_header_write(h, CIO__WS_OP_CONT, true, true, 1, key);
+        EXPECT_OK(cio_stream_write(s, h, hl));
+        EXPECT_OK(cio_stream_write(s, "b", 1));
+        EXPECT_EQ(2, raw_read(s, &op, &rsv1, buf, sizeof buf));
+        EXPECT_EQ(CIO__WS_OP_CLOSE, op);
+        EXPECT_EQ(1002, buf[0] << 8 | buf[1]);
+    }
+    cio_stream_close(s);
+    EXPECT_OK(cio_event_wait(e.sv.done));
+    EXPECT_ERR(-EPROTO, e.sv.recv_rc);
+    /* Only unacceptable offers: no extension. */
+    cio_event_clear(e.sv.done);
+    raw_open(&e, "permessage-deflate; server_max_window_bits=8, x-unknown", &s, head,
+             sizeof head);
+    EXPECT_TRUE(strstr(head, "Sec-WebSocket-Extensions") == NULL);
+    /* Then a compressed frame is a protocol error. */
+    raw_frame(s, CIO__WS_OP_TEXT, true, z, zn);
+    EXPECT_EQ(2, raw_read(s, &op, &rsv1, buf, sizeof buf));
+    EXPECT_EQ(CIO__WS_OP_CLOSE, op);
+    EXPECT_EQ(1002, buf[0] << 8 | buf[1]);
+    cio_stream_close(s);
+    EXPECT_OK(cio_event_wait(e.sv.done));
+    /* no_deflate on the server: offers ignored. */
+    cio_event_clear(e.sv.done);
+    e.sv.use_opts = true;
+    e.sv.opts = CIO_WS_OPTIONS(.no_deflate = true);
+    raw_open(&e, "permessage-deflate", &s, head, sizeof head);
+    EXPECT_TRUE(strstr(head, "Sec-WebSocket-Extensions") == NULL);
+    cio_stream_close(s);
+    EXPECT_OK(cio_event_wait(e.sv.done));
+    env_stop(&e);
+    return 0;
+}
+
+TEST(ws_deflate_negotiation)
+{
+    RUN(negotiate_main, NULL);
+}
+
+/* Frames a client must not send, each closing with its code. */
+static int malformed_main(void *arg, void **res)
+{
+    (void)arg;
+    (void)res;
+    struct env e = {0};
+    env_start(&e);
+    struct {
+        const char *name;
+        uint8_t bytes[16];
+        size_t n;
+        int code;
+    } cases[] = {
+        {"unmasked", {0x81, 0x01, 'a'}, 3, 1002},
+        {"rsv2", {0xa1, 0x80, 0, 0, 0, 0}, 6, 1002},
+        {"opcode 3", {0x83, 0x80, 0, 0, 0, 0}, 6, 1002},
+        {"opcode 11", {0x8b, 0x80, 0, 0, 0, 0}, 6, 1002},
+        {"a fragmented ping", {0x09, 0x80, 0, 0, 0, 0}, 6, 1002},
+        {"a 126-byte ping", {0x89, 0xfe, 0, 126, 0, 0, 0, 0}, 8, 1002},
+        {"a continuation first", {0x80, 0x81, 0, 0, 0, 0, 'a'}, 7, 1002},
+        {"a new message inside one", {0x01, 0x81, 0, 0, 0, 0, 'a', 0x81, 0x81, 0, 0, 0, 0, 'b'},
+         14, 1002},
+        {"a close of one byte", {0x88, 0x81, 0, 0, 0, 0, 3}, 7, 1002},
+        {"close code 1005", {0x88, 0x82, 0, 0, 0, 0, 0x03, 0xed}, 8, 1002},
+        {"close code 999", {0x88, 0x82, 0, 0, 0, 0, 0x03, 0xe7}, 8, 1002},
+        {"close code 2000", {0x88, 0x82, 0, 0, 0, 0, 0x07, 0xd0}, 8, 1002},
+        {"a close reason not UTF-8", {0x88, 0x83, 0, 0, 0, 0, 0x03, 0xe8, 0xff}, 9, 1007},
+        {"a 64-bit length with the top bit", {0x82, 0xff, 0x80, 0, 0, 0, 0, 0, 0, 1}, 10, 1002},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        cio_event_clear(e.sv.done);
+        char head[1024];
+        cio_stream *s;
+        raw_open(&e, NULL, &s, head, sizeof head);
+        EXPECT_OK(cio_stream_write(s, cases[i].bytes, cases[i].n));
+        uint8_t buf[130];
+        int op;
+        bool rsv1;
+        size_t n = raw_read(s, &op, &rsv1, buf, sizeof buf);
+        if (op != CIO__WS_OP_CLOSE || n < 2 || (buf[0] << 8 | buf[1]) != cases[i].code)
+            FAIL("%s: op %d code %d", cases[i].name, op, n >= 2 ? buf[0] << 8 | buf[1] : -1);
+        EXPECT_TRUE(http_eof(s));
+        cio_stream_close(s);
+        EXPECT_OK(cio_event_wait(e.sv.done));
+        EXPECT_TRUE(e.sv.recv_rc < 0);
+    }
+    env_stop(&e);
+    return 0;
+}
+
+TEST(ws_malformed_frames)
+{
+    RUN(malformed_main, NULL);
+}
+
 int main(int argc, char **argv) { return test_main(argc, argv); }
