@@ -852,6 +852,45 @@ WS_TEST(client_subprotocol)
     pyserver_end(p);
 }
 
+/* cio's keep-alive against python: pings when nothing comes, python's
+ * pongs seen with report_control. Nothing here depends on time: the pong
+ * comes eventually. */
+WS_TEST(client_keepalive)
+{
+    char url[128];
+    cio_process *p = pyserver(NONE, ARGS("closed:1000"), url, sizeof url);
+    cio_ws_options o = CIO_WS_OPTIONS(.ping_interval = 0.02, .report_control = true);
+    cio_ws *ws = connect_ok(url, &o);
+    cio_ws_message m;
+    EXPECT_OK(cio_ws_recv(ws, &m));
+    EXPECT_EQ(CIO_WS_PONG, m.type);
+    EXPECT_OK(cio_ws_close(ws, 1000, NULL));
+    cio_ws_free(ws);
+    pyserver_end(p);
+}
+
+/* cio_ws_close with a code RFC 6455 leaves unassigned (1016-2999, for the
+ * protocol's own future use): python3-websockets, and cio's own receiver
+ * (close_code_ok in src/http/ws.c), fail the connection with 1002 on it,
+ * so sending it can only break the close. The header allows
+ * 1000..4999 but 1004-1006 and 1015 for cio_ws_close: this case expects
+ * -EINVAL for the unassigned codes too. */
+WS_TEST(client_close_code_the_peer_refuses)
+{
+    char url[128];
+    cio_process *p = pyserver(NONE, ARGS("echo"), url, sizeof url);
+    cio_ws *ws = connect_ok(url, NULL);
+    static const int unassigned[] = {1016, 2000, 2999};
+    for (size_t i = 0; i < 3; i++)
+        if (cio_ws_close(ws, unassigned[i], NULL) != -EINVAL)
+            FAIL("cio_ws_close accepted the unassigned code %d (python3-websockets and cio's "
+                 "own receiver answer it with 1002)",
+                 unassigned[i]);
+    EXPECT_OK(cio_ws_close(ws, 1000, NULL));
+    cio_ws_free(ws);
+    pyserver_end(p);
+}
+
 /* ---- A raw python server: frames websockets never sends -------------------------- */
 
 /* Starts raw_server.py MODE HEX; the URL in url. */
@@ -980,6 +1019,25 @@ WS_TEST(client_bad_handshakes)
     free(listener_end(p, "raw_server.py"));
 }
 
+/* A silent peer: nothing answers the keep-alive ping, so cio closes with
+ * 1011 and cio_ws_recv says -ETIMEDOUT (eventually: the timeouts only
+ * bound the wait). */
+WS_TEST(client_keepalive_timeout)
+{
+    char url[128];
+    cio_process *p = rawserver("frame", "", url, sizeof url);
+    cio_ws_options o = CIO_WS_OPTIONS(.ping_interval = 0.02, .ping_timeout = 0.05);
+    cio_ws *ws = connect_ok(url, &o);
+    cio_ws_message m;
+    EXPECT_ERR(-ETIMEDOUT, cio_ws_recv(ws, &m));
+    EXPECT_TRUE(cio_ws_is_closing(ws));
+    cio_ws_free(ws);
+    char *out = listener_end(p, "raw_server.py");
+    if (!strstr(out, "\nclose 1011 "))
+        FAIL("the client did not close with 1011:\n%s", out);
+    free(out);
+}
+
 /* ================================================================================= */
 /* python3-websockets as the client, cio_ws_accept in a route of a cio server        */
 /* ================================================================================= */
@@ -1073,6 +1131,17 @@ WS_TEST(server_ping_pong)
     against_python(&c, NULL, NONE, ARGS("ping:6f6e65", "send:t:5", "expect:t:5", "close:1000:"));
     EXPECT_EQ(0, c.pings);
     EXPECT_EQ(1, c.msgs);
+}
+
+/* The server's keep-alive: python answers its pings, the route sees the
+ * pong (report_control) and says so. */
+WS_TEST(server_keepalive)
+{
+    struct scase c;
+    cio_ws_options o = CIO_WS_OPTIONS(.ping_interval = 0.02, .report_control = true);
+    against_python(&c, &o, NONE, ARGS("expectprefix:pong:", "close:1000:"));
+    EXPECT_TRUE(c.pongs >= 1);
+    EXPECT_EQ(1000, c.close_code);
 }
 
 WS_TEST(server_close_by_cio)
