@@ -219,18 +219,22 @@ static int take_options(cio_ws_options *o, const cio_ws_options *in)
     if (o->origin && !cio__http_is_field_value(o->origin, strlen(o->origin)))
         return -EINVAL;
     if (o->protocols) {
-        /* A list of tokens. */
+        /* A list of tokens: "a, b,c". */
         const char *p = o->protocols;
-        if (!*p)
-            return -EINVAL;
-        while (*p) {
-            while (*p == ' ' || *p == ',')
+        for (;;) {
+            while (*p == ' ' || *p == '\t')
                 p++;
             const char *s = p;
-            while (*p && *p != ',' && *p != ' ')
+            while (*p && *p != ',')
                 p++;
-            if (p > s && !cio__http_is_token(s, (size_t)(p - s)))
+            const char *e = p;
+            while (e > s && (e[-1] == ' ' || e[-1] == '\t'))
+                e--;
+            if (!cio__http_is_token(s, (size_t)(e - s)))
                 return -EINVAL;
+            if (!*p)
+                break;
+            p++;
         }
     }
     return 0;
@@ -1544,7 +1548,10 @@ int cio_ws_connect(cio_http_client *client, const char *url, const cio_ws_option
     url_free(&u);
     if (rc) {
         if (ws->s) {
-            cio_stream_abort(ws->s);
+            /* Not a reset: a server that sent a refusal may still be
+             * shutting its side down. */
+            if (cio_stream_close(ws->s) == -EPERM)
+                cio_stream_abort(ws->s);
             ws->s = NULL;
         }
         cio_ws_free(ws);
