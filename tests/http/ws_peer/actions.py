@@ -16,6 +16,7 @@ colons:
                             permessage-deflate is on, so raw cases turn it off)
   expect:t:N | expect:b:N   the next message is text / binary, N pattern bytes
   expecttext:STR            the next message is the text STR
+  expectprefix:STR          the next message is a text starting with STR
   echo:K                    receive K messages and send each back as it came
   echo                      the same until the connection closes
   ping:HEX                  a ping with that payload; waits for its pong
@@ -109,6 +110,10 @@ async def run(ws, actions, timeout=60):
         elif word == "expecttext":
             msg = await asyncio.wait_for(ws.recv(), timeout)
             _check(msg == rest, "%s: got %s" % (action, _describe(msg)))
+        elif word == "expectprefix":
+            msg = await asyncio.wait_for(ws.recv(), timeout)
+            _check(isinstance(msg, str) and msg.startswith(rest),
+                   "%s: got %s" % (action, _describe(msg)))
         elif word == "echo":
             if rest:
                 for _ in range(int(rest)):
