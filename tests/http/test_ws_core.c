@@ -40,6 +40,8 @@ struct srv {
     cio_event *go;         /* modes that wait for the test */
     cio_ws *ws;            /* while the handler runs */
     size_t sent;           /* MODE_FLOOD: messages sent */
+    char cookie[128];      /* the handshake's Cookie and User-Agent */
+    char ua[128];
     int send_rc;
 };
 
@@ -56,6 +58,10 @@ static int ws_handler(cio_http_request *req, cio_http_response *res, void *arg)
 {
     struct srv *sv = arg;
     cio_ws *ws = NULL;
+    const char *ck = cio_http_request_header(req, "Cookie");
+    const char *ua = cio_http_request_header(req, "User-Agent");
+    snprintf(sv->cookie, sizeof sv->cookie, "%s", ck ? ck : "");
+    snprintf(sv->ua, sizeof sv->ua, "%s", ua ? ua : "");
     sv->accept_rc = cio_ws_accept(req, res, sv->use_opts ? &sv->opts : NULL, &ws);
     if (sv->accept_rc) {
         if (sv->done)
@@ -168,7 +174,8 @@ static int takeover_handler(cio_http_request *req, cio_http_response *res, void 
     char head[256];
     int n = snprintf(head, sizeof head,
                      "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
-                     "Connection: Upgrade\r\nSec-WebSocket-Accept: %s\r\n\r\n",
+                     "Connection: Upgrade\r\nSec-WebSocket-Accept: %s\r\n"
+                     "Set-Cookie: taken=1; Path=/\r\n\r\n",
                      acc);
     EXPECT_OK(cio_stream_write(s, head, (size_t)n));
     /* A text frame, then the end without a close frame. */
@@ -302,6 +309,9 @@ static int args_main(void *arg, void **res)
     EXPECT_ERR(-EINVAL, cio_ws_close(ws, 1005, NULL));
     EXPECT_ERR(-EINVAL, cio_ws_close(ws, 1015, NULL));
     EXPECT_ERR(-EINVAL, cio_ws_close(ws, 5000, NULL));
+    EXPECT_ERR(-EINVAL, cio_ws_close(ws, 1016, NULL));
+    EXPECT_ERR(-EINVAL, cio_ws_close(ws, 2999, NULL));
+    EXPECT_ERR(-EINVAL, cio_ws_close(ws, 1004, NULL));
     EXPECT_ERR(-EINVAL, cio_ws_close(ws, 0, "reason without a code"));
     char longr[125];
     memset(longr, 'r', 124);
@@ -1732,6 +1742,95 @@ static int malformed_main(void *arg, void **res)
 TEST(ws_malformed_frames)
 {
     RUN(malformed_main, NULL);
+}
+
+/* ---- Through an HTTP client: its cookie jar and User-Agent ---------------------------------- */
+
+static int client_main(void *arg, void **res)
+{
+    (void)arg;
+    (void)res;
+    struct env e = {0};
+    env_start(&e);
+    cio_http_jar *jar;
+    EXPECT_OK(cio_http_jar_new(&jar));
+    cio_addr a;
+    EXPECT_OK(cio_http_server_addr(e.srv, &a));
+    char origin[64];
+    snprintf(origin, sizeof origin, "http://127.0.0.1:%u/", cio_addr_port(&a));
+    EXPECT_OK(cio_http_jar_set(jar, origin, "sid=abc; Path=/"));
+    cio_http_client *c;
+    cio_http_client_options co =
+        CIO_HTTP_CLIENT_OPTIONS(.jar = jar, .no_env_proxy = true, .user_agent = "ws-test/1");
+    EXPECT_OK(cio_http_client_new(&co, &c));
+    cio_ws *ws = NULL;
+    EXPECT_OK(cio_ws_connect(c, e.url, NULL, &ws));
+    EXPECT_OK(cio_ws_send_text(ws, "via client"));
+    expect_msg(ws, CIO_WS_TEXT, "via client", 10);
+    EXPECT_OK(cio_ws_close(ws, 1000, NULL));
+    cio_ws_free(ws);
+    EXPECT_OK(cio_event_wait(e.sv.done));
+    EXPECT_STR_EQ("sid=abc", e.sv.cookie);
+    EXPECT_STR_EQ("ws-test/1", e.sv.ua);
+    /* A Set-Cookie in the 101 lands in the jar. */
+    char url[160];
+    snprintf(url, sizeof url, "%s", e.url);
+    strcpy(strrchr(url, '/'), "/take");
+    cio_ws_options o = CIO_WS_OPTIONS(.no_deflate = true);
+    EXPECT_OK(cio_ws_connect(c, url, &o, &ws));
+    expect_msg(ws, CIO_WS_TEXT, "hi", 2);
+    cio_ws_free(ws);
+    EXPECT_EQ(2, cio_http_jar_count(jar));
+    char buf[256];
+    EXPECT_TRUE(cio_http_jar_header(jar, origin, buf, sizeof buf) > 0);
+    EXPECT_TRUE(strstr(buf, "taken=1") != NULL);
+    /* Refused connections are the client's errors. */
+    EXPECT_ERR(-ECONNREFUSED, cio_ws_connect(c, "ws://127.0.0.1:1/", NULL, &ws));
+    EXPECT_ERR(-ECONNREFUSED, cio_ws_connect(NULL, "ws://127.0.0.1:1/", NULL, &ws));
+    EXPECT_OK(cio_http_client_free(c));
+    cio_http_jar_free(jar);
+    env_stop(&e);
+    return 0;
+}
+
+TEST(ws_through_client)
+{
+    RUN(client_main, NULL);
+}
+
+/* The handshake's budget: a server that never answers. */
+static int silent_handler(cio_stream *s, void *arg)
+{
+    (void)arg;
+    char b[4096];
+    ssize_t n;
+    while ((n = cio_stream_read(s, b, sizeof b)) > 0)
+        ;
+    return n < 0 ? (int)n : 0;
+}
+
+static int hs_timeout_main(void *arg, void **res)
+{
+    (void)arg;
+    (void)res;
+    strict_reports();
+    cio_addr a = loopback4();
+    cio_server *srv;
+    EXPECT_OK(cio_server_new(&a, NULL, silent_handler, NULL, &srv));
+    EXPECT_OK(cio_server_addr(srv, &a));
+    char url[64];
+    snprintf(url, sizeof url, "ws://127.0.0.1:%u/", cio_addr_port(&a));
+    cio_ws_options o = CIO_WS_OPTIONS(.timeout = 0.05);
+    cio_ws *ws = (cio_ws *)1;
+    EXPECT_ERR(-ETIMEDOUT, cio_ws_connect(NULL, url, &o, &ws));
+    EXPECT_TRUE(ws == NULL);
+    EXPECT_OK(cio_server_close(srv, 0));
+    return 0;
+}
+
+TEST(ws_handshake_timeout)
+{
+    RUN(hs_timeout_main, NULL);
 }
 
 int main(int argc, char **argv) { return test_main(argc, argv); }
