@@ -200,6 +200,9 @@ static int events(cio_http_request *req, cio_http_response *res, void *arg)
     cio_http_response_set_header(res, "Content-Type", "text/event-stream");
     cio_http_response_set_header(res, "Cache-Control", "no-store");
     int rc = cio_http_response_begin(res, -1);
+    /* HEAD: the head is the whole answer (a body would be dropped, so no
+     * write would ever fail to tell that the client left). */
+    if (rc < 0 || strcmp(cio_http_request_method(req), "HEAD") == 0) return rc;
     /* retry: how long the browser waits before reconnecting (ms). */
     if (rc == 0) rc = cio_http_response_write(res, "retry: 2000\n\n", 13);
     for (long n = 1; rc == 0; n++) {

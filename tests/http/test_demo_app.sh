@@ -80,6 +80,9 @@ echo "hello, json, time: ok"
 get "/events?count=2" >"$tmp/events" || fail "/events"
 [ "$(grep -c '^event: tick$' "$tmp/events")" = 2 ] || fail "/events: $(cat "$tmp/events")"
 grep -q '^data: {"n":2,' "$tmp/events" || fail "/events: no second tick"
+# HEAD is answered with the head alone (the handler does not stream on).
+curl -sS -I --max-time 30 --noproxy '*' "${url}events" >"$tmp/head" || fail "HEAD /events"
+grep -qi '^content-type: text/event-stream' "$tmp/head" || fail "HEAD /events: $(cat "$tmp/head")"
 # A client that leaves mid-stream ends its handler (the server goes on).
 curl -sS -N --max-time 2 --noproxy '*' "${url}events" >/dev/null 2>&1
 echo "events: ok"
