@@ -127,6 +127,9 @@ static int parse_args(int argc, char **argv, struct config *c)
 
 /* ---- Task style: plain handlers ------------------------------------------- */
 
+/* /time requests waiting for their callback chain now (shown by /json). */
+static unsigned time_waiting;
+
 static int page(cio_http_request *req, cio_http_response *res, void *arg)
 {
     struct demo *d = arg;
@@ -173,7 +176,8 @@ static int json(cio_http_request *req, cio_http_response *res, void *arg)
         !cJSON_AddStringToObject(o, "time", now) ||
         !cJSON_AddStringToObject(o, "you", peer_text) ||
         !cJSON_AddNumberToObject(o, "chat_members", (double)demo_room_members(d)) ||
-        !cJSON_AddNumberToObject(o, "chat_connections", (double)demo_room_connections(d))) {
+        !cJSON_AddNumberToObject(o, "chat_connections", (double)demo_room_connections(d)) ||
+        !cJSON_AddNumberToObject(o, "time_waiting", time_waiting)) {
         cJSON_Delete(o);
         return -ENOMEM;
     }
@@ -323,7 +327,9 @@ static int time_handler(cio_http_request *req, cio_http_response *res, void *arg
         return rc;
     }
     void *value;
+    time_waiting++;
     rc = cio_await(fut, &value);
+    time_waiting--;
     if (rc == 0) {
         rc = cio_http_response_json(res, 200, value);
     } else if (!cio_future_is_done(fut)) {
