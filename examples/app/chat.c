@@ -245,7 +245,6 @@ static void leave(struct member *m)
     member_free(m);
 }
 
-
 static int chat(cio_http_request *req, cio_http_response *res, void *arg)
 {
     struct demo *d = arg;
