@@ -19,9 +19,9 @@ struct demo_uploads; /* upload.c */
 struct demo_room;    /* chat.c */
 
 struct demo {
-    const char *static_dir;   /* index.html, app.js, style.css */
-    char upload_dir[4096];    /* where uploaded files are stored */
-    bool own_upload_dir;      /* made by us (mkdtemp): removed at exit */
+    const char *static_dir; /* index.html, app.js, style.css */
+    char upload_dir[4096];  /* where uploaded files are stored */
+    bool own_upload_dir;    /* made by us (mkdtemp): removed at exit */
     struct demo_uploads *uploads;
     struct demo_room *room;
 };

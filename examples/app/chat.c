@@ -45,7 +45,7 @@ struct member {
     cio_task *sender; /* takes from out, sends on ws */
     cio_scope *life;  /* the receiving task's deadline scope, while it is open */
     bool in_room;
-    bool dropped;     /* fell behind: closed with 1008 */
+    bool dropped; /* fell behind: closed with 1008 */
     char name[32];
 };
 
@@ -63,9 +63,15 @@ int demo_room_new(struct demo *d)
     return d->room ? 0 : -ENOMEM;
 }
 
-size_t demo_room_members(const struct demo *d) { return d->room ? d->room->count : 0; }
+size_t demo_room_members(const struct demo *d)
+{
+    return d->room ? d->room->count : 0;
+}
 
-size_t demo_room_connections(const struct demo *d) { return d->room ? d->room->connections : 0; }
+size_t demo_room_connections(const struct demo *d)
+{
+    return d->room ? d->room->connections : 0;
+}
 
 void demo_room_free(struct demo *d)
 {
@@ -134,7 +140,8 @@ static void room_remove(struct demo_room *r, struct member *m)
 static void drain(struct member *m)
 {
     void *item;
-    while (cio_queue_get_nowait(m->out, &item) == 0) msg_unref(item);
+    while (cio_queue_get_nowait(m->out, &item) == 0)
+        msg_unref(item);
 }
 
 /* Takes m out of the room without waiting for anything: no more messages

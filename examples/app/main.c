@@ -91,8 +91,8 @@ static bool parse_port(const char *s, long *out)
 /* Returns 0, the exit status for a bad command line, or -1 for --help. */
 static int parse_args(int argc, char **argv, struct config *c)
 {
-    *c = (struct config){.bind = "127.0.0.1", .port = DEFAULT_PORT,
-                         .static_dir = CIO_DEMO_STATIC_DIR};
+    *c = (struct config){
+        .bind = "127.0.0.1", .port = DEFAULT_PORT, .static_dir = CIO_DEMO_STATIC_DIR};
     const char *env = getenv("PORT");
     if (env && *env && !parse_port(env, &c->port))
         return bad("$PORT: '%s' is not a port number (0..65535)", env);
@@ -167,14 +167,14 @@ static int json(cio_http_request *req, cio_http_response *res, void *arg)
     iso_now(now, sizeof now);
     cio_addr peer;
     char peer_text[64] = "?";
-    if (cio_http_request_client(req, &peer) == 0) cio_addr_format(&peer, peer_text, sizeof peer_text);
+    if (cio_http_request_client(req, &peer) == 0)
+        cio_addr_format(&peer, peer_text, sizeof peer_text);
     cJSON *o = cJSON_CreateObject();
     if (!o || !cJSON_AddStringToObject(o, "message", "Hello, JSON!") ||
         !cJSON_AddStringToObject(o, "library", "cio") ||
         !cJSON_AddStringToObject(o, "version", cio_version_string()) ||
         !cJSON_AddStringToObject(o, "backend", cio_loop_backend(cio_current_loop())) ||
-        !cJSON_AddStringToObject(o, "time", now) ||
-        !cJSON_AddStringToObject(o, "you", peer_text) ||
+        !cJSON_AddStringToObject(o, "time", now) || !cJSON_AddStringToObject(o, "you", peer_text) ||
         !cJSON_AddNumberToObject(o, "chat_members", (double)demo_room_members(d)) ||
         !cJSON_AddNumberToObject(o, "chat_connections", (double)demo_room_connections(d)) ||
         !cJSON_AddNumberToObject(o, "time_waiting", time_waiting)) {
@@ -212,8 +212,9 @@ static int events(cio_http_request *req, cio_http_response *res, void *arg)
     for (long n = 1; rc == 0; n++) {
         char now[40], ev[160];
         iso_now(now, sizeof now);
-        int len = snprintf(ev, sizeof ev,
-                           "event: tick\nid: %ld\ndata: {\"n\":%ld,\"time\":\"%s\"}\n\n", n, n, now);
+        int len =
+            snprintf(ev, sizeof ev, "event: tick\nid: %ld\ndata: {\"n\":%ld,\"time\":\"%s\"}\n\n",
+                     n, n, now);
         rc = cio_http_response_write(res, ev, (size_t)len);
         if (rc < 0 || n == count) break;
         rc = cio_sleep(1.0);
@@ -245,7 +246,10 @@ static void time_job_end(struct time_job *job)
     free(job);
 }
 
-static void json_free(void *p) { cJSON_Delete(p); }
+static void json_free(void *p)
+{
+    cJSON_Delete(p);
+}
 
 /* Step 2, on a pool thread: anything that may block (here: formatting the
  * time, which reads the time zone files on some systems). */
@@ -349,7 +353,10 @@ static int time_handler(cio_http_request *req, cio_http_response *res, void *arg
 
 /* ---- Serving --------------------------------------------------------------- */
 
-static void on_signal(void *arg) { cio_event_set(arg); }
+static void on_signal(void *arg)
+{
+    cio_event_set(arg);
+}
 
 /* The URL a browser on this machine uses: an unspecified bind address is
  * reached on the loopback, IPv6 literals go in brackets. */
@@ -420,8 +427,8 @@ static int serve(void *arg, void **result)
         goto out;
     }
     if ((rc = add_routes(app, &d)) < 0) {
-        fprintf(stderr, "cio-demo: setting up the routes (static files in %s): %s\n",
-                d.static_dir, cio_strerror(rc));
+        fprintf(stderr, "cio-demo: setting up the routes (static files in %s): %s\n", d.static_dir,
+                cio_strerror(rc));
         goto out;
     }
     rc = cio_http_server_new(app, &addr,

@@ -29,8 +29,8 @@ struct upload {
     unsigned id;
     uint64_t size;
     char sha256[65];
-    char *name;  /* for display: control bytes and invalid UTF-8 replaced */
-    char *type;  /* the part's Content-Type, or NULL */
+    char *name; /* for display: control bytes and invalid UTF-8 replaced */
+    char *type; /* the part's Content-Type, or NULL */
     char path[4200];
 };
 
