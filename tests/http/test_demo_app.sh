@@ -40,6 +40,15 @@ fail() {
 # get PATH: the body of a GET (bounded; fails on a status >= 400).
 get() { curl -sS --fail --max-time 30 --noproxy '*' "$url${1#/}"; }
 
+# The command line: --help, and bad arguments refused with status 2.
+"$app" --help | grep '^usage: cio-demo' >/dev/null || fail "--help"
+"$app" --port 70000 >/dev/null 2>&1
+[ $? = 2 ] || fail "--port 70000: not refused with status 2"
+"$app" --nonsense >/dev/null 2>&1
+[ $? = 2 ] || fail "--nonsense: not refused with status 2"
+PORT=x "$app" >/dev/null 2>&1
+[ $? = 2 ] || fail "PORT=x: not refused with status 2"
+
 mkdir "$tmp/t"
 TMPDIR="$tmp/t" "$app" --port 0 --static "$static" >"$tmp/out" 2>"$tmp/err" &
 pid=$!
