@@ -113,6 +113,18 @@ code=$(curl -sS --max-time 30 --noproxy '*' -o /dev/null -w '%{http_code}' -F "o
 code=$(curl -sS --max-time 30 --noproxy '*' -o /dev/null -w '%{http_code}' -d "x=1" "${url}upload")
 [ "$code" = 400 ] || fail "a urlencoded upload: status $code"
 ls "$tmp"/t/cio-demo-uploads.*/1 >/dev/null 2>&1 || fail "the upload is not in the upload directory"
+# 100 more files in one form: 100 are kept, the oldest (id 1) goes, file too.
+printf 'small\n' >"$tmp/small.txt"
+set --
+i=0
+while [ $i -lt 100 ]; do set -- "$@" -F "file=@$tmp/small.txt"; i=$((i + 1)); done
+curl -sS --fail --max-time 60 --noproxy '*' "$@" "${url}upload" >"$tmp/many.json" || fail "100 files"
+[ "$(grep -o '"sha256"' "$tmp/many.json" | wc -l)" = 100 ] || fail "100 files: $(head -c 300 "$tmp/many.json")"
+[ "$(get /uploads | grep -o '"sha256"' | wc -l)" = 100 ] || fail "/uploads does not keep 100"
+code=$(curl -sS --max-time 30 --noproxy '*' -o /dev/null -w '%{http_code}' "${url}uploads/1")
+[ "$code" = 404 ] || fail "/uploads/1 after 100 more: status $code"
+ls "$tmp"/t/cio-demo-uploads.*/1 >/dev/null 2>&1 && fail "the oldest upload's file is left behind"
+[ "$(ls "$tmp"/t/cio-demo-uploads.* | wc -l)" = 100 ] || fail "not 100 files stored"
 echo "uploads: ok"
 
 # The chat over WebSocket.
