@@ -48,9 +48,11 @@ typedef struct cio_http_field {
 
 typedef struct cio_http_client_options {
     size_t size;               /* sizeof(cio_http_client_options): the macros */
-    const cio_tls_config *tls; /* a client configuration for https; NULL: the
-                                  client makes one (the system's trust store,
-                                  verification on, ALPN "http/1.1") */
+    const cio_tls_config *tls; /* a client configuration for https (its ALPN, if
+                                  any, must offer "http/1.1" only: the client
+                                  speaks HTTP/1.1); NULL: the client makes one
+                                  (the system's trust store, verification on,
+                                  ALPN "http/1.1") */
     cio_resolver *resolver;    /* NULL: the default resolver of cio_stream_connect_name */
     size_t max_connections;    /* open connections in all: 0: 100 */
     size_t max_per_host;       /* to one scheme, host and port: 0: max_connections */
