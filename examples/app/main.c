@@ -127,8 +127,9 @@ static int parse_args(int argc, char **argv, struct config *c)
 
 /* ---- Task style: plain handlers ------------------------------------------- */
 
-/* /time requests waiting for their callback chain now (shown by /json). */
-static unsigned time_waiting;
+/* /time requests waiting for their callback chain, and /events streams
+ * open, now (shown by /json). */
+static unsigned time_waiting, event_streams;
 
 static int page(cio_http_request *req, cio_http_response *res, void *arg)
 {
@@ -177,7 +178,8 @@ static int json(cio_http_request *req, cio_http_response *res, void *arg)
         !cJSON_AddStringToObject(o, "time", now) || !cJSON_AddStringToObject(o, "you", peer_text) ||
         !cJSON_AddNumberToObject(o, "chat_members", (double)demo_room_members(d)) ||
         !cJSON_AddNumberToObject(o, "chat_connections", (double)demo_room_connections(d)) ||
-        !cJSON_AddNumberToObject(o, "time_waiting", time_waiting)) {
+        !cJSON_AddNumberToObject(o, "time_waiting", time_waiting) ||
+        !cJSON_AddNumberToObject(o, "event_streams", event_streams)) {
         cJSON_Delete(o);
         return -ENOMEM;
     }
@@ -208,7 +210,8 @@ static int events(cio_http_request *req, cio_http_response *res, void *arg)
      * write would ever fail to tell that the client left). */
     if (rc < 0 || strcmp(cio_http_request_method(req), "HEAD") == 0) return rc;
     /* retry: how long the browser waits before reconnecting (ms). */
-    if (rc == 0) rc = cio_http_response_write(res, "retry: 2000\n\n", 13);
+    rc = cio_http_response_write(res, "retry: 2000\n\n", 13);
+    event_streams++;
     for (long n = 1; rc == 0; n++) {
         char now[40], ev[160];
         iso_now(now, sizeof now);
@@ -219,6 +222,7 @@ static int events(cio_http_request *req, cio_http_response *res, void *arg)
         if (rc < 0 || n == count) break;
         rc = cio_sleep(1.0);
     }
+    event_streams--;
     /* A client that went away is the normal end of a stream, not an error
      * worth a report; a cancellation (the server shutting down) is passed
      * on, as a cancelled task must. */

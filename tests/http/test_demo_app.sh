@@ -94,6 +94,13 @@ curl -sS -I --max-time 30 --noproxy '*' "${url}events" >"$tmp/head" || fail "HEA
 grep -qi '^content-type: text/event-stream' "$tmp/head" || fail "HEAD /events: $(cat "$tmp/head")"
 # A client that leaves mid-stream ends its handler (the server goes on).
 curl -sS -N --max-time 2 --noproxy '*' "${url}events" >/dev/null 2>&1
+i=0
+while [ $i -lt 600 ]; do
+    get /json | grep '"event_streams":0[,}]' >/dev/null && break
+    sleep 0.1
+    i=$((i + 1))
+done
+[ $i -lt 600 ] || fail "an event stream whose client left is still open after 60 s"
 echo "events: ok"
 
 # Uploads: a binary file and a second field, streamed, hashed, listed.
