@@ -21,9 +21,14 @@ build:
 	cmake --build build -j $(JOBS)
 
 # The demo app (examples/app, docs/demo.md) on http://127.0.0.1:$(PORT)/;
-# PORT=N make run for another port (0: any free one). Ctrl-C stops it.
+# PORT=N make run for another port (0: any free one). Ctrl-C stops it. It
+# builds the library and the app only (not the test suite: a first run on
+# a fresh clone then takes a minute, not several).
 PORT ?= 8080
-run: build
+run:
+	@sh scripts/deps.sh build
+	cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo $(CMAKE_FLAGS) >/dev/null
+	cmake --build build -j $(JOBS) --target cio-demo
 	./build/examples/app/cio-demo --port $(PORT)
 
 test: build
