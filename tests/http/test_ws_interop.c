@@ -9,13 +9,16 @@
  *
  * each for text and binary of 0, 1, 125, 126, 65535, 65536 and 1 MiB bytes,
  * fragmentation (python's async-iterator sends, cio_ws_send_fragment),
- * ping/pong, the close handshake with codes and reasons started by either
- * side, UTF-8 (multi-byte characters split across fragments; invalid text
- * closes with 1007), the message size limit (1009, also after inflating),
- * permessage-deflate on and off (cio_ws_is_deflate), subprotocols. Then what
+ * ping/pong and the keep-alive, the close handshake with codes and reasons
+ * started by either side, UTF-8 (multi-byte characters split across
+ * fragments; invalid text closes with 1007), the message size limit (1009,
+ * also after inflating), permessage-deflate on and off (cio_ws_is_deflate),
+ * subprotocols, wss:// (certificates from tests/net/tls-certs.sh; the
+ * client through a cio_http_client's TLS configuration). Then what
  * python3-websockets never sends: malformed frames from a raw socket to the
- * cio server (server_raw_*), and from a raw python server to the cio client
- * (ws_peer/raw_server.py: client_bad_frames, client_bad_handshakes), each
+ * cio server (server_raw_*, with permessage-deflate by hand too), and from a
+ * raw python server to the cio client (ws_peer/raw_server.py:
+ * client_bad_frames, client_bad_handshakes, client_keepalive_timeout), each
  * closing with the code RFC 6455 asks for, read from the close frame cio
  * sends; and handshakes the server refuses (server_handshake_refusals).
  *
