@@ -880,6 +880,71 @@ WS_TEST(client_keepalive)
     pyserver_end(p);
 }
 
+/* Several tasks send at once, whole messages and fragmented ones: python
+ * (which parses every frame) echoes them, and each comes back whole and
+ * unmixed: sends are serialized, a fragmented message holds the others
+ * back until its last fragment. */
+struct sender {
+    cio_ws *ws;
+    int id;
+    int rc;
+};
+
+static int sender_task(void *arg, void **res)
+{
+    (void)res;
+    struct sender *sd = arg;
+    uint8_t *buf = malloc(70000);
+    memset(buf, 'a' + sd->id, 70000);
+    for (int i = 0; i < 5 && !sd->rc; i++) {
+        if (sd->id % 2 == 0) {
+            sd->rc = cio_ws_send(sd->ws, CIO_WS_BINARY, buf, 70000);
+        } else {
+            for (int k = 0; k < 7 && !sd->rc; k++) /* 7 fragments of 10000 */
+                sd->rc = cio_ws_send_fragment(sd->ws, CIO_WS_BINARY, buf + 10000 * k, 10000,
+                                              k == 6);
+        }
+    }
+    free(buf);
+    return 0;
+}
+
+WS_TEST(client_concurrent_senders)
+{
+    char url[128];
+    cio_process *p = pyserver(NONE, ARGS("echo", "closed:1000"), url, sizeof url);
+    cio_ws *ws = connect_ok(url, NULL);
+    struct sender sd[4];
+    cio_task *t[4];
+    for (int i = 0; i < 4; i++) {
+        sd[i] = (struct sender){ws, i, 0};
+        EXPECT_OK(cio_spawn(sender_task, &sd[i], &t[i]));
+    }
+    int count[4] = {0};
+    for (int n = 0; n < 20; n++) {
+        cio_ws_message m;
+        EXPECT_OK(cio_ws_recv(ws, &m));
+        EXPECT_EQ(CIO_WS_BINARY, m.type);
+        EXPECT_EQ(70000, m.len);
+        const uint8_t *d = m.data;
+        int id = d[0] - 'a';
+        EXPECT_TRUE(id >= 0 && id < 4);
+        for (size_t k = 0; k < m.len; k++)
+            if (d[k] != d[0])
+                FAIL("message %d mixes senders %c and %c at byte %zu", n, d[0], d[k], k);
+        count[id]++;
+    }
+    for (int i = 0; i < 4; i++) {
+        EXPECT_OK(cio_await(t[i], NULL));
+        cio_future_unref(t[i]);
+        EXPECT_OK(sd[i].rc);
+        EXPECT_EQ(5, count[i]);
+    }
+    EXPECT_OK(cio_ws_close(ws, 1000, NULL));
+    cio_ws_free(ws);
+    pyserver_end(p);
+}
+
 /* cio_ws_close with a code RFC 6455 leaves unassigned (1016-2999, for the
  * protocol's own future use): python3-websockets, and cio's own receiver
  * (close_code_ok in src/http/ws.c), fail the connection with 1002 on it,
