@@ -461,14 +461,22 @@ struct wsrv {
     char url[128];
 };
 
-static void wsrv_start(struct wsrv *w, struct scase *c)
+/* Starts the server (HTTPS with tls, then the URL is wss://). */
+static void wsrv_start_tls(struct wsrv *w, struct scase *c, cio_tls_config *tls)
 {
     EXPECT_OK(cio_http_app_new(&w->app));
     EXPECT_OK(cio_http_app_route(w->app, NULL, "/ws", ws_route, c));
-    w->srv = http_start(w->app, NULL);
+    cio_http_server_options o = CIO_HTTP_SERVER_OPTIONS(.tls = tls);
+    w->srv = http_start(w->app, &o);
     EXPECT_OK(cio_http_server_addr(w->srv, &w->addr));
-    snprintf(w->url, sizeof w->url, "ws://127.0.0.1:%u/ws", cio_addr_port(&w->addr));
+    snprintf(w->url, sizeof w->url, "%s://127.0.0.1:%u/ws", tls ? "wss" : "ws",
+             cio_addr_port(&w->addr));
     scase_reset(c);
+}
+
+static void wsrv_start(struct wsrv *w, struct scase *c)
+{
+    wsrv_start_tls(w, c, NULL);
 }
 
 /* Waits until the route has ended `sessions` connections, then closes the
@@ -1584,6 +1592,115 @@ WS_TEST(server_handshake_refusals)
         }
     }
     wsrv_stop(&w, &c, 0);
+}
+
+/* ---- wss:// ---------------------------------------------------------------------- */
+
+/* Certificates from tests/net/tls-certs.sh in a new temporary directory
+ * (dir, room for 64): ca.pem, server.pem and server.key ("localhost",
+ * 127.0.0.1, ::1). */
+static void make_certs(char *dir)
+{
+    snprintf(dir, 64, "/tmp/cio-ws-tls-XXXXXX");
+    if (!mkdtemp(dir))
+        FAIL("mkdtemp: %s", strerror(errno));
+    char script[4200];
+    snprintf(script, sizeof script, "%s/../../net/tls-certs.sh", peer_dir);
+    const char *argv[] = {"sh", script, dir, NULL};
+    cio_process_options o = CIO_PROCESS_OPTIONS(.stdin_mode = CIO_PROCESS_DEVNULL,
+                                                .stderr_mode = CIO_PROCESS_STDOUT,
+                                                .search_path = true);
+    cio_process_result r;
+    EXPECT_OK(cio_process_run(argv, &o, NULL, 0, 1 << 20, &r));
+    if (r.status != 0)
+        FAIL("tls-certs.sh exited %d:\n%s", r.status, r.out ? r.out : "");
+    cio_process_result_free(&r);
+}
+
+static void remove_certs(const char *dir)
+{
+    const char *argv[] = {"rm", "-rf", dir, NULL};
+    cio_process_options o = CIO_PROCESS_OPTIONS(.search_path = true);
+    cio_process_result r;
+    EXPECT_OK(cio_process_run(argv, &o, NULL, 0, 1 << 20, &r));
+    EXPECT_EQ(0, r.status);
+    cio_process_result_free(&r);
+}
+
+/* python's TLS server, cio_ws_connect through an HTTP client whose TLS
+ * configuration trusts the test CA (the header: "through client's TLS
+ * configuration ... when client is non-NULL"). Without that client, the
+ * system's trust store refuses the test CA. */
+WS_TEST(client_wss_through_client_tls)
+{
+    char dir[64];
+    make_certs(dir);
+    char tlsarg[160], ca[96];
+    snprintf(tlsarg, sizeof tlsarg, "%s/server.pem,%s/server.key", dir, dir);
+    snprintf(ca, sizeof ca, "%s/ca.pem", dir);
+    uint16_t port;
+    cio_process *p = listener_start("server.py", ARGS("--tls", tlsarg),
+                                    ARGS("deflate:1", "echo", "closed:1000"), &port);
+    char url[128];
+    snprintf(url, sizeof url, "wss://127.0.0.1:%u/secure", port);
+    /* Without the client: the system's trust store does not know the CA. */
+    cio_ws *ws = (cio_ws *)1;
+    int rc = cio_ws_connect(NULL, url, NULL, &ws);
+    EXPECT_TRUE(rc < 0);
+    EXPECT_TRUE(ws == NULL);
+    cio_tls_config *tls;
+    cio_tls_options to = CIO_TLS_OPTIONS(.ca_file = ca);
+    EXPECT_OK(cio_tls_config_new(&to, &tls));
+    cio_http_client_options co = CIO_HTTP_CLIENT_OPTIONS(.tls = tls, .no_env_proxy = true);
+    cio_http_client *client;
+    EXPECT_OK(cio_http_client_new(&co, &client));
+    ws = NULL;
+    rc = cio_ws_connect(client, url, NULL, &ws);
+    if (rc)
+        FAIL("cio_ws_connect through a client trusting the test CA: %s", cio_err_name(rc));
+    EXPECT_TRUE(cio_ws_is_deflate(ws));
+    uint8_t *big = pattern(100000);
+    EXPECT_OK(cio_ws_send(ws, CIO_WS_BINARY, big, 100000));
+    expect_msg(ws, CIO_WS_BINARY, big, 100000);
+    free(big);
+    EXPECT_OK(cio_ws_close(ws, 1000, NULL));
+    cio_ws_free(ws);
+    pyserver_end(p);
+    EXPECT_OK(cio_http_client_free(client));
+    cio_tls_config_free(tls);
+    remove_certs(dir);
+}
+
+/* A cio HTTPS server: cio_ws_accept takes a TLS connection over; python's
+ * client trusts the test CA. */
+WS_TEST(server_wss)
+{
+    char dir[64];
+    make_certs(dir);
+    char cert[96], key[96], ca[96];
+    snprintf(cert, sizeof cert, "%s/server.pem", dir);
+    snprintf(key, sizeof key, "%s/server.key", dir);
+    snprintf(ca, sizeof ca, "%s/ca.pem", dir);
+    cio_tls_config *tls;
+    cio_tls_options to = CIO_TLS_OPTIONS(.server = true, .cert_file = cert, .key_file = key,
+                                         .alpn = "http/1.1");
+    EXPECT_OK(cio_tls_config_new(&to, &tls));
+    struct scase c;
+    memset(&c, 0, sizeof c);
+    struct wsrv w;
+    wsrv_start_tls(&w, &c, tls);
+    EXPECT_TRUE(strncmp(w.url, "wss://", 6) == 0);
+    pyclient(w.url, ARGS("--ca", ca),
+             ARGS("deflate:1", "send:b:100000", "expect:b:100000", "sendtext:!frag",
+                  "expecttext:abc\xe2\x82\xac!", "expect:b:70001", "close:1000:tls"));
+    wsrv_stop(&w, &c, 1);
+    EXPECT_OK(c.accept_rc);
+    EXPECT_TRUE(c.deflate);
+    EXPECT_EQ(1, c.msgs);
+    EXPECT_EQ(1000, c.close_code);
+    EXPECT_STR_EQ("tls", c.reason);
+    cio_tls_config_free(tls);
+    remove_certs(dir);
 }
 
 /* ---- Arguments ------------------------------------------------------------------ */

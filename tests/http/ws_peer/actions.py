@@ -157,6 +157,8 @@ async def run(ws, actions, timeout=60):
 
 def common_options(parser):
     parser.add_argument("--no-compression", action="store_true")
+    parser.add_argument("--tls", default=None, help="server: CERT,KEY (wss)")
+    parser.add_argument("--ca", default=None, help="client: the CA file to trust (wss)")
     parser.add_argument("--subprotocols", default=None)
     parser.add_argument("--max-size", type=int, default=4 << 20)
     parser.add_argument("actions", nargs="*")
@@ -167,4 +169,12 @@ def common_kwargs(args):
               max_size=args.max_size, ping_interval=None, close_timeout=30)
     if args.subprotocols:
         kw["subprotocols"] = args.subprotocols.split(",")
+    if args.tls:
+        import ssl
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.load_cert_chain(*args.tls.split(","))
+        kw["ssl"] = ctx
+    if args.ca:
+        import ssl
+        kw["ssl"] = ssl.create_default_context(cafile=args.ca)
     return kw
