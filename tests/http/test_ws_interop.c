@@ -1112,6 +1112,18 @@ WS_TEST(client_keepalive_timeout)
     if (!strstr(out, "\nclose 1011 "))
         FAIL("the client did not close with 1011:\n%s", out);
     free(out);
+    /* The same for a ping of cio_ws_ping, without a keep-alive. */
+    p = rawserver("frame", "", url, sizeof url);
+    o = CIO_WS_OPTIONS(.ping_timeout = 0.05);
+    ws = connect_ok(url, &o);
+    EXPECT_OK(cio_ws_ping(ws, "anyone?", 7));
+    EXPECT_ERR(-ETIMEDOUT, cio_ws_recv(ws, &m));
+    EXPECT_ERR(-EPIPE, cio_ws_send_text(ws, "late"));
+    cio_ws_free(ws);
+    out = listener_end(p, "raw_server.py");
+    if (!strstr(out, "\nclose 1011 "))
+        FAIL("the client did not close with 1011 after its own ping:\n%s", out);
+    free(out);
 }
 
 /* ================================================================================= */
