@@ -945,6 +945,47 @@ WS_TEST(client_concurrent_senders)
     pyserver_end(p);
 }
 
+/* A random block repeated: deflate finds its repeats len bytes back, past
+ * a 1 KiB window (xorshift, seeded). */
+static uint8_t *repeated(size_t len, int times, uint32_t seed)
+{
+    uint8_t *p = malloc(len * (size_t)times);
+    uint32_t x = seed;
+    for (size_t i = 0; i < len; i++) {
+        x ^= x << 13;
+        x ^= x >> 17;
+        x ^= x << 5;
+        p[i] = (uint8_t)x;
+    }
+    for (int k = 1; k < times; k++)
+        memcpy(p + len * (size_t)k, p, len);
+    return p;
+}
+
+/* permessage-deflate with parameters (RFC 7692 7.1): python's server asks
+ * for 10-bit windows both ways and no context takeover; cio must deflate
+ * within 1 KiB and start every message afresh, or python's inflater fails
+ * (a distance too far back, a reference into the previous message). */
+WS_TEST(client_deflate_parameters)
+{
+    char url[128];
+    cio_process *p = pyserver(
+        ARGS("--deflate", "server_max_window_bits=10,client_max_window_bits=10,"
+                          "server_no_context_takeover,client_no_context_takeover"),
+        ARGS("deflate:1", "echo", "closed:1000"), url, sizeof url);
+    cio_ws *ws = connect_ok(url, NULL);
+    EXPECT_TRUE(cio_ws_is_deflate(ws));
+    uint8_t *d = repeated(3000, 20, 12345);
+    for (int i = 0; i < 3; i++) { /* the same message again: no reference back */
+        EXPECT_OK(cio_ws_send(ws, CIO_WS_BINARY, d, 60000));
+        expect_msg(ws, CIO_WS_BINARY, d, 60000);
+    }
+    free(d);
+    EXPECT_OK(cio_ws_close(ws, 1000, NULL));
+    cio_ws_free(ws);
+    pyserver_end(p);
+}
+
 /* cio_ws_close with a code RFC 6455 leaves unassigned (1016-2999, for the
  * protocol's own future use): python3-websockets, and cio's own receiver
  * (close_code_ok in src/http/ws.c), fail the connection with 1002 on it,
@@ -1230,6 +1271,24 @@ WS_TEST(server_keepalive)
     against_python(&c, &o, NONE, ARGS("expectprefix:pong:", "close:1000:"));
     EXPECT_TRUE(c.pongs >= 1);
     EXPECT_EQ(1000, c.close_code);
+}
+
+/* The same from python's client: it asks the cio server for a 10-bit
+ * window and no context takeover on the server's side (and offers them
+ * for its own). */
+WS_TEST(server_deflate_parameters)
+{
+    struct scase c;
+    against_python(&c, NULL,
+                   ARGS("--deflate", "server_max_window_bits=10,client_max_window_bits=10,"
+                                     "server_no_context_takeover,client_no_context_takeover"),
+                   ARGS("deflate:1", "sendrep:3000:20", "expectrep:3000:20", "sendrep:3000:20",
+                        "expectrep:3000:20", "sendrep:1500:40", "expectrep:1500:40", "close:1000:"));
+    EXPECT_TRUE(c.deflate);
+    EXPECT_EQ(3, c.msgs);
+    against_python(&c, NULL, ARGS("--deflate", "server_max_window_bits=9"),
+                   ARGS("deflate:1", "sendrep:3000:20", "expectrep:3000:20", "close:1000:"));
+    EXPECT_TRUE(c.deflate);
 }
 
 WS_TEST(server_close_by_cio)
