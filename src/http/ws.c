@@ -953,6 +953,11 @@ void cio_ws_free(cio_ws *ws)
                 cio_stream_close(ws->s) == -EPERM ? (void)cio_stream_abort(ws->s) : (void)0;
             else
                 cio_stream_abort(ws->s);
+        } else if (!ws->shut && in_task && cio_stream_buffered(ws->s) == 0) {
+            /* The server's connection: its end now (the close when the
+             * handler returns); with bytes still buffered, that close
+             * sends them first. */
+            cio_stream_shutdown(ws->s);
         }
     }
     cio__ws_zip_free(&ws->tx, true);
