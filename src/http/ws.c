@@ -1033,9 +1033,11 @@ static bool take_offer(const char *params, size_t n, void *arg)
     return true;
 }
 
-/* Chooses the first of ours (a comma-separated list) the client offers. */
-static char *choose_protocol(const cio_http_request *req, const char *ours)
+/* Chooses the first of ours (a comma-separated list) the client offers:
+ * 0 with *out (malloc'd, NULL: none in common), or -ENOMEM. */
+static int choose_protocol(const cio_http_request *req, const char *ours, char **out)
 {
+    *out = NULL;
     const char *v[16];
     size_t nv = cio_http_request_headers(req, "Sec-WebSocket-Protocol", v, 16);
     if (nv > 16)
@@ -1057,9 +1059,9 @@ static char *choose_protocol(const cio_http_request *req, const char *ours)
         tok[tl] = 0;
         for (size_t i = 0; i < nv; i++)
             if (list_has(v[i], tok))
-                return strdup(tok);
+                return (*out = strdup(tok)) ? 0 : -ENOMEM;
     }
-    return NULL;
+    return 0;
 }
 
 int cio_ws_accept(cio_http_request *req, cio_http_response *res, const cio_ws_options *opts,
@@ -1095,9 +1097,9 @@ int cio_ws_accept(cio_http_request *req, cio_http_response *res, const cio_ws_op
     cio_ws *ws;
     if ((rc = ws_new(&o, true, &ws)))
         return rc;
-    if (o.protocols && !(ws->protocol = choose_protocol(req, o.protocols)) && errno == ENOMEM) {
+    if (o.protocols && (rc = choose_protocol(req, o.protocols, &ws->protocol))) {
         cio_ws_free(ws);
-        return -ENOMEM;
+        return rc;
     }
     if (!o.no_deflate) {
         const char *ev[16];
