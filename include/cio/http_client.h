@@ -48,9 +48,11 @@ typedef struct cio_http_field {
 
 typedef struct cio_http_client_options {
     size_t size;               /* sizeof(cio_http_client_options): the macros */
-    const cio_tls_config *tls; /* a client configuration for https; NULL: the
-                                  client makes one (the system's trust store,
-                                  verification on, ALPN "http/1.1") */
+    const cio_tls_config *tls; /* a client configuration for https (its ALPN, if
+                                  any, must offer "http/1.1" only: the client
+                                  speaks HTTP/1.1); NULL: the client makes one
+                                  (the system's trust store, verification on,
+                                  ALPN "http/1.1") */
     cio_resolver *resolver;    /* NULL: the default resolver of cio_stream_connect_name */
     size_t max_connections;    /* open connections in all: 0: 100 */
     size_t max_per_host;       /* to one scheme, host and port: 0: max_connections */
@@ -93,19 +95,20 @@ typedef struct cio_http_client_request {
     size_t body_len;
     cio_http_body_reader body_reader; /* ...or streamed from this (not with body) */
     void *body_arg;
-    int64_t body_length;          /* the streamed body's length; -1: chunked */
+    int64_t body_length;          /* the streamed body's length; 0: not known, sent
+                                     chunked (a body known to be empty needs no reader) */
     const char *content_type;     /* Content-Type; NULL: none (unless a header has it) */
     double timeout;               /* this request's budget; 0: the client's */
     int max_redirects;            /* 0: the client's; < 0: none followed */
 } cio_http_client_request;
-#define CIO_HTTP_CLIENT_REQUEST_INIT {.size = sizeof(cio_http_client_request), .body_length = -1}
-#define CIO_HTTP_CLIENT_REQUEST(...)                                                     \
-    ((cio_http_client_request){.size = sizeof(cio_http_client_request), .body_length = -1, \
-                               __VA_ARGS__})
+#define CIO_HTTP_CLIENT_REQUEST_INIT {.size = sizeof(cio_http_client_request)}
+#define CIO_HTTP_CLIENT_REQUEST(...) \
+    ((cio_http_client_request){.size = sizeof(cio_http_client_request), __VA_ARGS__})
 
 /* Makes a client on the current loop (opts may be NULL: defaults; read
  * during the call, jar and tls kept). Returns 0, -EINVAL (NULL out, bad
- * options, a proxy that is not an http:// URL, tls a server's
+ * options: a negative or NaN time, a user_agent that is not a field
+ * value; a proxy that is not an http:// URL, tls a server's
  * configuration), -E2BIG, -EPERM with no running loop on this thread,
  * -ENOMEM, or cio_tls_config_new's errors. Never suspends. */
 CIO_API int cio_http_client_new(const cio_http_client_options *opts, cio_http_client **out);
@@ -118,7 +121,8 @@ CIO_API int cio_http_client_free(cio_http_client *c);
 /* Sends rq and waits for the response's header section, following
  * redirects (301, 302, 303: GET without the body, HEAD stays HEAD; 307,
  * 308: the same method and body, which a streamed body cannot be: the
- * redirect is then returned as it is); Authorization, Cookie and
+ * redirect is then returned as it is, as is one whose Location is not an
+ * http(s) URL the client can follow); Authorization, Cookie and
  * Proxy-Authorization set by the caller are dropped when a redirect leaves
  * the scheme, host and port (an https-to-http redirect is followed, as
  * browsers do, with those dropped). A
@@ -127,9 +131,14 @@ CIO_API int cio_http_client_free(cio_http_client *c);
  * OPTIONS, TRACE, PUT, DELETE) only. *out is the caller's (free it with
  * cio_http_reply_free; read its body first to give its connection back to
  * the pool). Any status is a success (404 too): check
- * cio_http_reply_status. Returns 0; -EINVAL (NULL arguments, a bad URL,
- * method or field, body with body_reader, options not made with the
- * macros); -E2BIG; -EPERM outside a task of the client's loop; -ETIMEDOUT
+ * cio_http_reply_status. Credentials in the URL ("user:pass@") are sent
+ * as Basic Authorization unless rq sets that field; a Host field in rq
+ * replaces the client's. Returns 0; -EINVAL (NULL arguments, a bad URL,
+ * method or field, a Content-Length or Transfer-Encoding field (the
+ * client frames the body), body with body_reader, a negative
+ * body_length or one without body_reader, a streamed body longer or
+ * shorter than body_length, options not made with the macros);
+ * -E2BIG; -EPERM outside a task of the client's loop; -ETIMEDOUT
  * (the budget, the connect or the read limit); -ECANCELED; -ELOOP (more
  * redirects than allowed); -EPROTO (a response outside the grammar, an
  * unsupported transfer or content coding); -EMSGSIZE (a header section
@@ -142,7 +151,8 @@ CIO_API int cio_http_client_request_send(cio_http_client *c, const cio_http_clie
 /* GET url: cio_http_client_request_send with only the URL. */
 CIO_API int cio_http_client_get(cio_http_client *c, const char *url, cio_http_reply **out);
 
-/* POST len bytes of body to url as content_type (NULL: none). */
+/* POST len bytes of body to url as content_type (NULL: none); body may
+ * be NULL with len 0 (Content-Length: 0), -EINVAL with len > 0. */
 CIO_API int cio_http_client_post(cio_http_client *c, const char *url, const char *content_type,
                                  const void *body, size_t len, cio_http_reply **out);
 

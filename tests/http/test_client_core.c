@@ -546,6 +546,18 @@ static int keepalive_main(void *arg, void **res)
     EXPECT_EQ(0, cio_http_reply_content_length(r));
     cio_http_reply_free(r);
     EXPECT_EQ(1, cio_http_client_connections(c));
+    /* The caller may ask for the connection's end; a Host field of the
+     * caller's replaces the client's. */
+    cio_http_field cl[2] = {{"Connection", "close"}, {"Host", "example.test"}};
+    EXPECT_OK(cio_http_client_request_send(
+        c,
+        &CIO_HTTP_CLIENT_REQUEST(.url = url_of(&s, "/cookies", u, sizeof u), .headers = cl,
+                                 .nheaders = 2),
+        &r));
+    EXPECT_TRUE(!strcmp(cio_http_reply_header(r, "connection"), "close"));
+    body_of(r);
+    cio_http_reply_free(r);
+    EXPECT_EQ(0, cio_http_client_connections(c));
     /* A reply freed before its body was read closes its connection. */
     EXPECT_OK(cio_http_client_get(c, url_of(&s, "/chunked", u, sizeof u), &r));
     EXPECT_EQ(-1, cio_http_reply_content_length(r));
@@ -643,6 +655,15 @@ static int chunked_main(void *arg, void **res)
                             &CIO_HTTP_CLIENT_REQUEST(.url = u, .body = "x", .body_len = 1,
                                                      .body_reader = feeder, .body_arg = &f),
                             &r));
+    /* A negative body_length, and a length without a reader; the macro
+     * takes body_length itself (0, chunked, is the default). */
+    EXPECT_ERR(-EINVAL, cio_http_client_request_send(
+                            c,
+                            &CIO_HTTP_CLIENT_REQUEST(.url = u, .body_reader = feeder,
+                                                     .body_arg = &f, .body_length = -1),
+                            &r));
+    EXPECT_ERR(-EINVAL, cio_http_client_request_send(
+                            c, &CIO_HTTP_CLIENT_REQUEST(.url = u, .body_length = 5), &r));
     /* A body bigger than the limit of cio_http_reply_body. */
     EXPECT_OK(cio_http_client_post(c, u, NULL, "0123456789", 10, &r));
     const void *d;
