@@ -435,6 +435,7 @@ struct wstats {
     _Atomic uint64_t requests, errors;
     uint64_t bytes;
     uint64_t err[E_KINDS];
+    int first[E_KINDS]; /* the first error of each kind (for the text output) */
     uint64_t status[6]; /* by class: [1] 1xx .. [5] 5xx, [0] other */
     hist h;
     char pad[64];
@@ -459,8 +460,10 @@ static inline void bump(_Atomic uint64_t *a)
                           memory_order_relaxed);
 }
 
-static void count_error(struct wstats *w, enum err_kind k)
+/* err: the error (-errno) or the status code. */
+static void count_error(struct wstats *w, enum err_kind k, int err)
 {
+    if (w->err[k] == 0) w->first[k] = err;
     w->err[k]++;
     bump(&w->errors);
 }
@@ -469,8 +472,8 @@ static void count_status(struct wstats *w, int status)
 {
     int cls = status / 100;
     w->status[cls >= 1 && cls <= 5 ? cls : 0]++;
-    if (cls == 4) count_error(w, E_4XX);
-    else if (cls == 5) count_error(w, E_5XX);
+    if (cls == 4) count_error(w, E_4XX, status);
+    else if (cls == 5) count_error(w, E_5XX, status);
 }
 
 /* Sorts an error of a request into a kind. */
@@ -568,7 +571,7 @@ static int conn_client(void *arg, void **result)
         cio_http_reply_free(r);
         if (rc == 0) rc = (int)n;
         if (cio_scope_is_expired(&run) || rc == -ECANCELED) break;
-        count_error(st, classify(rc));
+        count_error(st, classify(rc), rc);
         /* A server that refuses connections would turn this loop into a
          * busy one: give the others a turn. */
         if (cio_yield() != 0) break;
@@ -631,7 +634,7 @@ static int pipeline_conn(struct worker *w, cio_scope *run, struct pconn *pc,
     bool expired = cio_scope_end(&sc) == -ETIMEDOUT;
     if (rc < 0) {
         if (cio_scope_is_expired(run) || rc == -ECANCELED) return 1;
-        count_error(w->st, expired ? E_TIMEOUT : rc == -ETIMEDOUT ? E_TIMEOUT : E_CONNECT);
+        count_error(w->st, expired || rc == -ETIMEDOUT ? E_TIMEOUT : E_CONNECT, rc);
         return rc;
     }
     llhttp_t parser;
@@ -687,7 +690,9 @@ static int pipeline_conn(struct worker *w, cio_scope *run, struct pconn *pc,
         if (cio_scope_is_expired(run) || rc == -ECANCELED) {
             rc = 1;
         } else {
-            count_error(w->st, expired ? E_TIMEOUT : classify(rc) == E_CONNECT ? E_READ : classify(rc));
+            /* Connected: an end of stream or the like is a read error. */
+            enum err_kind k = classify(rc);
+            count_error(w->st, expired ? E_TIMEOUT : k == E_CONNECT ? E_READ : k, rc);
         }
     }
     cio_stream_abort(s);
@@ -879,6 +884,14 @@ static void print_text(const hist *h, const struct wstats *tot, double secs)
     uint64_t errs = tot->errors;
     printf("  errors: %llu", (unsigned long long)errs);
     for (int k = 0; k < E_KINDS; k++) printf(", %s %llu", err_names[k], (unsigned long long)tot->err[k]);
+    for (int k = 0; k < E_KINDS; k++) {
+        if (!tot->err[k]) continue;
+        if (k == E_4XX || k == E_5XX)
+            printf("\n    first %s: status %d", err_names[k], tot->first[k]);
+        else
+            printf("\n    first %s error: %s (%s)", err_names[k], cio_strerror(tot->first[k]),
+                   cio_err_name(tot->first[k]));
+    }
     printf("\n  status: 1xx %llu, 2xx %llu, 3xx %llu, 4xx %llu, 5xx %llu\n",
            (unsigned long long)tot->status[1], (unsigned long long)tot->status[2],
            (unsigned long long)tot->status[3], (unsigned long long)tot->status[4],
@@ -962,7 +975,10 @@ int main(int argc, char **argv)
         tot.requests += s->requests;
         tot.errors += s->errors;
         tot.bytes += s->bytes;
-        for (int k = 0; k < E_KINDS; k++) tot.err[k] += s->err[k];
+        for (int k = 0; k < E_KINDS; k++) {
+            if (!tot.err[k]) tot.first[k] = s->first[k];
+            tot.err[k] += s->err[k];
+        }
         for (int k = 0; k < 6; k++) tot.status[k] += s->status[k];
     }
     if (cfg.json) {
