@@ -34,13 +34,6 @@
 #include <cjson/cJSON.h>
 #include <llhttp.h>
 
-/* TEMPORARY until branch i11-client is merged: without the client every
- * --pipeline depth takes the stream path. */
-#ifndef CIO_BENCH_CLIENT
-#define CIO_BENCH_CLIENT 0
-#endif
-#define USE_CLIENT (CIO_BENCH_CLIENT && cfg.pipeline == 1)
-
 static const char usage[] =
     "usage: cio-bench URL [-c CONNS] [-d SECONDS] [-t THREADS] [--pipeline N]\n"
     "                 [-H 'Name: value']... [--method M] [--body FILE] [-R RATE]\n"
@@ -537,7 +530,6 @@ static uint64_t pace(struct conn *cn, uint64_t *seq, uint64_t start_ns)
     return due;
 }
 
-#if CIO_BENCH_CLIENT
 /* The client path: one request at a time with cio_http_client. */
 static int conn_client(void *arg, void **result)
 {
@@ -579,7 +571,6 @@ static int conn_client(void *arg, void **result)
     cio_scope_end(&run);
     return 0;
 }
-#endif
 
 /* ---- The pipelined path: cio streams and llhttp ---------------------------------- */
 
@@ -770,8 +761,7 @@ static int worker_main(void *arg, void **result)
             return rc;
         }
     }
-#if CIO_BENCH_CLIENT
-    if (USE_CLIENT) {
+    if (cfg.pipeline == 1) {
         rc = cio_http_client_new(
             &CIO_HTTP_CLIENT_OPTIONS(.tls = w.tls, .max_connections = (size_t)share,
                                      .max_per_host = (size_t)share, .timeout = cfg.timeout,
@@ -786,7 +776,6 @@ static int worker_main(void *arg, void **result)
             return rc;
         }
     }
-#endif
     struct conn *conns = calloc((size_t)share, sizeof *conns);
     struct progress prog = {.last_t = t_start};
     cio_handle timer = 0;
@@ -798,11 +787,7 @@ static int worker_main(void *arg, void **result)
     } else {
         for (long i = 0; i < share && rc == 0; i++) {
             conns[i] = (struct conn){.w = &w, .global = first + i};
-#if CIO_BENCH_CLIENT
-            cio_task_fn fn = USE_CLIENT ? conn_client : conn_pipeline;
-#else
-            cio_task_fn fn = conn_pipeline;
-#endif
+            cio_task_fn fn = cfg.pipeline == 1 ? conn_client : conn_pipeline;
             rc = cio_task_group_spawn(g, NULL, fn, &conns[i], NULL);
         }
         if (rc < 0) cio_task_group_cancel(g);
@@ -813,12 +798,10 @@ static int worker_main(void *arg, void **result)
         cio_timer_cancel(loop, timer);
         fprintf(stderr, "\r\033[K");
     }
-#if CIO_BENCH_CLIENT
     if (w.client) {
         int e = cio_http_client_free(w.client);
         if (e < 0) fprintf(stderr, "cio-bench: freeing the client: %s\n", cio_strerror(e));
     }
-#endif
     cio_tls_config_free(w.tls);
     free(conns);
     return rc == -ECANCELED ? 0 : rc;
