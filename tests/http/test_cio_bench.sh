@@ -95,11 +95,15 @@ check_bench() {
     run "$label.client" "$bin" "$u" -c 4 -t 2 -d 1 --json
     clean_run "$label.client"
     check "$label.client" 'j["bytes"] == 21 * j["requests"] and j["connections"] == 4 and j["threads"] == 2'
-    check "$label.client" 'j["url"] == "'"$u"'" and j["pipeline"] == 1'
+    check "$label.client" 'j["url"] == "'"$u"'" and j["pipeline"] == 1 and j["client"] is True'
     # The pipelined path.
     run "$label.pipe" "$bin" "$u" -c 2 -d 1 --pipeline 4 --json
     clean_run "$label.pipe"
-    check "$label.pipe" 'j["bytes"] == 21 * j["requests"] and j["pipeline"] == 4'
+    check "$label.pipe" 'j["bytes"] == 21 * j["requests"] and j["pipeline"] == 4 and j["client"] is False'
+    # --raw: the stream path at depth 1.
+    run "$label.raw" "$bin" "$u" -c 2 -t 2 -d 1 --raw --json
+    clean_run "$label.raw"
+    check "$label.raw" 'j["bytes"] == 21 * j["requests"] and j["pipeline"] == 1 and j["client"] is False'
 }
 
 # ---- the build tree ----------------------------------------------------------
@@ -112,7 +116,7 @@ run rate "$bench" "$u" -c 2 -d 1 -R 40 --json --latency
 clean_run rate
 check rate 'j["requests"] <= 40 * 1 + 2 and j["rate"] == 40'
 check rate 'len(j["latency_us"]["distribution"]) == 8 and j["latency_us"]["distribution"][-1]["us"] == j["latency_us"]["max"]'
-run rate_pipe1 "$bench" "$u" -c 1 -d 1 -R 20 --pipeline 1 --json
+run rate_pipe1 "$bench" "$u" -c 1 -d 1 -R 20 --raw --json
 clean_run rate_pipe1
 check rate_pipe1 'j["requests"] <= 20 + 1'
 
@@ -241,6 +245,7 @@ bad "$u" --frobnicate
 grep -q "unknown option '--frobnicate'" "$tmp/bad.err" || fail "unknown option message"
 bad "$u" -x
 bad "$u" --json=yes
+bad "$u" --raw=1
 bad "$u" -H NoColon
 bad "$u" -H ': value'
 bad "$u" -H 'Bad Name: x'
