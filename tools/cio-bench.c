@@ -805,6 +805,8 @@ static int worker_main(void *arg, void **result)
     }
     w.start_ns = (uint64_t)(t_start * 1e9);
     w.end_ns = (uint64_t)(t_end * 1e9);
+    /* The loop's cached time may be old by what the set-up took. */
+    cio_loop_update_time(loop);
     w.loop_end = cio_loop_time(loop) + (t_end - mono());
     struct conn *conns = calloc((size_t)share, sizeof *conns);
     struct progress prog = {.last_t = t_start};
