@@ -150,6 +150,18 @@ grep -q "^  errors: 0, connect 0, timeout 0, read 0, parse 0, status_4xx 0, stat
     fail "text: errors line"
 [ ! -s "$tmp/run.text.err" ] || fail "text: stderr not empty (no terminal)"
 
+# The progress line: only on a terminal (util-linux's script gives it one):
+# "[   Ns] R requests, X requests/s, E errors" refreshed with \r, erased
+# before the results. A 3 s run has at least one (the first comes after 1 s).
+if command -v script >/dev/null 2>&1; then
+    script -qec "'$bench' '$u' -c 2 -d 3 --json" /dev/null >"$tmp/run.tty" 2>&1 </dev/null ||
+        fail "progress: exit status $?"
+    grep -q "$(printf '\r')\[ *[0-9]*s\] [0-9]* requests, [0-9]* requests/s, 0 errors" "$tmp/run.tty" ||
+        fail "progress: no progress line on a terminal"
+    tr '\r' '\n' <"$tmp/run.tty" | sed -n 's/^\x1b\[K\({.*\)$/\1/p' | tr -d '\r' >"$tmp/run.ttyjson"
+    check ttyjson 'j["requests"] > 0 and j["errors"]["total"] == 0'
+fi
+
 # Connection refused: a port nothing listens on (bound, then closed).
 port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 for depth in 1 2; do
