@@ -37,12 +37,14 @@ mkdir -p "$tmp/www"
 printf 'hello from cio-bench\n' > "$tmp/www/hello.txt" # 21 bytes
 head -c 1000 /dev/urandom > "$tmp/body.bin"
 
-# serve NAME ARGS...: cio-serve $tmp/www ARGS in the background; sets $url
-# once its "Serving ... at URL" line is out (bounded wait).
+# serve NAME ARGS...: cio-serve $tmp/www ARGS ($quiet too) in the
+# background; sets $url once its "Serving ... at URL" line is out (bounded
+# wait).
+quiet=--quiet
 serve() {
     name=$1; shift
     out="$tmp/out.$name"
-    "$serve" "$tmp/www" --port 0 --quiet --threads 1 "$@" >"$out" 2>"$out.err" &
+    "$serve" "$tmp/www" --port 0 $quiet --threads 1 "$@" >"$out" 2>"$out.err" &
     pid=$!
     pids="$pids $pid"
     url=""
@@ -161,6 +163,31 @@ if command -v script >/dev/null 2>&1; then
     tr '\r' '\n' <"$tmp/run.tty" | sed -n 's/^\x1b\[K\({.*\)$/\1/p' | tr -d '\r' >"$tmp/run.ttyjson"
     check ttyjson 'j["requests"] > 0 and j["errors"]["total"] == 0'
 fi
+
+# SIGINT and SIGTERM stop a long run early; the results of the time run
+# are printed and the exit status is 0. The signal is sent once the server
+# has logged three requests of the run: with two connections, one of them
+# then sent a second request, so it had read (and counted) a response.
+quiet=""
+serve logged --log common
+quiet=--quiet
+logged() { grep -c '"GET /hello.txt' "$tmp/out.logged"; }
+for sig in INT TERM; do
+    before=$(logged)
+    perl -e '$SIG{INT} = "DEFAULT"; $SIG{TERM} = "DEFAULT"; exec @ARGV or die "exec: $!"' \
+        "$bench" "${url}hello.txt" -c 2 -d 120 --json >"$tmp/run.sig$sig" 2>"$tmp/run.sig$sig.err" &
+    bpid=$!
+    pids="$pids $bpid"
+    i=0
+    while [ $i -lt 600 ] && [ "$(logged)" -le $((before + 2)) ]; do sleep 0.1; i=$((i + 1)); done
+    [ "$(logged)" -gt $((before + 2)) ] || fail "SIG$sig: the run never reached the server"
+    kill -$sig $bpid
+    wait $bpid
+    st=$?
+    [ $st -eq 0 ] || fail "SIG$sig: exit status $st: $(cat "$tmp/run.sig$sig.err")"
+    check "sig$sig" 'j["requests"] > 0 and 0 < j["duration"] < 120 and j["errors"]["total"] == 0'
+done
+url=$(echo "$u" | sed 's/hello.txt$//')
 
 # Connection refused: a port nothing listens on (bound, then closed).
 port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
