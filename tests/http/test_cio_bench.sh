@@ -122,6 +122,10 @@ run rate_pipe1 "$bench" "$u" -c 1 -d 1 -R 20 --raw --json
 clean_run rate_pipe1
 check rate_pipe1 'j["requests"] <= 20 + 1'
 
+run rate_threads "$bench" "$u" -c 3 -t 2 -d 1 -R 30 --json
+clean_run rate_threads
+check rate_threads 'j["requests"] <= 30 + 3'
+
 # HEAD: responses without a body; a request body (cio-serve answers 405
 # to a POST: counted as status_4xx, the run still exits 0).
 run head "$bench" "$u" -c 2 -d 1 --method HEAD --json
@@ -222,6 +226,75 @@ for depth in 1 2; do
     run mute "$bench" "http://127.0.0.1:$mport/" -c 2 -d 2 --timeout 0.2 --pipeline $depth --json
     [ $st -eq 1 ] || fail "mute (pipeline $depth): exit status $st, not 1"
     check mute 'j["requests"] == 0 and j["errors"]["timeout"] > 0 and j["errors"]["total"] == j["errors"]["timeout"]'
+done
+
+# IPv6 (when the machine has ::1): a bracketed literal.
+if python3 -c 'import socket; s = socket.socket(socket.AF_INET6); s.bind(("::1", 0))' 2>/dev/null; then
+    serve v6 --bind ::1
+    case "$url" in http://\[::1\]:[0-9]*/) ;; *) fail "IPv6 URL $url" ;; esac
+    run v6 "$bench" "${url}hello.txt" -c 2 -d 0.5 --json
+    clean_run v6
+    run v6raw "$bench" "${url}hello.txt" -c 2 -d 0.5 --pipeline 2 --json
+    clean_run v6raw
+fi
+
+# A misbehaving server (one thread per connection, keep-alive): "503"
+# answers every request with a 503 (status_5xx); "garbage" with a status
+# line outside the grammar (parse); "close" closes the connection after
+# reading a request, before any response byte (read). Runs until killed.
+cat > "$tmp/bad_server.py" <<'EOF2'
+import socket, sys, threading
+mode, portfile = sys.argv[1], sys.argv[2]
+s = socket.socket()
+s.bind(("127.0.0.1", 0))
+s.listen(128)
+open(portfile + ".tmp", "w").write(str(s.getsockname()[1]))
+import os
+os.rename(portfile + ".tmp", portfile)
+def serve(c):
+    buf = b""
+    try:
+        while True:
+            while b"\r\n\r\n" not in buf:
+                d = c.recv(65536)
+                if not d:
+                    return
+                buf += d
+            buf = buf[buf.index(b"\r\n\r\n") + 4:]
+            if mode == "503":
+                c.sendall(b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 4\r\n\r\nbusy")
+            elif mode == "garbage":
+                c.sendall(b"HTTP/1.1 2x0 OK\r\nContent-Length: 0\r\n\r\n")
+            else:
+                return
+    except OSError:
+        pass
+    finally:
+        c.close()
+while True:
+    c = s.accept()[0]
+    threading.Thread(target=serve, args=(c,), daemon=True).start()
+EOF2
+for mode in 503 garbage close; do
+    python3 "$tmp/bad_server.py" $mode "$tmp/bad.$mode.port" &
+    pids="$pids $!"
+    i=0; while [ $i -lt 300 ] && [ ! -s "$tmp/bad.$mode.port" ]; do sleep 0.1; i=$((i + 1)); done
+    [ -s "$tmp/bad.$mode.port" ] || fail "bad_server.py $mode did not start"
+    bport=$(cat "$tmp/bad.$mode.port")
+    for path in --pipeline=1 --raw --pipeline=2; do
+        run "bad_$mode" "$bench" "http://127.0.0.1:$bport/" -c 2 -d 0.5 $path --json
+        case $mode in
+        503)
+            [ $st -eq 0 ] || fail "503 ($path): exit status $st"
+            check bad_503 'j["requests"] > 0 and j["errors"]["status_5xx"] == j["requests"] == j["errors"]["total"] and j["status"]["5xx"] == j["requests"] and j["bytes"] == 4 * j["requests"]' ;;
+        garbage)
+            [ $st -eq 1 ] || fail "garbage ($path): exit status $st, not 1"
+            check bad_garbage 'j["requests"] == 0 and j["errors"]["parse"] > 0 and j["errors"]["total"] == j["errors"]["parse"]' ;;
+        close)
+            [ $st -eq 1 ] || fail "close ($path): exit status $st, not 1"
+            check bad_close 'j["requests"] == 0 and j["errors"]["read"] > 0 and j["errors"]["total"] == j["errors"]["read"]' ;;
+        esac
+    done
 done
 
 # HTTPS: cio-serve with a certificate of tests/net/tls-certs.sh; its CA is
