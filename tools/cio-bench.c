@@ -550,12 +550,19 @@ static uint64_t pace(struct conn *cn, uint64_t *seq, uint64_t start_ns)
     double off = ((double)*seq + (double)cn->global / (double)cfg.conns) * interval;
     uint64_t due = start_ns + (uint64_t)(off * 1e9);
     (*seq)++;
-    uint64_t now = now_ns();
-    if (due > now) {
-        if (due >= cn->w->end_ns) return 0;
+    if (due >= cn->w->end_ns) return 0;
+    /* The loop's timers run on its cached clock, which can lag this one:
+     * a sleep may end a little early, so sleep again for the rest. */
+    for (uint64_t now; (now = now_ns()) < due;)
         if (cio_sleep((double)(due - now) / 1e9) != 0) return 0;
-    }
     return due;
+}
+
+/* Latency from t0 to now; 0 rather than a wrap-around should t0 be ahead. */
+static inline uint64_t since(uint64_t t0)
+{
+    uint64_t now = now_ns();
+    return now > t0 ? now - t0 : 0;
 }
 
 /* The client path: one request at a time with cio_http_client. */
@@ -582,7 +589,7 @@ static int conn_client(void *arg, void **result)
             while ((n = cio_http_reply_read(r, buf, sizeof buf)) > 0) st->bytes += (size_t)n;
         }
         if (rc == 0 && n == 0) {
-            h_record(&st->h, now_ns() - t0);
+            h_record(&st->h, since(t0));
             bump(&st->requests);
             count_status(st, cio_http_reply_status(r));
             cio_http_reply_free(r);
@@ -629,7 +636,7 @@ static int on_message_complete(llhttp_t *p)
     struct pconn *pc = p->data;
     if (p->status_code >= 100 && p->status_code < 200 && p->status_code != 101)
         return 0; /* an interim answer: the response follows */
-    h_record(&pc->st->h, now_ns() - pc->sent_ns);
+    h_record(&pc->st->h, since(pc->sent_ns));
     bump(&pc->st->requests);
     count_status(pc->st, p->status_code);
     pc->done++;

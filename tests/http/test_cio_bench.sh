@@ -85,6 +85,9 @@ clean_run() {
     check "$name" 'all(j["errors"][k] == 0 for k in ("connect", "timeout", "read", "parse", "status_4xx", "status_5xx"))'
     check "$name" 'j["status"]["2xx"] == j["requests"] and j["duration"] > 0 and j["requests_per_s"] > 0'
     check "$name" '0 < j["latency_us"]["min"] <= j["latency_us"]["p50"] <= j["latency_us"]["p90"] <= j["latency_us"]["p99"] <= j["latency_us"]["p99_9"] <= j["latency_us"]["max"]'
+    # A latency is at most the run (with -R: from a due time inside it) or
+    # the request's budget (10 s): a wrapped-around difference is caught.
+    check "$name" 'j["latency_us"]["max"] <= (j["duration"] + 10) * 1e6'
     # No progress line when stderr is not a terminal.
     [ ! -s "$tmp/run.$name.err" ] || fail "$name: printed on stderr: $(cat "$tmp/run.$name.err")"
 }
