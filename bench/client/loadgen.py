@@ -100,6 +100,11 @@ def run_cio(url, opts, tmp):
         sys.exit(f"loadgen.py: cio-bench's JSON lacks requests or duration:\n{r.stdout[-800:]}")
     if errors:
         sys.exit(f"loadgen.py: cio-bench counted errors: {errors}")
+    status = res.get("status")
+    if isinstance(status, dict):
+        bad = {k: v for k, v in status.items() if k != "2xx" and v}
+        if bad:
+            sys.exit(f"loadgen.py: cio-bench saw answers other than 2xx: {bad}")
     lat = find(res, "latency_us", "latency") or {}
     p50 = find(lat, "p50", "p50_us") if isinstance(lat, dict) else None
     p99 = find(lat, "p99", "p99_us") if isinstance(lat, dict) else None
