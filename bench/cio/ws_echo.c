@@ -24,8 +24,8 @@ static int echo(cio_http_request *req, cio_http_response *res, void *arg)
     (void)arg;
     cio_ws *ws;
     int rc = cio_ws_accept(req, res, &CIO_WS_OPTIONS(.no_deflate = true), &ws);
-    if (rc != 0)
-        return rc;
+    if (rc != 0) /* -EPROTO: not a handshake, answered (400/426) already */
+        return rc == -EPROTO ? 0 : rc;
     for (;;) {
         cio_ws_message msg;
         if (cio_ws_recv(ws, &msg) != 0 || msg.type == CIO_WS_CLOSE)
