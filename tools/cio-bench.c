@@ -34,15 +34,8 @@
 #include <cjson/cJSON.h>
 #include <llhttp.h>
 
-/* TEMPORARY until branch i11-client is merged: without the client every
- * --pipeline depth takes the stream path. */
-#ifndef CIO_BENCH_CLIENT
-#define CIO_BENCH_CLIENT 0
-#endif
-#define USE_CLIENT (CIO_BENCH_CLIENT && cfg.pipeline == 1)
-
 static const char usage[] =
-    "usage: cio-bench URL [-c CONNS] [-d SECONDS] [-t THREADS] [--pipeline N]\n"
+    "usage: cio-bench URL [-c CONNS] [-d SECONDS] [-t THREADS] [--pipeline N] [--raw]\n"
     "                 [-H 'Name: value']... [--method M] [--body FILE] [-R RATE]\n"
     "                 [--timeout S] [--insecure] [--json] [--latency]\n"
     "\n"
@@ -55,6 +48,7 @@ static const char usage[] =
     "  -t, --threads N      threads, one event loop each (default 1; at most -c)\n"
     "  --pipeline N         requests written at once per connection (default 1;\n"
     "                       N > 1 uses cio streams and llhttp, not the client)\n"
+    "  --raw                streams and llhttp at depth 1 too (less client work)\n"
     "  -H, --header H       a header field 'Name: value' added to every request\n"
     "  --method M           the request method (default GET, POST with --body)\n"
     "  --body FILE          send FILE's contents as the body of every request\n"
@@ -162,6 +156,7 @@ struct config {
     char *body;
     size_t body_len;
     bool insecure, json, latency;
+    bool raw; /* --raw, or --pipeline > 1: streams and llhttp, not the client */
 };
 
 static int bad(const char *fmt, const char *what)
@@ -388,6 +383,8 @@ static int parse_args(int argc, char **argv, struct config *c)
                 return bad("--timeout: '%s' is not a time in seconds (0.001..1000000)", val);
         } else if (IS("-k", "--insecure") && !val) {
             c->insecure = true;
+        } else if (IS("--raw", "--raw") && !val) {
+            c->raw = true;
         } else if (IS("--json", "--json") && !val) {
             c->json = true;
         } else if (IS("--latency", "-L") && !val) {
@@ -418,6 +415,7 @@ static int parse_args(int argc, char **argv, struct config *c)
     }
     if (c->rate > 0 && c->pipeline > 1)
         return bad("%s", "-R and --pipeline > 1 do not go together");
+    if (c->pipeline > 1) c->raw = true;
     if (c->body_file && (rc = read_body(c))) return rc;
     if (!c->method) c->method = c->body ? "POST" : "GET";
     return 0;
@@ -435,6 +433,7 @@ struct wstats {
     _Atomic uint64_t requests, errors;
     uint64_t bytes;
     uint64_t err[E_KINDS];
+    int first[E_KINDS]; /* the first error of each kind (for the text output) */
     uint64_t status[6]; /* by class: [1] 1xx .. [5] 5xx, [0] other */
     hist h;
     char pad[64];
@@ -459,8 +458,10 @@ static inline void bump(_Atomic uint64_t *a)
                           memory_order_relaxed);
 }
 
-static void count_error(struct wstats *w, enum err_kind k)
+/* err: the error (-errno) or the status code. */
+static void count_error(struct wstats *w, enum err_kind k, int err)
 {
+    if (w->err[k] == 0) w->first[k] = err;
     w->err[k]++;
     bump(&w->errors);
 }
@@ -469,8 +470,8 @@ static void count_status(struct wstats *w, int status)
 {
     int cls = status / 100;
     w->status[cls >= 1 && cls <= 5 ? cls : 0]++;
-    if (cls == 4) count_error(w, E_4XX);
-    else if (cls == 5) count_error(w, E_5XX);
+    if (cls == 4) count_error(w, E_4XX, status);
+    else if (cls == 5) count_error(w, E_5XX, status);
 }
 
 /* Sorts an error of a request into a kind. */
@@ -534,7 +535,6 @@ static uint64_t pace(struct conn *cn, uint64_t *seq, uint64_t start_ns)
     return due;
 }
 
-#if CIO_BENCH_CLIENT
 /* The client path: one request at a time with cio_http_client. */
 static int conn_client(void *arg, void **result)
 {
@@ -568,7 +568,7 @@ static int conn_client(void *arg, void **result)
         cio_http_reply_free(r);
         if (rc == 0) rc = (int)n;
         if (cio_scope_is_expired(&run) || rc == -ECANCELED) break;
-        count_error(st, classify(rc));
+        count_error(st, classify(rc), rc);
         /* A server that refuses connections would turn this loop into a
          * busy one: give the others a turn. */
         if (cio_yield() != 0) break;
@@ -576,7 +576,6 @@ static int conn_client(void *arg, void **result)
     cio_scope_end(&run);
     return 0;
 }
-#endif
 
 /* ---- The pipelined path: cio streams and llhttp ---------------------------------- */
 
@@ -631,7 +630,7 @@ static int pipeline_conn(struct worker *w, cio_scope *run, struct pconn *pc,
     bool expired = cio_scope_end(&sc) == -ETIMEDOUT;
     if (rc < 0) {
         if (cio_scope_is_expired(run) || rc == -ECANCELED) return 1;
-        count_error(w->st, expired ? E_TIMEOUT : rc == -ETIMEDOUT ? E_TIMEOUT : E_CONNECT);
+        count_error(w->st, expired || rc == -ETIMEDOUT ? E_TIMEOUT : E_CONNECT, rc);
         return rc;
     }
     llhttp_t parser;
@@ -687,7 +686,9 @@ static int pipeline_conn(struct worker *w, cio_scope *run, struct pconn *pc,
         if (cio_scope_is_expired(run) || rc == -ECANCELED) {
             rc = 1;
         } else {
-            count_error(w->st, expired ? E_TIMEOUT : classify(rc) == E_CONNECT ? E_READ : classify(rc));
+            /* Connected: an end of stream or the like is a read error. */
+            enum err_kind k = classify(rc);
+            count_error(w->st, expired ? E_TIMEOUT : k == E_CONNECT ? E_READ : k, rc);
         }
     }
     cio_stream_abort(s);
@@ -744,6 +745,28 @@ static void progress_tick(void *arg)
     fflush(stderr);
 }
 
+/* Every worker arrives here ready (ok) or not; the last to arrive starts
+ * the clock. Returns 0 to run, -1 when a worker failed (or a stop came). */
+static _Atomic long gate_ready;
+static _Atomic int gate_state; /* 0 waiting, 1 go, -1 a worker failed */
+
+static int start_gate(bool ok)
+{
+    if (!ok) {
+        atomic_store(&gate_state, -1);
+        return -1;
+    }
+    if (atomic_fetch_add(&gate_ready, 1) + 1 == cfg.threads) {
+        t_start = mono();
+        t_end = t_start + cfg.duration;
+        atomic_store(&gate_state, 1); /* publishes t_start and t_end */
+    }
+    int st;
+    while ((st = atomic_load(&gate_state)) == 0)
+        if (cio_sleep(0.0005) != 0) return -1;
+    return st == 1 ? 0 : -1;
+}
+
 static int worker_main(void *arg, void **result)
 {
     (void)arg, (void)result;
@@ -753,20 +776,16 @@ static int worker_main(void *arg, void **result)
     long share = cfg.conns / cfg.threads + (idx < cfg.conns % cfg.threads ? 1 : 0);
     long first = idx * (cfg.conns / cfg.threads) + (idx < cfg.conns % cfg.threads ? idx : cfg.conns % cfg.threads);
     cio_loop *loop = cio_current_loop();
-    w.start_ns = (uint64_t)(t_start * 1e9);
-    w.end_ns = (uint64_t)(t_end * 1e9);
-    w.loop_end = cio_loop_time(loop) + (t_end - mono());
     int rc = 0;
-    if (cfg.tls) {
-        rc = cio_tls_config_new(&CIO_TLS_OPTIONS(.alpn = "http/1.1", .insecure = cfg.insecure),
-                                &w.tls);
-        if (rc < 0) {
-            fprintf(stderr, "cio-bench: TLS configuration: %s\n", cio_tls_last_error());
-            return rc;
-        }
+    /* A plain http:// run never speaks TLS (no redirect is followed), yet
+     * a client without a configuration makes one that loads the system's
+     * trust store (about 0.1 s of CPU): give it one that loads nothing. */
+    if (cfg.tls || !cfg.raw) {
+        rc = cio_tls_config_new(
+            &CIO_TLS_OPTIONS(.alpn = "http/1.1", .insecure = cfg.insecure || !cfg.tls), &w.tls);
+        if (rc < 0) fprintf(stderr, "cio-bench: TLS configuration: %s\n", cio_tls_last_error());
     }
-#if CIO_BENCH_CLIENT
-    if (USE_CLIENT) {
+    if (rc == 0 && !cfg.raw) {
         rc = cio_http_client_new(
             &CIO_HTTP_CLIENT_OPTIONS(.tls = w.tls, .max_connections = (size_t)share,
                                      .max_per_host = (size_t)share, .timeout = cfg.timeout,
@@ -775,13 +794,18 @@ static int worker_main(void *arg, void **result)
                                      .no_decompress = true,
                                      .user_agent = "cio-bench/" CIO_VERSION_STRING),
             &w.client);
-        if (rc < 0) {
-            fprintf(stderr, "cio-bench: cannot make the HTTP client: %s\n", cio_strerror(rc));
-            cio_tls_config_free(w.tls);
-            return rc;
-        }
+        if (rc < 0) fprintf(stderr, "cio-bench: cannot make the HTTP client: %s\n", cio_strerror(rc));
     }
-#endif
+    /* The clock starts once every thread is ready. */
+    int g_rc = start_gate(rc == 0);
+    if (rc < 0 || g_rc < 0) {
+        if (w.client) cio_http_client_free(w.client);
+        cio_tls_config_free(w.tls);
+        return rc < 0 ? rc : 0;
+    }
+    w.start_ns = (uint64_t)(t_start * 1e9);
+    w.end_ns = (uint64_t)(t_end * 1e9);
+    w.loop_end = cio_loop_time(loop) + (t_end - mono());
     struct conn *conns = calloc((size_t)share, sizeof *conns);
     struct progress prog = {.last_t = t_start};
     cio_handle timer = 0;
@@ -793,11 +817,7 @@ static int worker_main(void *arg, void **result)
     } else {
         for (long i = 0; i < share && rc == 0; i++) {
             conns[i] = (struct conn){.w = &w, .global = first + i};
-#if CIO_BENCH_CLIENT
-            cio_task_fn fn = USE_CLIENT ? conn_client : conn_pipeline;
-#else
-            cio_task_fn fn = conn_pipeline;
-#endif
+            cio_task_fn fn = cfg.raw ? conn_pipeline : conn_client;
             rc = cio_task_group_spawn(g, NULL, fn, &conns[i], NULL);
         }
         if (rc < 0) cio_task_group_cancel(g);
@@ -808,12 +828,10 @@ static int worker_main(void *arg, void **result)
         cio_timer_cancel(loop, timer);
         fprintf(stderr, "\r\033[K");
     }
-#if CIO_BENCH_CLIENT
     if (w.client) {
         int e = cio_http_client_free(w.client);
         if (e < 0) fprintf(stderr, "cio-bench: freeing the client: %s\n", cio_strerror(e));
     }
-#endif
     cio_tls_config_free(w.tls);
     free(conns);
     return rc == -ECANCELED ? 0 : rc;
@@ -860,6 +878,7 @@ static void print_text(const hist *h, const struct wstats *tot, double secs)
     printf("cio-bench %s: %ld connection%s, %ld thread%s, %.2f s", cfg.url, cfg.conns,
            cfg.conns == 1 ? "" : "s", cfg.threads, cfg.threads == 1 ? "" : "s", secs);
     if (cfg.pipeline > 1) printf(", pipeline %ld", cfg.pipeline);
+    else if (cfg.raw) printf(", raw");
     if (cfg.rate > 0) printf(", rate %.0f/s", cfg.rate);
     printf("\n");
     printf("  %llu requests in %.2f s, %.2f requests/s, %llu body bytes (%.2f MB/s)\n",
@@ -879,6 +898,14 @@ static void print_text(const hist *h, const struct wstats *tot, double secs)
     uint64_t errs = tot->errors;
     printf("  errors: %llu", (unsigned long long)errs);
     for (int k = 0; k < E_KINDS; k++) printf(", %s %llu", err_names[k], (unsigned long long)tot->err[k]);
+    for (int k = 0; k < E_KINDS; k++) {
+        if (!tot->err[k]) continue;
+        if (k == E_4XX || k == E_5XX)
+            printf("\n    first %s: status %d", err_names[k], tot->first[k]);
+        else
+            printf("\n    first %s error: %s (%s)", err_names[k], cio_strerror(tot->first[k]),
+                   cio_err_name(tot->first[k]));
+    }
     printf("\n  status: 1xx %llu, 2xx %llu, 3xx %llu, 4xx %llu, 5xx %llu\n",
            (unsigned long long)tot->status[1], (unsigned long long)tot->status[2],
            (unsigned long long)tot->status[3], (unsigned long long)tot->status[4],
@@ -893,6 +920,7 @@ static int print_json(const hist *h, const struct wstats *tot, double secs)
     cJSON_AddNumberToObject(o, "connections", (double)cfg.conns);
     cJSON_AddNumberToObject(o, "threads", (double)cfg.threads);
     cJSON_AddNumberToObject(o, "pipeline", (double)cfg.pipeline);
+    cJSON_AddBoolToObject(o, "client", !cfg.raw);
     cJSON_AddNumberToObject(o, "rate", cfg.rate);
     cJSON_AddNumberToObject(o, "duration", secs);
     cJSON_AddNumberToObject(o, "requests", (double)tot->requests);
@@ -943,13 +971,11 @@ int main(int argc, char **argv)
     }
     memset(stats, 0, sizeof *stats * (size_t)cfg.threads);
     for (long i = 0; i < cfg.threads; i++) stats[i].h.min = UINT64_MAX;
-    t_start = mono();
-    t_end = t_start + cfg.duration;
     rc = cio_run_parallel(&CIO_PARALLEL_OPTIONS(.threads = (size_t)cfg.threads,
                                                 .stop_on_signals = true),
                           worker_main, NULL);
     double stop = mono();
-    double secs = (stop < t_end ? stop : t_end) - t_start;
+    double secs = atomic_load(&gate_state) == 1 ? (stop < t_end ? stop : t_end) - t_start : 0;
     if (rc < 0) fprintf(stderr, "cio-bench: %s\n", cio_strerror(rc));
 
     memset(total_h, 0, sizeof *total_h);
@@ -962,7 +988,10 @@ int main(int argc, char **argv)
         tot.requests += s->requests;
         tot.errors += s->errors;
         tot.bytes += s->bytes;
-        for (int k = 0; k < E_KINDS; k++) tot.err[k] += s->err[k];
+        for (int k = 0; k < E_KINDS; k++) {
+            if (!tot.err[k]) tot.first[k] = s->first[k];
+            tot.err[k] += s->err[k];
+        }
         for (int k = 0; k < 6; k++) tot.status[k] += s->status[k];
     }
     if (cfg.json) {

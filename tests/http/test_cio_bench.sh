@@ -1,0 +1,267 @@
+#!/bin/sh
+# cio-bench (tools/cio-bench.c) from the build tree and from an installed
+# prefix, against cio-serve (from the build tree) on 127.0.0.1: --json
+# fields, the client and the pipelined paths, -R, HEAD, a body, errors by
+# kind (4xx, connect, timeout, TLS verification), the text output, and the
+# argument errors (exit 2). Never asserts a rate; the one bound on a count
+# (-R) follows from the schedule, not from timing.
+#   test_cio_bench.sh BUILD_DIR SOURCE_DIR
+# Exits 77 (skip) without python3 (it reads the JSON).
+set -u
+build=${1:?usage: test_cio_bench.sh BUILD_DIR SOURCE_DIR}
+src=${2:?usage: test_cio_bench.sh BUILD_DIR SOURCE_DIR}
+build=$(cd "$build" && pwd) src=$(cd "$src" && pwd)
+bench="$build/tools/cio-bench"
+serve="$build/tools/cio-serve"
+command -v python3 >/dev/null 2>&1 || { echo "skip: no python3"; exit 77; }
+[ -x "$bench" ] || { echo "FAIL: no $bench"; exit 1; }
+[ -x "$serve" ] || { echo "FAIL: no $serve"; exit 1; }
+# No proxy from the environment (cio-bench ignores it anyway).
+unset http_proxy https_proxy HTTP_PROXY HTTPS_PROXY no_proxy NO_PROXY
+
+tmp=$(mktemp -d /tmp/cio-bench-test.XXXXXX)
+pids=""
+cleanup() {
+    for p in $pids; do kill -9 "$p" 2>/dev/null; wait "$p" 2>/dev/null; done
+    rm -rf "$tmp"
+}
+trap cleanup EXIT
+trap 'exit 1' INT TERM HUP
+fail() {
+    echo "FAIL: $*"
+    for f in "$tmp"/out* "$tmp"/run*; do [ -f "$f" ] && { echo "--- $f"; cat "$f"; }; done
+    exit 1
+}
+
+mkdir -p "$tmp/www"
+printf 'hello from cio-bench\n' > "$tmp/www/hello.txt" # 21 bytes
+head -c 1000 /dev/urandom > "$tmp/body.bin"
+
+# serve NAME ARGS...: cio-serve $tmp/www ARGS in the background; sets $url
+# once its "Serving ... at URL" line is out (bounded wait).
+serve() {
+    name=$1; shift
+    out="$tmp/out.$name"
+    "$serve" "$tmp/www" --port 0 --quiet --threads 1 "$@" >"$out" 2>"$out.err" &
+    pid=$!
+    pids="$pids $pid"
+    url=""
+    i=0
+    while [ $i -lt 600 ]; do
+        url=$(sed -n 's/^Serving .* at \(https*:\/\/[^ ]*\)$/\1/p' "$out" | head -n 1)
+        [ -n "$url" ] && break
+        kill -0 "$pid" 2>/dev/null || fail "$name: cio-serve exited: $(cat "$out.err")"
+        sleep 0.1
+        i=$((i + 1))
+    done
+    [ -n "$url" ] || fail "$name: no Serving line"
+}
+
+# run NAME BIN ARGS...: runs cio-bench, stdout in $tmp/run.NAME, stderr in
+# $tmp/run.NAME.err, exit status in $st.
+run() {
+    name=$1 bin=$2; shift 2
+    "$bin" "$@" >"$tmp/run.$name" 2>"$tmp/run.$name.err" </dev/null
+    st=$?
+}
+
+# check NAME PYTHON-EXPRESSION: the expression, on the run's JSON as j,
+# must be true.
+check() {
+    python3 - "$tmp/run.$1" "$2" <<'EOF' || fail "$1: $2"
+import json, sys
+j = json.load(open(sys.argv[1]))
+sys.exit(0 if eval(sys.argv[2]) else 1)
+EOF
+}
+
+# A run that must succeed with no error at all.
+clean_run() {
+    name=$1
+    [ $st -eq 0 ] || fail "$name: exit status $st: $(cat "$tmp/run.$name.err")"
+    check "$name" 'j["requests"] > 0 and j["errors"]["total"] == 0'
+    check "$name" 'all(j["errors"][k] == 0 for k in ("connect", "timeout", "read", "parse", "status_4xx", "status_5xx"))'
+    check "$name" 'j["status"]["2xx"] == j["requests"] and j["duration"] > 0 and j["requests_per_s"] > 0'
+    check "$name" '0 < j["latency_us"]["min"] <= j["latency_us"]["p50"] <= j["latency_us"]["p90"] <= j["latency_us"]["p99"] <= j["latency_us"]["p99_9"] <= j["latency_us"]["max"]'
+    # No progress line when stderr is not a terminal.
+    [ ! -s "$tmp/run.$name.err" ] || fail "$name: printed on stderr: $(cat "$tmp/run.$name.err")"
+}
+
+check_bench() {
+    label=$1 bin=$2
+    serve "$label"
+    u="${url}hello.txt"
+    # The client path, two threads.
+    run "$label.client" "$bin" "$u" -c 4 -t 2 -d 1 --json
+    clean_run "$label.client"
+    check "$label.client" 'j["bytes"] == 21 * j["requests"] and j["connections"] == 4 and j["threads"] == 2'
+    check "$label.client" 'j["url"] == "'"$u"'" and j["pipeline"] == 1 and j["client"] is True'
+    # The pipelined path.
+    run "$label.pipe" "$bin" "$u" -c 2 -d 1 --pipeline 4 --json
+    clean_run "$label.pipe"
+    check "$label.pipe" 'j["bytes"] == 21 * j["requests"] and j["pipeline"] == 4 and j["client"] is False'
+    # --raw: the stream path at depth 1.
+    run "$label.raw" "$bin" "$u" -c 2 -t 2 -d 1 --raw --json
+    clean_run "$label.raw"
+    check "$label.raw" 'j["bytes"] == 21 * j["requests"] and j["pipeline"] == 1 and j["client"] is False'
+}
+
+# ---- the build tree ----------------------------------------------------------
+check_bench build "$bench"
+u="${url}hello.txt"
+
+# -R: constant rate; no more requests than the schedule has due times
+# before the end (rate x duration, plus one per connection).
+run rate "$bench" "$u" -c 2 -d 1 -R 40 --json --latency
+clean_run rate
+check rate 'j["requests"] <= 40 * 1 + 2 and j["rate"] == 40'
+check rate 'len(j["latency_us"]["distribution"]) == 8 and j["latency_us"]["distribution"][-1]["us"] == j["latency_us"]["max"]'
+run rate_pipe1 "$bench" "$u" -c 1 -d 1 -R 20 --raw --json
+clean_run rate_pipe1
+check rate_pipe1 'j["requests"] <= 20 + 1'
+
+# HEAD: responses without a body; a request body (cio-serve answers 405
+# to a POST: counted as status_4xx, the run still exits 0).
+run head "$bench" "$u" -c 2 -d 1 --method HEAD --json
+clean_run head
+check head 'j["bytes"] == 0'
+run head_pipe "$bench" "$u" -c 1 -d 1 --method HEAD --pipeline 3 --json
+clean_run head_pipe
+check head_pipe 'j["bytes"] == 0'
+run post "$bench" "$u" -c 2 -d 1 --body "$tmp/body.bin" -H 'X-Test: 1' --json
+[ $st -eq 0 ] || fail "post: exit status $st"
+check post 'j["requests"] > 0 and j["errors"]["status_4xx"] == j["requests"] == j["errors"]["total"]'
+
+# 404: status_4xx errors, exit 0 (responses came).
+run notfound "$bench" "${url}no-such-file" -c 2 -d 1 --json
+[ $st -eq 0 ] || fail "404: exit status $st"
+check notfound 'j["requests"] > 0 and j["errors"]["status_4xx"] == j["requests"] and j["status"]["4xx"] == j["requests"]'
+run notfound_pipe "$bench" "${url}no-such-file" -c 1 -d 1 --pipeline 2 --json
+check notfound_pipe 'j["requests"] > 0 and j["errors"]["status_4xx"] == j["requests"]'
+
+# The text output: the summary lines; the first error of a kind named.
+run text "$bench" "$u" -c 2 -d 1 --latency
+[ $st -eq 0 ] || fail "text: exit status $st"
+grep -q "^cio-bench $u: 2 connections, 1 thread, " "$tmp/run.text" || fail "text: header"
+grep -q "^  [1-9][0-9]* requests in .* requests/s" "$tmp/run.text" || fail "text: requests line"
+grep -q "^  latency (us): min .* p50 .* p90 .* p99 .* p99.9 .* max " "$tmp/run.text" || fail "text: latency"
+grep -q "^     100.000%" "$tmp/run.text" || fail "text: --latency distribution"
+grep -q "^  errors: 0, connect 0, timeout 0, read 0, parse 0, status_4xx 0, status_5xx 0$" "$tmp/run.text" ||
+    fail "text: errors line"
+[ ! -s "$tmp/run.text.err" ] || fail "text: stderr not empty (no terminal)"
+
+# Connection refused: a port nothing listens on (bound, then closed).
+port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+for depth in 1 2; do
+    run refused "$bench" "http://127.0.0.1:$port/" -c 2 -d 0.5 --pipeline $depth --json
+    [ $st -eq 1 ] || fail "refused (pipeline $depth): exit status $st, not 1"
+    check refused 'j["requests"] == 0 and j["errors"]["connect"] > 0 and j["errors"]["total"] == j["errors"]["connect"]'
+    run refused_text "$bench" "http://127.0.0.1:$port/" -c 1 -d 0.2 --pipeline $depth
+    grep -q "first connect error: .*(ECONNREFUSED)" "$tmp/run.refused_text" || fail "refused: first error not named"
+done
+
+# A server that accepts and never answers: timeouts (--timeout 0.2 in a
+# 2 s run). It runs until killed.
+cat > "$tmp/mute.py" <<'EOF'
+import socket, sys
+s = socket.socket()
+s.bind(("127.0.0.1", 0))
+s.listen(128)
+open(sys.argv[1] + ".tmp", "w").write(str(s.getsockname()[1]))
+import os
+os.rename(sys.argv[1] + ".tmp", sys.argv[1])
+held = []
+while True:
+    held.append(s.accept()[0])
+EOF
+python3 "$tmp/mute.py" "$tmp/mute.port" &
+pids="$pids $!"
+i=0; while [ $i -lt 300 ] && [ ! -s "$tmp/mute.port" ]; do sleep 0.1; i=$((i + 1)); done
+[ -s "$tmp/mute.port" ] || fail "mute server did not start"
+mport=$(cat "$tmp/mute.port")
+for depth in 1 2; do
+    run mute "$bench" "http://127.0.0.1:$mport/" -c 2 -d 2 --timeout 0.2 --pipeline $depth --json
+    [ $st -eq 1 ] || fail "mute (pipeline $depth): exit status $st, not 1"
+    check mute 'j["requests"] == 0 and j["errors"]["timeout"] > 0 and j["errors"]["total"] == j["errors"]["timeout"]'
+done
+
+# HTTPS: cio-serve with a certificate of tests/net/tls-certs.sh; its CA is
+# not trusted, so without -k every connection fails verification
+# (connect errors), with -k it works.
+if command -v openssl >/dev/null 2>&1; then
+    mkdir "$tmp/certs"
+    sh "$src/tests/net/tls-certs.sh" "$tmp/certs" >/dev/null || fail "tls-certs.sh"
+    serve tls --tls-cert "$tmp/certs/server.pem" --tls-key "$tmp/certs/server.key"
+    case "$url" in https://127.0.0.1:*) ;; *) fail "TLS URL $url" ;; esac
+    run tls_k "$bench" "${url}hello.txt" -c 2 -d 1 -k --json
+    clean_run tls_k
+    run tls_k_pipe "$bench" "${url}hello.txt" -c 2 -d 1 -k --pipeline 2 --json
+    clean_run tls_k_pipe
+    run tls_verify "$bench" "${url}hello.txt" -c 1 -d 0.5 --json
+    [ $st -eq 1 ] || fail "tls verification: exit status $st, not 1"
+    check tls_verify 'j["requests"] == 0 and j["errors"]["connect"] > 0'
+fi
+
+# ---- arguments -----------------------------------------------------------------
+"$bench" --help >"$tmp/help" 2>&1 || fail "--help exit status"
+grep -q '^usage: cio-bench URL' "$tmp/help" || fail "--help text"
+"$bench" -h >/dev/null 2>&1 || fail "-h"
+bad() {
+    "$bench" "$@" >"$tmp/bad.out" 2>"$tmp/bad.err" </dev/null
+    st=$?
+    [ $st -eq 2 ] || fail "cio-bench $*: exit $st, not 2"
+    grep -q '^cio-bench: ' "$tmp/bad.err" || fail "cio-bench $*: no message"
+    [ ! -s "$tmp/bad.out" ] || fail "cio-bench $*: printed on stdout"
+}
+bad
+bad ftp://127.0.0.1/
+bad 127.0.0.1:8080
+bad http://
+bad http:///path
+bad http://127.0.0.1:/
+bad http://127.0.0.1:0/
+bad http://127.0.0.1:65536/
+bad http://127.0.0.1:80x/
+bad 'http://[::1/'
+bad 'http://user@127.0.0.1/'
+bad 'http://127.0.0.1/a#frag'
+bad 'http://127.0.0.1/a b'
+bad "$u" "$u"
+bad "$u" -c 0
+bad "$u" -c -1
+bad "$u" -c x
+bad "$u" -c
+bad "$u" -c 1 -t 2
+grep -q -- '-c 1 is fewer connections than -t 2 threads' "$tmp/bad.err" || fail "-c < -t message"
+bad "$u" -t 0
+bad "$u" -d 0
+bad "$u" -d abc
+bad "$u" --pipeline 0
+bad "$u" --pipeline 1025
+bad "$u" -R 0
+bad "$u" -R 10 --pipeline 2
+bad "$u" --timeout 0
+bad "$u" --frobnicate
+grep -q "unknown option '--frobnicate'" "$tmp/bad.err" || fail "unknown option message"
+bad "$u" -x
+bad "$u" --json=yes
+bad "$u" --raw=1
+bad "$u" -H NoColon
+bad "$u" -H ': value'
+bad "$u" -H 'Bad Name: x'
+bad "$u" -H "$(printf 'X-A: a\rb')"
+bad "$u" -H 'Content-Length: 5'
+bad "$u" -H 'Transfer-Encoding: chunked'
+bad "$u" --method 'GE T'
+bad "$u" --method ''
+bad "$u" --body "$tmp/no-such-file"
+bad "$u" --body "$tmp"
+
+# ---- an installed prefix ---------------------------------------------------------
+cmake --install "$build" --prefix "$tmp/prefix" >/dev/null || fail "cmake --install"
+[ -x "$tmp/prefix/bin/cio-bench" ] || fail "no bin/cio-bench in the prefix"
+env -u LD_LIBRARY_PATH ldd "$tmp/prefix/bin/cio-bench" | grep "libcio" | grep -q "$tmp/prefix/" ||
+    fail "installed cio-bench does not use the prefix's libcio: $(ldd "$tmp/prefix/bin/cio-bench" | grep cio)"
+check_bench installed "$tmp/prefix/bin/cio-bench"
+
+echo "cio-bench: all checks passed"
