@@ -192,18 +192,19 @@ static bool method_idempotent(const char *m)
 
 /* ---- Waiting for a connection slot ----------------------------------------------- */
 
-static void wake_one(cio_http_client *c)
+/* A slot was freed: every waiter looks again (a waiter for one host may
+ * not be able to use what another host freed, so waking one could strand
+ * the one that can). */
+static void wake_waiters(cio_http_client *c)
 {
     struct waiter *w = c->wq;
-    if (!w)
-        return;
-    c->wq = w->next;
-    if (c->wq)
-        c->wq->prev = NULL;
-    else
-        c->wq_tail = NULL;
-    w->next = w->prev = NULL;
-    cio_future_set_result(w->f, NULL, NULL);
+    c->wq = c->wq_tail = NULL;
+    while (w) {
+        struct waiter *n = w->next;
+        w->next = w->prev = NULL;
+        cio_future_set_result(w->f, NULL, NULL);
+        w = n;
+    }
 }
 
 static void wq_remove(cio_http_client *c, struct waiter *w)
@@ -234,10 +235,7 @@ static int wait_slot(cio_http_client *c)
         c->wq = &w;
     c->wq_tail = &w;
     rc = cio_await(w.f, NULL);
-    bool woken = cio_future_is_done(w.f) && !cio_future_is_cancelled(w.f);
     wq_remove(c, &w);
-    if (rc && woken)
-        wake_one(c); /* the wake-up goes to the next waiter */
     cio_future_unref(w.f);
     return rc;
 }
@@ -283,7 +281,7 @@ static void conn_close(cio_http_client *c, struct conn *k, bool graceful)
     free(k);
     c->open--;
     h->open--;
-    wake_one(c);
+    wake_waiters(c);
     host_put(c, h);
 }
 
@@ -339,7 +337,7 @@ static void conn_release(cio_http_client *c, struct conn *k)
     h->nidle++;
     c->nidle++;
     arm_timer(c, k->idle_since + c->o.idle_timeout);
-    wake_one(c);
+    wake_waiters(c);
 }
 
 static struct host *host_get(cio_http_client *c, const char *key)
@@ -1639,10 +1637,26 @@ static int exchange(cio_http_client *c, const struct send *q, const struct cio__
                     const char *url, double deadline, cio_http_reply **out)
 {
     *out = NULL;
+    /* The pool's key: scheme, host and port (the proxy follows from them
+     * and the client's fixed settings). */
     char key[600];
-    int kl = snprintf(key, sizeof key, "%s://%s:%u", u->scheme, u->host, u->port);
-    if (kl < 0 || (size_t)kl >= sizeof key)
+    size_t sl = strlen(u->scheme), hl = strlen(u->host);
+    if (sl + hl + 12 > sizeof key)
         return -EINVAL;
+    memcpy(key, u->scheme, sl);
+    key[sl] = ' ';
+    memcpy(key + sl + 1, u->host, hl);
+    char *kp = key + sl + 1 + hl;
+    *kp++ = ' ';
+    unsigned port = u->port;
+    char digits[6];
+    int nd = 0;
+    do
+        digits[nd++] = (char)('0' + port % 10);
+    while ((port /= 10));
+    while (nd)
+        *kp++ = digits[--nd];
+    *kp = 0;
     struct host *h = host_get(c, key);
     if (!h)
         return -ENOMEM;

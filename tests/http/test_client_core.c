@@ -13,6 +13,7 @@
 #include <cio/http_client.h>
 
 #include "http/http_util.h"
+#include "net/test_tls_util.h"
 #include "http/internal.h"
 
 #define RUN(fn, arg)                                                                              \
@@ -236,6 +237,33 @@ static const char *body_of(cio_http_reply *r)
     size_t n = 0;
     EXPECT_OK(cio_http_reply_body(r, 0, &d, &n));
     return d;
+}
+
+struct cbx {
+    cio_http_client *c;
+    const char *url;
+    int rc;
+    bool ran;
+};
+
+static void from_callback(void *arg)
+{
+    struct cbx *x = arg;
+    cio_http_reply *r = (cio_http_reply *)1;
+    x->rc = cio_http_client_get(x->c, x->url, &r);
+    EXPECT_TRUE(r == NULL);
+    x->ran = true;
+}
+
+static int get_task(void *arg, void **res)
+{
+    (void)res;
+    struct cbx *x = arg;
+    cio_http_reply *r = NULL;
+    x->rc = cio_http_client_get(x->c, x->url, &r);
+    x->ran = true;
+    cio_http_reply_free(r);
+    return x->rc;
 }
 
 /* ---- A raw server: canned responses --------------------------------------------------------- */
@@ -710,6 +738,32 @@ static int limits_main(void *arg, void **res)
     cio_http_reply_free(r1);
     EXPECT_OK(cio_http_client_get(c, u2, &r2));
     cio_http_reply_free(r2);
+    EXPECT_OK(cio_http_client_free(c));
+    /* A slot freed on one host reaches a waiter of that host even when a
+     * waiter of another host, who cannot use it, queued first. */
+    EXPECT_OK(cio_http_client_new(OPTS(.max_connections = 2, .max_per_host = 1), &c));
+    char ua[128], ub[128];
+    url_of(&s1, "/chunked", ua, sizeof ua);
+    url_of(&s2, "/chunked", ub, sizeof ub);
+    cio_http_reply *ra, *rb;
+    EXPECT_OK(cio_http_client_get(c, ua, &ra));
+    EXPECT_OK(cio_http_client_get(c, ub, &rb));
+    struct cbx wa = {.c = c, .url = ua}, wb = {.c = c, .url = ub};
+    cio_task *ta, *tb;
+    EXPECT_OK(cio_spawn(get_task, &wa, &ta));
+    EXPECT_OK(cio_yield());
+    EXPECT_OK(cio_spawn(get_task, &wb, &tb));
+    EXPECT_OK(cio_yield());
+    const void *d;
+    size_t n;
+    EXPECT_OK(cio_http_reply_body(rb, 0, &d, &n));
+    cio_http_reply_free(rb);
+    EXPECT_OK(cio_await(tb, NULL));
+    EXPECT_TRUE(wb.ran && !wa.ran);
+    cio_http_reply_free(ra);
+    EXPECT_OK(cio_await(ta, NULL));
+    cio_future_unref(ta);
+    cio_future_unref(tb);
     EXPECT_OK(cio_http_client_free(c));
     srv_stop(&s1);
     srv_stop(&s2);
@@ -1340,5 +1394,116 @@ static int proxy_main(void *arg, void **res)
 }
 
 TEST(client_proxy_plain) { RUN(proxy_main, NULL); }
+
+/* ---- HTTPS ------------------------------------------------------------------------------------------------- */
+
+static int https_main(void *arg, void **res)
+{
+    (void)arg;
+    (void)res;
+    strict_reports();
+    cio_tls_config *scfg = tls_server_cfg(CIO_TLS_OPTIONS(.alpn = "http/1.1"));
+    cio_tls_config *ccfg = tls_client_cfg(CIO_TLS_OPTIONS(.alpn = "http/1.1"));
+    cio_http_app *app = app_new();
+    cio_http_server *srv = http_start(app, &CIO_HTTP_SERVER_OPTIONS(.tls = scfg));
+    cio_addr a;
+    EXPECT_OK(cio_http_server_addr(srv, &a));
+    char u[128];
+    snprintf(u, sizeof u, "https://localhost:%u/hello", cio_addr_port(&a));
+    cio_http_client *c;
+    /* A server's configuration is refused. */
+    EXPECT_ERR(-EINVAL, cio_http_client_new(OPTS(.tls = scfg), &c));
+    EXPECT_OK(cio_http_client_new(OPTS(.tls = ccfg), &c));
+    for (int i = 0; i < 3; i++) {
+        cio_http_reply *r;
+        EXPECT_OK(cio_http_client_get(c, u, &r));
+        EXPECT_EQ(200, cio_http_reply_status(r));
+        EXPECT_TRUE(!strcmp(body_of(r), "Hello, World!"));
+        cio_http_reply_free(r);
+        EXPECT_EQ(1, cio_http_client_connections(c));
+    }
+    /* https and http to one host and port are two pools. */
+    EXPECT_OK(cio_http_client_free(c));
+    /* The default configuration verifies against the system's store: the
+     * test CA is not in it. */
+    EXPECT_OK(cio_http_client_new(OPTS(), &c));
+    cio_http_reply *r;
+    EXPECT_ERR(-EKEYREJECTED, cio_http_client_get(c, u, &r));
+    EXPECT_EQ(0, cio_http_client_connections(c));
+    EXPECT_OK(cio_http_client_free(c));
+    EXPECT_OK(cio_http_server_close(srv, 1));
+    cio_http_app_free(app);
+    cio_tls_config_free(scfg);
+    cio_tls_config_free(ccfg);
+    return 0;
+}
+
+TEST(client_https)
+{
+    tls_make_certs();
+    RUN(https_main, NULL);
+}
+
+/* ---- Outside a task, cancellation, the connect limit ---------------------------------------------------- */
+
+static int misc_main(void *arg, void **res)
+{
+    (void)arg;
+    (void)res;
+    strict_reports();
+    const char *const resp[] = {NULL};
+    struct raw rw = {.resp = resp, .nresp = 1};
+    raw_start(&rw);
+    char u[128];
+    snprintf(u, sizeof u, "%s/x", rw.base);
+    cio_http_client *c;
+    EXPECT_OK(cio_http_client_new(OPTS(), &c));
+    /* Outside a task. */
+    struct cbx x = {.c = c, .url = u};
+    EXPECT_OK(cio_call_soon(cio_current_loop(), from_callback, &x));
+    WAIT_UNTIL(x.ran);
+    EXPECT_ERR(-EPERM, x.rc);
+    /* A request cancelled while it waits for the answer. */
+    struct cbx y = {.c = c, .url = u};
+    cio_task *t;
+    EXPECT_OK(cio_spawn(get_task, &y, &t));
+    WAIT_UNTIL(rw.requests == 1);
+    EXPECT_EQ(1, cio_http_client_connections(c));
+    EXPECT_OK(cio_future_cancel(t));
+    EXPECT_ERR(-ECANCELED, cio_await(t, NULL));
+    cio_future_unref(t);
+    EXPECT_ERR(-ECANCELED, y.rc);
+    EXPECT_EQ(0, cio_http_client_connections(c));
+    /* A deadline of the caller applies too. */
+    cio_scope sc;
+    EXPECT_OK(cio_timeout_begin(&sc, 0.05));
+    cio_http_reply *r;
+    EXPECT_ERR(-ETIMEDOUT, cio_http_client_get(c, u, &r));
+    cio_scope_end(&sc);
+    EXPECT_OK(cio_http_client_free(c));
+    raw_stop(&rw);
+
+    /* The connect limit: a name server that never answers. */
+    int ufd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    EXPECT_TRUE(ufd >= 0);
+    cio_addr ua = loopback4();
+    EXPECT_EQ(0, bind(ufd, &ua.u.sa, ua.len));
+    cio_addr bound;
+    EXPECT_OK(cio_socket_local(ufd, &bound));
+    char servers[64];
+    snprintf(servers, sizeof servers, "127.0.0.1:%u", cio_addr_port(&bound));
+    cio_resolver *res_;
+    EXPECT_OK(cio_resolver_new(&CIO_RESOLVER_OPTIONS(.servers = servers, .timeout = 60, .tries = 1),
+                               &res_));
+    EXPECT_OK(cio_http_client_new(OPTS(.resolver = res_, .connect_timeout = 0.1), &c));
+    EXPECT_ERR(-ETIMEDOUT, cio_http_client_get(c, "http://never.invalid/", &r));
+    EXPECT_EQ(0, cio_http_client_connections(c));
+    EXPECT_OK(cio_http_client_free(c));
+    cio_resolver_free(res_);
+    close(ufd);
+    return 0;
+}
+
+TEST(client_eperm_cancel_connect_limit) { RUN(misc_main, NULL); }
 
 int main(int argc, char **argv) { return test_main(argc, argv); }
