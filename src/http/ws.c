@@ -219,18 +219,22 @@ static int take_options(cio_ws_options *o, const cio_ws_options *in)
     if (o->origin && !cio__http_is_field_value(o->origin, strlen(o->origin)))
         return -EINVAL;
     if (o->protocols) {
-        /* A list of tokens. */
+        /* A list of tokens: "a, b,c". */
         const char *p = o->protocols;
-        if (!*p)
-            return -EINVAL;
-        while (*p) {
-            while (*p == ' ' || *p == ',')
+        for (;;) {
+            while (*p == ' ' || *p == '\t')
                 p++;
             const char *s = p;
-            while (*p && *p != ',' && *p != ' ')
+            while (*p && *p != ',')
                 p++;
-            if (p > s && !cio__http_is_token(s, (size_t)(p - s)))
+            const char *e = p;
+            while (e > s && (e[-1] == ' ' || e[-1] == '\t'))
+                e--;
+            if (!cio__http_is_token(s, (size_t)(e - s)))
                 return -EINVAL;
+            if (!*p)
+                break;
+            p++;
         }
     }
     return 0;
@@ -1256,129 +1260,50 @@ static bool rh_get(const struct rhead *h, const char *name, char *out, size_t le
     return found;
 }
 
-/* The URL pieces the handshake needs (a local parser until url.c is
- * there: scheme ws/wss, host, port, target). */
-struct ws_url {
-    bool tls;
-    char host[256];
-    bool ipv6;
-    uint16_t port;
-    bool default_port;
-    char *target;
-    char *http_url; /* the same URL as http(s):// for the cookie jar */
-};
-
-static void url_free(struct ws_url *u)
+/* The URL as http(s):// for the cookie jar (RFC 6455 §4.1: cookies of
+ * the http(s) URL of the same host and path), malloc'd. */
+static char *jar_url(const struct cio__http_url *u)
 {
-    free(u->target);
-    free(u->http_url);
+    size_t n = strlen(u->host) + strlen(u->target) + 32;
+    char *p = malloc(n);
+    if (p)
+        snprintf(p, n, "%s://%s%s%s:%u%s", u->tls ? "https" : "http", u->ipv6 ? "[" : "",
+                 u->host, u->ipv6 ? "]" : "", u->port, u->target);
+    return p;
 }
 
-static int url_parse(const char *url, struct ws_url *u)
+/* Opens the connection: through the client (its proxy, TLS configuration
+ * and resolver), or straight to the host with a default TLS configuration
+ * for wss. */
+static int connect_stream(cio_ws *ws, cio_http_client *client, const struct cio__http_url *u,
+                          bool *via_proxy)
 {
-    memset(u, 0, sizeof *u);
-    for (const char *p = url; *p; p++)
-        if ((unsigned char)*p <= 0x20 || *p == 0x7f)
-            return -EINVAL;
-    const char *rest;
-    if (strncasecmp(url, "ws://", 5) == 0) {
-        rest = url + 5;
-        u->port = 80;
-    } else if (strncasecmp(url, "wss://", 6) == 0) {
-        rest = url + 6;
-        u->tls = true;
-        u->port = 443;
-    } else {
-        return -EINVAL;
+    *via_proxy = false;
+    if (client) {
+        int rc = cio__http_client_open(client, u, &ws->s, via_proxy);
+        if (!rc)
+            cio_stream_set_water(ws->s, WS_HIGH_WATER, WS_LOW_WATER);
+        return rc;
     }
-    u->default_port = true;
-    size_t alen = strcspn(rest, "/?#");
-    const char *auth = rest, *aend = rest + alen;
-    const char *at = memchr(auth, '@', alen);
-    if (at)
-        auth = at + 1;
-    const char *hs = auth, *he;
-    const char *portp = NULL;
-    if (*hs == '[') {
-        const char *rb = memchr(hs, ']', (size_t)(aend - hs));
-        if (!rb)
-            return -EINVAL;
-        hs++;
-        he = rb;
-        u->ipv6 = true;
-        if (rb + 1 < aend) {
-            if (rb[1] != ':')
-                return -EINVAL;
-            portp = rb + 2;
-        }
-    } else {
-        const char *colon = memchr(hs, ':', (size_t)(aend - hs));
-        he = colon ? colon : aend;
-        if (colon)
-            portp = colon + 1;
-    }
-    size_t hl = (size_t)(he - hs);
-    if (hl == 0 || hl >= sizeof u->host)
-        return -EINVAL;
-    for (size_t i = 0; i < hl; i++)
-        u->host[i] = (char)tolower((unsigned char)hs[i]);
-    u->host[hl] = 0;
-    if (portp && portp < aend) {
-        unsigned long v = 0;
-        for (const char *p = portp; p < aend; p++) {
-            if (*p < '0' || *p > '9' || v > 65535)
-                return -EINVAL;
-            v = v * 10 + (unsigned long)(*p - '0');
-        }
-        if (v == 0 || v > 65535)
-            return -EINVAL;
-        if (v != u->port)
-            u->default_port = false;
-        u->port = (uint16_t)v;
-    }
-    const char *path = aend;
-    size_t plen = strcspn(path, "#");
-    u->target = malloc(plen + 2);
-    if (!u->target)
-        return -ENOMEM;
-    if (plen == 0 || path[0] != '/') {
-        u->target[0] = '/';
-        memcpy(u->target + 1, path, plen);
-        u->target[plen + 1] = 0;
-    } else {
-        memcpy(u->target, path, plen);
-        u->target[plen] = 0;
-    }
-    size_t ul = strlen(url) + 8;
-    u->http_url = malloc(ul);
-    if (!u->http_url) {
-        free(u->target);
-        return -ENOMEM;
-    }
-    snprintf(u->http_url, ul, "%s://%s%s%s:%u%s", u->tls ? "https" : "http",
-             u->ipv6 ? "[" : "", u->host, u->ipv6 ? "]" : "", u->port, u->target);
-    return 0;
-}
-
-static int connect_stream(cio_ws *ws, cio_http_client *client, const struct ws_url *u)
-{
-    (void)client;
-    cio_socket_options so = CIO_SOCKET_OPTIONS_INIT;
     cio_stream_options sopt = CIO_STREAM_OPTIONS(.high_water = WS_HIGH_WATER,
-                                                 .low_water = WS_LOW_WATER);
+                                                 .low_water = WS_LOW_WATER,
+                                                 .server_name = u->host);
     if (u->tls) {
-        cio_tls_options to = CIO_TLS_OPTIONS_INIT;
+        cio_tls_options to = CIO_TLS_OPTIONS(.alpn = "http/1.1");
         int rc = cio_tls_config_new(&to, &ws->tls);
         if (rc)
             return rc;
         sopt.tls = ws->tls;
     }
-    return cio_stream_connect_name(u->host, u->port, &so, &sopt, &ws->s);
+    return cio_stream_connect_name(u->host, u->port, NULL, &sopt, &ws->s);
 }
 
+static int read_answer(cio_ws *ws, cio_http_jar *jar, const char *hurl, const char *key,
+                       const cio_ws_options *o);
+
 /* Runs the client's opening handshake on ws->s. */
-static int client_handshake(cio_ws *ws, cio_http_client *client, const struct ws_url *u,
-                            const cio_ws_options *o)
+static int client_handshake(cio_ws *ws, cio_http_client *client, const struct cio__http_url *u,
+                            bool via_proxy, const cio_ws_options *o)
 {
     uint8_t nonce[16];
     if (RAND_bytes(nonce, sizeof nonce) != 1)
@@ -1387,7 +1312,15 @@ static int client_handshake(cio_ws *ws, cio_http_client *client, const struct ws
     EVP_EncodeBlock((unsigned char *)key, nonce, sizeof nonce);
     struct sbuf b = {0};
     sb_str(&b, "GET ");
-    sb_str(&b, u->target);
+    char *hurl = jar_url(u);
+    if (!hurl)
+        return -ENOMEM;
+    if (via_proxy) {
+        /* A plain proxy wants the absolute form (of the http URL). */
+        sb_str(&b, hurl);
+    } else {
+        sb_str(&b, u->target);
+    }
     sb_str(&b, " HTTP/1.1\r\nHost: ");
     if (u->ipv6)
         sb_str(&b, "[");
@@ -1408,11 +1341,10 @@ static int client_handshake(cio_ws *ws, cio_http_client *client, const struct ws
         sb_str(&b, "Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits\r\n");
     if (o->origin)
         sb_field(&b, "Origin", o->origin);
-    cio_http_jar *jar = NULL;
-    (void)client;
+    cio_http_jar *jar = client ? cio__http_client_jar(client) : NULL;
     if (jar) {
         char cookie[4096];
-        ssize_t cl = cio_http_jar_header(jar, u->http_url, cookie, sizeof cookie);
+        ssize_t cl = cio_http_jar_header(jar, hurl, cookie, sizeof cookie);
         if (cl > 0)
             sb_field(&b, "Cookie", cookie);
     }
@@ -1423,19 +1355,28 @@ static int client_handshake(cio_ws *ws, cio_http_client *client, const struct ws
             ua = true;
     }
     if (!ua) {
-        sb_str(&b, "User-Agent: cio/");
-        sb_str(&b, cio_version_string());
-        sb_str(&b, "\r\n");
+        if (!client) {
+            sb_str(&b, "User-Agent: cio/");
+            sb_str(&b, cio_version_string());
+            sb_str(&b, "\r\n");
+        } else if (cio__http_client_user_agent(client)) {
+            sb_field(&b, "User-Agent", cio__http_client_user_agent(client));
+        }
     }
     sb_str(&b, "\r\n");
-    if (b.oom) {
-        free(b.p);
-        return -ENOMEM;
-    }
-    int rc = cio_stream_write(ws->s, b.p, b.len);
+    int rc = b.oom ? -ENOMEM : cio_stream_write(ws->s, b.p, b.len);
     free(b.p);
-    if (rc)
-        return rc;
+    if (!rc)
+        rc = read_answer(ws, jar, hurl, key, o);
+    free(hurl);
+    return rc;
+}
+
+/* Reads and checks the server's answer to the handshake sent with key. */
+static int read_answer(cio_ws *ws, cio_http_jar *jar, const char *hurl, const char *key,
+                       const cio_ws_options *o)
+{
+    int rc;
     /* The response head. */
     const void *pd;
     size_t n;
@@ -1503,7 +1444,7 @@ static int client_handshake(cio_ws *ws, cio_http_client *client, const struct ws
             if (cio__http_ieq(h.f[i].n, h.f[i].nl, "Set-Cookie", 10) && h.f[i].vl < sizeof v) {
                 memcpy(v, h.f[i].v, h.f[i].vl);
                 v[h.f[i].vl] = 0;
-                cio_http_jar_set(jar, u->http_url, v);
+                cio_http_jar_set(jar, hurl, v);
             }
     cio_stream_consume(ws->s, hlen);
     return 0;
@@ -1522,29 +1463,38 @@ int cio_ws_connect(cio_http_client *client, const char *url, const cio_ws_option
         return rc;
     if (!cio_current_task())
         return -EPERM;
-    struct ws_url u;
-    if ((rc = url_parse(url, &u)))
+    struct cio__http_url u;
+    if ((rc = cio__http_url_parse(url, &u)))
         return rc;
+    if (strcmp(u.scheme, "ws") != 0 && strcmp(u.scheme, "wss") != 0) {
+        cio__http_url_free(&u);
+        return -EINVAL;
+    }
     cio_ws *ws;
     if ((rc = ws_new(&o, false, &ws))) {
-        url_free(&u);
+        cio__http_url_free(&u);
         return rc;
     }
     ws->own_stream = true;
     cio_scope sc;
     if ((rc = cio_timeout_begin(&sc, o.timeout))) {
-        url_free(&u);
+        cio__http_url_free(&u);
         cio_ws_free(ws);
         return rc;
     }
-    rc = connect_stream(ws, client, &u);
+    bool via_proxy;
+    rc = connect_stream(ws, client, &u, &via_proxy);
     if (!rc)
-        rc = client_handshake(ws, client, &u, &o);
-    cio_scope_end(&sc);
-    url_free(&u);
+        rc = client_handshake(ws, client, &u, via_proxy, &o);
+    if (cio_scope_end(&sc) == -ETIMEDOUT && (!rc || rc == -ECANCELED))
+        rc = -ETIMEDOUT;
+    cio__http_url_free(&u);
     if (rc) {
         if (ws->s) {
-            cio_stream_abort(ws->s);
+            /* Not a reset: a server that sent a refusal may still be
+             * shutting its side down. */
+            if (cio_stream_close(ws->s) == -EPERM)
+                cio_stream_abort(ws->s);
             ws->s = NULL;
         }
         cio_ws_free(ws);
