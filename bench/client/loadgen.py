@@ -5,8 +5,9 @@ measures the generator.
 
 usage: loadgen.py GEN URL pid=PID [secs=5] [conns=100] [threads=1] [bin=PATH]
 
-GEN is `wrk` (Debian's wrk 4.1, /usr/bin/wrk) or `cio` (cio-bench, the
-program at bin=PATH). Both get the same connections (-c CONNS), threads
+GEN is `wrk` (Debian's wrk 4.1, /usr/bin/wrk), `cio` (cio-bench, the
+program at bin=PATH: requests through cio's HTTP client) or `cio_raw`
+(cio-bench --raw: its own requests on cio streams, parsed with llhttp). Both get the same connections (-c CONNS), threads
 (-t THREADS) and duration (-d SECS) against URL, plain keep-alive GETs.
 First one probe request (wrk.py's probe: the answer must be 200), then the
 generator runs as a child of this script, on the CPU bench/run gave it.
@@ -74,12 +75,14 @@ def find(obj, *names):
     return None
 
 
-def run_cio(url, opts, tmp):
+def run_cio(url, opts, tmp, raw):
     exe = opts["bin"]
     if not exe or not os.path.exists(exe):
         print(f"cio-bench is not built ({exe})", file=sys.stderr)
         sys.exit(77)
     cmd = [exe, url, "-c", opts["conns"], "-t", opts["threads"], "-d", opts["secs"], "--json"]
+    if raw:
+        cmd.append("--raw")
     env = dict(os.environ)
     for k in ("http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY", "all_proxy",
               "ALL_PROXY"):
@@ -112,7 +115,7 @@ def run_cio(url, opts, tmp):
 
 
 def main():
-    if len(sys.argv) < 3 or sys.argv[1] not in ("wrk", "cio"):
+    if len(sys.argv) < 3 or sys.argv[1] not in ("wrk", "cio", "cio_raw"):
         sys.exit(__doc__)
     gen, url = sys.argv[1], sys.argv[2]
     opts = {"secs": "5", "conns": "100", "threads": "1", "pid": None, "bin": None}
@@ -132,7 +135,7 @@ def main():
         if gen == "wrk":
             n, secs, p50, p99 = run_wrk(url, opts, tmp)
         else:
-            n, secs, p50, p99 = run_cio(url, opts, tmp)
+            n, secs, p50, p99 = run_cio(url, opts, tmp, gen == "cio_raw")
         cpu1, srv1 = children_cpu_s(), tree_cpu_seconds(pid)
     out = [("requests_per_s", "1/s", n / secs, "higher"),
            ("requests", "", n, "higher"),
