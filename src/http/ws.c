@@ -882,7 +882,9 @@ int cio_ws_close(cio_ws *ws, int code, const char *reason)
     if (!ws)
         return -EINVAL;
     size_t rlen = reason ? strlen(reason) : 0;
-    if (code && (code < 1000 || code > 4999 || (code >= 1004 && code <= 1006) || code == 1015))
+    /* Only codes a receiver accepts (the same test as ours): the others
+     * would only make the peer fail the connection with 1002. */
+    if (code && !close_code_ok(code))
         return -EINVAL;
     if (rlen > 123 || (rlen && !code) || (rlen && !utf8_ok(reason, rlen)))
         return -EINVAL;

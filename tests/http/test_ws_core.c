@@ -309,6 +309,9 @@ static int args_main(void *arg, void **res)
     EXPECT_ERR(-EINVAL, cio_ws_close(ws, 1005, NULL));
     EXPECT_ERR(-EINVAL, cio_ws_close(ws, 1015, NULL));
     EXPECT_ERR(-EINVAL, cio_ws_close(ws, 5000, NULL));
+    EXPECT_ERR(-EINVAL, cio_ws_close(ws, 1016, NULL));
+    EXPECT_ERR(-EINVAL, cio_ws_close(ws, 2999, NULL));
+    EXPECT_ERR(-EINVAL, cio_ws_close(ws, 1004, NULL));
     EXPECT_ERR(-EINVAL, cio_ws_close(ws, 0, "reason without a code"));
     char longr[125];
     memset(longr, 'r', 124);

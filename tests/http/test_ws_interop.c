@@ -461,14 +461,22 @@ struct wsrv {
     char url[128];
 };
 
-static void wsrv_start(struct wsrv *w, struct scase *c)
+/* Starts the server (HTTPS with tls, then the URL is wss://). */
+static void wsrv_start_tls(struct wsrv *w, struct scase *c, cio_tls_config *tls)
 {
     EXPECT_OK(cio_http_app_new(&w->app));
     EXPECT_OK(cio_http_app_route(w->app, NULL, "/ws", ws_route, c));
-    w->srv = http_start(w->app, NULL);
+    cio_http_server_options o = CIO_HTTP_SERVER_OPTIONS(.tls = tls);
+    w->srv = http_start(w->app, &o);
     EXPECT_OK(cio_http_server_addr(w->srv, &w->addr));
-    snprintf(w->url, sizeof w->url, "ws://127.0.0.1:%u/ws", cio_addr_port(&w->addr));
+    snprintf(w->url, sizeof w->url, "%s://127.0.0.1:%u/ws", tls ? "wss" : "ws",
+             cio_addr_port(&w->addr));
     scase_reset(c);
+}
+
+static void wsrv_start(struct wsrv *w, struct scase *c)
+{
+    wsrv_start_tls(w, c, NULL);
 }
 
 /* Waits until the route has ended `sessions` connections, then closes the
@@ -852,6 +860,45 @@ WS_TEST(client_subprotocol)
     pyserver_end(p);
 }
 
+/* cio's keep-alive against python: pings when nothing comes, python's
+ * pongs seen with report_control. Nothing here depends on time: the pong
+ * comes eventually. */
+WS_TEST(client_keepalive)
+{
+    char url[128];
+    cio_process *p = pyserver(NONE, ARGS("closed:1000"), url, sizeof url);
+    cio_ws_options o = CIO_WS_OPTIONS(.ping_interval = 0.02, .report_control = true);
+    cio_ws *ws = connect_ok(url, &o);
+    cio_ws_message m;
+    EXPECT_OK(cio_ws_recv(ws, &m));
+    EXPECT_EQ(CIO_WS_PONG, m.type);
+    EXPECT_OK(cio_ws_close(ws, 1000, NULL));
+    cio_ws_free(ws);
+    pyserver_end(p);
+}
+
+/* cio_ws_close with a code RFC 6455 leaves unassigned (1016-2999, for the
+ * protocol's own future use): python3-websockets, and cio's own receiver
+ * (close_code_ok in src/http/ws.c), fail the connection with 1002 on it,
+ * so sending it can only break the close. The header allows
+ * 1000..4999 but 1004-1006 and 1015 for cio_ws_close: this case expects
+ * -EINVAL for the unassigned codes too. */
+WS_TEST(client_close_code_the_peer_refuses)
+{
+    char url[128];
+    cio_process *p = pyserver(NONE, ARGS("echo"), url, sizeof url);
+    cio_ws *ws = connect_ok(url, NULL);
+    static const int unassigned[] = {1016, 2000, 2999};
+    for (size_t i = 0; i < 3; i++)
+        if (cio_ws_close(ws, unassigned[i], NULL) != -EINVAL)
+            FAIL("cio_ws_close accepted the unassigned code %d (python3-websockets and cio's "
+                 "own receiver answer it with 1002)",
+                 unassigned[i]);
+    EXPECT_OK(cio_ws_close(ws, 1000, NULL));
+    cio_ws_free(ws);
+    pyserver_end(p);
+}
+
 /* ---- A raw python server: frames websockets never sends -------------------------- */
 
 /* Starts raw_server.py MODE HEX; the URL in url. */
@@ -980,6 +1027,25 @@ WS_TEST(client_bad_handshakes)
     free(listener_end(p, "raw_server.py"));
 }
 
+/* A silent peer: nothing answers the keep-alive ping, so cio closes with
+ * 1011 and cio_ws_recv says -ETIMEDOUT (eventually: the timeouts only
+ * bound the wait). */
+WS_TEST(client_keepalive_timeout)
+{
+    char url[128];
+    cio_process *p = rawserver("frame", "", url, sizeof url);
+    cio_ws_options o = CIO_WS_OPTIONS(.ping_interval = 0.02, .ping_timeout = 0.05);
+    cio_ws *ws = connect_ok(url, &o);
+    cio_ws_message m;
+    EXPECT_ERR(-ETIMEDOUT, cio_ws_recv(ws, &m));
+    EXPECT_TRUE(cio_ws_is_closing(ws));
+    cio_ws_free(ws);
+    char *out = listener_end(p, "raw_server.py");
+    if (!strstr(out, "\nclose 1011 "))
+        FAIL("the client did not close with 1011:\n%s", out);
+    free(out);
+}
+
 /* ================================================================================= */
 /* python3-websockets as the client, cio_ws_accept in a route of a cio server        */
 /* ================================================================================= */
@@ -1075,6 +1141,17 @@ WS_TEST(server_ping_pong)
     EXPECT_EQ(1, c.msgs);
 }
 
+/* The server's keep-alive: python answers its pings, the route sees the
+ * pong (report_control) and says so. */
+WS_TEST(server_keepalive)
+{
+    struct scase c;
+    cio_ws_options o = CIO_WS_OPTIONS(.ping_interval = 0.02, .report_control = true);
+    against_python(&c, &o, NONE, ARGS("expectprefix:pong:", "close:1000:"));
+    EXPECT_TRUE(c.pongs >= 1);
+    EXPECT_EQ(1000, c.close_code);
+}
+
 WS_TEST(server_close_by_cio)
 {
     struct scase c;
@@ -1165,12 +1242,19 @@ static const char handshake[] = "GET /ws HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade:
                                 "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
                                 "Sec-WebSocket-Version: 13\r\n\r\n";
 
+static const char handshake_deflate[] =
+    "GET /ws HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n"
+    "Connection: Upgrade\r\n"
+    "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+    "Sec-WebSocket-Extensions: permessage-deflate\r\n"
+    "Sec-WebSocket-Version: 13\r\n\r\n";
+
 /* A raw connection that completed the handshake (RFC 6455's own example
- * key and accept value). */
-static cio_stream *raw_open(struct wsrv *w)
+ * key and accept value), with permessage-deflate when deflate. */
+static cio_stream *raw_open_ext(struct wsrv *w, bool deflate)
 {
     cio_stream *s = http_connect(w->srv);
-    http_send(s, handshake);
+    http_send(s, deflate ? handshake_deflate : handshake);
     char head[2048];
     ssize_t n = cio_stream_read_until(s, "\r\n\r\n", 4, head, sizeof head - 1);
     EXPECT_TRUE(n > 0);
@@ -1180,9 +1264,17 @@ static cio_stream *raw_open(struct wsrv *w)
     EXPECT_TRUE(strcasestr(head, "\r\nSec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n"));
     EXPECT_TRUE(strcasestr(head, "\r\nUpgrade: websocket\r\n"));
     EXPECT_TRUE(strcasestr(head, "\r\nConnection: upgrade\r\n"));
-    EXPECT_TRUE(strcasestr(head, "Sec-WebSocket-Extensions") == NULL); /* none offered */
+    if (deflate)
+        EXPECT_TRUE(strcasestr(head, "\r\nSec-WebSocket-Extensions: permessage-deflate"));
+    else
+        EXPECT_TRUE(strcasestr(head, "Sec-WebSocket-Extensions") == NULL); /* none offered */
     EXPECT_TRUE(strcasestr(head, "Sec-WebSocket-Protocol") == NULL);
     return s;
+}
+
+static cio_stream *raw_open(struct wsrv *w)
+{
+    return raw_open_ext(w, false);
 }
 
 /* One frame from the server (never masked); payload malloc'd. 0, or
@@ -1295,6 +1387,62 @@ WS_TEST(server_raw_malformed)
             FAIL("%s: closed with %d, not 1009", big[i].name, code);
         WAIT_UNTIL(c.done == 1);
         EXPECT_ERR(-EMSGSIZE, c.recv_rc);
+    }
+    wsrv_stop(&w, &c, 0);
+}
+
+/* permessage-deflate by hand (RFC 7692's own "Hello", 7.2.3.1): a
+ * compressed message is inflated; RSV1 on a continuation, or data zlib
+ * refuses, close the connection. */
+WS_TEST(server_raw_deflate)
+{
+    struct scase c;
+    memset(&c, 0, sizeof c);
+    struct wsrv w;
+    wsrv_start(&w, &c);
+    static const char hello_z[] = "\xf2\x48\xcd\xc9\xc9\x07\x00";
+    cio_stream *s = raw_open_ext(&w, true);
+    const struct rcase ok = {"a compressed message", {F(true, 4, 1, hello_z, 7)}, 0, 0};
+    raw_send(s, &ok);
+    unsigned op;
+    bool fin;
+    uint8_t *p;
+    size_t len;
+    EXPECT_OK(raw_read(s, &op, &fin, &p, &len)); /* short: echoed uncompressed */
+    EXPECT_EQ(1, op);
+    EXPECT_STR_EQ("Hello", (char *)p);
+    free(p);
+    const struct rcase split = {"a compressed message in two fragments",
+                                {F(false, 4, 1, hello_z, 3), F(true, 0, 0, hello_z + 3, 4)}, 0, 0};
+    raw_send(s, &split);
+    EXPECT_OK(raw_read(s, &op, &fin, &p, &len));
+    EXPECT_STR_EQ("Hello", (char *)p);
+    free(p);
+    uint8_t f[16];
+    EXPECT_OK(cio_stream_write(s, f, frame(f, true, 0, 8, true, "\x03\xe8", 2)));
+    EXPECT_EQ(1000, raw_close_code(s, "deflate"));
+    cio_stream_close(s);
+    WAIT_UNTIL(c.done == 1);
+    EXPECT_TRUE(c.deflate);
+    EXPECT_EQ(2, c.msgs);
+    static const struct rcase bad[] = {
+        {"RSV1 on a continuation", {F(false, 4, 1, hello_z, 3), F(true, 4, 0, hello_z + 3, 4)}, 1002,
+         -EPROTO},
+        {"compressed data zlib refuses", {F(true, 4, 2, "\xff\xff\xff\xff", 4)}, 1007, -EILSEQ},
+        {"RSV1 on a ping", {F(true, 4, 9, "p")}, 1002, -EPROTO},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        scase_reset(&c);
+        s = raw_open_ext(&w, true);
+        raw_send(s, &bad[i]);
+        int code = raw_close_code(s, bad[i].name);
+        cio_stream_close(s);
+        if (code != bad[i].code)
+            FAIL("%s: closed with %d, not %d", bad[i].name, code, bad[i].code);
+        WAIT_UNTIL(c.done == 1);
+        if (c.recv_rc != bad[i].rc)
+            FAIL("%s: cio_ws_recv returned %s, not %s", bad[i].name, cio_err_name(c.recv_rc),
+                 cio_err_name(bad[i].rc));
     }
     wsrv_stop(&w, &c, 0);
 }
@@ -1446,6 +1594,115 @@ WS_TEST(server_handshake_refusals)
     wsrv_stop(&w, &c, 0);
 }
 
+/* ---- wss:// ---------------------------------------------------------------------- */
+
+/* Certificates from tests/net/tls-certs.sh in a new temporary directory
+ * (dir, room for 64): ca.pem, server.pem and server.key ("localhost",
+ * 127.0.0.1, ::1). */
+static void make_certs(char *dir)
+{
+    snprintf(dir, 64, "/tmp/cio-ws-tls-XXXXXX");
+    if (!mkdtemp(dir))
+        FAIL("mkdtemp: %s", strerror(errno));
+    char script[4200];
+    snprintf(script, sizeof script, "%s/../../net/tls-certs.sh", peer_dir);
+    const char *argv[] = {"sh", script, dir, NULL};
+    cio_process_options o = CIO_PROCESS_OPTIONS(.stdin_mode = CIO_PROCESS_DEVNULL,
+                                                .stderr_mode = CIO_PROCESS_STDOUT,
+                                                .search_path = true);
+    cio_process_result r;
+    EXPECT_OK(cio_process_run(argv, &o, NULL, 0, 1 << 20, &r));
+    if (r.status != 0)
+        FAIL("tls-certs.sh exited %d:\n%s", r.status, r.out ? r.out : "");
+    cio_process_result_free(&r);
+}
+
+static void remove_certs(const char *dir)
+{
+    const char *argv[] = {"rm", "-rf", dir, NULL};
+    cio_process_options o = CIO_PROCESS_OPTIONS(.search_path = true);
+    cio_process_result r;
+    EXPECT_OK(cio_process_run(argv, &o, NULL, 0, 1 << 20, &r));
+    EXPECT_EQ(0, r.status);
+    cio_process_result_free(&r);
+}
+
+/* python's TLS server, cio_ws_connect through an HTTP client whose TLS
+ * configuration trusts the test CA (the header: "through client's TLS
+ * configuration ... when client is non-NULL"). Without that client, the
+ * system's trust store refuses the test CA. */
+WS_TEST(client_wss_through_client_tls)
+{
+    char dir[64];
+    make_certs(dir);
+    char tlsarg[160], ca[96];
+    snprintf(tlsarg, sizeof tlsarg, "%s/server.pem,%s/server.key", dir, dir);
+    snprintf(ca, sizeof ca, "%s/ca.pem", dir);
+    uint16_t port;
+    cio_process *p = listener_start("server.py", ARGS("--tls", tlsarg),
+                                    ARGS("deflate:1", "echo", "closed:1000"), &port);
+    char url[128];
+    snprintf(url, sizeof url, "wss://127.0.0.1:%u/secure", port);
+    /* Without the client: the system's trust store does not know the CA. */
+    cio_ws *ws = (cio_ws *)1;
+    int rc = cio_ws_connect(NULL, url, NULL, &ws);
+    EXPECT_TRUE(rc < 0);
+    EXPECT_TRUE(ws == NULL);
+    cio_tls_config *tls;
+    cio_tls_options to = CIO_TLS_OPTIONS(.ca_file = ca);
+    EXPECT_OK(cio_tls_config_new(&to, &tls));
+    cio_http_client_options co = CIO_HTTP_CLIENT_OPTIONS(.tls = tls, .no_env_proxy = true);
+    cio_http_client *client;
+    EXPECT_OK(cio_http_client_new(&co, &client));
+    ws = NULL;
+    rc = cio_ws_connect(client, url, NULL, &ws);
+    if (rc)
+        FAIL("cio_ws_connect through a client trusting the test CA: %s", cio_err_name(rc));
+    EXPECT_TRUE(cio_ws_is_deflate(ws));
+    uint8_t *big = pattern(100000);
+    EXPECT_OK(cio_ws_send(ws, CIO_WS_BINARY, big, 100000));
+    expect_msg(ws, CIO_WS_BINARY, big, 100000);
+    free(big);
+    EXPECT_OK(cio_ws_close(ws, 1000, NULL));
+    cio_ws_free(ws);
+    pyserver_end(p);
+    EXPECT_OK(cio_http_client_free(client));
+    cio_tls_config_free(tls);
+    remove_certs(dir);
+}
+
+/* A cio HTTPS server: cio_ws_accept takes a TLS connection over; python's
+ * client trusts the test CA. */
+WS_TEST(server_wss)
+{
+    char dir[64];
+    make_certs(dir);
+    char cert[96], key[96], ca[96];
+    snprintf(cert, sizeof cert, "%s/server.pem", dir);
+    snprintf(key, sizeof key, "%s/server.key", dir);
+    snprintf(ca, sizeof ca, "%s/ca.pem", dir);
+    cio_tls_config *tls;
+    cio_tls_options to = CIO_TLS_OPTIONS(.server = true, .cert_file = cert, .key_file = key,
+                                         .alpn = "http/1.1");
+    EXPECT_OK(cio_tls_config_new(&to, &tls));
+    struct scase c;
+    memset(&c, 0, sizeof c);
+    struct wsrv w;
+    wsrv_start_tls(&w, &c, tls);
+    EXPECT_TRUE(strncmp(w.url, "wss://", 6) == 0);
+    pyclient(w.url, ARGS("--ca", ca),
+             ARGS("deflate:1", "send:b:100000", "expect:b:100000", "sendtext:!frag",
+                  "expecttext:abc\xe2\x82\xac!", "expect:b:70001", "close:1000:tls"));
+    wsrv_stop(&w, &c, 1);
+    EXPECT_OK(c.accept_rc);
+    EXPECT_TRUE(c.deflate);
+    EXPECT_EQ(1, c.msgs);
+    EXPECT_EQ(1000, c.close_code);
+    EXPECT_STR_EQ("tls", c.reason);
+    cio_tls_config_free(tls);
+    remove_certs(dir);
+}
+
 /* ---- Arguments ------------------------------------------------------------------ */
 
 static int eperm_main(void)
@@ -1477,7 +1734,7 @@ WS_TEST(ws_args)
     EXPECT_ERR(-EINVAL, cio_ws_connect(NULL, "ws://127.0.0.1:9/", &o, &ws));
     o = CIO_WS_OPTIONS(.deflate_level = 10);
     EXPECT_ERR(-EINVAL, cio_ws_connect(NULL, "ws://127.0.0.1:9/", &o, &ws));
-    o = CIO_WS_OPTIONS(.protocols = "bad protocol");
+    o = CIO_WS_OPTIONS(.protocols = "chat, v/1"); /* "/" is no token character */
     EXPECT_ERR(-EINVAL, cio_ws_connect(NULL, "ws://127.0.0.1:9/", &o, &ws));
     o = CIO_WS_OPTIONS(.origin = "http://x\r\nX: y");
     EXPECT_ERR(-EINVAL, cio_ws_connect(NULL, "ws://127.0.0.1:9/", &o, &ws));

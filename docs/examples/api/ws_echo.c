@@ -6,6 +6,7 @@
 #define _POSIX_C_SOURCE 200809L
 #include <cio.h>
 #include <cio/ws.h>
+#include <errno.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -55,14 +56,20 @@ static int client(const cio_addr *addr)
     const unsigned char bytes[4] = {0, 1, 2, 255};
     if ((rc = cio_ws_send_text(ws, "hello")) == 0)
         rc = cio_ws_send(ws, CIO_WS_BINARY, bytes, sizeof bytes);
+    /* The echoes come back in order, whole. */
     for (int i = 0; i < 2 && !rc; i++) {
         cio_ws_message m;
         rc = cio_ws_recv(ws, &m);
-        if (rc == 0 && m.type == CIO_WS_TEXT)
+        if (rc)
+            break;
+        if (i == 0 && m.type == CIO_WS_TEXT && strcmp(m.data, "hello") == 0)
             printf("client: text \"%s\"\n", (const char *)m.data);
-        else if (rc == 0 && m.type == CIO_WS_BINARY)
+        else if (i == 1 && m.type == CIO_WS_BINARY && m.len == sizeof bytes &&
+                 memcmp(m.data, bytes, sizeof bytes) == 0)
             printf("client: %zu bytes, the last %u\n", m.len,
                    (unsigned)((const unsigned char *)m.data)[m.len - 1]);
+        else
+            rc = -EPROTO;
     }
     if (!rc) {
         rc = cio_ws_close(ws, CIO_WS_NORMAL, "done");

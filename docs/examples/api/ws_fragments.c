@@ -1,12 +1,13 @@
-/* Fragments, pings and the peer's close, over loopback: the client sends
- * one text message in three fragments (cio_ws_send_fragment) and a ping
- * (cio_ws_ping) whose pong it sees with report_control; the server
+/* Fragments, pings and the peer's close, over loopback: the client sends a
+ * ping (cio_ws_ping) whose pong it sees with report_control, and one text
+ * message in three fragments (cio_ws_send_fragment); the server
  * reassembles the message, echoes it with cio_ws_send_text, and closes
  * with a code of its own, which the client reads as a CIO_WS_CLOSE
  * message. */
 #define _POSIX_C_SOURCE 200809L
 #include <cio.h>
 #include <cio/ws.h>
+#include <errno.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -37,26 +38,33 @@ static int client(const char *url)
     int rc = cio_ws_connect(NULL, url, &o, &ws);
     if (rc)
         return rc;
+    /* A ping first: the server answers it as it reads (once it began its
+     * close handshake, it would answer nothing more). */
+    rc = cio_ws_ping(ws, "tick", 4);
     /* One message, three fragments; "é" is split between two of them. */
-    if ((rc = cio_ws_send_fragment(ws, CIO_WS_TEXT, "caf", 3, false)) == 0 &&
+    if (!rc && (rc = cio_ws_send_fragment(ws, CIO_WS_TEXT, "caf", 3, false)) == 0 &&
         (rc = cio_ws_send_fragment(ws, CIO_WS_TEXT, "\xc3", 1, false)) == 0)
         rc = cio_ws_send_fragment(ws, CIO_WS_TEXT, "\xa9 au lait", 9, true);
-    if (!rc)
-        rc = cio_ws_ping(ws, "tick", 4);
+    int seen = 0; /* the pong, the echo, the close */
     while (!rc) {
         cio_ws_message m;
         rc = cio_ws_recv(ws, &m);
         if (rc)
             break;
-        if (m.type == CIO_WS_PONG)
+        if (m.type == CIO_WS_PONG) {
             printf("client: pong \"%s\"\n", (const char *)m.data);
-        else if (m.type == CIO_WS_TEXT)
+            seen |= 1;
+        } else if (m.type == CIO_WS_TEXT) {
             printf("client: %s\n", (const char *)m.data);
-        else if (m.type == CIO_WS_CLOSE) {
+            seen |= 2;
+        } else if (m.type == CIO_WS_CLOSE) {
             printf("client: the server closed: %d \"%s\"\n", m.code, (const char *)m.data);
+            seen |= m.code == 4000 ? 4 : 0;
             break;
         }
     }
+    if (!rc && seen != 7)
+        rc = -EPROTO;
     cio_ws_free(ws);
     return rc;
 }

@@ -16,6 +16,7 @@ colons:
                             permessage-deflate is on, so raw cases turn it off)
   expect:t:N | expect:b:N   the next message is text / binary, N pattern bytes
   expecttext:STR            the next message is the text STR
+  expectprefix:STR          the next message is a text starting with STR
   echo:K                    receive K messages and send each back as it came
   echo                      the same until the connection closes
   ping:HEX                  a ping with that payload; waits for its pong
@@ -109,6 +110,10 @@ async def run(ws, actions, timeout=60):
         elif word == "expecttext":
             msg = await asyncio.wait_for(ws.recv(), timeout)
             _check(msg == rest, "%s: got %s" % (action, _describe(msg)))
+        elif word == "expectprefix":
+            msg = await asyncio.wait_for(ws.recv(), timeout)
+            _check(isinstance(msg, str) and msg.startswith(rest),
+                   "%s: got %s" % (action, _describe(msg)))
         elif word == "echo":
             if rest:
                 for _ in range(int(rest)):
@@ -152,6 +157,8 @@ async def run(ws, actions, timeout=60):
 
 def common_options(parser):
     parser.add_argument("--no-compression", action="store_true")
+    parser.add_argument("--tls", default=None, help="server: CERT,KEY (wss)")
+    parser.add_argument("--ca", default=None, help="client: the CA file to trust (wss)")
     parser.add_argument("--subprotocols", default=None)
     parser.add_argument("--max-size", type=int, default=4 << 20)
     parser.add_argument("actions", nargs="*")
@@ -162,4 +169,12 @@ def common_kwargs(args):
               max_size=args.max_size, ping_interval=None, close_timeout=30)
     if args.subprotocols:
         kw["subprotocols"] = args.subprotocols.split(",")
+    if args.tls:
+        import ssl
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.load_cert_chain(*args.tls.split(","))
+        kw["ssl"] = ctx
+    if args.ca:
+        import ssl
+        kw["ssl"] = ssl.create_default_context(cafile=args.ca)
     return kw

@@ -4,7 +4,7 @@ URL, runs the actions given (see actions.py) on the connection, closes it
 normally if it is still open, prints "ok" and exits 0, or prints a
 traceback and exits 1.
 
-  client.py [--no-compression] [--subprotocols a,b] [--max-size N] URL ACTION...
+  client.py [--no-compression] [--subprotocols a,b] [--max-size N] [--ca FILE] URL ACTION...
 """
 import argparse
 import asyncio

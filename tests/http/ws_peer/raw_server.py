@@ -114,8 +114,11 @@ def main():
             print("unmasked")
     else:
         text = bytes.fromhex(hexdata).decode("latin-1").replace("{ACCEPT}", accept_value(key))
-        conn.sendall(text.encode("latin-1"))
-        conn.shutdown(socket.SHUT_WR)  # nothing more comes: a short answer ends here
+        try:
+            conn.sendall(text.encode("latin-1"))
+            conn.shutdown(socket.SHUT_WR)  # nothing more comes: a short answer ends here
+        except OSError:
+            pass  # the client refused the answer and left already
         conn.settimeout(60)
         try:
             while conn.recv(4096):

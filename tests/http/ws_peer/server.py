@@ -4,7 +4,7 @@
 connection by running the actions given (see actions.py), prints "ok" and
 exits 0, or prints a traceback and exits 1.
 
-  server.py [--no-compression] [--subprotocols a,b] [--max-size N] ACTION...
+  server.py [--no-compression] [--subprotocols a,b] [--max-size N] [--tls CERT,KEY] ACTION...
 """
 import argparse
 import asyncio
