@@ -78,8 +78,9 @@ static const char usage[] =
 
 typedef struct hist {
     uint64_t count[H_BUCKETS];
-    uint64_t n, max, min;
-    long double sum, sumsq;
+    uint64_t max, min; /* exact */
+    uint64_t n;        /* h_finish: the count; mean and stdev from the buckets */
+    double mean, stdev;
 } hist;
 
 static inline unsigned h_index(uint64_t v)
@@ -99,24 +100,46 @@ static uint64_t h_value(unsigned i)
     return low + (UINT64_C(1) << shift) - 1;
 }
 
+/* The hot path: an increment and two compares. */
 static inline void h_record(hist *h, uint64_t ns)
 {
     h->count[h_index(ns)]++;
-    h->n++;
     if (ns > h->max) h->max = ns;
     if (ns < h->min) h->min = ns;
-    h->sum += ns;
-    h->sumsq += (long double)ns * ns;
 }
 
 static void h_merge(hist *into, const hist *h)
 {
     for (unsigned i = 0; i < H_BUCKETS; i++) into->count[i] += h->count[i];
-    into->n += h->n;
-    into->sum += h->sum;
-    into->sumsq += h->sumsq;
     if (h->max > into->max) into->max = h->max;
     if (h->min < into->min) into->min = h->min;
+}
+
+/* The middle of bucket i's values. */
+static double h_mid(unsigned i)
+{
+    if (i < 2 * H_SUB) return i;
+    unsigned shift = i / H_SUB - 1;
+    return (double)((uint64_t)(i - shift * H_SUB) << shift) + (double)((UINT64_C(1) << shift) - 1) / 2;
+}
+
+/* Count, mean and standard deviation from the buckets (as HdrHistogram
+ * does: each value taken at its bucket's middle, within 0.4 %). */
+static void h_finish(hist *h)
+{
+    double sum = 0, sumsq = 0;
+    h->n = 0;
+    for (unsigned i = 0; i < H_BUCKETS; i++) {
+        if (!h->count[i]) continue;
+        double c = (double)h->count[i], v = h_mid(i);
+        h->n += h->count[i];
+        sum += c * v;
+        sumsq += c * v * v;
+    }
+    if (!h->n) return;
+    h->mean = sum / (double)h->n;
+    double var = sumsq / (double)h->n - h->mean * h->mean;
+    h->stdev = var > 0 ? sqrt(var) : 0;
 }
 
 /* The value at percentile p (0 < p <= 100), in ns; 0 when empty. */
@@ -527,12 +550,19 @@ static uint64_t pace(struct conn *cn, uint64_t *seq, uint64_t start_ns)
     double off = ((double)*seq + (double)cn->global / (double)cfg.conns) * interval;
     uint64_t due = start_ns + (uint64_t)(off * 1e9);
     (*seq)++;
-    uint64_t now = now_ns();
-    if (due > now) {
-        if (due >= cn->w->end_ns) return 0;
+    if (due >= cn->w->end_ns) return 0;
+    /* The loop's timers run on its cached clock, which can lag this one:
+     * a sleep may end a little early, so sleep again for the rest. */
+    for (uint64_t now; (now = now_ns()) < due;)
         if (cio_sleep((double)(due - now) / 1e9) != 0) return 0;
-    }
     return due;
+}
+
+/* Latency from t0 to now; 0 rather than a wrap-around should t0 be ahead. */
+static inline uint64_t since(uint64_t t0)
+{
+    uint64_t now = now_ns();
+    return now > t0 ? now - t0 : 0;
 }
 
 /* The client path: one request at a time with cio_http_client. */
@@ -559,7 +589,7 @@ static int conn_client(void *arg, void **result)
             while ((n = cio_http_reply_read(r, buf, sizeof buf)) > 0) st->bytes += (size_t)n;
         }
         if (rc == 0 && n == 0) {
-            h_record(&st->h, now_ns() - t0);
+            h_record(&st->h, since(t0));
             bump(&st->requests);
             count_status(st, cio_http_reply_status(r));
             cio_http_reply_free(r);
@@ -604,7 +634,9 @@ static int on_headers_complete(llhttp_t *p)
 static int on_message_complete(llhttp_t *p)
 {
     struct pconn *pc = p->data;
-    h_record(&pc->st->h, now_ns() - pc->sent_ns);
+    if (p->status_code >= 100 && p->status_code < 200 && p->status_code != 101)
+        return 0; /* an interim answer: the response follows */
+    h_record(&pc->st->h, since(pc->sent_ns));
     bump(&pc->st->requests);
     count_status(pc->st, p->status_code);
     pc->done++;
@@ -805,6 +837,8 @@ static int worker_main(void *arg, void **result)
     }
     w.start_ns = (uint64_t)(t_start * 1e9);
     w.end_ns = (uint64_t)(t_end * 1e9);
+    /* The loop's cached time may be old by what the set-up took. */
+    cio_loop_update_time(loop);
     w.loop_end = cio_loop_time(loop) + (t_end - mono());
     struct conn *conns = calloc((size_t)share, sizeof *conns);
     struct progress prog = {.last_t = t_start};
@@ -884,7 +918,7 @@ static void print_text(const hist *h, const struct wstats *tot, double secs)
     printf("  %llu requests in %.2f s, %.2f requests/s, %llu body bytes (%.2f MB/s)\n",
            (unsigned long long)req, secs, secs > 0 ? (double)req / secs : 0,
            (unsigned long long)tot->bytes, secs > 0 ? (double)tot->bytes / secs / 1e6 : 0);
-    double mean = h->n ? (double)(h->sum / h->n) / 1e3 : 0;
+    double mean = h->mean / 1e3;
     printf("  latency (us%s): min %.1f  mean %.1f  ", cfg.rate > 0 ? ", from when due" : "",
            h->n ? (double)h->min / 1e3 : 0, mean);
     for (size_t i = 0; i < sizeof pcts / sizeof *pcts; i++)
@@ -912,6 +946,12 @@ static void print_text(const hist *h, const struct wstats *tot, double secs)
            (unsigned long long)tot->status[5]);
 }
 
+/* A number rounded to 3 decimals (nanoseconds in microseconds). */
+static double r3(double x)
+{
+    return round(x * 1000) / 1000;
+}
+
 static int print_json(const hist *h, const struct wstats *tot, double secs)
 {
     cJSON *o = cJSON_CreateObject();
@@ -922,25 +962,24 @@ static int print_json(const hist *h, const struct wstats *tot, double secs)
     cJSON_AddNumberToObject(o, "pipeline", (double)cfg.pipeline);
     cJSON_AddBoolToObject(o, "client", !cfg.raw);
     cJSON_AddNumberToObject(o, "rate", cfg.rate);
-    cJSON_AddNumberToObject(o, "duration", secs);
+    cJSON_AddNumberToObject(o, "duration", r3(secs));
     cJSON_AddNumberToObject(o, "requests", (double)tot->requests);
-    cJSON_AddNumberToObject(o, "requests_per_s", secs > 0 ? (double)tot->requests / secs : 0);
+    cJSON_AddNumberToObject(o, "requests_per_s", r3(secs > 0 ? (double)tot->requests / secs : 0));
     cJSON_AddNumberToObject(o, "bytes", (double)tot->bytes);
-    cJSON_AddNumberToObject(o, "bytes_per_s", secs > 0 ? (double)tot->bytes / secs : 0);
+    cJSON_AddNumberToObject(o, "bytes_per_s", r3(secs > 0 ? (double)tot->bytes / secs : 0));
     cJSON *lat = cJSON_AddObjectToObject(o, "latency_us");
-    cJSON_AddNumberToObject(lat, "min", h->n ? (double)h->min / 1e3 : 0);
-    cJSON_AddNumberToObject(lat, "mean", h->n ? (double)(h->sum / h->n) / 1e3 : 0);
-    double var = h->n ? (double)(h->sumsq / h->n - (h->sum / h->n) * (h->sum / h->n)) : 0;
-    cJSON_AddNumberToObject(lat, "stdev", var > 0 ? sqrt(var) / 1e3 : 0);
+    cJSON_AddNumberToObject(lat, "min", r3(h->n ? (double)h->min / 1e3 : 0));
+    cJSON_AddNumberToObject(lat, "mean", r3(h->mean / 1e3));
+    cJSON_AddNumberToObject(lat, "stdev", r3(h->stdev / 1e3));
     for (size_t i = 0; i < sizeof pcts / sizeof *pcts; i++)
-        cJSON_AddNumberToObject(lat, pct_keys[i], (double)h_percentile(h, pcts[i]) / 1e3);
-    cJSON_AddNumberToObject(lat, "max", (double)h->max / 1e3);
+        cJSON_AddNumberToObject(lat, pct_keys[i], r3((double)h_percentile(h, pcts[i]) / 1e3));
+    cJSON_AddNumberToObject(lat, "max", r3((double)h->max / 1e3));
     if (cfg.latency) {
         cJSON *d = cJSON_AddArrayToObject(lat, "distribution");
         for (size_t i = 0; i < sizeof dist_pcts / sizeof *dist_pcts; i++) {
             cJSON *e = cJSON_CreateObject();
             cJSON_AddNumberToObject(e, "percentile", dist_pcts[i]);
-            cJSON_AddNumberToObject(e, "us", (double)h_percentile(h, dist_pcts[i]) / 1e3);
+            cJSON_AddNumberToObject(e, "us", r3((double)h_percentile(h, dist_pcts[i]) / 1e3));
             cJSON_AddItemToArray(d, e);
         }
     }
@@ -994,6 +1033,7 @@ int main(int argc, char **argv)
         }
         for (int k = 0; k < 6; k++) tot.status[k] += s->status[k];
     }
+    h_finish(total_h);
     if (cfg.json) {
         if (print_json(total_h, &tot, secs) < 0) fprintf(stderr, "cio-bench: out of memory\n");
     } else {

@@ -37,12 +37,14 @@ mkdir -p "$tmp/www"
 printf 'hello from cio-bench\n' > "$tmp/www/hello.txt" # 21 bytes
 head -c 1000 /dev/urandom > "$tmp/body.bin"
 
-# serve NAME ARGS...: cio-serve $tmp/www ARGS in the background; sets $url
-# once its "Serving ... at URL" line is out (bounded wait).
+# serve NAME ARGS...: cio-serve $tmp/www ARGS ($quiet too) in the
+# background; sets $url once its "Serving ... at URL" line is out (bounded
+# wait).
+quiet=--quiet
 serve() {
     name=$1; shift
     out="$tmp/out.$name"
-    "$serve" "$tmp/www" --port 0 --quiet --threads 1 "$@" >"$out" 2>"$out.err" &
+    "$serve" "$tmp/www" --port 0 $quiet --threads 1 "$@" >"$out" 2>"$out.err" &
     pid=$!
     pids="$pids $pid"
     url=""
@@ -83,6 +85,9 @@ clean_run() {
     check "$name" 'all(j["errors"][k] == 0 for k in ("connect", "timeout", "read", "parse", "status_4xx", "status_5xx"))'
     check "$name" 'j["status"]["2xx"] == j["requests"] and j["duration"] > 0 and j["requests_per_s"] > 0'
     check "$name" '0 < j["latency_us"]["min"] <= j["latency_us"]["p50"] <= j["latency_us"]["p90"] <= j["latency_us"]["p99"] <= j["latency_us"]["p99_9"] <= j["latency_us"]["max"]'
+    # A latency is at most the run (with -R: from a due time inside it) or
+    # the request's budget (10 s): a wrapped-around difference is caught.
+    check "$name" 'j["latency_us"]["max"] <= (j["duration"] + 10) * 1e6'
     # No progress line when stderr is not a terminal.
     [ ! -s "$tmp/run.$name.err" ] || fail "$name: printed on stderr: $(cat "$tmp/run.$name.err")"
 }
@@ -120,6 +125,10 @@ run rate_pipe1 "$bench" "$u" -c 1 -d 1 -R 20 --raw --json
 clean_run rate_pipe1
 check rate_pipe1 'j["requests"] <= 20 + 1'
 
+run rate_threads "$bench" "$u" -c 3 -t 2 -d 1 -R 30 --json
+clean_run rate_threads
+check rate_threads 'j["requests"] <= 30 + 3'
+
 # HEAD: responses without a body; a request body (cio-serve answers 405
 # to a POST: counted as status_4xx, the run still exits 0).
 run head "$bench" "$u" -c 2 -d 1 --method HEAD --json
@@ -149,6 +158,43 @@ grep -q "^     100.000%" "$tmp/run.text" || fail "text: --latency distribution"
 grep -q "^  errors: 0, connect 0, timeout 0, read 0, parse 0, status_4xx 0, status_5xx 0$" "$tmp/run.text" ||
     fail "text: errors line"
 [ ! -s "$tmp/run.text.err" ] || fail "text: stderr not empty (no terminal)"
+
+# The progress line: only on a terminal (util-linux's script gives it one):
+# "[   Ns] R requests, X requests/s, E errors" refreshed with \r, erased
+# before the results. A 3 s run has at least one (the first comes after 1 s).
+if command -v script >/dev/null 2>&1; then
+    script -qec "'$bench' '$u' -c 2 -d 3 --json" /dev/null >"$tmp/run.tty" 2>&1 </dev/null ||
+        fail "progress: exit status $?"
+    grep -q "$(printf '\r')\[ *[0-9]*s\] [0-9]* requests, [0-9]* requests/s, 0 errors" "$tmp/run.tty" ||
+        fail "progress: no progress line on a terminal"
+    tr '\r' '\n' <"$tmp/run.tty" | sed -n 's/^\x1b\[K\({.*\)$/\1/p' | tr -d '\r' >"$tmp/run.ttyjson"
+    check ttyjson 'j["requests"] > 0 and j["errors"]["total"] == 0'
+fi
+
+# SIGINT and SIGTERM stop a long run early; the results of the time run
+# are printed and the exit status is 0. The signal is sent once the server
+# has logged three requests of the run: with two connections, one of them
+# then sent a second request, so it had read (and counted) a response.
+quiet=""
+serve logged --log common
+quiet=--quiet
+logged() { grep -c '"GET /hello.txt' "$tmp/out.logged"; }
+for sig in INT TERM; do
+    before=$(logged)
+    perl -e '$SIG{INT} = "DEFAULT"; $SIG{TERM} = "DEFAULT"; exec @ARGV or die "exec: $!"' \
+        "$bench" "${url}hello.txt" -c 2 -d 120 --json >"$tmp/run.sig$sig" 2>"$tmp/run.sig$sig.err" &
+    bpid=$!
+    pids="$pids $bpid"
+    i=0
+    while [ $i -lt 600 ] && [ "$(logged)" -le $((before + 2)) ]; do sleep 0.1; i=$((i + 1)); done
+    [ "$(logged)" -gt $((before + 2)) ] || fail "SIG$sig: the run never reached the server"
+    kill -$sig $bpid
+    wait $bpid
+    st=$?
+    [ $st -eq 0 ] || fail "SIG$sig: exit status $st: $(cat "$tmp/run.sig$sig.err")"
+    check "sig$sig" 'j["requests"] > 0 and 0 < j["duration"] < 120 and j["errors"]["total"] == 0'
+done
+url=$(echo "$u" | sed 's/hello.txt$//')
 
 # Connection refused: a port nothing listens on (bound, then closed).
 port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
@@ -183,6 +229,75 @@ for depth in 1 2; do
     run mute "$bench" "http://127.0.0.1:$mport/" -c 2 -d 2 --timeout 0.2 --pipeline $depth --json
     [ $st -eq 1 ] || fail "mute (pipeline $depth): exit status $st, not 1"
     check mute 'j["requests"] == 0 and j["errors"]["timeout"] > 0 and j["errors"]["total"] == j["errors"]["timeout"]'
+done
+
+# IPv6 (when the machine has ::1): a bracketed literal.
+if python3 -c 'import socket; s = socket.socket(socket.AF_INET6); s.bind(("::1", 0))' 2>/dev/null; then
+    serve v6 --bind ::1
+    case "$url" in http://\[::1\]:[0-9]*/) ;; *) fail "IPv6 URL $url" ;; esac
+    run v6 "$bench" "${url}hello.txt" -c 2 -d 0.5 --json
+    clean_run v6
+    run v6raw "$bench" "${url}hello.txt" -c 2 -d 0.5 --pipeline 2 --json
+    clean_run v6raw
+fi
+
+# A misbehaving server (one thread per connection, keep-alive): "503"
+# answers every request with a 503 (status_5xx); "garbage" with a status
+# line outside the grammar (parse); "close" closes the connection after
+# reading a request, before any response byte (read). Runs until killed.
+cat > "$tmp/bad_server.py" <<'EOF2'
+import socket, sys, threading
+mode, portfile = sys.argv[1], sys.argv[2]
+s = socket.socket()
+s.bind(("127.0.0.1", 0))
+s.listen(128)
+open(portfile + ".tmp", "w").write(str(s.getsockname()[1]))
+import os
+os.rename(portfile + ".tmp", portfile)
+def serve(c):
+    buf = b""
+    try:
+        while True:
+            while b"\r\n\r\n" not in buf:
+                d = c.recv(65536)
+                if not d:
+                    return
+                buf += d
+            buf = buf[buf.index(b"\r\n\r\n") + 4:]
+            if mode == "503":
+                c.sendall(b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 4\r\n\r\nbusy")
+            elif mode == "garbage":
+                c.sendall(b"HTTP/1.1 2x0 OK\r\nContent-Length: 0\r\n\r\n")
+            else:
+                return
+    except OSError:
+        pass
+    finally:
+        c.close()
+while True:
+    c = s.accept()[0]
+    threading.Thread(target=serve, args=(c,), daemon=True).start()
+EOF2
+for mode in 503 garbage close; do
+    python3 "$tmp/bad_server.py" $mode "$tmp/bad.$mode.port" &
+    pids="$pids $!"
+    i=0; while [ $i -lt 300 ] && [ ! -s "$tmp/bad.$mode.port" ]; do sleep 0.1; i=$((i + 1)); done
+    [ -s "$tmp/bad.$mode.port" ] || fail "bad_server.py $mode did not start"
+    bport=$(cat "$tmp/bad.$mode.port")
+    for path in --pipeline=1 --raw --pipeline=2; do
+        run "bad_$mode" "$bench" "http://127.0.0.1:$bport/" -c 2 -d 0.5 $path --json
+        case $mode in
+        503)
+            [ $st -eq 0 ] || fail "503 ($path): exit status $st"
+            check bad_503 'j["requests"] > 0 and j["errors"]["status_5xx"] == j["requests"] == j["errors"]["total"] and j["status"]["5xx"] == j["requests"] and j["bytes"] == 4 * j["requests"]' ;;
+        garbage)
+            [ $st -eq 1 ] || fail "garbage ($path): exit status $st, not 1"
+            check bad_garbage 'j["requests"] == 0 and j["errors"]["parse"] > 0 and j["errors"]["total"] == j["errors"]["parse"]' ;;
+        close)
+            [ $st -eq 1 ] || fail "close ($path): exit status $st, not 1"
+            check bad_close 'j["requests"] == 0 and j["errors"]["read"] > 0 and j["errors"]["total"] == j["errors"]["read"]' ;;
+        esac
+    done
 done
 
 # HTTPS: cio-serve with a certificate of tests/net/tls-certs.sh; its CA is
