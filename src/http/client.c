@@ -1794,8 +1794,7 @@ static int check_request(const cio_http_client_request *rq)
             !cio__http_is_field_value(f->value, strlen(f->value)))
             return -EINVAL;
         /* The framing is the client's. */
-        if (ieq(f->name, "content-length") || ieq(f->name, "transfer-encoding") ||
-            ieq(f->name, "connection") || ieq(f->name, "upgrade") || ieq(f->name, "te"))
+        if (ieq(f->name, "content-length") || ieq(f->name, "transfer-encoding"))
             return -EINVAL;
     }
     return 0;
