@@ -36,7 +36,7 @@
 
 static const char usage[] =
     "usage: cio-bench URL [-c CONNS] [-d SECONDS] [-t THREADS] [--pipeline N] [--raw]\n"
-    "                 [-H 'Name: value']... [--method M] [--body FILE] [-R RATE]\n"
+    "                 [-H 'Name: value']... [--method M] [--body FILE] [-n N] [-R RATE]\n"
     "                 [--timeout S] [--insecure] [--json] [--latency]\n"
     "\n"
     "Sends HTTP/1.1 requests to URL (http:// or https://) over keep-alive\n"
@@ -52,6 +52,7 @@ static const char usage[] =
     "  -H, --header H       a header field 'Name: value' added to every request\n"
     "  --method M           the request method (default GET, POST with --body)\n"
     "  --body FILE          send FILE's contents as the body of every request\n"
+    "  -n, --requests N     stop after N requests (answered or failed), or at -d\n"
     "  -R, --rate N         constant total rate, requests/s: latency is measured\n"
     "                       from when each request was due (no coordinated\n"
     "                       omission); default: as fast as the server answers\n"
@@ -170,6 +171,7 @@ struct config {
     uint16_t port;
     const char *path;  /* "/..." (points into url, or "/") */
     long conns, threads, pipeline;
+    long nreq; /* -n: requests in all (0: no limit) */
     double duration, rate, timeout;
     cio_http_field *headers;
     size_t nheaders;
@@ -396,6 +398,10 @@ static int parse_args(int argc, char **argv, struct config *c)
         } else if (IS("--body", "-b")) {
             VALUE();
             c->body_file = val;
+        } else if (IS("-n", "--requests")) {
+            VALUE();
+            if (!parse_long(val, 1, 1000000000000L, &c->nreq))
+                return bad("-n: '%s' is not a request count (1..1000000000000)", val);
         } else if (IS("-R", "--rate")) {
             VALUE();
             if (!parse_double(val, 0.001, 1e9, &c->rate))
@@ -534,6 +540,7 @@ struct worker {
     cio_tls_config *tls;
     double loop_end; /* t_end on the loop clock */
     uint64_t start_ns, end_ns;
+    long left; /* -n: requests this thread may still send (< 0: no limit) */
 };
 
 struct conn {
@@ -580,6 +587,8 @@ static int conn_client(void *arg, void **result)
     cio_scope run;
     cio_deadline_begin(&run, w->loop_end);
     for (;;) {
+        if (w->left == 0) break;
+        if (w->left > 0) w->left--;
         uint64_t t0 = cfg.rate > 0 ? pace(cn, &seq, w->start_ns) : now_ns();
         if (t0 == 0) break;
         cio_http_reply *r = NULL;
@@ -656,6 +665,12 @@ static int pipeline_conn(struct worker *w, cio_scope *run, struct pconn *pc,
 {
     cio_stream *s = NULL;
     cio_scope sc;
+    /* -n: a connection attempt holds one request of the quota (a failed
+     * connect is a request tried); a connection made gives it back to its
+     * batches. Taken before the attempt, as other tasks run meanwhile. */
+    if (w->left == 0) return 1;
+    bool held = w->left > 0;
+    if (held) w->left--;
     cio_timeout_begin(&sc, cfg.timeout);
     int rc = cio_stream_connect_name(cfg.host, cfg.port, NULL,
                                      &CIO_STREAM_OPTIONS(.tls = w->tls), &s);
@@ -665,12 +680,23 @@ static int pipeline_conn(struct worker *w, cio_scope *run, struct pconn *pc,
         count_error(w->st, expired || rc == -ETIMEDOUT ? E_TIMEOUT : E_CONNECT, rc);
         return rc;
     }
+    if (held) w->left++;
     llhttp_t parser;
     llhttp_init(&parser, HTTP_RESPONSE, settings);
     parser.data = pc;
     pc->close = false;
     for (;;) {
         pc->done = 0;
+        /* -n: this batch's size within what is left. */
+        long k = cfg.pipeline;
+        if (w->left >= 0) {
+            if (w->left == 0) {
+                rc = 1;
+                break;
+            }
+            if (k > w->left) k = w->left;
+            w->left -= k;
+        }
         if (cfg.rate > 0) {
             /* -R (depth 1 only): wait for the request's due time; a run
              * that ends first ends the connection. */
@@ -682,8 +708,8 @@ static int pipeline_conn(struct worker *w, cio_scope *run, struct pconn *pc,
             pc->sent_ns = now_ns();
         }
         cio_timeout_begin(&sc, cfg.timeout);
-        rc = cio_stream_write(s, req_buf, req_len * (size_t)cfg.pipeline);
-        while (rc == 0 && pc->done < cfg.pipeline && !pc->close) {
+        rc = cio_stream_write(s, req_buf, req_len * (size_t)k);
+        while (rc == 0 && pc->done < k && !pc->close) {
             const void *data;
             size_t len;
             rc = cio_stream_peek(s, &data, &len);
@@ -806,6 +832,7 @@ static int worker_main(void *arg, void **result)
     if (idx < 0) idx = 0;
     struct worker w = {.index = idx, .st = &stats[idx]};
     long share = cfg.conns / cfg.threads + (idx < cfg.conns % cfg.threads ? 1 : 0);
+    w.left = cfg.nreq ? cfg.nreq / cfg.threads + (idx < cfg.nreq % cfg.threads ? 1 : 0) : -1;
     long first = idx * (cfg.conns / cfg.threads) + (idx < cfg.conns % cfg.threads ? idx : cfg.conns % cfg.threads);
     cio_loop *loop = cio_current_loop();
     int rc = 0;
@@ -962,7 +989,7 @@ static int print_json(const hist *h, const struct wstats *tot, double secs)
     cJSON_AddNumberToObject(o, "pipeline", (double)cfg.pipeline);
     cJSON_AddBoolToObject(o, "client", !cfg.raw);
     cJSON_AddNumberToObject(o, "rate", cfg.rate);
-    cJSON_AddNumberToObject(o, "duration", r3(secs));
+    cJSON_AddNumberToObject(o, "duration", round(secs * 1e6) / 1e6);
     cJSON_AddNumberToObject(o, "requests", (double)tot->requests);
     cJSON_AddNumberToObject(o, "requests_per_s", r3(secs > 0 ? (double)tot->requests / secs : 0));
     cJSON_AddNumberToObject(o, "bytes", (double)tot->bytes);

@@ -4,7 +4,8 @@
 # fields, the client and the pipelined paths, -R, HEAD, a body, errors by
 # kind (4xx, connect, timeout, TLS verification), the text output, and the
 # argument errors (exit 2). Never asserts a rate; the one bound on a count
-# (-R) follows from the schedule, not from timing.
+# (-R) follows from the schedule, not from timing; the other runs use -n
+# (an exact count) with -d 60 only as a bound against hangs.
 #   test_cio_bench.sh BUILD_DIR SOURCE_DIR
 # Exits 77 (skip) without python3 (it reads the JSON).
 set -u
@@ -67,13 +68,16 @@ run() {
     st=$?
 }
 
-# check NAME PYTHON-EXPRESSION: the expression, on the run's JSON as j,
-# must be true.
+# check NAME PYTHON-EXPRESSION...: each expression, on the run's JSON as j,
+# must be true (one python3 for all of them).
 check() {
-    python3 - "$tmp/run.$1" "$2" <<'EOF' || fail "$1: $2"
+    python3 - "$tmp/run.$1" "$@" <<'EOF' || fail "$1: $(cat "$tmp/check.failed")"
 import json, sys
 j = json.load(open(sys.argv[1]))
-sys.exit(0 if eval(sys.argv[2]) else 1)
+for e in sys.argv[3:]:
+    if not eval(e):
+        open(sys.argv[1].rsplit("/", 1)[0] + "/check.failed", "w").write(e)
+        sys.exit(1)
 EOF
 }
 
@@ -81,13 +85,13 @@ EOF
 clean_run() {
     name=$1
     [ $st -eq 0 ] || fail "$name: exit status $st: $(cat "$tmp/run.$name.err")"
-    check "$name" 'j["requests"] > 0 and j["errors"]["total"] == 0'
-    check "$name" 'all(j["errors"][k] == 0 for k in ("connect", "timeout", "read", "parse", "status_4xx", "status_5xx"))'
-    check "$name" 'j["status"]["2xx"] == j["requests"] and j["duration"] > 0 and j["requests_per_s"] > 0'
-    check "$name" '0 < j["latency_us"]["min"] <= j["latency_us"]["p50"] <= j["latency_us"]["p90"] <= j["latency_us"]["p99"] <= j["latency_us"]["p99_9"] <= j["latency_us"]["max"]'
     # A latency is at most the run (with -R: from a due time inside it) or
     # the request's budget (10 s): a wrapped-around difference is caught.
-    check "$name" 'j["latency_us"]["max"] <= (j["duration"] + 10) * 1e6'
+    check "$name" 'j["requests"] > 0 and j["errors"]["total"] == 0' \
+        'all(j["errors"][k] == 0 for k in ("connect", "timeout", "read", "parse", "status_4xx", "status_5xx"))' \
+        'j["status"]["2xx"] == j["requests"] and j["requests_per_s"] > 0' \
+        '0 < j["latency_us"]["min"] <= j["latency_us"]["p50"] <= j["latency_us"]["p90"] <= j["latency_us"]["p99"] <= j["latency_us"]["p99_9"] <= j["latency_us"]["max"]' \
+        'j["latency_us"]["max"] <= (j["duration"] + 10) * 1e6'
     # No progress line when stderr is not a terminal.
     [ ! -s "$tmp/run.$name.err" ] || fail "$name: printed on stderr: $(cat "$tmp/run.$name.err")"
 }
@@ -97,18 +101,18 @@ check_bench() {
     serve "$label"
     u="${url}hello.txt"
     # The client path, two threads.
-    run "$label.client" "$bin" "$u" -c 4 -t 2 -d 1 --json
+    run "$label.client" "$bin" "$u" -c 4 -t 2 -n 40 -d 60 --json
     clean_run "$label.client"
-    check "$label.client" 'j["bytes"] == 21 * j["requests"] and j["connections"] == 4 and j["threads"] == 2'
+    check "$label.client" 'j["requests"] == 40 and j["bytes"] == 21 * 40 and j["connections"] == 4 and j["threads"] == 2'
     check "$label.client" 'j["url"] == "'"$u"'" and j["pipeline"] == 1 and j["client"] is True'
     # The pipelined path.
-    run "$label.pipe" "$bin" "$u" -c 2 -d 1 --pipeline 4 --json
+    run "$label.pipe" "$bin" "$u" -c 2 -n 41 -d 60 --pipeline 4 --json
     clean_run "$label.pipe"
-    check "$label.pipe" 'j["bytes"] == 21 * j["requests"] and j["pipeline"] == 4 and j["client"] is False'
+    check "$label.pipe" 'j["requests"] == 41 and j["bytes"] == 21 * 41 and j["pipeline"] == 4 and j["client"] is False'
     # --raw: the stream path at depth 1.
-    run "$label.raw" "$bin" "$u" -c 2 -t 2 -d 1 --raw --json
+    run "$label.raw" "$bin" "$u" -c 2 -t 2 -n 40 -d 60 --raw --json
     clean_run "$label.raw"
-    check "$label.raw" 'j["bytes"] == 21 * j["requests"] and j["pipeline"] == 1 and j["client"] is False'
+    check "$label.raw" 'j["requests"] == 40 and j["bytes"] == 21 * 40 and j["pipeline"] == 1 and j["client"] is False'
 }
 
 # ---- the build tree ----------------------------------------------------------
@@ -116,43 +120,48 @@ check_bench build "$bench"
 u="${url}hello.txt"
 
 # -R: constant rate; no more requests than the schedule has due times
-# before the end (rate x duration, plus one per connection).
-run rate "$bench" "$u" -c 2 -d 1 -R 40 --json --latency
-clean_run rate
-check rate 'j["requests"] <= 40 * 1 + 2 and j["rate"] == 40'
-check rate 'len(j["latency_us"]["distribution"]) == 8 and j["latency_us"]["distribution"][-1]["us"] == j["latency_us"]["max"]'
-run rate_pipe1 "$bench" "$u" -c 1 -d 1 -R 20 --raw --json
+# before the end (rate x duration, plus one per connection). Under load
+# there may be none (exit 1), never more.
+run rate "$bench" "$u" -c 2 -d 1 -R 40 --json
+[ $st -le 1 ] || fail "rate: exit status $st"
+check rate 'j["requests"] <= 40 * 1 + 2 and j["rate"] == 40 and j["errors"]["total"] == 0'
+# -n: an exact count, whatever the timing.
+run rate_n "$bench" "$u" -c 2 -n 10 -d 60 -R 200 --json --latency
+clean_run rate_n
+check rate_n 'j["requests"] == 10 and j["rate"] == 200'
+check rate_n 'len(j["latency_us"]["distribution"]) == 8 and j["latency_us"]["distribution"][-1]["us"] == j["latency_us"]["max"]'
+run rate_pipe1 "$bench" "$u" -c 1 -n 5 -d 60 -R 100 --raw --json
 clean_run rate_pipe1
-check rate_pipe1 'j["requests"] <= 20 + 1'
+check rate_pipe1 'j["requests"] == 5'
 
-run rate_threads "$bench" "$u" -c 3 -t 2 -d 1 -R 30 --json
+run rate_threads "$bench" "$u" -c 3 -t 2 -n 9 -d 60 -R 100 --json
 clean_run rate_threads
-check rate_threads 'j["requests"] <= 30 + 3'
+check rate_threads 'j["requests"] == 9'
 
 # HEAD: responses without a body; a request body (cio-serve answers 405
 # to a POST: counted as status_4xx, the run still exits 0).
-run head "$bench" "$u" -c 2 -d 1 --method HEAD --json
+run head "$bench" "$u" -c 2 -n 20 -d 60 --method HEAD --json
 clean_run head
-check head 'j["bytes"] == 0'
-run head_pipe "$bench" "$u" -c 1 -d 1 --method HEAD --pipeline 3 --json
+check head 'j["bytes"] == 0 and j["requests"] == 20'
+run head_pipe "$bench" "$u" -c 1 -n 20 -d 60 --method HEAD --pipeline 3 --json
 clean_run head_pipe
-check head_pipe 'j["bytes"] == 0'
-run post "$bench" "$u" -c 2 -d 1 --body "$tmp/body.bin" -H 'X-Test: 1' --json
+check head_pipe 'j["bytes"] == 0 and j["requests"] == 20'
+run post "$bench" "$u" -c 2 -n 20 -d 60 --body "$tmp/body.bin" -H 'X-Test: 1' --json
 [ $st -eq 0 ] || fail "post: exit status $st"
-check post 'j["requests"] > 0 and j["errors"]["status_4xx"] == j["requests"] == j["errors"]["total"]'
+check post 'j["requests"] == 20 and j["errors"]["status_4xx"] == j["requests"] == j["errors"]["total"]'
 
 # 404: status_4xx errors, exit 0 (responses came).
-run notfound "$bench" "${url}no-such-file" -c 2 -d 1 --json
+run notfound "$bench" "${url}no-such-file" -c 2 -n 20 -d 60 --json
 [ $st -eq 0 ] || fail "404: exit status $st"
-check notfound 'j["requests"] > 0 and j["errors"]["status_4xx"] == j["requests"] and j["status"]["4xx"] == j["requests"]'
-run notfound_pipe "$bench" "${url}no-such-file" -c 1 -d 1 --pipeline 2 --json
-check notfound_pipe 'j["requests"] > 0 and j["errors"]["status_4xx"] == j["requests"]'
+check notfound 'j["requests"] == 20 and j["errors"]["status_4xx"] == j["requests"] and j["status"]["4xx"] == j["requests"]'
+run notfound_pipe "$bench" "${url}no-such-file" -c 1 -n 20 -d 60 --pipeline 2 --json
+check notfound_pipe 'j["requests"] == 20 and j["errors"]["status_4xx"] == j["requests"]'
 
 # The text output: the summary lines; the first error of a kind named.
-run text "$bench" "$u" -c 2 -d 1 --latency
+run text "$bench" "$u" -c 2 -n 20 -d 60 --latency
 [ $st -eq 0 ] || fail "text: exit status $st"
 grep -q "^cio-bench $u: 2 connections, 1 thread, " "$tmp/run.text" || fail "text: header"
-grep -q "^  [1-9][0-9]* requests in .* requests/s" "$tmp/run.text" || fail "text: requests line"
+grep -q "^  20 requests in .* requests/s" "$tmp/run.text" || fail "text: requests line"
 grep -q "^  latency (us): min .* p50 .* p90 .* p99 .* p99.9 .* max " "$tmp/run.text" || fail "text: latency"
 grep -q "^     100.000%" "$tmp/run.text" || fail "text: --latency distribution"
 grep -q "^  errors: 0, connect 0, timeout 0, read 0, parse 0, status_4xx 0, status_5xx 0$" "$tmp/run.text" ||
@@ -178,16 +187,17 @@ fi
 quiet=""
 serve logged --log common
 quiet=--quiet
-logged() { grep -c '"GET /hello.txt' "$tmp/out.logged"; }
+# Each run asks for its own query string: the log's lines of an earlier
+# run (written late) do not count for the next.
+logged() { grep -c "\"GET /hello.txt?sig$sig " "$tmp/out.logged"; }
 for sig in INT TERM; do
-    before=$(logged)
     perl -e '$SIG{INT} = "DEFAULT"; $SIG{TERM} = "DEFAULT"; exec @ARGV or die "exec: $!"' \
-        "$bench" "${url}hello.txt" -c 2 -d 120 --json >"$tmp/run.sig$sig" 2>"$tmp/run.sig$sig.err" &
+        "$bench" "${url}hello.txt?sig$sig" -c 2 -d 120 --json >"$tmp/run.sig$sig" 2>"$tmp/run.sig$sig.err" &
     bpid=$!
     pids="$pids $bpid"
     i=0
-    while [ $i -lt 600 ] && [ "$(logged)" -le $((before + 2)) ]; do sleep 0.1; i=$((i + 1)); done
-    [ "$(logged)" -gt $((before + 2)) ] || fail "SIG$sig: the run never reached the server"
+    while [ $i -lt 600 ] && [ "$(logged)" -lt 3 ]; do sleep 0.1; i=$((i + 1)); done
+    [ "$(logged)" -ge 3 ] || fail "SIG$sig: the run never reached the server"
     kill -$sig $bpid
     wait $bpid
     st=$?
@@ -199,15 +209,16 @@ url=$(echo "$u" | sed 's/hello.txt$//')
 # Connection refused: a port nothing listens on (bound, then closed).
 port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 for depth in 1 2; do
-    run refused "$bench" "http://127.0.0.1:$port/" -c 2 -d 0.5 --pipeline $depth --json
+    run refused "$bench" "http://127.0.0.1:$port/" -c 2 -n 5 -d 60 --pipeline $depth --json
     [ $st -eq 1 ] || fail "refused (pipeline $depth): exit status $st, not 1"
-    check refused 'j["requests"] == 0 and j["errors"]["connect"] > 0 and j["errors"]["total"] == j["errors"]["connect"]'
-    run refused_text "$bench" "http://127.0.0.1:$port/" -c 1 -d 0.2 --pipeline $depth
+    check refused 'j["requests"] == 0 and j["errors"]["connect"] == 5 and j["errors"]["total"] == 5'
+    run refused_text "$bench" "http://127.0.0.1:$port/" -c 1 -n 1 -d 60 --pipeline $depth
     grep -q "first connect error: .*(ECONNREFUSED)" "$tmp/run.refused_text" || fail "refused: first error not named"
 done
 
-# A server that accepts and never answers: timeouts (--timeout 0.2 in a
-# 2 s run). It runs until killed.
+# A server that accepts and never answers: timeouts (--timeout 0.2, -n 4:
+# four on the client path; on the stream path one per batch tried). It
+# runs until killed.
 cat > "$tmp/mute.py" <<'EOF'
 import socket, sys
 s = socket.socket()
@@ -226,18 +237,19 @@ i=0; while [ $i -lt 300 ] && [ ! -s "$tmp/mute.port" ]; do sleep 0.1; i=$((i + 1
 [ -s "$tmp/mute.port" ] || fail "mute server did not start"
 mport=$(cat "$tmp/mute.port")
 for depth in 1 2; do
-    run mute "$bench" "http://127.0.0.1:$mport/" -c 2 -d 2 --timeout 0.2 --pipeline $depth --json
+    run mute "$bench" "http://127.0.0.1:$mport/" -c 2 -n 4 -d 60 --timeout 0.2 --pipeline $depth --json
     [ $st -eq 1 ] || fail "mute (pipeline $depth): exit status $st, not 1"
     check mute 'j["requests"] == 0 and j["errors"]["timeout"] > 0 and j["errors"]["total"] == j["errors"]["timeout"]'
+    [ $depth -eq 2 ] || check mute 'j["errors"]["timeout"] == 4'
 done
 
 # IPv6 (when the machine has ::1): a bracketed literal.
 if python3 -c 'import socket; s = socket.socket(socket.AF_INET6); s.bind(("::1", 0))' 2>/dev/null; then
     serve v6 --bind ::1
     case "$url" in http://\[::1\]:[0-9]*/) ;; *) fail "IPv6 URL $url" ;; esac
-    run v6 "$bench" "${url}hello.txt" -c 2 -d 0.5 --json
+    run v6 "$bench" "${url}hello.txt" -c 2 -n 10 -d 60 --json
     clean_run v6
-    run v6raw "$bench" "${url}hello.txt" -c 2 -d 0.5 --pipeline 2 --json
+    run v6raw "$bench" "${url}hello.txt" -c 2 -n 10 -d 60 --pipeline 2 --json
     clean_run v6raw
 fi
 
@@ -285,11 +297,11 @@ for mode in 503 garbage close; do
     [ -s "$tmp/bad.$mode.port" ] || fail "bad_server.py $mode did not start"
     bport=$(cat "$tmp/bad.$mode.port")
     for path in --pipeline=1 --raw --pipeline=2; do
-        run "bad_$mode" "$bench" "http://127.0.0.1:$bport/" -c 2 -d 0.5 $path --json
+        run "bad_$mode" "$bench" "http://127.0.0.1:$bport/" -c 2 -n 10 -d 60 $path --json
         case $mode in
         503)
             [ $st -eq 0 ] || fail "503 ($path): exit status $st"
-            check bad_503 'j["requests"] > 0 and j["errors"]["status_5xx"] == j["requests"] == j["errors"]["total"] and j["status"]["5xx"] == j["requests"] and j["bytes"] == 4 * j["requests"]' ;;
+            check bad_503 'j["requests"] == 10 and j["errors"]["status_5xx"] == j["requests"] == j["errors"]["total"] and j["status"]["5xx"] == j["requests"] and j["bytes"] == 4 * j["requests"]' ;;
         garbage)
             [ $st -eq 1 ] || fail "garbage ($path): exit status $st, not 1"
             check bad_garbage 'j["requests"] == 0 and j["errors"]["parse"] > 0 and j["errors"]["total"] == j["errors"]["parse"]' ;;
@@ -308,13 +320,13 @@ if command -v openssl >/dev/null 2>&1; then
     sh "$src/tests/net/tls-certs.sh" "$tmp/certs" >/dev/null || fail "tls-certs.sh"
     serve tls --tls-cert "$tmp/certs/server.pem" --tls-key "$tmp/certs/server.key"
     case "$url" in https://127.0.0.1:*) ;; *) fail "TLS URL $url" ;; esac
-    run tls_k "$bench" "${url}hello.txt" -c 2 -d 1 -k --json
+    run tls_k "$bench" "${url}hello.txt" -c 2 -n 10 -d 60 -k --json
     clean_run tls_k
-    run tls_k_pipe "$bench" "${url}hello.txt" -c 2 -d 1 -k --pipeline 2 --json
+    run tls_k_pipe "$bench" "${url}hello.txt" -c 2 -n 10 -d 60 -k --pipeline 2 --json
     clean_run tls_k_pipe
-    run tls_verify "$bench" "${url}hello.txt" -c 1 -d 0.5 --json
+    run tls_verify "$bench" "${url}hello.txt" -c 1 -n 3 -d 60 --json
     [ $st -eq 1 ] || fail "tls verification: exit status $st, not 1"
-    check tls_verify 'j["requests"] == 0 and j["errors"]["connect"] > 0'
+    check tls_verify 'j["requests"] == 0 and j["errors"]["connect"] == 3 and j["errors"]["total"] == 3'
 fi
 
 # ---- arguments -----------------------------------------------------------------
@@ -354,6 +366,8 @@ bad "$u" -d abc
 bad "$u" --pipeline 0
 bad "$u" --pipeline 1025
 bad "$u" -R 0
+bad "$u" -n 0
+bad "$u" -n x
 bad "$u" -R 10 --pipeline 2
 bad "$u" --timeout 0
 bad "$u" --frobnicate
