@@ -178,7 +178,9 @@ CIO_API int cio_ws_peer(const cio_ws *ws, cio_addr *out);
 
 /* Frees ws: a connection still open is closed at once (with close 1001
  * going-away sent when it can be without waiting; use cio_ws_close for the
- * handshake). NULL is a no-op. Never suspends. */
+ * handshake; a server's connection is shut down, and closed when the
+ * handler returns). No other task may be inside a call on ws. NULL is a
+ * no-op. Never suspends. */
 CIO_API void cio_ws_free(cio_ws *ws);
 
 #ifdef __cplusplus
