@@ -147,7 +147,9 @@ static void h_finish(hist *h)
 static uint64_t h_percentile(const hist *h, double p)
 {
     if (h->n == 0) return 0;
-    uint64_t want = (uint64_t)ceil(p / 100.0 * (double)h->n);
+    /* The ceil of p% of n, with slack for p's binary rounding (99.9 % of
+     * 1000 is the 999th value, not the 1000th). */
+    uint64_t want = (uint64_t)ceil(p / 100.0 * (double)h->n * (1 - 1e-12));
     if (want < 1) want = 1;
     if (want >= h->n) return h->max;
     uint64_t seen = 0;
