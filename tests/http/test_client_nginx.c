@@ -700,6 +700,70 @@ static int chunked_main(void *arg, void **res)
 
 TEST_T(nginx_chunked, 120) { RUN(chunked_main, NULL); }
 
+/* ---- The peer itself ------------------------------------------------------------------ */
+
+/* nginx as configured answers plain requests (raw streams, no client):
+ * so that a failure of the cases below is the client's, not the setup's. */
+static int setup_main(void *arg, void **res)
+{
+    (void)arg, (void)res;
+    strict_reports();
+    struct upstream u = {0};
+    upstream_start(&u);
+    struct ngx n = {.up_port = u.port, .with_tls = true};
+    ngx_start(&n);
+    cio_addr a;
+    /* HTTPS with the certificate made for it. */
+    cio_tls_config *tls;
+    EXPECT_OK(cio_tls_config_new(&CIO_TLS_OPTIONS(.ca_file = ngx_path(&n, "cert.pem")), &tls));
+    EXPECT_OK(cio_addr_ip("127.0.0.1", (uint16_t)n.tls_port, &a));
+    cio_stream *s;
+    EXPECT_OK(cio_stream_connect(&a, NULL, &CIO_STREAM_OPTIONS(.tls = tls, .server_name = "127.0.0.1"),
+                                 &s));
+    struct hres r;
+    http_send(s, "GET /1.bin HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    EXPECT_OK(http_read(s, &r, false));
+    EXPECT_EQ(1, r.blen);
+    hres_free(&r);
+    cio_stream_close(s);
+    cio_tls_config_free(tls);
+    EXPECT_OK(cio_addr_ip("127.0.0.1", (uint16_t)n.port, &a));
+    EXPECT_OK(cio_stream_connect(&a, NULL, NULL, &s));
+    http_send(s, "GET /4k.bin HTTP/1.1\r\nHost: x\r\n\r\n");
+    EXPECT_OK(http_read(s, &r, false));
+    EXPECT_EQ(200, r.status);
+    EXPECT_EQ(4096, r.blen);
+    EXPECT_TRUE(check_pat(r.body, r.blen, 0));
+    hres_free(&r);
+    http_send(s, "GET /gz/text.txt HTTP/1.1\r\nHost: x\r\nAccept-Encoding: gzip\r\n\r\n");
+    EXPECT_OK(http_read(s, &r, false));
+    EXPECT_TRUE(hres_has(&r, "Content-Encoding", "gzip"));
+    hres_free(&r);
+    cio_event_set(u.go);
+    http_send(s, "GET /up/stream HTTP/1.1\r\nHost: x\r\n\r\n");
+    EXPECT_OK(http_read(s, &r, false));
+    EXPECT_TRUE(r.chunked);
+    EXPECT_TRUE(strstr(r.body, "second 9\n") != NULL);
+    hres_free(&r);
+    cio_stream_close(s);
+    /* The forward proxy, absolute form. */
+    EXPECT_OK(cio_addr_ip("127.0.0.1", (uint16_t)n.proxy_port, &a));
+    EXPECT_OK(cio_stream_connect(&a, NULL, NULL, &s));
+    char req[256];
+    snprintf(req, sizeof req, "GET http://127.0.0.1:%d/via HTTP/1.1\r\nHost: 127.0.0.1:%d\r\n\r\n",
+             u.port, u.port);
+    http_send(s, req);
+    EXPECT_OK(http_read(s, &r, false));
+    EXPECT_STR_EQ("via=yes target=/via", r.body);
+    hres_free(&r);
+    cio_stream_close(s);
+    ngx_stop(&n);
+    upstream_stop(&u);
+    return 0;
+}
+
+TEST_T(nginx_setup, 120) { RUN(setup_main, NULL); }
+
 /* ---- nginx as a forward proxy ---------------------------------------------------------- */
 
 static int proxy_main(void *arg, void **res)
