@@ -25,15 +25,22 @@ struct cio__http_decoder;
 int cio__http_decoder_new(const char *coding, struct cio__http_decoder **out);
 
 /* Decodes in[0..inlen) into out[0..outlen): *consumed gets the input bytes
- * taken. Returns the bytes written (0 is possible while input is being
- * consumed, e.g. a gzip header), or -EPROTO (corrupt data, data after the
- * end of the compressed stream but trailing whitespace-free garbage is
- * refused), -ENOMEM. *done is set once the compressed stream ended (then
- * the body must end too). Call with inlen 0 to drain output held back. */
+ * taken (possibly fewer than inlen when out filled up: pass the rest
+ * again). Returns the bytes written (0 is possible while input is being
+ * consumed, e.g. a gzip header), or -EPROTO (corrupt data, a bad
+ * checksum, any byte after the end of the compressed stream, except
+ * another gzip member after a gzip member), -ENOMEM, -EINVAL (NULL d,
+ * consumed or done; NULL in or out with a length). *done tells whether
+ * every coding's stream ended with all its output given out: the body may
+ * end only then (a body that ends while !*done was truncated). Call with
+ * inlen 0 to drain output held back (cio__http_decoder_pending). Memory
+ * stays bounded (one inflate state per coding and 16 KiB between stacked
+ * codings), whatever the ratio. */
 ssize_t cio__http_decoder_run(struct cio__http_decoder *d, const void *in, size_t inlen,
                               size_t *consumed, void *out, size_t outlen, bool *done);
 
-/* Whether the decoder has output it could still produce without input. */
+/* Whether the decoder may have output it could still produce without
+ * input (true after a call that filled out; a run may then still give 0). */
 bool cio__http_decoder_pending(const struct cio__http_decoder *d);
 
 void cio__http_decoder_free(struct cio__http_decoder *d);

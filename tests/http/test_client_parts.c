@@ -1,0 +1,838 @@
+/* The HTTP client's standalone parts: URL parsing and resolution (url.c),
+ * content decoding (decode.c), the cookie jar (jar.c) and proxies
+ * (proxy.c: selection from the environment, CONNECT against an in-process
+ * proxy on 127.0.0.1). */
+#include "test.h"
+
+#include <zlib.h>
+
+#include "http/client_parts.h"
+
+/* ---- URLs ------------------------------------------------------------------ */
+
+struct url_case {
+    const char *in;
+    const char *scheme, *userinfo, *host;
+    int port;
+    bool def, ipv6, tls;
+    const char *target;
+};
+
+TEST(url_parse_valid)
+{
+    static const struct url_case cases[] = {
+        {"http://example.com", "http", NULL, "example.com", 80, true, false, false, "/"},
+        {"HTTP://Example.COM/", "http", NULL, "example.com", 80, true, false, false, "/"},
+        {"https://example.com/a/b?x=1&y=2", "https", NULL, "example.com", 443, true, false, true,
+         "/a/b?x=1&y=2"},
+        {"https://example.com:443/", "https", NULL, "example.com", 443, true, false, true, "/"},
+        {"http://example.com:8080/p", "http", NULL, "example.com", 8080, false, false, false,
+         "/p"},
+        {"http://example.com:/p", "http", NULL, "example.com", 80, true, false, false, "/p"},
+        {"http://example.com:00080/p", "http", NULL, "example.com", 80, true, false, false, "/p"},
+        {"http://127.0.0.1:1/", "http", NULL, "127.0.0.1", 1, false, false, false, "/"},
+        {"http://h:65535/", "http", NULL, "h", 65535, false, false, false, "/"},
+        {"http://[::1]:8080/x", "http", NULL, "::1", 8080, false, true, false, "/x"},
+        {"http://[0:0:0:0:0:0:0:1]/", "http", NULL, "::1", 80, true, true, false, "/"},
+        {"https://[2001:DB8::A]", "https", NULL, "2001:db8::a", 443, true, true, true, "/"},
+        {"http://user:pa%20ss@host/", "http", "user:pa%20ss", "host", 80, true, false, false,
+         "/"},
+        {"http://us@er:p@host/", "http", "us%40er:p", "host", 80, true, false, false, "/"},
+        {"http://@host/", "http", NULL, "host", 80, true, false, false, "/"},
+        {"http://host/a#frag", "http", NULL, "host", 80, true, false, false, "/a"},
+        {"http://host?q#f", "http", NULL, "host", 80, true, false, false, "/?q"},
+        {"http://host#f", "http", NULL, "host", 80, true, false, false, "/"},
+        {"http://host/a/./b/../c/", "http", NULL, "host", 80, true, false, false, "/a/c/"},
+        {"http://host/a/..", "http", NULL, "host", 80, true, false, false, "/"},
+        {"http://host/../../x", "http", NULL, "host", 80, true, false, false, "/x"},
+        {"http://host/caf\xc3\xa9?q=<\"x\">", "http", NULL, "host", 80, true, false, false,
+         "/caf%C3%A9?q=%3C%22x%22%3E"},
+        {"http://host/%41%zz", "http", NULL, "host", 80, true, false, false, "/%41%zz"},
+        {"http://my_host.example.com./", "http", NULL, "my_host.example.com.", 80, true, false,
+         false, "/"},
+        {"ws://chat.example/ws", "ws", NULL, "chat.example", 80, true, false, false, "/ws"},
+        {"wss://chat.example:8443/ws?t=1", "wss", NULL, "chat.example", 8443, false, false, true,
+         "/ws?t=1"},
+        {"ws://h:443/", "ws", NULL, "h", 443, false, false, false, "/"},
+        {"http://h/b\\c|{}^`", "http", NULL, "h", 80, true, false, false, "/b%5Cc%7C%7B%7D%5E%60"},
+        {"http://a1.b-2.c/", "http", NULL, "a1.b-2.c", 80, true, false, false, "/"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        const struct url_case *c = &cases[i];
+        struct cio__http_url u;
+        int rc = cio__http_url_parse(c->in, &u);
+        if (rc != 0) FAIL("case %zu (%s): %s", i, c->in, cio_err_name(rc));
+        EXPECT_STR_EQ(c->scheme, u.scheme);
+        if (c->userinfo)
+            EXPECT_STR_EQ(c->userinfo, u.userinfo);
+        else
+            EXPECT_PTR_EQ(NULL, u.userinfo);
+        EXPECT_STR_EQ(c->host, u.host);
+        EXPECT_EQ(c->port, u.port);
+        if (c->def != u.default_port) FAIL("case %zu: default_port", i);
+        EXPECT_EQ(c->ipv6, u.ipv6);
+        EXPECT_EQ(c->tls, u.tls);
+        EXPECT_STR_EQ(c->target, u.target);
+        cio__http_url_free(&u);
+        EXPECT_PTR_EQ(NULL, u.mem);
+    }
+    cio__http_url_free(NULL);
+}
+
+TEST(url_parse_malformed)
+{
+    static const char *bad[] = {
+        "",
+        "example.com",
+        "//example.com/",
+        "/path",
+        "ftp://example.com/",
+        "mailto:a@b",
+        "http:example.com",
+        "http:/example.com",
+        "http://",
+        "http:///path",
+        "http://:80/",
+        "http://user@/",
+        "http://exa mple.com/",
+        "http://example.com/a b",
+        " http://example.com/",
+        "http://example.com/\t",
+        "http://example.com/\x01",
+        "http://example.com/\x7f",
+        "http://ex\nample.com/",
+        "http://example.com:0/",
+        "http://example.com:65536/",
+        "http://example.com:99999999999999999999/",
+        "http://example.com:-1/",
+        "http://example.com:8a/",
+        "http://example.com:80:80/",
+        "http://[::1/",
+        "http://[::1]x/",
+        "http://[]/",
+        "http://[zz::1]/",
+        "http://[1.2.3.4]/",
+        "http://::1/",
+        "http://exa%41mple.com/",
+        "http://a..b/",
+        "http://.a/",
+        "http://1.2.3/",
+        "http://256.1.1.1/",
+        "http://0x7f.1/",
+        "http://host.123/",
+        "1http://host/",
+        "http://ho<st/",
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        struct cio__http_url u;
+        memset(&u, 0x5a, sizeof u);
+        int rc = cio__http_url_parse(bad[i], &u);
+        if (rc != -EINVAL) FAIL("case %zu (%s): expected -EINVAL, got %d", i, bad[i], rc);
+        EXPECT_PTR_EQ(NULL, u.mem);
+    }
+    struct cio__http_url u;
+    EXPECT_ERR(-EINVAL, cio__http_url_parse(NULL, &u));
+    EXPECT_ERR(-EINVAL, cio__http_url_parse("http://h/", NULL));
+}
+
+static void expect_resolve(const char *base, const char *ref, const char *want)
+{
+    char *got = NULL;
+    int rc = cio__http_url_resolve(base, ref, &got);
+    if (rc != 0) FAIL("resolve(%s, %s): %s", base, ref, cio_err_name(rc));
+    if (strcmp(got, want) != 0) FAIL("resolve(%s, %s): want %s, got %s", base, ref, want, got);
+    free(got);
+}
+
+TEST(url_resolve_rfc3986_examples)
+{
+    /* RFC 3986 5.4.1 and 5.4.2, every example (strict parser). */
+    static const char *const t[][2] = {
+        {"g:h", "g:h"},
+        {"g", "http://a/b/c/g"},
+        {"./g", "http://a/b/c/g"},
+        {"g/", "http://a/b/c/g/"},
+        {"/g", "http://a/g"},
+        {"//g", "http://g"},
+        {"?y", "http://a/b/c/d;p?y"},
+        {"g?y", "http://a/b/c/g?y"},
+        {"#s", "http://a/b/c/d;p?q#s"},
+        {"g#s", "http://a/b/c/g#s"},
+        {"g?y#s", "http://a/b/c/g?y#s"},
+        {";x", "http://a/b/c/;x"},
+        {"g;x", "http://a/b/c/g;x"},
+        {"g;x?y#s", "http://a/b/c/g;x?y#s"},
+        {"", "http://a/b/c/d;p?q"},
+        {".", "http://a/b/c/"},
+        {"./", "http://a/b/c/"},
+        {"..", "http://a/b/"},
+        {"../", "http://a/b/"},
+        {"../g", "http://a/b/g"},
+        {"../..", "http://a/"},
+        {"../../", "http://a/"},
+        {"../../g", "http://a/g"},
+        /* 5.4.2 abnormal */
+        {"../../../g", "http://a/g"},
+        {"../../../../g", "http://a/g"},
+        {"/./g", "http://a/g"},
+        {"/../g", "http://a/g"},
+        {"g.", "http://a/b/c/g."},
+        {".g", "http://a/b/c/.g"},
+        {"g..", "http://a/b/c/g.."},
+        {"..g", "http://a/b/c/..g"},
+        {"./../g", "http://a/b/g"},
+        {"./g/.", "http://a/b/c/g/"},
+        {"g/./h", "http://a/b/c/g/h"},
+        {"g/../h", "http://a/b/c/h"},
+        {"g;x=1/./y", "http://a/b/c/g;x=1/y"},
+        {"g;x=1/../y", "http://a/b/c/y"},
+        {"g?y/./x", "http://a/b/c/g?y/./x"},
+        {"g?y/../x", "http://a/b/c/g?y/../x"},
+        {"g#s/./x", "http://a/b/c/g#s/./x"},
+        {"g#s/../x", "http://a/b/c/g#s/../x"},
+        {"http:g", "http:g"},
+    };
+    for (size_t i = 0; i < sizeof t / sizeof t[0]; i++)
+        expect_resolve("http://a/b/c/d;p?q", t[i][0], t[i][1]);
+    /* Locations a client sees */
+    expect_resolve("http://h:8080/a/b", "https://other/x?y", "https://other/x?y");
+    expect_resolve("https://h/a/b", "//cdn.example/p", "https://cdn.example/p");
+    expect_resolve("http://h", "x", "http://h/x");
+    expect_resolve("http://h", "?q", "http://h?q");
+    expect_resolve("http://h/a#frag", "b", "http://h/b");
+    expect_resolve("http://h/a", "/caf\xc3\xa9", "http://h/caf\xc3\xa9");
+    /* and the URL parses afterwards */
+    char *s = NULL;
+    EXPECT_OK(cio__http_url_resolve("http://h/d/e", "../x/./y?z#f", &s));
+    struct cio__http_url u;
+    EXPECT_OK(cio__http_url_parse(s, &u));
+    EXPECT_STR_EQ("/x/y?z", u.target);
+    cio__http_url_free(&u);
+    free(s);
+}
+
+TEST(url_resolve_errors)
+{
+    char *s = (char *)"x";
+    EXPECT_ERR(-EINVAL, cio__http_url_resolve(NULL, "a", &s));
+    EXPECT_PTR_EQ(NULL, s);
+    EXPECT_ERR(-EINVAL, cio__http_url_resolve("http://h/", NULL, &s));
+    EXPECT_ERR(-EINVAL, cio__http_url_resolve("http://h/", "a", NULL));
+    EXPECT_ERR(-EINVAL, cio__http_url_resolve("/relative", "a", &s));
+    EXPECT_ERR(-EINVAL, cio__http_url_resolve("http://h/", "a b", &s));
+    EXPECT_ERR(-EINVAL, cio__http_url_resolve("http://h/", "a\r\nSet-Cookie: x", &s));
+    EXPECT_ERR(-EINVAL, cio__http_url_resolve("http://h/ x", "a", &s));
+    EXPECT_PTR_EQ(NULL, s);
+}
+
+
+/* ---- Content decoding ------------------------------------------------------ */
+
+enum zform { Z_GZIP, Z_ZLIB, Z_RAW };
+
+/* in compressed in the form asked, appended to *buf (realloc'd). */
+static size_t zip(enum zform f, const void *in, size_t len, unsigned char **buf, size_t have)
+{
+    z_stream z;
+    memset(&z, 0, sizeof z);
+    int wbits = f == Z_GZIP ? 31 : f == Z_ZLIB ? 15 : -15;
+    EXPECT_EQ(Z_OK, deflateInit2(&z, 6, Z_DEFLATED, wbits, 8, Z_DEFAULT_STRATEGY));
+    size_t cap = deflateBound(&z, (uLong)len) + 64;
+    *buf = realloc(*buf, have + cap);
+    EXPECT_TRUE(*buf != NULL);
+    z.next_in = (unsigned char *)(uintptr_t)in;
+    z.avail_in = (uInt)len;
+    z.next_out = *buf + have;
+    z.avail_out = (uInt)cap;
+    EXPECT_EQ(Z_STREAM_END, deflate(&z, Z_FINISH));
+    size_t n = cap - z.avail_out;
+    deflateEnd(&z);
+    return have + n;
+}
+
+/* Some text that compresses, of n bytes. */
+static unsigned char *sample(size_t n)
+{
+    unsigned char *p = malloc(n ? n : 1);
+    uint32_t x = 12345;
+    for (size_t i = 0; i < n; i++) {
+        x = x * 1103515245u + 12345u;
+        p[i] = (unsigned char)("the quick brown fox jumps over "[(x >> 16) % 31]);
+    }
+    return p;
+}
+
+/* Decodes data with a decoder for coding, fed inchunk bytes at a time
+ * into outchunk-byte windows. Returns 0 (output in *res, *rn, *done) or
+ * the decoder's error. */
+static int decode_all(const char *coding, const unsigned char *data, size_t len, size_t inchunk,
+                      size_t outchunk, unsigned char **res, size_t *rn, bool *done)
+{
+    struct cio__http_decoder *d = NULL;
+    int rc = cio__http_decoder_new(coding, &d);
+    if (rc < 0) return rc;
+    EXPECT_TRUE(d != NULL);
+    size_t cap = 1024, n = 0, in = 0;
+    unsigned char *out = malloc(cap);
+    *done = false;
+    for (long iter = 0;; iter++) {
+        if (iter > 100000000) FAIL("decoder loops");
+        size_t give = len - in < inchunk ? len - in : inchunk;
+        if (cap - n < outchunk) {
+            cap = cap * 2 + outchunk;
+            out = realloc(out, cap);
+        }
+        size_t used = 99999;
+        bool dn = false;
+        ssize_t got = cio__http_decoder_run(d, data + in, give, &used, out + n, outchunk, &dn);
+        if (got < 0) {
+            rc = (int)got;
+            break;
+        }
+        EXPECT_TRUE(used <= give);
+        EXPECT_TRUE((size_t)got <= outchunk);
+        in += used;
+        n += (size_t)got;
+        *done = dn;
+        if (in == len && got == 0 && !cio__http_decoder_pending(d)) break;
+        if (give > 0 && used == 0 && got == 0 && !cio__http_decoder_pending(d))
+            FAIL("decoder stuck at %zu of %zu", in, len);
+    }
+    cio__http_decoder_free(d);
+    *res = out;
+    *rn = n;
+    return rc;
+}
+
+static void expect_decodes(const char *coding, const unsigned char *data, size_t len,
+                           const unsigned char *want, size_t wn)
+{
+    static const size_t chunks[][2] = {{1, 1}, {1, 4096}, {7, 13}, {4096, 1}, {1 << 20, 1 << 20},
+                                       {333, 65536}};
+    for (size_t c = 0; c < sizeof chunks / sizeof chunks[0]; c++) {
+        if (wn > 100000 && (chunks[c][0] == 1 || chunks[c][1] == 1)) continue;
+        unsigned char *res;
+        size_t rn;
+        bool done;
+        int rc = decode_all(coding, data, len, chunks[c][0], chunks[c][1], &res, &rn, &done);
+        if (rc != 0) FAIL("%s (chunks %zu/%zu): %s", coding, chunks[c][0], chunks[c][1],
+                          cio_err_name(rc));
+        EXPECT_EQ(wn, rn);
+        EXPECT_TRUE(memcmp(want, res, wn) == 0);
+        if (!done) FAIL("%s (chunks %zu/%zu): not done", coding, chunks[c][0], chunks[c][1]);
+        free(res);
+    }
+}
+
+TEST(decode_single_codings)
+{
+    size_t sizes[] = {0, 1, 100, 70000, 300000};
+    for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
+        unsigned char *text = sample(sizes[i]), *z = NULL;
+        size_t zn = zip(Z_GZIP, text, sizes[i], &z, 0);
+        expect_decodes("gzip", z, zn, text, sizes[i]);
+        expect_decodes("x-gzip", z, zn, text, sizes[i]);
+        expect_decodes(" GZip ", z, zn, text, sizes[i]);
+        zn = zip(Z_ZLIB, text, sizes[i], &z, 0);
+        expect_decodes("deflate", z, zn, text, sizes[i]);
+        zn = zip(Z_RAW, text, sizes[i], &z, 0);
+        expect_decodes("Deflate", z, zn, text, sizes[i]);
+        free(z);
+        free(text);
+    }
+}
+
+TEST(decode_stacked_and_concatenated)
+{
+    unsigned char *text = sample(50000), *a = NULL, *b = NULL, *c = NULL;
+    /* "gzip, deflate": gzip applied first, so deflate is undone first */
+    size_t an = zip(Z_GZIP, text, 50000, &a, 0);
+    size_t bn = zip(Z_ZLIB, a, an, &b, 0);
+    expect_decodes("gzip, deflate", b, bn, text, 50000);
+    expect_decodes("gzip,identity,,deflate", b, bn, text, 50000);
+    /* three: deflate (raw), then gzip, then gzip */
+    an = zip(Z_RAW, text, 50000, &a, 0);
+    bn = zip(Z_GZIP, a, an, &b, 0);
+    size_t cn = zip(Z_GZIP, b, bn, &c, 0);
+    expect_decodes("deflate, gzip, gzip", c, cn, text, 50000);
+    /* concatenated gzip members are one body (RFC 1952 2.2) */
+    an = zip(Z_GZIP, text, 20000, &a, 0);
+    an = zip(Z_GZIP, text + 20000, 30000, &a, an);
+    an = zip(Z_GZIP, text, 0, &a, an);
+    expect_decodes("gzip", a, an, text, 50000);
+    free(a);
+    free(b);
+    free(c);
+    free(text);
+}
+
+TEST(decode_refuses_bad_data)
+{
+    unsigned char *text = sample(40000), *z = NULL, *res;
+    size_t rn;
+    bool done;
+    size_t zn = zip(Z_GZIP, text, 40000, &z, 0);
+    /* truncated: no error, but never done */
+    for (size_t cut = 1; cut < zn; cut += cut < 20 ? 1 : 997) {
+        EXPECT_OK(decode_all("gzip", z, zn - cut, 512, 4096, &res, &rn, &done));
+        EXPECT_FALSE(done);
+        free(res);
+    }
+    /* a corrupt CRC, a corrupt magic, a corrupt block */
+    unsigned char *bad = malloc(zn + 16);
+    memcpy(bad, z, zn);
+    bad[zn - 6] ^= 0x55;
+    EXPECT_ERR(-EPROTO, decode_all("gzip", bad, zn, 100, 4096, &res, &rn, &done));
+    free(res);
+    memcpy(bad, z, zn);
+    bad[0] = 0x1e;
+    EXPECT_ERR(-EPROTO, decode_all("gzip", bad, zn, 100, 4096, &res, &rn, &done));
+    free(res);
+    /* trailing garbage after gzip and zlib streams */
+    const char *tails[] = {"x", "\n", "\0", "\x1f\x8b garbage"};
+    for (size_t t = 0; t < 4; t++) {
+        memcpy(bad, z, zn);
+        size_t tl = t == 2 ? 1 : strlen(tails[t]);
+        memcpy(bad + zn, tails[t], tl);
+        EXPECT_ERR(-EPROTO, decode_all("gzip", bad, zn + tl, 1, 4096, &res, &rn, &done));
+        free(res);
+    }
+    free(bad);
+    zn = zip(Z_ZLIB, text, 40000, &z, 0);
+    z = realloc(z, zn + 1);
+    z[zn] = 'x';
+    EXPECT_ERR(-EPROTO, decode_all("deflate", z, zn + 1, 4096, 4096, &res, &rn, &done));
+    free(res);
+    z[zn - 1] ^= 0xff; /* the Adler-32 */
+    EXPECT_ERR(-EPROTO, decode_all("deflate", z, zn, 4096, 4096, &res, &rn, &done));
+    free(res);
+    /* not compressed at all */
+    const unsigned char junk[] = "<html>hello</html>, this is plain text";
+    EXPECT_ERR(-EPROTO, decode_all("gzip", junk, sizeof junk, 4096, 4096, &res, &rn, &done));
+    free(res);
+    EXPECT_ERR(-EPROTO, decode_all("deflate", junk, sizeof junk, 4096, 4096, &res, &rn, &done));
+    free(res);
+    /* garbage left by an inner stage inside a stacked coding */
+    unsigned char *inner = NULL, *outer = NULL;
+    size_t in_n = zip(Z_GZIP, text, 1000, &inner, 0);
+    inner = realloc(inner, in_n + 3);
+    memcpy(inner + in_n, "abc", 3);
+    size_t out_n = zip(Z_ZLIB, inner, in_n + 3, &outer, 0);
+    EXPECT_ERR(-EPROTO, decode_all("gzip, deflate", outer, out_n, 64, 64, &res, &rn, &done));
+    free(res);
+    free(inner);
+    free(outer);
+    free(z);
+    free(text);
+}
+
+TEST(decode_codings_and_arguments)
+{
+    struct cio__http_decoder *d = (struct cio__http_decoder *)1;
+    const char *none[] = {NULL, "", "identity", " , IDENTITY ,", "\t"};
+    for (size_t i = 0; i < sizeof none / sizeof none[0]; i++) {
+        d = (struct cio__http_decoder *)1;
+        EXPECT_OK(cio__http_decoder_new(none[i], &d));
+        EXPECT_PTR_EQ(NULL, d);
+    }
+    const char *refused[] = {"br", "compress", "x-compress", "zstd", "gzip, br", "gzip;q=1",
+                             "gzip deflate", "gzip, gzip, gzip, gzip, gzip", "g\"zip"};
+    for (size_t i = 0; i < sizeof refused / sizeof refused[0]; i++) {
+        d = (struct cio__http_decoder *)1;
+        int rc = cio__http_decoder_new(refused[i], &d);
+        if (rc != -EPROTO) FAIL("%s: %s", refused[i], cio_err_name(rc));
+        EXPECT_PTR_EQ(NULL, d);
+    }
+    EXPECT_OK(cio__http_decoder_new("gzip, gzip, gzip, gzip", &d));
+    cio__http_decoder_free(d);
+    EXPECT_ERR(-EINVAL, cio__http_decoder_new("gzip", NULL));
+    EXPECT_OK(cio__http_decoder_new("gzip", &d));
+    size_t used = 7;
+    bool done;
+    char out[16];
+    EXPECT_ERR(-EINVAL, cio__http_decoder_run(NULL, "a", 1, &used, out, sizeof out, &done));
+    EXPECT_EQ(0, used);
+    EXPECT_ERR(-EINVAL, cio__http_decoder_run(d, "a", 1, NULL, out, sizeof out, &done));
+    EXPECT_ERR(-EINVAL, cio__http_decoder_run(d, "a", 1, &used, out, sizeof out, NULL));
+    EXPECT_ERR(-EINVAL, cio__http_decoder_run(d, NULL, 1, &used, out, sizeof out, &done));
+    EXPECT_ERR(-EINVAL, cio__http_decoder_run(d, "a", 1, &used, NULL, 1, &done));
+    EXPECT_EQ(0, cio__http_decoder_run(d, NULL, 0, &used, out, sizeof out, &done));
+    EXPECT_FALSE(done);
+    EXPECT_FALSE(cio__http_decoder_pending(d));
+    EXPECT_FALSE(cio__http_decoder_pending(NULL));
+    cio__http_decoder_free(d);
+    cio__http_decoder_free(NULL);
+}
+
+TEST(decode_pending_and_bomb)
+{
+    /* 64 MiB of zeros compress to ~64 KiB: the decoder streams them
+     * through a 4 KiB window, holding back what does not fit (pending). */
+    size_t big = 64u << 20;
+    unsigned char *zeros = calloc(1, big), *z = NULL;
+    size_t zn = zip(Z_GZIP, zeros, big, &z, 0);
+    free(zeros);
+    EXPECT_TRUE(zn < big / 500);
+    struct cio__http_decoder *d;
+    EXPECT_OK(cio__http_decoder_new("gzip", &d));
+    unsigned char out[4096];
+    size_t used, total = 0;
+    bool done = false;
+    ssize_t got = cio__http_decoder_run(d, z, zn, &used, out, sizeof out, &done);
+    EXPECT_EQ((ssize_t)sizeof out, got);
+    total += (size_t)got;
+    EXPECT_TRUE(cio__http_decoder_pending(d));
+    EXPECT_FALSE(done);
+    size_t in = used;
+    for (long i = 0; i < 1000000 && !done; i++) {
+        got = cio__http_decoder_run(d, z + in, zn - in, &used, out, sizeof out, &done);
+        EXPECT_TRUE(got >= 0);
+        for (ssize_t j = 0; j < got; j++)
+            if (out[j]) FAIL("nonzero");
+        in += used;
+        total += (size_t)got;
+    }
+    EXPECT_TRUE(done);
+    EXPECT_EQ(zn, in);
+    EXPECT_EQ(big, total);
+    EXPECT_FALSE(cio__http_decoder_pending(d));
+    EXPECT_EQ(0, cio__http_decoder_run(d, NULL, 0, &used, out, sizeof out, &done));
+    EXPECT_TRUE(done);
+    cio__http_decoder_free(d);
+    free(z);
+}
+
+/* ---- Cookie jar --------------------------------------------------------------- */
+
+static int store(cio_http_jar *jar, const char *url, const char *sc, int64_t now)
+{
+    struct cio__http_url u;
+    EXPECT_OK(cio__http_url_parse(url, &u));
+    int rc = cio__http_jar_store(jar, &u, sc, now);
+    cio__http_url_free(&u);
+    return rc;
+}
+
+/* The Cookie field for url at now ("" for none). */
+static const char *hdr(cio_http_jar *jar, const char *url, int64_t now)
+{
+    static char buf[65536];
+    struct cio__http_url u;
+    EXPECT_OK(cio__http_url_parse(url, &u));
+    ssize_t n = cio__http_jar_cookies(jar, &u, now, buf, sizeof buf);
+    cio__http_url_free(&u);
+    if (n < 0) FAIL("jar_cookies: %s", cio_err_name((int)n));
+    EXPECT_EQ(n, strlen(buf));
+    return buf;
+}
+
+#define T0 ((int64_t)1700000000)
+
+TEST(jar_parse_rules)
+{
+    cio_http_jar *jar;
+    EXPECT_OK(cio_http_jar_new(&jar));
+    const char *u = "http://example.com/";
+    /* §5.2: no '=' and an empty name are ignored; whitespace trimmed */
+    EXPECT_ERR(-EINVAL, store(jar, u, "novalue", T0));
+    EXPECT_ERR(-EINVAL, store(jar, u, "novalue; a=b", T0));
+    EXPECT_ERR(-EINVAL, store(jar, u, "=v", T0));
+    EXPECT_ERR(-EINVAL, store(jar, u, " \t=v", T0));
+    EXPECT_ERR(-EINVAL, store(jar, u, "", T0));
+    EXPECT_ERR(-EINVAL, store(jar, u, "a=b\x01", T0));
+    EXPECT_ERR(-EINVAL, store(jar, u, "a\x7f=b", T0));
+    EXPECT_ERR(-EINVAL, store(jar, u, "a=b\r\nX: y", T0));
+    EXPECT_EQ(0, cio_http_jar_count(jar));
+    EXPECT_OK(store(jar, u, "  a  =  b c  ; Path=/", T0));
+    EXPECT_OK(store(jar, u, "q=\"quoted=1\"", T0));
+    EXPECT_OK(store(jar, u, "e=", T0));
+    EXPECT_OK(store(jar, u, "x=1;;  ; unknown=attr; HttpOnly; SameSite=Strict", T0));
+    EXPECT_OK(store(jar, u, "y=2; samesite=lax; httponly; SameSite=bogus", T0));
+    EXPECT_OK(store(jar, u, "z=3; SameSite=None", T0));
+    EXPECT_STR_EQ("a=b c; q=\"quoted=1\"; e=; x=1; y=2; z=3", hdr(jar, u, T0));
+    /* 4096 bytes of name and value at most */
+    char *big = malloc(5000);
+    memset(big, 'v', 5000);
+    memcpy(big, "n=", 2);
+    big[4097] = '\0';
+    EXPECT_OK(store(jar, u, big, T0));
+    big[4097] = 'v';
+    big[4098] = '\0';
+    EXPECT_ERR(-EINVAL, store(jar, u, big, T0));
+    free(big);
+    EXPECT_EQ(7, cio_http_jar_count(jar));
+    /* an attribute value over 1024 bytes is ignored: the default path */
+    char longpath[1200] = "p=1; Path=/";
+    memset(longpath + strlen(longpath), 'x', 1100);
+    longpath[1180] = '\0';
+    EXPECT_OK(store(jar, "http://l.example/a/b", longpath, T0));
+    EXPECT_STR_EQ("p=1", hdr(jar, "http://l.example/a/zz", T0));
+    EXPECT_STR_EQ("", hdr(jar, "http://l.example/", T0));
+    cio_http_jar_free(jar);
+}
+
+TEST(jar_expiry)
+{
+    cio_http_jar *jar;
+    EXPECT_OK(cio_http_jar_new(&jar));
+    const char *u = "http://example.com/";
+    /* 784111777 is Sun, 06 Nov 1994 08:49:37 GMT: each form of that date
+     * keeps the cookie alive until then */
+    const char *dates[] = {
+        "Sun, 06 Nov 1994 08:49:37 GMT", "Sunday, 06-Nov-94 08:49:37 GMT",
+        "Sun Nov  6 08:49:37 1994",      "Sun, 06-Nov-1994 08:49:37 GMT",
+        "6 nov 1994 08:49:37",           "Nov 06 94 8:49:37 GMT",
+        "1994 Nov 6, 08:49:37 UTC",
+    };
+    for (size_t i = 0; i < sizeof dates / sizeof dates[0]; i++) {
+        char sc[128];
+        snprintf(sc, sizeof sc, "d=%zu; Expires=%s", i, dates[i]);
+        EXPECT_OK(store(jar, u, sc, 784111777 - 100));
+        char want[16];
+        snprintf(want, sizeof want, "d=%zu", i);
+        EXPECT_STR_EQ(want, hdr(jar, u, 784111776));
+        EXPECT_STR_EQ("", hdr(jar, u, 784111777));
+        EXPECT_EQ(0, cio_http_jar_count(jar));
+    }
+    /* a bad date is ignored: a session cookie */
+    const char *bad[] = {"Feb 30 2020 00:00:00", "Jan 1 1600 00:00:00", "Jan 1 2020 24:00:00",
+                         "soon", "Jan 2020 00:00:00", "32 Jan 2020 00:00:00"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        char sc[128];
+        snprintf(sc, sizeof sc, "s=%zu; Expires=%s", i, bad[i]);
+        EXPECT_OK(store(jar, u, sc, T0));
+        EXPECT_TRUE(hdr(jar, u, INT64_MAX - 1)[0] == 's');
+    }
+    cio_http_jar_clear(jar);
+    EXPECT_EQ(0, cio_http_jar_count(jar));
+    /* Max-Age wins over Expires, in either order */
+    EXPECT_OK(store(jar, u, "m=1; Expires=Sun, 06 Nov 1994 08:49:37 GMT; Max-Age=10", T0));
+    EXPECT_OK(store(jar, u, "n=1; Max-Age=10; Expires=Sun, 06 Nov 1994 08:49:37 GMT", T0));
+    EXPECT_STR_EQ("m=1; n=1", hdr(jar, u, T0 + 9));
+    EXPECT_STR_EQ("", hdr(jar, u, T0 + 10));
+    /* Max-Age 0 or negative deletes; a bad Max-Age is ignored */
+    EXPECT_OK(store(jar, u, "a=1", T0));
+    EXPECT_OK(store(jar, u, "b=1", T0));
+    EXPECT_OK(store(jar, u, "c=1; Max-Age=100", T0));
+    EXPECT_OK(store(jar, u, "a=; Max-Age=0", T0));
+    EXPECT_OK(store(jar, u, "b=; Max-Age=-5", T0));
+    EXPECT_OK(store(jar, u, "c=2; Max-Age=1x", T0));
+    EXPECT_OK(store(jar, u, "d=1; Max-Age=", T0));
+    EXPECT_OK(store(jar, u, "e=1; Max-Age=-", T0));
+    EXPECT_OK(store(jar, u, "f=1; Max-Age=99999999999999999999999999", T0));
+    EXPECT_OK(store(jar, u, "g=1; Expires=Sun, 06 Nov 1994 08:49:37 GMT", T0));
+    EXPECT_STR_EQ("c=2; d=1; e=1; f=1", hdr(jar, u, T0));
+    /* c=2 replaced c=1 and is a session cookie now */
+    EXPECT_STR_EQ("c=2; d=1; e=1; f=1", hdr(jar, u, T0 + 1000000));
+    /* expired by Expires: deleted */
+    EXPECT_OK(store(jar, u, "d=; Expires=Thu, 01 Jan 1970 00:00:00 GMT", T0));
+    EXPECT_STR_EQ("c=2; e=1; f=1", hdr(jar, u, T0));
+    cio_http_jar_free(jar);
+}
+
+TEST(jar_domain_rules)
+{
+    cio_http_jar *jar;
+    EXPECT_OK(cio_http_jar_new(&jar));
+    const char *w = "http://www.example.com/";
+    EXPECT_OK(store(jar, w, "host=1", T0));
+    EXPECT_OK(store(jar, w, "dom=1; Domain=example.com", T0));
+    EXPECT_OK(store(jar, w, "dot=1; Domain=.EXAMPLE.com", T0));
+    EXPECT_OK(store(jar, w, "self=1; Domain=www.example.com", T0));
+    EXPECT_OK(store(jar, w, "empty=1; Domain=", T0)); /* ignored attribute: host-only */
+    EXPECT_ERR(-EINVAL, store(jar, w, "other=1; Domain=other.com", T0));
+    EXPECT_ERR(-EINVAL, store(jar, w, "sub=1; Domain=a.www.example.com", T0));
+    EXPECT_ERR(-EINVAL, store(jar, w, "tail=1; Domain=ample.com", T0));
+    EXPECT_ERR(-EINVAL, store(jar, w, "tld=1; Domain=com", T0));
+    EXPECT_ERR(-EINVAL, store(jar, w, "tld=1; Domain=.com", T0));
+    EXPECT_ERR(-EINVAL, store(jar, w, "tld=1; Domain=com.", T0));
+    EXPECT_ERR(-EINVAL, store(jar, w, "dot=1; Domain=.", T0));
+    EXPECT_STR_EQ("host=1; dom=1; dot=1; self=1; empty=1", hdr(jar, w, T0));
+    EXPECT_STR_EQ("dom=1; dot=1", hdr(jar, "http://example.com/", T0));
+    EXPECT_STR_EQ("dom=1; dot=1", hdr(jar, "https://a.b.example.com:8443/", T0));
+    EXPECT_STR_EQ("dom=1; dot=1; self=1", hdr(jar, "http://x.www.example.com/", T0));
+    EXPECT_STR_EQ("", hdr(jar, "http://otherexample.com/", T0));
+    EXPECT_STR_EQ("", hdr(jar, "http://example.org/", T0));
+    /* the port does not matter (RFC 6265 §8.5) */
+    EXPECT_STR_EQ("host=1; dom=1; dot=1; self=1; empty=1", hdr(jar, "http://www.example.com:81/", T0));
+    /* IP addresses: only the address itself, never a suffix */
+    const char *ip = "http://127.0.0.1:8080/";
+    EXPECT_OK(store(jar, ip, "ip=1", T0));
+    EXPECT_OK(store(jar, ip, "ipd=1; Domain=127.0.0.1", T0));
+    EXPECT_ERR(-EINVAL, store(jar, ip, "x=1; Domain=0.0.1", T0));
+    EXPECT_ERR(-EINVAL, store(jar, ip, "x=1; Domain=1", T0));
+    EXPECT_ERR(-EINVAL, store(jar, ip, "x=1; Domain=127.0.0.2", T0));
+    EXPECT_STR_EQ("ip=1; ipd=1", hdr(jar, ip, T0));
+    EXPECT_STR_EQ("", hdr(jar, "http://127.0.0.2/", T0));
+    EXPECT_STR_EQ("", hdr(jar, "http://1.127.0.0.1.example/", T0));
+    EXPECT_OK(store(jar, "http://[::1]/", "v6=1; Domain=::1", T0));
+    EXPECT_STR_EQ("v6=1", hdr(jar, "http://[::1]:9/", T0));
+    /* a dotless name counts as a public suffix unless it is the host */
+    EXPECT_OK(store(jar, "http://localhost/", "lh=1; Domain=localhost", T0));
+    EXPECT_ERR(-EINVAL, store(jar, "http://a.localhost/", "lh=2; Domain=localhost", T0));
+    EXPECT_STR_EQ("lh=1", hdr(jar, "http://localhost/", T0));
+    EXPECT_STR_EQ("", hdr(jar, "http://a.localhost/", T0));
+    cio_http_jar_free(jar);
+}
+
+TEST(jar_path_rules)
+{
+    cio_http_jar *jar;
+    EXPECT_OK(cio_http_jar_new(&jar));
+    /* default-path (§5.1.4): up to the last '/', query ignored */
+    EXPECT_OK(store(jar, "http://h/a/b/c?x=/y/z", "def=1", T0));
+    EXPECT_OK(store(jar, "http://h/top", "root=1", T0));
+    EXPECT_OK(store(jar, "http://h/docs/x", "docs=1; Path=/docs", T0));
+    EXPECT_OK(store(jar, "http://h/", "slash=1; Path=/s/", T0));
+    EXPECT_OK(store(jar, "http://h/q/r", "rel=1; Path=relative", T0)); /* default path */
+    EXPECT_OK(store(jar, "http://h/q/r", "noval=1; Path", T0));
+    EXPECT_STR_EQ("def=1; root=1", hdr(jar, "http://h/a/b", T0));
+    EXPECT_STR_EQ("def=1; root=1", hdr(jar, "http://h/a/b/", T0));
+    EXPECT_STR_EQ("def=1; root=1", hdr(jar, "http://h/a/b/zzz?q", T0));
+    EXPECT_STR_EQ("root=1", hdr(jar, "http://h/a/bc", T0));
+    EXPECT_STR_EQ("root=1", hdr(jar, "http://h/a", T0));
+    EXPECT_STR_EQ("docs=1; root=1", hdr(jar, "http://h/docs", T0));
+    EXPECT_STR_EQ("docs=1; root=1", hdr(jar, "http://h/docs/web/x", T0));
+    EXPECT_STR_EQ("root=1", hdr(jar, "http://h/docsx", T0));
+    EXPECT_STR_EQ("slash=1; root=1", hdr(jar, "http://h/s/t", T0));
+    EXPECT_STR_EQ("root=1", hdr(jar, "http://h/s", T0));
+    EXPECT_STR_EQ("rel=1; noval=1; root=1", hdr(jar, "http://h/q/", T0));
+    /* same name, other path: two cookies */
+    EXPECT_OK(store(jar, "http://h/", "root=2; Path=/docs", T0));
+    EXPECT_STR_EQ("docs=1; root=2; root=1", hdr(jar, "http://h/docs/", T0));
+    cio_http_jar_free(jar);
+}
+
+TEST(jar_secure_and_prefixes)
+{
+    cio_http_jar *jar;
+    EXPECT_OK(cio_http_jar_new(&jar));
+    EXPECT_OK(store(jar, "https://h/", "s=1; Secure", T0));
+    EXPECT_OK(store(jar, "https://h/", "p=1", T0));
+    EXPECT_ERR(-EINVAL, store(jar, "http://h/", "t=1; Secure", T0));
+    EXPECT_ERR(-EINVAL, store(jar, "http://h/", "s=2", T0)); /* may not replace a Secure one */
+    EXPECT_STR_EQ("s=1; p=1", hdr(jar, "https://h/", T0));
+    EXPECT_STR_EQ("s=1; p=1", hdr(jar, "wss://h/", T0));
+    EXPECT_STR_EQ("p=1", hdr(jar, "http://h/", T0));
+    EXPECT_STR_EQ("p=1", hdr(jar, "ws://h/", T0));
+    EXPECT_OK(store(jar, "https://h/", "__Secure-a=1; Secure; Path=/x", T0));
+    EXPECT_ERR(-EINVAL, store(jar, "https://h/", "__Secure-b=1", T0));
+    EXPECT_OK(store(jar, "https://h/", "__Host-a=1; Secure; Path=/", T0));
+    EXPECT_ERR(-EINVAL, store(jar, "https://h/", "__Host-b=1; Secure; Path=/; Domain=h", T0));
+    EXPECT_ERR(-EINVAL, store(jar, "https://h/a/b", "__Host-c=1; Secure", T0));
+    EXPECT_ERR(-EINVAL, store(jar, "https://h/", "__Host-d=1; Path=/", T0));
+    EXPECT_STR_EQ("__Secure-a=1; s=1; p=1; __Host-a=1", hdr(jar, "https://h/x", T0));
+    cio_http_jar_free(jar);
+}
+
+TEST(jar_replace_and_order)
+{
+    cio_http_jar *jar;
+    EXPECT_OK(cio_http_jar_new(&jar));
+    const char *u = "http://h/a/b/c";
+    EXPECT_OK(store(jar, u, "one=1; Path=/", T0));
+    EXPECT_OK(store(jar, u, "two=1; Path=/a/b", T0 + 1));
+    EXPECT_OK(store(jar, u, "three=1; Path=/a", T0 + 2));
+    EXPECT_OK(store(jar, u, "four=1; Path=/", T0 + 3));
+    EXPECT_OK(store(jar, u, "five=1; Path=/a/b", T0 + 4));
+    EXPECT_STR_EQ("two=1; five=1; three=1; one=1; four=1", hdr(jar, u, T0 + 5));
+    /* replaced: the value changes, the creation time (so the place) stays */
+    EXPECT_OK(store(jar, u, "one=2; Path=/", T0 + 6));
+    EXPECT_OK(store(jar, u, "two=2; Path=/a/b; Max-Age=100", T0 + 6));
+    EXPECT_STR_EQ("two=2; five=1; three=1; one=2; four=1", hdr(jar, u, T0 + 7));
+    /* host-only and domain cookies of one name and host are one cookie
+     * (same name, domain and path) */
+    EXPECT_OK(store(jar, "http://h.example/", "k=1", T0));
+    EXPECT_OK(store(jar, "http://h.example/", "k=2; Domain=h.example", T0));
+    EXPECT_STR_EQ("k=2", hdr(jar, "http://h.example/", T0));
+    EXPECT_STR_EQ("k=2", hdr(jar, "http://sub.h.example/", T0));
+    cio_http_jar_free(jar);
+}
+
+TEST(jar_limits)
+{
+    cio_http_jar *jar;
+    EXPECT_OK(cio_http_jar_new(&jar));
+    char sc[64], url[64];
+    /* 50 per domain: the least recently used goes */
+    EXPECT_OK(store(jar, "http://d.example/", "n0=1; Path=/only", T0));
+    for (int i = 1; i < 50; i++) {
+        snprintf(sc, sizeof sc, "n%d=1; Path=/o", i);
+        EXPECT_OK(store(jar, "http://d.example/", sc, T0));
+    }
+    EXPECT_EQ(50, cio_http_jar_count(jar));
+    EXPECT_STR_EQ("n0=1", hdr(jar, "http://d.example/only", T0)); /* n0 used: n1 is the LRU */
+    EXPECT_OK(store(jar, "http://d.example/", "n50=1; Path=/o", T0));
+    EXPECT_EQ(50, cio_http_jar_count(jar));
+    EXPECT_STR_EQ("n0=1", hdr(jar, "http://d.example/only", T0));
+    const char *h = hdr(jar, "http://d.example/o", T0);
+    EXPECT_TRUE(strncmp(h, "n2=1; n3=1; ", 12) == 0);
+    EXPECT_TRUE(strstr(h, "n1=1") == NULL);
+    EXPECT_TRUE(strstr(h, "n50=1") != NULL);
+    /* 3000 in all */
+    cio_http_jar_clear(jar);
+    for (int d = 0; d < 61; d++)
+        for (int i = 0; i < 50; i++) {
+            snprintf(url, sizeof url, "http://d%d.example/", d);
+            snprintf(sc, sizeof sc, "c%d=%d", i, d);
+            EXPECT_OK(store(jar, url, sc, T0));
+        }
+    EXPECT_EQ(3000, cio_http_jar_count(jar));
+    EXPECT_STR_EQ("", hdr(jar, "http://d0.example/", T0));
+    EXPECT_TRUE(strncmp(hdr(jar, "http://d60.example/", T0), "c0=60; c1=60;", 13) == 0);
+    EXPECT_TRUE(strncmp(hdr(jar, "http://d1.example/", T0), "c0=1; c1=1;", 11) == 0);
+    cio_http_jar_free(jar);
+}
+
+TEST(jar_public_api)
+{
+    cio_http_jar *jar = NULL;
+    EXPECT_ERR(-EINVAL, cio_http_jar_new(NULL));
+    EXPECT_OK(cio_http_jar_new(&jar));
+    char buf[64];
+    EXPECT_ERR(-EINVAL, cio_http_jar_set(NULL, "http://h/", "a=1"));
+    EXPECT_ERR(-EINVAL, cio_http_jar_set(jar, NULL, "a=1"));
+    EXPECT_ERR(-EINVAL, cio_http_jar_set(jar, "http://h/", NULL));
+    EXPECT_ERR(-EINVAL, cio_http_jar_set(jar, "not a url", "a=1"));
+    EXPECT_ERR(-EINVAL, cio_http_jar_set(jar, "ftp://h/", "a=1"));
+    EXPECT_ERR(-EINVAL, cio_http_jar_set(jar, "http://h/", "bad"));
+    EXPECT_ERR(-EINVAL, cio_http_jar_header(NULL, "http://h/", buf, sizeof buf));
+    EXPECT_ERR(-EINVAL, cio_http_jar_header(jar, NULL, buf, sizeof buf));
+    EXPECT_ERR(-EINVAL, cio_http_jar_header(jar, "http://h/", NULL, sizeof buf));
+    EXPECT_ERR(-EINVAL, cio_http_jar_header(jar, "http:/h/", buf, sizeof buf));
+    EXPECT_EQ(0, cio_http_jar_count(NULL));
+    cio_http_jar_clear(NULL);
+    cio_http_jar_free(NULL);
+    EXPECT_EQ(0, cio_http_jar_header(jar, "http://h/", buf, sizeof buf));
+    EXPECT_STR_EQ("", buf);
+    EXPECT_EQ(0, cio_http_jar_header(jar, "http://h/", buf, 0));
+    EXPECT_OK(cio_http_jar_set(jar, "http://h/", "a=1"));
+    EXPECT_OK(cio_http_jar_set(jar, "http://h/", "b=22; Max-Age=3600"));
+    EXPECT_OK(cio_http_jar_set(jar, "http://h/", "c=1; Expires=Thu, 01 Jan 1970 00:00:01 GMT"));
+    EXPECT_EQ(2, cio_http_jar_count(jar));
+    EXPECT_EQ(9, cio_http_jar_header(jar, "http://h/x", buf, sizeof buf));
+    EXPECT_STR_EQ("a=1; b=22", buf);
+    EXPECT_EQ(9, cio_http_jar_header(jar, "http://h/x", buf, 10));
+    EXPECT_ERR(-ENOSPC, cio_http_jar_header(jar, "http://h/x", buf, 9));
+    EXPECT_ERR(-ENOSPC, cio_http_jar_header(jar, "http://h/x", buf, 3));
+    EXPECT_ERR(-ENOSPC, cio_http_jar_header(jar, "http://h/x", buf, 0));
+    EXPECT_OK(cio_http_jar_set(jar, "http://h/", "b=; Max-Age=0"));
+    EXPECT_EQ(1, cio_http_jar_count(jar));
+    cio_http_jar_clear(jar);
+    EXPECT_EQ(0, cio_http_jar_count(jar));
+    EXPECT_EQ(0, cio_http_jar_header(jar, "http://h/", buf, sizeof buf));
+    /* the internal functions' checks */
+    struct cio__http_url u;
+    EXPECT_OK(cio__http_url_parse("http://h/", &u));
+    EXPECT_ERR(-EINVAL, cio__http_jar_store(NULL, &u, "a=1", T0));
+    EXPECT_ERR(-EINVAL, cio__http_jar_store(jar, NULL, "a=1", T0));
+    EXPECT_ERR(-EINVAL, cio__http_jar_store(jar, &u, NULL, T0));
+    EXPECT_ERR(-EINVAL, cio__http_jar_cookies(NULL, &u, T0, buf, sizeof buf));
+    EXPECT_ERR(-EINVAL, cio__http_jar_cookies(jar, NULL, T0, buf, sizeof buf));
+    EXPECT_ERR(-EINVAL, cio__http_jar_cookies(jar, &u, T0, NULL, 1));
+    EXPECT_EQ(0, cio__http_jar_cookies(jar, &u, T0, NULL, 0));
+    cio__http_url_free(&u);
+    cio_http_jar_free(jar);
+}
+
+int main(int argc, char **argv) { return test_main(argc, argv); }
