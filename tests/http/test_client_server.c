@@ -11,6 +11,7 @@
 #include <cio/http_client.h>
 
 #include "http/http_util.h"
+#include "net/test_tls_util.h"
 
 #define RUN(fn, arg)                                                                              \
     do {                                                                                          \
@@ -1270,6 +1271,103 @@ static int busy_main(void *arg, void **res)
 
 TEST(client_free_busy) { RUN(busy_main, NULL); }
 
+/* ---- HTTPS against the cio server ------------------------------------------------------ */
+
+struct tls_srv {
+    cio_http_server *srv;
+    cio_tls_config *cfg;
+    int port;
+};
+
+static void tls_srv_start(struct tls_srv *t, cio_http_app *app, const char *name)
+{
+    char cert[64], key[64];
+    snprintf(cert, sizeof cert, "%s.pem", name);
+    snprintf(key, sizeof key, "%s.key", name);
+    t->cfg = tls_server_cfg(CIO_TLS_OPTIONS(.cert_file = tls_path(cert), .key_file = tls_path(key),
+                                            .alpn = "http/1.1"));
+    cio_addr a = loopback4(), b;
+    EXPECT_OK(cio_http_server_new(app, &a, &CIO_HTTP_SERVER_OPTIONS(.tls = t->cfg), &t->srv));
+    EXPECT_OK(cio_http_server_addr(t->srv, &b));
+    t->port = cio_addr_port(&b);
+}
+
+static void tls_srv_stop(struct tls_srv *t)
+{
+    EXPECT_OK(cio_http_server_close(t->srv, 5));
+    cio_tls_config_free(t->cfg);
+}
+
+static int https_main(void *arg, void **res)
+{
+    (void)arg, (void)res;
+    strict_reports();
+    struct srv s;
+    srv_start(&s);
+    struct tls_srv good, wrong, expired, unknown;
+    tls_srv_start(&good, s.app, "server");
+    tls_srv_start(&wrong, s.app, "wronghost");
+    tls_srv_start(&expired, s.app, "expired");
+    tls_srv_start(&unknown, s.app, "unknownca");
+    cio_tls_config *ca = tls_client_cfg(CIO_TLS_OPTIONS(.alpn = "http/1.1"));
+    cio_http_client *c;
+    EXPECT_OK(cio_http_client_new(&CIO_HTTP_CLIENT_OPTIONS(.no_env_proxy = true, .tls = ca), &c));
+    char url[256];
+    cio_http_reply *r;
+    snprintf(url, sizeof url, "https://127.0.0.1:%d/", good.port);
+    for (int i = 0; i < 3; i++) {
+        EXPECT_OK(cio_http_client_get(c, url, &r));
+        EXPECT_STR_EQ("Hello, World!", body_of(r));
+        EXPECT_STR_EQ(url, cio_http_reply_url(r));
+        cio_http_reply_free(r);
+    }
+    EXPECT_EQ(1, cio_http_client_connections(c));
+    /* Verification failures. */
+    snprintf(url, sizeof url, "https://127.0.0.1:%d/", wrong.port);
+    EXPECT_ERR(-EKEYREJECTED, cio_http_client_get(c, url, &r));
+    snprintf(url, sizeof url, "https://127.0.0.1:%d/", expired.port);
+    EXPECT_ERR(-EKEYEXPIRED, cio_http_client_get(c, url, &r));
+    snprintf(url, sizeof url, "https://127.0.0.1:%d/", unknown.port);
+    EXPECT_ERR(-EKEYREJECTED, cio_http_client_get(c, url, &r));
+    EXPECT_EQ(1, cio_http_client_connections(c));
+    /* An https-to-http redirect is followed with the credentials dropped. */
+    char target[128];
+    snprintf(target, sizeof target, "/redir?to=http://127.0.0.1:%d/echo", s.port);
+    snprintf(url, sizeof url, "https://127.0.0.1:%d%s", good.port, target);
+    cio_http_field auth = {"Authorization", "Basic eDp5"};
+    EXPECT_OK(cio_http_client_request_send(
+        c, &CIO_HTTP_CLIENT_REQUEST(.url = url, .headers = &auth, .nheaders = 1), &r));
+    EXPECT_EQ(1, cio_http_reply_redirects(r));
+    EXPECT_STR_EQ(u(&s, "/echo"), cio_http_reply_url(r));
+    EXPECT_TRUE(strstr(body_of(r), "|-|0|") != NULL); /* no Authorization */
+    cio_http_reply_free(r);
+    EXPECT_OK(cio_http_client_free(c));
+
+    /* A server's configuration is no client's. */
+    c = (cio_http_client *)1;
+    EXPECT_ERR(-EINVAL, cio_http_client_new(
+                            &CIO_HTTP_CLIENT_OPTIONS(.no_env_proxy = true, .tls = good.cfg), &c));
+    EXPECT_TRUE(c == NULL);
+    /* insecure: anything goes. */
+    cio_tls_config *any = tls_client_cfg(CIO_TLS_OPTIONS(.insecure = true));
+    EXPECT_OK(cio_http_client_new(&CIO_HTTP_CLIENT_OPTIONS(.no_env_proxy = true, .tls = any), &c));
+    snprintf(url, sizeof url, "https://127.0.0.1:%d/", wrong.port);
+    EXPECT_OK(cio_http_client_get(c, url, &r));
+    EXPECT_STR_EQ("Hello, World!", body_of(r));
+    cio_http_reply_free(r);
+    EXPECT_OK(cio_http_client_free(c));
+    cio_tls_config_free(any);
+    cio_tls_config_free(ca);
+    tls_srv_stop(&good);
+    tls_srv_stop(&wrong);
+    tls_srv_stop(&expired);
+    tls_srv_stop(&unknown);
+    srv_stop(&s);
+    return 0;
+}
+
+TEST(client_https) { RUN(https_main, NULL); }
+
 /* ---- Pool counters and the request's budget --------------------------------------------- */
 
 static int parallel_task(void *arg, void **res)
@@ -1349,5 +1447,10 @@ int main(int argc, char **argv)
                                        "no_proxy", "NO_PROXY", "all_proxy", "ALL_PROXY"};
     for (size_t i = 0; i < sizeof vars / sizeof vars[0]; i++)
         unsetenv(vars[i]);
+    if (system("command -v openssl >/dev/null 2>&1") != 0) {
+        printf("skipped: openssl is not installed (the HTTPS case's certificates)\n");
+        return 77;
+    }
+    tls_make_certs();
     return test_main(argc, argv);
 }
