@@ -31,179 +31,11 @@
 #include "../common/opts.h"
 #include "client_parts.h"
 
-/* The parts of i11-clientx (url.c, decode.c, jar.c, proxy.c). */
-#ifndef CIO_CLIENT_PARTS
-#define CIO_CLIENT_PARTS 0
-#endif
-
 #define WBUF_MIN 1024
 #define BODY_CHUNK 16384
 #define REPLY_CACHE 32
 #define DRAIN_MAX 65536
 
-/* ---- Temporary URL functions (until url.c) ------------------------------- */
-#if !CIO_CLIENT_PARTS
-static int tmp_url_parse(const char *url, struct cio__http_url *out)
-{
-    memset(out, 0, sizeof *out);
-    if (!url)
-        return -EINVAL;
-    for (const char *p = url; *p; p++)
-        if ((unsigned char)*p <= 0x20 || *p == 0x7f)
-            return -EINVAL;
-    const char *colon = strstr(url, "://");
-    if (!colon)
-        return -EINVAL;
-    size_t sl = (size_t)(colon - url);
-    const char *scheme;
-    uint16_t defport;
-    bool tls;
-    if (sl == 4 && !strncasecmp(url, "http", 4))
-        scheme = "http", defport = 80, tls = false;
-    else if (sl == 5 && !strncasecmp(url, "https", 5))
-        scheme = "https", defport = 443, tls = true;
-    else if (sl == 2 && !strncasecmp(url, "ws", 2))
-        scheme = "ws", defport = 80, tls = false;
-    else if (sl == 3 && !strncasecmp(url, "wss", 3))
-        scheme = "wss", defport = 443, tls = true;
-    else
-        return -EINVAL;
-    const char *a = colon + 3;
-    const char *ae = a + strcspn(a, "/?#");
-    const char *at = memchr(a, '@', (size_t)(ae - a));
-    const char *ui = NULL;
-    size_t uil = 0;
-    if (at) {
-        ui = a;
-        uil = (size_t)(at - a);
-        a = at + 1;
-    }
-    const char *h = a, *he;
-    bool v6 = false;
-    const char *pp = NULL;
-    if (*h == '[') {
-        const char *rb = memchr(h, ']', (size_t)(ae - h));
-        if (!rb)
-            return -EINVAL;
-        v6 = true;
-        h++;
-        he = rb;
-        if (rb + 1 < ae) {
-            if (rb[1] != ':')
-                return -EINVAL;
-            pp = rb + 2;
-        }
-    } else {
-        const char *c = memchr(h, ':', (size_t)(ae - h));
-        he = c ? c : ae;
-        if (c)
-            pp = c + 1;
-    }
-    if (he == h)
-        return -EINVAL;
-    unsigned long port = defport;
-    if (pp && pp < ae) {
-        port = 0;
-        for (const char *q = pp; q < ae; q++) {
-            if (*q < '0' || *q > '9' || port > 65535)
-                return -EINVAL;
-            port = port * 10 + (unsigned long)(*q - '0');
-        }
-        if (port == 0 || port > 65535)
-            return -EINVAL;
-    }
-    const char *t = ae;
-    size_t tl = strcspn(t, "#");
-    size_t need = strlen(scheme) + 1 + uil + 1 + (size_t)(he - h) + 1 + tl + 2;
-    char *m = malloc(need);
-    if (!m)
-        return -ENOMEM;
-    char *p = m;
-    out->scheme = scheme;
-    out->tls = tls;
-    if (ui) {
-        memcpy(p, ui, uil);
-        p[uil] = 0;
-        out->userinfo = p;
-        p += uil + 1;
-    }
-    for (size_t i = 0; i < (size_t)(he - h); i++)
-        p[i] = (char)((h[i] >= 'A' && h[i] <= 'Z') ? h[i] + 32 : h[i]);
-    p[he - h] = 0;
-    out->host = p;
-    p += (he - h) + 1;
-    out->ipv6 = v6;
-    out->port = (uint16_t)port;
-    out->default_port = port == defport;
-    if (tl == 0 || t[0] != '/')
-        *p++ = '/';
-    memcpy(p, t, tl);
-    p[tl] = 0;
-    out->target = (tl == 0 || t[0] != '/') ? p - 1 : p;
-    out->mem = m;
-    return 0;
-}
-
-static void tmp_url_free(struct cio__http_url *u)
-{
-    free(u->mem);
-    memset(u, 0, sizeof *u);
-}
-
-static int tmp_url_resolve(const char *base, const char *ref, char **out)
-{
-    *out = NULL;
-    if (!base || !ref)
-        return -EINVAL;
-    if (strstr(ref, "://")) {
-        *out = strdup(ref);
-        return *out ? 0 : -ENOMEM;
-    }
-    const char *bs = strstr(base, "://");
-    if (!bs)
-        return -EINVAL;
-    const char *auth_end = bs + 3 + strcspn(bs + 3, "/?#");
-    size_t keep;
-    if (ref[0] == '/' && ref[1] == '/')
-        keep = (size_t)(bs + 1 - base); /* "scheme:" */
-    else if (ref[0] == '/')
-        keep = (size_t)(auth_end - base);
-    else {
-        /* Relative: up to the last '/' of the base path. */
-        const char *pe = auth_end + strcspn(auth_end, "?#");
-        const char *slash = NULL;
-        for (const char *q = auth_end; q < pe; q++)
-            if (*q == '/')
-                slash = q;
-        if (ref[0] == '?')
-            keep = (size_t)(pe - base);
-        else
-            keep = slash ? (size_t)(slash + 1 - base) : (size_t)(auth_end - base);
-        if (!slash && ref[0] != '?') {
-            char *s = malloc((size_t)(auth_end - base) + strlen(ref) + 2);
-            if (!s)
-                return -ENOMEM;
-            sprintf(s, "%.*s/%s", (int)(auth_end - base), base, ref);
-            *out = s;
-            return 0;
-        }
-    }
-    char *s = malloc(keep + strlen(ref) + 1);
-    if (!s)
-        return -ENOMEM;
-    memcpy(s, base, keep);
-    strcpy(s + keep, ref);
-    *out = s;
-    return 0;
-}
-#define url_parse tmp_url_parse
-#define url_free tmp_url_free
-#define url_resolve tmp_url_resolve
-#else
-#define url_parse cio__http_url_parse
-#define url_free cio__http_url_free
-#define url_resolve cio__http_url_resolve
-#endif
 
 /* ---- Structures ---------------------------------------------------------------- */
 
@@ -572,7 +404,6 @@ static int open_stream(cio_http_client *c, const struct cio__http_url *u, cio_st
     int rc = cio_timeout_begin(&sc, c->o.connect_timeout);
     if (rc)
         return rc;
-#if CIO_CLIENT_PARTS
     char *purl = NULL;
     rc = cio__http_proxy_for(c->proxy, !c->o.no_env_proxy, u, &purl);
     if (rc)
@@ -617,15 +448,12 @@ static int open_stream(cio_http_client *c, const struct cio__http_url *u, cio_st
             *out = s;
         goto out;
     }
-#endif
     rc = cio_stream_connect_name(
         u->host, u->port, &so,
         &CIO_STREAM_OPTIONS(.tls = u->tls ? c->tls : NULL, .server_name = u->host,
                             .limit = limit),
         out);
-#if CIO_CLIENT_PARTS
 out:
-#endif
     if (cio_scope_end(&sc) == -ETIMEDOUT && !rc)
         rc = -ETIMEDOUT;
     if (rc && *out) {
@@ -1016,6 +844,17 @@ static int build_head(cio_http_reply *r, const char *d)
     return 0;
 }
 
+/* Whether the header section at d[0..n) is over the limits: the status
+ * line at most 8 KiB, the field lines at most max_header_size. */
+static bool head_over(const cio_http_client *c, const char *d, size_t n)
+{
+    const char *nl = memchr(d, '\n', n);
+    if (!nl)
+        return n > 8192;
+    size_t line = (size_t)(nl - d) + 1;
+    return line > 8192 || n - line > c->o.max_header_size + 2;
+}
+
 /* Reads the header section of the response on k into r. *got says whether
  * any response byte arrived. */
 static int read_head(cio_http_reply *r, struct conn *k, bool head_req, bool *got)
@@ -1047,10 +886,10 @@ static int read_head(cio_http_reply *r, struct conn *k, bool head_req, bool *got
             if (e != HPE_OK)
                 return r->err ? r->err : -EPROTO;
             r->parsed = n;
-            if (n > c->o.max_header_size + 1024)
+            if (head_over(c, d, n))
                 return -EMSGSIZE;
         }
-        if (r->hdr_end > c->o.max_header_size + 1024)
+        if (head_over(c, d, r->hdr_end))
             return -EMSGSIZE;
         int rc = build_head(r, d);
         if (rc)
@@ -1140,10 +979,8 @@ static void reply_release(cio_http_reply *r)
 {
     cio_http_client *c = r->c;
     reply_drop_conn(r, true);
-#if CIO_CLIENT_PARTS
     if (r->dec)
         cio__http_decoder_free(r->dec);
-#endif
     r->dec = NULL;
     if (r->json)
         cJSON_Delete(r->json);
@@ -1323,54 +1160,44 @@ static ssize_t raw_read(cio_http_reply *r, char *buf, size_t len)
 
 static ssize_t decoded_read(cio_http_reply *r, char *buf, size_t len)
 {
-#if CIO_CLIENT_PARTS
-    if (r->dec) {
-        for (;;) {
-            if (r->doff == r->dlen && !r->body_done) {
-                if (!r->dbuf && !(r->dbuf = malloc(BODY_CHUNK)))
-                    return -ENOMEM;
-                ssize_t n = raw_read(r, r->dbuf, BODY_CHUNK);
-                if (n < 0)
-                    return n;
-                r->doff = 0;
-                r->dlen = (size_t)n;
-            }
-            size_t used = 0;
-            bool done = false;
-            ssize_t out = cio__http_decoder_run(r->dec, r->dbuf + r->doff, r->dlen - r->doff,
-                                                &used, buf, len, &done);
-            if (out < 0)
-                return out;
-            r->doff += used;
-            if (done) {
-                /* The compressed stream ended: the body must too. */
-                if (r->doff != r->dlen)
-                    return -EPROTO;
-                if (!r->body_done) {
-                    char tmp[1];
-                    ssize_t more = raw_read(r, tmp, sizeof tmp);
-                    if (more < 0)
-                        return more;
-                    if (more > 0)
-                        return -EPROTO;
-                    if (!r->body_done)
-                        continue;
-                }
-                if (out == 0)
-                    r->eof = true;
-                return out;
-            }
-            if (out > 0)
-                return out;
-            if (r->body_done && r->doff == r->dlen && !cio__http_decoder_pending(r->dec))
-                return -EPROTO; /* the body ended inside the compressed stream */
-        }
+    if (!r->dec) {
+        ssize_t n = raw_read(r, buf, len);
+        if (n == 0)
+            r->eof = true;
+        return n;
     }
-#endif
-    ssize_t n = raw_read(r, buf, len);
-    if (n == 0)
-        r->eof = true;
-    return n;
+    bool need_input = false;
+    for (;;) {
+        if (r->doff == r->dlen && !r->body_done &&
+            (need_input || !cio__http_decoder_pending(r->dec))) {
+            if (!r->dbuf && !(r->dbuf = malloc(BODY_CHUNK)))
+                return -ENOMEM;
+            ssize_t n = raw_read(r, r->dbuf, BODY_CHUNK);
+            if (n < 0)
+                return n;
+            r->doff = 0;
+            r->dlen = (size_t)n;
+            need_input = false;
+        }
+        size_t used = 0;
+        bool done = false;
+        ssize_t out = cio__http_decoder_run(r->dec, r->dbuf + r->doff, r->dlen - r->doff, &used,
+                                            buf, len, &done);
+        if (out < 0)
+            return out;
+        r->doff += used;
+        if (out > 0)
+            return out;
+        if (used)
+            continue;
+        if (r->doff == r->dlen && r->body_done) {
+            if (!done)
+                return -EPROTO; /* the body ended inside the compressed stream */
+            r->eof = true;
+            return 0;
+        }
+        need_input = true;
+    }
 }
 
 ssize_t cio_http_reply_read(cio_http_reply *r, void *buf, size_t len)
@@ -1515,11 +1342,11 @@ int cio_http_client_new(const cio_http_client_options *opts, cio_http_client **o
         if (strncasecmp(o.proxy, "http://", 7) != 0)
             return -EINVAL;
         struct cio__http_url pu;
-        rc = url_parse(o.proxy, &pu);
+        rc = cio__http_url_parse(o.proxy, &pu);
         if (rc)
             return rc == -ENOMEM ? rc : -EINVAL;
         bool ok = !pu.tls;
-        url_free(&pu);
+        cio__http_url_free(&pu);
         if (!ok)
             return -EINVAL;
     }
@@ -1685,10 +1512,8 @@ static int build_request(cio_http_client *c, cio_http_reply *r, const struct sen
     }
     if (c->ua[0] && !caller_has(q, "user-agent"))
         rc |= wfield(r, "User-Agent", c->ua);
-#if CIO_CLIENT_PARTS
     if (!c->o.no_decompress && !caller_has(q, "accept-encoding"))
         rc |= wput(r, "Accept-Encoding: gzip, deflate\r\n", 32);
-#endif
     const char *caller_cookie = NULL;
     for (size_t i = 0; i < q->rq->nheaders; i++) {
         const cio_http_field *f = &q->rq->headers[i];
@@ -1702,7 +1527,6 @@ static int build_request(cio_http_client *c, cio_http_reply *r, const struct sen
     }
     if (q->rq->content_type && !caller_has(q, "content-type"))
         rc |= wfield(r, "Content-Type", q->rq->content_type);
-#if CIO_CLIENT_PARTS
     if (q->jar) {
         char cb[4096];
         char *big = NULL;
@@ -1729,10 +1553,6 @@ static int build_request(cio_http_client *c, cio_http_reply *r, const struct sen
         }
         free(big);
     }
-#else
-    if (caller_cookie)
-        rc |= wfield(r, "Cookie", caller_cookie);
-#endif
     if (pauth && !caller_has(q, "proxy-authorization"))
         rc |= wfield(r, "Proxy-Authorization", pauth);
     if (q->streamed) {
@@ -1805,18 +1625,12 @@ static int send_streamed(cio_stream *s, const struct send *q, cio_http_reply *r)
 
 static void store_cookies(cio_http_reply *r, cio_http_jar *jar, const struct cio__http_url *u)
 {
-#if CIO_CLIENT_PARTS
     if (!jar)
         return;
     int64_t now = (int64_t)time(NULL);
     for (size_t i = 0; i < r->nfields; i++)
         if (ieq(r->fields[i].name, "set-cookie"))
             cio__http_jar_store(jar, u, r->fields[i].value, now);
-#else
-    (void)r;
-    (void)jar;
-    (void)u;
-#endif
 }
 
 /* One exchange: a connection (pooled or new), the request, the response's
@@ -1955,24 +1769,22 @@ int cio_http_client_request_send(cio_http_client *c, const cio_http_client_reque
     char *url = strdup(rq.url);
     if (!url)
         return -ENOMEM;
-    rc = url_parse(url, &u);
+    rc = cio__http_url_parse(url, &u);
     if (rc) {
         free(url);
         return rc == -ENOMEM ? rc : -EINVAL;
     }
     if (strcmp(u.scheme, "http") && strcmp(u.scheme, "https")) {
-        url_free(&u);
+        cio__http_url_free(&u);
         free(url);
         return -EINVAL;
     }
     c->busy++;
-#if CIO_CLIENT_PARTS
     cio_http_jar *tmp_jar = NULL;
-#endif
     cio_scope sc;
     if ((rc = cio_deadline_begin(&sc, deadline))) {
         c->busy--;
-        url_free(&u);
+        cio__http_url_free(&u);
         free(url);
         return rc;
     }
@@ -1993,17 +1805,17 @@ int cio_http_client_request_send(cio_http_client *c, const cio_http_client_reque
             break;
         }
         char *next = NULL;
-        rc = url_resolve(url, loc, &next);
+        rc = cio__http_url_resolve(url, loc, &next);
         if (rc == -ENOMEM)
             break;
         struct cio__http_url nu;
-        if (rc || url_parse(next, &nu)) {
+        if (rc || cio__http_url_parse(next, &nu)) {
             free(next);
             rc = 0; /* a Location we cannot follow: the redirect is the answer */
             break;
         }
         if (strcmp(nu.scheme, "http") && strcmp(nu.scheme, "https")) {
-            url_free(&nu);
+            cio__http_url_free(&nu);
             free(next);
             break;
         }
@@ -2012,7 +1824,7 @@ int cio_http_client_request_send(cio_http_client *c, const cio_http_client_reque
             (r->content_length >= 0 && r->content_length <= DRAIN_MAX)) {
             char dump[4096];
             ssize_t n;
-            while ((n = decoded_read(r, dump, sizeof dump)) > 0)
+            while ((n = raw_read(r, dump, sizeof dump)) > 0)
                 ;
         }
         if (!same_origin(&u, &nu))
@@ -2026,16 +1838,14 @@ int cio_http_client_request_send(cio_http_client *c, const cio_http_client_reque
             q.streamed = false;
             rq.content_type = NULL;
         }
-#if CIO_CLIENT_PARTS
         if (!q.jar && cio_http_reply_header(r, "set-cookie")) {
             if (!tmp_jar && cio_http_jar_new(&tmp_jar) == 0)
                 q.jar = tmp_jar;
             store_cookies(r, q.jar, &u);
         }
-#endif
         reply_release(r);
         r = NULL;
-        url_free(&u);
+        cio__http_url_free(&u);
         free(url);
         u = nu;
         url = next;
@@ -2043,14 +1853,20 @@ int cio_http_client_request_send(cio_http_client *c, const cio_http_client_reque
     }
     if (cio_scope_end(&sc) == -ETIMEDOUT && !rc)
         rc = -ETIMEDOUT;
+    if (!rc && r && !r->body_done && !c->o.no_decompress) {
+        const char *ce = cio_http_reply_header(r, "content-encoding");
+        if (ce) {
+            rc = cio__http_decoder_new(ce, &r->dec);
+            if (!rc && r->dec && !r->dbuf && !(r->dbuf = malloc(BODY_CHUNK)))
+                rc = -ENOMEM;
+        }
+    }
     if (rc && r) {
         reply_release(r);
         r = NULL;
     }
-#if CIO_CLIENT_PARTS
     cio_http_jar_free(tmp_jar);
-#endif
-    url_free(&u);
+    cio__http_url_free(&u);
     if (r) {
         r->url = url;
         r->redirects = redirects;

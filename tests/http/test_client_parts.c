@@ -4,6 +4,7 @@
  * proxy on 127.0.0.1). */
 #include "test.h"
 
+#include <sys/socket.h>
 #include <zlib.h>
 
 #include "http/client_parts.h"
@@ -833,6 +834,325 @@ TEST(jar_public_api)
     EXPECT_EQ(0, cio__http_jar_cookies(jar, &u, T0, NULL, 0));
     cio__http_url_free(&u);
     cio_http_jar_free(jar);
+}
+
+/* ---- Proxy selection --------------------------------------------------------- */
+
+static void clear_proxy_env(void)
+{
+    const char *names[] = {"http_proxy", "HTTP_PROXY", "https_proxy", "HTTPS_PROXY",
+                           "no_proxy",   "NO_PROXY",   "REQUEST_METHOD", "all_proxy", "ALL_PROXY"};
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) unsetenv(names[i]);
+}
+
+/* The proxy chosen for url ("" for direct), or the error's name. */
+static const char *proxy_for(const char *explicit_proxy, bool env, const char *url)
+{
+    static char res[256];
+    struct cio__http_url u;
+    EXPECT_OK(cio__http_url_parse(url, &u));
+    char *out = (char *)"junk";
+    int rc = cio__http_proxy_for(explicit_proxy, env, &u, &out);
+    cio__http_url_free(&u);
+    if (rc < 0) {
+        EXPECT_PTR_EQ(NULL, out);
+        snprintf(res, sizeof res, "%s", cio_err_name(rc));
+    } else {
+        snprintf(res, sizeof res, "%s", out ? out : "");
+        free(out);
+    }
+    return res;
+}
+
+TEST(proxy_explicit)
+{
+    clear_proxy_env();
+    setenv("no_proxy", "*", 1);
+    setenv("http_proxy", "http://env:1", 1);
+    EXPECT_STR_EQ("http://p:3128", proxy_for("http://p:3128", true, "http://example.com/"));
+    EXPECT_STR_EQ("http://p:3128", proxy_for("http://P:3128/", false, "https://example.com/"));
+    EXPECT_STR_EQ("http://p:3128", proxy_for("p:3128", true, "http://example.com/"));
+    EXPECT_STR_EQ("http://p:80", proxy_for("http://p", true, "http://example.com/"));
+    EXPECT_STR_EQ("http://u:p%40ss@p:8080", proxy_for("http://u:p%40ss@p:8080", true, "http://h/"));
+    EXPECT_STR_EQ("http://[::1]:8080", proxy_for("http://[::1]:8080/", true, "http://h/"));
+    EXPECT_STR_EQ("EINVAL", proxy_for("https://p:443", true, "http://h/"));
+    EXPECT_STR_EQ("EINVAL", proxy_for("socks5://p:1080", true, "http://h/"));
+    EXPECT_STR_EQ("EINVAL", proxy_for("", true, "http://h/"));
+    EXPECT_STR_EQ("EINVAL", proxy_for("http://p:0", true, "http://h/"));
+    EXPECT_STR_EQ("EINVAL", proxy_for("p q:80", true, "http://h/"));
+    /* nothing from the environment when asked not to */
+    EXPECT_STR_EQ("", proxy_for(NULL, false, "http://h/"));
+    struct cio__http_url u;
+    EXPECT_OK(cio__http_url_parse("http://h/", &u));
+    char *out;
+    EXPECT_ERR(-EINVAL, cio__http_proxy_for(NULL, true, &u, NULL));
+    EXPECT_ERR(-EINVAL, cio__http_proxy_for(NULL, true, NULL, &out));
+    cio__http_url_free(&u);
+}
+
+TEST(proxy_environment)
+{
+    clear_proxy_env();
+    EXPECT_STR_EQ("", proxy_for(NULL, true, "http://h/"));
+    setenv("http_proxy", "http://hp:3128", 1);
+    EXPECT_STR_EQ("http://hp:3128", proxy_for(NULL, true, "http://h/"));
+    EXPECT_STR_EQ("http://hp:3128", proxy_for(NULL, true, "ws://h/"));
+    EXPECT_STR_EQ("", proxy_for(NULL, true, "https://h/"));
+    EXPECT_STR_EQ("", proxy_for(NULL, true, "wss://h/"));
+    setenv("https_proxy", "sp:8443", 1);
+    EXPECT_STR_EQ("http://sp:8443", proxy_for(NULL, true, "https://h/"));
+    EXPECT_STR_EQ("http://sp:8443", proxy_for(NULL, true, "wss://h/"));
+    /* lower case wins; an empty one counts as unset */
+    setenv("HTTP_PROXY", "http://upper:1", 1);
+    setenv("HTTPS_PROXY", "http://upper:2", 1);
+    EXPECT_STR_EQ("http://hp:3128", proxy_for(NULL, true, "http://h/"));
+    EXPECT_STR_EQ("http://sp:8443", proxy_for(NULL, true, "https://h/"));
+    setenv("http_proxy", "", 1);
+    unsetenv("https_proxy");
+    EXPECT_STR_EQ("http://upper:1", proxy_for(NULL, true, "http://h/"));
+    EXPECT_STR_EQ("http://upper:2", proxy_for(NULL, true, "https://h/"));
+    /* httpoxy: no HTTP_PROXY in a CGI program; http_proxy and HTTPS_PROXY still */
+    setenv("REQUEST_METHOD", "GET", 1);
+    EXPECT_STR_EQ("", proxy_for(NULL, true, "http://h/"));
+    EXPECT_STR_EQ("http://upper:2", proxy_for(NULL, true, "https://h/"));
+    setenv("http_proxy", "http://lower:3", 1);
+    EXPECT_STR_EQ("http://lower:3", proxy_for(NULL, true, "http://h/"));
+    unsetenv("REQUEST_METHOD");
+    /* a proxy of another kind is an error */
+    setenv("http_proxy", "socks5h://s:1080", 1);
+    EXPECT_STR_EQ("EINVAL", proxy_for(NULL, true, "http://h/"));
+    EXPECT_STR_EQ("", proxy_for(NULL, false, "http://h/"));
+    /* no_proxy, then NO_PROXY */
+    setenv("http_proxy", "http://hp:3128", 1);
+    setenv("NO_PROXY", "h", 1);
+    EXPECT_STR_EQ("", proxy_for(NULL, true, "http://h/"));
+    setenv("no_proxy", "other", 1);
+    EXPECT_STR_EQ("http://hp:3128", proxy_for(NULL, true, "http://h/"));
+    setenv("no_proxy", "", 1);
+    EXPECT_STR_EQ("", proxy_for(NULL, true, "http://h/"));
+}
+
+TEST(proxy_no_proxy_forms)
+{
+    static const struct {
+        const char *no_proxy, *url;
+        bool direct;
+    } t[] = {
+        {"*", "http://anything.example/", true},
+        {"*", "http://127.0.0.1/", true},
+        {"example.com", "http://example.com/", true},
+        {"example.com", "http://a.b.example.com/", true},
+        {"example.com", "http://notexample.com/", false},
+        {"example.com", "http://example.com.evil/", false},
+        {"example.com", "http://example.org/", false},
+        {".example.com", "http://example.com/", true},
+        {".example.com", "http://www.example.com/", true},
+        {".example.com", "http://wwwexample.com/", false},
+        {"*.example.com", "http://www.example.com/", true},
+        {"EXAMPLE.Com.", "http://www.example.com/", true},
+        {"example.com", "http://example.com./", true},
+        {"example.com:8080", "http://example.com:8080/", true},
+        {"example.com:8080", "http://example.com/", false},
+        {"example.com:443", "https://example.com/", true},
+        {"example.com:x", "http://example.com/", false},
+        {"10.0.0.0/8", "http://10.1.2.3/", true},
+        {"10.0.0.0/8", "http://11.0.0.1/", false},
+        {"10.0.0.0/8", "http://ten.example/", false},
+        {"192.168.1.0/24", "http://192.168.1.254:8080/", true},
+        {"192.168.1.0/24", "http://192.168.2.1/", false},
+        {"192.168.1.0/33", "http://192.168.1.1/", false},
+        {"192.168.1.0/", "http://192.168.1.1/", false},
+        {"0.0.0.0/0", "http://8.8.8.8/", true},
+        {"127.0.0.1", "http://127.0.0.1:9/", true},
+        {"127.0.0.1", "http://127.0.0.2/", false},
+        {"127.0.0.1:9", "http://127.0.0.1:9/", true},
+        {"127.0.0.1:9", "http://127.0.0.1:10/", false},
+        {"::1", "http://[::1]/", true},
+        {"[::1]", "http://[::1]/", true},
+        {"[::1]:8080", "http://[::1]:8080/", true},
+        {"[::1]:8080", "http://[::1]/", false},
+        {"0:0::1", "http://[::1]/", true},
+        {"fe80::/10", "http://[fe80::1]/", true},
+        {"fe80::/10", "http://[fec0::1]/", false},
+        {"::1", "http://127.0.0.1/", false},
+        {"a.example, b.example ,c.example", "http://b.example/", true},
+        {"a.example b.example", "http://b.example/", true},
+        {",, ,c.example,", "http://c.example/", true},
+        {",, ,", "http://c.example/", false},
+        {"localhost,127.0.0.0/8", "http://127.5.5.5/", true},
+    };
+    clear_proxy_env();
+    setenv("http_proxy", "http://hp:3128", 1);
+    setenv("https_proxy", "http://sp:3129", 1);
+    for (size_t i = 0; i < sizeof t / sizeof t[0]; i++) {
+        setenv("no_proxy", t[i].no_proxy, 1);
+        const char *got = proxy_for(NULL, true, t[i].url);
+        bool direct = got[0] == '\0';
+        if (direct != t[i].direct)
+            FAIL("no_proxy=\"%s\" %s: got \"%s\"", t[i].no_proxy, t[i].url, got);
+    }
+}
+
+/* ---- CONNECT through an in-process proxy --------------------------------------- */
+
+enum proxy_mode { PX_OK, PX_OK_EARLY, PX_INTERIM, PX_407, PX_GARBAGE, PX_CLOSE, PX_HTTP10,
+                  PX_PARTIAL, PX_101, PX_BODY };
+
+struct proxy_ctx {
+    enum proxy_mode mode;
+    char head[2048];
+    ssize_t head_n;
+};
+
+/* Reads the CONNECT head, answers as the mode says, and echoes after a 2xx. */
+static int proxy_handler(cio_stream *s, void *arg)
+{
+    struct proxy_ctx *c = arg;
+    c->head_n = cio_stream_read_until(s, "\r\n\r\n", 4, c->head, sizeof c->head - 1);
+    if (c->head_n <= 0) return 0;
+    c->head[c->head_n] = '\0';
+    static const char *const answers[] = {
+        [PX_OK] = "HTTP/1.1 200 Connection established\r\n\r\n",
+        [PX_OK_EARLY] = "HTTP/1.1 200 OK\r\nVia: test\r\n\r\nEARLY",
+        [PX_INTERIM] = "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 102 Processing\r\n\r\n"
+                       "HTTP/1.1 204 No Content\r\n\r\n",
+        [PX_407] = "HTTP/1.1 407 Proxy Authentication Required\r\n"
+                   "Proxy-Authenticate: Basic realm=\"x\"\r\nContent-Length: 5\r\n\r\nnope!",
+        [PX_GARBAGE] = "SSH-2.0-OpenSSH_9.2\r\n\r\n",
+        [PX_CLOSE] = "",
+        [PX_HTTP10] = "HTTP/1.0 200 Connection established\r\nProxy-agent: t/1\r\n\r\n",
+        [PX_PARTIAL] = "HTTP/1.1 200 Conn",
+        [PX_101] = "HTTP/1.1 101 Switching Protocols\r\nUpgrade: x\r\nConnection: upgrade\r\n\r\n",
+        [PX_BODY] = "HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n",
+    };
+    const char *ans = answers[c->mode];
+    if (*ans) EXPECT_OK(cio_stream_write(s, ans, strlen(ans)));
+    if (c->mode != PX_OK && c->mode != PX_OK_EARLY && c->mode != PX_INTERIM &&
+        c->mode != PX_HTTP10 && c->mode != PX_BODY)
+        return 0; /* the server closes the connection */
+    char buf[256];
+    for (int i = 0; i < 100; i++) {
+        ssize_t n = cio_stream_read(s, buf, sizeof buf);
+        if (n <= 0) break;
+        if (cio_stream_write(s, buf, (size_t)n) < 0) break;
+    }
+    return 0;
+}
+
+struct connect_case {
+    enum proxy_mode mode;
+    const char *target, *userinfo;
+    int want_rc, want_status;
+    const char *want_line, *want_auth;
+};
+
+static int connect_main(void *arg, void **res)
+{
+    (void)res;
+    const struct connect_case *k = arg;
+    cio_loop_set_report_handler(cio_current_loop(), test_fail_on_report, NULL);
+    cio_scope sc;
+    EXPECT_OK(cio_timeout_begin(&sc, 30));
+    struct proxy_ctx ctx = {.mode = k->mode};
+    cio_addr a;
+    EXPECT_OK(cio_addr_ip("127.0.0.1", 0, &a));
+    cio_server *srv;
+    EXPECT_OK(cio_server_new(&a, NULL, proxy_handler, &ctx, &srv));
+    cio_addr bound;
+    EXPECT_OK(cio_server_addr(srv, &bound));
+    cio_stream *s;
+    EXPECT_OK(cio_stream_connect(&bound, NULL, NULL, &s));
+    struct cio__http_url u;
+    EXPECT_OK(cio__http_url_parse(k->target, &u));
+    int status = -1;
+    int rc = cio__http_proxy_connect(s, &u, k->userinfo, &status);
+    cio__http_url_free(&u);
+    if (rc != k->want_rc)
+        FAIL("mode %d: expected %s, got %s", (int)k->mode, cio_err_name(k->want_rc),
+             cio_err_name(rc));
+    EXPECT_EQ(k->want_status, status);
+    if (k->want_line) {
+        EXPECT_TRUE(ctx.head_n > 0);
+        if (strncmp(ctx.head, k->want_line, strlen(k->want_line)) != 0)
+            FAIL("request head: %s", ctx.head);
+    }
+    if (k->want_auth) {
+        if (!strstr(ctx.head, k->want_auth)) FAIL("no %s in %s", k->want_auth, ctx.head);
+    } else if (ctx.head_n > 0) {
+        EXPECT_TRUE(strstr(ctx.head, "Proxy-Authorization") == NULL);
+    }
+    if (rc == 0) {
+        /* the tunnel: bytes after the answer's header section are ours */
+        char buf[64];
+        if (k->mode == PX_OK_EARLY) {
+            EXPECT_EQ(5, cio_stream_read_exactly(s, buf, 5));
+            EXPECT_TRUE(memcmp(buf, "EARLY", 5) == 0);
+        }
+        EXPECT_OK(cio_stream_write(s, "ping", 4));
+        EXPECT_EQ(4, cio_stream_read_exactly(s, buf, 4));
+        EXPECT_TRUE(memcmp(buf, "ping", 4) == 0);
+    }
+    EXPECT_OK(cio_stream_close(s));
+    EXPECT_OK(cio_server_close(srv, 5));
+    cio_scope_end(&sc);
+    return 0;
+}
+
+TEST(proxy_connect)
+{
+    static const struct connect_case cases[] = {
+        {PX_OK, "https://example.com/x?y", NULL, 0, 200,
+         "CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n", NULL},
+        {PX_OK_EARLY, "https://[2001:db8::1]:8443/", NULL, 0, 200,
+         "CONNECT [2001:db8::1]:8443 HTTP/1.1\r\nHost: [2001:db8::1]:8443\r\n", NULL},
+        {PX_HTTP10, "wss://h.example/", "Aladdin:open%20sesame", 0, 200,
+         "CONNECT h.example:443 HTTP/1.1\r\n",
+         "\r\nProxy-Authorization: Basic QWxhZGRpbjpvcGVuIHNlc2FtZQ==\r\n"},
+        {PX_OK, "http://h:80/", "user", 0, 200, "CONNECT h:80 HTTP/1.1\r\n",
+         "Proxy-Authorization: Basic dXNlcjo=\r\n"},
+        {PX_OK, "http://h:80/", "u%3a:p%40%25", 0, 200, NULL,
+         "Proxy-Authorization: Basic dTo6cEAl\r\n"},
+        {PX_INTERIM, "https://h/", NULL, 0, 204, NULL, NULL},
+        {PX_BODY, "https://h/", NULL, 0, 200, NULL, NULL},
+        {PX_407, "https://h/", "a:b", -ECONNREFUSED, 407, NULL, "Basic YTpi"},
+        {PX_101, "https://h/", NULL, -ECONNREFUSED, 101, NULL, NULL},
+        {PX_GARBAGE, "https://h/", NULL, -EPROTO, 0, NULL, NULL},
+        {PX_PARTIAL, "https://h/", NULL, -EPROTO, 0, NULL, NULL},
+        {PX_CLOSE, "https://h/", NULL, -ECONNRESET, 0, NULL, NULL},
+    };
+    int before = test_fd_baseline();
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+        EXPECT_OK(cio_run(connect_main, (void *)&cases[i], NULL));
+    EXPECT_EQ(before, test_fd_count());
+}
+
+static int connect_args_main(void *arg, void **res)
+{
+    (void)arg;
+    (void)res;
+    struct cio__http_url u;
+    EXPECT_OK(cio__http_url_parse("https://h/", &u));
+    int status = 5;
+    EXPECT_ERR(-EINVAL, cio__http_proxy_connect(NULL, &u, NULL, &status));
+    EXPECT_EQ(0, status);
+    int sv[2];
+    EXPECT_OK(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv));
+    cio_stream *s;
+    EXPECT_OK(cio_stream_new(sv[0], NULL, &s));
+    EXPECT_ERR(-EINVAL, cio__http_proxy_connect(s, NULL, NULL, &status));
+    /* a userinfo with a bad escape */
+    EXPECT_ERR(-EINVAL, cio__http_proxy_connect(s, &u, "a:%zz", NULL));
+    EXPECT_OK(cio_stream_close(s));
+    close(sv[1]);
+    cio__http_url_free(&u);
+    return 0;
+}
+
+TEST(proxy_connect_arguments)
+{
+    int before = test_fd_baseline();
+    EXPECT_OK(cio_run(connect_args_main, NULL, NULL));
+    EXPECT_EQ(before, test_fd_count());
 }
 
 int main(int argc, char **argv) { return test_main(argc, argv); }
