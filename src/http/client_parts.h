@@ -48,16 +48,20 @@ void cio__http_decoder_free(struct cio__http_decoder *d);
 /* ---- Cookie jar (jar.c) ------------------------------------------------------ */
 
 /* Stores the Set-Cookie field value set_cookie received from u (RFC 6265
- * §5.3; a rejected cookie is ignored: -EINVAL). now: seconds since the
- * epoch (the jar's clock for Max-Age; tests pass their own). Returns 0,
- * -EINVAL, -ENOMEM. */
+ * §5.3; a rejected cookie is ignored: -EINVAL, the jar unchanged; the
+ * rules are listed in docs/api/http_client_jar.md). now: seconds since the
+ * epoch (the jar's clock for Max-Age and expiry; tests pass their own).
+ * Returns 0 (also for a cookie that only deletes), -EINVAL, -ENOMEM. */
 int cio__http_jar_store(cio_http_jar *jar, const struct cio__http_url *u, const char *set_cookie,
                         int64_t now);
 
 /* The Cookie field value for a request to u (RFC 6265 §5.4: domain, path,
  * Secure for TLS schemes only, expired cookies dropped, longer paths
- * first, then older first), into buf of len. Returns its length (0: none),
- * -ENOSPC. */
+ * first, then older first), into buf of len, NUL-terminated (nothing is
+ * written when len is 0 and no cookie applies). The cookies sent count as
+ * used (eviction is least recently used first). Returns its length (0:
+ * none), -ENOSPC (the value and its NUL do not fit), -EINVAL (NULL jar or
+ * u, NULL buf with a len). */
 ssize_t cio__http_jar_cookies(cio_http_jar *jar, const struct cio__http_url *u, int64_t now,
                               char *buf, size_t len);
 
@@ -68,10 +72,12 @@ ssize_t cio__http_jar_cookies(cio_http_jar *jar, const struct cio__http_url *u, 
  * wins over upper case; HTTP_PROXY is not read when REQUEST_METHOD is set,
  * as curl and Go do against httpoxy) unless no_proxy/NO_PROXY matches u's
  * host ("*", a host, ".domain" or "domain" matching its subdomains, an IP
- * or CIDR, with an optional ":port"). *out is malloc'd, or NULL for a
- * direct connection. Returns 0, -EINVAL (a proxy value that is not an
- * http:// URL, or a scheme-less "host:port", which is taken as http://),
- * -ENOMEM. */
+ * or CIDR, with an optional ":port"; entries separated by commas or
+ * spaces; an empty variable counts as unset). *out is malloc'd, normalized
+ * to "http://[userinfo@]host:port" (port 80 when none is given), or NULL
+ * for a direct connection. A scheme-less "host:port" is taken as http://.
+ * Returns 0, -EINVAL (NULL u or out, a proxy value that is not an http://
+ * URL), -ENOMEM. */
 int cio__http_proxy_for(const char *explicit_proxy, bool from_env, const struct cio__http_url *u,
                         char **out);
 
@@ -80,9 +86,14 @@ int cio__http_proxy_for(const char *explicit_proxy, bool from_env, const struct 
  * proxy URL's percent-encoded "user:pass", when non-NULL) and reads the
  * proxy's answer strictly (llhttp): 2xx is success (the stream is then a
  * tunnel: nothing after the answer's header section has been consumed).
- * Returns 0, -ECONNREFUSED (the proxy answered with another status; its
- * status is in *status when non-NULL), -EPROTO (not HTTP), the stream's
- * errors. May suspend (under the caller's deadline). */
+ * Interim 1xx answers are skipped; *status (when non-NULL) gets the final
+ * answer's status, 0 when there is none. Returns 0, -ECONNREFUSED (the
+ * proxy answered with another status, 101 included; the connection is
+ * then unusable), -EPROTO (not HTTP, or the proxy closed inside its
+ * answer), -ECONNRESET (it closed before answering), -EINVAL (NULL s or
+ * target, a bad '%' escape in proxy_userinfo), the stream's errors
+ * (-EMSGSIZE: an answer's header section over the stream's buffer). May
+ * suspend (under the caller's deadline). */
 int cio__http_proxy_connect(cio_stream *s, const struct cio__http_url *target,
                             const char *proxy_userinfo, int *status);
 

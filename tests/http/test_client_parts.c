@@ -1155,4 +1155,84 @@ TEST(proxy_connect_arguments)
     EXPECT_EQ(before, test_fd_count());
 }
 
+/* ---- Random inputs: no crash, the invariants hold (run under ASan too) --------- */
+
+static uint32_t rnd_state = 2463534242u;
+static uint32_t rnd(void)
+{
+    rnd_state ^= rnd_state << 13;
+    rnd_state ^= rnd_state >> 17;
+    rnd_state ^= rnd_state << 5;
+    return rnd_state;
+}
+
+static void random_text(char *buf, size_t cap, const char *alphabet)
+{
+    size_t an = strlen(alphabet), n = rnd() % (cap - 1);
+    for (size_t i = 0; i < n; i++) buf[i] = alphabet[rnd() % an];
+    buf[n] = '\0';
+}
+
+TEST(random_inputs)
+{
+    static const char *const prefixes[] = {"http://", "https://", "ws://", "HTTP://u:p@", "http://[",
+                                           "", "//", "/", "?", "#"};
+    const char *alpha = "ab.:/?#@[]%0123456789-_~!$&'()*+,;= \t\x01\x80\xffZ.\\";
+    cio_http_jar *jar;
+    EXPECT_OK(cio_http_jar_new(&jar));
+    char tail[64], url[128], ref[64], sc[96];
+    for (int i = 0; i < 20000; i++) {
+        random_text(tail, sizeof tail, alpha);
+        snprintf(url, sizeof url, "%s%s", prefixes[rnd() % 10], tail);
+        struct cio__http_url u;
+        int rc = cio__http_url_parse(url, &u);
+        EXPECT_TRUE(rc == 0 || rc == -EINVAL);
+        if (rc == 0) {
+            EXPECT_TRUE(u.host[0] != '\0');
+            EXPECT_TRUE(u.target[0] == '/');
+            EXPECT_TRUE(u.port != 0);
+            for (const char *p = u.target; *p; p++)
+                if ((unsigned char)*p <= 0x20 || (unsigned char)*p >= 0x7f || *p == '#')
+                    FAIL("target %s of %s", u.target, url);
+            random_text(sc, sizeof sc, "ab=; \tDomainPathMax-Age=Expires0123456789./,:-");
+            rc = cio__http_jar_store(jar, &u, sc, T0);
+            EXPECT_TRUE(rc == 0 || rc == -EINVAL);
+            char field[8192];
+            EXPECT_TRUE(cio__http_jar_cookies(jar, &u, T0, field, sizeof field) >= 0);
+            cio__http_url_free(&u);
+        }
+        random_text(ref, sizeof ref, alpha);
+        char *out = NULL;
+        rc = cio__http_url_resolve("http://a/b/c/d;p?q", ref, &out);
+        EXPECT_TRUE(rc == 0 || rc == -EINVAL);
+        if (rc == 0) {
+            EXPECT_TRUE(out != NULL);
+            free(out);
+        }
+    }
+    cio_http_jar_free(jar);
+
+    /* valid streams with bytes changed, and random bytes */
+    unsigned char *text = sample(3000), *z = NULL;
+    for (int f = 0; f < 3; f++) {
+        size_t zn = zip((enum zform)f, text, 3000, &z, 0);
+        for (int i = 0; i < 3000; i++) {
+            unsigned char *m = malloc(zn);
+            memcpy(m, z, zn);
+            for (int k = 0; k < 1 + (int)(rnd() % 3); k++) m[rnd() % zn] ^= (unsigned char)(1 + rnd() % 255);
+            size_t mn = rnd() % 4 == 0 ? rnd() % zn : zn;
+            unsigned char *res;
+            size_t rn;
+            bool done;
+            int rc = decode_all(f == 0 ? "gzip" : "deflate", m, mn, 1 + rnd() % 700,
+                                1 + rnd() % 5000, &res, &rn, &done);
+            EXPECT_TRUE(rc == 0 || rc == -EPROTO);
+            free(res);
+            free(m);
+        }
+    }
+    free(z);
+    free(text);
+}
+
 int main(int argc, char **argv) { return test_main(argc, argv); }
