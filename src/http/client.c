@@ -1717,6 +1717,8 @@ static int check_request(const cio_http_client_request *rq)
         return -EINVAL;
     if (!rq->body && rq->body_len)
         return -EINVAL;
+    if (rq->body_reader && rq->body_length < -1)
+        return -EINVAL;
     if (rq->method && !cio__http_is_token(rq->method, strlen(rq->method)))
         return -EINVAL;
     if (rq->nheaders && !rq->headers)
@@ -1887,6 +1889,8 @@ int cio_http_client_post(cio_http_client *c, const char *url, const char *conten
                          const void *body, size_t len, cio_http_reply **out)
 {
     static const char empty[1];
+    if (!body && len)
+        return -EINVAL;
     return cio_http_client_request_send(
         c,
         &CIO_HTTP_CLIENT_REQUEST(.method = "POST", .url = url, .body = body ? body : empty,
