@@ -1396,6 +1396,300 @@ static int https_main(void *arg, void **res)
 
 TEST(client_https) { RUN(https_main, NULL); }
 
+/* ---- A dead pooled connection: retried for idempotent methods only ---------------------- */
+
+/* Answers each connection's first request (keep-alive), then reads the
+ * second one and closes without a byte: the connection was pooled alive
+ * and turns out dead once a request went out on it. */
+struct flaky {
+    int gets, posts; /* requests seen */
+    int closed;      /* second requests dropped */
+    bool drop_all;   /* drop first requests too */
+};
+
+static int flaky_conn(cio_stream *s, void *arg)
+{
+    struct flaky *fl = arg;
+    for (int n = 1;; n++) {
+        char head[2048];
+        ssize_t k = cio_stream_read_until(s, "\r\n\r\n", 4, head, sizeof head - 1);
+        if (k <= 0)
+            return 0;
+        head[k] = 0;
+        bool post = strncmp(head, "POST ", 5) == 0;
+        if (post)
+            fl->posts++;
+        else
+            fl->gets++;
+        const char *cl = strcasestr(head, "\r\nContent-Length: ");
+        size_t len = cl ? strtoul(cl + 18, NULL, 10) : 0;
+        char body[256];
+        if (len > sizeof body || (len && cio_stream_read_exactly(s, body, len) != (ssize_t)len))
+            return 0;
+        if (n == 2 || fl->drop_all) {
+            fl->closed++;
+            return 0; /* the server closes the stream */
+        }
+        const char *ok = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
+        if (cio_stream_write(s, ok, strlen(ok)))
+            return 0;
+    }
+}
+
+static int retry_main(void *arg, void **res)
+{
+    (void)arg, (void)res;
+    strict_reports();
+    struct flaky fl = {0};
+    cio_addr a = loopback4(), b;
+    cio_server *srv;
+    EXPECT_OK(cio_server_new(&a, NULL, flaky_conn, &fl, &srv));
+    EXPECT_OK(cio_server_addr(srv, &b));
+    char url[64];
+    snprintf(url, sizeof url, "http://127.0.0.1:%d/", cio_addr_port(&b));
+    cio_http_client *c = client();
+    cio_http_reply *r;
+    EXPECT_OK(cio_http_client_get(c, url, &r));
+    EXPECT_STR_EQ("ok", body_of(r));
+    cio_http_reply_free(r);
+    EXPECT_EQ(1, cio_http_client_idle(c));
+    /* GET on the pooled connection: dropped, retried on a new one. */
+    EXPECT_OK(cio_http_client_get(c, url, &r));
+    EXPECT_EQ(200, cio_http_reply_status(r));
+    EXPECT_STR_EQ("ok", body_of(r));
+    cio_http_reply_free(r);
+    EXPECT_EQ(3, fl.gets);
+    EXPECT_EQ(1, fl.closed);
+    EXPECT_EQ(1, cio_http_client_connections(c));
+    /* PUT and DELETE are idempotent too. */
+    EXPECT_OK(cio_http_client_request_send(
+        c, &CIO_HTTP_CLIENT_REQUEST(.method = "DELETE", .url = url), &r));
+    EXPECT_STR_EQ("ok", body_of(r));
+    cio_http_reply_free(r);
+    EXPECT_EQ(2, fl.closed);
+    /* POST on the pooled connection: not retried, the error is the caller's. */
+    int rc = cio_http_client_post(c, url, "text/plain", "x", 1, &r);
+    if (rc != -ECONNRESET && rc != -EPIPE)
+        FAIL("POST on a dead pooled connection: %s (want ECONNRESET or EPIPE)", cio_err_name(rc));
+    EXPECT_EQ(1, fl.posts);
+    EXPECT_EQ(3, fl.closed);
+    EXPECT_EQ(0, cio_http_client_connections(c));
+    /* On a fresh connection the POST goes through. */
+    EXPECT_OK(cio_http_client_post(c, url, "text/plain", "x", 1, &r));
+    EXPECT_STR_EQ("ok", body_of(r));
+    cio_http_reply_free(r);
+    EXPECT_EQ(2, fl.posts);
+    /* A GET whose retry is dropped as well fails: retried once only. */
+    EXPECT_EQ(1, cio_http_client_idle(c));
+    fl.drop_all = true;
+    int gets = fl.gets;
+    rc = cio_http_client_get(c, url, &r);
+    if (rc != -ECONNRESET && rc != -EPIPE && rc != -EPROTO)
+        FAIL("GET dropped twice: %s", cio_err_name(rc));
+    EXPECT_EQ(gets + 2, fl.gets);
+    EXPECT_EQ(0, cio_http_client_connections(c));
+    /* A fresh connection dropped: no retry either. */
+    rc = cio_http_client_get(c, url, &r);
+    EXPECT_TRUE(rc < 0);
+    EXPECT_EQ(gets + 3, fl.gets);
+    EXPECT_OK(cio_http_client_free(c));
+    EXPECT_OK(cio_server_close(srv, 5));
+    return 0;
+}
+
+TEST(client_retry_idempotent) { RUN(retry_main, NULL); }
+
+/* ---- Streamed upload and download in constant memory ------------------------------------ */
+
+/* Reads the whole request body in pieces, counting and checking it, and
+ * answers with a streamed body of the length asked in X-Want. */
+static unsigned char spat(uint64_t i) { return (unsigned char)(i * 7u + (i >> 10)); }
+
+static int h_sink(cio_http_request *req, cio_http_response *res, void *arg)
+{
+    (void)arg;
+    static unsigned char buf[32768];
+    uint64_t total = 0;
+    for (;;) {
+        ssize_t n = cio_http_request_read(req, buf, sizeof buf);
+        if (n < 0)
+            return (int)n;
+        if (n == 0)
+            break;
+        for (ssize_t i = 0; i < n; i++)
+            if (buf[i] != spat(total + (uint64_t)i))
+                return cio_http_response_error(res, 400, "bad byte");
+        total += (uint64_t)n;
+    }
+    const char *want = cio_http_request_header(req, "X-Want");
+    uint64_t w = want ? strtoull(want, NULL, 10) : 0;
+    char got[32];
+    snprintf(got, sizeof got, "%llu", (unsigned long long)total);
+    EXPECT_OK(cio_http_response_header(res, "X-Got", got));
+    int rc = cio_http_response_begin(res, -1);
+    for (uint64_t off = 0; rc == 0 && off < w;) {
+        size_t n = w - off < sizeof buf ? (size_t)(w - off) : sizeof buf;
+        for (size_t i = 0; i < n; i++)
+            buf[i] = spat(off + i);
+        rc = cio_http_response_write(res, buf, n);
+        off += n;
+    }
+    return rc ? rc : cio_http_response_end(res);
+}
+
+struct gen {
+    uint64_t size, off;
+};
+
+static ssize_t gen_reader(void *arg, void *buf, size_t len)
+{
+    struct gen *g = arg;
+    size_t n = g->size - g->off < len ? (size_t)(g->size - g->off) : len;
+    unsigned char *b = buf;
+    for (size_t i = 0; i < n; i++)
+        b[i] = spat(g->off + i);
+    g->off += n;
+    return (ssize_t)n;
+}
+
+static int stream_main(void *arg, void **res)
+{
+    (void)arg, (void)res;
+    strict_reports();
+    cio_http_app *app;
+    EXPECT_OK(cio_http_app_new(&app));
+    EXPECT_OK(cio_http_app_route(app, NULL, "/sink", h_sink, NULL));
+    cio_http_server *srv = http_start(app, &CIO_HTTP_SERVER_OPTIONS(.max_body_size = UINT64_MAX));
+    cio_addr b;
+    EXPECT_OK(cio_http_server_addr(srv, &b));
+    char url[64];
+    snprintf(url, sizeof url, "http://127.0.0.1:%d/sink", cio_addr_port(&b));
+    cio_http_client *c = client();
+    const uint64_t size = 24u << 20;
+    long hwm0 = vm_hwm_kib();
+    for (int mode = 0; mode < 2; mode++) {
+        /* 24 MiB up (chunked, then with a length) and 24 MiB down. */
+        struct gen g = {size, 0};
+        cio_http_field want = {"X-Want", "25165824"};
+        cio_http_client_request rq = CIO_HTTP_CLIENT_REQUEST(
+            .method = "PUT", .url = url, .headers = &want, .nheaders = 1, .body_reader = gen_reader,
+            .body_arg = &g);
+        if (mode == 1)
+            rq.body_length = (int64_t)size;
+        cio_http_reply *r;
+        EXPECT_OK(cio_http_client_request_send(c, &rq, &r));
+        EXPECT_EQ(200, cio_http_reply_status(r));
+        EXPECT_STR_EQ("25165824", cio_http_reply_header(r, "X-Got"));
+        static unsigned char buf[65536];
+        uint64_t total = 0;
+        for (int i = 0; i < 100000; i++) {
+            ssize_t n = cio_http_reply_read(r, buf, sizeof buf);
+            if (n < 0)
+                FAIL("read: %s", cio_err_name((int)n));
+            if (n == 0)
+                break;
+            for (ssize_t k = 0; k < n; k++)
+                if (buf[k] != spat(total + (uint64_t)k))
+                    FAIL("download differs at %llu", (unsigned long long)(total + (uint64_t)k));
+            total += (uint64_t)n;
+        }
+        EXPECT_EQ(size, total);
+        cio_http_reply_free(r);
+        EXPECT_EQ(1, cio_http_client_connections(c));
+    }
+    long hwm1 = vm_hwm_kib();
+    if (hwm1 - hwm0 > 12 * 1024)
+        FAIL("memory grew by %ld KiB moving 4 x 24 MiB", hwm1 - hwm0);
+    /* A streamed body of a declared length that comes out short: the
+     * request fails and is not sent as complete. */
+    struct gen g = {100, 0};
+    cio_http_client_request rq = CIO_HTTP_CLIENT_REQUEST(.method = "PUT", .url = url,
+                                                         .body_reader = gen_reader, .body_arg = &g);
+    rq.body_length = 1000;
+    cio_http_reply *r;
+    int rc = cio_http_client_request_send(c, &rq, &r);
+    EXPECT_TRUE(rc < 0);
+    EXPECT_OK(cio_http_client_free(c));
+    EXPECT_OK(cio_http_server_close(srv, 5));
+    EXPECT_OK(cio_http_app_free(app));
+    return 0;
+}
+
+TEST_T(client_stream_both_ways, 120) { RUN(stream_main, NULL); }
+
+/* ---- Content codings from the cio server's compression middleware ---------------------- */
+
+static int h_text(cio_http_request *req, cio_http_response *res, void *arg)
+{
+    (void)req, (void)arg;
+    char *t = malloc(100000);
+    size_t n = 0;
+    for (int i = 0; n + 64 < 100000; i++)
+        n += (size_t)snprintf(t + n, 100000 - n, "row %d of a compressible body\n", i);
+    int rc = cio_http_response_send(res, 200, "text/plain", t, n);
+    free(t);
+    return rc;
+}
+
+static int codings_main(void *arg, void **res)
+{
+    (void)arg, (void)res;
+    strict_reports();
+    cio_http_app *app;
+    EXPECT_OK(cio_http_app_new(&app));
+    EXPECT_OK(cio_http_app_use_compression(app, NULL));
+    EXPECT_OK(cio_http_app_route(app, "GET", "/text", h_text, NULL));
+    cio_http_server *srv = http_start(app, NULL);
+    cio_addr b;
+    EXPECT_OK(cio_http_server_addr(srv, &b));
+    char url[64];
+    snprintf(url, sizeof url, "http://127.0.0.1:%d/text", cio_addr_port(&b));
+    cio_http_client *c = client();
+    /* The plain body, for comparison. */
+    cio_http_client *raw;
+    EXPECT_OK(cio_http_client_new(
+        &CIO_HTTP_CLIENT_OPTIONS(.no_env_proxy = true, .no_decompress = true), &raw));
+    cio_http_reply *r0;
+    EXPECT_OK(cio_http_client_get(raw, url, &r0));
+    EXPECT_TRUE(cio_http_reply_header(r0, "Content-Encoding") == NULL);
+    const void *plain;
+    size_t plen;
+    EXPECT_OK(cio_http_reply_body(r0, 0, &plain, &plen));
+    static const char *const codings[] = {"gzip", "deflate", "x-gzip"};
+    static const char *const sent[] = {"gzip", "deflate", "gzip"};
+    for (int i = 0; i < 3; i++) {
+        cio_http_field ae = {"Accept-Encoding", codings[i]};
+        cio_http_reply *r;
+        EXPECT_OK(cio_http_client_request_send(
+            c, &CIO_HTTP_CLIENT_REQUEST(.url = url, .headers = &ae, .nheaders = 1), &r));
+        EXPECT_STR_EQ(sent[i], cio_http_reply_header(r, "Content-Encoding"));
+        const void *d;
+        size_t l;
+        EXPECT_OK(cio_http_reply_body(r, 0, &d, &l));
+        EXPECT_EQ(plen, l);
+        EXPECT_TRUE(memcmp(plain, d, l) == 0);
+        cio_http_reply_free(r);
+    }
+    /* The default Accept-Encoding gets a coding, decoded. */
+    cio_http_reply *r;
+    EXPECT_OK(cio_http_client_get(c, url, &r));
+    EXPECT_TRUE(cio_http_reply_header(r, "Content-Encoding") != NULL);
+    const void *d;
+    size_t l;
+    EXPECT_OK(cio_http_reply_body(r, 0, &d, &l));
+    EXPECT_EQ(plen, l);
+    EXPECT_TRUE(memcmp(plain, d, l) == 0);
+    cio_http_reply_free(r);
+    cio_http_reply_free(r0);
+    EXPECT_OK(cio_http_client_free(c));
+    EXPECT_OK(cio_http_client_free(raw));
+    EXPECT_OK(cio_http_server_close(srv, 5));
+    EXPECT_OK(cio_http_app_free(app));
+    return 0;
+}
+
+TEST(client_codings) { RUN(codings_main, NULL); }
+
 /* ---- Pool counters and the request's budget --------------------------------------------- */
 
 static int parallel_task(void *arg, void **res)
