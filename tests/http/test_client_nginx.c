@@ -586,6 +586,74 @@ static int head_404_redirect_main(void *arg, void **res)
 
 TEST_T(nginx_head_404_redirect, 120) { RUN(head_404_redirect_main, NULL); }
 
+/* ---- Many tasks at once ---------------------------------------------------------------- */
+
+struct par {
+    cio_http_client *c;
+    const char *url;
+    size_t max_seen; /* the most connections seen open */
+    int ok;
+};
+
+static int par_task(void *arg, void **res)
+{
+    (void)res;
+    struct par *p = arg;
+    for (int i = 0; i < 5; i++) {
+        cio_http_reply *r;
+        int rc = cio_http_client_get(p->c, p->url, &r);
+        if (rc)
+            return rc;
+        size_t n = cio_http_client_connections(p->c);
+        if (n > p->max_seen)
+            p->max_seen = n;
+        const void *d;
+        size_t l;
+        rc = cio_http_reply_body(r, 0, &d, &l);
+        if (rc == 0 && l == 4096 && check_pat(d, l, 0))
+            p->ok++;
+        cio_http_reply_free(r);
+        if (rc)
+            return rc;
+    }
+    return 0;
+}
+
+static int parallel_main(void *arg, void **res)
+{
+    (void)arg, (void)res;
+    strict_reports();
+    struct ngx n = {0};
+    ngx_start(&n);
+    cio_http_client *c =
+        client_new(CIO_HTTP_CLIENT_OPTIONS(.no_env_proxy = true, .max_per_host = 8));
+    struct par p = {c, url_of(n.port, "http", "/4k.bin"), 0, 0};
+    cio_task_group *g;
+    EXPECT_OK(cio_task_group_begin(&g));
+    for (int i = 0; i < 100; i++)
+        EXPECT_OK(cio_task_group_spawn(g, NULL, par_task, &p, NULL));
+    EXPECT_OK(cio_task_group_end(g));
+    EXPECT_EQ(500, p.ok);
+    EXPECT_TRUE(p.max_seen <= 8);
+    EXPECT_TRUE(cio_http_client_connections(c) <= 8);
+    EXPECT_EQ(cio_http_client_connections(c), cio_http_client_idle(c));
+    EXPECT_OK(cio_http_client_free(c));
+    /* max_connections (max_per_host follows it). */
+    c = client_new(CIO_HTTP_CLIENT_OPTIONS(.no_env_proxy = true, .max_connections = 3));
+    p = (struct par){c, url_of(n.port, "http", "/4k.bin"), 0, 0};
+    EXPECT_OK(cio_task_group_begin(&g));
+    for (int i = 0; i < 20; i++)
+        EXPECT_OK(cio_task_group_spawn(g, NULL, par_task, &p, NULL));
+    EXPECT_OK(cio_task_group_end(g));
+    EXPECT_EQ(100, p.ok);
+    EXPECT_TRUE(p.max_seen <= 3);
+    EXPECT_OK(cio_http_client_free(c));
+    ngx_stop(&n);
+    return 0;
+}
+
+TEST_T(nginx_parallel, 120) { RUN(parallel_main, NULL); }
+
 /* ---- A cio server behind nginx ------------------------------------------------------- */
 
 struct upstream {
