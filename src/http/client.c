@@ -48,6 +48,7 @@ struct conn {
     double idle_since;
     bool via_proxy;
     unsigned uses;
+    char *pauth; /* Proxy-Authorization for requests through a plain proxy */
 };
 
 struct host {
@@ -121,6 +122,7 @@ struct cio_http_reply {
     struct rfield *trailers;
     size_t ntrailers;
     bool t_in_name;
+    char tr_last; /* the last non-blank byte fed before this read */
     /* decoding */
     struct cio__http_decoder *dec;
     char *dbuf;
@@ -192,18 +194,19 @@ static bool method_idempotent(const char *m)
 
 /* ---- Waiting for a connection slot ----------------------------------------------- */
 
-static void wake_one(cio_http_client *c)
+/* A slot was freed: every waiter looks again (a waiter for one host may
+ * not be able to use what another host freed, so waking one could strand
+ * the one that can). */
+static void wake_waiters(cio_http_client *c)
 {
     struct waiter *w = c->wq;
-    if (!w)
-        return;
-    c->wq = w->next;
-    if (c->wq)
-        c->wq->prev = NULL;
-    else
-        c->wq_tail = NULL;
-    w->next = w->prev = NULL;
-    cio_future_set_result(w->f, NULL, NULL);
+    c->wq = c->wq_tail = NULL;
+    while (w) {
+        struct waiter *n = w->next;
+        w->next = w->prev = NULL;
+        cio_future_set_result(w->f, NULL, NULL);
+        w = n;
+    }
 }
 
 static void wq_remove(cio_http_client *c, struct waiter *w)
@@ -234,10 +237,7 @@ static int wait_slot(cio_http_client *c)
         c->wq = &w;
     c->wq_tail = &w;
     rc = cio_await(w.f, NULL);
-    bool woken = cio_future_is_done(w.f) && !cio_future_is_cancelled(w.f);
     wq_remove(c, &w);
-    if (rc && woken)
-        wake_one(c); /* the wake-up goes to the next waiter */
     cio_future_unref(w.f);
     return rc;
 }
@@ -280,10 +280,11 @@ static void conn_close(cio_http_client *c, struct conn *k, bool graceful)
         if (!graceful || cio_stream_close(k->s) == -EPERM)
             cio_stream_abort(k->s);
     }
+    free(k->pauth);
     free(k);
     c->open--;
     h->open--;
-    wake_one(c);
+    wake_waiters(c);
     host_put(c, h);
 }
 
@@ -339,7 +340,7 @@ static void conn_release(cio_http_client *c, struct conn *k)
     h->nidle++;
     c->nidle++;
     arm_timer(c, k->idle_since + c->o.idle_timeout);
-    wake_one(c);
+    wake_waiters(c);
 }
 
 static struct host *host_get(cio_http_client *c, const char *key)
@@ -387,6 +388,29 @@ static bool conn_looks_dead(struct conn *k)
     return n >= 0 || (errno != EAGAIN && errno != EWOULDBLOCK);
 }
 
+/* "Basic " and base64 of the percent-decoded "user:pass"; malloc'd, NULL
+ * on ENOMEM (or a bad escape: the userinfo is then sent as it is). */
+static char *basic_auth(const char *userinfo)
+{
+    size_t ul = strlen(userinfo);
+    char *dec = malloc(ul + 1);
+    char *b64 = malloc(4 * ((ul + 2) / 3) + 8);
+    if (!dec || !b64) {
+        free(dec);
+        free(b64);
+        return NULL;
+    }
+    ssize_t dl = cio__http_pct_decode(dec, userinfo, ul, false);
+    if (dl < 0) {
+        memcpy(dec, userinfo, ul + 1);
+        dl = (ssize_t)ul;
+    }
+    memcpy(b64, "Basic ", 6);
+    EVP_EncodeBlock((unsigned char *)b64 + 6, (unsigned char *)dec, (int)dl);
+    free(dec);
+    return b64;
+}
+
 /* ---- Opening connections ------------------------------------------------------------------ */
 
 static int open_stream(cio_http_client *c, const struct cio__http_url *u, cio_stream **out,
@@ -424,22 +448,8 @@ static int open_stream(cio_http_client *c, const struct cio__http_url *u, cio_st
                 rc = cio_stream_start_tls(s, c->tls, u->host);
         } else if (!rc) {
             *via_proxy = true;
-            if (pu.userinfo && proxy_auth) {
-                size_t ul = strlen(pu.userinfo);
-                char *dec = malloc(ul + 1);
-                char *b64 = dec ? malloc(4 * ((ul + 2) / 3) + 8) : NULL;
-                ssize_t dl = dec ? cio__http_pct_decode(dec, pu.userinfo, ul, false) : -ENOMEM;
-                if (!b64 || dl < 0) {
-                    rc = b64 ? -EINVAL : -ENOMEM;
-                } else {
-                    memcpy(b64, "Basic ", 6);
-                    EVP_EncodeBlock((unsigned char *)b64 + 6, (unsigned char *)dec, (int)dl);
-                    *proxy_auth = b64;
-                    b64 = NULL;
-                }
-                free(dec);
-                free(b64);
-            }
+            if (pu.userinfo && proxy_auth && !(*proxy_auth = basic_auth(pu.userinfo)))
+                rc = -ENOMEM;
         }
         cio__http_url_free(&pu);
         if (rc && s)
@@ -487,7 +497,7 @@ const char *cio__http_client_user_agent(const cio_http_client *c)
 /* Takes an idle connection of h, or opens one within the limits (waiting
  * for a slot). *reused says which. */
 static int conn_get(cio_http_client *c, struct host *h, const struct cio__http_url *u,
-                    bool fresh, bool check_dead, struct conn **out, bool *reused, char **pauth)
+                    bool fresh, bool check_dead, struct conn **out, bool *reused)
 {
     *out = NULL;
     *reused = false;
@@ -511,7 +521,7 @@ static int conn_get(cio_http_client *c, struct host *h, const struct cio__http_u
             k->h = h;
             c->open++;
             h->open++;
-            int rc = open_stream(c, u, &k->s, &k->via_proxy, pauth);
+            int rc = open_stream(c, u, &k->s, &k->via_proxy, &k->pauth);
             if (rc) {
                 k->s = NULL;
                 conn_close(c, k, false);
@@ -615,7 +625,13 @@ static int on_header_value(llhttp_t *p, const char *at, size_t n)
     if (!r->want_value)
         return -1;
     if (r->head_done) {
-        if (memchr(at, '\n', n) || memchr(at, '\r', n) || r->tlen + n > r->c->o.max_header_size)
+        /* A trailer value: an obs-fold (a piece that follows a line end
+         * and whitespace) is refused as in the header section. */
+        const char *q = at;
+        while (q > r->base && (q[-1] == ' ' || q[-1] == '\t'))
+            q--;
+        if ((q > r->base ? q[-1] : r->tr_last) == '\n' || memchr(at, '\n', n) ||
+            memchr(at, '\r', n) || r->tlen + n > r->c->o.max_header_size)
             return -1;
         return tb_put(r, at, n);
     }
@@ -684,6 +700,7 @@ static void parse_reset(cio_http_reply *r)
     r->parsed = r->hdr_end = 0;
     r->in_name = r->want_value = r->msg_done = r->head_done = false;
     r->t_in_name = false;
+    r->tr_last = 0;
 }
 
 /* A peek under the request's deadline and the read limit. */
@@ -1145,6 +1162,15 @@ static ssize_t raw_read(cio_http_reply *r, char *buf, size_t len)
             return r->err ? r->err : -EPROTO;
         }
         r->bdst = NULL;
+        {
+            /* For the obs-fold check of a trailer value starting in the
+             * next read. */
+            const char *q = d + used;
+            while (q > d && (q[-1] == ' ' || q[-1] == '\t'))
+                q--;
+            if (q > d)
+                r->tr_last = q[-1];
+        }
         cio_stream_consume(k->s, used);
         size_t got = r->bgot;
         if (r->body_done) {
@@ -1485,30 +1511,52 @@ static bool is_cred(const char *name)
            ieq(name, "proxy-authorization");
 }
 
+/* host[:port] as Host and the absolute form want it. */
+static int put_authority(cio_http_reply *r, const struct cio__http_url *u)
+{
+    int rc = 0;
+    if (u->ipv6)
+        rc |= wput(r, "[", 1);
+    rc |= wputs(r, u->host);
+    if (u->ipv6)
+        rc |= wput(r, "]", 1);
+    if (!u->default_port) {
+        char pb[8];
+        int pl = snprintf(pb, sizeof pb, ":%u", u->port);
+        rc |= wput(r, pb, (size_t)pl);
+    }
+    return rc;
+}
+
 /* Writes the head of q for u into r->wbuf. */
 static int build_request(cio_http_client *c, cio_http_reply *r, const struct send *q,
-                         const struct cio__http_url *u, const char *url, bool via_proxy,
+                         const struct cio__http_url *u, bool via_proxy,
                          const char *pauth)
 {
     r->wlen = 0;
     int rc = 0;
     rc |= wputs(r, q->method);
     rc |= wput(r, " ", 1);
-    rc |= wputs(r, via_proxy ? url : u->target);
+    /* Through a proxy: the absolute form (no userinfo, no fragment). */
+    if (via_proxy) {
+        rc |= wputs(r, u->scheme);
+        rc |= wput(r, "://", 3);
+        rc |= put_authority(r, u);
+    }
+    rc |= wputs(r, u->target);
     rc |= wput(r, " HTTP/1.1\r\n", 11);
     if (!caller_has(q, "host")) {
         rc |= wput(r, "Host: ", 6);
-        if (u->ipv6)
-            rc |= wput(r, "[", 1);
-        rc |= wputs(r, u->host);
-        if (u->ipv6)
-            rc |= wput(r, "]", 1);
-        if (!u->default_port) {
-            char pb[8];
-            int pl = snprintf(pb, sizeof pb, ":%u", u->port);
-            rc |= wput(r, pb, (size_t)pl);
-        }
+        rc |= put_authority(r, u);
         rc |= wput(r, "\r\n", 2);
+    }
+    /* Credentials in the URL: Basic (unless the caller sets its own). */
+    if (u->userinfo && !caller_has(q, "authorization")) {
+        char *b = basic_auth(u->userinfo);
+        if (!b)
+            return -ENOMEM;
+        rc |= wfield(r, "Authorization", b);
+        free(b);
     }
     if (c->ua[0] && !caller_has(q, "user-agent"))
         rc |= wfield(r, "User-Agent", c->ua);
@@ -1636,13 +1684,29 @@ static void store_cookies(cio_http_reply *r, cio_http_jar *jar, const struct cio
 /* One exchange: a connection (pooled or new), the request, the response's
  * head. On 0 *out holds the reply with its connection. */
 static int exchange(cio_http_client *c, const struct send *q, const struct cio__http_url *u,
-                    const char *url, double deadline, cio_http_reply **out)
+                    double deadline, cio_http_reply **out)
 {
     *out = NULL;
+    /* The pool's key: scheme, host and port (the proxy follows from them
+     * and the client's fixed settings). */
     char key[600];
-    int kl = snprintf(key, sizeof key, "%s://%s:%u", u->scheme, u->host, u->port);
-    if (kl < 0 || (size_t)kl >= sizeof key)
+    size_t sl = strlen(u->scheme), hl = strlen(u->host);
+    if (sl + hl + 12 > sizeof key)
         return -EINVAL;
+    memcpy(key, u->scheme, sl);
+    key[sl] = ' ';
+    memcpy(key + sl + 1, u->host, hl);
+    char *kp = key + sl + 1 + hl;
+    *kp++ = ' ';
+    unsigned port = u->port;
+    char digits[6];
+    int nd = 0;
+    do
+        digits[nd++] = (char)('0' + port % 10);
+    while ((port /= 10));
+    while (nd)
+        *kp++ = digits[--nd];
+    *kp = 0;
     struct host *h = host_get(c, key);
     if (!h)
         return -ENOMEM;
@@ -1654,21 +1718,18 @@ static int exchange(cio_http_client *c, const struct send *q, const struct cio__
     for (int attempt = 0;; attempt++) {
         struct conn *k = NULL;
         bool reused = false;
-        char *pauth = NULL;
-        rc = conn_get(c, h, u, fresh, !can_retry, &k, &reused, &pauth);
+        rc = conn_get(c, h, u, fresh, !can_retry, &k, &reused);
         if (rc)
             break;
         r = reply_get(c);
         if (!r) {
-            free(pauth);
             conn_close(c, k, false);
             rc = -ENOMEM;
             break;
         }
         r->deadline = deadline;
         r->conn = k;
-        rc = build_request(c, r, q, u, url, k->via_proxy, pauth);
-        free(pauth);
+        rc = build_request(c, r, q, u, k->via_proxy, k->pauth);
         if (rc == 0) {
             if (q->has_body && q->body_len) {
                 struct iovec iov[2] = {{r->wbuf, r->wlen}, {(void *)q->body, q->body_len}};
@@ -1716,8 +1777,6 @@ static int check_request(const cio_http_client_request *rq)
     if (rq->body && rq->body_reader)
         return -EINVAL;
     if (!rq->body && rq->body_len)
-        return -EINVAL;
-    if (rq->body_reader && rq->body_length < -1)
         return -EINVAL;
     if (rq->method && !cio__http_is_token(rq->method, strlen(rq->method)))
         return -EINVAL;
@@ -1793,7 +1852,7 @@ int cio_http_client_request_send(cio_http_client *c, const cio_http_client_reque
     int redirects = 0;
     cio_http_reply *r = NULL;
     for (;;) {
-        rc = exchange(c, &q, &u, url, deadline, &r);
+        rc = exchange(c, &q, &u, deadline, &r);
         if (rc)
             break;
         store_cookies(r, q.jar, &u);
@@ -1890,7 +1949,7 @@ int cio_http_client_post(cio_http_client *c, const char *url, const char *conten
 {
     static const char empty[1];
     if (!body && len)
-        return -EINVAL;
+        return out ? (*out = NULL, -EINVAL) : -EINVAL;
     return cio_http_client_request_send(
         c,
         &CIO_HTTP_CLIENT_REQUEST(.method = "POST", .url = url, .body = body ? body : empty,

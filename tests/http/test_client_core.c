@@ -239,6 +239,33 @@ static const char *body_of(cio_http_reply *r)
     return d;
 }
 
+struct cbx {
+    cio_http_client *c;
+    const char *url;
+    int rc;
+    bool ran;
+};
+
+static void from_callback(void *arg)
+{
+    struct cbx *x = arg;
+    cio_http_reply *r = (cio_http_reply *)1;
+    x->rc = cio_http_client_get(x->c, x->url, &r);
+    EXPECT_TRUE(r == NULL);
+    x->ran = true;
+}
+
+static int get_task(void *arg, void **res)
+{
+    (void)res;
+    struct cbx *x = arg;
+    cio_http_reply *r = NULL;
+    x->rc = cio_http_client_get(x->c, x->url, &r);
+    x->ran = true;
+    cio_http_reply_free(r);
+    return x->rc;
+}
+
 /* ---- A raw server: canned responses --------------------------------------------------------- */
 
 struct raw {
@@ -416,6 +443,7 @@ static int args_main(void *arg, void **res)
                cio_http_client_request_send(
                    c, &CIO_HTTP_CLIENT_REQUEST(.url = "http://127.0.0.1:1/", .timeout = -1), &r));
     EXPECT_ERR(-EINVAL, cio_http_client_post(c, NULL, NULL, "x", 1, &r));
+    EXPECT_ERR(-EINVAL, cio_http_client_post(c, "http://127.0.0.1:1/", NULL, NULL, 1, &r));
     EXPECT_ERR(-EINVAL, cio_http_client_post_json(c, "http://127.0.0.1:1/", NULL, &r));
     EXPECT_ERR(-EINVAL, cio_http_client_post_json(NULL, "http://127.0.0.1:1/", NULL, &r));
     /* Nothing listens on port 1. */
@@ -712,6 +740,32 @@ static int limits_main(void *arg, void **res)
     EXPECT_OK(cio_http_client_get(c, u2, &r2));
     cio_http_reply_free(r2);
     EXPECT_OK(cio_http_client_free(c));
+    /* A slot freed on one host reaches a waiter of that host even when a
+     * waiter of another host, who cannot use it, queued first. */
+    EXPECT_OK(cio_http_client_new(OPTS(.max_connections = 2, .max_per_host = 1), &c));
+    char ua[128], ub[128];
+    url_of(&s1, "/chunked", ua, sizeof ua);
+    url_of(&s2, "/chunked", ub, sizeof ub);
+    cio_http_reply *ra, *rb;
+    EXPECT_OK(cio_http_client_get(c, ua, &ra));
+    EXPECT_OK(cio_http_client_get(c, ub, &rb));
+    struct cbx wa = {.c = c, .url = ua}, wb = {.c = c, .url = ub};
+    cio_task *ta, *tb;
+    EXPECT_OK(cio_spawn(get_task, &wa, &ta));
+    EXPECT_OK(cio_yield());
+    EXPECT_OK(cio_spawn(get_task, &wb, &tb));
+    EXPECT_OK(cio_yield());
+    const void *d;
+    size_t n;
+    EXPECT_OK(cio_http_reply_body(rb, 0, &d, &n));
+    cio_http_reply_free(rb);
+    EXPECT_OK(cio_await(tb, NULL));
+    EXPECT_TRUE(wb.ran && !wa.ran);
+    cio_http_reply_free(ra);
+    EXPECT_OK(cio_await(ta, NULL));
+    cio_future_unref(ta);
+    cio_future_unref(tb);
+    EXPECT_OK(cio_http_client_free(c));
     srv_stop(&s1);
     srv_stop(&s2);
     return 0;
@@ -919,6 +973,8 @@ static int strict_main(void *arg, void **res)
         "HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nabc",
         /* a chunked body cut short */
         "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nab",
+        /* an obs-fold in a trailer */
+        "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n1\r\na\r\n0\r\nX-T: a\r\n b\r\n\r\n",
         /* bad Content-Length */
         "HTTP/1.1 200 OK\r\nContent-Length: -1\r\n\r\n",
         "HTTP/1.1 200 OK\r\nContent-Length: 1x\r\n\r\n",
@@ -1047,6 +1103,11 @@ static int redirect_main(void *arg, void **res)
                                  .nheaders = 1),
         &r));
     EXPECT_TRUE(!strcmp(body_of(r), "m=GET auth=Bearer x ct=- te=- n=0\n"));
+    cio_http_reply_free(r);
+    /* Credentials in the URL: Basic. */
+    snprintf(u, sizeof u, "http://al%%20ice:pw@127.0.0.1:%u/echo", s.port);
+    EXPECT_OK(cio_http_client_get(c, u, &r));
+    EXPECT_TRUE(!strcmp(body_of(r), "m=GET auth=Basic YWwgaWNlOnB3 ct=- te=- n=0\n"));
     cio_http_reply_free(r);
     char path[128];
     snprintf(path, sizeof path, "/to?u=http://localhost:%u/echo", s.port);
@@ -1310,10 +1371,16 @@ static int proxy_main(void *arg, void **res)
     cio_http_client *c;
     EXPECT_OK(cio_http_client_new(OPTS(.proxy = px), &c));
     cio_http_reply *r;
-    EXPECT_OK(cio_http_client_get(c, "http://origin.invalid:81/cookies?x=1", &r));
-    EXPECT_TRUE(strstr(body_of(r), "pauth=Basic dXMgZXI6cHc= ") != NULL);
-    EXPECT_TRUE(strstr(body_of(r), "t=http://origin.invalid:81/cookies?x=1") != NULL);
-    cio_http_reply_free(r);
+    for (int i = 0; i < 2; i++) {
+        /* (The second goes over the pooled connection, with the
+         * credentials again; the URL's fragment and userinfo are not part
+         * of the target.) */
+        EXPECT_OK(cio_http_client_get(c, "http://u:p@origin.invalid:81/cookies?x=1#frag", &r));
+        EXPECT_TRUE(strstr(body_of(r), "pauth=Basic dXMgZXI6cHc= ") != NULL);
+        EXPECT_TRUE(strstr(body_of(r), "t=http://origin.invalid:81/cookies?x=1") != NULL);
+        cio_http_reply_free(r);
+        EXPECT_EQ(1, cio_http_client_connections(c));
+    }
     /* The internal opener: a proxied plain connection. */
     struct cio__http_url pu;
     EXPECT_OK(cio__http_url_parse("ws://origin.invalid/", &pu));
@@ -1341,6 +1408,161 @@ static int proxy_main(void *arg, void **res)
 }
 
 TEST(client_proxy_plain) { RUN(proxy_main, NULL); }
+
+/* A CONNECT proxy on loopback (a task per tunnel, one more per direction). */
+struct cproxy {
+    int lfd;
+    uint16_t port;
+    int tunnels;
+    char last_auth[128];
+    cio_task *t;
+};
+
+static int pump(void *arg, void **res)
+{
+    (void)res;
+    cio_stream **p = arg;
+    char buf[16384];
+    for (;;) {
+        ssize_t n = cio_stream_read(p[0], buf, sizeof buf);
+        if (n <= 0 || cio_stream_write(p[1], buf, (size_t)n))
+            break;
+    }
+    cio_stream_shutdown(p[1]);
+    return 0;
+}
+
+static int cproxy_conn(void *arg, void **res)
+{
+    (void)res;
+    void **a = arg;
+    struct cproxy *px = a[0];
+    cio_stream *s = a[1];
+    free(a);
+    char head[4096];
+    ssize_t n = cio_stream_read_until(s, "\r\n\r\n", 4, head, sizeof head - 1);
+    int ret = 0;
+    if (n > 0) {
+        head[n] = 0;
+        unsigned port = 0;
+        char host[256];
+        const char *pa = strcasestr(head, "\r\nproxy-authorization: ");
+        if (pa)
+            sscanf(pa + 23, "%127[^\r]", px->last_auth);
+        cio_stream *up = NULL;
+        if (sscanf(head, "CONNECT %255[^:]:%u HTTP/1.1", host, &port) == 2 &&
+            cio_stream_connect_name(host, (uint16_t)port, NULL, NULL, &up) == 0) {
+            px->tunnels++;
+            cio_stream_write(s, "HTTP/1.1 200 Connection established\r\n\r\n", 39);
+            cio_stream *d1[2] = {s, up}, *d2[2] = {up, s};
+            cio_task *t1, *t2;
+            EXPECT_OK(cio_spawn(pump, d1, &t1));
+            EXPECT_OK(cio_spawn(pump, d2, &t2));
+            int r1 = cio_await(t1, NULL), r2 = cio_await(t2, NULL);
+            if (r1 == -ECANCELED || r2 == -ECANCELED) {
+                cio_future_cancel(t1);
+                cio_future_cancel(t2);
+                cio_scope sh;
+                cio_shield_begin(&sh);
+                cio_await(t1, NULL);
+                cio_await(t2, NULL);
+                cio_scope_end(&sh);
+                ret = -ECANCELED;
+            }
+            cio_future_unref(t1);
+            cio_future_unref(t2);
+            cio_stream_abort(up);
+        } else {
+            cio_stream_write(s, "HTTP/1.1 502 Bad Gateway\r\nContent-Length: 0\r\n\r\n", 47);
+        }
+    } else if (n == -ECANCELED) {
+        ret = -ECANCELED;
+    }
+    cio_stream_abort(s);
+    return ret;
+}
+
+static int cproxy_accept(void *arg, void **res)
+{
+    (void)res;
+    struct cproxy *px = arg;
+    cio_task_group *g;
+    EXPECT_OK(cio_task_group_begin(&g));
+    int ret;
+    for (;;) {
+        int fd;
+        if ((ret = cio_socket_accept(px->lfd, &fd, NULL)))
+            break;
+        cio_stream *s;
+        EXPECT_OK(cio_stream_new(fd, NULL, &s));
+        void **a = malloc(2 * sizeof *a);
+        a[0] = px;
+        a[1] = s;
+        EXPECT_OK(cio_task_group_spawn(g, NULL, cproxy_conn, a, NULL));
+    }
+    cio_task_group_cancel(g);
+    cio_task_group_end(g);
+    return ret;
+}
+
+static int connect_proxy_main(void *arg, void **res)
+{
+    (void)arg;
+    (void)res;
+    strict_reports();
+    struct cproxy px = {0};
+    cio_addr a = loopback4();
+    EXPECT_OK(cio_socket_listen(&a, NULL, &px.lfd));
+    cio_addr b;
+    EXPECT_OK(cio_socket_local(px.lfd, &b));
+    px.port = cio_addr_port(&b);
+    EXPECT_OK(cio_spawn(cproxy_accept, &px, &px.t));
+
+    cio_tls_config *scfg = tls_server_cfg(CIO_TLS_OPTIONS(.alpn = "http/1.1"));
+    cio_tls_config *ccfg = tls_client_cfg(CIO_TLS_OPTIONS(.alpn = "http/1.1"));
+    cio_http_app *app = app_new();
+    cio_http_server *srv = http_start(app, &CIO_HTTP_SERVER_OPTIONS(.tls = scfg));
+    cio_addr sa;
+    EXPECT_OK(cio_http_server_addr(srv, &sa));
+    char u[128], pxu[128];
+    snprintf(u, sizeof u, "https://localhost:%u/cookies", cio_addr_port(&sa));
+    snprintf(pxu, sizeof pxu, "http://me:pw@127.0.0.1:%u", px.port);
+    cio_http_client *c;
+    EXPECT_OK(cio_http_client_new(OPTS(.tls = ccfg, .proxy = pxu), &c));
+    for (int i = 0; i < 2; i++) {
+        cio_http_reply *r;
+        EXPECT_OK(cio_http_client_get(c, u, &r));
+        EXPECT_EQ(200, cio_http_reply_status(r));
+        /* The origin sees an origin-form target and no proxy credentials. */
+        EXPECT_TRUE(!strncmp(body_of(r), "cookie=- pauth=- ", 17));
+        EXPECT_TRUE(strstr(body_of(r), " t=/cookies") != NULL);
+        cio_http_reply_free(r);
+    }
+    EXPECT_EQ(1, px.tunnels);
+    EXPECT_TRUE(!strcmp(px.last_auth, "Basic bWU6cHc="));
+    EXPECT_OK(cio_http_client_free(c));
+    /* A proxy that refuses the tunnel. */
+    EXPECT_OK(cio_http_client_new(OPTS(.tls = ccfg, .proxy = pxu), &c));
+    cio_http_reply *r;
+    EXPECT_ERR(-ECONNREFUSED, cio_http_client_get(c, "https://127.0.0.1:1/", &r));
+    EXPECT_EQ(0, cio_http_client_connections(c));
+    EXPECT_OK(cio_http_client_free(c));
+    EXPECT_OK(cio_http_server_close(srv, 1));
+    cio_http_app_free(app);
+    cio_tls_config_free(scfg);
+    cio_tls_config_free(ccfg);
+    cio_future_cancel(px.t);
+    EXPECT_ERR(-ECANCELED, cio_await(px.t, NULL));
+    cio_future_unref(px.t);
+    cio_fd_close(px.lfd);
+    return 0;
+}
+
+TEST(client_proxy_connect)
+{
+    tls_make_certs();
+    RUN(connect_proxy_main, NULL);
+}
 
 /* ---- HTTPS ------------------------------------------------------------------------------------------------- */
 
@@ -1392,33 +1614,6 @@ TEST(client_https)
 }
 
 /* ---- Outside a task, cancellation, the connect limit ---------------------------------------------------- */
-
-struct cbx {
-    cio_http_client *c;
-    const char *url;
-    int rc;
-    bool ran;
-};
-
-static void from_callback(void *arg)
-{
-    struct cbx *x = arg;
-    cio_http_reply *r = (cio_http_reply *)1;
-    x->rc = cio_http_client_get(x->c, x->url, &r);
-    EXPECT_TRUE(r == NULL);
-    x->ran = true;
-}
-
-static int get_task(void *arg, void **res)
-{
-    (void)res;
-    struct cbx *x = arg;
-    cio_http_reply *r = NULL;
-    x->rc = cio_http_client_get(x->c, x->url, &r);
-    x->ran = true;
-    cio_http_reply_free(r);
-    return x->rc;
-}
 
 static int misc_main(void *arg, void **res)
 {
