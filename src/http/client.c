@@ -1778,6 +1778,8 @@ static int check_request(const cio_http_client_request *rq)
         return -EINVAL;
     if (!rq->body && rq->body_len)
         return -EINVAL;
+    if (rq->body_reader && rq->body_length < -1)
+        return -EINVAL;
     if (rq->method && !cio__http_is_token(rq->method, strlen(rq->method)))
         return -EINVAL;
     if (rq->nheaders && !rq->headers)
