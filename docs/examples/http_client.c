@@ -32,8 +32,7 @@ static int order(cio_http_request *req, cio_http_response *res, void *arg)
 {
     (void)arg;
     const cJSON *in;
-    if (cio_http_request_json(req, &in))
-        return cio_http_response_error(res, 400, "JSON, please");
+    if (cio_http_request_json(req, &in)) return cio_http_response_error(res, 400, "JSON, please");
     cJSON *out = cJSON_Duplicate(in, 1);
     cJSON_AddNumberToObject(out, "order", 1001);
     int rc = cio_http_response_json(res, 201, out);
@@ -65,8 +64,7 @@ static int fetch_task(void *arg, void **result)
     struct fetch *f = arg;
     cio_http_reply *r;
     int rc = cio_http_client_get(f->client, f->url, &r);
-    if (rc)
-        return rc;
+    if (rc) return rc;
     const void *body;
     size_t len;
     rc = cio_http_reply_body(r, 0, &body, &len);
@@ -88,8 +86,7 @@ static int client_main(cio_http_client *c, const char *base)
         cio_task_group_spawn(g, NULL, fetch_task, &f[i], NULL);
     }
     int rc = cio_task_group_end(g);
-    if (rc)
-        return rc;
+    if (rc) return rc;
     for (int i = 0; i < 3; i++)
         printf("items/%d: %s\n", i + 1, f[i].text);
     printf("%zu connections open, %zu idle\n", cio_http_client_connections(c),
@@ -98,8 +95,7 @@ static int client_main(cio_http_client *c, const char *base)
     /* One more: an idle connection is reused. */
     struct fetch one = {.client = c};
     snprintf(one.url, sizeof one.url, "%s/items/4", base);
-    if ((rc = fetch_task(&one, NULL)))
-        return rc;
+    if ((rc = fetch_task(&one, NULL))) return rc;
     printf("items/4: %s\n", one.text);
     printf("%zu connections open, %zu idle\n", cio_http_client_connections(c),
            cio_http_client_idle(c));
@@ -108,8 +104,7 @@ static int client_main(cio_http_client *c, const char *base)
     char url[96];
     snprintf(url, sizeof url, "%s/nothing", base);
     cio_http_reply *r;
-    if ((rc = cio_http_client_get(c, url, &r)))
-        return rc;
+    if ((rc = cio_http_client_get(c, url, &r))) return rc;
     printf("nothing: %d %s\n", cio_http_reply_status(r), cio_http_reply_reason(r));
     cio_http_reply_free(r);
 
@@ -120,8 +115,7 @@ static int client_main(cio_http_client *c, const char *base)
     snprintf(url, sizeof url, "%s/orders", base);
     rc = cio_http_client_post_json(c, url, o, &r);
     cJSON_Delete(o);
-    if (rc)
-        return rc;
+    if (rc) return rc;
     const cJSON *answer;
     if ((rc = cio_http_reply_json(r, &answer)) == 0)
         printf("orders: %d, order %d for %d x %s\n", cio_http_reply_status(r),
@@ -129,15 +123,13 @@ static int client_main(cio_http_client *c, const char *base)
                cJSON_GetObjectItem(answer, "count")->valueint,
                cJSON_GetObjectItem(answer, "item")->valuestring);
     cio_http_reply_free(r);
-    if (rc)
-        return rc;
+    if (rc) return rc;
 
     /* Every request has one budget for everything; this one spends it. */
     snprintf(url, sizeof url, "%s/stuck", base);
     rc = cio_http_client_request_send(c, &CIO_HTTP_CLIENT_REQUEST(.url = url, .timeout = 0.2), &r);
     printf("stuck: %s\n", rc == -ETIMEDOUT ? "timed out" : "answered?");
-    if (rc == 0)
-        cio_http_reply_free(r);
+    if (rc == 0) cio_http_reply_free(r);
     return rc == -ETIMEDOUT ? 0 : -1;
 }
 
@@ -154,8 +146,7 @@ static int main_task(void *arg, void **result)
     cio_addr_ip("127.0.0.1", 0, &addr);
     cio_http_server *srv;
     int rc = cio_http_server_new(app, &addr, NULL, &srv);
-    if (rc)
-        return rc;
+    if (rc) return rc;
     cio_http_server_addr(srv, &addr);
     char base[64];
     snprintf(base, sizeof base, "http://127.0.0.1:%u", cio_addr_port(&addr));
@@ -176,7 +167,6 @@ static int main_task(void *arg, void **result)
 int main(void)
 {
     int rc = cio_run(main_task, NULL, NULL);
-    if (rc)
-        fprintf(stderr, "http_client: %s\n", cio_strerror(rc));
+    if (rc) fprintf(stderr, "http_client: %s\n", cio_strerror(rc));
     return rc ? 1 : 0;
 }

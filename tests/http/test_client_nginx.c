@@ -20,11 +20,11 @@
 #include "http/http_util.h"
 #include "http/peer_util.h"
 
-#define RUN(fn, arg)                                                                              \
-    do {                                                                                          \
-        int before_ = fd_count_warm();                                                            \
-        EXPECT_OK(cio_run(fn, arg, NULL));                                                        \
-        EXPECT_FDS(before_);                                                                      \
+#define RUN(fn, arg)                                                                               \
+    do {                                                                                           \
+        int before_ = fd_count_warm();                                                             \
+        EXPECT_OK(cio_run(fn, arg, NULL));                                                         \
+        EXPECT_FDS(before_);                                                                       \
     } while (0)
 
 static const char *nginx_bin = "nginx";
@@ -33,20 +33,21 @@ static const char *nginx_bin = "nginx";
 
 /* The byte at offset i of every test file: not periodic at any small
  * power of two, so a misplaced block shows. */
-static inline unsigned char pat(uint64_t i) { return (unsigned char)(i * 131u + (i >> 12) * 7u); }
+static inline unsigned char pat(uint64_t i)
+{
+    return (unsigned char)(i * 131u + (i >> 12) * 7u);
+}
 
 static void write_file(const char *path, uint64_t size)
 {
     int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (fd < 0)
-        FAIL("open %s: %s", path, strerror(errno));
+    if (fd < 0) FAIL("open %s: %s", path, strerror(errno));
     unsigned char buf[65536];
     for (uint64_t off = 0; off < size;) {
         size_t n = size - off < sizeof buf ? (size_t)(size - off) : sizeof buf;
         for (size_t i = 0; i < n; i++)
             buf[i] = pat(off + i);
-        if (write(fd, buf, n) != (ssize_t)n)
-            FAIL("write %s: %s", path, strerror(errno));
+        if (write(fd, buf, n) != (ssize_t)n) FAIL("write %s: %s", path, strerror(errno));
         off += n;
     }
     close(fd);
@@ -58,8 +59,8 @@ static char *text_data(size_t *len)
     size_t cap = 256 * 1024, n = 0;
     char *t = malloc(cap);
     for (int i = 0; n + 100 < cap; i++)
-        n += (size_t)snprintf(t + n, cap - n, "line %d: the quick brown fox jumps over the lazy dog\n",
-                              i);
+        n += (size_t)snprintf(t + n, cap - n,
+                              "line %d: the quick brown fox jumps over the lazy dog\n", i);
     *len = n;
     return t;
 }
@@ -68,8 +69,7 @@ static bool check_pat(const void *data, size_t len, uint64_t off)
 {
     const unsigned char *d = data;
     for (size_t i = 0; i < len; i++)
-        if (d[i] != pat(off + i))
-            return false;
+        if (d[i] != pat(off + i)) return false;
     return true;
 }
 
@@ -78,12 +78,12 @@ static bool check_pat(const void *data, size_t len, uint64_t off)
 struct ngx {
     char dir[256];
     pid_t pid;
-    int port;        /* plain origin: files, gzip, redirect, /up/ proxied to up_port */
-    int tls_port;    /* the same files over HTTPS (with_tls) */
-    int proxy_port;  /* forward proxy: proxy_pass http://$http_host */
-    int up_port;     /* a cio server nginx proxies /up/ to (0: none) */
+    int port;       /* plain origin: files, gzip, redirect, /up/ proxied to up_port */
+    int tls_port;   /* the same files over HTTPS (with_tls) */
+    int proxy_port; /* forward proxy: proxy_pass http://$http_host */
+    int up_port;    /* a cio server nginx proxies /up/ to (0: none) */
     bool with_tls;
-    bool big;        /* make the 20 MiB file */
+    bool big; /* make the 20 MiB file */
 };
 
 static char *ngx_path(const struct ngx *n, const char *name)
@@ -111,11 +111,11 @@ static int free_port(void)
 static bool port_open(int port)
 {
     int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK),
+    struct sockaddr_in a = {.sin_family = AF_INET,
+                            .sin_addr.s_addr = htonl(INADDR_LOOPBACK),
                             .sin_port = htons((uint16_t)port)};
     bool ok = fd >= 0 && connect(fd, (struct sockaddr *)&a, sizeof a) == 0;
-    if (fd >= 0)
-        close(fd);
+    if (fd >= 0) close(fd);
     return ok;
 }
 
@@ -130,16 +130,14 @@ static void run_cmd(char *const argv[])
 {
     char *out = NULL;
     int rc = peer_run(argv, NULL, 120, &out);
-    if (rc != 0)
-        FAIL("%s failed (%d):\n%s", argv[0], rc, out ? out : "");
+    if (rc != 0) FAIL("%s failed (%d):\n%s", argv[0], rc, out ? out : "");
     free(out);
 }
 
 static void ngx_write_conf(struct ngx *n)
 {
     FILE *f = fopen(ngx_path(n, "nginx.conf"), "w");
-    if (!f)
-        FAIL("nginx.conf: %s", strerror(errno));
+    if (!f) FAIL("nginx.conf: %s", strerror(errno));
     const char *d = n->dir;
     fprintf(f,
             "master_process off;\n"
@@ -195,8 +193,7 @@ static void ngx_start(struct ngx *n)
 {
     const char *tmp = getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
     snprintf(n->dir, sizeof n->dir, "%s/cio-nginx-XXXXXX", tmp);
-    if (!mkdtemp(n->dir))
-        FAIL("mkdtemp: %s", strerror(errno));
+    if (!mkdtemp(n->dir)) FAIL("mkdtemp: %s", strerror(errno));
     chmod(n->dir, 0755);
     mkdir(ngx_path(n, "www"), 0755);
     mkdir(ngx_path(n, "www/gz"), 0755);
@@ -204,45 +201,55 @@ static void ngx_start(struct ngx *n)
     write_file(ngx_path(n, "www/1.bin"), 1);
     write_file(ngx_path(n, "www/4k.bin"), 4096);
     write_file(ngx_path(n, "www/1m.bin"), 1 << 20);
-    if (n->big)
-        write_file(ngx_path(n, "www/20m.bin"), 20u << 20);
+    if (n->big) write_file(ngx_path(n, "www/20m.bin"), 20u << 20);
     size_t tl;
     char *text = text_data(&tl);
     FILE *tf = fopen(ngx_path(n, "www/gz/text.txt"), "w");
-    if (!tf || fwrite(text, 1, tl, tf) != tl)
-        FAIL("text.txt");
+    if (!tf || fwrite(text, 1, tl, tf) != tl) FAIL("text.txt");
     fclose(tf);
     free(text);
     if (n->with_tls) {
-        char *argv[] = {"openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
-                        "ec_paramgen_curve:P-256", "-nodes", "-keyout", ngx_path(n, "key.pem"),
-                        "-out", ngx_path(n, "cert.pem"), "-days", "2", "-subj", "/CN=localhost",
-                        "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost", NULL};
+        char *argv[] = {"openssl",
+                        "req",
+                        "-x509",
+                        "-newkey",
+                        "ec",
+                        "-pkeyopt",
+                        "ec_paramgen_curve:P-256",
+                        "-nodes",
+                        "-keyout",
+                        ngx_path(n, "key.pem"),
+                        "-out",
+                        ngx_path(n, "cert.pem"),
+                        "-days",
+                        "2",
+                        "-subj",
+                        "/CN=localhost",
+                        "-addext",
+                        "subjectAltName=IP:127.0.0.1,DNS:localhost",
+                        NULL};
         run_cmd(argv);
     }
     for (int attempt = 0; attempt < 5; attempt++) {
         n->port = free_port();
         n->proxy_port = free_port();
         n->tls_port = n->with_tls ? free_port() : 0;
-        if (n->port == n->proxy_port || (n->with_tls && (n->tls_port == n->port ||
-                                                          n->tls_port == n->proxy_port)))
+        if (n->port == n->proxy_port ||
+            (n->with_tls && (n->tls_port == n->port || n->tls_port == n->proxy_port)))
             continue;
         ngx_write_conf(n);
         char *conf = ngx_path(n, "nginx.conf"), *prefix = n->dir, *errf = ngx_path(n, "stderr.log");
         fflush(NULL);
         pid_t parent = getpid();
         pid_t pid = fork();
-        if (pid < 0)
-            FAIL("fork: %s", strerror(errno));
+        if (pid < 0) FAIL("fork: %s", strerror(errno));
         if (pid == 0) {
             /* nginx dies with the case's process, also when the case fails. */
             prctl(PR_SET_PDEATHSIG, SIGKILL);
-            if (getppid() != parent)
-                _exit(127);
+            if (getppid() != parent) _exit(127);
             int fd = open(errf, O_WRONLY | O_CREAT | O_TRUNC, 0644);
             int in = open("/dev/null", O_RDONLY);
-            if (fd < 0 || in < 0)
-                _exit(127);
+            if (fd < 0 || in < 0) _exit(127);
             dup2(in, 0);
             dup2(fd, 1);
             dup2(fd, 2);
@@ -261,11 +268,9 @@ static void ngx_start(struct ngx *n)
             }
             up = port_open(n->port) && port_open(n->proxy_port) &&
                  (!n->with_tls || port_open(n->tls_port));
-            if (!up)
-                EXPECT_OK(cio_sleep(0.01));
+            if (!up) EXPECT_OK(cio_sleep(0.01));
         }
-        if (up)
-            return;
+        if (up) return;
         if (!exited) {
             kill(pid, SIGKILL);
             waitpid(pid, NULL, 0);
@@ -276,8 +281,7 @@ static void ngx_start(struct ngx *n)
         int lfd = open(ngx_path(n, "error.log"), O_RDONLY | O_CLOEXEC);
         char *elog = lfd >= 0 ? peer_slurp(lfd) : strdup("");
         bool retry = strstr(log, "in use") || strstr(elog, "in use");
-        if (!retry)
-            FAIL("nginx did not start:\n%s\n%s", log, elog);
+        if (!retry) FAIL("nginx did not start:\n%s\n%s", log, elog);
         free(log);
         free(elog);
     }
@@ -292,8 +296,7 @@ static void ngx_stop(struct ngx *n)
         peer_wait(n->pid, 30, &to);
         n->pid = 0;
     }
-    if (n->dir[0])
-        nftw(n->dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+    if (n->dir[0]) nftw(n->dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
     n->dir[0] = 0;
 }
 
@@ -312,8 +315,7 @@ static cio_http_client *client_new(cio_http_client_options o)
 {
     cio_http_client *c = NULL;
     int rc = cio_http_client_new(&o, &c);
-    if (rc)
-        FAIL("cio_http_client_new: %s", cio_err_name(rc));
+    if (rc) FAIL("cio_http_client_new: %s", cio_err_name(rc));
     return c;
 }
 
@@ -329,16 +331,13 @@ static cio_http_reply *get_ok(cio_http_client *c, const char *url, int status, c
 {
     cio_http_reply *r = NULL;
     int rc = cio_http_client_get(c, url, &r);
-    if (rc)
-        FAIL("GET %s: %s (%s)", url, cio_err_name(rc), cio_tls_last_error());
+    if (rc) FAIL("GET %s: %s (%s)", url, cio_err_name(rc), cio_tls_last_error());
     EXPECT_EQ(status, cio_http_reply_status(r));
     const void *d;
     size_t l;
     EXPECT_OK(cio_http_reply_body(r, 64u << 20, &d, &l));
-    if (data)
-        *data = d;
-    if (len)
-        *len = l;
+    if (data) *data = d;
+    if (len) *len = l;
     return r;
 }
 
@@ -389,21 +388,17 @@ static int files_main(void *arg, void **res)
     int reads = 0;
     for (;;) {
         ssize_t k = cio_http_reply_read(r, buf, sizeof buf);
-        if (k < 0)
-            FAIL("read at %llu: %s", (unsigned long long)total, cio_err_name((int)k));
-        if (k == 0)
-            break;
+        if (k < 0) FAIL("read at %llu: %s", (unsigned long long)total, cio_err_name((int)k));
+        if (k == 0) break;
         if (!check_pat(buf, (size_t)k, total))
             FAIL("20 MiB body differs near offset %llu", (unsigned long long)total);
         total += (uint64_t)k;
-        if (++reads > 100000)
-            FAIL("too many reads");
+        if (++reads > 100000) FAIL("too many reads");
     }
     EXPECT_EQ((uint64_t)20 << 20, total);
     EXPECT_EQ(0, cio_http_reply_read(r, buf, sizeof buf)); /* the end stays the end */
     long hwm1 = vm_hwm_kib();
-    if (hwm1 - hwm0 > 8 * 1024)
-        FAIL("memory grew by %ld KiB while streaming 20 MiB", hwm1 - hwm0);
+    if (hwm1 - hwm0 > 8 * 1024) FAIL("memory grew by %ld KiB while streaming 20 MiB", hwm1 - hwm0);
     cio_http_reply_free(r);
     EXPECT_EQ(1, cio_http_client_connections(c));
 
@@ -426,7 +421,10 @@ static int files_main(void *arg, void **res)
     return 0;
 }
 
-TEST_T(nginx_files, 120) { RUN(files_main, NULL); }
+TEST_T(nginx_files, 120)
+{
+    RUN(files_main, NULL);
+}
 
 /* ---- gzip ---------------------------------------------------------------------------- */
 
@@ -457,8 +455,7 @@ static int gzip_main(void *arg, void **res)
     for (int i = 0; i < 1000000; i++) {
         ssize_t k = cio_http_reply_read(r, small, sizeof small);
         EXPECT_TRUE(k >= 0);
-        if (k == 0)
-            break;
+        if (k == 0) break;
         EXPECT_TRUE(got + (size_t)k <= tl);
         EXPECT_TRUE(memcmp(text + got, small, (size_t)k) == 0);
         got += (size_t)k;
@@ -491,7 +488,10 @@ static int gzip_main(void *arg, void **res)
     return 0;
 }
 
-TEST_T(nginx_gzip, 120) { RUN(gzip_main, NULL); }
+TEST_T(nginx_gzip, 120)
+{
+    RUN(gzip_main, NULL);
+}
 
 /* ---- Keep-alive, HEAD, 404, redirects ------------------------------------------------ */
 
@@ -520,7 +520,10 @@ static int keepalive_main(void *arg, void **res)
     return 0;
 }
 
-TEST_T(nginx_keepalive, 120) { RUN(keepalive_main, NULL); }
+TEST_T(nginx_keepalive, 120)
+{
+    RUN(keepalive_main, NULL);
+}
 
 static int head_404_redirect_main(void *arg, void **res)
 {
@@ -575,16 +578,20 @@ static int head_404_redirect_main(void *arg, void **res)
     EXPECT_EQ(0, cio_http_reply_redirects(r));
     cio_http_reply_free(r);
     /* Fewer allowed than needed. */
-    EXPECT_ERR(-ELOOP, cio_http_client_request_send(
-                           c, &CIO_HTTP_CLIENT_REQUEST(.url = url_of(n.port, "http", "/r2"),
-                                                       .max_redirects = 1),
-                           &r));
+    EXPECT_ERR(
+        -ELOOP,
+        cio_http_client_request_send(
+            c, &CIO_HTTP_CLIENT_REQUEST(.url = url_of(n.port, "http", "/r2"), .max_redirects = 1),
+            &r));
     EXPECT_OK(cio_http_client_free(c));
     ngx_stop(&n);
     return 0;
 }
 
-TEST_T(nginx_head_404_redirect, 120) { RUN(head_404_redirect_main, NULL); }
+TEST_T(nginx_head_404_redirect, 120)
+{
+    RUN(head_404_redirect_main, NULL);
+}
 
 /* ---- Many tasks at once ---------------------------------------------------------------- */
 
@@ -602,19 +609,15 @@ static int par_task(void *arg, void **res)
     for (int i = 0; i < 5; i++) {
         cio_http_reply *r;
         int rc = cio_http_client_get(p->c, p->url, &r);
-        if (rc)
-            return rc;
+        if (rc) return rc;
         size_t n = cio_http_client_connections(p->c);
-        if (n > p->max_seen)
-            p->max_seen = n;
+        if (n > p->max_seen) p->max_seen = n;
         const void *d;
         size_t l;
         rc = cio_http_reply_body(r, 0, &d, &l);
-        if (rc == 0 && l == 4096 && check_pat(d, l, 0))
-            p->ok++;
+        if (rc == 0 && l == 4096 && check_pat(d, l, 0)) p->ok++;
         cio_http_reply_free(r);
-        if (rc)
-            return rc;
+        if (rc) return rc;
     }
     return 0;
 }
@@ -652,14 +655,17 @@ static int parallel_main(void *arg, void **res)
     return 0;
 }
 
-TEST_T(nginx_parallel, 120) { RUN(parallel_main, NULL); }
+TEST_T(nginx_parallel, 120)
+{
+    RUN(parallel_main, NULL);
+}
 
 /* ---- A cio server behind nginx ------------------------------------------------------- */
 
 struct upstream {
     cio_http_app *app;
     cio_http_server *srv;
-    cio_event *go;      /* the streaming handler's second half waits for it */
+    cio_event *go; /* the streaming handler's second half waits for it */
     int port;
 };
 
@@ -743,8 +749,7 @@ static int chunked_main(void *arg, void **res)
     size_t gl = 0;
     while (gl < half) {
         ssize_t k = cio_http_reply_read(r, got + gl, half - gl);
-        if (k <= 0)
-            FAIL("first half: %zd (%s)", k, cio_err_name((int)k));
+        if (k <= 0) FAIL("first half: %zd (%s)", k, cio_err_name((int)k));
         gl += (size_t)k;
     }
     EXPECT_TRUE(memcmp(got, expect, half) == 0);
@@ -752,8 +757,7 @@ static int chunked_main(void *arg, void **res)
     for (int i = 0; i < 1000; i++) {
         ssize_t k = cio_http_reply_read(r, got + gl, sizeof got - gl);
         EXPECT_TRUE(k >= 0);
-        if (k == 0)
-            break;
+        if (k == 0) break;
         gl += (size_t)k;
     }
     EXPECT_EQ(el, gl);
@@ -766,7 +770,10 @@ static int chunked_main(void *arg, void **res)
     return 0;
 }
 
-TEST_T(nginx_chunked, 120) { RUN(chunked_main, NULL); }
+TEST_T(nginx_chunked, 120)
+{
+    RUN(chunked_main, NULL);
+}
 
 /* ---- The peer itself ------------------------------------------------------------------ */
 
@@ -786,8 +793,8 @@ static int setup_main(void *arg, void **res)
     EXPECT_OK(cio_tls_config_new(&CIO_TLS_OPTIONS(.ca_file = ngx_path(&n, "cert.pem")), &tls));
     EXPECT_OK(cio_addr_ip("127.0.0.1", (uint16_t)n.tls_port, &a));
     cio_stream *s;
-    EXPECT_OK(cio_stream_connect(&a, NULL, &CIO_STREAM_OPTIONS(.tls = tls, .server_name = "127.0.0.1"),
-                                 &s));
+    EXPECT_OK(cio_stream_connect(&a, NULL,
+                                 &CIO_STREAM_OPTIONS(.tls = tls, .server_name = "127.0.0.1"), &s));
     struct hres r;
     http_send(s, "GET /1.bin HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
     EXPECT_OK(http_read(s, &r, false));
@@ -830,7 +837,10 @@ static int setup_main(void *arg, void **res)
     return 0;
 }
 
-TEST_T(nginx_setup, 120) { RUN(setup_main, NULL); }
+TEST_T(nginx_setup, 120)
+{
+    RUN(setup_main, NULL);
+}
 
 /* ---- nginx as a forward proxy ---------------------------------------------------------- */
 
@@ -874,11 +884,13 @@ static int proxy_main(void *arg, void **res)
     return 0;
 }
 
-TEST_T(nginx_forward_proxy, 120) { RUN(proxy_main, NULL); }
+TEST_T(nginx_forward_proxy, 120)
+{
+    RUN(proxy_main, NULL);
+}
 
-static const char *const proxy_vars[] = {"http_proxy",  "HTTP_PROXY", "https_proxy",
-                                         "HTTPS_PROXY", "no_proxy",   "NO_PROXY",
-                                         "all_proxy",   "ALL_PROXY"};
+static const char *const proxy_vars[] = {"http_proxy", "HTTP_PROXY", "https_proxy", "HTTPS_PROXY",
+                                         "no_proxy",   "NO_PROXY",   "all_proxy",   "ALL_PROXY"};
 
 static int env_proxy_main(void *arg, void **res)
 {
@@ -965,7 +977,10 @@ static int env_proxy_main(void *arg, void **res)
     return 0;
 }
 
-TEST_T(nginx_env_proxy, 120) { RUN(env_proxy_main, NULL); }
+TEST_T(nginx_env_proxy, 120)
+{
+    RUN(env_proxy_main, NULL);
+}
 
 /* ---- HTTPS ------------------------------------------------------------------------------ */
 
@@ -978,8 +993,7 @@ static int https_main(void *arg, void **res)
     cio_tls_config *tls;
     int rc = cio_tls_config_new(
         &CIO_TLS_OPTIONS(.ca_file = ngx_path(&n, "cert.pem"), .alpn = "http/1.1"), &tls);
-    if (rc)
-        FAIL("tls config: %s %s", cio_err_name(rc), cio_tls_last_error());
+    if (rc) FAIL("tls config: %s %s", cio_err_name(rc), cio_tls_last_error());
     cio_http_client *c = client_new(CIO_HTTP_CLIENT_OPTIONS(.tls = tls, .no_env_proxy = true));
     const void *d;
     size_t l;
@@ -1021,16 +1035,19 @@ static int https_main(void *arg, void **res)
     return 0;
 }
 
-TEST_T(nginx_https, 120) { RUN(https_main, NULL); }
+TEST_T(nginx_https, 120)
+{
+    RUN(https_main, NULL);
+}
 
 /* ---- HTTPS through a CONNECT proxy (a cio task) ------------------------------------------ */
 
 struct cproxy {
     cio_server *srv;
     int port;
-    int connects;      /* CONNECT requests tunnelled */
-    char last[300];    /* the last CONNECT's authority */
-    char auth[256];    /* its Proxy-Authorization, if any */
+    int connects;   /* CONNECT requests tunnelled */
+    char last[300]; /* the last CONNECT's authority */
+    char auth[256]; /* its Proxy-Authorization, if any */
 };
 
 struct pipe_arg {
@@ -1045,10 +1062,8 @@ static int splice_task(void *arg, void **res)
     char buf[16384];
     for (;;) {
         ssize_t n = cio_stream_read(p->from, buf, sizeof buf);
-        if (n <= 0)
-            break;
-        if (cio_stream_write(p->to, buf, (size_t)n) != 0)
-            break;
+        if (n <= 0) break;
+        if (cio_stream_write(p->to, buf, (size_t)n) != 0) break;
     }
     cio_stream_shutdown(p->to);
     return 0;
@@ -1059,13 +1074,13 @@ static int cproxy_conn(cio_stream *s, void *arg)
     struct cproxy *cp = arg;
     char head[4096];
     ssize_t n = cio_stream_read_until(s, "\r\n\r\n", 4, head, sizeof head - 1);
-    if (n <= 0)
-        return 0;
+    if (n <= 0) return 0;
     head[n] = 0;
     char host[256];
     unsigned port;
     if (sscanf(head, "CONNECT %255[^:]:%u HTTP/1.1\r\n", host, &port) != 2) {
-        const char *no = "HTTP/1.1 405 Method Not Allowed\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
+        const char *no =
+            "HTTP/1.1 405 Method Not Allowed\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
         cio_stream_write(s, no, strlen(no));
         return 0;
     }
@@ -1166,7 +1181,10 @@ static int connect_main(void *arg, void **res)
     return 0;
 }
 
-TEST_T(nginx_https_connect_proxy, 120) { RUN(connect_main, NULL); }
+TEST_T(nginx_https_connect_proxy, 120)
+{
+    RUN(connect_main, NULL);
+}
 
 int main(int argc, char **argv)
 {

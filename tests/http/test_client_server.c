@@ -13,52 +13,50 @@
 #include "http/http_util.h"
 #include "net/test_tls_util.h"
 
-#define RUN(fn, arg)                                                                              \
-    do {                                                                                          \
-        int before_ = fd_count_warm();                                                            \
-        EXPECT_OK(cio_run(fn, arg, NULL));                                                        \
-        EXPECT_FDS(before_);                                                                      \
+#define RUN(fn, arg)                                                                               \
+    do {                                                                                           \
+        int before_ = fd_count_warm();                                                             \
+        EXPECT_OK(cio_run(fn, arg, NULL));                                                         \
+        EXPECT_FDS(before_);                                                                       \
     } while (0)
 
 /* An argument check that logs a mismatch and lets the case go on, so that
  * one run lists every check the implementation misses; the case fails at
  * its end (CHECKS_DONE). */
 static int check_misses;
-#define CHECK_ERR_AS(expected, actual, text)                                                      \
-    do {                                                                                          \
-        int e_ = (int)(expected), a_ = (int)(actual);                                             \
-        if (e_ != a_) {                                                                           \
-            fprintf(stderr, "MISS at %s:%d: %s: expected %s, got %s\n", __FILE__, __LINE__,     \
-                    text, cio_err_name(e_), cio_err_name(a_));                                   \
-            check_misses++;                                                                       \
-        }                                                                                         \
+#define CHECK_ERR_AS(expected, actual, text)                                                       \
+    do {                                                                                           \
+        int e_ = (int)(expected), a_ = (int)(actual);                                              \
+        if (e_ != a_) {                                                                            \
+            fprintf(stderr, "MISS at %s:%d: %s: expected %s, got %s\n", __FILE__, __LINE__, text,  \
+                    cio_err_name(e_), cio_err_name(a_));                                           \
+            check_misses++;                                                                        \
+        }                                                                                          \
     } while (0)
 #define CHECK_ERR(expected, actual) CHECK_ERR_AS(expected, actual, #actual)
 /* The same for a call that makes a reply in r: one made by mistake is
  * freed. */
-#define CHECK_SEND(expected, call)                                                                \
-    do {                                                                                          \
-        r = NULL;                                                                                 \
-        int rc_ = (call);                                                                         \
-        CHECK_ERR_AS(expected, rc_, #call);                                                       \
-        if (rc_ == 0 && r && r != (cio_http_reply *)1)                                            \
-            cio_http_reply_free(r);                                                               \
+#define CHECK_SEND(expected, call)                                                                 \
+    do {                                                                                           \
+        r = NULL;                                                                                  \
+        int rc_ = (call);                                                                          \
+        CHECK_ERR_AS(expected, rc_, #call);                                                        \
+        if (rc_ == 0 && r && r != (cio_http_reply *)1) cio_http_reply_free(r);                     \
     } while (0)
 /* ... and for request_cb's future in f. */
-#define CHECK_CB(expected, call)                                                                  \
-    do {                                                                                          \
-        f = NULL;                                                                                 \
-        int rc_ = (call);                                                                         \
-        CHECK_ERR_AS(expected, rc_, #call);                                                       \
-        if (rc_ == 0 && f) {                                                                      \
-            cio_await(f, NULL);                                                                   \
-            cio_future_unref(f);                                                                  \
-        }                                                                                         \
+#define CHECK_CB(expected, call)                                                                   \
+    do {                                                                                           \
+        f = NULL;                                                                                  \
+        int rc_ = (call);                                                                          \
+        CHECK_ERR_AS(expected, rc_, #call);                                                        \
+        if (rc_ == 0 && f) {                                                                       \
+            cio_await(f, NULL);                                                                    \
+            cio_future_unref(f);                                                                   \
+        }                                                                                          \
     } while (0)
-#define CHECKS_DONE()                                                                             \
-    do {                                                                                          \
-        if (check_misses)                                                                         \
-            FAIL("%d argument check(s) missed (MISS lines above)", check_misses);               \
+#define CHECKS_DONE()                                                                              \
+    do {                                                                                           \
+        if (check_misses) FAIL("%d argument check(s) missed (MISS lines above)", check_misses);    \
     } while (0)
 
 /* ---- The server --------------------------------------------------------------------- */
@@ -77,8 +75,7 @@ static int h_echo(cio_http_request *req, cio_http_response *res, void *arg)
     const void *body = "";
     size_t len = 0;
     int rc = cio_http_request_body(req, 0, &body, &len);
-    if (rc)
-        return rc;
+    if (rc) return rc;
     const char *ct = cio_http_request_header(req, "Content-Type");
     const char *ck = cio_http_request_header(req, "Cookie");
     const char *ua = cio_http_request_header(req, "User-Agent");
@@ -122,8 +119,8 @@ static int h_nocontent(cio_http_request *req, cio_http_response *res, void *arg)
 static int h_login(cio_http_request *req, cio_http_response *res, void *arg)
 {
     (void)arg;
-    EXPECT_OK(cio_http_response_set_cookie(res, "sid", "s3cret",
-                                           &CIO_HTTP_COOKIE_OPTIONS(.path = "/")));
+    EXPECT_OK(
+        cio_http_response_set_cookie(res, "sid", "s3cret", &CIO_HTTP_COOKIE_OPTIONS(.path = "/")));
     const char *st = cio_http_request_query(req, "status");
     return cio_http_response_redirect(res, st ? atoi(st) : 302, "/echo");
 }
@@ -159,8 +156,7 @@ static int h_json(cio_http_request *req, cio_http_response *res, void *arg)
     (void)arg;
     const cJSON *in;
     int rc = cio_http_request_json(req, &in);
-    if (rc)
-        return cio_http_response_error(res, 400, "bad json");
+    if (rc) return cio_http_response_error(res, 400, "bad json");
     cJSON *out = cJSON_CreateObject();
     cJSON_AddItemToObject(out, "got", cJSON_Duplicate(in, 1));
     const cJSON *n = cJSON_GetObjectItemCaseSensitive(in, "n");
@@ -182,8 +178,7 @@ static int h_wait(cio_http_request *req, cio_http_response *res, void *arg)
 {
     (void)req;
     int rc = cio_event_wait(arg);
-    if (rc)
-        return rc;
+    if (rc) return rc;
     return cio_http_response_text(res, 200, "waited");
 }
 
@@ -217,8 +212,7 @@ static int raw_conn(cio_stream *s, void *arg)
     (void)arg;
     char head[4096];
     ssize_t n = cio_stream_read_until(s, "\r\n\r\n", 4, head, sizeof head - 1);
-    if (n <= 0)
-        return 0;
+    if (n <= 0) return 0;
     head[n] = 0;
     const char *r;
     if (strncmp(head, "GET /v10 ", 9) == 0)
@@ -320,8 +314,7 @@ static const char *body_of(cio_http_reply *r)
     const void *d;
     size_t l;
     int rc = cio_http_reply_body(r, 0, &d, &l);
-    if (rc)
-        FAIL("body: %s", cio_err_name(rc));
+    if (rc) FAIL("body: %s", cio_err_name(rc));
     return d;
 }
 
@@ -453,15 +446,18 @@ static int accessors_main(void *arg, void **res)
     cio_http_reply_free(r);
     EXPECT_OK(cio_http_client_free(c));
     /* The client's max_headers. */
-    EXPECT_OK(cio_http_client_new(&CIO_HTTP_CLIENT_OPTIONS(.no_env_proxy = true, .max_headers = 2),
-                                  &c));
+    EXPECT_OK(
+        cio_http_client_new(&CIO_HTTP_CLIENT_OPTIONS(.no_env_proxy = true, .max_headers = 2), &c));
     EXPECT_ERR(-EMSGSIZE, cio_http_client_get(c, u(&s, "/fields"), &r));
     EXPECT_OK(cio_http_client_free(c));
     srv_stop(&s);
     return 0;
 }
 
-TEST(client_accessors) { RUN(accessors_main, NULL); }
+TEST(client_accessors)
+{
+    RUN(accessors_main, NULL);
+}
 
 /* ---- Redirects and cookies ------------------------------------------------------------ */
 
@@ -530,7 +526,10 @@ static int cookies_main(void *arg, void **res)
     return 0;
 }
 
-TEST(client_cookies_redirects) { RUN(cookies_main, NULL); }
+TEST(client_cookies_redirects)
+{
+    RUN(cookies_main, NULL);
+}
 
 static int redirects_main(void *arg, void **res)
 {
@@ -543,23 +542,23 @@ static int redirects_main(void *arg, void **res)
     char url[512];
 
     /* 303 after a POST: GET without the body. */
-    EXPECT_OK(cio_http_client_post(c, u(&s, "/redir?to=/echo&status=303"), "text/plain", "data", 4,
-                                   &r));
+    EXPECT_OK(
+        cio_http_client_post(c, u(&s, "/redir?to=/echo&status=303"), "text/plain", "data", 4, &r));
     EXPECT_TRUE(strncmp(body_of(r), "GET|-|", 6) == 0);
     EXPECT_EQ(1, cio_http_reply_redirects(r));
     cio_http_reply_free(r);
     /* 302 and 301 after a POST: GET as well. */
-    EXPECT_OK(cio_http_client_post(c, u(&s, "/redir?to=/echo&status=302"), "text/plain", "data", 4,
-                                   &r));
+    EXPECT_OK(
+        cio_http_client_post(c, u(&s, "/redir?to=/echo&status=302"), "text/plain", "data", 4, &r));
     EXPECT_TRUE(strncmp(body_of(r), "GET|-|", 6) == 0);
     cio_http_reply_free(r);
-    EXPECT_OK(cio_http_client_post(c, u(&s, "/redir?to=/echo&status=301"), "text/plain", "data", 4,
-                                   &r));
+    EXPECT_OK(
+        cio_http_client_post(c, u(&s, "/redir?to=/echo&status=301"), "text/plain", "data", 4, &r));
     EXPECT_TRUE(strncmp(body_of(r), "GET|-|", 6) == 0);
     cio_http_reply_free(r);
     /* 307 and 308: the same method and body. */
-    EXPECT_OK(cio_http_client_post(c, u(&s, "/redir?to=/echo&status=307"), "text/plain", "data", 4,
-                                   &r));
+    EXPECT_OK(
+        cio_http_client_post(c, u(&s, "/redir?to=/echo&status=307"), "text/plain", "data", 4, &r));
     EXPECT_TRUE(strstr(body_of(r), "POST|text/plain|") == body_of(r));
     EXPECT_TRUE(strstr(body_of(r), "|4|data") != NULL);
     cio_http_reply_free(r);
@@ -629,7 +628,10 @@ static int redirects_main(void *arg, void **res)
     return 0;
 }
 
-TEST(client_redirects) { RUN(redirects_main, NULL); }
+TEST(client_redirects)
+{
+    RUN(redirects_main, NULL);
+}
 
 /* ---- Bodies, JSON --------------------------------------------------------------------- */
 
@@ -644,13 +646,10 @@ struct reader {
 static ssize_t body_reader(void *arg, void *buf, size_t len)
 {
     struct reader *rd = arg;
-    if (++rd->calls == rd->fail_at)
-        return -EIO;
+    if (++rd->calls == rd->fail_at) return -EIO;
     size_t n = rd->len - rd->off;
-    if (n > len)
-        n = len;
-    if (n > rd->piece)
-        n = rd->piece;
+    if (n > len) n = len;
+    if (n > rd->piece) n = rd->piece;
     memcpy(buf, rd->data + rd->off, n);
     rd->off += n;
     return (ssize_t)n;
@@ -695,9 +694,11 @@ static int bodies_main(void *arg, void **res)
     for (size_t i = 0; i < sizeof big; i++)
         big[i] = (char)('A' + i % 23);
     struct reader rd = {big, sizeof big, 0, 7000, 0, 0};
-    EXPECT_OK(cio_http_client_request_send(
-        c, &CIO_HTTP_CLIENT_REQUEST(.url = u(&s, "/echo"), .body_reader = body_reader, .body_arg = &rd),
-        &r));
+    EXPECT_OK(cio_http_client_request_send(c,
+                                           &CIO_HTTP_CLIENT_REQUEST(.url = u(&s, "/echo"),
+                                                                    .body_reader = body_reader,
+                                                                    .body_arg = &rd),
+                                           &r));
     const void *d;
     size_t l;
     EXPECT_OK(cio_http_reply_body(r, 0, &d, &l));
@@ -713,8 +714,9 @@ static int bodies_main(void *arg, void **res)
     rd = (struct reader){big, 1000, 0, 300, 0, 0};
     /* (body_length set after the macro: setting it inside would override
      * the macro's -1, which -Wextra's -Woverride-init refuses) */
-    cio_http_client_request put = CIO_HTTP_CLIENT_REQUEST(
-        .method = "PUT", .url = u(&s, "/echo"), .body_reader = body_reader, .body_arg = &rd);
+    cio_http_client_request put =
+        CIO_HTTP_CLIENT_REQUEST(.method = "PUT", .url = u(&s, "/echo"), .body_reader = body_reader,
+                                .body_arg = &rd);
     put.body_length = 1000;
     EXPECT_OK(cio_http_client_request_send(c, &put, &r));
     EXPECT_TRUE(strstr(body_of(r), "|1000|") != NULL);
@@ -774,8 +776,8 @@ static int bodies_main(void *arg, void **res)
     EXPECT_TRUE(strstr(body_of(r), "|tester/1|") != NULL);
     cio_http_reply_free(r);
     EXPECT_OK(cio_http_client_free(c));
-    EXPECT_OK(cio_http_client_new(&CIO_HTTP_CLIENT_OPTIONS(.no_env_proxy = true, .user_agent = ""),
-                                  &c));
+    EXPECT_OK(
+        cio_http_client_new(&CIO_HTTP_CLIENT_OPTIONS(.no_env_proxy = true, .user_agent = ""), &c));
     EXPECT_OK(cio_http_client_get(c, u(&s, "/echo"), &r));
     EXPECT_TRUE(strncmp(body_of(r), "GET|-|-|-|", 10) == 0);
     cio_http_reply_free(r);
@@ -784,7 +786,10 @@ static int bodies_main(void *arg, void **res)
     return 0;
 }
 
-TEST(client_bodies_json) { RUN(bodies_main, NULL); }
+TEST(client_bodies_json)
+{
+    RUN(bodies_main, NULL);
+}
 
 /* ---- The callback form ------------------------------------------------------------------ */
 
@@ -808,8 +813,7 @@ static void on_reply(cio_http_reply *reply, int err, void *arg)
         /* The body was read already: no suspension needed (this is not a
          * task of ours). */
         st->body_ready = cio_http_reply_body(reply, 0, &d, &l) == 0;
-        if (st->body_ready)
-            snprintf(st->body, sizeof st->body, "%s", (const char *)d);
+        if (st->body_ready) snprintf(st->body, sizeof st->body, "%s", (const char *)d);
         cio_http_reply_free(reply);
     }
 }
@@ -857,8 +861,8 @@ static int callback_main(void *arg, void **res)
     struct cbstate st = {0};
     cio_future *f;
     char body[8] = "payload";
-    cio_http_client_request rq = CIO_HTTP_CLIENT_REQUEST(.url = u(&s, "/echo"), .body = body,
-                                                         .body_len = 7);
+    cio_http_client_request rq =
+        CIO_HTTP_CLIENT_REQUEST(.url = u(&s, "/echo"), .body = body, .body_len = 7);
     EXPECT_OK(cio_http_client_request_cb(c, &rq, on_reply, &st, &f));
     /* rq and the body are copied. */
     memset(body, 'x', sizeof body);
@@ -934,7 +938,10 @@ static int callback_main(void *arg, void **res)
     return 0;
 }
 
-TEST(client_request_cb) { RUN(callback_main, NULL); }
+TEST(client_request_cb)
+{
+    RUN(callback_main, NULL);
+}
 
 /* ---- Arguments -------------------------------------------------------------------------- */
 
@@ -1012,8 +1019,7 @@ static int args_main(void *arg, void **res)
         if (rc != -EINVAL) {
             fprintf(stderr, "MISS: bad client options #%zu: %s\n", i, cio_err_name(rc));
             check_misses++;
-            if (rc == 0)
-                cio_http_client_free(c);
+            if (rc == 0) cio_http_client_free(c);
         }
     }
     /* A server's TLS configuration. */
@@ -1022,9 +1028,11 @@ static int args_main(void *arg, void **res)
 
     /* cio_http_client_request_send and the shortcuts */
     c = client();
-    CHECK_SEND(-EINVAL, cio_http_client_request_send(NULL, &CIO_HTTP_CLIENT_REQUEST(.url = u(&s, "/")), &r));
+    CHECK_SEND(-EINVAL,
+               cio_http_client_request_send(NULL, &CIO_HTTP_CLIENT_REQUEST(.url = u(&s, "/")), &r));
     CHECK_SEND(-EINVAL, cio_http_client_request_send(c, NULL, &r));
-    CHECK_SEND(-EINVAL, cio_http_client_request_send(c, &CIO_HTTP_CLIENT_REQUEST(.url = u(&s, "/")), NULL));
+    CHECK_SEND(-EINVAL,
+               cio_http_client_request_send(c, &CIO_HTTP_CLIENT_REQUEST(.url = u(&s, "/")), NULL));
     CHECK_SEND(-EINVAL, cio_http_client_request_send(c, &CIO_HTTP_CLIENT_REQUEST(.url = NULL), &r));
     cio_http_client_request rbad = {0};
     rbad.url = u(&s, "/");
@@ -1044,28 +1052,36 @@ static int args_main(void *arg, void **res)
     EXPECT_STR_EQ("Hello, World!", body_of(r));
     cio_http_reply_free(r);
     static const char *const bad_urls[] = {
-        "",      "/relative",           "ftp://127.0.0.1/",   "http://",
-        "http:/127.0.0.1/", "http://127.0.0.1:99999/", "http://127.0.0.1:0/",
-        "http://127.0.0.1:x/", "http://a b/", "http://127.0.0.1/a b",
-        "http://127.0.0.1/\r\n", "127.0.0.1/",
+        "",
+        "/relative",
+        "ftp://127.0.0.1/",
+        "http://",
+        "http:/127.0.0.1/",
+        "http://127.0.0.1:99999/",
+        "http://127.0.0.1:0/",
+        "http://127.0.0.1:x/",
+        "http://a b/",
+        "http://127.0.0.1/a b",
+        "http://127.0.0.1/\r\n",
+        "127.0.0.1/",
     };
     for (size_t i = 0; i < sizeof bad_urls / sizeof bad_urls[0]; i++) {
         int rc = cio_http_client_get(c, bad_urls[i], &r);
         if (rc != -EINVAL) {
             fprintf(stderr, "MISS: bad url \"%s\": %s\n", bad_urls[i], cio_err_name(rc));
             check_misses++;
-            if (rc == 0)
-                cio_http_reply_free(r);
+            if (rc == 0) cio_http_reply_free(r);
         }
     }
     static const char *const bad_methods[] = {"", "GE T", "GET\r\n", "(GET)", "G\x01"};
     for (size_t i = 0; i < sizeof bad_methods / sizeof bad_methods[0]; i++)
-        CHECK_SEND(-EINVAL, cio_http_client_request_send(
-                                c, &CIO_HTTP_CLIENT_REQUEST(.method = bad_methods[i], .url = u(&s, "/")),
-                                &r));
+        CHECK_SEND(
+            -EINVAL,
+            cio_http_client_request_send(
+                c, &CIO_HTTP_CLIENT_REQUEST(.method = bad_methods[i], .url = u(&s, "/")), &r));
     static const cio_http_field bad_fields[][1] = {
-        {{"", "v"}}, {{"X A", "v"}}, {{"X:A", "v"}}, {{NULL, "v"}}, {{"X-A", NULL}},
-        {{"X-A", "a\r\nX-B: b"}}, {{"X-A", "a\nb"}}, {{"X-A", "a\0b"}}};
+        {{"", "v"}},     {{"X A", "v"}},           {{"X:A", "v"}},    {{NULL, "v"}},
+        {{"X-A", NULL}}, {{"X-A", "a\r\nX-B: b"}}, {{"X-A", "a\nb"}}, {{"X-A", "a\0b"}}};
     for (size_t i = 0; i < sizeof bad_fields / sizeof bad_fields[0]; i++) {
         int rc = cio_http_client_request_send(
             c, &CIO_HTTP_CLIENT_REQUEST(.url = u(&s, "/"), .headers = bad_fields[i], .nheaders = 1),
@@ -1078,33 +1094,34 @@ static int args_main(void *arg, void **res)
         if (rc != -EINVAL) {
             fprintf(stderr, "MISS: bad field #%zu: %s\n", i, cio_err_name(rc));
             check_misses++;
-            if (rc == 0)
-                cio_http_reply_free(r);
+            if (rc == 0) cio_http_reply_free(r);
         }
     }
     /* The framing fields are the client's. */
     static const cio_http_field framing[][1] = {{{"Content-Length", "3"}},
-                                                 {{"transfer-encoding", "chunked"}},
-                                                 {{"Connection", "close"}},
-                                                 {{"Upgrade", "websocket"}},
-                                                 {{"TE", "trailers"}}};
+                                                {{"transfer-encoding", "chunked"}},
+                                                {{"Connection", "close"}},
+                                                {{"Upgrade", "websocket"}},
+                                                {{"TE", "trailers"}}};
     for (size_t i = 0; i < sizeof framing / sizeof framing[0]; i++)
         CHECK_SEND(-EINVAL, cio_http_client_request_send(
                                 c,
                                 &CIO_HTTP_CLIENT_REQUEST(.url = u(&s, "/"), .headers = framing[i],
                                                          .nheaders = 1),
                                 &r));
-    CHECK_SEND(-EINVAL, cio_http_client_request_send(
-                            c, &CIO_HTTP_CLIENT_REQUEST(.url = u(&s, "/"), .headers = NULL, .nheaders = 1),
-                            &r));
+    CHECK_SEND(
+        -EINVAL,
+        cio_http_client_request_send(
+            c, &CIO_HTTP_CLIENT_REQUEST(.url = u(&s, "/"), .headers = NULL, .nheaders = 1), &r));
     CHECK_SEND(-EINVAL, cio_http_client_request_send(
                             c,
                             &CIO_HTTP_CLIENT_REQUEST(.url = u(&s, "/"), .body = "x", .body_len = 1,
                                                      .body_reader = body_reader),
                             &r));
-    CHECK_SEND(-EINVAL, cio_http_client_request_send(
-                            c, &CIO_HTTP_CLIENT_REQUEST(.url = u(&s, "/"), .body = NULL, .body_len = 3),
-                            &r));
+    CHECK_SEND(
+        -EINVAL,
+        cio_http_client_request_send(
+            c, &CIO_HTTP_CLIENT_REQUEST(.url = u(&s, "/"), .body = NULL, .body_len = 3), &r));
     CHECK_SEND(-EINVAL, cio_http_client_request_send(
                             c, &CIO_HTTP_CLIENT_REQUEST(.url = u(&s, "/"), .timeout = NAN), &r));
     CHECK_SEND(-EINVAL, cio_http_client_request_send(
@@ -1138,15 +1155,15 @@ static int args_main(void *arg, void **res)
     struct cbstate st = {0};
     cio_future *f = (cio_future *)1;
     CHECK_ERR(-EINVAL, cio_http_client_request_cb(NULL, &CIO_HTTP_CLIENT_REQUEST(.url = u(&s, "/")),
-                                                   on_reply, &st, &f));
+                                                  on_reply, &st, &f));
     CHECK_ERR(-EINVAL, cio_http_client_request_cb(c, NULL, on_reply, &st, &f));
     CHECK_ERR(-EINVAL, cio_http_client_request_cb(c, &CIO_HTTP_CLIENT_REQUEST(.url = u(&s, "/")),
-                                                   NULL, &st, &f));
+                                                  NULL, &st, &f));
     /* A bad URL: refused at once, or given to cb. */
     st = (struct cbstate){0};
     f = NULL;
-    int cbrc = cio_http_client_request_cb(c, &CIO_HTTP_CLIENT_REQUEST(.url = "nope"), on_reply, &st,
-                                          &f);
+    int cbrc =
+        cio_http_client_request_cb(c, &CIO_HTTP_CLIENT_REQUEST(.url = "nope"), on_reply, &st, &f);
     if (cbrc == 0) {
         cio_await(f, NULL);
         cio_future_unref(f);
@@ -1155,7 +1172,8 @@ static int args_main(void *arg, void **res)
     } else
         CHECK_ERR(-EINVAL, cbrc);
     CHECK_ERR(-EINVAL, cio_http_client_request_cb(c, &rbad, on_reply, &st, &f));
-    CHECK_ERR(-E2BIG, (rnew.tail[1] = 1, cio_http_client_request_cb(c, &rnew.q, on_reply, &st, &f)));
+    CHECK_ERR(-E2BIG,
+              (rnew.tail[1] = 1, cio_http_client_request_cb(c, &rnew.q, on_reply, &st, &f)));
 
     /* Counters and reply accessors with NULL. */
     EXPECT_EQ(0, cio_http_client_connections(NULL));
@@ -1227,8 +1245,7 @@ static int eperm_no_loop(void)
 {
     cio_http_client *c = (cio_http_client *)1;
     int rc = cio_http_client_new(NULL, &c);
-    if (rc == 0)
-        cio_http_client_free(c);
+    if (rc == 0) cio_http_client_free(c);
     return rc;
 }
 
@@ -1297,7 +1314,10 @@ static int busy_main(void *arg, void **res)
     return 0;
 }
 
-TEST(client_free_busy) { RUN(busy_main, NULL); }
+TEST(client_free_busy)
+{
+    RUN(busy_main, NULL);
+}
 
 /* ---- HTTPS against the cio server ------------------------------------------------------ */
 
@@ -1394,7 +1414,10 @@ static int https_main(void *arg, void **res)
     return 0;
 }
 
-TEST(client_https) { RUN(https_main, NULL); }
+TEST(client_https)
+{
+    RUN(https_main, NULL);
+}
 
 /* ---- A dead pooled connection: retried for idempotent methods only ---------------------- */
 
@@ -1413,8 +1436,7 @@ static int flaky_conn(cio_stream *s, void *arg)
     for (int n = 1;; n++) {
         char head[2048];
         ssize_t k = cio_stream_read_until(s, "\r\n\r\n", 4, head, sizeof head - 1);
-        if (k <= 0)
-            return 0;
+        if (k <= 0) return 0;
         head[k] = 0;
         bool post = strncmp(head, "POST ", 5) == 0;
         if (post)
@@ -1431,8 +1453,7 @@ static int flaky_conn(cio_stream *s, void *arg)
             return 0; /* the server closes the stream */
         }
         const char *ok = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
-        if (cio_stream_write(s, ok, strlen(ok)))
-            return 0;
+        if (cio_stream_write(s, ok, strlen(ok))) return 0;
     }
 }
 
@@ -1497,13 +1518,19 @@ static int retry_main(void *arg, void **res)
     return 0;
 }
 
-TEST(client_retry_idempotent) { RUN(retry_main, NULL); }
+TEST(client_retry_idempotent)
+{
+    RUN(retry_main, NULL);
+}
 
 /* ---- Streamed upload and download in constant memory ------------------------------------ */
 
 /* Reads the whole request body in pieces, counting and checking it, and
  * answers with a streamed body of the length asked in X-Want. */
-static unsigned char spat(uint64_t i) { return (unsigned char)(i * 7u + (i >> 10)); }
+static unsigned char spat(uint64_t i)
+{
+    return (unsigned char)(i * 7u + (i >> 10));
+}
 
 static int h_sink(cio_http_request *req, cio_http_response *res, void *arg)
 {
@@ -1512,10 +1539,8 @@ static int h_sink(cio_http_request *req, cio_http_response *res, void *arg)
     uint64_t total = 0;
     for (;;) {
         ssize_t n = cio_http_request_read(req, buf, sizeof buf);
-        if (n < 0)
-            return (int)n;
-        if (n == 0)
-            break;
+        if (n < 0) return (int)n;
+        if (n == 0) break;
         for (ssize_t i = 0; i < n; i++)
             if (buf[i] != spat(total + (uint64_t)i))
                 return cio_http_response_error(res, 400, "bad byte");
@@ -1571,11 +1596,10 @@ static int stream_main(void *arg, void **res)
         /* 24 MiB up (chunked, then with a length) and 24 MiB down. */
         struct gen g = {size, 0};
         cio_http_field want = {"X-Want", "25165824"};
-        cio_http_client_request rq = CIO_HTTP_CLIENT_REQUEST(
-            .method = "PUT", .url = url, .headers = &want, .nheaders = 1, .body_reader = gen_reader,
-            .body_arg = &g);
-        if (mode == 1)
-            rq.body_length = (int64_t)size;
+        cio_http_client_request rq =
+            CIO_HTTP_CLIENT_REQUEST(.method = "PUT", .url = url, .headers = &want, .nheaders = 1,
+                                    .body_reader = gen_reader, .body_arg = &g);
+        if (mode == 1) rq.body_length = (int64_t)size;
         cio_http_reply *r;
         EXPECT_OK(cio_http_client_request_send(c, &rq, &r));
         EXPECT_EQ(200, cio_http_reply_status(r));
@@ -1584,10 +1608,8 @@ static int stream_main(void *arg, void **res)
         uint64_t total = 0;
         for (int i = 0; i < 100000; i++) {
             ssize_t n = cio_http_reply_read(r, buf, sizeof buf);
-            if (n < 0)
-                FAIL("read: %s", cio_err_name((int)n));
-            if (n == 0)
-                break;
+            if (n < 0) FAIL("read: %s", cio_err_name((int)n));
+            if (n == 0) break;
             for (ssize_t k = 0; k < n; k++)
                 if (buf[k] != spat(total + (uint64_t)k))
                     FAIL("download differs at %llu", (unsigned long long)(total + (uint64_t)k));
@@ -1598,8 +1620,7 @@ static int stream_main(void *arg, void **res)
         EXPECT_EQ(1, cio_http_client_connections(c));
     }
     long hwm1 = vm_hwm_kib();
-    if (hwm1 - hwm0 > 12 * 1024)
-        FAIL("memory grew by %ld KiB moving 4 x 24 MiB", hwm1 - hwm0);
+    if (hwm1 - hwm0 > 12 * 1024) FAIL("memory grew by %ld KiB moving 4 x 24 MiB", hwm1 - hwm0);
     /* A streamed body of a declared length that comes out short: the
      * request fails and is not sent as complete. */
     struct gen g = {100, 0};
@@ -1615,7 +1636,10 @@ static int stream_main(void *arg, void **res)
     return 0;
 }
 
-TEST_T(client_stream_both_ways, 120) { RUN(stream_main, NULL); }
+TEST_T(client_stream_both_ways, 120)
+{
+    RUN(stream_main, NULL);
+}
 
 /* ---- Content codings from the cio server's compression middleware ---------------------- */
 
@@ -1688,7 +1712,10 @@ static int codings_main(void *arg, void **res)
     return 0;
 }
 
-TEST(client_codings) { RUN(codings_main, NULL); }
+TEST(client_codings)
+{
+    RUN(codings_main, NULL);
+}
 
 /* ---- Pool counters and the request's budget --------------------------------------------- */
 
@@ -1707,8 +1734,8 @@ static int pool_main(void *arg, void **res)
     srv_start(&s);
     /* max_per_host 2: four waiting requests share two connections. */
     cio_http_client *c;
-    EXPECT_OK(cio_http_client_new(
-        &CIO_HTTP_CLIENT_OPTIONS(.no_env_proxy = true, .max_per_host = 2), &c));
+    EXPECT_OK(
+        cio_http_client_new(&CIO_HTTP_CLIENT_OPTIONS(.no_env_proxy = true, .max_per_host = 2), &c));
     struct inflight in[4];
     cio_task *t[4];
     for (int i = 0; i < 4; i++) {
@@ -1731,14 +1758,14 @@ static int pool_main(void *arg, void **res)
 
     /* The budget: a server that never answers. */
     cio_event_clear(s.ev);
-    EXPECT_OK(cio_http_client_new(&CIO_HTTP_CLIENT_OPTIONS(.no_env_proxy = true, .timeout = 0.2),
-                                  &c));
+    EXPECT_OK(
+        cio_http_client_new(&CIO_HTTP_CLIENT_OPTIONS(.no_env_proxy = true, .timeout = 0.2), &c));
     cio_http_reply *r;
     EXPECT_ERR(-ETIMEDOUT, cio_http_client_get(c, u(&s, "/wait"), &r));
     /* The request's own budget. */
-    EXPECT_ERR(-ETIMEDOUT, cio_http_client_request_send(
-                               c, &CIO_HTTP_CLIENT_REQUEST(.url = u(&s, "/wait"), .timeout = 0.1),
-                               &r));
+    EXPECT_ERR(-ETIMEDOUT,
+               cio_http_client_request_send(
+                   c, &CIO_HTTP_CLIENT_REQUEST(.url = u(&s, "/wait"), .timeout = 0.1), &r));
     EXPECT_OK(cio_http_client_free(c));
     /* read_timeout. */
     EXPECT_OK(cio_http_client_new(
@@ -1761,12 +1788,15 @@ static int pool_main(void *arg, void **res)
     return 0;
 }
 
-TEST(client_pool_budget) { RUN(pool_main, NULL); }
+TEST(client_pool_budget)
+{
+    RUN(pool_main, NULL);
+}
 
 int main(int argc, char **argv)
 {
     static const char *const vars[] = {"http_proxy", "HTTP_PROXY", "https_proxy", "HTTPS_PROXY",
-                                       "no_proxy", "NO_PROXY", "all_proxy", "ALL_PROXY"};
+                                       "no_proxy",   "NO_PROXY",   "all_proxy",   "ALL_PROXY"};
     for (size_t i = 0; i < sizeof vars / sizeof vars[0]; i++)
         unsetenv(vars[i]);
     if (system("command -v openssl >/dev/null 2>&1") != 0) {

@@ -41,8 +41,8 @@ static void on_reply(cio_http_reply *reply, int err, void *arg)
 static void start(void *arg)
 {
     struct job *j = arg;
-    j->rc = cio_http_client_request_cb(j->client, &CIO_HTTP_CLIENT_REQUEST(.url = j->url),
-                                       on_reply, j, &j->done);
+    j->rc = cio_http_client_request_cb(j->client, &CIO_HTTP_CLIENT_REQUEST(.url = j->url), on_reply,
+                                       j, &j->done);
 }
 
 static int main_task(void *arg, void **result)
@@ -50,8 +50,7 @@ static int main_task(void *arg, void **result)
     (void)arg;
     (void)result;
     cio_http_app *app;
-    if (cio_http_app_new(&app) || cio_http_app_route(app, "GET", "/", hello, NULL))
-        return -1;
+    if (cio_http_app_new(&app) || cio_http_app_route(app, "GET", "/", hello, NULL)) return -1;
     cio_addr addr;
     cio_addr_ip("127.0.0.1", 0, &addr);
     cio_http_server *srv;
@@ -82,7 +81,6 @@ static int main_task(void *arg, void **result)
 int main(void)
 {
     int rc = cio_run(main_task, NULL, NULL);
-    if (rc)
-        fprintf(stderr, "http_client_callback: %s\n", cio_strerror(rc));
+    if (rc) fprintf(stderr, "http_client_callback: %s\n", cio_strerror(rc));
     return rc == 0 ? 0 : 1;
 }

@@ -29,8 +29,7 @@ static int fetch(const char *base)
     /* no_env_proxy: this example talks to its own server, never through the
      * http_proxy of the environment. */
     int rc = cio_http_client_new(&CIO_HTTP_CLIENT_OPTIONS(.no_env_proxy = true), &c);
-    if (rc)
-        return rc;
+    if (rc) return rc;
     char url[128];
     snprintf(url, sizeof url, "%s/old", base);
     cio_http_reply *r;
@@ -57,7 +56,8 @@ static int fetch(const char *base)
         printf("body: %s (%zu bytes)\n", (const char *)body, len);
     cio_http_reply_free(r);
     /* The body was read to its end: the connection went back to the pool. */
-    printf("%zu connection(s), %zu idle\n", cio_http_client_connections(c), cio_http_client_idle(c));
+    printf("%zu connection(s), %zu idle\n", cio_http_client_connections(c),
+           cio_http_client_idle(c));
     cio_http_client_free(c);
     return rc;
 }
@@ -88,7 +88,6 @@ static int main_task(void *arg, void **result)
 int main(void)
 {
     int rc = cio_run(main_task, NULL, NULL);
-    if (rc)
-        fprintf(stderr, "http_client_get: %s\n", cio_strerror(rc));
+    if (rc) fprintf(stderr, "http_client_get: %s\n", cio_strerror(rc));
     return rc == 0 ? 0 : 1;
 }

@@ -27,8 +27,7 @@ static int get_print(cio_http_client *c, const char *base, const char *path)
     snprintf(url, sizeof url, "%s%s", base, path);
     cio_http_reply *r;
     int rc = cio_http_client_get(c, url, &r);
-    if (rc)
-        return rc;
+    if (rc) return rc;
     const void *body;
     size_t len;
     if ((rc = cio_http_reply_body(r, 0, &body, &len)) == 0)
@@ -41,22 +40,19 @@ static int with_jar(const char *base)
 {
     cio_http_jar *jar;
     int rc = cio_http_jar_new(&jar);
-    if (rc)
-        return rc;
+    if (rc) return rc;
     cio_http_client *c;
     rc = cio_http_client_new(&CIO_HTTP_CLIENT_OPTIONS(.no_env_proxy = true, .jar = jar), &c);
     if (rc) {
         cio_http_jar_free(jar);
         return rc;
     }
-    if ((rc = get_print(c, base, "/login")) || (rc = get_print(c, base, "/whoami")))
-        goto out;
+    if ((rc = get_print(c, base, "/login")) || (rc = get_print(c, base, "/whoami"))) goto out;
     printf("%zu cookie(s) in the jar\n", cio_http_jar_count(jar));
     char url[128], header[256];
     snprintf(url, sizeof url, "%s/", base);
     /* A cookie stored by hand, as if the server had sent it. */
-    if ((rc = cio_http_jar_set(jar, url, "theme=dark; Path=/; Max-Age=3600")))
-        goto out;
+    if ((rc = cio_http_jar_set(jar, url, "theme=dark; Path=/; Max-Age=3600"))) goto out;
     ssize_t n = cio_http_jar_header(jar, url, header, sizeof header);
     if (n < 0) {
         rc = (int)n;
@@ -97,7 +93,6 @@ static int main_task(void *arg, void **result)
 int main(void)
 {
     int rc = cio_run(main_task, NULL, NULL);
-    if (rc)
-        fprintf(stderr, "http_client_jar: %s\n", cio_strerror(rc));
+    if (rc) fprintf(stderr, "http_client_jar: %s\n", cio_strerror(rc));
     return rc == 0 ? 0 : 1;
 }
