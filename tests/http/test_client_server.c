@@ -454,7 +454,7 @@ static int accessors_main(void *arg, void **res)
     return 0;
 }
 
-TEST(client_accessors)
+TEST(reply_accessors)
 {
     RUN(accessors_main, NULL);
 }
@@ -526,7 +526,7 @@ static int cookies_main(void *arg, void **res)
     return 0;
 }
 
-TEST(client_cookies_redirects)
+TEST(cookies_with_and_without_jar)
 {
     RUN(cookies_main, NULL);
 }
@@ -628,7 +628,7 @@ static int redirects_main(void *arg, void **res)
     return 0;
 }
 
-TEST(client_redirects)
+TEST(redirect_methods_and_credentials)
 {
     RUN(redirects_main, NULL);
 }
@@ -786,7 +786,7 @@ static int bodies_main(void *arg, void **res)
     return 0;
 }
 
-TEST(client_bodies_json)
+TEST(bodies_and_json)
 {
     RUN(bodies_main, NULL);
 }
@@ -938,7 +938,7 @@ static int callback_main(void *arg, void **res)
     return 0;
 }
 
-TEST(client_request_cb)
+TEST(callback_form)
 {
     RUN(callback_main, NULL);
 }
@@ -1249,7 +1249,7 @@ static int eperm_no_loop(void)
     return rc;
 }
 
-TEST(client_args)
+TEST(every_argument_check)
 {
     RUN(args_main, NULL);
     EXPECT_ERR(-EPERM, eperm_no_loop());
@@ -1314,7 +1314,7 @@ static int busy_main(void *arg, void **res)
     return 0;
 }
 
-TEST(client_free_busy)
+TEST(free_busy)
 {
     RUN(busy_main, NULL);
 }
@@ -1414,7 +1414,7 @@ static int https_main(void *arg, void **res)
     return 0;
 }
 
-TEST(client_https)
+TEST(https_verification)
 {
     RUN(https_main, NULL);
 }
@@ -1518,7 +1518,7 @@ static int retry_main(void *arg, void **res)
     return 0;
 }
 
-TEST(client_retry_idempotent)
+TEST(retry_dead_pooled)
 {
     RUN(retry_main, NULL);
 }
@@ -1636,7 +1636,7 @@ static int stream_main(void *arg, void **res)
     return 0;
 }
 
-TEST_T(client_stream_both_ways, 120)
+TEST_T(stream_both_ways, 120)
 {
     RUN(stream_main, NULL);
 }
@@ -1712,7 +1712,7 @@ static int codings_main(void *arg, void **res)
     return 0;
 }
 
-TEST(client_codings)
+TEST(server_compression_codings)
 {
     RUN(codings_main, NULL);
 }
@@ -1788,7 +1788,7 @@ static int pool_main(void *arg, void **res)
     return 0;
 }
 
-TEST(client_pool_budget)
+TEST(pool_limits_and_budget)
 {
     RUN(pool_main, NULL);
 }
