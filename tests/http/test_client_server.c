@@ -1,10 +1,15 @@
 /* The HTTP client (include/cio/http_client.h) against the in-process cio
- * HTTP server and a raw cio stream server for answers the HTTP server
- * never gives (HTTP/1.0, a custom or empty reason, a body to the end of
- * the connection): every reply accessor, cookies across redirects with and
- * without a jar, post / post_json / reply_json, streamed request bodies,
- * the callback form, the argument checks (-EINVAL, -E2BIG, -EPERM), and
- * cio_http_client_free's -EBUSY. */
+ * HTTP server and raw cio stream servers for answers the HTTP server never
+ * gives (HTTP/1.0, a custom or empty reason, 103, 304 with fields, a body
+ * to the end of the connection, bad framing, a connection dropped after a
+ * request): every reply accessor, cookies across redirects with and
+ * without a jar, redirect methods and credentials, post / post_json /
+ * reply_json, streamed bodies both ways in bounded memory, gzip and
+ * deflate from the server's compression middleware, the callback form,
+ * HTTPS verification (certificates made by tests/net/tls-certs.sh), the
+ * retry of a dead pooled connection (idempotent methods only), the pool's
+ * limits and the budget, every argument check (-EINVAL, -E2BIG, -EPERM)
+ * and cio_http_client_free's -EBUSY. Exits 77 without openssl. */
 #include <cjson/cJSON.h>
 #include <pthread.h>
 
