@@ -151,8 +151,8 @@ CIO_API int cio_ws_ping(cio_ws *ws, const void *data, size_t len);
  * outside a task. May suspend. */
 CIO_API int cio_ws_recv(cio_ws *ws, cio_ws_message *msg);
 
-/* Starts the close handshake with code (1000..4999 but 1004-1006 and
- * 1015; 0: none sent) and reason (UTF-8, at most 123 bytes; NULL: none),
+/* Starts the close handshake with code (one a receiver accepts: 1000-1003,
+ * 1007-1014 or 3000-4999; 0: none sent) and reason (UTF-8, at most 123 bytes; NULL: none),
  * then waits (close_timeout at most) until the peer's close frame came,
  * reading and dropping messages meanwhile (unless another task is in
  * cio_ws_recv: it gets the close), and closes the connection. Returns 0,

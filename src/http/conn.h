@@ -146,6 +146,8 @@ struct cio__http_conn {
     bool idle_armed;
     bool keep_alive;          /* the request lets the connection go on */
     bool broken;              /* close without answering more */
+    bool taken;               /* taken over (cio__http_takeover): the handler owns
+                                 the stream until it returns, then it closes */
     cio_addr peer;
     bool peer_known;          /* peer was asked of the kernel */
     bool tls;
@@ -197,5 +199,9 @@ int cio__http_response_finish(struct cio__http_conn *c, int rc);
 /* A complete error response (status, the consistent body, Connection:
  * close) into the output buffer, for requests refused before any handler. */
 int cio__http_error_raw(struct cio__http_conn *c, int status, const char *detail);
+/* The connection was taken over: the response counts as answered with
+ * status, sends nothing (its filters are dropped), and the connection
+ * closes after the handler. */
+void cio__http_response_taken(struct cio__http_conn *c, int status);
 
 #endif

@@ -130,6 +130,15 @@ static void filters_abort(cio_http_response *res)
     }
 }
 
+void cio__http_response_taken(struct cio__http_conn *c, int status)
+{
+    cio_http_response *res = &c->res;
+    filters_abort(res);
+    res->status = status;
+    res->state = CIO__RES_ENDED;
+    res->close = true;
+}
+
 /* ---- Header fields ----------------------------------------------------------------- */
 
 static bool value_ok(const char *v)

@@ -1561,8 +1561,9 @@ static int serve_request(struct cio__http_conn *c, const char *d)
         c->cancelled = true;
     /* A client that left mid-response (the connection's own write failed)
      * is not a handler failure. */
-    bool departed = c->broken && (rc == c->res.err || rc == -EPIPE || rc == -ECONNRESET ||
-                                  rc == -ETIMEDOUT);
+    bool departed = (c->broken || c->taken) &&
+                    (rc == c->res.err || rc == -EPIPE || rc == -ECONNRESET ||
+                     rc == -ECONNABORTED || rc == -ETIMEDOUT);
     if (rc < 0 && !req->body_err && rc != -ECANCELED && !departed)
         cio_loop_report(srv->loop, "http: %s %s: the handler failed: %s", req->method,
                         req->target, cio_strerror(rc));
@@ -1650,7 +1651,7 @@ static int conn_main(cio_stream *s, void *arg)
         int r = serve_request(c, d);
         request_end(c);
         if (r) {
-            refused = !c->broken;
+            refused = !c->broken && !c->taken;
             break;
         }
     }
@@ -1665,6 +1666,35 @@ static int conn_main(cio_stream *s, void *arg)
     if (c_cancelled && !result)
         result = -ECANCELED;
     return result;
+}
+
+/* ---- Taking a connection over ---------------------------------------------------------- */
+
+int cio__http_takeover(cio_http_request *req, cio_http_response *res, int status,
+                       cio_stream **stream)
+{
+    if (!req || !res || !stream || res->c != req->c || status < 100 || status > 999)
+        return -EINVAL;
+    struct cio__http_conn *c = req->c;
+    if (c->taken || res->state != CIO__RES_NEW)
+        return -EALREADY;
+    if (req->has_body)
+        return -EPROTO;
+    /* Responses to earlier pipelined requests go out first. */
+    if (c->olen) {
+        int rc = cio__http_out_flush(c, NULL, 0);
+        if (rc)
+            return rc;
+    }
+    if (c->idle_armed) {
+        cio_timer_cancel(c->srv->loop, c->idle_timer);
+        c->idle_armed = false;
+    }
+    c->taken = true;
+    c->keep_alive = false;
+    cio__http_response_taken(c, status);
+    *stream = c->s;
+    return 0;
 }
 
 /* ---- The server ------------------------------------------------------------------------- */
