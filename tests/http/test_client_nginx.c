@@ -692,6 +692,20 @@ static int up_stream(cio_http_request *req, cio_http_response *res, void *arg)
     return cio_http_response_end(res);
 }
 
+/* /up/trickle: a byte every 20 ms, for as long as anyone reads (bounded:
+ * 10 minutes' worth): a body whose every wait is short, which only the
+ * request's budget ends. */
+static int up_trickle(cio_http_request *req, cio_http_response *res, void *arg)
+{
+    (void)req, (void)arg;
+    int rc = cio_http_response_begin(res, -1);
+    for (int i = 0; rc == 0 && i < 30000; i++) {
+        rc = cio_http_response_write(res, "x", 1);
+        if (rc == 0) rc = cio_sleep(0.02);
+    }
+    return rc;
+}
+
 /* /via: says whether nginx's forward proxy brought the request, and the
  * target and Host the server saw. */
 static int up_via(cio_http_request *req, cio_http_response *res, void *arg)
@@ -708,6 +722,7 @@ static void upstream_start(struct upstream *u)
     EXPECT_OK(cio_http_app_new(&u->app));
     EXPECT_OK(cio_http_app_route(u->app, "GET", "/up/stream", up_stream, u));
     EXPECT_OK(cio_http_app_route(u->app, "GET", "/via", up_via, u));
+    EXPECT_OK(cio_http_app_route(u->app, "GET", "/up/trickle", up_trickle, u));
     EXPECT_OK(cio_event_new(&u->go));
     cio_addr a = loopback4();
     EXPECT_OK(cio_http_server_new(u->app, &a, NULL, &u->srv));
@@ -840,6 +855,58 @@ static int setup_main(void *arg, void **res)
 TEST_T(nginx_setup, 120)
 {
     RUN(setup_main, NULL);
+}
+
+/* ---- The budget against a trickling body (aiohttp issue 11740) ------------------------- */
+
+static int trickle_main(void *arg, void **res)
+{
+    (void)arg, (void)res;
+    strict_reports();
+    struct upstream u = {0};
+    upstream_start(&u);
+    struct ngx n = {.up_port = u.port};
+    ngx_start(&n);
+    /* Every wait is short (a byte every 20 ms, read_timeout 60 s): only the
+     * budget of 0.5 s can end the request, and it must. */
+    cio_http_client *c = client_new(CIO_HTTP_CLIENT_OPTIONS(.no_env_proxy = true, .timeout = 0.5));
+    cio_http_reply *r;
+    EXPECT_OK(cio_http_client_get(c, url_of(n.port, "http", "/up/trickle"), &r));
+    EXPECT_EQ(200, cio_http_reply_status(r));
+    char b[64];
+    ssize_t k = 0;
+    long got = 0;
+    for (int i = 0; i < 100000; i++) {
+        k = cio_http_reply_read(r, b, sizeof b);
+        if (k <= 0) break;
+        got += k;
+    }
+    EXPECT_ERR(-ETIMEDOUT, k);
+    EXPECT_TRUE(got > 0);
+    /* The error is kept. */
+    EXPECT_ERR(-ETIMEDOUT, cio_http_reply_read(r, b, sizeof b));
+    const void *d;
+    size_t l;
+    EXPECT_ERR(-ETIMEDOUT, cio_http_reply_body(r, 0, &d, &l));
+    cio_http_reply_free(r);
+    EXPECT_EQ(0, cio_http_client_connections(c));
+    /* cio_http_reply_body the same way, with the request's own budget. */
+    EXPECT_OK(cio_http_client_free(c));
+    c = plain_client();
+    EXPECT_OK(cio_http_client_request_send(
+        c, &CIO_HTTP_CLIENT_REQUEST(.url = url_of(n.port, "http", "/up/trickle"), .timeout = 0.3),
+        &r));
+    EXPECT_ERR(-ETIMEDOUT, cio_http_reply_body(r, 0, &d, &l));
+    cio_http_reply_free(r);
+    EXPECT_OK(cio_http_client_free(c));
+    ngx_stop(&n);
+    upstream_stop(&u);
+    return 0;
+}
+
+TEST_T(nginx_budget_trickle, 120)
+{
+    RUN(trickle_main, NULL);
 }
 
 /* ---- nginx as a forward proxy ---------------------------------------------------------- */
