@@ -2,8 +2,9 @@
  * started by each case on loopback ports with its configuration, pid file
  * and logs in a temporary directory: files of several sizes (a 20 MiB one
  * streamed in constant memory), gzip, keep-alive reuse, HEAD, 404, a
- * redirect, chunked responses (nginx proxying to a cio server that
- * streams), nginx as an HTTP forward proxy (the proxy option and the
+ * redirect, 100 tasks at once within the pool's limits, chunked responses
+ * (nginx proxying to a cio server that streams), the request's budget
+ * against a body trickled through nginx, nginx as an HTTP forward proxy (the proxy option and the
  * http_proxy / no_proxy variables), an HTTPS origin (a self-signed
  * certificate made by openssl: trusted through ca_file, refused by the
  * system store) and HTTPS through a CONNECT proxy (a cio task: nginx cannot
