@@ -105,7 +105,8 @@ typedef struct cio_http_client_request {
 
 /* Makes a client on the current loop (opts may be NULL: defaults; read
  * during the call, jar and tls kept). Returns 0, -EINVAL (NULL out, bad
- * options, a proxy that is not an http:// URL, tls a server's
+ * options: a negative or NaN time, a user_agent that is not a field
+ * value; a proxy that is not an http:// URL, tls a server's
  * configuration), -E2BIG, -EPERM with no running loop on this thread,
  * -ENOMEM, or cio_tls_config_new's errors. Never suspends. */
 CIO_API int cio_http_client_new(const cio_http_client_options *opts, cio_http_client **out);
@@ -118,7 +119,8 @@ CIO_API int cio_http_client_free(cio_http_client *c);
 /* Sends rq and waits for the response's header section, following
  * redirects (301, 302, 303: GET without the body, HEAD stays HEAD; 307,
  * 308: the same method and body, which a streamed body cannot be: the
- * redirect is then returned as it is); Authorization, Cookie and
+ * redirect is then returned as it is, as is one whose Location is not an
+ * http(s) URL the client can follow); Authorization, Cookie and
  * Proxy-Authorization set by the caller are dropped when a redirect leaves
  * the scheme, host and port (an https-to-http redirect is followed, as
  * browsers do, with those dropped). A
@@ -127,9 +129,13 @@ CIO_API int cio_http_client_free(cio_http_client *c);
  * OPTIONS, TRACE, PUT, DELETE) only. *out is the caller's (free it with
  * cio_http_reply_free; read its body first to give its connection back to
  * the pool). Any status is a success (404 too): check
- * cio_http_reply_status. Returns 0; -EINVAL (NULL arguments, a bad URL,
- * method or field, body with body_reader, options not made with the
- * macros); -E2BIG; -EPERM outside a task of the client's loop; -ETIMEDOUT
+ * cio_http_reply_status. Credentials in the URL ("user:pass@") are sent
+ * as Basic Authorization unless rq sets that field; a Host field in rq
+ * replaces the client's. Returns 0; -EINVAL (NULL arguments, a bad URL,
+ * method or field, a Content-Length or Transfer-Encoding field (the
+ * client frames the body), body with body_reader, a streamed body longer
+ * or shorter than body_length, options not made with the macros);
+ * -E2BIG; -EPERM outside a task of the client's loop; -ETIMEDOUT
  * (the budget, the connect or the read limit); -ECANCELED; -ELOOP (more
  * redirects than allowed); -EPROTO (a response outside the grammar, an
  * unsupported transfer or content coding); -EMSGSIZE (a header section
@@ -142,7 +148,8 @@ CIO_API int cio_http_client_request_send(cio_http_client *c, const cio_http_clie
 /* GET url: cio_http_client_request_send with only the URL. */
 CIO_API int cio_http_client_get(cio_http_client *c, const char *url, cio_http_reply **out);
 
-/* POST len bytes of body to url as content_type (NULL: none). */
+/* POST len bytes of body to url as content_type (NULL: none); body may
+ * be NULL with len 0 (Content-Length: 0), -EINVAL with len > 0. */
 CIO_API int cio_http_client_post(cio_http_client *c, const char *url, const char *content_type,
                                  const void *body, size_t len, cio_http_reply **out);
 

@@ -1511,6 +1511,17 @@ static bool is_cred(const char *name)
            ieq(name, "proxy-authorization");
 }
 
+/* v in decimal (no printf on the hot path). */
+static int put_uint(cio_http_reply *r, uint64_t v)
+{
+    char d[24];
+    int n = 0;
+    do
+        d[sizeof d - 1 - n++] = (char)('0' + v % 10);
+    while ((v /= 10));
+    return wput(r, d + sizeof d - n, (size_t)n);
+}
+
 /* host[:port] as Host and the absolute form want it. */
 static int put_authority(cio_http_reply *r, const struct cio__http_url *u)
 {
@@ -1521,9 +1532,8 @@ static int put_authority(cio_http_reply *r, const struct cio__http_url *u)
     if (u->ipv6)
         rc |= wput(r, "]", 1);
     if (!u->default_port) {
-        char pb[8];
-        int pl = snprintf(pb, sizeof pb, ":%u", u->port);
-        rc |= wput(r, pb, (size_t)pl);
+        rc |= wput(r, ":", 1);
+        rc |= put_uint(r, u->port);
     }
     return rc;
 }
@@ -1605,18 +1615,17 @@ static int build_request(cio_http_client *c, cio_http_reply *r, const struct sen
         rc |= wfield(r, "Proxy-Authorization", pauth);
     if (q->streamed) {
         if (q->rq->body_length >= 0) {
-            char lb[40];
-            int l = snprintf(lb, sizeof lb, "Content-Length: %lld\r\n",
-                             (long long)q->rq->body_length);
-            rc |= wput(r, lb, (size_t)l);
+            rc |= wput(r, "Content-Length: ", 16);
+            rc |= put_uint(r, (uint64_t)q->rq->body_length);
+            rc |= wput(r, "\r\n", 2);
         } else {
             rc |= wput(r, "Transfer-Encoding: chunked\r\n", 28);
         }
     } else if (q->has_body || !strcmp(q->method, "POST") || !strcmp(q->method, "PUT") ||
                !strcmp(q->method, "PATCH")) {
-        char lb[40];
-        int l = snprintf(lb, sizeof lb, "Content-Length: %zu\r\n", q->body_len);
-        rc |= wput(r, lb, (size_t)l);
+        rc |= wput(r, "Content-Length: ", 16);
+        rc |= put_uint(r, q->body_len);
+        rc |= wput(r, "\r\n", 2);
     }
     rc |= wput(r, "\r\n", 2);
     return rc ? -ENOMEM : 0;
@@ -1796,8 +1805,7 @@ static int check_request(const cio_http_client_request *rq)
             !cio__http_is_field_value(f->value, strlen(f->value)))
             return -EINVAL;
         /* The framing is the client's. */
-        if (ieq(f->name, "content-length") || ieq(f->name, "transfer-encoding") ||
-            ieq(f->name, "connection") || ieq(f->name, "upgrade") || ieq(f->name, "te"))
+        if (ieq(f->name, "content-length") || ieq(f->name, "transfer-encoding"))
             return -EINVAL;
     }
     return 0;

@@ -546,6 +546,18 @@ static int keepalive_main(void *arg, void **res)
     EXPECT_EQ(0, cio_http_reply_content_length(r));
     cio_http_reply_free(r);
     EXPECT_EQ(1, cio_http_client_connections(c));
+    /* The caller may ask for the connection's end; a Host field of the
+     * caller's replaces the client's. */
+    cio_http_field cl[2] = {{"Connection", "close"}, {"Host", "example.test"}};
+    EXPECT_OK(cio_http_client_request_send(
+        c,
+        &CIO_HTTP_CLIENT_REQUEST(.url = url_of(&s, "/cookies", u, sizeof u), .headers = cl,
+                                 .nheaders = 2),
+        &r));
+    EXPECT_TRUE(!strcmp(cio_http_reply_header(r, "connection"), "close"));
+    body_of(r);
+    cio_http_reply_free(r);
+    EXPECT_EQ(0, cio_http_client_connections(c));
     /* A reply freed before its body was read closes its connection. */
     EXPECT_OK(cio_http_client_get(c, url_of(&s, "/chunked", u, sizeof u), &r));
     EXPECT_EQ(-1, cio_http_reply_content_length(r));
