@@ -48,9 +48,11 @@ typedef struct cio_http_field {
 
 typedef struct cio_http_client_options {
     size_t size;               /* sizeof(cio_http_client_options): the macros */
-    const cio_tls_config *tls; /* a client configuration for https; NULL: the
-                                  client makes one (the system's trust store,
-                                  verification on, ALPN "http/1.1") */
+    const cio_tls_config *tls; /* a client configuration for https (its ALPN, if
+                                  any, must offer "http/1.1" only: the client
+                                  speaks HTTP/1.1); NULL: the client makes one
+                                  (the system's trust store, verification on,
+                                  ALPN "http/1.1") */
     cio_resolver *resolver;    /* NULL: the default resolver of cio_stream_connect_name */
     size_t max_connections;    /* open connections in all: 0: 100 */
     size_t max_per_host;       /* to one scheme, host and port: 0: max_connections */
@@ -93,15 +95,15 @@ typedef struct cio_http_client_request {
     size_t body_len;
     cio_http_body_reader body_reader; /* ...or streamed from this (not with body) */
     void *body_arg;
-    int64_t body_length;          /* the streamed body's length; -1: chunked */
+    int64_t body_length;          /* the streamed body's length; 0: not known, sent
+                                     chunked (a body known to be empty needs no reader) */
     const char *content_type;     /* Content-Type; NULL: none (unless a header has it) */
     double timeout;               /* this request's budget; 0: the client's */
     int max_redirects;            /* 0: the client's; < 0: none followed */
 } cio_http_client_request;
-#define CIO_HTTP_CLIENT_REQUEST_INIT {.size = sizeof(cio_http_client_request), .body_length = -1}
-#define CIO_HTTP_CLIENT_REQUEST(...)                                                     \
-    ((cio_http_client_request){.size = sizeof(cio_http_client_request), .body_length = -1, \
-                               __VA_ARGS__})
+#define CIO_HTTP_CLIENT_REQUEST_INIT {.size = sizeof(cio_http_client_request)}
+#define CIO_HTTP_CLIENT_REQUEST(...) \
+    ((cio_http_client_request){.size = sizeof(cio_http_client_request), __VA_ARGS__})
 
 /* Makes a client on the current loop (opts may be NULL: defaults; read
  * during the call, jar and tls kept). Returns 0, -EINVAL (NULL out, bad
@@ -133,8 +135,9 @@ CIO_API int cio_http_client_free(cio_http_client *c);
  * as Basic Authorization unless rq sets that field; a Host field in rq
  * replaces the client's. Returns 0; -EINVAL (NULL arguments, a bad URL,
  * method or field, a Content-Length or Transfer-Encoding field (the
- * client frames the body), body with body_reader, a streamed body longer
- * or shorter than body_length, options not made with the macros);
+ * client frames the body), body with body_reader, a negative
+ * body_length or one without body_reader, a streamed body longer or
+ * shorter than body_length, options not made with the macros);
  * -E2BIG; -EPERM outside a task of the client's loop; -ETIMEDOUT
  * (the budget, the connect or the read limit); -ECANCELED; -ELOOP (more
  * redirects than allowed); -EPROTO (a response outside the grammar, an

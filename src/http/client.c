@@ -1614,7 +1614,7 @@ static int build_request(cio_http_client *c, cio_http_reply *r, const struct sen
     if (pauth && !caller_has(q, "proxy-authorization"))
         rc |= wfield(r, "Proxy-Authorization", pauth);
     if (q->streamed) {
-        if (q->rq->body_length >= 0) {
+        if (q->rq->body_length > 0) {
             rc |= wput(r, "Content-Length: ", 16);
             rc |= put_uint(r, (uint64_t)q->rq->body_length);
             rc |= wput(r, "\r\n", 2);
@@ -1640,7 +1640,7 @@ static int send_streamed(cio_stream *s, const struct send *q, cio_http_reply *r)
     const cio_http_client_request *rq = q->rq;
     uint64_t sent = 0;
     int rc = 0;
-    bool chunked = rq->body_length < 0;
+    bool chunked = rq->body_length == 0;
     (void)r;
     for (;;) {
         ssize_t n = rq->body_reader(rq->body_arg, buf + 16, BODY_CHUNK);
@@ -1787,7 +1787,7 @@ static int check_request(const cio_http_client_request *rq)
         return -EINVAL;
     if (!rq->body && rq->body_len)
         return -EINVAL;
-    if (rq->body_reader && rq->body_length < -1)
+    if (rq->body_length < 0 || (rq->body_length > 0 && !rq->body_reader))
         return -EINVAL;
     if (rq->method && !cio__http_is_token(rq->method, strlen(rq->method)))
         return -EINVAL;

@@ -655,6 +655,15 @@ static int chunked_main(void *arg, void **res)
                             &CIO_HTTP_CLIENT_REQUEST(.url = u, .body = "x", .body_len = 1,
                                                      .body_reader = feeder, .body_arg = &f),
                             &r));
+    /* A negative body_length, and a length without a reader; the macro
+     * takes body_length itself (0, chunked, is the default). */
+    EXPECT_ERR(-EINVAL, cio_http_client_request_send(
+                            c,
+                            &CIO_HTTP_CLIENT_REQUEST(.url = u, .body_reader = feeder,
+                                                     .body_arg = &f, .body_length = -1),
+                            &r));
+    EXPECT_ERR(-EINVAL, cio_http_client_request_send(
+                            c, &CIO_HTTP_CLIENT_REQUEST(.url = u, .body_length = 5), &r));
     /* A body bigger than the limit of cio_http_reply_body. */
     EXPECT_OK(cio_http_client_post(c, u, NULL, "0123456789", 10, &r));
     const void *d;
