@@ -738,13 +738,11 @@ static int bodies_main(void *arg, void **res)
     EXPECT_TRUE(strstr(d, "|-1|") != NULL); /* chunked: no length */
     cio_http_reply_free(r);
     rd = (struct reader){big, 1000, 0, 300, 0, 0};
-    /* (body_length set after the macro: setting it inside would override
-     * the macro's -1, which -Wextra's -Woverride-init refuses) */
-    cio_http_client_request put =
-        CIO_HTTP_CLIENT_REQUEST(.method = "PUT", .url = u(&s, "/echo"), .body_reader = body_reader,
-                                .body_arg = &rd);
-    put.body_length = 1000;
-    EXPECT_OK(cio_http_client_request_send(c, &put, &r));
+    EXPECT_OK(cio_http_client_request_send(
+        c,
+        &CIO_HTTP_CLIENT_REQUEST(.method = "PUT", .url = u(&s, "/echo"), .body_reader = body_reader,
+                                 .body_arg = &rd, .body_length = 1000),
+        &r));
     EXPECT_TRUE(strstr(body_of(r), "|1000|") != NULL);
     cio_http_reply_free(r);
     /* The reader's error is the request's. */
@@ -1070,7 +1068,6 @@ static int args_main(void *arg, void **res)
     memset(&rnew, 0, sizeof rnew);
     rnew.q.size = sizeof rnew;
     rnew.q.url = u(&s, "/");
-    rnew.q.body_length = -1;
     rnew.tail[1] = 1;
     CHECK_SEND(-E2BIG, cio_http_client_request_send(c, &rnew.q, &r));
     rnew.tail[1] = 0;
@@ -1154,11 +1151,26 @@ static int args_main(void *arg, void **res)
                             &CIO_HTTP_CLIENT_REQUEST(.url = u(&s, "/"), .content_type = "a\r\nb: c",
                                                      .body = "x", .body_len = 1),
                             &r));
+    /* body_length: 0 (unknown: chunked) or the length; negative, or a
+     * length without a reader, is refused. */
     struct reader rdx = {"abc", 3, 0, 3, 0, 0};
-    cio_http_client_request neg =
-        CIO_HTTP_CLIENT_REQUEST(.url = u(&s, "/"), .body_reader = body_reader, .body_arg = &rdx);
-    neg.body_length = -2;
-    CHECK_SEND(-EINVAL, cio_http_client_request_send(c, &neg, &r));
+    CHECK_SEND(-EINVAL, cio_http_client_request_send(
+                            c,
+                            &CIO_HTTP_CLIENT_REQUEST(.url = u(&s, "/"), .body_reader = body_reader,
+                                                     .body_arg = &rdx, .body_length = -1),
+                            &r));
+    CHECK_SEND(-EINVAL, cio_http_client_request_send(
+                            c,
+                            &CIO_HTTP_CLIENT_REQUEST(.url = u(&s, "/"), .body_reader = body_reader,
+                                                     .body_arg = &rdx, .body_length = -2),
+                            &r));
+    CHECK_SEND(-EINVAL, cio_http_client_request_send(
+                            c, &CIO_HTTP_CLIENT_REQUEST(.url = u(&s, "/"), .body_length = 3), &r));
+    CHECK_SEND(-EINVAL, cio_http_client_request_send(
+                            c,
+                            &CIO_HTTP_CLIENT_REQUEST(.url = u(&s, "/"), .body = "abc",
+                                                     .body_len = 3, .body_length = 3),
+                            &r));
     CHECK_SEND(-EINVAL, cio_http_client_get(NULL, u(&s, "/"), &r));
     CHECK_SEND(-EINVAL, cio_http_client_get(c, NULL, &r));
     CHECK_SEND(-EINVAL, cio_http_client_get(c, u(&s, "/"), NULL));
