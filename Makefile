@@ -2,12 +2,13 @@
 # `make test`. Every target installs the missing Debian packages it needs
 # first, and only those (scripts/deps.sh): `make build` and `make run` the
 # compiler and CMake; `make test` adds python3 and pkg-config; `make asan` and
-# `make tsan` the sanitizer runtimes; only `make bench` the benchmark peers
-# (libuv, libevent, Boost, uvloop).
+# `make tsan` the sanitizer runtimes; only `make test-browser` Chromium, its
+# WebDriver and Selenium; only `make bench` the benchmark peers (libuv,
+# libevent, Boost, uvloop).
 JOBS ?= $(shell nproc)
 CMAKE_FLAGS ?=
 
-.PHONY: all deps build run test bench asan tsan ucontext compat stress clean format
+.PHONY: all deps build run test test-browser bench asan tsan ucontext compat stress clean format
 
 all: build
 
@@ -19,12 +20,30 @@ build:
 	cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo $(CMAKE_FLAGS) >/dev/null
 	cmake --build build -j $(JOBS)
 
-run: build
-	./build/examples/tour
+# The demo app (examples/app, docs/demo.md) on http://127.0.0.1:$(PORT)/;
+# PORT=N make run for another port (0: any free one). Ctrl-C stops it. It
+# builds the library and the app only (not the test suite: a first run on
+# a fresh clone then takes a minute, not several).
+PORT ?= 8080
+run:
+	@sh scripts/deps.sh build
+	cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo $(CMAKE_FLAGS) >/dev/null
+	cmake --build build -j $(JOBS) --target cio-demo
+	./build/examples/app/cio-demo --port $(PORT)
 
 test: build
 	@sh scripts/deps.sh test
 	cd build && ctest --output-on-failure -j $(JOBS)
+
+# The demo app end to end in headless Chromium (tests/browser/test_app.py):
+# Debian's chromium, chromium-driver and python3-selenium first. Debian's
+# python3 runs it (a python3 earlier on PATH may lack selenium).
+BROWSER_PYTHON ?= $(shell [ -x /usr/bin/python3 ] && echo /usr/bin/python3 || echo python3)
+test-browser:
+	@sh scripts/deps.sh browser
+	cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo $(CMAKE_FLAGS) >/dev/null
+	cmake --build build -j $(JOBS) --target cio-demo
+	$(BROWSER_PYTHON) tests/browser/test_app.py ./build/examples/app/cio-demo
 
 asan:
 	@sh scripts/deps.sh sanitize

@@ -57,9 +57,11 @@ typedef struct cio_ws_options {
     size_t size;             /* sizeof(cio_ws_options): the macros */
     size_t max_message;      /* a received message's size (after inflating): 0: 1 MiB;
                                 over it: close 1009 */
-    double ping_interval;    /* send a ping when nothing came for this long: 0: none */
-    double ping_timeout;     /* no pong (or anything) this long after a ping: close
-                                1011 and -ETIMEDOUT: 0: 20 s */
+    double ping_interval;    /* send a ping when nothing came for this long (while a
+                                task is in cio_ws_recv or cio_ws_close): 0: none */
+    double ping_timeout;     /* no pong (or anything) this long after a ping (the
+                                keep-alive's or cio_ws_ping's): close 1011 and
+                                -ETIMEDOUT: 0: 20 s */
     double close_timeout;    /* the close handshake's wait for the peer: 0: 10 s */
     bool no_deflate;         /* neither offer nor accept permessage-deflate */
     int deflate_level;       /* zlib level for sent messages: 0: 6 */
@@ -98,7 +100,7 @@ typedef struct cio_ws_message {
  * a valid handshake is answered (400, or 426 with Sec-WebSocket-Version: 13
  * for another version) and -EPROTO returned. opts may be NULL. Returns 0,
  * -EINVAL (NULL arguments, bad options), -EALREADY (res started), -EPROTO,
- * -ENOMEM, a write error. May suspend. */
+ * -EPERM outside a task, -ENOMEM, a write error. May suspend. */
 CIO_API int cio_ws_accept(cio_http_request *req, cio_http_response *res,
                           const cio_ws_options *opts, cio_ws **out);
 
@@ -121,8 +123,10 @@ CIO_API int cio_ws_connect(cio_http_client *client, const char *url, const cio_w
 /* Sends one message of type CIO_WS_TEXT (data must be UTF-8: not checked)
  * or CIO_WS_BINARY, compressed when permessage-deflate was negotiated and
  * len >= deflate_min. Returns 0, -EINVAL (NULL ws, NULL data with len > 0,
- * another type), -EPIPE (the close handshake began: nothing more may be
- * sent), -ECANCELED, a write error. May suspend. */
+ * another type, or the calling task is in the middle of a fragmented
+ * message of its own), -EPIPE (the close handshake began or the
+ * connection failed: nothing more may be sent), -EPERM outside a task,
+ * -ECANCELED, a write error. May suspend. */
 CIO_API int cio_ws_send(cio_ws *ws, cio_ws_type type, const void *data, size_t len);
 /* cio_ws_send of strlen(text) bytes of text. */
 CIO_API int cio_ws_send_text(cio_ws *ws, const char *text);
@@ -135,7 +139,8 @@ CIO_API int cio_ws_send_fragment(cio_ws *ws, cio_ws_type type, const void *data,
                                  bool fin);
 
 /* Sends a ping (len <= 125) whose pong cio_ws_recv will see with
- * report_control. Returns as cio_ws_send, -EMSGSIZE over 125. */
+ * report_control; a pong (or any frame) must come within ping_timeout.
+ * Returns as cio_ws_send, -EMSGSIZE over 125. */
 CIO_API int cio_ws_ping(cio_ws *ws, const void *data, size_t len);
 
 /* Waits for the next message (fragments reassembled, inflated, text
@@ -152,13 +157,14 @@ CIO_API int cio_ws_ping(cio_ws *ws, const void *data, size_t len);
 CIO_API int cio_ws_recv(cio_ws *ws, cio_ws_message *msg);
 
 /* Starts the close handshake with code (one a receiver accepts: 1000-1003,
- * 1007-1014 or 3000-4999; 0: none sent) and reason (UTF-8, at most 123 bytes; NULL: none),
- * then waits (close_timeout at most) until the peer's close frame came,
- * reading and dropping messages meanwhile (unless another task is in
- * cio_ws_recv: it gets the close), and closes the connection. Returns 0,
- * -EINVAL (bad code or reason), -EALREADY (closed already), -ETIMEDOUT
- * (the peer did not answer: the connection is closed anyway), -ECANCELED,
- * a write error. May suspend. */
+ * 1007-1014 or 3000-4999; 0: none sent) and reason (UTF-8, at most 123
+ * bytes, only with a code; NULL: none), then waits (close_timeout at most)
+ * until the peer's close frame came, reading and dropping messages
+ * meanwhile (unless another task is in cio_ws_recv: it gets the close),
+ * and closes the connection. Returns 0, -EINVAL (bad code or reason),
+ * -EALREADY (closed already), -ETIMEDOUT (the peer did not answer: the
+ * connection is closed anyway), -ECANCELED, -EPERM outside a task, a
+ * write error. May suspend. */
 CIO_API int cio_ws_close(cio_ws *ws, int code, const char *reason);
 
 /* The subprotocol agreed on, or NULL. */
@@ -172,7 +178,9 @@ CIO_API int cio_ws_peer(const cio_ws *ws, cio_addr *out);
 
 /* Frees ws: a connection still open is closed at once (with close 1001
  * going-away sent when it can be without waiting; use cio_ws_close for the
- * handshake). NULL is a no-op. Never suspends. */
+ * handshake; a server's connection is shut down, and closed when the
+ * handler returns). No other task may be inside a call on ws. NULL is a
+ * no-op. Never suspends. */
 CIO_API void cio_ws_free(cio_ws *ws);
 
 #ifdef __cplusplus

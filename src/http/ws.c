@@ -45,6 +45,8 @@
 /* Kept buffers bigger than this are given back after use. */
 #define WS_KEEP_MAX (256 * 1024)
 #define WS_MAX_HANDSHAKE 16384
+/* Frames up to this payload are assembled on the stack and written whole. */
+#define WS_SMALL 256
 
 struct cio_ws {
     cio_stream *s;
@@ -309,6 +311,15 @@ static int write_frame(cio_ws *ws, int opcode, bool fin, bool rsv1, const void *
     struct iovec v[2];
     if (ws->server) {
         hl = cio__ws_header_write(hdr, opcode, fin, rsv1, len, NULL);
+        if (len <= WS_SMALL) {
+            /* A small frame goes out as one piece (one copy of a few
+             * bytes beats a second iovec through the stream). */
+            uint8_t small[CIO__WS_MAX_HEADER + WS_SMALL];
+            memcpy(small, hdr, hl);
+            if (len)
+                memcpy(small + hl, data, len);
+            return cio_stream_write(ws->s, small, hl + len);
+        }
         v[1].iov_base = (void *)data;
     } else {
         uint8_t key[4];
@@ -317,9 +328,9 @@ static int write_frame(cio_ws *ws, int opcode, bool fin, bool rsv1, const void *
         if (in_place) {
             cio__ws_mask((uint8_t *)data, data, len, key, 0);
             v[1].iov_base = (void *)data;
-        } else if (len <= 125) {
+        } else if (len <= WS_SMALL) {
             /* Small payloads ride in the header's buffer. */
-            uint8_t small[CIO__WS_MAX_HEADER + 125];
+            uint8_t small[CIO__WS_MAX_HEADER + WS_SMALL];
             memcpy(small, hdr, hl);
             cio__ws_mask(small + hl, data, len, key, 0);
             return cio_stream_write(ws->s, small, hl + len);
@@ -953,6 +964,11 @@ void cio_ws_free(cio_ws *ws)
                 cio_stream_close(ws->s) == -EPERM ? (void)cio_stream_abort(ws->s) : (void)0;
             else
                 cio_stream_abort(ws->s);
+        } else if (!ws->shut && in_task && cio_stream_buffered(ws->s) == 0) {
+            /* The server's connection: its end now (the close when the
+             * handler returns); with bytes still buffered, that close
+             * sends them first. */
+            cio_stream_shutdown(ws->s);
         }
     }
     cio__ws_zip_free(&ws->tx, true);
@@ -1028,9 +1044,11 @@ static bool take_offer(const char *params, size_t n, void *arg)
     return true;
 }
 
-/* Chooses the first of ours (a comma-separated list) the client offers. */
-static char *choose_protocol(const cio_http_request *req, const char *ours)
+/* Chooses the first of ours (a comma-separated list) the client offers:
+ * 0 with *out (malloc'd, NULL: none in common), or -ENOMEM. */
+static int choose_protocol(const cio_http_request *req, const char *ours, char **out)
 {
+    *out = NULL;
     const char *v[16];
     size_t nv = cio_http_request_headers(req, "Sec-WebSocket-Protocol", v, 16);
     if (nv > 16)
@@ -1052,9 +1070,9 @@ static char *choose_protocol(const cio_http_request *req, const char *ours)
         tok[tl] = 0;
         for (size_t i = 0; i < nv; i++)
             if (list_has(v[i], tok))
-                return strdup(tok);
+                return (*out = strdup(tok)) ? 0 : -ENOMEM;
     }
-    return NULL;
+    return 0;
 }
 
 int cio_ws_accept(cio_http_request *req, cio_http_response *res, const cio_ws_options *opts,
@@ -1090,9 +1108,9 @@ int cio_ws_accept(cio_http_request *req, cio_http_response *res, const cio_ws_op
     cio_ws *ws;
     if ((rc = ws_new(&o, true, &ws)))
         return rc;
-    if (o.protocols && !(ws->protocol = choose_protocol(req, o.protocols)) && errno == ENOMEM) {
+    if (o.protocols && (rc = choose_protocol(req, o.protocols, &ws->protocol))) {
         cio_ws_free(ws);
-        return -ENOMEM;
+        return rc;
     }
     if (!o.no_deflate) {
         const char *ev[16];

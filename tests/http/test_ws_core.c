@@ -13,6 +13,7 @@
 #include "http/http_util.h"
 #include "http/internal.h"
 #include "http/ws_frame.h"
+#include "net/test_tls_util.h"
 
 #define RUN(fn, arg)                                                                              \
     do {                                                                                          \
@@ -52,6 +53,7 @@ enum {
     MODE_FRAGMENTS,  /* sends a text message as 3 fragments with a ping between, then echoes */
     MODE_SILENT,     /* receives until the end, answering nothing itself */
     MODE_IDLE,       /* waits for go, then frees */
+    MODE_RESUME,     /* a receive given up by a deadline, then set go, then echoes */
 };
 
 static int ws_handler(cio_http_request *req, cio_http_response *res, void *arg)
@@ -86,6 +88,16 @@ static int ws_handler(cio_http_request *req, cio_http_response *res, void *arg)
     } else if (sv->mode == MODE_IDLE) {
         cio_event_wait(sv->go);
     } else {
+        if (sv->mode == MODE_RESUME) {
+            /* Half a frame came: the deadline gives up, the state stays. */
+            cio_scope sc;
+            EXPECT_OK(cio_timeout_begin(&sc, 0.05));
+            cio_ws_message m;
+            sv->recv_rc = cio_ws_recv(ws, &m);
+            cio_scope_end(&sc);
+            EXPECT_ERR(-ETIMEDOUT, sv->recv_rc);
+            cio_event_set(sv->go);
+        }
         if (sv->mode == MODE_FRAGMENTS) {
             EXPECT_OK(cio_ws_send_fragment(ws, CIO_WS_TEXT, "frag", 4, false));
             EXPECT_OK(cio_ws_ping(ws, "in-between", 10));
@@ -112,7 +124,7 @@ static int ws_handler(cio_http_request *req, cio_http_response *res, void *arg)
     cio_ws_free(ws);
     if (sv->done)
         cio_event_set(sv->done);
-    return 0;
+    return sv->recv_rc == -ECANCELED ? -ECANCELED : 0;
 }
 
 static int plain_handler(cio_http_request *req, cio_http_response *res, void *arg)
@@ -1831,6 +1843,129 @@ static int hs_timeout_main(void *arg, void **res)
 TEST(ws_handshake_timeout)
 {
     RUN(hs_timeout_main, NULL);
+}
+
+/* ---- A receive given up and resumed ------------------------------------------------------------ */
+
+static int resume_main(void *arg, void **res)
+{
+    (void)arg;
+    (void)res;
+    struct env e = {0};
+    env_start(&e);
+    e.sv.mode = MODE_RESUME;
+    char head[1024];
+    cio_stream *s;
+    raw_open(&e, NULL, &s, head, sizeof head);
+    /* A masked 300-byte text frame, split inside the extended length and
+     * inside the payload. */
+    char payload[300];
+    memset(payload, 'q', sizeof payload);
+    uint8_t h[CIO__WS_MAX_HEADER], m[300];
+    const uint8_t key[4] = {5, 6, 7, 8};
+    size_t hl = cio__ws_header_write(h, CIO__WS_OP_TEXT, true, false, 300, key);
+    cio__ws_mask(m, (const uint8_t *)payload, 300, key, 0);
+    EXPECT_OK(cio_stream_write(s, h, 3));
+    EXPECT_OK(cio_event_wait(e.sv.go));
+    EXPECT_OK(cio_stream_write(s, h + 3, hl - 3));
+    EXPECT_OK(cio_stream_write(s, m, 101));
+    EXPECT_OK(cio_yield());
+    EXPECT_OK(cio_stream_write(s, m + 101, 199));
+    uint8_t buf[512];
+    int op;
+    bool rsv1;
+    EXPECT_EQ(300, raw_read(s, &op, &rsv1, buf, sizeof buf));
+    EXPECT_EQ(CIO__WS_OP_TEXT, op);
+    EXPECT_TRUE(memcmp(buf, payload, 300) == 0);
+    cio_stream_close(s);
+    EXPECT_OK(cio_event_wait(e.sv.done));
+    EXPECT_EQ(1, e.sv.messages);
+    env_stop(&e);
+    return 0;
+}
+
+TEST(ws_recv_resumes)
+{
+    RUN(resume_main, NULL);
+}
+
+/* ---- The server shuts down: handlers are cancelled, clients see 1001 ------------------------------ */
+
+static int shutdown_main(void *arg, void **res)
+{
+    (void)arg;
+    (void)res;
+    struct env e = {0};
+    env_start(&e);
+    cio_ws *ws = env_connect(&e, NULL);
+    EXPECT_OK(cio_ws_send_text(ws, "x"));
+    expect_msg(ws, CIO_WS_TEXT, "x", 1);
+    EXPECT_OK(cio_http_server_close(e.srv, 0.01));
+    EXPECT_TRUE(cio_event_is_set(e.sv.done));
+    EXPECT_ERR(-ECANCELED, e.sv.recv_rc);
+    cio_ws_message m;
+    EXPECT_OK(cio_ws_recv(ws, &m));
+    EXPECT_EQ(CIO_WS_CLOSE, m.type);
+    EXPECT_EQ(CIO_WS_GOING_AWAY, m.code);
+    cio_ws_free(ws);
+    cio_http_app_free(e.app);
+    cio_event_free(e.sv.done);
+    cio_event_free(e.sv.go);
+    return 0;
+}
+
+TEST(ws_server_shutdown)
+{
+    RUN(shutdown_main, NULL);
+}
+
+/* ---- wss:// ---------------------------------------------------------------------------------------- */
+
+static int wss_main(void *arg, void **res)
+{
+    (void)arg;
+    (void)res;
+    strict_reports();
+    struct env e = {0};
+    cio_tls_config *scfg = tls_server_cfg(CIO_TLS_OPTIONS(.alpn = "http/1.1"));
+    cio_tls_config *ccfg = tls_client_cfg(CIO_TLS_OPTIONS(.alpn = "http/1.1"));
+    cio_http_server_options so = CIO_HTTP_SERVER_OPTIONS(.tls = scfg);
+    env_start_with(&e, &so);
+    cio_addr a;
+    EXPECT_OK(cio_http_server_addr(e.srv, &a));
+    char url[128];
+    snprintf(url, sizeof url, "wss://localhost:%u/ws", cio_addr_port(&a));
+    cio_http_client *c;
+    cio_http_client_options co = CIO_HTTP_CLIENT_OPTIONS(.tls = ccfg, .no_env_proxy = true);
+    EXPECT_OK(cio_http_client_new(&co, &c));
+    cio_ws *ws = NULL;
+    EXPECT_OK(cio_ws_connect(c, url, NULL, &ws));
+    EXPECT_TRUE(cio_ws_is_deflate(ws));
+    char big[70000];
+    for (size_t i = 0; i < sizeof big; i++)
+        big[i] = (char)('a' + i % 23);
+    EXPECT_OK(cio_ws_send(ws, CIO_WS_TEXT, big, sizeof big));
+    expect_msg(ws, CIO_WS_TEXT, big, sizeof big);
+    EXPECT_OK(cio_ws_close(ws, 1000, NULL));
+    cio_ws_free(ws);
+    EXPECT_OK(cio_event_wait(e.sv.done));
+    EXPECT_EQ(1000, e.sv.close_code);
+    /* Without a client: the system's trust store does not know the test
+     * CA, so the handshake fails (and leaves nothing open). */
+    ws = (cio_ws *)1;
+    EXPECT_TRUE(cio_ws_connect(NULL, url, NULL, &ws) < 0);
+    EXPECT_TRUE(ws == NULL);
+    EXPECT_OK(cio_http_client_free(c));
+    env_stop(&e);
+    cio_tls_config_free(scfg);
+    cio_tls_config_free(ccfg);
+    return 0;
+}
+
+TEST(ws_wss)
+{
+    tls_make_certs();
+    RUN(wss_main, NULL);
 }
 
 int main(int argc, char **argv) { return test_main(argc, argv); }

@@ -9,13 +9,16 @@
  *
  * each for text and binary of 0, 1, 125, 126, 65535, 65536 and 1 MiB bytes,
  * fragmentation (python's async-iterator sends, cio_ws_send_fragment),
- * ping/pong, the close handshake with codes and reasons started by either
- * side, UTF-8 (multi-byte characters split across fragments; invalid text
- * closes with 1007), the message size limit (1009, also after inflating),
- * permessage-deflate on and off (cio_ws_is_deflate), subprotocols. Then what
+ * ping/pong and the keep-alive, the close handshake with codes and reasons
+ * started by either side, UTF-8 (multi-byte characters split across
+ * fragments; invalid text closes with 1007), the message size limit (1009,
+ * also after inflating), permessage-deflate on and off (cio_ws_is_deflate),
+ * subprotocols, wss:// (certificates from tests/net/tls-certs.sh; the
+ * client through a cio_http_client's TLS configuration). Then what
  * python3-websockets never sends: malformed frames from a raw socket to the
- * cio server (server_raw_*), and from a raw python server to the cio client
- * (ws_peer/raw_server.py: client_bad_frames, client_bad_handshakes), each
+ * cio server (server_raw_*, with permessage-deflate by hand too), and from a
+ * raw python server to the cio client (ws_peer/raw_server.py:
+ * client_bad_frames, client_bad_handshakes, client_keepalive_timeout), each
  * closing with the code RFC 6455 asks for, read from the close frame cio
  * sends; and handshakes the server refuses (server_handshake_refusals).
  *
@@ -877,6 +880,112 @@ WS_TEST(client_keepalive)
     pyserver_end(p);
 }
 
+/* Several tasks send at once, whole messages and fragmented ones: python
+ * (which parses every frame) echoes them, and each comes back whole and
+ * unmixed: sends are serialized, a fragmented message holds the others
+ * back until its last fragment. */
+struct sender {
+    cio_ws *ws;
+    int id;
+    int rc;
+};
+
+static int sender_task(void *arg, void **res)
+{
+    (void)res;
+    struct sender *sd = arg;
+    uint8_t *buf = malloc(70000);
+    memset(buf, 'a' + sd->id, 70000);
+    for (int i = 0; i < 5 && !sd->rc; i++) {
+        if (sd->id % 2 == 0) {
+            sd->rc = cio_ws_send(sd->ws, CIO_WS_BINARY, buf, 70000);
+        } else {
+            for (int k = 0; k < 7 && !sd->rc; k++) /* 7 fragments of 10000 */
+                sd->rc = cio_ws_send_fragment(sd->ws, CIO_WS_BINARY, buf + 10000 * k, 10000,
+                                              k == 6);
+        }
+    }
+    free(buf);
+    return 0;
+}
+
+WS_TEST(client_concurrent_senders)
+{
+    char url[128];
+    cio_process *p = pyserver(NONE, ARGS("echo", "closed:1000"), url, sizeof url);
+    cio_ws *ws = connect_ok(url, NULL);
+    struct sender sd[4];
+    cio_task *t[4];
+    for (int i = 0; i < 4; i++) {
+        sd[i] = (struct sender){ws, i, 0};
+        EXPECT_OK(cio_spawn(sender_task, &sd[i], &t[i]));
+    }
+    int count[4] = {0};
+    for (int n = 0; n < 20; n++) {
+        cio_ws_message m;
+        EXPECT_OK(cio_ws_recv(ws, &m));
+        EXPECT_EQ(CIO_WS_BINARY, m.type);
+        EXPECT_EQ(70000, m.len);
+        const uint8_t *d = m.data;
+        int id = d[0] - 'a';
+        EXPECT_TRUE(id >= 0 && id < 4);
+        for (size_t k = 0; k < m.len; k++)
+            if (d[k] != d[0])
+                FAIL("message %d mixes senders %c and %c at byte %zu", n, d[0], d[k], k);
+        count[id]++;
+    }
+    for (int i = 0; i < 4; i++) {
+        EXPECT_OK(cio_await(t[i], NULL));
+        cio_future_unref(t[i]);
+        EXPECT_OK(sd[i].rc);
+        EXPECT_EQ(5, count[i]);
+    }
+    EXPECT_OK(cio_ws_close(ws, 1000, NULL));
+    cio_ws_free(ws);
+    pyserver_end(p);
+}
+
+/* A random block repeated: deflate finds its repeats len bytes back, past
+ * a 1 KiB window (xorshift, seeded). */
+static uint8_t *repeated(size_t len, int times, uint32_t seed)
+{
+    uint8_t *p = malloc(len * (size_t)times);
+    uint32_t x = seed;
+    for (size_t i = 0; i < len; i++) {
+        x ^= x << 13;
+        x ^= x >> 17;
+        x ^= x << 5;
+        p[i] = (uint8_t)x;
+    }
+    for (int k = 1; k < times; k++)
+        memcpy(p + len * (size_t)k, p, len);
+    return p;
+}
+
+/* permessage-deflate with parameters (RFC 7692 7.1): python's server asks
+ * for 10-bit windows both ways and no context takeover; cio must deflate
+ * within 1 KiB and start every message afresh, or python's inflater fails
+ * (a distance too far back, a reference into the previous message). */
+WS_TEST(client_deflate_parameters)
+{
+    char url[128];
+    cio_process *p = pyserver(
+        ARGS("--deflate", "server_max_window_bits=10,client_max_window_bits=10,"
+                          "server_no_context_takeover,client_no_context_takeover"),
+        ARGS("deflate:1", "echo", "closed:1000"), url, sizeof url);
+    cio_ws *ws = connect_ok(url, NULL);
+    EXPECT_TRUE(cio_ws_is_deflate(ws));
+    uint8_t *d = repeated(3000, 20, 12345);
+    for (int i = 0; i < 3; i++) { /* the same message again: no reference back */
+        EXPECT_OK(cio_ws_send(ws, CIO_WS_BINARY, d, 60000));
+        expect_msg(ws, CIO_WS_BINARY, d, 60000);
+    }
+    free(d);
+    EXPECT_OK(cio_ws_close(ws, 1000, NULL));
+    cio_ws_free(ws);
+    pyserver_end(p);
+}
+
 /* cio_ws_close with a code RFC 6455 leaves unassigned (1016-2999, for the
  * protocol's own future use): python3-websockets, and cio's own receiver
  * (close_code_ok in src/http/ws.c), fail the connection with 1002 on it,
@@ -1044,6 +1153,18 @@ WS_TEST(client_keepalive_timeout)
     if (!strstr(out, "\nclose 1011 "))
         FAIL("the client did not close with 1011:\n%s", out);
     free(out);
+    /* The same for a ping of cio_ws_ping, without a keep-alive. */
+    p = rawserver("frame", "", url, sizeof url);
+    o = CIO_WS_OPTIONS(.ping_timeout = 0.05);
+    ws = connect_ok(url, &o);
+    EXPECT_OK(cio_ws_ping(ws, "anyone?", 7));
+    EXPECT_ERR(-ETIMEDOUT, cio_ws_recv(ws, &m));
+    EXPECT_ERR(-EPIPE, cio_ws_send_text(ws, "late"));
+    cio_ws_free(ws);
+    out = listener_end(p, "raw_server.py");
+    if (!strstr(out, "\nclose 1011 "))
+        FAIL("the client did not close with 1011 after its own ping:\n%s", out);
+    free(out);
 }
 
 /* ================================================================================= */
@@ -1150,6 +1271,24 @@ WS_TEST(server_keepalive)
     against_python(&c, &o, NONE, ARGS("expectprefix:pong:", "close:1000:"));
     EXPECT_TRUE(c.pongs >= 1);
     EXPECT_EQ(1000, c.close_code);
+}
+
+/* The same from python's client: it asks the cio server for a 10-bit
+ * window and no context takeover on the server's side (and offers them
+ * for its own). */
+WS_TEST(server_deflate_parameters)
+{
+    struct scase c;
+    against_python(&c, NULL,
+                   ARGS("--deflate", "server_max_window_bits=10,client_max_window_bits=10,"
+                                     "server_no_context_takeover,client_no_context_takeover"),
+                   ARGS("deflate:1", "sendrep:3000:20", "expectrep:3000:20", "sendrep:3000:20",
+                        "expectrep:3000:20", "sendrep:1500:40", "expectrep:1500:40", "close:1000:"));
+    EXPECT_TRUE(c.deflate);
+    EXPECT_EQ(3, c.msgs);
+    against_python(&c, NULL, ARGS("--deflate", "server_max_window_bits=9"),
+                   ARGS("deflate:1", "sendrep:3000:20", "expectrep:3000:20", "close:1000:"));
+    EXPECT_TRUE(c.deflate);
 }
 
 WS_TEST(server_close_by_cio)

@@ -17,6 +17,10 @@ colons:
   expect:t:N | expect:b:N   the next message is text / binary, N pattern bytes
   expecttext:STR            the next message is the text STR
   expectprefix:STR          the next message is a text starting with STR
+  sendrep:N:K | expectrep:N:K
+                            a binary message of a random block of N bytes
+                            (seeded with N) repeated K times: deflate finds
+                            its repeats N bytes back, past a small window
   echo:K                    receive K messages and send each back as it came
   echo                      the same until the connection closes
   ping:HEX                  a ping with that payload; waits for its pong
@@ -110,6 +114,15 @@ async def run(ws, actions, timeout=60):
         elif word == "expecttext":
             msg = await asyncio.wait_for(ws.recv(), timeout)
             _check(msg == rest, "%s: got %s" % (action, _describe(msg)))
+        elif word in ("sendrep", "expectrep"):
+            import random
+            n, k = (int(x) for x in rest.split(":"))
+            data = random.Random(n).randbytes(n) * k
+            if word == "sendrep":
+                await ws.send(data)
+            else:
+                msg = await asyncio.wait_for(ws.recv(), timeout)
+                _check(msg == data, "%s: got %s" % (action, _describe(msg)))
         elif word == "expectprefix":
             msg = await asyncio.wait_for(ws.recv(), timeout)
             _check(isinstance(msg, str) and msg.startswith(rest),
@@ -159,16 +172,29 @@ def common_options(parser):
     parser.add_argument("--no-compression", action="store_true")
     parser.add_argument("--tls", default=None, help="server: CERT,KEY (wss)")
     parser.add_argument("--ca", default=None, help="client: the CA file to trust (wss)")
+    parser.add_argument("--deflate", default=None,
+                        help="permessage-deflate parameters, comma-separated "
+                             "(server_max_window_bits=10,client_no_context_takeover,...)")
     parser.add_argument("--subprotocols", default=None)
     parser.add_argument("--max-size", type=int, default=4 << 20)
     parser.add_argument("actions", nargs="*")
 
 
-def common_kwargs(args):
+def common_kwargs(args, server=False):
     kw = dict(compression=None if args.no_compression else "deflate",
               max_size=args.max_size, ping_interval=None, close_timeout=30)
     if args.subprotocols:
         kw["subprotocols"] = args.subprotocols.split(",")
+    if args.deflate:
+        from websockets.extensions import permessage_deflate as pmd
+        params = {}
+        for item in args.deflate.split(","):
+            name, _, value = item.partition("=")
+            params[name] = int(value) if value else True
+        factory = (pmd.ServerPerMessageDeflateFactory if server
+                   else pmd.ClientPerMessageDeflateFactory)
+        kw["compression"] = None
+        kw["extensions"] = [factory(**params)]
     if args.tls:
         import ssl
         ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)

@@ -35,7 +35,7 @@ async def main():
             if not done.done():
                 done.set_result(False)
 
-    async with websockets.serve(handler, "127.0.0.1", 0, **actions.common_kwargs(args)) as srv:
+    async with websockets.serve(handler, "127.0.0.1", 0, **actions.common_kwargs(args, server=True)) as srv:
         port = srv.sockets[0].getsockname()[1]
         print("PORT", port, flush=True)
         ok = await done
