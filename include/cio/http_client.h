@@ -110,7 +110,9 @@ typedef struct cio_http_client_request {
  * options: a negative or NaN time, a user_agent that is not a field
  * value; a proxy that is not an http:// URL, tls a server's
  * configuration), -E2BIG, -EPERM with no running loop on this thread,
- * -ENOMEM, or cio_tls_config_new's errors. Never suspends. */
+ * -ENOMEM. Never suspends. (Without tls, the client's own configuration is
+ * made at its first https connection: cio_tls_config_new's errors are then
+ * that request's.) */
 CIO_API int cio_http_client_new(const cio_http_client_options *opts, cio_http_client **out);
 
 /* Closes every pooled connection and frees the client. NULL is a no-op.
