@@ -29,6 +29,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#define TOOL_NAME "cio-bench"
+#include "tool_args.h"
+
 #include <cio.h>
 #include <cio/http_client.h>
 #include <cjson/cJSON.h>
@@ -185,25 +188,6 @@ struct config {
     bool insecure, json, latency;
     bool raw; /* --raw, or --pipeline > 1: streams and llhttp, not the client */
 };
-
-static int bad(const char *fmt, const char *what)
-{
-    fprintf(stderr, "cio-bench: ");
-    fprintf(stderr, fmt, what);
-    fprintf(stderr, "\nTry 'cio-bench --help'.\n");
-    return 2;
-}
-
-static bool parse_long(const char *s, long lo, long hi, long *out)
-{
-    if (!s || !*s) return false;
-    char *end;
-    errno = 0;
-    long v = strtol(s, &end, 10);
-    if (errno || *end || v < lo || v > hi) return false;
-    *out = v;
-    return true;
-}
 
 static bool parse_double(const char *s, double lo, double hi, double *out)
 {

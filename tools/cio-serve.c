@@ -17,6 +17,9 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#define TOOL_NAME "cio-serve"
+#include "tool_args.h"
+
 #include <cio.h>
 
 #define DEFAULT_PORT 8000
@@ -54,25 +57,6 @@ struct config {
     bool listing, quiet;
     cio_http_log_format log;
 };
-
-static int bad(const char *fmt, const char *what)
-{
-    fprintf(stderr, "cio-serve: ");
-    fprintf(stderr, fmt, what);
-    fprintf(stderr, "\nTry 'cio-serve --help'.\n");
-    return 2;
-}
-
-static bool parse_long(const char *s, long lo, long hi, long *out)
-{
-    if (!s || !*s) return false;
-    char *end;
-    errno = 0;
-    long v = strtol(s, &end, 10);
-    if (errno || *end || v < lo || v > hi) return false;
-    *out = v;
-    return true;
-}
 
 /* Returns 0, or the exit status for a bad command line (-1: --help). */
 static int parse_args(int argc, char **argv, struct config *c)
