@@ -891,6 +891,52 @@ TEST(ws_close_while_receiving)
     RUN(close_receiving_main, NULL);
 }
 
+/* cio_ws_close while another task receives, and the peer never answers:
+ * after close_timeout the closer gets -ETIMEDOUT and the receiver is woken
+ * with the end (CIO_WS_CLOSE, CIO_WS_ABNORMAL); without a ping_interval
+ * nothing else would ever wake it. */
+static int close_unanswered_main(void *arg, void **res)
+{
+    (void)arg;
+    (void)res;
+    struct env e = {0};
+    env_start(&e);
+    e.sv.mode = MODE_IDLE; /* reads nothing, answers nothing */
+    cio_ws_options o = CIO_WS_OPTIONS(.close_timeout = 0.05);
+    cio_ws *ws = env_connect(&e, &o);
+    struct recv_task r = {.ws = ws, .rc = 1};
+    cio_task *t;
+    EXPECT_OK(cio_spawn(recv_task_fn, &r, &t));
+    EXPECT_OK(cio_yield());
+    cio_ws_message m;
+    EXPECT_ERR(-EBUSY, cio_ws_recv(ws, &m)); /* the task is receiving */
+    /* A generous bound against a hang: the fix ends it after 0.05 s. */
+    cio_scope sc;
+    EXPECT_OK(cio_timeout_begin(&sc, 30));
+    EXPECT_ERR(-ETIMEDOUT, cio_ws_close(ws, 1000, NULL));
+    EXPECT_OK(cio_await(t, NULL));
+    EXPECT_OK(cio_scope_end(&sc));
+    cio_future_unref(t);
+    EXPECT_OK(r.rc);
+    EXPECT_EQ(CIO_WS_CLOSE, r.m.type);
+    EXPECT_EQ(CIO_WS_ABNORMAL, r.m.code);
+    EXPECT_EQ(0, r.m.len);
+    EXPECT_TRUE(cio_ws_is_closing(ws));
+    EXPECT_ERR(-EPIPE, cio_ws_recv(ws, &m));
+    EXPECT_ERR(-EALREADY, cio_ws_close(ws, 1000, NULL));
+    EXPECT_ERR(-EPIPE, cio_ws_send_text(ws, "late"));
+    cio_event_set(e.sv.go);
+    EXPECT_OK(cio_event_wait(e.sv.done));
+    cio_ws_free(ws);
+    env_stop(&e);
+    return 0;
+}
+
+TEST(ws_close_unanswered_wakes_receiver)
+{
+    RUN(close_unanswered_main, NULL);
+}
+
 /* The connection ends without a close frame: CIO_WS_ABNORMAL; the hand
  * takeover's checks and its access-log line. */
 static int abnormal_main(void *arg, void **res)
