@@ -62,11 +62,12 @@ typedef struct cio_ws_options {
     double ping_timeout;     /* no pong (or anything) this long after a ping (the
                                 keep-alive's or cio_ws_ping's): close 1011 and
                                 -ETIMEDOUT: 0: 20 s */
-    double close_timeout;    /* the close handshake's wait for the peer: 0: 10 s */
+    double close_timeout;    /* the whole close handshake (one deadline): 0: 10 s */
     bool no_deflate;         /* neither offer nor accept permessage-deflate */
     int deflate_level;       /* zlib level for sent messages: 0: 6 */
     size_t deflate_min;      /* messages shorter than this are sent uncompressed: 0: 64 */
-    const char *protocols;   /* subprotocols, comma-separated. Client: offered.
+    const char *protocols;   /* subprotocols: tokens separated by commas, whitespace
+                                only around the commas ("a, b"). Client: offered.
                                 Server: the first of this list the client offers
                                 is chosen. NULL: none */
     bool report_control;     /* cio_ws_recv also returns pings and pongs */
@@ -151,20 +152,24 @@ CIO_API int cio_ws_ping(cio_ws *ws, const void *data, size_t len);
  * max_message) sends the matching close code, closes the connection, and
  * returns -EPROTO (-EMSGSIZE for 1009, -EILSEQ for 1007). The peer's close
  * is answered and returned as a CIO_WS_CLOSE message (once; later calls
- * return -EPIPE). Returns 0, -EINVAL, -EBUSY (another task is receiving),
+ * return -EPIPE). When a cio_ws_close in another task times out (the peer
+ * never answered), this call is woken and returns a CIO_WS_CLOSE message
+ * with code CIO_WS_ABNORMAL. Returns 0, -EINVAL, -EBUSY (another task is receiving),
  * -ETIMEDOUT (no pong within ping_timeout), -ECANCELED, -ECONNRESET, -EPERM
  * outside a task. May suspend. */
 CIO_API int cio_ws_recv(cio_ws *ws, cio_ws_message *msg);
 
 /* Starts the close handshake with code (one a receiver accepts: 1000-1003,
  * 1007-1014 or 3000-4999; 0: none sent) and reason (UTF-8, at most 123
- * bytes, only with a code; NULL: none), then waits (close_timeout at most)
- * until the peer's close frame came, reading and dropping messages
- * meanwhile (unless another task is in cio_ws_recv: it gets the close),
- * and closes the connection. Returns 0, -EINVAL (bad code or reason),
- * -EALREADY (closed already), -ETIMEDOUT (the peer did not answer: the
- * connection is closed anyway), -ECANCELED, -EPERM outside a task, a
- * write error. May suspend. */
+ * bytes, only with a code; NULL: none), then waits until the peer's close
+ * frame came, reading and dropping messages meanwhile (unless another task
+ * is in cio_ws_recv: it gets the close), and closes the connection; the
+ * whole handshake (sending, waiting, the shutdown) takes close_timeout at
+ * most. Returns 0, -EINVAL (bad code or reason), -EALREADY (closed
+ * already), -ETIMEDOUT (the peer did not answer: the connection is closed
+ * anyway, and a task in cio_ws_recv gets CIO_WS_CLOSE with
+ * CIO_WS_ABNORMAL), -ECANCELED, -EPERM outside a task, a write error. May
+ * suspend. */
 CIO_API int cio_ws_close(cio_ws *ws, int code, const char *reason);
 
 /* The subprotocol agreed on, or NULL. */

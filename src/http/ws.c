@@ -91,6 +91,9 @@ struct cio_ws {
     bool shut;      /* the connection is closed (or failed) */
     bool recv_done; /* cio_ws_recv returned the end: later calls -EPIPE */
     cio_event *close_ev; /* cio_ws_close waits here while another task receives */
+    double close_by;     /* the close handshake's one deadline (0: not begun) */
+    bool close_expired;  /* it passed unanswered: the receiver returns 1006 */
+    cio_scope *recv_sc;  /* cio_ws_recv's scope, expired to wake the receiver */
     /* Keep-alive. */
     double last_rx;
     bool ping_out;
@@ -221,22 +224,25 @@ static int take_options(cio_ws_options *o, const cio_ws_options *in)
     if (o->origin && !cio__http_is_field_value(o->origin, strlen(o->origin)))
         return -EINVAL;
     if (o->protocols) {
-        /* A list of tokens: "a, b,c". */
+        /* Tokens separated by commas, with optional whitespace around
+         * the commas only: "a, b,c"; not " a", "a b", "a,,b", "a,". */
         const char *p = o->protocols;
         for (;;) {
+            const char *s = p;
+            while (*p && *p != ',' && *p != ' ' && *p != '\t')
+                p++;
+            if (!cio__http_is_token(s, (size_t)(p - s)))
+                return -EINVAL;
+            const char *ws_at = p;
             while (*p == ' ' || *p == '\t')
                 p++;
-            const char *s = p;
-            while (*p && *p != ',')
-                p++;
-            const char *e = p;
-            while (e > s && (e[-1] == ' ' || e[-1] == '\t'))
-                e--;
-            if (!cio__http_is_token(s, (size_t)(e - s)))
-                return -EINVAL;
-            if (!*p)
+            if (!*p && p == ws_at)
                 break;
+            if (*p != ',')
+                return -EINVAL; /* whitespace inside an element or at the end */
             p++;
+            while (*p == ' ' || *p == '\t')
+                p++;
         }
     }
     return 0;
@@ -378,17 +384,27 @@ static int send_close(cio_ws *ws, int code, const char *reason, size_t rlen)
     return write_control(ws, CIO__WS_OP_CLOSE, p, n);
 }
 
+/* The close handshake's deadline, set when it begins: every wait of the
+ * handshake (sending the close, waiting for the answer, the shutdown)
+ * runs under this one deadline, so the whole takes close_timeout at most. */
+static double close_deadline(cio_ws *ws)
+{
+    if (!ws->close_by)
+        ws->close_by = cio_loop_time(ws->loop) + ws->close_timeout;
+    return ws->close_by;
+}
+
 /* Ends the connection: a server's write side is shut (the http server
  * closes the connection when the handler returns; a client, told so by
  * the FIN, closes its side), a client's too after it saw the server's
- * close. Bounded by close_timeout. */
+ * close. Bounded by the close handshake's deadline. */
 static void shut(cio_ws *ws)
 {
     if (ws->shut)
         return;
     ws->shut = true;
     cio_scope sc;
-    if (cio_timeout_begin(&sc, ws->close_timeout) == 0) {
+    if (cio_deadline_begin(&sc, close_deadline(ws)) == 0) {
         cio_stream_shutdown(ws->s);
         cio_scope_end(&sc);
     }
@@ -397,13 +413,14 @@ static void shut(cio_ws *ws)
 }
 
 /* Fails the connection (RFC 6455 §7.1.7): the close frame with code, then
- * the end. Returns err. */
+ * the end. CIO_WS_ABNORMAL (1006, never sent on the wire: a write failed)
+ * sends no close frame. Returns err. */
 static int fail(cio_ws *ws, int code, int err)
 {
     ws->recv_done = true;
-    if (!ws->close_sent) {
+    if (!ws->close_sent && code != CIO_WS_ABNORMAL) {
         cio_scope sc;
-        if (cio_timeout_begin(&sc, ws->close_timeout) == 0) {
+        if (cio_deadline_begin(&sc, close_deadline(ws)) == 0) {
             send_close(ws, code, NULL, 0);
             cio_scope_end(&sc);
         }
@@ -509,7 +526,7 @@ static void after_close(cio_ws *ws)
 {
     if (!ws->server && !ws->shut) {
         cio_scope sc;
-        if (cio_timeout_begin(&sc, ws->close_timeout) == 0) {
+        if (cio_deadline_begin(&sc, close_deadline(ws)) == 0) {
             for (int i = 0; i < 1 << 20; i++) {
                 const void *d;
                 size_t n;
@@ -563,7 +580,7 @@ static int on_control(cio_ws *ws, int opcode, size_t len, cio_ws_message *msg)
         if (!ws->close_sent) {
             /* Echo the code (§5.5.1), without the reason. */
             cio_scope sc;
-            if (cio_timeout_begin(&sc, ws->close_timeout) == 0) {
+            if (cio_deadline_begin(&sc, close_deadline(ws)) == 0) {
                 send_close(ws, code == CIO_WS_NO_STATUS ? 0 : code, NULL, 0);
                 cio_scope_end(&sc);
             }
@@ -780,9 +797,28 @@ int cio_ws_recv(cio_ws *ws, cio_ws_message *msg)
         return -EBUSY;
     if (ws->recv_done)
         return -EPIPE;
+    /* A scope cio_ws_close expires to wake this task when its handshake
+     * goes unanswered (the peer stopped answering). */
+    cio_scope sc;
+    int rc = cio_deadline_begin(&sc, INFINITY);
+    if (rc)
+        return rc;
     ws->receiving = true;
-    int rc = recv_locked(ws, msg);
+    ws->recv_sc = &sc;
+    rc = recv_locked(ws, msg);
+    ws->recv_sc = NULL;
     ws->receiving = false;
+    cio_scope_end(&sc);
+    if (rc < 0 && rc != -ECANCELED && ws->close_expired) {
+        /* The close handshake another task began timed out: the
+         * connection is over without the peer's close. */
+        ws->recv_done = true;
+        ws->close_received = true;
+        shut(ws);
+        ws->ctl[0] = 0;
+        *msg = (cio_ws_message){CIO_WS_CLOSE, ws->ctl, 0, CIO_WS_ABNORMAL};
+        return 0;
+    }
     return rc;
 }
 
@@ -904,7 +940,7 @@ int cio_ws_close(cio_ws *ws, int code, const char *reason)
     if (ws->close_sent || ws->shut)
         return -EALREADY;
     cio_scope sc;
-    int rc = cio_timeout_begin(&sc, ws->close_timeout);
+    int rc = cio_deadline_begin(&sc, close_deadline(ws));
     if (rc)
         return rc;
     rc = send_close(ws, code, reason, rlen);
@@ -930,6 +966,10 @@ out:;
     if (expired || rc == -ETIMEDOUT) {
         rc = -ETIMEDOUT;
         ws->recv_done = true;
+        /* A task still receiving is woken: it returns the end (1006). */
+        ws->close_expired = true;
+        if (ws->recv_sc)
+            cio_scope_reschedule(ws->recv_sc, cio_loop_time(ws->loop));
     }
     if (rc == -ECANCELED)
         return rc;

@@ -278,6 +278,13 @@ static int args_main(void *arg, void **res)
     EXPECT_ERR(-EINVAL, cio_ws_connect(NULL, e.url, &o, &ws));
     o = CIO_WS_OPTIONS(.protocols = "");
     EXPECT_ERR(-EINVAL, cio_ws_connect(NULL, e.url, &o, &ws));
+    /* Tokens separated by commas; whitespace only around the commas. */
+    static const char *const bad_protocols[] = {"bad protocol", " a", "a ", "a,,b", "a,",
+                                                ",a", "a\tb, c", "a, b c", "a;b"};
+    for (size_t i = 0; i < sizeof bad_protocols / sizeof *bad_protocols; i++) {
+        o = CIO_WS_OPTIONS(.protocols = bad_protocols[i]);
+        EXPECT_ERR(-EINVAL, cio_ws_connect(NULL, e.url, &o, &ws));
+    }
     o = CIO_WS_OPTIONS(.nheaders = 1);
     EXPECT_ERR(-EINVAL, cio_ws_connect(NULL, e.url, &o, &ws));
     cio_http_field hf[] = {{"Bad Name", "x"}};
@@ -891,6 +898,52 @@ TEST(ws_close_while_receiving)
     RUN(close_receiving_main, NULL);
 }
 
+/* cio_ws_close while another task receives, and the peer never answers:
+ * after close_timeout the closer gets -ETIMEDOUT and the receiver is woken
+ * with the end (CIO_WS_CLOSE, CIO_WS_ABNORMAL); without a ping_interval
+ * nothing else would ever wake it. */
+static int close_unanswered_main(void *arg, void **res)
+{
+    (void)arg;
+    (void)res;
+    struct env e = {0};
+    env_start(&e);
+    e.sv.mode = MODE_IDLE; /* reads nothing, answers nothing */
+    cio_ws_options o = CIO_WS_OPTIONS(.close_timeout = 0.05);
+    cio_ws *ws = env_connect(&e, &o);
+    struct recv_task r = {.ws = ws, .rc = 1};
+    cio_task *t;
+    EXPECT_OK(cio_spawn(recv_task_fn, &r, &t));
+    EXPECT_OK(cio_yield());
+    cio_ws_message m;
+    EXPECT_ERR(-EBUSY, cio_ws_recv(ws, &m)); /* the task is receiving */
+    /* A generous bound against a hang: the fix ends it after 0.05 s. */
+    cio_scope sc;
+    EXPECT_OK(cio_timeout_begin(&sc, 30));
+    EXPECT_ERR(-ETIMEDOUT, cio_ws_close(ws, 1000, NULL));
+    EXPECT_OK(cio_await(t, NULL));
+    EXPECT_OK(cio_scope_end(&sc));
+    cio_future_unref(t);
+    EXPECT_OK(r.rc);
+    EXPECT_EQ(CIO_WS_CLOSE, r.m.type);
+    EXPECT_EQ(CIO_WS_ABNORMAL, r.m.code);
+    EXPECT_EQ(0, r.m.len);
+    EXPECT_TRUE(cio_ws_is_closing(ws));
+    EXPECT_ERR(-EPIPE, cio_ws_recv(ws, &m));
+    EXPECT_ERR(-EALREADY, cio_ws_close(ws, 1000, NULL));
+    EXPECT_ERR(-EPIPE, cio_ws_send_text(ws, "late"));
+    cio_event_set(e.sv.go);
+    EXPECT_OK(cio_event_wait(e.sv.done));
+    cio_ws_free(ws);
+    env_stop(&e);
+    return 0;
+}
+
+TEST(ws_close_unanswered_wakes_receiver)
+{
+    RUN(close_unanswered_main, NULL);
+}
+
 /* The connection ends without a close frame: CIO_WS_ABNORMAL; the hand
  * takeover's checks and its access-log line. */
 static int abnormal_main(void *arg, void **res)
@@ -1062,6 +1115,14 @@ static int proto_main(void *arg, void **res)
     cio_ws_free(ws);
     EXPECT_OK(cio_event_wait(e.sv.done));
     EXPECT_STR_EQ("superchat", e.sv.protocol);
+    cio_event_clear(e.sv.done);
+    e.sv.protocol[0] = 0;
+    /* Whitespace around the commas is fine. */
+    o = CIO_WS_OPTIONS(.protocols = "x ,\tchat");
+    ws = env_connect(&e, &o);
+    EXPECT_STR_EQ("chat", cio_ws_protocol(ws));
+    cio_ws_free(ws);
+    EXPECT_OK(cio_event_wait(e.sv.done));
     cio_event_clear(e.sv.done);
     e.sv.protocol[0] = 0;
     o = CIO_WS_OPTIONS(.protocols = "nope");
@@ -1286,6 +1347,45 @@ static int backpressure_client_main(void *arg, void **res)
 TEST(ws_backpressure_client)
 {
     RUN(backpressure_client_main, NULL);
+}
+
+/* close_timeout bounds the whole close handshake: with the client's
+ * buffer full (a server that reads nothing), sending the close frame waits
+ * until the deadline and the shutdown after it does not wait again. */
+static int close_one_deadline_main(void *arg, void **res)
+{
+    (void)arg;
+    (void)res;
+    struct env e = {0};
+    env_start(&e);
+    e.sv.mode = MODE_IDLE;
+    const double T = 1.0;
+    cio_ws_options o = CIO_WS_OPTIONS(.no_deflate = true, .close_timeout = T);
+    cio_ws *ws = env_connect(&e, &o);
+    struct flood f = {ws, 0, 0};
+    cio_task *t;
+    EXPECT_OK(cio_spawn(flood_fn, &f, &t));
+    wait_stalled(&f.sent);
+    EXPECT_OK(f.rc);
+    double t0 = cio_loop_time(cio_current_loop());
+    EXPECT_ERR(-ETIMEDOUT, cio_ws_close(ws, 1000, NULL));
+    double took = cio_loop_time(cio_current_loop()) - t0;
+    EXPECT_TRUE(took >= T * 0.99);
+    /* Two deadlines would take 2 T at least; one takes T plus scheduling. */
+    EXPECT_TRUE(took < 1.9 * T);
+    cio_event_set(e.sv.go);
+    EXPECT_OK(cio_event_wait(e.sv.done));
+    EXPECT_OK(cio_await(t, NULL));
+    cio_future_unref(t);
+    EXPECT_TRUE(f.rc < 0);
+    cio_ws_free(ws);
+    env_stop(&e);
+    return 0;
+}
+
+TEST(ws_close_one_deadline)
+{
+    RUN(close_one_deadline_main, NULL);
 }
 
 /* ---- The codec (ws_frame.c) ------------------------------------------------------------------ */
